@@ -1,0 +1,39 @@
+// `fleetcap up|down|status|logs|migrate`: thin wrappers over stack/stack.sh and the migration runner,
+// so operators have one entry point.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+
+const stackScript = fileURLToPath(new URL('../../../stack/stack.sh', import.meta.url));
+
+function runStack(args: string[]): never {
+  const res = spawnSync('bash', [stackScript, ...args], { stdio: 'inherit' });
+  process.exit(res.status ?? 1);
+}
+
+export function registerStackCommands(program: Command): void {
+  program
+    .command('up')
+    .description('install what is missing, start every server of the local stack on loopback, apply the schema')
+    .action(() => runStack(['up']));
+  program
+    .command('down')
+    .description('stop every server of the local stack (data is kept under .stack/)')
+    .action(() => runStack(['down']));
+  program
+    .command('status')
+    .description('show every server of the local stack, healthy or not, and why')
+    .action(() => runStack(['status']));
+  program
+    .command('logs')
+    .argument('[server]', 'redis | rabbitmq | mariadb | zookeeper | kafka | connect')
+    .description('print the log file paths, or follow one server log')
+    .action((server?: string) => runStack(server ? ['logs', server] : ['logs']));
+  program
+    .command('migrate')
+    .description('apply the SQL migrations under sql/ that are not applied yet')
+    .action(async () => {
+      const { migrateFromEnv } = await import('@fleetcap/lib/db/migrate');
+      await migrateFromEnv();
+    });
+}

@@ -1,0 +1,11 @@
+// The `fleetcap` command line. Each subcommand lives in its own module under commands/;
+// this file only registers them.
+import { Command } from 'commander';
+import { registerStackCommands } from './commands/stack.ts';
+
+const program = new Command();
+program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessionizing and classification');
+
+registerStackCommands(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Runs the project's tests with node's own test runner (through tsx, so tests are TypeScript).
+//   unit:        *.test.ts under lib/, cli/, apps/  (pure logic, no servers)
+//   integration: test/**/*.test.ts                  (real servers, started by stack/)
+//   all:         both, unit first
+// Integration files run one at a time: they share the stack's servers.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const kind = process.argv[2] ?? 'all';
+const extra = process.argv.slice(3);
+
+function find(dir, out = []) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) find(path, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, path));
+  }
+  return out;
+}
+
+const unit = ['lib', 'cli', 'apps'].flatMap((d) => find(join(root, d))).sort();
+const integration = find(join(root, 'test')).sort();
+const filter = (files) => (extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files);
+
+const files =
+  kind === 'unit' ? filter(unit) : kind === 'integration' ? filter(integration) : [...filter(unit), ...filter(integration)];
+if (files.length === 0) {
+  console.error(`run-tests: no ${kind} test files matched`);
+  process.exit(1);
+}
+const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`, '--test-reporter-destination=stdout', ...files];
+const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+process.exit(res.status ?? 1);
