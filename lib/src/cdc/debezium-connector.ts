@@ -1,0 +1,49 @@
+// The Debezium MariaDB connector that streams sniffer_config changes into Kafka (the role Canal had
+// in the reference design). Only that table is captured; keys and values are schemaless JSON so
+// consumers read the plain Debezium envelope {before, after, source, op, ts_ms}.
+import type { Account } from '../db/accounts.ts';
+
+export const connectorName = 'fleetcap-sniffer-config';
+export const topicPrefix = 'fleetcap';
+
+export function snifferConfigTopic(database: string): string {
+  return `${topicPrefix}.${database}.sniffer_config`;
+}
+
+export interface ConnectorSettings {
+  mysqlHost: string;
+  mysqlPort: number;
+  database: string;
+  cdc: Account;
+  kafkaBrokers: string[];
+}
+
+export function snifferConfigConnector(s: ConnectorSettings): Record<string, string> {
+  return {
+    'connector.class': 'io.debezium.connector.mariadb.MariaDbConnector',
+    'tasks.max': '1',
+    'database.hostname': s.mysqlHost,
+    'database.port': String(s.mysqlPort),
+    'database.user': s.cdc.user,
+    'database.password': s.cdc.password,
+    // Must differ from every MariaDB server id and other binlog client of the same server.
+    'database.server.id': '184054',
+    // The MariaDB driver Debezium bundles rejects the connector's default ssl mode ('preferred').
+    'database.ssl.mode': 'disabled',
+    'topic.prefix': topicPrefix,
+    'database.include.list': s.database,
+    'table.include.list': `${s.database}.sniffer_config`,
+    'include.schema.changes': 'false',
+    'schema.history.internal.kafka.bootstrap.servers': s.kafkaBrokers.join(','),
+    'schema.history.internal.kafka.topic': `${topicPrefix}.schema-history`,
+    'snapshot.mode': 'initial',
+    'snapshot.locking.mode': 'minimal',
+    'tombstones.on.delete': 'false',
+    'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
+    'key.converter.schemas.enable': 'false',
+    'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
+    'value.converter.schemas.enable': 'false',
+    'topic.creation.default.replication.factor': '1',
+    'topic.creation.default.partitions': '3',
+  };
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the stack and the tests need, and only what is missing, so a second run takes seconds:
+# Debian packages, the npm workspace, and the Kafka / Kafka Connect / Debezium jars from Maven Central.
+set -euo pipefail
+STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$STACK_DIR")"
+# shellcheck source=stack/env.sh
+source "$STACK_DIR/env.sh"
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+APT_PACKAGES=(
+  redis-server redis-tools rabbitmq-server mariadb-server mariadb-client zookeeper libslf4j-java
+  default-jre-headless maven nodejs npm
+  libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates docker-compose
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  # nodejs/npm/maven/java may come from elsewhere on this machine; a working command is enough.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    maven) command -v mvn >/dev/null && continue ;;
+    default-jre-headless) command -v java >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's maintainer scripts would start the servers as system services; the stack runs its own.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if [[ ! -d "$REPO_DIR/node_modules" || "$REPO_DIR/package-lock.json" -nt "$REPO_DIR/node_modules/.package-lock.json" ]]; then
+  say "installing npm packages"
+  (cd "$REPO_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The jar folders are rebuilt only when the pom changes.
+jvm_dir="$FLEETCAP_STACK_HOME/jvm"
+stamp="$(sha256sum "$STACK_DIR/jvm/pom.xml" | cut -c1-16)"
+if [[ "$(cat "$jvm_dir/.stamp" 2>/dev/null)" != "$stamp" ]]; then
+  say "fetching Kafka, Kafka Connect and Debezium jars with Maven"
+  rm -rf "$jvm_dir" && mkdir -p "$jvm_dir"
+  for profile in kafka connect; do
+    mvn -q -B -f "$STACK_DIR/jvm/pom.xml" -P"$profile" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$jvm_dir/$profile"
+  done
+  echo "$stamp" >"$jvm_dir/.stamp"
+fi

@@ -1,0 +1,206 @@
+// Health checks of the local stack through the same clients the apps use (ioredis, amqplib, mysql2,
+// node-zookeeper-client, kafkajs, HTTP for Kafka Connect), and the Debezium connector registration.
+//   probe.ts check-all [--quiet]   table of every server (or, quiet, the names of the healthy ones)
+//   probe.ts wait NAME SECONDS     wait until NAME is healthy; exit 1 on timeout
+//   probe.ts register-connector    create or update the sniffer_config connector, wait for RUNNING
+import { setTimeout as sleep } from 'node:timers/promises';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import mysql from 'mysql2/promise';
+import zookeeper from 'node-zookeeper-client';
+import { loadConnections } from '../lib/src/config/connections.ts';
+import { loadAccounts } from '../lib/src/db/accounts.ts';
+import { connectorName, snifferConfigConnector } from '../lib/src/cdc/debezium-connector.ts';
+
+const conn = loadConnections();
+const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;
+type Server = (typeof servers)[number];
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    p,
+    sleep(ms).then(() => {
+      throw new Error(`${what}: no answer within ${ms} ms`);
+    }),
+  ]);
+}
+
+const checks: Record<Server, () => Promise<string>> = {
+  async mariadb() {
+    try {
+      const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, connectTimeout: 2000 });
+      const [rows] = await c.query('SELECT VERSION() AS v, @@binlog_format AS f, @@binlog_row_image AS i');
+      await c.end();
+      const r = (rows as Array<{ v: string; f: string; i: string }>)[0]!;
+      return `${r.v}, binlog ${r.f}/${r.i}, ${conn.mysql.host}:${conn.mysql.port}`;
+    } catch (err) {
+      // The server answers the protocol before `stack up` has created the admin account.
+      if ((err as { code?: string }).code === 'ER_ACCESS_DENIED_ERROR') return 'answering (admin account not yet created)';
+      throw err;
+    }
+  },
+  async redis() {
+    const r = new Redis(conn.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+    r.on('error', () => {}); // the rejected connect() carries the error
+    try {
+      await r.connect();
+      const pong = await r.ping();
+      const info = await r.info('server');
+      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
+      return `${pong}, redis ${version}, ${conn.redisUrl}`;
+    } finally {
+      r.disconnect();
+    }
+  },
+  async rabbitmq() {
+    const c = await amqp.connect(conn.amqpUrl, { timeout: 2000 });
+    try {
+      const ch = await c.createChannel();
+      await ch.close();
+      const props = c.connection.serverProperties as { version?: string };
+      return `rabbitmq ${props.version ?? '?'}, ${conn.amqpUrl.replace(/\/\/[^@]*@/, '//')}`;
+    } finally {
+      await c.close();
+    }
+  },
+  zookeeper() {
+    return new Promise((resolve, reject) => {
+      const client = zookeeper.createClient(conn.zookeeper, { sessionTimeout: 5000, retries: 0 });
+      const timer = setTimeout(() => {
+        client.close();
+        reject(new Error(`no session with ${conn.zookeeper} within 3000 ms`));
+      }, 3000);
+      client.once('connected', () => {
+        client.getChildren('/', (err, children) => {
+          clearTimeout(timer);
+          client.close();
+          if (err) reject(err);
+          else resolve(`session ok, / has ${children.length} children, ${conn.zookeeper}`);
+        });
+      });
+      client.connect();
+    });
+  },
+  async kafka() {
+    const kafka = new Kafka({
+      clientId: 'fleetcap-probe',
+      brokers: conn.kafkaBrokers,
+      connectionTimeout: 2000,
+      retry: { retries: 0 },
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const c = await admin.describeCluster();
+      return `KRaft cluster ${c.clusterId}, ${c.brokers.length} broker(s), ${conn.kafkaBrokers.join(',')}`;
+    } finally {
+      await admin.disconnect();
+    }
+  },
+  async connect() {
+    const res = await fetch(`${conn.connectUrl}/`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`GET / answered ${res.status}`);
+    const info = (await res.json()) as { version: string };
+    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`, { signal: AbortSignal.timeout(2000) });
+    let connector = 'connector not registered';
+    if (st.ok) {
+      const s = (await st.json()) as { connector: { state: string }; tasks: Array<{ state: string }> };
+      connector = `connector ${s.connector.state}, tasks ${s.tasks.map((t) => t.state).join(',') || 'none'}`;
+    }
+    // Connect answers GET / while it is still joining its group; the plugin list needs a ready worker.
+    const plugins = await fetch(`${conn.connectUrl}/connector-plugins`, { signal: AbortSignal.timeout(2000) });
+    if (!plugins.ok) throw new Error(`GET /connector-plugins answered ${plugins.status}: worker not ready`);
+    return `kafka connect ${info.version}, ${connector}, ${conn.connectUrl}`;
+  },
+};
+
+async function check(name: Server): Promise<{ ok: boolean; detail: string }> {
+  try {
+    return { ok: true, detail: await withTimeout(checks[name](), 5000, name) };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message.split('\n')[0] || String(err) };
+  }
+}
+
+async function checkAll(quiet: boolean): Promise<number> {
+  const results = await Promise.all(servers.map(async (s) => [s, await check(s)] as const));
+  if (quiet) {
+    for (const [s, r] of results) if (r.ok) console.log(s);
+    return 0;
+  }
+  const logs = `${process.env.FLEETCAP_STACK_HOME ?? '.stack'}/logs`;
+  for (const [s, r] of results) {
+    console.log(`${s.padEnd(10)} ${r.ok ? 'healthy' : 'DOWN   '}  ${r.detail}${r.ok ? '' : `  (log: ${logs}/${s}.log)`}`);
+  }
+  return results.every(([, r]) => r.ok) ? 0 : 1;
+}
+
+async function waitFor(name: Server, seconds: number): Promise<number> {
+  const deadline = Date.now() + seconds * 1000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await check(name);
+    if (r.ok) {
+      console.log(`${new Date().toISOString().slice(11, 19)} ${name} is healthy: ${r.detail}`);
+      return 0;
+    }
+    last = r.detail;
+    await sleep(500);
+  }
+  console.error(`${name}: last health check said: ${last}`);
+  return 1;
+}
+
+async function registerConnector(): Promise<number> {
+  const accounts = loadAccounts();
+  const config = snifferConfigConnector({
+    mysqlHost: conn.mysql.host,
+    mysqlPort: conn.mysql.port,
+    database: conn.mysql.database,
+    cdc: accounts.cdc,
+    kafkaBrokers: conn.kafkaBrokers,
+  });
+  const res = await fetch(`${conn.connectUrl}/connectors/${connectorName}/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config),
+  });
+  if (!res.ok) {
+    console.error(`registering ${connectorName} failed: ${res.status} ${await res.text()}`);
+    return 1;
+  }
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`);
+    if (st.ok) {
+      const s = (await st.json()) as { connector: { state: string }; tasks: Array<{ state: string; trace?: string }> };
+      const failed = s.tasks.find((t) => t.state === 'FAILED');
+      if (failed) {
+        console.error(`connector ${connectorName} task FAILED:\n${failed.trace ?? ''}`);
+        return 1;
+      }
+      if (s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING')) {
+        console.log(`connector ${connectorName} is RUNNING`);
+        return 0;
+      }
+      last = JSON.stringify(s);
+    }
+    await sleep(500);
+  }
+  console.error(`connector ${connectorName} did not reach RUNNING within 60 s; last status: ${last}`);
+  return 1;
+}
+
+const [cmd, a1, a2] = process.argv.slice(2);
+let code: number;
+if (cmd === 'check-all') code = await checkAll(a1 === '--quiet');
+else if (cmd === 'wait' && servers.includes(a1 as Server)) code = await waitFor(a1 as Server, Number(a2 ?? 60));
+else if (cmd === 'register-connector') code = await registerConnector();
+else {
+  console.error('usage: probe.ts check-all [--quiet] | wait SERVER SECONDS | register-connector');
+  code = 2;
+}
+process.exit(code);

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The local stack: every server fleetcap needs, as plain processes on loopback, with data and logs
+# under .stack/ (git-ignored). No Docker engine is needed; docker-compose.yml describes the same
+# stack for machines that have one.
+#
+#   bash stack/stack.sh up       install what is missing, start what is not running, wait for health,
+#                                apply the SQL migrations, register the Debezium connector
+#   bash stack/stack.sh down     stop every server, leave no process behind (data is kept)
+#   bash stack/stack.sh status   every server, healthy or not, and why
+#   bash stack/stack.sh logs [S] list log files, or follow the log of server S
+#   bash stack/stack.sh reset    down, then delete .stack/ data (asks no question: for tests and CI)
+set -euo pipefail
+
+STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$STACK_DIR")"
+# shellcheck source=stack/env.sh
+source "$STACK_DIR/env.sh"
+
+STATE="$FLEETCAP_STACK_HOME"
+LOGS="$STATE/logs"
+RUN="$STATE/run"
+SERVERS=(mariadb redis rabbitmq zookeeper kafka connect)
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+pid_alive() {
+  local pidfile="$RUN/$1.pid"
+  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# Starts a server in its own session (setsid) so that `down` can signal its whole process group.
+launch() {
+  local name="$1"; shift
+  mkdir -p "$LOGS" "$RUN"
+  say "starting $name (log: $LOGS/$name.log)"
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+probe() { node --import tsx "$STACK_DIR/probe.ts" "$@"; }
+
+# Waits for the server's real health check; on timeout names the server and its log file.
+wait_healthy() {
+  local name="$1" timeout="$2"
+  if ! probe wait "$name" "$timeout"; then
+    printf '\nstack: %s did not become healthy within %ss. Last lines of %s:\n' "$name" "$timeout" "$LOGS/$name.log" >&2
+    tail -n 25 "$LOGS/$name.log" >&2 || true
+    die "$name failed to start: read $LOGS/$name.log, fix the cause, then run 'bash stack/stack.sh up' again"
+  fi
+}
+
+start_mariadb() {
+  local dir="$STATE/mariadb"
+  mkdir -p "$dir/binlog"
+  if [[ ! -d "$dir/data/mysql" ]]; then
+    say "initialising MariaDB data directory"
+    mariadb-install-db --no-defaults --user=root --datadir="$dir/data" --skip-test-db \
+      --auth-root-authentication-method=socket >"$LOGS/mariadb-install.log" 2>&1 \
+      || die "mariadb-install-db failed: read $LOGS/mariadb-install.log"
+  fi
+  # binlog ROW + FULL row image + server id: what Debezium needs to stream sniffer_config changes.
+  launch mariadb mariadbd --no-defaults --user=root --datadir="$dir/data" \
+    --bind-address=127.0.0.1 --port="$FLEETCAP_MYSQL_PORT" --socket="$FLEETCAP_MYSQL_SOCKET" \
+    --pid-file="$dir/mariadbd.pid" --log-bin="$dir/binlog/mariadb-bin" --binlog-format=ROW \
+    --binlog-row-image=FULL --server-id=1 --log-bin-trust-function-creators=1 \
+    --expire-logs-days=2 --innodb-buffer-pool-size=256M --max-connections=400 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
+}
+
+bootstrap_mariadb_admin() {
+  # The admin account the migration runner uses; app accounts come from sql/ migrations.
+  mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot <<SQL
+DELETE FROM mysql.global_priv WHERE User='';
+CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$FLEETCAP_MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'%' WITH GRANT OPTION;
+CREATE DATABASE IF NOT EXISTS \`$FLEETCAP_MYSQL_DATABASE\` CHARACTER SET utf8mb4;
+FLUSH PRIVILEGES;
+SQL
+}
+
+start_redis() {
+  mkdir -p "$STATE/redis"
+  launch redis redis-server --bind 127.0.0.1 --port "$FLEETCAP_REDIS_PORT" --dir "$STATE/redis" \
+    --save 60 1000 --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
+    --maxmemory-policy noeviction
+}
+
+start_rabbitmq() {
+  local dir="$STATE/rabbitmq"
+  mkdir -p "$dir/mnesia" "$dir/log"
+  cat >"$dir/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$FLEETCAP_AMQP_PORT
+loopback_users = none
+default_user = $FLEETCAP_AMQP_USER
+default_pass = $FLEETCAP_AMQP_PASSWORD
+disk_free_limit.absolute = 200MB
+log.console = true
+log.file = false
+CONF
+  echo '[].' >"$dir/enabled_plugins"
+  launch rabbitmq env HOME="$dir" RABBITMQ_NODENAME="$FLEETCAP_RABBITMQ_NODENAME" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+    RABBITMQ_DIST_PORT="$FLEETCAP_RABBITMQ_DIST_PORT" ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ERL_ARGS="+S 2:2" \
+    /usr/lib/rabbitmq/bin/rabbitmq-server
+}
+
+start_zookeeper() {
+  local dir="$STATE/zookeeper"
+  mkdir -p "$dir/data"
+  cat >"$dir/zoo.cfg" <<CONF
+tickTime=2000
+dataDir=$dir/data
+clientPort=$FLEETCAP_ZK_PORT
+clientPortAddress=127.0.0.1
+maxSessionTimeout=60000
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr,mntr
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+CONF
+  launch zookeeper java -Xms64m -Xmx256m -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar" \
+    org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
+}
+
+start_kafka() {
+  local dir="$STATE/kafka"
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<CONF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$FLEETCAP_KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$FLEETCAP_KAFKA_PORT,CONTROLLER://127.0.0.1:$FLEETCAP_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$FLEETCAP_KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=3
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=168
+CONF
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    say "formatting Kafka KRaft storage"
+    local cluster_id
+    cluster_id="$(java -cp "$STATE/jvm/kafka/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+    java -cp "$STATE/jvm/kafka/*" -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >>"$LOGS/kafka.log" 2>&1 \
+      || die "formatting Kafka storage failed: read $LOGS/kafka.log"
+  fi
+  launch kafka java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
+    -cp "$STATE/jvm/kafka/*" kafka.Kafka "$dir/server.properties"
+}
+
+start_connect() {
+  local dir="$STATE/connect"
+  mkdir -p "$dir"
+  cat >"$dir/connect.properties" <<CONF
+bootstrap.servers=127.0.0.1:$FLEETCAP_KAFKA_PORT
+group.id=fleetcap-connect
+listeners=http://127.0.0.1:$FLEETCAP_CONNECT_PORT
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic=fleetcap-connect-configs
+offset.storage.topic=fleetcap-connect-offsets
+status.storage.topic=fleetcap-connect-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.flush.interval.ms=1000
+CONF
+  launch connect java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
+    -cp "$STATE/jvm/connect/*" org.apache.kafka.connect.cli.ConnectDistributed "$dir/connect.properties"
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  bash "$STACK_DIR/install.sh"
+  mkdir -p "$LOGS" "$RUN"
+  local health
+  health="$(probe check-all --quiet || true)"
+  healthy() { grep -qx "$1" <<<"$health"; }
+
+  # The four independent servers start together; the JVM chain (Kafka, then Connect) follows.
+  local started=()
+  for s in mariadb redis rabbitmq zookeeper; do
+    if healthy "$s"; then continue; fi
+    pid_alive "$s" || "start_$s"
+    started+=("$s")
+  done
+  for s in "${started[@]}"; do
+    case "$s" in
+      rabbitmq) wait_healthy "$s" 120 ;;
+      *) wait_healthy "$s" 60 ;;
+    esac
+  done
+  [[ " ${started[*]} " == *" mariadb "* ]] && bootstrap_mariadb_admin
+  if ! healthy kafka; then
+    pid_alive kafka || start_kafka
+    wait_healthy kafka 90
+  fi
+  if ! healthy connect; then
+    pid_alive connect || start_connect
+    wait_healthy connect 120
+  fi
+
+  say "applying SQL migrations"
+  (cd "$REPO_DIR" && node --import tsx "$REPO_DIR/cli/src/main.ts" migrate)
+  say "registering the Debezium connector for sniffer_config"
+  probe register-connector
+  say "stack is up in $((SECONDS - t0))s"
+  probe check-all
+}
+
+cmd_down() {
+  local any=0
+  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
+    local s="${SERVERS[$i]}" pidfile="$RUN/${SERVERS[$i]}.pid"
+    [[ -f "$pidfile" ]] || continue
+    local pid
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      say "stopping $s (pid $pid)"
+      any=1
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then
+        say "$s did not stop within 30s; killing it"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+    rm -f "$pidfile"
+  done
+  # RabbitMQ's Erlang port mapper outlives the node; -kill stops it only when no node is registered.
+  epmd -kill >/dev/null 2>&1 || true
+  [[ $any -eq 1 ]] && say "stack is down" || say "stack was not running"
+}
+
+cmd_status() {
+  probe check-all
+}
+
+cmd_logs() {
+  if [[ $# -eq 0 ]]; then
+    for s in "${SERVERS[@]}"; do printf '%-10s %s\n' "$s" "$LOGS/$s.log"; done
+    return
+  fi
+  [[ -f "$LOGS/$1.log" ]] || die "no log for '$1': expected $LOGS/$1.log (servers: ${SERVERS[*]})"
+  tail -n 100 -F "$LOGS/$1.log"
+}
+
+cmd_reset() {
+  cmd_down
+  rm -rf "${STATE:?}/mariadb" "$STATE/redis" "$STATE/rabbitmq" "$STATE/zookeeper" "$STATE/kafka" "$STATE/connect" "$LOGS"
+  say "stack data deleted"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  logs) shift; cmd_logs "$@" ;;
+  reset) cmd_reset ;;
+  *) die "usage: stack.sh up|down|status|logs [server]|reset" ;;
+esac
