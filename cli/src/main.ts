@@ -1,11 +1,13 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
+import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerStackCommands } from './commands/stack.ts';
 
 const program = new Command();
 program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessionizing and classification');
 
 registerStackCommands(program);
+registerSessionsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,167 @@
+// `fleetcap sessions [--json] FILE...`: offline sessionizing of capture files with the same reader, decoder and
+// session key as splitcap, no servers needed. Each file is sessionized on its own.
+import { createReadStream } from 'node:fs';
+import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
+import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
+import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
+import type { Command } from 'commander';
+
+export const EXIT_ALL_READ = 0;
+export const EXIT_SOME_UNREADABLE = 2;
+
+export interface SessionsOptions {
+  json?: boolean;
+}
+
+interface Output {
+  write(text: string): unknown;
+}
+
+export interface FileResult {
+  file: string;
+  sessions: Session[];
+  sessionizer: Sessionizer;
+  reader: ReaderCounters;
+  /** Why the file could not be read to its end; its sessions up to that point are still reported. */
+  error?: { message: string; offset?: number };
+}
+
+/** Sessionizes one file, never throwing: a read or format error is returned with what was read before it. */
+export async function sessionizeFile(file: string): Promise<FileResult> {
+  const parser = new CaptureParser();
+  const sessionizer = new Sessionizer();
+  let error: FileResult['error'];
+  try {
+    await forEachCapturedPacket(createReadStream(file, { highWaterMark: 1 << 20 }), (packet) => {
+      sessionizer.add(packet);
+    }, parser);
+  } catch (cause) {
+    if (cause instanceof PcapFormatError) error = { message: cause.message, offset: cause.offset };
+    else error = { message: cause instanceof Error ? cause.message : String(cause) };
+  }
+  const result: FileResult = {
+    file,
+    sessions: [...sessionizer.sessions.values()],
+    sessionizer,
+    reader: parser.counters,
+  };
+  if (error) result.error = error;
+  return result;
+}
+
+function sessionJson(file: string, s: Session): string {
+  return JSON.stringify({
+    type: 'session',
+    file,
+    proto: s.proto,
+    src: s.src,
+    sport: s.sport,
+    dst: s.dst,
+    dport: s.dport,
+    packets: s.packets,
+    bytes: s.bytes,
+    first: s.first,
+    last: s.last,
+    packetsFromSrc: s.packetsFromInitiator,
+    bytesFromSrc: s.bytesFromInitiator,
+    key: s.key,
+  });
+}
+
+function summaryObject(result: FileResult) {
+  const c = result.sessionizer.counters;
+  return {
+    type: 'summary',
+    file: result.file,
+    format: result.reader.format ?? null,
+    linktypes: [...result.reader.linktypes].sort((x, y) => x - y),
+    read: c.read,
+    decoded: c.decoded,
+    skipped: c.skipped,
+    otherTransport: c.otherTransport,
+    sessions: result.sessions.length,
+    truncatedAtEnd: result.reader.truncatedAtEnd,
+    skippedBlocks: result.reader.skippedBlocks,
+    obsoletePacketBlocks: result.reader.obsoletePacketBlocks,
+    caplenOverSnaplen: result.reader.caplenOverSnaplen,
+    ...(result.error ? { error: result.error } : {}),
+  };
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function isoTime(seconds: number): string {
+  return Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(seconds);
+}
+
+function tableLines(result: FileResult): string[] {
+  const rows = result.sessions.map((s) => [
+    s.proto,
+    endpoint(s.src, s.sport),
+    endpoint(s.dst, s.dport),
+    String(s.packets),
+    String(s.bytes),
+    isoTime(s.first),
+    (s.last - s.first).toFixed(6),
+  ]);
+  const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const numeric = new Set([3, 4, 6]);
+  const format = (cells: string[]) =>
+    cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const c = result.sessionizer.counters;
+  const skipped = Object.entries(c.skipped)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return [
+    `== ${result.file}: ${result.sessions.length} sessions`,
+    format(header),
+    ...rows.map(format),
+    `packets read ${c.read}, decoded ${c.decoded}, skipped ${c.read - c.decoded}${skipped ? ` (${skipped})` : ''}` +
+      (result.reader.truncatedAtEnd ? ', last record truncated' : ''),
+    '',
+  ];
+}
+
+/** Runs the command over `files`; returns the exit code. */
+export async function runSessions(
+  files: string[],
+  options: SessionsOptions,
+  out: Output = process.stdout,
+  err: Output = process.stderr,
+): Promise<number> {
+  let exitCode = EXIT_ALL_READ;
+  for (const file of files) {
+    const result = await sessionizeFile(file);
+    if (result.error) {
+      exitCode = EXIT_SOME_UNREADABLE;
+      err.write(
+        `fleetcap sessions: ${file}: ${result.error.message}` +
+          (result.sessionizer.counters.read > 0 ? ` (${result.sessionizer.counters.read} packets read before it)` : '') +
+          '\n',
+      );
+    }
+    if (options.json) {
+      const lines = result.sessions.map((s) => sessionJson(file, s));
+      lines.push(JSON.stringify(summaryObject(result)));
+      out.write(`${lines.join('\n')}\n`);
+    } else {
+      out.write(`${tableLines(result).join('\n')}\n`);
+    }
+  }
+  return exitCode;
+}
+
+export function registerSessionsCommand(program: Command): void {
+  program
+    .command('sessions')
+    .description('group the TCP/UDP packets of pcap/pcapng files into bidirectional sessions (offline, no servers)')
+    .option('--json', 'one JSON object per line per session, then a {"type":"summary"} line per file')
+    .argument('<files...>', 'capture files (pcap or pcapng)')
+    .action(async (files: string[], options: SessionsOptions) => {
+      process.exitCode = await runSessions(files, options);
+    });
+}

@@ -1,0 +1,269 @@
+// Decodes the link, IP and transport headers of one captured packet into the fields sessionizing needs.
+// Only TCP and UDP over IPv4/IPv6 come out as a DecodedPacket; everything else is a skip with a reason, so that
+// callers can count what they did not sessionize. Reads bytes by index (no DataView, no regex, no allocation
+// beyond the two address strings of a decoded packet) because it runs once per packet on the ingest path.
+import { formatIPv4, formatIPv6 } from './address.ts';
+
+export const LINKTYPE_NULL = 0;
+export const LINKTYPE_ETHERNET = 1;
+/** DLT_RAW as most BSDs number it, found in old files. */
+export const LINKTYPE_RAW_BSD = 12;
+/** DLT_RAW as OpenBSD numbers it, found in old files. */
+export const LINKTYPE_RAW_OPENBSD = 14;
+export const LINKTYPE_RAW = 101;
+export const LINKTYPE_LOOP = 108;
+export const LINKTYPE_LINUX_SLL = 113;
+export const LINKTYPE_IPV4 = 228;
+export const LINKTYPE_IPV6 = 229;
+export const LINKTYPE_LINUX_SLL2 = 276;
+
+export const SUPPORTED_LINKTYPES: ReadonlySet<number> = new Set([
+  LINKTYPE_NULL,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW_BSD,
+  LINKTYPE_RAW_OPENBSD,
+  LINKTYPE_RAW,
+  LINKTYPE_LOOP,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  LINKTYPE_LINUX_SLL2,
+]);
+
+export const SKIP_REASONS = ['unsupported-linktype', 'not-ip', 'other-l4', 'truncated', 'fragment', 'malformed'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+export type TransportProtocol = 'tcp' | 'udp';
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_VLAN = 0x8100;
+const ETHERTYPE_QINQ = 0x88a8;
+const ETHERTYPE_QINQ_OLD = 0x9100;
+/** More stacked VLAN tags than this is not a real frame. */
+const MAX_VLAN_TAGS = 8;
+/** Each IPv6 extension header takes at least 8 bytes, so the chain is bounded by the packet; this is tighter. */
+export const MAX_IPV6_EXTENSION_HEADERS = 32;
+const ARPHRD_NETLINK = 824;
+const BSD_AF_INET = 2;
+const BSD_AF_INET6_BSD = 24;
+const BSD_AF_INET6_FREEBSD = 28;
+const BSD_AF_INET6_DARWIN = 30;
+const IPPROTO_HOPOPTS = 0;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_ROUTING = 43;
+const IPPROTO_FRAGMENT = 44;
+const IPPROTO_AH = 51;
+const IPPROTO_NONE = 59;
+const IPPROTO_DSTOPTS = 60;
+
+/** Fields of one TCP or UDP packet. Reused between packets by decodePacket's callers that care about speed. */
+export class DecodedPacket {
+  proto: TransportProtocol = 'tcp';
+  ipVersion: 4 | 6 = 4;
+  src = '';
+  dst = '';
+  sport = 0;
+  dport = 0;
+  /** TCP flags byte (FIN 0x01 … CWR 0x80); 0 for UDP. */
+  tcpFlags = 0;
+  /** Transport payload length according to the IP and transport headers (not what was captured). */
+  payloadLength = 0;
+  /** IPv4 TTL or IPv6 hop limit. */
+  ipTtl = 0;
+  /** IP protocol number of the transport header, also set when the packet is skipped as 'other-l4'. */
+  ipProtocol = 0;
+  /** Byte offset of the IP header in the captured data. */
+  ipOffset = 0;
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+/**
+ * Decodes `data` (the captured bytes of a packet of link type `linktype`) into `out`. Returns null on success or
+ * the reason the packet is not a TCP/UDP packet we sessionize; `out` is then partly written and must be ignored.
+ * `wireLength` is the packet's original length, used like tshark does to tell a snapshot cut from a lying header.
+ */
+export function decodePacket(
+  linktype: number,
+  data: Uint8Array,
+  out: DecodedPacket,
+  wireLength = data.length,
+): SkipReason | null {
+  const length = data.length;
+  const reported = Math.max(wireLength, length);
+  switch (linktype) {
+    case LINKTYPE_ETHERNET: {
+      if (length < 14) return 'truncated';
+      const type = u16(data, 12);
+      if (type <= 1500) {
+        // 802.3 length field: IP only travels here inside LLC/SNAP with a zero OUI.
+        if (length < 22) return 'not-ip';
+        if (data[14] !== 0xaa || data[15] !== 0xaa || data[16] !== 0x03) return 'not-ip';
+        if (data[17] !== 0 || data[18] !== 0 || data[19] !== 0) return 'not-ip';
+        return decodeEthertype(data, 22, u16(data, 20), reported, out);
+      }
+      return decodeEthertype(data, 14, type, reported, out);
+    }
+    case LINKTYPE_LINUX_SLL: {
+      if (length < 16) return 'truncated';
+      if (u16(data, 2) === ARPHRD_NETLINK) return 'not-ip';
+      return decodeEthertype(data, 16, u16(data, 14), reported, out);
+    }
+    case LINKTYPE_LINUX_SLL2: {
+      if (length < 20) return 'truncated';
+      if (u16(data, 8) === ARPHRD_NETLINK) return 'not-ip';
+      return decodeEthertype(data, 20, u16(data, 0), reported, out);
+    }
+    case LINKTYPE_RAW:
+    case LINKTYPE_RAW_BSD:
+    case LINKTYPE_RAW_OPENBSD: {
+      if (length < 1) return 'truncated';
+      const version = data[0]! >> 4;
+      if (version === 4) return decodeIPv4(data, 0, reported, out);
+      if (version === 6) return decodeIPv6(data, 0, reported, out);
+      return 'not-ip';
+    }
+    case LINKTYPE_IPV4:
+      return decodeIPv4(data, 0, reported, out);
+    case LINKTYPE_IPV6:
+      return decodeIPv6(data, 0, reported, out);
+    case LINKTYPE_NULL:
+    case LINKTYPE_LOOP: {
+      if (length < 4) return 'truncated';
+      // DLT_NULL stores the address family in the capturing host's byte order, DLT_LOOP in network order, and
+      // files of both kinds exist written the other way: the family is small, so the non-zero half tells.
+      let family = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+      if (family > 0xffff) family = ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0;
+      if (family === BSD_AF_INET) return decodeIPv4(data, 4, reported, out);
+      if (family === BSD_AF_INET6_BSD || family === BSD_AF_INET6_FREEBSD || family === BSD_AF_INET6_DARWIN) {
+        return decodeIPv6(data, 4, reported, out);
+      }
+      return 'not-ip';
+    }
+    default:
+      return 'unsupported-linktype';
+  }
+}
+
+function decodeEthertype(data: Uint8Array, at: number, type: number, reported: number, out: DecodedPacket) {
+  let offset = at;
+  let ethertype = type;
+  for (let tags = 0; ; tags++) {
+    if (ethertype === ETHERTYPE_IPV4) return decodeIPv4(data, offset, reported, out);
+    if (ethertype === ETHERTYPE_IPV6) return decodeIPv6(data, offset, reported, out);
+    if (ethertype !== ETHERTYPE_VLAN && ethertype !== ETHERTYPE_QINQ && ethertype !== ETHERTYPE_QINQ_OLD) {
+      return 'not-ip';
+    }
+    if (tags >= MAX_VLAN_TAGS) return 'malformed';
+    if (offset + 4 > data.length) return 'truncated';
+    ethertype = u16(data, offset + 2);
+    offset += 4;
+  }
+}
+
+function decodeIPv4(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
+  if (at + 20 > data.length) return 'truncated';
+  const versionAndLength = data[at]!;
+  if (versionAndLength >> 4 !== 4) return 'malformed';
+  const headerLength = (versionAndLength & 0x0f) * 4;
+  if (headerLength < 20) return 'malformed';
+  let totalLength = u16(data, at + 2);
+  // Zero is what TCP segmentation offload leaves in captures taken on the sending host.
+  if (totalLength === 0) totalLength = reported - at;
+  if (totalLength < headerLength) return 'malformed';
+  if (at + headerLength > data.length) return 'truncated';
+  out.ipProtocol = data[at + 9]!;
+  // Non-first fragments carry no transport header: they belong to no session we can name.
+  if ((u16(data, at + 6) & 0x1fff) !== 0) return 'fragment';
+  out.ipVersion = 4;
+  out.ipTtl = data[at + 8]!;
+  out.ipOffset = at;
+  const transportLength = Math.min(totalLength, reported - at) - headerLength;
+  const result = decodeTransport(data, at + headerLength, transportLength, out);
+  if (result !== null) return result;
+  out.src = formatIPv4(data, at + 12);
+  out.dst = formatIPv4(data, at + 16);
+  return null;
+}
+
+function decodeIPv6(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
+  if (at + 40 > data.length) return 'truncated';
+  if (data[at]! >> 4 !== 6) return 'malformed';
+  const payloadLength = u16(data, at + 4);
+  let next = data[at + 6]!;
+  out.ipTtl = data[at + 7]!;
+  // Zero payload length means a jumbogram (RFC 2675), whose real length only the hop-by-hop option knows.
+  let remaining = payloadLength === 0 ? reported - at - 40 : Math.min(payloadLength, reported - at - 40);
+  let offset = at + 40;
+  for (let headers = 0; ; headers++) {
+    if (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_DSTOPTS || next === IPPROTO_AH) {
+      if (headers >= MAX_IPV6_EXTENSION_HEADERS) return 'malformed';
+      if (offset + 2 > data.length) return 'truncated';
+      const extensionLength = next === IPPROTO_AH ? (data[offset + 1]! + 2) * 4 : (data[offset + 1]! + 1) * 8;
+      next = data[offset]!;
+      offset += extensionLength;
+      remaining -= extensionLength;
+    } else if (next === IPPROTO_FRAGMENT) {
+      if (headers >= MAX_IPV6_EXTENSION_HEADERS) return 'malformed';
+      if (offset + 8 > data.length) return 'truncated';
+      out.ipProtocol = data[offset]!;
+      if (u16(data, offset + 2) >> 3 !== 0) return 'fragment';
+      next = data[offset]!;
+      offset += 8;
+      remaining -= 8;
+    } else {
+      break;
+    }
+    if (remaining < 0) return 'malformed';
+  }
+  out.ipProtocol = next;
+  if (next === IPPROTO_NONE) return 'other-l4';
+  out.ipVersion = 6;
+  out.ipOffset = at;
+  const result = decodeTransport(data, offset, remaining, out);
+  if (result !== null) return result;
+  out.src = formatIPv6(data, at + 8);
+  out.dst = formatIPv6(data, at + 24);
+  return null;
+}
+
+/** `transportLength` is the length of transport header plus payload that the IP header announces. */
+function decodeTransport(data: Uint8Array, at: number, transportLength: number, out: DecodedPacket): SkipReason | null {
+  const protocol = out.ipProtocol;
+  if (protocol === IPPROTO_TCP) {
+    if (at + 20 > data.length) return 'truncated';
+    const headerLength = (data[at + 12]! >> 4) * 4;
+    if (headerLength < 20 || headerLength > transportLength) return 'malformed';
+    if (at + headerLength > data.length) return 'truncated';
+    out.proto = 'tcp';
+    out.sport = u16(data, at);
+    out.dport = u16(data, at + 2);
+    out.tcpFlags = data[at + 13]!;
+    out.payloadLength = transportLength - headerLength;
+    return null;
+  }
+  if (protocol === IPPROTO_UDP) {
+    if (at + 8 > data.length) return 'truncated';
+    let udpLength = u16(data, at + 4);
+    // A UDP length of zero in IPv6 means a jumbogram: the IP layer knows the length.
+    if (udpLength === 0 && out.ipVersion === 6) udpLength = transportLength;
+    if (udpLength < 8) return 'malformed';
+    out.proto = 'udp';
+    out.sport = u16(data, at);
+    out.dport = u16(data, at + 2);
+    out.tcpFlags = 0;
+    out.payloadLength = Math.min(udpLength, transportLength) - 8;
+    return null;
+  }
+  return 'other-l4';
+}

@@ -1,0 +1,154 @@
+// Offline sessionizing: groups the TCP/UDP packets of a capture into bidirectional sessions, counting what it
+// could not sessionize by reason. The same key and direction rules as the ingest path (see key.ts).
+import type { CapturedPacket } from '../pcap/reader.ts';
+import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason, type TransportProtocol } from '../packet/decode.ts';
+import { isCanonicalOrder } from './key.ts';
+
+/** Direction of a packet relative to the session's initiator (the sender of its first packet). */
+export const FROM_INITIATOR = 0;
+export const TO_INITIATOR = 1;
+export type InitiatorDirection = typeof FROM_INITIATOR | typeof TO_INITIATOR;
+
+export interface SessionPacket {
+  direction: InitiatorDirection;
+  tsSec: number;
+  tsNsec: number;
+  /** Original (wire) length. */
+  length: number;
+  tcpFlags: number;
+  payloadLength: number;
+}
+
+export class Session {
+  packets = 0;
+  /** Sum of the packets' original wire lengths, as tshark counts conversation bytes. */
+  bytes = 0;
+  packetsFromInitiator = 0;
+  bytesFromInitiator = 0;
+  firstSec = 0;
+  firstNsec = 0;
+  lastSec = 0;
+  lastNsec = 0;
+  /** OR of every TCP flags byte seen. */
+  tcpFlagsSeen = 0;
+  /** The first packets in arrival order, up to the sessionizer's maxPacketsKept. */
+  readonly packetList: SessionPacket[] = [];
+
+  constructor(
+    /** Text form of the bidirectional key (key.ts). */
+    readonly key: string,
+    readonly proto: TransportProtocol,
+    /** The endpoint that sent the session's first packet. */
+    readonly src: string,
+    readonly sport: number,
+    readonly dst: string,
+    readonly dport: number,
+  ) {}
+
+  /** Capture time of the earliest packet, seconds since the epoch as a float. */
+  get first(): number {
+    return this.firstSec + this.firstNsec / 1e9;
+  }
+
+  /** Capture time of the latest packet, seconds since the epoch as a float. */
+  get last(): number {
+    return this.lastSec + this.lastNsec / 1e9;
+  }
+
+  get firstNs(): bigint {
+    return BigInt(this.firstSec) * 1_000_000_000n + BigInt(this.firstNsec);
+  }
+
+  get lastNs(): bigint {
+    return BigInt(this.lastSec) * 1_000_000_000n + BigInt(this.lastNsec);
+  }
+}
+
+export interface DecodeCounters {
+  /** Packets handed to the sessionizer. */
+  read: number;
+  /** Packets that were TCP or UDP and joined a session. */
+  decoded: number;
+  skipped: Record<SkipReason, number>;
+  /** Skips of reason 'other-l4' by IP protocol number (1 ICMP, 58 ICMPv6, 47 GRE, …). */
+  otherTransport: Record<number, number>;
+}
+
+export function emptyDecodeCounters(): DecodeCounters {
+  const skipped = {} as Record<SkipReason, number>;
+  for (const reason of SKIP_REASONS) skipped[reason] = 0;
+  return { read: 0, decoded: 0, skipped, otherTransport: {} };
+}
+
+export interface SessionizerOptions {
+  /** How many packets per session to keep in Session.packetList (counts go on past it). Default 0: none. */
+  maxPacketsKept?: number;
+}
+
+export class Sessionizer {
+  /** Sessions by key, in the order their first packet arrived. */
+  readonly sessions = new Map<string, Session>();
+  readonly counters: DecodeCounters = emptyDecodeCounters();
+  private readonly decoded = new DecodedPacket();
+  private readonly maxPacketsKept: number;
+
+  constructor(options: SessionizerOptions = {}) {
+    this.maxPacketsKept = options.maxPacketsKept ?? 0;
+  }
+
+  /** Adds one captured packet; returns its session, or null when it was skipped (and counted). */
+  add(packet: CapturedPacket): Session | null {
+    this.counters.read++;
+    const d = this.decoded;
+    const skip = decodePacket(packet.linktype, packet.data, d, packet.origLen);
+    if (skip !== null) {
+      this.counters.skipped[skip]++;
+      if (skip === 'other-l4') {
+        this.counters.otherTransport[d.ipProtocol] = (this.counters.otherTransport[d.ipProtocol] ?? 0) + 1;
+      }
+      return null;
+    }
+    this.counters.decoded++;
+    const forward = isCanonicalOrder(d.src, d.sport, d.dst, d.dport);
+    const key = forward
+      ? `${d.proto}/${d.src}/${d.sport}/${d.dst}/${d.dport}`
+      : `${d.proto}/${d.dst}/${d.dport}/${d.src}/${d.sport}`;
+    let session = this.sessions.get(key);
+    const sec = packet.tsSec;
+    const nsec = packet.tsNsec;
+    if (session === undefined) {
+      session = new Session(key, d.proto, d.src, d.sport, d.dst, d.dport);
+      session.firstSec = session.lastSec = sec;
+      session.firstNsec = session.lastNsec = nsec;
+      this.sessions.set(key, session);
+    } else {
+      if (sec < session.firstSec || (sec === session.firstSec && nsec < session.firstNsec)) {
+        session.firstSec = sec;
+        session.firstNsec = nsec;
+      }
+      if (sec > session.lastSec || (sec === session.lastSec && nsec > session.lastNsec)) {
+        session.lastSec = sec;
+        session.lastNsec = nsec;
+      }
+    }
+    const fromInitiator = d.sport === session.sport && d.src === session.src;
+    session.packets++;
+    session.bytes += packet.origLen;
+    if (fromInitiator) {
+      session.packetsFromInitiator++;
+      session.bytesFromInitiator += packet.origLen;
+    }
+    session.tcpFlagsSeen |= d.tcpFlags;
+    if (session.packetList.length < this.maxPacketsKept) {
+      session.packetList.push({
+        direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
+        tsSec: sec,
+        tsNsec: nsec,
+        length: packet.origLen,
+        tcpFlags: d.tcpFlags,
+        payloadLength: d.payloadLength,
+      });
+    }
+    return session;
+  }
+}
