@@ -11,7 +11,7 @@ import mysql from 'mysql2/promise';
 import zookeeper from 'node-zookeeper-client';
 import { loadConnections } from '../lib/src/config/connections.ts';
 import { loadAccounts } from '../lib/src/db/accounts.ts';
-import { connectorName, snifferConfigConnector } from '../lib/src/cdc/debezium-connector.ts';
+import { connectorName, snifferConfigConnector, snifferConfigTopic } from '../lib/src/cdc/debezium-connector.ts';
 
 const conn = loadConnections();
 const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;
@@ -154,6 +154,19 @@ async function waitFor(name: Server, seconds: number): Promise<number> {
 }
 
 async function registerConnector(): Promise<number> {
+  // The topic exists before the first change, so consumers (config-sync, tests) can subscribe to an
+  // empty table; 3 partitions keyed by agent id keep each agent's changes in order.
+  const kafka = new Kafka({ clientId: 'fleetcap-stack', brokers: conn.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{ topic: snifferConfigTopic(conn.mysql.database), numPartitions: 3, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
   const accounts = loadAccounts();
   const config = snifferConfigConnector({
     mysqlHost: conn.mysql.host,

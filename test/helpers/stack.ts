@@ -1,0 +1,66 @@
+// Shared helpers of the integration tests: connections to the real servers of the local stack
+// (started by `bash stack/stack.sh up`, which the test command runs first).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import zookeeper from 'node-zookeeper-client';
+import { loadConnections } from '../../lib/src/config/connections.ts';
+import { type AccountRole, loadAccounts } from '../../lib/src/db/accounts.ts';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const connections = loadConnections();
+export const accounts = loadAccounts();
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Fails (never skips) with the command to run when the local stack is not up. */
+export function assertStackUp(): void {
+  try {
+    execFileSync('node', ['--import', 'tsx', `${repoRoot}/stack/probe.ts`, 'check-all'], { cwd: repoRoot, stdio: 'pipe' });
+  } catch (err) {
+    const out = String((err as { stdout?: Buffer }).stdout ?? '');
+    throw new Error(`the local stack is not healthy; run 'bash stack/stack.sh up' first.\n${out}`);
+  }
+}
+
+export async function mysqlAs(role: AccountRole | 'admin', opts: mysql.ConnectionOptions = {}): Promise<mysql.Connection> {
+  const account = role === 'admin' ? connections.mysqlAdmin : accounts[role];
+  return mysql.createConnection({ ...connections.mysql, user: account.user, password: account.password, ...opts });
+}
+
+/** Runs SQL through the `mariadb` command-line client, as an operator would. */
+export function mariadbCli(sql: string): string {
+  return execFileSync(
+    'mariadb',
+    [
+      '--no-defaults',
+      '-h',
+      connections.mysql.host,
+      '-P',
+      String(connections.mysql.port),
+      '-u',
+      connections.mysqlAdmin.user,
+      `-p${connections.mysqlAdmin.password}`,
+      '-N',
+      '-B',
+      connections.mysql.database,
+      '-e',
+      sql,
+    ],
+    { encoding: 'utf8' },
+  );
+}
+
+export function zkConnect(): Promise<zookeeper.Client> {
+  return new Promise((resolve, reject) => {
+    const client = zookeeper.createClient(connections.zookeeper, { sessionTimeout: 10000, retries: 1 });
+    const timer = setTimeout(() => reject(new Error(`no ZooKeeper session with ${connections.zookeeper} in 5 s`)), 5000);
+    client.once('connected', () => {
+      clearTimeout(timer);
+      resolve(client);
+    });
+    client.connect();
+  });
+}

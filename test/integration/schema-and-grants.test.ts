@@ -1,0 +1,161 @@
+// Migrations apply each once, and the database accounts hold least privilege.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { defaultMigrationsDir, loadMigrations, migrate } from '../../lib/src/db/migrate.ts';
+import { migrationVariables } from '../../lib/src/db/accounts.ts';
+import { assertStackUp, mysqlAs, uniqueId } from '../helpers/stack.ts';
+
+before(() => assertStackUp());
+
+async function schemaFingerprint(): Promise<string> {
+  const c = await mysqlAs('admin');
+  try {
+    const [cols] = await c.query(
+      `SELECT table_name, column_name, column_type, is_nullable, column_default FROM information_schema.columns
+       WHERE table_schema = DATABASE() ORDER BY table_name, column_name`,
+    );
+    const [mig] = await c.query('SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version');
+    const [grants] = await c.query(
+      "SELECT grantee, table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = DATABASE() ORDER BY 1, 2, 3",
+    );
+    return JSON.stringify([cols, mig, grants]);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('migrations', () => {
+  test('applying the migrations a second time changes nothing', async () => {
+    const beforeRun = await schemaFingerprint();
+    const c = await mysqlAs('admin', { multipleStatements: true });
+    try {
+      const result = await migrate(c, loadMigrations(defaultMigrationsDir, migrationVariables()));
+      assert.deepEqual(result.applied, []);
+      assert.ok(result.alreadyApplied.length >= 3);
+    } finally {
+      await c.end();
+    }
+    assert.equal(await schemaFingerprint(), beforeRun);
+  });
+
+  test('a new migration is applied once; an applied one that was edited is refused', async () => {
+    const db = uniqueId('fleetcap_migtest').replace(/-/g, '_');
+    const dir = mkdtempSync(join(tmpdir(), 'migrations-'));
+    writeFileSync(join(dir, '001_first.sql'), 'CREATE TABLE t1 (id INT PRIMARY KEY);\nINSERT INTO t1 VALUES (1);');
+    const admin = await mysqlAs('admin', { multipleStatements: true });
+    try {
+      await admin.query(`CREATE DATABASE ${db}`);
+      await admin.changeUser({ database: db });
+      assert.deepEqual((await migrate(admin, loadMigrations(dir, {}))).applied, ['001_first.sql']);
+      writeFileSync(join(dir, '002_second.sql'), "INSERT INTO t1 VALUES ('{{X}}');");
+      assert.deepEqual((await migrate(admin, loadMigrations(dir, { X: '2' }))).applied, ['002_second.sql']);
+      assert.deepEqual((await migrate(admin, loadMigrations(dir, { X: '2' }))).applied, []);
+      const [rows] = await admin.query('SELECT id FROM t1 ORDER BY id');
+      assert.deepEqual(rows, [{ id: 1 }, { id: 2 }]);
+      writeFileSync(join(dir, '001_first.sql'), 'CREATE TABLE t1 (id BIGINT PRIMARY KEY);');
+      await assert.rejects(migrate(admin, loadMigrations(dir, { X: '2' })), /001_first\.sql was changed after it was applied/);
+      assert.throws(() => loadMigrations(dir, {}), /unknown placeholder \{\{X\}\}/);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${db}`);
+      await admin.end();
+    }
+  });
+
+  test('every UPDATE of sniffer_config increases the revision, even one that does not name it', async () => {
+    const c = await mysqlAs('admin');
+    const agent = uniqueId('rev');
+    try {
+      await c.query("INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES (?, 'lo', 'http://127.0.0.1:1')", [agent]);
+      await c.query("UPDATE sniffer_config SET bpf_filter = 'tcp' WHERE agent_id = ?", [agent]);
+      await c.query('UPDATE sniffer_config SET revision = 1 WHERE agent_id = ?', [agent]);
+      const [rows] = await c.query('SELECT revision FROM sniffer_config WHERE agent_id = ?', [agent]);
+      assert.equal((rows as Array<{ revision: number }>)[0]?.revision, 3, 'a lower revision cannot be written back');
+    } finally {
+      await c.query('DELETE FROM sniffer_config WHERE agent_id = ?', [agent]);
+      await c.end();
+    }
+  });
+});
+
+describe('least-privilege accounts', () => {
+  const verdict = (key: string) => [key, 0, 'agent-x', 'tcp', '10.0.0.1', 40000, '10.0.0.2', 80, '2026-01-01 00:00:00', '2026-01-01 00:00:01', 3, 180, 'benign', 0.9, 'test', 'delay'];
+  const insertVerdict = `INSERT IGNORE INTO session_verdict (session_key, occurrence, agent_id, protocol, client_addr, client_port,
+    server_addr, server_port, first_packet_at, last_packet_at, packets, bytes, label, score, model_version, reason)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+  test('the worker inserts and reads verdicts idempotently, and cannot touch configs or delete verdicts', async () => {
+    const w = await mysqlAs('worker');
+    const key = uniqueId('tcp|grant-test');
+    try {
+      const [first] = await w.execute(insertVerdict, verdict(key));
+      const [second] = await w.execute(insertVerdict, verdict(key));
+      assert.equal((first as { affectedRows: number }).affectedRows, 1);
+      assert.equal((second as { affectedRows: number }).affectedRows, 0, 'the unique session occurrence makes a replay a no-op');
+      const [rows] = await w.query('SELECT COUNT(*) AS n FROM session_verdict WHERE session_key = ?', [key]);
+      assert.equal((rows as Array<{ n: number }>)[0]?.n, 1);
+      await assert.rejects(w.query("UPDATE sniffer_config SET bpf_filter = 'x'"), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(w.query('SELECT * FROM sniffer_config'), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(w.query('DELETE FROM session_verdict WHERE session_key = ?', [key]), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(w.query("UPDATE session_verdict SET label = 'x' WHERE session_key = ?", [key]), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
+    } finally {
+      await w.end();
+      const a = await mysqlAs('admin');
+      await a.query('DELETE FROM session_verdict WHERE session_key = ?', [key]);
+      await a.end();
+    }
+  });
+
+  test('the reporting account reads tables and views and can write nothing', async () => {
+    const r = await mysqlAs('report');
+    try {
+      for (const view of ['report_verdicts_per_label_hour', 'report_verdicts_per_agent', 'report_top_talkers', 'report_malicious_sessions', 'report_agents']) {
+        await r.query(`SELECT * FROM ${view} LIMIT 1`);
+      }
+      const denied = { code: 'ER_TABLEACCESS_DENIED_ERROR' };
+      await assert.rejects(r.execute(insertVerdict, verdict(uniqueId('tcp|report'))), denied);
+      await assert.rejects(r.query("UPDATE sniffer_config SET bpf_filter = 'x'"), denied);
+      await assert.rejects(r.query('DELETE FROM agent_status'), denied);
+      await assert.rejects(r.query("INSERT INTO agent_status (agent_id) VALUES ('x')"), denied);
+      await assert.rejects(r.query('CREATE TABLE sneaky (id INT)'), /denied/);
+    } finally {
+      await r.end();
+    }
+  });
+
+  test('config-sync reads configs and writes status, nothing more', async () => {
+    const s = await mysqlAs('configsync');
+    const agent = uniqueId('cs');
+    try {
+      await s.query('SELECT * FROM sniffer_config LIMIT 1');
+      await s.query('INSERT INTO agent_status (agent_id, online) VALUES (?, 1) ON DUPLICATE KEY UPDATE online = 1', [agent]);
+      await s.query('UPDATE agent_status SET state = ? WHERE agent_id = ?', ['capturing', agent]);
+      await assert.rejects(s.query("UPDATE sniffer_config SET bpf_filter = 'x'"), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(s.query('SELECT * FROM session_verdict LIMIT 1'), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+    } finally {
+      await s.end();
+      const a = await mysqlAs('admin');
+      await a.query('DELETE FROM agent_status WHERE agent_id = ?', [agent]);
+      await a.end();
+    }
+  });
+
+  test('the CDC account has the replication grants Debezium documents, and no write grant', async () => {
+    const c = await mysqlAs('cdc');
+    try {
+      const [rows] = await c.query('SHOW GRANTS');
+      const grants = (rows as Array<Record<string, string>>).map((r) => Object.values(r)[0]).join('\n');
+      for (const p of ['SELECT', 'RELOAD', 'SHOW DATABASES', 'REPLICATION SLAVE', 'BINLOG MONITOR', 'LOCK TABLES']) {
+        assert.match(grants, new RegExp(p), `CDC account has ${p}`);
+      }
+      assert.doesNotMatch(grants, /INSERT|UPDATE|DELETE|ALL PRIVILEGES/);
+      await c.query('SHOW BINARY LOGS');
+    } finally {
+      await c.end();
+    }
+  });
+});
