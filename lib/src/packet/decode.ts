@@ -205,11 +205,13 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
   // Zero payload length means a jumbogram (RFC 2675), whose real length only the hop-by-hop option knows.
   let remaining = payloadLength === 0 ? reported - at - 40 : Math.min(payloadLength, reported - at - 40);
   let offset = at + 40;
+  let destination = at + 24;
   for (let headers = 0; ; headers++) {
     if (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_DSTOPTS || next === IPPROTO_AH) {
       if (headers >= MAX_IPV6_EXTENSION_HEADERS) return 'malformed';
       if (offset + 2 > data.length) return 'truncated';
       const extensionLength = next === IPPROTO_AH ? (data[offset + 1]! + 2) * 4 : (data[offset + 1]! + 1) * 8;
+      if (next === IPPROTO_ROUTING) destination = finalDestination(data, offset, extensionLength, destination);
       next = data[offset]!;
       offset += extensionLength;
       remaining -= extensionLength;
@@ -233,8 +235,25 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
   const result = decodeTransport(data, offset, remaining, out);
   if (result !== null) return result;
   out.src = formatIPv6(data, at + 8);
-  out.dst = formatIPv6(data, at + 24);
+  out.dst = formatIPv6(data, destination);
   return null;
+}
+
+/**
+ * Where the final destination of a source-routed IPv6 packet is, when the routing header still has segments left:
+ * the transport checksum (RFC 8200 8.1) and tshark's conversations use it, and it keeps one session per flow
+ * whichever hop of the route the capture was taken at. Type 0 lists the route in order (last = final), type 2
+ * (Mobile IPv6) carries one home address, type 4 (SRv6) lists it in reverse (first = final). Returns `current`
+ * for other types or when the address would lie outside the header or the captured bytes.
+ */
+function finalDestination(data: Uint8Array, at: number, length: number, current: number): number {
+  if (at + 8 > data.length || data[at + 3] === 0) return current;
+  const type = data[at + 2];
+  let address = -1;
+  if (type === 0 || type === 2) address = at + 8 + 16 * (((length - 8) >> 4) - 1);
+  else if (type === 4) address = at + 8;
+  if (address < at + 8 || address + 16 > at + length || address + 16 > data.length) return current;
+  return address;
 }
 
 /** `transportLength` is the length of transport header plus payload that the IP header announces. */
