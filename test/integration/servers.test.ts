@@ -74,7 +74,7 @@ describe('servers through the apps\' clients', () => {
     }
   });
 
-  test('ZooKeeper (node-zookeeper-client): an ephemeral node vanishes with its session', async () => {
+  test('ZooKeeper (node-zookeeper-client): an ephemeral node vanishes with its session', { timeout: 20000 }, async () => {
     const path = `/${uniqueId('itest')}`;
     const a = await zkConnect();
     const b = await zkConnect();
@@ -84,13 +84,17 @@ describe('servers through the apps\' clients', () => {
       );
       const data = await new Promise<Buffer>((res, rej) => b.getData(path, (e, d) => (e ? rej(e) : res(d))));
       assert.equal(data.toString(), '{"state":"capturing"}');
-      const gone = new Promise<string>((res) =>
-        b.exists(
-          path,
-          (event) => res(event.getName()),
-          () => {},
-        ),
-      );
+      // The watch must be registered on the server before the owner's session ends.
+      let gone!: Promise<string>;
+      await new Promise<void>((registered, rej) => {
+        gone = new Promise<string>((res) =>
+          b.exists(
+            path,
+            (event) => res(event.getName()),
+            (e, stat) => (e ? rej(e) : stat ? registered() : rej(new Error('node missing before close'))),
+          ),
+        );
+      });
       a.close();
       assert.equal(await gone, 'NODE_DELETED');
     } finally {
