@@ -10,14 +10,7 @@ import test from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SUPPORTED_LINKTYPES } from '@fleetcap/lib/packet/decode';
 import { type OurFileResult, runOurs } from './ours.ts';
-import {
-  bytesMatch,
-  endpointKey,
-  mapLimited,
-  runTshark,
-  type TsharkResult,
-  tsharkMalformedFrames,
-} from './tshark.ts';
+import { bytesMatch, endpointKey, mapLimited, runTshark, type TsharkResult, tsharkMalformedFrames } from './tshark.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const corpus = join(repoRoot, '..', 'shared', 'pcaps', 'tcpdump-tests');
@@ -61,7 +54,8 @@ const CATEGORIES: Record<string, Category> = {
         : 'no IP-in-IP/GRE/PIM/L2TPv3 packet and no session on a tunnel port',
   },
   'other-encapsulation': {
-    description: 'tshark reaches IP through a link-layer encapsulation we do not sessionize (MPLS, MACsec, NSH, PPPoE …)',
+    description:
+      'tshark reaches IP through a link-layer encapsulation we do not sessionize (MPLS, MACsec, NSH, PPPoE …)',
     tsharkSeesMore: true,
     evidence: async (_file, ours) => ((ours.summary.skipped['not-ip'] ?? 0) > 0 ? null : 'no packet skipped as not-ip'),
   },
@@ -111,7 +105,9 @@ function compare(ours: OurFileResult, tshark: TsharkResult): Difference {
       continue;
     }
     if (theirs.frames !== s.packets || !bytesMatch(theirs, s.bytes)) {
-      difference.counts.push(`${key}: ours ${s.packets} packets ${s.bytes} bytes, tshark ${theirs.frames} ${theirs.bytesText}`);
+      difference.counts.push(
+        `${key}: ours ${s.packets} packets ${s.bytes} bytes, tshark ${theirs.frames} ${theirs.bytesText}`,
+      );
       if (theirs.frames < s.packets) difference.oursNotCovered.push(key);
       if (theirs.frames > s.packets) difference.theirsNotCovered.push(key);
     }
@@ -161,7 +157,10 @@ test('tshark conversations conformance over ../shared/pcaps/tcpdump-tests', { ti
     assert.deepEqual(missing, [], 'files with no summary line');
     for (const [file, result] of ours.results) {
       if (result.summary.error) assert.match(ours.stderr, new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-      assert.equal(result.summary.read, result.summary.decoded + Object.values(result.summary.skipped).reduce((a, b) => a + b, 0));
+      assert.equal(
+        result.summary.read,
+        result.summary.decoded + Object.values(result.summary.skipped).reduce((a, b) => a + b, 0),
+      );
     }
     assert.ok(ours.peakRssKiB < PEAK_RSS_LIMIT_KIB, `peak RSS ${ours.peakRssKiB} KiB`);
     t.diagnostic(`${files.length} files read, peak RSS ${Math.round(ours.peakRssKiB / 1024)} MiB`);

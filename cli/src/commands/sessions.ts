@@ -32,9 +32,13 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
   const sessionizer = new Sessionizer();
   let error: FileResult['error'];
   try {
-    await forEachCapturedPacket(createReadStream(file, { highWaterMark: 1 << 20 }), (packet) => {
-      sessionizer.add(packet);
-    }, parser);
+    await forEachCapturedPacket(
+      createReadStream(file, { highWaterMark: 1 << 20 }),
+      (packet) => {
+        sessionizer.add(packet);
+      },
+      parser,
+    );
   } catch (cause) {
     if (cause instanceof PcapFormatError) error = { message: cause.message, offset: cause.offset };
     else error = { message: cause instanceof Error ? cause.message : String(cause) };
@@ -140,7 +144,9 @@ export async function runSessions(
       exitCode = EXIT_SOME_UNREADABLE;
       err.write(
         `fleetcap sessions: ${file}: ${result.error.message}` +
-          (result.sessionizer.counters.read > 0 ? ` (${result.sessionizer.counters.read} packets read before it)` : '') +
+          (result.sessionizer.counters.read > 0
+            ? ` (${result.sessionizer.counters.read} packets read before it)`
+            : '') +
           '\n',
       );
     }

@@ -30,7 +30,14 @@ export const SUPPORTED_LINKTYPES: ReadonlySet<number> = new Set([
   LINKTYPE_LINUX_SLL2,
 ]);
 
-export const SKIP_REASONS = ['unsupported-linktype', 'not-ip', 'other-l4', 'truncated', 'fragment', 'malformed'] as const;
+export const SKIP_REASONS = [
+  'unsupported-linktype',
+  'not-ip',
+  'other-l4',
+  'truncated',
+  'fragment',
+  'malformed',
+] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type TransportProtocol = 'tcp' | 'udp';
@@ -172,9 +179,10 @@ function decodeEthertype(data: Uint8Array, at: number, type: number, reported: n
 }
 
 function decodeIPv4(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
-  if (at + 20 > data.length) return 'truncated';
+  if (at >= data.length) return 'truncated';
   const versionAndLength = data[at]!;
   if (versionAndLength >> 4 !== 4) return 'malformed';
+  if (at + 20 > data.length) return 'truncated';
   const headerLength = (versionAndLength & 0x0f) * 4;
   if (headerLength < 20) return 'malformed';
   let totalLength = u16(data, at + 2);
@@ -197,8 +205,9 @@ function decodeIPv4(data: Uint8Array, at: number, reported: number, out: Decoded
 }
 
 function decodeIPv6(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
-  if (at + 40 > data.length) return 'truncated';
+  if (at >= data.length) return 'truncated';
   if (data[at]! >> 4 !== 6) return 'malformed';
+  if (at + 40 > data.length) return 'truncated';
   const payloadLength = u16(data, at + 4);
   let next = data[at + 6]!;
   out.ipTtl = data[at + 7]!;

@@ -257,7 +257,16 @@ export class CaptureParser {
       sec += Math.floor(nsec / 1_000_000_000);
       nsec %= 1_000_000_000;
     }
-    return new CapturedPacket(this.linktype, 0, sec, nsec, caplen, origLen, b.subarray(start, start + caplen), this.base + p);
+    return new CapturedPacket(
+      this.linktype,
+      0,
+      sec,
+      nsec,
+      caplen,
+      origLen,
+      b.subarray(start, start + caplen),
+      this.base + p,
+    );
   }
 
   /** A packet, null when input is needed, undefined when a block without a packet was consumed. */
@@ -353,7 +362,10 @@ export class CaptureParser {
 
   private readInterfaceDescription(p: number, blockLength: number): void {
     if (blockLength < 20) {
-      throw new PcapFormatError(this.offset(p + 4), `interface description block length ${blockLength} is less than 20`);
+      throw new PcapFormatError(
+        this.offset(p + 4),
+        `interface description block length ${blockLength} is less than 20`,
+      );
     }
     const linktype = this.u16(p + 8);
     const snaplen = this.u32(p + 12);
@@ -367,7 +379,10 @@ export class CaptureParser {
       if (code === 0) break;
       const value = o + 4;
       if (value + length > end) {
-        throw new PcapFormatError(this.offset(o + 2), `interface option ${code} of length ${length} overruns its block`);
+        throw new PcapFormatError(
+          this.offset(o + 2),
+          `interface option ${code} of length ${length} overruns its block`,
+        );
       }
       if (code === 9 && length >= 1) resolution = this.buf[value] ?? 6;
       else if (code === 14 && length >= 8) {
@@ -462,7 +477,10 @@ export class CaptureParser {
     let caplen = Math.min(origLen, blockLength - 16);
     if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
     if (caplen > MAX_CAPLEN) {
-      throw new PcapFormatError(this.offset(p + 8), `simple packet length ${caplen} exceeds the maximum of ${MAX_CAPLEN}`);
+      throw new PcapFormatError(
+        this.offset(p + 8),
+        `simple packet length ${caplen} exceeds the maximum of ${MAX_CAPLEN}`,
+      );
     }
     this.counters.packets++;
     this.counters.linktypes.add(iface.linktype);

@@ -1,7 +1,14 @@
 // Offline sessionizing: groups the TCP/UDP packets of a capture into bidirectional sessions, counting what it
 // could not sessionize by reason. The same key and direction rules as the ingest path (see key.ts).
+
+import {
+  DecodedPacket,
+  decodePacket,
+  SKIP_REASONS,
+  type SkipReason,
+  type TransportProtocol,
+} from '../packet/decode.ts';
 import type { CapturedPacket } from '../pcap/reader.ts';
-import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason, type TransportProtocol } from '../packet/decode.ts';
 import { isCanonicalOrder } from './key.ts';
 
 /** Direction of a packet relative to the session's initiator (the sender of its first packet). */

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildPacket } from '@fleetcap/lib/packet/build';
+import { TCP_ACK, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { EXIT_ALL_READ, EXIT_SOME_UNREADABLE, runSessions } from './sessions.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetcap-sessions-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function capture(name: string): string {
+  const writer = new PcapWriter({ linktype: 1, nanosecond: true });
+  const client = { src: '10.1.1.1', sport: 40000, dst: '10.2.2.2', dport: 443 };
+  const server = { src: client.dst, sport: client.dport, dst: client.src, dport: client.sport };
+  writer.write({
+    tsSec: 1_700_000_000,
+    tsNsec: 250_000_000,
+    data: buildPacket({ ...client, proto: 'tcp', tcpFlags: TCP_SYN }),
+  });
+  writer.write({
+    tsSec: 1_700_000_000,
+    tsNsec: 500_000_000,
+    data: buildPacket({ ...server, proto: 'tcp', tcpFlags: TCP_SYN | TCP_ACK }),
+  });
+  writer.write({ tsSec: 1_700_000_001, tsNsec: 0, data: buildPacket({ ...client, proto: 'tcp' }), origLen: 1514 });
+  writer.write({
+    tsSec: 1_700_000_002,
+    tsNsec: 0,
+    data: buildPacket({ src: '2001:db8::5', dst: '2001:db8::53', sport: 5353, dport: 53, proto: 'udp' }),
+  });
+  writer.write({ tsSec: 1_700_000_003, tsNsec: 0, data: Buffer.alloc(42) });
+  const path = join(dir, name);
+  writeFileSync(path, writer.toBuffer());
+  return path;
+}
+
+function collector() {
+  let text = '';
+  return {
+    write: (chunk: string) => {
+      text += chunk;
+    },
+    get text() {
+      return text;
+    },
+  };
+}
+
+describe('fleetcap sessions', () => {
+  it('--json prints one line per session then a summary per file', async () => {
+    const file = capture('a.pcap');
+    const out = collector();
+    const err = collector();
+    assert.equal(await runSessions([file], { json: true }, out, err), EXIT_ALL_READ);
+    assert.equal(err.text, '');
+    const lines = out.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.equal(lines.length, 3);
+    assert.deepEqual(
+      { ...lines[0], file: undefined, key: undefined },
+      {
+        type: 'session',
+        file: undefined,
+        key: undefined,
+        proto: 'tcp',
+        src: '10.1.1.1',
+        sport: 40000,
+        dst: '10.2.2.2',
+        dport: 443,
+        packets: 3,
+        bytes: 54 + 54 + 1514,
+        first: 1_700_000_000.25,
+        last: 1_700_000_001,
+        packetsFromSrc: 2,
+        bytesFromSrc: 54 + 1514,
+      },
+    );
+    assert.equal(lines[1].src, '2001:db8::5');
+    assert.equal(lines[1].proto, 'udp');
+    assert.equal(lines[2].type, 'summary');
+    assert.equal(lines[2].file, file);
+    assert.equal(lines[2].read, 5);
+    assert.equal(lines[2].decoded, 4);
+    assert.equal(lines[2].skipped['not-ip'], 1);
+    assert.equal(lines[2].sessions, 2);
+  });
+
+  it('prints a readable table without --json', async () => {
+    const out = collector();
+    assert.equal(await runSessions([capture('b.pcap')], {}, out, collector()), EXIT_ALL_READ);
+    assert.match(out.text, /tcp\s+10\.1\.1\.1:40000\s+10\.2\.2\.2:443\s+3\s+1622/);
+    assert.match(out.text, /udp\s+\[2001:db8::5\]:5353\s+\[2001:db8::53\]:53/);
+    assert.match(out.text, /packets read 5, decoded 4, skipped 1 \(not-ip 1\)/);
+  });
+
+  it('reports an unreadable file on stderr, goes on with the others, and exits 2', async () => {
+    const good = capture('c.pcap');
+    const missing = join(dir, 'missing.pcap');
+    const garbage = join(dir, 'garbage.pcap');
+    writeFileSync(garbage, 'this is not a capture file at all');
+    const out = collector();
+    const err = collector();
+    assert.equal(await runSessions([missing, garbage, good], { json: true }, out, err), EXIT_SOME_UNREADABLE);
+    assert.match(err.text, /missing\.pcap: ENOENT/);
+    assert.match(
+      err.text,
+      /garbage\.pcap: not a pcap or pcapng file: unknown magic number 0x74686973 \(at file offset 0\)/,
+    );
+    const summaries = out.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.type === 'summary');
+    assert.deepEqual(
+      summaries.map((s) => [s.file, s.read, s.error?.offset]),
+      [
+        [missing, 0, undefined],
+        [garbage, 0, 0],
+        [good, 5, undefined],
+      ],
+    );
+  });
+
+  it('is registered in the fleetcap command line', () => {
+    const bin = fileURLToPath(new URL('../../bin/fleetcap.mjs', import.meta.url));
+    const result = spawnSync(process.execPath, [bin, 'sessions', '--json', capture('d.pcap')], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim().split('\n').length, 3);
+  });
+});
