@@ -1,0 +1,79 @@
+// Turns an uploaded capture (pcap or pcapng, in memory) into per-session packet lists ready for the
+// append script: no server is touched here, so this is the part the offline tools and tests share.
+import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason } from '@fleetcap/lib/packet/decode';
+import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
+import { isCanonicalOrder } from '@fleetcap/lib/session/key';
+
+export interface BatchSession {
+  key: string;
+  /** Five strings per packet, the append script's ARGV layout: µs, canonical direction, wire, payload, flags. */
+  args: string[];
+  packets: number;
+}
+
+export interface DecodedBatch {
+  sessions: Map<string, BatchSession>;
+  packetsRead: number;
+  packetsSessionized: number;
+  skipped: Record<SkipReason, number>;
+  truncatedAtEnd: number;
+}
+
+export class BatchFormatError extends Error {
+  override name = 'BatchFormatError';
+}
+
+const PCAP_MAGICS = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a]);
+
+/** True when the body starts like a pcap or pcapng file (any byte order, µs or ns). */
+export function looksLikeCapture(body: Uint8Array): boolean {
+  if (body.length < 4) return false;
+  const be = ((body[0]! << 24) | (body[1]! << 16) | (body[2]! << 8) | body[3]!) >>> 0;
+  return PCAP_MAGICS.has(be);
+}
+
+export function decodeBatch(body: Buffer): DecodedBatch {
+  if (!looksLikeCapture(body)) {
+    const head = body.subarray(0, 4).toString('hex');
+    throw new BatchFormatError(
+      `body is not a pcap or pcapng file: it starts with 0x${head || '(empty)'}, expected a pcap magic (a1b2c3d4, a1b23c4d, either byte order) or a pcapng section header (0a0d0d0a)`,
+    );
+  }
+  const parser = new CaptureParser();
+  const decoded = new DecodedPacket();
+  const sessions = new Map<string, BatchSession>();
+  const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+  let read = 0;
+  let sessionized = 0;
+  try {
+    parser.push(body);
+    parser.end();
+    for (let p = parser.next(); p !== null; p = parser.next()) {
+      read++;
+      const skip = decodePacket(p.linktype, p.data, decoded, p.origLen);
+      if (skip !== null) {
+        skipped[skip]++;
+        continue;
+      }
+      const forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
+      const key = forward
+        ? `${decoded.proto}/${decoded.src}/${decoded.sport}/${decoded.dst}/${decoded.dport}`
+        : `${decoded.proto}/${decoded.dst}/${decoded.dport}/${decoded.src}/${decoded.sport}`;
+      let s = sessions.get(key);
+      if (!s) {
+        s = { key, args: [], packets: 0 };
+        sessions.set(key, s);
+      }
+      const tsUs = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
+      s.args.push(String(tsUs), forward ? '0' : '1', String(p.origLen), String(decoded.payloadLength), String(decoded.tcpFlags));
+      s.packets++;
+      sessionized++;
+    }
+  } catch (err) {
+    if (err instanceof PcapFormatError) {
+      throw new BatchFormatError(`capture is malformed after ${read} packets: ${err.message}`);
+    }
+    throw err;
+  }
+  return { sessions, packetsRead: read, packetsSessionized: sessionized, skipped, truncatedAtEnd: parser.counters.truncatedAtEnd };
+}

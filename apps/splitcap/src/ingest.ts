@@ -1,0 +1,72 @@
+// One uploaded batch, end to end: decode, store every session in Redis, publish what must be scheduled,
+// and only then report success. A batch retried after any failure adds no packet twice (the append
+// script is idempotent per batch id) and loses no schedule (a retried session returns the reasons it
+// decided the first time, which are published again; the worker tolerates duplicates).
+import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
+import { decodeBatch, type DecodedBatch } from './batch-decoder.ts';
+import type { SplitcapMetrics } from './metrics.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { SessionStore } from './session-store.ts';
+
+export interface IngestResult {
+  duplicate: boolean;
+  packetsRead: number;
+  packetsStored: number;
+  sessions: number;
+  scheduled: Record<string, number>;
+  skipped: DecodedBatch['skipped'] & { overMax: number; sessionDone: number };
+}
+
+export class Ingest {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly scheduler: Scheduler,
+    private readonly metrics: SplitcapMetrics,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
+    const batch = decodeBatch(body);
+    if (await this.store.hasReceipt(agent, batchId)) {
+      this.metrics.batches.inc({ outcome: 'duplicate' });
+      return { ...this.summary(batch), duplicate: true };
+    }
+    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+    const enqueuedAt = this.now();
+    const messages: SessionMessage[] = [];
+    const result = this.summary(batch);
+    let duplicateSessions = 0;
+    for (const o of outcomes) {
+      if (o.status === 'dup') duplicateSessions++;
+      if (o.status === 'done') result.skipped.sessionDone += o.dropped;
+      result.packetsStored += o.appended;
+      result.skipped.overMax += o.dropped * Number(o.status === 'ok');
+      for (const reason of o.reasons) {
+        messages.push({ key: o.key, reason, occurrence: o.occurrence, agent, enqueuedAt });
+        result.scheduled[reason] = (result.scheduled[reason] ?? 0) + 1;
+      }
+    }
+    await this.scheduler.publish(messages);
+    await this.store.writeReceipt(agent, batchId, JSON.stringify({ sessions: outcomes.length, at: enqueuedAt }));
+
+    result.duplicate = outcomes.length > 0 && duplicateSessions === outcomes.length;
+    this.metrics.batches.inc({ outcome: result.duplicate ? 'duplicate' : 'stored' });
+    this.metrics.packets.inc({ fate: 'stored' }, result.packetsStored);
+    this.metrics.packets.inc({ fate: 'over-max' }, result.skipped.overMax);
+    this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
+    for (const [reason, n] of Object.entries(batch.skipped)) if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
+    for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);
+    return result;
+  }
+
+  private summary(batch: DecodedBatch): IngestResult {
+    return {
+      duplicate: false,
+      packetsRead: batch.packetsRead,
+      packetsStored: 0,
+      sessions: batch.sessions.size,
+      scheduled: {},
+      skipped: { ...batch.skipped, overMax: 0, sessionDone: 0 },
+    };
+  }
+}

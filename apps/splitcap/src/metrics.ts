@@ -1,0 +1,35 @@
+// splitcap's Prometheus metrics.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    batches: new Counter({
+      name: 'fleetcap_splitcap_batches_total',
+      help: 'Uploaded batches by outcome (stored, duplicate, rejected, unavailable)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    packets: new Counter({
+      name: 'fleetcap_splitcap_packets_total',
+      help: 'Packets of accepted batches by fate (stored, skipped-<reason>, over-max, session-done)',
+      labelNames: ['fate'] as const,
+      registers: [registry],
+    }),
+    scheduled: new Counter({
+      name: 'fleetcap_splitcap_sessions_scheduled_total',
+      help: 'Session messages published, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    ingestSeconds: new Histogram({
+      name: 'fleetcap_splitcap_ingest_seconds',
+      help: 'Time from request body received to answer',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}
+export type SplitcapMetrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,31 @@
+// The RabbitMQ queues of the session pipeline. Debian's RabbitMQ has no delayed-message plugin, so
+// the delay is a durable queue whose message TTL dead-letters into the ready queue. The delay is part
+// of the delay queue's name: changing it declares a new queue instead of failing with
+// PRECONDITION_FAILED on the old queue's arguments.
+import type { Channel } from 'amqplib';
+
+// The prefix (FLEETCAP_QUEUE_PREFIX, default "fleetcap") lets several pipelines, or tests, share one broker.
+export interface SessionQueues {
+  ready: string;
+  dead: string;
+  delay: string;
+}
+
+export function sessionQueueNames(prefix: string, delayMs: number): SessionQueues {
+  return {
+    ready: `${prefix}.sessions.ready`,
+    dead: `${prefix}.sessions.dead`,
+    delay: `${prefix}.sessions.delay.${delayMs}ms`,
+  };
+}
+
+export async function declareSessionQueues(channel: Channel, prefix: string, delayMs: number): Promise<SessionQueues> {
+  const q = sessionQueueNames(prefix, delayMs);
+  await channel.assertQueue(q.dead, { durable: true });
+  await channel.assertQueue(q.ready, { durable: true });
+  await channel.assertQueue(q.delay, {
+    durable: true,
+    arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.ready },
+  });
+  return q;
+}
