@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(nginx-light openssh-server openssh-client dnsmasq-base curl wget nmap hping3 hydra
-  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc)
+  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc ethtool)
 
 install_packages() {
   local missing=() p
@@ -125,6 +125,10 @@ add_host() { # add_host NS ADDR...
     fi
   done
   nsx "$ns" ip link set eth0 up
+  # veths hand 64 KB segments around; a real NIC puts MTU-sized frames on the wire, and the
+  # captures should look like that, not like this machine's offload settings.
+  nsx "$ns" ethtool -K eth0 tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+  nsx "$NS_SWITCH" ethtool -K "v-$short" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
 }
 
 build_net() {

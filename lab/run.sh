@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# One labelled run: bash lab/run.sh SCENARIO SEED
+# Picks this run's addresses, TTLs and ports from SEED, captures the bridge with tcpdump while
+# the scenario runs, and writes .lab/runs/SCENARIO-SEED/{capture.pcap,labels.json}.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$LAB_DIR/scenarios.sh"
+
+SCENARIOS=(benign portscan synflood bruteforce slowloris sqli)
+
+usage() {
+  echo "usage: bash lab/run.sh {${SCENARIOS[*]}} SEED" >&2
+  exit 2
+}
+
+(($# == 2)) || usage
+SCENARIO=$1
+SEED=$2
+[[ " ${SCENARIOS[*]} " == *" $SCENARIO "* ]] || usage
+[[ $SEED =~ ^[0-9]+$ ]] || usage
+need_root
+
+if ! ns_exists "$NS_SERVER" || ! nsx "$NS_CLIENT" curl -fsS -o /dev/null --max-time 2 "http://${SERVER_ADDRS[0]}/" 2>/dev/null; then
+  bash "$LAB_DIR/setup.sh"
+fi
+assert_isolated
+
+RUN_DIR=$RUNS_DIR/$SCENARIO-$SEED
+rm -rf "$RUN_DIR"
+mkdir -p "$RUN_DIR"
+
+# Same seed, same choices; the scenario name is mixed in so seed 1 of two scenarios differ.
+RANDOM=$((SEED * 7919 + $(cksum <<<"$SCENARIO" | cut -d' ' -f1) % 10007))
+
+rand _n 2 4
+pick_n C_ADDRS "$_n" "${CLIENT_ADDRS[@]}"
+rand _n 1 2
+pick_n A_ADDRS "$_n" "${ATTACKER_ADDRS[@]}"
+rand _n 1 2
+pick_n T_ADDRS "$_n" "${SERVER_ADDRS[@]}"
+pick T_HTTP "${HTTP_PORTS[@]}"
+pick T_HTTPS "${HTTPS_PORTS[@]}"
+pick T_SSH "${SSH_PORTS[@]}"
+random_ttl C_TTL
+random_ttl A_TTL
+if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14; fi
+RUN_TOOLS=()
+RUN_NOTES=()
+
+set_src_addr "$NS_CLIENT" "${C_ADDRS[0]}"
+set_src_addr "$NS_ATTACKER" "${A_ADDRS[0]}"
+set_ttl "$NS_CLIENT" "$C_TTL"
+set_ttl "$NS_ATTACKER" "$A_TTL"
+
+# tcpdump on the bridge sees every frame between the lab hosts, and nothing else exists there.
+# Started directly (not through the nsx function) so $! is tcpdump itself; background jobs
+# ignore SIGINT, so it is stopped with SIGTERM, on which tcpdump still flushes the file.
+ip netns exec "$NS_SWITCH" tcpdump -i br0 -n -s 0 -U -c "$CAPTURE_MAX_PACKETS" -w "$RUN_DIR/capture.pcap" \
+  2>"$RUN_DIR/tcpdump.log" &
+TCPDUMP_PID=$!
+stop_capture() {
+  if kill -0 "$TCPDUMP_PID" 2>/dev/null; then
+    kill -TERM "$TCPDUMP_PID" 2>/dev/null || true
+    wait "$TCPDUMP_PID" 2>/dev/null || true
+  fi
+}
+trap stop_capture EXIT
+for _ in $(seq 1 50); do
+  grep -q "listening on" "$RUN_DIR/tcpdump.log" 2>/dev/null && break
+  sleep 0.1
+done
+
+START=$EPOCHREALTIME
+log "run $SCENARIO-$SEED: clients ${C_ADDRS[*]} (ttl $C_TTL), attackers ${A_ADDRS[*]} (ttl $A_TTL), targets ${T_ADDRS[*]} ports http $T_HTTP https $T_HTTPS ssh $T_SSH"
+case $SCENARIO in
+benign) scenario_benign ;;
+*) with_background "scenario_$SCENARIO" ;;
+esac
+END=$EPOCHREALTIME
+sleep 1 # late FINs and RSTs belong in the capture too
+stop_capture
+trap - EXIT
+rm -rf "$RUN_DIR"/tmp.*
+
+if [[ $SCENARIO == benign ]]; then CLASS=benign; else CLASS=$SCENARIO; fi
+export SCENARIO SEED CLASS START END C_TTL A_TTL T_HTTP T_HTTPS T_SSH RUN_SECS
+export C_LIST="${C_ADDRS[*]}" A_LIST="${A_ADDRS[*]}" T_LIST="${T_ADDRS[*]}" S_LIST="${SERVER_ADDRS[*]}"
+export ALL_A_LIST="${ATTACKER_ADDRS[*]}" DNS_ADDR
+TOOLS_JSON=$(printf '%s\n' "${RUN_TOOLS[@]}" "${RUN_NOTES[@]}")
+export TOOLS_JSON
+python3 - "$RUN_DIR/labels.json" <<'EOF'
+import json, os, sys
+from datetime import datetime, timezone
+
+e = os.environ
+iso = lambda t: datetime.fromtimestamp(float(t), timezone.utc).isoformat(timespec="milliseconds")
+cls = e["CLASS"]
+attackers = e["A_LIST"].split()
+servers = e["S_LIST"].split()
+rules = []
+if cls != "benign":
+    rules.append({
+        "endpoints": [attackers, servers],
+        "class": cls,
+        "why": "attack tool traffic between this run's attacker addresses and the server",
+    })
+rules.append({"endpoints": "any", "class": "benign",
+              "why": "everything else: the client's browsing, DNS and SSH running alongside"})
+labels = {
+    "scenario": e["SCENARIO"],
+    "class": cls,
+    "seed": int(e["SEED"]),
+    "start": iso(e["START"]),
+    "end": iso(e["END"]),
+    "start_epoch": round(float(e["START"]), 6),
+    "end_epoch": round(float(e["END"]), 6),
+    "client_addrs": e["C_LIST"].split(),
+    "attacker_addrs": attackers if cls != "benign" else [],
+    "server_addrs": servers,
+    "targeted": {
+        "addrs": e["T_LIST"].split(),
+        "ports": {"http": int(e["T_HTTP"]), "https": int(e["T_HTTPS"]), "ssh": int(e["T_SSH"]),
+                  "dns": 53},
+    },
+    "ttl": {"client": int(e["C_TTL"]), "attacker": int(e["A_TTL"])},
+    "dns_server": e["DNS_ADDR"],
+    "tools": [t for t in e["TOOLS_JSON"].splitlines() if t],
+    "label_rule": (
+        "A session is the bidirectional 5-tuple (protocol, two address:port endpoints; ICMP "
+        "and other portless IP traffic use port 0). Take the rules in order; the first that "
+        "matches gives the class. A rule with endpoints [A, B] matches when one endpoint "
+        "address is in A and the other in B; 'any' matches every session. Non-IP frames (ARP) "
+        "are not sessions."
+    ),
+    "rules": rules,
+}
+with open(sys.argv[1], "w") as f:
+    json.dump(labels, f, indent=2)
+    f.write("\n")
+EOF
+
+PKTS=$(grep -oE '^[0-9]+ packets captured' "$RUN_DIR/tcpdump.log" | cut -d' ' -f1 || echo "?")
+log "run $SCENARIO-$SEED done: $PKTS packets, $(du -h "$RUN_DIR/capture.pcap" | cut -f1) in $(secs_since "$START")s"
