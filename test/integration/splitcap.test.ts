@@ -1,0 +1,328 @@
+// splitcap against the real Redis and RabbitMQ: tcpdump-written captures uploaded as raw bodies (the
+// way `curl --data-binary @file.pcap` sends them) leave in Redis the sessions that the offline command
+// prints, every session gets exactly one message per reason it deserves, and a batch sent twice
+// changes nothing.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { TCP_FIN, TCP_RST } from '../../lib/src/packet/decode.ts';
+import { readCaptureBuffer } from '../../lib/src/pcap/reader.ts';
+import { PcapWriter } from '../../lib/src/pcap/writer.ts';
+import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
+import { decodeSessionMessage } from '../../lib/src/queue/session-message.ts';
+import { decodePacketRecord, sessionKeys } from '../../lib/src/session-store/layout.ts';
+import { Sessionizer } from '../../lib/src/session/sessionizer.ts';
+import { type RunningApp, startApp } from '../helpers/processes.ts';
+import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
+
+const MAX = 24;
+const DELAY_MS = 1000;
+const prefix = uniqueId('it').replace(/[^A-Za-z0-9]/g, '');
+const agent = 'itest-agent';
+const token = 'itest-token-0123456789';
+const queues = sessionQueueNames(prefix, DELAY_MS);
+const work = mkdtempSync(join(tmpdir(), 'splitcap-it-'));
+const sharedPcaps = join(repoRoot, '..', 'shared', 'pcaps', 'tcpdump-tests');
+
+let redis: Redis;
+let amqpConn: amqp.ChannelModel;
+let channel: amqp.Channel;
+let replicaA: RunningApp;
+let replicaB: RunningApp;
+
+interface OfflineSession {
+  key: string;
+  proto: string;
+  src: string;
+  sport: number;
+  packets: number;
+  bytes: number;
+}
+
+function offlineSessions(file: string): OfflineSession[] {
+  const out = execFileSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'sessions', '--json', file], { encoding: 'utf8' });
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((o) => o.type === 'session');
+}
+
+/** Keys of sessions that saw a FIN or RST (what the closed reason is owed to). */
+function closingKeys(file: string): Set<string> {
+  const s = new Sessionizer();
+  for (const p of readCaptureBuffer(readFileSync(file))) s.add(p);
+  return new Set([...s.sessions.values()].filter((x) => x.tcpFlagsSeen & (TCP_FIN | TCP_RST)).map((x) => x.key));
+}
+
+function curlUpload(port: number, file: string, extra: string[] = []): { status: number; body: Record<string, unknown> } {
+  const out = execFileSync(
+    'curl',
+    ['-sS', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${token}`, '-H', `X-Fleetcap-Agent: ${agent}`, ...extra,
+      '--data-binary', `@${file}`, `http://127.0.0.1:${port}/v1/batches`],
+    { encoding: 'utf8' },
+  );
+  const lines = out.trim().split('\n');
+  return { status: Number(lines.pop()), body: JSON.parse(lines.join('\n')) };
+}
+
+async function upload(port: number, body: Uint8Array, headers: Record<string, string> = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/batches`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fleetcap-agent': agent,
+      'content-type': 'application/vnd.tcpdump.pcap',
+      ...headers,
+    },
+    body,
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Everything in the ready queue now, as key|reason -> count. */
+async function drainReady(): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (;;) {
+    const m = await channel.get(queues.ready, { noAck: true });
+    if (!m) return counts;
+    const msg = decodeSessionMessage(m.content);
+    const k = `${msg.key}|${msg.reason}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+}
+
+async function storedSession(key: string) {
+  const k = sessionKeys(key, prefix);
+  const [meta, members] = await Promise.all([redis.hgetall(k.meta), redis.zrange(k.packets, 0, -1)]);
+  return { meta, records: members.map(decodePacketRecord) };
+}
+
+/** Records a capture of real traffic on loopback with tcpdump: UDP flows of 1..40 packets and TCP connections. */
+async function recordLoopbackCapture(file: string): Promise<void> {
+  const udpPort = 40000 + Math.floor(Math.random() * 10000);
+  const tcpPort = udpPort + 1;
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${udpPort} or tcp port ${tcpPort}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  tcpdump.stderr.on('data', (d) => (err += d));
+  for (let i = 0; i < 50 && !err.includes('listening on'); i++) await sleep(100);
+  assert.match(err, /listening on lo/, `tcpdump started: ${err}`);
+
+  const server = createSocket('udp4');
+  await new Promise<void>((r) => server.bind(udpPort, '127.0.0.1', () => r()));
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  for (let flow = 0; flow < 12; flow++) {
+    const client = createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const n = [1, 3, 11, 12, 13, 20][flow % 6]!; // requests; each gets an echo, so 2n packets
+    for (let i = 0; i < n; i++) {
+      await new Promise<void>((r) => client.send(Buffer.alloc(20 + i, flow), udpPort, '127.0.0.1', () => r()));
+      await sleep(2);
+    }
+    await sleep(20);
+    client.close();
+  }
+  server.close();
+
+  const tcpServer = createServer((s) => s.on('data', (d) => s.write(d)).on('end', () => s.end()));
+  await new Promise<void>((r) => tcpServer.listen(tcpPort, '127.0.0.1', () => r()));
+  for (const exchanges of [2, 30]) {
+    await new Promise<void>((resolve) => {
+      const c = connect(tcpPort, '127.0.0.1', async () => {
+        for (let i = 0; i < exchanges; i++) {
+          c.write(`hello ${i}\n`);
+          await sleep(3);
+        }
+        c.end();
+      });
+      c.on('data', () => {});
+      c.on('close', () => resolve());
+    });
+  }
+  tcpServer.close();
+  await sleep(300);
+  tcpdump.kill('SIGINT');
+  await new Promise((r) => tcpdump.once('exit', r));
+}
+
+before(async () => {
+  assertStackUp();
+  redis = new Redis(connections.redisUrl);
+  amqpConn = await amqp.connect(connections.amqpUrl);
+  channel = await amqpConn.createChannel();
+  const env = {
+    FLEETCAP_SPLITCAP_PORT: '0',
+    FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token},other=other-token-xyz`,
+    FLEETCAP_REDIS_PREFIX: prefix,
+    FLEETCAP_QUEUE_PREFIX: prefix,
+    FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
+    FLEETCAP_SESSION_MAX_PACKETS: String(MAX),
+    FLEETCAP_SPLITCAP_MAX_BODY_BYTES: String(4 * 1024 * 1024),
+  };
+  [replicaA, replicaB] = await Promise.all([startApp('splitcap', env), startApp('splitcap', env)]);
+});
+
+after(async () => {
+  await replicaA?.stop();
+  await replicaB?.stop();
+  for (const q of Object.values(queues)) await channel?.deleteQueue(q).catch(() => {});
+  await amqpConn?.close();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  redis?.disconnect();
+});
+
+describe('splitcap with real Redis and RabbitMQ', () => {
+  const capture = join(work, 'loopback.pcap');
+
+  test('a tcpdump capture sent with curl --data-binary lands in Redis as the offline command sessionizes it', async () => {
+    await recordLoopbackCapture(capture);
+    const expected = offlineSessions(capture);
+    assert.ok(expected.length >= 14, `the capture holds the generated flows (${expected.length})`);
+
+    const res = curlUpload(replicaA.port, capture);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.sessions, expected.length);
+
+    for (const s of expected) {
+      const { meta, records } = await storedSession(s.key);
+      const stored = Math.min(s.packets, MAX);
+      assert.equal(records.length, stored, `${s.key}: stored packets`);
+      assert.equal(Number(meta.packets), stored, `${s.key}: packet count`);
+      assert.equal(Number(meta.overflow ?? 0), s.packets - stored, `${s.key}: packets over the cap are counted`);
+      if (s.packets <= MAX) assert.equal(Number(meta.bytes), s.bytes, `${s.key}: bytes`);
+      assert.equal(meta.agent, agent);
+      // Every packet keeps its direction: the initiator is the offline command's src.
+      const fromClient = records.filter((r) => r.direction === 0).length;
+      assert.ok(fromClient >= 1, `${s.key}: the initiator's packets are marked from-client`);
+      assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i + 1), `${s.key}: members stay distinct and ordered`);
+    }
+  });
+
+  test('every session gets exactly one message per reason it deserves', async () => {
+    const expected = offlineSessions(capture);
+    const closing = closingKeys(capture);
+    await sleep(DELAY_MS + 1500); // the delay messages dead-letter into the ready queue
+    const got = await drainReady();
+    const want = new Map<string, number>();
+    for (const s of expected) {
+      want.set(`${s.key}|delay`, 1);
+      if (s.packets >= MAX) want.set(`${s.key}|full`, 1);
+      else if (closing.has(s.key)) want.set(`${s.key}|closed`, 1);
+    }
+    assert.deepEqual(new Map([...got].sort()), new Map([...want].sort()));
+    assert.ok([...want.keys()].some((k) => k.endsWith('|full')), 'the capture exercises the full path');
+    assert.ok([...want.keys()].some((k) => k.endsWith('|closed')), 'the capture exercises the closed path');
+  });
+
+  test('the same batch sent twice changes nothing, through either replica', async () => {
+    const expected = offlineSessions(capture);
+    const before = await Promise.all(expected.map((s) => storedSession(s.key)));
+    const again = curlUpload(replicaA.port, capture);
+    assert.equal(again.status, 202);
+    assert.equal(again.body.duplicate, true);
+    const viaOther = await upload(replicaB.port, readFileSync(capture), { 'x-fleetcap-batch': String(again.body.batchId) });
+    assert.equal(viaOther.status, 202);
+    assert.equal(viaOther.body.duplicate, true);
+    const afterwards = await Promise.all(expected.map((s) => storedSession(s.key)));
+    assert.deepEqual(afterwards, before);
+    await sleep(DELAY_MS + 1000);
+    assert.deepEqual(await drainReady(), new Map(), 'no message for a duplicate batch');
+  });
+
+  test('two replicas fed interleaved halves of one capture store every packet once, and schedule once', async () => {
+    const file = join(work, 'interleaved.pcap');
+    // A second recording, so these sessions are new.
+    await recordLoopbackCapture(file);
+    const packets = [...readCaptureBuffer(readFileSync(file))];
+    const halves = [new PcapWriter({ linktype: packets[0]!.linktype }), new PcapWriter({ linktype: packets[0]!.linktype })];
+    for (const [i, p] of packets.entries()) {
+      halves[i % 2]!.write({ tsSec: p.tsSec, tsNsec: p.tsNsec, origLen: p.origLen, data: p.data });
+    }
+    const [a, b] = await Promise.all([
+      upload(replicaA.port, halves[0]!.toBuffer(), { 'x-fleetcap-batch': 'half-a' }),
+      upload(replicaB.port, halves[1]!.toBuffer(), { 'x-fleetcap-batch': 'half-b' }),
+    ]);
+    assert.equal(a.status, 202);
+    assert.equal(b.status, 202);
+    for (const s of offlineSessions(file)) {
+      const { meta, records } = await storedSession(s.key);
+      assert.equal(records.length, Math.min(s.packets, MAX), `${s.key}: packets stored once`);
+      assert.equal(Number(meta.packets) + Number(meta.overflow ?? 0), s.packets, `${s.key}: every packet counted once`);
+    }
+    await sleep(DELAY_MS + 1500);
+    const got = await drainReady();
+    for (const [k, n] of got) assert.equal(n, 1, `${k} scheduled once`);
+    const delays = [...got.keys()].filter((k) => k.endsWith('|delay')).length;
+    assert.equal(delays, offlineSessions(file).length);
+  });
+
+  test('real tcpdump-tests captures are stored as the offline command sessionizes them', async (t) => {
+    if (!existsSync(sharedPcaps)) {
+      console.warn(`SKIPPED: ${sharedPcaps} is absent; these checks need ../shared/pcaps beside the repo`);
+      t.skip('../shared/pcaps absent');
+      return;
+    }
+    for (const name of ['afs.pcap', 'dhcpv6-domain-list.pcap', 'tcp_header_heap-overflow.pcap', 'mptcp.pcap']) {
+      const file = join(sharedPcaps, name);
+      if (!existsSync(file)) continue;
+      const res = await upload(replicaA.port, readFileSync(file), { 'x-fleetcap-batch': `shared-${name}` });
+      assert.equal(res.status, 202, `${name}: ${JSON.stringify(res.body)}`);
+      for (const s of offlineSessions(file)) {
+        const { meta } = await storedSession(s.key);
+        assert.equal(Number(meta.packets) + Number(meta.overflow ?? 0), s.packets, `${name} ${s.key}`);
+      }
+    }
+    await sleep(DELAY_MS + 1000);
+    await drainReady();
+  });
+
+  test('bad uploads get precise errors and store nothing', async () => {
+    const pcapHeader = Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex');
+    const lyingRecord = Buffer.alloc(16);
+    lyingRecord.writeUInt32LE(300000, 8); // caplen far over any snaplen
+    lyingRecord.writeUInt32LE(300000, 12);
+    const malformed = await upload(replicaA.port, Buffer.concat([pcapHeader, lyingRecord, Buffer.alloc(64)]));
+    assert.equal(malformed.status, 400);
+    assert.match(String(malformed.body.error), /capture is malformed after 0 packets: record captured length 300000 exceeds .*offset 32/);
+
+    const notPcap = await upload(replicaA.port, Buffer.from('GET / HTTP/1.1\r\n'));
+    assert.equal(notPcap.status, 400);
+    assert.match(String(notPcap.body.error), /not a pcap or pcapng file: it starts with 0x47455420/);
+
+    const wrongToken = await upload(replicaA.port, pcapHeader, { authorization: 'Bearer nope-nope-nope' });
+    assert.equal(wrongToken.status, 401);
+    const otherAgentsToken = await upload(replicaA.port, pcapHeader, { 'x-fleetcap-agent': 'other' });
+    assert.equal(otherAgentsToken.status, 401, "one agent's token does not open another's");
+    const noAgent = await fetch(`http://127.0.0.1:${replicaA.port}/v1/batches`, { method: 'POST', body: pcapHeader });
+    assert.equal(noAgent.status, 401);
+
+    const tooBig = await upload(replicaA.port, Buffer.concat([pcapHeader, Buffer.alloc(5 * 1024 * 1024)]));
+    assert.equal(tooBig.status, 413);
+    assert.match(String(tooBig.body.error), /over the limit of 4194304 bytes/);
+
+    const wrongType = await upload(replicaA.port, pcapHeader, { 'content-type': 'text/plain' });
+    assert.equal(wrongType.status, 415);
+
+    const health = await fetch(`http://127.0.0.1:${replicaA.port}/healthz`);
+    assert.equal(health.status, 200);
+    const metrics = await (await fetch(`http://127.0.0.1:${replicaA.port}/metrics`)).text();
+    assert.match(metrics, /fleetcap_splitcap_batches_total\{outcome="rejected"\} [1-9]/);
+  });
+});
+
+writeFileSync(join(work, 'README'), 'scratch space of test/integration/splitcap.test.ts\n');
