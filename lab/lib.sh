@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the settings here are used by the scripts that source this file
 # Shared settings and helpers for the fleetcap traffic lab. Sourced, never run.
 #
 # Safety model: every lab address lives only inside the fcl-* namespaces. The bridge sits in

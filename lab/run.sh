@@ -3,7 +3,9 @@
 # Picks this run's addresses, TTLs and ports from SEED, captures the bridge with tcpdump while
 # the scenario runs, and writes .lab/runs/SCENARIO-SEED/{capture.pcap,labels.json}.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scenarios.sh
 source "$LAB_DIR/scenarios.sh"
 
 SCENARIOS=(benign portscan synflood bruteforce slowloris sqli)
@@ -32,6 +34,7 @@ mkdir -p "$RUN_DIR"
 # Same seed, same choices; the scenario name is mixed in so seed 1 of two scenarios differ.
 RANDOM=$((SEED * 7919 + $(cksum <<<"$SCENARIO" | cut -d' ' -f1) % 10007))
 
+_n=0
 rand _n 2 4
 pick_n C_ADDRS "$_n" "${CLIENT_ADDRS[@]}"
 rand _n 1 2

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2153  # RUN_TOOLS/RUN_NOTES are read by run.sh; settings come from lib.sh
 # Scenario functions for lab/run.sh. Sourced after lib.sh; run.sh sets these per run:
 #   RUN_DIR, SEED, C_ADDRS (client sources), A_ADDRS (attacker sources), T_ADDRS (server
 #   targets), T_HTTP T_HTTPS T_SSH (server ports picked for this run), A_TTL, RUN_SECS.
@@ -176,7 +177,7 @@ benign_traffic() { # benign_traffic USERS SECS MIN_THINK_MS MAX_THINK_MS
 
 # Attack runs carry light benign traffic alongside, so a capture is never "all one class".
 with_background() { # with_background CMD...
-  benign_traffic 1 "$RUN_SECS" 300 2500 &
+  benign_traffic 2 "$RUN_SECS" 200 2000 &
   local bg=$!
   "$@"
   wait "$bg" || true
@@ -326,7 +327,7 @@ scenario_slowloris() {
   rand conns 80 300
   rand interval 3 12
   rand rate 20 150
-  rand secs 12 20
+  rand secs 10 16
   rand maxlen 8 40
   pick verb GET GET POST
   pick path / /index.html /docs/page3.html /app/login /api.json
@@ -336,26 +337,39 @@ scenario_slowloris() {
     -p 3 -t "$verb" -u "$url" >>"$RUN_DIR/tool.log" 2>&1 || true
 }
 
-scenario_sqli() {
+run_sqlmap() {
   local target=${T_ADDRS[0]} base level risk tech threads what extra=() url
   guard_target "$target"
   if chance 70; then base="http://$target:$T_HTTP"; else base="https://$target:$T_HTTPS"; fi
   rand level 1 3
   rand risk 1 2
-  pick tech BEU BEU BU BEUS E U B
+  pick tech BEU BEU BU BEUS E U B B BE
   rand threads 1 4
   case $((RANDOM % 3)) in
   0) url="$base/app/item?id=$((RANDOM % 10 + 1))" ;;
   1) url="$base/app/search?q=$(pick_word)" ;;
   2) url="$base/app/login"; extra+=(--data "username=$(pick_word)&password=$RANDOM") ;;
   esac
-  pick what --banner --dbs --tables --current-user "--dump -T users" --schema --count
+  # the page gives in at once; what sqlmap is asked to fetch afterwards makes most of the traffic
+  pick what --banner --dbs --tables --current-user "--dump -T users" "--dump -T items" --schema --count
   chance 50 && extra+=(--dbms=SQLite)
   chance 50 && extra+=(--random-agent)
+  chance 30 && extra+=(--skip-heuristics)
   # shellcheck disable=SC2206  # "what" is one option or an option with its value
   extra+=($what)
   RUN_TOOLS+=("sqlmap -u $url --batch --level $level --risk $risk --technique $tech --threads $threads ${extra[*]}")
-  at timeout 45 sqlmap -u "$url" --batch --flush-session --disable-coloring --output-dir="$RUN_DIR/sqlmap" \
+  at timeout 30 sqlmap -u "$url" --batch --flush-session --disable-coloring --output-dir="$RUN_DIR/sqlmap" \
     --level "$level" --risk "$risk" --technique "$tech" --threads "$threads" --timeout 5 --retries 1 \
     "${extra[@]}" >>"$RUN_DIR/tool.log" 2>&1 || true
+}
+
+# Two or three sqlmap sessions against different pages, as one attacker probing a site would.
+scenario_sqli() {
+  local n i
+  rand n 2 3
+  for ((i = 0; i < n; i++)); do
+    ((i > 0)) && set_src_addr "$NS_ATTACKER" "${A_ADDRS[i % ${#A_ADDRS[@]}]}"
+    run_sqlmap
+    rsleep 100 1500
+  done
 }

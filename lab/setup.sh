@@ -3,6 +3,7 @@
 # bridge and veths, and starts the server's services. Safe to run again: it rebuilds the network
 # from scratch and skips installs and assets that are already there.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(nginx-light openssh-server openssh-client dnsmasq-base curl wget nmap hping3 hydra

@@ -3,6 +3,7 @@
 # namespaces themselves (which takes their veths and the bridge with them) and the per-namespace
 # resolv.conf. Captures in .lab/runs are kept. --purge also removes .lab/ and the lab user.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 purge=0
