@@ -19,10 +19,31 @@ export function sessionQueueNames(prefix: string, delayMs: number): SessionQueue
   };
 }
 
+/** Deliveries of one message before RabbitMQ dead-letters it (a message that keeps crashing workers). */
+export const maxDeliveries = 10;
+
+/**
+ * The ready queue is a quorum queue so RabbitMQ counts deliveries: a message that kills worker after
+ * worker goes to the dead-letter queue after maxDeliveries instead of looping forever.
+ */
+export async function declareReadyQueues(channel: Channel, prefix: string): Promise<Pick<SessionQueues, 'ready' | 'dead'>> {
+  const q = sessionQueueNames(prefix, 0);
+  await channel.assertQueue(q.dead, { durable: true });
+  await channel.assertQueue(q.ready, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': maxDeliveries,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': q.dead,
+    },
+  });
+  return { ready: q.ready, dead: q.dead };
+}
+
 export async function declareSessionQueues(channel: Channel, prefix: string, delayMs: number): Promise<SessionQueues> {
   const q = sessionQueueNames(prefix, delayMs);
-  await channel.assertQueue(q.dead, { durable: true });
-  await channel.assertQueue(q.ready, { durable: true });
+  await declareReadyQueues(channel, prefix);
   await channel.assertQueue(q.delay, {
     durable: true,
     arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.ready },

@@ -2,7 +2,8 @@
 // sit in one slot of a Redis Cluster and one Lua script may touch them all.
 // (fc is the default prefix)
 //   fc:s:{K}:p  sorted set of packets, score = capture time in µs, member = packet record (below)
-//   fc:s:{K}:m  hash: agent, occurrence, initiator side, first/last µs, packets, bytes, overflow, scheduling flags
+//   fc:s:{K}:m  hash: agent, occurrence, initiator side, first/last µs and bytes of every packet seen,
+//               packets (kept), overflow (seen beyond the cap), scheduling flags
 //   fc:s:{K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
 //   fc:s:{K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it expires
 export interface SessionKeys {

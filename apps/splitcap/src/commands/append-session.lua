@@ -48,15 +48,16 @@ for i = 0, npackets - 1 do
   local base = 5 + i * 5
   local ts = tonumber(ARGV[base])
   local flags = tonumber(ARGV[base + 4])
+  -- Times and bytes cover every packet seen; only the first maxPackets are kept for analysis.
+  bytes = bytes + tonumber(ARGV[base + 2])
+  if not first or ts < first then first = ts end
+  if not last or ts > last then last = ts end
   if count < maxPackets then
     count = count + 1
     local dir = (ARGV[base + 1] == initiator) and '0' or '1'
     -- The score goes in as the original text: Lua would print a µs timestamp with 14 digits only.
     members[#members + 1] = ARGV[base]
     members[#members + 1] = count .. ':' .. dir .. ':' .. ARGV[base] .. ':' .. ARGV[base + 2] .. ':' .. ARGV[base + 3] .. ':' .. ARGV[base + 4]
-    bytes = bytes + tonumber(ARGV[base + 2])
-    if not first or ts < first then first = ts end
-    if not last or ts > last then last = ts end
     appended = appended + 1
   else
     overflow = overflow + 1
