@@ -1,7 +1,7 @@
 // Decodes the link, IP and transport headers of one captured packet into the fields sessionizing needs.
 // Only TCP and UDP over IPv4/IPv6 come out as a DecodedPacket; everything else is a skip with a reason, so that
 // callers can count what they did not sessionize. Reads bytes by index (no DataView, no regex, no allocation
-// beyond the two address strings of a decoded packet) because it runs once per packet on the ingest path.
+// beyond the address strings, which are built only on demand) because it runs once per packet on the ingest path.
 import { formatIPv4, formatIPv6 } from './address.ts';
 
 export const LINKTYPE_NULL = 0;
@@ -71,12 +71,12 @@ const IPPROTO_AH = 51;
 const IPPROTO_NONE = 59;
 const IPPROTO_DSTOPTS = 60;
 
+const EMPTY_BYTES = new Uint8Array(0);
+
 /** Fields of one TCP or UDP packet. Reused between packets by decodePacket's callers that care about speed. */
 export class DecodedPacket {
   proto: TransportProtocol = 'tcp';
   ipVersion: 4 | 6 = 4;
-  src = '';
-  dst = '';
   sport = 0;
   dport = 0;
   /** TCP flags byte (FIN 0x01 … CWR 0x80); 0 for UDP. */
@@ -89,6 +89,40 @@ export class DecodedPacket {
   ipProtocol = 0;
   /** Byte offset of the IP header in the captured data. */
   ipOffset = 0;
+  /** The captured bytes the addresses are read from, and where: the text forms are built only when asked for. */
+  bytes: Uint8Array = EMPTY_BYTES;
+  /** Offset of the source address in `bytes` (4 bytes for IPv4, 16 for IPv6). */
+  srcAt = 0;
+  /** Offset of the destination address in `bytes`; for IPv6 the routing header's final destination if any. */
+  dstAt = 0;
+  private srcText: string | undefined;
+  private dstText: string | undefined;
+
+  /** Source address: dotted IPv4 or RFC 5952 IPv6. */
+  get src(): string {
+    this.srcText ??= this.ipVersion === 4 ? formatIPv4(this.bytes, this.srcAt) : formatIPv6(this.bytes, this.srcAt);
+    return this.srcText;
+  }
+
+  /** Destination address: dotted IPv4 or RFC 5952 IPv6. */
+  get dst(): string {
+    this.dstText ??= this.ipVersion === 4 ? formatIPv4(this.bytes, this.dstAt) : formatIPv6(this.bytes, this.dstAt);
+    return this.dstText;
+  }
+
+  /** Length of each address in bytes. */
+  get addressLength(): 4 | 16 {
+    return this.ipVersion === 4 ? 4 : 16;
+  }
+
+  /** @internal Called by decodePacket once the addresses are known. */
+  setAddresses(bytes: Uint8Array, srcAt: number, dstAt: number): void {
+    this.bytes = bytes;
+    this.srcAt = srcAt;
+    this.dstAt = dstAt;
+    this.srcText = undefined;
+    this.dstText = undefined;
+  }
 }
 
 function u16(b: Uint8Array, at: number): number {
@@ -199,8 +233,7 @@ function decodeIPv4(data: Uint8Array, at: number, reported: number, out: Decoded
   const transportLength = Math.min(totalLength, reported - at) - headerLength;
   const result = decodeTransport(data, at + headerLength, transportLength, out);
   if (result !== null) return result;
-  out.src = formatIPv4(data, at + 12);
-  out.dst = formatIPv4(data, at + 16);
+  out.setAddresses(data, at + 12, at + 16);
   return null;
 }
 
@@ -243,8 +276,7 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
   out.ipOffset = at;
   const result = decodeTransport(data, offset, remaining, out);
   if (result !== null) return result;
-  out.src = formatIPv6(data, at + 8);
-  out.dst = formatIPv6(data, destination);
+  out.setAddresses(data, at + 8, destination);
   return null;
 }
 

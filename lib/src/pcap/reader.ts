@@ -508,7 +508,7 @@ export function* readCaptureBuffer(input: Uint8Array, parser = new CaptureParser
 
 /** Every packet of a capture arriving in chunks (a file stream, an HTTP body), holding at most one record. */
 export async function* readCaptureStream(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   parser = new CaptureParser(),
 ): AsyncGenerator<CapturedPacket> {
   for await (const chunk of source) {
@@ -524,7 +524,7 @@ export async function* readCaptureStream(
  * does not pay an async-iteration step per packet. Returns the parser's counters.
  */
 export async function forEachCapturedPacket(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   onPacket: (packet: CapturedPacket) => void,
   parser = new CaptureParser(),
 ): Promise<ReaderCounters> {

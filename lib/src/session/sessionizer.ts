@@ -9,7 +9,8 @@ import {
   type TransportProtocol,
 } from '../packet/decode.ts';
 import type { CapturedPacket } from '../pcap/reader.ts';
-import { isCanonicalOrder } from './key.ts';
+import { FlowTable } from './flow-table.ts';
+import { sessionKeyOf } from './key.ts';
 
 /** Direction of a packet relative to the session's initiator (the sender of its first packet). */
 export const FROM_INITIATOR = 0;
@@ -98,6 +99,11 @@ export class Sessionizer {
   readonly counters: DecodeCounters = emptyDecodeCounters();
   private readonly decoded = new DecodedPacket();
   private readonly maxPacketsKept: number;
+  // The per-packet path finds the session through the binary flow table and builds no string; the text key is
+  // made once per session.
+  private readonly flows = new FlowTable();
+  private readonly byFlow: Session[] = [];
+  private readonly initiatorIsSideA: boolean[] = [];
 
   constructor(options: SessionizerOptions = {}) {
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
@@ -116,19 +122,20 @@ export class Sessionizer {
       return null;
     }
     this.counters.decoded++;
-    const forward = isCanonicalOrder(d.src, d.sport, d.dst, d.dport);
-    const key = forward
-      ? `${d.proto}/${d.src}/${d.sport}/${d.dst}/${d.dport}`
-      : `${d.proto}/${d.dst}/${d.dport}/${d.src}/${d.sport}`;
-    let session = this.sessions.get(key);
+    const flow = this.flows.lookup(d);
     const sec = packet.tsSec;
     const nsec = packet.tsNsec;
-    if (session === undefined) {
+    let session: Session;
+    if (flow.created) {
+      const key = sessionKeyOf(d.proto, d.src, d.sport, d.dst, d.dport);
       session = new Session(key, d.proto, d.src, d.sport, d.dst, d.dport);
       session.firstSec = session.lastSec = sec;
       session.firstNsec = session.lastNsec = nsec;
       this.sessions.set(key, session);
+      this.byFlow.push(session);
+      this.initiatorIsSideA.push(flow.sideA);
     } else {
+      session = this.byFlow[flow.index]!;
       if (sec < session.firstSec || (sec === session.firstSec && nsec < session.firstNsec)) {
         session.firstSec = sec;
         session.firstNsec = nsec;
@@ -138,7 +145,8 @@ export class Sessionizer {
         session.lastNsec = nsec;
       }
     }
-    const fromInitiator = d.sport === session.sport && d.src === session.src;
+    // A packet from an endpoint to itself is always side "a", hence always from the initiator.
+    const fromInitiator = flow.sideA === this.initiatorIsSideA[flow.index];
     session.packets++;
     session.bytes += packet.origLen;
     if (fromInitiator) {
