@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
+import { Batcher, type ClosedBatch, type Timers } from './batcher.ts';
+
+/** Manual timers: fire() runs the pending timer, as if maxMs had passed. */
+function manualTimers() {
+  let pending: { fn: () => void; ms: number } | null = null;
+  let sets = 0;
+  const timers: Timers = {
+    set(fn, ms) {
+      sets++;
+      pending = { fn, ms };
+      return pending;
+    },
+    clear(h) {
+      if (h === pending) pending = null;
+    },
+  };
+  return {
+    timers,
+    fire() {
+      const p = pending;
+      pending = null;
+      p?.fn();
+    },
+    get armed() {
+      return pending !== null;
+    },
+    get sets() {
+      return sets;
+    },
+  };
+}
+
+const pkt = (i: number, linktype = 1) => ({
+  linktype,
+  tsSec: 1_700_000_000 + i,
+  tsNsec: i * 1000,
+  data: Buffer.from(`packet-${i}`),
+  origLen: 100 + i,
+});
+
+function setup(maxPackets: number, maxMs = 1000) {
+  const batches: ClosedBatch[] = [];
+  const t = manualTimers();
+  const b = new Batcher({ maxPackets, maxMs, snaplen: 65535, onBatch: (x) => batches.push(x), timers: t.timers });
+  return { b, batches, t };
+}
+
+test('a batch closes at N packets and the pcap file holds them, timestamps and wire lengths kept', () => {
+  const { b, batches, t } = setup(3);
+  for (let i = 0; i < 7; i++) b.add(pkt(i));
+  assert.deepEqual(
+    batches.map((x) => [x.packets, x.reason]),
+    [
+      [3, 'count'],
+      [3, 'count'],
+    ],
+  );
+  assert.equal(b.pending, 1);
+  assert.ok(t.armed, 'the open batch has its timer');
+  const packets = [...readCaptureBuffer(batches[1]!.file)];
+  assert.deepEqual(
+    packets.map((p) => [p.data.toString(), p.tsSec, p.tsNsec, p.origLen, p.linktype]),
+    [3, 4, 5].map((i) => [`packet-${i}`, 1_700_000_000 + i, i * 1000, 100 + i, 1]),
+  );
+});
+
+test('a batch closes T ms after its first packet when N is not reached; no empty batches', () => {
+  const { b, batches, t } = setup(100, 250);
+  assert.equal(t.armed, false, 'no timer without packets');
+  b.add(pkt(0));
+  b.add(pkt(1));
+  t.fire();
+  assert.deepEqual(
+    batches.map((x) => [x.packets, x.reason]),
+    [[2, 'time']],
+  );
+  assert.equal(t.armed, false, 'the next timer starts with the next packet');
+  b.flush();
+  assert.equal(batches.length, 1, 'flush of an empty batch produces nothing');
+  b.add(pkt(2));
+  b.flush();
+  assert.deepEqual(batches[1]!.reason, 'flush');
+  assert.equal(t.armed, false, 'flush clears the timer');
+});
+
+test('closing at N clears the timer, so that the next batch gets its full T', () => {
+  const { b, t } = setup(2, 1000);
+  b.add(pkt(0));
+  b.add(pkt(1));
+  assert.equal(t.armed, false);
+  b.add(pkt(2));
+  assert.equal(t.sets, 2);
+});
+
+test('a link type change closes the batch (one pcap file has one link type)', () => {
+  const { b, batches } = setup(100);
+  b.add(pkt(0, 1));
+  b.add(pkt(1, 113));
+  b.flush();
+  assert.deepEqual(
+    batches.map((x) => [x.packets, x.linktype, x.reason]),
+    [
+      [1, 1, 'linktype'],
+      [1, 113, 'flush'],
+    ],
+  );
+});
+
+test('N = 1 makes a batch per packet', () => {
+  const { b, batches } = setup(1);
+  for (let i = 0; i < 4; i++) b.add(pkt(i));
+  assert.equal(batches.length, 4);
+});

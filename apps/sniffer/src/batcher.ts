@@ -1,0 +1,87 @@
+// Groups captured packets into pcap batch files: a batch closes at maxPackets packets or maxMs milliseconds after
+// its first packet, whichever comes first (or when the link type changes, or on flush()). Empty batches are never
+// produced. Timers are injectable so that the N/T logic is tested without waiting.
+import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+
+export interface PacketIn {
+  linktype: number;
+  tsSec: number;
+  tsNsec: number;
+  data: Uint8Array;
+  origLen: number;
+}
+
+export type CloseReason = 'count' | 'time' | 'flush' | 'linktype';
+
+export interface ClosedBatch {
+  file: Buffer;
+  packets: number;
+  linktype: number;
+  reason: CloseReason;
+}
+
+export interface Timers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface BatcherOptions {
+  maxPackets: number;
+  maxMs: number;
+  snaplen: number;
+  onBatch: (batch: ClosedBatch) => void;
+  timers?: Timers;
+}
+
+export class Batcher {
+  private writer: PcapWriter | null = null;
+  private linktype = -1;
+  private timer: unknown = null;
+  private readonly timers: Timers;
+
+  constructor(private readonly options: BatcherOptions) {
+    if (options.maxPackets < 1) throw new Error('maxPackets must be at least 1');
+    if (options.maxMs < 1) throw new Error('maxMs must be at least 1');
+    this.timers = options.timers ?? realTimers;
+  }
+
+  /** Packets in the open batch. */
+  get pending(): number {
+    return this.writer?.packetCount ?? 0;
+  }
+
+  add(packet: PacketIn): void {
+    if (this.writer !== null && packet.linktype !== this.linktype) this.close('linktype');
+    if (this.writer === null) {
+      this.writer = new PcapWriter({ linktype: packet.linktype, snaplen: this.options.snaplen });
+      this.linktype = packet.linktype;
+      this.timer = this.timers.set(() => {
+        this.timer = null;
+        this.close('time');
+      }, this.options.maxMs);
+    }
+    this.writer.write({ tsSec: packet.tsSec, tsNsec: packet.tsNsec, data: packet.data, origLen: packet.origLen });
+    if (this.writer.packetCount >= this.options.maxPackets) this.close('count');
+  }
+
+  /** Closes the open batch now, if it has packets. */
+  flush(): void {
+    this.close('flush');
+  }
+
+  private close(reason: CloseReason): void {
+    if (this.timer !== null) {
+      this.timers.clear(this.timer);
+      this.timer = null;
+    }
+    const writer = this.writer;
+    this.writer = null;
+    if (writer === null || writer.packetCount === 0) return;
+    this.options.onBatch({ file: writer.toBuffer(), packets: writer.packetCount, linktype: this.linktype, reason });
+  }
+}

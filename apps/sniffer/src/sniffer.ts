@@ -1,0 +1,113 @@
+// One sniffer run: capture → batcher → spool → uploader, with the counters the listener publishes.
+import type { Logger } from '@fleetcap/lib/telemetry/logger';
+import { Batcher } from './batcher.ts';
+import { Capture } from './capture.ts';
+import { composeFilter } from './filter.ts';
+import type { SnifferCounters } from './ipc.ts';
+import type { SnifferOptions } from './options.ts';
+import { Spool } from './spool.ts';
+import { Uploader } from './uploader.ts';
+
+export class Sniffer {
+  readonly filter: string;
+  readonly spool: Spool;
+  readonly uploader: Uploader;
+  readonly capture: Capture;
+  private readonly batcher: Batcher;
+  private stopped: Promise<{ drained: boolean }> | null = null;
+
+  constructor(
+    private readonly options: SnifferOptions,
+    private readonly log: Logger,
+  ) {
+    const c = options.config;
+    this.filter = composeFilter(c.bpfFilter, c.splitcapUrl);
+    this.spool = new Spool(
+      {
+        dir: options.spoolDir,
+        maxBytes: options.spoolMaxBytes,
+        onDrop: (e, why) => log.warn({ batch: e.id, packets: e.packets, bytes: e.bytes }, `batch dropped: ${why}`),
+      },
+      !options.deferScan,
+    );
+    if (this.spool.size > 0) log.info({ batches: this.spool.size, dir: options.spoolDir }, 'spool holds batches from an earlier run; uploading them');
+    this.uploader = new Uploader(this.spool, {
+      url: c.splitcapUrl,
+      agentId: c.agentId,
+      token: options.token,
+      concurrency: c.uploadConcurrency,
+      backoff: { baseMs: options.backoffBaseMs, maxMs: options.backoffMaxMs },
+      maxWaitMs: Math.max(options.backoffMaxMs, 1000),
+      requestTimeoutMs: options.uploadTimeoutMs,
+      onEvent: (ev) => {
+        if (ev.kind === 'uploaded') log.debug({ batch: ev.entry.id, packets: ev.entry.packets, ms: ev.ms }, 'batch uploaded');
+        else if (ev.kind === 'rejected')
+          log.error({ batch: ev.entry.id, status: ev.status, body: ev.body }, 'splitcap refused the batch; moved to rejected/');
+        else if (ev.kind === 'gone') log.warn({ batch: ev.entry.id, error: ev.error }, 'spooled batch vanished');
+        else
+          log.warn({ batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs, failures: ev.failures }, 'upload failed; will retry');
+      },
+    });
+    this.batcher = new Batcher({
+      maxPackets: c.batchPackets,
+      maxMs: c.batchMs,
+      snaplen: c.snaplen,
+      onBatch: (b) => {
+        const entry = this.spool.add(b.file, b.packets);
+        log.debug({ packets: b.packets, bytes: b.file.length, reason: b.reason, batch: entry?.id }, 'batch closed');
+      },
+    });
+    this.capture = new Capture({
+      device: c.device,
+      filter: this.filter,
+      snaplen: c.snaplen,
+      promiscuous: options.promiscuous,
+      bufferKiB: options.captureBufferKiB,
+      tcpdump: options.tcpdump,
+      onPacket: (p) => this.batcher.add(p),
+      onMessage: (line) => log.info({ tcpdump: line }, 'tcpdump'),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.uploader.start();
+    await this.capture.start();
+    this.capture.pollStats(this.options.statsIntervalMs);
+    this.log.info({ device: this.options.config.device, filter: this.filter }, 'capturing');
+  }
+
+  counters(): SnifferCounters {
+    const s = this.spool.counters();
+    return {
+      captured: this.capture.packets,
+      kernelDrops: this.capture.stats.droppedByKernel,
+      batchesUploaded: this.uploader.counters.batchesUploaded,
+      spooled: s.spooled,
+      spoolDropped: s.droppedBatches,
+      spoolDroppedPackets: s.droppedPackets,
+      rejected: s.rejectedBatches,
+    };
+  }
+
+  /** Adopts what an earlier sniffer left in the spool (after it has exited). */
+  rescan(): void {
+    const n = this.spool.scan();
+    if (n > 0) this.log.info({ batches: n }, 'adopted batches left in the spool by the previous sniffer');
+  }
+
+  /**
+   * Stop capturing, close the open batch into the spool (then onCaptureStopped), let uploads in flight finish
+   * (bounded). Idempotent.
+   */
+  stop(onCaptureStopped?: () => void | Promise<void>): Promise<{ drained: boolean }> {
+    this.stopped ??= (async () => {
+      await this.capture.stop();
+      this.batcher.flush();
+      await onCaptureStopped?.();
+      const result = await this.uploader.stop(this.options.drainMs);
+      this.log.info({ ...this.counters(), drained: result.drained }, 'sniffer stopped');
+      return result;
+    })();
+    return this.stopped;
+  }
+}

@@ -1,0 +1,216 @@
+// Sends spooled batches to splitcap with a pool of K concurrent uploads. Oldest batches go first. A retryable
+// failure (network error, timeout, 5xx, 429) closes a shared gate for a jittered exponential backoff (or the
+// server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the first success
+// opens it again. 400/401/413 are final: the batch moves to rejected/ and is counted.
+import { readFile } from 'node:fs/promises';
+import { type BackoffOptions, parseRetryAfter, retryWait } from './backoff.ts';
+import type { Spool, SpoolEntry } from './spool.ts';
+
+export interface UploaderOptions {
+  url: string;
+  agentId: string;
+  token: string;
+  concurrency: number;
+  backoff: BackoffOptions;
+  /** Longest wait between attempts, even when Retry-After asks for more. */
+  maxWaitMs: number;
+  requestTimeoutMs: number;
+  onEvent?: (event: UploadEvent) => void;
+  fetchImpl?: typeof fetch;
+}
+
+export type UploadEvent =
+  | { kind: 'uploaded'; entry: SpoolEntry; status: number; ms: number }
+  | { kind: 'rejected'; entry: SpoolEntry; status: number; body: string }
+  | { kind: 'gone'; entry: SpoolEntry; error: string }
+  | { kind: 'retry'; entry: SpoolEntry; error: string; waitMs: number; failures: number };
+
+export interface UploaderCounters {
+  batchesUploaded: number;
+  packetsUploaded: number;
+  bytesUploaded: number;
+  uploadFailures: number;
+  rejected: number;
+}
+
+type Outcome =
+  | { kind: 'ok'; status: number }
+  | { kind: 'final'; status: number; body: string }
+  | { kind: 'gone'; error: string }
+  | { kind: 'retry'; error: string; retryAfterMs?: number };
+
+const FINAL_STATUSES = new Set([400, 401, 403, 413, 415]);
+
+export function batchesUrl(splitcapUrl: string): string {
+  return new URL('v1/batches', splitcapUrl.endsWith('/') ? splitcapUrl : `${splitcapUrl}/`).toString();
+}
+
+export class Uploader {
+  readonly counters: UploaderCounters = {
+    batchesUploaded: 0,
+    packetsUploaded: 0,
+    bytesUploaded: 0,
+    uploadFailures: 0,
+    rejected: 0,
+  };
+  private stopping = false;
+  private readonly shutdown = new AbortController();
+  private readonly workers: Promise<void>[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private wakers: Array<() => void> = [];
+  private gateUntil = 0;
+  private consecutiveFailures = 0;
+  private readonly endpoint: string;
+  private readonly fetchImpl: typeof fetch;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly options: UploaderOptions,
+  ) {
+    this.endpoint = batchesUrl(options.url);
+    this.fetchImpl = options.fetchImpl ?? fetch;
+  }
+
+  start(): void {
+    this.unsubscribe = this.spool.onAdd(() => this.wakeAll());
+    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work());
+  }
+
+  /** Uploads in flight now. */
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  private wakeAll(): void {
+    const w = this.wakers;
+    this.wakers = [];
+    for (const fn of w) fn();
+  }
+
+  /** Resolves after ms, or at once when woken (new batch, stop). */
+  private sleep(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = () => {
+        if (timer !== null) clearTimeout(timer);
+        resolve();
+      };
+      this.wakers.push(done);
+      if (ms !== null) timer = setTimeout(done, ms);
+    });
+  }
+
+  private async work(): Promise<void> {
+    while (!this.stopping) {
+      const now = Date.now();
+      if (now < this.gateUntil) {
+        await this.sleep(this.gateUntil - now);
+        continue;
+      }
+      const entry = this.spool.claim();
+      if (entry === null) {
+        await this.sleep(null);
+        continue;
+      }
+      const attempt = this.attempt(entry);
+      this.inFlight.add(attempt);
+      const outcome = await attempt;
+      this.inFlight.delete(attempt);
+      this.settle(entry, outcome);
+    }
+  }
+
+  private settle(entry: SpoolEntry, outcome: Outcome): void {
+    if (outcome.kind === 'ok') {
+      this.consecutiveFailures = 0;
+      this.gateUntil = 0;
+      this.spool.remove(entry);
+      this.counters.batchesUploaded++;
+      this.counters.packetsUploaded += entry.packets;
+      this.counters.bytesUploaded += entry.bytes;
+      this.wakeAll();
+      return;
+    }
+    if (outcome.kind === 'gone') {
+      this.spool.remove(entry);
+      this.options.onEvent?.({ kind: 'gone', entry, error: outcome.error });
+      return;
+    }
+    if (outcome.kind === 'final') {
+      this.counters.rejected++;
+      this.spool.reject(entry);
+      this.options.onEvent?.({ kind: 'rejected', entry, status: outcome.status, body: outcome.body });
+      return;
+    }
+    this.counters.uploadFailures++;
+    this.spool.release(entry);
+    if (this.stopping) return;
+    this.consecutiveFailures++;
+    const waitMs = retryWait(this.consecutiveFailures, this.options.backoff, outcome.retryAfterMs, this.options.maxWaitMs);
+    this.gateUntil = Math.max(this.gateUntil, Date.now() + waitMs);
+    this.options.onEvent?.({ kind: 'retry', entry, error: outcome.error, waitMs, failures: this.consecutiveFailures });
+  }
+
+  private async attempt(entry: SpoolEntry): Promise<Outcome> {
+    const started = Date.now();
+    let body: Buffer;
+    try {
+      body = await readFile(entry.path);
+    } catch (err) {
+      // Deleted under us (an operator, or a disk problem): nothing to send.
+      return { kind: 'gone', error: (err as Error).message };
+    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/vnd.tcpdump.pcap',
+      'x-fleetcap-agent': this.options.agentId,
+      'x-fleetcap-batch': entry.id,
+    };
+    if (this.options.token !== '') headers.authorization = `Bearer ${this.options.token}`;
+    try {
+      const res = await this.fetchImpl(this.endpoint, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
+      });
+      const text = await res.text().catch(() => '');
+      if (res.status >= 200 && res.status < 300) {
+        this.options.onEvent?.({ kind: 'uploaded', entry, status: res.status, ms: Date.now() - started });
+        return { kind: 'ok', status: res.status };
+      }
+      if (FINAL_STATUSES.has(res.status)) return { kind: 'final', status: res.status, body: text.slice(0, 500) };
+      return {
+        kind: 'retry',
+        error: `HTTP ${res.status}${text ? `: ${text.slice(0, 200).trim()}` : ''}`,
+        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      };
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      const detail = e.cause?.code ?? e.cause?.message ?? e.message;
+      return { kind: 'retry', error: `${e.name}: ${detail}` };
+    }
+  }
+
+  /**
+   * Starts no new upload; waits up to drainMs for the uploads in flight, then aborts what is left (those batches
+   * stay in the spool; splitcap deduplicates by batch id if one did arrive).
+   */
+  async stop(drainMs: number): Promise<{ drained: boolean }> {
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.wakeAll();
+    const all = Promise.all(this.workers).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), drainMs);
+    });
+    const drained = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.shutdown.abort(new Error('sniffer stopping: drain time is over'));
+      await all;
+    }
+    return { drained };
+  }
+}

@@ -1,0 +1,264 @@
+// Network namespaces for the agent tests: two namespaces joined by a veth pair with a /30 from 10.250.0.0/16, so
+// that test traffic only ever flows between ends the test created. Everything is removed by destroy().
+// Also: running a command inside a namespace, and socat relays over unix sockets (namespaces do not isolate the
+// file system) so that a process inside a namespace reaches a server of the root namespace on its own loopback.
+import { type ChildProcess, type SpawnOptions, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface VethPair {
+  /** Namespace names (fca-<hex>-a / -b). */
+  nsA: string;
+  nsB: string;
+  /** Interface names, one in each namespace. */
+  devA: string;
+  devB: string;
+  addrA: string;
+  addrB: string;
+  /** A private temporary folder for sockets and spool. */
+  dir: string;
+  children: ChildProcess[];
+}
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: 'pipe' });
+}
+
+export function createVethPair(): VethPair {
+  const tag = randomBytes(3).toString('hex');
+  const x = randomBytes(1)[0]!;
+  const y = (randomBytes(1)[0]! & 0xfc) % 252;
+  const pair: VethPair = {
+    nsA: `fca-${tag}-a`,
+    nsB: `fca-${tag}-b`,
+    devA: `fca${tag}a`,
+    devB: `fca${tag}b`,
+    addrA: `10.250.${x}.${y + 1}`,
+    addrB: `10.250.${x}.${y + 2}`,
+    dir: mkdtempSync(join(tmpdir(), `fca-${tag}-`)),
+    children: [],
+  };
+  try {
+    ip('netns', 'add', pair.nsA);
+    ip('netns', 'add', pair.nsB);
+    ip('link', 'add', pair.devA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.devB, 'netns', pair.nsB);
+    for (const [ns, dev, addr] of [
+      [pair.nsA, pair.devA, pair.addrA],
+      [pair.nsB, pair.devB, pair.addrB],
+    ] as const) {
+      ip('-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev);
+      ip('-n', ns, 'link', 'set', dev, 'up');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+  } catch (err) {
+    destroy(pair);
+    throw err;
+  }
+  return pair;
+}
+
+/** Kills what the test started in the namespaces, deletes both namespaces (and with them the veth pair). */
+export function destroy(pair: VethPair): void {
+  for (const c of pair.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const ns of [pair.nsA, pair.nsB]) {
+    // Any process still inside (a grandchild) is killed first, or the namespace lingers.
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {}
+      }
+    } catch {}
+    try {
+      ip('netns', 'del', ns);
+    } catch {}
+  }
+  rmSync(pair.dir, { recursive: true, force: true });
+}
+
+/** Spawns `cmd args` inside a namespace (ip netns exec); the child is killed by destroy(). */
+export function nsSpawn(pair: VethPair, ns: string, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], options);
+  pair.children.push(child);
+  return child;
+}
+
+export function nsExec(ns: string, cmd: string, args: string[], input?: string): string {
+  return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', input, stdio: 'pipe' });
+}
+
+function waitForLine(child: ChildProcess, re: RegExp, ms: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`${what}: not ready in ${ms} ms: ${text}`)), ms);
+    const on = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (re.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr?.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: exited with ${code}: ${text}`));
+    });
+  });
+}
+
+/**
+ * TCP listener at bindHost:port inside `ns` that forwards every connection to a unix socket (e.g. a test HTTP
+ * server in the root namespace). socat -d -d logs "listening on" once bound.
+ */
+export async function tcpToUnixRelay(pair: VethPair, ns: string, bindHost: string, port: number, socketPath: string) {
+  const child = nsSpawn(
+    pair,
+    ns,
+    'socat',
+    ['-d', '-d', `TCP-LISTEN:${port},bind=${bindHost},reuseaddr,fork`, `UNIX-CONNECT:${socketPath}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  await waitForLine(child, /listening on/, 5000, `relay ${ns} ${bindHost}:${port}`);
+  return child;
+}
+
+/** A unix socket in the root namespace that forwards to a TCP server of the root namespace (e.g. ZooKeeper). */
+export async function unixToTcpRelay(pair: VethPair, socketPath: string, host: string, port: number) {
+  const child = spawn('socat', ['-d', '-d', `UNIX-LISTEN:${socketPath},fork,unlink-early`, `TCP:${host}:${port}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  pair.children.push(child);
+  await waitForLine(child, /listening on/, 5000, `relay ${socketPath} -> ${host}:${port}`);
+  return child;
+}
+
+/**
+ * Sends `count` UDP datagrams from `ns` to host:port, payload `${tag}-${i}` (i from `first`), `perMs` per
+ * millisecond at most. Runs a plain node process inside the namespace; resolves when it exits.
+ */
+export function sendUdp(
+  pair: VethPair,
+  ns: string,
+  host: string,
+  port: number,
+  tag: string,
+  count: number,
+  options: { first?: number; intervalMs?: number; batch?: number } = {},
+): Promise<void> {
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const [host, port, tag, count, first, intervalMs, batch] = process.argv.slice(1);
+    let i = Number(first); const end = i + Number(count);
+    function tick() {
+      let n = 0; let pending = 0;
+      while (i < end && n < Number(batch)) { pending++; s.send(tag + '-' + i, Number(port), host, () => { if (--pending === 0 && i >= end) s.close(); }); i++; n++; }
+      if (i < end) setTimeout(tick, Number(intervalMs));
+    }
+    tick();`;
+  const child = nsSpawn(
+    pair,
+    ns,
+    process.execPath,
+    [
+      '-e',
+      script,
+      host,
+      String(port),
+      tag,
+      String(count),
+      String(options.first ?? 0),
+      String(options.intervalMs ?? 1),
+      String(options.batch ?? 1),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`UDP sender exited with ${code}: ${err}`))));
+  });
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** IPC messages received so far. */
+  messages: Array<{ type: string; [k: string]: unknown }>;
+  output: () => string;
+  /** Resolves with the first message of this type (already received or future), rejects after ms. */
+  waitFor: (type: string, ms: number, pred?: (m: { type: string; [k: string]: unknown }) => boolean) => Promise<{ type: string; [k: string]: unknown }>;
+  /** SIGTERM and wait for the exit code. */
+  stop: (ms?: number) => Promise<number | null>;
+}
+
+/**
+ * Runs one of the agent apps (apps/<app>/src/main.ts through tsx) inside `ns`, with an IPC channel (fork-style: the
+ * channel fd survives `ip netns exec`).
+ */
+export function startAgentApp(pair: VethPair, ns: string, app: 'sniffer' | 'listener', repoRoot: string, env: Record<string, string>): AgentProcess {
+  const child = nsSpawn(pair, ns, process.execPath, ['--import', 'tsx', `${repoRoot}/apps/${app}/src/main.ts`], {
+    cwd: repoRoot,
+    env: { ...process.env, FLEETCAP_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const messages: AgentProcess['messages'] = [];
+  const waiters: Array<() => void> = [];
+  child.on('message', (m: { type: string }) => {
+    messages.push(m);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    messages,
+    output: () => out,
+    waitFor(type, ms, pred = () => true) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no '${type}' message from ${app} in ${ms} ms; output:\n${out.slice(-4000)}`)), ms);
+        const check = () => {
+          const m = messages.find((x) => x.type === type && pred(x));
+          if (m !== undefined) {
+            clearTimeout(timer);
+            resolve(m);
+            return;
+          }
+          waiters.push(check);
+        };
+        check();
+        void exited.then(() => {
+          if (!messages.some((x) => x.type === type && pred(x))) {
+            clearTimeout(timer);
+            reject(new Error(`${app} exited before '${type}'; output:\n${out.slice(-4000)}`));
+          }
+        });
+      });
+    },
+    async stop(ms = 15000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Polls `check` every 50 ms until it returns true; throws `what` after ms. */
+export async function until(check: () => boolean, ms: number, what: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
