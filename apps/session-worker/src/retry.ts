@@ -1,0 +1,34 @@
+// Retries a step that failed for a reason outside the message (a server away) with exponential backoff
+// and jitter, for as long as the worker runs: the messages stay unacknowledged meanwhile, so nothing is
+// lost, and a worker that stops hands them back to RabbitMQ.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RetryOptions {
+  stage: string;
+  onRetry: (stage: string, attempt: number, error: Error, waitMs: number) => void;
+  isStopping: () => boolean;
+  baseMs?: number;
+  maxMs?: number;
+}
+
+export class StoppedWhileRetrying extends Error {
+  override name = 'StoppedWhileRetrying';
+}
+
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 20));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (o.isStopping()) throw new StoppedWhileRetrying(`${o.stage}: stopping after ${(err as Error).message}`);
+      const wait = backoffMs(attempt, o.baseMs ?? 200, o.maxMs ?? 10_000);
+      o.onRetry(o.stage, attempt, err as Error, wait);
+      await sleep(wait);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+// Reads the sessions named by queue messages from Redis (one pipelined round for a whole batch) and
+// says, per message, whether there is work: a session already done, freed, or of another occurrence
+// than the message names needs no verdict.
+import type { Redis } from 'ioredis';
+import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
+import { type PacketRecord, decodePacketRecord, sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { parseSessionKey } from '@fleetcap/lib/session/key';
+
+export interface LoadedSession {
+  message: SessionMessage;
+  proto: 'tcp' | 'udp';
+  client: { address: string; port: number };
+  server: { address: string; port: number };
+  agent: string;
+  occurrence: number;
+  firstUs: number;
+  lastUs: number;
+  /** Every packet seen, including those beyond the stored cap. */
+  packetsSeen: number;
+  bytes: number;
+  packets: PacketRecord[];
+}
+
+export type LoadOutcome =
+  | { kind: 'session'; session: LoadedSession }
+  | { kind: 'skip'; why: 'done' | 'gone' | 'other-occurrence' }
+  | { kind: 'poison'; why: string };
+
+export function buildSession(message: SessionMessage, meta: Record<string, string>, members: string[]): LoadedSession {
+  const key = parseSessionKey(message.key);
+  // The initiator field holds the canonical side (0 = endpoint a) that sent the first packet.
+  const initiatorIsA = meta.initiator === '0';
+  const client = initiatorIsA ? key.a : key.b;
+  const server = initiatorIsA ? key.b : key.a;
+  const packets = members.map(decodePacketRecord);
+  const num = (field: string): number => {
+    const v = Number(meta[field] ?? '0');
+    if (!Number.isFinite(v)) throw new Error(`session ${message.key}: meta field ${field}=${JSON.stringify(meta[field])} is not a number`);
+    return v;
+  };
+  return {
+    message,
+    proto: key.proto,
+    client,
+    server,
+    agent: meta.agent ?? message.agent,
+    occurrence: num('occurrence'),
+    firstUs: num('first'),
+    lastUs: num('last'),
+    packetsSeen: num('packets') + num('overflow'),
+    bytes: num('bytes'),
+    packets,
+  };
+}
+
+export async function loadSessions(redis: Redis, prefix: string, messages: SessionMessage[]): Promise<LoadOutcome[]> {
+  const pipeline = redis.pipeline();
+  for (const m of messages) {
+    const k = sessionKeys(m.key, prefix);
+    pipeline.exists(k.done);
+    pipeline.hgetall(k.meta);
+    pipeline.zrange(k.packets, 0, -1);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  return messages.map((message, i) => {
+    const [doneErr, done] = results[i * 3]!;
+    const [metaErr, meta] = results[i * 3 + 1]!;
+    const [membersErr, members] = results[i * 3 + 2]!;
+    const err = doneErr ?? metaErr ?? membersErr;
+    if (err) throw err;
+    if (done === 1) return { kind: 'skip', why: 'done' };
+    const m = meta as Record<string, string>;
+    if (!m.occurrence) return { kind: 'skip', why: 'gone' };
+    if (Number(m.occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
+    try {
+      return { kind: 'session', session: buildSession(message, m, members as string[]) };
+    } catch (e) {
+      return { kind: 'poison', why: (e as Error).message };
+    }
+  });
+}

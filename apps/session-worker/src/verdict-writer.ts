@@ -1,0 +1,69 @@
+// Writes a batch of verdicts with one multi-row INSERT IGNORE: the unique (session_key, occurrence)
+// index makes a replay after a crash a no-op, so every session occurrence has exactly one row.
+import type { Pool } from 'mysql2/promise';
+import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
+import type { LoadedSession } from './session-loader.ts';
+
+export interface VerdictRow {
+  session: LoadedSession;
+  label: string;
+  score: number;
+  modelVersion: string;
+  reason: ScheduleReason;
+}
+
+const columns = [
+  'session_key',
+  'occurrence',
+  'agent_id',
+  'protocol',
+  'client_addr',
+  'client_port',
+  'server_addr',
+  'server_port',
+  'first_packet_at',
+  'last_packet_at',
+  'packets',
+  'bytes',
+  'label',
+  'score',
+  'model_version',
+  'reason',
+] as const;
+
+/** µs since the epoch as a DATETIME(6) literal in UTC. */
+export function mysqlDatetime(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const micros = String(Math.round(us % 1_000_000)).padStart(6, '0');
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')}.${micros}`;
+}
+
+export function verdictValues(r: VerdictRow): Array<string | number> {
+  const s = r.session;
+  return [
+    s.message.key,
+    s.occurrence,
+    s.agent,
+    s.proto,
+    s.client.address,
+    s.client.port,
+    s.server.address,
+    s.server.port,
+    mysqlDatetime(s.firstUs),
+    mysqlDatetime(s.lastUs),
+    s.packetsSeen,
+    s.bytes,
+    r.label,
+    r.score,
+    r.modelVersion,
+    r.reason,
+  ];
+}
+
+export async function insertVerdicts(pool: Pool, rows: VerdictRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const placeholders = rows.map(() => `(${columns.map(() => '?').join(',')})`).join(',');
+  const sql = `INSERT IGNORE INTO session_verdict (${columns.join(',')}) VALUES ${placeholders}`;
+  const [result] = await pool.query(sql, rows.flatMap(verdictValues));
+  return (result as { affectedRows: number }).affectedRows;
+}
