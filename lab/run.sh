@@ -5,7 +5,7 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=scenarios.sh
+# shellcheck source-path=SCRIPTDIR source=scenarios.sh
 source "$LAB_DIR/scenarios.sh"
 
 SCENARIOS=(benign portscan synflood bruteforce slowloris sqli)

@@ -194,27 +194,28 @@ scenario_benign() {
 
 # A port list that always contains a few of the server's open ports among closed ones.
 port_list() { # port_list VAR COUNT
+  # locals carry a _pl prefix: the nameref would otherwise bind to a local of the same name
   local -n _pl=$1
-  local n=$2 ports=("$T_HTTP" "$T_HTTPS" "$T_SSH") p
-  while ((${#ports[@]} < n)); do
-    p=$((RANDOM % 12000 + 1))
-    ports+=("$p")
+  local _pl_n=$2 _pl_ports=("$T_HTTP" "$T_HTTPS" "$T_SSH") _pl_p
+  while ((${#_pl_ports[@]} < _pl_n)); do
+    _pl_p=$((RANDOM % 12000 + 1))
+    _pl_ports+=("$_pl_p")
   done
-  pick_n ports "${#ports[@]}" "${ports[@]}"
+  pick_n _pl_ports "${#_pl_ports[@]}" "${_pl_ports[@]}"
   _pl=$(
     IFS=,
-    echo "${ports[*]}"
+    echo "${_pl_ports[*]}"
   )
 }
 
 run_nmap() { # run_nmap KIND
-  local kind=$1 rate ports n tmpl targets=() extra=()
+  local kind=$1 rate ports="" n tmpl targets=() extra=()
   rand rate 200 1500
   pick tmpl -T3 -T4 -T4 -T5
   targets=("${T_ADDRS[@]}")
   case $((RANDOM % 4)) in
   0) ports="1-1024" ;;
-  1) rand n 100 1000; ports="" extra+=(--top-ports "$n") ;;
+  1) rand n 100 1000; extra+=(--top-ports "$n") ;;
   2) rand n 1500 6000; ports="1-$n" ;;
   3) rand n 30 400; port_list ports "$n" ;;
   esac
@@ -223,8 +224,8 @@ run_nmap() { # run_nmap KIND
   syn) extra+=(-sS --ttl "$A_TTL") ; chance 20 && extra+=(-g 53) ;;
   connect) extra+=(-sT) ;;
   version)
-    # version probing is slow per port: keep the list short
-    rand n 5 25
+    # version probing is slow per open port; closed ones cost one RST, so the list can be longer
+    rand n 30 150
     port_list ports "$n"
     extra=(-sV --version-intensity "$((RANDOM % 6 +2))" -Pn)
     chance 50 && extra+=(-sT)
