@@ -103,11 +103,19 @@ export class Scheduler {
     const queues = this.queues;
     if (!ch || !queues) throw new SchedulerUnavailable(`RabbitMQ is unavailable (${this.lastError || 'connecting'})`);
     try {
-      for (const m of messages) {
-        const queue = m.reason === 'delay' ? queues.delay : queues.ready;
-        ch.sendToQueue(queue, encodeSessionMessage(m), { persistent: true, contentType: 'application/json' });
-      }
-      await ch.waitForConfirms();
+      // Each message's own confirm, not waitForConfirms: concurrent uploads then share RabbitMQ's disk
+      // syncs instead of each waiting for everyone's.
+      await Promise.all(
+        messages.map(
+          (m) =>
+            new Promise<void>((resolve, reject) => {
+              const queue = m.reason === 'delay' ? queues.delay : queues.ready;
+              ch.sendToQueue(queue, encodeSessionMessage(m), { persistent: true, contentType: 'application/json' }, (err) =>
+                err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+              );
+            }),
+        ),
+      );
     } catch (err) {
       throw new SchedulerUnavailable(`RabbitMQ did not confirm ${messages.length} messages: ${(err as Error).message}`);
     }
