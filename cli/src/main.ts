@@ -1,6 +1,7 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
+import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerStackCommands } from './commands/stack.ts';
 
@@ -9,5 +10,6 @@ program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessi
 
 registerStackCommands(program);
 registerSessionsCommand(program);
+registerDatasetCommand(program);
 
 await program.parseAsync(process.argv);

@@ -2,7 +2,7 @@
 // session key as splitcap, no servers needed. Each file is sessionized on its own.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
-import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
+import { CaptureParser, forEachPacketRecord, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import type { Command } from 'commander';
 
@@ -52,10 +52,10 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
   const sessionizer = new Sessionizer();
   let error: FileResult['error'];
   try {
-    await forEachCapturedPacket(
+    await forEachPacketRecord(
       fileChunks(file),
-      (packet) => {
-        sessionizer.add(packet);
+      (record) => {
+        sessionizer.addRecord(record);
       },
       parser,
     );

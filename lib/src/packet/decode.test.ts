@@ -354,6 +354,51 @@ describe('formatIPv6 (RFC 5952)', () => {
   }
 });
 
+describe('decoding in place', () => {
+  it('a frame inside a larger buffer decodes as the frame alone, random frames included', () => {
+    let seed = 777;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const frames: Array<[number, Buffer]> = [
+      [1, buildPacket({ ...v4, proto: 'tcp', sport: 1, dport: 2, vlanTags: [0x8100] })],
+      [113, buildPacket({ ...v6, proto: 'udp', sport: 3, dport: 4, linktype: 113 })],
+      [0, buildPacket({ ...v6, proto: 'tcp', sport: 5, dport: 6, linktype: 0, familyLittleEndian: true })],
+    ];
+    for (let i = 0; i < 3000; i++) {
+      const frame = Buffer.alloc(random() % 100);
+      for (let j = 0; j < frame.length; j++) frame[j] = random() & 0xff;
+      if (frame.length > 20) frame[i % 2 ? 0 : 14] = i % 4 < 2 ? 0x45 : 0x60;
+      frames.push([[0, 1, 101, 113, 276][i % 5]!, frame]);
+    }
+    for (const [linktype, frame] of frames) {
+      const before = random() % 50;
+      const wide = Buffer.concat([Buffer.alloc(before, 0x45), frame, Buffer.alloc(random() % 50, 0x60)]);
+      const wire = frame.length + (random() % 3) * 100;
+      const alone = new DecodedPacket();
+      const inPlace = new DecodedPacket();
+      const skipAlone = decodePacket(linktype, frame, alone, wire);
+      const skipInPlace = decodePacket(linktype, wide, inPlace, wire, before, before + frame.length);
+      assert.equal(skipInPlace, skipAlone);
+      if (skipAlone !== null) continue;
+      assert.deepEqual(
+        [
+          inPlace.proto,
+          inPlace.src,
+          inPlace.dst,
+          inPlace.sport,
+          inPlace.dport,
+          inPlace.payloadLength,
+          inPlace.tcpFlags,
+        ],
+        [alone.proto, alone.src, alone.dst, alone.sport, alone.dport, alone.payloadLength, alone.tcpFlags],
+      );
+      assert.equal(inPlace.ipOffset, alone.ipOffset + before);
+    }
+  });
+});
+
 describe('DecodedPacket reuse', () => {
   it('a decoder object reused across packets reports each packet', () => {
     const out = new DecodedPacket();

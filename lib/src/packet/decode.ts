@@ -130,64 +130,70 @@ function u16(b: Uint8Array, at: number): number {
 }
 
 /**
- * Decodes `data` (the captured bytes of a packet of link type `linktype`) into `out`. Returns null on success or
- * the reason the packet is not a TCP/UDP packet we sessionize; `out` is then partly written and must be ignored.
+ * Decodes the captured bytes of a packet of link type `linktype` into `out`: `data[start, end)`, by default all of
+ * `data` (the range form lets a reader decode in place, without a view per packet). Returns null on success or the
+ * reason the packet is not a TCP/UDP packet we sessionize; `out` is then partly written and must be ignored.
  * `wireLength` is the packet's original length, used like tshark does to tell a snapshot cut from a lying header.
  */
 export function decodePacket(
   linktype: number,
   data: Uint8Array,
   out: DecodedPacket,
-  wireLength = data.length,
+  wireLength?: number,
+  start = 0,
+  end = data.length,
 ): SkipReason | null {
-  const length = data.length;
-  const reported = Math.max(wireLength, length);
+  const length = end - start;
+  // Absolute index where the packet would end had it been captured whole.
+  const reported = start + Math.max(wireLength ?? length, length);
+  const s = start;
   switch (linktype) {
     case LINKTYPE_ETHERNET: {
       if (length < 14) return 'truncated';
-      const type = u16(data, 12);
+      const type = u16(data, s + 12);
       if (type <= 1500) {
         // 802.3 length field: IP only travels here inside LLC/SNAP with a zero OUI.
         if (length < 22) return 'not-ip';
-        if (data[14] !== 0xaa || data[15] !== 0xaa || data[16] !== 0x03) return 'not-ip';
-        if (data[17] !== 0 || data[18] !== 0 || data[19] !== 0) return 'not-ip';
-        return decodeEthertype(data, 22, u16(data, 20), reported, out);
+        if (data[s + 14] !== 0xaa || data[s + 15] !== 0xaa || data[s + 16] !== 0x03) return 'not-ip';
+        if (data[s + 17] !== 0 || data[s + 18] !== 0 || data[s + 19] !== 0) return 'not-ip';
+        return decodeEthertype(data, s + 22, end, u16(data, s + 20), reported, out);
       }
-      return decodeEthertype(data, 14, type, reported, out);
+      return decodeEthertype(data, s + 14, end, type, reported, out);
     }
     case LINKTYPE_LINUX_SLL: {
       if (length < 16) return 'truncated';
-      if (u16(data, 2) === ARPHRD_NETLINK) return 'not-ip';
-      return decodeEthertype(data, 16, u16(data, 14), reported, out);
+      if (u16(data, s + 2) === ARPHRD_NETLINK) return 'not-ip';
+      return decodeEthertype(data, s + 16, end, u16(data, s + 14), reported, out);
     }
     case LINKTYPE_LINUX_SLL2: {
       if (length < 20) return 'truncated';
-      if (u16(data, 8) === ARPHRD_NETLINK) return 'not-ip';
-      return decodeEthertype(data, 20, u16(data, 0), reported, out);
+      if (u16(data, s + 8) === ARPHRD_NETLINK) return 'not-ip';
+      return decodeEthertype(data, s + 20, end, u16(data, s), reported, out);
     }
     case LINKTYPE_RAW:
     case LINKTYPE_RAW_BSD:
     case LINKTYPE_RAW_OPENBSD: {
       if (length < 1) return 'truncated';
-      const version = data[0]! >> 4;
-      if (version === 4) return decodeIPv4(data, 0, reported, out);
-      if (version === 6) return decodeIPv6(data, 0, reported, out);
+      const version = data[s]! >> 4;
+      if (version === 4) return decodeIPv4(data, s, end, reported, out);
+      if (version === 6) return decodeIPv6(data, s, end, reported, out);
       return 'not-ip';
     }
     case LINKTYPE_IPV4:
-      return decodeIPv4(data, 0, reported, out);
+      return decodeIPv4(data, s, end, reported, out);
     case LINKTYPE_IPV6:
-      return decodeIPv6(data, 0, reported, out);
+      return decodeIPv6(data, s, end, reported, out);
     case LINKTYPE_NULL:
     case LINKTYPE_LOOP: {
       if (length < 4) return 'truncated';
       // DLT_NULL stores the address family in the capturing host's byte order, DLT_LOOP in network order, and
       // files of both kinds exist written the other way: the family is small, so the non-zero half tells.
-      let family = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
-      if (family > 0xffff) family = ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0;
-      if (family === BSD_AF_INET) return decodeIPv4(data, 4, reported, out);
+      let family = (data[s]! | (data[s + 1]! << 8) | (data[s + 2]! << 16) | (data[s + 3]! << 24)) >>> 0;
+      if (family > 0xffff)
+        family = ((data[s]! << 24) | (data[s + 1]! << 16) | (data[s + 2]! << 8) | data[s + 3]!) >>> 0;
+      if (family === BSD_AF_INET) return decodeIPv4(data, s + 4, end, reported, out);
       if (family === BSD_AF_INET6_BSD || family === BSD_AF_INET6_FREEBSD || family === BSD_AF_INET6_DARWIN) {
-        return decodeIPv6(data, 4, reported, out);
+        return decodeIPv6(data, s + 4, end, reported, out);
       }
       return 'not-ip';
     }
@@ -196,34 +202,47 @@ export function decodePacket(
   }
 }
 
-function decodeEthertype(data: Uint8Array, at: number, type: number, reported: number, out: DecodedPacket) {
+function decodeEthertype(
+  data: Uint8Array,
+  at: number,
+  end: number,
+  type: number,
+  reported: number,
+  out: DecodedPacket,
+) {
   let offset = at;
   let ethertype = type;
   for (let tags = 0; ; tags++) {
-    if (ethertype === ETHERTYPE_IPV4) return decodeIPv4(data, offset, reported, out);
-    if (ethertype === ETHERTYPE_IPV6) return decodeIPv6(data, offset, reported, out);
+    if (ethertype === ETHERTYPE_IPV4) return decodeIPv4(data, offset, end, reported, out);
+    if (ethertype === ETHERTYPE_IPV6) return decodeIPv6(data, offset, end, reported, out);
     if (ethertype !== ETHERTYPE_VLAN && ethertype !== ETHERTYPE_QINQ && ethertype !== ETHERTYPE_QINQ_OLD) {
       return 'not-ip';
     }
     if (tags >= MAX_VLAN_TAGS) return 'malformed';
-    if (offset + 4 > data.length) return 'truncated';
+    if (offset + 4 > end) return 'truncated';
     ethertype = u16(data, offset + 2);
     offset += 4;
   }
 }
 
-function decodeIPv4(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
-  if (at >= data.length) return 'truncated';
+function decodeIPv4(
+  data: Uint8Array,
+  at: number,
+  end: number,
+  reported: number,
+  out: DecodedPacket,
+): SkipReason | null {
+  if (at >= end) return 'truncated';
   const versionAndLength = data[at]!;
   if (versionAndLength >> 4 !== 4) return 'malformed';
-  if (at + 20 > data.length) return 'truncated';
+  if (at + 20 > end) return 'truncated';
   const headerLength = (versionAndLength & 0x0f) * 4;
   if (headerLength < 20) return 'malformed';
   let totalLength = u16(data, at + 2);
   // Zero is what TCP segmentation offload leaves in captures taken on the sending host.
   if (totalLength === 0) totalLength = reported - at;
   if (totalLength < headerLength) return 'malformed';
-  if (at + headerLength > data.length) return 'truncated';
+  if (at + headerLength > end) return 'truncated';
   out.ipProtocol = data[at + 9]!;
   // Non-first fragments carry no transport header: they belong to no session we can name.
   if ((u16(data, at + 6) & 0x1fff) !== 0) return 'fragment';
@@ -231,16 +250,22 @@ function decodeIPv4(data: Uint8Array, at: number, reported: number, out: Decoded
   out.ipTtl = data[at + 8]!;
   out.ipOffset = at;
   const transportLength = Math.min(totalLength, reported - at) - headerLength;
-  const result = decodeTransport(data, at + headerLength, transportLength, out);
+  const result = decodeTransport(data, at + headerLength, end, transportLength, out);
   if (result !== null) return result;
   out.setAddresses(data, at + 12, at + 16);
   return null;
 }
 
-function decodeIPv6(data: Uint8Array, at: number, reported: number, out: DecodedPacket): SkipReason | null {
-  if (at >= data.length) return 'truncated';
+function decodeIPv6(
+  data: Uint8Array,
+  at: number,
+  end: number,
+  reported: number,
+  out: DecodedPacket,
+): SkipReason | null {
+  if (at >= end) return 'truncated';
   if (data[at]! >> 4 !== 6) return 'malformed';
-  if (at + 40 > data.length) return 'truncated';
+  if (at + 40 > end) return 'truncated';
   const payloadLength = u16(data, at + 4);
   let next = data[at + 6]!;
   out.ipTtl = data[at + 7]!;
@@ -251,15 +276,15 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
   for (let headers = 0; ; headers++) {
     if (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_DSTOPTS || next === IPPROTO_AH) {
       if (headers >= MAX_IPV6_EXTENSION_HEADERS) return 'malformed';
-      if (offset + 2 > data.length) return 'truncated';
+      if (offset + 2 > end) return 'truncated';
       const extensionLength = next === IPPROTO_AH ? (data[offset + 1]! + 2) * 4 : (data[offset + 1]! + 1) * 8;
-      if (next === IPPROTO_ROUTING) destination = finalDestination(data, offset, extensionLength, destination);
+      if (next === IPPROTO_ROUTING) destination = finalDestination(data, offset, end, extensionLength, destination);
       next = data[offset]!;
       offset += extensionLength;
       remaining -= extensionLength;
     } else if (next === IPPROTO_FRAGMENT) {
       if (headers >= MAX_IPV6_EXTENSION_HEADERS) return 'malformed';
-      if (offset + 8 > data.length) return 'truncated';
+      if (offset + 8 > end) return 'truncated';
       out.ipProtocol = data[offset]!;
       if (u16(data, offset + 2) >> 3 !== 0) return 'fragment';
       next = data[offset]!;
@@ -274,7 +299,7 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
   if (next === IPPROTO_NONE) return 'other-l4';
   out.ipVersion = 6;
   out.ipOffset = at;
-  const result = decodeTransport(data, offset, remaining, out);
+  const result = decodeTransport(data, offset, end, remaining, out);
   if (result !== null) return result;
   out.setAddresses(data, at + 8, destination);
   return null;
@@ -287,24 +312,30 @@ function decodeIPv6(data: Uint8Array, at: number, reported: number, out: Decoded
  * (Mobile IPv6) carries one home address, type 4 (SRv6) lists it in reverse (first = final). Returns `current`
  * for other types or when the address would lie outside the header or the captured bytes.
  */
-function finalDestination(data: Uint8Array, at: number, length: number, current: number): number {
-  if (at + 8 > data.length || data[at + 3] === 0) return current;
+function finalDestination(data: Uint8Array, at: number, end: number, length: number, current: number): number {
+  if (at + 8 > end || data[at + 3] === 0) return current;
   const type = data[at + 2];
   let address = -1;
   if (type === 0 || type === 2) address = at + 8 + 16 * (((length - 8) >> 4) - 1);
   else if (type === 4) address = at + 8;
-  if (address < at + 8 || address + 16 > at + length || address + 16 > data.length) return current;
+  if (address < at + 8 || address + 16 > at + length || address + 16 > end) return current;
   return address;
 }
 
 /** `transportLength` is the length of transport header plus payload that the IP header announces. */
-function decodeTransport(data: Uint8Array, at: number, transportLength: number, out: DecodedPacket): SkipReason | null {
+function decodeTransport(
+  data: Uint8Array,
+  at: number,
+  end: number,
+  transportLength: number,
+  out: DecodedPacket,
+): SkipReason | null {
   const protocol = out.ipProtocol;
   if (protocol === IPPROTO_TCP) {
-    if (at + 20 > data.length) return 'truncated';
+    if (at + 20 > end) return 'truncated';
     const headerLength = (data[at + 12]! >> 4) * 4;
     if (headerLength < 20 || headerLength > transportLength) return 'malformed';
-    if (at + headerLength > data.length) return 'truncated';
+    if (at + headerLength > end) return 'truncated';
     out.proto = 'tcp';
     out.sport = u16(data, at);
     out.dport = u16(data, at + 2);
@@ -313,7 +344,7 @@ function decodeTransport(data: Uint8Array, at: number, transportLength: number, 
     return null;
   }
   if (protocol === IPPROTO_UDP) {
-    if (at + 8 > data.length) return 'truncated';
+    if (at + 8 > end) return 'truncated';
     let udpLength = u16(data, at + 4);
     // A UDP length of zero in IPv6 means a jumbogram: the IP layer knows the length.
     if (udpLength === 0 && out.ipVersion === 6) udpLength = transportLength;

@@ -6,6 +6,7 @@ import {
   type CapturedPacket,
   CaptureParser,
   forEachCapturedPacket,
+  forEachPacketRecord,
   MAX_BLOCK_LENGTH,
   MAX_CAPLEN,
   readCaptureBuffer,
@@ -471,6 +472,23 @@ describe('streaming', () => {
       }
     });
   }
+
+  it('nextRecord and forEachPacketRecord give the same packets without an object per packet', async () => {
+    const expected = readAll(pcapng).packets.map((p) => [p.tsNs, p.linktype, p.origLen, p.data.toString('hex')]);
+    const seen: unknown[] = [];
+    const records = new Set<object>();
+    await forEachPacketRecord([pcapng.subarray(0, 70), pcapng.subarray(70)], (r) => {
+      records.add(r);
+      seen.push([
+        r.toPacket().tsNs,
+        r.linktype,
+        r.origLen,
+        r.buffer.toString('hex', r.dataStart, r.dataStart + r.caplen),
+      ]);
+    });
+    assert.deepEqual(seen, expected);
+    assert.equal(records.size, 1, 'one record object, rewritten');
+  });
 
   it('readCaptureStream and forEachCapturedPacket read a Node stream', async () => {
     const chunks = [pcapng.subarray(0, 50), pcapng.subarray(50, 51), pcapng.subarray(51)];

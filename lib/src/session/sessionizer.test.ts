@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildPacket, ipv4Packet, linkFrame } from '../packet/build.ts';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, TCP_ACK, TCP_FIN, TCP_SYN } from '../packet/decode.ts';
-import { CapturedPacket } from '../pcap/reader.ts';
+import { CapturedPacket, CaptureParser, readCaptureBuffer } from '../pcap/reader.ts';
+import { PcapWriter } from '../pcap/writer.ts';
 import { FROM_INITIATOR, Sessionizer, TO_INITIATOR } from './sessionizer.ts';
 
 function captured(frame: Buffer, tsSec: number, tsNsec: number, origLen = frame.length, linktype = LINKTYPE_ETHERNET) {
@@ -42,6 +43,22 @@ describe('Sessionizer', () => {
       ],
       'per-packet detail is kept up to maxPacketsKept, the counts go on',
     );
+  });
+
+  it("addRecord (the reader's reused record) and add (a packet object) agree", () => {
+    const writer = new PcapWriter({ linktype: 1, nanosecond: true });
+    writer.write({ tsSec: 5, tsNsec: 6, data: buildPacket({ ...client, proto: 'udp' }), origLen: 900 });
+    writer.write({ tsSec: 7, tsNsec: 8, data: buildPacket({ ...server, proto: 'udp' }) });
+    const file = writer.toBuffer();
+    const viaPackets = new Sessionizer();
+    for (const p of readCaptureBuffer(file)) viaPackets.add(p);
+    const viaRecords = new Sessionizer();
+    const parser = new CaptureParser();
+    parser.push(file);
+    parser.end();
+    for (let r = parser.nextRecord(); r; r = parser.nextRecord()) viaRecords.addRecord(r);
+    assert.deepEqual([...viaRecords.sessions.values()], [...viaPackets.sessions.values()]);
+    assert.equal([...viaRecords.sessions.values()][0]?.bytes, 900 + 42);
   });
 
   it('keeps identical packets as distinct packets', () => {

@@ -8,7 +8,7 @@ import {
   type SkipReason,
   type TransportProtocol,
 } from '../packet/decode.ts';
-import type { CapturedPacket } from '../pcap/reader.ts';
+import type { CapturedPacket, PacketRecord } from '../pcap/reader.ts';
 import { FlowTable } from './flow-table.ts';
 import { sessionKeyOf } from './key.ts';
 
@@ -111,9 +111,37 @@ export class Sessionizer {
 
   /** Adds one captured packet; returns its session, or null when it was skipped (and counted). */
   add(packet: CapturedPacket): Session | null {
+    const data = packet.data;
+    return this.addPacket(packet.linktype, data, 0, data.length, packet.origLen, packet.tsSec, packet.tsNsec);
+  }
+
+  /** Adds the packet of a reader's reused record (CaptureParser.nextRecord): the allocation-free path. */
+  addRecord(record: PacketRecord): Session | null {
+    const start = record.dataStart;
+    return this.addPacket(
+      record.linktype,
+      record.buffer,
+      start,
+      start + record.caplen,
+      record.origLen,
+      record.tsSec,
+      record.tsNsec,
+    );
+  }
+
+  /** Adds the packet in bytes[start, end); returns its session, or null when it was skipped (and counted). */
+  addPacket(
+    linktype: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    origLen: number,
+    sec: number,
+    nsec: number,
+  ): Session | null {
     this.counters.read++;
     const d = this.decoded;
-    const skip = decodePacket(packet.linktype, packet.data, d, packet.origLen);
+    const skip = decodePacket(linktype, bytes, d, origLen, start, end);
     if (skip !== null) {
       this.counters.skipped[skip]++;
       if (skip === 'other-l4') {
@@ -123,8 +151,6 @@ export class Sessionizer {
     }
     this.counters.decoded++;
     const flow = this.flows.lookup(d);
-    const sec = packet.tsSec;
-    const nsec = packet.tsNsec;
     let session: Session;
     if (flow.created) {
       const key = sessionKeyOf(d.proto, d.src, d.sport, d.dst, d.dport);
@@ -148,10 +174,10 @@ export class Sessionizer {
     // A packet from an endpoint to itself is always side "a", hence always from the initiator.
     const fromInitiator = flow.sideA === this.initiatorIsSideA[flow.index];
     session.packets++;
-    session.bytes += packet.origLen;
+    session.bytes += origLen;
     if (fromInitiator) {
       session.packetsFromInitiator++;
-      session.bytesFromInitiator += packet.origLen;
+      session.bytesFromInitiator += origLen;
     }
     session.tcpFlagsSeen |= d.tcpFlags;
     if (session.packetList.length < this.maxPacketsKept) {
@@ -159,7 +185,7 @@ export class Sessionizer {
         direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
         tsSec: sec,
         tsNsec: nsec,
-        length: packet.origLen,
+        length: origLen,
         tcpFlags: d.tcpFlags,
         payloadLength: d.payloadLength,
       });
