@@ -1,0 +1,53 @@
+// config-sync's Prometheus metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const events = new Counter({
+    name: 'fleetcap_config_sync_events_total',
+    help: 'Change events by outcome: created, updated, unchanged, stale (skipped), deleted, absent, invalid (config not pushed), malformed (unparseable message), ignored',
+    labelNames: ['outcome', 'format'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    events,
+    lag: new Gauge({
+      name: 'fleetcap_config_sync_lag_messages',
+      help: 'Messages behind the partition high watermark after the last applied event',
+      labelNames: ['partition'] as const,
+      registers: [registry],
+    }),
+    propagationSeconds: new Histogram({
+      name: 'fleetcap_config_sync_propagation_seconds',
+      help: 'From the database change (source timestamp) to ZooKeeper holding it',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    reconciles: new Counter({
+      name: 'fleetcap_config_sync_reconcile_total',
+      help: 'Reconcile runs by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    reconciled: new Counter({
+      name: 'fleetcap_config_sync_reconciled_nodes_total',
+      help: 'Config nodes written or deleted by reconcile, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    statusWrites: new Counter({
+      name: 'fleetcap_config_sync_status_writes_total',
+      help: 'agent_status upserts from live nodes, by kind (online, offline)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    statusErrors: new Counter({
+      name: 'fleetcap_config_sync_status_errors_total',
+      help: 'Failed status mirror passes (retried by the next resync)',
+      registers: [registry],
+    }),
+  };
+}
+export type ConfigSyncMetrics = ReturnType<typeof createMetrics>;

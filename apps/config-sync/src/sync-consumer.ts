@@ -1,0 +1,154 @@
+// The Kafka side: a consumer group on the sniffer_config change topic. Partitions are keyed by agent, so events of
+// one agent are applied in order; each event's offset is committed only after ZooKeeper (and agent_status) hold
+// its effect, so that a crash replays events rather than losing them. A malformed message is counted, logged and
+// skipped (it can never succeed); a failing server is retried, holding the partition, until it answers.
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ChangeEventError, parseChangeMessage } from './change-event.ts';
+import type { ConfigSyncMetrics } from './metrics.ts';
+import type { ZkMirror } from './zk-mirror.ts';
+
+export interface SyncConsumerOptions {
+  topic: string;
+  fromBeginning: boolean;
+  table: string;
+  database: string;
+  /** Called after every (re)join of the group, e.g. to reconcile. */
+  onGroupJoin?: () => void;
+  /** Commit after this many applied events at most (and at the end of every batch). */
+  commitEvery: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class SyncConsumer {
+  private stopping = false;
+  private joined = false;
+  private crashed: string | null = null;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly mirror: ZkMirror,
+    private readonly metrics: ConfigSyncMetrics,
+    private readonly log: Logger,
+    private readonly options: SyncConsumerOptions,
+  ) {
+    const ev = consumer.events;
+    consumer.on(ev.GROUP_JOIN, (e) => {
+      this.joined = true;
+      this.crashed = null;
+      this.log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
+      this.options.onGroupJoin?.();
+    });
+    consumer.on(ev.CRASH, (e) => {
+      this.joined = false;
+      this.crashed = e.payload.error.message;
+      this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'Kafka consumer crashed');
+    });
+    consumer.on(ev.DISCONNECT, () => {
+      this.joined = false;
+    });
+    consumer.on(ev.STOP, () => {
+      this.joined = false;
+    });
+  }
+
+  /** Kafka health for /healthz. */
+  health(): string {
+    if (this.crashed) return `down: ${this.crashed}`;
+    return this.joined ? 'ok' : 'down: not a member of the consumer group (yet)';
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 16,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  /** Finishes the event in hand, commits it, leaves the group and disconnects. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer.disconnect();
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    // Offsets are committed only for events whose effect ZooKeeper already holds: after every few events, at the
+    // end of the batch, and before returning early (stopping, rebalance). A crash replays at most the uncommitted
+    // tail, which the revision checks make harmless.
+    let uncommitted: string | null = null;
+    let sinceCommit = 0;
+    let lastCommit = Date.now();
+    const commit = async () => {
+      if (uncommitted === null) return;
+      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: uncommitted }]);
+      this.metrics.lag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(uncommitted))));
+      uncommitted = null;
+      sinceCommit = 0;
+      lastCommit = Date.now();
+    };
+    try {
+      for (const message of batch.messages) {
+        if (this.stopping || !isRunning() || isStale()) break;
+        const done = await this.handleWithRetry(message, batch.partition, heartbeat);
+        if (!done) break; // stopping: not committed, the next owner of the partition replays it
+        resolveOffset(message.offset);
+        uncommitted = (BigInt(message.offset) + 1n).toString();
+        sinceCommit += 1;
+        if (sinceCommit >= this.options.commitEvery || Date.now() - lastCommit >= 200) await commit();
+        await heartbeat();
+      }
+    } finally {
+      if (!isStale()) await commit();
+    }
+  }
+
+  private async handleWithRetry(message: KafkaMessage, partition: number, heartbeat: () => Promise<void>): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.handle(message, partition);
+        return true;
+      } catch (err) {
+        if (this.stopping) return false;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+        this.log.warn({ err: (err as Error).message, partition, offset: message.offset, attempt, retryInMs: delay }, 'could not apply a change event; retrying');
+        await sleep(delay);
+        if (this.stopping) return false;
+        await heartbeat().catch(() => undefined);
+      }
+    }
+  }
+
+  private async handle(message: KafkaMessage, partition: number): Promise<void> {
+    let parsed: ReturnType<typeof parseChangeMessage>;
+    try {
+      parsed = parseChangeMessage(message.value, { table: this.options.table, database: this.options.database });
+    } catch (err) {
+      if (!(err instanceof ChangeEventError)) throw err;
+      this.metrics.events.inc({ outcome: 'malformed', format: 'unknown' });
+      this.log.error(
+        { err: err.message, partition, offset: message.offset, key: message.key?.toString('utf8'), value: message.value?.toString('utf8').slice(0, 2000) },
+        'malformed change event skipped',
+      );
+      return;
+    }
+    if (parsed.kind === 'ignored') {
+      this.metrics.events.inc({ outcome: 'ignored', format: 'unknown' });
+      this.log.debug({ partition, offset: message.offset, reason: parsed.reason }, 'message ignored');
+      return;
+    }
+    for (const change of parsed.changes) {
+      const outcome = await this.mirror.apply(change);
+      this.metrics.events.inc({ outcome, format: change.format });
+      if (change.sourceTsMs !== null && outcome !== 'stale' && outcome !== 'unchanged') {
+        this.metrics.propagationSeconds.observe(Math.max(0, (Date.now() - change.sourceTsMs) / 1000));
+      }
+      const level = outcome === 'invalid' ? 'warn' : 'info';
+      this.log[level]({ agentId: change.agentId, op: change.op, revision: change.revision, outcome, partition, offset: message.offset }, 'change event applied');
+    }
+  }
+}

@@ -1,0 +1,193 @@
+// Applies sniffer_config changes to ZooKeeper, idempotently and revision-checked, so that a replay after a crash,
+// a second config-sync instance or a reconcile never moves a node backwards:
+//   insert / snapshot / update -> create the config node, or set it (conditional on the version read);
+//   delete                     -> delete the config node (conditional on the version read);
+//   an event older than the revision the node holds is skipped; equal revision and equal JSON is a no-op.
+// A row that cannot make a valid agent config is not pushed: the reason goes to agent_status.config_error.
+import {
+  type AgentConfigError,
+  type SnifferConfigRow,
+  agentConfigToJson,
+  safeAgentConfigFromRow,
+} from '@fleetcap/lib/config/agent-config';
+import { type RowChange, revisionOf } from './change-event.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { type AgentPaths, isPathSafeAgentId } from './paths.ts';
+import type { StatusStore } from './agent-status.ts';
+import { type Zk, ZkCode, isZkError } from './zk.ts';
+
+/** The ZooKeeper calls the mirror makes (an in-memory fake implements them in the unit tests). */
+export type ZkOps = Pick<Zk, 'getData' | 'setData' | 'create' | 'remove' | 'mkdirp' | 'getChildren'>;
+
+export type ApplyOutcome =
+  | 'created'
+  | 'updated'
+  | 'unchanged'
+  | 'stale'
+  | 'deleted'
+  | 'absent'
+  | 'invalid';
+
+export interface ApplyOptions {
+  /**
+   * Reconcile only: the row was just read from the table, which is the truth, so a node holding a newer revision is
+   * overwritten too (a row deleted and inserted again starts over at a lower revision).
+   */
+  overwriteNewer?: boolean;
+}
+
+/** Camel-case config fields -> sniffer_config columns, to name the column an operator has to fix. */
+const columnOf: Record<string, string> = {
+  agentId: 'agent_id',
+  device: 'device',
+  bpfFilter: 'bpf_filter',
+  splitcapUrl: 'splitcap_url',
+  snaplen: 'snaplen',
+  batchPackets: 'batch_packets',
+  batchMs: 'batch_ms',
+  uploadConcurrency: 'upload_concurrency',
+  enabled: 'enabled',
+  revision: 'revision',
+};
+
+function shown(value: unknown): string {
+  if (value === undefined) return '(missing)';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * One line per problem, naming the column, the value it holds and what is allowed, e.g.
+ * `batch_packets = -5: batchPackets must be at least 1`.
+ */
+export function describeConfigError(row: SnifferConfigRow, error: AgentConfigError): string {
+  const lines = error.issues.map((issue) => {
+    const field = issue.slice(0, issue.indexOf(':'));
+    const column = columnOf[field];
+    return column ? `${column} = ${shown(row[column])}: ${issue.slice(issue.indexOf(':') + 1).trim()}` : issue;
+  });
+  return `sniffer_config row not pushed to ZooKeeper (revision ${shown(row.revision)}): ${lines.join('; ')}`;
+}
+
+/** The revision a config node holds, or null when its data is not a config with a revision. */
+export function heldRevision(data: Buffer | null): number | null {
+  if (!data || data.length === 0) return null;
+  try {
+    const value = JSON.parse(data.toString('utf8')) as { revision?: unknown };
+    return typeof value.revision === 'number' && Number.isSafeInteger(value.revision) ? value.revision : null;
+  } catch {
+    return null;
+  }
+}
+
+export class ZkMirror {
+  private readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly zk: ZkOps,
+    private readonly paths: AgentPaths,
+    private readonly status: StatusStore,
+  ) {}
+
+  /** Applies one change from the stream; resolves once ZooKeeper (and agent_status) hold its effect. */
+  apply(change: RowChange): Promise<ApplyOutcome> {
+    if (change.op === 'delete') return this.remove(change.agentId, change.revision);
+    return this.upsert(change.agentId, change.after as SnifferConfigRow);
+  }
+
+  /** Makes the config node hold this row (create or set), unless the node already holds a newer revision. */
+  upsert(agentId: string, row: SnifferConfigRow, options: ApplyOptions = {}): Promise<ApplyOutcome> {
+    return this.lock.run(agentId, () => this.upsertLocked(agentId, row, options));
+  }
+
+  /** Deletes the config node, unless it holds a newer revision than the deleted row (then a newer row exists). */
+  remove(agentId: string, revision: number | null): Promise<ApplyOutcome> {
+    return this.lock.run(agentId, () => this.removeLocked(agentId, revision));
+  }
+
+  private async upsertLocked(agentId: string, row: SnifferConfigRow, options: ApplyOptions): Promise<ApplyOutcome> {
+    const revision = revisionOf(row);
+    const parsed = safeAgentConfigFromRow(row);
+    if (!isPathSafeAgentId(agentId)) {
+      // Not a usable path segment: nothing can exist in ZooKeeper for it; the schema says why.
+      await this.status.recordConfigError(
+        agentId.slice(0, 64),
+        parsed.ok ? `agent_id ${shown(agentId)} cannot name a ZooKeeper node` : describeConfigError(row, parsed.error),
+        revision,
+      );
+      return 'invalid';
+    }
+    const path = this.paths.config(agentId);
+    for (;;) {
+      const current = await this.zk.getData(path);
+      const held = current ? heldRevision(current.data) : null;
+      const isStale = held !== null && revision !== null && !options.overwriteNewer && held > revision;
+      if (!parsed.ok) {
+        // Replayed invalid revisions that a valid one has since replaced are not reported again.
+        if (held !== null && revision !== null && held >= revision && !options.overwriteNewer) return 'stale';
+        await this.status.recordConfigError(agentId, describeConfigError(row, parsed.error), revision);
+        return 'invalid';
+      }
+      if (isStale) return 'stale';
+      const json = agentConfigToJson(parsed.value);
+      if (current) {
+        if (current.data?.toString('utf8') === json) {
+          await this.status.clearConfigError(agentId, revision);
+          return 'unchanged';
+        }
+        try {
+          await this.zk.setData(path, Buffer.from(json), current.stat.version);
+        } catch (err) {
+          // Someone else wrote or deleted it since we read it: read again and decide again.
+          if (isZkError(err, ZkCode.BAD_VERSION) || isZkError(err, ZkCode.NO_NODE)) continue;
+          throw err;
+        }
+        await this.status.clearConfigError(agentId, revision);
+        return 'updated';
+      }
+      await this.zk.mkdirp(this.paths.agent(agentId));
+      try {
+        await this.zk.create(path, Buffer.from(json));
+      } catch (err) {
+        if (isZkError(err, ZkCode.NODE_EXISTS)) continue;
+        throw err;
+      }
+      await this.status.clearConfigError(agentId, revision);
+      return 'created';
+    }
+  }
+
+  private async removeLocked(agentId: string, revision: number | null): Promise<ApplyOutcome> {
+    if (!isPathSafeAgentId(agentId)) return 'absent';
+    const path = this.paths.config(agentId);
+    for (;;) {
+      const current = await this.zk.getData(path);
+      if (!current) {
+        await this.status.clearConfigError(agentId, revision);
+        return 'absent';
+      }
+      const held = heldRevision(current.data);
+      if (held !== null && revision !== null && held > revision) return 'stale';
+      try {
+        await this.zk.remove(path, current.stat.version);
+      } catch (err) {
+        if (isZkError(err, ZkCode.BAD_VERSION)) continue;
+        if (isZkError(err, ZkCode.NO_NODE)) continue;
+        throw err;
+      }
+      await this.status.clearConfigError(agentId, revision);
+      return 'deleted';
+    }
+  }
+
+  /** The agent ids under <root>/agents that have a config node, with the revision each holds. */
+  async configNodes(): Promise<Map<string, number | null>> {
+    const children = (await this.zk.getChildren(this.paths.agents)) ?? [];
+    const nodes = new Map<string, number | null>();
+    for (const id of children) {
+      const current = await this.zk.getData(this.paths.config(id));
+      if (current) nodes.set(id, heldRevision(current.data));
+    }
+    return nodes;
+  }
+}
