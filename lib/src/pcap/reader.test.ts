@@ -421,6 +421,12 @@ describe('pcapng reader', () => {
     expectFormatError(Buffer.concat([head, big]), head.length + 4, /over the limit/);
   });
 
+  it('rejects a file that ends inside its section header block', () => {
+    const shb = new Pcapng().shb().build();
+    expectFormatError(shb.subarray(0, 6), 0, /inside the pcapng block header: 12 bytes needed, 6 present/);
+    expectFormatError(shb.subarray(0, 20), 0, /inside the pcapng block: 28 bytes needed, 20 present/);
+  });
+
   it('counts a block cut by the end of the file', () => {
     const file = new Pcapng().shb().idb(1).epb(0, 1n, frameA).epb(0, 2n, frameB).build();
     const { packets, counters } = readAll(file.subarray(0, file.length - 3));

@@ -323,7 +323,9 @@ export class CaptureParser {
 
   /** A packet, null when input is needed, undefined when a block without a packet was consumed. */
   private nextPcapngBlock(): PacketRecord | null | undefined {
-    if (this.available < 12) return this.incomplete('pcapng block header', 12, false);
+    // The first section header is the file header: a file that ends inside it is not a capture at all.
+    const isFileHeader = this.offset() === 0;
+    if (this.available < 12) return this.incomplete('pcapng block header', 12, isFileHeader);
     const b = this.buf;
     const p = this.pos;
     const blockType = this.littleEndian ? b.readUInt32LE(p) : b.readUInt32BE(p);
@@ -361,7 +363,7 @@ export class CaptureParser {
       this.skipRemaining = blockLength - 8;
       return undefined;
     }
-    if (this.available < blockLength) return this.incomplete('pcapng block', blockLength, false);
+    if (this.available < blockLength) return this.incomplete('pcapng block', blockLength, isFileHeader);
     const trailer = le ? b.readUInt32LE(p + blockLength - 4) : b.readUInt32BE(p + blockLength - 4);
     if (trailer !== blockLength) {
       throw new PcapFormatError(
