@@ -262,3 +262,49 @@ export async function until(check: () => boolean, ms: number, what: () => string
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export interface UdpStream {
+  /** Stops the sender; resolves with how many datagrams it sent to each port. */
+  stop(): Promise<Record<number, number>>;
+}
+
+/**
+ * Sends one datagram to each port every intervalMs from `ns` until stopped; payload
+ * `${tag}-${port}-${i}-${Date.now()}` so that a test can tell when each packet was sent.
+ */
+export function udpStream(pair: VethPair, ns: string, host: string, ports: number[], tag: string, intervalMs: number): UdpStream {
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const [host, ports, tag, intervalMs] = process.argv.slice(1);
+    const list = ports.split(',').map(Number); const sent = {}; for (const p of list) sent[p] = 0;
+    let i = 0;
+    const t = setInterval(() => { for (const p of list) { s.send(tag + '-' + p + '-' + i + '-' + Date.now(), p, host); sent[p]++; } i++; }, Number(intervalMs));
+    process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { process.stdout.write(JSON.stringify(sent)); s.close(); }, 50); });`;
+  const child = nsSpawn(pair, ns, process.execPath, ['-e', script, host, ports.join(','), tag, String(intervalMs)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      return JSON.parse(out) as Record<number, number>;
+    },
+  };
+}
+
+/** SIGKILLs a process and its descendants, by pid (socat's forked per-connection children outlive their parent). */
+export function killTree(pid: number): void {
+  let children: number[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+  } catch {}
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {}
+  for (const c of children) killTree(c);
+}

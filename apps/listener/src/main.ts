@@ -1,0 +1,165 @@
+// The listener process: wiring only. Watches this agent's config in ZooKeeper, validates every change, runs the
+// sniffer through the supervisor, and publishes the agent's live status.
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '@fleetcap/lib/config/connections';
+import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
+import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { Gauge, createRegistry } from '@fleetcap/lib/telemetry/metrics';
+import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
+import { LiveNode, type LiveStatus } from './live-node.ts';
+import { type ListenerOptions, loadListenerOptions } from './options.ts';
+import { Supervisor } from './supervisor.ts';
+import { validateConfigText } from './validate.ts';
+import { ZkSession } from './zk.ts';
+
+const log = createLogger('listener');
+
+async function main(): Promise<number> {
+  let options: ListenerOptions;
+  try {
+    options = loadListenerOptions();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const { agentId } = options;
+  const alog = log.child({ agent: agentId });
+
+  const supervisor = new Supervisor({
+    snifferMain: fileURLToPath(new URL('../../sniffer/src/main.ts', import.meta.url)),
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, FLEETCAP_DRAIN_MS: String(options.drainMs) },
+    captureStopMs: options.captureStopMs,
+    exitWaitMs: options.drainMs + 5000,
+    startTimeoutMs: options.startTimeoutMs,
+    restartBaseMs: options.restartBaseMs,
+    restartMaxMs: options.restartMaxMs,
+    crashLoopCount: 3,
+    crashWindowMs: 60_000,
+    log: alog,
+  });
+  supervisor.warmUp();
+  supervisor.waiting(`no ZooKeeper session yet (${options.connections.zookeeper}); waiting`);
+
+  const session = new ZkSession({ connect: options.connections.zookeeper, sessionTimeoutMs: options.zkSessionTimeoutMs });
+  const watch = new ConfigWatch(session, agentId);
+  const status = (): LiveStatus => ({
+    agentId,
+    pid: process.pid,
+    snifferPid: supervisor.snifferPid,
+    hostname: hostname(),
+    appliedRevision: supervisor.appliedRevision,
+    state: supervisor.state,
+    lastError: supervisor.lastError,
+    counters: supervisor.counters(),
+    updatedAt: new Date().toISOString(),
+  });
+  const live = new LiveNode(session, agentId, status, alog);
+  supervisor.on('change', () => void live.publish());
+
+  // One config event at a time, in order; identical text (a re-read after a reconnect) is not applied twice.
+  let lastText: string | null = null;
+  let events: Promise<void> = Promise.resolve();
+  const handle = async (ev: ConfigEvent): Promise<void> => {
+    if (ev.kind === 'missing') {
+      lastText = null;
+      alog.warn({ path: watch.path }, 'no config node yet; waiting for one');
+      supervisor.waiting(`no config at ${watch.path} yet; waiting`);
+      return;
+    }
+    if (ev.kind === 'deleted') {
+      lastText = null;
+      alog.warn({ path: watch.path }, 'config node deleted; stopping capture');
+      await supervisor.stopCapture(`config node ${watch.path} was deleted; capture stopped`);
+      return;
+    }
+    if (ev.text === lastText) return;
+    lastText = ev.text;
+    const t0 = Date.now();
+    const v = await validateConfigText(ev.text, { agentId, tcpdump: options.tcpdump });
+    if (!v.ok) {
+      alog.error({ revision: v.revision, ms: Date.now() - t0 }, `config rejected, the running capture goes on: ${v.error}`);
+      supervisor.rejected(v.error);
+      return;
+    }
+    alog.info({ revision: v.config.revision, validateMs: Date.now() - t0 }, 'config valid; applying');
+    if (!v.config.enabled) await supervisor.stopCapture(`capture disabled by config revision ${v.config.revision}`, v.config.revision);
+    else await supervisor.run(v.config);
+  };
+  watch.on('event', (ev: ConfigEvent) => {
+    events = events.then(() => handle(ev)).catch((err: unknown) => alog.error({ err: String(err) }, 'config event failed'));
+  });
+  watch.on('readError', (err: unknown) => alog.warn({ err: String(err) }, 'reading the config failed; retrying'));
+
+  let everConnected = false;
+  session.on('session', () => {
+    alog.info({ zk: options.connections.zookeeper, session: session.sessionId() }, everConnected ? 'ZooKeeper session back; re-reading config' : 'connected to ZooKeeper');
+    everConnected = true;
+  });
+  session.on('disconnected', () =>
+    alog.warn({ revision: supervisor.appliedRevision }, 'ZooKeeper connection lost; capture goes on with the last good config'),
+  );
+  session.on('expired', () => alog.warn('ZooKeeper session expired; opening a new one'));
+  const noZk = setTimeout(() => {
+    if (!everConnected) alog.warn({ zk: options.connections.zookeeper }, 'no ZooKeeper session yet; still trying');
+  }, options.zkSessionTimeoutMs);
+  session.start();
+  live.start(options.liveRefreshMs);
+
+  const registry = createRegistry('listener');
+  const gauges: Array<[string, string, () => number]> = [
+    ['fleetcap_listener_zookeeper_connected', '1 while a ZooKeeper session is connected', () => (session.connected ? 1 : 0)],
+    ['fleetcap_listener_applied_revision', 'config revision running', () => supervisor.appliedRevision ?? -1],
+    ['fleetcap_listener_capturing', '1 while a sniffer captures', () => (supervisor.state === 'capturing' ? 1 : 0)],
+    ['fleetcap_listener_sniffer_restarts', 'sniffer restarts after unexpected exits', () => supervisor.restarts],
+    ['fleetcap_agent_captured', 'packets captured', () => supervisor.counters().captured],
+    ['fleetcap_agent_kernel_drops', 'packets dropped by the kernel', () => supervisor.counters().kernelDrops],
+    ['fleetcap_agent_batches_uploaded', 'batches uploaded', () => supervisor.counters().batchesUploaded],
+    ['fleetcap_agent_spooled', 'batches waiting in the spool', () => supervisor.counters().spooled],
+    ['fleetcap_agent_spool_dropped', 'batches dropped from the spool', () => supervisor.counters().spoolDropped],
+  ];
+  for (const [name, help, value] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  }
+  const telemetry = await startTelemetryServer({
+    registry,
+    port: options.metricsPort,
+    health: () => ({ ok: supervisor.state !== 'error', zookeeper: session.connected, ...status() }),
+  });
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  alog.info({ signal }, 'stopping');
+  clearTimeout(noZk);
+  watch.stop();
+  await events;
+  await supervisor.shutdown();
+  supervisor.lastError = `listener stopped (${signal})`;
+  await Promise.race([live.publish(), new Promise((r) => setTimeout(r, 2000))]);
+  live.stop();
+  session.close();
+  await telemetry?.close();
+  alog.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    log.fatal({ err }, 'listener failed');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,59 @@
+// Listener settings from the environment.
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { type Connections, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const listenerEnv = z.object({
+  FLEETCAP_AGENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+    .optional(),
+  FLEETCAP_ZK_SESSION_TIMEOUT_MS: int(2000, 120_000).default(10_000),
+  FLEETCAP_LIVE_REFRESH_MS: int(100, 600_000).default(5000),
+  FLEETCAP_LISTENER_METRICS_PORT: int(0, 65535).default(0),
+  FLEETCAP_CAPTURE_STOP_MS: int(100, 60_000).default(5000),
+  FLEETCAP_DRAIN_MS: int(0, 600_000).default(5000),
+  FLEETCAP_START_TIMEOUT_MS: int(1000, 120_000).default(20_000),
+  FLEETCAP_RESTART_BACKOFF_BASE_MS: int(10, 600_000).default(1000),
+  FLEETCAP_RESTART_BACKOFF_MAX_MS: int(10, 3_600_000).default(30_000),
+  FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
+});
+
+export interface ListenerOptions {
+  agentId: string;
+  connections: Connections;
+  zkSessionTimeoutMs: number;
+  liveRefreshMs: number;
+  metricsPort: number;
+  captureStopMs: number;
+  drainMs: number;
+  startTimeoutMs: number;
+  restartBaseMs: number;
+  restartMaxMs: number;
+  tcpdump: string;
+}
+
+/** The host name as an agent id: the first label, with characters an agent id cannot have replaced. */
+export function defaultAgentId(host = hostname()): string {
+  const id = (host.split('.')[0] ?? '').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return id === '' ? 'agent' : id;
+}
+
+export function loadListenerOptions(env: Record<string, string | undefined> = process.env): ListenerOptions {
+  const e = parseEnv(listenerEnv, env, 'listener');
+  return {
+    agentId: e.FLEETCAP_AGENT_ID ?? defaultAgentId(),
+    connections: loadConnections(env),
+    zkSessionTimeoutMs: e.FLEETCAP_ZK_SESSION_TIMEOUT_MS,
+    liveRefreshMs: e.FLEETCAP_LIVE_REFRESH_MS,
+    metricsPort: e.FLEETCAP_LISTENER_METRICS_PORT,
+    captureStopMs: e.FLEETCAP_CAPTURE_STOP_MS,
+    drainMs: e.FLEETCAP_DRAIN_MS,
+    startTimeoutMs: e.FLEETCAP_START_TIMEOUT_MS,
+    restartBaseMs: e.FLEETCAP_RESTART_BACKOFF_BASE_MS,
+    restartMaxMs: e.FLEETCAP_RESTART_BACKOFF_MAX_MS,
+    tcpdump: e.FLEETCAP_TCPDUMP,
+  };
+}

@@ -1,0 +1,355 @@
+// Runs the sniffer as a child process and replaces it when the config changes.
+//
+// A change must be in force within a second, and a Node start with tsx alone takes most of that. So the supervisor
+// keeps one sniffer forked ahead in standby (modules loaded, waiting for a config over IPC). A change then goes:
+// SIGTERM the running sniffer → it stops tcpdump, closes its open batch into the spool and says 'capture-stopped'
+// (bounded wait) → the standby gets the new config and starts tcpdump → a new standby is forked in the background.
+// The old sniffer meanwhile finishes its uploads in flight (bounded) and exits; once it has, the new one adopts what
+// it left in the spool ('rescan'), so that no batch is uploaded by two processes. The two captures never overlap,
+// so no packet is captured twice; the gap between them is the only loss (measured in docs/ARCHITECTURE.md).
+//
+// A sniffer that exits on its own is restarted with exponential backoff; several exits within a minute are
+// reported as a crash loop.
+import { type ChildProcess, fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { type AgentConfig, agentConfigToJson } from '@fleetcap/lib/config/agent-config';
+import type { Logger } from '@fleetcap/lib/telemetry/logger';
+import {
+  DEFER_SCAN_ENV,
+  type ListenerMessage,
+  STANDBY_ENV,
+  type SnifferCounters,
+  type SnifferMessage,
+  emptyCounters,
+} from '../../sniffer/src/ipc.ts';
+import type { AgentState } from './live-node.ts';
+
+export interface SupervisorOptions {
+  snifferMain: string;
+  execArgv: string[];
+  env: Record<string, string | undefined>;
+  /** Longest wait for a stopping sniffer to end its capture before it is killed. */
+  captureStopMs: number;
+  /** Longest wait for a stopping sniffer to exit (its own upload drain is bounded by FLEETCAP_DRAIN_MS). */
+  exitWaitMs: number;
+  /** Longest wait for a new sniffer to report 'capturing'. */
+  startTimeoutMs: number;
+  restartBaseMs: number;
+  restartMaxMs: number;
+  /** This many unexpected exits within crashWindowMs is a crash loop. */
+  crashLoopCount: number;
+  crashWindowMs: number;
+  log: Logger;
+}
+
+type Role = 'standby' | 'active' | 'draining';
+
+interface Child {
+  proc: ChildProcess;
+  role: Role;
+  counters: SnifferCounters;
+  stopRequested: boolean;
+  ready: Promise<boolean>;
+  captureStopped: Promise<void>;
+  exited: Promise<void>;
+  lastMessage: string;
+  /** Resolves with the first of: capturing, error, exit. */
+  started: Promise<{ ok: true } | { ok: false; error: string }>;
+}
+
+const COUNTER_KEYS = ['captured', 'kernelDrops', 'batchesUploaded', 'spoolDropped', 'spoolDroppedPackets', 'rejected'] as const;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export class Supervisor extends EventEmitter {
+  state: AgentState = 'waiting';
+  lastError: string | null = null;
+  appliedRevision: number | null = null;
+  private active: Child | null = null;
+  private standby: Child | null = null;
+  private readonly draining = new Set<Child>();
+  /** Counters of sniffers that have exited, summed. */
+  private readonly base: SnifferCounters = emptyCounters();
+  private lastSpooled = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private desired: AgentConfig | null = null;
+  private crashTimes: number[] = [];
+  private restartTimer: NodeJS.Timeout | null = null;
+  private shuttingDown = false;
+  restarts = 0;
+
+  constructor(private readonly options: SupervisorOptions) {
+    super();
+  }
+
+  private changed(): void {
+    this.emit('change');
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(task).catch((err: unknown) => {
+      this.options.log.error({ err: String(err) }, 'supervisor task failed');
+    });
+    return this.queue;
+  }
+
+  get snifferPid(): number | null {
+    return this.active?.proc.pid ?? null;
+  }
+
+  counters(): SnifferCounters {
+    const total = { ...this.base };
+    for (const c of [this.active, ...this.draining]) {
+      if (c === null) continue;
+      for (const k of COUNTER_KEYS) total[k] += c.counters[k];
+    }
+    total.spooled = this.active?.counters.spooled ?? this.lastSpooled;
+    return total;
+  }
+
+  /** Forks a sniffer in standby mode ahead of need. */
+  warmUp(): void {
+    if (this.standby === null && !this.shuttingDown) this.standby = this.fork();
+  }
+
+  private fork(): Child {
+    const proc = fork(this.options.snifferMain, [], {
+      execArgv: this.options.execArgv,
+      env: { ...this.options.env, [STANDBY_ENV]: '1', [DEFER_SCAN_ENV]: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let onReady!: (ok: boolean) => void;
+    let onCaptureStopped!: () => void;
+    let onStarted!: (r: { ok: true } | { ok: false; error: string }) => void;
+    const child: Child = {
+      proc,
+      role: 'standby',
+      counters: emptyCounters(),
+      stopRequested: false,
+      ready: new Promise((r) => {
+        onReady = r;
+      }),
+      captureStopped: new Promise((r) => {
+        onCaptureStopped = r;
+      }),
+      exited: new Promise((resolve) => proc.once('exit', () => resolve())),
+      lastMessage: '',
+      started: new Promise((r) => {
+        onStarted = r;
+      }),
+    };
+    proc.on('message', (m: SnifferMessage) => {
+      switch (m.type) {
+        case 'standby':
+          onReady(true);
+          break;
+        case 'capturing':
+          onStarted({ ok: true });
+          break;
+        case 'error':
+          child.lastMessage = m.message;
+          onStarted({ ok: false, error: m.message });
+          break;
+        case 'counters':
+          child.counters = m.counters;
+          if (child === this.active) this.lastSpooled = m.counters.spooled;
+          break;
+        case 'capture-stopped':
+          child.counters = m.counters;
+          onCaptureStopped();
+          break;
+        case 'stopped':
+          child.counters = m.counters;
+          break;
+      }
+    });
+    proc.once('exit', (code, signal) => {
+      onReady(false);
+      onCaptureStopped();
+      onStarted({ ok: false, error: child.lastMessage || `sniffer exited with ${signal ?? `code ${code}`}` });
+      this.onExit(child, code, signal);
+    });
+    proc.on('error', (err) => this.options.log.error({ err: err.message }, 'sniffer process error'));
+    return child;
+  }
+
+  private onExit(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const k of COUNTER_KEYS) this.base[k] += child.counters[k];
+    if (child.role === 'active') this.lastSpooled = child.counters.spooled;
+    child.counters = emptyCounters();
+    if (child === this.standby) {
+      this.standby = null;
+      if (!child.stopRequested) this.options.log.warn({ code, signal }, 'standby sniffer exited');
+      return;
+    }
+    if (this.draining.delete(child)) {
+      this.options.log.info({ pid: child.proc.pid, code, signal }, 'previous sniffer finished draining');
+      if (this.draining.size === 0) this.send(this.active, { type: 'rescan' });
+      this.changed();
+      return;
+    }
+    if (child === this.active) {
+      this.active = null;
+      if (child.stopRequested || this.shuttingDown) return;
+      this.crashed(child, code, signal);
+    }
+  }
+
+  private crashed(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    const now = Date.now();
+    this.crashTimes = this.crashTimes.filter((t) => now - t < this.options.crashWindowMs);
+    this.crashTimes.push(now);
+    const n = this.crashTimes.length;
+    const delay = Math.min(this.options.restartMaxMs, this.options.restartBaseMs * 2 ** (n - 1));
+    const why = `sniffer exited unexpectedly (${signal ?? `code ${code}`})${child.lastMessage ? `: ${child.lastMessage}` : ''}`;
+    this.state = 'error';
+    this.lastError =
+      n >= this.options.crashLoopCount
+        ? `crash loop: ${n} unexpected exits in ${Math.round(this.options.crashWindowMs / 1000)} s; last: ${why}; next restart in ${delay} ms`
+        : `${why}; restarting in ${delay} ms`;
+    this.options.log.error({ crashes: n, delayMs: delay }, this.lastError);
+    this.changed();
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      const config = this.desired;
+      if (config === null || this.shuttingDown) return;
+      void this.enqueue(async () => {
+        if (this.desired !== config || this.active !== null) return;
+        this.restarts++;
+        await this.startActive(config);
+      });
+    }, delay);
+  }
+
+  private send(child: Child | null, message: ListenerMessage): void {
+    if (child?.proc.connected) child.proc.send(message);
+  }
+
+  /** Replaces the running capture with this (validated, enabled) config. */
+  run(config: AgentConfig): Promise<void> {
+    this.desired = config;
+    return this.enqueue(async () => {
+      if (this.desired !== config) return; // superseded while queued
+      await this.stopActive();
+      await this.startActive(config);
+    });
+  }
+
+  /** Stops capturing (config disabled or deleted) and says why. */
+  stopCapture(reason: string, revision: number | null = this.appliedRevision): Promise<void> {
+    this.desired = null;
+    return this.enqueue(async () => {
+      await this.stopActive();
+      this.state = 'stopped';
+      this.lastError = reason;
+      this.appliedRevision = revision;
+      this.changed();
+    });
+  }
+
+  /** No config yet: nothing to run. */
+  waiting(reason: string): void {
+    void this.enqueue(async () => {
+      if (this.active !== null) return;
+      this.state = 'waiting';
+      this.lastError = reason;
+      this.changed();
+    });
+  }
+
+  /** A config that did not validate: the running sniffer (if any) goes on; the error is reported. */
+  rejected(error: string): void {
+    void this.enqueue(async () => {
+      this.lastError = error;
+      if (this.active === null && this.state !== 'stopped') this.state = 'error';
+      this.changed();
+    });
+  }
+
+  private async stopActive(): Promise<void> {
+    if (this.restartTimer !== null) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+    }
+    const child = this.active;
+    if (child === null) return;
+    this.active = null;
+    child.role = 'draining';
+    child.stopRequested = true;
+    this.draining.add(child);
+    child.proc.kill('SIGTERM');
+    const t0 = Date.now();
+    const stopped = await Promise.race([child.captureStopped.then(() => true), sleep(this.options.captureStopMs).then(() => false)]);
+    if (!stopped) {
+      this.options.log.error({ pid: child.proc.pid }, `sniffer did not stop capturing within ${this.options.captureStopMs} ms; killing it`);
+      child.proc.kill('SIGKILL');
+      await child.exited;
+    }
+    this.options.log.info({ pid: child.proc.pid, ms: Date.now() - t0 }, 'previous sniffer stopped capturing');
+    // Bound its drain too, in the background.
+    void Promise.race([child.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then((done) => {
+      if (!done) {
+        this.options.log.warn({ pid: child.proc.pid }, 'previous sniffer did not exit in time; killing it');
+        child.proc.kill('SIGKILL');
+      }
+    });
+  }
+
+  private async startActive(config: AgentConfig): Promise<void> {
+    let child = this.standby;
+    this.standby = null;
+    if (child === null || child.proc.exitCode !== null) child = this.fork();
+    const ready = await Promise.race([child.ready, sleep(this.options.startTimeoutMs).then(() => false)]);
+    child.role = 'active';
+    this.active = child;
+    if (!ready) {
+      child.proc.kill('SIGKILL');
+      return; // onExit reports the crash and schedules a restart
+    }
+    const t0 = Date.now();
+    this.send(child, { type: 'start', config: agentConfigToJson(config) });
+    const result = await Promise.race([
+      child.started,
+      sleep(this.options.startTimeoutMs).then(() => ({ ok: false as const, error: `no capture after ${this.options.startTimeoutMs} ms` })),
+    ]);
+    if (result.ok) {
+      this.state = 'capturing';
+      this.appliedRevision = config.revision;
+      this.lastError = null;
+      this.options.log.info({ revision: config.revision, pid: child.proc.pid, startMs: Date.now() - t0 }, 'sniffer capturing');
+      if (this.draining.size === 0) this.send(child, { type: 'rescan' });
+    } else {
+      this.state = 'error';
+      this.lastError = `revision ${config.revision} did not start: ${result.error}`;
+      this.options.log.error(this.lastError);
+      if (child.proc.exitCode === null) child.proc.kill('SIGTERM'); // exit → crash handling → restart with backoff
+    }
+    this.changed();
+    this.warmUp();
+  }
+
+  /** Listener shutdown: stop the sniffer and wait for its drain (bounded), stop the standby. */
+  shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    this.desired = null;
+    return this.enqueue(async () => {
+      if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+      await this.stopActive();
+      const standby = this.standby;
+      this.standby = null;
+      if (standby !== null) {
+        standby.stopRequested = true;
+        standby.proc.kill('SIGTERM');
+      }
+      const all = [...this.draining].map((c) => c.exited);
+      if (standby !== null) all.push(standby.exited);
+      await Promise.race([Promise.all(all), sleep(this.options.exitWaitMs)]);
+      for (const c of this.draining) c.proc.kill('SIGKILL');
+      this.state = 'stopped';
+      this.changed();
+    });
+  }
+}

@@ -1,0 +1,265 @@
+// The listener in a network namespace, watching its config in the real ZooKeeper of the local stack (reached from
+// inside the namespace through a unix-socket relay), running the sniffer on one end of a veth pair.
+// Everything lives under a chroot of its own (/fca-test-<id>): config-sync's reconcile, which may run at the same
+// time on the shared stack, deletes config nodes of agents that have no sniffer_config row.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import zookeeper from 'node-zookeeper-client';
+import { create, getData, isNoNode, mkdirp, remove, setData } from '../../apps/listener/src/zk.ts';
+import type { LiveStatus } from '../../apps/listener/src/live-node.ts';
+import { BatchReceiver } from '../helpers/batch-receiver.ts';
+import {
+  type AgentProcess,
+  type VethPair,
+  createVethPair,
+  destroy,
+  killTree,
+  startAgentApp,
+  tcpToUnixRelay,
+  udpStream,
+  unixToTcpRelay,
+  until,
+} from '../helpers/netns.ts';
+import { assertStackUp, connections, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+
+const RELAY_PORT = 18080;
+
+async function removeTree(client: zookeeper.Client, path: string): Promise<void> {
+  const children = await new Promise<string[]>((resolve) => client.getChildren(path, (err, c) => resolve(err ? [] : c)));
+  for (const c of children) await removeTree(client, `${path}/${c}`);
+  await remove(client, path).catch(() => undefined);
+}
+
+describe('listener: config from ZooKeeper, live status, changes in force within 1 s', { timeout: 180_000 }, () => {
+  let pair: VethPair;
+  let zk: zookeeper.Client;
+  let rootZk: zookeeper.Client;
+  let listener: AgentProcess;
+  const receiver = new BatchReceiver();
+  const agentId = uniqueId('fca-agent');
+  const chroot = `/fca-test-${agentId}`;
+  const base = `/fleetcap/agents/${agentId}`;
+  const configPath = `${base}/config`;
+  const livePath = `${base}/live`;
+  let zkRelayInNs: Awaited<ReturnType<typeof tcpToUnixRelay>>;
+  let zkSock: string;
+
+  const config = (revision: number, bpfFilter: string) =>
+    Buffer.from(
+      JSON.stringify({
+        agentId,
+        device: pair.devA,
+        bpfFilter,
+        splitcapUrl: `http://${pair.addrB}:${RELAY_PORT}`,
+        snaplen: 65535,
+        batchPackets: 100,
+        batchMs: 100,
+        uploadConcurrency: 2,
+        enabled: true,
+        revision,
+      }),
+    );
+
+  async function live(): Promise<LiveStatus | null> {
+    try {
+      const { data } = await getData(zk, livePath);
+      return JSON.parse(String(data)) as LiveStatus;
+    } catch (err) {
+      if (isNoNode(err)) return null;
+      throw err;
+    }
+  }
+
+  async function waitLive(pred: (s: LiveStatus) => boolean, ms: number, what: string): Promise<LiveStatus> {
+    const end = Date.now() + ms;
+    let last: LiveStatus | null = null;
+    while (Date.now() < end) {
+      last = await live();
+      if (last !== null && pred(last)) return last;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`live node never showed ${what} in ${ms} ms; last: ${JSON.stringify(last)}\n${listener.output().slice(-3000)}`);
+  }
+
+  /** port -> [index, sentAt] of the datagrams of this tag that arrived at the receiver */
+  function arrived(tag: string): Map<number, Array<[number, number]>> {
+    const out = new Map<number, Array<[number, number]>>();
+    const re = new RegExp(`${tag}-(\\d+)-(\\d+)-(\\d+)`);
+    for (const p of receiver.packets()) {
+      const m = re.exec(p.data.toString('latin1'));
+      if (m === null) continue;
+      const port = Number(m[1]);
+      if (!out.has(port)) out.set(port, []);
+      out.get(port)!.push([Number(m[2]), Number(m[3])]);
+    }
+    return out;
+  }
+
+  before(async () => {
+    assertStackUp();
+    rootZk = await zkConnect();
+    await mkdirp(rootZk, chroot);
+    zk = await new Promise<zookeeper.Client>((resolve, reject) => {
+      const c = zookeeper.createClient(`${connections.zookeeper}${chroot}`, { sessionTimeout: 10000 });
+      const timer = setTimeout(() => reject(new Error('no ZooKeeper session in 5 s')), 5000);
+      c.once('connected', () => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+      c.connect();
+    });
+    pair = createVethPair();
+    const sock = join(pair.dir, 'receiver.sock');
+    await receiver.start({ path: sock });
+    await tcpToUnixRelay(pair, pair.nsB, pair.addrB, RELAY_PORT, sock);
+    zkSock = join(pair.dir, 'zk.sock');
+    const [zkHost, zkPort] = connections.zookeeper.split(',')[0]!.split(':');
+    await unixToTcpRelay(pair, zkSock, zkHost!, Number(zkPort ?? 2181));
+    zkRelayInNs = await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
+    listener = startAgentApp(pair, pair.nsA, 'listener', repoRoot, {
+      FLEETCAP_AGENT_ID: agentId,
+      FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
+      FLEETCAP_ZK_SESSION_TIMEOUT_MS: '4000',
+      FLEETCAP_AGENT_TOKEN: receiver.token,
+      FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool'),
+      FLEETCAP_LIVE_REFRESH_MS: '300',
+      FLEETCAP_STATS_INTERVAL_MS: '200',
+      FLEETCAP_UPLOAD_BACKOFF_BASE_MS: '100',
+      FLEETCAP_UPLOAD_BACKOFF_MAX_MS: '500',
+    });
+  });
+
+  after(async () => {
+    if (listener !== undefined) await listener.stop(20_000).catch(() => null);
+    await receiver.stop();
+    zk?.close();
+    if (rootZk !== undefined) {
+      await removeTree(rootZk, chroot);
+      rootZk.close();
+    }
+    if (pair !== undefined) destroy(pair);
+  });
+
+  test('no config node yet: the listener waits and says so in the live node', async () => {
+    const s = await waitLive((x) => x.state === 'waiting' && /no config at/.test(String(x.lastError)), 30_000, 'state waiting');
+    assert.match(String(s.lastError), /no config at \/fleetcap\/agents\/fca-agent-[^/]+\/config yet; waiting/);
+    assert.equal(s.appliedRevision, null);
+    assert.equal(s.snifferPid, null);
+  });
+
+  test('a config node appears: the sniffer captures with it', async () => {
+    await mkdirp(zk, base);
+    await create(zk, configPath, config(1, 'udp and dst port 6000'), 0);
+    const s = await waitLive((x) => x.state === 'capturing' && x.appliedRevision === 1, 20_000, 'revision 1 capturing');
+    assert.equal(s.lastError, null);
+    assert.ok(s.snifferPid !== null);
+    const stream = udpStream(pair, pair.nsB, pair.addrA, [6000, 6001], 'fcl1', 10);
+    await new Promise((r) => setTimeout(r, 1000));
+    const sent = await stream.stop();
+    await until(() => (arrived('fcl1').get(6000)?.length ?? 0) >= sent[6000]!, 10_000, () => `arrived ${arrived('fcl1').get(6000)?.length}/${sent[6000]}`);
+    assert.equal(arrived('fcl1').get(6000)!.length, sent[6000]);
+    assert.equal(arrived('fcl1').get(6001), undefined, 'port 6001 is not in the filter');
+  });
+
+  test('a config change is in force within 1 s, with no packet captured twice', async () => {
+    const stream = udpStream(pair, pair.nsB, pair.addrA, [6000, 6001], 'fcl2', 5);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = (await live())!;
+    const t0 = Date.now();
+    await setData(zk, configPath, config(2, 'udp and dst port 6001'));
+    const s = await waitLive((x) => x.appliedRevision === 2 && x.state === 'capturing', 5000, 'revision 2 capturing');
+    const appliedMs = Date.now() - t0;
+    assert.notEqual(s.snifferPid, before.snifferPid, 'a new sniffer runs revision 2');
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 2500 - Date.now())));
+    await stream.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    const got = arrived('fcl2');
+    const newFilter = (got.get(6001) ?? []).sort((a, b) => a[0] - b[0]);
+    const oldFilter = got.get(6000) ?? [];
+    assert.ok(newFilter.length > 0, 'packets of the new filter arrive');
+    const firstNew = newFilter[0]![1] - t0;
+    const lastOld = Math.max(...oldFilter.map((x) => x[1])) - t0;
+    // Every datagram to 6001 sent from t0 + 1 s on was captured: no gap in the indices after that point.
+    const after1s = newFilter.filter((x) => x[1] >= t0 + 1000);
+    assert.ok(after1s.length > 50, `${after1s.length} datagrams to 6001 sent after t0 + 1 s arrived`);
+    for (let i = 1; i < after1s.length; i++) assert.equal(after1s[i]![0], after1s[i - 1]![0] + 1, 'no datagram to 6001 missing after t0 + 1 s');
+    assert.ok(firstNew < 1000, `first packet of the new filter was sent ${firstNew} ms after the change`);
+    assert.ok(lastOld < 1000, `the old filter stopped ${lastOld} ms after the change`);
+    const seen = new Set(newFilter.map((x) => x[0]));
+    assert.equal(seen.size, newFilter.length, 'no packet twice');
+    const timeline = listener
+      .output()
+      .split('\n')
+      .filter((l) => /config valid|stopped capturing|sniffer capturing|"msg":"capturing"|stopping/.test(l))
+      .slice(-6)
+      .map((l) => {
+        try {
+          const j = JSON.parse(l) as { time: string; app: string; msg: string; ms?: number; startMs?: number; validateMs?: number };
+          return `${j.time.slice(11)} ${j.app} ${j.msg} ${j.ms ?? j.startMs ?? j.validateMs ?? ''}`;
+        } catch {
+          return l;
+        }
+      });
+    console.log(`# t0 ${new Date(t0).toISOString().slice(11)}\n# ${timeline.join('\n# ')}`);
+    console.log(`# config change: live node shows revision 2 after ${appliedMs} ms; old filter's last packet sent at +${lastOld} ms, new filter's first at +${firstNew} ms`);
+  });
+
+  test('an invalid filter leaves the old capture running and the error in the live node', async () => {
+    const before = (await live())!;
+    await setData(zk, configPath, config(3, 'udp and dst port and'));
+    const s = await waitLive((x) => x.lastError !== null, 5000, 'an error');
+    assert.match(String(s.lastError), /revision 3: BPF filter "udp and dst port and" does not compile on fca\w+: .*syntax error/);
+    assert.equal(s.state, 'capturing');
+    assert.equal(s.appliedRevision, 2);
+    assert.equal(s.snifferPid, before.snifferPid, 'the same sniffer goes on');
+    const stream = udpStream(pair, pair.nsB, pair.addrA, [6001], 'fcl3', 10);
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = await stream.stop();
+    await until(() => (arrived('fcl3').get(6001)?.length ?? 0) >= sent[6001]!, 10_000, () => 'revision 2 capture goes on');
+  });
+
+  test('a device that does not exist is refused the same way', async () => {
+    const bad = JSON.parse(config(4, 'udp').toString());
+    bad.device = 'nosuchdev0';
+    await setData(zk, configPath, Buffer.from(JSON.stringify(bad)));
+    const s = await waitLive((x) => /nosuchdev0/.test(String(x.lastError)), 5000, 'the device error');
+    assert.match(String(s.lastError), /revision 4: device "nosuchdev0" does not exist/);
+    assert.equal(s.appliedRevision, 2);
+    assert.equal(s.state, 'capturing');
+  });
+
+  test('ZooKeeper unreachable past the session timeout: capture goes on; the listener re-registers and re-reads', async () => {
+    const before = (await live())!;
+    killTree(zkRelayInNs.pid!);
+    // The session (4 s) expires on the server; the ephemeral live node goes with it.
+    const end = Date.now() + 15_000;
+    while ((await live()) !== null) {
+      assert.ok(Date.now() < end, 'the live node should disappear when the session expires');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Capture goes on without ZooKeeper, with the last good config (revision 2: port 6001).
+    const stream = udpStream(pair, pair.nsB, pair.addrA, [6001], 'fcl5', 10);
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = await stream.stop();
+    await until(() => (arrived('fcl5').get(6001)?.length ?? 0) >= sent[6001]!, 10_000, () => 'capture during the ZooKeeper outage');
+    // Changed while the agent could not see it.
+    await setData(zk, configPath, config(5, 'udp and dst port 6002'));
+    zkRelayInNs = await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
+    const s = await waitLive((x) => x.appliedRevision === 5 && x.state === 'capturing', 20_000, 'revision 5 after the new session');
+    assert.ok(s.counters.captured >= before.counters.captured, 'counters carry on');
+    assert.match(listener.output(), /ZooKeeper session expired; opening a new one/);
+  });
+
+  test('config node deleted: capture stops and the live node says why', async () => {
+    await remove(zk, configPath);
+    const s = await waitLive((x) => x.state === 'stopped', 5000, 'state stopped');
+    assert.match(String(s.lastError), /config node .*\/config was deleted; capture stopped/);
+    assert.equal(s.snifferPid, null);
+  });
+
+  test('SIGTERM: the listener exits 0 and its live node goes away', async () => {
+    assert.equal(await listener.stop(20_000), 0);
+    assert.equal(await live(), null);
+  });
+});
