@@ -87,7 +87,7 @@ export class DecodedPacket {
   ipTtl = 0;
   /** IP protocol number of the transport header, also set when the packet is skipped as 'other-l4'. */
   ipProtocol = 0;
-  /** Byte offset of the IP header in the captured data. */
+  /** Index of the IP header in `bytes` (the captured data, or the range of it that was decoded). */
   ipOffset = 0;
   /** The captured bytes the addresses are read from, and where: the text forms are built only when asked for. */
   bytes: Uint8Array = EMPTY_BYTES;
