@@ -1,0 +1,97 @@
+// Several config-sync instances in one consumer group: the partitions are shared, every change lands once in
+// ZooKeeper in order per agent, and when one instance dies (SIGKILL) the other takes its partitions over and
+// nothing is lost.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Partitioners } from 'kafkajs';
+import zookeeper from 'node-zookeeper-client';
+import { type RunningApp, startApp } from '../helpers/processes.ts';
+import { assertStackUp, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
+
+const run = uniqueId('csg');
+const env = {
+  FLEETCAP_CONFIG_SYNC_PORT: '0',
+  FLEETCAP_CONFIG_SYNC_GROUP: `itest-${run}`,
+  FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '6000',
+  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
+  // The stream alone: no reconcile to fill gaps, so the takeover must come from committed offsets.
+  FLEETCAP_CONFIG_SYNC_RECONCILE: 'false',
+};
+const partitionOf = (() => {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+  // Debezium's JsonConverter key, hashed like Kafka's Java default partitioner (murmur2).
+  return (id: string) => partitioner({ topic: 't', partitionMetadata, message: { key: JSON.stringify({ agent_id: id }), value: null } });
+})();
+
+// Two agents on each of the three partitions.
+const agents: string[] = [];
+for (let i = 0; agents.length < 6; i++) {
+  const id = `${run}-${i}`;
+  if (agents.filter((a) => partitionOf(a) === partitionOf(id)).length < 2) agents.push(id);
+}
+
+let zk: zookeeper.Client;
+let apps: RunningApp[] = [];
+
+const revisionIn = (id: string): Promise<number | null> =>
+  new Promise((resolve, reject) =>
+    zk.getData(`/fleetcap/agents/${id}/config`, (err, data) => {
+      if (err && (err as { code?: number }).code === zookeeper.Exception.NO_NODE) resolve(null);
+      else if (err) reject(err);
+      else resolve(Number(JSON.parse(data.toString()).revision));
+    }),
+  );
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 40000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${apps.map((a) => a.output().slice(-2000)).join('\n---\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function eventsApplied(app: RunningApp): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+  return [...text.matchAll(/^fleetcap_config_sync_events_total\{outcome="(?:created|updated)"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+before(async () => {
+  assertStackUp();
+  zk = await zkConnect();
+});
+
+after(async () => {
+  await Promise.all(apps.map((a) => a.stop()));
+  const list = agents.map((a) => `'${a}'`).join(',');
+  mariadbCli(`DELETE FROM sniffer_config WHERE agent_id IN (${list}); DELETE FROM agent_status WHERE agent_id IN (${list})`);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const id of agents) {
+    await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())));
+  }
+  zk.close();
+});
+
+test('two instances share the partitions; when one is killed the other takes over and nothing is lost', async () => {
+  apps = [await startApp('config-sync', env, 30000), await startApp('config-sync', env, 30000)];
+  // Both are members once the second join has settled: give the group a moment, then write.
+  await new Promise((r) => setTimeout(r, 3000));
+  mariadbCli(agents.map((id) => `INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES ('${id}', 'eth0', 'http://127.0.0.1:8080');`).join('\n'));
+  await waitFor('all agents at revision 1', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === 1));
+  const [a, b] = apps as [RunningApp, RunningApp];
+  const [na, nb] = [await eventsApplied(a), await eventsApplied(b)];
+  assert.ok(na > 0 && nb > 0, `both instances applied events (${na} + ${nb}): the partitions are shared`);
+  assert.equal(na + nb, agents.length, 'each change applied once');
+
+  const writer = (async () => {
+    for (let i = 1; i <= 40; i++) {
+      mariadbCli(agents.map((id) => `UPDATE sniffer_config SET bpf_filter='port ${i}' WHERE agent_id='${id}';`).join('\n'));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 700));
+  a.child.kill('SIGKILL');
+  await writer;
+  await waitFor('all agents at revision 41 after the takeover', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === 41), 60000);
+  apps = [b];
+});
