@@ -18,7 +18,7 @@ import { readCaptureBuffer } from '../../lib/src/pcap/reader.ts';
 import { PcapWriter } from '../../lib/src/pcap/writer.ts';
 import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { decodeSessionMessage } from '../../lib/src/queue/session-message.ts';
-import { decodePacketRecord, sessionKeys } from '../../lib/src/session-store/layout.ts';
+import { decodePacketRecord, sessionKeys, toClientDirection } from '../../lib/src/session-store/layout.ts';
 import { Sessionizer } from '../../lib/src/session/sessionizer.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
@@ -44,6 +44,7 @@ interface OfflineSession {
   src: string;
   sport: number;
   packets: number;
+  packetsFromSrc: number;
   bytes: number;
 }
 
@@ -207,8 +208,10 @@ describe('splitcap with real Redis and RabbitMQ', () => {
       assert.equal(Number(meta.bytes), s.bytes, `${s.key}: bytes of every packet seen`);
       assert.equal(meta.agent, agent);
       // Every packet keeps its direction: the initiator is the offline command's src.
-      const fromClient = records.filter((r) => r.direction === 0).length;
-      assert.ok(fromClient >= 1, `${s.key}: the initiator's packets are marked from-client`);
+      const initiator = Number(meta.initiator) as 0 | 1;
+      const fromClient = records.map((r) => toClientDirection(r, initiator)).filter((r) => r.direction === 0).length;
+      if (s.packets <= MAX) assert.equal(fromClient, s.packetsFromSrc, `${s.key}: packets from the initiator`);
+      assert.equal(records[0] && toClientDirection(records[0], initiator).direction, 0, `${s.key}: the first packet is the client's`);
       assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i + 1), `${s.key}: members stay distinct and ordered`);
     }
   });

@@ -3,7 +3,7 @@
 // than the message names needs no verdict.
 import type { Redis } from 'ioredis';
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import { type PacketRecord, decodePacketRecord, sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { type PacketRecord, decodePacketRecord, sessionKeys, toClientDirection } from '@fleetcap/lib/session-store/layout';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
 
 export interface LoadedSession {
@@ -32,7 +32,7 @@ export function buildSession(message: SessionMessage, meta: Record<string, strin
   const initiatorIsA = meta.initiator === '0';
   const client = initiatorIsA ? key.a : key.b;
   const server = initiatorIsA ? key.b : key.a;
-  const packets = members.map(decodePacketRecord);
+  const packets = members.map((m) => toClientDirection(decodePacketRecord(m), initiatorIsA ? 0 : 1));
   const num = (field: string): number => {
     const v = Number(meta[field] ?? '0');
     if (!Number.isFinite(v)) throw new Error(`session ${message.key}: meta field ${field}=${JSON.stringify(meta[field])} is not a number`);

@@ -17,7 +17,8 @@ const meta = {
   overflow: '6',
   bytes: '9000',
 };
-const members = ['1:0:1732451234567890:74:0:2', '2:1:1732451234600000:74:0:18', '3:0:1732451234700000:66:0:16'];
+// Stored directions are canonical: 1 = b to a, i.e. from the initiator (side b) here.
+const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
 
 describe('session-worker pure parts', () => {
   test('a stored session becomes client/server endpoints, counts and packet records', () => {

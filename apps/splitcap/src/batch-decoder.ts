@@ -1,12 +1,19 @@
 // Turns an uploaded capture (pcap or pcapng, in memory) into per-session packet lists ready for the
 // append script: no server is touched here, so this is the part the offline tools and tests share.
-import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason } from '@fleetcap/lib/packet/decode';
+import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason, TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { isCanonicalOrder } from '@fleetcap/lib/session/key';
 
 export interface BatchSession {
   key: string;
-  /** Five strings per packet, the append script's ARGV layout: µs, canonical direction, wire, payload, flags. */
+  /** Canonical side (0 = endpoint a of the key) that sent this batch's first packet of the session. */
+  firstSide: 0 | 1;
+  firstUs: number;
+  lastUs: number;
+  bytes: number;
+  /** A packet carried TCP FIN or RST. */
+  closing: boolean;
+  /** Two strings per packet, the append script's layout: capture time µs, member text after the sequence number. */
   args: string[];
   packets: number;
 }
@@ -59,13 +66,18 @@ export function decodeBatch(body: Buffer): DecodedBatch {
       const key = forward
         ? `${decoded.proto}/${decoded.src}/${decoded.sport}/${decoded.dst}/${decoded.dport}`
         : `${decoded.proto}/${decoded.dst}/${decoded.dport}/${decoded.src}/${decoded.sport}`;
+      const tsUs = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
       let s = sessions.get(key);
       if (!s) {
-        s = { key, args: [], packets: 0 };
+        s = { key, firstSide: forward ? 0 : 1, firstUs: tsUs, lastUs: tsUs, bytes: 0, closing: false, args: [], packets: 0 };
         sessions.set(key, s);
       }
-      const tsUs = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
-      s.args.push(String(tsUs), forward ? '0' : '1', String(p.origLen), String(decoded.payloadLength), String(decoded.tcpFlags));
+      const ts = String(tsUs);
+      s.args.push(ts, `${forward ? 0 : 1}:${ts}:${p.origLen}:${decoded.payloadLength}:${decoded.tcpFlags}`);
+      if (tsUs < s.firstUs) s.firstUs = tsUs;
+      if (tsUs > s.lastUs) s.lastUs = tsUs;
+      s.bytes += p.origLen;
+      if (decoded.tcpFlags & (TCP_FIN | TCP_RST)) s.closing = true;
       s.packets++;
       sessionized++;
     }

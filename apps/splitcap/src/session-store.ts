@@ -58,7 +58,20 @@ export class SessionStore {
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     for (const s of sessions) {
       const k = sessionKeys(s.key, this.settings.prefix);
-      void pipeline.appendSession(k.packets, k.meta, k.batches, k.done, ...fixed, ...s.args);
+      void pipeline.appendSession(
+        k.packets,
+        k.meta,
+        k.batches,
+        k.done,
+        ...fixed,
+        String(s.firstSide),
+        String(s.firstUs),
+        String(s.firstUs),
+        String(s.lastUs),
+        String(s.bytes),
+        s.closing ? '1' : '0',
+        ...s.args,
+      );
       order.push(s.key);
     }
     if (order.length === 0) return [];

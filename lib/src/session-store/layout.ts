@@ -19,11 +19,16 @@ export function sessionKeys(sessionKey: string, prefix = 'fc'): SessionKeys {
   return { packets: `${base}:p`, meta: `${base}:m`, batches: `${base}:b`, done: `${base}:d` };
 }
 
-/** Direction of a stored packet relative to the session's initiator. */
+/** Direction of a packet relative to the session's initiator (what the feature code reads). */
 export const FROM_CLIENT = 0;
 export const FROM_SERVER = 1;
 
-/** One stored packet: what the feature code needs, and a sequence number so identical packets stay distinct. */
+/**
+ * One stored packet: what the feature code needs, and a sequence number so identical packets stay distinct.
+ * As stored, `direction` is canonical (0 = endpoint a to b of the key), because the initiator of a session
+ * is only known once its first packet is stored; `toClientDirection` turns it into FROM_CLIENT/FROM_SERVER
+ * with the meta hash's `initiator` side.
+ */
 export interface PacketRecord {
   seq: number;
   direction: typeof FROM_CLIENT | typeof FROM_SERVER;
@@ -40,6 +45,10 @@ export interface PacketRecord {
 /** Member text "seq:dir:tsUs:wire:payload:flags"; the Lua append script writes the same form. */
 export function encodePacketRecord(p: PacketRecord): string {
   return `${p.seq}:${p.direction}:${p.tsUs}:${p.wireLength}:${p.payloadLength}:${p.tcpFlags}`;
+}
+
+export function toClientDirection(record: PacketRecord, initiatorSide: 0 | 1): PacketRecord {
+  return { ...record, direction: record.direction === initiatorSide ? FROM_CLIENT : FROM_SERVER };
 }
 
 export class PacketRecordError extends Error {
