@@ -68,8 +68,11 @@ async function countRows(): Promise<number> {
 
 async function waitForRows(n: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let got = 0;
-  while (Date.now() < deadline && (got = await countRows()) < n) await sleep(100);
+  let got = await countRows();
+  while (Date.now() < deadline && got < n) {
+    await sleep(100);
+    got = await countRows();
+  }
   return got;
 }
 
