@@ -1,0 +1,35 @@
+// Sessionizes one capture file the way production sees sessions: the project's reader and Sessionizer,
+// keeping the first SESSION_MAX_PACKETS packets of each session (splitcap's cap). Used by the dataset export
+// and by `fleetcap classify`, so both see exactly what forecast sees.
+import { createReadStream } from 'node:fs';
+import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '../pcap/reader.ts';
+import { type Session, Sessionizer } from '../session/sessionizer.ts';
+import { SESSION_MAX_PACKETS } from './features.ts';
+
+export interface SessionizedCapture {
+  sessions: Session[];
+  sessionizer: Sessionizer;
+  reader: ReaderCounters;
+  /** Why the file could not be read to its end; the sessions up to there are still returned. */
+  error?: string;
+}
+
+export async function sessionizeCapture(file: string): Promise<SessionizedCapture> {
+  const parser = new CaptureParser();
+  const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS });
+  let error: string | undefined;
+  try {
+    await forEachCapturedPacket(
+      createReadStream(file, { highWaterMark: 1 << 20 }),
+      (packet) => {
+        sessionizer.add(packet);
+      },
+      parser,
+    );
+  } catch (cause) {
+    error = cause instanceof Error ? cause.message : String(cause);
+  }
+  const result: SessionizedCapture = { sessions: [...sessionizer.sessions.values()], sessionizer, reader: parser.counters };
+  if (error !== undefined) result.error = error;
+  return result;
+}
