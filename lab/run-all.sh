@@ -7,7 +7,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=6
+RUNS=8
 FIRST_SEED=1
 SCENARIOS=(benign portscan synflood bruteforce slowloris sqli)
 KEEP_UP=0

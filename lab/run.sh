@@ -50,6 +50,7 @@ if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14;
 RUN_TOOLS=()
 RUN_NOTES=()
 
+clear_attacker_filter
 set_src_addr "$NS_CLIENT" "${C_ADDRS[0]}"
 set_src_addr "$NS_ATTACKER" "${A_ADDRS[0]}"
 set_ttl "$NS_CLIENT" "$C_TTL"
@@ -83,6 +84,7 @@ END=$EPOCHREALTIME
 sleep 1 # late FINs and RSTs belong in the capture too
 stop_capture
 trap - EXIT
+clear_attacker_filter
 rm -rf "$RUN_DIR"/tmp.*
 
 if [[ $SCENARIO == benign ]]; then CLASS=benign; else CLASS=$SCENARIO; fi

@@ -251,8 +251,29 @@ scenario_portscan() {
   fi
 }
 
+# A flood from spoofed sources gets no RSTs back for the server's SYN-ACKs; dropping the
+# attacker kernel's RSTs gives that shape while keeping the real, labelled source address.
+drop_attacker_rsts() {
+  at nft -f - <<'NFT'
+table inet fcl_lab {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    tcp flags & rst == rst drop
+  }
+}
+NFT
+}
+
+clear_attacker_filter() {
+  at nft delete table inet fcl_lab 2>/dev/null || true
+}
+
 scenario_synflood() {
   local i src port count gap extra=()
+  if chance 50; then
+    drop_attacker_rsts
+    RUN_NOTES+=("attacker RSTs dropped (spoofed-flood shape)")
+  fi
   for i in "${!A_ADDRS[@]}"; do
     src=${A_ADDRS[i]}
     if chance 70; then port=$T_HTTP; else pick port "$T_SSH" "$T_HTTPS"; fi
@@ -267,6 +288,7 @@ scenario_synflood() {
     at timeout 20 hping3 -q -S -I eth0 -p "$port" -c "$count" -i "u$gap" -a "$src" --ttl "$A_TTL" \
       "${extra[@]}" "${T_ADDRS[0]}" >>"$RUN_DIR/tool.log" 2>&1 || true
   done
+  # the filter stays until run.sh has stopped the capture: the server retransmits SYN-ACKs
 }
 
 make_wordlists() {
@@ -325,10 +347,10 @@ scenario_bruteforce() {
 scenario_slowloris() {
   local conns interval rate secs maxlen url verb target=${T_ADDRS[0]} path
   guard_target "$target"
-  rand conns 80 300
-  rand interval 3 12
+  rand conns 100 400
+  rand interval 2 8
   rand rate 20 150
-  rand secs 10 16
+  rand secs 14 22
   rand maxlen 8 40
   pick verb GET GET POST
   pick path / /index.html /docs/page3.html /app/login /api.json

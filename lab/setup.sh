@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(nginx-light openssh-server openssh-client dnsmasq-base curl wget nmap hping3 hydra
-  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc ethtool)
+  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc ethtool nftables)
 
 install_packages() {
   local missing=() p
