@@ -188,6 +188,10 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     assert.ok(lastOld < 1000, `the old filter stopped ${lastOld} ms after the change`);
     const seen = new Set(newFilter.map((x) => x[0]));
     assert.equal(seen.size, newFilter.length, 'no packet twice');
+    // What the old sniffer captured before it stopped all arrived: its indices have no hole.
+    const oldIdx = oldFilter.map((x) => x[0]).sort((a, b) => a - b);
+    assert.equal(new Set(oldIdx).size, oldIdx.length, 'no old-filter packet twice');
+    assert.equal(oldIdx.at(-1)! - oldIdx[0]! + 1, oldIdx.length, 'no old-filter packet lost across the restart');
     const timeline = listener
       .output()
       .split('\n')
@@ -249,6 +253,17 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     const s = await waitLive((x) => x.appliedRevision === 5 && x.state === 'capturing', 20_000, 'revision 5 after the new session');
     assert.ok(s.counters.captured >= before.counters.captured, 'counters carry on');
     assert.match(listener.output(), /ZooKeeper session expired; opening a new one/);
+  });
+
+  test('a sniffer that dies is restarted with backoff, and the death is reported', async () => {
+    const before = (await live())!;
+    assert.ok(before.snifferPid !== null);
+    process.kill(before.snifferPid, 'SIGKILL');
+    const err = await waitLive((x) => x.state === 'error', 5000, 'state error');
+    assert.match(String(err.lastError), /sniffer exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
+    const back = await waitLive((x) => x.state === 'capturing' && x.snifferPid !== before.snifferPid, 15_000, 'capturing again');
+    assert.equal(back.appliedRevision, before.appliedRevision);
+    assert.equal(back.lastError, null);
   });
 
   test('config node deleted: capture stops and the live node says why', async () => {

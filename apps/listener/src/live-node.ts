@@ -93,4 +93,13 @@ export class LiveNode {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
   }
+
+  /** Deletes the node now (shutdown), rather than when the server notices the closed session. */
+  async remove(): Promise<void> {
+    const client = this.session.current;
+    if (client === null) return;
+    await this.publishing;
+    await remove(client, this.path).catch(() => undefined);
+    this.registered = false;
+  }
 }

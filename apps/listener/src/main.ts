@@ -150,7 +150,8 @@ async function main(): Promise<number> {
   supervisor.lastError = `listener stopped (${signal})`;
   await Promise.race([live.publish(), new Promise((r) => setTimeout(r, 2000))]);
   live.stop();
-  session.close();
+  await Promise.race([live.remove(), new Promise((r) => setTimeout(r, 2000))]);
+  await session.close();
   await telemetry?.close();
   alog.info('stopped');
   return 0;

@@ -114,10 +114,20 @@ export class ZkSession extends EventEmitter {
     return this.client?.getSessionId().toString('hex') ?? '';
   }
 
-  close(): void {
+  /** Closes the session (its ephemeral nodes go at once); resolves when the server has seen it, or after 2 s. */
+  close(): Promise<void> {
     this.closed = true;
     this.connected = false;
-    this.client?.close();
+    const client = this.client;
     this.client = null;
+    if (client === null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      client.once('disconnected', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.close();
+    });
   }
 }
