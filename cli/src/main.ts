@@ -3,7 +3,9 @@
 import { Command } from 'commander';
 import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
+import { registerReportCommands } from './commands/report.ts';
 import { registerStackCommands } from './commands/stack.ts';
+import { registerUploadCommand } from './commands/upload.ts';
 
 const program = new Command();
 program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessionizing and classification');
@@ -11,5 +13,7 @@ program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessi
 registerStackCommands(program);
 registerSessionsCommand(program);
 registerDatasetCommand(program);
+registerReportCommands(program);
+registerUploadCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,114 @@
+// `fleetcap report` and `fleetcap agents`: the reporting views as tables, read with the reporting
+// account (which can write nothing).
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import mysql from 'mysql2/promise';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { loadAccounts } from '@fleetcap/lib/db/accounts';
+
+export interface ReportSection {
+  title: string;
+  sql: string;
+}
+
+export const reportSections: ReportSection[] = [
+  {
+    title: 'Sessions per label',
+    sql: `SELECT label, SUM(sessions) AS sessions, SUM(packets) AS packets, SUM(bytes) AS bytes
+          FROM report_verdicts_per_agent GROUP BY label ORDER BY sessions DESC`,
+  },
+  {
+    title: 'Verdicts per label per hour (last 24 hours)',
+    sql: `SELECT hour, label, sessions, ROUND(avg_score, 3) AS avg_score FROM report_verdicts_per_label_hour
+          WHERE hour >= DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 24 HOUR, '%Y-%m-%d %H:00:00') ORDER BY hour DESC, sessions DESC LIMIT 50`,
+  },
+  {
+    title: 'Attack sessions (most recent 25)',
+    sql: `SELECT label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
+                 CONCAT(server_addr, ':', server_port) AS server, packets, first_packet_at, agent_id
+          FROM report_malicious_sessions ORDER BY first_packet_at DESC LIMIT 25`,
+  },
+  {
+    title: 'Top talkers (by bytes)',
+    sql: `SELECT client_addr, sessions, bytes, distinct_servers, distinct_server_ports, malicious_sessions
+          FROM report_top_talkers ORDER BY bytes DESC LIMIT 10`,
+  },
+];
+
+export const agentsSql = `SELECT agent_id, device, bpf_filter, enabled, config_revision, applied_revision, config_applied,
+  online, state, last_error, config_error, captured, kernel_drops, batches_uploaded, spool_dropped, last_seen
+  FROM report_agents ORDER BY agent_id`;
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (v instanceof Date) return v.toISOString().replace('T', ' ').slice(0, 23);
+  return String(v);
+}
+
+export function renderTable(rows: Array<Record<string, unknown>>): string {
+  if (rows.length === 0) return '  (none)';
+  const head = Object.keys(rows[0]!);
+  const table = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) table.push(head.map((h) => cell(r[h])));
+  return table.toString();
+}
+
+async function withReportConnection<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+  const conn = loadConnections();
+  const account = loadAccounts().report;
+  let c: mysql.Connection;
+  try {
+    c = await mysql.createConnection({ ...conn.mysql, user: account.user, password: account.password, timezone: 'Z' });
+  } catch (err) {
+    throw new Error(
+      `cannot reach MariaDB at ${conn.mysql.host}:${conn.mysql.port} as ${account.user}: ${(err as Error).message}. Is the stack up? (npx fleetcap status)`,
+    );
+  }
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function printReport(out: (line: string) => void = console.log): Promise<void> {
+  await withReportConnection(async (c) => {
+    for (const s of reportSections) {
+      const [rows] = await c.query(s.sql);
+      out(`\n${s.title}`);
+      out(renderTable(rows as Array<Record<string, unknown>>));
+    }
+  });
+}
+
+export async function printAgents(out: (line: string) => void = console.log): Promise<void> {
+  await withReportConnection(async (c) => {
+    const [rows] = await c.query(agentsSql);
+    out(renderTable(rows as Array<Record<string, unknown>>));
+  });
+}
+
+export function registerReportCommands(program: Command): void {
+  program
+    .command('report')
+    .description('the reporting views as tables: sessions per label, per hour, attack sessions, top talkers')
+    .action(async () => {
+      try {
+        await printReport();
+      } catch (err) {
+        console.error(`fleetcap report: ${(err as Error).message}`);
+        process.exit(1);
+      }
+    });
+  program
+    .command('agents')
+    .description('every agent: its config in SQL, what it applied, whether it is online, its counters and errors')
+    .action(async () => {
+      try {
+        await printAgents();
+      } catch (err) {
+        console.error(`fleetcap agents: ${(err as Error).message}`);
+        process.exit(1);
+      }
+    });
+}
