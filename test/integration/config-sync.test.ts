@@ -233,6 +233,18 @@ describe('live status comes back to agent_status', () => {
   });
 });
 
+describe('stale status', () => {
+  test('an agent that agent_status shows online without a live node is set offline', async () => {
+    const id = agent('ghost');
+    mariadbCli(`INSERT INTO agent_status (agent_id, online, pid, state) VALUES ('${id}', 1, 99, 'capturing')`);
+    const row = await waitFor('ghost offline', async () => {
+      const r = await statusRow(id);
+      return r?.online === 0 ? r : null;
+    }, 15000);
+    assert.equal(row.pid, null);
+  });
+});
+
 describe('crash and restart', () => {
   test('config-sync killed (SIGKILL) in the middle of a stream and restarted loses nothing', async () => {
     await app?.stop();
@@ -273,7 +285,7 @@ describe('crash and restart', () => {
     app = await startApp('config-sync', baseEnv, 30000);
     for (const id of [keep, edit, gone, tampered]) insert(id, 'tcp');
     await Promise.all([keep, edit, gone, tampered].map((id) => waitForRevision(id, 1)));
-    await app.stop();
+    assert.equal(await app.stop(), 0, 'SIGTERM: a clean exit after committing');
 
     // While config-sync is down: the table changes, and ZooKeeper drifts.
     mariadbCli(`UPDATE sniffer_config SET bpf_filter='udp' WHERE agent_id='${edit}'; DELETE FROM sniffer_config WHERE agent_id='${gone}'`);

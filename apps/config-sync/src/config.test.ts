@@ -8,7 +8,7 @@ test('defaults', () => {
   const c = loadConfigSyncConfig({});
   assert.equal(c.FLEETCAP_CONFIG_SYNC_GROUP, 'fleetcap-config-sync');
   assert.equal(c.FLEETCAP_CONFIG_SYNC_PORT, 8086);
-  assert.equal(c.FLEETCAP_CONFIG_SYNC_FROM_BEGINNING, true);
+  assert.equal(c.FLEETCAP_CONFIG_SYNC_FROM_BEGINNING, false);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_RECONCILE, true);
   assert.equal(c.FLEETCAP_ZK_ROOT, '/fleetcap');
   assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_RECONCILE: 'no' }).FLEETCAP_CONFIG_SYNC_RECONCILE, false);

@@ -12,8 +12,11 @@ const configSyncEnv = z.object({
   FLEETCAP_CONFIG_SYNC_PORT: z.coerce.number().int().min(0).max(65535).default(8086),
   FLEETCAP_CONFIG_SYNC_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be a Kafka group id (letters, digits, . _ -)').default('fleetcap-config-sync'),
   FLEETCAP_CONFIG_SYNC_TOPIC: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name').optional(),
-  /** Where a new consumer group starts: the whole topic (true) or only new events (false; reconcile covers the rest). */
-  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: bool.default('true'),
+  /**
+   * Where a new consumer group starts: at the end of the topic (false; the reconcile after joining brings
+   * ZooKeeper up to the table) or at its beginning (true: replays the whole history, needed without reconcile).
+   */
+  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: bool.default('false'),
   /** Read the table and make ZooKeeper equal to it at startup and after each rebalance. */
   FLEETCAP_CONFIG_SYNC_RECONCILE: bool.default('true'),
   /** Kafka group session timeout: how long a crashed instance holds its partitions (the broker allows 6 s to 300 s). */

@@ -92,7 +92,7 @@ const kafka = new Kafka({
   },
 });
 const syncConsumer = new SyncConsumer(
-  kafka.consumer({ groupId: config.FLEETCAP_CONFIG_SYNC_GROUP, sessionTimeout: config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, Math.floor(config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS / 3)) }),
+  kafka.consumer({ groupId: config.FLEETCAP_CONFIG_SYNC_GROUP, maxWaitTimeInMs: 1000, sessionTimeout: config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, Math.floor(config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS / 3)) }),
   mirror,
   metrics,
   log,
@@ -101,8 +101,13 @@ const syncConsumer = new SyncConsumer(
     fromBeginning: config.FLEETCAP_CONFIG_SYNC_FROM_BEGINNING,
     table: 'sniffer_config',
     database: connections.mysql.database,
-    onGroupJoin: () => requestReconcile('consumer group (re)joined'),
+    onPositioned: () => requestReconcile('consumer group (re)joined'),
     commitEvery: 20,
+    onFatal: () => {
+      // Nothing uncommitted is lost: exit and let the supervisor start a fresh consumer.
+      log.fatal('the Kafka consumer stopped for good; exiting so that a fresh process takes over');
+      process.exit(1);
+    },
   },
 );
 
@@ -129,6 +134,8 @@ try {
   await statusMirror.start();
   requestReconcile('startup');
   await syncConsumer.start();
+  // Ready once the consumer reads from its start offsets: from then on, no edit of the table is missed.
+  await Promise.race([syncConsumer.ready, new Promise((r) => setTimeout(r, 20_000))]);
 } catch (err) {
   log.fatal({ err: (err as Error).message }, 'config-sync could not start');
   process.exit(1);

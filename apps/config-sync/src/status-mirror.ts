@@ -21,6 +21,8 @@ interface Watched {
   watcher: Watcher;
   running: boolean;
   again: boolean;
+  /** What we last wrote for it (null: nothing yet). Offline is written on a transition only. */
+  online: boolean | null;
 }
 
 export class StatusMirror {
@@ -63,9 +65,11 @@ export class StatusMirror {
   async resync(): Promise<void> {
     await this.refreshChildren();
     await Promise.all([...this.agents.keys()].map((id) => this.refreshAgent(id)));
+    // agent_status rows that say online while no live node exists (written by an instance that lost a race, or
+    // left from before a restart).
     const online = await this.store.onlineAgents();
     for (const id of online) {
-      if (this.agents.has(id)) continue;
+      if (this.agents.get(id)?.online) continue;
       await this.store.markOffline(id);
       this.metrics?.statusWrite('offline');
     }
@@ -81,7 +85,7 @@ export class StatusMirror {
     const present = new Set(children);
     for (const id of children) {
       if (!this.agents.has(id)) {
-        const watched: Watched = { watcher: () => this.refreshAgentSoon(id), running: false, again: false };
+        const watched: Watched = { watcher: () => this.refreshAgentSoon(id), running: false, again: false, online: null };
         this.agents.set(id, watched);
         this.refreshAgentSoon(id);
       }
@@ -109,25 +113,27 @@ export class StatusMirror {
     try {
       do {
         watched.again = false;
-        await this.readLive(id, watched.watcher);
+        await this.readLive(id, watched);
       } while (watched.again && !this.stopped);
     } finally {
       watched.running = false;
     }
   }
 
-  private async readLive(id: string, watcher: Watcher): Promise<void> {
+  private async readLive(id: string, watched: Watched): Promise<void> {
     const path = this.paths.live(id);
     // exists() arms a watch whether or not the node exists: it fires on create, data change and delete.
-    const stat = await this.zk.exists(path, watcher);
+    const stat = await this.zk.exists(path, watched.watcher);
     const node = stat ? await this.zk.getData(path) : null;
     if (node) {
       const live = parseLiveStatus(node.data);
       await this.store.upsertLive(id, live);
+      watched.online = true;
       this.metrics?.statusWrite('online');
       this.log.debug({ agentId: id, live }, 'agent online');
-    } else {
+    } else if (watched.online !== false) {
       await this.store.markOffline(id);
+      watched.online = false;
       this.metrics?.statusWrite('offline');
       this.log.debug({ agentId: id }, 'agent offline');
     }

@@ -13,8 +13,14 @@ export interface SyncConsumerOptions {
   fromBeginning: boolean;
   table: string;
   database: string;
-  /** Called after every (re)join of the group, e.g. to reconcile. */
-  onGroupJoin?: () => void;
+  /**
+   * Called after every (re)join of the group, once the first fetch after it has returned: by then the consumer's
+   * start offsets are settled (a new group's "latest" is resolved at that fetch), so a table read made after this
+   * call, together with the stream from those offsets, misses nothing.
+   */
+  onPositioned?: () => void;
+  /** Called when the consumer crashed and kafkajs will not restart it: the process should exit and be restarted. */
+  onFatal?: (err: Error) => void;
   /** Commit after this many applied events at most (and at the end of every batch). */
   commitEvery: number;
 }
@@ -25,6 +31,12 @@ export class SyncConsumer {
   private stopping = false;
   private joined = false;
   private crashed: string | null = null;
+  private awaitingFirstFetch = false;
+  private positioned!: () => void;
+  /** Resolves once the consumer has joined the group and fetched from its start offsets for the first time. */
+  readonly ready = new Promise<void>((resolve) => {
+    this.positioned = resolve;
+  });
 
   constructor(
     private readonly consumer: Consumer,
@@ -37,13 +49,20 @@ export class SyncConsumer {
     consumer.on(ev.GROUP_JOIN, (e) => {
       this.joined = true;
       this.crashed = null;
+      this.awaitingFirstFetch = true;
       this.log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
-      this.options.onGroupJoin?.();
+    });
+    consumer.on(ev.FETCH, () => {
+      if (!this.awaitingFirstFetch) return;
+      this.awaitingFirstFetch = false;
+      this.positioned();
+      this.options.onPositioned?.();
     });
     consumer.on(ev.CRASH, (e) => {
       this.joined = false;
       this.crashed = e.payload.error.message;
       this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'Kafka consumer crashed');
+      if (!e.payload.restart && !this.stopping) this.options.onFatal?.(e.payload.error);
     });
     consumer.on(ev.DISCONNECT, () => {
       this.joined = false;
