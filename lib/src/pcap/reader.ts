@@ -191,6 +191,20 @@ export class CaptureParser {
     this.ended = true;
   }
 
+  /**
+   * Gives back the bytes pushed but not yet consumed (less than one record or block) and forgets them. For callers
+   * that read into one buffer of their own: they put these bytes at the start of the buffer, read after them and
+   * push the whole, so that no chunk is ever copied or allocated. Only for the nextRecord path: views handed out
+   * by next() would see the buffer being overwritten.
+   */
+  takeUnread(): Buffer {
+    const unread = this.buf.subarray(this.pos);
+    this.base += this.pos;
+    this.buf = EMPTY;
+    this.pos = 0;
+    return unread;
+  }
+
   /** Bytes buffered but not yet consumed: bounded by one record or block. */
   get bufferedBytes(): number {
     return this.buf.length - this.pos;

@@ -27,6 +27,9 @@ export interface SessionPacket {
   payloadLength: number;
 }
 
+/** Shared by every session that keeps no packet detail, so that those cost no array each. */
+const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
+
 export class Session {
   packets = 0;
   /** Sum of the packets' original wire lengths, as tshark counts conversation bytes. */
@@ -40,7 +43,7 @@ export class Session {
   /** OR of every TCP flags byte seen. */
   tcpFlagsSeen = 0;
   /** The first packets in arrival order, up to the sessionizer's maxPacketsKept. */
-  readonly packetList: SessionPacket[] = [];
+  packetList: readonly SessionPacket[] = NO_PACKETS;
 
   constructor(
     /** Text form of the bidirectional key (key.ts). */
@@ -181,7 +184,8 @@ export class Sessionizer {
     }
     session.tcpFlagsSeen |= d.tcpFlags;
     if (session.packetList.length < this.maxPacketsKept) {
-      session.packetList.push({
+      if (session.packetList === NO_PACKETS) session.packetList = [];
+      (session.packetList as SessionPacket[]).push({
         direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
         tsSec: sec,
         tsNsec: nsec,
