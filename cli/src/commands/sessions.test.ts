@@ -7,7 +7,9 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { TCP_ACK, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import { EXIT_ALL_READ, EXIT_SOME_UNREADABLE, runSessions } from './sessions.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetcap-sessions-'));
@@ -125,6 +127,43 @@ describe('fleetcap sessions', () => {
         [garbage, 0, 0],
         [good, 5, undefined],
       ],
+    );
+  });
+
+  it('reads a file larger than its read buffer, records straddling the chunk boundaries', async () => {
+    const writer = new PcapWriter({ linktype: 1 });
+    for (let i = 0; i < 6000; i++) {
+      const spec = {
+        src: `10.0.${i % 7}.1`,
+        dst: '10.9.9.9',
+        sport: 1000 + (i % 13),
+        dport: 80,
+        proto: 'tcp' as const,
+      };
+      writer.write({
+        tsSec: 1000 + i,
+        tsNsec: 0,
+        data: buildPacket({ ...spec, payload: Buffer.alloc(700 + (i % 301)) }),
+      });
+    }
+    const path = join(dir, 'large.pcap');
+    const file = writer.toBuffer();
+    assert.ok(file.length > 5 << 20);
+    writeFileSync(path, file);
+    const expected = new Sessionizer();
+    for (const packet of readCaptureBuffer(file)) expected.add(packet);
+    const out = collector();
+    assert.equal(await runSessions([path], { json: true }, out, collector()), EXIT_ALL_READ);
+    const lines = out.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const summary = lines.pop();
+    assert.equal(summary.read, 6000);
+    assert.equal(summary.truncatedAtEnd, 0);
+    assert.deepEqual(
+      lines.map((l) => [l.key, l.packets, l.bytes, l.first, l.last]),
+      [...expected.sessions.values()].map((s) => [s.key, s.packets, s.bytes, s.first, s.last]),
     );
   });
 

@@ -496,6 +496,51 @@ describe('streaming', () => {
     assert.equal(records.size, 1, 'one record object, rewritten');
   });
 
+  it('takeUnread lets a caller read through one reused buffer and get the same records', () => {
+    for (const file of [pcap, pcapng]) {
+      const expected = readAll(file).packets.map((p) => [
+        p.tsNs,
+        p.linktype,
+        p.origLen,
+        p.fileOffset,
+        p.data.toString('hex'),
+      ]);
+      for (const readSize of [1, 7, 64, 1000]) {
+        const parser = new CaptureParser();
+        const buffer = Buffer.alloc(readSize + 16 + 49 * 7);
+        const got = [];
+        let carried = 0;
+        let position = 0;
+        for (;;) {
+          const length = Math.min(readSize, file.length - position);
+          file.copy(buffer, carried, position, position + length);
+          position += length;
+          if (length === 0) {
+            if (carried > 0) parser.push(buffer.subarray(0, carried));
+            parser.end();
+          } else {
+            parser.push(buffer.subarray(0, carried + length));
+          }
+          for (let r = parser.nextRecord(); r; r = parser.nextRecord()) {
+            got.push([
+              r.toPacket().tsNs,
+              r.linktype,
+              r.origLen,
+              r.fileOffset,
+              r.buffer.toString('hex', r.dataStart, r.dataStart + r.caplen),
+            ]);
+          }
+          if (length === 0) break;
+          const unread = parser.takeUnread();
+          carried = unread.length;
+          buffer.copyWithin(0, unread.byteOffset - buffer.byteOffset, unread.byteOffset - buffer.byteOffset + carried);
+        }
+        assert.deepEqual(got, expected, `read size ${readSize}`);
+        assert.equal(parser.counters.truncatedAtEnd, 0);
+      }
+    }
+  });
+
   it('readCaptureStream and forEachCapturedPacket read a Node stream', async () => {
     const chunks = [pcapng.subarray(0, 50), pcapng.subarray(50, 51), pcapng.subarray(51)];
     const viaGenerator = [];
