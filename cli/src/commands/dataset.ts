@@ -61,13 +61,17 @@ export function listRuns(runsDir: string): { complete: string[]; skipped: Array<
   for (const name of readdirSync(runsDir).sort()) {
     const dir = join(runsDir, name);
     if (!existsSync(join(dir, 'capture.pcap'))) skipped.push({ runId: name, reason: 'no capture.pcap' });
-    else if (!existsSync(join(dir, 'labels.json'))) skipped.push({ runId: name, reason: 'no labels.json (run not finished?)' });
+    else if (!existsSync(join(dir, 'labels.json')))
+      skipped.push({ runId: name, reason: 'no labels.json (run not finished?)' });
     else complete.push(name);
   }
   return { complete, skipped };
 }
 
-export async function exportDataset(options: DatasetExportOptions, log: Output = process.stderr): Promise<DatasetSummary> {
+export async function exportDataset(
+  options: DatasetExportOptions,
+  log: Output = process.stderr,
+): Promise<DatasetSummary> {
   const runsDir = resolve(options.runs);
   const { complete, skipped } = listRuns(runsDir);
   const lines: string[] = [['run_id', 'scenario', 'seed', 'label', ...FEATURE_NAMES].join(',')];
@@ -133,12 +137,14 @@ export function registerDatasetCommand(program: Command): void {
   const dataset = program.command('dataset').description('training data for the session classifier');
   dataset
     .command('export')
-    .description('sessionize the lab runs, compute features, label by each run\'s labels.json, write a CSV')
+    .description("sessionize the lab runs, compute features, label by each run's labels.json, write a CSV")
     .option('--runs <dir>', 'folder of lab runs (each with capture.pcap and labels.json)', '.lab/runs')
     .option('--out <file>', 'CSV to write (a .meta.json is written beside it)', 'model/data/dataset.csv')
     .action(async (options: DatasetExportOptions) => {
       if (!existsSync(options.runs)) {
-        process.stderr.write(`fleetcap dataset export: ${options.runs}: no such folder (run the lab first: bash lab/run.sh ...)\n`);
+        process.stderr.write(
+          `fleetcap dataset export: ${options.runs}: no such folder (run the lab first: bash lab/run.sh ...)\n`,
+        );
         process.exitCode = 2;
         return;
       }

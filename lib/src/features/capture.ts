@@ -29,7 +29,11 @@ export async function sessionizeCapture(file: string): Promise<SessionizedCaptur
   } catch (cause) {
     error = cause instanceof Error ? cause.message : String(cause);
   }
-  const result: SessionizedCapture = { sessions: [...sessionizer.sessions.values()], sessionizer, reader: parser.counters };
+  const result: SessionizedCapture = {
+    sessions: [...sessionizer.sessions.values()],
+    sessionizer,
+    reader: parser.counters,
+  };
   if (error !== undefined) result.error = error;
   return result;
 }

@@ -25,7 +25,13 @@ const SA = TCP_SYN | TCP_ACK;
 const PA = TCP_PSH | TCP_ACK;
 const FA = TCP_FIN | TCP_ACK;
 
-function pkt(direction: number, dtUs: number, wireLength: number, payloadLength: number, tcpFlags: number): FeaturePacket {
+function pkt(
+  direction: number,
+  dtUs: number,
+  wireLength: number,
+  payloadLength: number,
+  tcpFlags: number,
+): FeaturePacket {
   return { direction, tsUs: T0 + dtUs, wireLength, payloadLength, tcpFlags };
 }
 
@@ -57,7 +63,8 @@ describe('features', () => {
     assert.equal(FEATURE_VERSION, 1);
     assert.equal(SESSION_MAX_PACKETS, 24);
     assert.equal(extractFeatures(http).length, FEATURE_COUNT);
-    for (const name of FEATURE_NAMES) assert.doesNotMatch(name, /addr|ttl|ip_|time_of|epoch/, 'no addresses, TTLs or absolute times');
+    for (const name of FEATURE_NAMES)
+      assert.doesNotMatch(name, /addr|ttl|ip_|time_of|epoch/, 'no addresses, TTLs or absolute times');
   });
 
   it('computes counts, bytes, sizes, timing and flags of a hand-built HTTP session', () => {
@@ -204,7 +211,11 @@ describe('features', () => {
   });
 
   it('ignores packets later than FEATURE_WINDOW_US after the first', () => {
-    const packets = [pkt(0, 0, 74, 0, TCP_SYN), pkt(1, FEATURE_WINDOW_US, 74, 0, SA), pkt(0, FEATURE_WINDOW_US + 1, 66, 0, TCP_ACK)];
+    const packets = [
+      pkt(0, 0, 74, 0, TCP_SYN),
+      pkt(1, FEATURE_WINDOW_US, 74, 0, SA),
+      pkt(0, FEATURE_WINDOW_US + 1, 66, 0, TCP_ACK),
+    ];
     assert.equal(featurePackets(packets).length, 2, 'the window includes its end');
     const v = named(extractFeatures({ proto: 'tcp', clientPort: 40000, serverPort: 80, packets }));
     assert.equal(v.packets, 2);

@@ -165,7 +165,12 @@ export function featurePackets(packets: readonly FeaturePacket[]): readonly Feat
       break;
     }
   }
-  const ordered = sorted ? packets : packets.map((p, i) => ({ p, i })).sort((a, b) => a.p.tsUs - b.p.tsUs || a.i - b.i).map((x) => x.p);
+  const ordered = sorted
+    ? packets
+    : packets
+        .map((p, i) => ({ p, i }))
+        .sort((a, b) => a.p.tsUs - b.p.tsUs || a.i - b.i)
+        .map((x) => x.p);
   const capped = ordered.length > SESSION_MAX_PACKETS ? ordered.slice(0, SESSION_MAX_PACKETS) : ordered;
   if (capped.length === 0) return capped;
   const limit = capped[0]!.tsUs + FEATURE_WINDOW_US;
@@ -209,7 +214,11 @@ function std(s: Stats): number {
  * Writes the FEATURE_COUNT features of `session` into `out` starting at `offset` (so a batch fills one tensor
  * without copies) and returns `out`. Never throws for well-typed input: validation is the caller's job.
  */
-export function extractFeatures(session: FeatureSession, out: Float32Array = new Float32Array(FEATURE_COUNT), offset = 0): Float32Array {
+export function extractFeatures(
+  session: FeatureSession,
+  out: Float32Array = new Float32Array(FEATURE_COUNT),
+  offset = 0,
+): Float32Array {
   const f = (name: FeatureName, value: number) => {
     out[offset + INDEX[name]] = value;
   };

@@ -7,7 +7,14 @@ const labels = {
   class: 'portscan',
   seed: 3,
   rules: [
-    { endpoints: [['10.77.0.119', '10.77.0.134'], ['10.77.0.10', '10.77.0.11']], class: 'portscan', why: 'attack' },
+    {
+      endpoints: [
+        ['10.77.0.119', '10.77.0.134'],
+        ['10.77.0.10', '10.77.0.11'],
+      ],
+      class: 'portscan',
+      why: 'attack',
+    },
     { endpoints: 'any', class: 'benign' },
   ],
 };
@@ -27,7 +34,10 @@ describe('lab labels', () => {
   });
 
   it('rejects a malformed labels file with where and what', () => {
-    assert.throws(() => parseRunLabels({ ...labels, rules: [] }, 'runs/a/labels.json'), /runs\/a\/labels.json: rules: /);
+    assert.throws(
+      () => parseRunLabels({ ...labels, rules: [] }, 'runs/a/labels.json'),
+      /runs\/a\/labels.json: rules: /,
+    );
     assert.throws(() => parseRunLabels({ ...labels, seed: 'x' }, 'f'), /f: seed: /);
   });
 });

@@ -30,7 +30,9 @@ export function parseRunLabels(json: unknown, where: string): RunLabels {
 
 /** Compiled rules: the class of a session from its two addresses, or null when no rule matches. */
 export class SessionLabeler {
-  private readonly rules: Array<{ any: true; cls: string } | { any: false; a: Set<string>; b: Set<string>; cls: string }>;
+  private readonly rules: Array<
+    { any: true; cls: string } | { any: false; a: Set<string>; b: Set<string>; cls: string }
+  >;
 
   constructor(labels: RunLabels) {
     this.rules = labels.rules.map((r) =>

@@ -1,0 +1,108 @@
+// The HTTP face of forecast: POST /v1/forecast, GET /v1/model, /healthz, /metrics.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { ForecastMetrics } from './metrics.ts';
+import type { Classifier } from './model.ts';
+import { RequestError, type RequestValidator } from './validate.ts';
+
+export interface HttpDeps {
+  classifier: Classifier;
+  validator: RequestValidator;
+  metrics: ForecastMetrics;
+  log: Logger;
+  maxBodyBytes: number;
+  /** False once shutting down: /healthz answers 503 so that balancers stop sending. */
+  ready: () => boolean;
+}
+
+function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
+  res.status(status).json({ error, ...extra });
+}
+
+export function createHttpApp(deps: HttpDeps): express.Express {
+  const { classifier, validator, metrics, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+
+  app.get('/healthz', (_req, res) => {
+    const ok = deps.ready();
+    res.status(ok ? 200 : 503).json({ ok, modelVersion: classifier.version, classes: classifier.classes.length });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/v1/model', (_req, res) => {
+    res.json(classifier.cardJson);
+  });
+
+  const json = express.json({ limit: deps.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+
+  app.post('/v1/forecast', (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      metrics.requests.inc({ status: String(res.statusCode) });
+      metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json' && !type.endsWith('+json')) {
+      return problem(
+        res,
+        415,
+        `Content-Type ${type || '(none)'} is not JSON: send application/json {"sessions": [...]}`,
+      );
+    }
+    const length = Number(req.get('content-length') ?? Number.NaN);
+    if (length > deps.maxBodyBytes) {
+      return problem(
+        res,
+        413,
+        `body of ${length} bytes is over the limit of ${deps.maxBodyBytes} bytes: send fewer sessions per request`,
+      );
+    }
+    next();
+  });
+
+  app.post('/v1/forecast', json, async (req: Request, res: Response) => {
+    let sessions: ReturnType<RequestValidator['sessions']>;
+    try {
+      sessions = validator.sessions(req.body);
+    } catch (err) {
+      if (err instanceof RequestError) {
+        return problem(res, 400, err.message, {
+          path: err.path,
+          ...(err.session !== undefined ? { session: err.session } : {}),
+        });
+      }
+      throw err;
+    }
+    const t0 = process.hrtime.bigint();
+    const verdicts = await classifier.classify(sessions);
+    metrics.inference.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    metrics.sessions.inc(sessions.length);
+    metrics.batchSize.observe(sessions.length);
+    const perLabel = new Map<string, number>();
+    for (const v of verdicts) perLabel.set(v.label, (perLabel.get(v.label) ?? 0) + 1);
+    for (const [label, n] of perLabel) metrics.verdicts.inc({ label }, n);
+    res.json({ modelVersion: classifier.version, results: verdicts });
+  });
+
+  app.use((_req: Request, res: Response) => {
+    problem(res, 404, 'not found: POST /v1/forecast, GET /v1/model, /healthz, /metrics');
+  });
+
+  // Body parser errors carry a status: 400 for bad JSON, 413 over the limit.
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.parse.failed') return problem(res, 400, `body is not valid JSON: ${err.message}`);
+    if (err.type === 'entity.too.large') {
+      return problem(res, 413, `body is over the limit of ${deps.maxBodyBytes} bytes: send fewer sessions per request`);
+    }
+    if (err.status && err.status >= 400 && err.status < 500) return problem(res, err.status, err.message);
+    log.error({ err }, 'forecast request failed');
+    problem(res, 500, `forecast failed: ${err.message}`);
+  });
+
+  return app;
+}

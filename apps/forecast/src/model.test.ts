@@ -1,0 +1,125 @@
+// The committed model (model/model.onnx + model-card.json) against the feature code, and the refusals.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureSession } from '@fleetcap/lib/features/features';
+import { Classifier, defaultCardPath, ModelContractError } from './model.ts';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const modelPath = join(root, 'model/model.onnx');
+const cardPath = join(root, 'model/model-card.json');
+const wrongInput = join(root, 'model/fixtures/wrong-input.onnx');
+const card = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>;
+const dir = mkdtempSync(join(tmpdir(), 'forecast-model-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cardWith(patch: Record<string, unknown>): string {
+  const path = join(dir, `card-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(path, JSON.stringify({ ...card, ...patch }));
+  return path;
+}
+
+async function refusal(options: Parameters<typeof Classifier.load>[0]): Promise<string> {
+  try {
+    const c = await Classifier.load(options);
+    await c.release();
+  } catch (err) {
+    assert.ok(err instanceof ModelContractError, `expected a ModelContractError, got ${err}`);
+    return err.message;
+  }
+  assert.fail('the model was accepted');
+}
+
+const synAckRst: FeatureSession = {
+  proto: 'tcp',
+  clientPort: 40000,
+  serverPort: 22,
+  packets: [
+    { direction: 0, tsUs: 0, wireLength: 54, payloadLength: 0, tcpFlags: 0x02 },
+    { direction: 1, tsUs: 30, wireLength: 58, payloadLength: 0, tcpFlags: 0x12 },
+    { direction: 0, tsUs: 60, wireLength: 54, payloadLength: 0, tcpFlags: 0x04 },
+  ],
+};
+
+describe('classifier', () => {
+  it('finds the card beside the model', () => {
+    assert.equal(defaultCardPath('model/model.onnx'), 'model/model-card.json');
+  });
+
+  it('loads the committed model, which matches the feature code', async () => {
+    const c = await Classifier.load({ modelPath });
+    try {
+      assert.ok(c.classes.includes('benign'));
+      assert.ok(c.classes.length >= 2);
+      assert.equal(c.version, card.modelVersion);
+      assert.deepEqual((card.features as { names: string[] }).names, FEATURE_NAMES);
+      const verdicts = await c.classify([synAckRst, { ...synAckRst, proto: 'udp', serverPort: 53 }]);
+      assert.equal(verdicts.length, 2);
+      for (const v of verdicts) {
+        assert.ok(c.classes.includes(v.label));
+        assert.deepEqual(Object.keys(v.scores), c.classes);
+        const sum = Object.values(v.scores).reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(sum - 1) < 1e-3, `probabilities sum to ${sum}`);
+        assert.equal(v.score, Math.max(...Object.values(v.scores)));
+        assert.equal(v.scores[v.label], v.score);
+      }
+      assert.deepEqual(await c.classify([]), []);
+    } finally {
+      await c.release();
+    }
+  });
+
+  it('refuses a model whose input is not the feature vector', async () => {
+    const message = await refusal({ modelPath: wrongInput, cardPath: cardWith({ modelSha256: undefined }) });
+    assert.match(
+      message,
+      new RegExp(`input "features" is float32 \\[.*, 5\\]; the feature code makes float32 \\[N, ${FEATURE_COUNT}\\]`),
+    );
+  });
+
+  it('refuses a card that does not describe the model', async () => {
+    assert.match(await refusal({ modelPath: wrongInput, cardPath }), /describes another model: its modelSha256 is/);
+    const classes = card.classes as string[];
+    assert.match(
+      await refusal({ modelPath, cardPath: cardWith({ modelSha256: undefined, classes: [...classes, 'extra'] }) }),
+      new RegExp(`the card has ${classes.length + 1} classes`),
+    );
+    assert.match(
+      await refusal({
+        modelPath,
+        cardPath: cardWith({ classes: classes.map((k) => (k === 'benign' ? 'normal' : k)) }),
+      }),
+      /no "benign" class/,
+    );
+  });
+
+  it('refuses a model trained on other features', async () => {
+    const features = card.features as Record<string, unknown>;
+    assert.match(
+      await refusal({ modelPath, cardPath: cardWith({ features: { ...features, version: FEATURE_VERSION + 1 } }) }),
+      /trained with feature version 2, this code computes version 1/,
+    );
+    const names = [...FEATURE_NAMES] as string[];
+    names[3] = 'raw_server_port';
+    assert.match(
+      await refusal({ modelPath, cardPath: cardWith({ features: { ...features, names } }) }),
+      /at index 3 the card has "raw_server_port", the code "server_port_registered"/,
+    );
+  });
+
+  it('says which file is missing or broken', async () => {
+    assert.match(await refusal({ modelPath: join(dir, 'none.onnx') }), /cannot read the model .*none\.onnx/);
+    assert.match(await refusal({ modelPath, cardPath: join(dir, 'none.json') }), /cannot read the model card/);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{');
+    assert.match(await refusal({ modelPath, cardPath: bad }), /is not JSON/);
+    const garbage = join(dir, 'garbage.onnx');
+    writeFileSync(garbage, 'not a model');
+    assert.match(
+      await refusal({ modelPath: garbage, cardPath: cardWith({ modelSha256: undefined }) }),
+      /not a model onnxruntime can load/,
+    );
+  });
+});
