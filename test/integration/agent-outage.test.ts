@@ -79,7 +79,7 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
     const counters = sniffer.messages.filter((m) => m.type === 'counters').map((m) => m.counters as Record<string, number>);
     const maxSpooled = Math.max(...counters.map((c) => c.spooled!));
     const final = sniffer.messages.find((m) => m.type === 'stopped')!.counters as Record<string, number>;
-    assert.ok(maxSpooled > 10, `batches piled up in the spool during the outage (max ${maxSpooled})`);
+    assert.ok(maxSpooled >= Math.floor(OUTAGE_MS / 2000), `batches piled up in the spool during the outage (max ${maxSpooled})`);
     assert.equal(final.captured, sent);
     assert.equal(final.spoolDropped, 0);
     assert.equal(final.kernelDrops, 0);

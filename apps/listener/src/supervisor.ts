@@ -1,12 +1,14 @@
 // Runs the sniffer as a child process and replaces it when the config changes.
 //
 // A change must be in force within a second, and a Node start with tsx alone takes most of that. So the supervisor
-// keeps one sniffer forked ahead in standby (modules loaded, waiting for a config over IPC). A change then goes:
-// SIGTERM the running sniffer → it stops tcpdump, closes its open batch into the spool and says 'capture-stopped'
-// (bounded wait) → the standby gets the new config and starts tcpdump → a new standby is forked in the background.
-// The old sniffer meanwhile finishes its uploads in flight (bounded) and exits; once it has, the new one adopts what
-// it left in the spool ('rescan'), so that no batch is uploaded by two processes. The two captures never overlap,
-// so no packet is captured twice; the gap between them is the only loss (measured in docs/ARCHITECTURE.md).
+// keeps one sniffer forked ahead in standby (modules loaded, waiting for a config over IPC). A change is a
+// hand-over by capture time: the standby gets the new config, starts tcpdump and reports the moment it captures
+// from (T); the running sniffer is then told to keep only packets captured before T, captures on until libpcap has
+// handed over its last block (FLEETCAP_CAPTURE_LINGER_MS), closes its batch into the spool, finishes its uploads in
+// flight (bounded) and exits. Both capture for a moment and the timestamp splits the packets between them, so no
+// packet is captured twice and none is missed. Once the old sniffer has exited, the new one adopts what it left in
+// the spool ('rescan'), so that no batch is uploaded by two processes. A new standby is forked in the background.
+// If the new config fails to start, the old sniffer simply goes on.
 //
 // A sniffer that exits on its own is restarted with exponential backoff; several exits within a minute are
 // reported as a crash loop.
@@ -42,7 +44,7 @@ export interface SupervisorOptions {
   log: Logger;
 }
 
-type Role = 'standby' | 'active' | 'draining';
+type Role = 'standby' | 'incoming' | 'active' | 'draining';
 
 interface Child {
   proc: ChildProcess;
@@ -53,8 +55,8 @@ interface Child {
   captureStopped: Promise<void>;
   exited: Promise<void>;
   lastMessage: string;
-  /** Resolves with the first of: capturing, error, exit. */
-  started: Promise<{ ok: true } | { ok: false; error: string }>;
+  /** Resolves with the first of: capturing (with the time it captures from), error, exit. */
+  started: Promise<{ ok: true; sinceMs: number } | { ok: false; error: string }>;
 }
 
 const COUNTER_KEYS = ['captured', 'kernelDrops', 'batchesUploaded', 'spoolDropped', 'spoolDroppedPackets', 'rejected'] as const;
@@ -122,7 +124,7 @@ export class Supervisor extends EventEmitter {
     });
     let onReady!: (ok: boolean) => void;
     let onCaptureStopped!: () => void;
-    let onStarted!: (r: { ok: true } | { ok: false; error: string }) => void;
+    let onStarted!: (r: { ok: true; sinceMs: number } | { ok: false; error: string }) => void;
     const child: Child = {
       proc,
       role: 'standby',
@@ -146,7 +148,7 @@ export class Supervisor extends EventEmitter {
           onReady(true);
           break;
         case 'capturing':
-          onStarted({ ok: true });
+          onStarted({ ok: true, sinceMs: m.sinceMs });
           break;
         case 'error':
           child.lastMessage = m.message;
@@ -233,7 +235,6 @@ export class Supervisor extends EventEmitter {
     this.desired = config;
     return this.enqueue(async () => {
       if (this.desired !== config) return; // superseded while queued
-      await this.stopActive();
       await this.startActive(config);
     });
   }
@@ -298,37 +299,78 @@ export class Supervisor extends EventEmitter {
     });
   }
 
+  /**
+   * Starts a sniffer with this config. If one is capturing, it is a hand-over: the new sniffer (the standby, so
+   * no Node start to wait for) starts tcpdump and reports the time it captures from; the old one is told to keep
+   * packets captured before that time only, lingers until libpcap has handed over its last block, and exits.
+   * Both capture during the hand-over and the capture time splits the packets between them: none twice, none
+   * missed. If the new one fails to start, the old one goes on and the error is reported.
+   */
   private async startActive(config: AgentConfig): Promise<void> {
+    if (this.restartTimer !== null) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+    }
+    const previous = this.active !== null && this.active.proc.exitCode === null ? this.active : null;
     let child = this.standby;
     this.standby = null;
     if (child === null || child.proc.exitCode !== null) child = this.fork();
+    // Without a previous sniffer, the new one is the active one from the start: if it dies, that is a crash.
+    child.role = previous === null ? 'active' : 'incoming';
+    if (previous === null) this.active = child;
     const ready = await Promise.race([child.ready, sleep(this.options.startTimeoutMs).then(() => false)]);
-    child.role = 'active';
-    this.active = child;
-    if (!ready) {
-      child.proc.kill('SIGKILL');
-      return; // onExit reports the crash and schedules a restart
-    }
     const t0 = Date.now();
-    this.send(child, { type: 'start', config: agentConfigToJson(config) });
-    const result = await Promise.race([
-      child.started,
-      sleep(this.options.startTimeoutMs).then(() => ({ ok: false as const, error: `no capture after ${this.options.startTimeoutMs} ms` })),
-    ]);
+    let result: { ok: true; sinceMs: number } | { ok: false; error: string };
+    if (ready) {
+      this.send(child, { type: 'start', config: agentConfigToJson(config), handOver: previous !== null });
+      result = await Promise.race([
+        child.started,
+        sleep(this.options.startTimeoutMs).then(() => ({ ok: false as const, error: `no capture after ${this.options.startTimeoutMs} ms` })),
+      ]);
+    } else {
+      result = { ok: false, error: `the sniffer process did not start in ${this.options.startTimeoutMs} ms` };
+    }
     if (result.ok) {
+      child.role = 'active';
+      this.active = child;
       this.state = 'capturing';
       this.appliedRevision = config.revision;
       this.lastError = null;
       this.options.log.info({ revision: config.revision, pid: child.proc.pid, startMs: Date.now() - t0 }, 'sniffer capturing');
-      if (this.draining.size === 0) this.send(child, { type: 'rescan' });
+      if (previous !== null) this.handOver(previous, result.sinceMs);
+      else if (this.draining.size === 0) this.send(child, { type: 'rescan' });
+    } else if (previous !== null && previous.proc.exitCode === null) {
+      child.stopRequested = true;
+      if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+      this.lastError = `revision ${config.revision} did not start (revision ${this.appliedRevision} goes on): ${result.error}`;
+      this.options.log.error(this.lastError);
     } else {
       this.state = 'error';
       this.lastError = `revision ${config.revision} did not start: ${result.error}`;
       this.options.log.error(this.lastError);
-      if (child.proc.exitCode === null) child.proc.kill('SIGTERM'); // exit → crash handling → restart with backoff
+      if (child.role === 'incoming') {
+        // The previous sniffer died meanwhile: treat this one as the active one that failed.
+        child.role = 'active';
+        this.active = child;
+      }
+      if (child.proc.exitCode === null) child.proc.kill('SIGKILL'); // exit → crash handling → restart with backoff
     }
     this.changed();
     this.warmUp();
+  }
+
+  private handOver(previous: Child, cutAtMs: number): void {
+    previous.role = 'draining';
+    previous.stopRequested = true;
+    this.draining.add(previous);
+    this.send(previous, { type: 'cut', atMs: cutAtMs });
+    this.options.log.info({ pid: previous.proc.pid, cutAtMs }, 'previous sniffer keeps packets captured before the cut-off, then stops');
+    void Promise.race([previous.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then((done) => {
+      if (!done) {
+        this.options.log.warn({ pid: previous.proc.pid }, 'previous sniffer did not exit in time; killing it');
+        previous.proc.kill('SIGKILL');
+      }
+    });
   }
 
   /** Listener shutdown: stop the sniffer and wait for its drain (bounded), stop the standby. */

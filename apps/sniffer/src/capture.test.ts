@@ -15,7 +15,7 @@ test("tcpdump's SIGUSR1 line and its exit summary both fill the stats", () => {
   assert.equal(parseStatsLine('tcpdump: listening on lo, link-type EN10MB (Ethernet)', t), false);
 });
 
-test('tcpdump arguments: pcap on stdout, packet-buffered, immediate, filter as one argument after --', () => {
+test('tcpdump arguments: pcap on stdout, packet-buffered, filter as one argument after --', () => {
   assert.deepEqual(tcpdumpArgs({ device: 'eth0', filter: 'udp and not (host 1.2.3.4 and tcp port 80)', snaplen: 1500, promiscuous: false, bufferKiB: 4096 }), [
     '-i',
     'eth0',
@@ -24,11 +24,16 @@ test('tcpdump arguments: pcap on stdout, packet-buffered, immediate, filter as o
     '-B',
     '4096',
     '-U',
-    '--immediate-mode',
     '-p',
     '-w',
     '-',
     '--',
     'udp and not (host 1.2.3.4 and tcp port 80)',
   ]);
+});
+
+test('immediate mode is opt-in', () => {
+  const args = tcpdumpArgs({ device: 'lo', filter: 'udp', snaplen: 96, promiscuous: true, bufferKiB: 1024, immediate: true });
+  assert.ok(args.includes('--immediate-mode'));
+  assert.ok(!args.includes('-p'));
 });

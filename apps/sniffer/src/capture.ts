@@ -1,10 +1,16 @@
 // Capture through tcpdump (libpcap's own tool) as a child process writing classic pcap to a pipe, read with the
 // project's streaming reader. Why not an in-process binding: see docs/ARCHITECTURE.md "Capture path".
 //
-// tcpdump is run with -U (flush after every packet) and --immediate-mode (no TPACKET_V3 block timeout), so that a
-// packet reaches us in well under a millisecond and a batch closes on time. Kernel drop counts come from tcpdump's
-// statistics: SIGUSR1 prints them on stderr while it runs, and it prints them once more when it exits.
+// tcpdump is run with -U (write each packet to the pipe as soon as libpcap hands it over) and, by default, without
+// --immediate-mode: libpcap then uses TPACKET_V3 blocks that the kernel hands over when full or after tcpdump's
+// 1 s timeout. Immediate mode delivers every packet at once but costs a wakeup per packet, and here it dropped
+// packets at rates plain tcpdump takes without a drop (docs/ARCHITECTURE.md). The price of blocks: a packet may
+// reach us up to ~1 s after capture, and a block not yet handed over when tcpdump stops is lost, so a sniffer
+// lingers (FLEETCAP_CAPTURE_LINGER_MS) after its cut-off time before it stops tcpdump.
+// Kernel drop counts come from tcpdump's statistics: SIGUSR1 prints them on stderr while it runs, and it prints them
+// once more when it exits.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CaptureParser, type CapturedPacket } from '@fleetcap/lib/pcap/reader';
 
@@ -15,6 +21,8 @@ export interface CaptureOptions {
   promiscuous: boolean;
   /** Kernel capture buffer in KiB (tcpdump -B). */
   bufferKiB: number;
+  /** tcpdump --immediate-mode: lowest latency, fewer packets per second without drops. */
+  immediate?: boolean;
   tcpdump?: string;
   onPacket: (packet: CapturedPacket) => void;
   /** A line tcpdump wrote on stderr that is not a statistics line. */
@@ -32,7 +40,9 @@ export interface CaptureStats {
   droppedByInterface: number;
 }
 
-export function tcpdumpArgs(o: Pick<CaptureOptions, 'device' | 'filter' | 'snaplen' | 'promiscuous' | 'bufferKiB'>): string[] {
+export function tcpdumpArgs(
+  o: Pick<CaptureOptions, 'device' | 'filter' | 'snaplen' | 'promiscuous' | 'bufferKiB' | 'immediate'>,
+): string[] {
   return [
     '-i',
     o.device,
@@ -41,7 +51,7 @@ export function tcpdumpArgs(o: Pick<CaptureOptions, 'device' | 'filter' | 'snapl
     '-B',
     String(o.bufferKiB),
     '-U',
-    '--immediate-mode',
+    ...(o.immediate === true ? ['--immediate-mode'] : []),
     ...(o.promiscuous ? [] : ['-p']),
     '-w',
     '-',
@@ -49,6 +59,8 @@ export function tcpdumpArgs(o: Pick<CaptureOptions, 'device' | 'filter' | 'snapl
     o.filter,
   ];
 }
+
+const SETPRIV = '/usr/bin/setpriv';
 
 const ONE_LINE_STATS = /(\d+) packets? captured, (\d+) packets? received by filter, (\d+) packets? dropped by kernel(?:, (\d+) packets? dropped by interface)?/;
 const LINE_STAT = /^(\d+) packets? (captured|received by filter|dropped by kernel|dropped by interface)$/;
@@ -92,9 +104,13 @@ export class Capture {
 
   /** Spawns tcpdump and resolves once it says it is listening (the filter is installed); rejects with its error. */
   start(): Promise<void> {
-    const child = spawn(this.options.tcpdump ?? 'tcpdump', tcpdumpArgs(this.options), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const tcpdump = this.options.tcpdump ?? 'tcpdump';
+    // setpriv execs tcpdump with PR_SET_PDEATHSIG: if the sniffer is killed outright, tcpdump goes with it instead
+    // of capturing on as an orphan.
+    const [cmd, args] = existsSync(SETPRIV)
+      ? [SETPRIV, ['--pdeathsig', 'KILL', '--', tcpdump, ...tcpdumpArgs(this.options)]]
+      : [tcpdump, tcpdumpArgs(this.options)];
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {

@@ -19,7 +19,8 @@ export interface SnifferCounters {
 export type SnifferMessage =
   /** Standby mode: modules loaded, waiting for a 'start' message. */
   | { type: 'standby' }
-  | { type: 'capturing'; revision: number; filter: string; linktype?: number }
+  /** sinceMs: when tcpdump said it is listening; in a hand-over, the previous sniffer's cut-off time. */
+  | { type: 'capturing'; revision: number; filter: string; sinceMs: number }
   /** After SIGTERM: the capture has ended and the open batch is in the spool; uploads in flight are draining. */
   | { type: 'capture-stopped'; counters: SnifferCounters }
   | { type: 'counters'; counters: SnifferCounters }
@@ -28,8 +29,16 @@ export type SnifferMessage =
 
 /** Messages the listener sends the sniffer. */
 export type ListenerMessage =
-  /** Standby mode: run this config (JSON text of the agent config). */
-  | { type: 'start'; config: string }
+  /**
+   * Standby mode: run this config (JSON text of the agent config). handOver: another sniffer is capturing until
+   * this one reports 'capturing'; drop packets captured before that moment.
+   */
+  | { type: 'start'; config: string; handOver: boolean }
+  /**
+   * Keep packets captured before atMs only, go on capturing for the linger time (so that libpcap hands over its
+   * last block), then stop as on SIGTERM.
+   */
+  | { type: 'cut'; atMs: number }
   /** The previous sniffer has exited: adopt the batches it left in the spool. */
   | { type: 'rescan' };
 

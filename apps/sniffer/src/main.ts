@@ -21,25 +21,32 @@ function send(message: SnifferMessage): Promise<void> {
   });
 }
 
-type Stop = { why: string; code: number };
-
-/** Resolves on SIGTERM, SIGINT or the loss of the parent (the listener is gone: do not capture unsupervised). */
-const stopRequested = new Promise<Stop>((resolve) => {
-  process.once('SIGTERM', () => resolve({ why: 'SIGTERM', code: 0 }));
-  process.once('SIGINT', () => resolve({ why: 'SIGINT', code: 0 }));
-  process.once('disconnect', () => resolve({ why: 'parent disconnected', code: 0 }));
-});
+/** cutAtMs: keep packets captured before this time (default: when the stop was asked); linger: keep capturing. */
+type Stop = { why: string; code: number; cutAtMs?: number; linger: boolean };
 
 const listenerMessages: Array<(m: ListenerMessage) => void> = [];
 process.on('message', (m: ListenerMessage) => {
   for (const fn of listenerMessages) fn(m);
 });
 
+/**
+ * Resolves on SIGTERM, SIGINT, a 'cut' from the listener (a successor captures from atMs on) or the loss of the
+ * parent (the listener is gone: do not capture unsupervised).
+ */
+const stopRequested = new Promise<Stop>((resolve) => {
+  process.once('SIGTERM', () => resolve({ why: 'SIGTERM', code: 0, linger: true }));
+  process.once('SIGINT', () => resolve({ why: 'SIGINT', code: 0, linger: true }));
+  process.once('disconnect', () => resolve({ why: 'parent disconnected', code: 0, linger: false }));
+  listenerMessages.push((m) => {
+    if (m.type === 'cut') resolve({ why: 'handed over to the next sniffer', code: 0, cutAtMs: m.atMs, linger: true });
+  });
+});
+
 /** Standby mode: wait for the config (or a stop). */
-function waitForStart(): Promise<string | null> {
+function waitForStart(): Promise<{ config: string; handOver: boolean } | null> {
   return new Promise((resolve) => {
     listenerMessages.push((m) => {
-      if (m.type === 'start') resolve(m.config);
+      if (m.type === 'start') resolve({ config: m.config, handOver: m.handOver });
     });
     void stopRequested.then(() => resolve(null));
   });
@@ -56,11 +63,13 @@ function loadOptions(configJson?: string): SnifferOptions | string {
 
 async function main(): Promise<number> {
   let configJson: string | undefined;
+  let handOver = false;
   if (process.env[STANDBY_ENV] === '1') {
     await send({ type: 'standby' });
     const given = await waitForStart();
     if (given === null) return 0;
-    configJson = given;
+    configJson = given.config;
+    handOver = given.handOver;
   }
   const options = loadOptions(configJson);
   if (typeof options === 'string') {
@@ -108,7 +117,13 @@ async function main(): Promise<number> {
   );
 
   const shutdown = async (stop: Stop): Promise<number> => {
-    log.info({ why: stop.why }, 'stopping');
+    const cutAtMs = stop.cutAtMs ?? Date.now();
+    sniffer.cutAt(cutAtMs);
+    // libpcap hands packets over in blocks, at the latest after its 1 s timeout: capture on for a while so that
+    // every packet captured before the cut-off reaches us.
+    const lingerMs = stop.linger && !sniffer.capture.stopping ? Math.max(0, cutAtMs + options.lingerMs - Date.now()) : 0;
+    log.info({ why: stop.why, cutAtMs, lingerMs }, 'stopping');
+    if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
     const { drained } = await sniffer.stop(() => send({ type: 'capture-stopped', counters: sniffer.counters() }));
     clearInterval(ticker);
     await send({ type: 'stopped', counters: sniffer.counters(), drained });
@@ -117,7 +132,7 @@ async function main(): Promise<number> {
   };
 
   const started = await Promise.race([
-    sniffer.start().then(
+    sniffer.start(handOver).then(
       () => null,
       (err: Error) => `capture did not start: ${err.message}`,
     ),
@@ -126,18 +141,18 @@ async function main(): Promise<number> {
   if (typeof started === 'string') {
     log.error(started);
     await send({ type: 'error', message: started });
-    await shutdown({ why: started, code: 1 });
+    await shutdown({ why: started, code: 1, linger: false });
     return 1;
   }
   if (started !== null) return shutdown(started);
-  await send({ type: 'capturing', revision: config.revision, filter: sniffer.filter });
+  await send({ type: 'capturing', revision: config.revision, filter: sniffer.filter, sinceMs: sniffer.capturingSinceMs });
 
   const died = sniffer.capture.died().then(async (why): Promise<Stop> => {
     if (why !== '') {
       log.error({ why }, 'capture ended unexpectedly');
       await send({ type: 'error', message: `capture ended: ${why}` });
     }
-    return { why: `capture ended: ${why}`, code: 1 };
+    return { why: `capture ended: ${why}`, code: 1, linger: false };
   });
   return shutdown(await Promise.race([stopRequested, died]));
 }

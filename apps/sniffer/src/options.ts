@@ -21,6 +21,9 @@ const snifferEnv = z.object({
   FLEETCAP_STATS_INTERVAL_MS: int(50, 600_000).default(1000),
   FLEETCAP_CAPTURE_BUFFER_KIB: int(64, 4 * 1024 * 1024).default(16 * 1024),
   FLEETCAP_PROMISCUOUS: z.enum(['0', '1', 'true', 'false']).default('1'),
+  FLEETCAP_IMMEDIATE_MODE: z.enum(['0', '1', 'true', 'false']).default('0'),
+  /** How long a stopping sniffer keeps capturing after its cut-off time: longer than libpcap's 1 s block timeout. */
+  FLEETCAP_CAPTURE_LINGER_MS: int(0, 60_000).default(1300),
   FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
   FLEETCAP_SNIFFER_METRICS_PORT: int(0, 65535).default(0),
   [DEFER_SCAN_ENV]: z.enum(['0', '1']).default('0'),
@@ -38,6 +41,8 @@ export interface SnifferOptions {
   statsIntervalMs: number;
   captureBufferKiB: number;
   promiscuous: boolean;
+  immediate: boolean;
+  lingerMs: number;
   tcpdump: string;
   metricsPort: number;
   /** Do not adopt spooled batches at start; wait for a 'rescan' message (the listener sends it). */
@@ -77,6 +82,8 @@ export function loadSnifferOptions(
     statsIntervalMs: e.FLEETCAP_STATS_INTERVAL_MS,
     captureBufferKiB: e.FLEETCAP_CAPTURE_BUFFER_KIB,
     promiscuous: e.FLEETCAP_PROMISCUOUS === '1' || e.FLEETCAP_PROMISCUOUS === 'true',
+    immediate: e.FLEETCAP_IMMEDIATE_MODE === '1' || e.FLEETCAP_IMMEDIATE_MODE === 'true',
+    lingerMs: e.FLEETCAP_CAPTURE_LINGER_MS,
     tcpdump: e.FLEETCAP_TCPDUMP,
     metricsPort: e.FLEETCAP_SNIFFER_METRICS_PORT,
     deferScan: e[DEFER_SCAN_ENV] === '1',

@@ -15,6 +15,15 @@ export class Sniffer {
   readonly capture: Capture;
   private readonly batcher: Batcher;
   private stopped: Promise<{ drained: boolean }> | null = null;
+  /** Capture-time window this sniffer keeps, in µs since the epoch: [notBeforeUs, cutAtUs). */
+  private notBeforeUs = 0;
+  private cutAtUs = Number.POSITIVE_INFINITY;
+  /** Packets kept (in the window). */
+  accepted = 0;
+  /** Packets tcpdump captured outside the window (the other sniffer of a hand-over has them). */
+  outsideWindow = 0;
+  /** When tcpdump reported that it captures (ms since the epoch). */
+  capturingSinceMs = 0;
 
   constructor(
     private readonly options: SnifferOptions,
@@ -63,23 +72,44 @@ export class Sniffer {
       snaplen: c.snaplen,
       promiscuous: options.promiscuous,
       bufferKiB: options.captureBufferKiB,
+      immediate: options.immediate,
       tcpdump: options.tcpdump,
-      onPacket: (p) => this.batcher.add(p),
+      onPacket: (p) => {
+        // The hand-over window: packets before notBefore belong to the previous sniffer, from cutAt on to the next.
+        const us = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
+        if (us < this.notBeforeUs || us >= this.cutAtUs) {
+          this.outsideWindow++;
+          return;
+        }
+        this.accepted++;
+        this.batcher.add(p);
+      },
       onMessage: (line) => log.info({ tcpdump: line }, 'tcpdump'),
     });
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts capturing. With `handOver`, packets captured before tcpdump said it is listening are dropped: the
+   * previous sniffer keeps capturing until that moment (its cut-off) and has them.
+   */
+  async start(handOver = false): Promise<void> {
     this.uploader.start();
     await this.capture.start();
+    this.capturingSinceMs = Date.now();
+    if (handOver) this.notBeforeUs = this.capturingSinceMs * 1000;
     this.capture.pollStats(this.options.statsIntervalMs);
     this.log.info({ device: this.options.config.device, filter: this.filter }, 'capturing');
+  }
+
+  /** From this capture time on, packets belong to the next sniffer. */
+  cutAt(ms: number): void {
+    this.cutAtUs = Math.min(this.cutAtUs, ms * 1000);
   }
 
   counters(): SnifferCounters {
     const s = this.spool.counters();
     return {
-      captured: this.capture.packets,
+      captured: this.accepted,
       kernelDrops: this.capture.stats.droppedByKernel,
       batchesUploaded: this.uploader.counters.batchesUploaded,
       spooled: s.spooled,
