@@ -21,7 +21,7 @@ export function createMetrics() {
     }),
     propagationSeconds: new Histogram({
       name: 'fleetcap_config_sync_propagation_seconds',
-      help: 'From the database change (source timestamp) to ZooKeeper holding it',
+      help: 'From the database change (the binlog event time, whole seconds for Debezium) to ZooKeeper holding it',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),

@@ -43,7 +43,11 @@ export class StatusMirror {
   async start(): Promise<void> {
     this.zk.on('session', () => this.schedule(() => this.resync()));
     await this.zk.mkdirp(this.paths.agents);
-    await this.resync();
+    // A first pass that fails (MariaDB not up yet) is not fatal: the periodic resync retries it.
+    await this.resync().catch((err: Error) => {
+      this.metrics?.statusError();
+      this.log.warn({ err: err.message }, 'status mirror: first pass failed; the next resync retries');
+    });
     this.timer = setInterval(() => this.schedule(() => this.resync()), this.resyncMs);
     this.timer.unref();
   }
