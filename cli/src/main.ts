@@ -1,6 +1,7 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
+import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerReportCommands } from './commands/report.ts';
@@ -13,6 +14,7 @@ program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessi
 registerStackCommands(program);
 registerSessionsCommand(program);
 registerDatasetCommand(program);
+registerClassifyCommand(program);
 registerReportCommands(program);
 registerUploadCommand(program);
 

@@ -111,6 +111,7 @@ export async function exportDataset(
       `dataset: ${runId}: ${summary.sessions} sessions ${JSON.stringify(summary.perClass)}` +
         (summary.unlabelled ? `, ${summary.unlabelled} unlabelled` : '') +
         (summary.error ? `, capture error: ${summary.error}` : '') +
+        (summary.sessions === 0 ? ` (WARNING: no sessions: ${captured.reader.packets} packets in the capture)` : '') +
         '\n',
     );
   }

@@ -1,0 +1,183 @@
+// `fleetcap classify [--json] FILE...`: the verdict of every session of capture files, offline, with the same
+// sessionizer (first SESSION_MAX_PACKETS packets of a session, as splitcap stores them), feature code and model
+// that forecast serves. No servers. With --json, one line per session with the fields of `fleetcap sessions
+// --json` plus label and score, then a summary line per file.
+import { resolve } from 'node:path';
+import { Classifier, ModelContractError, type Verdict } from '@fleetcap/forecast/src/model.ts';
+import { sessionizeCapture } from '@fleetcap/lib/features/capture';
+import { extractFeatures, FEATURE_COUNT } from '@fleetcap/lib/features/features';
+import { featureSessionOf } from '@fleetcap/lib/features/from-session';
+import type { Session } from '@fleetcap/lib/session/sessionizer';
+import type { Command } from 'commander';
+
+export const EXIT_ALL_READ = 0;
+export const EXIT_SOME_UNREADABLE = 2;
+export const EXIT_MODEL_REFUSED = 3;
+
+/** Sessions per model run: bounds the feature tensor of a huge capture. */
+const CHUNK = 4096;
+
+const DEFAULT_MODEL = new URL('../../../model/model.onnx', import.meta.url).pathname;
+
+export interface ClassifyOptions {
+  json?: boolean;
+  model?: string;
+  card?: string;
+}
+
+interface Output {
+  write(text: string): unknown;
+}
+
+export interface ClassifiedFile {
+  file: string;
+  sessions: Session[];
+  verdicts: Verdict[];
+  error?: string;
+}
+
+/** Sessionizes one file and classifies its sessions, CHUNK sessions per model run. */
+export async function classifyFile(classifier: Classifier, file: string): Promise<ClassifiedFile> {
+  const captured = await sessionizeCapture(file);
+  const verdicts: Verdict[] = [];
+  const features = new Float32Array(CHUNK * FEATURE_COUNT);
+  for (let i = 0; i < captured.sessions.length; i += CHUNK) {
+    const chunk = captured.sessions.slice(i, i + CHUNK);
+    chunk.forEach((s, k) => {
+      extractFeatures(featureSessionOf(s), features, k * FEATURE_COUNT);
+    });
+    verdicts.push(
+      ...(await classifier.classifyFeatures(features.subarray(0, chunk.length * FEATURE_COUNT), chunk.length)),
+    );
+  }
+  const result: ClassifiedFile = { file, sessions: captured.sessions, verdicts };
+  if (captured.error) result.error = captured.error;
+  return result;
+}
+
+function sessionLine(file: string, s: Session, v: Verdict): string {
+  return JSON.stringify({
+    type: 'session',
+    file,
+    proto: s.proto,
+    src: s.src,
+    sport: s.sport,
+    dst: s.dst,
+    dport: s.dport,
+    packets: s.packets,
+    bytes: s.bytes,
+    first: s.first,
+    last: s.last,
+    packetsFromSrc: s.packetsFromInitiator,
+    bytesFromSrc: s.bytesFromInitiator,
+    key: s.key,
+    label: v.label,
+    score: v.score,
+  });
+}
+
+function labelCounts(verdicts: Verdict[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of verdicts) counts[v.label] = (counts[v.label] ?? 0) + 1;
+  return counts;
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function tableLines(r: ClassifiedFile, modelVersion: string): string[] {
+  const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration', 'label', 'score'];
+  const rows = r.sessions.map((s, i) => [
+    s.proto,
+    endpoint(s.src, s.sport),
+    endpoint(s.dst, s.dport),
+    String(s.packets),
+    String(s.bytes),
+    Number.isFinite(s.first) ? new Date(s.first * 1000).toISOString() : String(s.first),
+    (s.last - s.first).toFixed(6),
+    r.verdicts[i]!.label,
+    r.verdicts[i]!.score.toFixed(3),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const numeric = new Set([3, 4, 6, 8]);
+  const format = (cells: string[]) =>
+    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  const counts = Object.entries(labelCounts(r.verdicts))
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, n]) => `${label} ${n}`)
+    .join(', ');
+  return [
+    `== ${r.file}: ${r.sessions.length} sessions, model ${modelVersion}`,
+    format(header),
+    ...rows.map(format),
+    `verdicts: ${counts || 'none'}`,
+    '',
+  ];
+}
+
+export async function runClassify(
+  files: string[],
+  options: ClassifyOptions,
+  out: Output = process.stdout,
+  err: Output = process.stderr,
+): Promise<number> {
+  let classifier: Classifier;
+  try {
+    classifier = await Classifier.load({
+      modelPath: resolve(options.model ?? process.env.FLEETCAP_MODEL_PATH ?? DEFAULT_MODEL),
+      ...(options.card ? { cardPath: resolve(options.card) } : {}),
+    });
+  } catch (cause) {
+    if (cause instanceof ModelContractError) {
+      err.write(`fleetcap classify: ${cause.message}\n`);
+      return EXIT_MODEL_REFUSED;
+    }
+    throw cause;
+  }
+  if (classifier.card.placeholder) {
+    err.write(`fleetcap classify: note: model ${classifier.version} is a PLACEHOLDER (see model/MODEL_CARD.md)\n`);
+  }
+  let exitCode = EXIT_ALL_READ;
+  try {
+    for (const file of files) {
+      const r = await classifyFile(classifier, file);
+      if (r.error) {
+        exitCode = EXIT_SOME_UNREADABLE;
+        err.write(`fleetcap classify: ${file}: ${r.error}\n`);
+      }
+      if (options.json) {
+        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!));
+        lines.push(
+          JSON.stringify({
+            type: 'summary',
+            file,
+            sessions: r.sessions.length,
+            modelVersion: classifier.version,
+            labels: labelCounts(r.verdicts),
+            ...(r.error ? { error: r.error } : {}),
+          }),
+        );
+        out.write(`${lines.join('\n')}\n`);
+      } else {
+        out.write(`${tableLines(r, classifier.version).join('\n')}\n`);
+      }
+    }
+  } finally {
+    await classifier.release();
+  }
+  return exitCode;
+}
+
+export function registerClassifyCommand(program: Command): void {
+  program
+    .command('classify')
+    .description("each session's verdict from the session classifier (offline: same features and model as forecast)")
+    .option('--json', 'one JSON object per line per session (the fields of `sessions --json` plus label and score)')
+    .option('--model <file>', 'ONNX model (default $FLEETCAP_MODEL_PATH or model/model.onnx)')
+    .option('--card <file>', 'model card (default: <model>-card.json beside the model)')
+    .argument('<files...>', 'capture files (pcap or pcapng)')
+    .action(async (files: string[], options: ClassifyOptions) => {
+      process.exitCode = await runClassify(files, options);
+    });
+}
