@@ -62,10 +62,11 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(apps.map((a) => a.stop()));
   const list = agents.map((a) => `'${a}'`).join(',');
-  mariadbCli(`DELETE FROM sniffer_config WHERE agent_id IN (${list}); DELETE FROM agent_status WHERE agent_id IN (${list})`);
-  await new Promise((r) => setTimeout(r, 1000));
+  mariadbCli(`DELETE FROM sniffer_config WHERE agent_id IN (${list})`);
+  await waitFor('config nodes deleted', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === null), 20000).catch(() => undefined);
+  await Promise.all(apps.map((a) => a.stop()));
+  mariadbCli(`DELETE FROM agent_status WHERE agent_id IN (${list})`);
   for (const id of agents) {
     await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())));
   }

@@ -127,6 +127,7 @@ describe('SQL edits reach ZooKeeper', () => {
   test('DELETE deletes the node; inserting the row again creates it again', async () => {
     mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${id}'`);
     await waitForAbsent(id);
+    assert.equal(await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb)), null, 'no empty agent node is left');
     insert(id, 'icmp');
     const json = await waitForRevision(id, 1);
     assert.equal(json.bpfFilter, 'icmp', 'the new row, although its revision started over at 1');

@@ -175,6 +175,11 @@ export class ZkMirror {
         if (isZkError(err, ZkCode.NO_NODE)) continue;
         throw err;
       }
+      // The agent's own node goes too unless something is still under it (the listener's live node): no empty
+      // nodes pile up for agents that are gone. A listener creating its live node meanwhile just retries.
+      await this.zk.remove(this.paths.agent(agentId)).catch((err: unknown) => {
+        if (!isZkError(err, ZkCode.NOT_EMPTY) && !isZkError(err, ZkCode.NO_NODE)) throw err;
+      });
       await this.status.clearConfigError(agentId, revision);
       return 'deleted';
     }
