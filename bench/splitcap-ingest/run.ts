@@ -4,9 +4,7 @@
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
-import { Redis } from 'ioredis';
-import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
+import { removePipelineNamespace } from '../../test/helpers/namespace.ts';
 import { startApp } from '../../test/helpers/processes.ts';
 import { connections } from '../../test/helpers/stack.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
@@ -77,19 +75,7 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
   );
   const elapsed = (Date.now() - started) / 1000;
   await Promise.all(apps.map((a) => a.stop()));
-  // Clean up: the benchmark's sessions and queues.
-  const redis = new Redis(connections.redisUrl);
-  let cursor = '0';
-  do {
-    const [c, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    if (keys.length) await redis.unlink(...keys);
-    cursor = c;
-  } while (cursor !== '0');
-  redis.disconnect();
-  const conn = await amqp.connect(connections.amqpUrl);
-  const ch = await conn.createChannel();
-  for (const q of Object.values(sessionQueueNames(prefix, 5000))) await ch.deleteQueue(q).catch(() => {});
-  await conn.close();
+  await removePipelineNamespace(prefix);
   return { packetsPerSecond: packets / elapsed, batches };
 }
 

@@ -7,11 +7,9 @@
 //   node --import tsx bench/verdicts/run.ts [--sessions 20000] [--rate 1000] [--seconds 20]
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqp from 'amqplib';
-import { Redis } from 'ioredis';
-import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
+import { removePipelineNamespace } from '../../test/helpers/namespace.ts';
 import { type RunningApp, startApp } from '../../test/helpers/processes.ts';
-import { connections, mysqlAs } from '../../test/helpers/stack.ts';
+import { mysqlAs } from '../../test/helpers/stack.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
 
 const { values } = parseArgs({
@@ -129,16 +127,5 @@ try {
   for (const a of apps) await a.stop();
   await db.query('DELETE FROM session_verdict WHERE agent_id = ?', [agent]);
   await db.end();
-  const redis = new Redis(connections.redisUrl);
-  let cursor = '0';
-  do {
-    const [c, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    if (keys.length) await redis.unlink(...keys);
-    cursor = c;
-  } while (cursor !== '0');
-  redis.disconnect();
-  const conn = await amqp.connect(connections.amqpUrl);
-  const ch = await conn.createChannel();
-  for (const q of Object.values(sessionQueueNames(prefix, 5000))) await ch.deleteQueue(q).catch(() => {});
-  await conn.close();
+  await removePipelineNamespace(prefix);
 }

@@ -5,10 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { sessionKeys } from '../../lib/src/session-store/layout.ts';
+import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
 import { syntheticCapture } from '../helpers/synthetic-sessions.ts';
@@ -32,14 +31,7 @@ before(async () => {
 
 after(async () => {
   await splitcap?.stop();
-  const redis = new Redis(connections.redisUrl);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
-  const conn = await amqp.connect(connections.amqpUrl);
-  const ch = await conn.createChannel();
-  for (const q of Object.values(sessionQueueNames(prefix, 5000))) await ch.deleteQueue(q).catch(() => {});
-  await conn.close();
+  await removePipelineNamespace(prefix);
   const db = await mysqlAs('admin');
   await db.query('DELETE FROM session_verdict WHERE agent_id = ?', [agent]);
   await db.query('DELETE FROM sniffer_config WHERE agent_id = ?', [agent]);

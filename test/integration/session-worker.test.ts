@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
 import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { sessionKeys } from '../../lib/src/session-store/layout.ts';
+import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mysqlAs, uniqueId } from '../helpers/stack.ts';
 import { type SyntheticSession, syntheticCapture } from '../helpers/synthetic-sessions.ts';
@@ -92,16 +93,7 @@ async function waitForRows(keys: string[], withinMs: number): Promise<Row[]> {
   return rows;
 }
 
-async function sessionKeysLeft(): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:s:*`, 'COUNT', 1000);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return found;
-}
+const sessionKeysLeft = () => redisKeysWithPrefix(redis, prefix, 's:*');
 
 function utc(us: number): string {
   return `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19).replace('T', ' ')}.${String(us % 1_000_000).padStart(6, '0')}`;
@@ -131,12 +123,11 @@ after(async () => {
   for (const w of workers) await w.stop();
   await splitcap?.stop();
   await forecast?.stop();
-  for (const q of Object.values(queues)) await channel?.deleteQueue(q).catch(() => {});
   await amqpConn?.close();
   await db?.query('DELETE FROM session_verdict WHERE agent_id = ?', [agent]);
   await db?.end();
-  for (const k of await sessionKeysLeft()) await redis.del(k);
   redis?.disconnect();
+  await removePipelineNamespace(prefix, DELAY_MS);
 });
 
 function checkRow(row: Row | undefined, s: SyntheticSession, reason: string): void {

@@ -20,6 +20,7 @@ import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { decodeSessionMessage } from '../../lib/src/queue/session-message.ts';
 import { decodePacketRecord, sessionKeys, toClientDirection } from '../../lib/src/session-store/layout.ts';
 import { Sessionizer } from '../../lib/src/session/sessionizer.ts';
+import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
 
@@ -176,15 +177,9 @@ before(async () => {
 after(async () => {
   await replicaA?.stop();
   await replicaB?.stop();
-  for (const q of Object.values(queues)) await channel?.deleteQueue(q).catch(() => {});
   await amqpConn?.close();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
   redis?.disconnect();
+  await removePipelineNamespace(prefix, DELAY_MS);
 });
 
 describe('splitcap with real Redis and RabbitMQ', () => {

@@ -1,0 +1,35 @@
+// Tests and benchmarks run the pipeline under their own Redis key prefix and queue prefix
+// (FLEETCAP_REDIS_PREFIX, FLEETCAP_QUEUE_PREFIX), so they never meet each other's sessions; this
+// removes everything such a namespace left behind.
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
+import { connections } from './stack.ts';
+
+export async function redisKeysWithPrefix(redis: Redis, prefix: string, what = '*'): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${what}`, 'COUNT', 5000);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}
+
+export async function removePipelineNamespace(prefix: string, delayMs = 5000): Promise<void> {
+  const redis = new Redis(connections.redisUrl);
+  try {
+    const keys = await redisKeysWithPrefix(redis, prefix);
+    for (let i = 0; i < keys.length; i += 5000) await redis.unlink(...keys.slice(i, i + 5000));
+  } finally {
+    redis.disconnect();
+  }
+  const conn = await amqp.connect(connections.amqpUrl);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of Object.values(sessionQueueNames(prefix, delayMs))) await ch.deleteQueue(q).catch(() => {});
+  } finally {
+    await conn.close();
+  }
+}
