@@ -1,8 +1,8 @@
 // splitcap: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { loadSplitcapConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
@@ -10,7 +10,7 @@ import { createMetrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionStore } from './session-store.ts';
 
-const log = pino({ name: 'splitcap', level: process.env.FLEETCAP_LOG_LEVEL ?? 'info' });
+const log = createLogger('splitcap');
 
 let config: ReturnType<typeof loadSplitcapConfig>;
 let connections: ReturnType<typeof loadConnections>;

@@ -1,9 +1,8 @@
 // splitcap's Prometheus metrics.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, createRegistry } from '@fleetcap/lib/telemetry/metrics';
 
 export function createMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const registry = createRegistry('splitcap');
   return {
     registry,
     batches: new Counter({
