@@ -7,6 +7,9 @@ import { parseLiveStatus } from './live-status.ts';
 import type { AgentPaths } from './paths.ts';
 import type { Watcher, Zk } from './zk.ts';
 
+/** The ZooKeeper calls the status mirror makes (an in-memory fake implements them in the unit tests). */
+export type StatusZk = Pick<Zk, 'exists' | 'getData' | 'getChildren' | 'mkdirp'> & { on(event: 'session', fn: () => void): unknown };
+
 export interface StatusMirrorLogger {
   debug: (obj: object, msg: string) => void;
   warn: (obj: object, msg: string) => void;
@@ -32,7 +35,7 @@ export class StatusMirror {
   private stopped = false;
 
   constructor(
-    private readonly zk: Zk,
+    private readonly zk: StatusZk,
     private readonly paths: AgentPaths,
     private readonly store: StatusStore,
     private readonly log: StatusMirrorLogger,
