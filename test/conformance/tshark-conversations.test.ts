@@ -106,9 +106,12 @@ function compare(ours: OurFileResult, tshark: TsharkResult): Difference {
       difference.oursNotCovered.push(key);
       continue;
     }
-    if (theirs.frames !== s.packets || !bytesMatch(theirs, s.bytes)) {
+    // tshark prints the duration with 4 decimals; the float seconds we print are exact to well under that.
+    const durationOff = theirs.duration !== undefined && Math.abs(s.last - s.first - theirs.duration) > 0.00006;
+    if (theirs.frames !== s.packets || !bytesMatch(theirs, s.bytes) || durationOff) {
       difference.counts.push(
-        `${key}: ours ${s.packets} packets ${s.bytes} bytes, tshark ${theirs.frames} ${theirs.bytesText}`,
+        `${key}: ours ${s.packets} packets ${s.bytes} bytes ${(s.last - s.first).toFixed(6)} s, ` +
+          `tshark ${theirs.frames} ${theirs.bytesText} ${theirs.duration} s`,
       );
       if (theirs.frames < s.packets) difference.oursNotCovered.push(key);
       if (theirs.frames > s.packets) difference.theirsNotCovered.push(key);

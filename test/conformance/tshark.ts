@@ -10,6 +10,8 @@ export interface Conversation {
   bytes: number | undefined;
   /** tshark's own text for the bytes column, e.g. "139 kB". */
   bytesText: string;
+  /** Seconds from the first to the last frame, as tshark prints it (4 decimals); undefined when rows were merged. */
+  duration: number | undefined;
 }
 
 export interface TsharkResult {
@@ -87,9 +89,17 @@ export function parseConversationTables(stdout: string): Map<string, Conversatio
           ? previous.bytes + parseBytes(bytesText)!
           : undefined;
       previous.bytesText = previous.bytes !== undefined ? `${previous.bytes} bytes` : `${previous.bytesText}+`;
+      previous.duration = undefined;
       continue;
     }
-    conversations.set(key, { proto, key, frames: Number(match[7]), bytes: parseBytes(bytesText), bytesText });
+    conversations.set(key, {
+      proto,
+      key,
+      frames: Number(match[7]),
+      bytes: parseBytes(bytesText),
+      bytesText,
+      duration: Number(match[10]),
+    });
   }
   return conversations;
 }
