@@ -5,6 +5,7 @@ import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerReportCommands } from './commands/report.ts';
+import { registerRunCommand } from './commands/run.ts';
 import { registerStackCommands } from './commands/stack.ts';
 import { registerUploadCommand } from './commands/upload.ts';
 
@@ -16,6 +17,7 @@ registerSessionsCommand(program);
 registerDatasetCommand(program);
 registerClassifyCommand(program);
 registerReportCommands(program);
+registerRunCommand(program);
 registerUploadCommand(program);
 
 await program.parseAsync(process.argv);

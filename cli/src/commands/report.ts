@@ -1,10 +1,11 @@
 // `fleetcap report` and `fleetcap agents`: the reporting views as tables, read with the reporting
 // account (which can write nothing).
+
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { loadAccounts } from '@fleetcap/lib/db/accounts';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
-import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
 
 export interface ReportSection {
   title: string;

@@ -13,7 +13,10 @@ test('a capture is cut into batches at packet boundaries, keeping times and wire
     w.write({ tsSec: 1700000000 + i, tsNsec: 123000, data, origLen: data.length + 10 });
   }
   const batches = [...captureBatches(w.toBuffer(), 10)];
-  assert.deepEqual(batches.map((b) => b.packets), [10, 10, 5]);
+  assert.deepEqual(
+    batches.map((b) => b.packets),
+    [10, 10, 5],
+  );
   const packets = batches.flatMap((b) => [...readCaptureBuffer(b.body)]);
   assert.equal(packets.length, 25);
   assert.equal(packets[24]!.tsSec, 1700000024);
@@ -21,9 +24,13 @@ test('a capture is cut into batches at packet boundaries, keeping times and wire
   assert.equal(packets[24]!.origLen, packets[24]!.caplen + 10);
 });
 
-test('batches keep the capture\'s link type', () => {
+test("batches keep the capture's link type", () => {
   const raw = new PcapWriter({ linktype: LINKTYPE_RAW });
-  raw.write({ tsSec: 1, tsNsec: 0, data: buildPacket({ proto: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, linktype: LINKTYPE_RAW }) });
+  raw.write({
+    tsSec: 1,
+    tsNsec: 0,
+    data: buildPacket({ proto: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, linktype: LINKTYPE_RAW }),
+  });
   const [only] = [...captureBatches(raw.toBuffer(), 100)];
   assert.equal(only!.packets, 1);
   assert.equal([...readCaptureBuffer(only!.body)][0]!.linktype, LINKTYPE_RAW);

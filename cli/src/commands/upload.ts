@@ -4,10 +4,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
 import { CaptureParser } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
 
 export interface UploadOptions {
   url: string;
@@ -38,12 +38,17 @@ export function* captureBatches(bytes: Buffer, batchPackets: number): Generator<
   if (writer && writer.packetCount > 0) yield { body: writer.toBuffer(), packets: writer.packetCount };
 }
 
-export async function uploadFile(file: string, o: UploadOptions): Promise<{ batches: number; packets: number; duplicates: number }> {
+export async function uploadFile(
+  file: string,
+  o: UploadOptions,
+): Promise<{ batches: number; packets: number; duplicates: number }> {
   const bytes = readFileSync(file);
   const fileId = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   const batches = [...captureBatches(bytes, o.batchPackets)];
   const total = batches.reduce((n, b) => n + b.packets, 0);
-  const bar = o.progress ? new SingleBar({ format: `${basename(file)} [{bar}] {value}/{total} packets | {eta_formatted} left` }) : undefined;
+  const bar = o.progress
+    ? new SingleBar({ format: `${basename(file)} [{bar}] {value}/{total} packets | {eta_formatted} left` })
+    : undefined;
   bar?.start(total, 0);
   let duplicates = 0;
   try {
@@ -85,11 +90,13 @@ export function registerUploadCommand(program: Command): void {
     .description('send captures to splitcap as an agent would (batches, retries on 503, a progress bar)')
     .option('--url <url>', 'splitcap base URL', process.env.FLEETCAP_SPLITCAP_URL ?? 'http://127.0.0.1:8080')
     .option('--agent <id>', 'agent id to upload as', process.env.FLEETCAP_AGENT_ID ?? 'local-upload')
-    .option('--token <token>', 'that agent\'s bearer token (or FLEETCAP_AGENT_TOKEN)', process.env.FLEETCAP_AGENT_TOKEN)
+    .option('--token <token>', "that agent's bearer token (or FLEETCAP_AGENT_TOKEN)", process.env.FLEETCAP_AGENT_TOKEN)
     .option('--batch-packets <n>', 'packets per batch', '5000')
     .action(async (files: string[], opts: { url: string; agent: string; token?: string; batchPackets: string }) => {
       if (!opts.token) {
-        console.error('fleetcap upload: no token: pass --token or set FLEETCAP_AGENT_TOKEN (the agent=token pair splitcap was started with)');
+        console.error(
+          'fleetcap upload: no token: pass --token or set FLEETCAP_AGENT_TOKEN (the agent=token pair splitcap was started with)',
+        );
         process.exit(2);
       }
       let failed = 0;
@@ -103,7 +110,9 @@ export function registerUploadCommand(program: Command): void {
             batchPackets: Number(opts.batchPackets),
             progress: process.stderr.isTTY === true,
           });
-          console.log(`${file}: ${r.packets} packets in ${r.batches} batches${r.duplicates ? ` (${r.duplicates} already uploaded)` : ''}`);
+          console.log(
+            `${file}: ${r.packets} packets in ${r.batches} batches${r.duplicates ? ` (${r.duplicates} already uploaded)` : ''}`,
+          );
         } catch (err) {
           failed++;
           console.error(`fleetcap upload: ${(err as Error).message}`);

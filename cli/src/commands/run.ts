@@ -1,0 +1,275 @@
+// `fleetcap run`: the whole system on local defaults, in one command. Brings the stack up, starts
+// forecast, splitcap, two session-workers, config-sync and one host agent (listener + sniffer on
+// the loopback interface), registers the agent by inserting its sniffer_config row with SQL (so its
+// config travels the real way: binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> listener),
+// makes traffic the agent captures, uploads the public sample captures, waits for the verdicts and
+// prints the report. Ctrl-C stops everything; --keep leaves it running until Ctrl-C.
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import mysql from 'mysql2/promise';
+import ora from 'ora';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { printReport } from './report.ts';
+import { uploadFile } from './upload.ts';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
+const appLogs = join(stackHome, 'logs', 'apps');
+
+export const localAgentId = 'local-agent';
+/** The agent captures only the demo traffic on loopback: the pipeline's own traffic is there too. */
+export const demoPorts = { http: 18081 } as const;
+const splitcapPort = Number(process.env.FLEETCAP_SPLITCAP_PORT ?? 8080);
+const forecastPort = Number(process.env.FLEETCAP_FORECAST_PORT ?? 8090);
+
+interface App {
+  name: string;
+  child: ChildProcess;
+}
+
+async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
+  // Without a terminal ora prints each step's start and end as plain lines.
+  const spinner = ora({ text: title, isEnabled: process.stderr.isTTY === true }).start();
+  const started = Date.now();
+  try {
+    const result = await fn();
+    spinner.succeed(`${title} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    return result;
+  } catch (err) {
+    spinner.fail(`${title}: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+function startApp(apps: App[], name: string, app: string, env: Record<string, string>, waitForListening: boolean): Promise<App> {
+  mkdirSync(appLogs, { recursive: true });
+  const log = createWriteStream(join(appLogs, `${name}.log`), { flags: 'a' });
+  const child = fork(join(repoRoot, 'apps', app, 'src', 'main.ts'), [], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const entry = { name, child };
+  apps.push(entry);
+  if (!waitForListening) return Promise.resolve(entry);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s; see ${join(appLogs, `${name}.log`)}`)), 60_000);
+    child.on('message', (m: { type?: string }) => {
+      if (m.type === 'listening') {
+        clearTimeout(timer);
+        resolve(entry);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}; see ${join(appLogs, `${name}.log`)}`));
+    });
+  });
+}
+
+async function stopApps(apps: App[]): Promise<void> {
+  // The agent first (it flushes its last batch to splitcap), the central apps after.
+  for (const group of [['listener'], ['config-sync'], ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast']]) {
+    await Promise.all(
+      apps
+        .filter((a) => group.includes(a.name) && a.child.exitCode === null && a.child.signalCode === null)
+        .map(async (a) => {
+          a.child.kill('SIGTERM');
+          const timer = setTimeout(() => a.child.kill('SIGKILL'), 15_000);
+          await once(a.child, 'exit');
+          clearTimeout(timer);
+        }),
+    );
+  }
+}
+
+async function query<T>(sql: string, values: unknown[] = []): Promise<T[]> {
+  const conn = loadConnections();
+  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' });
+  try {
+    const [rows] = await c.query(sql, values);
+    return rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+/** The operator's way: an INSERT through the mariadb command-line client. */
+function registerAgentWithSql(): void {
+  const conn = loadConnections();
+  const filter = `tcp port ${demoPorts.http}`;
+  const sql = `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, snaplen, batch_packets, batch_ms, upload_concurrency, enabled)
+    VALUES ('${localAgentId}', 'lo', '${filter}', 'http://127.0.0.1:${splitcapPort}', 65535, 500, 500, 2, 1)
+    ON DUPLICATE KEY UPDATE device = VALUES(device), bpf_filter = VALUES(bpf_filter), splitcap_url = VALUES(splitcap_url), enabled = 1`;
+  execFileSync('mariadb', [
+    '--no-defaults',
+    '-h',
+    conn.mysql.host,
+    '-P',
+    String(conn.mysql.port),
+    '-u',
+    conn.mysqlAdmin.user,
+    `-p${conn.mysqlAdmin.password}`,
+    conn.mysql.database,
+    '-e',
+    sql,
+  ]);
+}
+
+async function waitForAgentApplied(timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no status yet';
+  while (Date.now() < deadline) {
+    const rows = await query<{ revision: number; applied_revision: number | null; state: string | null; last_error: string | null; config_error: string | null }>(
+      'SELECT c.revision, s.applied_revision, s.state, s.last_error, s.config_error FROM sniffer_config c LEFT JOIN agent_status s USING (agent_id) WHERE c.agent_id = ?',
+      [localAgentId],
+    );
+    const r = rows[0];
+    if (r?.config_error) throw new Error(`config-sync refused the agent's config: ${r.config_error}`);
+    if (r && r.applied_revision === r.revision && r.state === 'capturing') return r.revision;
+    last = r ? `state ${r.state ?? '-'}, applied revision ${r.applied_revision ?? '-'} of ${r.revision}${r.last_error ? `, error: ${r.last_error}` : ''}` : last;
+    await sleep(250);
+  }
+  throw new Error(`the agent did not apply its config within ${timeoutMs / 1000} s (${last}); see ${appLogs}/listener.log`);
+}
+
+/** Benign demo traffic on loopback that the agent captures: an HTTP server and clients fetching pages. */
+async function demoTraffic(requests: number): Promise<void> {
+  const server = createServer((req, res) => {
+    const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size') ?? 512);
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }).end('x'.repeat(Math.min(size, 1_000_000)));
+  });
+  server.listen(demoPorts.http, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    for (let i = 0; i < requests; i++) {
+      const res = await fetch(`http://127.0.0.1:${demoPorts.http}/page/${i}?size=${200 + ((i * 7919) % 60_000)}`, {
+        headers: { connection: 'close' },
+      });
+      await res.text();
+      await sleep(20 + ((i * 37) % 80));
+    }
+  } finally {
+    server.close();
+  }
+}
+
+async function countVerdicts(agents: string[]): Promise<number> {
+  const rows = await query<{ n: number }>('SELECT COUNT(*) AS n FROM session_verdict WHERE agent_id IN (?)', [agents]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+export interface RunOptions {
+  keep: boolean;
+  requests: number;
+}
+
+export async function runSystem(o: RunOptions): Promise<void> {
+  const apps: App[] = [];
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await step('stop the apps (the stack keeps running: npx fleetcap down stops it)', () => stopApps(apps));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(130));
+  process.on('SIGTERM', () => void stop(143));
+
+  const token = randomBytes(18).toString('base64url');
+  const uploadToken = randomBytes(18).toString('base64url');
+  const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
+  try {
+    await step('start the stack (Redis, RabbitMQ, MariaDB, ZooKeeper, Kafka, Kafka Connect + Debezium) and apply the schema', async () => {
+      const child = spawn('bash', [join(repoRoot, 'stack', 'stack.sh'), 'up'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const [code] = (await once(child, 'exit')) as [number];
+      if (code !== 0) throw new Error(`stack up failed:\n${out}`);
+    });
+    await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
+      await Promise.all([
+        startApp(apps, 'forecast', 'forecast', { ...common, FLEETCAP_FORECAST_PORT: String(forecastPort) }, true),
+        startApp(apps, 'splitcap', 'splitcap', {
+          ...common,
+          FLEETCAP_SPLITCAP_PORT: String(splitcapPort),
+          FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
+          FLEETCAP_SESSION_DELAY_MS: '3000',
+        }, true),
+        startApp(apps, 'config-sync', 'config-sync', { ...common, FLEETCAP_CONFIG_SYNC_PORT: '0' }, true),
+      ]);
+      for (const n of [1, 2]) {
+        await startApp(apps, `session-worker-${n}`, 'session-worker', { ...common, FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}` }, true);
+      }
+    });
+    await step(`start the host agent "${localAgentId}" (listener + sniffer)`, async () => {
+      await startApp(apps, 'listener', 'listener', { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
+    });
+    await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () => registerAgentWithSql());
+    const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () => waitForAgentApplied(60_000));
+    console.log(`     agent ${localAgentId} captures on lo with revision ${revision}`);
+    const before = await countVerdicts([localAgentId, 'sample-upload']);
+    await step(`make ${o.requests} HTTP requests on loopback for the agent to capture`, () => demoTraffic(o.requests));
+    const samples = join(repoRoot, '..', 'shared', 'pcaps', 'slips');
+    if (existsSync(samples)) {
+      await step('upload the sample captures in ../shared/pcaps/slips', async () => {
+        for (const f of readdirSync(samples).filter((n) => /\.pcap(ng)?$/.test(n))) {
+          await uploadFile(join(samples, f), {
+            url: `http://127.0.0.1:${splitcapPort}`,
+            agent: 'sample-upload',
+            token: uploadToken,
+            batchPackets: 5000,
+            progress: false,
+          });
+        }
+      });
+    } else {
+      console.log('     ../shared/pcaps/slips is absent: no sample captures to upload');
+    }
+    await step('wait for the verdicts (the delayed path takes a few seconds)', async () => {
+      let last = -1;
+      let stableSince = Date.now();
+      const deadline = Date.now() + 90_000;
+      while (Date.now() < deadline) {
+        const n = await countVerdicts([localAgentId, 'sample-upload']);
+        if (n !== last) stableSince = Date.now();
+        last = n;
+        // Done when new rows have stopped arriving for longer than the session delay.
+        if (n > before && Date.now() - stableSince > 6000) return;
+        await sleep(500);
+      }
+      if (last <= before) throw new Error(`no verdict row arrived within 90 s; see the logs in ${appLogs}`);
+    });
+    await printReport();
+    if (o.keep) {
+      console.log(`\nfleetcap keeps running. Logs: ${appLogs}/*.log. Try: npx fleetcap report | agents | status. Ctrl-C stops the apps.`);
+      await new Promise(() => {});
+    }
+    await stop(0);
+  } catch (err) {
+    console.error(`\nfleetcap run: ${(err as Error).message}`);
+    await stop(1);
+  }
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run the whole system on local defaults: stack, apps, one agent, traffic, verdicts, report')
+    .option('--keep', 'keep everything running after the report, until Ctrl-C', false)
+    .option('--requests <n>', 'HTTP requests of demo traffic on loopback', '60')
+    .action(async (opts: { keep: boolean; requests: string }) => {
+      await runSystem({ keep: opts.keep, requests: Number(opts.requests) });
+    });
+}
