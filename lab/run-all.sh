@@ -45,8 +45,12 @@ for ((r = 0; r < RUNS; r++)); do
     done_runs=$((done_runs + 1))
     log "[$done_runs/$total] $sc seed $seed"
     if ! step "$sc-$seed" bash "$LAB_DIR/run.sh" "$sc" "$seed"; then
-      failed+=("$sc-$seed")
-      log "run $sc-$seed failed; going on"
+      log "run $sc-$seed failed; trying it once more"
+      if ! step "$sc-$seed (retry)" bash "$LAB_DIR/run.sh" "$sc" "$seed"; then
+        failed+=("$sc-$seed")
+        rm -rf "${RUNS_DIR:?}/$sc-$seed"
+        log "run $sc-$seed failed again; left out"
+      fi
     fi
   done
 done

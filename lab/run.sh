@@ -50,16 +50,29 @@ if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14;
 RUN_TOOLS=()
 RUN_NOTES=()
 
-clear_attacker_filter
+# Nothing from an earlier run may leak into this capture: a SYN flood leaves the server
+# retransmitting SYN-ACKs for half a minute, a killed tool can leave a connection open. Abort
+# every lab TCP socket (not the listeners) before the capture starts.
+quiesce() {
+  clear_attacker_filter
+  local ns
+  for ns in "$NS_SERVER" "$NS_CLIENT" "$NS_ATTACKER"; do
+    nsx "$ns" ss -K -t state syn-recv state established state fin-wait-1 state fin-wait-2 \
+      state close-wait state last-ack state syn-sent dst "$LAB_CIDR" >/dev/null 2>&1 || true
+  done
+  sleep 0.3
+}
+quiesce
 set_src_addr "$NS_CLIENT" "${C_ADDRS[0]}"
 set_src_addr "$NS_ATTACKER" "${A_ADDRS[0]}"
 set_ttl "$NS_CLIENT" "$C_TTL"
 set_ttl "$NS_ATTACKER" "$A_TTL"
 
-# tcpdump on the bridge sees every frame between the lab hosts, and nothing else exists there.
+# Every lab session has the server at one end, so the server's port on the bridge sees all of
+# them; a veth port does not depend on the bridge passing frames up in promiscuous mode.
 # Started directly (not through the nsx function) so $! is tcpdump itself; background jobs
 # ignore SIGINT, so it is stopped with SIGTERM, on which tcpdump still flushes the file.
-ip netns exec "$NS_SWITCH" tcpdump -i br0 -n -s 0 -U -c "$CAPTURE_MAX_PACKETS" -w "$RUN_DIR/capture.pcap" \
+ip netns exec "$NS_SWITCH" tcpdump -i v-server -n -s 0 -U -c "$CAPTURE_MAX_PACKETS" -w "$RUN_DIR/capture.pcap" \
   2>"$RUN_DIR/tcpdump.log" &
 TCPDUMP_PID=$!
 stop_capture() {
@@ -109,8 +122,10 @@ if cls != "benign":
         "class": cls,
         "why": "attack tool traffic between this run's attacker addresses and the server",
     })
-rules.append({"endpoints": "any", "class": "benign",
-              "why": "everything else: the client's browsing, DNS and SSH running alongside"})
+rules.append({"endpoints": [e["C_LIST"].split(), servers], "class": "benign",
+              "why": "the client's browsing, DNS and SSH (alongside the attack in attack runs)"})
+rules.append({"endpoints": "any", "class": "exclude",
+              "why": "anything else would be a leftover of an earlier run; leave it out of the dataset"})
 labels = {
     "scenario": e["SCENARIO"],
     "class": cls,
@@ -134,8 +149,8 @@ labels = {
         "A session is the bidirectional 5-tuple (protocol, two address:port endpoints; ICMP "
         "and other portless IP traffic use port 0). Take the rules in order; the first that "
         "matches gives the class. A rule with endpoints [A, B] matches when one endpoint "
-        "address is in A and the other in B; 'any' matches every session. Non-IP frames (ARP) "
-        "are not sessions."
+        "address is in A and the other in B; 'any' matches every session. Class 'exclude' "
+        "means: not part of the dataset. Non-IP frames (ARP) are not sessions."
     ),
     "rules": rules,
 }
@@ -144,5 +159,7 @@ with open(sys.argv[1], "w") as f:
     f.write("\n")
 EOF
 
-PKTS=$(grep -oE '^[0-9]+ packets captured' "$RUN_DIR/tcpdump.log" | cut -d' ' -f1 || echo "?")
+PKTS=$(grep -oE '^[0-9]+ packets captured' "$RUN_DIR/tcpdump.log" | cut -d' ' -f1 || echo 0)
 log "run $SCENARIO-$SEED done: $PKTS packets, $(du -h "$RUN_DIR/capture.pcap" | cut -f1) in $(secs_since "$START")s"
+# Every scenario makes thousands of packets; a near-empty capture means the capture failed.
+((PKTS >= 200)) || die "run $SCENARIO-$SEED captured only $PKTS packets"
