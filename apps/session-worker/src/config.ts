@@ -7,6 +7,7 @@ const workerEnv = z.object({
   FLEETCAP_WORKER_PREFETCH: z.coerce.number().int().min(1).max(10_000).default(512),
   FLEETCAP_WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(2048).default(256),
   FLEETCAP_WORKER_BATCH_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  FLEETCAP_WORKER_CONCURRENT_BATCHES: z.coerce.number().int().min(1).max(16).default(2),
   FLEETCAP_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   FLEETCAP_FORECAST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),

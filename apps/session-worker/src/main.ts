@@ -53,6 +53,7 @@ const consumer = new QueueConsumer(
     prefetch: config.FLEETCAP_WORKER_PREFETCH,
     batchSize: config.FLEETCAP_WORKER_BATCH_SIZE,
     batchMs: config.FLEETCAP_WORKER_BATCH_MS,
+    concurrentBatches: config.FLEETCAP_WORKER_CONCURRENT_BATCHES,
   },
   processor,
   log,

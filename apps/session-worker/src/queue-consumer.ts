@@ -12,6 +12,8 @@ export interface ConsumerSettings {
   prefetch: number;
   batchSize: number;
   batchMs: number;
+  /** Batches processed at once: while one waits on forecast or MariaDB, the next is loaded. */
+  concurrentBatches: number;
 }
 
 export class QueueConsumer {
@@ -20,7 +22,7 @@ export class QueueConsumer {
   private consumerTag: string | undefined;
   private pending: Delivery[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   lastError = '';
 
@@ -87,17 +89,21 @@ export class QueueConsumer {
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.s.batchMs);
   }
 
+  /** Starts a batch when a slot is free; a finishing batch starts the next from what waited meanwhile. */
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.inFlight.size >= this.s.concurrentBatches) return;
     const batch = this.pending.splice(0, this.s.batchSize);
     if (batch.length === 0) return;
-    this.chain = this.chain
-      .then(() => this.processor.process(batch))
+    const run: Promise<void> = this.processor
+      .process(batch)
       .catch((err: Error) => this.log.error({ err: err.message }, 'batch failed; its messages will be redelivered'))
-      .then(() => {
-        if (this.pending.length >= this.s.batchSize) this.flush();
+      .finally(() => {
+        this.inFlight.delete(run);
+        if (this.pending.length > 0) this.flush();
       });
+    this.inFlight.add(run);
   }
 
   /** Stops taking messages, finishes the batch in hand (bounded), closes. */
@@ -106,7 +112,10 @@ export class QueueConsumer {
     const channel = this.channel;
     if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => {});
     this.flush();
-    await Promise.race([this.chain, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await Promise.race([...this.inFlight, new Promise((r) => setTimeout(r, deadline - Date.now()).unref())]);
+    }
     const connection = this.connection;
     this.connection = undefined;
     this.channel = undefined;
