@@ -271,9 +271,19 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     assert.equal(back.lastError, null);
   });
 
+  test('enabled: false stops the capture and says so', async () => {
+    const off = JSON.parse(config(6, 'udp and dst port 6002').toString());
+    off.enabled = false;
+    await setData(zk, configPath, Buffer.from(JSON.stringify(off)));
+    const s = await waitLive((x) => x.state === 'stopped', 10_000, 'state stopped');
+    assert.equal(s.lastError, 'capture disabled by config revision 6');
+    assert.equal(s.appliedRevision, 6);
+    assert.equal(s.snifferPid, null);
+  });
+
   test('config node deleted: capture stops and the live node says why', async () => {
     await remove(zk, configPath);
-    const s = await waitLive((x) => x.state === 'stopped', 5000, 'state stopped');
+    const s = await waitLive((x) => x.state === 'stopped' && /deleted/.test(String(x.lastError)), 5000, 'state stopped, deleted');
     assert.match(String(s.lastError), /config node .*\/config was deleted; capture stopped/);
     assert.equal(s.snifferPid, null);
   });

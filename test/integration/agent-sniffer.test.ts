@@ -165,6 +165,36 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
     }
   });
 
+  test('splitcap down and the spool full: the oldest batches are dropped and counted, the rest arrives once', async () => {
+    const tag = uniqueId('fcd').replace(/-/g, '').slice(0, 12);
+    await receiver.stop();
+    try {
+      // Batches of 20 datagrams of ~100 bytes are ~2.5 KB: a 12 KB spool holds about four of them.
+      const s = sniffer('udp and dst port 5004', { FLEETCAP_SPOOL_MAX_BYTES: '12000', FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool-small') });
+      await s.waitFor('capturing', 20_000);
+      await sendUdp(pair, pair.nsB, pair.addrA, 5004, `fcd-${tag}`, 400, { batch: 20, intervalMs: 50 });
+      const full = await s.waitFor('counters', 10_000, (m) => (m.counters as { captured: number }).captured === 400);
+      const c = full.counters as { spoolDropped: number; spoolDroppedPackets: number; spooled: number };
+      await receiver.start();
+      await until(
+        () => (s.messages.filter((m) => m.type === 'counters').at(-1)?.counters as { spooled: number }).spooled === 0,
+        15_000,
+        () => `spool did not drain: ${JSON.stringify(s.messages.filter((m) => m.type === 'counters').at(-1))}\n${s.output().split('\n').filter((l) => !/batch (uploaded|closed)/.test(l)).slice(-15).join('\n')}`,
+      );
+      const final = s.messages.filter((m) => m.type === 'counters').at(-1)!.counters as { spoolDroppedPackets: number; spoolDropped: number };
+      assert.equal(await s.stop(), 0);
+      const t = tally(receiver, 'fcd');
+      assert.ok(c.spoolDropped > 0, 'batches were dropped');
+      assert.ok([...t.byContent.values()].every((n) => n === 1), 'none twice');
+      assert.equal(t.byContent.size + final.spoolDroppedPackets, 400, 'every packet either arrived or was counted as dropped');
+      // Oldest first: what arrived is the newest part of the stream.
+      const arrivedIdx = [...t.byContent.keys()].map((k) => Number(k.split('-').at(-1))).sort((a, b) => a - b);
+      assert.equal(arrivedIdx.at(-1), 399);
+    } finally {
+      await receiver.start();
+    }
+  });
+
   test('a filter tcpdump cannot compile is an error message and exit 1', async () => {
     const s = sniffer('udp and and');
     const err = await s.waitFor('error', 20_000);

@@ -4,6 +4,7 @@
 // opens it again. 400/401/413 are final: the batch moves to rejected/ and is counted.
 import { readFile } from 'node:fs/promises';
 import { type BackoffOptions, parseRetryAfter, retryWait } from './backoff.ts';
+import { type PostResult, httpPost } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
 export interface UploaderOptions {
@@ -16,7 +17,7 @@ export interface UploaderOptions {
   maxWaitMs: number;
   requestTimeoutMs: number;
   onEvent?: (event: UploadEvent) => void;
-  fetchImpl?: typeof fetch;
+  post?: typeof httpPost;
 }
 
 export type UploadEvent =
@@ -41,6 +42,10 @@ type Outcome =
 
 const FINAL_STATUSES = new Set([400, 401, 403, 413, 415]);
 
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
 export function batchesUrl(splitcapUrl: string): string {
   return new URL('v1/batches', splitcapUrl.endsWith('/') ? splitcapUrl : `${splitcapUrl}/`).toString();
 }
@@ -60,16 +65,16 @@ export class Uploader {
   private wakers: Array<() => void> = [];
   private gateUntil = 0;
   private consecutiveFailures = 0;
-  private readonly endpoint: string;
-  private readonly fetchImpl: typeof fetch;
+  private readonly endpoint: URL;
+  private readonly post: typeof httpPost;
   private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly spool: Spool,
     private readonly options: UploaderOptions,
   ) {
-    this.endpoint = batchesUrl(options.url);
-    this.fetchImpl = options.fetchImpl ?? fetch;
+    this.endpoint = new URL(batchesUrl(options.url));
+    this.post = options.post ?? httpPost;
   }
 
   start(): void {
@@ -168,13 +173,8 @@ export class Uploader {
     };
     if (this.options.token !== '') headers.authorization = `Bearer ${this.options.token}`;
     try {
-      const res = await this.fetchImpl(this.endpoint, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
-      });
-      const text = await res.text().catch(() => '');
+      const res: PostResult = await this.post(this.endpoint, headers, body, this.options.requestTimeoutMs, this.shutdown.signal);
+      const text = res.body;
       if (res.status >= 200 && res.status < 300) {
         this.options.onEvent?.({ kind: 'uploaded', entry, status: res.status, ms: Date.now() - started });
         return { kind: 'ok', status: res.status };
@@ -183,12 +183,11 @@ export class Uploader {
       return {
         kind: 'retry',
         error: `HTTP ${res.status}${text ? `: ${text.slice(0, 200).trim()}` : ''}`,
-        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+        retryAfterMs: parseRetryAfter(headerValue(res.headers['retry-after'])),
       };
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      const detail = e.cause?.code ?? e.cause?.message ?? e.message;
-      return { kind: 'retry', error: `${e.name}: ${detail}` };
+      const e = err as Error & { code?: string };
+      return { kind: 'retry', error: e.code !== undefined ? `${e.code}: ${e.message}` : `${e.name}: ${e.message}` };
     }
   }
 
