@@ -177,7 +177,7 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
       const c = full.counters as { spoolDropped: number; spoolDroppedPackets: number; spooled: number };
       await receiver.start();
       await until(
-        () => (s.messages.filter((m) => m.type === 'counters').at(-1)?.counters as { spooled: number }).spooled === 0,
+        () => (s.messages.filter((m) => m.type === 'counters').at(-1)?.counters as { spooled: number } | undefined)?.spooled === 0,
         15_000,
         () => `spool did not drain: ${JSON.stringify(s.messages.filter((m) => m.type === 'counters').at(-1))}\n${s.output().split('\n').filter((l) => !/batch (uploaded|closed)/.test(l)).slice(-15).join('\n')}`,
       );
