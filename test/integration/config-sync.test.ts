@@ -127,7 +127,7 @@ describe('SQL edits reach ZooKeeper', () => {
   test('DELETE deletes the node; inserting the row again creates it again', async () => {
     mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${id}'`);
     await waitForAbsent(id);
-    assert.equal(await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb)), null, 'no empty agent node is left');
+    await waitFor('no empty agent node left', async () => (await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb))) === null);
     insert(id, 'icmp');
     const json = await waitForRevision(id, 1);
     assert.equal(json.bpfFilter, 'icmp', 'the new row, although its revision started over at 1');
@@ -274,6 +274,31 @@ describe('crash and restart', () => {
       assert.equal(json.bpfFilter, 'port 60');
     }
     console.log(`# revisions in ZooKeeper at the kill: ${atKill.join(', ')}; all at 61 after the restart (reconcile off)`);
+  });
+
+  test('SIGTERM in the middle of a stream: exit 0, everything applied is committed, the restart replays nothing', async () => {
+    await app?.stop();
+    const env = { ...baseEnv, FLEETCAP_CONFIG_SYNC_GROUP: `${group}-term`, FLEETCAP_CONFIG_SYNC_RECONCILE: 'false' };
+    app = await startApp('config-sync', env, 30000);
+    const id = agent('term');
+    insert(id, 'port 0');
+    await waitForRevision(id, 1);
+    const writer = (async () => {
+      for (let i = 1; i <= 40; i++) {
+        mariadbCli(`UPDATE sniffer_config SET bpf_filter='port ${i}' WHERE agent_id='${id}'`);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+    await waitFor('some updates applied', async () => Number((await zkGet(configPath(id)))?.json.revision) >= 5);
+    assert.equal(await app.stop(), 0, 'SIGTERM: exit 0');
+    const atStop = Number((await zkGet(configPath(id)))?.json.revision);
+    await writer;
+    app = await startApp('config-sync', env, 30000);
+    await waitForRevision(id, 41);
+    const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+    const count = (outcome: string) => Number(new RegExp(`events_total\\{outcome="${outcome}",format="debezium"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    assert.equal(count('unchanged') + count('stale'), 0, `nothing applied before the stop was replayed (stopped at revision ${atStop})`);
+    assert.equal(count('updated'), 41 - atStop, 'exactly the rest was applied after the restart');
   });
 
   test('a restart after missed events reconciles ZooKeeper with the table', async () => {

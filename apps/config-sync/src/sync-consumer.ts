@@ -67,6 +67,7 @@ export class SyncConsumer {
     consumer.on(ev.DISCONNECT, () => {
       this.joined = false;
     });
+    consumer.on(ev.COMMIT_OFFSETS, (e) => this.log.debug({ topics: e.payload.topics }, 'offsets committed'));
     consumer.on(ev.STOP, () => {
       this.joined = false;
     });
@@ -95,7 +96,7 @@ export class SyncConsumer {
     await this.consumer.disconnect();
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
     // Offsets are committed only for events whose effect ZooKeeper already holds: after every few events, at the
     // end of the batch, and before returning early (stopping, rebalance). A crash replays at most the uncommitted
     // tail, which the revision checks make harmless.
@@ -104,7 +105,9 @@ export class SyncConsumer {
     let lastCommit = Date.now();
     const commit = async () => {
       if (uncommitted === null) return;
-      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: uncommitted }]);
+      // Through the batch's own commit: consumer.commitOffsets() is a silent no-op once kafkajs is stopping, which
+      // would leave the events applied during a graceful stop uncommitted (and replayed by the next owner).
+      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: uncommitted }] }] });
       this.metrics.lag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(uncommitted))));
       uncommitted = null;
       sinceCommit = 0;
