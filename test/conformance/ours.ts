@@ -30,6 +30,7 @@ export interface OurSummary {
   sessions: number;
   truncatedAtEnd: number;
   caplenOverSnaplen: number;
+  invalidTimestamps: number;
   error?: { message: string; offset?: number };
 }
 

@@ -65,7 +65,8 @@ export function bytesMatch(conversation: Conversation, bytes: number): boolean {
   return Math.floor(bytes / scale) === value || Math.round(bytes / scale) === value;
 }
 
-const ROW = /^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+ \w+)\s+(\d+)\s+(\d+ \w+)\s+(\d+)\s+(\d+ \w+)\s+[-\d.]+\s+[-\d.]+\s*$/;
+const ROW =
+  /^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+ \w+)\s+(\d+)\s+(\d+ \w+)\s+(\d+)\s+(\d+ \w+)\s+([-\d.]+)\s+([-\d.]+)\s*$/;
 
 export function parseConversationTables(stdout: string): Map<string, Conversation> {
   const conversations = new Map<string, Conversation>();

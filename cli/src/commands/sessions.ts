@@ -118,6 +118,7 @@ function summaryObject(result: FileResult) {
     skippedBlocks: result.reader.skippedBlocks,
     obsoletePacketBlocks: result.reader.obsoletePacketBlocks,
     caplenOverSnaplen: result.reader.caplenOverSnaplen,
+    invalidTimestamps: result.reader.invalidTimestamps,
     ...(result.error ? { error: result.error } : {}),
   };
 }
@@ -202,6 +203,11 @@ export function registerSessionsCommand(program: Command): void {
     .option('--json', 'one JSON object per line per session, then a {"type":"summary"} line per file')
     .argument('<files...>', 'capture files (pcap or pcapng)')
     .action(async (files: string[], options: SessionsOptions) => {
+      // A reader that stops early (`| head`) is not an error of ours.
+      process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_ALL_READ);
+        throw error;
+      });
       process.exitCode = await runSessions(files, options);
     });
 }

@@ -205,6 +205,23 @@ describe('pcap reader', () => {
     assert.equal(counters.caplenOverSnaplen, 1);
   });
 
+  it('counts a sub-second field of a second or more and carries it into the seconds', () => {
+    const file = pcapFile({
+      littleEndian: true,
+      nanosecond: false,
+      records: [
+        { sec: 10, frac: 1_000_000, data: frameB },
+        { sec: 10, frac: 0x80000000, data: frameB },
+      ],
+    });
+    const { packets, counters } = readAll(file);
+    assert.equal(counters.invalidTimestamps, 2);
+    assert.deepEqual(
+      packets.map((p) => p.tsNs),
+      [11_000_000_000n, 10_000_000_000n + 2_147_483_648_000n],
+    );
+  });
+
   it('reads a file whose header snaplen is 0 or absurd, since snaplen never sizes an allocation', () => {
     for (const snaplen of [0, 0xffffffff]) {
       const file = pcapFile({

@@ -125,6 +125,8 @@ export interface ReaderCounters {
   obsoletePacketBlocks: number;
   /** Records whose captured length exceeds the snapshot length of the header; kept, as libpcap and tshark do. */
   caplenOverSnaplen: number;
+  /** pcap records whose sub-second field is a second or more; kept, the excess carried into the seconds. */
+  invalidTimestamps: number;
 }
 
 interface PcapngInterface {
@@ -156,6 +158,7 @@ export class CaptureParser {
     skippedBlocks: 0,
     obsoletePacketBlocks: 0,
     caplenOverSnaplen: 0,
+    invalidTimestamps: 0,
   };
 
   private buf: Buffer = EMPTY;
@@ -329,6 +332,7 @@ export class CaptureParser {
     let sec = tsSec;
     let nsec = this.nanosecond ? tsFrac : tsFrac * 1000;
     if (nsec >= 1_000_000_000) {
+      this.counters.invalidTimestamps++;
       sec += Math.floor(nsec / 1_000_000_000);
       nsec %= 1_000_000_000;
     }
