@@ -40,9 +40,11 @@ const livePath = `/fleetcap/agents/${agentId}/live`;
 const zk = await zkConnect();
 const db = await mysql.createConnection({ ...connections.mysql, user: connections.mysqlAdmin.user, password: connections.mysqlAdmin.password });
 const report = await mysql.createConnection({ ...connections.mysql, user: accounts.report.user, password: accounts.report.password });
+const syncGroup = uniqueId('bench-config-sync');
+const tapGroup = uniqueId('bench-config-propagation-tap');
 const app = await startApp('config-sync', {
   FLEETCAP_CONFIG_SYNC_PORT: '0',
-  FLEETCAP_CONFIG_SYNC_GROUP: uniqueId('bench-config-sync'),
+  FLEETCAP_CONFIG_SYNC_GROUP: syncGroup,
   FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
 }, 30000);
 
@@ -106,7 +108,7 @@ async function whenStatusApplied(revision: number, timeoutMs = 30000): Promise<n
 
 // When each revision's change event reached Kafka (read by a consumer of our own).
 const kafka = new Kafka({ clientId: 'bench-config-propagation', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING });
-const tap = kafka.consumer({ groupId: uniqueId('bench-config-propagation-tap'), maxWaitTimeInMs: 1000 });
+const tap = kafka.consumer({ groupId: tapGroup, maxWaitTimeInMs: 1000 });
 const onKafka = new Map<number, number>();
 await tap.connect();
 await tap.subscribe({ topic: snifferConfigTopic(connections.mysql.database), fromBeginning: false });
@@ -198,6 +200,10 @@ try {
   }
   await app.stop();
   await tap.disconnect();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([syncGroup, tapGroup]).catch(() => undefined);
+  await admin.disconnect();
   await db.end();
   await report.end();
   mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`);

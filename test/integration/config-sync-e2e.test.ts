@@ -7,9 +7,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, mariadbCli, mysqlAs, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, connections, mariadbCli, mysqlAs, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const listenerMain = `${repoRoot}/apps/listener/src/main.ts`;
 const skip = !existsSync(listenerMain)
@@ -20,6 +21,7 @@ const skip = !existsSync(listenerMain)
 if (skip) console.log(`# config-sync e2e ${skip}`);
 
 const agentId = uniqueId('e2e');
+const group = uniqueId('itest-e2e');
 const portA = 31000 + Math.floor(Math.random() * 500);
 const portB = portA + 500;
 let app: RunningApp | undefined;
@@ -69,7 +71,7 @@ async function sendUdp(port: number, count: number): Promise<void> {
 before(async () => {
   if (skip) return;
   assertStackUp();
-  app = await startApp('config-sync', { FLEETCAP_CONFIG_SYNC_PORT: '0', FLEETCAP_CONFIG_SYNC_GROUP: uniqueId('itest-e2e') }, 30000);
+  app = await startApp('config-sync', { FLEETCAP_CONFIG_SYNC_PORT: '0', FLEETCAP_CONFIG_SYNC_GROUP: group }, 30000);
 });
 
 after(async () => {
@@ -83,6 +85,10 @@ after(async () => {
   const zk = await zkConnect();
   await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${agentId}/config`, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())));
   zk.close();
+  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.deleteGroups([group]).catch(() => undefined);
+  await admin.disconnect();
 });
 
 test('an UPDATE through the mariadb client puts the new filter in force; agent_status shows it applied', { skip }, async () => {

@@ -3,10 +3,10 @@
 // nothing is lost.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Partitioners } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import zookeeper from 'node-zookeeper-client';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const run = uniqueId('csg');
 const env = {
@@ -71,6 +71,10 @@ after(async () => {
     await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())));
   }
   zk.close();
+  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.deleteGroups([env.FLEETCAP_CONFIG_SYNC_GROUP]).catch(() => undefined);
+  await admin.disconnect();
 });
 
 test('two instances share the partitions; when one is killed the other takes over and nothing is lost', async () => {

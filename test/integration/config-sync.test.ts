@@ -94,6 +94,12 @@ after(async () => {
     }
   }
   zk.close();
+  // Our consumer groups (empty now that every instance stopped).
+  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const mine = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(group));
+  await admin.deleteGroups(mine).catch(() => undefined);
+  await admin.disconnect();
 });
 
 describe('SQL edits reach ZooKeeper', () => {
@@ -384,6 +390,9 @@ describe('Canal flat messages', () => {
       assert.deepEqual(((await health.json()) as { checks: unknown }).checks, { kafka: 'ok', zookeeper: 'ok', mysql: 'ok' });
     } finally {
       await producer.disconnect();
+      // Stop the consumer first: while it is subscribed, its metadata requests would create the topic again.
+      await app?.stop();
+      app = undefined;
       await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
       await admin.disconnect();
     }

@@ -63,12 +63,14 @@ test('Debezium delete (recorded): the deleted row in before, its revision', () =
   assert.equal(c?.revision, 4);
 });
 
-test('Debezium snapshot read (op r) is an upsert like a create; a Buffer value parses the same', () => {
-  const value = { ...fixture('debezium-create').value, op: 'r' };
-  value.source = { ...value.source, snapshot: 'true' };
-  const [c] = changes(Buffer.from(JSON.stringify(value)));
+test('Debezium snapshot read (recorded, op r) is an upsert like a create; a Buffer value parses the same', () => {
+  const recorded = fixture('debezium-snapshot');
+  assert.equal(recorded.value.op, 'r');
+  const [c] = changes(Buffer.from(JSON.stringify(recorded.value)));
   assert.equal(c?.op, 'snapshot');
-  assert.equal(c?.after?.agent_id, value.after.agent_id);
+  assert.equal(c?.agentId, recorded.key.agent_id);
+  assert.equal(c?.after?.batch_ms, 250);
+  assert.equal(c?.revision, 1);
 });
 
 test('Debezium with schemas enabled ({schema, payload}) is unwrapped', () => {
