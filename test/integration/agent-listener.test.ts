@@ -3,6 +3,7 @@
 // Everything lives under a chroot of its own (/fca-test-<id>): config-sync's reconcile, which may run at the same
 // time on the shared stack, deletes config nodes of agents that have no sniffer_config row.
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
@@ -291,5 +292,46 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   test('SIGTERM: the listener exits 0 and its live node goes away', async () => {
     assert.equal(await listener.stop(20_000), 0);
     assert.equal(await live(), null);
+  });
+
+  test('a sniffer that cannot capture is restarted with backoff and reported as a crash loop', async () => {
+    // A tcpdump that compiles filters (-d) but fails to capture: validation passes, every sniffer exits 1.
+    const fake = join(pair.dir, 'tcpdump-fails');
+    writeFileSync(fake, '#!/bin/sh\nfor a in "$@"; do [ "$a" = -d ] && exec tcpdump "$@"; done\necho "tcpdump: simulated capture failure" >&2\nexit 1\n');
+    chmodSync(fake, 0o755);
+    const id2 = `${agentId}-2`;
+    await mkdirp(zk, `/fleetcap/agents/${id2}`);
+    const cfg2 = JSON.parse(config(1, 'udp').toString());
+    cfg2.agentId = id2;
+    await create(zk, `/fleetcap/agents/${id2}/config`, Buffer.from(JSON.stringify(cfg2)), 0);
+    const l2 = startAgentApp(pair, pair.nsA, 'listener', repoRoot, {
+      FLEETCAP_AGENT_ID: id2,
+      FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
+      FLEETCAP_TCPDUMP: fake,
+      FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool-2'),
+      FLEETCAP_LIVE_REFRESH_MS: '300',
+      FLEETCAP_RESTART_BACKOFF_BASE_MS: '200',
+      FLEETCAP_RESTART_BACKOFF_MAX_MS: '1000',
+    });
+    try {
+      const end = Date.now() + 30_000;
+      let last: LiveStatus | null = null;
+      while (Date.now() < end) {
+        try {
+          last = JSON.parse(String((await getData(zk, `/fleetcap/agents/${id2}/live`)).data)) as LiveStatus;
+        } catch {}
+        if (last !== null && /^crash loop/.test(String(last.lastError))) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(last !== null);
+      assert.equal(last.state, 'error');
+      assert.match(
+        String(last.lastError),
+        /^crash loop: \d+ unexpected exits in 60 s; last: sniffer exited unexpectedly \(code 1\): capture did not start: simulated capture failure; next restart in \d+ ms$/,
+      );
+      assert.equal(await l2.stop(20_000), 0, 'the listener itself stays up and stops cleanly');
+    } finally {
+      await l2.stop(5000).catch(() => null);
+    }
   });
 });

@@ -353,7 +353,12 @@ export class Supervisor extends EventEmitter {
         child.role = 'active';
         this.active = child;
       }
-      if (child.proc.exitCode === null) child.proc.kill('SIGKILL'); // exit → crash handling → restart with backoff
+      // A sniffer that reported an error exits by itself (exit → crash handling → restart with backoff); one that
+      // hangs is killed.
+      const stuck = child;
+      setTimeout(() => {
+        if (stuck.proc.exitCode === null && stuck.proc.signalCode === null) stuck.proc.kill('SIGKILL');
+      }, 2000).unref();
     }
     this.changed();
     this.warmUp();
