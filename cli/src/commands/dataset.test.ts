@@ -62,6 +62,7 @@ function run(name: string, seed: number, withLabels = true): void {
     rules: [
       { endpoints: [['10.0.0.100'], ['10.0.0.10']], class: 'portscan' },
       { endpoints: [['10.0.0.20'], ['10.0.0.10']], class: 'benign' },
+      { endpoints: 'any', class: 'exclude' },
     ],
   };
   writeFileSync(join(runDir, 'labels.json'), JSON.stringify(labels));
@@ -74,10 +75,13 @@ describe('fleetcap dataset export', () => {
     run('portscan-3', 3, false);
     const out = join(dir, 'data', 'dataset.csv');
     let log = '';
-    const summary = await exportDataset({ runs: join(dir, 'runs'), out }, { write: (s: string) => (log += s) });
+    const summary = await exportDataset(
+      { runs: join(dir, 'runs'), out, framings: ['original'] },
+      { write: (s: string) => (log += s) },
+    );
     const lines = readFileSync(out, 'utf8').trim().split('\n');
-    assert.deepEqual(lines[0]!.split(','), ['run_id', 'scenario', 'seed', 'label', ...FEATURE_NAMES]);
-    assert.equal(lines.length, 1 + 2 * 4, 'per run: 3 scan sessions and 1 benign; the unmatched session is left out');
+    assert.deepEqual(lines[0]!.split(','), ['run_id', 'scenario', 'seed', 'label', 'framing', ...FEATURE_NAMES]);
+    assert.equal(lines.length, 1 + 2 * 4, 'per run: 3 scan sessions and 1 benign; the excluded session is left out');
     const rows = lines.slice(1).map((l) => l.split(','));
     assert.deepEqual(
       rows.map((r) => r.slice(0, 4).join(',')),
@@ -88,14 +92,34 @@ describe('fleetcap dataset export', () => {
         'portscan-2,portscan,2,benign',
       ],
     );
-    assert.equal(rows[0]![4 + featureIndex('rst_bwd')], '1');
-    assert.equal(rows[3]![4 + featureIndex('proto_udp')], '1');
+    assert.equal(rows[0]![5 + featureIndex('rst_bwd')], '1');
+    assert.equal(rows[3]![5 + featureIndex('proto_udp')], '1');
     assert.deepEqual(summary.perClass, { portscan: 6, benign: 2 });
-    assert.equal(summary.runs[0]!.unlabelled, 1);
+    assert.equal(summary.runs[0]!.excluded, 1);
+    assert.equal(summary.runs[0]!.unlabelled, 0);
     assert.deepEqual(summary.skippedRuns, [{ runId: 'portscan-3', reason: 'no labels.json (run not finished?)' }]);
     const meta = JSON.parse(readFileSync(join(dir, 'data', 'dataset.meta.json'), 'utf8'));
     assert.equal(meta.featureVersion, FEATURE_VERSION);
     assert.deepEqual(meta.featureNames, FEATURE_NAMES);
     assert.match(log, /skipped portscan-3/);
+  });
+
+  it('writes each session once per framing, wire lengths moved by the link header difference', async () => {
+    const out = join(dir, 'data', 'framed.csv');
+    const summary = await exportDataset({ runs: join(dir, 'runs'), out }, { write: () => true });
+    assert.deepEqual(summary.framings, ['original', 'sll', 'raw']);
+    assert.equal(summary.rows, 3 * 8);
+    assert.deepEqual(summary.perClass, { portscan: 6, benign: 2 }, 'sessions are counted once');
+    const rows = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
+    const first = featureIndex('first_wire_length');
+    const [o, s, r] = rows.slice(0, 3);
+    assert.deepEqual([o![4], s![4], r![4]], ['original', 'sll', 'raw']);
+    assert.equal(Number(s![5 + first]), Number(o![5 + first]) + 2);
+    assert.equal(Number(r![5 + first]), Number(o![5 + first]) - 14);
+    assert.equal(s![5 + featureIndex('rst_bwd')], o![5 + featureIndex('rst_bwd')], 'only sizes move');
   });
 });

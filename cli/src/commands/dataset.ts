@@ -2,9 +2,9 @@
 // Every lab run (a folder with capture.pcap and labels.json, see lab/run.sh) goes through the project's own
 // reader and Sessionizer (first SESSION_MAX_PACKETS packets of a session, as splitcap stores them) and the feature
 // code that forecast serves with; each session is labelled by its run's rules. One CSV row per session:
-// run_id, scenario, seed, label, then the FEATURE_NAMES columns. A <out>.meta.json beside it records the feature
+// run_id, scenario, seed, label, framing (see FRAMINGS), then the FEATURE_NAMES columns. A <out>.meta.json beside it records the feature
 // version, the runs and the sessions per class.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { sessionizeCapture } from '@fleetcap/lib/features/capture';
 import {
@@ -13,10 +13,11 @@ import {
   FEATURE_NAMES,
   FEATURE_VERSION,
   FEATURE_WINDOW_US,
+  type FeatureSession,
   SESSION_MAX_PACKETS,
 } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
-import { parseRunLabels, SessionLabeler } from '@fleetcap/lib/features/labels';
+import { EXCLUDE_CLASS, parseRunLabels, SessionLabeler } from '@fleetcap/lib/features/labels';
 import type { Command } from 'commander';
 
 interface Output {
@@ -26,7 +27,18 @@ interface Output {
 export interface DatasetExportOptions {
   runs: string;
   out: string;
+  /** Link framings to write each session in (default all of FRAMINGS); see FRAMINGS. */
+  framings?: string[];
 }
+
+/**
+ * Every lab capture is Ethernet, so every wire length carries its 14-byte header. Captures elsewhere may be Linux
+ * cooked (16 bytes) or raw IP (none), so besides the original the export can write each session as if captured
+ * with that framing: the same packets with every wire length moved by the difference. Training uses all framings;
+ * held-out scores are reported on the original and on each framing separately. The features themselves do not
+ * change: this only keeps a model from learning "54 bytes" where the behaviour is "a SYN without options".
+ */
+export const FRAMINGS: Readonly<Record<string, number>> = { original: 0, sll: 2, raw: -14 };
 
 export interface RunSummary {
   runId: string;
@@ -34,6 +46,8 @@ export interface RunSummary {
   seed: number;
   sessions: number;
   unlabelled: number;
+  /** Sessions the labels put in class 'exclude' (leftovers of earlier runs): not part of the dataset. */
+  excluded: number;
   perClass: Record<string, number>;
   error?: string;
 }
@@ -43,10 +57,22 @@ export interface DatasetSummary {
   featureNames: readonly string[];
   maxPackets: number;
   windowUs: number;
+  framings: string[];
+  /** Rows (sessions x framings). */
   rows: number;
+  /** Sessions per class (each counted once, whatever the framings). */
   perClass: Record<string, number>;
   runs: RunSummary[];
   skippedRuns: Array<{ runId: string; reason: string }>;
+}
+
+/** The session with every wire length moved by `delta` bytes (never below the payload). */
+export function reframed(session: FeatureSession, delta: number): FeatureSession {
+  if (delta === 0) return session;
+  return {
+    ...session,
+    packets: session.packets.map((p) => ({ ...p, wireLength: Math.max(p.payloadLength, p.wireLength + delta) })),
+  };
 }
 
 /** Shortest text that reads back as the same float32. */
@@ -60,6 +86,7 @@ export function listRuns(runsDir: string): { complete: string[]; skipped: Array<
   const skipped: Array<{ runId: string; reason: string }> = [];
   for (const name of readdirSync(runsDir).sort()) {
     const dir = join(runsDir, name);
+    if (!statSync(dir).isDirectory()) continue;
     if (!existsSync(join(dir, 'capture.pcap'))) skipped.push({ runId: name, reason: 'no capture.pcap' });
     else if (!existsSync(join(dir, 'labels.json')))
       skipped.push({ runId: name, reason: 'no labels.json (run not finished?)' });
@@ -74,7 +101,10 @@ export async function exportDataset(
 ): Promise<DatasetSummary> {
   const runsDir = resolve(options.runs);
   const { complete, skipped } = listRuns(runsDir);
-  const lines: string[] = [['run_id', 'scenario', 'seed', 'label', ...FEATURE_NAMES].join(',')];
+  const framings = options.framings ?? Object.keys(FRAMINGS);
+  for (const f of framings)
+    if (!(f in FRAMINGS)) throw new Error(`unknown framing ${f}: use ${Object.keys(FRAMINGS).join(', ')}`);
+  const lines: string[] = [['run_id', 'scenario', 'seed', 'label', 'framing', ...FEATURE_NAMES].join(',')];
   const perClass: Record<string, number> = {};
   const runs: RunSummary[] = [];
   const row = new Float32Array(FEATURE_COUNT);
@@ -89,6 +119,7 @@ export async function exportDataset(
       seed: labels.seed,
       sessions: 0,
       unlabelled: 0,
+      excluded: 0,
       perClass: {},
     };
     if (captured.error) summary.error = captured.error;
@@ -98,10 +129,17 @@ export async function exportDataset(
         summary.unlabelled++;
         continue;
       }
-      extractFeatures(featureSessionOf(session), row);
-      const cells = [runId, labels.scenario, String(labels.seed), label];
-      for (let i = 0; i < FEATURE_COUNT; i++) cells.push(cell(row[i]!));
-      lines.push(cells.join(','));
+      if (label === EXCLUDE_CLASS) {
+        summary.excluded++;
+        continue;
+      }
+      const original = featureSessionOf(session);
+      for (const framing of framings) {
+        extractFeatures(reframed(original, FRAMINGS[framing]!), row);
+        const cells = [runId, labels.scenario, String(labels.seed), label, framing];
+        for (let i = 0; i < FEATURE_COUNT; i++) cells.push(cell(row[i]!));
+        lines.push(cells.join(','));
+      }
       summary.sessions++;
       summary.perClass[label] = (summary.perClass[label] ?? 0) + 1;
       perClass[label] = (perClass[label] ?? 0) + 1;
@@ -110,6 +148,7 @@ export async function exportDataset(
     log.write(
       `dataset: ${runId}: ${summary.sessions} sessions ${JSON.stringify(summary.perClass)}` +
         (summary.unlabelled ? `, ${summary.unlabelled} unlabelled` : '') +
+        (summary.excluded ? `, ${summary.excluded} excluded` : '') +
         (summary.error ? `, capture error: ${summary.error}` : '') +
         (summary.sessions === 0 ? ` (WARNING: no sessions: ${captured.reader.packets} packets in the capture)` : '') +
         '\n',
@@ -124,13 +163,16 @@ export async function exportDataset(
     featureNames: FEATURE_NAMES,
     maxPackets: SESSION_MAX_PACKETS,
     windowUs: FEATURE_WINDOW_US,
+    framings,
     rows: lines.length - 1,
     perClass,
     runs,
     skippedRuns: skipped,
   };
   writeFileSync(`${out.replace(/\.csv$/, '')}.meta.json`, `${JSON.stringify(result, null, 2)}\n`);
-  log.write(`dataset: ${result.rows} sessions from ${runs.length} runs ${JSON.stringify(perClass)} -> ${out}\n`);
+  log.write(
+    `dataset: ${result.rows} rows (${framings.length} framings) from ${runs.length} runs; sessions per class ${JSON.stringify(perClass)} -> ${out}\n`,
+  );
   return result;
 }
 
@@ -141,6 +183,11 @@ export function registerDatasetCommand(program: Command): void {
     .description("sessionize the lab runs, compute features, label by each run's labels.json, write a CSV")
     .option('--runs <dir>', 'folder of lab runs (each with capture.pcap and labels.json)', '.lab/runs')
     .option('--out <file>', 'CSV to write (a .meta.json is written beside it)', 'model/data/dataset.csv')
+    .option(
+      '--framings <list>',
+      `link framings to write each session in, comma-separated (${Object.keys(FRAMINGS).join(', ')})`,
+      (v: string) => v.split(',').map((x) => x.trim()),
+    )
     .action(async (options: DatasetExportOptions) => {
       if (!existsSync(options.runs)) {
         process.stderr.write(

@@ -1,7 +1,10 @@
 // The traffic lab's labels (lab/run.sh writes labels.json beside each capture): an ordered list of rules, the
 // first whose endpoints match a session gives its class. A rule with endpoints [A, B] matches when one address
-// of the session is in A and the other in B; "any" matches every session.
+// of the session is in A and the other in B; "any" matches every session. The class EXCLUDE_CLASS means: not part
+// of the dataset (e.g. a leftover of an earlier run).
 import { z } from 'zod';
+
+export const EXCLUDE_CLASS = 'exclude';
 
 const ruleSchema = z.object({
   endpoints: z.union([z.literal('any'), z.tuple([z.array(z.string()), z.array(z.string())])]),
