@@ -41,6 +41,7 @@ for ns in "${LAB_NAMESPACES[@]}"; do
   fi
   rm -rf "/etc/netns/$ns"
 done
+rmdir /etc/netns 2>/dev/null || true # only if no one else keeps files there
 # The vulnapp python and sshd children die with their namespace's processes above; pid files
 # would only mislead the next setup.
 rm -f "$RUNSTATE"/*.pid "$RUNSTATE"/*/*.pid 2>/dev/null || true
