@@ -47,6 +47,8 @@ pick T_SSH "${SSH_PORTS[@]}"
 random_ttl C_TTL
 random_ttl A_TTL
 if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14; fi
+# drawn last so that adding it kept the earlier choices of every seed
+random_ttl S_TTL
 RUN_TOOLS=()
 RUN_NOTES=()
 
@@ -67,6 +69,7 @@ set_src_addr "$NS_CLIENT" "${C_ADDRS[0]}"
 set_src_addr "$NS_ATTACKER" "${A_ADDRS[0]}"
 set_ttl "$NS_CLIENT" "$C_TTL"
 set_ttl "$NS_ATTACKER" "$A_TTL"
+set_ttl "$NS_SERVER" "$S_TTL"
 
 # Every lab session has the server at one end, so the server's port on the bridge sees all of
 # them; a veth port does not depend on the bridge passing frames up in promiscuous mode.
@@ -101,7 +104,7 @@ clear_attacker_filter
 rm -rf "$RUN_DIR"/tmp.*
 
 if [[ $SCENARIO == benign ]]; then CLASS=benign; else CLASS=$SCENARIO; fi
-export SCENARIO SEED CLASS START END C_TTL A_TTL T_HTTP T_HTTPS T_SSH RUN_SECS
+export SCENARIO SEED CLASS START END C_TTL A_TTL S_TTL T_HTTP T_HTTPS T_SSH RUN_SECS
 export C_LIST="${C_ADDRS[*]}" A_LIST="${A_ADDRS[*]}" T_LIST="${T_ADDRS[*]}" S_LIST="${SERVER_ADDRS[*]}"
 export ALL_A_LIST="${ATTACKER_ADDRS[*]}" DNS_ADDR
 TOOLS_JSON=$(printf '%s\n' "${RUN_TOOLS[@]}" "${RUN_NOTES[@]}")
@@ -142,7 +145,7 @@ labels = {
         "ports": {"http": int(e["T_HTTP"]), "https": int(e["T_HTTPS"]), "ssh": int(e["T_SSH"]),
                   "dns": 53},
     },
-    "ttl": {"client": int(e["C_TTL"]), "attacker": int(e["A_TTL"])},
+    "ttl": {"client": int(e["C_TTL"]), "attacker": int(e["A_TTL"]), "server": int(e["S_TTL"])},
     "dns_server": e["DNS_ADDR"],
     "tools": [t for t in e["TOOLS_JSON"].splitlines() if t],
     "label_rule": (
