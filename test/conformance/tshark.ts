@@ -1,5 +1,9 @@
 // Runs `tshark -z conv,tcp -z conv,udp` on a capture and parses its conversation tables, for the conformance test.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Conversation {
   proto: 'tcp' | 'udp';
@@ -105,7 +109,57 @@ export function parseConversationTables(stdout: string): Map<string, Conversatio
   return conversations;
 }
 
-export function runTshark(file: string, timeoutMs: number): Promise<TsharkResult> {
+/**
+ * tshark's output depends only on the file's bytes, tshark's version and our arguments; the test runs tshark on
+ * hundreds of files, so outputs are kept in a cache under the temp dir keyed by all three (FLEETCAP_TSHARK_CACHE=off
+ * disables it). A cold run takes a few minutes on two busy cores, a warm one seconds.
+ */
+let cacheDir: string | null | undefined;
+
+function tsharkCacheDir(): string | null {
+  if (cacheDir !== undefined) return cacheDir;
+  if (process.env.FLEETCAP_TSHARK_CACHE === 'off') {
+    cacheDir = null;
+    return cacheDir;
+  }
+  try {
+    const version = execFileSync('tshark', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+    const id = createHash('sha256')
+      .update(`${version}\0${TSHARK_ARGS.join(' ')}`)
+      .digest('hex')
+      .slice(0, 16);
+    cacheDir = join(tmpdir(), 'fleetcap-tshark-conv-cache', id);
+    mkdirSync(cacheDir, { recursive: true });
+  } catch {
+    cacheDir = null;
+  }
+  return cacheDir;
+}
+
+export async function runTshark(file: string, timeoutMs: number): Promise<TsharkResult> {
+  const dir = tsharkCacheDir();
+  const cached = dir ? join(dir, `${createHash('sha256').update(readFileSync(file)).digest('hex')}.json`) : null;
+  if (cached) {
+    try {
+      const { stdout, exitCode, stderr } = JSON.parse(readFileSync(cached, 'utf8')) as {
+        stdout: string;
+        exitCode: number;
+        stderr: string;
+      };
+      return { conversations: parseConversationTables(stdout), exitCode, stderr };
+    } catch {
+      // not cached yet
+    }
+  }
+  const { stdout, exitCode, stderr } = await execTshark(file, timeoutMs);
+  if (cached) {
+    writeFileSync(`${cached}.tmp`, JSON.stringify({ stdout, exitCode, stderr }));
+    renameSync(`${cached}.tmp`, cached);
+  }
+  return { conversations: parseConversationTables(stdout), exitCode, stderr };
+}
+
+function execTshark(file: string, timeoutMs: number): Promise<{ stdout: string; exitCode: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       'tshark',
@@ -117,7 +171,7 @@ export function runTshark(file: string, timeoutMs: number): Promise<TsharkResult
           return;
         }
         const exitCode = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ conversations: parseConversationTables(stdout), exitCode, stderr });
+        resolve({ stdout, exitCode, stderr });
       },
     );
   });
