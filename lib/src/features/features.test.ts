@@ -60,7 +60,7 @@ describe('features', () => {
   it('names are unique, versioned, and match the vector length', () => {
     assert.equal(new Set(FEATURE_NAMES).size, FEATURE_NAMES.length);
     assert.equal(FEATURE_COUNT, FEATURE_NAMES.length);
-    assert.equal(FEATURE_VERSION, 1);
+    assert.equal(FEATURE_VERSION, 2);
     assert.equal(SESSION_MAX_PACKETS, 24);
     assert.equal(extractFeatures(http).length, FEATURE_COUNT);
     for (const name of FEATURE_NAMES)
@@ -129,6 +129,35 @@ describe('features', () => {
     assert.equal(v.handshake_complete, 1);
     assert.equal(v.reset_before_payload, 0);
     assert.equal(v.closed_by_client, 1);
+    assert.equal(v.last_payload_from_client, 0, 'the server answered last');
+    assert.equal(v.fwd_payload_after_bwd, 0);
+    assert.equal(v.small_fwd_payload_packets, 0);
+    assert.equal(v.bwd_payload_packet_ratio, 1);
+  });
+
+  it('sees a client trickling header lines that the server never answers (slowloris)', () => {
+    const v = named(
+      extractFeatures({
+        proto: 'tcp',
+        clientPort: 40000,
+        serverPort: 80,
+        packets: [
+          pkt(0, 0, 74, 0, TCP_SYN),
+          pkt(1, 50, 74, 0, SA),
+          pkt(0, 100, 66, 0, TCP_ACK),
+          pkt(0, 200, 266, 200, PA),
+          pkt(1, 250, 66, 0, TCP_ACK),
+          pkt(0, 2_000_200, 90, 24, PA),
+          pkt(1, 2_000_250, 66, 0, TCP_ACK),
+          pkt(0, 4_000_200, 88, 22, PA),
+        ],
+      }),
+    );
+    assert.equal(v.last_payload_from_client, 1);
+    assert.equal(v.fwd_payload_after_bwd, 3, 'no server payload at all: every client payload packet counts');
+    assert.equal(v.small_fwd_payload_packets, 2);
+    assert.equal(v.bwd_payload_packet_ratio, 0);
+    assert.equal(v.payload_bytes_bwd, 0);
   });
 
   it('describes a SYN scan of a closed port: SYN, RST+ACK, no handshake', () => {

@@ -13,7 +13,7 @@
 // it was trained with and forecast refuses a model whose version or feature count differs.
 
 /** Bump on every change to the names, their order, or how any value is computed. */
-export const FEATURE_VERSION = 1;
+export const FEATURE_VERSION = 2;
 
 /** Packets per session used by the features: splitcap's FLEETCAP_SESSION_MAX_PACKETS default. */
 export const SESSION_MAX_PACKETS = 24;
@@ -138,6 +138,11 @@ export const FEATURE_NAMES = [
   'handshake_complete', // SYN from the client, SYN+ACK from the server, then an ACK from the client
   'reset_before_payload', // a RST with no payload exchanged before it
   'closed_by_client', // the first FIN or RST came from the client
+  // who spoke last (version 2): a request left unanswered, or a client still trickling data, is behaviour
+  'last_payload_from_client', // the last packet with payload came from the client; 0 without payload
+  'fwd_payload_after_bwd', // client payload packets after the server's last payload packet (all of them without one)
+  'small_fwd_payload_packets', // client packets with 1..64 bytes of payload (header lines, keystrokes)
+  'bwd_payload_packet_ratio', // server payload packets / client payload packets; -1 without client payload
 ] as const;
 
 export type FeatureName = (typeof FEATURE_NAMES)[number];
@@ -241,6 +246,7 @@ export function extractFeatures(
   f('packets', n);
   f('reached_max_packets', n >= SESSION_MAX_PACKETS ? 1 : 0);
   f('first_response_time', -1);
+  f('bwd_payload_packet_ratio', -1);
   f('first_payload_time', -1);
   f('first_bwd_index', -1);
   if (n === 0) return out;
@@ -267,6 +273,9 @@ export function extractFeatures(
   let payloadSeen = false;
   let resetBeforePayload = 0;
   let closedBy = -1;
+  let lastPayloadDir = -1;
+  let fwdPayloadSinceBwd = 0;
+  let smallFwd = 0;
 
   const t0 = packets[0]!.tsUs;
   let prevTs = t0;
@@ -307,7 +316,15 @@ export function extractFeatures(
       if (fl & RST && !payloadSeen) resetBeforePayload = 1;
       if (closedBy < 0 && fl & (FIN | RST)) closedBy = d;
     }
-    if (p.payloadLength > 0) payloadSeen = true;
+    if (p.payloadLength > 0) {
+      payloadSeen = true;
+      lastPayloadDir = d;
+      if (d === 1) fwdPayloadSinceBwd = 0;
+      else {
+        fwdPayloadSinceBwd++;
+        if (p.payloadLength <= 64) smallFwd++;
+      }
+    }
   }
 
   const duration = (packets[n - 1]!.tsUs - t0) / 1e6;
@@ -373,6 +390,10 @@ export function extractFeatures(
   f('handshake_complete', handshake === 3 ? 1 : 0);
   f('reset_before_payload', resetBeforePayload);
   f('closed_by_client', closedBy === 0 ? 1 : 0);
+  f('last_payload_from_client', lastPayloadDir === 0 ? 1 : 0);
+  f('fwd_payload_after_bwd', fwdPayloadSinceBwd);
+  f('small_fwd_payload_packets', smallFwd);
+  f('bwd_payload_packet_ratio', payloadPackets[0]! > 0 ? payloadPackets[1]! / payloadPackets[0]! : -1);
   return out;
 }
 
