@@ -15,12 +15,14 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '4' },
     runs: { type: 'string', default: '3' },
+    batches: { type: 'string', default: '1500' },
   },
 });
 const seconds = Number(values.seconds);
 const replicas = Number(values.replicas);
 const concurrency = Number(values.concurrency);
 const runs = Number(values.runs);
+const batchesPerRun = Number(values.batches);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function redisBenchmarkZadd(): number {
@@ -47,8 +49,9 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
       }),
     ),
   );
-  // Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch.
-  const bodies = Array.from({ length: 64 }, (_, i) =>
+  // Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch (a
+  // reused body would only add packets over the cap). Made before the clock starts.
+  const bodies = Array.from({ length: batchesPerRun }, (_, i) =>
     syntheticCapture(Array.from({ length: 50 }, () => ({ proto: 'tcp' as const, packets: 20 })), run * 100000 + i).pcap,
   );
   let packets = 0;
@@ -58,13 +61,13 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
   const started = Date.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && next < bodies.length) {
         const i = next++;
         const app = apps[(w + i) % apps.length]!;
         const res = await fetch(`http://127.0.0.1:${app.port}/v1/batches`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'x-fleetcap-agent': 'bench', 'x-fleetcap-batch': `b${i}`, 'content-type': 'application/vnd.tcpdump.pcap' },
-          body: bodies[i % bodies.length]!,
+          body: bodies[i]!,
         });
         const body = (await res.json()) as { packetsStored?: number };
         if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${JSON.stringify(body)}`);
@@ -74,6 +77,7 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
+  if (next >= bodies.length) console.log(`  (all ${bodies.length} prepared batches sent before the ${seconds} s were up: raise --batches)`);
   await Promise.all(apps.map((a) => a.stop()));
   await removePipelineNamespace(prefix);
   return { packetsPerSecond: packets / elapsed, batches };
