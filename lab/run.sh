@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One labelled run: bash lab/run.sh SCENARIO SEED
-# Picks this run's addresses, TTLs and ports from SEED, captures the bridge with tcpdump while
-# the scenario runs, and writes .lab/runs/SCENARIO-SEED/{capture.pcap,labels.json}.
+# Picks this run's addresses, TTLs and ports from SEED, captures the server's bridge port with
+# tcpdump while the scenario runs, and writes .lab/runs/SCENARIO-SEED/{capture.pcap,labels.json}.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -47,7 +47,7 @@ pick T_SSH "${SSH_PORTS[@]}"
 random_ttl C_TTL
 random_ttl A_TTL
 if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14; fi
-# drawn last so that adding it kept the earlier choices of every seed
+# drawn after the addresses, ports and other TTLs, so adding it kept those for every seed
 random_ttl S_TTL
 RUN_TOOLS=()
 RUN_NOTES=()
