@@ -12,7 +12,7 @@ say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 APT_PACKAGES=(
   redis-server redis-tools rabbitmq-server mariadb-server mariadb-client zookeeper libslf4j-java
   default-jre-headless maven nodejs npm
-  libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates docker-compose
+  libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates docker-compose socat util-linux
 )
 
 missing=()
