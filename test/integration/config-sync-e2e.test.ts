@@ -1,14 +1,24 @@
-// End to end with a real listener and sniffer (tcpdump on lo): an UPDATE of sniffer_config made with the mariadb
+// End to end with a real listener and sniffer in a network namespace (tcpdump on one end of a veth pair, traffic
+// from the other end, ZooKeeper reached through a relay): an UPDATE of sniffer_config made with the mariadb
 // command-line client puts the new filter in force (tcpdump runs it, and captures what it matches), and
 // agent_status shows the new revision applied; deleting the row stops the capture; stopping the listener makes the
-// agent offline. Needs root (tcpdump) and apps/listener; skips loudly without them.
+// agent offline. Needs root (namespaces, tcpdump) and apps/listener; skips loudly without them.
 import assert from 'node:assert/strict';
-import { type ChildProcess, fork } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
+import {
+  type AgentProcess,
+  createVethPair,
+  destroy,
+  sendUdp,
+  startAgentApp,
+  tcpToUnixRelay,
+  unixToTcpRelay,
+  type VethPair,
+} from '../helpers/netns.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, mysqlAs, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
@@ -25,8 +35,9 @@ const group = uniqueId('itest-e2e');
 const portA = 31000 + Math.floor(Math.random() * 500);
 const portB = portA + 500;
 let app: RunningApp | undefined;
-let listener: ChildProcess | undefined;
-let listenerOutput = '';
+let listener: AgentProcess | undefined;
+let pair: VethPair | undefined;
+const listenerOutput = () => listener?.output() ?? '';
 
 async function status(): Promise<RowDataPacket | undefined> {
   const db = await mysqlAs('report');
@@ -43,7 +54,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined |
   for (;;) {
     const v = await fn();
     if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nlistener:\n${listenerOutput.slice(-3000)}\nconfig-sync:\n${app?.output().slice(-2000)}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nlistener:\n${listenerOutput().slice(-3000)}\nconfig-sync:\n${app?.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -62,24 +73,23 @@ function tcpdumpFilters(): string[] {
   return filters;
 }
 
-async function sendUdp(port: number, count: number): Promise<void> {
-  const sock = createSocket('udp4');
-  for (let i = 0; i < count; i++) await new Promise<void>((r) => sock.send(Buffer.from(`e2e ${i}`), port, '127.0.0.1', () => r()));
-  sock.close();
-}
-
 before(async () => {
   if (skip) return;
   assertStackUp();
   app = await startApp('config-sync', { FLEETCAP_CONFIG_SYNC_PORT: '0', FLEETCAP_CONFIG_SYNC_GROUP: group }, 30000);
+  // The agent's host: namespace A (the listener and its sniffer capture on its end of the veth pair), with
+  // ZooKeeper of the root namespace relayed to 127.0.0.1:2181 inside it.
+  pair = createVethPair();
+  const zkSock = join(pair.dir, 'zk.sock');
+  const [zkHost, zkPort] = connections.zookeeper.split(',')[0]!.split(':');
+  await unixToTcpRelay(pair, zkSock, zkHost!, Number(zkPort ?? 2181));
+  await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
 });
 
 after(async () => {
   if (skip) return;
-  if (listener && listener.exitCode === null) {
-    listener.kill('SIGTERM');
-    await new Promise((r) => listener?.once('exit', r));
-  }
+  await listener?.stop().catch(() => null);
+  if (pair) destroy(pair);
   await app?.stop();
   mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`);
   const zk = await zkConnect();
@@ -93,16 +103,17 @@ after(async () => {
 
 test('an UPDATE through the mariadb client puts the new filter in force; agent_status shows it applied', { skip }, async () => {
   mariadbCli(
-    `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, batch_ms) VALUES ('${agentId}', 'lo', 'udp port ${portA}', 'http://127.0.0.1:9', 200)`,
+    `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, batch_ms) VALUES ('${agentId}', '${pair!.devA}', 'udp port ${portA}', 'http://127.0.0.1:9', 200)`,
   );
-  listener = fork(listenerMain, [], {
-    cwd: repoRoot,
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, FLEETCAP_AGENT_ID: agentId, FLEETCAP_LOG_LEVEL: 'warn', FLEETCAP_LIVE_REFRESH_MS: '300', FLEETCAP_DRAIN_MS: '500' },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  listener = startAgentApp(pair!, pair!.nsA, 'listener', repoRoot, {
+    FLEETCAP_AGENT_ID: agentId,
+    FLEETCAP_ZK_CONNECT: '127.0.0.1:2181',
+    FLEETCAP_LOG_LEVEL: 'warn',
+    FLEETCAP_LIVE_REFRESH_MS: '300',
+    FLEETCAP_DRAIN_MS: '500',
+    FLEETCAP_STATS_INTERVAL_MS: '200',
+    FLEETCAP_SPOOL_DIR: join(pair!.dir, 'spool'),
   });
-  listener.stdout?.on('data', (d) => (listenerOutput += d));
-  listener.stderr?.on('data', (d) => (listenerOutput += d));
 
   let row = await waitFor('revision 1 applied and capturing', async () => {
     const r = await status();
@@ -124,7 +135,8 @@ test('an UPDATE through the mariadb client puts the new filter in force; agent_s
 
   // What the new filter matches is captured (the counters come back through the live node).
   const before = Number(row.captured);
-  await sendUdp(portB, 20);
+  // From the other end of the veth pair, to the agent's address: only the capture on the agent's device sees it.
+  await sendUdp(pair!, pair!.nsB, pair!.addrA, portB, 'e2e', 20);
   await waitFor('captured packets counted', async () => Number((await status())?.captured) >= before + 20, 15000);
 });
 
@@ -135,7 +147,6 @@ test('deleting the row stops the capture; stopping the listener makes the agent 
     return r?.online === 1 && r.state !== 'capturing' ? r : null;
   });
   await waitFor('no tcpdump with our filter', async () => !tcpdumpFilters().some((f) => f.includes(`(udp port ${portB})`)));
-  listener?.kill('SIGTERM');
-  await new Promise((r) => listener?.once('exit', r));
+  await listener?.stop();
   await waitFor('agent offline', async () => (await status())?.online === 0);
 });
