@@ -490,6 +490,7 @@ def main() -> int:
             "shorter delay classifies sessions from fewer packets than the model was trained on.",
         ],
         "rebuild": [
+            "bash model/rebuild.sh                     # all of the below, from nothing, in one command",
             "bash lab/run-all.sh                       # the lab's labelled runs into .lab/runs (root; see lab/)",
             "npx fleetcap dataset export --runs .lab/runs --out model/data/dataset.csv",
             "bash model/train.sh                       # venv model/.venv, train, write model.onnx and the card",

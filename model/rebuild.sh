@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The model from nothing, in one command: the traffic lab's labelled captures (lab/run-all.sh, root,
+# ~16 min on 2 cores), the dataset export through the project's own reader, sessionizer and feature
+# code, then training and the ONNX export with its card (model/train.sh).
+#   bash model/rebuild.sh [--runs-per-scenario N]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash lab/run-all.sh "$@"
+bash model/train.sh --export
