@@ -2,7 +2,8 @@
 // append script: no server is touched here, so this is the part the offline tools and tests share.
 import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason, TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
-import { isCanonicalOrder } from '@fleetcap/lib/session/key';
+import { FlowTable } from '@fleetcap/lib/session/flow-table';
+import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
 
 export interface BatchSession {
   key: string;
@@ -48,6 +49,11 @@ export function decodeBatch(body: Buffer): DecodedBatch {
   }
   const parser = new CaptureParser();
   const decoded = new DecodedPacket();
+  // Flows are found by their binary 5-tuple; the key text is built once per session, not per packet.
+  const flows = new FlowTable();
+  const byFlow: BatchSession[] = [];
+  // Per flow: is the flow table's side "a" also endpoint a of the key text (the canonical direction 0)?
+  const tableSideIsKeySide: boolean[] = [];
   const sessions = new Map<string, BatchSession>();
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   let read = 0;
@@ -62,15 +68,20 @@ export function decodeBatch(body: Buffer): DecodedBatch {
         skipped[skip]++;
         continue;
       }
-      const forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
-      const key = forward
-        ? `${decoded.proto}/${decoded.src}/${decoded.sport}/${decoded.dst}/${decoded.dport}`
-        : `${decoded.proto}/${decoded.dst}/${decoded.dport}/${decoded.src}/${decoded.sport}`;
       const tsUs = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
-      let s = sessions.get(key);
-      if (!s) {
+      const flow = flows.lookup(decoded);
+      let s: BatchSession;
+      let forward: boolean;
+      if (flow.created) {
+        forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
+        tableSideIsKeySide[flow.index] = flow.sideA === forward;
+        const key = sessionKeyOf(decoded.proto, decoded.src, decoded.sport, decoded.dst, decoded.dport);
         s = { key, firstSide: forward ? 0 : 1, firstUs: tsUs, lastUs: tsUs, bytes: 0, closing: false, args: [], packets: 0 };
+        byFlow[flow.index] = s;
         sessions.set(key, s);
+      } else {
+        s = byFlow[flow.index]!;
+        forward = tableSideIsKeySide[flow.index] ? flow.sideA : !flow.sideA;
       }
       const ts = String(tsUs);
       s.args.push(ts, `${forward ? 0 : 1}:${ts}:${p.origLen}:${decoded.payloadLength}:${decoded.tcpFlags}`);

@@ -39,8 +39,8 @@ export class Ingest {
     for (const o of outcomes) {
       if (o.status === 'dup') duplicateSessions++;
       if (o.status === 'done') result.skipped.sessionDone += o.dropped;
+      if (o.status === 'ok') result.skipped.overMax += o.dropped;
       result.packetsStored += o.appended;
-      result.skipped.overMax += o.dropped * Number(o.status === 'ok');
       for (const reason of o.reasons) {
         messages.push({ key: o.key, reason, occurrence: o.occurrence, agent, enqueuedAt });
         result.scheduled[reason] = (result.scheduled[reason] ?? 0) + 1;

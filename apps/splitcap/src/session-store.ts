@@ -66,7 +66,6 @@ export class SessionStore {
         ...fixed,
         String(s.firstSide),
         String(s.firstUs),
-        String(s.firstUs),
         String(s.lastUs),
         String(s.bytes),
         s.closing ? '1' : '0',

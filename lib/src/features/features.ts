@@ -11,6 +11,9 @@
 //
 // Changing anything below that alters a value for some input is a new FEATURE_VERSION: a model records the version
 // it was trained with and forecast refuses a model whose version or feature count differs.
+import { FROM_CLIENT, FROM_SERVER } from '../session-store/layout.ts';
+
+export { FROM_CLIENT, FROM_SERVER };
 
 /** Bump on every change to the names, their order, or how any value is computed. */
 export const FEATURE_VERSION = 2;
@@ -20,9 +23,6 @@ export const SESSION_MAX_PACKETS = 24;
 
 /** Only packets within this long after the session's first packet count: splitcap's FLEETCAP_SESSION_DELAY_MS default. */
 export const FEATURE_WINDOW_US = 5_000_000;
-
-export const FROM_CLIENT = 0;
-export const FROM_SERVER = 1;
 
 /** One packet of a session; the fields of session-store's PacketRecord that the features read. */
 export interface FeaturePacket {

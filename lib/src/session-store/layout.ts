@@ -6,6 +6,8 @@
 //               packets (kept), overflow (seen beyond the cap), scheduling flags
 //   fc:s:{K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
 //   fc:s:{K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it expires
+import { FROM_INITIATOR, TO_INITIATOR } from '../session/sessionizer.ts';
+
 export interface SessionKeys {
   packets: string;
   meta: string;
@@ -20,11 +22,12 @@ export function sessionKeys(sessionKey: string, prefix = 'fc'): SessionKeys {
 }
 
 /** Direction of a packet relative to the session's initiator (what the feature code reads). */
-export const FROM_CLIENT = 0;
-export const FROM_SERVER = 1;
+export const FROM_CLIENT = FROM_INITIATOR;
+export const FROM_SERVER = TO_INITIATOR;
 
 /**
  * One stored packet: what the feature code needs, and a sequence number so identical packets stay distinct.
+ * Stored as the member text "seq:dir:tsUs:wire:payload:flags", written by splitcap's append script.
  * As stored, `direction` is canonical (0 = endpoint a to b of the key), because the initiator of a session
  * is only known once its first packet is stored; `toClientDirection` turns it into FROM_CLIENT/FROM_SERVER
  * with the meta hash's `initiator` side.
@@ -40,11 +43,6 @@ export interface PacketRecord {
   payloadLength: number;
   /** TCP flags byte, 0 for UDP. */
   tcpFlags: number;
-}
-
-/** Member text "seq:dir:tsUs:wire:payload:flags"; the Lua append script writes the same form. */
-export function encodePacketRecord(p: PacketRecord): string {
-  return `${p.seq}:${p.direction}:${p.tsUs}:${p.wireLength}:${p.payloadLength}:${p.tcpFlags}`;
 }
 
 export function toClientDirection(record: PacketRecord, initiatorSide: 0 | 1): PacketRecord {

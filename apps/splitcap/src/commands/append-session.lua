@@ -7,10 +7,9 @@
   KEYS[1] packets zset   KEYS[2] meta hash   KEYS[3] batches hash   KEYS[4] done marker
   ARGV[1] batch id   ARGV[2] agent id   ARGV[3] max packets per session   ARGV[4] session TTL seconds
   ARGV[5] canonical side (0|1) that sent the batch's first packet of this session
-  ARGV[6] capture time µs of that packet
-  ARGV[7] first µs in batch   ARGV[8] last µs in batch   ARGV[9] wire bytes in batch
-  ARGV[10] 1 when a packet of the batch carries TCP FIN or RST
-  ARGV[11..] two values per packet, in capture order: capture time µs (the score), member text after
+  ARGV[6] first µs in batch (a new occurrence is numbered by it)   ARGV[7] last µs in batch
+  ARGV[8] wire bytes in batch   ARGV[9] 1 when a packet of the batch carries TCP FIN or RST
+  ARGV[10..] two values per packet, in capture order: capture time µs (the score), member text after
              the sequence number ("cdir:tsUs:wire:payload:flags")
 
   Returns { status, appended, dropped, reasons, occurrence }
@@ -21,7 +20,7 @@
 local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local batchId, agent = ARGV[1], ARGV[2]
 local maxPackets, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local npackets = (#ARGV - 10) / 2
+local npackets = (#ARGV - 9) / 2
 
 local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
@@ -46,7 +45,7 @@ if keep < 0 then keep = 0 end
 if keep > 0 then
   local members = {}
   for i = 1, keep do
-    local base = 9 + i * 2
+    local base = 8 + i * 2
     members[#members + 1] = ARGV[base]
     members[#members + 1] = (count + i) .. ':' .. ARGV[base + 1]
   end
@@ -57,7 +56,7 @@ local dropped = npackets - keep
 
 -- Times and bytes cover every packet seen; only the first maxPackets are kept for analysis.
 local first, last = tonumber(m[3]), tonumber(m[4])
-local batchFirst, batchLast = tonumber(ARGV[7]), tonumber(ARGV[8])
+local batchFirst, batchLast = tonumber(ARGV[6]), tonumber(ARGV[7])
 if not first or batchFirst < first then first = batchFirst end
 if not last or batchLast > last then last = batchLast end
 
@@ -71,7 +70,7 @@ if not schedNow then
   if count >= maxPackets then
     schedNow = 'full'
     reasons[#reasons + 1] = 'full'
-  elseif ARGV[10] == '1' then
+  elseif ARGV[9] == '1' then
     schedNow = 'closed'
     reasons[#reasons + 1] = 'closed'
   end
@@ -83,7 +82,7 @@ end
 
 local n = #fields
 fields[n + 1], fields[n + 2] = 'packets', count
-fields[n + 3], fields[n + 4] = 'bytes', (tonumber(m[5]) or 0) + tonumber(ARGV[9])
+fields[n + 3], fields[n + 4] = 'bytes', (tonumber(m[5]) or 0) + tonumber(ARGV[8])
 fields[n + 5], fields[n + 6] = 'overflow', (tonumber(m[6]) or 0) + dropped
 fields[n + 7], fields[n + 8] = 'sched_delay', schedDelay
 fields[n + 9], fields[n + 10] = 'first', string.format('%.0f', first)
