@@ -12,7 +12,8 @@ REPO_DIR="$(cd "$LAB_DIR/.." && pwd)"
 OUT_DIR="${FCL_OUT_DIR:-$REPO_DIR/.lab}"
 ASSETS="$OUT_DIR/assets"
 RUNSTATE="$OUT_DIR/run"
-RUNS_DIR="$OUT_DIR/runs"
+# FCL_RUNS_DIR: where runs go (fleetcap run keeps its demo runs apart from the training runs)
+RUNS_DIR="${FCL_RUNS_DIR:-$OUT_DIR/runs}"
 
 NS_SWITCH=fcl-switch
 NS_CLIENT=fcl-client

@@ -33,6 +33,9 @@ kill_ns_procs() {
 }
 
 t0=$EPOCHREALTIME
+# The sensor port's root end goes with its peer in fcl-switch; removed first so no capture on it
+# sees the lab vanish as an error longer than needed.
+ip link del "${FCL_SENSOR_IF:-fcl-mon0}" 2>/dev/null || true
 for ns in "${LAB_NAMESPACES[@]}"; do
   if ns_exists "$ns"; then
     kill_ns_procs "$ns"
@@ -46,7 +49,7 @@ rmdir /etc/netns 2>/dev/null || true # only if no one else keeps files there
 # would only mislead the next setup.
 rm -f "$RUNSTATE"/*.pid "$RUNSTATE"/*/*.pid 2>/dev/null || true
 
-left=$(ip -o link show | grep -E 'v-(client|server|attacker)|fclbr' || true)
+left=$(ip -o link show | grep -E 'v-(client|server|attacker|sensor)|fclbr|fcl-mon' || true)
 [[ -z $left ]] || die "lab links left in the root namespace: $left"
 
 if ((purge)); then

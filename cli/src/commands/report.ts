@@ -24,10 +24,19 @@ export const reportSections: ReportSection[] = [
           WHERE hour >= DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 24 HOUR, '%Y-%m-%d %H:00:00') ORDER BY hour DESC, sessions DESC LIMIT 50`,
   },
   {
-    title: 'Attack sessions (most recent 25)',
+    title: 'Attacks by label and endpoints (most recent 20)',
+    sql: `SELECT label, client_addr AS attacker, server_addr AS target, COUNT(*) AS sessions,
+                 COUNT(DISTINCT server_port) AS target_ports,
+                 GROUP_CONCAT(DISTINCT server_port ORDER BY server_port SEPARATOR ',' LIMIT 6) AS first_ports,
+                 ROUND(AVG(score), 3) AS avg_score, MIN(first_packet_at) AS first_seen, MAX(last_packet_at) AS last_seen,
+                 GROUP_CONCAT(DISTINCT agent_id SEPARATOR ',') AS agents
+          FROM report_malicious_sessions GROUP BY label, client_addr, server_addr ORDER BY last_seen DESC LIMIT 20`,
+  },
+  {
+    title: 'Attack sessions (most recent 10)',
     sql: `SELECT label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
                  CONCAT(server_addr, ':', server_port) AS server, packets, first_packet_at, agent_id
-          FROM report_malicious_sessions ORDER BY first_packet_at DESC LIMIT 25`,
+          FROM report_malicious_sessions ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
     title: 'Top talkers (by bytes)',

@@ -2,8 +2,9 @@
 // forecast, splitcap, two session-workers, config-sync and one host agent (listener + sniffer on
 // the loopback interface), registers the agent by inserting its sniffer_config row with SQL (so its
 // config travels the real way: binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> listener),
-// makes traffic the agent captures, uploads the public sample captures, waits for the verdicts and
-// prints the report. Ctrl-C stops everything; --keep leaves it running until Ctrl-C.
+// drives the traffic lab's benign and attack scenarios past the agent's interface (a mirror of the lab's capture
+// point), uploads the public sample captures, waits for the verdicts and prints the report, with the verdicts
+// scored against the lab's own labels. Ctrl-C stops everything; --keep leaves it running until Ctrl-C.
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -16,7 +17,11 @@ import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
 import ora from 'ora';
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { printReport } from './report.ts';
+import type { RunLabels } from '@fleetcap/lib/features/labels';
+import { LAB_FILTER, LAB_SCENARIOS, type LabScenario, labDriver, parseScenarios, SCENARIO_TOOLS, SENSOR_INTERFACE } from '../lab/drive.ts';
+import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
+import { localApps } from '../local-apps.ts';
+import { printAgents, printReport, renderTable } from './report.ts';
 import { uploadFile } from './upload.ts';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -24,10 +29,14 @@ const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
 const appLogs = join(stackHome, 'logs', 'apps');
 
 export const localAgentId = 'local-agent';
-/** The agent captures only the demo traffic on loopback: the pipeline's own traffic is there too. */
+/** With --traffic loopback the agent captures only the demo traffic on lo: the pipeline's own traffic is there too. */
 export const demoPorts = { http: 18081 } as const;
-const splitcapPort = Number(process.env.FLEETCAP_SPLITCAP_PORT ?? 8080);
-const forecastPort = Number(process.env.FLEETCAP_FORECAST_PORT ?? 8090);
+/** Seeds 1-8 made the model's training and held-out runs; the demo's runs are new to it. */
+export const DEFAULT_LAB_SEED = 101;
+const apps0 = localApps();
+const portOf = (name: string) => apps0.find((a) => a.name === name)!.port;
+const splitcapPort = portOf('splitcap');
+const forecastPort = portOf('forecast');
 
 interface App {
   name: string;
@@ -105,11 +114,10 @@ async function query<T>(sql: string, values: unknown[] = []): Promise<T[]> {
 }
 
 /** The operator's way: an INSERT through the mariadb command-line client. */
-function registerAgentWithSql(): void {
+function registerAgentWithSql(device: string, filter: string): void {
   const conn = loadConnections();
-  const filter = `tcp port ${demoPorts.http}`;
   const sql = `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, snaplen, batch_packets, batch_ms, upload_concurrency, enabled)
-    VALUES ('${localAgentId}', 'lo', '${filter}', 'http://127.0.0.1:${splitcapPort}', 65535, 500, 500, 2, 1)
+    VALUES ('${localAgentId}', '${device}', '${filter}', 'http://127.0.0.1:${splitcapPort}', 65535, 500, 500, 2, 1)
     ON DUPLICATE KEY UPDATE device = VALUES(device), bpf_filter = VALUES(bpf_filter), splitcap_url = VALUES(splitcap_url), enabled = 1`;
   execFileSync('mariadb', [
     '--no-defaults',
@@ -171,16 +179,30 @@ async function countVerdicts(agents: string[]): Promise<number> {
 
 export interface RunOptions {
   keep: boolean;
+  /** lab: the traffic lab's scenarios through a mirror port; loopback: HTTP requests on lo (no root needed). */
+  traffic: 'lab' | 'loopback';
   requests: number;
+  seed: number;
+  scenarios: LabScenario[];
+}
+
+async function labVerdicts(since: Date): Promise<ScoredVerdict[]> {
+  return query<ScoredVerdict>(
+    'SELECT client_addr, server_addr, first_packet_at, label FROM session_verdict WHERE agent_id = ? AND first_packet_at >= ?',
+    [localAgentId, since],
+  );
 }
 
 export async function runSystem(o: RunOptions): Promise<void> {
   const apps: App[] = [];
+  const lab = o.traffic === 'lab' ? labDriver(repoRoot, appLogs, join(stackHome, 'lab-runs')) : null;
+  let labUp = false;
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     await step('stop the apps (the stack keeps running: npx fleetcap down stops it)', () => stopApps(apps));
+    if (lab && labUp) await step('tear the traffic lab down', () => lab.tearDown()).catch(() => {});
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(130));
@@ -189,7 +211,12 @@ export async function runSystem(o: RunOptions): Promise<void> {
   const token = randomBytes(18).toString('base64url');
   const uploadToken = randomBytes(18).toString('base64url');
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
+  const portEnv = (name: string) => {
+    const a = apps0.find((x) => x.name === name)!;
+    return { [a.portVariable]: String(a.port) };
+  };
   try {
+    mkdirSync(appLogs, { recursive: true });
     await step('start the stack (Redis, RabbitMQ, MariaDB, ZooKeeper, Kafka, Kafka Connect + Debezium) and apply the schema', async () => {
       const child = spawn('bash', [join(repoRoot, 'stack', 'stack.sh'), 'up'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -200,27 +227,46 @@ export async function runSystem(o: RunOptions): Promise<void> {
     });
     await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
       await Promise.all([
-        startApp(apps, 'forecast', 'forecast', { ...common, FLEETCAP_FORECAST_PORT: String(forecastPort) }, true),
+        startApp(apps, 'forecast', 'forecast', { ...common, ...portEnv('forecast') }, true),
         startApp(apps, 'splitcap', 'splitcap', {
           ...common,
-          FLEETCAP_SPLITCAP_PORT: String(splitcapPort),
+          ...portEnv('splitcap'),
           FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
-          FLEETCAP_SESSION_DELAY_MS: '3000',
         }, true),
-        startApp(apps, 'config-sync', 'config-sync', { ...common, FLEETCAP_CONFIG_SYNC_PORT: '0' }, true),
+        startApp(apps, 'config-sync', 'config-sync', { ...common, ...portEnv('config-sync') }, true),
       ]);
       for (const n of [1, 2]) {
-        await startApp(apps, `session-worker-${n}`, 'session-worker', { ...common, FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}` }, true);
+        await startApp(apps, `session-worker-${n}`, 'session-worker', {
+          ...common,
+          ...portEnv(`session-worker-${n}`),
+          FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
+        }, true);
       }
     });
+    if (lab) {
+      await step(`build the traffic lab (namespaces fcl-*, its servers; installs its tools the first time) and the mirror port ${SENSOR_INTERFACE}`, async () => {
+        labUp = true;
+        await lab.setUp();
+      });
+    }
     await step(`start the host agent "${localAgentId}" (listener + sniffer)`, async () => {
-      await startApp(apps, 'listener', 'listener', { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
+      await startApp(apps, 'listener', 'listener', { ...common, ...portEnv('listener'), FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
     });
-    await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () => registerAgentWithSql());
+    const [device, filter] = lab ? [SENSOR_INTERFACE, LAB_FILTER] : ['lo', `tcp port ${demoPorts.http}`];
+    await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () => registerAgentWithSql(device, filter));
     const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () => waitForAgentApplied(60_000));
-    console.log(`     agent ${localAgentId} captures on lo with revision ${revision}`);
+    console.log(`     agent ${localAgentId} captures on ${device} ("${filter}") with revision ${revision}`);
     const before = await countVerdicts([localAgentId, 'sample-upload']);
-    await step(`make ${o.requests} HTTP requests on loopback for the agent to capture`, () => demoTraffic(o.requests));
+    const trafficStart = new Date(Date.now() - 2000);
+    const labRuns: RunLabels[] = [];
+    if (lab) {
+      for (const [i, sc] of o.scenarios.entries()) {
+        const run = await step(`lab scenario ${i + 1}/${o.scenarios.length}: ${sc} (${SCENARIO_TOOLS[sc]}), seed ${o.seed}`, () => lab.runScenario(sc, o.seed));
+        labRuns.push(run);
+      }
+    } else {
+      await step(`make ${o.requests} HTTP requests on loopback for the agent to capture`, () => demoTraffic(o.requests));
+    }
     const samples = join(repoRoot, '..', 'shared', 'pcaps', 'slips');
     if (existsSync(samples)) {
       await step('upload the sample captures in ../shared/pcaps/slips', async () => {
@@ -237,23 +283,36 @@ export async function runSystem(o: RunOptions): Promise<void> {
     } else {
       console.log('     ../shared/pcaps/slips is absent: no sample captures to upload');
     }
-    await step('wait for the verdicts (the delayed path takes a few seconds)', async () => {
+    await step('wait for the verdicts (each session is classified 5 s after its first packet, or when it closes)', async () => {
       let last = -1;
       let stableSince = Date.now();
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
         const n = await countVerdicts([localAgentId, 'sample-upload']);
         if (n !== last) stableSince = Date.now();
         last = n;
-        // Done when new rows have stopped arriving for longer than the session delay.
-        if (n > before && Date.now() - stableSince > 6000) return;
+        // Done when new rows have stopped arriving for longer than the session delay and a batch.
+        if (n > before && Date.now() - stableSince > 8000) return;
         await sleep(500);
       }
-      if (last <= before) throw new Error(`no verdict row arrived within 90 s; see the logs in ${appLogs}`);
+      if (last <= before) throw new Error(`no verdict row arrived within 120 s; see the logs in ${appLogs}`);
     });
     await printReport();
+    console.log('\nAgents (the config each agent applied, from report_agents)');
+    await printAgents();
+    if (lab) {
+      const score = scoreLabRuns(labRuns, await labVerdicts(trafficStart));
+      console.log(`\nLab scenarios: this run's verdicts against the lab's labels (lab/README.md "Labels"; model card: model/MODEL_CARD.md)`);
+      console.log(renderTable(labScoreRows(score)));
+      if (score.excluded + score.outside > 0) {
+        console.log(`     not scored: ${score.excluded} sessions the lab's rules exclude, ${score.outside} outside every run's time window`);
+      }
+      console.log(`     captures and labels: ${lab.runsDir}/<scenario>-${o.seed}/`);
+    }
     if (o.keep) {
-      console.log(`\nfleetcap keeps running. Logs: ${appLogs}/*.log. Try: npx fleetcap report | agents | status. Ctrl-C stops the apps.`);
+      console.log(
+        `\nfleetcap keeps running. Logs: ${appLogs}/*.log. Try: npx fleetcap report | agents | status${lab ? `; more lab traffic: FCL_RUNS_DIR=${lab.runsDir} bash lab/run.sh portscan 7` : ''}. Ctrl-C stops the apps${lab ? ' and the lab' : ''}.`,
+      );
       await new Promise(() => {});
     }
     await stop(0);
@@ -266,10 +325,34 @@ export async function runSystem(o: RunOptions): Promise<void> {
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('run the whole system on local defaults: stack, apps, one agent, traffic, verdicts, report')
+    .description('run the whole system on local defaults: stack, apps, one agent, lab traffic, verdicts, report')
     .option('--keep', 'keep everything running after the report, until Ctrl-C', false)
-    .option('--requests <n>', 'HTTP requests of demo traffic on loopback', '60')
-    .action(async (opts: { keep: boolean; requests: string }) => {
-      await runSystem({ keep: opts.keep, requests: Number(opts.requests) });
+    .option('--traffic <kind>', 'lab: the traffic lab\'s scenarios past the agent (root); loopback: HTTP requests on lo', 'lab')
+    .option('--scenarios <list>', `lab scenarios to run, comma-separated (${LAB_SCENARIOS.join(',')})`, LAB_SCENARIOS.join(','))
+    .option('--seed <n>', 'the lab runs\' seed (their addresses, ports, TTLs and tool options)', String(DEFAULT_LAB_SEED))
+    .option('--requests <n>', 'with --traffic loopback: HTTP requests of demo traffic', '60')
+    .action(async (opts: { keep: boolean; traffic: string; scenarios: string; seed: string; requests: string }) => {
+      if (opts.traffic !== 'lab' && opts.traffic !== 'loopback') {
+        console.error(`fleetcap run: --traffic ${opts.traffic}: choose lab or loopback`);
+        process.exit(2);
+      }
+      const seed = Number(opts.seed);
+      const requests = Number(opts.requests);
+      if (!Number.isInteger(seed) || seed < 0) {
+        console.error(`fleetcap run: --seed ${opts.seed}: must be a whole number >= 0`);
+        process.exit(2);
+      }
+      if (!Number.isInteger(requests) || requests < 1) {
+        console.error(`fleetcap run: --requests ${opts.requests}: must be a whole number >= 1`);
+        process.exit(2);
+      }
+      let scenarios: LabScenario[];
+      try {
+        scenarios = parseScenarios(opts.scenarios);
+      } catch (err) {
+        console.error(`fleetcap run: --scenarios: ${(err as Error).message}`);
+        process.exit(2);
+      }
+      await runSystem({ keep: opts.keep, traffic: opts.traffic, requests, seed, scenarios });
     });
 }

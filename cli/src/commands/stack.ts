@@ -22,8 +22,16 @@ export function registerStackCommands(program: Command): void {
     .action(() => runStack(['down']));
   program
     .command('status')
-    .description('show every server of the local stack, healthy or not, and why')
-    .action(() => runStack(['status']));
+    .description('show every server of the local stack and every app, healthy or not, and why')
+    .action(async () => {
+      const res = spawnSync('bash', [stackScript, 'status'], { stdio: 'inherit' });
+      const { localApps, probeApp } = await import('../local-apps.ts');
+      const health = await Promise.all(localApps().map((a) => probeApp(a)));
+      console.log('\napps (as fleetcap run starts them; /healthz)');
+      for (const h of health) console.log(`  ${h.name.padEnd(18)} ${h.state.padEnd(12)} ${h.url}  ${h.detail}`);
+      // The servers decide the exit code: apps that are not running are normal outside `fleetcap run --keep`.
+      process.exit(res.status ?? 1);
+    });
   program
     .command('logs')
     .argument('[server]', 'redis | rabbitmq | mariadb | zookeeper | kafka | connect')

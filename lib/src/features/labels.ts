@@ -17,6 +17,9 @@ export const runLabelsSchema = z.object({
   class: z.string().min(1),
   seed: z.number().int(),
   rules: z.array(ruleSchema).min(1),
+  /** When the run's traffic started and ended (epoch seconds); its capture spans a little more. */
+  start_epoch: z.number().optional(),
+  end_epoch: z.number().optional(),
 });
 
 export type RunLabels = z.infer<typeof runLabelsSchema>;
