@@ -13,16 +13,18 @@ APT_PACKAGES=(
   redis-server redis-tools rabbitmq-server mariadb-server mariadb-client zookeeper libslf4j-java
   default-jre-headless maven nodejs npm
   libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates docker-compose socat util-linux
+  prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
 )
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  # nodejs/npm/maven/java may come from elsewhere on this machine; a working command is enough.
+  # nodejs/npm/maven/java/promtool may come from elsewhere on this machine; a working command is enough.
   case "$p" in
     nodejs) command -v node >/dev/null && continue ;;
     npm) command -v npm >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
     default-jre-headless) command -v java >/dev/null && continue ;;
+    prometheus) command -v promtool >/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
@@ -39,6 +41,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [[ $created_policy -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  # The prometheus package also enables its daemon for the next boot; only promtool is wanted.
+  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if [[ ! -d "$REPO_DIR/node_modules" || "$REPO_DIR/package-lock.json" -nt "$REPO_DIR/node_modules/.package-lock.json" ]]; then

@@ -1,21 +1,29 @@
 // docker-compose.yml describes the same stack; no Docker engine runs here, so it is validated with
-// `docker-compose config` (Debian's docker-compose) and checked for the settings the stack relies on.
+// `docker-compose config` (Debian's docker-compose) and checked for the settings the stack relies on, and against
+// the monitoring configs it mounts (stack/monitoring/): Prometheus must scrape every app where it listens.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { parse } from 'yaml';
+import { loadConfigSyncConfig } from '../../apps/config-sync/src/config.ts';
+import { loadForecastConfig } from '../../apps/forecast/src/config.ts';
+import { loadListenerOptions } from '../../apps/listener/src/options.ts';
+import { loadWorkerConfig } from '../../apps/session-worker/src/config.ts';
+import { loadSplitcapConfig } from '../../apps/splitcap/src/config.ts';
+import { type ComposeService, compose, composeConfig, repoMount, serviceEnv } from '../helpers/compose.ts';
 import { repoRoot } from '../helpers/stack.ts';
 
-const compose = (...args: string[]) => execFileSync('docker-compose', args, { cwd: repoRoot, encoding: 'utf8' });
-
-test('docker-compose.yml is valid and holds the same servers and apps', () => {
-  const services = compose('--profile', 'apps', 'config', '--services').trim().split('\n').sort();
+test('docker-compose.yml is valid and holds the same servers and apps, and the monitoring', () => {
+  const services = compose('--profile', 'apps', '--profile', 'monitoring', 'config', '--services').trim().split('\n').sort();
   assert.deepEqual(services, [
     'config-sync',
     'connect',
     'forecast',
+    'grafana',
     'kafka',
     'listener',
     'mariadb',
+    'prometheus',
     'rabbitmq',
     'redis',
     'session-worker',
@@ -29,4 +37,125 @@ test('docker-compose.yml is valid and holds the same servers and apps', () => {
   }
   assert.match(config, /image: quay\.io\/debezium\/connect:3\.0\.1\.Final/);
   assert.match(config, /image: mariadb:10\.11/);
+});
+
+test('Prometheus and Grafana: pinned public images, profile "monitoring", every published port on loopback', () => {
+  const { services } = composeConfig();
+  for (const name of ['prometheus', 'grafana']) {
+    const s = services[name]!;
+    assert.deepEqual(s.profiles, ['monitoring'], `${name} is opt-in (profile monitoring)`);
+    assert.match(s.image ?? '', /^(prom\/prometheus|grafana\/grafana):v?\d+\.\d+\.\d+$/, `${name}: an exact version, not latest`);
+  }
+  assert.ok(services.prometheus!.ports?.includes('127.0.0.1:9090:9090/tcp'));
+  assert.ok(services.grafana!.ports?.includes('127.0.0.1:3000:3000/tcp'));
+  for (const [name, s] of Object.entries(services)) {
+    for (const port of s.ports ?? []) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
+  }
+  // Prometheus reads the repository's config file where its --config.file says.
+  const flag = (services.prometheus!.command ?? []).find((a) => a.startsWith('--config.file='));
+  assert.ok(flag, 'prometheus is given --config.file');
+  assert.equal(repoMount(services.prometheus!, flag.slice('--config.file='.length)).repoPath, 'stack/monitoring/prometheus.yml');
+});
+
+test("RabbitMQ's compose service enables rabbitmq_prometheus (port 15692)", () => {
+  const rabbitmq = composeConfig().services.rabbitmq!;
+  assert.match(rabbitmq.image ?? '', /^rabbitmq:3\.10/);
+  const plugins = repoMount(rabbitmq, '/etc/rabbitmq/enabled_plugins');
+  assert.ok(plugins.readOnly);
+  // The file is an Erlang term: a list of plugin atoms ending with a full stop.
+  const text = readFileSync(plugins.source, 'utf8').trim();
+  assert.match(text, /^\[[a-z_, ]*\]\.$/, `enabled_plugins is an Erlang list: ${text}`);
+  assert.ok(text.slice(1, -2).split(',').map((p) => p.trim()).includes('rabbitmq_prometheus'), text);
+});
+
+interface ScrapeConfig {
+  job_name: string;
+  metrics_path?: string;
+  static_configs?: Array<{ targets: string[] }>;
+  dns_sd_configs?: Array<{ names: string[]; type?: string; port: number }>;
+}
+
+/** Where each app's /metrics listens, as its own config module reads the service's environment. */
+const listens: Record<string, (env: Record<string, string>) => { host: string; port: number }> = {
+  splitcap: (env) => {
+    // The tokens are required and not the point here; a placeholder when compose gives none.
+    const c = loadSplitcapConfig({ FLEETCAP_SPLITCAP_TOKENS: 'probe=probe-token', ...env });
+    return { host: c.FLEETCAP_SPLITCAP_HOST, port: c.FLEETCAP_SPLITCAP_PORT };
+  },
+  forecast: (env) => {
+    const c = loadForecastConfig(env);
+    return { host: c.FLEETCAP_FORECAST_HOST, port: c.FLEETCAP_FORECAST_PORT };
+  },
+  'session-worker': (env) => {
+    const c = loadWorkerConfig(env);
+    return { host: c.FLEETCAP_WORKER_HOST, port: c.FLEETCAP_WORKER_PORT };
+  },
+  'config-sync': (env) => {
+    const c = loadConfigSyncConfig(env);
+    return { host: c.FLEETCAP_CONFIG_SYNC_HOST, port: c.FLEETCAP_CONFIG_SYNC_PORT };
+  },
+  listener: (env) => {
+    const o = loadListenerOptions(env);
+    return { host: o.metricsHost, port: o.metricsPort };
+  },
+  // rabbitmq_prometheus's default listener (prometheus.tcp.port), not changed by the compose service.
+  rabbitmq: () => ({ host: '0.0.0.0', port: 15692 }),
+};
+
+function targetsOf(job: ScrapeConfig): Array<{ host: string; port: number; how: string }> {
+  const out: Array<{ host: string; port: number; how: string }> = [];
+  for (const sc of job.static_configs ?? []) {
+    for (const t of sc.targets) {
+      const m = /^([^:]+):(\d+)$/.exec(t);
+      assert.ok(m, `${job.job_name}: target ${t} is host:port`);
+      out.push({ host: m[1]!, port: Number(m[2]), how: 'static' });
+    }
+  }
+  for (const dns of job.dns_sd_configs ?? []) {
+    assert.equal(dns.type ?? 'SRV', 'A', `${job.job_name}: DNS discovery of a compose service is by A records`);
+    for (const name of dns.names) out.push({ host: name, port: dns.port, how: 'dns' });
+  }
+  return out;
+}
+
+test("every scrape target in prometheus.yml is a compose service, on the metrics port its environment sets", () => {
+  const { services } = composeConfig();
+  const prom = parse(readFileSync(`${repoRoot}/stack/monitoring/prometheus.yml`, 'utf8')) as { scrape_configs: ScrapeConfig[] };
+  const jobs = prom.scrape_configs;
+  const apps = Object.entries(services)
+    .filter(([, s]) => s.profiles?.includes('apps'))
+    .map(([n]) => n);
+  assert.deepEqual(jobs.map((j) => j.job_name).sort(), [...apps, 'rabbitmq'].sort(), 'one job per app, and RabbitMQ');
+
+  for (const job of jobs) {
+    const service: ComposeService | undefined = services[job.job_name];
+    assert.ok(service, `job ${job.job_name} names a compose service`);
+    const listen = listens[job.job_name];
+    assert.ok(listen, `the test knows where ${job.job_name} serves /metrics`);
+    const { host, port } = listen(serviceEnv(service));
+    assert.notEqual(port, 0, `${job.job_name}: a fixed metrics port in compose (0 = off or random)`);
+    const targets = targetsOf(job);
+    assert.ok(targets.length > 0, `${job.job_name} has targets`);
+    for (const t of targets) {
+      assert.equal(t.port, port, `${job.job_name}: scraped on ${t.port}, its environment sets ${port}`);
+      if (service.network_mode === 'host') {
+        // The host's own addresses, through the gateway: loopback of the host is out of the containers' reach.
+        assert.equal(t.host, 'host.docker.internal', `${job.job_name} runs in the host's network`);
+        assert.ok(services.prometheus!.extra_hosts?.includes('host.docker.internal:host-gateway'));
+        assert.notEqual(host, '127.0.0.1', `${job.job_name} must listen where the gateway reaches it`);
+      } else {
+        assert.equal(t.host, job.job_name, `${job.job_name}: target host is its compose service name`);
+        assert.ok(['0.0.0.0', '::'].includes(host), `${job.job_name} listens on ${host}: Prometheus could not reach it`);
+      }
+    }
+    const replicas = (service as { deploy?: { replicas?: number } }).deploy?.replicas ?? 1;
+    if (replicas > 1) {
+      assert.ok(
+        targets.every((t) => t.how === 'dns'),
+        `${job.job_name} has ${replicas} replicas: a static target would reach one of them at random`,
+      );
+    }
+  }
+  // Per-queue series (labels vhost, queue) for the queue-depth panel.
+  assert.equal(jobs.find((j) => j.job_name === 'rabbitmq')?.metrics_path, '/metrics/per-object');
 });

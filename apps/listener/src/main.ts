@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { Gauge, createRegistry } from '@fleetcap/lib/telemetry/metrics';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode, type LiveStatus } from './live-node.ts';
+import { createListenerMetrics } from './metrics.ts';
 import { type ListenerOptions, loadListenerOptions } from './options.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
@@ -110,31 +110,17 @@ async function main(): Promise<number> {
   session.start();
   live.start(options.liveRefreshMs);
 
-  const registry = createRegistry('listener');
-  const gauges: Array<[string, string, () => number]> = [
-    ['fleetcap_listener_zookeeper_connected', '1 while a ZooKeeper session is connected', () => (session.connected ? 1 : 0)],
-    ['fleetcap_listener_applied_revision', 'config revision running', () => supervisor.appliedRevision ?? -1],
-    ['fleetcap_listener_capturing', '1 while a sniffer captures', () => (supervisor.state === 'capturing' ? 1 : 0)],
-    ['fleetcap_listener_sniffer_restarts', 'sniffer restarts after unexpected exits', () => supervisor.restarts],
-    ['fleetcap_agent_captured', 'packets captured', () => supervisor.counters().captured],
-    ['fleetcap_agent_kernel_drops', 'packets dropped by the kernel', () => supervisor.counters().kernelDrops],
-    ['fleetcap_agent_batches_uploaded', 'batches uploaded', () => supervisor.counters().batchesUploaded],
-    ['fleetcap_agent_spooled', 'batches waiting in the spool', () => supervisor.counters().spooled],
-    ['fleetcap_agent_spool_dropped', 'batches dropped from the spool', () => supervisor.counters().spoolDropped],
-  ];
-  for (const [name, help, value] of gauges) {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value());
-      },
-    });
-  }
+  const { registry } = createListenerMetrics({
+    zookeeperConnected: () => session.connected,
+    appliedRevision: () => supervisor.appliedRevision,
+    capturing: () => supervisor.state === 'capturing',
+    snifferRestarts: () => supervisor.restarts,
+    counters: () => supervisor.counters(),
+  });
   const telemetry = await startTelemetryServer({
     registry,
     port: options.metricsPort,
+    host: options.metricsHost,
     health: () => ({ ok: supervisor.state !== 'error', zookeeper: session.connected, ...status() }),
   });
 

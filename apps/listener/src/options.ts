@@ -12,7 +12,9 @@ const listenerEnv = z.object({
     .optional(),
   FLEETCAP_ZK_SESSION_TIMEOUT_MS: int(2000, 120_000).default(10_000),
   FLEETCAP_LIVE_REFRESH_MS: int(100, 600_000).default(5000),
+  /** 0 disables /metrics and /healthz. */
   FLEETCAP_LISTENER_METRICS_PORT: int(0, 65535).default(0),
+  FLEETCAP_LISTENER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_CAPTURE_STOP_MS: int(100, 60_000).default(5000),
   FLEETCAP_DRAIN_MS: int(0, 600_000).default(5000),
   FLEETCAP_START_TIMEOUT_MS: int(1000, 120_000).default(20_000),
@@ -27,6 +29,7 @@ export interface ListenerOptions {
   zkSessionTimeoutMs: number;
   liveRefreshMs: number;
   metricsPort: number;
+  metricsHost: string;
   captureStopMs: number;
   drainMs: number;
   startTimeoutMs: number;
@@ -49,6 +52,7 @@ export function loadListenerOptions(env: Record<string, string | undefined> = pr
     zkSessionTimeoutMs: e.FLEETCAP_ZK_SESSION_TIMEOUT_MS,
     liveRefreshMs: e.FLEETCAP_LIVE_REFRESH_MS,
     metricsPort: e.FLEETCAP_LISTENER_METRICS_PORT,
+    metricsHost: e.FLEETCAP_LISTENER_METRICS_HOST,
     captureStopMs: e.FLEETCAP_CAPTURE_STOP_MS,
     drainMs: e.FLEETCAP_DRAIN_MS,
     startTimeoutMs: e.FLEETCAP_START_TIMEOUT_MS,

@@ -8,7 +8,10 @@ const workerEnv = z.object({
   FLEETCAP_WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(2048).default(256),
   FLEETCAP_WORKER_BATCH_MS: z.coerce.number().int().min(0).max(10_000).default(20),
   FLEETCAP_WORKER_CONCURRENT_BATCHES: z.coerce.number().int().min(1).max(16).default(2),
+  /** /healthz and /metrics; 0 picks a free port (logged). */
   FLEETCAP_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** The address they listen on: loopback here, 0.0.0.0 in a container that Prometheus scrapes. */
+  FLEETCAP_WORKER_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_FORECAST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETCAP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('fc'),

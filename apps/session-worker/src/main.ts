@@ -62,6 +62,7 @@ const consumer = new QueueConsumer(
 const telemetry = await startTelemetryServer({
   registry: metrics.registry,
   port: config.FLEETCAP_WORKER_PORT === 0 ? -1 : config.FLEETCAP_WORKER_PORT,
+  host: config.FLEETCAP_WORKER_HOST,
   health: () => {
     const checks = {
       redis: redis.status === 'ready' ? 'ok' : `down: ${redis.status}`,
