@@ -1,36 +1,186 @@
-// The README's run command, non-interactively: the whole system on local defaults ends with verdict
-// rows for the traffic its agent captured, and a report.
+// The README's run command, non-interactively: the whole system on local defaults drives the traffic lab's six
+// scenarios past its agent, and the verdicts it stores label the attack scenarios' sessions as attacks and the
+// benign ones as benign, within the quality the model card measured on held-out runs.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
-test('bash scripts/run-system.sh runs the pipeline end to end and prints the report', { timeout: 300_000 }, async () => {
+const SCENARIOS = ['benign', 'portscan', 'synflood', 'bruteforce', 'slowloris', 'sqli'];
+const SEED = 101;
+const runsDir = join(repoRoot, '.stack', 'lab-runs');
+
+interface Card {
+  classes: string[];
+  benignClass: string;
+  heldOut: { confusionMatrix: { labels: string[]; rows: number[][] } };
+}
+
+/**
+ * What the card's held-out confusion matrix expects of class c: the share labelled exactly c, and (for an attack)
+ * the share labelled as some attack. A run's share may fall short of it by three binomial standard errors at the
+ * run's session count plus 0.05 for run-to-run variation of the tools (the card calls its per-class numbers coarse).
+ */
+function expectations(card: Card, cls: string) {
+  const { labels, rows } = card.heldOut.confusionMatrix;
+  const row = rows[labels.indexOf(cls)]!;
+  const total = row.reduce((a, b) => a + b, 0);
+  const exact = row[labels.indexOf(cls)]! / total;
+  const asAttack = 1 - row[labels.indexOf(card.benignClass)]! / total;
+  const bound = (rate: number, n: number) => rate - 3 * Math.sqrt((rate * (1 - rate)) / n) - 0.05;
+  return { exact, asAttack, bound };
+}
+
+test('bash scripts/run-system.sh drives the lab past the agent; verdicts match the lab\'s labels within the model card', { timeout: 900_000 }, async () => {
+  assertStackUp();
+  const card = JSON.parse(readFileSync(join(repoRoot, 'model', 'model-card.json'), 'utf8')) as Card;
+  const db = await mysqlAs('admin', { timezone: 'Z' });
+  try {
+    const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
+    const since = Number((before as Array<{ id: number }>)[0]!.id);
+    const res = spawnSync('bash', [`${repoRoot}/scripts/run-system.sh`], { cwd: repoRoot, encoding: 'utf8', timeout: 840_000 });
+    const out = `${res.stdout}${res.stderr}`;
+    assert.equal(res.status, 0, out);
+    for (const step of [
+      'build the traffic lab',
+      'register the agent: INSERT INTO sniffer_config',
+      'config travels binlog',
+      ...SCENARIOS.map((s, i) => `lab scenario ${i + 1}/6: ${s}`),
+      'wait for the verdicts',
+      'stop the apps',
+      'tear the traffic lab down',
+    ]) {
+      assert.ok(out.includes(step), `the run shows the step "${step}"\n${out}`);
+    }
+    for (const title of ['Sessions per label', 'Attacks by label and endpoints', 'Top talkers', 'Agents', 'Lab scenarios']) {
+      assert.ok(out.includes(title), `report section ${title}`);
+    }
+    assert.match(out, /local-agent\s*│\s*fcl-mon0\s*│\s*net 10\.77\.0\.0\/24/, 'the agents table shows the applied config');
+
+    // The lab is gone again: no namespace, no mirror port.
+    assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /fcl-/);
+    assert.notEqual(spawnSync('ip', ['link', 'show', 'fcl-mon0']).status, 0, 'fcl-mon0 was removed');
+
+    const [agent] = await db.query(
+      "SELECT c.device, s.applied_revision, c.revision FROM agent_status s JOIN sniffer_config c USING (agent_id) WHERE agent_id = 'local-agent'",
+    );
+    const a = (agent as Array<{ device: string; applied_revision: number; revision: number }>)[0]!;
+    assert.equal(a.device, 'fcl-mon0');
+    assert.equal(a.applied_revision, a.revision, 'the agent applied the config inserted with SQL');
+
+    const [verdictRows] = await db.query(
+      "SELECT session_key, client_addr, server_addr, first_packet_at, label FROM session_verdict WHERE id > ? AND agent_id = 'local-agent'",
+      [since],
+    );
+    const verdicts = verdictRows as Array<{ session_key: string; client_addr: string; server_addr: string; first_packet_at: Date; label: string }>;
+    const byKey = new Map<string, typeof verdicts>();
+    for (const v of verdicts) byKey.set(v.session_key, [...(byKey.get(v.session_key) ?? []), v]);
+
+    const findings: string[] = [];
+    const failures: string[] = [];
+    const tally = new Map<string, { n: number; exact: number; asAttack: number }>();
+    for (const sc of SCENARIOS) {
+      const dir = join(runsDir, `${sc}-${SEED}`);
+      assert.ok(existsSync(join(dir, 'labels.json')), `the lab run wrote ${dir}/labels.json`);
+      const labels: RunLabels = parseRunLabels(JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')), dir);
+      const labeler = new SessionLabeler(labels);
+      // The lab's own capture of the same run, sessionized offline: every session in it must have its verdict.
+      const lines = execFileSync('node', [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', join(dir, 'capture.pcap')], {
+        encoding: 'utf8',
+        maxBuffer: 256 << 20,
+      }).trim().split('\n');
+      let expected = 0;
+      let missing = 0;
+      for (const line of lines) {
+        const s = JSON.parse(line) as { type: string; proto?: string; src?: string; dst?: string; key?: string };
+        if (s.type !== 'session' || (s.proto !== 'tcp' && s.proto !== 'udp')) continue;
+        const truth = labeler.labelOf(s.src!, s.dst!);
+        if (truth === null || truth === EXCLUDE_CLASS) continue;
+        expected++;
+        const found = byKey.get(s.key!);
+        if (!found) {
+          missing++;
+          continue;
+        }
+        const t = tally.get(`${sc}/${truth}`) ?? { n: 0, exact: 0, asAttack: 0 };
+        const v = found[0]!;
+        t.n++;
+        if (v.label === truth) t.exact++;
+        if (v.label !== card.benignClass) t.asAttack++;
+        tally.set(`${sc}/${truth}`, t);
+      }
+      findings.push(`${sc}-${SEED}: ${expected} labelled sessions in the lab's capture, ${missing} without a verdict`);
+      // The mirror, the sniffer and splitcap lose nothing: at most 1% (a session whose only packet fell on the
+      // capture's last instant may miss the mirror's copy).
+      if (missing > expected * 0.01) failures.push(`${sc}: ${missing} of ${expected} sessions of the lab's capture have no verdict`);
+      if (sc !== 'benign' && (tally.get(`${sc}/${sc}`)?.n ?? 0) < 10) failures.push(`${sc}: fewer than 10 attack sessions reached a verdict`);
+    }
+    const benignTotal = { n: 0, exact: 0, asAttack: 0 };
+    for (const [key, t] of tally) {
+      const [sc, cls] = key.split('/') as [string, string];
+      if (cls === card.benignClass) {
+        benignTotal.n += t.n;
+        benignTotal.exact += t.exact;
+        continue;
+      }
+      const e = expectations(card, cls);
+      const exact = t.exact / t.n;
+      const asAttack = t.asAttack / t.n;
+      findings.push(
+        `${sc} ${cls}: ${t.n} sessions, as ${cls} ${exact.toFixed(3)} (card ${e.exact.toFixed(3)}, bound ${e.bound(e.exact, t.n).toFixed(3)}), as an attack ${asAttack.toFixed(3)} (card ${e.asAttack.toFixed(3)}, bound ${e.bound(e.asAttack, t.n).toFixed(3)})`,
+      );
+      if (exact < e.bound(e.exact, t.n)) failures.push(`${sc}: ${cls} sessions labelled ${cls}: ${exact.toFixed(3)} < ${e.bound(e.exact, t.n).toFixed(3)}`);
+      if (asAttack < e.bound(e.asAttack, t.n)) failures.push(`${sc}: ${cls} sessions labelled as an attack: ${asAttack.toFixed(3)} < ${e.bound(e.asAttack, t.n).toFixed(3)}`);
+    }
+    const eb = expectations(card, card.benignClass);
+    const benignShare = benignTotal.exact / benignTotal.n;
+    findings.push(`benign (all six runs): ${benignTotal.n} sessions, as benign ${benignShare.toFixed(3)} (card ${eb.exact.toFixed(3)}, bound ${eb.bound(eb.exact, benignTotal.n).toFixed(3)})`);
+    if (benignTotal.n < 50) failures.push(`only ${benignTotal.n} benign sessions reached a verdict`);
+    if (benignShare < eb.bound(eb.exact, benignTotal.n)) failures.push(`benign sessions labelled benign: ${benignShare.toFixed(3)}`);
+    console.log(findings.join('\n'));
+    assert.deepEqual(failures, [], `${findings.join('\n')}\n\n${out.slice(-6000)}`);
+  } finally {
+    await db.end();
+  }
+});
+
+test('--traffic loopback: HTTP requests on lo, captured by the agent, each with its verdict', { timeout: 300_000 }, async () => {
   assertStackUp();
   const db = await mysqlAs('admin');
-  const [before] = await db.query("SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict");
-  const since = Number((before as Array<{ id: number }>)[0]!.id);
-  const res = spawnSync('bash', [`${repoRoot}/scripts/run-system.sh`, '--requests', '25'], { cwd: repoRoot, encoding: 'utf8', timeout: 280_000 });
-  const out = `${res.stdout}${res.stderr}`;
-  assert.equal(res.status, 0, out);
-  for (const step of ['register the agent: INSERT INTO sniffer_config', 'config travels binlog', 'wait for the verdicts', 'stop the apps']) {
-    assert.ok(out.includes(step), `the run shows the step "${step}"`);
-  }
-  for (const title of ['Sessions per label', 'Attack sessions', 'Top talkers']) assert.ok(out.includes(title), `report section ${title}`);
   try {
+    const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
+    const since = Number((before as Array<{ id: number }>)[0]!.id);
+    const res = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--traffic', 'loopback', '--requests', '25'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 280_000,
+    });
+    const out = `${res.stdout}${res.stderr}`;
+    assert.equal(res.status, 0, out);
+    assert.ok(!out.includes('build the traffic lab'), 'loopback traffic needs no lab');
     const [rows] = await db.query(
       "SELECT COUNT(*) AS n FROM session_verdict WHERE id > ? AND agent_id = 'local-agent' AND server_port = 18081 AND client_addr = '127.0.0.1' AND protocol = 'tcp'",
       [since],
     );
     // 25 requests, one connection each (the demo server closes every connection).
     assert.ok(Number((rows as Array<{ n: number }>)[0]!.n) >= 25, out);
-    const [agent] = await db.query(
-      "SELECT s.applied_revision, c.revision FROM agent_status s JOIN sniffer_config c USING (agent_id) WHERE agent_id = 'local-agent'",
-    );
-    const a = (agent as Array<{ applied_revision: number; revision: number }>)[0];
-    assert.ok(a, 'agent_status has the agent');
-    assert.equal(a.applied_revision, a.revision, 'the agent applied the config inserted with SQL');
   } finally {
     await db.end();
+  }
+});
+
+test('fleetcap run refuses a bad option before it starts anything', () => {
+  for (const [args, message] of [
+    [['--traffic', 'wifi'], /--traffic wifi: choose lab or loopback/],
+    [['--scenarios', 'benign,ddos'], /unknown lab scenario "ddos": choose from benign, portscan/],
+    [['--seed', '-3'], /--seed -3: must be a whole number/],
+  ] as const) {
+    const res = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(res.status, 2, res.stderr);
+    assert.match(res.stderr, message);
+    assert.ok(!res.stdout.includes('start the stack'), 'nothing was started');
   }
 });
