@@ -78,8 +78,8 @@ interface ScrapeConfig {
 /** Where each app's /metrics listens, as its own config module reads the service's environment. */
 const listens: Record<string, (env: Record<string, string>) => { host: string; port: number }> = {
   splitcap: (env) => {
-    // The tokens are required and not the point here; a placeholder when compose gives none.
-    const c = loadSplitcapConfig({ FLEETCAP_SPLITCAP_TOKENS: 'probe=probe-token', ...env });
+    // Compose must give the tokens (splitcap refuses to start without them).
+    const c = loadSplitcapConfig(env);
     return { host: c.FLEETCAP_SPLITCAP_HOST, port: c.FLEETCAP_SPLITCAP_PORT };
   },
   forecast: (env) => {
@@ -158,4 +158,17 @@ test("every scrape target in prometheus.yml is a compose service, on the metrics
   }
   // Per-queue series (labels vhost, queue) for the queue-depth panel.
   assert.equal(jobs.find((j) => j.job_name === 'rabbitmq')?.metrics_path, '/metrics/per-object');
+});
+
+test('the compose apps can work together: the agent uploads with a token splitcap knows, the workers find forecast', () => {
+  const { services } = composeConfig();
+  const splitcap = loadSplitcapConfig(serviceEnv(services.splitcap!));
+  const listenerEnv = serviceEnv(services.listener!);
+  const agent = listenerEnv.FLEETCAP_AGENT_ID;
+  assert.ok(agent, 'the listener has an agent id');
+  // The listener hands its environment to the sniffer it forks; the sniffer uploads with this token.
+  assert.equal(splitcap.FLEETCAP_SPLITCAP_TOKENS.get(agent), listenerEnv.FLEETCAP_AGENT_TOKEN, `splitcap accepts ${agent}'s token`);
+  const worker = loadWorkerConfig(serviceEnv(services['session-worker']!));
+  const forecast = loadForecastConfig(serviceEnv(services.forecast!));
+  assert.equal(worker.FLEETCAP_FORECAST_URL, `http://forecast:${forecast.FLEETCAP_FORECAST_PORT}`);
 });
