@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the project's tests with node's own test runner (through tsx, so tests are TypeScript).
-//   unit:        *.test.ts under lib/, cli/, apps/  (pure logic, no servers)
+//   unit:        *.test.ts under lib/, cli/, apps/, scripts/  (pure logic, no servers)
 //   integration: test/**/*.test.ts                  (real servers, started by stack/)
 //   all:         both, unit first
 // Integration files run one at a time: they share the stack's servers.
@@ -28,7 +28,7 @@ function find(dir, out = []) {
   return out;
 }
 
-const unit = ['lib', 'cli', 'apps'].flatMap((d) => find(join(root, d))).sort();
+const unit = ['lib', 'cli', 'apps', 'scripts'].flatMap((d) => find(join(root, d))).sort();
 const integration = find(join(root, 'test')).sort();
 const filter = (files) => (extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files);
 

@@ -1,0 +1,143 @@
+// docs/TROUBLESHOOTING.md must quote every error and warning the system prints. The messages are found in the
+// source by scripts/error-messages.ts (pino warn/error/fatal messages, thrown errors, HTTP error bodies, live-node
+// and agent_status texts, config validation messages, CLI and stack-script stderr); each must appear in the page in
+// the form described there (`${x}` in the source = any <placeholder> or example value in the same code span).
+// `node --import tsx scripts/error-messages.ts` lists them all.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { findMessages, normalize, pageText, quotes, repoRoot, scanShell, scanSource } from './error-messages.ts';
+
+const pagePath = 'docs/TROUBLESHOOTING.md';
+const page = pageText(readFileSync(join(repoRoot, pagePath), 'utf8'));
+
+/**
+ * Log calls whose message is not a literal, and the text in the page that covers what they print (the message comes
+ * from somewhere else). A new non-literal log.warn/error/fatal must be added here, and its texts documented.
+ */
+const DYNAMIC_LOG_CALLS: Record<string, string> = {
+  'apps/splitcap/src/main.ts|err.message': 'invalid <what> configuration in the environment:',
+  'apps/forecast/src/main.ts|err.message': 'forecast: refusing to start:',
+  'apps/session-worker/src/main.ts|(err as Error).message': 'invalid <what> configuration in the environment:',
+  'apps/config-sync/src/main.ts|err.message': 'invalid <what> configuration in the environment:',
+  'apps/config-sync/src/main.ts|message': 'kafkajs',
+  'apps/listener/src/main.ts|err.message': 'invalid <what> configuration in the environment:',
+  'apps/listener/src/supervisor.ts|this.lastError': 'revision <n> did not start',
+  'apps/sniffer/src/main.ts|options': 'no agent config: set',
+  'apps/sniffer/src/main.ts|started': 'capture did not start: <error>',
+};
+
+test('the message finder sees every kind of message', () => {
+  const src = `
+    log.warn({ a: 1 }, 'a warning');
+    this.options.log.error(\`sniffer \${x} failed\`);
+    this.log[level]({}, 'a leveled line');
+    log.info('not an error');
+    log.error(someVariable);
+    throw new PcapFormatError(this.offset(), \`block length \${n} is odd\`);
+    problem(res, 401, 'go away');
+    this.lastError = \`crash loop: \${n} exits\`;
+    const s = z.string({ required_error: 'name is required' }).min(1, 'name must not be empty');
+    console.error('fleetcap x: ' + why);
+  `;
+  const { messages, dynamic } = scanSource('cli/src/x.ts', src);
+  assert.deepEqual(
+    messages.map((m) => `${m.kind} ${m.text}`),
+    [
+      'log a warning',
+      'log sniffer … failed',
+      'log a leveled line',
+      'error block length … is odd',
+      'http go away',
+      'status crash loop: … exits',
+      'validation name must not be empty',
+      'validation name is required',
+      'stderr fleetcap x: …',
+    ],
+  );
+  assert.deepEqual(
+    dynamic.map((d) => d.expression),
+    ['someVariable'],
+  );
+  assert.deepEqual(
+    scanShell('s.sh', 'die "no log for \'$1\': expected $LOGS/$1.log"\nprintf \'%s did not start\\n\' "$n" >&2\n').map(
+      (m) => m.text,
+    ),
+    ["no log for '…': expected …/….log", '… did not start'],
+  );
+  assert.equal(normalize('pass --config <file>  or ……'), 'pass --config … or …');
+  const doc = pageText('**`revision <n> did not start:\n  <why>`**, `stack up failed:` then `x` `capture ended`');
+  assert.ok(quotes(doc, 'revision … did not start: …'));
+  assert.ok(quotes(doc, 'stack up failed: …'));
+  assert.ok(quotes(doc, '… did not start'));
+  assert.ok(!quotes(doc, 'revision … did not stop'));
+  assert.ok(!quotes(doc, 'stack up failed: … x'), 'a placeholder does not leave its code span');
+});
+
+test(`${pagePath} quotes every error and warning message of the source`, () => {
+  const { messages, files } = findMessages();
+  assert.ok(
+    files.length > 50 && messages.length > 200,
+    `the finder found only ${messages.length} messages in ${files.length} files`,
+  );
+  const missing = new Map<string, string[]>();
+  for (const m of messages) {
+    if (quotes(page, m.text)) continue;
+    const where = missing.get(m.text) ?? [];
+    where.push(`${m.file}:${m.line} (${m.kind})`);
+    missing.set(m.text, where);
+  }
+  const report = [...missing]
+    .map(([text, where]) => `  ${JSON.stringify(text)}\n      from ${where.join(', ')}`)
+    .join('\n');
+  assert.equal(
+    missing.size,
+    0,
+    `${missing.size} messages are not quoted in ${pagePath}; add an entry (what prints it, what it means, what to do) for:\n${report}\n` +
+      '(in the page, a <placeholder> or an example value stands for each interpolated part of the source text)',
+  );
+});
+
+test('every log call with a non-literal message is accounted for', () => {
+  const { dynamic } = findMessages();
+  const seen = new Set<string>();
+  const unknown: string[] = [];
+  for (const d of dynamic) {
+    const key = `${d.file}|${d.expression}`;
+    seen.add(key);
+    if (!(key in DYNAMIC_LOG_CALLS)) unknown.push(`  ${d.file}:${d.line}: ${d.expression}`);
+  }
+  assert.deepEqual(
+    unknown,
+    [],
+    `log calls whose message is not a literal: document what they print in ${pagePath} and add them to DYNAMIC_LOG_CALLS in scripts/troubleshooting.test.ts:\n${unknown.join('\n')}`,
+  );
+  const stale = Object.keys(DYNAMIC_LOG_CALLS).filter((k) => !seen.has(k));
+  assert.deepEqual(stale, [], 'DYNAMIC_LOG_CALLS names log calls that no longer exist: remove them');
+  const uncovered = Object.entries(DYNAMIC_LOG_CALLS).filter(([, text]) => !quotes(page, normalize(text)));
+  assert.deepEqual(uncovered, [], `the texts these log calls print are not in ${pagePath}`);
+});
+
+test(`${pagePath} names every error class`, () => {
+  const { files } = findMessages();
+  const missing: string[] = [];
+  for (const file of files.filter((f) => f.endsWith('.ts'))) {
+    const source = readFileSync(join(repoRoot, file), 'utf8');
+    for (const m of source.matchAll(/\bclass (\w+) extends Error\b/g))
+      if (!page.includes(m[1]!)) missing.push(`${m[1]} (${file})`);
+  }
+  assert.deepEqual(missing, [], `error classes not named in ${pagePath}`);
+});
+
+test(`${pagePath} names every x-fleetcap-* header`, () => {
+  const { files } = findMessages();
+  const lowerPage = page.toLowerCase();
+  const missing = new Set<string>();
+  for (const file of files.filter((f) => f.endsWith('.ts'))) {
+    const source = readFileSync(join(repoRoot, file), 'utf8');
+    for (const m of source.matchAll(/'(x-fleetcap-[a-z-]+)'/gi))
+      if (!lowerPage.includes(m[1]!.toLowerCase())) missing.add(m[1]!);
+  }
+  assert.deepEqual([...missing], [], `headers not named in ${pagePath}`);
+});
