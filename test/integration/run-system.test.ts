@@ -2,10 +2,12 @@
 // scenarios past its agent, and the verdicts it stores label the attack scenarios' sessions as attacks and the
 // benign ones as benign, within the quality the model card measured on held-out runs.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
@@ -183,4 +185,32 @@ test('fleetcap run refuses a bad option before it starts anything', () => {
     assert.match(res.stderr, message);
     assert.ok(!res.stdout.includes('start the stack'), 'nothing was started');
   }
+});
+
+test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and tears the lab down', { timeout: 300_000 }, async () => {
+  assertStackUp();
+  // Its own process group, as a terminal's foreground job: a Ctrl-C reaches every process in it.
+  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--scenarios', 'benign,portscan'], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = once(child, 'exit');
+  const deadline = Date.now() + 240_000;
+  while (!out.includes('lab scenario 1/2: benign') && child.exitCode === null && Date.now() < deadline) await sleep(200);
+  assert.ok(out.includes('lab scenario 1/2: benign'), `the run reached the first scenario\n${out}`);
+  await sleep(4000);
+  process.kill(-child.pid!, 'SIGINT');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 130, out);
+  assert.ok(out.includes('tear the traffic lab down'), out);
+  assert.ok(!out.includes('lab scenario 2/2'), 'no scenario starts after the Ctrl-C');
+  assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /fcl-/);
+  assert.notEqual(spawnSync('ip', ['link', 'show', 'fcl-mon0']).status, 0, 'fcl-mon0 was removed');
+  const left = spawnSync('pgrep', ['-af', `${repoRoot}/apps/|fcl-mon0|nmap|hping3|slowhttptest|hydra|sqlmap`], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(left, '', 'no app, sniffer or lab tool is left running');
+  assertStackUp();
 });
