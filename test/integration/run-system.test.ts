@@ -149,19 +149,24 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
   }
 });
 
-test('--traffic loopback: HTTP requests on lo, captured by the agent, each with its verdict', { timeout: 300_000 }, async () => {
+test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetcap status sees every app healthy until Ctrl-C', { timeout: 300_000 }, async () => {
   assertStackUp();
   const db = await mysqlAs('admin');
+  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--traffic', 'loopback', '--requests', '25', '--keep'], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = once(child, 'exit');
   try {
     const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
     const since = Number((before as Array<{ id: number }>)[0]!.id);
-    const res = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--traffic', 'loopback', '--requests', '25'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      timeout: 280_000,
-    });
-    const out = `${res.stdout}${res.stderr}`;
-    assert.equal(res.status, 0, out);
+    const deadline = Date.now() + 240_000;
+    while (!out.includes('fleetcap keeps running') && child.exitCode === null && Date.now() < deadline) await sleep(250);
+    assert.ok(out.includes('fleetcap keeps running'), out);
     assert.ok(!out.includes('build the traffic lab'), 'loopback traffic needs no lab');
     const [rows] = await db.query(
       "SELECT COUNT(*) AS n FROM session_verdict WHERE id > ? AND agent_id = 'local-agent' AND server_port = 18081 AND client_addr = '127.0.0.1' AND protocol = 'tcp'",
@@ -169,9 +174,20 @@ test('--traffic loopback: HTTP requests on lo, captured by the agent, each with 
     );
     // 25 requests, one connection each (the demo server closes every connection).
     assert.ok(Number((rows as Array<{ n: number }>)[0]!.n) >= 25, out);
+
+    const status = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(status.status, 0, status.stdout + status.stderr);
+    for (const app of ['forecast', 'splitcap', 'config-sync', 'session-worker-1', 'session-worker-2', 'listener']) {
+      assert.match(status.stdout, new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'), status.stdout);
+    }
   } finally {
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
+    const [code] = (await exited) as [number | null];
     await db.end();
+    assert.equal(code, 130, out);
   }
+  const after = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+  assert.match(after.stdout, /^\s+splitcap\s+not running\s+\S+\s+nothing listens on port 8080 \(FLEETCAP_SPLITCAP_PORT\)/m, after.stdout);
 });
 
 test('fleetcap run refuses a bad option before it starts anything', () => {

@@ -49,6 +49,11 @@ export const agentsSql = `SELECT agent_id, device, bpf_filter, enabled, config_r
   online, state, last_error, config_error, captured, kernel_drops, batches_uploaded, spool_dropped, last_seen
   FROM report_agents ORDER BY agent_id`;
 
+/** The columns an operator checks first: what each agent was told, whether it applied it, whether it captures. */
+export const agentsSummarySql = `SELECT agent_id, device, bpf_filter, config_revision, applied_revision, config_applied,
+  online, state, captured, kernel_drops, COALESCE(config_error, last_error) AS error
+  FROM report_agents ORDER BY agent_id`;
+
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (v instanceof Date) return v.toISOString().replace('T', ' ').slice(0, 23);
@@ -91,9 +96,9 @@ export async function printReport(out: (line: string) => void = console.log): Pr
   });
 }
 
-export async function printAgents(out: (line: string) => void = console.log): Promise<void> {
+export async function printAgents(out: (line: string) => void = console.log, sql = agentsSql): Promise<void> {
   await withReportConnection(async (c) => {
-    const [rows] = await c.query(agentsSql);
+    const [rows] = await c.query(sql);
     out(renderTable(rows as Array<Record<string, unknown>>));
   });
 }

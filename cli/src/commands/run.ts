@@ -21,7 +21,7 @@ import type { RunLabels } from '@fleetcap/lib/features/labels';
 import { LAB_FILTER, LAB_SCENARIOS, type LabScenario, labDriver, parseScenarios, SCENARIO_TOOLS, SENSOR_INTERFACE } from '../lab/drive.ts';
 import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
 import { localApps } from '../local-apps.ts';
-import { printAgents, printReport, renderTable } from './report.ts';
+import { agentsSummarySql, printAgents, printReport, renderTable } from './report.ts';
 import { uploadFile } from './upload.ts';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -298,8 +298,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
       if (last <= before) throw new Error(`no verdict row arrived within 120 s; see the logs in ${appLogs}`);
     });
     await printReport();
-    console.log('\nAgents (the config each agent applied, from report_agents)');
-    await printAgents();
+    console.log('\nAgents (the config each agent applied, from report_agents; all columns: npx fleetcap agents)');
+    await printAgents(console.log, agentsSummarySql);
     if (lab) {
       const score = scoreLabRuns(labRuns, await labVerdicts(trafficStart));
       console.log(`\nLab scenarios: this run's verdicts against the lab's labels (lab/README.md "Labels"; model card: model/MODEL_CARD.md)`);
