@@ -14,8 +14,19 @@ export const repoRoot = new URL('..', import.meta.url).pathname;
 
 /** Where the messages live: the apps, the shared library, the CLI and the stack's probe. */
 const ROOTS = ['apps', 'lib/src', 'cli/src', 'stack/probe.ts'];
-/** Shell scripts whose `die "..."` and `printf '...' >&2` lines are error messages. */
-const SHELL_SCRIPTS = ['stack/stack.sh', 'stack/install.sh'];
+/** Stack scripts whose `die "..."` and `printf '...' >&2` lines are error messages. */
+const STACK_SCRIPTS = ['stack/stack.sh', 'stack/install.sh'];
+/**
+ * The traffic lab's scripts (every lab/*.sh): their `die "..."` messages (lab/lib.sh's die, printed as
+ * `[lab <time> +<s>s] ERROR: <message>`, which `fleetcap run` shows in the last lines of a failed script). Their
+ * only `printf ... >&2` is lib.sh's log() format line, so printf lines are not read there.
+ */
+export function labScripts(): string[] {
+  return readdirSync(join(repoRoot, 'lab'))
+    .filter((name) => name.endsWith('.sh'))
+    .sort()
+    .map((name) => `lab/${name}`);
+}
 
 /**
  * Files not scanned, and why. Everything else under ROOTS (except tests) is.
@@ -255,18 +266,82 @@ export function scanSource(file: string, source: string): { messages: FoundMessa
   return { messages, dynamic };
 }
 
-/** `die "..."` and `printf '...' ... >&2` of a shell script; $VAR, ${...}, $(...) and %s become "…". */
-export function scanShell(file: string, source: string): FoundMessage[] {
+/**
+ * The texts of the `die "..."` calls of a line: the double-quoted argument with every $VAR, ${...}, $(...) (nested
+ * quotes and parentheses included), $1, $@ and the like as "…", and backslash escapes as the character they escape.
+ */
+export function dieTexts(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/\bdie "/g)) {
+    let i = m.index + m[0].length;
+    let text = '';
+    let closed = false;
+    while (i < line.length) {
+      const c = line[i]!;
+      if (c === '"') {
+        closed = true;
+        break;
+      }
+      if (c === '\\') {
+        text += line[i + 1] ?? '';
+        i += 2;
+        continue;
+      }
+      if (c === '$') {
+        const next = line[i + 1] ?? '';
+        if (next === '(' || next === '{') {
+          i = skipGroup(line, i + 1);
+          text += '…';
+          continue;
+        }
+        const name = /^([A-Za-z_][A-Za-z0-9_]*|[*@#?0-9])/.exec(line.slice(i + 1));
+        if (name) {
+          i += 1 + name[1]!.length;
+          text += '…';
+          continue;
+        }
+      }
+      text += c;
+      i++;
+    }
+    if (closed) out.push(text);
+  }
+  return out;
+}
+
+/** The index after the ( or { group that starts at `open`, skipping quoted text and nested groups inside it. */
+function skipGroup(line: string, open: number): number {
+  const close: Record<string, string> = { '(': ')', '{': '}' };
+  const stack: string[] = [close[line[open]!]!];
+  let quote: string | null = null;
+  let i = open + 1;
+  while (i < line.length && stack.length > 0) {
+    const c = line[i]!;
+    if (c === '\\') i++;
+    else if (quote) {
+      if (c === quote) quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '(' || c === '{') stack.push(close[c]!);
+    else if (c === stack[stack.length - 1]) stack.pop();
+    i++;
+  }
+  return i;
+}
+
+/**
+ * `die "..."` (see dieTexts) and, unless printf is false, `printf '...' ... >&2` lines of a shell script; in a
+ * printf format, $VAR, ${...}, $(...) and %s become "…". Comments and the die() definition are skipped.
+ */
+export function scanShell(file: string, source: string, { printf = true }: { printf?: boolean } = {}): FoundMessage[] {
   const out: FoundMessage[] = [];
   const dollar = /\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\$[*@0-9]/g;
   source.split('\n').forEach((line, i) => {
     if (/^\s*(die\(\)|#)/.test(line)) return;
-    const texts: string[] = [];
-    for (const m of line.matchAll(/\bdie "((?:[^"\\]|\\.)*)"/g)) texts.push(m[1]!);
-    const printf = /\bprintf '([^']*)'.*>&2/.exec(line);
-    if (printf) texts.push(printf[1]!.replace(/\\n/g, ' '));
+    const texts = dieTexts(line);
+    const format = printf ? /\bprintf '([^']*)'.*>&2/.exec(line) : null;
+    if (format) texts.push(format[1]!.replace(/\\n/g, ' ').replace(dollar, '…'));
     for (const t of texts) {
-      const n = normalize(t.replace(dollar, '…').replace(/%s/g, '…'));
+      const n = normalize(t.replace(/%s/g, '…'));
       if (meaningful(n)) out.push({ file, line: i + 1, kind: 'stderr', text: n });
     }
   });
@@ -307,8 +382,11 @@ export function findMessages(): { messages: FoundMessage[]; dynamic: DynamicLogC
     messages.push(...r.messages);
     dynamic.push(...r.dynamic);
   }
-  for (const file of SHELL_SCRIPTS) messages.push(...scanShell(file, readFileSync(join(repoRoot, file), 'utf8')));
-  return { messages, dynamic, files: [...files, ...SHELL_SCRIPTS] };
+  for (const file of STACK_SCRIPTS) messages.push(...scanShell(file, readFileSync(join(repoRoot, file), 'utf8')));
+  const lab = labScripts();
+  for (const file of lab)
+    messages.push(...scanShell(file, readFileSync(join(repoRoot, file), 'utf8'), { printf: false }));
+  return { messages, dynamic, files: [...files, ...STACK_SCRIPTS, ...lab] };
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {

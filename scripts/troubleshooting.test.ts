@@ -1,13 +1,23 @@
 // docs/TROUBLESHOOTING.md must quote every error and warning the system prints. The messages are found in the
 // source by scripts/error-messages.ts (pino warn/error/fatal messages, thrown errors, HTTP error bodies, live-node
-// and agent_status texts, config validation messages, CLI and stack-script stderr); each must appear in the page in
+// and agent_status texts, config validation messages, CLI and stack-script stderr, the lab scripts' die messages);
+// each must appear in the page in
 // the form described there (`${x}` in the source = any <placeholder> or example value in the same code span).
 // `node --import tsx scripts/error-messages.ts` lists them all.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findMessages, normalize, pageText, quotes, repoRoot, scanShell, scanSource } from './error-messages.ts';
+import {
+  findMessages,
+  labScripts,
+  normalize,
+  pageText,
+  quotes,
+  repoRoot,
+  scanShell,
+  scanSource,
+} from './error-messages.ts';
 
 const pagePath = 'docs/TROUBLESHOOTING.md';
 const page = pageText(readFileSync(join(repoRoot, pagePath), 'utf8'));
@@ -66,6 +76,19 @@ test('the message finder sees every kind of message', () => {
     ),
     ["no log for '…': expected …/….log", '… did not start'],
   );
+  const lab = [
+    'die() {',
+    '  log "ERROR: $*"',
+    '}',
+    '  # the children die with their namespace',
+    '[[ -z $(ip addr show dev "$IF") ]] || die "port $IF has an address: $(ip -o addr show dev "$IF" | cut -d" " -f2)"',
+    `ok || die "no \\"$NAME\\" (see \${DIR}/x.log, $1)"`,
+    '  printf \'[lab %s] %s\\n\' "$(date)" "$*" >&2',
+  ].join('\n');
+  assert.deepEqual(
+    scanShell('lab/x.sh', lab, { printf: false }).map((m) => `${m.line} ${m.text}`),
+    ['5 port … has an address: …', '6 no "…" (see …/x.log, …)'],
+  );
   assert.equal(normalize('pass --config <file>  or ……'), 'pass --config … or …');
   const doc = pageText('**`revision <n> did not start:\n  <why>`**, `stack up failed:` then `x` `capture ended`');
   assert.ok(quotes(doc, 'revision … did not start: …'));
@@ -97,6 +120,28 @@ test(`${pagePath} quotes every error and warning message of the source`, () => {
     `${missing.size} messages are not quoted in ${pagePath}; add an entry (what prints it, what it means, what to do) for:\n${report}\n` +
       '(in the page, a <placeholder> or an example value stands for each interpolated part of the source text)',
   );
+});
+
+test('every die of the lab scripts is found, with its literal text', () => {
+  const { messages, files } = findMessages();
+  const scripts = labScripts();
+  assert.ok(scripts.includes('lab/lib.sh') && scripts.includes('lab/run.sh'), `lab scripts: ${scripts.join(', ')}`);
+  for (const file of scripts) {
+    assert.ok(files.includes(file), `${file} is not scanned`);
+    // every die call outside comments and die()'s own definition, one line each
+    const calls = readFileSync(join(repoRoot, file), 'utf8')
+      .split('\n')
+      .map((line, i) => ({ line: i + 1, text: line }))
+      .filter(({ text }) => /\bdie\b/.test(text) && !/^\s*(#|die\(\))/.test(text))
+      .map(({ line }) => line);
+    const found = messages.filter((m) => m.file === file).map((m) => m.line);
+    assert.deepEqual(
+      found,
+      calls,
+      `${file}: every die call must have a double-quoted message on its line with words of its own (found on lines ${found.join(', ')})`,
+    );
+  }
+  assert.ok(messages.filter((m) => m.file.startsWith('lab/')).length >= 15, 'too few lab messages found');
 });
 
 test('every log call with a non-literal message is accounted for', () => {
