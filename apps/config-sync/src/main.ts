@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import { pino } from 'pino';
 import { MysqlStatusStore } from './agent-status.ts';
 import { loadConfigSyncConfig } from './config.ts';
 import { createHttpServer } from './http.ts';
@@ -17,7 +17,8 @@ import { SyncConsumer } from './sync-consumer.ts';
 import { Zk } from './zk.ts';
 import { ZkMirror } from './zk-mirror.ts';
 
-const log = pino({ name: 'config-sync', level: process.env.FLEETCAP_LOG_LEVEL ?? 'info' });
+// The shared logger: level words, app name and pid in every line, as the other apps log.
+const log = createLogger('config-sync');
 
 let config: ReturnType<typeof loadConfigSyncConfig>;
 let connections: ReturnType<typeof loadConnections>;
