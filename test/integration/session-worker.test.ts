@@ -1,6 +1,7 @@
 // session-worker with the real Redis, RabbitMQ, MariaDB, splitcap and forecast: sessions uploaded
 // through splitcap end as exactly one verdict row each, on the delayed and the immediate path, through
-// worker crashes, a forecast outage and poison messages.
+// worker crashes, a forecast outage and poison messages; a forecast that refuses requests (limits lower than
+// the worker's batch or splitcap's sessions) gets split batches and dead-lettered sessions, never retries.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,8 +51,8 @@ const workerEnv = () => ({
 });
 const startForecast = () => startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 30000);
 
-async function upload(pcap: Buffer, batchId: string): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${splitcap.port}/v1/batches`, {
+async function upload(pcap: Buffer, batchId: string, splitcapPort = splitcap.port): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${splitcapPort}/v1/batches`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'x-fleetcap-agent': agent, 'x-fleetcap-batch': batchId, 'content-type': 'application/vnd.tcpdump.pcap' },
     body: pcap,
@@ -231,5 +232,124 @@ describe('session-worker end to end', () => {
     assert.equal(reasons.length, 2);
     assert.match(reasons.join('\n'), /message body is not JSON/);
     assert.match(reasons.join('\n'), /reason: Invalid enum value/);
+  });
+});
+
+describe('session-worker with a forecast that refuses requests', () => {
+  // A pipeline of its own (prefix, splitcap, forecast with low limits, one worker with batches of 16), so the
+  // workers above do not take its messages.
+  const prefix2 = uniqueId('wkr').replace(/[^A-Za-z0-9]/g, '');
+  const queues2 = sessionQueueNames(prefix2, DELAY_MS);
+  let splitcap2: RunningApp;
+  let forecast2: RunningApp | undefined;
+  let forecast2Port: number;
+  let worker2: RunningApp;
+  const startLimitedForecast = async (limits: Record<string, string>) => {
+    await forecast2?.stop();
+    forecast2 = await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecast2Port), ...limits }, 30000);
+  };
+  const workerMetrics = async () => (await fetch(`http://127.0.0.1:${worker2.port}/metrics`)).text();
+  const splitWarnings = () => worker2.output().split('\n').filter((l) => l.includes('forecast refused a batch; classifying it in halves'));
+
+  before(async () => {
+    forecast2Port = await freePort();
+    [splitcap2] = await Promise.all([
+      startApp('splitcap', {
+        FLEETCAP_SPLITCAP_PORT: '0',
+        FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token}`,
+        FLEETCAP_REDIS_PREFIX: prefix2,
+        FLEETCAP_QUEUE_PREFIX: prefix2,
+        FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
+      }),
+      startLimitedForecast({ FLEETCAP_FORECAST_MAX_SESSIONS: '3' }),
+    ]);
+    worker2 = await startApp('session-worker', {
+      ...workerEnv(),
+      FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecast2Port}`,
+      FLEETCAP_REDIS_PREFIX: prefix2,
+      FLEETCAP_QUEUE_PREFIX: prefix2,
+      FLEETCAP_WORKER_BATCH_SIZE: '16',
+      FLEETCAP_WORKER_BATCH_MS: '300',
+    });
+  });
+
+  after(async () => {
+    await worker2?.stop();
+    await splitcap2?.stop();
+    await forecast2?.stop();
+    await removePipelineNamespace(prefix2, DELAY_MS);
+  });
+
+  test('batches over forecast’s FLEETCAP_FORECAST_MAX_SESSIONS are split: every session gets exactly one row', async () => {
+    const { pcap, sessions } = syntheticCapture(
+      Array.from({ length: 40 }, (_, i) => ({ proto: i % 3 === 0 ? ('udp' as const) : ('tcp' as const), packets: 2 + (i % 4) })),
+      5001,
+    );
+    await upload(pcap, 'split-1', splitcap2.port);
+    const keys = sessions.map((s) => s.key);
+    const rows = await waitForRows(keys, DELAY_MS + 30000);
+    const perKey = new Map<string, number>();
+    for (const r of rows) perKey.set(r.session_key, (perKey.get(r.session_key) ?? 0) + 1);
+    assert.equal(perKey.size, keys.length, 'every session has a row');
+    for (const [k, n] of perKey) assert.equal(n, 1, `${k}: exactly one row`);
+    const warnings = splitWarnings();
+    assert.ok(warnings.length > 0, `split warnings in the worker's log:\n${worker2.output()}`);
+    assert.match(warnings[0]!, /must hold at most 3 sessions per request/);
+    assert.match(warnings[0]!, /"sessions":\d+/);
+    const metrics = await workerMetrics();
+    assert.match(metrics, /fleetcap_worker_forecast_splits_total\{[^}]*\} [1-9]/);
+    assert.doesNotMatch(metrics, /fleetcap_worker_retries_total\{[^}]*stage="forecast"/, 'a refusal is never retried');
+    assert.equal((await channel.checkQueue(queues2.dead)).messageCount, 0, 'nothing dead-lettered');
+  });
+
+  test('sessions over forecast’s FLEETCAP_FORECAST_MAX_PACKETS are dead-lettered with the reason; the others get rows', async () => {
+    const splitsBefore = splitWarnings().length;
+    await startLimitedForecast({ FLEETCAP_FORECAST_MAX_PACKETS: '8' });
+    // Sessions of 12 stored packets and one of 30 (24 stored, the immediate path, then its delayed message
+    // for the same occurrence) are over 8; those of 3-5 packets are not.
+    const specs = Array.from({ length: 20 }, (_, i) => ({ proto: 'tcp' as const, packets: i % 5 === 1 ? 12 : 3 + (i % 3) }));
+    specs.push({ proto: 'tcp', packets: 30 });
+    const started = Date.now();
+    const { pcap, sessions } = syntheticCapture(specs, 5002);
+    await upload(pcap, 'refuse-1', splitcap2.port);
+    const big = new Set(sessions.filter((s) => s.packets > 8).map((s) => s.key));
+    const small = sessions.filter((s) => s.packets <= 8).map((s) => s.key);
+    assert.equal(big.size, 5);
+
+    const rows = await waitForRows(small, DELAY_MS + 30000);
+    assert.deepEqual(rows.map((r) => r.session_key).sort(), [...small].sort(), 'one row for each small session');
+    const dead = new Map<string, string[]>();
+    const deadline = Date.now() + DELAY_MS + 20000;
+    // Until every big session's messages are in: both of the 30-packet session's (full, then delay).
+    const expected = big.size + 1;
+    let got = 0;
+    while (got < expected && Date.now() < deadline) {
+      const m = await channel.get(queues2.dead, { noAck: true });
+      if (!m) {
+        await sleep(100);
+        continue;
+      }
+      got++;
+      const key = (JSON.parse(m.content.toString()) as { key: string }).key;
+      dead.set(key, [...(dead.get(key) ?? []), String(m.properties.headers?.['x-fleetcap-reason'])]);
+    }
+    assert.deepEqual([...dead.keys()].sort(), [...big].sort(), 'exactly the big sessions are dead-lettered');
+    assert.equal(got, expected, 'the 30-packet session has two messages, both dead-lettered');
+    for (const [key, reasons] of dead) {
+      for (const reason of reasons) {
+        assert.match(reason, /^forecast refused the session \(400 sessions\[0\]\.packets: must hold at most 8 packets\): /, key);
+        assert.match(reason, /FLEETCAP_FORECAST_MAX_PACKETS >= splitcap's FLEETCAP_SESSION_MAX_PACKETS/, key);
+      }
+    }
+    assert.deepEqual(await rowsFor([...big]), [], 'no row for a refused session');
+    assert.ok(splitWarnings().length > splitsBefore, 'batches holding a big session were split');
+    await sleep(1000);
+    const ready = await channel.checkQueue(queues2.ready);
+    assert.equal(ready.messageCount, 0, 'nothing left in the ready queue');
+    const metrics = await workerMetrics();
+    assert.match(metrics, /fleetcap_worker_forecast_rejections_total\{[^}]*status="400"[^}]*\} 6\n/);
+    assert.doesNotMatch(metrics, /fleetcap_worker_retries_total\{[^}]*stage="forecast"/, 'a refusal is never retried');
+    assert.doesNotMatch(worker2.output(), /forecast failed; retrying/);
+    assert.ok(Date.now() - started < 30000, 'done in bounded time');
   });
 });

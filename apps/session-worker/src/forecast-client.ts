@@ -11,8 +11,51 @@ export interface ForecastAnswer {
   verdicts: Verdict[];
 }
 
+/** forecast could not answer (away, overloaded, timed out, broken answer): worth retrying. */
 export class ForecastUnavailable extends Error {
   override name = 'ForecastUnavailable';
+}
+
+/**
+ * forecast refused the request itself (400, 413, 422): the same request can never pass, so it is not
+ * retried; the processor splits the batch or dead-letters the one session forecast cannot take.
+ */
+export class ForecastRejected extends Error {
+  override name = 'ForecastRejected';
+  constructor(
+    readonly status: number,
+    /** forecast's own message (the body's `error`, or the body's text), truncated. */
+    readonly detail: string,
+    /** The index of the offending session in the request, when forecast names one. */
+    readonly session?: number,
+  ) {
+    super(`forecast refused the request (${status}): ${detail}`);
+  }
+}
+
+/**
+ * Answers that refuse the request's content. Other 4xx stay ForecastUnavailable: 408 and 429 are transient,
+ * and 401/403/404/405/415 mean the worker reaches the wrong server or version (FLEETCAP_FORECAST_URL), which an
+ * operator fixes without the messages having to be dropped.
+ */
+export const REJECTING_STATUSES: ReadonlySet<number> = new Set([400, 413, 422]);
+
+const DETAIL_CHARS = 300;
+
+/** forecast's message in an error body {"error": "..."} (or the body's start when it is not that), one line, truncated. */
+export function errorDetail(text: string): { detail: string; session?: number } {
+  let detail = text;
+  let session: number | undefined;
+  try {
+    const body = JSON.parse(text) as { error?: unknown; session?: unknown };
+    if (body && typeof body.error === 'string') detail = body.error;
+    if (body && typeof body.session === 'number') session = body.session;
+  } catch {
+    // not JSON: the text itself
+  }
+  detail = detail.replace(/\s+/g, ' ').trim() || '(empty body)';
+  if (detail.length > DETAIL_CHARS) detail = `${detail.slice(0, DETAIL_CHARS)}…`;
+  return session === undefined ? { detail } : { detail, session };
 }
 
 /** The request body of POST /v1/forecast for these sessions. */
@@ -53,6 +96,10 @@ export class ForecastClient {
       throw new ForecastUnavailable(`forecast at ${this.baseUrl} is unreachable (${cause})`);
     }
     const text = await res.text();
+    if (REJECTING_STATUSES.has(res.status)) {
+      const { detail, session } = errorDetail(text);
+      throw new ForecastRejected(res.status, detail, session);
+    }
     if (!res.ok) {
       throw new ForecastUnavailable(`forecast answered ${res.status}: ${text.slice(0, 500)}`);
     }

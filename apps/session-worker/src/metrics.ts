@@ -23,6 +23,17 @@ export function createWorkerMetrics() {
       labelNames: ['stage'],
       registers: [registry],
     }),
+    forecastSplits: new Counter({
+      name: 'fleetcap_worker_forecast_splits_total',
+      help: 'Forecast requests of several sessions that forecast refused (400, 413, 422) and that were split in halves',
+      registers: [registry],
+    }),
+    forecastRejections: new Counter({
+      name: 'fleetcap_worker_forecast_rejections_total',
+      help: 'Sessions forecast refused on their own, by HTTP status; their messages are dead-lettered',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
     batchSeconds: new Histogram({
       name: 'fleetcap_worker_batch_seconds',
       help: 'Time to process one batch of messages, from first delivery to ack',

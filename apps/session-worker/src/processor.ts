@@ -2,11 +2,13 @@
 //   load sessions -> forecast -> INSERT IGNORE verdict rows -> done markers + free keys -> ack.
 // A redelivered message finds either its session still in Redis (and the INSERT is a no-op) or the
 // done marker (and is acked), so every session occurrence ends with exactly one row.
+// forecast refusing a request (ForecastRejected: 400/413/422, never retried) splits the batch in halves until
+// each part passes; a single session it still refuses is dead-lettered and the rest of the batch goes on.
 import type { Pool } from 'mysql2/promise';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { type SessionMessage, type ScheduleReason, decodeSessionMessage } from '@fleetcap/lib/queue/session-message';
-import type { ForecastClient } from './forecast-client.ts';
+import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
 import type { SessionFinisher } from './session-finisher.ts';
@@ -33,12 +35,34 @@ export interface ProcessorDeps {
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
 
+/** One session occurrence to classify, and every delivery (delay, full, ...) that asked for it. */
+interface Work {
+  session: LoadedSession;
+  reason: ScheduleReason;
+  deliveries: Delivery[];
+}
+
+type Classified = { kind: 'verdict'; verdict: Verdict; modelVersion: string } | { kind: 'rejected'; error: ForecastRejected };
+
+const retryableForecastError = (err: Error): boolean => !(err instanceof ForecastRejected);
+
+/** The x-fleetcap-reason of a message whose session forecast refuses on its own: what forecast said, what to do. */
+export function rejectionReason(err: ForecastRejected): string {
+  const advice = /packets/.test(err.detail)
+    ? "check forecast's FLEETCAP_FORECAST_MAX_PACKETS >= splitcap's FLEETCAP_SESSION_MAX_PACKETS"
+    : err.status === 413
+      ? "raise forecast's FLEETCAP_FORECAST_MAX_BODY_BYTES"
+      : 'check that forecast and the session-workers run the same version';
+  return `forecast refused the session (${err.status} ${err.detail}): ${advice}, then replay the message`;
+}
+
 export class BatchProcessor {
   constructor(private readonly d: ProcessorDeps) {}
 
-  private retry<T>(stage: string, fn: () => Promise<T>): Promise<T> {
+  private retry<T>(stage: string, fn: () => Promise<T>, retryable?: (err: Error) => boolean): Promise<T> {
     return withRetry(fn, {
       stage,
+      retryable,
       isStopping: this.d.isStopping,
       onRetry: (s, attempt, err, waitMs) => {
         this.d.metrics.retries.inc({ stage: s });
@@ -60,7 +84,7 @@ export class BatchProcessor {
     const outcomes = await this.retry('load', () => loadSessions(this.d.redis, this.d.prefix, valid.map((v) => v.message)));
 
     // Two messages for one occurrence (delay and full) share one verdict, stored with the earlier-path reason.
-    const toClassify = new Map<string, { session: LoadedSession; reason: ScheduleReason }>();
+    const toClassify = new Map<string, Work>();
     const toAck: Delivery[] = [];
     for (const [i, outcome] of outcomes.entries()) {
       const { delivery, message } = valid[i]!;
@@ -68,33 +92,47 @@ export class BatchProcessor {
         await this.poison(delivery, outcome.why);
         continue;
       }
-      toAck.push(delivery);
       if (outcome.kind === 'skip') {
+        toAck.push(delivery);
         this.d.metrics.messages.inc({ outcome: outcome.why });
         continue;
       }
       const id = `${message.key}#${outcome.session.occurrence}`;
       const prior = toClassify.get(id);
-      if (!prior || reasonRank[message.reason] > reasonRank[prior.reason]) {
-        toClassify.set(id, { session: outcome.session, reason: message.reason });
+      if (!prior) {
+        toClassify.set(id, { session: outcome.session, reason: message.reason, deliveries: [delivery] });
+      } else {
+        prior.deliveries.push(delivery);
+        if (reasonRank[message.reason] > reasonRank[prior.reason]) {
+          prior.session = outcome.session;
+          prior.reason = message.reason;
+        }
       }
-      this.d.metrics.messages.inc({ outcome: 'classified' });
     }
 
     const work = [...toClassify.values()];
+    const refused: Array<{ work: Work; error: ForecastRejected }> = [];
     if (work.length > 0) {
-      const answer = await this.retry('forecast', () => this.d.forecast.classify(work.map((w) => w.session)));
-      const rows: VerdictRow[] = work.map((w, i) => ({
-        session: w.session,
-        label: answer.verdicts[i]!.label,
-        score: answer.verdicts[i]!.score,
-        modelVersion: answer.modelVersion,
-        reason: w.reason,
-      }));
-      const inserted = await this.retry('insert', () => insertVerdicts(this.d.pool, rows));
-      await this.retry('finish', () =>
-        this.d.finisher.finish(work.map((w) => ({ key: w.session.message.key, occurrence: w.session.occurrence }))),
-      );
+      const results = await this.classify(work.map((w) => w.session));
+      const rows: VerdictRow[] = [];
+      const stored: Work[] = [];
+      for (const [i, w] of work.entries()) {
+        const r = results[i]!;
+        if (r.kind === 'rejected') {
+          refused.push({ work: w, error: r.error });
+          continue;
+        }
+        stored.push(w);
+        toAck.push(...w.deliveries);
+        this.d.metrics.messages.inc({ outcome: 'classified' }, w.deliveries.length);
+        rows.push({ session: w.session, label: r.verdict.label, score: r.verdict.score, modelVersion: r.modelVersion, reason: w.reason });
+      }
+      const inserted = rows.length > 0 ? await this.retry('insert', () => insertVerdicts(this.d.pool, rows)) : 0;
+      if (stored.length > 0) {
+        await this.retry('finish', () =>
+          this.d.finisher.finish(stored.map((w) => ({ key: w.session.message.key, occurrence: w.session.occurrence }))),
+        );
+      }
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {
         this.d.metrics.verdicts.inc({ label: r.label });
@@ -105,7 +143,34 @@ export class BatchProcessor {
       }
     }
     for (const delivery of toAck) delivery.ack();
+    for (const { work: w, error } of refused) {
+      for (const delivery of w.deliveries) await this.poison(delivery, rejectionReason(error));
+    }
     this.d.metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /**
+   * The verdicts of these sessions, in order: one forecast request (retried while forecast is away); a request
+   * forecast refuses is split in halves, each classified the same way, down to single sessions it refuses.
+   */
+  private async classify(sessions: LoadedSession[]): Promise<Classified[]> {
+    try {
+      const answer = await this.retry('forecast', () => this.d.forecast.classify(sessions), retryableForecastError);
+      return answer.verdicts.map((verdict) => ({ kind: 'verdict', verdict, modelVersion: answer.modelVersion }));
+    } catch (err) {
+      if (!(err instanceof ForecastRejected)) throw err;
+      if (sessions.length === 1) {
+        this.d.metrics.forecastRejections.inc({ status: String(err.status) });
+        return [{ kind: 'rejected', error: err }];
+      }
+      const half = Math.ceil(sessions.length / 2);
+      this.d.metrics.forecastSplits.inc();
+      this.d.log.warn(
+        { sessions: sessions.length, halves: [half, sessions.length - half], status: err.status, err: err.detail },
+        'forecast refused a batch; classifying it in halves',
+      );
+      return [...(await this.classify(sessions.slice(0, half))), ...(await this.classify(sessions.slice(half)))];
+    }
   }
 
   private async poison(delivery: Delivery, why: string): Promise<void> {

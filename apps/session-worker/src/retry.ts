@@ -1,6 +1,7 @@
 // Retries a step that failed for a reason outside the message (a server away) with exponential backoff
 // and jitter, for as long as the worker runs: the messages stay unacknowledged meanwhile, so nothing is
-// lost, and a worker that stops hands them back to RabbitMQ.
+// lost, and a worker that stops hands them back to RabbitMQ. An error that says the step itself can never
+// pass (`retryable` answers false) is rethrown at once, for the caller to handle.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RetryOptions {
@@ -9,6 +10,8 @@ export interface RetryOptions {
   isStopping: () => boolean;
   baseMs?: number;
   maxMs?: number;
+  /** False for an error that retrying cannot cure: rethrown at once (default: every error is retried). */
+  retryable?: (err: Error) => boolean;
 }
 
 export class StoppedWhileRetrying extends Error {
@@ -25,6 +28,7 @@ export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promi
     try {
       return await fn();
     } catch (err) {
+      if (o.retryable && !o.retryable(err as Error)) throw err;
       if (o.isStopping()) throw new StoppedWhileRetrying(`${o.stage}: stopping after ${(err as Error).message}`);
       const wait = backoffMs(attempt, o.baseMs ?? 200, o.maxMs ?? 10_000);
       o.onRetry(o.stage, attempt, err as Error, wait);
