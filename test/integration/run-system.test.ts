@@ -36,6 +36,28 @@ function expectations(card: Card, cls: string) {
   return { exact, asAttack, bound };
 }
 
+/**
+ * `fleetcap run ARGS` in its own process group, as a terminal's foreground job (a Ctrl-C reaches every process
+ * in it), with its output collected and a wait for a text in it.
+ */
+function startRun(args: string[]) {
+  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = {
+    child,
+    out: '',
+    exited: once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
+    async waitFor(text: string, timeoutMs = 240_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!run.out.includes(text) && child.exitCode === null && Date.now() < deadline) await sleep(200);
+      assert.ok(run.out.includes(text), `the run printed "${text}"\n${run.out}`);
+    },
+    interrupt: () => process.kill(-child.pid!, 'SIGINT'),
+  };
+  child.stdout.on('data', (d) => (run.out += d));
+  child.stderr.on('data', (d) => (run.out += d));
+  return run;
+}
+
 test('bash scripts/run-system.sh drives the lab past the agent; verdicts match the lab\'s labels within the model card', { timeout: 900_000 }, async () => {
   assertStackUp();
   const card = JSON.parse(readFileSync(join(repoRoot, 'model', 'model-card.json'), 'utf8')) as Card;
@@ -152,21 +174,12 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
 test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetcap status sees every app healthy until Ctrl-C', { timeout: 300_000 }, async () => {
   assertStackUp();
   const db = await mysqlAs('admin');
-  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--traffic', 'loopback', '--requests', '25', '--keep'], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = once(child, 'exit');
+  const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
+  const since = Number((before as Array<{ id: number }>)[0]!.id);
+  const run = startRun(['--traffic', 'loopback', '--requests', '25', '--keep']);
   try {
-    const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
-    const since = Number((before as Array<{ id: number }>)[0]!.id);
-    const deadline = Date.now() + 240_000;
-    while (!out.includes('fleetcap keeps running') && child.exitCode === null && Date.now() < deadline) await sleep(250);
-    assert.ok(out.includes('fleetcap keeps running'), out);
+    await run.waitFor('fleetcap keeps running');
+    const out = run.out;
     assert.ok(!out.includes('build the traffic lab'), 'loopback traffic needs no lab');
     const [rows] = await db.query(
       "SELECT COUNT(*) AS n FROM session_verdict WHERE id > ? AND agent_id = 'local-agent' AND server_port = 18081 AND client_addr = '127.0.0.1' AND protocol = 'tcp'",
@@ -181,10 +194,10 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       assert.match(status.stdout, new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'), status.stdout);
     }
   } finally {
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
-    const [code] = (await exited) as [number | null];
+    if (run.child.exitCode === null) run.interrupt();
+    const [code] = await run.exited;
     await db.end();
-    assert.equal(code, 130, out);
+    assert.equal(code, 130, run.out);
   }
   const after = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
   assert.match(after.stdout, /^\s+splitcap\s+not running\s+\S+\s+nothing listens on port 8080 \(FLEETCAP_SPLITCAP_PORT\)/m, after.stdout);
@@ -205,22 +218,12 @@ test('fleetcap run refuses a bad option before it starts anything', () => {
 
 test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and tears the lab down', { timeout: 300_000 }, async () => {
   assertStackUp();
-  // Its own process group, as a terminal's foreground job: a Ctrl-C reaches every process in it.
-  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', '--scenarios', 'benign,portscan'], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = once(child, 'exit');
-  const deadline = Date.now() + 240_000;
-  while (!out.includes('lab scenario 1/2: benign') && child.exitCode === null && Date.now() < deadline) await sleep(200);
-  assert.ok(out.includes('lab scenario 1/2: benign'), `the run reached the first scenario\n${out}`);
+  const run = startRun(['--scenarios', 'benign,portscan']);
+  await run.waitFor('lab scenario 1/2: benign');
   await sleep(4000);
-  process.kill(-child.pid!, 'SIGINT');
-  const [code] = (await exited) as [number | null];
+  run.interrupt();
+  const [code] = await run.exited;
+  const out = run.out;
   assert.equal(code, 130, out);
   assert.ok(out.includes('tear the traffic lab down'), out);
   assert.ok(!out.includes('lab scenario 2/2'), 'no scenario starts after the Ctrl-C');
