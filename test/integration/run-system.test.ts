@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
+import { localApps } from '../../cli/src/local-apps.ts';
+import { startPrometheus } from '../helpers/prometheus.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
 const SCENARIOS = ['benign', 'portscan', 'synflood', 'bruteforce', 'slowloris', 'sqli'];
@@ -192,6 +194,40 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     assert.equal(status.status, 0, status.stdout + status.stderr);
     for (const app of ['forecast', 'splitcap', 'config-sync', 'session-worker-1', 'session-worker-2', 'listener']) {
       assert.match(status.stdout, new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'), status.stdout);
+    }
+
+    // The Grafana dashboard's queries, run by a real Prometheus scraping these apps: each names series that exist.
+    const jobs: Record<string, string[]> = {};
+    for (const a of localApps()) {
+      const job = a.app === 'session-worker' ? 'session-worker' : a.name;
+      jobs[job] = [...(jobs[job] ?? []), `127.0.0.1:${a.port}`];
+    }
+    const prom = await startPrometheus(jobs);
+    try {
+      await prom.waitForScrapes(localApps().length, 3);
+      const dashboard = JSON.parse(readFileSync(join(repoRoot, 'stack/monitoring/grafana/dashboards/fleetcap.json'), 'utf8')) as {
+        panels: Array<{ title: string; targets?: Array<{ expr?: string }> }>;
+      };
+      let checked = 0;
+      for (const panel of dashboard.panels) {
+        for (const t of panel.targets ?? []) {
+          // RabbitMQ's series come from its rabbitmq_prometheus plugin, which the compose stack enables and the local one does not.
+          if (!t.expr || t.expr.includes('rabbitmq_')) continue;
+          const expr = t.expr.replaceAll('$__rate_interval', '10s');
+          const r = await prom.query(expr);
+          assert.equal(r.status, 'success', `${panel.title}: ${expr}: ${r.error}`);
+          assert.ok((r.data?.result.length ?? 0) > 0, `${panel.title}: ${expr} returns no series from the running apps`);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 6, `${checked} dashboard queries checked`);
+      const up = await prom.query('sum by (job) (up)');
+      assert.deepEqual(
+        Object.fromEntries(up.data!.result.map((x) => [x.metric.job, x.value[1]])),
+        Object.fromEntries(Object.entries(jobs).map(([job, targets]) => [job, String(targets.length)])),
+      );
+    } finally {
+      await prom.stop();
     }
   } finally {
     if (run.child.exitCode === null) run.interrupt();
