@@ -13,6 +13,8 @@ COPY apps/splitcap/package.json apps/splitcap/
 COPY apps/session-worker/package.json apps/session-worker/
 COPY apps/config-sync/package.json apps/config-sync/
 COPY apps/forecast/package.json apps/forecast/
+# onnxruntime-node would fetch optional GPU binaries at install; forecast runs on the CPU build it ships.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
 COPY . .
 ENV NODE_ENV=production

@@ -49,7 +49,8 @@ fi
 
 if [[ ! -d "$REPO_DIR/node_modules" || "$REPO_DIR/package-lock.json" -nt "$REPO_DIR/node_modules/.package-lock.json" ]]; then
   say "installing npm packages"
-  (cd "$REPO_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  # onnxruntime-node would fetch optional GPU binaries at install; forecast runs on the CPU build it ships.
+  (cd "$REPO_DIR" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The jar folders are rebuilt only when the pom changes.
