@@ -33,8 +33,8 @@ kill_ns_procs() {
 }
 
 t0=$EPOCHREALTIME
-# The sensor port's root end goes with its peer in fcl-switch; removed first so no capture on it
-# sees the lab vanish as an error longer than needed.
+# The sensor port (lab/sensor-port.sh) has its one end in the root namespace; deleting the switch's
+# namespace would take it along, this says so.
 ip link del "${FCL_SENSOR_IF:-fcl-mon0}" 2>/dev/null || true
 for ns in "${LAB_NAMESPACES[@]}"; do
   if ns_exists "$ns"; then

@@ -1,9 +1,10 @@
-// The forecast client's reading of forecast's answers, against a real HTTP peer on 127.0.0.1 (port 0), and
-// withRetry's rethrowing of errors it must not retry.
+// How the worker reads forecast's answers (pure: status and body in, the error they stand for out; real forecast
+// answers are in test/integration/session-worker.test.ts), a refused connection, and withRetry's rethrowing of
+// errors it must not retry.
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
-import { after, before, describe, test } from 'node:test';
-import { ForecastClient, ForecastRejected, ForecastUnavailable, errorDetail } from './forecast-client.ts';
+import { createServer } from 'node:http';
+import { describe, test } from 'node:test';
+import { ForecastClient, ForecastRejected, ForecastUnavailable, answerError, errorDetail } from './forecast-client.ts';
 import { StoppedWhileRetrying, withRetry } from './retry.ts';
 import { buildSession } from './session-loader.ts';
 
@@ -11,40 +12,19 @@ const message = { key: 'tcp/10.0.0.2/443/10.0.0.9/51000', reason: 'delay' as con
 const meta = { agent: 'a1', initiator: '1', occurrence: '1', first: '1', last: '2', packets: '1', overflow: '0', bytes: '74' };
 const session = buildSession(message, meta, ['1:1:1:74:0:2']);
 
-/** The next answer the peer gives: status and raw body. */
-let answer: { status: number; body: string } = { status: 200, body: '' };
-let server: Server;
-let client: ForecastClient;
-
-before(async () => {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(answer.body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  client = new ForecastClient(`http://127.0.0.1:${(server.address() as { port: number }).port}`, 2000);
-});
-after(() => new Promise<void>((r) => server.close(() => r())));
-
-async function classifyError(status: number, body: string): Promise<Error> {
-  answer = { status, body };
-  return client.classify([session]).then(
-    () => assert.fail(`a ${status} answer must throw`),
-    (err: Error) => err,
-  );
+function classifyError(status: number, body: string): Error {
+  const err = answerError(status, body);
+  assert.ok(err, `a ${status} answer stands for an error`);
+  return err;
 }
 
 describe('forecast client', () => {
-  test('a 2xx answer with one result per session is the verdicts', async () => {
-    answer = { status: 200, body: JSON.stringify({ modelVersion: 'm1', results: [{ label: 'benign', score: 0.9 }] }) };
-    assert.deepEqual(await client.classify([session]), { modelVersion: 'm1', verdicts: [{ label: 'benign', score: 0.9 }] });
+  test('a 2xx answer is no error', () => {
+    assert.equal(answerError(200, JSON.stringify({ modelVersion: 'm1', results: [] })), null);
   });
 
-  test('400, 413 and 422 are ForecastRejected with the status and forecast message', async () => {
-    const e400 = await classifyError(
+  test('400, 413 and 422 are ForecastRejected with the status and forecast message', () => {
+    const e400 = classifyError(
       400,
       JSON.stringify({ error: 'sessions[0].packets: must hold at most 8 packets', path: 'sessions[0].packets', session: 0 }),
     );
@@ -54,20 +34,20 @@ describe('forecast client', () => {
     assert.equal(e400.session, 0);
     assert.equal(e400.message, 'forecast refused the request (400): sessions[0].packets: must hold at most 8 packets');
 
-    const e413 = await classifyError(413, JSON.stringify({ error: 'body is over the limit of 1024 bytes: send fewer sessions per request' }));
+    const e413 = classifyError(413, JSON.stringify({ error: 'body is over the limit of 1024 bytes: send fewer sessions per request' }));
     assert.ok(e413 instanceof ForecastRejected);
     assert.equal(e413.status, 413);
     assert.equal(e413.session, undefined);
     assert.match(e413.detail, /over the limit of 1024 bytes/);
 
-    const e422 = await classifyError(422, 'not json at all');
+    const e422 = classifyError(422, 'not json at all');
     assert.ok(e422 instanceof ForecastRejected);
     assert.equal(e422.detail, 'not json at all', 'a body that is not JSON is quoted as it is');
   });
 
-  test('5xx, 408, 429 and other 4xx (wrong server or version) stay ForecastUnavailable, to be retried', async () => {
+  test('5xx, 408, 429 and other 4xx (wrong server or version) stay ForecastUnavailable, to be retried', () => {
     for (const status of [500, 502, 503, 408, 429, 404, 415]) {
-      const err = await classifyError(status, JSON.stringify({ error: 'nope' }));
+      const err = classifyError(status, JSON.stringify({ error: 'nope' }));
       assert.ok(err instanceof ForecastUnavailable, `${status}: ${err}`);
       assert.match(err.message, new RegExp(`^forecast answered ${status}: `));
     }

@@ -58,6 +58,16 @@ export function errorDetail(text: string): { detail: string; session?: number } 
   return session === undefined ? { detail } : { detail, session };
 }
 
+/** The error an answer of forecast stands for, or null for a 2xx: refused (not retried) or unavailable (retried). */
+export function answerError(status: number, text: string): ForecastRejected | ForecastUnavailable | null {
+  if (REJECTING_STATUSES.has(status)) {
+    const { detail, session } = errorDetail(text);
+    return new ForecastRejected(status, detail, session);
+  }
+  if (status < 200 || status > 299) return new ForecastUnavailable(`forecast answered ${status}: ${text.slice(0, 500)}`);
+  return null;
+}
+
 /** The request body of POST /v1/forecast for these sessions. */
 export function forecastRequest(sessions: LoadedSession[]) {
   return {
@@ -96,13 +106,8 @@ export class ForecastClient {
       throw new ForecastUnavailable(`forecast at ${this.baseUrl} is unreachable (${cause})`);
     }
     const text = await res.text();
-    if (REJECTING_STATUSES.has(res.status)) {
-      const { detail, session } = errorDetail(text);
-      throw new ForecastRejected(res.status, detail, session);
-    }
-    if (!res.ok) {
-      throw new ForecastUnavailable(`forecast answered ${res.status}: ${text.slice(0, 500)}`);
-    }
+    const refused = answerError(res.status, text);
+    if (refused) throw refused;
     const body = JSON.parse(text) as { modelVersion?: string; results?: Array<{ label?: string; score?: number }> };
     if (!body.modelVersion || !Array.isArray(body.results) || body.results.length !== sessions.length) {
       throw new ForecastUnavailable(`forecast answered without ${sessions.length} results and a model version: ${text.slice(0, 200)}`);

@@ -20,7 +20,7 @@ import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { RunLabels } from '@fleetcap/lib/features/labels';
 import { LAB_FILTER, LAB_SCENARIOS, type LabScenario, labDriver, parseScenarios, SCENARIO_TOOLS, SENSOR_INTERFACE } from '../lab/drive.ts';
 import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
-import { localApps } from '../local-apps.ts';
+import { type LocalApp, localApps } from '../local-apps.ts';
 import { agentsSummarySql, printAgents, printReport, renderTable } from './report.ts';
 import { uploadFile } from './upload.ts';
 
@@ -33,10 +33,10 @@ export const localAgentId = 'local-agent';
 export const demoPorts = { http: 18081 } as const;
 /** Seeds 1-8 made the model's training and held-out runs; the demo's runs are new to it. */
 export const DEFAULT_LAB_SEED = 101;
-const apps0 = localApps();
-const portOf = (name: string) => apps0.find((a) => a.name === name)!.port;
-const splitcapPort = portOf('splitcap');
-const forecastPort = portOf('forecast');
+const appSpecs = new Map(localApps().map((a) => [a.name, a]));
+const spec = (name: string): LocalApp => appSpecs.get(name)!;
+const splitcapPort = spec('splitcap').port;
+const forecastPort = spec('forecast').port;
 
 interface App {
   name: string;
@@ -57,12 +57,14 @@ async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function startApp(apps: App[], name: string, app: string, env: Record<string, string>, waitForListening: boolean): Promise<App> {
+/** Forks one app of local-apps.ts on its port, its output into its log file. */
+function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitForListening: boolean): Promise<App> {
+  const { name } = app;
   mkdirSync(appLogs, { recursive: true });
   const log = createWriteStream(join(appLogs, `${name}.log`), { flags: 'a' });
-  const child = fork(join(repoRoot, 'apps', app, 'src', 'main.ts'), [], {
+  const child = fork(join(repoRoot, 'apps', app.app, 'src', 'main.ts'), [], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, [app.portVariable]: String(app.port) },
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -211,10 +213,6 @@ export async function runSystem(o: RunOptions): Promise<void> {
   const token = randomBytes(18).toString('base64url');
   const uploadToken = randomBytes(18).toString('base64url');
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
-  const portEnv = (name: string) => {
-    const a = apps0.find((x) => x.name === name)!;
-    return { [a.portVariable]: String(a.port) };
-  };
   try {
     mkdirSync(appLogs, { recursive: true });
     await step('start the stack (Redis, RabbitMQ, MariaDB, ZooKeeper, Kafka, Kafka Connect + Debezium) and apply the schema', async () => {
@@ -227,18 +225,16 @@ export async function runSystem(o: RunOptions): Promise<void> {
     });
     await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
       await Promise.all([
-        startApp(apps, 'forecast', 'forecast', { ...common, ...portEnv('forecast') }, true),
-        startApp(apps, 'splitcap', 'splitcap', {
+        startApp(apps, spec('forecast'), common, true),
+        startApp(apps, spec('splitcap'), {
           ...common,
-          ...portEnv('splitcap'),
           FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
         }, true),
-        startApp(apps, 'config-sync', 'config-sync', { ...common, ...portEnv('config-sync') }, true),
+        startApp(apps, spec('config-sync'), common, true),
       ]);
       for (const n of [1, 2]) {
-        await startApp(apps, `session-worker-${n}`, 'session-worker', {
+        await startApp(apps, spec(`session-worker-${n}`), {
           ...common,
-          ...portEnv(`session-worker-${n}`),
           FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
         }, true);
       }
@@ -250,7 +246,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
       });
     }
     await step(`start the host agent "${localAgentId}" (listener + sniffer)`, async () => {
-      await startApp(apps, 'listener', 'listener', { ...common, ...portEnv('listener'), FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
+      await startApp(apps, spec('listener'), { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
     });
     const [device, filter] = lab ? [SENSOR_INTERFACE, LAB_FILTER] : ['lo', `tcp port ${demoPorts.http}`];
     await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () => registerAgentWithSql(device, filter));
