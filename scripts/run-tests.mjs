@@ -33,11 +33,26 @@ const integration = find(join(root, 'test')).sort();
 const filter = (files) => (extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files);
 
 const files =
-  kind === 'unit' ? filter(unit) : kind === 'integration' ? filter(integration) : [...filter(unit), ...filter(integration)];
+  kind === 'unit'
+    ? filter(unit)
+    : kind === 'integration'
+      ? filter(integration)
+      : [...filter(unit), ...filter(integration)];
 if (files.length === 0) {
   console.error(`run-tests: no ${kind} test files matched`);
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`, '--test-reporter-destination=stdout', ...files];
+const args = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-timeout=300000',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`,
+  '--test-reporter-destination=stdout',
+  ...files,
+];
 const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 process.exit(res.status ?? 1);

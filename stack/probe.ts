@@ -9,9 +9,9 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import zookeeper from 'node-zookeeper-client';
+import { connectorName, snifferConfigConnector, snifferConfigTopic } from '../lib/src/cdc/debezium-connector.ts';
 import { loadConnections } from '../lib/src/config/connections.ts';
 import { loadAccounts } from '../lib/src/db/accounts.ts';
-import { connectorName, snifferConfigConnector, snifferConfigTopic } from '../lib/src/cdc/debezium-connector.ts';
 
 const conn = loadConnections();
 const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;
@@ -36,12 +36,18 @@ const checks: Record<Server, () => Promise<string>> = {
       return `${r.v}, binlog ${r.f}/${r.i}, ${conn.mysql.host}:${conn.mysql.port}`;
     } catch (err) {
       // The server answers the protocol before `stack up` has created the admin account.
-      if ((err as { code?: string }).code === 'ER_ACCESS_DENIED_ERROR') return 'answering (admin account not yet created)';
+      if ((err as { code?: string }).code === 'ER_ACCESS_DENIED_ERROR')
+        return 'answering (admin account not yet created)';
       throw err;
     }
   },
   async redis() {
-    const r = new Redis(conn.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+    const r = new Redis(conn.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      retryStrategy: () => null,
+    });
     r.on('error', () => {}); // the rejected connect() carries the error
     try {
       await r.connect();
@@ -103,7 +109,9 @@ const checks: Record<Server, () => Promise<string>> = {
     const res = await fetch(`${conn.connectUrl}/`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) throw new Error(`GET / answered ${res.status}`);
     const info = (await res.json()) as { version: string };
-    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`, { signal: AbortSignal.timeout(2000) });
+    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`, {
+      signal: AbortSignal.timeout(2000),
+    });
     let connector = 'connector not registered';
     if (st.ok) {
       const s = (await st.json()) as { connector: { state: string }; tasks: Array<{ state: string }> };
@@ -132,7 +140,9 @@ async function checkAll(quiet: boolean): Promise<number> {
   }
   const logs = `${process.env.FLEETCAP_STACK_HOME ?? '.stack'}/logs`;
   for (const [s, r] of results) {
-    console.log(`${s.padEnd(10)} ${r.ok ? 'healthy' : 'DOWN   '}  ${r.detail}${r.ok ? '' : `  (log: ${logs}/${s}.log)`}`);
+    console.log(
+      `${s.padEnd(10)} ${r.ok ? 'healthy' : 'DOWN   '}  ${r.detail}${r.ok ? '' : `  (log: ${logs}/${s}.log)`}`,
+    );
   }
   return results.every(([, r]) => r.ok) ? 0 : 1;
 }

@@ -38,15 +38,27 @@ const agentId = uniqueId('bench-propagation');
 const configPath = `/fleetcap/agents/${agentId}/config`;
 const livePath = `/fleetcap/agents/${agentId}/live`;
 const zk = await zkConnect();
-const db = await mysql.createConnection({ ...connections.mysql, user: connections.mysqlAdmin.user, password: connections.mysqlAdmin.password });
-const report = await mysql.createConnection({ ...connections.mysql, user: accounts.report.user, password: accounts.report.password });
+const db = await mysql.createConnection({
+  ...connections.mysql,
+  user: connections.mysqlAdmin.user,
+  password: connections.mysqlAdmin.password,
+});
+const report = await mysql.createConnection({
+  ...connections.mysql,
+  user: accounts.report.user,
+  password: accounts.report.password,
+});
 const syncGroup = uniqueId('bench-config-sync');
 const tapGroup = uniqueId('bench-config-propagation-tap');
-const app = await startApp('config-sync', {
-  FLEETCAP_CONFIG_SYNC_PORT: '0',
-  FLEETCAP_CONFIG_SYNC_GROUP: syncGroup,
-  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
-}, 30000);
+const app = await startApp(
+  'config-sync',
+  {
+    FLEETCAP_CONFIG_SYNC_PORT: '0',
+    FLEETCAP_CONFIG_SYNC_GROUP: syncGroup,
+    FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
+  },
+  30000,
+);
 
 /**
  * Follows one ZooKeeper node with one stable watcher (watches fire once; re-armed on every read) and resolves
@@ -99,7 +111,10 @@ const live = new NodeFollower(zk, livePath);
 async function whenStatusApplied(revision: number, timeoutMs = 30000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [rows] = await report.query<mysql.RowDataPacket[]>('SELECT applied_revision FROM agent_status WHERE agent_id = ?', [agentId]);
+    const [rows] = await report.query<mysql.RowDataPacket[]>(
+      'SELECT applied_revision FROM agent_status WHERE agent_id = ?',
+      [agentId],
+    );
     if (Number(rows[0]?.applied_revision) >= revision) return performance.now();
     if (Date.now() > deadline) throw new Error(`agent_status did not show revision ${revision} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
@@ -107,7 +122,11 @@ async function whenStatusApplied(revision: number, timeoutMs = 30000): Promise<n
 }
 
 // When each revision's change event reached Kafka (read by a consumer of our own).
-const kafka = new Kafka({ clientId: 'bench-config-propagation', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING });
+const kafka = new Kafka({
+  clientId: 'bench-config-propagation',
+  brokers: connections.kafkaBrokers,
+  logLevel: logLevel.NOTHING,
+});
 const tap = kafka.consumer({ groupId: tapGroup, maxWaitTimeInMs: 1000 });
 const onKafka = new Map<number, number>();
 await tap.connect();
@@ -116,7 +135,9 @@ await tap.run({
   eachMessage: async ({ message }) => {
     const arrived = performance.now();
     if (!message.key?.toString().includes(agentId) || !message.value) return;
-    const revision = Number((JSON.parse(message.value.toString()) as { after?: { revision?: number } }).after?.revision);
+    const revision = Number(
+      (JSON.parse(message.value.toString()) as { after?: { revision?: number } }).after?.revision,
+    );
     if (Number.isFinite(revision)) onKafka.set(revision, arrived);
   },
 });
@@ -135,17 +156,26 @@ const line = (label: string, xs: number[]) =>
   );
 // A filter that matches (almost) nothing on lo, so that no batches are uploaded and each drain is immediate.
 const filter = (i: number) => `udp port ${20000 + i}`;
-const capturing = (revision: number) => (j: Record<string, unknown>) => Number(j.appliedRevision) >= revision && j.state === 'capturing';
+const capturing = (revision: number) => (j: Record<string, unknown>) =>
+  Number(j.appliedRevision) >= revision && j.state === 'capturing';
 
 try {
   const created = config.when('revision 1 in ZooKeeper', (j) => j.revision === 1);
-  await db.execute("INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url) VALUES (?, 'lo', ?, 'http://127.0.0.1:9')", [agentId, filter(0)]);
+  await db.execute(
+    "INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url) VALUES (?, 'lo', ?, 'http://127.0.0.1:9')",
+    [agentId, filter(0)],
+  );
   await created;
   if (withListener) {
     listener = fork(listenerMain, [], {
       cwd: repoRoot,
       execArgv: ['--import', 'tsx'],
-      env: { ...process.env, FLEETCAP_AGENT_ID: agentId, FLEETCAP_LOG_LEVEL: 'warn', FLEETCAP_LIVE_REFRESH_MS: '60000' },
+      env: {
+        ...process.env,
+        FLEETCAP_AGENT_ID: agentId,
+        FLEETCAP_LOG_LEVEL: 'warn',
+        FLEETCAP_LIVE_REFRESH_MS: '60000',
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     listener.stdout?.on('data', (d) => (listenerOutput += d));
@@ -162,7 +192,9 @@ try {
   for (let i = 1; i <= updates; i++) {
     const revision = i + 1;
     const inZk = config.when(`revision ${revision} in ZooKeeper`, (j) => Number(j.revision) >= revision);
-    const inSniffer = withListener ? live.when(`the sniffer capturing revision ${revision}`, capturing(revision)) : null;
+    const inSniffer = withListener
+      ? live.when(`the sniffer capturing revision ${revision}`, capturing(revision))
+      : null;
     await db.execute('UPDATE sniffer_config SET bpf_filter = ? WHERE agent_id = ?', [filter(i), agentId]);
     const committed = performance.now();
     const inStatus = withListener ? whenStatusApplied(revision) : null;
@@ -206,7 +238,9 @@ try {
   await admin.disconnect();
   await db.end();
   await report.end();
-  mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`);
+  mariadbCli(
+    `DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`,
+  );
   await new Promise((r) => setTimeout(r, 300));
   await new Promise<void>((r) => zk.remove(configPath, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())));
   zk.close();

@@ -13,9 +13,9 @@ import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { FeaturePacket, FeatureSession } from '../../lib/src/features/features.ts';
 import { Classifier } from '../../apps/forecast/src/model.ts';
 import { RequestValidator } from '../../apps/forecast/src/validate.ts';
+import type { FeaturePacket, FeatureSession } from '../../lib/src/features/features.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const { values } = parseArgs({

@@ -27,9 +27,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 function redisBenchmarkZadd(): number {
   const port = new URL(connections.redisUrl).port || '6379';
-  const out = execFileSync('redis-benchmark', ['-p', port, '-P', '64', '-t', 'zadd', '-n', '2000000', '-q', '-r', '100000'], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    'redis-benchmark',
+    ['-p', port, '-P', '64', '-t', 'zadd', '-n', '2000000', '-q', '-r', '100000'],
+    {
+      encoding: 'utf8',
+    },
+  );
   const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
   if (!m) throw new Error(`cannot read redis-benchmark output: ${out}`);
   return Number(m[1]);
@@ -51,8 +55,13 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
   );
   // Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch (a
   // reused body would only add packets over the cap). Made before the clock starts.
-  const bodies = Array.from({ length: batchesPerRun }, (_, i) =>
-    syntheticCapture(Array.from({ length: 50 }, () => ({ proto: 'tcp' as const, packets: 20 })), run * 100000 + i).pcap,
+  const bodies = Array.from(
+    { length: batchesPerRun },
+    (_, i) =>
+      syntheticCapture(
+        Array.from({ length: 50 }, () => ({ proto: 'tcp' as const, packets: 20 })),
+        run * 100000 + i,
+      ).pcap,
   );
   let packets = 0;
   let batches = 0;
@@ -66,7 +75,12 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
         const app = apps[(w + i) % apps.length]!;
         const res = await fetch(`http://127.0.0.1:${app.port}/v1/batches`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'x-fleetcap-agent': 'bench', 'x-fleetcap-batch': `b${i}`, 'content-type': 'application/vnd.tcpdump.pcap' },
+          headers: {
+            authorization: `Bearer ${token}`,
+            'x-fleetcap-agent': 'bench',
+            'x-fleetcap-batch': `b${i}`,
+            'content-type': 'application/vnd.tcpdump.pcap',
+          },
           body: bodies[i]!,
         });
         const body = (await res.json()) as { packetsStored?: number };
@@ -77,7 +91,8 @@ async function splitcapRun(run: number): Promise<{ packetsPerSecond: number; bat
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
-  if (next >= bodies.length) console.log(`  (all ${bodies.length} prepared batches sent before the ${seconds} s were up: raise --batches)`);
+  if (next >= bodies.length)
+    console.log(`  (all ${bodies.length} prepared batches sent before the ${seconds} s were up: raise --batches)`);
   await Promise.all(apps.map((a) => a.stop()));
   await removePipelineNamespace(prefix);
   return { packetsPerSecond: packets / elapsed, batches };
@@ -89,11 +104,15 @@ for (let run = 0; run < runs; run++) {
   zadd.push(redisBenchmarkZadd());
   const r = await splitcapRun(run);
   ingest.push(r.packetsPerSecond);
-  console.log(`run ${run + 1}: redis-benchmark zadd -P 64 ${Math.round(zadd[run]!)} ops/s; splitcap ${Math.round(r.packetsPerSecond)} packets/s (${r.batches} batches)`);
+  console.log(
+    `run ${run + 1}: redis-benchmark zadd -P 64 ${Math.round(zadd[run]!)} ops/s; splitcap ${Math.round(r.packetsPerSecond)} packets/s (${r.batches} batches)`,
+  );
 }
 const ratio = median(ingest) / median(zadd);
 console.log('\n| measure | median of', runs, 'runs |');
 console.log('|---|---|');
 console.log(`| redis-benchmark -P 64 -t zadd | ${Math.round(median(zadd))} ops/s |`);
-console.log(`| splitcap ingest (${replicas} replica(s), ${concurrency} concurrent uploads, 1,000-packet batches) | ${Math.round(median(ingest))} packets/s |`);
+console.log(
+  `| splitcap ingest (${replicas} replica(s), ${concurrency} concurrent uploads, 1,000-packet batches) | ${Math.round(median(ingest))} packets/s |`,
+);
 console.log(`| ratio | ${(ratio * 100).toFixed(1)}% (bar: 50%) |`);

@@ -5,8 +5,9 @@
 //   2. latency at a paced rate (default 1,000 sessions/s): from the upload of a session's last packet
 //      to its committed row (classified_at), p50 and p99.
 //   node --import tsx bench/verdicts/run.ts [--sessions 20000] [--rate 1000] [--seconds 20]
-import { parseArgs } from 'node:util';
+
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import { removePipelineNamespace } from '../../test/helpers/namespace.ts';
 import { type RunningApp, startApp } from '../../test/helpers/processes.ts';
 import { mysqlAs } from '../../test/helpers/stack.ts';
@@ -26,7 +27,8 @@ const perBatch = 100;
 const prefix = `bv${process.pid}`;
 const agent = `bench-verdicts-${process.pid}`;
 const token = 'bench-verdicts-token';
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const db = await mysqlAs('admin', { dateStrings: false });
 const apps: RunningApp[] = [];
@@ -53,7 +55,12 @@ for (let i = 0; i < 2; i++) {
 async function upload(body: Buffer, batchId: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${splitcap.port}/v1/batches`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'x-fleetcap-agent': agent, 'x-fleetcap-batch': batchId, 'content-type': 'application/vnd.tcpdump.pcap' },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fleetcap-agent': agent,
+      'x-fleetcap-batch': batchId,
+      'content-type': 'application/vnd.tcpdump.pcap',
+    },
     body,
   });
   if (res.status !== 202) throw new Error(`upload ${batchId}: ${res.status} ${await res.text()}`);
@@ -75,7 +82,12 @@ async function waitForRows(n: number, timeoutMs: number): Promise<number> {
 }
 
 // Full sessions: the packet that fills a session schedules it at once.
-const batch = (seed: number) => syntheticCapture(Array.from({ length: perBatch }, () => ({ proto: 'tcp' as const, packets: 24 })), seed, Date.now() * 1000).pcap;
+const batch = (seed: number) =>
+  syntheticCapture(
+    Array.from({ length: perBatch }, () => ({ proto: 'tcp' as const, packets: 24 })),
+    seed,
+    Date.now() * 1000,
+  ).pcap;
 
 try {
   // 1. Throughput.
@@ -96,7 +108,12 @@ try {
   const interval = (perBatch / rate) * 1000;
   const sent: Array<{ at: number; keys: string[] }> = [];
   const paced = Math.floor((seconds * 1000) / interval);
-  const pacedBodies = Array.from({ length: paced }, (_, i) => syntheticCapture(Array.from({ length: perBatch }, () => ({ proto: 'tcp' as const, packets: 24 })), 50_000 + i));
+  const pacedBodies = Array.from({ length: paced }, (_, i) =>
+    syntheticCapture(
+      Array.from({ length: perBatch }, () => ({ proto: 'tcp' as const, packets: 24 })),
+      50_000 + i,
+    ),
+  );
   const start = Date.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < paced; i++) {
@@ -110,15 +127,23 @@ try {
   const achievedRate = (paced * perBatch) / ((Date.now() - start) / 1000);
   await waitForRows(paced * perBatch, 120_000);
   const [rows] = await db.query('SELECT session_key, classified_at FROM session_verdict WHERE agent_id = ?', [agent]);
-  const committed = new Map((rows as Array<{ session_key: string; classified_at: Date }>).map((r) => [r.session_key, r.classified_at.getTime()]));
+  const committed = new Map(
+    (rows as Array<{ session_key: string; classified_at: Date }>).map((r) => [
+      r.session_key,
+      r.classified_at.getTime(),
+    ]),
+  );
   const latencies: number[] = [];
-  for (const s of sent) for (const k of s.keys) {
-    const c = committed.get(k);
-    if (c !== undefined) latencies.push(c - s.at);
-  }
+  for (const s of sent)
+    for (const k of s.keys) {
+      const c = committed.get(k);
+      if (c !== undefined) latencies.push(c - s.at);
+    }
   console.log('| measure | value |');
   console.log('|---|---|');
-  console.log(`| throughput, splitcap -> 2 workers -> MariaDB (immediate path) | ${Math.round(throughput)} sessions/s (${got} sessions) |`);
+  console.log(
+    `| throughput, splitcap -> 2 workers -> MariaDB (immediate path) | ${Math.round(throughput)} sessions/s (${got} sessions) |`,
+  );
   console.log(`| paced rate achieved | ${Math.round(achievedRate)} sessions/s for ${seconds} s |`);
   console.log(`| latency upload -> committed row, p50 | ${pct(latencies, 50)} ms |`);
   console.log(`| latency upload -> committed row, p99 | ${pct(latencies, 99)} ms (target < 500 ms) |`);

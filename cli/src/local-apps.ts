@@ -56,7 +56,12 @@ export async function probeApp(a: LocalApp, timeoutMs = 2000): Promise<AppHealth
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await res.text()).trim();
-    return { name: a.name, url, state: res.ok ? 'healthy' : 'unhealthy', detail: res.ok ? body.slice(0, 200) : `HTTP ${res.status}: ${body.slice(0, 300)}` };
+    return {
+      name: a.name,
+      url,
+      state: res.ok ? 'healthy' : 'unhealthy',
+      detail: res.ok ? body.slice(0, 200) : `HTTP ${res.status}: ${body.slice(0, 300)}`,
+    };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
     const why =

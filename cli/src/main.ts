@@ -3,9 +3,9 @@
 import { Command } from 'commander';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
-import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerReportCommands } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerSessionsCommand } from './commands/sessions.ts';
 import { registerStackCommands } from './commands/stack.ts';
 import { registerUploadCommand } from './commands/upload.ts';
 

@@ -3,7 +3,7 @@
 // tests, not a stand-in for splitcap in the pipeline: it records batches by id so that tests can count packets by
 // content, and it can be stopped and started again on the same address to make splitcap unreachable.
 import { rmSync } from 'node:fs';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readCaptureBuffer } from '../../lib/src/pcap/reader.ts';
 

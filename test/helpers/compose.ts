@@ -53,7 +53,12 @@ export function mounts(service: ComposeService): Mount[] {
   return (service.volumes ?? []).map((v) => {
     const [source = '', target = '', mode = 'rw'] = v.split(':');
     const inRepo = source.startsWith('/') && !relative(repoRoot, source).startsWith('..');
-    return { source, target, repoPath: inRepo ? relative(repoRoot, source) : null, readOnly: mode.split(',').includes('ro') };
+    return {
+      source,
+      target,
+      repoPath: inRepo ? relative(repoRoot, source) : null,
+      readOnly: mode.split(',').includes('ro'),
+    };
   });
 }
 

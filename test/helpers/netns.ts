@@ -2,7 +2,7 @@
 // that test traffic only ever flows between ends the test created. Everything is removed by destroy().
 // Also: running a command inside a namespace, and socat relays over unix sockets (namespaces do not isolate the
 // file system) so that a process inside a namespace reaches a server of the root namespace on its own loopback.
-import { type ChildProcess, type SpawnOptions, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,7 +80,13 @@ export function destroy(pair: VethPair): void {
 }
 
 /** Spawns `cmd args` inside a namespace (ip netns exec); the child is killed by destroy(). */
-export function nsSpawn(pair: VethPair, ns: string, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+export function nsSpawn(
+  pair: VethPair,
+  ns: string,
+  cmd: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ChildProcess {
   const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], options);
   pair.children.push(child);
   return child;
@@ -180,7 +186,9 @@ export function sendUdp(
     err += c.toString();
   });
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`UDP sender exited with ${code}: ${err}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`UDP sender exited with ${code}: ${err}`)),
+    );
   });
 }
 
@@ -190,7 +198,11 @@ export interface AgentProcess {
   messages: Array<{ type: string; [k: string]: unknown }>;
   output: () => string;
   /** Resolves with the first message of this type (already received or future), rejects after ms. */
-  waitFor: (type: string, ms: number, pred?: (m: { type: string; [k: string]: unknown }) => boolean) => Promise<{ type: string; [k: string]: unknown }>;
+  waitFor: (
+    type: string,
+    ms: number,
+    pred?: (m: { type: string; [k: string]: unknown }) => boolean,
+  ) => Promise<{ type: string; [k: string]: unknown }>;
   /** SIGTERM and wait for the exit code. */
   stop: (ms?: number) => Promise<number | null>;
 }
@@ -199,7 +211,13 @@ export interface AgentProcess {
  * Runs one of the agent apps (apps/<app>/src/main.ts through tsx) inside `ns`, with an IPC channel (fork-style: the
  * channel fd survives `ip netns exec`).
  */
-export function startAgentApp(pair: VethPair, ns: string, app: 'sniffer' | 'listener', repoRoot: string, env: Record<string, string>): AgentProcess {
+export function startAgentApp(
+  pair: VethPair,
+  ns: string,
+  app: 'sniffer' | 'listener',
+  repoRoot: string,
+  env: Record<string, string>,
+): AgentProcess {
   const child = nsSpawn(pair, ns, process.execPath, ['--import', 'tsx', `${repoRoot}/apps/${app}/src/main.ts`], {
     cwd: repoRoot,
     env: { ...process.env, FLEETCAP_LOG_LEVEL: 'info', ...env },
@@ -225,7 +243,10 @@ export function startAgentApp(pair: VethPair, ns: string, app: 'sniffer' | 'list
     output: () => out,
     waitFor(type, ms, pred = () => true) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no '${type}' message from ${app} in ${ms} ms; output:\n${out.slice(-4000)}`)), ms);
+        const timer = setTimeout(
+          () => reject(new Error(`no '${type}' message from ${app} in ${ms} ms; output:\n${out.slice(-4000)}`)),
+          ms,
+        );
         const check = () => {
           const m = messages.find((x) => x.type === type && pred(x));
           if (m !== undefined) {
@@ -272,7 +293,14 @@ export interface UdpStream {
  * Sends one datagram to each port every intervalMs from `ns` until stopped; payload
  * `${tag}-${port}-${i}-${Date.now()}` so that a test can tell when each packet was sent.
  */
-export function udpStream(pair: VethPair, ns: string, host: string, ports: number[], tag: string, intervalMs: number): UdpStream {
+export function udpStream(
+  pair: VethPair,
+  ns: string,
+  host: string,
+  ports: number[],
+  tag: string,
+  intervalMs: number,
+): UdpStream {
   const script = `
     const s = require('dgram').createSocket('udp4');
     const [host, ports, tag, intervalMs] = process.argv.slice(1);
@@ -301,7 +329,10 @@ export function udpStream(pair: VethPair, ns: string, host: string, ports: numbe
 export function killTree(pid: number): void {
   let children: number[] = [];
   try {
-    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {}
   try {
     process.kill(pid, 'SIGKILL');

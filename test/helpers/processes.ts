@@ -22,7 +22,10 @@ export async function startApp(name: string, env: Record<string, string>, timeou
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     child.on('message', (m: { type?: string; port?: number }) => {
       if (m.type === 'listening' && m.port) {
         clearTimeout(timer);

@@ -18,14 +18,20 @@ export function uniqueId(prefix: string): string {
 /** Fails (never skips) with the command to run when the local stack is not up. */
 export function assertStackUp(): void {
   try {
-    execFileSync('node', ['--import', 'tsx', `${repoRoot}/stack/probe.ts`, 'check-all'], { cwd: repoRoot, stdio: 'pipe' });
+    execFileSync('node', ['--import', 'tsx', `${repoRoot}/stack/probe.ts`, 'check-all'], {
+      cwd: repoRoot,
+      stdio: 'pipe',
+    });
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? '');
     throw new Error(`the local stack is not healthy; run 'bash stack/stack.sh up' first.\n${out}`);
   }
 }
 
-export async function mysqlAs(role: AccountRole | 'admin', opts: mysql.ConnectionOptions = {}): Promise<mysql.Connection> {
+export async function mysqlAs(
+  role: AccountRole | 'admin',
+  opts: mysql.ConnectionOptions = {},
+): Promise<mysql.Connection> {
   const account = role === 'admin' ? connections.mysqlAdmin : accounts[role];
   return mysql.createConnection({ ...connections.mysql, user: account.user, password: account.password, ...opts });
 }
@@ -56,7 +62,10 @@ export function mariadbCli(sql: string): string {
 export function zkConnect(): Promise<zookeeper.Client> {
   return new Promise((resolve, reject) => {
     const client = zookeeper.createClient(connections.zookeeper, { sessionTimeout: 10000, retries: 1 });
-    const timer = setTimeout(() => reject(new Error(`no ZooKeeper session with ${connections.zookeeper} in 5 s`)), 5000);
+    const timer = setTimeout(
+      () => reject(new Error(`no ZooKeeper session with ${connections.zookeeper} in 5 s`)),
+      5000,
+    );
     client.once('connected', () => {
       clearTimeout(timer);
       resolve(client);

@@ -1,7 +1,8 @@
 // Synthetic captures for tests and benchmarks: TCP and UDP sessions built packet by packet with the
 // project's packet builder and pcap writer. Addresses are only bytes in a file; nothing is sent.
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../lib/src/packet/decode.ts';
+
 import { buildPacket } from '../../lib/src/packet/build.ts';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../lib/src/packet/decode.ts';
 import { PcapWriter } from '../../lib/src/pcap/writer.ts';
 import { sessionKeyOf } from '../../lib/src/session/key.ts';
 
@@ -28,13 +29,20 @@ export interface SyntheticSpec {
  * Builds one pcap holding the given sessions, their packets interleaved in time order. `seed` picks the
  * client addresses and ports, so different seeds give different session keys.
  */
-export function syntheticCapture(specs: SyntheticSpec[], seed: number, startUs = Date.now() * 1000): {
+export function syntheticCapture(
+  specs: SyntheticSpec[],
+  seed: number,
+  startUs = Date.now() * 1000,
+): {
   pcap: Buffer;
   sessions: SyntheticSession[];
 } {
   const events: Array<{ tsUs: number; frame: Buffer; wire: number }> = [];
   const sessions: SyntheticSession[] = specs.map((spec, i) => {
-    const client = { address: `10.${(seed >> 8) & 255}.${seed & 255}.${(i % 250) + 1}`, port: 20000 + ((seed * 7919 + i) % 40000) };
+    const client = {
+      address: `10.${(seed >> 8) & 255}.${seed & 255}.${(i % 250) + 1}`,
+      port: 20000 + ((seed * 7919 + i) % 40000),
+    };
     const server = { address: '192.0.2.10', port: spec.proto === 'tcp' ? 443 : 53 };
     let tsUs = startUs + i * 100;
     let bytes = 0;
@@ -48,7 +56,15 @@ export function syntheticCapture(specs: SyntheticSpec[], seed: number, startUs =
       }
       const payload = Buffer.alloc(flags & TCP_SYN ? 0 : 10 + ((n * 37) % 200));
       const [src, dst] = fromClient ? [client, server] : [server, client];
-      const frame = buildPacket({ proto: spec.proto, src: src.address, sport: src.port, dst: dst.address, dport: dst.port, tcpFlags: flags, payload });
+      const frame = buildPacket({
+        proto: spec.proto,
+        src: src.address,
+        sport: src.port,
+        dst: dst.address,
+        dport: dst.port,
+        tcpFlags: flags,
+        payload,
+      });
       events.push({ tsUs, frame, wire: frame.length });
       bytes += frame.length;
       tsUs += 1000 + ((n * 131) % 5000);

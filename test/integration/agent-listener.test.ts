@@ -7,12 +7,11 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
-import { create, getData, isNoNode, mkdirp, remove, setData } from '../../apps/listener/src/zk.ts';
 import type { LiveStatus } from '../../apps/listener/src/live-node.ts';
+import { create, getData, isNoNode, mkdirp, remove, setData } from '../../apps/listener/src/zk.ts';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,
-  type VethPair,
   createVethPair,
   destroy,
   killTree,
@@ -21,13 +20,16 @@ import {
   udpStream,
   unixToTcpRelay,
   until,
+  type VethPair,
 } from '../helpers/netns.ts';
 import { assertStackUp, connections, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
 
 async function removeTree(client: zookeeper.Client, path: string): Promise<void> {
-  const children = await new Promise<string[]>((resolve) => client.getChildren(path, (err, c) => resolve(err ? [] : c)));
+  const children = await new Promise<string[]>((resolve) =>
+    client.getChildren(path, (err, c) => resolve(err ? [] : c)),
+  );
   for (const c of children) await removeTree(client, `${path}/${c}`);
   await remove(client, path).catch(() => undefined);
 }
@@ -80,7 +82,9 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       if (last !== null && pred(last)) return last;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`live node never showed ${what} in ${ms} ms; last: ${JSON.stringify(last)}\n${listener.output().slice(-3000)}`);
+    throw new Error(
+      `live node never showed ${what} in ${ms} ms; last: ${JSON.stringify(last)}\n${listener.output().slice(-3000)}`,
+    );
   }
 
   /** port -> [index, sentAt] of the datagrams of this tag that arrived at the receiver */
@@ -143,7 +147,11 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   });
 
   test('no config node yet: the listener waits and says so in the live node', async () => {
-    const s = await waitLive((x) => x.state === 'waiting' && /no config at/.test(String(x.lastError)), 30_000, 'state waiting');
+    const s = await waitLive(
+      (x) => x.state === 'waiting' && /no config at/.test(String(x.lastError)),
+      30_000,
+      'state waiting',
+    );
     assert.match(String(s.lastError), /no config at \/fleetcap\/agents\/fca-agent-[^/]+\/config yet; waiting/);
     assert.equal(s.appliedRevision, null);
     assert.equal(s.snifferPid, null);
@@ -158,7 +166,11 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     const stream = udpStream(pair, pair.nsB, pair.addrA, [6000, 6001], 'fcl1', 10);
     await new Promise((r) => setTimeout(r, 1000));
     const sent = await stream.stop();
-    await until(() => (arrived('fcl1').get(6000)?.length ?? 0) >= sent[6000]!, 10_000, () => `arrived ${arrived('fcl1').get(6000)?.length}/${sent[6000]}`);
+    await until(
+      () => (arrived('fcl1').get(6000)?.length ?? 0) >= sent[6000]!,
+      10_000,
+      () => `arrived ${arrived('fcl1').get(6000)?.length}/${sent[6000]}`,
+    );
     assert.equal(arrived('fcl1').get(6000)!.length, sent[6000]);
     assert.equal(arrived('fcl1').get(6001), undefined, 'port 6001 is not in the filter');
   });
@@ -175,7 +187,11 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     assert.notEqual(s.snifferPid, before.snifferPid, 'a new sniffer runs revision 2');
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + 2500 - Date.now())));
     const sent = await stream.stop();
-    await until(() => (arrived('fcl2').get(6003)?.length ?? 0) >= sent[6003]!, 10_000, () => `6003: ${arrived('fcl2').get(6003)?.length}/${sent[6003]}`);
+    await until(
+      () => (arrived('fcl2').get(6003)?.length ?? 0) >= sent[6003]!,
+      10_000,
+      () => `6003: ${arrived('fcl2').get(6003)?.length}/${sent[6003]}`,
+    );
     await new Promise((r) => setTimeout(r, 500));
     const got = arrived('fcl2');
     const both = (got.get(6003) ?? []).map((x) => x[0]).sort((a, b) => a - b);
@@ -189,7 +205,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     // Every datagram to 6001 sent from t0 + 1 s on was captured: no gap in the indices after that point.
     const after1s = newFilter.filter((x) => x[1] >= t0 + 1000);
     assert.ok(after1s.length > 50, `${after1s.length} datagrams to 6001 sent after t0 + 1 s arrived`);
-    for (let i = 1; i < after1s.length; i++) assert.equal(after1s[i]![0], after1s[i - 1]![0] + 1, 'no datagram to 6001 missing after t0 + 1 s');
+    for (let i = 1; i < after1s.length; i++)
+      assert.equal(after1s[i]![0], after1s[i - 1]![0] + 1, 'no datagram to 6001 missing after t0 + 1 s');
     assert.ok(firstNew < 1000, `first packet of the new filter was sent ${firstNew} ms after the change`);
     assert.ok(lastOld < 1000, `the old filter stopped ${lastOld} ms after the change`);
     const seen = new Set(newFilter.map((x) => x[0]));
@@ -205,28 +222,44 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       .slice(-6)
       .map((l) => {
         try {
-          const j = JSON.parse(l) as { time: string; app: string; msg: string; ms?: number; startMs?: number; validateMs?: number };
+          const j = JSON.parse(l) as {
+            time: string;
+            app: string;
+            msg: string;
+            ms?: number;
+            startMs?: number;
+            validateMs?: number;
+          };
           return `${j.time.slice(11)} ${j.app} ${j.msg} ${j.ms ?? j.startMs ?? j.validateMs ?? ''}`;
         } catch {
           return l;
         }
       });
     console.log(`# t0 ${new Date(t0).toISOString().slice(11)}\n# ${timeline.join('\n# ')}`);
-    console.log(`# config change: live node shows revision 2 after ${appliedMs} ms; old filter's last packet sent at +${lastOld} ms, new filter's first at +${firstNew} ms`);
+    console.log(
+      `# config change: live node shows revision 2 after ${appliedMs} ms; old filter's last packet sent at +${lastOld} ms, new filter's first at +${firstNew} ms`,
+    );
   });
 
   test('an invalid filter leaves the old capture running and the error in the live node', async () => {
     const before = (await live())!;
     await setData(zk, configPath, config(3, 'udp and dst port and'));
     const s = await waitLive((x) => x.lastError !== null, 5000, 'an error');
-    assert.match(String(s.lastError), /revision 3: BPF filter "udp and dst port and" does not compile on fca\w+: .*syntax error/);
+    assert.match(
+      String(s.lastError),
+      /revision 3: BPF filter "udp and dst port and" does not compile on fca\w+: .*syntax error/,
+    );
     assert.equal(s.state, 'capturing');
     assert.equal(s.appliedRevision, 2);
     assert.equal(s.snifferPid, before.snifferPid, 'the same sniffer goes on');
     const stream = udpStream(pair, pair.nsB, pair.addrA, [6001], 'fcl3', 10);
     await new Promise((r) => setTimeout(r, 500));
     const sent = await stream.stop();
-    await until(() => (arrived('fcl3').get(6001)?.length ?? 0) >= sent[6001]!, 10_000, () => 'revision 2 capture goes on');
+    await until(
+      () => (arrived('fcl3').get(6001)?.length ?? 0) >= sent[6001]!,
+      10_000,
+      () => 'revision 2 capture goes on',
+    );
   });
 
   test('a device that does not exist is refused the same way', async () => {
@@ -252,11 +285,19 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     const stream = udpStream(pair, pair.nsB, pair.addrA, [6001], 'fcl5', 10);
     await new Promise((r) => setTimeout(r, 500));
     const sent = await stream.stop();
-    await until(() => (arrived('fcl5').get(6001)?.length ?? 0) >= sent[6001]!, 10_000, () => 'capture during the ZooKeeper outage');
+    await until(
+      () => (arrived('fcl5').get(6001)?.length ?? 0) >= sent[6001]!,
+      10_000,
+      () => 'capture during the ZooKeeper outage',
+    );
     // Changed while the agent could not see it.
     await setData(zk, configPath, config(5, 'udp and dst port 6002'));
     zkRelayInNs = await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
-    const s = await waitLive((x) => x.appliedRevision === 5 && x.state === 'capturing', 20_000, 'revision 5 after the new session');
+    const s = await waitLive(
+      (x) => x.appliedRevision === 5 && x.state === 'capturing',
+      20_000,
+      'revision 5 after the new session',
+    );
     assert.ok(s.counters.captured >= before.counters.captured, 'counters carry on');
     assert.match(listener.output(), /ZooKeeper session expired; opening a new one/);
   });
@@ -267,7 +308,11 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     process.kill(before.snifferPid, 'SIGKILL');
     const err = await waitLive((x) => x.state === 'error', 5000, 'state error');
     assert.match(String(err.lastError), /sniffer exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
-    const back = await waitLive((x) => x.state === 'capturing' && x.snifferPid !== before.snifferPid, 15_000, 'capturing again');
+    const back = await waitLive(
+      (x) => x.state === 'capturing' && x.snifferPid !== before.snifferPid,
+      15_000,
+      'capturing again',
+    );
     assert.equal(back.appliedRevision, before.appliedRevision);
     assert.equal(back.lastError, null);
   });
@@ -284,7 +329,11 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
 
   test('config node deleted: capture stops and the live node says why', async () => {
     await remove(zk, configPath);
-    const s = await waitLive((x) => x.state === 'stopped' && /deleted/.test(String(x.lastError)), 5000, 'state stopped, deleted');
+    const s = await waitLive(
+      (x) => x.state === 'stopped' && /deleted/.test(String(x.lastError)),
+      5000,
+      'state stopped, deleted',
+    );
     assert.match(String(s.lastError), /config node .*\/config was deleted; capture stopped/);
     assert.equal(s.snifferPid, null);
   });
@@ -297,7 +346,10 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   test('a sniffer that cannot capture is restarted with backoff and reported as a crash loop', async () => {
     // A tcpdump that compiles filters (-d) but fails to capture: validation passes, every sniffer exits 1.
     const fake = join(pair.dir, 'tcpdump-fails');
-    writeFileSync(fake, '#!/bin/sh\nfor a in "$@"; do [ "$a" = -d ] && exec tcpdump "$@"; done\necho "tcpdump: simulated capture failure" >&2\nexit 1\n');
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nfor a in "$@"; do [ "$a" = -d ] && exec tcpdump "$@"; done\necho "tcpdump: simulated capture failure" >&2\nexit 1\n',
+    );
     chmodSync(fake, 0o755);
     const id2 = `${agentId}-2`;
     await mkdirp(zk, `/fleetcap/agents/${id2}`);

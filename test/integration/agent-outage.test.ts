@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
-import { type AgentProcess, type VethPair, createVethPair, destroy, startAgentApp, tcpToUnixRelay, udpStream, until } from '../helpers/netns.ts';
+import {
+  type AgentProcess,
+  createVethPair,
+  destroy,
+  startAgentApp,
+  tcpToUnixRelay,
+  udpStream,
+  until,
+  type VethPair,
+} from '../helpers/netns.ts';
 import { repoRoot } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
@@ -69,17 +78,26 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
       }
       return seen;
     };
-    await until(() => arrivedBy().size >= sent, 30_000, () => `arrived ${arrivedBy().size}/${sent}`);
+    await until(
+      () => arrivedBy().size >= sent,
+      30_000,
+      () => `arrived ${arrivedBy().size}/${sent}`,
+    );
     const drainedAfterMs = Date.now() - up;
     assert.equal(await sniffer.stop(), 0);
 
     const seen = arrivedBy();
     assert.equal(seen.size, sent, 'every datagram arrived');
     for (let i = 0; i < sent; i++) assert.equal(seen.get(i), 1, `datagram ${i} arrived exactly once`);
-    const counters = sniffer.messages.filter((m) => m.type === 'counters').map((m) => m.counters as Record<string, number>);
+    const counters = sniffer.messages
+      .filter((m) => m.type === 'counters')
+      .map((m) => m.counters as Record<string, number>);
     const maxSpooled = Math.max(...counters.map((c) => c.spooled!));
     const final = sniffer.messages.find((m) => m.type === 'stopped')!.counters as Record<string, number>;
-    assert.ok(maxSpooled >= Math.floor(OUTAGE_MS / 2000), `batches piled up in the spool during the outage (max ${maxSpooled})`);
+    assert.ok(
+      maxSpooled >= Math.floor(OUTAGE_MS / 2000),
+      `batches piled up in the spool during the outage (max ${maxSpooled})`,
+    );
     assert.equal(final.captured, sent);
     assert.equal(final.spoolDropped, 0);
     assert.equal(final.kernelDrops, 0);

@@ -8,13 +8,13 @@ import { DecodedPacket, decodePacket } from '../../lib/src/packet/decode.ts';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,
-  type VethPair,
   createVethPair,
   destroy,
   sendUdp,
   startAgentApp,
   tcpToUnixRelay,
   until,
+  type VethPair,
 } from '../helpers/netns.ts';
 import { repoRoot, uniqueId } from '../helpers/stack.ts';
 
@@ -97,16 +97,26 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
     // "or tcp" would match the uploads, which cross this very veth: the exclusion must keep them out.
     const s = sniffer('(udp and dst port 5000) or tcp');
     const capturing = await s.waitFor('capturing', 20_000);
-    assert.match(String(capturing.filter), /^\(\(udp and dst port 5000\) or tcp\) and not \(host 10\.250\.\d+\.\d+ and tcp port 18080\)$/);
+    assert.match(
+      String(capturing.filter),
+      /^\(\(udp and dst port 5000\) or tcp\) and not \(host 10\.250\.\d+\.\d+ and tcp port 18080\)$/,
+    );
     await Promise.all([
       sendUdp(pair, pair.nsB, pair.addrA, 5000, `fcsa-${tag}`, 400, { batch: 4 }),
       sendUdp(pair, pair.nsB, pair.addrA, 5001, `fcsb-${tag}`, 150, { batch: 4 }),
     ]);
-    await until(() => tally(receiver, 'fcsa').byContent.size >= 400, 15_000, () => `received ${tally(receiver, 'fcsa').byContent.size}/400`);
+    await until(
+      () => tally(receiver, 'fcsa').byContent.size >= 400,
+      15_000,
+      () => `received ${tally(receiver, 'fcsa').byContent.size}/400`,
+    );
     assert.equal(await s.stop(), 0, 'SIGTERM ends the sniffer with 0');
     const t = tally(receiver, 'fcsa');
     assert.equal(t.byContent.size, 400, 'every datagram to port 5000 arrived');
-    assert.ok([...t.byContent.values()].every((n) => n === 1), 'none twice');
+    assert.ok(
+      [...t.byContent.values()].every((n) => n === 1),
+      'none twice',
+    );
     assert.equal(tally(receiver, 'fcsb').byContent.size, 0, 'nothing to port 5001');
     assert.equal(t.uploads, 0, 'no upload packet in any batch');
     assert.equal(t.other, 0);
@@ -126,7 +136,13 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
     await s1.waitFor('capturing', 20_000);
     await receiver.stop();
     await sendUdp(pair, pair.nsB, pair.addrA, 5002, `fcr-${tag}`, 200, { batch: 4 });
-    await until(() => (s1.messages.filter((m) => m.type === 'counters').at(-1) as { counters?: { captured: number } } | undefined)?.counters?.captured === 200, 10_000, () => 'sniffer did not count 200 packets');
+    await until(
+      () =>
+        (s1.messages.filter((m) => m.type === 'counters').at(-1) as { counters?: { captured: number } } | undefined)
+          ?.counters?.captured === 200,
+      10_000,
+      () => 'sniffer did not count 200 packets',
+    );
     const t0 = Date.now();
     assert.equal(await s1.stop(), 0);
     assert.ok(Date.now() - t0 < 8000, 'the drain is bounded');
@@ -137,11 +153,18 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
     await receiver.start();
     const s2 = sniffer('udp and dst port 5002', {}, 2);
     await s2.waitFor('capturing', 20_000);
-    await until(() => tally(receiver, 'fcr').byContent.size >= 200, 15_000, () => `received ${tally(receiver, 'fcr').byContent.size}/200`);
+    await until(
+      () => tally(receiver, 'fcr').byContent.size >= 200,
+      15_000,
+      () => `received ${tally(receiver, 'fcr').byContent.size}/200`,
+    );
     assert.equal(await s2.stop(), 0);
     const t = tally(receiver, 'fcr');
     assert.equal(t.byContent.size, 200);
-    assert.ok([...t.byContent.values()].every((n) => n === 1), 'none twice');
+    assert.ok(
+      [...t.byContent.values()].every((n) => n === 1),
+      'none twice',
+    );
     assert.equal(readdirSync(join(pair.dir, 'spool')).filter((n) => n.endsWith('.pcap')).length, 0, 'spool empty');
   });
 
@@ -155,7 +178,8 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
       await sendUdp(pair, pair.nsB, pair.addrA, 5003, `fcx-${tag}`, 10);
       await s.waitFor('counters', 10_000, (m) => (m.counters as { rejected: number }).rejected >= 1);
       await new Promise((r) => setTimeout(r, 600));
-      const rejectedCount = (s.messages.filter((m) => m.type === 'counters').at(-1)!.counters as { rejected: number }).rejected;
+      const rejectedCount = (s.messages.filter((m) => m.type === 'counters').at(-1)!.counters as { rejected: number })
+        .rejected;
       assert.equal(receiver.requests - requestsBefore, rejectedCount, 'one request per rejected batch: no retry');
       assert.equal(await s.stop(), 0);
       assert.ok(existsSync(join(pair.dir, 'spool', 'rejected')));
@@ -170,23 +194,44 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
     await receiver.stop();
     try {
       // Batches of 20 datagrams of ~100 bytes are ~2.5 KB: a 12 KB spool holds about four of them.
-      const s = sniffer('udp and dst port 5004', { FLEETCAP_SPOOL_MAX_BYTES: '12000', FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool-small') });
+      const s = sniffer('udp and dst port 5004', {
+        FLEETCAP_SPOOL_MAX_BYTES: '12000',
+        FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool-small'),
+      });
       await s.waitFor('capturing', 20_000);
       await sendUdp(pair, pair.nsB, pair.addrA, 5004, `fcd-${tag}`, 400, { batch: 20, intervalMs: 50 });
       const full = await s.waitFor('counters', 10_000, (m) => (m.counters as { captured: number }).captured === 400);
       const c = full.counters as { spoolDropped: number; spoolDroppedPackets: number; spooled: number };
       await receiver.start();
       await until(
-        () => (s.messages.filter((m) => m.type === 'counters').at(-1)?.counters as { spooled: number } | undefined)?.spooled === 0,
+        () =>
+          (s.messages.filter((m) => m.type === 'counters').at(-1)?.counters as { spooled: number } | undefined)
+            ?.spooled === 0,
         15_000,
-        () => `spool did not drain: ${JSON.stringify(s.messages.filter((m) => m.type === 'counters').at(-1))}\n${s.output().split('\n').filter((l) => !/batch (uploaded|closed)/.test(l)).slice(-15).join('\n')}`,
+        () =>
+          `spool did not drain: ${JSON.stringify(s.messages.filter((m) => m.type === 'counters').at(-1))}\n${s
+            .output()
+            .split('\n')
+            .filter((l) => !/batch (uploaded|closed)/.test(l))
+            .slice(-15)
+            .join('\n')}`,
       );
-      const final = s.messages.filter((m) => m.type === 'counters').at(-1)!.counters as { spoolDroppedPackets: number; spoolDropped: number };
+      const final = s.messages.filter((m) => m.type === 'counters').at(-1)!.counters as {
+        spoolDroppedPackets: number;
+        spoolDropped: number;
+      };
       assert.equal(await s.stop(), 0);
       const t = tally(receiver, 'fcd');
       assert.ok(c.spoolDropped > 0, 'batches were dropped');
-      assert.ok([...t.byContent.values()].every((n) => n === 1), 'none twice');
-      assert.equal(t.byContent.size + final.spoolDroppedPackets, 400, 'every packet either arrived or was counted as dropped');
+      assert.ok(
+        [...t.byContent.values()].every((n) => n === 1),
+        'none twice',
+      );
+      assert.equal(
+        t.byContent.size + final.spoolDroppedPackets,
+        400,
+        'every packet either arrived or was counted as dropped',
+      );
       // Oldest first: what arrived is the newest part of the stream.
       const arrivedIdx = [...t.byContent.keys()].map((k) => Number(k.split('-').at(-1))).sort((a, b) => a - b);
       assert.equal(arrivedIdx.at(-1), 399);

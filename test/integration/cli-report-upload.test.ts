@@ -45,7 +45,18 @@ test('fleetcap upload sends a capture in batches, and a rerun adds nothing', asy
   );
   const file = join(mkdtempSync(join(tmpdir(), 'upload-')), 'capture.pcap');
   writeFileSync(file, pcap);
-  const args = ['upload', '--url', `http://127.0.0.1:${splitcap.port}`, '--agent', agent, '--token', token, '--batch-packets', '60', file];
+  const args = [
+    'upload',
+    '--url',
+    `http://127.0.0.1:${splitcap.port}`,
+    '--agent',
+    agent,
+    '--token',
+    token,
+    '--batch-packets',
+    '60',
+    file,
+  ];
   assert.match(fleetcap(...args), /150 packets in 3 batches\n/);
   assert.match(fleetcap(...args), /150 packets in 3 batches \(3 already uploaded\)/);
   const redis = new Redis(connections.redisUrl);
@@ -58,15 +69,24 @@ test('fleetcap upload sends a capture in batches, and a rerun adds nothing', asy
 
 test('fleetcap upload refuses without a token, naming what to pass', () => {
   assert.throws(
-    () => execFileSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'upload', 'x.pcap'], { encoding: 'utf8', env: { ...process.env, FLEETCAP_AGENT_TOKEN: '' }, stdio: 'pipe' }),
-    (err: { status: number; stderr: string }) => err.status === 2 && /no token: pass --token or set FLEETCAP_AGENT_TOKEN/.test(err.stderr),
+    () =>
+      execFileSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'upload', 'x.pcap'], {
+        encoding: 'utf8',
+        env: { ...process.env, FLEETCAP_AGENT_TOKEN: '' },
+        stdio: 'pipe',
+      }),
+    (err: { status: number; stderr: string }) =>
+      err.status === 2 && /no token: pass --token or set FLEETCAP_AGENT_TOKEN/.test(err.stderr),
   );
 });
 
 test('fleetcap report and agents show the reporting views through the reporting account', async () => {
   const db = await mysqlAs('admin');
   try {
-    await db.query("INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url) VALUES (?, 'eth9', 'tcp port 22', 'http://127.0.0.1:8080')", [agent]);
+    await db.query(
+      "INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url) VALUES (?, 'eth9', 'tcp port 22', 'http://127.0.0.1:8080')",
+      [agent],
+    );
     await db.query(
       `INSERT INTO session_verdict (session_key, occurrence, agent_id, protocol, client_addr, client_port, server_addr, server_port,
         first_packet_at, last_packet_at, packets, bytes, label, score, model_version, reason)

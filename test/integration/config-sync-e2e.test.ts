@@ -4,7 +4,7 @@
 // agent_status shows the new revision applied; deleting the row stops the capture; stopping the listener makes the
 // agent offline. Needs root (namespaces, tcpdump) and apps/listener; skips loudly without them.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
@@ -49,12 +49,19 @@ async function status(): Promise<RowDataPacket | undefined> {
   }
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nlistener:\n${listenerOutput().slice(-3000)}\nconfig-sync:\n${app?.output().slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}\nlistener:\n${listenerOutput().slice(-3000)}\nconfig-sync:\n${app?.output().slice(-2000)}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -91,17 +98,27 @@ after(async () => {
   await listener?.stop().catch(() => null);
   if (pair) destroy(pair);
   await app?.stop();
-  mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`);
+  mariadbCli(
+    `DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`,
+  );
   const zk = await zkConnect();
-  await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${agentId}/config`, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())));
+  await new Promise<void>((r) =>
+    zk.remove(`/fleetcap/agents/${agentId}/config`, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())),
+  );
   zk.close();
-  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({
+    clientId: 'itest-cleanup',
+    brokers: connections.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
   await admin.connect();
   await admin.deleteGroups([group]).catch(() => undefined);
   await admin.disconnect();
 });
 
-test('an UPDATE through the mariadb client puts the new filter in force; agent_status shows it applied', { skip }, async () => {
+test('an UPDATE through the mariadb client puts the new filter in force; agent_status shows it applied', {
+  skip,
+}, async () => {
   mariadbCli(
     `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, batch_ms) VALUES ('${agentId}', '${pair!.devA}', 'udp port ${portA}', 'http://127.0.0.1:9', 200)`,
   );
@@ -115,11 +132,18 @@ test('an UPDATE through the mariadb client puts the new filter in force; agent_s
     FLEETCAP_SPOOL_DIR: join(pair!.dir, 'spool'),
   });
 
-  let row = await waitFor('revision 1 applied and capturing', async () => {
-    const r = await status();
-    return r?.online === 1 && Number(r.applied_revision) === 1 && r.state === 'capturing' ? r : null;
-  }, 60000);
-  assert.ok(tcpdumpFilters().some((f) => f.includes(`(udp port ${portA})`)), `tcpdump runs the filter: ${tcpdumpFilters().join(' | ')}`);
+  let row = await waitFor(
+    'revision 1 applied and capturing',
+    async () => {
+      const r = await status();
+      return r?.online === 1 && Number(r.applied_revision) === 1 && r.state === 'capturing' ? r : null;
+    },
+    60000,
+  );
+  assert.ok(
+    tcpdumpFilters().some((f) => f.includes(`(udp port ${portA})`)),
+    `tcpdump runs the filter: ${tcpdumpFilters().join(' | ')}`,
+  );
 
   const t0 = Date.now();
   mariadbCli(`UPDATE sniffer_config SET bpf_filter='udp port ${portB}' WHERE agent_id='${agentId}'`);
@@ -129,9 +153,16 @@ test('an UPDATE through the mariadb client puts the new filter in force; agent_s
   });
   console.log(`# UPDATE -> agent_status shows revision 2 applied in ${Date.now() - t0} ms`);
   const filters = tcpdumpFilters();
-  assert.ok(filters.some((f) => f.includes(`(udp port ${portB})`)), `tcpdump runs the new filter: ${filters.join(' | ')}`);
+  assert.ok(
+    filters.some((f) => f.includes(`(udp port ${portB})`)),
+    `tcpdump runs the new filter: ${filters.join(' | ')}`,
+  );
   // The old sniffer drains and exits (it may briefly overlap the new one).
-  await waitFor('the old filter gone', async () => !tcpdumpFilters().some((f) => f.includes(`(udp port ${portA})`)), 15000);
+  await waitFor(
+    'the old filter gone',
+    async () => !tcpdumpFilters().some((f) => f.includes(`(udp port ${portA})`)),
+    15000,
+  );
 
   // What the new filter matches is captured (the counters come back through the live node).
   const before = Number(row.captured);
@@ -146,7 +177,10 @@ test('deleting the row stops the capture; stopping the listener makes the agent 
     const r = await status();
     return r?.online === 1 && r.state !== 'capturing' ? r : null;
   });
-  await waitFor('no tcpdump with our filter', async () => !tcpdumpFilters().some((f) => f.includes(`(udp port ${portB})`)));
+  await waitFor(
+    'no tcpdump with our filter',
+    async () => !tcpdumpFilters().some((f) => f.includes(`(udp port ${portB})`)),
+  );
   await listener?.stop();
   await waitFor('agent offline', async () => (await status())?.online === 0);
 });

@@ -3,7 +3,7 @@
 // nothing is lost.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import zookeeper from 'node-zookeeper-client';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
@@ -19,9 +19,16 @@ const env = {
 };
 const partitionOf = (() => {
   const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+  const partitionMetadata = [0, 1, 2].map((partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+  }));
   // Debezium's JsonConverter key, hashed like Kafka's Java default partitioner (murmur2).
-  return (id: string) => partitioner({ topic: 't', partitionMetadata, message: { key: JSON.stringify({ agent_id: id }), value: null } });
+  return (id: string) =>
+    partitioner({ topic: 't', partitionMetadata, message: { key: JSON.stringify({ agent_id: id }), value: null } });
 })();
 
 // Two agents on each of the three partitions.
@@ -46,14 +53,18 @@ const revisionIn = (id: string): Promise<number | null> =>
 async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 40000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${apps.map((a) => a.output().slice(-2000)).join('\n---\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => a.output().slice(-2000)).join('\n---\n')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 async function eventsApplied(app: RunningApp): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
-  return [...text.matchAll(/^fleetcap_config_sync_events_total\{outcome="(?:created|updated)"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return [...text.matchAll(/^fleetcap_config_sync_events_total\{outcome="(?:created|updated)"[^}]*\} (\d+)/gm)].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
 }
 
 before(async () => {
@@ -64,14 +75,24 @@ before(async () => {
 after(async () => {
   const list = agents.map((a) => `'${a}'`).join(',');
   mariadbCli(`DELETE FROM sniffer_config WHERE agent_id IN (${list})`);
-  await waitFor('config nodes deleted', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === null), 20000).catch(() => undefined);
+  await waitFor(
+    'config nodes deleted',
+    async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === null),
+    20000,
+  ).catch(() => undefined);
   await Promise.all(apps.map((a) => a.stop()));
   mariadbCli(`DELETE FROM agent_status WHERE agent_id IN (${list})`);
   for (const id of agents) {
-    await new Promise<void>((r) => zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())));
+    await new Promise<void>((r) =>
+      zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())),
+    );
   }
   zk.close();
-  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({
+    clientId: 'itest-cleanup',
+    brokers: connections.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
   await admin.connect();
   await admin.deleteGroups([env.FLEETCAP_CONFIG_SYNC_GROUP]).catch(() => undefined);
   await admin.disconnect();
@@ -81,8 +102,17 @@ test('two instances share the partitions; when one is killed the other takes ove
   apps = [await startApp('config-sync', env, 30000), await startApp('config-sync', env, 30000)];
   // Both are members once the second join has settled: give the group a moment, then write.
   await new Promise((r) => setTimeout(r, 3000));
-  mariadbCli(agents.map((id) => `INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES ('${id}', 'eth0', 'http://127.0.0.1:8080');`).join('\n'));
-  await waitFor('all agents at revision 1', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === 1));
+  mariadbCli(
+    agents
+      .map(
+        (id) =>
+          `INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES ('${id}', 'eth0', 'http://127.0.0.1:8080');`,
+      )
+      .join('\n'),
+  );
+  await waitFor('all agents at revision 1', async () =>
+    (await Promise.all(agents.map(revisionIn))).every((r) => r === 1),
+  );
   const [a, b] = apps as [RunningApp, RunningApp];
   const [na, nb] = [await eventsApplied(a), await eventsApplied(b)];
   assert.ok(na > 0 && nb > 0, `both instances applied events (${na} + ${nb}): the partitions are shared`);
@@ -90,13 +120,19 @@ test('two instances share the partitions; when one is killed the other takes ove
 
   const writer = (async () => {
     for (let i = 1; i <= 40; i++) {
-      mariadbCli(agents.map((id) => `UPDATE sniffer_config SET bpf_filter='port ${i}' WHERE agent_id='${id}';`).join('\n'));
+      mariadbCli(
+        agents.map((id) => `UPDATE sniffer_config SET bpf_filter='port ${i}' WHERE agent_id='${id}';`).join('\n'),
+      );
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
   await new Promise((r) => setTimeout(r, 700));
   a.child.kill('SIGKILL');
   await writer;
-  await waitFor('all agents at revision 41 after the takeover', async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === 41), 60000);
+  await waitFor(
+    'all agents at revision 41 after the takeover',
+    async () => (await Promise.all(agents.map(revisionIn))).every((r) => r === 41),
+    60000,
+  );
   apps = [b];
 });

@@ -42,7 +42,11 @@ function zkCall<T>(fn: (cb: (err: unknown, v: T) => void) => void): Promise<T> {
 }
 const configPath = (id: string) => `/fleetcap/agents/${id}/config`;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -52,16 +56,24 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n${app?.output().slice(-3000) ?? ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n${app?.output().slice(-3000) ?? ''}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 const waitForRevision = (id: string, revision: number, timeoutMs?: number) =>
-  waitFor(`${configPath(id)} at revision ${revision}`, async () => {
-    const n = await zkGet(configPath(id));
-    return n && n.json.revision === revision ? n.json : null;
-  }, timeoutMs);
-const waitForAbsent = (id: string) => waitFor(`${configPath(id)} deleted`, async () => (await zkGet(configPath(id))) === null);
+  waitFor(
+    `${configPath(id)} at revision ${revision}`,
+    async () => {
+      const n = await zkGet(configPath(id));
+      return n && n.json.revision === revision ? n.json : null;
+    },
+    timeoutMs,
+  );
+const waitForAbsent = (id: string) =>
+  waitFor(`${configPath(id)} deleted`, async () => (await zkGet(configPath(id))) === null);
 
 async function statusRow(id: string): Promise<RowDataPacket | undefined> {
   const db = await mysqlAs('report');
@@ -74,7 +86,9 @@ async function statusRow(id: string): Promise<RowDataPacket | undefined> {
 }
 
 const insert = (id: string, bpf: string, extra = '') =>
-  mariadbCli(`INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url${extra ? `, ${extra.split('=')[0]}` : ''}) VALUES ('${id}', 'eth0', '${bpf}', 'http://127.0.0.1:8080'${extra ? `, ${extra.split('=')[1]}` : ''})`);
+  mariadbCli(
+    `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url${extra ? `, ${extra.split('=')[0]}` : ''}) VALUES ('${id}', 'eth0', '${bpf}', 'http://127.0.0.1:8080'${extra ? `, ${extra.split('=')[1]}` : ''})`,
+  );
 
 before(async () => {
   assertStackUp();
@@ -86,16 +100,26 @@ after(async () => {
   await app?.stop();
   if (agents.length) {
     const list = agents.map((a) => `'${a}'`).join(',');
-    mariadbCli(`DELETE FROM sniffer_config WHERE agent_id IN (${list}); DELETE FROM agent_status WHERE agent_id IN (${list})`);
+    mariadbCli(
+      `DELETE FROM sniffer_config WHERE agent_id IN (${list}); DELETE FROM agent_status WHERE agent_id IN (${list})`,
+    );
     for (const id of agents) {
       for (const p of [configPath(id), `/fleetcap/agents/${id}/live`, `/fleetcap/agents/${id}`]) {
-        await zkCall<void>((cb) => zk.remove(p, (e) => cb(e && (e as { code?: number }).code !== zookeeper.Exception.NO_NODE ? e : null, undefined))).catch(() => undefined);
+        await zkCall<void>((cb) =>
+          zk.remove(p, (e) =>
+            cb(e && (e as { code?: number }).code !== zookeeper.Exception.NO_NODE ? e : null, undefined),
+          ),
+        ).catch(() => undefined);
       }
     }
   }
   zk.close();
   // Our consumer groups (empty now that every instance stopped).
-  const admin = new Kafka({ clientId: 'itest-cleanup', brokers: connections.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({
+    clientId: 'itest-cleanup',
+    brokers: connections.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
   await admin.connect();
   const mine = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(group));
   await admin.deleteGroups(mine).catch(() => undefined);
@@ -133,7 +157,10 @@ describe('SQL edits reach ZooKeeper', () => {
   test('DELETE deletes the node; inserting the row again creates it again', async () => {
     mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${id}'`);
     await waitForAbsent(id);
-    await waitFor('no empty agent node left', async () => (await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb))) === null);
+    await waitFor(
+      'no empty agent node left',
+      async () => (await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb))) === null,
+    );
     insert(id, 'icmp');
     const json = await waitForRevision(id, 1);
     assert.equal(json.bpfFilter, 'icmp', 'the new row, although its revision started over at 1');
@@ -142,7 +169,10 @@ describe('SQL edits reach ZooKeeper', () => {
   test('100 rapid updates of one row end with the last one in force', async () => {
     const rapid = agent('rapid');
     insert(rapid, 'port 0');
-    const statements = Array.from({ length: 100 }, (_, i) => `UPDATE sniffer_config SET bpf_filter='port ${i + 1}' WHERE agent_id='${rapid}';`);
+    const statements = Array.from(
+      { length: 100 },
+      (_, i) => `UPDATE sniffer_config SET bpf_filter='port ${i + 1}' WHERE agent_id='${rapid}';`,
+    );
     mariadbCli(statements.join('\n'));
     const json = await waitForRevision(rapid, 101, 30000);
     assert.equal(json.bpfFilter, 'port 100');
@@ -165,7 +195,9 @@ describe('invalid rows', () => {
     assert.equal(Number(row.config_error_revision), 2);
     assert.equal((await zkGet(configPath(id)))?.json.revision, 1, 'the last valid config stays in force');
 
-    mariadbCli(`UPDATE sniffer_config SET batch_packets=100, splitcap_url='splitcap:8080', device='' WHERE agent_id='${id}'`);
+    mariadbCli(
+      `UPDATE sniffer_config SET batch_packets=100, splitcap_url='splitcap:8080', device='' WHERE agent_id='${id}'`,
+    );
     const row3 = await waitFor('config_error of revision 3', async () => {
       const r = await statusRow(id);
       return Number(r?.config_error_revision) === 3 ? r : null;
@@ -208,7 +240,9 @@ describe('live status comes back to agent_status', () => {
         }),
       );
     await zkCall<string>((cb) => listenerZk.mkdirp(`/fleetcap/agents/${id}`, cb));
-    await zkCall<string>((cb) => listenerZk.create(`/fleetcap/agents/${id}/live`, live(5, 100), zookeeper.CreateMode.EPHEMERAL, cb));
+    await zkCall<string>((cb) =>
+      listenerZk.create(`/fleetcap/agents/${id}/live`, live(5, 100), zookeeper.CreateMode.EPHEMERAL, cb),
+    );
     let row = await waitFor('agent online', async () => {
       const r = await statusRow(id);
       return r?.online === 1 ? r : null;
@@ -244,10 +278,14 @@ describe('stale status', () => {
   test('an agent that agent_status shows online without a live node is set offline', async () => {
     const id = agent('ghost');
     mariadbCli(`INSERT INTO agent_status (agent_id, online, pid, state) VALUES ('${id}', 1, 99, 'capturing')`);
-    const row = await waitFor('ghost offline', async () => {
-      const r = await statusRow(id);
-      return r?.online === 0 ? r : null;
-    }, 15000);
+    const row = await waitFor(
+      'ghost offline',
+      async () => {
+        const r = await statusRow(id);
+        return r?.online === 0 ? r : null;
+      },
+      15000,
+    );
     assert.equal(row.pid, null);
   });
 });
@@ -262,14 +300,19 @@ describe('crash and restart', () => {
     for (const id of ids) insert(id, 'port 0');
     await Promise.all(ids.map((id) => waitForRevision(id, 1)));
     // 60 updates per agent, interleaved, in the background; kill config-sync while they stream in.
-    const statements = Array.from({ length: 60 }, (_, i) => ids.map((id) => `UPDATE sniffer_config SET bpf_filter='port ${i + 1}' WHERE agent_id='${id}';`).join('\n'));
+    const statements = Array.from({ length: 60 }, (_, i) =>
+      ids.map((id) => `UPDATE sniffer_config SET bpf_filter='port ${i + 1}' WHERE agent_id='${id}';`).join('\n'),
+    );
     const writer = (async () => {
       for (let i = 0; i < statements.length; i += 10) {
         mariadbCli(statements.slice(i, i + 10).join('\n'));
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    await waitFor('some updates applied', async () => Number((await zkGet(configPath(ids[0] as string)))?.json.revision) >= 5);
+    await waitFor(
+      'some updates applied',
+      async () => Number((await zkGet(configPath(ids[0] as string)))?.json.revision) >= 5,
+    );
     app.child.kill('SIGKILL');
     await new Promise((r) => app?.child.once('exit', r));
     const atKill = await Promise.all(ids.map(async (id) => (await zkGet(configPath(id)))?.json.revision));
@@ -279,7 +322,9 @@ describe('crash and restart', () => {
       const json = await waitForRevision(id, 61, 40000);
       assert.equal(json.bpfFilter, 'port 60');
     }
-    console.log(`# revisions in ZooKeeper at the kill: ${atKill.join(', ')}; all at 61 after the restart (reconcile off)`);
+    console.log(
+      `# revisions in ZooKeeper at the kill: ${atKill.join(', ')}; all at 61 after the restart (reconcile off)`,
+    );
   });
 
   test('SIGTERM in the middle of a stream: exit 0, everything applied is committed, the restart replays nothing', async () => {
@@ -302,8 +347,13 @@ describe('crash and restart', () => {
     app = await startApp('config-sync', env, 30000);
     await waitForRevision(id, 41);
     const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
-    const count = (outcome: string) => Number(new RegExp(`events_total\\{outcome="${outcome}",format="debezium"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
-    assert.equal(count('unchanged') + count('stale'), 0, `nothing applied before the stop was replayed (stopped at revision ${atStop})`);
+    const count = (outcome: string) =>
+      Number(new RegExp(`events_total\\{outcome="${outcome}",format="debezium"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    assert.equal(
+      count('unchanged') + count('stale'),
+      0,
+      `nothing applied before the stop was replayed (stopped at revision ${atStop})`,
+    );
     assert.equal(count('updated'), 41 - atStop, 'exactly the rest was applied after the restart');
   });
 
@@ -320,15 +370,23 @@ describe('crash and restart', () => {
     assert.equal(await app.stop(), 0, 'SIGTERM: a clean exit after committing');
 
     // While config-sync is down: the table changes, and ZooKeeper drifts.
-    mariadbCli(`UPDATE sniffer_config SET bpf_filter='udp' WHERE agent_id='${edit}'; DELETE FROM sniffer_config WHERE agent_id='${gone}'`);
+    mariadbCli(
+      `UPDATE sniffer_config SET bpf_filter='udp' WHERE agent_id='${edit}'; DELETE FROM sniffer_config WHERE agent_id='${gone}'`,
+    );
     const fresh = agent('rec-fresh');
     insert(fresh, 'icmp');
     await zkCall<void>((cb) => zk.remove(configPath(tampered), (e) => cb(e, undefined)));
     await zkCall<string>((cb) => zk.mkdirp(`/fleetcap/agents/${orphan}`, cb));
-    await zkCall<string>((cb) => zk.create(configPath(orphan), Buffer.from(JSON.stringify({ agentId: orphan, revision: 1 })), cb));
+    await zkCall<string>((cb) =>
+      zk.create(configPath(orphan), Buffer.from(JSON.stringify({ agentId: orphan, revision: 1 })), cb),
+    );
 
     // A new consumer group that starts at the end of the topic: the events above are never delivered to it.
-    app = await startApp('config-sync', { ...baseEnv, FLEETCAP_CONFIG_SYNC_GROUP: `${group}-late`, FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false' }, 30000);
+    app = await startApp(
+      'config-sync',
+      { ...baseEnv, FLEETCAP_CONFIG_SYNC_GROUP: `${group}-late`, FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false' },
+      30000,
+    );
     assert.equal((await waitForRevision(edit, 2)).bpfFilter, 'udp');
     await waitForAbsent(gone);
     assert.equal((await waitForRevision(fresh, 1)).bpfFilter, 'icmp');
@@ -363,10 +421,29 @@ describe('Canal flat messages', () => {
     });
     const msg = (type: string, data: unknown[], old: unknown[] | null) => ({
       key: id,
-      value: JSON.stringify({ data, old, type, database: connections.mysql.database, table: 'sniffer_config', isDdl: false, es: Date.now(), ts: Date.now(), pkNames: ['agent_id'] }),
+      value: JSON.stringify({
+        data,
+        old,
+        type,
+        database: connections.mysql.database,
+        table: 'sniffer_config',
+        isDdl: false,
+        es: Date.now(),
+        ts: Date.now(),
+        pkNames: ['agent_id'],
+      }),
     });
     try {
-      app = await startApp('config-sync', { ...baseEnv, FLEETCAP_CONFIG_SYNC_GROUP: `${group}-canal`, FLEETCAP_CONFIG_SYNC_TOPIC: topic, FLEETCAP_CONFIG_SYNC_RECONCILE: 'false' }, 30000);
+      app = await startApp(
+        'config-sync',
+        {
+          ...baseEnv,
+          FLEETCAP_CONFIG_SYNC_GROUP: `${group}-canal`,
+          FLEETCAP_CONFIG_SYNC_TOPIC: topic,
+          FLEETCAP_CONFIG_SYNC_RECONCILE: 'false',
+        },
+        30000,
+      );
       await producer.send({ topic, messages: [msg('INSERT', [row(1, 'tcp')], null)] });
       const json = await waitForRevision(id, 1);
       assert.equal(json.snaplen, 65535);
@@ -379,7 +456,11 @@ describe('Canal flat messages', () => {
           msg('UPDATE', [row(3, 'udp port 53')], [{ bpf_filter: 'udp', revision: '2' }]),
         ],
       });
-      assert.equal((await waitForRevision(id, 3)).bpfFilter, 'udp port 53', 'a malformed message in between is skipped');
+      assert.equal(
+        (await waitForRevision(id, 3)).bpfFilter,
+        'udp port 53',
+        'a malformed message in between is skipped',
+      );
       await producer.send({ topic, messages: [msg('DELETE', [row(3, 'udp port 53')], null)] });
       await waitForAbsent(id);
       const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
@@ -387,7 +468,11 @@ describe('Canal flat messages', () => {
       assert.match(metrics, /fleetcap_config_sync_events_total\{outcome="updated",format="canal"\} 2/);
       const health = await fetch(`http://127.0.0.1:${app.port}/healthz`);
       assert.equal(health.status, 200);
-      assert.deepEqual(((await health.json()) as { checks: unknown }).checks, { kafka: 'ok', zookeeper: 'ok', mysql: 'ok' });
+      assert.deepEqual(((await health.json()) as { checks: unknown }).checks, {
+        kafka: 'ok',
+        zookeeper: 'ok',
+        mysql: 'ok',
+      });
     } finally {
       await producer.disconnect();
       // Stop the consumer first: while it is subscribed, its metadata requests would create the topic again.

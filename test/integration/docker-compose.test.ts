@@ -14,7 +14,10 @@ import { type ComposeService, compose, composeConfig, repoMount, serviceEnv } fr
 import { repoRoot } from '../helpers/stack.ts';
 
 test('docker-compose.yml is valid and holds the same servers and apps, and the monitoring', () => {
-  const services = compose('--profile', 'apps', '--profile', 'monitoring', 'config', '--services').trim().split('\n').sort();
+  const services = compose('--profile', 'apps', '--profile', 'monitoring', 'config', '--services')
+    .trim()
+    .split('\n')
+    .sort();
   assert.deepEqual(services, [
     'config-sync',
     'connect',
@@ -32,7 +35,12 @@ test('docker-compose.yml is valid and holds the same servers and apps, and the m
     'zookeeper',
   ]);
   const config = compose('config');
-  for (const setting of ['--binlog-format=ROW', '--binlog-row-image=FULL', '--server-id=1', 'KAFKA_PROCESS_ROLES: broker,controller']) {
+  for (const setting of [
+    '--binlog-format=ROW',
+    '--binlog-row-image=FULL',
+    '--server-id=1',
+    'KAFKA_PROCESS_ROLES: broker,controller',
+  ]) {
     assert.ok(config.includes(setting), `compose config contains ${setting}`);
   }
   assert.match(config, /image: quay\.io\/debezium\/connect:3\.0\.1\.Final/);
@@ -44,17 +52,25 @@ test('Prometheus and Grafana: pinned public images, profile "monitoring", every 
   for (const name of ['prometheus', 'grafana']) {
     const s = services[name]!;
     assert.deepEqual(s.profiles, ['monitoring'], `${name} is opt-in (profile monitoring)`);
-    assert.match(s.image ?? '', /^(prom\/prometheus|grafana\/grafana):v?\d+\.\d+\.\d+$/, `${name}: an exact version, not latest`);
+    assert.match(
+      s.image ?? '',
+      /^(prom\/prometheus|grafana\/grafana):v?\d+\.\d+\.\d+$/,
+      `${name}: an exact version, not latest`,
+    );
   }
   assert.ok(services.prometheus!.ports?.includes('127.0.0.1:9090:9090/tcp'));
   assert.ok(services.grafana!.ports?.includes('127.0.0.1:3000:3000/tcp'));
   for (const [name, s] of Object.entries(services)) {
-    for (const port of s.ports ?? []) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
+    for (const port of s.ports ?? [])
+      assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
   }
   // Prometheus reads the repository's config file where its --config.file says.
   const flag = (services.prometheus!.command ?? []).find((a) => a.startsWith('--config.file='));
   assert.ok(flag, 'prometheus is given --config.file');
-  assert.equal(repoMount(services.prometheus!, flag.slice('--config.file='.length)).repoPath, 'stack/monitoring/prometheus.yml');
+  assert.equal(
+    repoMount(services.prometheus!, flag.slice('--config.file='.length)).repoPath,
+    'stack/monitoring/prometheus.yml',
+  );
 });
 
 test("RabbitMQ's compose service enables rabbitmq_prometheus (port 15692)", () => {
@@ -65,7 +81,14 @@ test("RabbitMQ's compose service enables rabbitmq_prometheus (port 15692)", () =
   // The file is an Erlang term: a list of plugin atoms ending with a full stop.
   const text = readFileSync(plugins.source, 'utf8').trim();
   assert.match(text, /^\[[a-z_, ]*\]\.$/, `enabled_plugins is an Erlang list: ${text}`);
-  assert.ok(text.slice(1, -2).split(',').map((p) => p.trim()).includes('rabbitmq_prometheus'), text);
+  assert.ok(
+    text
+      .slice(1, -2)
+      .split(',')
+      .map((p) => p.trim())
+      .includes('rabbitmq_prometheus'),
+    text,
+  );
 });
 
 interface ScrapeConfig {
@@ -118,9 +141,11 @@ function targetsOf(job: ScrapeConfig): Array<{ host: string; port: number; how: 
   return out;
 }
 
-test("every scrape target in prometheus.yml is a compose service, on the metrics port its environment sets", () => {
+test('every scrape target in prometheus.yml is a compose service, on the metrics port its environment sets', () => {
   const { services } = composeConfig();
-  const prom = parse(readFileSync(`${repoRoot}/stack/monitoring/prometheus.yml`, 'utf8')) as { scrape_configs: ScrapeConfig[] };
+  const prom = parse(readFileSync(`${repoRoot}/stack/monitoring/prometheus.yml`, 'utf8')) as {
+    scrape_configs: ScrapeConfig[];
+  };
   const jobs = prom.scrape_configs;
   const apps = Object.entries(services)
     .filter(([, s]) => s.profiles?.includes('apps'))
@@ -145,7 +170,10 @@ test("every scrape target in prometheus.yml is a compose service, on the metrics
         assert.notEqual(host, '127.0.0.1', `${job.job_name} must listen where the gateway reaches it`);
       } else {
         assert.equal(t.host, job.job_name, `${job.job_name}: target host is its compose service name`);
-        assert.ok(['0.0.0.0', '::'].includes(host), `${job.job_name} listens on ${host}: Prometheus could not reach it`);
+        assert.ok(
+          ['0.0.0.0', '::'].includes(host),
+          `${job.job_name} listens on ${host}: Prometheus could not reach it`,
+        );
       }
     }
     const replicas = (service as { deploy?: { replicas?: number } }).deploy?.replicas ?? 1;
@@ -167,7 +195,11 @@ test('the compose apps can work together: the agent uploads with a token splitca
   const agent = listenerEnv.FLEETCAP_AGENT_ID;
   assert.ok(agent, 'the listener has an agent id');
   // The listener hands its environment to the sniffer it forks; the sniffer uploads with this token.
-  assert.equal(splitcap.FLEETCAP_SPLITCAP_TOKENS.get(agent), listenerEnv.FLEETCAP_AGENT_TOKEN, `splitcap accepts ${agent}'s token`);
+  assert.equal(
+    splitcap.FLEETCAP_SPLITCAP_TOKENS.get(agent),
+    listenerEnv.FLEETCAP_AGENT_TOKEN,
+    `splitcap accepts ${agent}'s token`,
+  );
   const worker = loadWorkerConfig(serviceEnv(services['session-worker']!));
   const forecast = loadForecastConfig(serviceEnv(services.forecast!));
   assert.equal(worker.FLEETCAP_FORECAST_URL, `http://forecast:${forecast.FLEETCAP_FORECAST_PORT}`);

@@ -4,12 +4,12 @@
 // reporting account only, and the SQL panels run as that account on the local stack's MariaDB.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
-import { stringify, parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { createMetrics as configSyncMetrics } from '../../apps/config-sync/src/metrics.ts';
 import { createMetrics as forecastMetrics } from '../../apps/forecast/src/metrics.ts';
 import { createListenerMetrics } from '../../apps/listener/src/metrics.ts';
@@ -32,7 +32,8 @@ function promtool(...args: string[]): string {
     return execFileSync('promtool', args, { cwd: repoRoot, encoding: 'utf8', stdio: 'pipe' });
   } catch (err) {
     const e = err as { code?: string; stdout?: string; stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('promtool is missing: bash stack/install.sh installs it (Debian package prometheus)');
+    if (e.code === 'ENOENT')
+      throw new Error('promtool is missing: bash stack/install.sh installs it (Debian package prometheus)');
     throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
 }
@@ -53,7 +54,12 @@ async function namesOf(registry: Registry): Promise<string[]> {
 /** The RabbitMQ series the dashboard may read (rabbitmq_prometheus, /metrics/per-object: labels vhost, queue). */
 const rabbitmqMetrics = ['rabbitmq_queue_messages_ready', 'rabbitmq_queue_messages_unacked', 'rabbitmq_queue_messages'];
 /** Series Prometheus itself writes for every target. */
-const prometheusMetrics = ['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling'];
+const prometheusMetrics = [
+  'up',
+  'scrape_duration_seconds',
+  'scrape_samples_scraped',
+  'scrape_samples_post_metric_relabeling',
+];
 
 async function knownMetrics(): Promise<Map<string, string>> {
   const byJob: Record<string, Registry> = {
@@ -107,7 +113,21 @@ test("the RabbitMQ metric names exist in RabbitMQ 3.10's rabbitmq_prometheus (th
 
 // ---- PromQL -------------------------------------------------------------------------------------------------------
 
-const promqlWords = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan']);
+const promqlWords = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /** The metric names a PromQL expression reads (Grafana's $variables taken out). */
 function metricNames(expr: string): string[] {
@@ -195,7 +215,9 @@ test('every PromQL expression of the dashboard parses (promtool check rules)', (
 
 test('every metric a panel reads is exported by an app (its real registry) or by RabbitMQ, and scraped', async () => {
   const known = await knownMetrics();
-  const prom = parseYaml(readFileSync(join(monitoring, 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> };
+  const prom = parseYaml(readFileSync(join(monitoring, 'prometheus.yml'), 'utf8')) as {
+    scrape_configs: Array<{ job_name: string }>;
+  };
   const jobs = new Set(prom.scrape_configs.map((j) => j.job_name));
   const used = new Set<string>();
   for (const { panel, expr } of promTargets) {
@@ -204,7 +226,10 @@ test('every metric a panel reads is exported by an app (its real registry) or by
     for (const name of names) {
       const job = known.get(name);
       assert.ok(job, `"${panel.title}" reads ${name}, which nothing exports (${expr})`);
-      assert.ok(job === '*' || jobs.has(job), `"${panel.title}" reads ${name} of ${job}, which Prometheus does not scrape`);
+      assert.ok(
+        job === '*' || jobs.has(job),
+        `"${panel.title}" reads ${name} of ${job}, which Prometheus does not scrape`,
+      );
       used.add(name);
     }
   }
@@ -247,7 +272,11 @@ test('the dashboard: panels on the provisioned data sources, ids unique, no two 
     ids.add(p.id);
     for (const ref of [p.datasource, ...(p.targets ?? []).map((t) => t.datasource)]) {
       assert.ok(ref, `"${p.title}" names its data source`);
-      assert.equal(byUid.get(ref.uid)?.type, ref.type, `"${p.title}": data source ${ref.uid} is provisioned, of type ${ref.type}`);
+      assert.equal(
+        byUid.get(ref.uid)?.type,
+        ref.type,
+        `"${p.title}": data source ${ref.uid} is provisioned, of type ${ref.type}`,
+      );
     }
   }
   const cells = new Map<string, string>();
@@ -295,9 +324,16 @@ test("Grafana's provisioning parses; the MariaDB data source is the read-only fl
   assert.notEqual(user, admin.user, 'never the admin account');
   for (const role of accountRoles.filter((r) => r !== 'report')) assert.notEqual(user, accounts[role].user);
   assert.equal(expand(db.secureJsonData?.password ?? ''), accounts.report.password, "the reporting account's password");
-  assert.ok(!JSON.stringify(db.jsonData ?? {}).includes(accounts.report.password), 'the password only in secureJsonData');
+  assert.ok(
+    !JSON.stringify(db.jsonData ?? {}).includes(accounts.report.password),
+    'the password only in secureJsonData',
+  );
   assert.equal(expand(String(db.jsonData?.database ?? '')), 'fleetcap');
-  assert.equal(expand(db.url), `${initEnv.FLEETCAP_MYSQL_HOST}:${initEnv.FLEETCAP_MYSQL_PORT}`, 'the MariaDB the apps use');
+  assert.equal(
+    expand(db.url),
+    `${initEnv.FLEETCAP_MYSQL_HOST}:${initEnv.FLEETCAP_MYSQL_PORT}`,
+    'the MariaDB the apps use',
+  );
   assert.ok(services[db.url.split(':')[0]!], `${db.url}: a compose service`);
 
   const proms = datasources.filter((d) => d.type === 'prometheus');

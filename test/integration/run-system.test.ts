@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
 import { localApps } from '../../cli/src/local-apps.ts';
+import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
 import { startPrometheus } from '../helpers/prometheus.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
@@ -43,7 +43,11 @@ function expectations(card: Card, cls: string) {
  * in it), with its output collected and a wait for a text in it.
  */
 function startRun(args: string[]) {
-  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const run = {
     child,
     out: '',
@@ -60,14 +64,20 @@ function startRun(args: string[]) {
   return run;
 }
 
-test('bash scripts/run-system.sh drives the lab past the agent; verdicts match the lab\'s labels within the model card', { timeout: 900_000 }, async () => {
+test("bash scripts/run-system.sh drives the lab past the agent; verdicts match the lab's labels within the model card", {
+  timeout: 900_000,
+}, async () => {
   assertStackUp();
   const card = JSON.parse(readFileSync(join(repoRoot, 'model', 'model-card.json'), 'utf8')) as Card;
   const db = await mysqlAs('admin', { timezone: 'Z' });
   try {
     const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
     const since = Number((before as Array<{ id: number }>)[0]!.id);
-    const res = spawnSync('bash', [`${repoRoot}/scripts/run-system.sh`], { cwd: repoRoot, encoding: 'utf8', timeout: 840_000 });
+    const res = spawnSync('bash', [`${repoRoot}/scripts/run-system.sh`], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 840_000,
+    });
     const out = `${res.stdout}${res.stderr}`;
     assert.equal(res.status, 0, out);
     for (const step of [
@@ -81,10 +91,20 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
     ]) {
       assert.ok(out.includes(step), `the run shows the step "${step}"\n${out}`);
     }
-    for (const title of ['Sessions per label', 'Attacks by label and endpoints', 'Top talkers', 'Agents', 'Lab scenarios']) {
+    for (const title of [
+      'Sessions per label',
+      'Attacks by label and endpoints',
+      'Top talkers',
+      'Agents',
+      'Lab scenarios',
+    ]) {
       assert.ok(out.includes(title), `report section ${title}`);
     }
-    assert.match(out, /local-agent\s*│\s*fcl-mon0\s*│\s*net 10\.77\.0\.0\/24/, 'the agents table shows the applied config');
+    assert.match(
+      out,
+      /local-agent\s*│\s*fcl-mon0\s*│\s*net 10\.77\.0\.0\/24/,
+      'the agents table shows the applied config',
+    );
 
     // The lab is gone again: no namespace, no mirror port.
     assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /fcl-/);
@@ -101,7 +121,13 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       "SELECT session_key, client_addr, server_addr, first_packet_at, label FROM session_verdict WHERE id > ? AND agent_id = 'local-agent'",
       [since],
     );
-    const verdicts = verdictRows as Array<{ session_key: string; client_addr: string; server_addr: string; first_packet_at: Date; label: string }>;
+    const verdicts = verdictRows as Array<{
+      session_key: string;
+      client_addr: string;
+      server_addr: string;
+      first_packet_at: Date;
+      label: string;
+    }>;
     const byKey = new Map<string, typeof verdicts>();
     for (const v of verdicts) byKey.set(v.session_key, [...(byKey.get(v.session_key) ?? []), v]);
 
@@ -114,10 +140,16 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       const labels: RunLabels = parseRunLabels(JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')), dir);
       const labeler = new SessionLabeler(labels);
       // The lab's own capture of the same run, sessionized offline: every session in it must have its verdict.
-      const lines = execFileSync('node', [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', join(dir, 'capture.pcap')], {
-        encoding: 'utf8',
-        maxBuffer: 256 << 20,
-      }).trim().split('\n');
+      const lines = execFileSync(
+        'node',
+        [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', join(dir, 'capture.pcap')],
+        {
+          encoding: 'utf8',
+          maxBuffer: 256 << 20,
+        },
+      )
+        .trim()
+        .split('\n');
       let expected = 0;
       let missing = 0;
       for (const line of lines) {
@@ -141,8 +173,10 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       findings.push(`${sc}-${SEED}: ${expected} labelled sessions in the lab's capture, ${missing} without a verdict`);
       // The mirror, the sniffer and splitcap lose nothing: at most 1% (a session whose only packet fell on the
       // capture's last instant may miss the mirror's copy).
-      if (missing > expected * 0.01) failures.push(`${sc}: ${missing} of ${expected} sessions of the lab's capture have no verdict`);
-      if (sc !== 'benign' && (tally.get(`${sc}/${sc}`)?.n ?? 0) < 10) failures.push(`${sc}: fewer than 10 attack sessions reached a verdict`);
+      if (missing > expected * 0.01)
+        failures.push(`${sc}: ${missing} of ${expected} sessions of the lab's capture have no verdict`);
+      if (sc !== 'benign' && (tally.get(`${sc}/${sc}`)?.n ?? 0) < 10)
+        failures.push(`${sc}: fewer than 10 attack sessions reached a verdict`);
     }
     const benignTotal = { n: 0, exact: 0, asAttack: 0 };
     for (const [key, t] of tally) {
@@ -158,14 +192,23 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       findings.push(
         `${sc} ${cls}: ${t.n} sessions, as ${cls} ${exact.toFixed(3)} (card ${e.exact.toFixed(3)}, bound ${e.bound(e.exact, t.n).toFixed(3)}), as an attack ${asAttack.toFixed(3)} (card ${e.asAttack.toFixed(3)}, bound ${e.bound(e.asAttack, t.n).toFixed(3)})`,
       );
-      if (exact < e.bound(e.exact, t.n)) failures.push(`${sc}: ${cls} sessions labelled ${cls}: ${exact.toFixed(3)} < ${e.bound(e.exact, t.n).toFixed(3)}`);
-      if (asAttack < e.bound(e.asAttack, t.n)) failures.push(`${sc}: ${cls} sessions labelled as an attack: ${asAttack.toFixed(3)} < ${e.bound(e.asAttack, t.n).toFixed(3)}`);
+      if (exact < e.bound(e.exact, t.n))
+        failures.push(
+          `${sc}: ${cls} sessions labelled ${cls}: ${exact.toFixed(3)} < ${e.bound(e.exact, t.n).toFixed(3)}`,
+        );
+      if (asAttack < e.bound(e.asAttack, t.n))
+        failures.push(
+          `${sc}: ${cls} sessions labelled as an attack: ${asAttack.toFixed(3)} < ${e.bound(e.asAttack, t.n).toFixed(3)}`,
+        );
     }
     const eb = expectations(card, card.benignClass);
     const benignShare = benignTotal.exact / benignTotal.n;
-    findings.push(`benign (all six runs): ${benignTotal.n} sessions, as benign ${benignShare.toFixed(3)} (card ${eb.exact.toFixed(3)}, bound ${eb.bound(eb.exact, benignTotal.n).toFixed(3)})`);
+    findings.push(
+      `benign (all six runs): ${benignTotal.n} sessions, as benign ${benignShare.toFixed(3)} (card ${eb.exact.toFixed(3)}, bound ${eb.bound(eb.exact, benignTotal.n).toFixed(3)})`,
+    );
     if (benignTotal.n < 50) failures.push(`only ${benignTotal.n} benign sessions reached a verdict`);
-    if (benignShare < eb.bound(eb.exact, benignTotal.n)) failures.push(`benign sessions labelled benign: ${benignShare.toFixed(3)}`);
+    if (benignShare < eb.bound(eb.exact, benignTotal.n))
+      failures.push(`benign sessions labelled benign: ${benignShare.toFixed(3)}`);
     console.log(findings.join('\n'));
     assert.deepEqual(failures, [], `${findings.join('\n')}\n\n${out.slice(-6000)}`);
   } finally {
@@ -173,7 +216,9 @@ test('bash scripts/run-system.sh drives the lab past the agent; verdicts match t
   }
 });
 
-test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetcap status sees every app healthy until Ctrl-C', { timeout: 300_000 }, async () => {
+test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetcap status sees every app healthy until Ctrl-C', {
+  timeout: 300_000,
+}, async () => {
   assertStackUp();
   const db = await mysqlAs('admin');
   const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
@@ -190,10 +235,18 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     // 25 requests, one connection each (the demo server closes every connection).
     assert.ok(Number((rows as Array<{ n: number }>)[0]!.n) >= 25, out);
 
-    const status = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    const status = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(status.status, 0, status.stdout + status.stderr);
     for (const app of ['forecast', 'splitcap', 'config-sync', 'session-worker-1', 'session-worker-2', 'listener']) {
-      assert.match(status.stdout, new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'), status.stdout);
+      assert.match(
+        status.stdout,
+        new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'),
+        status.stdout,
+      );
     }
 
     // The Grafana dashboard's queries, run by a real Prometheus scraping these apps: each names series that exist.
@@ -205,7 +258,9 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     const prom = await startPrometheus(jobs);
     try {
       await prom.waitForScrapes(localApps().length, 3);
-      const dashboard = JSON.parse(readFileSync(join(repoRoot, 'stack/monitoring/grafana/dashboards/fleetcap.json'), 'utf8')) as {
+      const dashboard = JSON.parse(
+        readFileSync(join(repoRoot, 'stack/monitoring/grafana/dashboards/fleetcap.json'), 'utf8'),
+      ) as {
         panels: Array<{ title: string; targets?: Array<{ expr?: string }> }>;
       };
       let checked = 0;
@@ -216,7 +271,10 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
           const expr = t.expr.replaceAll('$__rate_interval', '10s');
           const r = await prom.query(expr);
           assert.equal(r.status, 'success', `${panel.title}: ${expr}: ${r.error}`);
-          assert.ok((r.data?.result.length ?? 0) > 0, `${panel.title}: ${expr} returns no series from the running apps`);
+          assert.ok(
+            (r.data?.result.length ?? 0) > 0,
+            `${panel.title}: ${expr} returns no series from the running apps`,
+          );
           checked++;
         }
       }
@@ -235,8 +293,16 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     await db.end();
     assert.equal(code, 130, run.out);
   }
-  const after = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
-  assert.match(after.stdout, /^\s+splitcap\s+not running\s+\S+\s+nothing listens on port 8080 \(FLEETCAP_SPLITCAP_PORT\)/m, after.stdout);
+  const after = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'status'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.match(
+    after.stdout,
+    /^\s+splitcap\s+not running\s+\S+\s+nothing listens on port 8080 \(FLEETCAP_SPLITCAP_PORT\)/m,
+    after.stdout,
+  );
 });
 
 test('fleetcap run refuses a bad option before it starts anything', () => {
@@ -245,14 +311,20 @@ test('fleetcap run refuses a bad option before it starts anything', () => {
     [['--scenarios', 'benign,ddos'], /unknown lab scenario "ddos": choose from benign, portscan/],
     [['--seed', '-3'], /--seed -3: must be a whole number/],
   ] as const) {
-    const res = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
+    const res = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'run', ...args], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(res.status, 2, res.stderr);
     assert.match(res.stderr, message);
     assert.ok(!res.stdout.includes('start the stack'), 'nothing was started');
   }
 });
 
-test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and tears the lab down', { timeout: 300_000 }, async () => {
+test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and tears the lab down', {
+  timeout: 300_000,
+}, async () => {
   assertStackUp();
   const run = startRun(['--scenarios', 'benign,portscan']);
   await run.waitFor('lab scenario 1/2: benign');
@@ -265,7 +337,9 @@ test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and te
   assert.ok(!out.includes('lab scenario 2/2'), 'no scenario starts after the Ctrl-C');
   assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /fcl-/);
   assert.notEqual(spawnSync('ip', ['link', 'show', 'fcl-mon0']).status, 0, 'fcl-mon0 was removed');
-  const left = spawnSync('pgrep', ['-af', `${repoRoot}/apps/|fcl-mon0|nmap|hping3|slowhttptest|hydra|sqlmap`], { encoding: 'utf8' }).stdout.trim();
+  const left = spawnSync('pgrep', ['-af', `${repoRoot}/apps/|fcl-mon0|nmap|hping3|slowhttptest|hydra|sqlmap`], {
+    encoding: 'utf8',
+  }).stdout.trim();
   assert.equal(left, '', 'no app, sniffer or lab tool is left running');
   assertStackUp();
 });

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { defaultMigrationsDir, loadMigrations, migrate } from '../../lib/src/db/migrate.ts';
 import { migrationVariables } from '../../lib/src/db/accounts.ts';
+import { defaultMigrationsDir, loadMigrations, migrate } from '../../lib/src/db/migrate.ts';
 import { assertStackUp, mysqlAs, uniqueId } from '../helpers/stack.ts';
 
 before(() => assertStackUp());
@@ -19,7 +19,7 @@ async function schemaFingerprint(): Promise<string> {
     );
     const [mig] = await c.query('SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version');
     const [grants] = await c.query(
-      "SELECT grantee, table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = DATABASE() ORDER BY 1, 2, 3",
+      'SELECT grantee, table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = DATABASE() ORDER BY 1, 2, 3',
     );
     return JSON.stringify([cols, mig, grants]);
   } finally {
@@ -56,7 +56,10 @@ describe('migrations', () => {
       const [rows] = await admin.query('SELECT id FROM t1 ORDER BY id');
       assert.deepEqual(rows, [{ id: 1 }, { id: 2 }]);
       writeFileSync(join(dir, '001_first.sql'), 'CREATE TABLE t1 (id BIGINT PRIMARY KEY);');
-      await assert.rejects(migrate(admin, loadMigrations(dir, { X: '2' })), /001_first\.sql was changed after it was applied/);
+      await assert.rejects(
+        migrate(admin, loadMigrations(dir, { X: '2' })),
+        /001_first\.sql was changed after it was applied/,
+      );
       assert.throws(() => loadMigrations(dir, {}), /unknown placeholder \{\{X\}\}/);
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS ${db}`);
@@ -68,7 +71,10 @@ describe('migrations', () => {
     const c = await mysqlAs('admin');
     const agent = uniqueId('rev');
     try {
-      await c.query("INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES (?, 'lo', 'http://127.0.0.1:1')", [agent]);
+      await c.query(
+        "INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES (?, 'lo', 'http://127.0.0.1:1')",
+        [agent],
+      );
       await c.query("UPDATE sniffer_config SET bpf_filter = 'tcp' WHERE agent_id = ?", [agent]);
       await c.query('UPDATE sniffer_config SET revision = 1 WHERE agent_id = ?', [agent]);
       const [rows] = await c.query('SELECT revision FROM sniffer_config WHERE agent_id = ?', [agent]);
@@ -81,7 +87,24 @@ describe('migrations', () => {
 });
 
 describe('least-privilege accounts', () => {
-  const verdict = (key: string) => [key, 0, 'agent-x', 'tcp', '10.0.0.1', 40000, '10.0.0.2', 80, '2026-01-01 00:00:00', '2026-01-01 00:00:01', 3, 180, 'benign', 0.9, 'test', 'delay'];
+  const verdict = (key: string) => [
+    key,
+    0,
+    'agent-x',
+    'tcp',
+    '10.0.0.1',
+    40000,
+    '10.0.0.2',
+    80,
+    '2026-01-01 00:00:00',
+    '2026-01-01 00:00:01',
+    3,
+    180,
+    'benign',
+    0.9,
+    'test',
+    'delay',
+  ];
   const insertVerdict = `INSERT IGNORE INTO session_verdict (session_key, occurrence, agent_id, protocol, client_addr, client_port,
     server_addr, server_port, first_packet_at, last_packet_at, packets, bytes, label, score, model_version, reason)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -93,12 +116,20 @@ describe('least-privilege accounts', () => {
       const [first] = await w.execute(insertVerdict, verdict(key));
       const [second] = await w.execute(insertVerdict, verdict(key));
       assert.equal((first as { affectedRows: number }).affectedRows, 1);
-      assert.equal((second as { affectedRows: number }).affectedRows, 0, 'the unique session occurrence makes a replay a no-op');
+      assert.equal(
+        (second as { affectedRows: number }).affectedRows,
+        0,
+        'the unique session occurrence makes a replay a no-op',
+      );
       const [rows] = await w.query('SELECT COUNT(*) AS n FROM session_verdict WHERE session_key = ?', [key]);
       assert.equal((rows as Array<{ n: number }>)[0]?.n, 1);
-      await assert.rejects(w.query("UPDATE sniffer_config SET bpf_filter = 'x'"), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(w.query("UPDATE sniffer_config SET bpf_filter = 'x'"), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
       await assert.rejects(w.query('SELECT * FROM sniffer_config'), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
-      await assert.rejects(w.query('DELETE FROM session_verdict WHERE session_key = ?', [key]), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(w.query('DELETE FROM session_verdict WHERE session_key = ?', [key]), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
       await assert.rejects(w.query("UPDATE session_verdict SET label = 'x' WHERE session_key = ?", [key]), {
         code: 'ER_TABLEACCESS_DENIED_ERROR',
       });
@@ -113,7 +144,13 @@ describe('least-privilege accounts', () => {
   test('the reporting account reads tables and views and can write nothing', async () => {
     const r = await mysqlAs('report');
     try {
-      for (const view of ['report_verdicts_per_label_hour', 'report_verdicts_per_agent', 'report_top_talkers', 'report_malicious_sessions', 'report_agents']) {
+      for (const view of [
+        'report_verdicts_per_label_hour',
+        'report_verdicts_per_agent',
+        'report_top_talkers',
+        'report_malicious_sessions',
+        'report_agents',
+      ]) {
         await r.query(`SELECT * FROM ${view} LIMIT 1`);
       }
       const denied = { code: 'ER_TABLEACCESS_DENIED_ERROR' };
@@ -132,9 +169,13 @@ describe('least-privilege accounts', () => {
     const agent = uniqueId('cs');
     try {
       await s.query('SELECT * FROM sniffer_config LIMIT 1');
-      await s.query('INSERT INTO agent_status (agent_id, online) VALUES (?, 1) ON DUPLICATE KEY UPDATE online = 1', [agent]);
+      await s.query('INSERT INTO agent_status (agent_id, online) VALUES (?, 1) ON DUPLICATE KEY UPDATE online = 1', [
+        agent,
+      ]);
       await s.query('UPDATE agent_status SET state = ? WHERE agent_id = ?', ['capturing', agent]);
-      await assert.rejects(s.query("UPDATE sniffer_config SET bpf_filter = 'x'"), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
+      await assert.rejects(s.query("UPDATE sniffer_config SET bpf_filter = 'x'"), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
       await assert.rejects(s.query('SELECT * FROM session_verdict LIMIT 1'), { code: 'ER_TABLEACCESS_DENIED_ERROR' });
     } finally {
       await s.end();

@@ -9,7 +9,7 @@ import { assertStackUp, connections, mysqlAs, uniqueId, zkConnect } from '../hel
 
 before(() => assertStackUp());
 
-describe('servers through the apps\' clients', () => {
+describe("servers through the apps' clients", () => {
   test('Redis (ioredis): a Lua script appends distinct members to a sorted set atomically', async () => {
     const redis = new Redis(connections.redisUrl);
     const key = uniqueId('itest:zset');
@@ -63,10 +63,16 @@ describe('servers through the apps\' clients', () => {
       );
       assert.deepEqual((rows as unknown[])[0], { log_bin: 1, fmt: 'ROW', img: 'FULL', sid: 1 });
       const [tables] = await c.query(
-        "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
+        'SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name',
       );
       const names = (tables as Array<{ t: string }>).map((r) => r.t);
-      for (const t of ['agent_status', 'schema_migrations', 'session_verdict', 'sniffer_config', 'report_top_talkers']) {
+      for (const t of [
+        'agent_status',
+        'schema_migrations',
+        'session_verdict',
+        'sniffer_config',
+        'report_top_talkers',
+      ]) {
         assert.ok(names.includes(t), `${t} exists`);
       }
     } finally {
@@ -74,13 +80,17 @@ describe('servers through the apps\' clients', () => {
     }
   });
 
-  test('ZooKeeper (node-zookeeper-client): an ephemeral node vanishes with its session', { timeout: 20000 }, async () => {
+  test('ZooKeeper (node-zookeeper-client): an ephemeral node vanishes with its session', {
+    timeout: 20000,
+  }, async () => {
     const path = `/${uniqueId('itest')}`;
     const a = await zkConnect();
     const b = await zkConnect();
     try {
       await new Promise<void>((res, rej) =>
-        a.create(path, Buffer.from('{"state":"capturing"}'), zookeeper.CreateMode.EPHEMERAL, (e) => (e ? rej(e) : res())),
+        a.create(path, Buffer.from('{"state":"capturing"}'), zookeeper.CreateMode.EPHEMERAL, (e) =>
+          e ? rej(e) : res(),
+        ),
       );
       const data = await new Promise<Buffer>((res, rej) => b.getData(path, (e, d) => (e ? rej(e) : res(d))));
       assert.equal(data.toString(), '{"state":"capturing"}');

@@ -4,8 +4,8 @@
 // the worker's batch or splitcap's sessions) gets split batches and dead-lettered sessions, never retries.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
@@ -54,7 +54,12 @@ const startForecast = () => startApp('forecast', { FLEETCAP_FORECAST_PORT: Strin
 async function upload(pcap: Buffer, batchId: string, splitcapPort = splitcap.port): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${splitcapPort}/v1/batches`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'x-fleetcap-agent': agent, 'x-fleetcap-batch': batchId, 'content-type': 'application/vnd.tcpdump.pcap' },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fleetcap-agent': agent,
+      'x-fleetcap-batch': batchId,
+      'content-type': 'application/vnd.tcpdump.pcap',
+    },
     body: pcap,
   });
   assert.equal(res.status, 202, await res.text());
@@ -79,7 +84,10 @@ interface Row {
 
 async function rowsFor(keys: string[]): Promise<Row[]> {
   if (keys.length === 0) return [];
-  const [rows] = await db.query({ sql: 'SELECT * FROM session_verdict WHERE agent_id = ? AND session_key IN (?)', values: [agent, keys] });
+  const [rows] = await db.query({
+    sql: 'SELECT * FROM session_verdict WHERE agent_id = ? AND session_key IN (?)',
+    values: [agent, keys],
+  });
   return rows as Row[];
 }
 
@@ -158,7 +166,10 @@ describe('session-worker end to end', () => {
       seed++,
     );
     await upload(pcap, 'paths-1');
-    const rows = await waitForRows(sessions.map((s) => s.key), DELAY_MS + 15000);
+    const rows = await waitForRows(
+      sessions.map((s) => s.key),
+      DELAY_MS + 15000,
+    );
     const byKey = new Map(rows.map((r) => [r.session_key, r]));
     checkRow(byKey.get(sessions[0]!.key), sessions[0]!, 'delay');
     checkRow(byKey.get(sessions[1]!.key), sessions[1]!, 'delay');
@@ -205,7 +216,13 @@ describe('session-worker end to end', () => {
 
   test('forecast down: nothing is lost, and the verdicts arrive once it is back', async () => {
     await forecast.stop();
-    const { pcap, sessions } = syntheticCapture([{ proto: 'tcp', packets: 24 }, { proto: 'udp', packets: 4 }], seed++);
+    const { pcap, sessions } = syntheticCapture(
+      [
+        { proto: 'tcp', packets: 24 },
+        { proto: 'udp', packets: 4 },
+      ],
+      seed++,
+    );
     await upload(pcap, 'outage-1');
     await sleep(DELAY_MS + 2500);
     assert.deepEqual(await rowsFor(sessions.map((s) => s.key)), [], 'no verdict while forecast is down');
@@ -213,15 +230,22 @@ describe('session-worker end to end', () => {
     const metrics2 = await (await fetch(`http://127.0.0.1:${workers[1]!.port}/metrics`)).text();
     assert.match(metrics + metrics2, /fleetcap_worker_retries_total\{[^}]*stage="forecast"[^}]*\} [1-9]/);
     forecast = await startForecast();
-    const rows = await waitForRows(sessions.map((s) => s.key), 30000);
+    const rows = await waitForRows(
+      sessions.map((s) => s.key),
+      30000,
+    );
     assert.equal(rows.length, sessions.length);
   });
 
   test('a poison message goes to the dead-letter queue with its reason', async () => {
     channel.sendToQueue(queues.ready, Buffer.from('{"key":"not a session"'), { persistent: true });
-    channel.sendToQueue(queues.ready, Buffer.from(JSON.stringify({ key: 'tcp/a/1/b/2', reason: 'soon', occurrence: 1, agent, enqueuedAt: 1 })), {
-      persistent: true,
-    });
+    channel.sendToQueue(
+      queues.ready,
+      Buffer.from(JSON.stringify({ key: 'tcp/a/1/b/2', reason: 'soon', occurrence: 1, agent, enqueuedAt: 1 })),
+      {
+        persistent: true,
+      },
+    );
     const reasons: string[] = [];
     const deadline = Date.now() + 10000;
     while (reasons.length < 2 && Date.now() < deadline) {
@@ -249,7 +273,11 @@ describe('session-worker with a forecast that refuses requests', () => {
     forecast2 = await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecast2Port), ...limits }, 30000);
   };
   const workerMetrics = async () => (await fetch(`http://127.0.0.1:${worker2.port}/metrics`)).text();
-  const splitWarnings = () => worker2.output().split('\n').filter((l) => l.includes('forecast refused a batch; classifying it in halves'));
+  const splitWarnings = () =>
+    worker2
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('forecast refused a batch; classifying it in halves'));
 
   before(async () => {
     forecast2Port = await freePort();
@@ -282,7 +310,10 @@ describe('session-worker with a forecast that refuses requests', () => {
 
   test('batches over forecast’s FLEETCAP_FORECAST_MAX_SESSIONS are split: every session gets exactly one row', async () => {
     const { pcap, sessions } = syntheticCapture(
-      Array.from({ length: 40 }, (_, i) => ({ proto: i % 3 === 0 ? ('udp' as const) : ('tcp' as const), packets: 2 + (i % 4) })),
+      Array.from({ length: 40 }, (_, i) => ({
+        proto: i % 3 === 0 ? ('udp' as const) : ('tcp' as const),
+        packets: 2 + (i % 4),
+      })),
       5001,
     );
     await upload(pcap, 'split-1', splitcap2.port);
@@ -307,7 +338,10 @@ describe('session-worker with a forecast that refuses requests', () => {
     await startLimitedForecast({ FLEETCAP_FORECAST_MAX_PACKETS: '8' });
     // Sessions of 12 stored packets and one of 30 (24 stored, the immediate path, then its delayed message
     // for the same occurrence) are over 8; those of 3-5 packets are not.
-    const specs = Array.from({ length: 20 }, (_, i) => ({ proto: 'tcp' as const, packets: i % 5 === 1 ? 12 : 3 + (i % 3) }));
+    const specs = Array.from({ length: 20 }, (_, i) => ({
+      proto: 'tcp' as const,
+      packets: i % 5 === 1 ? 12 : 3 + (i % 3),
+    }));
     specs.push({ proto: 'tcp', packets: 30 });
     const started = Date.now();
     const { pcap, sessions } = syntheticCapture(specs, 5002);
@@ -337,7 +371,11 @@ describe('session-worker with a forecast that refuses requests', () => {
     assert.equal(got, expected, 'the 30-packet session has two messages, both dead-lettered');
     for (const [key, reasons] of dead) {
       for (const reason of reasons) {
-        assert.match(reason, /^forecast refused the session \(400 sessions\[0\]\.packets: must hold at most 8 packets\): /, key);
+        assert.match(
+          reason,
+          /^forecast refused the session \(400 sessions\[0\]\.packets: must hold at most 8 packets\): /,
+          key,
+        );
         assert.match(reason, /FLEETCAP_FORECAST_MAX_PACKETS >= splitcap's FLEETCAP_SESSION_MAX_PACKETS/, key);
       }
     }

@@ -6,20 +6,20 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { TCP_FIN, TCP_RST } from '../../lib/src/packet/decode.ts';
 import { readCaptureBuffer } from '../../lib/src/pcap/reader.ts';
 import { PcapWriter } from '../../lib/src/pcap/writer.ts';
-import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { decodeSessionMessage } from '../../lib/src/queue/session-message.ts';
-import { decodePacketRecord, sessionKeys, toClientDirection } from '../../lib/src/session-store/layout.ts';
+import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { Sessionizer } from '../../lib/src/session/sessionizer.ts';
+import { decodePacketRecord, sessionKeys, toClientDirection } from '../../lib/src/session-store/layout.ts';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
@@ -50,7 +50,9 @@ interface OfflineSession {
 }
 
 function offlineSessions(file: string): OfflineSession[] {
-  const out = execFileSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'sessions', '--json', file], { encoding: 'utf8' });
+  const out = execFileSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, 'sessions', '--json', file], {
+    encoding: 'utf8',
+  });
   return out
     .trim()
     .split('\n')
@@ -65,11 +67,26 @@ function closingKeys(file: string): Set<string> {
   return new Set([...s.sessions.values()].filter((x) => x.tcpFlagsSeen & (TCP_FIN | TCP_RST)).map((x) => x.key));
 }
 
-function curlUpload(port: number, file: string, extra: string[] = []): { status: number; body: Record<string, unknown> } {
+function curlUpload(
+  port: number,
+  file: string,
+  extra: string[] = [],
+): { status: number; body: Record<string, unknown> } {
   const out = execFileSync(
     'curl',
-    ['-sS', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${token}`, '-H', `X-Fleetcap-Agent: ${agent}`, ...extra,
-      '--data-binary', `@${file}`, `http://127.0.0.1:${port}/v1/batches`],
+    [
+      '-sS',
+      '-w',
+      '\n%{http_code}',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      '-H',
+      `X-Fleetcap-Agent: ${agent}`,
+      ...extra,
+      '--data-binary',
+      `@${file}`,
+      `http://127.0.0.1:${port}/v1/batches`,
+    ],
     { encoding: 'utf8' },
   );
   const lines = out.trim().split('\n');
@@ -206,8 +223,16 @@ describe('splitcap with real Redis and RabbitMQ', () => {
       const initiator = Number(meta.initiator) as 0 | 1;
       const fromClient = records.map((r) => toClientDirection(r, initiator)).filter((r) => r.direction === 0).length;
       if (s.packets <= MAX) assert.equal(fromClient, s.packetsFromSrc, `${s.key}: packets from the initiator`);
-      assert.equal(records[0] && toClientDirection(records[0], initiator).direction, 0, `${s.key}: the first packet is the client's`);
-      assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i + 1), `${s.key}: members stay distinct and ordered`);
+      assert.equal(
+        records[0] && toClientDirection(records[0], initiator).direction,
+        0,
+        `${s.key}: the first packet is the client's`,
+      );
+      assert.deepEqual(
+        records.map((r) => r.seq),
+        records.map((_, i) => i + 1),
+        `${s.key}: members stay distinct and ordered`,
+      );
     }
   });
 
@@ -223,8 +248,14 @@ describe('splitcap with real Redis and RabbitMQ', () => {
       else if (closing.has(s.key)) want.set(`${s.key}|closed`, 1);
     }
     assert.deepEqual(new Map([...got].sort()), new Map([...want].sort()));
-    assert.ok([...want.keys()].some((k) => k.endsWith('|full')), 'the capture exercises the full path');
-    assert.ok([...want.keys()].some((k) => k.endsWith('|closed')), 'the capture exercises the closed path');
+    assert.ok(
+      [...want.keys()].some((k) => k.endsWith('|full')),
+      'the capture exercises the full path',
+    );
+    assert.ok(
+      [...want.keys()].some((k) => k.endsWith('|closed')),
+      'the capture exercises the closed path',
+    );
   });
 
   test('the same batch sent twice changes nothing, through either replica', async () => {
@@ -233,7 +264,9 @@ describe('splitcap with real Redis and RabbitMQ', () => {
     const again = curlUpload(replicaA.port, capture);
     assert.equal(again.status, 202);
     assert.equal(again.body.duplicate, true);
-    const viaOther = await upload(replicaB.port, readFileSync(capture), { 'x-fleetcap-batch': String(again.body.batchId) });
+    const viaOther = await upload(replicaB.port, readFileSync(capture), {
+      'x-fleetcap-batch': String(again.body.batchId),
+    });
     assert.equal(viaOther.status, 202);
     assert.equal(viaOther.body.duplicate, true);
     const afterwards = await Promise.all(expected.map((s) => storedSession(s.key)));
@@ -247,7 +280,10 @@ describe('splitcap with real Redis and RabbitMQ', () => {
     // A second recording, so these sessions are new.
     await recordLoopbackCapture(file);
     const packets = [...readCaptureBuffer(readFileSync(file))];
-    const halves = [new PcapWriter({ linktype: packets[0]!.linktype }), new PcapWriter({ linktype: packets[0]!.linktype })];
+    const halves = [
+      new PcapWriter({ linktype: packets[0]!.linktype }),
+      new PcapWriter({ linktype: packets[0]!.linktype }),
+    ];
     for (const [i, p] of packets.entries()) {
       halves[i % 2]!.write({ tsSec: p.tsSec, tsNsec: p.tsNsec, origLen: p.origLen, data: p.data });
     }
@@ -296,7 +332,10 @@ describe('splitcap with real Redis and RabbitMQ', () => {
     lyingRecord.writeUInt32LE(300000, 12);
     const malformed = await upload(replicaA.port, Buffer.concat([pcapHeader, lyingRecord, Buffer.alloc(64)]));
     assert.equal(malformed.status, 400);
-    assert.match(String(malformed.body.error), /capture is malformed after 0 packets: record captured length 300000 exceeds .*offset 32/);
+    assert.match(
+      String(malformed.body.error),
+      /capture is malformed after 0 packets: record captured length 300000 exceeds .*offset 32/,
+    );
 
     const notPcap = await upload(replicaA.port, Buffer.from('GET / HTTP/1.1\r\n'));
     assert.equal(notPcap.status, 400);

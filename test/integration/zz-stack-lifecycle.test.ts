@@ -32,12 +32,18 @@ test('a second `up` starts nothing and applies nothing', () => {
 test('`down` leaves no process behind, and `up` brings back every server with the data', async () => {
   const agent = uniqueId('lifecycle');
   const c = await mysqlAs('admin');
-  await c.query("INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES (?, 'lo', 'http://127.0.0.1:1')", [agent]);
+  await c.query("INSERT INTO sniffer_config (agent_id, device, splitcap_url) VALUES (?, 'lo', 'http://127.0.0.1:1')", [
+    agent,
+  ]);
   await c.end();
 
   const down = stack('down');
   assert.equal(down.code, 0, down.out);
-  assert.deepEqual(liveProcesses((a) => a.includes(stackHome)), [], 'no server process left');
+  assert.deepEqual(
+    liveProcesses((a) => a.includes(stackHome)),
+    [],
+    'no server process left',
+  );
   // The Erlang port mapper is shared by every Erlang node of the machine: `down` must leave no node of
   // ours registered, and no mapper behind when it was the only user.
   const nodeName = (process.env.FLEETCAP_RABBITMQ_NODENAME ?? 'fleetcap@localhost').split('@')[0]!;
@@ -45,7 +51,11 @@ test('`down` leaves no process behind, and `up` brings back every server with th
   const registered = names.status === 0 ? [...names.stdout.matchAll(/^name (\S+) at port/gm)].map((m) => m[1]) : [];
   assert.ok(!registered.includes(nodeName), `RabbitMQ node ${nodeName} is no longer registered`);
   if (registered.length === 0) {
-    assert.deepEqual(liveProcesses((a) => /(^|\/)epmd( |$)/.test(a)), [], 'no Erlang port mapper left');
+    assert.deepEqual(
+      liveProcesses((a) => /(^|\/)epmd( |$)/.test(a)),
+      [],
+      'no Erlang port mapper left',
+    );
   }
   assert.notEqual(stack('status').code, 0, 'status reports the servers down');
 

@@ -14,7 +14,8 @@ export interface StatusStore {
   onlineAgents(): Promise<string[]>;
 }
 
-const newer = 'config_error_revision IS NULL OR VALUES(config_error_revision) IS NULL OR VALUES(config_error_revision) >= config_error_revision';
+const newer =
+  'config_error_revision IS NULL OR VALUES(config_error_revision) IS NULL OR VALUES(config_error_revision) >= config_error_revision';
 
 export class MysqlStatusStore implements StatusStore {
   constructor(private readonly pool: Pool) {}
@@ -48,12 +49,25 @@ export class MysqlStatusStore implements StatusStore {
          state = VALUES(state), last_error = VALUES(last_error), captured = VALUES(captured),
          kernel_drops = VALUES(kernel_drops), batches_uploaded = VALUES(batches_uploaded), spooled = VALUES(spooled),
          spool_dropped = VALUES(spool_dropped), last_seen = NOW(3)`,
-      [agentId, live.pid, live.appliedRevision, live.state, live.lastError, c.captured, c.kernelDrops, c.batchesUploaded, c.spooled, c.spoolDropped],
+      [
+        agentId,
+        live.pid,
+        live.appliedRevision,
+        live.state,
+        live.lastError,
+        c.captured,
+        c.kernelDrops,
+        c.batchesUploaded,
+        c.spooled,
+        c.spoolDropped,
+      ],
     );
   }
 
   async markOffline(agentId: string): Promise<void> {
-    await this.pool.execute('UPDATE agent_status SET online = 0, pid = NULL WHERE agent_id = ? AND online = 1', [agentId]);
+    await this.pool.execute('UPDATE agent_status SET online = 0, pid = NULL WHERE agent_id = ? AND online = 1', [
+      agentId,
+    ]);
   }
 
   async onlineAgents(): Promise<string[]> {

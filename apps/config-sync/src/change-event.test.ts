@@ -49,7 +49,7 @@ test('Debezium update (recorded): before and after, the revision of after', () =
   assert.equal(c?.revision, 2);
 });
 
-test('Debezium update to an invalid row (recorded) still parses: validation is the mirror\'s job', () => {
+test("Debezium update to an invalid row (recorded) still parses: validation is the mirror's job", () => {
   const [c] = changes(debezium('update-negative-batch'));
   assert.equal(c?.after?.batch_packets, -5);
   assert.equal(c?.revision, 3);
@@ -83,7 +83,10 @@ test('tombstones and other tables are ignored, not errors', () => {
   assert.deepEqual(parseChangeMessage(null, opts), { kind: 'ignored', reason: 'tombstone (empty message value)' });
   assert.equal(parseChangeMessage(Buffer.alloc(0), opts).kind, 'ignored');
   assert.equal(parseChangeMessage(JSON.stringify({ schema: {}, payload: null }), opts).kind, 'ignored');
-  const other = { ...fixture('debezium-create').value, source: { ...fixture('debezium-create').value.source, table: 'agent_status' } };
+  const other = {
+    ...fixture('debezium-create').value,
+    source: { ...fixture('debezium-create').value.source, table: 'agent_status' },
+  };
   const parsed = parseChangeMessage(JSON.stringify(other), opts);
   assert.equal(parsed.kind, 'ignored');
   assert.match(parsed.kind === 'ignored' ? parsed.reason : '', /agent_status/);
@@ -142,9 +145,21 @@ test('malformed messages: precise errors naming where', () => {
   throwsAt(JSON.stringify({ ...create, op: 7 }), 'op', /got number 7/);
   throwsAt(JSON.stringify({ ...create, after: null }), 'after', /op "c" must carry the new row in after/);
   throwsAt(JSON.stringify({ ...create, after: 'row' }), 'after', /must be a row object or null, got string "row"/);
-  throwsAt(JSON.stringify({ ...fixture('debezium-delete').value, before: null }), 'before', /delete .* must carry the deleted row in before/);
-  throwsAt(JSON.stringify({ ...create, after: { ...create.after, agent_id: 42 } }), 'after.agent_id', /non-empty string, got number 42/);
-  throwsAt(JSON.stringify({ ...create, after: { ...create.after, agent_id: '' } }), 'after.agent_id', /non-empty string/);
+  throwsAt(
+    JSON.stringify({ ...fixture('debezium-delete').value, before: null }),
+    'before',
+    /delete .* must carry the deleted row in before/,
+  );
+  throwsAt(
+    JSON.stringify({ ...create, after: { ...create.after, agent_id: 42 } }),
+    'after.agent_id',
+    /non-empty string, got number 42/,
+  );
+  throwsAt(
+    JSON.stringify({ ...create, after: { ...create.after, agent_id: '' } }),
+    'after.agent_id',
+    /non-empty string/,
+  );
   throwsAt(JSON.stringify({ schema: {}, payload: [1] }), 'payload', /expected the Debezium envelope, got an array/);
   const ins = fixture('canal-insert');
   throwsAt(JSON.stringify({ ...ins, type: 'UPSERT' }), 'type', /INSERT, UPDATE or DELETE, got "UPSERT"/);

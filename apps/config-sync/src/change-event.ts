@@ -79,7 +79,10 @@ function toMs(v: unknown): number | null {
 }
 
 /** Parses one Kafka message value. Throws ChangeEventError when it is malformed. */
-export function parseChangeMessage(value: Buffer | string | null | undefined, options: ParseOptions = {}): ParsedMessage {
+export function parseChangeMessage(
+  value: Buffer | string | null | undefined,
+  options: ParseOptions = {},
+): ParsedMessage {
   if (value === null || value === undefined || value.length === 0) {
     return { kind: 'ignored', reason: 'tombstone (empty message value)' };
   }
@@ -89,7 +92,8 @@ export function parseChangeMessage(value: Buffer | string | null | undefined, op
   } catch (err) {
     throw new ChangeEventError(`not JSON (${(err as Error).message})`, '(message)');
   }
-  if (!isObject(message)) throw new ChangeEventError(`expected a JSON object, got ${describeType(message)}`, '(message)');
+  if (!isObject(message))
+    throw new ChangeEventError(`expected a JSON object, got ${describeType(message)}`, '(message)');
 
   // Debezium with schemas enabled wraps the envelope: {schema, payload}.
   if ('payload' in message && 'schema' in message) {
@@ -114,9 +118,11 @@ function parseDebezium(env: Json, options: ParseOptions, prefix: string): Parsed
   if (typeof opCode !== 'string') {
     throw new ChangeEventError(`op must be one of "c", "u", "d", "r", got ${describeType(opCode)}`, `${prefix}op`);
   }
-  if (opCode === 't' || opCode === 'm') return { kind: 'ignored', reason: `Debezium op "${opCode}" (truncate/message)` };
+  if (opCode === 't' || opCode === 'm')
+    return { kind: 'ignored', reason: `Debezium op "${opCode}" (truncate/message)` };
   const op = debeziumOps[opCode];
-  if (!op) throw new ChangeEventError(`op must be one of "c", "u", "d", "r", got ${JSON.stringify(opCode)}`, `${prefix}op`);
+  if (!op)
+    throw new ChangeEventError(`op must be one of "c", "u", "d", "r", got ${JSON.stringify(opCode)}`, `${prefix}op`);
 
   if (isObject(env.source)) {
     const { table, db } = env.source;
@@ -136,7 +142,8 @@ function parseDebezium(env: Json, options: ParseOptions, prefix: string): Parsed
   const before = (env.before ?? null) as Json | null;
   const after = (env.after ?? null) as Json | null;
   if (op === 'delete') {
-    if (!before) throw new ChangeEventError('a delete (op "d") must carry the deleted row in before', `${prefix}before`);
+    if (!before)
+      throw new ChangeEventError('a delete (op "d") must carry the deleted row in before', `${prefix}before`);
   } else if (!after) {
     throw new ChangeEventError(`op "${opCode}" must carry the new row in after`, `${prefix}after`);
   }
@@ -148,8 +155,24 @@ function parseDebezium(env: Json, options: ParseOptions, prefix: string): Parsed
     return {
       kind: 'changes',
       changes: [
-        { format: 'debezium', op: 'delete', agentId: oldId, after: null, before: before as SnifferConfigRow, revision: revisionOf(before), sourceTsMs: sourceTs(env) },
-        { format: 'debezium', op: 'create', agentId, after: after as SnifferConfigRow, before: null, revision: revisionOf(after), sourceTsMs: sourceTs(env) },
+        {
+          format: 'debezium',
+          op: 'delete',
+          agentId: oldId,
+          after: null,
+          before: before as SnifferConfigRow,
+          revision: revisionOf(before),
+          sourceTsMs: sourceTs(env),
+        },
+        {
+          format: 'debezium',
+          op: 'create',
+          agentId,
+          after: after as SnifferConfigRow,
+          before: null,
+          revision: revisionOf(after),
+          sourceTsMs: sourceTs(env),
+        },
       ],
     };
   }
@@ -181,7 +204,22 @@ function parseCanal(msg: Json, options: ParseOptions): ParsedMessage {
   if (typeof type !== 'string') throw new ChangeEventError(`type must be a string, got ${describeType(type)}`, 'type');
   const op = canalTypes[type.toUpperCase()];
   if (!op) {
-    if (['QUERY', 'CREATE', 'ALTER', 'ERASE', 'TRUNCATE', 'RENAME', 'CINDEX', 'DINDEX', 'GTID', 'XACOMMIT', 'XAROLLBACK', 'MHEARTBEAT'].includes(type.toUpperCase())) {
+    if (
+      [
+        'QUERY',
+        'CREATE',
+        'ALTER',
+        'ERASE',
+        'TRUNCATE',
+        'RENAME',
+        'CINDEX',
+        'DINDEX',
+        'GTID',
+        'XACOMMIT',
+        'XAROLLBACK',
+        'MHEARTBEAT',
+      ].includes(type.toUpperCase())
+    ) {
       return { kind: 'ignored', reason: `Canal ${type} message` };
     }
     throw new ChangeEventError(`type must be INSERT, UPDATE or DELETE, got ${JSON.stringify(type)}`, 'type');
@@ -194,10 +232,14 @@ function parseCanal(msg: Json, options: ParseOptions): ParsedMessage {
   }
   const data = msg.data;
   if (!Array.isArray(data) || data.length === 0) {
-    throw new ChangeEventError(`a Canal ${type} must carry its rows in a non-empty data array, got ${describeType(data)}`, 'data');
+    throw new ChangeEventError(
+      `a Canal ${type} must carry its rows in a non-empty data array, got ${describeType(data)}`,
+      'data',
+    );
   }
   const old = msg.old ?? null;
-  if (old !== null && !Array.isArray(old)) throw new ChangeEventError(`must be an array or null, got ${describeType(old)}`, 'old');
+  if (old !== null && !Array.isArray(old))
+    throw new ChangeEventError(`must be an array or null, got ${describeType(old)}`, 'old');
   if (op === 'update' && Array.isArray(old) && old.length !== data.length) {
     throw new ChangeEventError(`has ${old.length} entries for ${data.length} rows in data`, 'old');
   }
@@ -209,12 +251,31 @@ function parseCanal(msg: Json, options: ParseOptions): ParsedMessage {
     // Canal's old holds only the columns that changed; the row before is data with those values put back.
     const before = op === 'update' && oldCols ? ({ ...row, ...oldCols } as SnifferConfigRow) : null;
     if (op === 'delete') {
-      return { format: 'canal', op, agentId, after: null, before: row as SnifferConfigRow, revision: revisionOf(row), sourceTsMs: ts };
+      return {
+        format: 'canal',
+        op,
+        agentId,
+        after: null,
+        before: row as SnifferConfigRow,
+        revision: revisionOf(row),
+        sourceTsMs: ts,
+      };
     }
     if (before && before.agent_id !== agentId) {
-      throw new ChangeEventError('an UPDATE of agent_id (the primary key) is not supported in Canal messages', `old[${i}].agent_id`);
+      throw new ChangeEventError(
+        'an UPDATE of agent_id (the primary key) is not supported in Canal messages',
+        `old[${i}].agent_id`,
+      );
     }
-    return { format: 'canal', op, agentId, after: row as SnifferConfigRow, before, revision: revisionOf(row), sourceTsMs: ts };
+    return {
+      format: 'canal',
+      op,
+      agentId,
+      after: row as SnifferConfigRow,
+      before,
+      revision: revisionOf(row),
+      sourceTsMs: ts,
+    };
   });
   return { kind: 'changes', changes };
 }

@@ -10,8 +10,14 @@ const bool = z
 const configSyncEnv = z.object({
   FLEETCAP_CONFIG_SYNC_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_CONFIG_SYNC_PORT: z.coerce.number().int().min(0).max(65535).default(8086),
-  FLEETCAP_CONFIG_SYNC_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be a Kafka group id (letters, digits, . _ -)').default('fleetcap-config-sync'),
-  FLEETCAP_CONFIG_SYNC_TOPIC: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name').optional(),
+  FLEETCAP_CONFIG_SYNC_GROUP: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be a Kafka group id (letters, digits, . _ -)')
+    .default('fleetcap-config-sync'),
+  FLEETCAP_CONFIG_SYNC_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name')
+    .optional(),
   /**
    * Where a new consumer group starts: at the end of the topic (false; the reconcile after joining brings
    * ZooKeeper up to the table) or at its beginning (true: replays the whole history, needed without reconcile).
@@ -22,7 +28,10 @@ const configSyncEnv = z.object({
   /** Kafka group session timeout: how long a crashed instance holds its partitions (the broker allows 6 s to 300 s). */
   FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS: z.coerce.number().int().min(1000).default(30_000),
-  FLEETCAP_ZK_ROOT: z.string().regex(/^(\/[A-Za-z0-9._-]+)+$/, 'must be an absolute ZooKeeper path such as /fleetcap').default('/fleetcap'),
+  FLEETCAP_ZK_ROOT: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9._-]+)+$/, 'must be an absolute ZooKeeper path such as /fleetcap')
+    .default('/fleetcap'),
   FLEETCAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

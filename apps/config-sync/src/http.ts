@@ -1,5 +1,5 @@
 // /metrics and /healthz on a plain node:http server.
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Health {
@@ -23,8 +23,14 @@ export function createHttpServer(registry: Registry, health: () => Promise<Healt
     }
     if (url === '/healthz') {
       health()
-        .then((h) => res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`))
-        .catch((err: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ ok: false, error: err.message })}\n`));
+        .then((h) =>
+          res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`),
+        )
+        .catch((err: Error) =>
+          res
+            .writeHead(503, { 'content-type': 'application/json' })
+            .end(`${JSON.stringify({ ok: false, error: err.message })}\n`),
+        );
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');

@@ -13,7 +13,15 @@ test('a full live node as the listener writes it (extra fields ignored)', () => 
       appliedRevision: 7,
       state: 'capturing',
       lastError: null,
-      counters: { captured: 5, kernelDrops: 1, batchesUploaded: 2, spooled: 3, spoolDropped: 4, spoolDroppedPackets: 9, rejected: 0 },
+      counters: {
+        captured: 5,
+        kernelDrops: 1,
+        batchesUploaded: 2,
+        spooled: 3,
+        spoolDropped: 4,
+        spoolDroppedPackets: 9,
+        rejected: 0,
+      },
       updatedAt: '2026-11-24T12:00:00.000Z',
     }),
   );
@@ -27,7 +35,17 @@ test('a full live node as the listener writes it (extra fields ignored)', () => 
 });
 
 test('odd fields become NULL or 0, an unknown state is reported', () => {
-  const live = parseLiveStatus(Buffer.from(JSON.stringify({ pid: 'x', appliedRevision: -1, state: 'restarting', lastError: 'bad filter', counters: { captured: -3, kernelDrops: 2 } })));
+  const live = parseLiveStatus(
+    Buffer.from(
+      JSON.stringify({
+        pid: 'x',
+        appliedRevision: -1,
+        state: 'restarting',
+        lastError: 'bad filter',
+        counters: { captured: -3, kernelDrops: 2 },
+      }),
+    ),
+  );
   assert.equal(live.pid, null);
   assert.equal(live.appliedRevision, null);
   assert.equal(live.state, null);

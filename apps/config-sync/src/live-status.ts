@@ -22,7 +22,13 @@ const liveSchema = z.object({
   state: z.string().nullable().catch(null).default(null),
   lastError: z.string().nullable().catch(null).default(null),
   counters: z
-    .object({ captured: count.default(0), kernelDrops: count.default(0), batchesUploaded: count.default(0), spooled: count.default(0), spoolDropped: count.default(0) })
+    .object({
+      captured: count.default(0),
+      kernelDrops: count.default(0),
+      batchesUploaded: count.default(0),
+      spooled: count.default(0),
+      spoolDropped: count.default(0),
+    })
     .catch({ captured: 0, kernelDrops: 0, batchesUploaded: 0, spooled: 0, spoolDropped: 0 })
     .default({}),
 });

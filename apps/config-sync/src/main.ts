@@ -48,10 +48,17 @@ const pool = mysql.createPool({
 const statusStore = new MysqlStatusStore(pool);
 const rowSource = new MysqlRowSource(pool);
 const mirror = new ZkMirror(zk, paths, statusStore);
-const statusMirror = new StatusMirror(zk, paths, statusStore, log, {
-  statusWrite: (kind) => metrics.statusWrites.inc({ kind }),
-  statusError: () => metrics.statusErrors.inc(),
-}, config.FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS);
+const statusMirror = new StatusMirror(
+  zk,
+  paths,
+  statusStore,
+  log,
+  {
+    statusWrite: (kind) => metrics.statusWrites.inc({ kind }),
+    statusError: () => metrics.statusErrors.inc(),
+  },
+  config.FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS,
+);
 
 // Reconcile runs are coalesced: a request while one runs makes exactly one more run afterwards.
 let reconciling: Promise<void> | null = null;
@@ -69,7 +76,8 @@ function requestReconcile(why: string): void {
       try {
         const report = await reconcile(mirror, rowSource);
         metrics.reconciles.inc({ result: 'ok' });
-        for (const [outcome, n] of Object.entries(report)) if (outcome !== 'rows' && n > 0) metrics.reconciled.inc({ outcome }, n);
+        for (const [outcome, n] of Object.entries(report))
+          if (outcome !== 'rows' && n > 0) metrics.reconciled.inc({ outcome }, n);
         log.info({ why, ms: Date.now() - t0, ...report }, 'reconciled ZooKeeper with sniffer_config');
       } catch (err) {
         metrics.reconciles.inc({ result: 'failed' });
@@ -86,14 +94,21 @@ const kafka = new Kafka({
   clientId: 'fleetcap-config-sync',
   brokers: connections.kafkaBrokers,
   logLevel: logLevel.WARN,
-  logCreator: () => ({ namespace, level, log: entry }) => {
-    const { message, ...rest } = entry;
-    const method = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-    log[method]({ kafka: namespace, ...rest }, message);
-  },
+  logCreator:
+    () =>
+    ({ namespace, level, log: entry }) => {
+      const { message, ...rest } = entry;
+      const method = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+      log[method]({ kafka: namespace, ...rest }, message);
+    },
 });
 const syncConsumer = new SyncConsumer(
-  kafka.consumer({ groupId: config.FLEETCAP_CONFIG_SYNC_GROUP, maxWaitTimeInMs: 1000, sessionTimeout: config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, Math.floor(config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS / 3)) }),
+  kafka.consumer({
+    groupId: config.FLEETCAP_CONFIG_SYNC_GROUP,
+    maxWaitTimeInMs: 1000,
+    sessionTimeout: config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS,
+    heartbeatInterval: Math.min(3000, Math.floor(config.FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS / 3)),
+  }),
   mirror,
   metrics,
   log,
@@ -141,7 +156,10 @@ try {
   log.fatal({ err: (err as Error).message }, 'config-sync could not start');
   process.exit(1);
 }
-log.info({ host: config.FLEETCAP_CONFIG_SYNC_HOST, port, group: config.FLEETCAP_CONFIG_SYNC_GROUP, zkRoot: paths.root }, 'config-sync running');
+log.info(
+  { host: config.FLEETCAP_CONFIG_SYNC_HOST, port, group: config.FLEETCAP_CONFIG_SYNC_GROUP, zkRoot: paths.root },
+  'config-sync running',
+);
 process.send?.({ type: 'listening', port });
 
 async function shutdown(signal: string): Promise<void> {

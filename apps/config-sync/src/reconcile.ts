@@ -22,7 +22,9 @@ export class MysqlRowSource implements RowSource {
   }
 
   async row(agentId: string): Promise<SnifferConfigRow | null> {
-    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT * FROM sniffer_config WHERE agent_id = ?', [agentId]);
+    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT * FROM sniffer_config WHERE agent_id = ?', [
+      agentId,
+    ]);
     return (rows[0] as SnifferConfigRow | undefined) ?? null;
   }
 }
@@ -30,7 +32,16 @@ export class MysqlRowSource implements RowSource {
 export type ReconcileReport = Record<ApplyOutcome, number> & { rows: number };
 
 export async function reconcile(mirror: ZkMirror, source: RowSource): Promise<ReconcileReport> {
-  const report: ReconcileReport = { rows: 0, created: 0, updated: 0, unchanged: 0, stale: 0, deleted: 0, absent: 0, invalid: 0 };
+  const report: ReconcileReport = {
+    rows: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    stale: 0,
+    deleted: 0,
+    absent: 0,
+    invalid: 0,
+  };
   const rows = await source.allRows();
   report.rows = rows.length;
   const inTable = new Set<string>();
@@ -43,7 +54,8 @@ export async function reconcile(mirror: ZkMirror, source: RowSource): Promise<Re
       // applied meanwhile (fine), or the row was deleted and inserted again (its revision started over). A fresh
       // read tells which.
       const fresh = await source.row(agentId);
-      if (fresh && (revisionOf(fresh) ?? 0) <= (revisionOf(row) ?? 0)) outcome = await mirror.upsert(agentId, fresh, { overwriteNewer: true });
+      if (fresh && (revisionOf(fresh) ?? 0) <= (revisionOf(row) ?? 0))
+        outcome = await mirror.upsert(agentId, fresh, { overwriteNewer: true });
     }
     report[outcome] += 1;
   }

@@ -38,7 +38,13 @@ class FakeZk extends EventEmitter implements StatusZk {
     if (!this.nodes.has(path)) return null;
     this.add(this.childWatches, path, watcher);
     const prefix = `${path}/`;
-    return [...new Set([...this.nodes.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0] as string))];
+    return [
+      ...new Set(
+        [...this.nodes.keys()]
+          .filter((k) => k.startsWith(prefix))
+          .map((k) => k.slice(prefix.length).split('/')[0] as string),
+      ),
+    ];
   }
   async mkdirp(path: string) {
     const parts = path.split('/').filter(Boolean);
@@ -83,7 +89,8 @@ class FakeStore implements StatusStore {
 
 const quiet = { debug: () => {}, warn: (o: object, m: string) => assert.fail(`${m} ${JSON.stringify(o)}`) };
 const settle = () => new Promise((r) => setTimeout(r, 20));
-const live = (rev: number, captured = 0) => JSON.stringify({ pid: 7, appliedRevision: rev, state: 'capturing', lastError: null, counters: { captured } });
+const live = (rev: number, captured = 0) =>
+  JSON.stringify({ pid: 7, appliedRevision: rev, state: 'capturing', lastError: null, counters: { captured } });
 
 test('live nodes appear, change and vanish; watches are re-armed each time and do not pile up', async () => {
   const zk = new FakeZk();

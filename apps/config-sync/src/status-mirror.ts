@@ -8,7 +8,9 @@ import type { AgentPaths } from './paths.ts';
 import type { Watcher, Zk } from './zk.ts';
 
 /** The ZooKeeper calls the status mirror makes (an in-memory fake implements them in the unit tests). */
-export type StatusZk = Pick<Zk, 'exists' | 'getData' | 'getChildren' | 'mkdirp'> & { on(event: 'session', fn: () => void): unknown };
+export type StatusZk = Pick<Zk, 'exists' | 'getData' | 'getChildren' | 'mkdirp'> & {
+  on(event: 'session', fn: () => void): unknown;
+};
 
 export interface StatusMirrorLogger {
   debug: (obj: object, msg: string) => void;
@@ -92,7 +94,12 @@ export class StatusMirror {
     const present = new Set(children);
     for (const id of children) {
       if (!this.agents.has(id)) {
-        const watched: Watched = { watcher: () => this.refreshAgentSoon(id), running: false, again: false, online: null };
+        const watched: Watched = {
+          watcher: () => this.refreshAgentSoon(id),
+          running: false,
+          again: false,
+          online: null,
+        };
         this.agents.set(id, watched);
         this.refreshAgentSoon(id);
       }

@@ -50,7 +50,10 @@ export class SyncConsumer {
       this.joined = true;
       this.crashed = null;
       this.awaitingFirstFetch = true;
-      this.log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
+      this.log.info(
+        { memberId: e.payload.memberId, assignment: e.payload.memberAssignment },
+        'joined the consumer group',
+      );
     });
     consumer.on(ev.FETCH, () => {
       if (!this.awaitingFirstFetch) return;
@@ -96,7 +99,14 @@ export class SyncConsumer {
     await this.consumer.disconnect();
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private async eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+    commitOffsetsIfNecessary,
+  }: EachBatchPayload): Promise<void> {
     // Offsets are committed only for events whose effect ZooKeeper already holds: after every few events, at the
     // end of the batch, and before returning early (stopping, rebalance). A crash replays at most the uncommitted
     // tail, which the revision checks make harmless.
@@ -107,8 +117,13 @@ export class SyncConsumer {
       if (uncommitted === null) return;
       // Through the batch's own commit: consumer.commitOffsets() is a silent no-op once kafkajs is stopping, which
       // would leave the events applied during a graceful stop uncommitted (and replayed by the next owner).
-      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: uncommitted }] }] });
-      this.metrics.lag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(uncommitted))));
+      await commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: uncommitted }] }],
+      });
+      this.metrics.lag.set(
+        { partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(uncommitted))),
+      );
       uncommitted = null;
       sinceCommit = 0;
       lastCommit = Date.now();
@@ -129,7 +144,11 @@ export class SyncConsumer {
     }
   }
 
-  private async handleWithRetry(message: KafkaMessage, partition: number, heartbeat: () => Promise<void>): Promise<boolean> {
+  private async handleWithRetry(
+    message: KafkaMessage,
+    partition: number,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.handle(message, partition);
@@ -137,7 +156,10 @@ export class SyncConsumer {
       } catch (err) {
         if (this.stopping) return false;
         const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-        this.log.warn({ err: (err as Error).message, partition, offset: message.offset, attempt, retryInMs: delay }, 'could not apply a change event; retrying');
+        this.log.warn(
+          { err: (err as Error).message, partition, offset: message.offset, attempt, retryInMs: delay },
+          'could not apply a change event; retrying',
+        );
         await sleep(delay);
         if (this.stopping) return false;
         await heartbeat().catch(() => undefined);
@@ -153,7 +175,13 @@ export class SyncConsumer {
       if (!(err instanceof ChangeEventError)) throw err;
       this.metrics.events.inc({ outcome: 'malformed', format: 'unknown' });
       this.log.error(
-        { err: err.message, partition, offset: message.offset, key: message.key?.toString('utf8'), value: message.value?.toString('utf8').slice(0, 2000) },
+        {
+          err: err.message,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString('utf8'),
+          value: message.value?.toString('utf8').slice(0, 2000),
+        },
         'malformed change event skipped',
       );
       return;
@@ -170,7 +198,17 @@ export class SyncConsumer {
         this.metrics.propagationSeconds.observe(Math.max(0, (Date.now() - change.sourceTsMs) / 1000));
       }
       const level = outcome === 'invalid' ? 'warn' : 'info';
-      this.log[level]({ agentId: change.agentId, op: change.op, revision: change.revision, outcome, partition, offset: message.offset }, 'change event applied');
+      this.log[level](
+        {
+          agentId: change.agentId,
+          op: change.op,
+          revision: change.revision,
+          outcome,
+          partition,
+          offset: message.offset,
+        },
+        'change event applied',
+      );
     }
   }
 }

@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { SnifferConfigRow } from '@fleetcap/lib/config/agent-config';
 import type { StatusStore } from './agent-status.ts';
-import { type RowChange, parseChangeMessage } from './change-event.ts';
+import { parseChangeMessage, type RowChange } from './change-event.ts';
 import type { LiveStatus } from './live-status.ts';
 import { AgentPaths } from './paths.ts';
 import { reconcile } from './reconcile.ts';
 import { ZkCode } from './zk.ts';
-import { type ZkOps, ZkMirror, heldRevision } from './zk-mirror.ts';
+import { heldRevision, ZkMirror, type ZkOps } from './zk-mirror.ts';
 
 class ZkFail extends Error {
   constructor(readonly code: number) {
@@ -29,7 +29,13 @@ class FakeZk implements ZkOps {
   }
   async getChildren(path: string) {
     const prefix = `${path}/`;
-    return [...new Set([...this.nodes.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0] as string))];
+    return [
+      ...new Set(
+        [...this.nodes.keys()]
+          .filter((k) => k.startsWith(prefix))
+          .map((k) => k.slice(prefix.length).split('/')[0] as string),
+      ),
+    ];
   }
   async mkdirp(path: string) {
     return path;
@@ -73,7 +79,8 @@ class FakeStatus implements StatusStore {
   errors = new Map<string, { message: string; revision: number | null }>();
   async recordConfigError(agentId: string, message: string, revision: number | null) {
     const cur = this.errors.get(agentId);
-    if (!cur || cur.revision === null || revision === null || revision >= cur.revision) this.errors.set(agentId, { message, revision });
+    if (!cur || cur.revision === null || revision === null || revision >= cur.revision)
+      this.errors.set(agentId, { message, revision });
   }
   async clearConfigError(agentId: string, revision: number | null) {
     const cur = this.errors.get(agentId);
@@ -185,7 +192,10 @@ test('an invalid row is not pushed; the reason names column, value and rule; a l
   assert.equal(err?.revision, 2);
   assert.match(err?.message ?? '', /batch_packets = -5: batchPackets must be at least 1/);
   assert.equal(await mirror.apply(upsert(row('a4', 3, { splitcap_url: 'not a url', device: '' }))), 'invalid');
-  assert.match(status.errors.get('a4')?.message ?? '', /splitcap_url = "not a url": splitcapUrl must be an absolute URL/);
+  assert.match(
+    status.errors.get('a4')?.message ?? '',
+    /splitcap_url = "not a url": splitcapUrl must be an absolute URL/,
+  );
   assert.match(status.errors.get('a4')?.message ?? '', /device = "": device must be a network interface name/);
   assert.equal(await mirror.apply(upsert(row('a4', 4))), 'updated');
   assert.equal(status.errors.has('a4'), false);
@@ -209,7 +219,10 @@ test('a write that loses a race (version changed, node created) is decided again
   zk.beforeWrite = () => {
     const p = paths.config('a6');
     const n = zk.nodes.get(p)!;
-    zk.nodes.set(p, { data: Buffer.from(JSON.stringify({ ...JSON.parse(n.data.toString()), revision: 9 })), version: n.version + 1 });
+    zk.nodes.set(p, {
+      data: Buffer.from(JSON.stringify({ ...JSON.parse(n.data.toString()), revision: 9 })),
+      version: n.version + 1,
+    });
   };
   assert.equal(await mirror.apply(upsert(row('a6', 3))), 'stale', 'another writer put revision 9 in meanwhile');
   zk.beforeWrite = () => zk.nodes.set(paths.config('a7'), { data: Buffer.from('{"revision":1}'), version: 0 });
@@ -243,14 +256,25 @@ test('reconcile: creates missing, sets older, deletes orphans, overwrites a node
   await mirror.apply(upsert(row('r1', 1)));
   await mirror.apply(upsert(row('r2', 7, { bpf_filter: 'old life' })));
   await mirror.apply(upsert(row('orphan', 3)));
-  const table = [row('r1', 4, { bpf_filter: 'four' }), row('r2', 1, { bpf_filter: 'new life' }), row('r3', 1), row('bad', 2, { snaplen: 5 })];
+  const table = [
+    row('r1', 4, { bpf_filter: 'four' }),
+    row('r2', 1, { bpf_filter: 'new life' }),
+    row('r3', 1),
+    row('bad', 2, { snaplen: 5 }),
+  ];
   const source = {
     allRows: async () => table,
     row: async (id: string) => table.find((r) => r.agent_id === id) ?? null,
   };
   const report = await reconcile(mirror, source);
   assert.deepEqual(
-    { rows: report.rows, created: report.created, updated: report.updated, deleted: report.deleted, invalid: report.invalid },
+    {
+      rows: report.rows,
+      created: report.created,
+      updated: report.updated,
+      deleted: report.deleted,
+      invalid: report.invalid,
+    },
     { rows: 4, created: 1, updated: 2, deleted: 1, invalid: 1 },
   );
   assert.equal(zk.json(paths.config('r1')).bpfFilter, 'four');

@@ -6,27 +6,20 @@
 // A row that cannot make a valid agent config is not pushed: the reason goes to agent_status.config_error.
 import {
   type AgentConfigError,
-  type SnifferConfigRow,
   agentConfigToJson,
+  type SnifferConfigRow,
   safeAgentConfigFromRow,
 } from '@fleetcap/lib/config/agent-config';
+import type { StatusStore } from './agent-status.ts';
 import { type RowChange, revisionOf } from './change-event.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { type AgentPaths, isPathSafeAgentId } from './paths.ts';
-import type { StatusStore } from './agent-status.ts';
-import { type Zk, ZkCode, isZkError } from './zk.ts';
+import { isZkError, type Zk, ZkCode } from './zk.ts';
 
 /** The ZooKeeper calls the mirror makes (an in-memory fake implements them in the unit tests). */
 export type ZkOps = Pick<Zk, 'getData' | 'setData' | 'create' | 'remove' | 'mkdirp' | 'getChildren'>;
 
-export type ApplyOutcome =
-  | 'created'
-  | 'updated'
-  | 'unchanged'
-  | 'stale'
-  | 'deleted'
-  | 'absent'
-  | 'invalid';
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'stale' | 'deleted' | 'absent' | 'invalid';
 
 export interface ApplyOptions {
   /**

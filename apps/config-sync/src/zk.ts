@@ -107,7 +107,10 @@ export class Zk extends EventEmitter {
     this.client.close();
   }
 
-  private call<T>(what: string, fn: (client: zookeeper.Client, cb: (err: unknown, value: T) => void) => void): Promise<T> {
+  private call<T>(
+    what: string,
+    fn: (client: zookeeper.Client, cb: (err: unknown, value: T) => void) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new ZkTimeoutError(`ZooKeeper ${what}: no answer within ${this.opTimeoutMs} ms`)),

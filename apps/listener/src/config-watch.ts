@@ -3,12 +3,9 @@
 // reads again, because a change made while we were disconnected may have been missed. Stale watch callbacks (from
 // an earlier read or an earlier session) are ignored by generation number.
 import { EventEmitter } from 'node:events';
-import { type Client, type ZkSession, exists, getData, isNoNode } from './zk.ts';
+import { type Client, exists, getData, isNoNode, type ZkSession } from './zk.ts';
 
-export type ConfigEvent =
-  | { kind: 'config'; text: string; version: number }
-  | { kind: 'missing' }
-  | { kind: 'deleted' };
+export type ConfigEvent = { kind: 'config'; text: string; version: number } | { kind: 'missing' } | { kind: 'deleted' };
 
 export function configPath(agentId: string): string {
   return `/fleetcap/agents/${agentId}/config`;
@@ -45,7 +42,11 @@ export class ConfigWatch extends EventEmitter {
       ({ data, stat }) => {
         if (gen !== this.generation) return;
         this.present = true;
-        this.emit('event', { kind: 'config', text: data?.toString('utf8') ?? '', version: stat.version } satisfies ConfigEvent);
+        this.emit('event', {
+          kind: 'config',
+          text: data?.toString('utf8') ?? '',
+          version: stat.version,
+        } satisfies ConfigEvent);
       },
       (err: unknown) => {
         if (gen !== this.generation) return;

@@ -13,7 +13,14 @@ mkdirSync(join(fakeSys, 'lo'));
 after(() => rmSync(fakeSys, { recursive: true, force: true }));
 
 const cfg = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({ agentId: 'a1', device: 'lo', bpfFilter: 'udp', splitcapUrl: 'http://127.0.0.1:8080', revision: 7, ...over });
+  JSON.stringify({
+    agentId: 'a1',
+    device: 'lo',
+    bpfFilter: 'udp',
+    splitcapUrl: 'http://127.0.0.1:8080',
+    revision: 7,
+    ...over,
+  });
 const opts = { agentId: 'a1', tcpdump: 'tcpdump', sysClassNet: fakeSys };
 
 test('agent id defaults to the first label of the host name, made valid', () => {
@@ -53,7 +60,11 @@ test('validation: the composed filter must compile with tcpdump -d for the devic
   assert.equal((await validateConfigText(cfg(), opts)).ok, true);
   const bad = await validateConfigText(cfg({ bpfFilter: 'udp and and' }), opts);
   assert.equal(bad.ok, false);
-  if (!bad.ok) assert.match(bad.error, /revision 7: BPF filter "udp and and" does not compile on lo: can't parse filter expression: syntax error/);
+  if (!bad.ok)
+    assert.match(
+      bad.error,
+      /revision 7: BPF filter "udp and and" does not compile on lo: can't parse filter expression: syntax error/,
+    );
   assert.equal(await compileFilter('tcpdump', 'lo', 65535, 'tcp port 80'), null);
 });
 

@@ -4,7 +4,18 @@
 // timeout) is replaced.
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import type { SnifferCounters } from '../../sniffer/src/ipc.ts';
-import { type Client, CreateMode, type ZkSession, create, exists, isNoNode, isNodeExists, mkdirp, remove, setData } from './zk.ts';
+import {
+  type Client,
+  CreateMode,
+  create,
+  exists,
+  isNodeExists,
+  isNoNode,
+  mkdirp,
+  remove,
+  setData,
+  type ZkSession,
+} from './zk.ts';
 
 export type AgentState = 'waiting' | 'capturing' | 'error' | 'stopped';
 
@@ -52,9 +63,11 @@ export class LiveNode {
   /** Writes the current status now (serialized: one write at a time, the latest status wins). */
   publish(client: Client | null = this.session.current): Promise<void> {
     if (client === null) return this.publishing;
-    this.publishing = this.publishing.then(() => this.write(client)).catch((err: unknown) => {
-      this.log.warn({ err: String(err) }, 'could not publish the live node; will retry');
-    });
+    this.publishing = this.publishing
+      .then(() => this.write(client))
+      .catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, 'could not publish the live node; will retry');
+      });
     return this.publishing;
   }
 

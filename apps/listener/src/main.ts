@@ -45,7 +45,10 @@ async function main(): Promise<number> {
   supervisor.warmUp();
   supervisor.waiting(`no ZooKeeper session yet (${options.connections.zookeeper}); waiting`);
 
-  const session = new ZkSession({ connect: options.connections.zookeeper, sessionTimeoutMs: options.zkSessionTimeoutMs });
+  const session = new ZkSession({
+    connect: options.connections.zookeeper,
+    sessionTimeoutMs: options.zkSessionTimeoutMs,
+  });
   const watch = new ConfigWatch(session, agentId);
   const status = (): LiveStatus => ({
     agentId,
@@ -82,26 +85,38 @@ async function main(): Promise<number> {
     const t0 = Date.now();
     const v = await validateConfigText(ev.text, { agentId, tcpdump: options.tcpdump });
     if (!v.ok) {
-      alog.error({ revision: v.revision, ms: Date.now() - t0 }, `config rejected, the running capture goes on: ${v.error}`);
+      alog.error(
+        { revision: v.revision, ms: Date.now() - t0 },
+        `config rejected, the running capture goes on: ${v.error}`,
+      );
       supervisor.rejected(v.error);
       return;
     }
     alog.info({ revision: v.config.revision, validateMs: Date.now() - t0 }, 'config valid; applying');
-    if (!v.config.enabled) await supervisor.stopCapture(`capture disabled by config revision ${v.config.revision}`, v.config.revision);
+    if (!v.config.enabled)
+      await supervisor.stopCapture(`capture disabled by config revision ${v.config.revision}`, v.config.revision);
     else await supervisor.run(v.config);
   };
   watch.on('event', (ev: ConfigEvent) => {
-    events = events.then(() => handle(ev)).catch((err: unknown) => alog.error({ err: String(err) }, 'config event failed'));
+    events = events
+      .then(() => handle(ev))
+      .catch((err: unknown) => alog.error({ err: String(err) }, 'config event failed'));
   });
   watch.on('readError', (err: unknown) => alog.warn({ err: String(err) }, 'reading the config failed; retrying'));
 
   let everConnected = false;
   session.on('session', () => {
-    alog.info({ zk: options.connections.zookeeper, session: session.sessionId() }, everConnected ? 'ZooKeeper session back; re-reading config' : 'connected to ZooKeeper');
+    alog.info(
+      { zk: options.connections.zookeeper, session: session.sessionId() },
+      everConnected ? 'ZooKeeper session back; re-reading config' : 'connected to ZooKeeper',
+    );
     everConnected = true;
   });
   session.on('disconnected', () =>
-    alog.warn({ revision: supervisor.appliedRevision }, 'ZooKeeper connection lost; capture goes on with the last good config'),
+    alog.warn(
+      { revision: supervisor.appliedRevision },
+      'ZooKeeper connection lost; capture goes on with the last good config',
+    ),
   );
   session.on('expired', () => alog.warn('ZooKeeper session expired; opening a new one'));
   const noZk = setTimeout(() => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type SnifferCounters, emptyCounters } from '../../sniffer/src/ipc.ts';
+import { emptyCounters, type SnifferCounters } from '../../sniffer/src/ipc.ts';
 import { createListenerMetrics } from './metrics.ts';
 import { loadListenerOptions } from './options.ts';
 
@@ -45,7 +45,11 @@ test('metrics address: off and on loopback unless told otherwise', () => {
   const d = loadListenerOptions({ FLEETCAP_AGENT_ID: 'x1' });
   assert.equal(d.metricsPort, 0);
   assert.equal(d.metricsHost, '127.0.0.1');
-  const c = loadListenerOptions({ FLEETCAP_AGENT_ID: 'x1', FLEETCAP_LISTENER_METRICS_PORT: '8095', FLEETCAP_LISTENER_METRICS_HOST: '0.0.0.0' });
+  const c = loadListenerOptions({
+    FLEETCAP_AGENT_ID: 'x1',
+    FLEETCAP_LISTENER_METRICS_PORT: '8095',
+    FLEETCAP_LISTENER_METRICS_HOST: '0.0.0.0',
+  });
   assert.equal(c.metricsPort, 8095);
   assert.equal(c.metricsHost, '0.0.0.0');
 });

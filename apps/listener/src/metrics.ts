@@ -1,6 +1,6 @@
 // The listener's Prometheus metrics: its own state and its sniffers' counters (summed over every sniffer it has
 // run, so they only grow while the listener lives), read at scrape time from the given source.
-import { Gauge, type Registry, createRegistry } from '@fleetcap/lib/telemetry/metrics';
+import { createRegistry, Gauge, type Registry } from '@fleetcap/lib/telemetry/metrics';
 import type { SnifferCounters } from '../../sniffer/src/ipc.ts';
 
 export interface ListenerMetricsSource {
@@ -14,12 +14,20 @@ export interface ListenerMetricsSource {
 export function createListenerMetrics(source: ListenerMetricsSource): { registry: Registry } {
   const registry = createRegistry('listener');
   const gauges: Array<[string, string, () => number]> = [
-    ['fleetcap_listener_zookeeper_connected', '1 while a ZooKeeper session is connected', () => (source.zookeeperConnected() ? 1 : 0)],
+    [
+      'fleetcap_listener_zookeeper_connected',
+      '1 while a ZooKeeper session is connected',
+      () => (source.zookeeperConnected() ? 1 : 0),
+    ],
     ['fleetcap_listener_applied_revision', 'config revision running', () => source.appliedRevision() ?? -1],
     ['fleetcap_listener_capturing', '1 while a sniffer captures', () => (source.capturing() ? 1 : 0)],
     ['fleetcap_listener_sniffer_restarts', 'sniffer restarts after unexpected exits', () => source.snifferRestarts()],
     ['fleetcap_agent_captured', 'packets captured', () => source.counters().captured],
-    ['fleetcap_agent_kernel_drops', 'packets dropped by the kernel (libpcap ps_drop, reported by the sniffers)', () => source.counters().kernelDrops],
+    [
+      'fleetcap_agent_kernel_drops',
+      'packets dropped by the kernel (libpcap ps_drop, reported by the sniffers)',
+      () => source.counters().kernelDrops,
+    ],
     ['fleetcap_agent_batches_uploaded', 'batches uploaded', () => source.counters().batchesUploaded],
     ['fleetcap_agent_spooled', 'batches waiting in the spool', () => source.counters().spooled],
     ['fleetcap_agent_spool_dropped', 'batches dropped from the spool', () => source.counters().spoolDropped],

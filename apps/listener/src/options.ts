@@ -1,7 +1,7 @@
 // Listener settings from the environment.
 import { hostname } from 'node:os';
-import { z } from 'zod';
 import { type Connections, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
+import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -40,7 +40,10 @@ export interface ListenerOptions {
 
 /** The host name as an agent id: the first label, with characters an agent id cannot have replaced. */
 export function defaultAgentId(host = hostname()): string {
-  const id = (host.split('.')[0] ?? '').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const id = (host.split('.')[0] ?? '')
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return id === '' ? 'agent' : id;
 }
 

@@ -18,11 +18,11 @@ import { type AgentConfig, agentConfigToJson } from '@fleetcap/lib/config/agent-
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import {
   DEFER_SCAN_ENV,
+  emptyCounters,
   type ListenerMessage,
-  STANDBY_ENV,
   type SnifferCounters,
   type SnifferMessage,
-  emptyCounters,
+  STANDBY_ENV,
 } from '../../sniffer/src/ipc.ts';
 import type { AgentState } from './live-node.ts';
 
@@ -59,7 +59,14 @@ interface Child {
   started: Promise<{ ok: true; sinceMs: number } | { ok: false; error: string }>;
 }
 
-const COUNTER_KEYS = ['captured', 'kernelDrops', 'batchesUploaded', 'spoolDropped', 'spoolDroppedPackets', 'rejected'] as const;
+const COUNTER_KEYS = [
+  'captured',
+  'kernelDrops',
+  'batchesUploaded',
+  'spoolDropped',
+  'spoolDroppedPackets',
+  'rejected',
+] as const;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
@@ -283,20 +290,28 @@ export class Supervisor extends EventEmitter {
     this.draining.add(child);
     child.proc.kill('SIGTERM');
     const t0 = Date.now();
-    const stopped = await Promise.race([child.captureStopped.then(() => true), sleep(this.options.captureStopMs).then(() => false)]);
+    const stopped = await Promise.race([
+      child.captureStopped.then(() => true),
+      sleep(this.options.captureStopMs).then(() => false),
+    ]);
     if (!stopped) {
-      this.options.log.error({ pid: child.proc.pid }, `sniffer did not stop capturing within ${this.options.captureStopMs} ms; killing it`);
+      this.options.log.error(
+        { pid: child.proc.pid },
+        `sniffer did not stop capturing within ${this.options.captureStopMs} ms; killing it`,
+      );
       child.proc.kill('SIGKILL');
       await child.exited;
     }
     this.options.log.info({ pid: child.proc.pid, ms: Date.now() - t0 }, 'previous sniffer stopped capturing');
     // Bound its drain too, in the background.
-    void Promise.race([child.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then((done) => {
-      if (!done) {
-        this.options.log.warn({ pid: child.proc.pid }, 'previous sniffer did not exit in time; killing it');
-        child.proc.kill('SIGKILL');
-      }
-    });
+    void Promise.race([child.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then(
+      (done) => {
+        if (!done) {
+          this.options.log.warn({ pid: child.proc.pid }, 'previous sniffer did not exit in time; killing it');
+          child.proc.kill('SIGKILL');
+        }
+      },
+    );
   }
 
   /**
@@ -325,7 +340,10 @@ export class Supervisor extends EventEmitter {
       this.send(child, { type: 'start', config: agentConfigToJson(config), handOver: previous !== null });
       result = await Promise.race([
         child.started,
-        sleep(this.options.startTimeoutMs).then(() => ({ ok: false as const, error: `no capture after ${this.options.startTimeoutMs} ms` })),
+        sleep(this.options.startTimeoutMs).then(() => ({
+          ok: false as const,
+          error: `no capture after ${this.options.startTimeoutMs} ms`,
+        })),
       ]);
     } else {
       result = { ok: false, error: `the sniffer process did not start in ${this.options.startTimeoutMs} ms` };
@@ -336,7 +354,10 @@ export class Supervisor extends EventEmitter {
       this.state = 'capturing';
       this.appliedRevision = config.revision;
       this.lastError = null;
-      this.options.log.info({ revision: config.revision, pid: child.proc.pid, startMs: Date.now() - t0 }, 'sniffer capturing');
+      this.options.log.info(
+        { revision: config.revision, pid: child.proc.pid, startMs: Date.now() - t0 },
+        'sniffer capturing',
+      );
       if (previous !== null) this.handOver(previous, result.sinceMs);
       else if (this.draining.size === 0) this.send(child, { type: 'rescan' });
     } else if (previous !== null && previous.proc.exitCode === null) {
@@ -369,13 +390,18 @@ export class Supervisor extends EventEmitter {
     previous.stopRequested = true;
     this.draining.add(previous);
     this.send(previous, { type: 'cut', atMs: cutAtMs });
-    this.options.log.info({ pid: previous.proc.pid, cutAtMs }, 'previous sniffer keeps packets captured before the cut-off, then stops');
-    void Promise.race([previous.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then((done) => {
-      if (!done) {
-        this.options.log.warn({ pid: previous.proc.pid }, 'previous sniffer did not exit in time; killing it');
-        previous.proc.kill('SIGKILL');
-      }
-    });
+    this.options.log.info(
+      { pid: previous.proc.pid, cutAtMs },
+      'previous sniffer keeps packets captured before the cut-off, then stops',
+    );
+    void Promise.race([previous.exited.then(() => true), sleep(this.options.exitWaitMs).then(() => false)]).then(
+      (done) => {
+        if (!done) {
+          this.options.log.warn({ pid: previous.proc.pid }, 'previous sniffer did not exit in time; killing it');
+          previous.proc.kill('SIGKILL');
+        }
+      },
+    );
   }
 
   /** Listener shutdown: stop the sniffer and wait for its drain (bounded), stop the standby. */

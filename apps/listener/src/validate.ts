@@ -15,16 +15,26 @@ export interface ValidateOptions {
   sysClassNet?: string;
 }
 
-export function compileFilter(tcpdump: string, device: string, snaplen: number, filter: string): Promise<string | null> {
+export function compileFilter(
+  tcpdump: string,
+  device: string,
+  snaplen: number,
+  filter: string,
+): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(tcpdump, ['-d', '-i', device, '-s', String(snaplen), '--', filter], { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (err === null) return resolve(null);
-      const lines = String(stderr)
-        .split('\n')
-        .map((l) => l.replace(/^tcpdump: /, '').trim())
-        .filter((l) => l !== '' && !/^\(.*\)$/.test(l));
-      resolve(lines.join('; ') || err.message);
-    });
+    execFile(
+      tcpdump,
+      ['-d', '-i', device, '-s', String(snaplen), '--', filter],
+      { timeout: 10_000 },
+      (err, _stdout, stderr) => {
+        if (err === null) return resolve(null);
+        const lines = String(stderr)
+          .split('\n')
+          .map((l) => l.replace(/^tcpdump: /, '').trim())
+          .filter((l) => l !== '' && !/^\(.*\)$/.test(l));
+        resolve(lines.join('; ') || err.message);
+      },
+    );
   });
 }
 
@@ -41,8 +51,13 @@ export async function validateConfigText(text: string, options: ValidateOptions)
     if (err instanceof AgentConfigError) return { ok: false, error: err.message, revision };
     throw err;
   }
-  const fail = (error: string): Validation => ({ ok: false, error: `revision ${config.revision}: ${error}`, revision: config.revision });
-  if (config.agentId !== options.agentId) return fail(`agentId "${config.agentId}" is not this agent ("${options.agentId}")`);
+  const fail = (error: string): Validation => ({
+    ok: false,
+    error: `revision ${config.revision}: ${error}`,
+    revision: config.revision,
+  });
+  if (config.agentId !== options.agentId)
+    return fail(`agentId "${config.agentId}" is not this agent ("${options.agentId}")`);
   if (!config.enabled) return { ok: true, config };
   if (!existsSync(`${options.sysClassNet ?? '/sys/class/net'}/${config.device}`)) {
     return fail(`device "${config.device}" does not exist on this host`);
@@ -54,6 +69,7 @@ export async function validateConfigText(text: string, options: ValidateOptions)
     return fail((err as Error).message);
   }
   const error = await compileFilter(options.tcpdump, config.device, config.snaplen, filter);
-  if (error !== null) return fail(`BPF filter ${JSON.stringify(config.bpfFilter)} does not compile on ${config.device}: ${error}`);
+  if (error !== null)
+    return fail(`BPF filter ${JSON.stringify(config.bpfFilter)} does not compile on ${config.device}: ${error}`);
   return { ok: true, config };
 }

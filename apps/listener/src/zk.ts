@@ -23,7 +23,11 @@ export function isNodeExists(err: unknown): boolean {
   return errorCode(err) === Exception.NODE_EXISTS;
 }
 
-export function getData(client: Client, path: string, watcher?: (e: WatchEvent) => void): Promise<{ data: Buffer | undefined; stat: Stat }> {
+export function getData(
+  client: Client,
+  path: string,
+  watcher?: (e: WatchEvent) => void,
+): Promise<{ data: Buffer | undefined; stat: Stat }> {
   return new Promise((resolve, reject) => {
     const cb = (err: unknown, data: Buffer, stat: Stat) => (err ? reject(err) : resolve({ data, stat }));
     if (watcher) client.getData(path, watcher, cb);
@@ -40,11 +44,15 @@ export function exists(client: Client, path: string, watcher?: (e: WatchEvent) =
 }
 
 export function create(client: Client, path: string, data: Buffer, mode: number): Promise<string> {
-  return new Promise((resolve, reject) => client.create(path, data, mode, (err, p) => (err ? reject(err) : resolve(p))));
+  return new Promise((resolve, reject) =>
+    client.create(path, data, mode, (err, p) => (err ? reject(err) : resolve(p))),
+  );
 }
 
 export function setData(client: Client, path: string, data: Buffer, version = -1): Promise<Stat> {
-  return new Promise((resolve, reject) => client.setData(path, data, version, (err, stat) => (err ? reject(err) : resolve(stat))));
+  return new Promise((resolve, reject) =>
+    client.setData(path, data, version, (err, stat) => (err ? reject(err) : resolve(stat))),
+  );
 }
 
 export function remove(client: Client, path: string, version = -1): Promise<void> {

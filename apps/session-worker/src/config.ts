@@ -1,6 +1,7 @@
 // session-worker's settings from the environment, validated at startup.
-import { z } from 'zod';
+
 import { parseEnv } from '@fleetcap/lib/config/connections';
+import { z } from 'zod';
 
 const workerEnv = z.object({
   FLEETCAP_FORECAST_URL: z.string().url().default('http://127.0.0.1:8090'),
@@ -14,8 +15,14 @@ const workerEnv = z.object({
   FLEETCAP_WORKER_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_FORECAST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),
-  FLEETCAP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('fc'),
-  FLEETCAP_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('fleetcap'),
+  FLEETCAP_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/)
+    .default('fc'),
+  FLEETCAP_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default('fleetcap'),
 });
 
 export type WorkerConfig = z.infer<typeof workerEnv>;

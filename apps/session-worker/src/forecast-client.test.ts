@@ -4,12 +4,27 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
-import { ForecastClient, ForecastRejected, ForecastUnavailable, answerError, errorDetail } from './forecast-client.ts';
+import { answerError, errorDetail, ForecastClient, ForecastRejected, ForecastUnavailable } from './forecast-client.ts';
 import { StoppedWhileRetrying, withRetry } from './retry.ts';
 import { buildSession } from './session-loader.ts';
 
-const message = { key: 'tcp/10.0.0.2/443/10.0.0.9/51000', reason: 'delay' as const, occurrence: 1, agent: 'a1', enqueuedAt: 1 };
-const meta = { agent: 'a1', initiator: '1', occurrence: '1', first: '1', last: '2', packets: '1', overflow: '0', bytes: '74' };
+const message = {
+  key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
+  reason: 'delay' as const,
+  occurrence: 1,
+  agent: 'a1',
+  enqueuedAt: 1,
+};
+const meta = {
+  agent: 'a1',
+  initiator: '1',
+  occurrence: '1',
+  first: '1',
+  last: '2',
+  packets: '1',
+  overflow: '0',
+  bytes: '74',
+};
 const session = buildSession(message, meta, ['1:1:1:74:0:2']);
 
 function classifyError(status: number, body: string): Error {
@@ -26,7 +41,11 @@ describe('forecast client', () => {
   test('400, 413 and 422 are ForecastRejected with the status and forecast message', () => {
     const e400 = classifyError(
       400,
-      JSON.stringify({ error: 'sessions[0].packets: must hold at most 8 packets', path: 'sessions[0].packets', session: 0 }),
+      JSON.stringify({
+        error: 'sessions[0].packets: must hold at most 8 packets',
+        path: 'sessions[0].packets',
+        session: 0,
+      }),
     );
     assert.ok(e400 instanceof ForecastRejected, String(e400));
     assert.equal(e400.status, 400);
@@ -34,7 +53,10 @@ describe('forecast client', () => {
     assert.equal(e400.session, 0);
     assert.equal(e400.message, 'forecast refused the request (400): sessions[0].packets: must hold at most 8 packets');
 
-    const e413 = classifyError(413, JSON.stringify({ error: 'body is over the limit of 1024 bytes: send fewer sessions per request' }));
+    const e413 = classifyError(
+      413,
+      JSON.stringify({ error: 'body is over the limit of 1024 bytes: send fewer sessions per request' }),
+    );
     assert.ok(e413 instanceof ForecastRejected);
     assert.equal(e413.status, 413);
     assert.equal(e413.session, undefined);

@@ -64,7 +64,8 @@ export function answerError(status: number, text: string): ForecastRejected | Fo
     const { detail, session } = errorDetail(text);
     return new ForecastRejected(status, detail, session);
   }
-  if (status < 200 || status > 299) return new ForecastUnavailable(`forecast answered ${status}: ${text.slice(0, 500)}`);
+  if (status < 200 || status > 299)
+    return new ForecastUnavailable(`forecast answered ${status}: ${text.slice(0, 500)}`);
   return null;
 }
 
@@ -110,7 +111,9 @@ export class ForecastClient {
     if (refused) throw refused;
     const body = JSON.parse(text) as { modelVersion?: string; results?: Array<{ label?: string; score?: number }> };
     if (!body.modelVersion || !Array.isArray(body.results) || body.results.length !== sessions.length) {
-      throw new ForecastUnavailable(`forecast answered without ${sessions.length} results and a model version: ${text.slice(0, 200)}`);
+      throw new ForecastUnavailable(
+        `forecast answered without ${sessions.length} results and a model version: ${text.slice(0, 200)}`,
+      );
     }
     return {
       modelVersion: body.modelVersion,

@@ -1,10 +1,11 @@
 // session-worker: wiring only (config, connections, telemetry, signals). The logic is in the modules beside it.
-import { Redis } from 'ioredis';
-import mysql from 'mysql2/promise';
+
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import { loadWorkerConfig } from './config.ts';
 import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';

@@ -1,5 +1,5 @@
 // session-worker's Prometheus metrics.
-import { Counter, Histogram, createRegistry } from '@fleetcap/lib/telemetry/metrics';
+import { Counter, createRegistry, Histogram } from '@fleetcap/lib/telemetry/metrics';
 
 export function createWorkerMetrics() {
   const registry = createRegistry('session-worker');

@@ -4,16 +4,17 @@
 // done marker (and is acked), so every session occurrence ends with exactly one row.
 // forecast refusing a request (ForecastRejected: 400/413/422, never retried) splits the batch in halves until
 // each part passes; a single session it still refuses is dead-lettered and the rest of the batch goes on.
-import type { Pool } from 'mysql2/promise';
+
+import { decodeSessionMessage, type ScheduleReason, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { Redis } from 'ioredis';
+import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
-import { type SessionMessage, type ScheduleReason, decodeSessionMessage } from '@fleetcap/lib/queue/session-message';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
 import type { SessionFinisher } from './session-finisher.ts';
 import { type LoadedSession, loadSessions } from './session-loader.ts';
-import { type VerdictRow, insertVerdicts } from './verdict-writer.ts';
+import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {
   body: Buffer;
@@ -42,7 +43,9 @@ interface Work {
   deliveries: Delivery[];
 }
 
-type Classified = { kind: 'verdict'; verdict: Verdict; modelVersion: string } | { kind: 'rejected'; error: ForecastRejected };
+type Classified =
+  | { kind: 'verdict'; verdict: Verdict; modelVersion: string }
+  | { kind: 'rejected'; error: ForecastRejected };
 
 const retryableForecastError = (err: Error): boolean => !(err instanceof ForecastRejected);
 
@@ -66,7 +69,10 @@ export class BatchProcessor {
       isStopping: this.d.isStopping,
       onRetry: (s, attempt, err, waitMs) => {
         this.d.metrics.retries.inc({ stage: s });
-        this.d.log.warn({ stage: s, attempt, waitMs, err: err.message }, `${s} failed; retrying (messages stay unacknowledged)`);
+        this.d.log.warn(
+          { stage: s, attempt, waitMs, err: err.message },
+          `${s} failed; retrying (messages stay unacknowledged)`,
+        );
       },
     });
   }
@@ -81,7 +87,13 @@ export class BatchProcessor {
         await this.poison(delivery, (err as Error).message);
       }
     }
-    const outcomes = await this.retry('load', () => loadSessions(this.d.redis, this.d.prefix, valid.map((v) => v.message)));
+    const outcomes = await this.retry('load', () =>
+      loadSessions(
+        this.d.redis,
+        this.d.prefix,
+        valid.map((v) => v.message),
+      ),
+    );
 
     // Two messages for one occurrence (delay and full) share one verdict, stored with the earlier-path reason.
     const toClassify = new Map<string, Work>();
@@ -125,7 +137,13 @@ export class BatchProcessor {
         stored.push(w);
         toAck.push(...w.deliveries);
         this.d.metrics.messages.inc({ outcome: 'classified' }, w.deliveries.length);
-        rows.push({ session: w.session, label: r.verdict.label, score: r.verdict.score, modelVersion: r.modelVersion, reason: w.reason });
+        rows.push({
+          session: w.session,
+          label: r.verdict.label,
+          score: r.verdict.score,
+          modelVersion: r.modelVersion,
+          reason: w.reason,
+        });
       }
       const inserted = rows.length > 0 ? await this.retry('insert', () => insertVerdicts(this.d.pool, rows)) : 0;
       if (stored.length > 0) {
@@ -139,7 +157,10 @@ export class BatchProcessor {
         this.d.metrics.latencySeconds.observe({ reason: r.reason }, (now - r.session.message.enqueuedAt) / 1000);
       }
       if (inserted < rows.length) {
-        this.d.log.info({ rows: rows.length, inserted }, 'some verdicts were already stored (a redelivery after a crash)');
+        this.d.log.info(
+          { rows: rows.length, inserted },
+          'some verdicts were already stored (a redelivery after a crash)',
+        );
       }
     }
     for (const delivery of toAck) delivery.ack();

@@ -1,9 +1,10 @@
 // Consumes the ready queue with a bounded prefetch and hands the processor batches that close by size
 // or by time. Batches are processed one after another; messages that arrive meanwhile form the next.
 // Reconnects by itself: deliveries of a lost channel are redelivered by RabbitMQ.
+
+import { declareReadyQueues } from '@fleetcap/lib/queue/topology';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import { declareReadyQueues } from '@fleetcap/lib/queue/topology';
 import type { BatchProcessor, Delivery } from './processor.ts';
 
 export interface ConsumerSettings {
@@ -51,13 +52,19 @@ export class QueueConsumer {
         this.channel = undefined;
         this.pending = [];
         if (!this.stopping) {
-          this.log.warn({ err: this.lastError }, 'RabbitMQ connection lost; reconnecting (unacked messages will be redelivered)');
+          this.log.warn(
+            { err: this.lastError },
+            'RabbitMQ connection lost; reconnecting (unacked messages will be redelivered)',
+          );
           setTimeout(() => void this.start(), 1000).unref();
         }
       });
       this.connection = connection;
       this.channel = channel;
-      const { consumerTag } = await channel.consume(queues.ready, (msg) => msg && this.onMessage(channel, queues.dead, msg));
+      const { consumerTag } = await channel.consume(
+        queues.ready,
+        (msg) => msg && this.onMessage(channel, queues.dead, msg),
+      );
       this.consumerTag = consumerTag;
       this.lastError = '';
       this.log.info({ queue: queues.ready, prefetch: this.s.prefetch }, 'consuming');

@@ -1,7 +1,7 @@
 // After the verdict rows are committed: done markers set, session keys freed (one pipelined round).
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { sessionKeys } from '@fleetcap/lib/session-store/layout';
+import type { Redis } from 'ioredis';
 
 const finishScript = readFileSync(new URL('./commands/finish-session.lua', import.meta.url), 'utf8');
 
@@ -23,7 +23,14 @@ export class SessionFinisher {
     const pipeline = this.redis.pipeline();
     for (const s of sessions) {
       const k = sessionKeys(s.key, this.prefix);
-      (pipeline as unknown as FinishCommand).finishSession(k.packets, k.meta, k.batches, k.done, String(s.occurrence), String(this.doneTtlSeconds));
+      (pipeline as unknown as FinishCommand).finishSession(
+        k.packets,
+        k.meta,
+        k.batches,
+        k.done,
+        String(s.occurrence),
+        String(this.doneTtlSeconds),
+      );
     }
     const results = (await pipeline.exec()) ?? [];
     for (const [err] of results) if (err) throw err;

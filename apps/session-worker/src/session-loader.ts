@@ -1,10 +1,16 @@
 // Reads the sessions named by queue messages from Redis (one pipelined round for a whole batch) and
 // says, per message, whether there is work: a session already done, freed, or of another occurrence
 // than the message names needs no verdict.
-import type { Redis } from 'ioredis';
+
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import { type PacketRecord, decodePacketRecord, sessionKeys, toClientDirection } from '@fleetcap/lib/session-store/layout';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
+import {
+  decodePacketRecord,
+  type PacketRecord,
+  sessionKeys,
+  toClientDirection,
+} from '@fleetcap/lib/session-store/layout';
+import type { Redis } from 'ioredis';
 
 export interface LoadedSession {
   message: SessionMessage;
@@ -35,7 +41,8 @@ export function buildSession(message: SessionMessage, meta: Record<string, strin
   const packets = members.map((m) => toClientDirection(decodePacketRecord(m), initiatorIsA ? 0 : 1));
   const num = (field: string): number => {
     const v = Number(meta[field] ?? '0');
-    if (!Number.isFinite(v)) throw new Error(`session ${message.key}: meta field ${field}=${JSON.stringify(meta[field])} is not a number`);
+    if (!Number.isFinite(v))
+      throw new Error(`session ${message.key}: meta field ${field}=${JSON.stringify(meta[field])} is not a number`);
     return v;
   };
   return {

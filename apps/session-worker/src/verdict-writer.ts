@@ -1,7 +1,8 @@
 // Writes a batch of verdicts with one multi-row INSERT IGNORE: the unique (session_key, occurrence)
 // index makes a replay after a crash a no-op, so every session occurrence has exactly one row.
-import type { Pool } from 'mysql2/promise';
+
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
+import type { Pool } from 'mysql2/promise';
 import type { LoadedSession } from './session-loader.ts';
 
 export interface VerdictRow {

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { forecastRequest } from './forecast-client.ts';
 import { loadWorkerConfig } from './config.ts';
+import { forecastRequest } from './forecast-client.ts';
 import { backoffMs } from './retry.ts';
 import { buildSession } from './session-loader.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
-const message = { key: 'tcp/10.0.0.2/443/10.0.0.9/51000', reason: 'full' as const, occurrence: 1732451234567890, agent: 'a1', enqueuedAt: 1 };
+const message = {
+  key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
+  reason: 'full' as const,
+  occurrence: 1732451234567890,
+  agent: 'a1',
+  enqueuedAt: 1,
+};
 const meta = {
   agent: 'a1',
   initiator: '1', // endpoint b (10.0.0.9:51000) sent the first packet
@@ -28,37 +34,85 @@ describe('session-worker pure parts', () => {
     assert.equal(s.proto, 'tcp');
     assert.equal(s.packetsSeen, 30, 'kept plus overflow');
     assert.equal(s.bytes, 9000);
-    assert.deepEqual(s.packets[1], { seq: 2, direction: 1, tsUs: 1732451234600000, wireLength: 74, payloadLength: 0, tcpFlags: 18 });
+    assert.deepEqual(s.packets[1], {
+      seq: 2,
+      direction: 1,
+      tsUs: 1732451234600000,
+      wireLength: 74,
+      payloadLength: 0,
+      tcpFlags: 18,
+    });
   });
 
   test('a corrupt packet record is an error naming the record', () => {
     assert.throws(() => buildSession(message, meta, ['1:0:oops:74:0:2']), /packet record "1:0:oops:74:0:2"/);
-    assert.throws(() => buildSession(message, { ...meta, bytes: 'x' }, members), /meta field bytes="x" is not a number/);
+    assert.throws(
+      () => buildSession(message, { ...meta, bytes: 'x' }, members),
+      /meta field bytes="x" is not a number/,
+    );
   });
 
   test('verdict rows carry µs times as UTC DATETIME(6) and every contract column', () => {
     assert.equal(mysqlDatetime(1732451234567890), '2024-11-24 12:27:14.567890');
     assert.equal(mysqlDatetime(1_000_000), '1970-01-01 00:00:01.000000');
-    const values = verdictValues({ session: buildSession(message, meta, members), label: 'benign', score: 0.97, modelVersion: 'm1', reason: 'full' });
+    const values = verdictValues({
+      session: buildSession(message, meta, members),
+      label: 'benign',
+      score: 0.97,
+      modelVersion: 'm1',
+      reason: 'full',
+    });
     assert.deepEqual(values, [
-      message.key, 1732451234567890, 'a1', 'tcp', '10.0.0.9', 51000, '10.0.0.2', 443,
-      '2024-11-24 12:27:14.567890', '2024-11-24 12:27:15.000001', 30, 9000, 'benign', 0.97, 'm1', 'full',
+      message.key,
+      1732451234567890,
+      'a1',
+      'tcp',
+      '10.0.0.9',
+      51000,
+      '10.0.0.2',
+      443,
+      '2024-11-24 12:27:14.567890',
+      '2024-11-24 12:27:15.000001',
+      30,
+      9000,
+      'benign',
+      0.97,
+      'm1',
+      'full',
     ]);
   });
 
   test('the forecast request holds each session packets with direction, time and sizes', () => {
     const body = forecastRequest([buildSession(message, meta, members)]);
     assert.equal(body.sessions.length, 1);
-    assert.deepEqual(body.sessions[0]!.packets[0], { direction: 0, tsUs: 1732451234567890, wireLength: 74, payloadLength: 0, tcpFlags: 2 });
+    assert.deepEqual(body.sessions[0]!.packets[0], {
+      direction: 0,
+      tsUs: 1732451234567890,
+      wireLength: 74,
+      payloadLength: 0,
+      tcpFlags: 2,
+    });
     assert.equal(body.sessions[0]!.serverPort, 443);
     assert.equal(body.sessions[0]!.clientPort, 51000);
   });
 
   test('backoff grows exponentially to a ceiling, with jitter in its upper half', () => {
-    assert.equal(backoffMs(1, 200, 10_000, () => 0), 100);
-    assert.equal(backoffMs(1, 200, 10_000, () => 1), 200);
-    assert.equal(backoffMs(4, 200, 10_000, () => 1), 1600);
-    assert.equal(backoffMs(30, 200, 10_000, () => 1), 10_000);
+    assert.equal(
+      backoffMs(1, 200, 10_000, () => 0),
+      100,
+    );
+    assert.equal(
+      backoffMs(1, 200, 10_000, () => 1),
+      200,
+    );
+    assert.equal(
+      backoffMs(4, 200, 10_000, () => 1),
+      1600,
+    );
+    assert.equal(
+      backoffMs(30, 200, 10_000, () => 1),
+      10_000,
+    );
   });
 
   test('config errors name the variable', () => {

@@ -5,12 +5,31 @@ import { backoffDelay, parseRetryAfter, retryWait } from './backoff.ts';
 const opts = { baseMs: 100, maxMs: 2000 };
 
 test('backoff grows exponentially up to the cap, with jitter between base/2 and the exponential value', () => {
-  assert.equal(backoffDelay(1, opts, () => 0), 50);
-  assert.equal(backoffDelay(1, opts, () => 1), 100);
-  assert.equal(backoffDelay(2, opts, () => 1), 200);
-  assert.equal(backoffDelay(4, opts, () => 1), 800);
-  assert.equal(backoffDelay(10, opts, () => 1), 2000);
-  assert.equal(backoffDelay(1000, opts, () => 1), 2000, 'no overflow for huge attempt numbers');
+  assert.equal(
+    backoffDelay(1, opts, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(1, opts, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(2, opts, () => 1),
+    200,
+  );
+  assert.equal(
+    backoffDelay(4, opts, () => 1),
+    800,
+  );
+  assert.equal(
+    backoffDelay(10, opts, () => 1),
+    2000,
+  );
+  assert.equal(
+    backoffDelay(1000, opts, () => 1),
+    2000,
+    'no overflow for huge attempt numbers',
+  );
   for (let a = 1; a < 12; a++) {
     for (let i = 0; i < 50; i++) {
       const d = backoffDelay(a, opts);
@@ -30,8 +49,20 @@ test('Retry-After: seconds, HTTP date, garbage', () => {
 });
 
 test('the wait honours a longer Retry-After, within the cap', () => {
-  assert.equal(retryWait(1, opts, 1500, 10_000, () => 1), 1500);
-  assert.equal(retryWait(1, opts, 60_000, 10_000, () => 1), 10_000);
-  assert.equal(retryWait(3, opts, 10, 10_000, () => 1), 400);
-  assert.equal(retryWait(3, opts, undefined, 10_000, () => 1), 400);
+  assert.equal(
+    retryWait(1, opts, 1500, 10_000, () => 1),
+    1500,
+  );
+  assert.equal(
+    retryWait(1, opts, 60_000, 10_000, () => 1),
+    10_000,
+  );
+  assert.equal(
+    retryWait(3, opts, 10, 10_000, () => 1),
+    400,
+  );
+  assert.equal(
+    retryWait(3, opts, undefined, 10_000, () => 1),
+    400,
+  );
 });

@@ -26,7 +26,13 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 }
 
 /** The wait after a retryable failure: the jittered backoff, or Retry-After if longer, never more than capMs. */
-export function retryWait(attempt: number, options: BackoffOptions, retryAfterMs: number | undefined, capMs: number, random?: () => number): number {
+export function retryWait(
+  attempt: number,
+  options: BackoffOptions,
+  retryAfterMs: number | undefined,
+  capMs: number,
+  random?: () => number,
+): number {
   const jittered = backoffDelay(attempt, options, random);
   return Math.min(capMs, Math.max(jittered, retryAfterMs ?? 0));
 }

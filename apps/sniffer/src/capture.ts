@@ -12,7 +12,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { CaptureParser, type CapturedPacket } from '@fleetcap/lib/pcap/reader';
+import { type CapturedPacket, CaptureParser } from '@fleetcap/lib/pcap/reader';
 
 export interface CaptureOptions {
   device: string;
@@ -62,7 +62,8 @@ export function tcpdumpArgs(
 
 const SETPRIV = '/usr/bin/setpriv';
 
-const ONE_LINE_STATS = /(\d+) packets? captured, (\d+) packets? received by filter, (\d+) packets? dropped by kernel(?:, (\d+) packets? dropped by interface)?/;
+const ONE_LINE_STATS =
+  /(\d+) packets? captured, (\d+) packets? received by filter, (\d+) packets? dropped by kernel(?:, (\d+) packets? dropped by interface)?/;
 const LINE_STAT = /^(\d+) packets? (captured|received by filter|dropped by kernel|dropped by interface)$/;
 
 /** Folds one stderr line of tcpdump into stats; returns true if it was a statistics line. */

@@ -16,7 +16,8 @@ export function uploadEndpoint(splitcapUrl: string): Endpoint {
 
 /** tcpdump resolves a host name at compile time; a literal is used as is. */
 function hostPrimitive(host: string): string {
-  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) throw new Error(`splitcap host ${JSON.stringify(host)} cannot appear in a BPF filter`);
+  if (!/^[A-Za-z0-9.:_-]+$/.test(host))
+    throw new Error(`splitcap host ${JSON.stringify(host)} cannot appear in a BPF filter`);
   return `host ${host}`;
 }
 

@@ -52,7 +52,11 @@ export function httpPost(
           size += c.length;
         });
         res.on('end', () =>
-          finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+          finish(null, {
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
         );
         res.on('error', (err) => finish(err));
         res.on('aborted', () => finish(new Error('response aborted')));

@@ -48,7 +48,15 @@ export const STANDBY_ENV = 'FLEETCAP_SNIFFER_STANDBY';
 export const DEFER_SCAN_ENV = 'FLEETCAP_SPOOL_DEFER_SCAN';
 
 export function emptyCounters(): SnifferCounters {
-  return { captured: 0, kernelDrops: 0, batchesUploaded: 0, spooled: 0, spoolDropped: 0, spoolDroppedPackets: 0, rejected: 0 };
+  return {
+    captured: 0,
+    kernelDrops: 0,
+    batchesUploaded: 0,
+    spooled: 0,
+    spoolDropped: 0,
+    spoolDroppedPackets: 0,
+    rejected: 0,
+  };
 }
 
 /** The environment variable the listener passes the validated config in (JSON). */

@@ -6,9 +6,9 @@ import { AgentConfigError } from '@fleetcap/lib/config/agent-config';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { Gauge, createRegistry } from '@fleetcap/lib/telemetry/metrics';
-import { type ListenerMessage, STANDBY_ENV, type SnifferCounters, type SnifferMessage } from './ipc.ts';
-import { type SnifferOptions, loadSnifferOptions } from './options.ts';
+import { createRegistry, Gauge } from '@fleetcap/lib/telemetry/metrics';
+import { type ListenerMessage, type SnifferCounters, type SnifferMessage, STANDBY_ENV } from './ipc.ts';
+import { loadSnifferOptions, type SnifferOptions } from './options.ts';
 import { Sniffer } from './sniffer.ts';
 
 const log = createLogger('sniffer');
@@ -121,7 +121,8 @@ async function main(): Promise<number> {
     sniffer.cutAt(cutAtMs);
     // libpcap hands packets over in blocks, at the latest after its 1 s timeout: capture on for a while so that
     // every packet captured before the cut-off reaches us.
-    const lingerMs = stop.linger && !sniffer.capture.stopping ? Math.max(0, cutAtMs + options.lingerMs - Date.now()) : 0;
+    const lingerMs =
+      stop.linger && !sniffer.capture.stopping ? Math.max(0, cutAtMs + options.lingerMs - Date.now()) : 0;
     log.info({ why: stop.why, cutAtMs, lingerMs }, 'stopping');
     if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
     const { drained } = await sniffer.stop(() => send({ type: 'capture-stopped', counters: sniffer.counters() }));
@@ -145,7 +146,12 @@ async function main(): Promise<number> {
     return 1;
   }
   if (started !== null) return shutdown(started);
-  await send({ type: 'capturing', revision: config.revision, filter: sniffer.filter, sinceMs: sniffer.capturingSinceMs });
+  await send({
+    type: 'capturing',
+    revision: config.revision,
+    filter: sniffer.filter,
+    sinceMs: sniffer.capturingSinceMs,
+  });
 
   const died = sniffer.capture.died().then(async (why): Promise<Stop> => {
     if (why !== '') {

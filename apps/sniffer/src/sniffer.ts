@@ -39,7 +39,11 @@ export class Sniffer {
       },
       !options.deferScan,
     );
-    if (this.spool.size > 0) log.info({ batches: this.spool.size, dir: options.spoolDir }, 'spool holds batches from an earlier run; uploading them');
+    if (this.spool.size > 0)
+      log.info(
+        { batches: this.spool.size, dir: options.spoolDir },
+        'spool holds batches from an earlier run; uploading them',
+      );
     this.uploader = new Uploader(this.spool, {
       url: c.splitcapUrl,
       agentId: c.agentId,
@@ -49,12 +53,19 @@ export class Sniffer {
       maxWaitMs: Math.max(options.backoffMaxMs, 1000),
       requestTimeoutMs: options.uploadTimeoutMs,
       onEvent: (ev) => {
-        if (ev.kind === 'uploaded') log.debug({ batch: ev.entry.id, packets: ev.entry.packets, ms: ev.ms }, 'batch uploaded');
+        if (ev.kind === 'uploaded')
+          log.debug({ batch: ev.entry.id, packets: ev.entry.packets, ms: ev.ms }, 'batch uploaded');
         else if (ev.kind === 'rejected')
-          log.error({ batch: ev.entry.id, status: ev.status, body: ev.body }, 'splitcap refused the batch; moved to rejected/');
+          log.error(
+            { batch: ev.entry.id, status: ev.status, body: ev.body },
+            'splitcap refused the batch; moved to rejected/',
+          );
         else if (ev.kind === 'gone') log.warn({ batch: ev.entry.id, error: ev.error }, 'spooled batch vanished');
         else
-          log.warn({ batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs, failures: ev.failures }, 'upload failed; will retry');
+          log.warn(
+            { batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs, failures: ev.failures },
+            'upload failed; will retry',
+          );
       },
     });
     this.batcher = new Batcher({

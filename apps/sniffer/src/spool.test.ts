@@ -81,10 +81,7 @@ test('a new spool on the same folder adopts the batches left behind, oldest firs
   assert.equal(second.size, 0, 'deferred scan');
   const mine = second.add(file(10), 1, 9000)!;
   assert.equal(second.scan(), 2);
-  assert.deepEqual(
-    [second.claim()?.id, second.claim()?.id, second.claim()?.id],
-    [old1.id, old2.id, mine.id],
-  );
+  assert.deepEqual([second.claim()?.id, second.claim()?.id, second.claim()?.id], [old1.id, old2.id, mine.id]);
   assert.equal(second.counters().spooledPackets, 8);
   assert.ok(!readdirSync(d).includes('half.pcap.tmp'));
   assert.equal(second.scan(), 0, 'known batches are not adopted twice');

@@ -193,7 +193,8 @@ export class Spool {
     }
     const keep = this.options.rejectedKeep ?? 100;
     const names = readdirSync(this.rejectedDir).sort();
-    for (const name of names.slice(0, Math.max(0, names.length - keep))) rmSync(join(this.rejectedDir, name), { force: true });
+    for (const name of names.slice(0, Math.max(0, names.length - keep)))
+      rmSync(join(this.rejectedDir, name), { force: true });
   }
 
   has(e: SpoolEntry): boolean {

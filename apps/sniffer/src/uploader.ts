@@ -4,7 +4,7 @@
 // opens it again. 400/401/413 are final: the batch moves to rejected/ and is counted.
 import { readFile } from 'node:fs/promises';
 import { type BackoffOptions, parseRetryAfter, retryWait } from './backoff.ts';
-import { type PostResult, httpPost } from './http-post.ts';
+import { httpPost, type PostResult } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
 export interface UploaderOptions {
@@ -152,7 +152,12 @@ export class Uploader {
     this.spool.release(entry);
     if (this.stopping) return;
     this.consecutiveFailures++;
-    const waitMs = retryWait(this.consecutiveFailures, this.options.backoff, outcome.retryAfterMs, this.options.maxWaitMs);
+    const waitMs = retryWait(
+      this.consecutiveFailures,
+      this.options.backoff,
+      outcome.retryAfterMs,
+      this.options.maxWaitMs,
+    );
     this.gateUntil = Math.max(this.gateUntil, Date.now() + waitMs);
     this.options.onEvent?.({ kind: 'retry', entry, error: outcome.error, waitMs, failures: this.consecutiveFailures });
   }
@@ -173,7 +178,13 @@ export class Uploader {
     };
     if (this.options.token !== '') headers.authorization = `Bearer ${this.options.token}`;
     try {
-      const res: PostResult = await this.post(this.endpoint, headers, body, this.options.requestTimeoutMs, this.shutdown.signal);
+      const res: PostResult = await this.post(
+        this.endpoint,
+        headers,
+        body,
+        this.options.requestTimeoutMs,
+        this.shutdown.signal,
+      );
       const text = res.body;
       if (res.status >= 200 && res.status < 300) {
         this.options.onEvent?.({ kind: 'uploaded', entry, status: res.status, ms: Date.now() - started });

@@ -1,6 +1,13 @@
 // Turns an uploaded capture (pcap or pcapng, in memory) into per-session packet lists ready for the
 // append script: no server is touched here, so this is the part the offline tools and tests share.
-import { DecodedPacket, decodePacket, SKIP_REASONS, type SkipReason, TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
+import {
+  DecodedPacket,
+  decodePacket,
+  SKIP_REASONS,
+  type SkipReason,
+  TCP_FIN,
+  TCP_RST,
+} from '@fleetcap/lib/packet/decode';
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
@@ -76,7 +83,16 @@ export function decodeBatch(body: Buffer): DecodedBatch {
         forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
         tableSideIsKeySide[flow.index] = flow.sideA === forward;
         const key = sessionKeyOf(decoded.proto, decoded.src, decoded.sport, decoded.dst, decoded.dport);
-        s = { key, firstSide: forward ? 0 : 1, firstUs: tsUs, lastUs: tsUs, bytes: 0, closing: false, args: [], packets: 0 };
+        s = {
+          key,
+          firstSide: forward ? 0 : 1,
+          firstUs: tsUs,
+          lastUs: tsUs,
+          bytes: 0,
+          closing: false,
+          args: [],
+          packets: 0,
+        };
         byFlow[flow.index] = s;
         sessions.set(key, s);
       } else {
@@ -98,5 +114,11 @@ export function decodeBatch(body: Buffer): DecodedBatch {
     }
     throw err;
   }
-  return { sessions, packetsRead: read, packetsSessionized: sessionized, skipped, truncatedAtEnd: parser.counters.truncatedAtEnd };
+  return {
+    sessions,
+    packetsRead: read,
+    packetsSessionized: sessionized,
+    skipped,
+    truncatedAtEnd: parser.counters.truncatedAtEnd,
+  };
 }

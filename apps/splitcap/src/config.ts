@@ -1,17 +1,26 @@
 // splitcap's settings from the environment, validated at startup.
-import { z } from 'zod';
+
 import { parseEnv } from '@fleetcap/lib/config/connections';
+import { z } from 'zod';
 
 const tokenList = z
-  .string({ required_error: 'required: a comma-separated list of agent=token pairs, e.g. "host-1=s3cret,host-2=0ther"' })
+  .string({
+    required_error: 'required: a comma-separated list of agent=token pairs, e.g. "host-1=s3cret,host-2=0ther"',
+  })
   .transform((text, ctx) => {
     const tokens = new Map<string, string>();
-    for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const pair of text
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const eq = pair.indexOf('=');
       const agent = pair.slice(0, eq);
       const token = pair.slice(eq + 1);
       if (eq <= 0 || token.length < 8) {
-        ctx.addIssue({ code: 'custom', message: `"${agent || pair}": each entry is agent=token with a token of 8 characters or more` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${agent || pair}": each entry is agent=token with a token of 8 characters or more`,
+        });
         return z.NEVER;
       }
       tokens.set(agent, token);
@@ -27,10 +36,20 @@ const splitcapEnv = z.object({
   FLEETCAP_SPLITCAP_HOST: z.string().default('127.0.0.1'),
   FLEETCAP_SPLITCAP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   FLEETCAP_SPLITCAP_TOKENS: tokenList,
-  FLEETCAP_SPLITCAP_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+  FLEETCAP_SPLITCAP_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
   FLEETCAP_SPLITCAP_MAX_READY_DEPTH: z.coerce.number().int().min(1).default(100_000),
-  FLEETCAP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('fc'),
-  FLEETCAP_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('fleetcap'),
+  FLEETCAP_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/)
+    .default('fc'),
+  FLEETCAP_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default('fleetcap'),
   FLEETCAP_SESSION_MAX_PACKETS: z.coerce.number().int().min(1).max(10_000).default(24),
   FLEETCAP_SESSION_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
   FLEETCAP_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(3600),

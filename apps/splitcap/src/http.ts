@@ -59,12 +59,20 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   const checkShape = (req: Request, res: Response, next: NextFunction) => {
     const type = (req.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
     if (!acceptedTypes.includes(type)) {
-      return problem(res, 415, `Content-Type ${type} is not a capture: send application/vnd.tcpdump.pcap (pcap or pcapng)`);
+      return problem(
+        res,
+        415,
+        `Content-Type ${type} is not a capture: send application/vnd.tcpdump.pcap (pcap or pcapng)`,
+      );
     }
     const length = Number(req.get('content-length') ?? Number.NaN);
     if (length > deps.maxBodyBytes) {
       deps.metrics.batches.inc({ outcome: 'rejected' });
-      return problem(res, 413, `batch of ${length} bytes is over the limit of ${deps.maxBodyBytes} bytes: close batches sooner (fewer packets or milliseconds)`);
+      return problem(
+        res,
+        413,
+        `batch of ${length} bytes is over the limit of ${deps.maxBodyBytes} bytes: close batches sooner (fewer packets or milliseconds)`,
+      );
     }
     const batchId = req.get('x-fleetcap-batch');
     if (batchId !== undefined && !batchIdPattern.test(batchId)) {
@@ -103,7 +111,9 @@ export function createHttpApp(deps: HttpDeps): express.Express {
         const why = err instanceof SchedulerUnavailable ? err.message : `Redis: ${(err as Error).message}`;
         deps.log.error({ agent, batchId, err: why }, 'batch not stored; the agent will retry');
         res.set('Retry-After', retryAfterSeconds);
-        return problem(res, 503, `batch not stored: ${why}; retry later (the same batch id is safe to resend)`, { batchId });
+        return problem(res, 503, `batch not stored: ${why}; retry later (the same batch id is safe to resend)`, {
+          batchId,
+        });
       } finally {
         deps.metrics.ingestSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       }

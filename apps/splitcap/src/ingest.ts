@@ -3,7 +3,7 @@
 // script is idempotent per batch id) and loses no schedule (a retried session returns the reasons it
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import { decodeBatch, type DecodedBatch } from './batch-decoder.ts';
+import { type DecodedBatch, decodeBatch } from './batch-decoder.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SessionStore } from './session-store.ts';
@@ -54,7 +54,8 @@ export class Ingest {
     this.metrics.packets.inc({ fate: 'stored' }, result.packetsStored);
     this.metrics.packets.inc({ fate: 'over-max' }, result.skipped.overMax);
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
-    for (const [reason, n] of Object.entries(batch.skipped)) if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
+    for (const [reason, n] of Object.entries(batch.skipped))
+      if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);
     return result;
   }

@@ -1,8 +1,8 @@
 // splitcap: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { Redis } from 'ioredis';
 import { loadSplitcapConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
@@ -39,7 +39,12 @@ redis.on('ready', () => {
 
 const metrics = createMetrics();
 const scheduler = new Scheduler(
-  { amqpUrl: connections.amqpUrl, queuePrefix: config.FLEETCAP_QUEUE_PREFIX, delayMs: config.FLEETCAP_SESSION_DELAY_MS, maxReadyDepth: config.FLEETCAP_SPLITCAP_MAX_READY_DEPTH },
+  {
+    amqpUrl: connections.amqpUrl,
+    queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
+    delayMs: config.FLEETCAP_SESSION_DELAY_MS,
+    maxReadyDepth: config.FLEETCAP_SPLITCAP_MAX_READY_DEPTH,
+  },
   log,
 );
 const store = new SessionStore(redis, {
@@ -56,7 +61,8 @@ const app = createHttpApp({
   log,
   tokens: config.FLEETCAP_SPLITCAP_TOKENS,
   maxBodyBytes: config.FLEETCAP_SPLITCAP_MAX_BODY_BYTES,
-  backpressure: () => (redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure()),
+  backpressure: () =>
+    redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure(),
   health: async () => {
     const checks: Record<string, string> = {
       redis: redis.status === 'ready' ? 'ok' : `down: ${redisError || redis.status}`,
@@ -66,12 +72,17 @@ const app = createHttpApp({
   },
 });
 
-await scheduler.start().catch((err: Error) => log.warn({ err: err.message }, 'RabbitMQ not reachable yet; retrying in the background'));
+await scheduler
+  .start()
+  .catch((err: Error) => log.warn({ err: err.message }, 'RabbitMQ not reachable yet; retrying in the background'));
 const server = app.listen(config.FLEETCAP_SPLITCAP_PORT, config.FLEETCAP_SPLITCAP_HOST);
 await once(server, 'listening');
 const address = server.address();
 const port = typeof address === 'object' && address ? address.port : config.FLEETCAP_SPLITCAP_PORT;
-log.info({ host: config.FLEETCAP_SPLITCAP_HOST, port, agents: config.FLEETCAP_SPLITCAP_TOKENS.size }, 'splitcap listening');
+log.info(
+  { host: config.FLEETCAP_SPLITCAP_HOST, port, agents: config.FLEETCAP_SPLITCAP_TOKENS.size },
+  'splitcap listening',
+);
 process.send?.({ type: 'listening', port });
 
 let stopping = false;

@@ -1,5 +1,5 @@
 // splitcap's Prometheus metrics.
-import { Counter, Histogram, createRegistry } from '@fleetcap/lib/telemetry/metrics';
+import { Counter, createRegistry, Histogram } from '@fleetcap/lib/telemetry/metrics';
 
 export function createMetrics() {
   const registry = createRegistry('splitcap');

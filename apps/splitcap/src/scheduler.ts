@@ -1,10 +1,11 @@
 // Publishes "session ready" messages to RabbitMQ with publisher confirms: the delay queue for a
 // session's first packet, the ready queue for a full or closing session. Reconnects by itself; while
 // disconnected, or while the ready queue is deeper than allowed, it says so and ingest answers 503.
-import amqp, { type ConfirmChannel, type ChannelModel } from 'amqplib';
-import type { Logger } from 'pino';
+
 import { encodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { declareSessionQueues, type SessionQueues } from '@fleetcap/lib/queue/topology';
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Logger } from 'pino';
 
 export interface SchedulerSettings {
   amqpUrl: string;
@@ -69,7 +70,9 @@ export class Scheduler {
       } catch (err) {
         this.lastError = (err as Error).message;
         if (!this.closed) setTimeout(() => void this.connect().catch(() => {}), 2000).unref();
-        throw new SchedulerUnavailable(`RabbitMQ is unreachable at ${this.settings.amqpUrl.replace(/\/\/[^@]*@/, '//')}: ${this.lastError}`);
+        throw new SchedulerUnavailable(
+          `RabbitMQ is unreachable at ${this.settings.amqpUrl.replace(/\/\/[^@]*@/, '//')}: ${this.lastError}`,
+        );
       } finally {
         this.connecting = undefined;
       }
@@ -110,8 +113,11 @@ export class Scheduler {
           (m) =>
             new Promise<void>((resolve, reject) => {
               const queue = m.reason === 'delay' ? queues.delay : queues.ready;
-              ch.sendToQueue(queue, encodeSessionMessage(m), { persistent: true, contentType: 'application/json' }, (err) =>
-                err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+              ch.sendToQueue(
+                queue,
+                encodeSessionMessage(m),
+                { persistent: true, contentType: 'application/json' },
+                (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
               );
             }),
         ),

@@ -2,9 +2,9 @@
 // keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
 // make a retried upload cheap.
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import { sessionKeys } from '@fleetcap/lib/session-store/layout';
+import type { Redis } from 'ioredis';
 import type { BatchSession } from './batch-decoder.ts';
 
 const appendScript = readFileSync(new URL('./commands/append-session.lua', import.meta.url), 'utf8');
@@ -53,7 +53,9 @@ export class SessionStore {
   }
 
   async append(agent: string, batchId: string, sessions: Iterable<BatchSession>): Promise<SessionOutcome[]> {
-    const pipeline = this.redis.pipeline() as unknown as AppendCommand & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    const pipeline = this.redis.pipeline() as unknown as AppendCommand & {
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
     const order: string[] = [];
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     for (const s of sessions) {

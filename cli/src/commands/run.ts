@@ -13,12 +13,20 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import type { RunLabels } from '@fleetcap/lib/features/labels';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
 import ora from 'ora';
-import { loadConnections } from '@fleetcap/lib/config/connections';
-import type { RunLabels } from '@fleetcap/lib/features/labels';
-import { LAB_FILTER, LAB_SCENARIOS, type LabScenario, labDriver, parseScenarios, SCENARIO_TOOLS, SENSOR_INTERFACE } from '../lab/drive.ts';
+import {
+  LAB_FILTER,
+  LAB_SCENARIOS,
+  type LabScenario,
+  labDriver,
+  parseScenarios,
+  SCENARIO_TOOLS,
+  SENSOR_INTERFACE,
+} from '../lab/drive.ts';
 import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
 import { type LocalApp, localApps } from '../local-apps.ts';
 import { agentsSummarySql, printAgents, printReport, renderTable } from './report.ts';
@@ -74,7 +82,10 @@ function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitF
   apps.push(entry);
   if (!waitForListening) return Promise.resolve(entry);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s; see ${join(appLogs, `${name}.log`)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within 60 s; see ${join(appLogs, `${name}.log`)}`)),
+      60_000,
+    );
     child.on('message', (m: { type?: string }) => {
       if (m.type === 'listening') {
         clearTimeout(timer);
@@ -90,7 +101,11 @@ function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitF
 
 async function stopApps(apps: App[]): Promise<void> {
   // The agent first (it flushes its last batch to splitcap), the central apps after.
-  for (const group of [['listener'], ['config-sync'], ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast']]) {
+  for (const group of [
+    ['listener'],
+    ['config-sync'],
+    ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast'],
+  ]) {
     await Promise.all(
       apps
         .filter((a) => group.includes(a.name) && a.child.exitCode === null && a.child.signalCode === null)
@@ -140,24 +155,36 @@ async function waitForAgentApplied(timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no status yet';
   while (Date.now() < deadline) {
-    const rows = await query<{ revision: number; applied_revision: number | null; state: string | null; last_error: string | null; config_error: string | null }>(
+    const rows = await query<{
+      revision: number;
+      applied_revision: number | null;
+      state: string | null;
+      last_error: string | null;
+      config_error: string | null;
+    }>(
       'SELECT c.revision, s.applied_revision, s.state, s.last_error, s.config_error FROM sniffer_config c LEFT JOIN agent_status s USING (agent_id) WHERE c.agent_id = ?',
       [localAgentId],
     );
     const r = rows[0];
     if (r?.config_error) throw new Error(`config-sync refused the agent's config: ${r.config_error}`);
     if (r && r.applied_revision === r.revision && r.state === 'capturing') return r.revision;
-    last = r ? `state ${r.state ?? '-'}, applied revision ${r.applied_revision ?? '-'} of ${r.revision}${r.last_error ? `, error: ${r.last_error}` : ''}` : last;
+    last = r
+      ? `state ${r.state ?? '-'}, applied revision ${r.applied_revision ?? '-'} of ${r.revision}${r.last_error ? `, error: ${r.last_error}` : ''}`
+      : last;
     await sleep(250);
   }
-  throw new Error(`the agent did not apply its config within ${timeoutMs / 1000} s (${last}); see ${appLogs}/listener.log`);
+  throw new Error(
+    `the agent did not apply its config within ${timeoutMs / 1000} s (${last}); see ${appLogs}/listener.log`,
+  );
 }
 
 /** Benign demo traffic on loopback that the agent captures: an HTTP server and clients fetching pages. */
 async function demoTraffic(requests: number): Promise<void> {
   const server = createServer((req, res) => {
     const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size') ?? 512);
-    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }).end('x'.repeat(Math.min(size, 1_000_000)));
+    res
+      .writeHead(200, { 'content-type': 'text/plain', connection: 'close' })
+      .end('x'.repeat(Math.min(size, 1_000_000)));
   });
   server.listen(demoPorts.http, '127.0.0.1');
   await once(server, 'listening');
@@ -215,53 +242,83 @@ export async function runSystem(o: RunOptions): Promise<void> {
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
   try {
     mkdirSync(appLogs, { recursive: true });
-    await step('start the stack (Redis, RabbitMQ, MariaDB, ZooKeeper, Kafka, Kafka Connect + Debezium) and apply the schema', async () => {
-      const child = spawn('bash', [join(repoRoot, 'stack', 'stack.sh'), 'up'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      const [code] = (await once(child, 'exit')) as [number];
-      if (code !== 0) throw new Error(`stack up failed:\n${out}`);
-    });
+    await step(
+      'start the stack (Redis, RabbitMQ, MariaDB, ZooKeeper, Kafka, Kafka Connect + Debezium) and apply the schema',
+      async () => {
+        const child = spawn('bash', [join(repoRoot, 'stack', 'stack.sh'), 'up'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        const [code] = (await once(child, 'exit')) as [number];
+        if (code !== 0) throw new Error(`stack up failed:\n${out}`);
+      },
+    );
     await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
-        startApp(apps, spec('splitcap'), {
-          ...common,
-          FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
-        }, true),
+        startApp(
+          apps,
+          spec('splitcap'),
+          {
+            ...common,
+            FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
+          },
+          true,
+        ),
         startApp(apps, spec('config-sync'), common, true),
       ]);
       for (const n of [1, 2]) {
-        await startApp(apps, spec(`session-worker-${n}`), {
-          ...common,
-          FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
-        }, true);
+        await startApp(
+          apps,
+          spec(`session-worker-${n}`),
+          {
+            ...common,
+            FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
+          },
+          true,
+        );
       }
     });
     if (lab) {
-      await step(`build the traffic lab (namespaces fcl-*, its servers; installs its tools the first time) and the mirror port ${SENSOR_INTERFACE}`, async () => {
-        labUp = true;
-        await lab.setUp();
-      });
+      await step(
+        `build the traffic lab (namespaces fcl-*, its servers; installs its tools the first time) and the mirror port ${SENSOR_INTERFACE}`,
+        async () => {
+          labUp = true;
+          await lab.setUp();
+        },
+      );
     }
     await step(`start the host agent "${localAgentId}" (listener + sniffer)`, async () => {
-      await startApp(apps, spec('listener'), { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token }, false);
+      await startApp(
+        apps,
+        spec('listener'),
+        { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token },
+        false,
+      );
     });
     const [device, filter] = lab ? [SENSOR_INTERFACE, LAB_FILTER] : ['lo', `tcp port ${demoPorts.http}`];
-    await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () => registerAgentWithSql(device, filter));
-    const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () => waitForAgentApplied(60_000));
+    await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () =>
+      registerAgentWithSql(device, filter),
+    );
+    const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () =>
+      waitForAgentApplied(60_000),
+    );
     console.log(`     agent ${localAgentId} captures on ${device} ("${filter}") with revision ${revision}`);
     const before = await countVerdicts([localAgentId, 'sample-upload']);
     const trafficStart = new Date(Date.now() - 2000);
     const labRuns: RunLabels[] = [];
     if (lab) {
       for (const [i, sc] of o.scenarios.entries()) {
-        const run = await step(`lab scenario ${i + 1}/${o.scenarios.length}: ${sc} (${SCENARIO_TOOLS[sc]}), seed ${o.seed}`, () => lab.runScenario(sc, o.seed));
+        const run = await step(
+          `lab scenario ${i + 1}/${o.scenarios.length}: ${sc} (${SCENARIO_TOOLS[sc]}), seed ${o.seed}`,
+          () => lab.runScenario(sc, o.seed),
+        );
         labRuns.push(run);
       }
     } else {
-      await step(`make ${o.requests} HTTP requests on loopback for the agent to capture`, () => demoTraffic(o.requests));
+      await step(`make ${o.requests} HTTP requests on loopback for the agent to capture`, () =>
+        demoTraffic(o.requests),
+      );
     }
     const samples = join(repoRoot, '..', 'shared', 'pcaps', 'slips');
     if (existsSync(samples)) {
@@ -279,29 +336,36 @@ export async function runSystem(o: RunOptions): Promise<void> {
     } else {
       console.log('     ../shared/pcaps/slips is absent: no sample captures to upload');
     }
-    await step('wait for the verdicts (each session is classified 5 s after its first packet, or when it closes)', async () => {
-      let last = -1;
-      let stableSince = Date.now();
-      const deadline = Date.now() + 120_000;
-      while (Date.now() < deadline) {
-        const n = await countVerdicts([localAgentId, 'sample-upload']);
-        if (n !== last) stableSince = Date.now();
-        last = n;
-        // Done when new rows have stopped arriving for longer than the session delay and a batch.
-        if (n > before && Date.now() - stableSince > 8000) return;
-        await sleep(500);
-      }
-      if (last <= before) throw new Error(`no verdict row arrived within 120 s; see the logs in ${appLogs}`);
-    });
+    await step(
+      'wait for the verdicts (each session is classified 5 s after its first packet, or when it closes)',
+      async () => {
+        let last = -1;
+        let stableSince = Date.now();
+        const deadline = Date.now() + 120_000;
+        while (Date.now() < deadline) {
+          const n = await countVerdicts([localAgentId, 'sample-upload']);
+          if (n !== last) stableSince = Date.now();
+          last = n;
+          // Done when new rows have stopped arriving for longer than the session delay and a batch.
+          if (n > before && Date.now() - stableSince > 8000) return;
+          await sleep(500);
+        }
+        if (last <= before) throw new Error(`no verdict row arrived within 120 s; see the logs in ${appLogs}`);
+      },
+    );
     await printReport();
     console.log('\nAgents (the config each agent applied, from report_agents; all columns: npx fleetcap agents)');
     await printAgents(console.log, agentsSummarySql);
     if (lab) {
       const score = scoreLabRuns(labRuns, await labVerdicts(trafficStart));
-      console.log(`\nLab scenarios: this run's verdicts against the lab's labels (lab/README.md "Labels"; model card: model/MODEL_CARD.md)`);
+      console.log(
+        `\nLab scenarios: this run's verdicts against the lab's labels (lab/README.md "Labels"; model card: model/MODEL_CARD.md)`,
+      );
       console.log(renderTable(labScoreRows(score)));
       if (score.excluded + score.outside > 0) {
-        console.log(`     not scored: ${score.excluded} sessions the lab's rules exclude, ${score.outside} outside every run's time window`);
+        console.log(
+          `     not scored: ${score.excluded} sessions the lab's rules exclude, ${score.outside} outside every run's time window`,
+        );
       }
       console.log(`     captures and labels: ${lab.runsDir}/<scenario>-${o.seed}/`);
     }
@@ -323,9 +387,21 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('run the whole system on local defaults: stack, apps, one agent, lab traffic, verdicts, report')
     .option('--keep', 'keep everything running after the report, until Ctrl-C', false)
-    .option('--traffic <kind>', 'lab: the traffic lab\'s scenarios past the agent (root); loopback: HTTP requests on lo', 'lab')
-    .option('--scenarios <list>', `lab scenarios to run, comma-separated (${LAB_SCENARIOS.join(',')})`, LAB_SCENARIOS.join(','))
-    .option('--seed <n>', 'the lab runs\' seed (their addresses, ports, TTLs and tool options)', String(DEFAULT_LAB_SEED))
+    .option(
+      '--traffic <kind>',
+      "lab: the traffic lab's scenarios past the agent (root); loopback: HTTP requests on lo",
+      'lab',
+    )
+    .option(
+      '--scenarios <list>',
+      `lab scenarios to run, comma-separated (${LAB_SCENARIOS.join(',')})`,
+      LAB_SCENARIOS.join(','),
+    )
+    .option(
+      '--seed <n>',
+      "the lab runs' seed (their addresses, ports, TTLs and tool options)",
+      String(DEFAULT_LAB_SEED),
+    )
     .option('--requests <n>', 'with --traffic loopback: HTTP requests of demo traffic', '60')
     .action(async (opts: { keep: boolean; traffic: string; scenarios: string; seed: string; requests: string }) => {
       if (opts.traffic !== 'lab' && opts.traffic !== 'loopback') {

@@ -46,7 +46,13 @@ export function parseScenarios(list: string): LabScenario[] {
   return names as LabScenario[];
 }
 
-async function runScript(repoRoot: string, logFile: string, script: string, args: string[], env: Record<string, string>): Promise<void> {
+async function runScript(
+  repoRoot: string,
+  logFile: string,
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<void> {
   const log = createWriteStream(logFile, { flags: 'a' });
   // A Ctrl-C in the terminal reaches this child and the lab's tools too (one process group); run.sh's trap
   // stops its capture, and fleetcap's stop then tears the lab down.
@@ -66,7 +72,9 @@ async function runScript(repoRoot: string, logFile: string, script: string, args
   log.end();
   if (code !== 0) {
     const lines = tail.trim().split('\n').slice(-6).join('\n  ');
-    throw new Error(`bash lab/${script} ${args.join(' ')} ${signal ? `was killed by ${signal}` : `exited with ${code}`} (log: ${logFile}):\n  ${lines}`);
+    throw new Error(
+      `bash lab/${script} ${args.join(' ')} ${signal ? `was killed by ${signal}` : `exited with ${code}`} (log: ${logFile}):\n  ${lines}`,
+    );
   }
 }
 
@@ -77,7 +85,9 @@ export function labDriver(repoRoot: string, logDir: string, runsDir: string): La
     runsDir,
     async setUp() {
       if (process.getuid?.() !== 0) {
-        throw new Error('the traffic lab needs root (network namespaces, raw sockets): run as root, or pass --traffic loopback');
+        throw new Error(
+          'the traffic lab needs root (network namespaces, raw sockets): run as root, or pass --traffic loopback',
+        );
       }
       await runScript(repoRoot, logFile, 'setup.sh', [], env);
       await runScript(repoRoot, logFile, 'sensor-port.sh', ['up'], env);

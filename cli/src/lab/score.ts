@@ -64,7 +64,11 @@ export function scoreLabRuns(runs: RunLabels[], verdicts: ScoredVerdict[]): LabS
     // the run whose traffic time holds the packet first.
     const candidates = windows
       .filter((x) => t >= x.from && t <= x.to)
-      .map((x) => ({ w: x, truth: x.labeler.labelOf(v.client_addr, v.server_addr), core: t >= x.from + WINDOW_BEFORE_S * 1000 && t <= x.to - WINDOW_AFTER_S * 1000 }));
+      .map((x) => ({
+        w: x,
+        truth: x.labeler.labelOf(v.client_addr, v.server_addr),
+        core: t >= x.from + WINDOW_BEFORE_S * 1000 && t <= x.to - WINDOW_AFTER_S * 1000,
+      }));
     if (candidates.length === 0) {
       outside++;
       continue;
@@ -80,7 +84,15 @@ export function scoreLabRuns(runs: RunLabels[], verdicts: ScoredVerdict[]): LabS
     const key = `${w.labels.scenario}\0${w.labels.seed}\0${truth}`;
     let s = byKey.get(key);
     if (!s) {
-      s = { scenario: w.labels.scenario, seed: w.labels.seed, trueClass: truth, sessions: 0, asTrueClass: 0, asAttack: 0, predicted: new Map() };
+      s = {
+        scenario: w.labels.scenario,
+        seed: w.labels.seed,
+        trueClass: truth,
+        sessions: 0,
+        asTrueClass: 0,
+        asAttack: 0,
+        predicted: new Map(),
+      };
       byKey.set(key, s);
     }
     s.sessions++;

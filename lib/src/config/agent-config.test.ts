@@ -70,7 +70,10 @@ test('a filter with a newline or NUL is refused', () => {
 });
 
 test('JSON text: a syntax error is an AgentConfigError too', () => {
-  assert.throws(() => parseAgentConfigJson('{nope'), (err: unknown) => err instanceof AgentConfigError && /not JSON/.test(err.message));
+  assert.throws(
+    () => parseAgentConfigJson('{nope'),
+    (err: unknown) => err instanceof AgentConfigError && /not JSON/.test(err.message),
+  );
   assert.equal(parseAgentConfigJson(JSON.stringify(minimal)).agentId, 'host-1');
 });
 

@@ -13,7 +13,11 @@ test('defaults point at the local stack on loopback', () => {
 });
 
 test('explicit URLs and broker lists win over ports', () => {
-  const c = loadConnections({ FLEETCAP_KAFKA_BROKERS: 'k1:9092, k2:9092', FLEETCAP_AMQP_PASSWORD: 'p@ss/word', FLEETCAP_REDIS_PORT: '7000' });
+  const c = loadConnections({
+    FLEETCAP_KAFKA_BROKERS: 'k1:9092, k2:9092',
+    FLEETCAP_AMQP_PASSWORD: 'p@ss/word',
+    FLEETCAP_REDIS_PORT: '7000',
+  });
   assert.deepEqual(c.kafkaBrokers, ['k1:9092', 'k2:9092']);
   assert.equal(c.amqpUrl, 'amqp://fleetcap:p%40ss%2Fword@127.0.0.1:5672', 'credentials are URL-encoded');
   assert.equal(c.redisUrl, 'redis://127.0.0.1:7000');

@@ -13,7 +13,10 @@ const connectionEnv = z.object({
   FLEETCAP_AMQP_PASSWORD: z.string().min(1).default('fleetcap'),
   FLEETCAP_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_MYSQL_PORT: port.default(3306),
-  FLEETCAP_MYSQL_DATABASE: z.string().regex(/^[A-Za-z0-9_]+$/).default('fleetcap'),
+  FLEETCAP_MYSQL_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/)
+    .default('fleetcap'),
   FLEETCAP_MYSQL_ADMIN_USER: z.string().min(1).default('fleetcap_admin'),
   FLEETCAP_MYSQL_ADMIN_PASSWORD: z.string().min(1).default('fleetcap-admin-local'),
   FLEETCAP_ZK_CONNECT: z.string().min(1).optional(),

@@ -34,10 +34,19 @@ test('placeholder values are quoted for SQL strings; the checksum ignores them',
 
 test('badly named files, duplicate versions and unknown placeholders are refused with the file named', () => {
   assert.throws(() => loadMigrations(dirWith({ '1-bad.sql': '' }), {}), /1-bad\.sql: migration files are named NNN_/);
-  assert.throws(() => loadMigrations(dirWith({ '001_a.sql': '', '001_b.sql': '' }), {}), /two migrations share version 1/);
-  assert.throws(() => loadMigrations(dirWith({ '001_a.sql': '{{NOPE}}' }), {}), /001_a\.sql: unknown placeholder \{\{NOPE\}\}/);
+  assert.throws(
+    () => loadMigrations(dirWith({ '001_a.sql': '', '001_b.sql': '' }), {}),
+    /two migrations share version 1/,
+  );
+  assert.throws(
+    () => loadMigrations(dirWith({ '001_a.sql': '{{NOPE}}' }), {}),
+    /001_a\.sql: unknown placeholder \{\{NOPE\}\}/,
+  );
 });
 
 test('account passwords that are too short are refused at startup', () => {
-  assert.throws(() => migrationVariables({ FLEETCAP_MYSQL_WORKER_PASSWORD: 'short' }), /FLEETCAP_MYSQL_WORKER_PASSWORD="short"/);
+  assert.throws(
+    () => migrationVariables({ FLEETCAP_MYSQL_WORKER_PASSWORD: 'short' }),
+    /FLEETCAP_MYSQL_WORKER_PASSWORD="short"/,
+  );
 });

@@ -65,10 +65,13 @@ export async function migrate(
   ) ENGINE=InnoDB`);
   // One runner at a time: two `stack up` in parallel must not apply a migration twice.
   const [lockRows] = await connection.query("SELECT GET_LOCK('fleetcap_migrations', 60) AS got");
-  if ((lockRows as Array<{ got: number }>)[0]?.got !== 1) throw new Error('another migration runner holds the lock for over 60 s');
+  if ((lockRows as Array<{ got: number }>)[0]?.got !== 1)
+    throw new Error('another migration runner holds the lock for over 60 s');
   try {
     const [rows] = await connection.query('SELECT version, name, checksum FROM schema_migrations');
-    const done = new Map((rows as Array<{ version: number; name: string; checksum: string }>).map((r) => [r.version, r]));
+    const done = new Map(
+      (rows as Array<{ version: number; name: string; checksum: string }>).map((r) => [r.version, r]),
+    );
     const result: MigrateResult = { applied: [], alreadyApplied: [] };
     for (const mig of migrations) {
       const prior = done.get(mig.version);

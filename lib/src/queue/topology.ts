@@ -26,7 +26,10 @@ export const maxDeliveries = 10;
  * The ready queue is a quorum queue so RabbitMQ counts deliveries: a message that kills worker after
  * worker goes to the dead-letter queue after maxDeliveries instead of looping forever.
  */
-export async function declareReadyQueues(channel: Channel, prefix: string): Promise<Pick<SessionQueues, 'ready' | 'dead'>> {
+export async function declareReadyQueues(
+  channel: Channel,
+  prefix: string,
+): Promise<Pick<SessionQueues, 'ready' | 'dead'>> {
   const q = sessionQueueNames(prefix, 0);
   await channel.assertQueue(q.dead, { durable: true });
   await channel.assertQueue(q.ready, {

@@ -55,10 +55,13 @@ export class PacketRecordError extends Error {
 
 export function decodePacketRecord(member: string): PacketRecord {
   const f = member.split(':');
-  if (f.length !== 6) throw new PacketRecordError(`packet record ${JSON.stringify(member)}: expected 6 fields, found ${f.length}`);
+  if (f.length !== 6)
+    throw new PacketRecordError(`packet record ${JSON.stringify(member)}: expected 6 fields, found ${f.length}`);
   const n = f.map(Number);
   if (n.some((v) => !Number.isSafeInteger(v) || v < 0) || (n[1] !== 0 && n[1] !== 1)) {
-    throw new PacketRecordError(`packet record ${JSON.stringify(member)}: fields must be non-negative integers, direction 0 or 1`);
+    throw new PacketRecordError(
+      `packet record ${JSON.stringify(member)}: fields must be non-negative integers, direction 0 or 1`,
+    );
   }
   return {
     seq: n[0]!,

@@ -1,6 +1,6 @@
 // A tiny HTTP server (node:http, no framework) for /metrics (Prometheus text) and /healthz (JSON from a health
 // callback: 200 when ok, 503 otherwise). Port from an environment variable; 0 or unset disables it.
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 

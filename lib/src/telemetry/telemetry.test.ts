@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { startTelemetryServer, telemetryPortFromEnv } from './http.ts';
 import { createLogger } from './logger.ts';
 import { counter, createRegistry } from './metrics.ts';
-import { startTelemetryServer, telemetryPortFromEnv } from './http.ts';
 
 test('logger writes JSON lines with app, pid and level label', () => {
   const lines: string[] = [];
@@ -40,7 +40,11 @@ test('port from env: empty is the fallback, bad values throw, 0 disables', async
   assert.equal(telemetryPortFromEnv('P', { P: '9100' }), 9100);
   assert.throws(() => telemetryPortFromEnv('P', { P: 'x' }), /P="x": must be a port number/);
   assert.equal(
-    await startTelemetryServer({ registry: createRegistry('t', { defaultMetrics: false }), health: () => ({ ok: true }), port: 0 }),
+    await startTelemetryServer({
+      registry: createRegistry('t', { defaultMetrics: false }),
+      health: () => ({ ok: true }),
+      port: 0,
+    }),
     null,
   );
 });
