@@ -1,5 +1,5 @@
-// Health checks of the local stack through the same clients the apps use (ioredis, amqplib, mysql2,
-// node-zookeeper-client, kafkajs, HTTP for Kafka Connect), and the Debezium connector registration.
+// Health checks of the local stack through the same clients the apps use (ioredis, amqplib, mysql2, lib's
+// ZooKeeper client, kafkajs, HTTP for Kafka Connect), and the Debezium connector registration.
 //   probe.ts check-all [--quiet]   table of every server (or, quiet, the names of the healthy ones)
 //   probe.ts wait NAME SECONDS     wait until NAME is healthy; exit 1 on timeout
 //   probe.ts register-connector    create or update the sniffer_config connector, wait for RUNNING
@@ -8,10 +8,10 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import zookeeper from 'node-zookeeper-client';
 import { connectorName, snifferConfigConnector, snifferConfigTopic } from '../lib/src/cdc/debezium-connector.ts';
 import { loadConnections } from '../lib/src/config/connections.ts';
 import { loadAccounts } from '../lib/src/db/accounts.ts';
+import { ZkClient } from '../lib/src/zookeeper/client.ts';
 
 const conn = loadConnections();
 const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;
@@ -70,23 +70,15 @@ const checks: Record<Server, () => Promise<string>> = {
       await c.close();
     }
   },
-  zookeeper() {
-    return new Promise((resolve, reject) => {
-      const client = zookeeper.createClient(conn.zookeeper, { sessionTimeout: 5000, retries: 0 });
-      const timer = setTimeout(() => {
-        client.close();
-        reject(new Error(`no session with ${conn.zookeeper} within 3000 ms`));
-      }, 3000);
-      client.once('connected', () => {
-        client.getChildren('/', (err, children) => {
-          clearTimeout(timer);
-          client.close();
-          if (err) reject(err);
-          else resolve(`session ok, / has ${children.length} children, ${conn.zookeeper}`);
-        });
-      });
-      client.connect();
-    });
+  async zookeeper() {
+    const zk = new ZkClient({ connect: conn.zookeeper, sessionTimeoutMs: 5000, opTimeoutMs: 3000, retries: 0 });
+    try {
+      await zk.start(3000);
+      const children = (await zk.getChildren('/')) ?? [];
+      return `session ok, / has ${children.length} children, ${conn.zookeeper}`;
+    } finally {
+      await zk.close();
+    }
   },
   async kafka() {
     const kafka = new Kafka({

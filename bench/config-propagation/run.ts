@@ -15,8 +15,8 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import type zookeeper from 'node-zookeeper-client';
 import { snifferConfigTopic } from '../../lib/src/cdc/debezium-connector.ts';
+import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { startApp } from '../../test/helpers/processes.ts';
 import { accounts, connections, mariadbCli, repoRoot, uniqueId, zkConnect } from '../../test/helpers/stack.ts';
 
@@ -68,27 +68,22 @@ class NodeFollower {
   private readonly waiters: { ok: (json: Record<string, unknown>) => boolean; resolve: (t: number) => void }[] = [];
   private readonly watcher = () => this.refresh();
   constructor(
-    private readonly client: zookeeper.Client,
+    private readonly zk: ZkClient,
     private readonly path: string,
   ) {}
   private refresh(): void {
-    this.client.exists(this.path, this.watcher, (err, stat) => {
-      if (err || !stat) return;
-      this.client.getData(this.path, (err2, data) => {
-        const now = performance.now();
-        if (err2) return;
-        let json: Record<string, unknown>;
-        try {
-          json = JSON.parse(data.toString()) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        for (const w of this.waiters.filter((x) => x.ok(json))) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(now);
-        }
-      });
-    });
+    void (async () => {
+      const stat = await this.zk.exists(this.path, this.watcher);
+      if (!stat) return;
+      const node = await this.zk.getData(this.path);
+      const now = performance.now();
+      if (!node) return;
+      const json = JSON.parse(String(node.data)) as Record<string, unknown>;
+      for (const w of this.waiters.filter((x) => x.ok(json))) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(now);
+      }
+    })().catch(() => undefined);
   }
   when(what: string, ok: (json: Record<string, unknown>) => boolean, timeoutMs = 30000): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -242,6 +237,7 @@ try {
     `DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`,
   );
   await new Promise((r) => setTimeout(r, 300));
-  await new Promise<void>((r) => zk.remove(configPath, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())));
-  zk.close();
+  await zk.remove(configPath).catch(() => undefined);
+  await zk.remove(`/fleetcap/agents/${agentId}`).catch(() => undefined);
+  await zk.close();
 }

@@ -3,9 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
-import zookeeper from 'node-zookeeper-client';
 import { loadConnections } from '../../lib/src/config/connections.ts';
 import { type AccountRole, loadAccounts } from '../../lib/src/db/accounts.ts';
+import { ZkClient, type ZkClientOptions } from '../../lib/src/zookeeper/client.ts';
+import { isNoNode } from '../../lib/src/zookeeper/errors.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const connections = loadConnections();
@@ -59,17 +60,19 @@ export function mariadbCli(sql: string): string {
   );
 }
 
-export function zkConnect(): Promise<zookeeper.Client> {
-  return new Promise((resolve, reject) => {
-    const client = zookeeper.createClient(connections.zookeeper, { sessionTimeout: 10000, retries: 1 });
-    const timer = setTimeout(
-      () => reject(new Error(`no ZooKeeper session with ${connections.zookeeper} in 5 s`)),
-      5000,
-    );
-    client.once('connected', () => {
-      clearTimeout(timer);
-      resolve(client);
-    });
-    client.connect();
+/** A connected ZooKeeper client of the stack (under a chroot when given, e.g. `/fca-test-x`). */
+export function zkConnect(options: { chroot?: string } & Partial<ZkClientOptions> = {}): Promise<ZkClient> {
+  const { chroot = '', ...rest } = options;
+  return ZkClient.open(
+    { connect: `${connections.zookeeper}${chroot}`, sessionTimeoutMs: 10000, retries: 1, ...rest },
+    5000,
+  );
+}
+
+/** Deletes a node and everything under it; a node that is not there is fine. */
+export async function removeZkTree(zk: ZkClient, path: string): Promise<void> {
+  for (const child of (await zk.getChildren(path)) ?? []) await removeZkTree(zk, `${path}/${child}`);
+  await zk.remove(path).catch((err: unknown) => {
+    if (!isNoNode(err)) throw err;
   });
 }

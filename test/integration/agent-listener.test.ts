@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import zookeeper from 'node-zookeeper-client';
-import type { LiveStatus } from '../../apps/listener/src/live-node.ts';
-import { create, getData, isNoNode, mkdirp, remove, setData } from '../../apps/listener/src/zk.ts';
+import { type LiveStatus, liveStatusSchema } from '../../lib/src/agent/live-status.ts';
+import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,
@@ -22,22 +21,14 @@ import {
   until,
   type VethPair,
 } from '../helpers/netns.ts';
-import { assertStackUp, connections, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, connections, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
 
-async function removeTree(client: zookeeper.Client, path: string): Promise<void> {
-  const children = await new Promise<string[]>((resolve) =>
-    client.getChildren(path, (err, c) => resolve(err ? [] : c)),
-  );
-  for (const c of children) await removeTree(client, `${path}/${c}`);
-  await remove(client, path).catch(() => undefined);
-}
-
 describe('listener: config from ZooKeeper, live status, changes in force within 1 s', { timeout: 180_000 }, () => {
   let pair: VethPair;
-  let zk: zookeeper.Client;
-  let rootZk: zookeeper.Client;
+  let zk: ZkClient;
+  let rootZk: ZkClient;
   let listener: AgentProcess;
   const receiver = new BatchReceiver();
   const agentId = uniqueId('fca-agent');
@@ -64,14 +55,10 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       }),
     );
 
-  async function live(): Promise<LiveStatus | null> {
-    try {
-      const { data } = await getData(zk, livePath);
-      return JSON.parse(String(data)) as LiveStatus;
-    } catch (err) {
-      if (isNoNode(err)) return null;
-      throw err;
-    }
+  /** The live node, checked against the live status schema that config-sync reads it with. */
+  async function live(path = livePath): Promise<LiveStatus | null> {
+    const node = await zk.getData(path);
+    return node === null ? null : liveStatusSchema.parse(JSON.parse(String(node.data)));
   }
 
   async function waitLive(pred: (s: LiveStatus) => boolean, ms: number, what: string): Promise<LiveStatus> {
@@ -104,16 +91,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   before(async () => {
     assertStackUp();
     rootZk = await zkConnect();
-    await mkdirp(rootZk, chroot);
-    zk = await new Promise<zookeeper.Client>((resolve, reject) => {
-      const c = zookeeper.createClient(`${connections.zookeeper}${chroot}`, { sessionTimeout: 10000 });
-      const timer = setTimeout(() => reject(new Error('no ZooKeeper session in 5 s')), 5000);
-      c.once('connected', () => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-      c.connect();
-    });
+    await rootZk.mkdirp(chroot);
+    zk = await zkConnect({ chroot });
     pair = createVethPair();
     const sock = join(pair.dir, 'receiver.sock');
     await receiver.start({ path: sock });
@@ -138,10 +117,10 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   after(async () => {
     if (listener !== undefined) await listener.stop(20_000).catch(() => null);
     await receiver.stop();
-    zk?.close();
+    await zk?.close();
     if (rootZk !== undefined) {
-      await removeTree(rootZk, chroot);
-      rootZk.close();
+      await removeZkTree(rootZk, chroot);
+      await rootZk.close();
     }
     if (pair !== undefined) destroy(pair);
   });
@@ -158,8 +137,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   });
 
   test('a config node appears: the sniffer captures with it', async () => {
-    await mkdirp(zk, base);
-    await create(zk, configPath, config(1, 'udp and (dst port 6000 or dst port 6003)'), 0);
+    await zk.mkdirp(base);
+    await zk.create(configPath, config(1, 'udp and (dst port 6000 or dst port 6003)'));
     const s = await waitLive((x) => x.state === 'capturing' && x.appliedRevision === 1, 20_000, 'revision 1 capturing');
     assert.equal(s.lastError, null);
     assert.ok(s.snifferPid !== null);
@@ -181,7 +160,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await new Promise((r) => setTimeout(r, 500));
     const before = (await live())!;
     const t0 = Date.now();
-    await setData(zk, configPath, config(2, 'udp and (dst port 6001 or dst port 6003)'));
+    await zk.setData(configPath, config(2, 'udp and (dst port 6001 or dst port 6003)'));
     const s = await waitLive((x) => x.appliedRevision === 2 && x.state === 'capturing', 5000, 'revision 2 capturing');
     const appliedMs = Date.now() - t0;
     assert.notEqual(s.snifferPid, before.snifferPid, 'a new sniffer runs revision 2');
@@ -243,7 +222,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
 
   test('an invalid filter leaves the old capture running and the error in the live node', async () => {
     const before = (await live())!;
-    await setData(zk, configPath, config(3, 'udp and dst port and'));
+    await zk.setData(configPath, config(3, 'udp and dst port and'));
     const s = await waitLive((x) => x.lastError !== null, 5000, 'an error');
     assert.match(
       String(s.lastError),
@@ -265,7 +244,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   test('a device that does not exist is refused the same way', async () => {
     const bad = JSON.parse(config(4, 'udp').toString());
     bad.device = 'nosuchdev0';
-    await setData(zk, configPath, Buffer.from(JSON.stringify(bad)));
+    await zk.setData(configPath, Buffer.from(JSON.stringify(bad)));
     const s = await waitLive((x) => /nosuchdev0/.test(String(x.lastError)), 5000, 'the device error');
     assert.match(String(s.lastError), /revision 4: device "nosuchdev0" does not exist/);
     assert.equal(s.appliedRevision, 2);
@@ -291,7 +270,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       () => 'capture during the ZooKeeper outage',
     );
     // Changed while the agent could not see it.
-    await setData(zk, configPath, config(5, 'udp and dst port 6002'));
+    await zk.setData(configPath, config(5, 'udp and dst port 6002'));
     zkRelayInNs = await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
     const s = await waitLive(
       (x) => x.appliedRevision === 5 && x.state === 'capturing',
@@ -320,7 +299,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   test('enabled: false stops the capture and says so', async () => {
     const off = JSON.parse(config(6, 'udp and dst port 6002').toString());
     off.enabled = false;
-    await setData(zk, configPath, Buffer.from(JSON.stringify(off)));
+    await zk.setData(configPath, Buffer.from(JSON.stringify(off)));
     const s = await waitLive((x) => x.state === 'stopped', 10_000, 'state stopped');
     assert.equal(s.lastError, 'capture disabled by config revision 6');
     assert.equal(s.appliedRevision, 6);
@@ -328,7 +307,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   });
 
   test('config node deleted: capture stops and the live node says why', async () => {
-    await remove(zk, configPath);
+    await zk.remove(configPath);
     const s = await waitLive(
       (x) => x.state === 'stopped' && /deleted/.test(String(x.lastError)),
       5000,
@@ -352,10 +331,10 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     );
     chmodSync(fake, 0o755);
     const id2 = `${agentId}-2`;
-    await mkdirp(zk, `/fleetcap/agents/${id2}`);
+    await zk.mkdirp(`/fleetcap/agents/${id2}`);
     const cfg2 = JSON.parse(config(1, 'udp').toString());
     cfg2.agentId = id2;
-    await create(zk, `/fleetcap/agents/${id2}/config`, Buffer.from(JSON.stringify(cfg2)), 0);
+    await zk.create(`/fleetcap/agents/${id2}/config`, Buffer.from(JSON.stringify(cfg2)));
     const l2 = startAgentApp(pair, pair.nsA, 'listener', repoRoot, {
       FLEETCAP_AGENT_ID: id2,
       FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
@@ -369,9 +348,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       const end = Date.now() + 30_000;
       let last: LiveStatus | null = null;
       while (Date.now() < end) {
-        try {
-          last = JSON.parse(String((await getData(zk, `/fleetcap/agents/${id2}/live`)).data)) as LiveStatus;
-        } catch {}
+        last = (await live(`/fleetcap/agents/${id2}/live`)) ?? last;
         if (last !== null && /^crash loop/.test(String(last.lastError))) break;
         await new Promise((r) => setTimeout(r, 100));
       }

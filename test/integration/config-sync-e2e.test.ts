@@ -102,10 +102,9 @@ after(async () => {
     `DELETE FROM sniffer_config WHERE agent_id='${agentId}'; DELETE FROM agent_status WHERE agent_id='${agentId}'`,
   );
   const zk = await zkConnect();
-  await new Promise<void>((r) =>
-    zk.remove(`/fleetcap/agents/${agentId}/config`, () => zk.remove(`/fleetcap/agents/${agentId}`, () => r())),
-  );
-  zk.close();
+  await zk.remove(`/fleetcap/agents/${agentId}/config`).catch(() => undefined);
+  await zk.remove(`/fleetcap/agents/${agentId}`).catch(() => undefined);
+  await zk.close();
   const admin = new Kafka({
     clientId: 'itest-cleanup',
     brokers: connections.kafkaBrokers,

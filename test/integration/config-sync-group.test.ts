@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import zookeeper from 'node-zookeeper-client';
+import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 
@@ -38,17 +38,13 @@ for (let i = 0; agents.length < 6; i++) {
   if (agents.filter((a) => partitionOf(a) === partitionOf(id)).length < 2) agents.push(id);
 }
 
-let zk: zookeeper.Client;
+let zk: ZkClient;
 let apps: RunningApp[] = [];
 
-const revisionIn = (id: string): Promise<number | null> =>
-  new Promise((resolve, reject) =>
-    zk.getData(`/fleetcap/agents/${id}/config`, (err, data) => {
-      if (err && (err as { code?: number }).code === zookeeper.Exception.NO_NODE) resolve(null);
-      else if (err) reject(err);
-      else resolve(Number(JSON.parse(data.toString()).revision));
-    }),
-  );
+async function revisionIn(id: string): Promise<number | null> {
+  const node = await zk.getData(`/fleetcap/agents/${id}/config`);
+  return node === null ? null : Number(JSON.parse(String(node.data)).revision);
+}
 
 async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 40000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,11 +79,10 @@ after(async () => {
   await Promise.all(apps.map((a) => a.stop()));
   mariadbCli(`DELETE FROM agent_status WHERE agent_id IN (${list})`);
   for (const id of agents) {
-    await new Promise<void>((r) =>
-      zk.remove(`/fleetcap/agents/${id}/config`, () => zk.remove(`/fleetcap/agents/${id}`, () => r())),
-    );
+    await zk.remove(`/fleetcap/agents/${id}/config`).catch(() => undefined);
+    await zk.remove(`/fleetcap/agents/${id}`).catch(() => undefined);
   }
-  zk.close();
+  await zk.close();
   const admin = new Kafka({
     clientId: 'itest-cleanup',
     brokers: connections.kafkaBrokers,

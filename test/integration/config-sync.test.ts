@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
-import zookeeper from 'node-zookeeper-client';
+import { emptyCounters } from '../../lib/src/agent/ipc.ts';
+import { encodeLiveStatus } from '../../lib/src/agent/live-status.ts';
+import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, mysqlAs, uniqueId, zkConnect } from '../helpers/stack.ts';
 
@@ -25,20 +27,12 @@ const baseEnv = {
   FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS: '5000',
 };
 
-let zk: zookeeper.Client;
+let zk: ZkClient;
 let app: RunningApp | undefined;
 
-function zkGet(path: string): Promise<{ json: Record<string, unknown>; version: number } | null> {
-  return new Promise((resolve, reject) =>
-    zk.getData(path, (err, data, stat) => {
-      if (err && (err as { code?: number }).code === zookeeper.Exception.NO_NODE) resolve(null);
-      else if (err) reject(err);
-      else resolve({ json: JSON.parse(data.toString('utf8')), version: stat.version });
-    }),
-  );
-}
-function zkCall<T>(fn: (cb: (err: unknown, v: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+async function zkGet(path: string): Promise<{ json: Record<string, unknown>; version: number } | null> {
+  const node = await zk.getData(path);
+  return node === null ? null : { json: JSON.parse(String(node.data)), version: node.stat.version };
 }
 const configPath = (id: string) => `/fleetcap/agents/${id}/config`;
 
@@ -105,15 +99,11 @@ after(async () => {
     );
     for (const id of agents) {
       for (const p of [configPath(id), `/fleetcap/agents/${id}/live`, `/fleetcap/agents/${id}`]) {
-        await zkCall<void>((cb) =>
-          zk.remove(p, (e) =>
-            cb(e && (e as { code?: number }).code !== zookeeper.Exception.NO_NODE ? e : null, undefined),
-          ),
-        ).catch(() => undefined);
+        await zk.remove(p).catch(() => undefined);
       }
     }
   }
-  zk.close();
+  await zk.close();
   // Our consumer groups (empty now that every instance stopped).
   const admin = new Kafka({
     clientId: 'itest-cleanup',
@@ -157,10 +147,7 @@ describe('SQL edits reach ZooKeeper', () => {
   test('DELETE deletes the node; inserting the row again creates it again', async () => {
     mariadbCli(`DELETE FROM sniffer_config WHERE agent_id='${id}'`);
     await waitForAbsent(id);
-    await waitFor(
-      'no empty agent node left',
-      async () => (await zkCall<unknown>((cb) => zk.exists(`/fleetcap/agents/${id}`, cb))) === null,
-    );
+    await waitFor('no empty agent node left', async () => (await zk.exists(`/fleetcap/agents/${id}`)) === null);
     insert(id, 'icmp');
     const json = await waitForRevision(id, 1);
     assert.equal(json.bpfFilter, 'icmp', 'the new row, although its revision started over at 1');
@@ -228,21 +215,19 @@ describe('live status comes back to agent_status', () => {
     const id = agent('live');
     const listenerZk = await zkConnect();
     const live = (revision: number, captured: number) =>
-      Buffer.from(
-        JSON.stringify({
-          agentId: id,
-          pid: 4242,
-          appliedRevision: revision,
-          state: 'capturing',
-          lastError: null,
-          counters: { captured, kernelDrops: 3, batchesUploaded: 7, spooled: 1, spoolDropped: 0 },
-          updatedAt: new Date().toISOString(),
-        }),
-      );
-    await zkCall<string>((cb) => listenerZk.mkdirp(`/fleetcap/agents/${id}`, cb));
-    await zkCall<string>((cb) =>
-      listenerZk.create(`/fleetcap/agents/${id}/live`, live(5, 100), zookeeper.CreateMode.EPHEMERAL, cb),
-    );
+      encodeLiveStatus({
+        agentId: id,
+        pid: 4242,
+        snifferPid: 4243,
+        hostname: 'itest-host',
+        appliedRevision: revision,
+        state: 'capturing',
+        lastError: null,
+        counters: { ...emptyCounters(), captured, kernelDrops: 3, batchesUploaded: 7, spooled: 1, spoolDropped: 0 },
+        updatedAt: new Date().toISOString(),
+      });
+    await listenerZk.mkdirp(`/fleetcap/agents/${id}`);
+    await listenerZk.createEphemeral(`/fleetcap/agents/${id}/live`, live(5, 100));
     let row = await waitFor('agent online', async () => {
       const r = await statusRow(id);
       return r?.online === 1 ? r : null;
@@ -257,14 +242,14 @@ describe('live status comes back to agent_status', () => {
     );
     assert.ok(row.last_seen instanceof Date);
 
-    await zkCall((cb) => listenerZk.setData(`/fleetcap/agents/${id}/live`, live(6, 250), cb));
+    await listenerZk.setData(`/fleetcap/agents/${id}/live`, live(6, 250));
     row = await waitFor('new status', async () => {
       const r = await statusRow(id);
       return Number(r?.applied_revision) === 6 ? r : null;
     });
     assert.equal(Number(row.captured), 250);
 
-    listenerZk.close();
+    await listenerZk.close();
     row = await waitFor('agent offline', async () => {
       const r = await statusRow(id);
       return r?.online === 0 ? r : null;
@@ -375,11 +360,9 @@ describe('crash and restart', () => {
     );
     const fresh = agent('rec-fresh');
     insert(fresh, 'icmp');
-    await zkCall<void>((cb) => zk.remove(configPath(tampered), (e) => cb(e, undefined)));
-    await zkCall<string>((cb) => zk.mkdirp(`/fleetcap/agents/${orphan}`, cb));
-    await zkCall<string>((cb) =>
-      zk.create(configPath(orphan), Buffer.from(JSON.stringify({ agentId: orphan, revision: 1 })), cb),
-    );
+    await zk.remove(configPath(tampered));
+    await zk.mkdirp(`/fleetcap/agents/${orphan}`);
+    await zk.create(configPath(orphan), Buffer.from(JSON.stringify({ agentId: orphan, revision: 1 })));
 
     // A new consumer group that starts at the end of the topic: the events above are never delivered to it.
     app = await startApp(

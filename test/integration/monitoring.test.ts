@@ -14,8 +14,8 @@ import { createMetrics as configSyncMetrics } from '../../apps/config-sync/src/m
 import { createMetrics as forecastMetrics } from '../../apps/forecast/src/metrics.ts';
 import { createListenerMetrics } from '../../apps/listener/src/metrics.ts';
 import { createWorkerMetrics } from '../../apps/session-worker/src/metrics.ts';
-import { emptyCounters } from '../../apps/sniffer/src/ipc.ts';
 import { createMetrics as splitcapMetrics } from '../../apps/splitcap/src/metrics.ts';
+import { emptyCounters } from '../../lib/src/agent/ipc.ts';
 import { loadConnections } from '../../lib/src/config/connections.ts';
 import { accountRoles, loadAccounts } from '../../lib/src/db/accounts.ts';
 import { sessionQueueNames } from '../../lib/src/queue/topology.ts';

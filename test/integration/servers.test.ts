@@ -4,7 +4,9 @@ import { before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import zookeeper from 'node-zookeeper-client';
+import { digestId, ZkPermission } from '../../lib/src/zookeeper/acl.ts';
+import { CreateMode, ZkEventType } from '../../lib/src/zookeeper/client.ts';
+import { isZkError, ZkCode } from '../../lib/src/zookeeper/errors.ts';
 import { assertStackUp, connections, mysqlAs, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 before(() => assertStackUp());
@@ -80,35 +82,58 @@ describe("servers through the apps' clients", () => {
     }
   });
 
-  test('ZooKeeper (node-zookeeper-client): an ephemeral node vanishes with its session', {
+  test('ZooKeeper (lib ZkClient over node-zookeeper-client): an ephemeral node vanishes with its session', {
     timeout: 20000,
   }, async () => {
     const path = `/${uniqueId('itest')}`;
     const a = await zkConnect();
     const b = await zkConnect();
     try {
-      await new Promise<void>((res, rej) =>
-        a.create(path, Buffer.from('{"state":"capturing"}'), zookeeper.CreateMode.EPHEMERAL, (e) =>
-          e ? rej(e) : res(),
-        ),
-      );
-      const data = await new Promise<Buffer>((res, rej) => b.getData(path, (e, d) => (e ? rej(e) : res(d))));
-      assert.equal(data.toString(), '{"state":"capturing"}');
+      await a.createEphemeral(path, Buffer.from('{"state":"capturing"}'));
+      const node = await b.getData(path);
+      assert.equal(node?.data?.toString(), '{"state":"capturing"}');
+      assert.ok(node && a.ownsEphemeral(node.stat), "the node is the creator's ephemeral node");
+      assert.ok(node && !b.ownsEphemeral(node.stat));
       // The watch must be registered on the server before the owner's session ends.
-      let gone!: Promise<string>;
-      await new Promise<void>((registered, rej) => {
-        gone = new Promise<string>((res) =>
-          b.exists(
-            path,
-            (event) => res(event.getName()),
-            (e, stat) => (e ? rej(e) : stat ? registered() : rej(new Error('node missing before close'))),
-          ),
-        );
+      let deleted!: (type: number) => void;
+      const gone = new Promise<number>((res) => {
+        deleted = res;
       });
-      a.close();
-      assert.equal(await gone, 'NODE_DELETED');
+      assert.ok((await b.exists(path, (event) => deleted(event.getType()))) !== null, 'node there before close');
+      await a.close();
+      assert.equal(await gone, ZkEventType.NODE_DELETED);
+      assert.equal(await b.getData(path), null, 'a missing node reads as null');
     } finally {
-      b.close();
+      await b.close();
+    }
+  });
+
+  test('ZooKeeper: nodes get the ACL the client is given; its auth is added to every session', {
+    timeout: 20000,
+  }, async () => {
+    const root = `/${uniqueId('itest-acl')}`;
+    const credentials = `fleetcap-itest:${uniqueId('secret')}`;
+    const [user, password] = credentials.split(':') as [string, string];
+    const auth = [{ scheme: 'digest', credentials }];
+    const owner = await zkConnect({
+      auth,
+      acl: [{ scheme: 'digest', id: digestId(user, password), permissions: ZkPermission.ALL }],
+    });
+    const other = await zkConnect();
+    const again = await zkConnect({ auth });
+    try {
+      await owner.mkdirp(`${root}/agents`);
+      await owner.create(`${root}/agents/a1`, Buffer.from('secret config'), CreateMode.PERSISTENT);
+      assert.equal((await owner.getData(`${root}/agents/a1`))?.data?.toString(), 'secret config');
+      await assert.rejects(other.getData(`${root}/agents/a1`), (err) => isZkError(err, ZkCode.NO_AUTH));
+      await assert.rejects(other.create(`${root}/agents/a2`), (err) => isZkError(err, ZkCode.NO_AUTH));
+      // The same digest identity in another session may do what the ACL grants it.
+      assert.equal((await again.getData(`${root}/agents/a1`))?.data?.toString(), 'secret config');
+    } finally {
+      await owner.remove(`${root}/agents/a1`).catch(() => undefined);
+      await owner.remove(`${root}/agents`).catch(() => undefined);
+      await owner.remove(root).catch(() => undefined);
+      await Promise.all([owner.close(), other.close(), again.close()]);
     }
   });
 

@@ -1,7 +1,7 @@
 // Writes to agent_status as the fleetcap_configsync account (SELECT/INSERT/UPDATE on agent_status only): the live
 // status mirrored from ZooKeeper, and why a sniffer_config row was not pushed.
+import type { LiveStatusReading } from '@fleetcap/lib/agent/live-status';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { LiveStatus } from './live-status.ts';
 
 /** What the mirrors need from agent_status; an interface so that unit tests can record the calls. */
 export interface StatusStore {
@@ -9,7 +9,7 @@ export interface StatusStore {
   recordConfigError(agentId: string, message: string, revision: number | null): Promise<void>;
   /** Clears a config error recorded for this revision or an older one. */
   clearConfigError(agentId: string, revision: number | null): Promise<void>;
-  upsertLive(agentId: string, live: LiveStatus): Promise<void>;
+  upsertLive(agentId: string, live: LiveStatusReading): Promise<void>;
   markOffline(agentId: string): Promise<void>;
   onlineAgents(): Promise<string[]>;
 }
@@ -39,7 +39,7 @@ export class MysqlStatusStore implements StatusStore {
     );
   }
 
-  async upsertLive(agentId: string, live: LiveStatus): Promise<void> {
+  async upsertLive(agentId: string, live: LiveStatusReading): Promise<void> {
     const c = live.counters;
     await this.pool.execute(
       `INSERT INTO agent_status (agent_id, online, pid, applied_revision, state, last_error,

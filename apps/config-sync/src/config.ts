@@ -1,5 +1,6 @@
 // config-sync's settings from the environment, validated at startup (server addresses and accounts come from
 // lib's loadConnections / loadAccounts).
+import { zkRootSetting } from '@fleetcap/lib/agent/paths';
 import { parseEnv } from '@fleetcap/lib/config/connections';
 import { z } from 'zod';
 
@@ -28,10 +29,7 @@ const configSyncEnv = z.object({
   /** Kafka group session timeout: how long a crashed instance holds its partitions (the broker allows 6 s to 300 s). */
   FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS: z.coerce.number().int().min(1000).default(30_000),
-  FLEETCAP_ZK_ROOT: z
-    .string()
-    .regex(/^(\/[A-Za-z0-9._-]+)+$/, 'must be an absolute ZooKeeper path such as /fleetcap')
-    .default('/fleetcap'),
+  FLEETCAP_ZK_ROOT: zkRootSetting,
   FLEETCAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -1,20 +1,20 @@
 // config-sync: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { MysqlStatusStore } from './agent-status.ts';
 import { loadConfigSyncConfig } from './config.ts';
 import { createHttpServer } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { AgentPaths } from './paths.ts';
 import { MysqlRowSource, reconcile } from './reconcile.ts';
 import { StatusMirror } from './status-mirror.ts';
 import { SyncConsumer } from './sync-consumer.ts';
-import { Zk } from './zk.ts';
 import { ZkMirror } from './zk-mirror.ts';
 
 // The shared logger: level words, app name and pid in every line, as the other apps log.
@@ -37,7 +37,7 @@ try {
 
 const metrics = createMetrics();
 const paths = new AgentPaths(config.FLEETCAP_ZK_ROOT);
-const zk = new Zk({ connect: connections.zookeeper }, log);
+const zk = new ZkClient({ connect: connections.zookeeper, log });
 const pool = mysql.createPool({
   ...connections.mysql,
   user: accounts.configsync.user,
@@ -174,7 +174,7 @@ async function shutdown(signal: string): Promise<void> {
   await syncConsumer.stop().catch((err: Error) => log.warn({ err: err.message }, 'Kafka disconnect failed'));
   statusMirror.stop();
   await reconciling?.catch(() => undefined);
-  zk.close();
+  await zk.close();
   await pool.end().catch(() => undefined);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   log.info('stopped');

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
+import type { LiveStatusReading } from '@fleetcap/lib/agent/live-status';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
+import type { Watcher, ZkWatchEvent } from '@fleetcap/lib/zookeeper/client';
 import type { StatusStore } from './agent-status.ts';
-import type { LiveStatus } from './live-status.ts';
-import { AgentPaths } from './paths.ts';
 import { StatusMirror, type StatusZk } from './status-mirror.ts';
-import type { Watcher, ZkEvent } from './zk.ts';
 
 class FakeZk extends EventEmitter implements StatusZk {
   nodes = new Map<string, Buffer>();
@@ -16,7 +16,7 @@ class FakeZk extends EventEmitter implements StatusZk {
   private fire(map: Map<string, Set<Watcher>>, path: string) {
     const ws = map.get(path);
     map.delete(path); // one-shot, like ZooKeeper
-    for (const w of ws ?? []) w({ getPath: () => path } as unknown as ZkEvent);
+    for (const w of ws ?? []) w({ getPath: () => path } as unknown as ZkWatchEvent);
   }
   private add(map: Map<string, Set<Watcher>>, path: string, w?: Watcher) {
     if (!w) return;
@@ -69,11 +69,11 @@ class FakeZk extends EventEmitter implements StatusZk {
 }
 
 class FakeStore implements StatusStore {
-  rows = new Map<string, { online: boolean; live?: LiveStatus }>();
+  rows = new Map<string, { online: boolean; live?: LiveStatusReading }>();
   writes = 0;
   async recordConfigError() {}
   async clearConfigError() {}
-  async upsertLive(agentId: string, live: LiveStatus) {
+  async upsertLive(agentId: string, live: LiveStatusReading) {
     this.writes++;
     this.rows.set(agentId, { online: true, live });
   }

@@ -2,13 +2,13 @@
 // a children watch on <root>/agents finds agents, an exists watch per agent (re-armed every time it fires) sees
 // its live node appear, change and vanish. A vanished live node (the listener's session closed) makes the agent
 // offline. A periodic resync, and a full re-arm after a new ZooKeeper session, repair anything a lost watch missed.
+import { parseLiveStatus } from '@fleetcap/lib/agent/live-status';
+import type { AgentPaths } from '@fleetcap/lib/agent/paths';
+import type { Watcher, ZkClient } from '@fleetcap/lib/zookeeper/client';
 import type { StatusStore } from './agent-status.ts';
-import { parseLiveStatus } from './live-status.ts';
-import type { AgentPaths } from './paths.ts';
-import type { Watcher, Zk } from './zk.ts';
 
 /** The ZooKeeper calls the status mirror makes (an in-memory fake implements them in the unit tests). */
-export type StatusZk = Pick<Zk, 'exists' | 'getData' | 'getChildren' | 'mkdirp'> & {
+export type StatusZk = Pick<ZkClient, 'exists' | 'getData' | 'getChildren' | 'mkdirp'> & {
   on(event: 'session', fn: () => void): unknown;
 };
 

@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import type { LiveStatusReading } from '@fleetcap/lib/agent/live-status';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import type { SnifferConfigRow } from '@fleetcap/lib/config/agent-config';
+import { ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import type { StatusStore } from './agent-status.ts';
 import { parseChangeMessage, type RowChange } from './change-event.ts';
-import type { LiveStatus } from './live-status.ts';
-import { AgentPaths } from './paths.ts';
 import { reconcile } from './reconcile.ts';
-import { ZkCode } from './zk.ts';
 import { heldRevision, ZkMirror, type ZkOps } from './zk-mirror.ts';
 
 class ZkFail extends Error {
@@ -86,7 +86,7 @@ class FakeStatus implements StatusStore {
     const cur = this.errors.get(agentId);
     if (cur && (cur.revision === null || revision === null || cur.revision <= revision)) this.errors.delete(agentId);
   }
-  async upsertLive(_agentId: string, _live: LiveStatus) {}
+  async upsertLive(_agentId: string, _live: LiveStatusReading) {}
   async markOffline(_agentId: string) {}
   async onlineAgents() {
     return [];

@@ -4,20 +4,21 @@
 //   delete                     -> delete the config node (conditional on the version read);
 //   an event older than the revision the node holds is skipped; equal revision and equal JSON is a no-op.
 // A row that cannot make a valid agent config is not pushed: the reason goes to agent_status.config_error.
+import { type AgentPaths, isPathSafeAgentId } from '@fleetcap/lib/agent/paths';
 import {
   type AgentConfigError,
   agentConfigToJson,
   type SnifferConfigRow,
   safeAgentConfigFromRow,
 } from '@fleetcap/lib/config/agent-config';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
+import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import type { StatusStore } from './agent-status.ts';
 import { type RowChange, revisionOf } from './change-event.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { type AgentPaths, isPathSafeAgentId } from './paths.ts';
-import { isZkError, type Zk, ZkCode } from './zk.ts';
 
 /** The ZooKeeper calls the mirror makes (an in-memory fake implements them in the unit tests). */
-export type ZkOps = Pick<Zk, 'getData' | 'setData' | 'create' | 'remove' | 'mkdirp' | 'getChildren'>;
+export type ZkOps = Pick<ZkClient, 'getData' | 'setData' | 'create' | 'remove' | 'mkdirp' | 'getChildren'>;
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'stale' | 'deleted' | 'absent' | 'invalid';
 

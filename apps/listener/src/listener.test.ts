@@ -3,8 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { configPath } from './config-watch.ts';
-import { livePath } from './live-node.ts';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { defaultAgentId, loadListenerOptions } from './options.ts';
 import { compileFilter, validateConfigText } from './validate.ts';
 
@@ -31,9 +30,19 @@ test('agent id defaults to the first label of the host name, made valid', () => 
   assert.throws(() => loadListenerOptions({ FLEETCAP_AGENT_ID: 'bad id' }), /FLEETCAP_AGENT_ID="bad id"/);
 });
 
-test('paths', () => {
-  assert.equal(configPath('a1'), '/fleetcap/agents/a1/config');
-  assert.equal(livePath('a1'), '/fleetcap/agents/a1/live');
+test('paths: under /fleetcap by default, under FLEETCAP_ZK_ROOT when set (the same root as config-sync)', () => {
+  const d = new AgentPaths(loadListenerOptions({ FLEETCAP_AGENT_ID: 'a1' }).zkRoot);
+  assert.equal(d.config('a1'), '/fleetcap/agents/a1/config');
+  assert.equal(d.live('a1'), '/fleetcap/agents/a1/live');
+  const alt = new AgentPaths(
+    loadListenerOptions({ FLEETCAP_AGENT_ID: 'a1', FLEETCAP_ZK_ROOT: '/fleetcap-alt' }).zkRoot,
+  );
+  assert.equal(alt.config('a1'), '/fleetcap-alt/agents/a1/config');
+  assert.equal(alt.live('a1'), '/fleetcap-alt/agents/a1/live');
+  assert.throws(
+    () => loadListenerOptions({ FLEETCAP_AGENT_ID: 'a1', FLEETCAP_ZK_ROOT: 'fleetcap/' }),
+    /FLEETCAP_ZK_ROOT="fleetcap\/": must be an absolute ZooKeeper path/,
+  );
 });
 
 test('validation: schema errors keep the revision when there is one', async () => {

@@ -1,58 +1,26 @@
-// The ephemeral node /fleetcap/agents/<id>/live: what this agent runs and how it goes, as JSON, refreshed
-// periodically and on every state change. Ephemeral, so it disappears with the listener's session; re-created on
-// every new session. A node left by an earlier session of ours (a listener restarted faster than the session
-// timeout) is replaced.
+// This agent's ephemeral live node (<root>/agents/<id>/live): what it runs and how it goes, as the live status JSON
+// of lib/agent/live-status, refreshed periodically and on every state change. Ephemeral, so it disappears with the
+// listener's session; re-created on every (re)connection. A node left by an earlier session of ours (a listener
+// restarted faster than the session timeout) is replaced.
+import { encodeLiveStatus, type LiveStatus } from '@fleetcap/lib/agent/live-status';
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
-import type { SnifferCounters } from '../../sniffer/src/ipc.ts';
-import {
-  type Client,
-  CreateMode,
-  create,
-  exists,
-  isNodeExists,
-  isNoNode,
-  mkdirp,
-  remove,
-  setData,
-  type ZkSession,
-} from './zk.ts';
-
-export type AgentState = 'waiting' | 'capturing' | 'error' | 'stopped';
-
-export interface LiveStatus {
-  agentId: string;
-  /** The listener's pid. */
-  pid: number;
-  /** The pid of the sniffer capturing now, if any. */
-  snifferPid: number | null;
-  hostname: string;
-  appliedRevision: number | null;
-  state: AgentState;
-  lastError: string | null;
-  counters: SnifferCounters;
-  updatedAt: string;
-}
-
-export function livePath(agentId: string): string {
-  return `/fleetcap/agents/${agentId}/live`;
-}
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
+import { isNodeExists, isNoNode } from '@fleetcap/lib/zookeeper/errors';
 
 export class LiveNode {
-  readonly path: string;
   private timer: NodeJS.Timeout | null = null;
   private registered = false;
   private publishing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly session: ZkSession,
-    agentId: string,
+    private readonly zk: ZkClient,
+    readonly path: string,
     private readonly status: () => LiveStatus,
     private readonly log: Logger,
   ) {
-    this.path = livePath(agentId);
-    session.on('session', (client: Client) => {
+    zk.on('connected', () => {
       this.registered = false;
-      this.publish(client);
+      void this.publish();
     });
   }
 
@@ -61,46 +29,46 @@ export class LiveNode {
   }
 
   /** Writes the current status now (serialized: one write at a time, the latest status wins). */
-  publish(client: Client | null = this.session.current): Promise<void> {
-    if (client === null) return this.publishing;
+  publish(): Promise<void> {
+    // Without a connection there is nothing to write to; the next connection publishes.
+    if (!this.zk.connected) return this.publishing;
     this.publishing = this.publishing
-      .then(() => this.write(client))
+      .then(() => this.write())
       .catch((err: unknown) => {
         this.log.warn({ err: String(err) }, 'could not publish the live node; will retry');
       });
     return this.publishing;
   }
 
-  private async write(client: Client): Promise<void> {
-    const data = Buffer.from(JSON.stringify(this.status()));
+  private async write(): Promise<void> {
+    const data = encodeLiveStatus(this.status());
     if (this.registered) {
       try {
-        await setData(client, this.path, data);
+        await this.zk.setData(this.path, data);
         return;
       } catch (err) {
         if (!isNoNode(err)) throw err;
         this.registered = false;
       }
     }
-    await mkdirp(client, this.path.slice(0, this.path.lastIndexOf('/')));
+    await this.zk.mkdirp(this.path.slice(0, this.path.lastIndexOf('/')));
     try {
-      await create(client, this.path, data, CreateMode.EPHEMERAL);
+      await this.zk.createEphemeral(this.path, data);
     } catch (err) {
       if (!isNodeExists(err)) throw err;
-      const stat = await exists(client, this.path);
-      const mine = stat !== null && stat.ephemeralOwner.toString('hex') === client.getSessionId().toString('hex');
-      if (!mine) {
+      const stat = await this.zk.exists(this.path);
+      if (stat === null || !this.zk.ownsEphemeral(stat)) {
         // Left by an earlier session of this agent that has not expired yet.
-        await remove(client, this.path).catch((e: unknown) => {
+        await this.zk.remove(this.path).catch((e: unknown) => {
           if (!isNoNode(e)) throw e;
         });
-        await create(client, this.path, data, CreateMode.EPHEMERAL);
+        await this.zk.createEphemeral(this.path, data);
       } else {
-        await setData(client, this.path, data);
+        await this.zk.setData(this.path, data);
       }
     }
     this.registered = true;
-    this.log.info({ path: this.path, session: client.getSessionId().toString('hex') }, 'live node registered');
+    this.log.info({ path: this.path, session: this.zk.sessionId() }, 'live node registered');
   }
 
   stop(): void {
@@ -109,10 +77,9 @@ export class LiveNode {
 
   /** Deletes the node now (shutdown), rather than when the server notices the closed session. */
   async remove(): Promise<void> {
-    const client = this.session.current;
-    if (client === null) return;
+    if (!this.zk.connected) return;
     await this.publishing;
-    await remove(client, this.path).catch(() => undefined);
+    await this.zk.remove(this.path).catch(() => undefined);
     this.registered = false;
   }
 }

@@ -2,16 +2,18 @@
 // sniffer through the supervisor, and publishes the agent's live status.
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { LiveStatus } from '@fleetcap/lib/agent/live-status';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
-import { LiveNode, type LiveStatus } from './live-node.ts';
+import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
 import { type ListenerOptions, loadListenerOptions } from './options.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
-import { ZkSession } from './zk.ts';
 
 const log = createLogger('listener');
 
@@ -45,11 +47,12 @@ async function main(): Promise<number> {
   supervisor.warmUp();
   supervisor.waiting(`no ZooKeeper session yet (${options.connections.zookeeper}); waiting`);
 
-  const session = new ZkSession({
+  const paths = new AgentPaths(options.zkRoot);
+  const session = new ZkClient({
     connect: options.connections.zookeeper,
     sessionTimeoutMs: options.zkSessionTimeoutMs,
   });
-  const watch = new ConfigWatch(session, agentId);
+  const watch = new ConfigWatch(session, paths.config(agentId));
   const status = (): LiveStatus => ({
     agentId,
     pid: process.pid,
@@ -61,7 +64,7 @@ async function main(): Promise<number> {
     counters: supervisor.counters(),
     updatedAt: new Date().toISOString(),
   });
-  const live = new LiveNode(session, agentId, status, alog);
+  const live = new LiveNode(session, paths.live(agentId), status, alog);
   supervisor.on('change', () => void live.publish());
 
   // One config event at a time, in order; identical text (a re-read after a reconnect) is not applied twice.
@@ -105,7 +108,7 @@ async function main(): Promise<number> {
   watch.on('readError', (err: unknown) => alog.warn({ err: String(err) }, 'reading the config failed; retrying'));
 
   let everConnected = false;
-  session.on('session', () => {
+  session.on('connected', () => {
     alog.info(
       { zk: options.connections.zookeeper, session: session.sessionId() },
       everConnected ? 'ZooKeeper session back; re-reading config' : 'connected to ZooKeeper',
@@ -122,7 +125,7 @@ async function main(): Promise<number> {
   const noZk = setTimeout(() => {
     if (!everConnected) alog.warn({ zk: options.connections.zookeeper }, 'no ZooKeeper session yet; still trying');
   }, options.zkSessionTimeoutMs);
-  session.start();
+  session.connect();
   live.start(options.liveRefreshMs);
 
   const { registry } = createListenerMetrics({

@@ -1,5 +1,6 @@
 // Listener settings from the environment.
 import { hostname } from 'node:os';
+import { zkRootSetting } from '@fleetcap/lib/agent/paths';
 import { type Connections, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
 import { z } from 'zod';
 
@@ -10,6 +11,8 @@ const listenerEnv = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
     .optional(),
+  /** Where the agents' nodes are: the same root as config-sync's. */
+  FLEETCAP_ZK_ROOT: zkRootSetting,
   FLEETCAP_ZK_SESSION_TIMEOUT_MS: int(2000, 120_000).default(10_000),
   FLEETCAP_LIVE_REFRESH_MS: int(100, 600_000).default(5000),
   /** 0 disables /metrics and /healthz. */
@@ -26,6 +29,7 @@ const listenerEnv = z.object({
 export interface ListenerOptions {
   agentId: string;
   connections: Connections;
+  zkRoot: string;
   zkSessionTimeoutMs: number;
   liveRefreshMs: number;
   metricsPort: number;
@@ -52,6 +56,7 @@ export function loadListenerOptions(env: Record<string, string | undefined> = pr
   return {
     agentId: e.FLEETCAP_AGENT_ID ?? defaultAgentId(),
     connections: loadConnections(env),
+    zkRoot: e.FLEETCAP_ZK_ROOT,
     zkSessionTimeoutMs: e.FLEETCAP_ZK_SESSION_TIMEOUT_MS,
     liveRefreshMs: e.FLEETCAP_LIVE_REFRESH_MS,
     metricsPort: e.FLEETCAP_LISTENER_METRICS_PORT,

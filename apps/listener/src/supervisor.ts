@@ -14,17 +14,17 @@
 // reported as a crash loop.
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { type AgentConfig, agentConfigToJson } from '@fleetcap/lib/config/agent-config';
-import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import {
   DEFER_SCAN_ENV,
   emptyCounters,
   type ListenerMessage,
+  parseSnifferMessage,
   type SnifferCounters,
-  type SnifferMessage,
   STANDBY_ENV,
-} from '../../sniffer/src/ipc.ts';
-import type { AgentState } from './live-node.ts';
+} from '@fleetcap/lib/agent/ipc';
+import type { AgentState } from '@fleetcap/lib/agent/live-status';
+import { type AgentConfig, agentConfigToJson } from '@fleetcap/lib/config/agent-config';
+import type { Logger } from '@fleetcap/lib/telemetry/logger';
 
 export interface SupervisorOptions {
   snifferMain: string;
@@ -149,7 +149,15 @@ export class Supervisor extends EventEmitter {
         onStarted = r;
       }),
     };
-    proc.on('message', (m: SnifferMessage) => {
+    proc.on('message', (raw: unknown) => {
+      const m = parseSnifferMessage(raw);
+      if (m === null) {
+        this.options.log.warn(
+          { pid: proc.pid, message: raw },
+          'ignored a message from the sniffer that is none of ours',
+        );
+        return;
+      }
       switch (m.type) {
         case 'standby':
           onReady(true);

@@ -3,8 +3,8 @@
 // device. tcpdump -d compiles and prints the BPF program without capturing.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { composeFilter } from '@fleetcap/lib/agent/filter';
 import { type AgentConfig, AgentConfigError, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
-import { composeFilter } from '../../sniffer/src/filter.ts';
 
 export type Validation = { ok: true; config: AgentConfig } | { ok: false; error: string; revision: number | null };
 

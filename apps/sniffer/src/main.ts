@@ -2,12 +2,18 @@
 // FLEETCAP_AGENT_CONFIG, or in standby mode (FLEETCAP_SNIFFER_STANDBY=1: modules loaded, the config arrives in a
 // 'start' IPC message, so that a config change does not wait for a Node start). Runs standalone too:
 //   node --import tsx apps/sniffer/src/main.ts --config cfg.json
+import {
+  type ListenerMessage,
+  parseListenerMessage,
+  type SnifferCounters,
+  type SnifferMessage,
+  STANDBY_ENV,
+} from '@fleetcap/lib/agent/ipc';
 import { AgentConfigError } from '@fleetcap/lib/config/agent-config';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { createRegistry, Gauge } from '@fleetcap/lib/telemetry/metrics';
-import { type ListenerMessage, type SnifferCounters, type SnifferMessage, STANDBY_ENV } from './ipc.ts';
 import { loadSnifferOptions, type SnifferOptions } from './options.ts';
 import { Sniffer } from './sniffer.ts';
 
@@ -25,7 +31,12 @@ function send(message: SnifferMessage): Promise<void> {
 type Stop = { why: string; code: number; cutAtMs?: number; linger: boolean };
 
 const listenerMessages: Array<(m: ListenerMessage) => void> = [];
-process.on('message', (m: ListenerMessage) => {
+process.on('message', (raw: unknown) => {
+  const m = parseListenerMessage(raw);
+  if (m === null) {
+    log.warn({ message: raw }, 'ignored a message from the listener that is none of ours');
+    return;
+  }
   for (const fn of listenerMessages) fn(m);
 });
 

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CONFIG_ENV, DEFER_SCAN_ENV } from '@fleetcap/lib/agent/ipc';
 import { type AgentConfig, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
 import { ConfigError, parseEnv } from '@fleetcap/lib/config/connections';
 import { z } from 'zod';
-import { CONFIG_ENV, DEFER_SCAN_ENV } from './ipc.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

@@ -1,9 +1,9 @@
 // One sniffer run: capture → batcher → spool → uploader, with the counters the listener publishes.
+import { composeFilter } from '@fleetcap/lib/agent/filter';
+import type { SnifferCounters } from '@fleetcap/lib/agent/ipc';
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import { Batcher } from './batcher.ts';
 import { Capture } from './capture.ts';
-import { composeFilter } from './filter.ts';
-import type { SnifferCounters } from './ipc.ts';
 import type { SnifferOptions } from './options.ts';
 import { Spool } from './spool.ts';
 import { Uploader } from './uploader.ts';

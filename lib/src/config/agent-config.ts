@@ -1,14 +1,14 @@
-// The agent config: the JSON that config-sync writes to ZooKeeper at /fleetcap/agents/<agentId>/config (mirrored
+// The agent config: the JSON that config-sync writes to ZooKeeper at <root>/agents/<agentId>/config (mirrored
 // from one sniffer_config row) and that the listener validates before it hands it to a sniffer. One schema for both
 // sides, so that what config-sync accepts is exactly what the listener can run.
 import { z } from 'zod';
+import { agentIdPattern } from '../agent/paths.ts';
 
 /** Largest snapshot length libpcap accepts (MAXIMUM_SNAPLEN). */
 export const MAX_SNAPLEN = 262144;
 /** Smallest snapshot length that still holds Ethernet + IPv6 + TCP headers. */
 export const MIN_SNAPLEN = 96;
 
-const agentIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Linux interface names: at most 15 bytes, no slash, no whitespace (IFNAMSIZ - 1). */
 const devicePattern = /^[^\s/]{1,15}$/;
 

@@ -1,5 +1,6 @@
-// The capture filter the sniffer really runs: the operator's filter ANDed with an exclusion of the sniffer's own
-// upload connection to splitcap, so that uploads never feed back into batches whatever the filter says.
+// The capture filter the sniffer really runs (and the listener compiles to validate a config): the operator's filter
+// ANDed with an exclusion of the sniffer's own upload connection to splitcap, so that uploads never feed back into
+// batches whatever the filter says.
 
 export interface Endpoint {
   host: string;
