@@ -29,8 +29,8 @@
 //   SimplePacketBlock (type 3) => origlen data
 //     origlen => UINT32              data is what the block holds, cut to origlen and to interface 0's snaplen
 //                                    block at least 16 bytes; interface 0, no timestamp (0)
-//   Option => code length value      code 0 ends the list; others are skipped
-//     code, length => UINT16
+//   Option => code length value      read in interface descriptions only: code 0 ends the list, codes not named
+//     code, length => UINT16         above are skipped, and one that overruns its block is an error
 //     value => BYTES[length]         padded to 4 bytes
 //
 // Every other block is skipped: Obsolete Packet Blocks (type 2) counted in obsoletePacketBlocks, the rest (name
