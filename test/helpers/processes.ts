@@ -1,6 +1,7 @@
-// Starting the project's own apps as real child processes for integration tests.
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
+// Starting the project's own apps as real child processes for integration tests, with the launcher `fleetcap run`
+// uses (lib/src/runtime/launcher.ts).
+import type { ChildProcess } from 'node:child_process';
+import { launchApp } from '../../lib/src/runtime/launcher.ts';
 import { repoRoot } from './stack.ts';
 
 export interface RunningApp {
@@ -10,42 +11,21 @@ export interface RunningApp {
   stop: () => Promise<number | null>;
 }
 
-/** Forks apps/<name>/src/main.ts and waits for its {type:'listening', port} IPC message. */
+/** Starts apps/<name>/src/main.ts and waits for its ready signal, which must name the port it serves. */
 export async function startApp(name: string, env: Record<string, string>, timeoutMs = 15000): Promise<RunningApp> {
-  let output = '';
-  const child = fork(`${repoRoot}/apps/${name}/src/main.ts`, [], {
-    cwd: repoRoot,
-    env: { ...process.env, FLEETCAP_LOG_LEVEL: 'warn', ...env },
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
+  const app = launchApp({ name, app: name, root: repoRoot, env: { FLEETCAP_LOG_LEVEL: 'warn', ...env } });
+  let port: number | null;
+  try {
+    port = await app.ready(timeoutMs);
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+  if (port === null) {
+    await app.stop();
+    throw new Error(
+      `${name} is ready but serves no HTTP port; the tests reach every app on its port:\n${app.output()}`,
     );
-    child.on('message', (m: { type?: string; port?: number }) => {
-      if (m.type === 'listening' && m.port) {
-        clearTimeout(timer);
-        resolve(m.port);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before listening:\n${output}`));
-    });
-  });
-  return {
-    child,
-    port,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      return code;
-    },
-  };
+  }
+  return { child: app.child, port, output: app.output, stop: () => app.stop() };
 }

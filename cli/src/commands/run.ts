@@ -5,18 +5,18 @@
 // drives the traffic lab's benign and attack scenarios past the agent's interface (a mirror of the lab's capture
 // point), uploads the public sample captures, waits for the verdicts and prints the report, with the verdicts
 // scored against the lab's own labels. Ctrl-C stops everything; --keep leaves it running until Ctrl-C.
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+// This file is the order of the steps; the apps start through lib's launcher (lib/src/runtime/launcher.ts), the
+// SQL the run executes is in ../run/run-sql.ts and the closing report in ../run/run-report.ts.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { RunLabels } from '@fleetcap/lib/features/labels';
+import { type LaunchedApp, launchApp } from '@fleetcap/lib/runtime/launcher';
 import type { Command } from 'commander';
-import mysql from 'mysql2/promise';
 import ora from 'ora';
 import {
   LAB_FILTER,
@@ -27,9 +27,10 @@ import {
   SCENARIO_TOOLS,
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
-import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
 import { type LocalApp, localApps } from '../local-apps.ts';
-import { agentsSummarySql, printAgents, printReport, renderTable } from './report.ts';
+import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
+import { printRunReport } from '../run/run-report.ts';
+import { agentConfigStatus, countVerdicts, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
 import { uploadFile } from './upload.ts';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -37,19 +38,13 @@ const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
 const appLogs = join(stackHome, 'logs', 'apps');
 
 export const localAgentId = 'local-agent';
-/** With --traffic loopback the agent captures only the demo traffic on lo: the pipeline's own traffic is there too. */
-export const demoPorts = { http: 18081 } as const;
 /** Seeds 1-8 made the model's training and held-out runs; the demo's runs are new to it. */
 export const DEFAULT_LAB_SEED = 101;
 const appSpecs = new Map(localApps().map((a) => [a.name, a]));
 const spec = (name: string): LocalApp => appSpecs.get(name)!;
 const splitcapPort = spec('splitcap').port;
 const forecastPort = spec('forecast').port;
-
-interface App {
-  name: string;
-  child: ChildProcess;
-}
+const APP_READY_TIMEOUT_MS = 60_000;
 
 async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
   // Without a terminal ora prints each step's start and end as plain lines.
@@ -65,107 +60,40 @@ async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Forks one app of local-apps.ts on its port, its output into its log file. */
-function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitForListening: boolean): Promise<App> {
-  const { name } = app;
-  mkdirSync(appLogs, { recursive: true });
-  const log = createWriteStream(join(appLogs, `${name}.log`), { flags: 'a' });
-  const child = fork(join(repoRoot, 'apps', app.app, 'src', 'main.ts'), [], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env, [app.portVariable]: String(app.port) },
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+/** Starts one app of local-apps.ts on its port, its output into its log file; waits for its ready signal if told. */
+async function startApp(
+  apps: LaunchedApp[],
+  app: LocalApp,
+  env: Record<string, string>,
+  waitForReady: boolean,
+): Promise<void> {
+  const launched = launchApp({
+    name: app.name,
+    app: app.app,
+    root: repoRoot,
+    env: { ...env, [app.portVariable]: String(app.port) },
+    logFile: join(appLogs, `${app.name}.log`),
   });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const entry = { name, child };
-  apps.push(entry);
-  if (!waitForListening) return Promise.resolve(entry);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start within 60 s; see ${join(appLogs, `${name}.log`)}`)),
-      60_000,
-    );
-    child.on('message', (m: { type?: string }) => {
-      if (m.type === 'listening') {
-        clearTimeout(timer);
-        resolve(entry);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}; see ${join(appLogs, `${name}.log`)}`));
-    });
-  });
+  apps.push(launched);
+  if (waitForReady) await launched.ready(APP_READY_TIMEOUT_MS);
 }
 
-async function stopApps(apps: App[]): Promise<void> {
+async function stopApps(apps: LaunchedApp[]): Promise<void> {
   // The agent first (it flushes its last batch to splitcap), the central apps after.
   for (const group of [
     ['listener'],
     ['config-sync'],
     ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast'],
   ]) {
-    await Promise.all(
-      apps
-        .filter((a) => group.includes(a.name) && a.child.exitCode === null && a.child.signalCode === null)
-        .map(async (a) => {
-          a.child.kill('SIGTERM');
-          const timer = setTimeout(() => a.child.kill('SIGKILL'), 15_000);
-          await once(a.child, 'exit');
-          clearTimeout(timer);
-        }),
-    );
+    await Promise.all(apps.filter((a) => group.includes(a.name)).map((a) => a.stop()));
   }
-}
-
-async function query<T>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const conn = loadConnections();
-  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' });
-  try {
-    const [rows] = await c.query(sql, values);
-    return rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-
-/** The operator's way: an INSERT through the mariadb command-line client. */
-function registerAgentWithSql(device: string, filter: string): void {
-  const conn = loadConnections();
-  const sql = `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, snaplen, batch_packets, batch_ms, upload_concurrency, enabled)
-    VALUES ('${localAgentId}', '${device}', '${filter}', 'http://127.0.0.1:${splitcapPort}', 65535, 500, 500, 2, 1)
-    ON DUPLICATE KEY UPDATE device = VALUES(device), bpf_filter = VALUES(bpf_filter), splitcap_url = VALUES(splitcap_url), enabled = 1`;
-  execFileSync('mariadb', [
-    '--no-defaults',
-    '-h',
-    conn.mysql.host,
-    '-P',
-    String(conn.mysql.port),
-    '-u',
-    conn.mysqlAdmin.user,
-    `-p${conn.mysqlAdmin.password}`,
-    conn.mysql.database,
-    '-e',
-    sql,
-  ]);
 }
 
 async function waitForAgentApplied(timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no status yet';
   while (Date.now() < deadline) {
-    const rows = await query<{
-      revision: number;
-      applied_revision: number | null;
-      state: string | null;
-      last_error: string | null;
-      config_error: string | null;
-    }>(
-      'SELECT c.revision, s.applied_revision, s.state, s.last_error, s.config_error FROM sniffer_config c LEFT JOIN agent_status s USING (agent_id) WHERE c.agent_id = ?',
-      [localAgentId],
-    );
-    const r = rows[0];
+    const r = await agentConfigStatus(localAgentId);
     if (r?.config_error) throw new Error(`config-sync refused the agent's config: ${r.config_error}`);
     if (r && r.applied_revision === r.revision && r.state === 'capturing') return r.revision;
     last = r
@@ -178,34 +106,6 @@ async function waitForAgentApplied(timeoutMs: number): Promise<number> {
   );
 }
 
-/** Benign demo traffic on loopback that the agent captures: an HTTP server and clients fetching pages. */
-async function demoTraffic(requests: number): Promise<void> {
-  const server = createServer((req, res) => {
-    const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size') ?? 512);
-    res
-      .writeHead(200, { 'content-type': 'text/plain', connection: 'close' })
-      .end('x'.repeat(Math.min(size, 1_000_000)));
-  });
-  server.listen(demoPorts.http, '127.0.0.1');
-  await once(server, 'listening');
-  try {
-    for (let i = 0; i < requests; i++) {
-      const res = await fetch(`http://127.0.0.1:${demoPorts.http}/page/${i}?size=${200 + ((i * 7919) % 60_000)}`, {
-        headers: { connection: 'close' },
-      });
-      await res.text();
-      await sleep(20 + ((i * 37) % 80));
-    }
-  } finally {
-    server.close();
-  }
-}
-
-async function countVerdicts(agents: string[]): Promise<number> {
-  const rows = await query<{ n: number }>('SELECT COUNT(*) AS n FROM session_verdict WHERE agent_id IN (?)', [agents]);
-  return Number(rows[0]?.n ?? 0);
-}
-
 export interface RunOptions {
   keep: boolean;
   /** lab: the traffic lab's scenarios through a mirror port; loopback: HTTP requests on lo (no root needed). */
@@ -215,15 +115,8 @@ export interface RunOptions {
   scenarios: LabScenario[];
 }
 
-async function labVerdicts(since: Date): Promise<ScoredVerdict[]> {
-  return query<ScoredVerdict>(
-    'SELECT client_addr, server_addr, first_packet_at, label FROM session_verdict WHERE agent_id = ? AND first_packet_at >= ?',
-    [localAgentId, since],
-  );
-}
-
 export async function runSystem(o: RunOptions): Promise<void> {
-  const apps: App[] = [];
+  const apps: LaunchedApp[] = [];
   const lab = o.traffic === 'lab' ? labDriver(repoRoot, appLogs, join(stackHome, 'lab-runs')) : null;
   let labUp = false;
   let stopping = false;
@@ -298,7 +191,12 @@ export async function runSystem(o: RunOptions): Promise<void> {
     });
     const [device, filter] = lab ? [SENSOR_INTERFACE, LAB_FILTER] : ['lo', `tcp port ${demoPorts.http}`];
     await step('register the agent: INSERT INTO sniffer_config with the mariadb client', async () =>
-      registerAgentWithSql(device, filter),
+      registerAgentWithSql({
+        agentId: localAgentId,
+        device,
+        filter,
+        splitcapUrl: `http://127.0.0.1:${splitcapPort}`,
+      }),
     );
     const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () =>
       waitForAgentApplied(60_000),
@@ -353,22 +251,14 @@ export async function runSystem(o: RunOptions): Promise<void> {
         if (last <= before) throw new Error(`no verdict row arrived within 120 s; see the logs in ${appLogs}`);
       },
     );
-    await printReport();
-    console.log('\nAgents (the config each agent applied, from report_agents; all columns: npx fleetcap agents)');
-    await printAgents(console.log, agentsSummarySql);
-    if (lab) {
-      const score = scoreLabRuns(labRuns, await labVerdicts(trafficStart));
-      console.log(
-        `\nLab scenarios: this run's verdicts against the lab's labels (lab/README.md "Labels"; model card: model/MODEL_CARD.md)`,
-      );
-      console.log(renderTable(labScoreRows(score)));
-      if (score.excluded + score.outside > 0) {
-        console.log(
-          `     not scored: ${score.excluded} sessions the lab's rules exclude, ${score.outside} outside every run's time window`,
-        );
-      }
-      console.log(`     captures and labels: ${lab.runsDir}/<scenario>-${o.seed}/`);
-    }
+    await printRunReport(
+      lab && {
+        runs: labRuns,
+        verdicts: await labVerdicts(localAgentId, trafficStart),
+        runsDir: lab.runsDir,
+        seed: o.seed,
+      },
+    );
     if (o.keep) {
       console.log(
         `\nfleetcap keeps running. Logs: ${appLogs}/*.log. Try: npx fleetcap report | agents | status${lab ? `; more lab traffic: FCL_RUNS_DIR=${lab.runsDir} bash lab/run.sh portscan 7` : ''}. Ctrl-C stops the apps${lab ? ' and the lab' : ''}.`,

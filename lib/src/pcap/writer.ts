@@ -1,6 +1,6 @@
 // Classic pcap writer (little-endian, microsecond or nanosecond timestamps): what the sniffer writes its batches in,
 // so that tcpdump, tshark and our own reader all read them.
-import { MAX_CAPLEN } from './reader.ts';
+import { MAX_CAPLEN } from './capture-input.ts';
 
 export interface PcapWriterOptions {
   linktype: number;

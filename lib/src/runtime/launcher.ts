@@ -1,0 +1,125 @@
+// Starting one of the project's apps as a child process, the way `fleetcap run` and the integration tests both do:
+// fork apps/<app>/src/main.ts with an IPC channel, collect what it prints (and append it to its log file, if given),
+// wait for its ready signal (ready.ts), stop it with SIGTERM and a deadline.
+import { type ChildProcess, fork } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isReadySignal } from './ready.ts';
+
+/** The Node flags every app is started with: its TypeScript source runs through tsx. */
+export const APP_EXEC_ARGV: readonly string[] = ['--import', 'tsx'];
+
+/** How long stop() waits after SIGTERM before it sends SIGKILL, unless told otherwise. */
+export const STOP_DEADLINE_MS = 15_000;
+
+/** Collected output is cut to its last this many characters, so that a long run does not grow without bound. */
+const OUTPUT_KEPT = 4 * 1024 * 1024;
+
+export interface AppLaunch {
+  /** The name in messages (e.g. session-worker-1). */
+  name: string;
+  /** The folder under apps/ whose src/main.ts is started. */
+  app: string;
+  /** The repository: where apps/ is, and the app's working directory. */
+  root: string;
+  /** Added to (or overriding) this process's environment. */
+  env: Record<string, string>;
+  /** Also append the app's output to this file (its directory is created). */
+  logFile?: string;
+}
+
+export interface LaunchedApp {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** What the app printed so far, stdout and stderr interleaved (its last few MiB). */
+  output(): string;
+  /**
+   * Resolves with the port that answers the app's /healthz (null: it serves no HTTP) once the app signals ready;
+   * rejects when it exits first or is not ready within timeoutMs.
+   */
+  ready(timeoutMs: number): Promise<number | null>;
+  /** SIGTERM, then SIGKILL after deadlineMs; resolves with the exit code (null when a signal ended it). */
+  stop(deadlineMs?: number): Promise<number | null>;
+}
+
+/**
+ * The port an IPC message says the app is ready on (null: no port), or undefined when the message is not a ready
+ * signal. Accepts the legacy `{type:'listening', port}` (port 0: none) as well; that form goes once every app
+ * sends the ready signal of ready.ts (signalReady).
+ */
+export function readyPort(message: unknown): number | null | undefined {
+  if (isReadySignal(message)) return message.port;
+  if (typeof message !== 'object' || message === null) return undefined;
+  const legacy = message as { type?: unknown; port?: unknown };
+  if (legacy.type !== 'listening') return undefined;
+  return typeof legacy.port === 'number' && legacy.port > 0 ? legacy.port : null;
+}
+
+export function launchApp(launch: AppLaunch): LaunchedApp {
+  const { name, logFile } = launch;
+  const child = fork(join(launch.root, 'apps', launch.app, 'src', 'main.ts'), [], {
+    cwd: launch.root,
+    env: { ...process.env, ...launch.env },
+    execArgv: [...APP_EXEC_ARGV],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk;
+    if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  if (logFile !== undefined) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    const log = createWriteStream(logFile, { flags: 'a' });
+    // Two sources write into one file: it ends when both have, at the child's close.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', () => log.end());
+  }
+  // Where to look when it fails: its log file, or else what it printed.
+  const evidence = () => (logFile !== undefined ? `; see ${logFile}` : `:\n${output}`);
+
+  let onReady: (port: number | null) => void = () => {};
+  const signalled = new Promise<number | null>((resolve) => {
+    onReady = resolve;
+  });
+  child.on('message', (message) => {
+    const port = readyPort(message);
+    if (port !== undefined) onReady(port);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+
+  return {
+    name,
+    child,
+    output: () => output,
+    async ready(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s${evidence()}`)),
+          timeoutMs,
+        );
+      });
+      const died = exited.then(({ code, signal }): never => {
+        throw new Error(`${name} exited with ${code ?? signal} before listening${evidence()}`);
+      });
+      try {
+        return await Promise.race([signalled, late, died]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async stop(deadlineMs = STOP_DEADLINE_MS) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+      const { code } = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
