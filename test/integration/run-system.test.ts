@@ -15,7 +15,8 @@ import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
 const SCENARIOS = ['benign', 'portscan', 'synflood', 'bruteforce', 'slowloris', 'sqli'];
 const SEED = 101;
-const runsDir = join(repoRoot, '.stack', 'lab-runs');
+// `fleetcap run` writes its lab runs under the stack's home, which FLEETCAP_STACK_HOME may move.
+const runsDir = join(process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack'), 'lab-runs');
 
 interface Card {
   classes: string[];
