@@ -1,6 +1,7 @@
 // splitcap: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import { loadSplitcapConfig } from './config.ts';
@@ -8,7 +9,6 @@ import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
-import { SessionStore } from './session-store.ts';
 
 const log = createLogger('splitcap');
 
@@ -47,7 +47,7 @@ const scheduler = new Scheduler(
   },
   log,
 );
-const store = new SessionStore(redis, {
+const store = new SessionWriter(redis, {
   prefix: config.FLEETCAP_REDIS_PREFIX,
   maxPacketsPerSession: config.FLEETCAP_SESSION_MAX_PACKETS,
   sessionTtlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS,

@@ -1,11 +1,23 @@
 --[[
-  Marks a session occurrence done and frees its memory, once its verdict row is committed.
-  The done marker keeps late packets and late messages of the same conversation from reopening it
-  until it expires.
+  Marks a session occurrence done and frees its memory, once its verdict row is committed:
+    - leaves the session alone when the stored occurrence is another one (a new occurrence started);
+    - sets the done marker, with a TTL, to the occurrence: until it expires, late packets (the append script)
+      and late messages (the worker) of the same conversation do not reopen it;
+    - deletes the packets, meta and batches keys.
+  Key and field names: lib/src/session-store/layout.ts (sessionKeys, META).
 
-  KEYS[1] packets zset   KEYS[2] meta hash   KEYS[3] batches hash   KEYS[4] done marker
-  ARGV[1] occurrence the verdict was for   ARGV[2] done marker TTL seconds
-  Returns 1 when freed, 0 when the stored session is another occurrence (left alone).
+    Input:
+      KEYS[1] packets sorted set   (fc:s:{K}:p)
+      KEYS[2] meta hash            (fc:s:{K}:m)
+      KEYS[3] batches hash         (fc:s:{K}:b)
+      KEYS[4] done marker          (fc:s:{K}:d)
+
+      ARGV[1] occurrence the verdict was for
+      ARGV[2] done marker TTL seconds (FLEETCAP_DONE_TTL_SECONDS)
+
+    Output:
+      1  freed
+      0  the stored session is another occurrence: left alone
 ]]
 local current = redis.call('HGET', KEYS[2], 'occurrence')
 if current and current ~= ARGV[1] then return 0 end

@@ -1,0 +1,102 @@
+// splitcap's side of the session store: one pipelined round of per-session append scripts per batch (each
+// session's keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
+// make a retried upload cheap.
+import type { Redis } from 'ioredis';
+import type { ScheduleReason } from '../queue/session-message.ts';
+import { receiptKey, sessionKeys } from './layout.ts';
+import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+
+/** One batch's packets of one session, prepared for the append script (see its header). */
+export interface SessionAppend {
+  key: string;
+  /** Canonical side (0 = endpoint a of the key) that sent this batch's first packet of the session. */
+  firstSide: 0 | 1;
+  firstUs: number;
+  lastUs: number;
+  /** Wire bytes of the batch's packets of the session. */
+  bytes: number;
+  /** A packet carried TCP FIN or RST. */
+  closing: boolean;
+  /** Two strings per packet: capture time µs, then encodePacketRecordTail(...). */
+  args: string[];
+}
+
+export interface WriterSettings {
+  /** Redis key prefix (FLEETCAP_REDIS_PREFIX). */
+  prefix: string;
+  maxPacketsPerSession: number;
+  sessionTtlSeconds: number;
+  /** How long a batch receipt is kept: a retry within it is answered without touching the sessions. */
+  receiptTtlSeconds: number;
+}
+
+export interface AppendOutcome {
+  key: string;
+  /** ok: stored; dup: this batch was applied before; done: the session is classified, nothing stored. */
+  status: 'ok' | 'dup' | 'done';
+  appended: number;
+  dropped: number;
+  reasons: ScheduleReason[];
+  occurrence: number;
+}
+
+export class SessionWriter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly settings: WriterSettings,
+  ) {
+    defineSessionScripts(redis);
+  }
+
+  /** True when this batch was stored and its messages published before. */
+  async hasReceipt(agent: string, batchId: string): Promise<boolean> {
+    return (await this.redis.exists(receiptKey(agent, batchId, this.settings.prefix))) === 1;
+  }
+
+  async writeReceipt(agent: string, batchId: string, summary: string): Promise<void> {
+    await this.redis.set(
+      receiptKey(agent, batchId, this.settings.prefix),
+      summary,
+      'EX',
+      this.settings.receiptTtlSeconds,
+    );
+  }
+
+  async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
+    const pipeline = scriptPipeline(this.redis);
+    const order: string[] = [];
+    const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
+    for (const s of sessions) {
+      const k = sessionKeys(s.key, this.settings.prefix);
+      pipeline.appendSession(
+        k.packets,
+        k.meta,
+        k.batches,
+        k.done,
+        ...fixed,
+        String(s.firstSide),
+        String(s.firstUs),
+        String(s.lastUs),
+        String(s.bytes),
+        s.closing ? '1' : '0',
+        ...s.args,
+      );
+      order.push(s.key);
+    }
+    if (order.length === 0) return [];
+    const results = await pipeline.exec();
+    if (!results) throw new Error('Redis pipeline was discarded');
+    return results.map(([err, value], i) => {
+      if (err) throw new Error(`append script failed for session ${order[i]}: ${err.message}`);
+      const [status, appended, dropped, reasons, occurrence] = value as [string, number, number, string, string];
+      return {
+        key: order[i]!,
+        status: status as AppendOutcome['status'],
+        appended,
+        dropped,
+        reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
+        occurrence: Number(occurrence),
+      };
+    });
+  }
+}
