@@ -9,6 +9,7 @@ import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
+import { checkSessionShape } from './session-shape-check.ts';
 
 const log = createLogger('splitcap');
 
@@ -24,6 +25,10 @@ try {
   }
   throw err;
 }
+
+const sessionShape = { maxPackets: config.FLEETCAP_SESSION_MAX_PACKETS, delayMs: config.FLEETCAP_SESSION_DELAY_MS };
+for (const warning of checkSessionShape(sessionShape, config.FLEETCAP_MODEL_CARD_PATH))
+  log.warn({ setting: warning.setting, modelCard: config.FLEETCAP_MODEL_CARD_PATH }, warning.message);
 
 // Fail fast while Redis is away (no offline queue): the agent is told 503 and keeps the batch.
 const redis = new Redis(connections.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
