@@ -61,10 +61,6 @@ export class SplitcapPeer {
     await app?.stop();
   }
 
-  get output(): string {
-    return this.app?.output() ?? '';
-  }
-
   /**
    * A TCP listener at host:port inside `ns` that reaches splitcap (in the root namespace) through a unix socket
    * of the pair's folder: `http://host:port` is the agent's splitcapUrl.
