@@ -28,6 +28,7 @@ const page = pageText(readFileSync(join(repoRoot, pagePath), 'utf8'));
  */
 const DYNAMIC_LOG_CALLS: Record<string, string> = {
   'apps/splitcap/src/main.ts|err.message': 'invalid <what> configuration in the environment:',
+  'apps/splitcap/src/main.ts|warning.message': 'cannot check the session shape against the model card',
   'apps/forecast/src/main.ts|err.message': 'forecast: refusing to start:',
   'apps/session-worker/src/main.ts|(err as Error).message': 'invalid <what> configuration in the environment:',
   'apps/config-sync/src/main.ts|err.message': 'invalid <what> configuration in the environment:',

@@ -21,6 +21,8 @@ export interface VethPair {
   /** A private temporary folder for sockets and spool. */
   dir: string;
   children: ChildProcess[];
+  /** The next source port no numbered datagram stream of this pair has used (see DatagramNumbering). */
+  nextSourcePort: number;
 }
 
 function ip(...args: string[]): void {
@@ -40,6 +42,7 @@ export function createVethPair(): VethPair {
     addrB: `10.250.${x}.${y + 2}`,
     dir: mkdtempSync(join(tmpdir(), `fca-${tag}-`)),
     children: [],
+    nextSourcePort: 20_000,
   };
   try {
     ip('netns', 'add', pair.nsA);
@@ -143,8 +146,69 @@ export async function unixToTcpRelay(pair: VethPair, socketPath: string, host: s
 }
 
 /**
- * Sends `count` UDP datagrams from `ns` to host:port, payload `${tag}-${i}` (i from `first`), `perMs` per
- * millisecond at most. Runs a plain node process inside the namespace; resolves when it exits.
+ * Test datagrams carry their index where splitcap keeps it, so that a test can name every datagram splitcap
+ * stored (splitcap stores a packet's times and sizes, not its payload): datagram i of a stream leaves from source
+ * port firstSourcePort + floor(i / DATAGRAMS_PER_SOURCE_PORT), with a payload of PAYLOAD_BASE_BYTES +
+ * i % DATAGRAMS_PER_SOURCE_PORT bytes (`${tag}-...-${i}` padded with dots). Each source port is a session of its
+ * own in splitcap, and in it every payload length occurs once.
+ */
+export const DATAGRAMS_PER_SOURCE_PORT = 100;
+export const PAYLOAD_BASE_BYTES = 64;
+
+export interface DatagramNumbering {
+  /** The sender's address. */
+  from: string;
+  firstSourcePort: number;
+  /** Source ports reserved for the stream (at most this many × DATAGRAMS_PER_SOURCE_PORT datagrams per port). */
+  sourcePorts: number;
+}
+
+/** The index of a datagram of this stream from its source port and payload length, or null if it is not one. */
+export function datagramIndex(n: DatagramNumbering, sourcePort: number, payloadLength: number): number | null {
+  const block = sourcePort - n.firstSourcePort;
+  const offset = payloadLength - PAYLOAD_BASE_BYTES;
+  if (block < 0 || block >= n.sourcePorts || offset < 0 || offset >= DATAGRAMS_PER_SOURCE_PORT) return null;
+  return block * DATAGRAMS_PER_SOURCE_PORT + offset;
+}
+
+/** The source ports that `count` datagrams of this stream leave from. */
+export function sourcePortsOf(n: DatagramNumbering, count: number): number[] {
+  const used = Math.min(n.sourcePorts, Math.ceil(count / DATAGRAMS_PER_SOURCE_PORT));
+  return Array.from({ length: used }, (_, k) => n.firstSourcePort + k);
+}
+
+function reserveNumbering(pair: VethPair, ns: string, datagrams: number): DatagramNumbering {
+  const sourcePorts = Math.max(1, Math.ceil(datagrams / DATAGRAMS_PER_SOURCE_PORT));
+  const n = { from: ns === pair.nsA ? pair.addrA : pair.addrB, firstSourcePort: pair.nextSourcePort, sourcePorts };
+  pair.nextSourcePort += sourcePorts;
+  if (pair.nextSourcePort > 60_000) throw new Error('numbered datagram streams ran out of source ports');
+  return n;
+}
+
+// The senders' side of the numbering above, for the node processes that send inside a namespace.
+const numberedSocketsScript = `
+  const dgram = require('dgram');
+  const sockets = new Map();
+  function socketFor(i) {
+    const port = FIRST_SOURCE_PORT + Math.floor(i / PER_PORT);
+    let s = sockets.get(port);
+    if (s === undefined) { s = dgram.createSocket('udp4'); s.bind(port); sockets.set(port, s); }
+    return s;
+  }
+  function payload(text, i) {
+    if (text.length > BASE) throw new Error('datagram text ' + text + ' is longer than ' + BASE + ' bytes');
+    return Buffer.from(text.padEnd(BASE + (i % PER_PORT), '.'));
+  }
+  function closeAll() { for (const s of sockets.values()) s.close(); }`;
+
+function numberedScript(n: DatagramNumbering, body: string): string {
+  return `const FIRST_SOURCE_PORT = ${n.firstSourcePort}; const PER_PORT = ${DATAGRAMS_PER_SOURCE_PORT}; const BASE = ${PAYLOAD_BASE_BYTES};${numberedSocketsScript}${body}`;
+}
+
+/**
+ * Sends `count` numbered UDP datagrams (see DatagramNumbering) from `ns` to host:port, text `${tag}-${i}`, `batch`
+ * of them every `intervalMs` milliseconds. Runs a plain node process inside the namespace; resolves when it exits,
+ * with the numbering that names the datagrams.
  */
 export function sendUdp(
   pair: VethPair,
@@ -153,33 +217,26 @@ export function sendUdp(
   port: number,
   tag: string,
   count: number,
-  options: { first?: number; intervalMs?: number; batch?: number } = {},
-): Promise<void> {
-  const script = `
-    const s = require('dgram').createSocket('udp4');
-    const [host, port, tag, count, first, intervalMs, batch] = process.argv.slice(1);
-    let i = Number(first); const end = i + Number(count);
+  options: { intervalMs?: number; batch?: number } = {},
+): Promise<DatagramNumbering> {
+  const numbering = reserveNumbering(pair, ns, count);
+  const script = numberedScript(
+    numbering,
+    `
+    const [host, port, tag, count, intervalMs, batch] = process.argv.slice(1);
+    let i = 0; const end = Number(count); let pending = 0;
     function tick() {
-      let n = 0; let pending = 0;
-      while (i < end && n < Number(batch)) { pending++; s.send(tag + '-' + i, Number(port), host, () => { if (--pending === 0 && i >= end) s.close(); }); i++; n++; }
+      let n = 0;
+      while (i < end && n < Number(batch)) { pending++; socketFor(i).send(payload(tag + '-' + i, i), Number(port), host, () => { if (--pending === 0 && i >= end) closeAll(); }); i++; n++; }
       if (i < end) setTimeout(tick, Number(intervalMs));
     }
-    tick();`;
+    tick();`,
+  );
   const child = nsSpawn(
     pair,
     ns,
     process.execPath,
-    [
-      '-e',
-      script,
-      host,
-      String(port),
-      tag,
-      String(count),
-      String(options.first ?? 0),
-      String(options.intervalMs ?? 1),
-      String(options.batch ?? 1),
-    ],
+    ['-e', script, host, String(port), tag, String(count), String(options.intervalMs ?? 1), String(options.batch ?? 1)],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
@@ -188,7 +245,7 @@ export function sendUdp(
   });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`UDP sender exited with ${code}: ${err}`)),
+      code === 0 ? resolve(numbering) : reject(new Error(`UDP sender exited with ${code}: ${err}`)),
     );
   });
 }
@@ -277,22 +334,31 @@ export function startAgentApp(
 }
 
 /** Polls `check` every 50 ms until it returns true; throws `what` after ms. */
-export async function until(check: () => boolean, ms: number, what: () => string): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  what: () => string | Promise<string>,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what()}`);
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 export interface UdpStream {
+  /** Names the datagrams: datagram i to every port is the stream's i-th tick. */
+  numbering: DatagramNumbering;
   /** Stops the sender; resolves with how many datagrams it sent to each port. */
   stop(): Promise<Record<number, number>>;
 }
 
+/** Ticks a stream may last (200 source ports): 100 s at a 5 ms interval. */
+const STREAM_MAX_TICKS = 20_000;
+
 /**
- * Sends one datagram to each port every intervalMs from `ns` until stopped; payload
- * `${tag}-${port}-${i}-${Date.now()}` so that a test can tell when each packet was sent.
+ * Sends one numbered datagram (see DatagramNumbering) to each port every intervalMs from `ns` until stopped, text
+ * `${tag}-${port}-${i}`; tick i sends datagram i to every port. Stops sending after STREAM_MAX_TICKS.
  */
 export function udpStream(
   pair: VethPair,
@@ -302,22 +368,30 @@ export function udpStream(
   tag: string,
   intervalMs: number,
 ): UdpStream {
-  const script = `
-    const s = require('dgram').createSocket('udp4');
-    const [host, ports, tag, intervalMs] = process.argv.slice(1);
+  const numbering = reserveNumbering(pair, ns, STREAM_MAX_TICKS);
+  const script = numberedScript(
+    numbering,
+    `
+    const [host, ports, tag, intervalMs, maxTicks] = process.argv.slice(1);
     const list = ports.split(',').map(Number); const sent = {}; for (const p of list) sent[p] = 0;
     let i = 0;
-    const t = setInterval(() => { for (const p of list) { s.send(tag + '-' + p + '-' + i + '-' + Date.now(), p, host); sent[p]++; } i++; }, Number(intervalMs));
-    process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { process.stdout.write(JSON.stringify(sent)); s.close(); }, 50); });`;
-  const child = nsSpawn(pair, ns, process.execPath, ['-e', script, host, ports.join(','), tag, String(intervalMs)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    const t = setInterval(() => { if (i >= Number(maxTicks)) return; const s = socketFor(i); for (const p of list) { s.send(payload(tag + '-' + p + '-' + i, i), p, host); sent[p]++; } i++; }, Number(intervalMs));
+    process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { process.stdout.write(JSON.stringify(sent)); closeAll(); }, 50); });`,
+  );
+  const child = nsSpawn(
+    pair,
+    ns,
+    process.execPath,
+    ['-e', script, host, ports.join(','), tag, String(intervalMs), String(STREAM_MAX_TICKS)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout?.on('data', (c: Buffer) => {
     out += c.toString();
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
+    numbering,
     async stop() {
       child.kill('SIGTERM');
       await exited;

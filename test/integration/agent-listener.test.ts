@@ -1,5 +1,6 @@
 // The listener in a network namespace, watching its config in the real ZooKeeper of the local stack (reached from
-// inside the namespace through a unix-socket relay), running the sniffer on one end of a veth pair.
+// inside the namespace through a unix-socket relay), running the sniffer on one end of a veth pair, whose uploads
+// reach a real splitcap (on the stack's Redis and RabbitMQ) through a relay in the other namespace.
 // Everything lives under a chroot of its own (/fca-test-<id>): config-sync's reconcile, which may run at the same
 // time on the shared stack, deletes config nodes of agents that have no sniffer_config row.
 import assert from 'node:assert/strict';
@@ -8,7 +9,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type LiveStatus, liveStatusSchema } from '../../lib/src/agent/live-status.ts';
 import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
-import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,
   createVethPair,
@@ -16,11 +16,13 @@ import {
   killTree,
   startAgentApp,
   tcpToUnixRelay,
+  type UdpStream,
   udpStream,
   unixToTcpRelay,
   until,
   type VethPair,
 } from '../helpers/netns.ts';
+import { SplitcapPeer } from '../helpers/splitcap-peer.ts';
 import { assertStackUp, connections, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
@@ -30,8 +32,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
   let zk: ZkClient;
   let rootZk: ZkClient;
   let listener: AgentProcess;
-  const receiver = new BatchReceiver();
   const agentId = uniqueId('fca-agent');
+  const splitcap = new SplitcapPeer([agentId]);
   const chroot = `/fca-test-${agentId}`;
   const base = `/fleetcap/agents/${agentId}`;
   const configPath = `${base}/config`;
@@ -74,16 +76,19 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     );
   }
 
-  /** port -> [index, sentAt] of the datagrams of this tag that arrived at the receiver */
-  function arrived(tag: string): Map<number, Array<[number, number]>> {
+  /** port -> [index, capturedAt ms] of the stream's datagrams that splitcap stored, in capture order */
+  async function arrived(
+    stream: UdpStream,
+    sent: Record<number, number>,
+  ): Promise<Map<number, Array<[number, number]>>> {
     const out = new Map<number, Array<[number, number]>>();
-    const re = new RegExp(`${tag}-(\\d+)-(\\d+)-(\\d+)`);
-    for (const p of receiver.packets()) {
-      const m = re.exec(p.data.toString('latin1'));
-      if (m === null) continue;
-      const port = Number(m[1]);
-      if (!out.has(port)) out.set(port, []);
-      out.get(port)!.push([Number(m[2]), Number(m[3])]);
+    for (const [port, count] of Object.entries(sent)) {
+      const got = await splitcap.datagrams(stream.numbering, pair.addrA, Number(port), count);
+      if (got.length > 0)
+        out.set(
+          Number(port),
+          got.map((d) => [d.index, d.capturedAtMs]),
+        );
     }
     return out;
   }
@@ -94,9 +99,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await rootZk.mkdirp(chroot);
     zk = await zkConnect({ chroot });
     pair = createVethPair();
-    const sock = join(pair.dir, 'receiver.sock');
-    await receiver.start({ path: sock });
-    await tcpToUnixRelay(pair, pair.nsB, pair.addrB, RELAY_PORT, sock);
+    await splitcap.start();
+    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, RELAY_PORT);
     zkSock = join(pair.dir, 'zk.sock');
     const [zkHost, zkPort] = connections.zookeeper.split(',')[0]!.split(':');
     await unixToTcpRelay(pair, zkSock, zkHost!, Number(zkPort ?? 2181));
@@ -105,7 +109,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       FLEETCAP_AGENT_ID: agentId,
       FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
       FLEETCAP_ZK_SESSION_TIMEOUT_MS: '4000',
-      FLEETCAP_AGENT_TOKEN: receiver.token,
+      FLEETCAP_AGENT_TOKEN: splitcap.token,
       FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool'),
       FLEETCAP_LIVE_REFRESH_MS: '300',
       FLEETCAP_STATS_INTERVAL_MS: '200',
@@ -116,7 +120,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
 
   after(async () => {
     if (listener !== undefined) await listener.stop(20_000).catch(() => null);
-    await receiver.stop();
+    await splitcap.close();
     await zk?.close();
     if (rootZk !== undefined) {
       await removeZkTree(rootZk, chroot);
@@ -146,12 +150,13 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await new Promise((r) => setTimeout(r, 1000));
     const sent = await stream.stop();
     await until(
-      () => (arrived('fcl1').get(6000)?.length ?? 0) >= sent[6000]!,
+      async () => ((await arrived(stream, sent)).get(6000)?.length ?? 0) >= sent[6000]!,
       10_000,
-      () => `arrived ${arrived('fcl1').get(6000)?.length}/${sent[6000]}`,
+      async () => `arrived ${(await arrived(stream, sent)).get(6000)?.length}/${sent[6000]}`,
     );
-    assert.equal(arrived('fcl1').get(6000)!.length, sent[6000]);
-    assert.equal(arrived('fcl1').get(6001), undefined, 'port 6001 is not in the filter');
+    const got = await arrived(stream, sent);
+    assert.equal(got.get(6000)!.length, sent[6000]);
+    assert.equal(got.get(6001), undefined, 'port 6001 is not in the filter');
   });
 
   test('a config change is in force within 1 s; across it no packet is lost or captured twice', async () => {
@@ -167,26 +172,27 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + 2500 - Date.now())));
     const sent = await stream.stop();
     await until(
-      () => (arrived('fcl2').get(6003)?.length ?? 0) >= sent[6003]!,
+      async () => ((await arrived(stream, sent)).get(6003)?.length ?? 0) >= sent[6003]!,
       10_000,
-      () => `6003: ${arrived('fcl2').get(6003)?.length}/${sent[6003]}`,
+      async () => `6003: ${(await arrived(stream, sent)).get(6003)?.length}/${sent[6003]}`,
     );
     await new Promise((r) => setTimeout(r, 500));
-    const got = arrived('fcl2');
+    const got = await arrived(stream, sent);
     const both = (got.get(6003) ?? []).map((x) => x[0]).sort((a, b) => a - b);
     assert.equal(new Set(both).size, both.length, 'no packet of both filters captured twice');
     assert.equal(both.length, sent[6003], 'every packet of both filters captured once');
     const newFilter = (got.get(6001) ?? []).sort((a, b) => a[0] - b[0]);
     const oldFilter = got.get(6000) ?? [];
     assert.ok(newFilter.length > 0, 'packets of the new filter arrive');
-    const firstNew = newFilter[0]![1] - t0;
-    const lastOld = Math.max(...oldFilter.map((x) => x[1])) - t0;
-    // Every datagram to 6001 sent from t0 + 1 s on was captured: no gap in the indices after that point.
+    // Capture times are the kernel's stamps, on the clock of Date.now(): a datagram is captured µs after it is sent.
+    const firstNew = Math.round(newFilter[0]![1] - t0);
+    const lastOld = Math.round(Math.max(...oldFilter.map((x) => x[1])) - t0);
+    // Every datagram to 6001 from t0 + 1 s on was captured: no gap in the indices after that point.
     const after1s = newFilter.filter((x) => x[1] >= t0 + 1000);
-    assert.ok(after1s.length > 50, `${after1s.length} datagrams to 6001 sent after t0 + 1 s arrived`);
+    assert.ok(after1s.length > 50, `${after1s.length} datagrams to 6001 captured after t0 + 1 s arrived`);
     for (let i = 1; i < after1s.length; i++)
       assert.equal(after1s[i]![0], after1s[i - 1]![0] + 1, 'no datagram to 6001 missing after t0 + 1 s');
-    assert.ok(firstNew < 1000, `first packet of the new filter was sent ${firstNew} ms after the change`);
+    assert.ok(firstNew < 1000, `first packet of the new filter was captured ${firstNew} ms after the change`);
     assert.ok(lastOld < 1000, `the old filter stopped ${lastOld} ms after the change`);
     const seen = new Set(newFilter.map((x) => x[0]));
     assert.equal(seen.size, newFilter.length, 'no packet twice');
@@ -216,7 +222,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
       });
     console.log(`# t0 ${new Date(t0).toISOString().slice(11)}\n# ${timeline.join('\n# ')}`);
     console.log(
-      `# config change: live node shows revision 2 after ${appliedMs} ms; old filter's last packet sent at +${lastOld} ms, new filter's first at +${firstNew} ms`,
+      `# config change: live node shows revision 2 after ${appliedMs} ms; old filter's last packet captured at +${lastOld} ms, new filter's first at +${firstNew} ms`,
     );
   });
 
@@ -235,7 +241,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await new Promise((r) => setTimeout(r, 500));
     const sent = await stream.stop();
     await until(
-      () => (arrived('fcl3').get(6001)?.length ?? 0) >= sent[6001]!,
+      async () => ((await arrived(stream, sent)).get(6001)?.length ?? 0) >= sent[6001]!,
       10_000,
       () => 'revision 2 capture goes on',
     );
@@ -265,7 +271,7 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     await new Promise((r) => setTimeout(r, 500));
     const sent = await stream.stop();
     await until(
-      () => (arrived('fcl5').get(6001)?.length ?? 0) >= sent[6001]!,
+      async () => ((await arrived(stream, sent)).get(6001)?.length ?? 0) >= sent[6001]!,
       10_000,
       () => 'capture during the ZooKeeper outage',
     );

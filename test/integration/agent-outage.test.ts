@@ -1,48 +1,49 @@
 // splitcap unreachable for 30 s while traffic flows, then back: every captured packet arrives exactly once.
-// The sniffer runs in a namespace of its own and uploads across the captured veth to a real HTTP receiver (behind a
-// relay in the other namespace) that is stopped for the outage: connections are refused, the spool grows, uploads
-// back off, and the backlog drains when the receiver is back.
+// The sniffer runs in a namespace of its own and uploads across the captured veth, through a relay in the other
+// namespace, to a real splitcap (on the stack's Redis and RabbitMQ) that is stopped for the outage: connections
+// are refused, the spool grows, uploads back off, and the backlog drains when splitcap is back. What arrived is
+// what splitcap stored, datagram by datagram (their index is in their source port and payload length).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,
   createVethPair,
   destroy,
   startAgentApp,
-  tcpToUnixRelay,
   udpStream,
   until,
   type VethPair,
 } from '../helpers/netns.ts';
-import { repoRoot } from '../helpers/stack.ts';
+import { SplitcapPeer } from '../helpers/splitcap-peer.ts';
+import { assertStackUp, repoRoot } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
 const OUTAGE_MS = Number(process.env.FLEETCAP_TEST_OUTAGE_MS ?? 30_000);
+const AGENT = 'outage-agent';
 
 describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { timeout: OUTAGE_MS + 120_000 }, () => {
   let pair: VethPair;
   let sniffer: AgentProcess;
-  const receiver = new BatchReceiver();
+  const splitcap = new SplitcapPeer([AGENT]);
 
   before(async () => {
+    assertStackUp();
     pair = createVethPair();
-    const sock = join(pair.dir, 'receiver.sock');
-    await receiver.start({ path: sock });
-    await tcpToUnixRelay(pair, pair.nsB, pair.addrB, RELAY_PORT, sock);
+    await splitcap.start();
+    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, RELAY_PORT);
   });
 
   after(async () => {
     if (sniffer !== undefined) await sniffer.stop(10_000).catch(() => null);
-    await receiver.stop();
-    destroy(pair);
+    await splitcap.close();
+    if (pair !== undefined) destroy(pair);
   });
 
   test('every captured packet arrives once, none twice', async () => {
     sniffer = startAgentApp(pair, pair.nsA, 'sniffer', repoRoot, {
       FLEETCAP_AGENT_CONFIG: JSON.stringify({
-        agentId: 'outage-agent',
+        agentId: AGENT,
         device: pair.devA,
         bpfFilter: 'udp and dst port 7000',
         splitcapUrl: `http://${pair.addrB}:${RELAY_PORT}`,
@@ -53,7 +54,7 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
         enabled: true,
         revision: 1,
       }),
-      FLEETCAP_AGENT_TOKEN: receiver.token,
+      FLEETCAP_AGENT_TOKEN: splitcap.token,
       FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool'),
       FLEETCAP_UPLOAD_BACKOFF_BASE_MS: '200',
       FLEETCAP_UPLOAD_BACKOFF_MAX_MS: '2000',
@@ -63,30 +64,29 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
     const stream = udpStream(pair, pair.nsB, pair.addrA, [7000], 'fco', 5);
     await new Promise((r) => setTimeout(r, 5000));
     const down = Date.now();
-    await receiver.stop();
+    await splitcap.stop();
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
-    await receiver.start();
+    await splitcap.start();
     const up = Date.now();
     await new Promise((r) => setTimeout(r, 5000));
     const sent = (await stream.stop())[7000]!;
 
-    const arrivedBy = () => {
+    /** datagram index -> times splitcap stored it */
+    const arrivedBy = async () => {
       const seen = new Map<number, number>();
-      for (const p of receiver.packets()) {
-        const m = /fco-7000-(\d+)-/.exec(p.data.toString('latin1'));
-        if (m !== null) seen.set(Number(m[1]), (seen.get(Number(m[1])) ?? 0) + 1);
-      }
+      for (const d of await splitcap.datagrams(stream.numbering, pair.addrA, 7000, sent))
+        seen.set(d.index, (seen.get(d.index) ?? 0) + 1);
       return seen;
     };
     await until(
-      () => arrivedBy().size >= sent,
+      async () => (await arrivedBy()).size >= sent,
       30_000,
-      () => `arrived ${arrivedBy().size}/${sent}`,
+      async () => `arrived ${(await arrivedBy()).size}/${sent}`,
     );
     const drainedAfterMs = Date.now() - up;
     assert.equal(await sniffer.stop(), 0);
 
-    const seen = arrivedBy();
+    const seen = await arrivedBy();
     assert.equal(seen.size, sent, 'every datagram arrived');
     for (let i = 0; i < sent; i++) assert.equal(seen.get(i), 1, `datagram ${i} arrived exactly once`);
     const counters = sniffer.messages
@@ -101,10 +101,12 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
     assert.equal(final.captured, sent);
     assert.equal(final.spoolDropped, 0);
     assert.equal(final.kernelDrops, 0);
-    assert.equal(final.batchesUploaded, receiver.batches.size);
+    const batches = await splitcap.receipts(AGENT);
+    assert.equal(final.batchesUploaded, batches);
+    const duplicates = await splitcap.metric('fleetcap_splitcap_batches_total', { outcome: 'duplicate' });
     console.log(
-      `# outage ${Math.round((up - down) / 1000)} s: ${sent} datagrams, ${receiver.batches.size} batches, up to ${maxSpooled} spooled, ` +
-        `${receiver.duplicates} duplicate POSTs deduplicated, everything delivered ${drainedAfterMs} ms after splitcap came back (traffic went on for 5 s of that)`,
+      `# outage ${Math.round((up - down) / 1000)} s: ${sent} datagrams, ${batches} batches, up to ${maxSpooled} spooled, ` +
+        `${duplicates} duplicate POSTs deduplicated since splitcap came back, everything delivered ${drainedAfterMs} ms after that (traffic went on for 5 s of it)`,
     );
   });
 });

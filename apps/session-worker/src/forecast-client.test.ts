@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
+import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { answerError, errorDetail, ForecastClient, ForecastRejected, ForecastUnavailable } from './forecast-client.ts';
 import { StoppedWhileRetrying, withRetry } from './retry.ts';
-import { buildSession } from './session-loader.ts';
 
 const message = {
   key: 'tcp/10.0.0.2/443/10.0.0.9/51000',

@@ -1,5 +1,5 @@
 // Asks forecast for the verdicts of a batch of sessions in one request.
-import type { LoadedSession } from './session-loader.ts';
+import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 
 export interface Verdict {
   label: string;

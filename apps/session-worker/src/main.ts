@@ -2,6 +2,7 @@
 
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
@@ -11,7 +12,6 @@ import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
-import { SessionFinisher } from './session-finisher.ts';
 
 const log = createLogger('session-worker');
 let config: ReturnType<typeof loadWorkerConfig>;

@@ -6,14 +6,14 @@
 // each part passes; a single session it still refuses is dead-lettered and the rest of the batch goes on.
 
 import { decodeSessionMessage, type ScheduleReason, type SessionMessage } from '@fleetcap/lib/queue/session-message';
+import type { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
+import { type LoadedSession, loadSessions } from '@fleetcap/lib/session-store/reader';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
-import type { SessionFinisher } from './session-finisher.ts';
-import { type LoadedSession, loadSessions } from './session-loader.ts';
 import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {

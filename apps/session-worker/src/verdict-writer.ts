@@ -2,8 +2,8 @@
 // index makes a replay after a crash a no-op, so every session occurrence has exactly one row.
 
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
+import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool } from 'mysql2/promise';
-import type { LoadedSession } from './session-loader.ts';
 
 export interface VerdictRow {
   session: LoadedSession;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
 import { backoffMs } from './retry.ts';
-import { buildSession } from './session-loader.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
 const message = {
@@ -27,31 +27,6 @@ const meta = {
 const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
 
 describe('session-worker pure parts', () => {
-  test('a stored session becomes client/server endpoints, counts and packet records', () => {
-    const s = buildSession(message, meta, members);
-    assert.deepEqual(s.client, { address: '10.0.0.9', port: 51000 }, 'the initiator is the client');
-    assert.deepEqual(s.server, { address: '10.0.0.2', port: 443 });
-    assert.equal(s.proto, 'tcp');
-    assert.equal(s.packetsSeen, 30, 'kept plus overflow');
-    assert.equal(s.bytes, 9000);
-    assert.deepEqual(s.packets[1], {
-      seq: 2,
-      direction: 1,
-      tsUs: 1732451234600000,
-      wireLength: 74,
-      payloadLength: 0,
-      tcpFlags: 18,
-    });
-  });
-
-  test('a corrupt packet record is an error naming the record', () => {
-    assert.throws(() => buildSession(message, meta, ['1:0:oops:74:0:2']), /packet record "1:0:oops:74:0:2"/);
-    assert.throws(
-      () => buildSession(message, { ...meta, bytes: 'x' }, members),
-      /meta field bytes="x" is not a number/,
-    );
-  });
-
   test('verdict rows carry µs times as UTC DATETIME(6) and every contract column', () => {
     assert.equal(mysqlDatetime(1732451234567890), '2024-11-24 12:27:14.567890');
     assert.equal(mysqlDatetime(1_000_000), '1970-01-01 00:00:01.000000');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, parseRetryAfter, retryWait } from './backoff.ts';
+import { backoffDelay, retryWait } from './backoff.ts';
 
 const opts = { baseMs: 100, maxMs: 2000 };
 
@@ -36,16 +36,6 @@ test('backoff grows exponentially up to the cap, with jitter between base/2 and 
       assert.ok(d >= 50 && d <= Math.min(2000, 100 * 2 ** (a - 1)), `attempt ${a}: ${d}`);
     }
   }
-});
-
-test('Retry-After: seconds, HTTP date, garbage', () => {
-  assert.equal(parseRetryAfter('3'), 3000);
-  assert.equal(parseRetryAfter(' 0 '), 0);
-  const now = Date.parse('2026-01-01T00:00:00Z');
-  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now), 5000);
-  assert.equal(parseRetryAfter('Thu, 01 Jan 2025 00:00:05 GMT', now), 0, 'a date in the past means now');
-  assert.equal(parseRetryAfter('soon'), undefined);
-  assert.equal(parseRetryAfter(null), undefined);
 });
 
 test('the wait honours a longer Retry-After, within the cap', () => {

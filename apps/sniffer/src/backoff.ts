@@ -15,16 +15,6 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   return Math.round(floor + random() * (exp - floor));
 }
 
-/** Retry-After in milliseconds (delta-seconds or an HTTP date), or undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
 /** The wait after a retryable failure: the jittered backoff, or Retry-After if longer, never more than capMs. */
 export function retryWait(
   attempt: number,

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { BATCH_ID_PATTERN } from '@fleetcap/lib/upload/batch-upload';
 import { Spool } from './spool.ts';
 
 const dirs: string[] = [];
@@ -97,4 +98,12 @@ test('a rejected batch moves to rejected/ and is counted; rejected/ keeps only t
   assert.equal(s.counters().rejectedBatches, 3);
   assert.equal(s.size, 0);
   assert.equal(readdirSync(join(d, 'rejected')).length, 2);
+});
+
+test('batch ids are X-Fleetcap-Batch values splitcap accepts', () => {
+  const s = new Spool({ dir: dir(), maxBytes: 10_000 });
+  for (const now of [0, 1_700_000_000_000, 9_999_999_999_999]) {
+    const id = s.newBatchId(now);
+    assert.ok(BATCH_ID_PATTERN.test(id), id);
+  }
 });

@@ -1,9 +1,17 @@
-// Sends spooled batches to splitcap with a pool of K concurrent uploads. Oldest batches go first. A retryable
-// failure (network error, timeout, 5xx, 429) closes a shared gate for a jittered exponential backoff (or the
-// server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the first success
-// opens it again. 400/401/413 are final: the batch moves to rejected/ and is counted.
+// Sends spooled batches to splitcap with a pool of K concurrent uploads. Oldest batches go first. What each answer
+// means is the upload contract's (lib/src/upload/batch-upload.ts): done deletes the batch; reject moves it to
+// rejected/ and counts it; retry (and a network error or timeout) closes a shared gate for a jittered exponential
+// backoff (or the server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the
+// first success opens it again.
 import { readFile } from 'node:fs/promises';
-import { type BackoffOptions, parseRetryAfter, retryWait } from './backoff.ts';
+import {
+  batchesUrl,
+  parseRetryAfter,
+  senderAction,
+  UPLOAD_HEADERS,
+  uploadHeaders,
+} from '@fleetcap/lib/upload/batch-upload';
+import { type BackoffOptions, retryWait } from './backoff.ts';
 import { httpPost, type PostResult } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
@@ -40,14 +48,8 @@ type Outcome =
   | { kind: 'gone'; error: string }
   | { kind: 'retry'; error: string; retryAfterMs?: number };
 
-const FINAL_STATUSES = new Set([400, 401, 403, 413, 415]);
-
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
-}
-
-export function batchesUrl(splitcapUrl: string): string {
-  return new URL('v1/batches', splitcapUrl.endsWith('/') ? splitcapUrl : `${splitcapUrl}/`).toString();
 }
 
 export class Uploader {
@@ -171,12 +173,7 @@ export class Uploader {
       // Deleted under us (an operator, or a disk problem): nothing to send.
       return { kind: 'gone', error: (err as Error).message };
     }
-    const headers: Record<string, string> = {
-      'content-type': 'application/vnd.tcpdump.pcap',
-      'x-fleetcap-agent': this.options.agentId,
-      'x-fleetcap-batch': entry.id,
-    };
-    if (this.options.token !== '') headers.authorization = `Bearer ${this.options.token}`;
+    const headers = uploadHeaders(this.options.agentId, this.options.token, entry.id);
     try {
       const res: PostResult = await this.post(
         this.endpoint,
@@ -186,15 +183,16 @@ export class Uploader {
         this.shutdown.signal,
       );
       const text = res.body;
-      if (res.status >= 200 && res.status < 300) {
+      const action = senderAction(res.status);
+      if (action === 'done') {
         this.options.onEvent?.({ kind: 'uploaded', entry, status: res.status, ms: Date.now() - started });
         return { kind: 'ok', status: res.status };
       }
-      if (FINAL_STATUSES.has(res.status)) return { kind: 'final', status: res.status, body: text.slice(0, 500) };
+      if (action === 'reject') return { kind: 'final', status: res.status, body: text.slice(0, 500) };
       return {
         kind: 'retry',
         error: `HTTP ${res.status}${text ? `: ${text.slice(0, 200).trim()}` : ''}`,
-        retryAfterMs: parseRetryAfter(headerValue(res.headers['retry-after'])),
+        retryAfterMs: parseRetryAfter(headerValue(res.headers[UPLOAD_HEADERS.retryAfter])),
       };
     } catch (err) {
       const e = err as Error & { code?: string };

@@ -11,18 +11,11 @@ import {
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
+import { encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
+import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
 
-export interface BatchSession {
-  key: string;
-  /** Canonical side (0 = endpoint a of the key) that sent this batch's first packet of the session. */
-  firstSide: 0 | 1;
-  firstUs: number;
-  lastUs: number;
-  bytes: number;
-  /** A packet carried TCP FIN or RST. */
-  closing: boolean;
-  /** Two strings per packet, the append script's layout: capture time µs, member text after the sequence number. */
-  args: string[];
+/** One session of the batch, as the session store's append takes it, and its packet count. */
+export interface BatchSession extends SessionAppend {
   packets: number;
 }
 
@@ -100,7 +93,7 @@ export function decodeBatch(body: Buffer): DecodedBatch {
         forward = tableSideIsKeySide[flow.index] ? flow.sideA : !flow.sideA;
       }
       const ts = String(tsUs);
-      s.args.push(ts, `${forward ? 0 : 1}:${ts}:${p.origLen}:${decoded.payloadLength}:${decoded.tcpFlags}`);
+      s.args.push(ts, encodePacketRecordTail(forward ? 0 : 1, ts, p.origLen, decoded.payloadLength, decoded.tcpFlags));
       if (tsUs < s.firstUs) s.firstUs = tsUs;
       if (tsUs > s.lastUs) s.lastUs = tsUs;
       s.bytes += p.origLen;

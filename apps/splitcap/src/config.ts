@@ -1,6 +1,7 @@
 // splitcap's settings from the environment, validated at startup.
 
 import { parseEnv } from '@fleetcap/lib/config/connections';
+import { SESSION_DELAY_MS, SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import { z } from 'zod';
 
 const tokenList = z
@@ -50,8 +51,11 @@ const splitcapEnv = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/)
     .default('fleetcap'),
-  FLEETCAP_SESSION_MAX_PACKETS: z.coerce.number().int().min(1).max(10_000).default(24),
-  FLEETCAP_SESSION_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+  // The session shape the feature code reads, and the model was trained on (see session-shape-check.ts).
+  FLEETCAP_SESSION_MAX_PACKETS: z.coerce.number().int().min(1).max(10_000).default(SESSION_MAX_PACKETS),
+  FLEETCAP_SESSION_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(SESSION_DELAY_MS),
+  /** The card of the model forecast serves: its session shape is checked against the two settings above. */
+  FLEETCAP_MODEL_CARD_PATH: z.string().min(1).default('model/model-card.json'),
   FLEETCAP_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(3600),
   FLEETCAP_BATCH_RECEIPT_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
   FLEETCAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -3,23 +3,18 @@
 // script is idempotent per batch id) and loses no schedule (a retried session returns the reasons it
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
+import type { SessionWriter } from '@fleetcap/lib/session-store/writer';
+import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
 import { type DecodedBatch, decodeBatch } from './batch-decoder.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { SessionStore } from './session-store.ts';
 
-export interface IngestResult {
-  duplicate: boolean;
-  packetsRead: number;
-  packetsStored: number;
-  sessions: number;
-  scheduled: Record<string, number>;
-  skipped: DecodedBatch['skipped'] & { overMax: number; sessionDone: number };
-}
+/** The 202 answer of the upload contract, less the batch id the handler adds. */
+export type IngestResult = Omit<BatchAccepted, 'batchId'>;
 
 export class Ingest {
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: SessionWriter,
     private readonly scheduler: Scheduler,
     private readonly metrics: SplitcapMetrics,
     private readonly now: () => number = Date.now,

@@ -1,6 +1,7 @@
 // splitcap: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import { loadSplitcapConfig } from './config.ts';
@@ -8,7 +9,7 @@ import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
-import { SessionStore } from './session-store.ts';
+import { checkSessionShape } from './session-shape-check.ts';
 
 const log = createLogger('splitcap');
 
@@ -24,6 +25,10 @@ try {
   }
   throw err;
 }
+
+const sessionShape = { maxPackets: config.FLEETCAP_SESSION_MAX_PACKETS, delayMs: config.FLEETCAP_SESSION_DELAY_MS };
+for (const warning of checkSessionShape(sessionShape, config.FLEETCAP_MODEL_CARD_PATH))
+  log.warn({ setting: warning.setting, modelCard: config.FLEETCAP_MODEL_CARD_PATH }, warning.message);
 
 // Fail fast while Redis is away (no offline queue): the agent is told 503 and keeps the batch.
 const redis = new Redis(connections.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -47,7 +52,7 @@ const scheduler = new Scheduler(
   },
   log,
 );
-const store = new SessionStore(redis, {
+const store = new SessionWriter(redis, {
   prefix: config.FLEETCAP_REDIS_PREFIX,
   maxPacketsPerSession: config.FLEETCAP_SESSION_MAX_PACKETS,
   sessionTtlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS,

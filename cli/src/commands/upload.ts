@@ -6,6 +6,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CaptureParser } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import {
+  type BatchAccepted,
+  batchesUrl,
+  parseRetryAfter,
+  senderAction,
+  UPLOAD_HEADERS,
+  uploadHeaders,
+} from '@fleetcap/lib/upload/batch-upload';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 
@@ -46,6 +54,7 @@ export async function uploadFile(
   const fileId = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   const batches = [...captureBatches(bytes, o.batchPackets)];
   const total = batches.reduce((n, b) => n + b.packets, 0);
+  const url = batchesUrl(o.url);
   const bar = o.progress
     ? new SingleBar({ format: `${basename(file)} [{bar}] {value}/{total} packets | {eta_formatted} left` })
     : undefined;
@@ -54,23 +63,20 @@ export async function uploadFile(
   try {
     for (const [i, b] of batches.entries()) {
       for (let attempt = 1; ; attempt++) {
-        const res = await fetch(`${o.url.replace(/\/$/, '')}/v1/batches`, {
+        const res = await fetch(url, {
           method: 'POST',
-          headers: {
-            authorization: `Bearer ${o.token}`,
-            'x-fleetcap-agent': o.agent,
-            'x-fleetcap-batch': `upload-${fileId}-${i}`,
-            'content-type': 'application/vnd.tcpdump.pcap',
-          },
+          headers: uploadHeaders(o.agent, o.token, `upload-${fileId}-${i}`),
           body: b.body,
         });
         const text = await res.text();
-        if (res.status === 202) {
-          if ((JSON.parse(text) as { duplicate?: boolean }).duplicate) duplicates++;
+        const action = senderAction(res.status);
+        if (action === 'done') {
+          if ((JSON.parse(text) as BatchAccepted).duplicate) duplicates++;
           break;
         }
-        if (res.status === 503 && attempt < 10) {
-          await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? '1') * 1000));
+        if (action === 'retry' && attempt < 10) {
+          const waitMs = parseRetryAfter(res.headers.get(UPLOAD_HEADERS.retryAfter)) ?? 1000;
+          await new Promise((r) => setTimeout(r, waitMs));
           continue;
         }
         throw new Error(`${file}: batch ${i + 1}/${batches.length} refused with ${res.status}: ${text}`);
@@ -87,7 +93,9 @@ export function registerUploadCommand(program: Command): void {
   program
     .command('upload')
     .argument('<files...>', 'pcap or pcapng files')
-    .description('send captures to splitcap as an agent would (batches, retries on 503, a progress bar)')
+    .description(
+      'send captures to splitcap as an agent would (batches, retries while splitcap asks to, a progress bar)',
+    )
     .option('--url <url>', 'splitcap base URL', process.env.FLEETCAP_SPLITCAP_URL ?? 'http://127.0.0.1:8080')
     .option('--agent <id>', 'agent id to upload as', process.env.FLEETCAP_AGENT_ID ?? 'local-upload')
     .option('--token <token>', "that agent's bearer token (or FLEETCAP_AGENT_TOKEN)", process.env.FLEETCAP_AGENT_TOKEN)

@@ -18,11 +18,21 @@ export { FROM_CLIENT, FROM_SERVER };
 /** Bump on every change to the names, their order, or how any value is computed. */
 export const FEATURE_VERSION = 2;
 
+// The session shape the features read, and so the one every model is trained on (its card records it as
+// features.maxPackets and features.windowUs). splitcap's defaults are these constants, and splitcap warns at
+// startup when it runs with another shape than the model card's.
+
 /** Packets per session used by the features: splitcap's FLEETCAP_SESSION_MAX_PACKETS default. */
 export const SESSION_MAX_PACKETS = 24;
 
-/** Only packets within this long after the session's first packet count: splitcap's FLEETCAP_SESSION_DELAY_MS default. */
+/** Only packets within this long after the session's first packet count. */
 export const FEATURE_WINDOW_US = 5_000_000;
+
+/**
+ * How long after its first packet splitcap has a session classified at the latest (FLEETCAP_SESSION_DELAY_MS
+ * default): when the feature window is over, so that the features see every packet they would have in training.
+ */
+export const SESSION_DELAY_MS = FEATURE_WINDOW_US / 1000;
 
 /** One packet of a session; the fields of session-store's PacketRecord that the features read. */
 export interface FeaturePacket {

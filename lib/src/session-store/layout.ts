@@ -2,10 +2,12 @@
 // sit in one slot of a Redis Cluster and one Lua script may touch them all.
 // (fc is the default prefix)
 //   fc:s:{K}:p  sorted set of packets, score = capture time in µs, member = packet record (below)
-//   fc:s:{K}:m  hash: agent, occurrence, initiator side, first/last µs and bytes of every packet seen,
-//               packets (kept), overflow (seen beyond the cap), scheduling flags
+//   fc:s:{K}:m  hash (fields: META): agent, occurrence, initiator side, first/last µs and bytes of every packet
+//               seen, packets (kept), overflow (seen beyond the cap), scheduling flags
 //   fc:s:{K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
 //   fc:s:{K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it expires
+//   fc:receipt:{agent}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
+// The Lua scripts beside this file (append-session-4.lua, finish-session-4.lua) spell the same names.
 import { FROM_INITIATOR, TO_INITIATOR } from '../session/sessionizer.ts';
 
 export interface SessionKeys {
@@ -21,13 +23,44 @@ export function sessionKeys(sessionKey: string, prefix = 'fc'): SessionKeys {
   return { packets: `${base}:p`, meta: `${base}:m`, batches: `${base}:b`, done: `${base}:d` };
 }
 
+/** A batch's receipt; the agent is the hash tag, so one agent's receipts share a Cluster slot. */
+export function receiptKey(agent: string, batchId: string, prefix = 'fc'): string {
+  return `${prefix}:receipt:{${agent}}:${batchId}`;
+}
+
+/** The fields of the meta hash (fc:s:{K}:m), all written by the append script. */
+export const META = {
+  /** Agent id of the occurrence's first batch. */
+  agent: 'agent',
+  /** Canonical side (0 = endpoint a of the key) that sent the first packet: the client. */
+  initiator: 'initiator',
+  /** µs capture time of the occurrence's first stored packet: names the occurrence. */
+  occurrence: 'occurrence',
+  /** Earliest and latest capture time in µs of every packet seen. */
+  first: 'first',
+  last: 'last',
+  /** Wire bytes of every packet seen. */
+  bytes: 'bytes',
+  /** Packets kept in the sorted set (at most the cap). */
+  packets: 'packets',
+  /** Packets seen beyond the cap (counted, not kept). */
+  overflow: 'overflow',
+  /** '1' once the delay message was decided. */
+  schedDelay: 'sched_delay',
+  /** 'full' or 'closed' once the immediate message was decided. */
+  schedNow: 'sched_now',
+} as const;
+
+export type MetaField = (typeof META)[keyof typeof META];
+
 /** Direction of a packet relative to the session's initiator (what the feature code reads). */
 export const FROM_CLIENT = FROM_INITIATOR;
 export const FROM_SERVER = TO_INITIATOR;
 
 /**
  * One stored packet: what the feature code needs, and a sequence number so identical packets stay distinct.
- * Stored as the member text "seq:dir:tsUs:wire:payload:flags", written by splitcap's append script.
+ * Stored as the member text "seq:dir:tsUs:wire:payload:flags": splitcap writes the text after the sequence
+ * number (encodePacketRecordTail), the append script prefixes the number.
  * As stored, `direction` is canonical (0 = endpoint a to b of the key), because the initiator of a session
  * is only known once its first packet is stored; `toClientDirection` turns it into FROM_CLIENT/FROM_SERVER
  * with the meta hash's `initiator` side.
@@ -43,6 +76,20 @@ export interface PacketRecord {
   payloadLength: number;
   /** TCP flags byte, 0 for UDP. */
   tcpFlags: number;
+}
+
+/**
+ * The member text after the sequence number, "dir:tsUs:wire:payload:flags"; `direction` is canonical. `tsUs` is
+ * given as text because the caller already has it so (it is also the packet's score).
+ */
+export function encodePacketRecordTail(
+  direction: 0 | 1,
+  tsUs: string,
+  wireLength: number,
+  payloadLength: number,
+  tcpFlags: number,
+): string {
+  return `${direction}:${tsUs}:${wireLength}:${payloadLength}:${tcpFlags}`;
 }
 
 export function toClientDirection(record: PacketRecord, initiatorSide: 0 | 1): PacketRecord {

@@ -1,16 +1,10 @@
-// Reads the sessions named by queue messages from Redis (one pipelined round for a whole batch) and
-// says, per message, whether there is work: a session already done, freed, or of another occurrence
-// than the message names needs no verdict.
-
-import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import { parseSessionKey } from '@fleetcap/lib/session/key';
-import {
-  decodePacketRecord,
-  type PacketRecord,
-  sessionKeys,
-  toClientDirection,
-} from '@fleetcap/lib/session-store/layout';
+// The session-worker's read of the session store: the sessions named by queue messages, in one pipelined round
+// for a whole batch, and per message whether there is work: a session already done, freed, or of another
+// occurrence than the message names needs no verdict.
 import type { Redis } from 'ioredis';
+import type { SessionMessage } from '../queue/session-message.ts';
+import { parseSessionKey } from '../session/key.ts';
+import { decodePacketRecord, META, type PacketRecord, sessionKeys, toClientDirection } from './layout.ts';
 
 export interface LoadedSession {
   message: SessionMessage;
@@ -35,7 +29,7 @@ export type LoadOutcome =
 export function buildSession(message: SessionMessage, meta: Record<string, string>, members: string[]): LoadedSession {
   const key = parseSessionKey(message.key);
   // The initiator field holds the canonical side (0 = endpoint a) that sent the first packet.
-  const initiatorIsA = meta.initiator === '0';
+  const initiatorIsA = meta[META.initiator] === '0';
   const client = initiatorIsA ? key.a : key.b;
   const server = initiatorIsA ? key.b : key.a;
   const packets = members.map((m) => toClientDirection(decodePacketRecord(m), initiatorIsA ? 0 : 1));
@@ -50,12 +44,12 @@ export function buildSession(message: SessionMessage, meta: Record<string, strin
     proto: key.proto,
     client,
     server,
-    agent: meta.agent ?? message.agent,
-    occurrence: num('occurrence'),
-    firstUs: num('first'),
-    lastUs: num('last'),
-    packetsSeen: num('packets') + num('overflow'),
-    bytes: num('bytes'),
+    agent: meta[META.agent] ?? message.agent,
+    occurrence: num(META.occurrence),
+    firstUs: num(META.first),
+    lastUs: num(META.last),
+    packetsSeen: num(META.packets) + num(META.overflow),
+    bytes: num(META.bytes),
     packets,
   };
 }
@@ -77,8 +71,9 @@ export async function loadSessions(redis: Redis, prefix: string, messages: Sessi
     if (err) throw err;
     if (done === 1) return { kind: 'skip', why: 'done' };
     const m = meta as Record<string, string>;
-    if (!m.occurrence) return { kind: 'skip', why: 'gone' };
-    if (Number(m.occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
+    const occurrence = m[META.occurrence];
+    if (!occurrence) return { kind: 'skip', why: 'gone' };
+    if (Number(occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
     try {
       return { kind: 'session', session: buildSession(message, m, members as string[]) };
     } catch (e) {

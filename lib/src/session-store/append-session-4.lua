@@ -1,21 +1,44 @@
 --[[
-  Appends one batch's packets of one session, and decides what to schedule. Atomic per session, so
-  several splitcap replicas need no lock; idempotent per batch id, so a retried batch adds nothing.
-  splitcap does the per-packet work (member text, sums, min/max) before the call: the script only
-  numbers the packets it keeps and updates the session's totals.
+  Appends one batch's packets of one session and decides what to schedule, by doing the following:
+    - does nothing when this batch id was applied to the session before (a retried batch adds nothing and
+      reports the reasons decided the first time), or when the session is done (classified, marker not expired);
+    - starts a new occurrence when the session has no meta hash yet: agent, initiator side and occurrence
+      (the first packet's µs) are recorded;
+    - numbers and stores the packets that fit under the cap, and counts the others as overflow;
+    - widens first/last and adds the bytes of every packet of the batch, kept or not;
+    - decides the schedule reasons: 'delay' at the first packet of the occurrence, then at most one of
+      'full' (reached the cap) or 'closed' (a TCP FIN or RST), each once per occurrence;
+    - records the batch id with its reasons, and sets the TTL safety net on the session's keys.
+  Atomic per session, so several splitcap replicas need no lock. splitcap does the per-packet work (member
+  text, sums, min/max) before the call: the script only numbers the packets it keeps and updates totals.
+  Key and field names: lib/src/session-store/layout.ts (sessionKeys, META).
 
-  KEYS[1] packets zset   KEYS[2] meta hash   KEYS[3] batches hash   KEYS[4] done marker
-  ARGV[1] batch id   ARGV[2] agent id   ARGV[3] max packets per session   ARGV[4] session TTL seconds
-  ARGV[5] canonical side (0|1) that sent the batch's first packet of this session
-  ARGV[6] first µs in batch (a new occurrence is numbered by it)   ARGV[7] last µs in batch
-  ARGV[8] wire bytes in batch   ARGV[9] 1 when a packet of the batch carries TCP FIN or RST
-  ARGV[10..] two values per packet, in capture order: capture time µs (the score), member text after
-             the sequence number ("cdir:tsUs:wire:payload:flags")
+    Input:
+      KEYS[1] packets sorted set   (fc:s:{K}:p)
+      KEYS[2] meta hash            (fc:s:{K}:m)
+      KEYS[3] batches hash         (fc:s:{K}:b)
+      KEYS[4] done marker          (fc:s:{K}:d)
 
-  Returns { status, appended, dropped, reasons, occurrence }
-    status   'ok' | 'dup' (batch already applied: reasons are those decided then) | 'done' (already classified)
-    reasons  comma-separated schedule reasons to publish: 'delay' (first packet), 'full' (reached max),
-             'closed' (TCP FIN or RST); each at most once per session occurrence
+      ARGV[1] batch id
+      ARGV[2] agent id
+      ARGV[3] max packets per session (FLEETCAP_SESSION_MAX_PACKETS)
+      ARGV[4] session TTL seconds (FLEETCAP_SESSION_TTL_SECONDS)
+      ARGV[5] canonical side (0|1) that sent the batch's first packet of this session
+      ARGV[6] first µs in the batch (a new occurrence is numbered by it)
+      ARGV[7] last µs in the batch
+      ARGV[8] wire bytes in the batch
+      ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
+      ARGV[10..] two values per packet, in batch order: capture time µs (the score), member text after the
+                 sequence number ("dir:tsUs:wire:payload:flags", encodePacketRecordTail)
+
+    Output: { status, appended, dropped, reasons, occurrence }
+      status      'ok'   stored
+                  'dup'  batch already applied: appended and dropped are 0, reasons are those decided then
+                  'done' session already classified: nothing stored, dropped = the batch's packets
+      appended    packets stored by this call
+      dropped     packets of the batch not stored (over the cap, or the session is done)
+      reasons     comma-separated schedule reasons to publish ('' for none)
+      occurrence  the occurrence's first µs, as text ('0' when done)
 ]]
 local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local batchId, agent = ARGV[1], ARGV[2]

@@ -1,15 +1,27 @@
-// The Redis side of ingest: one pipelined round of per-session append scripts per batch (each session's
-// keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
+// splitcap's side of the session store: one pipelined round of per-session append scripts per batch (each
+// session's keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
 // make a retried upload cheap.
-import { readFileSync } from 'node:fs';
-import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
-import { sessionKeys } from '@fleetcap/lib/session-store/layout';
 import type { Redis } from 'ioredis';
-import type { BatchSession } from './batch-decoder.ts';
+import type { ScheduleReason } from '../queue/session-message.ts';
+import { receiptKey, sessionKeys } from './layout.ts';
+import { defineSessionScripts, scriptPipeline } from './scripts.ts';
 
-const appendScript = readFileSync(new URL('./commands/append-session.lua', import.meta.url), 'utf8');
+/** One batch's packets of one session, prepared for the append script (see its header). */
+export interface SessionAppend {
+  key: string;
+  /** Canonical side (0 = endpoint a of the key) that sent this batch's first packet of the session. */
+  firstSide: 0 | 1;
+  firstUs: number;
+  lastUs: number;
+  /** Wire bytes of the batch's packets of the session. */
+  bytes: number;
+  /** A packet carried TCP FIN or RST. */
+  closing: boolean;
+  /** Two strings per packet: capture time µs, then encodePacketRecordTail(...). */
+  args: string[];
+}
 
-export interface StoreSettings {
+export interface WriterSettings {
   /** Redis key prefix (FLEETCAP_REDIS_PREFIX). */
   prefix: string;
   maxPacketsPerSession: number;
@@ -18,8 +30,9 @@ export interface StoreSettings {
   receiptTtlSeconds: number;
 }
 
-export interface SessionOutcome {
+export interface AppendOutcome {
   key: string;
+  /** ok: stored; dup: this batch was applied before; done: the session is classified, nothing stored. */
   status: 'ok' | 'dup' | 'done';
   appended: number;
   dropped: number;
@@ -27,40 +40,35 @@ export interface SessionOutcome {
   occurrence: number;
 }
 
-interface AppendCommand {
-  appendSession(packets: string, meta: string, batches: string, done: string, ...args: string[]): Promise<unknown>;
-}
-
-export class SessionStore {
+export class SessionWriter {
   constructor(
     private readonly redis: Redis,
-    private readonly settings: StoreSettings,
+    private readonly settings: WriterSettings,
   ) {
-    redis.defineCommand('appendSession', { numberOfKeys: 4, lua: appendScript });
-  }
-
-  private receiptKey(agent: string, batchId: string): string {
-    return `${this.settings.prefix}:receipt:{${agent}}:${batchId}`;
+    defineSessionScripts(redis);
   }
 
   /** True when this batch was stored and its messages published before. */
   async hasReceipt(agent: string, batchId: string): Promise<boolean> {
-    return (await this.redis.exists(this.receiptKey(agent, batchId))) === 1;
+    return (await this.redis.exists(receiptKey(agent, batchId, this.settings.prefix))) === 1;
   }
 
   async writeReceipt(agent: string, batchId: string, summary: string): Promise<void> {
-    await this.redis.set(this.receiptKey(agent, batchId), summary, 'EX', this.settings.receiptTtlSeconds);
+    await this.redis.set(
+      receiptKey(agent, batchId, this.settings.prefix),
+      summary,
+      'EX',
+      this.settings.receiptTtlSeconds,
+    );
   }
 
-  async append(agent: string, batchId: string, sessions: Iterable<BatchSession>): Promise<SessionOutcome[]> {
-    const pipeline = this.redis.pipeline() as unknown as AppendCommand & {
-      exec(): Promise<Array<[Error | null, unknown]> | null>;
-    };
+  async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
+    const pipeline = scriptPipeline(this.redis);
     const order: string[] = [];
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     for (const s of sessions) {
       const k = sessionKeys(s.key, this.settings.prefix);
-      void pipeline.appendSession(
+      pipeline.appendSession(
         k.packets,
         k.meta,
         k.batches,
@@ -83,7 +91,7 @@ export class SessionStore {
       const [status, appended, dropped, reasons, occurrence] = value as [string, number, number, string, string];
       return {
         key: order[i]!,
-        status: status as SessionOutcome['status'],
+        status: status as AppendOutcome['status'],
         appended,
         dropped,
         reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],

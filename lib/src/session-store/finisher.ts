@@ -1,0 +1,26 @@
+// The session-worker's last step on the session store, after the verdict rows are committed: done markers set,
+// session keys freed (the finish script, one pipelined round).
+import type { Redis } from 'ioredis';
+import { sessionKeys } from './layout.ts';
+import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+
+export class SessionFinisher {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly doneTtlSeconds: number,
+  ) {
+    defineSessionScripts(redis);
+  }
+
+  async finish(sessions: Array<{ key: string; occurrence: number }>): Promise<void> {
+    if (sessions.length === 0) return;
+    const pipeline = scriptPipeline(this.redis);
+    for (const s of sessions) {
+      const k = sessionKeys(s.key, this.prefix);
+      pipeline.finishSession(k.packets, k.meta, k.batches, k.done, String(s.occurrence), String(this.doneTtlSeconds));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+  }
+}

@@ -1,0 +1,43 @@
+// The session store's two Lua scripts, read from the files beside this module (located by import.meta.url, so a
+// compiled build that copies the .lua files next to the JS finds them the same way). As in BullMQ, a script's
+// file name ends with the number of KEYS it takes (append-session-4.lua: 4 keys), and its header states its
+// KEYS, ARGV and output.
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+
+export interface SessionScript {
+  /** The ioredis command it is defined as. */
+  command: 'appendSession' | 'finishSession';
+  file: URL;
+  numberOfKeys: number;
+  lua: string;
+}
+
+function script(command: SessionScript['command'], fileName: string): SessionScript {
+  const file = new URL(`./${fileName}`, import.meta.url);
+  const keys = /-(\d+)\.lua$/.exec(fileName);
+  if (keys === null) throw new Error(`${fileName}: a script's name ends with its number of KEYS, e.g. name-4.lua`);
+  return { command, file, numberOfKeys: Number(keys[1]), lua: readFileSync(file, 'utf8') };
+}
+
+export const APPEND_SESSION = script('appendSession', 'append-session-4.lua');
+export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
+export const SESSION_SCRIPTS: readonly SessionScript[] = [APPEND_SESSION, FINISH_SESSION];
+
+/** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
+export interface SessionScriptCommands {
+  appendSession(packets: string, meta: string, batches: string, done: string, ...argv: string[]): unknown;
+  finishSession(packets: string, meta: string, batches: string, done: string, occurrence: string, ttl: string): unknown;
+}
+
+export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;
+
+/** Defines both scripts on this connection (EVALSHA, loading the script on NOSCRIPT); harmless when repeated. */
+export function defineSessionScripts(redis: Redis): void {
+  for (const s of SESSION_SCRIPTS) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+}
+
+/** A pipeline on a connection given to defineSessionScripts, with the scripts' commands. */
+export function scriptPipeline(redis: Redis): SessionScriptPipeline {
+  return redis.pipeline() as unknown as SessionScriptPipeline;
+}
