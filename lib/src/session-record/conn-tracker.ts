@@ -28,9 +28,17 @@ export function connPacketOf(
   timeUs: number,
   fromInitiator: boolean,
   options: ConnPacketOptions = {},
+  /** An object to fill instead of a new one (the per-packet path allocates nothing). */
+  into?: ConnPacket,
 ): ConnPacket {
   const protocol = packet.ipProtocol;
-  const result: ConnPacket = { timeUs, fromInitiator, ipLength: packet.ipLength, payloadLength: 0 };
+  const result: ConnPacket = into ?? { timeUs, fromInitiator, ipLength: 0, payloadLength: 0 };
+  result.timeUs = timeUs;
+  result.fromInitiator = fromInitiator;
+  result.ipLength = packet.ipLength;
+  result.payloadLength = 0;
+  result.tcpFlags = undefined;
+  result.checksumOk = undefined;
   if (protocol === IPPROTO_TCP) {
     result.tcpFlags = packet.tcpFlags;
     result.seq = packet.tcpSeq;

@@ -112,6 +112,11 @@ export class Sessionizer {
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
   }
 
+  /** The decode of the packet added last (valid until the next add), for callers that read more of it. */
+  get lastDecoded(): DecodedPacket {
+    return this.decoded;
+  }
+
   /** Adds one captured packet; returns its session, or null when it was skipped (and counted). */
   add(packet: CapturedPacket): Session | null {
     const data = packet.data;
