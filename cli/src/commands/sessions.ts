@@ -77,7 +77,12 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
       (record) => {
         const session = sessionizer.addRecord(record);
         if (session) {
-          records.add(session, sessionizer.lastDecoded, record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000));
+          records.add(
+            session,
+            sessionizer.lastDecoded,
+            sessionizer.lastFromInitiator,
+            record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
+          );
         }
       },
       parser,

@@ -28,7 +28,12 @@ export async function sessionizeCapture(file: string): Promise<SessionizedCaptur
       (packet) => {
         const session = sessionizer.add(packet);
         if (session)
-          records.add(session, sessionizer.lastDecoded, packet.tsSec * 1_000_000 + Math.floor(packet.tsNsec / 1000));
+          records.add(
+            session,
+            sessionizer.lastDecoded,
+            sessionizer.lastFromInitiator,
+            packet.tsSec * 1_000_000 + Math.floor(packet.tsNsec / 1000),
+          );
       },
       parser,
     );

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { buildPacket, ipv4Packet, ipv6Packet, linkFrame } from '../packet/build.ts';
 import { DecodedPacket, decodePacket, LINKTYPE_ETHERNET } from '../packet/decode.ts';
-import { addressBytes, communityId, communityIdOfPacket, icmpPorts } from './community-id.ts';
+import { addressBytes, communityId, communityIdOfPacket, icmpPorts, sha1Base64 } from './community-id.ts';
 
 // Test vectors of the spec's baseline (corelight/community-id-spec, baseline/baseline_deflt.json and
 // baseline_seed1.json): protocol, source, destination, ports (ICMP: type and code), seed 0 and seed 1.
@@ -209,5 +210,17 @@ describe('communityIdOfPacket', () => {
       ipv4Packet({ src: '10.0.0.1', dst: '10.0.0.2', protocol: 1 }, Buffer.from([8])),
     );
     assert.equal(communityIdOfPacket(decoded(frame)), null);
+  });
+});
+
+describe('sha1Base64', () => {
+  it("equals node:crypto's SHA-1 for every input length up to one block and beyond", () => {
+    for (let length = 0; length <= 70; length++) {
+      for (let round = 0; round < 5; round++) {
+        const data = randomBytes(length);
+        assert.equal(sha1Base64(data), createHash('sha1').update(data).digest('base64'), `length ${length}`);
+      }
+    }
+    assert.equal(sha1Base64(new TextEncoder().encode('abc')), 'qZk+NkcGgWq6PiVxeFDCbJzQ2J0=');
   });
 });

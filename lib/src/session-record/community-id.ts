@@ -20,6 +20,90 @@ import {
 
 export const DEFAULT_COMMUNITY_ID_SEED = 0;
 
+/** The hash input, built in place: seed, two IPv6 addresses, protocol, padding and two ports at most. */
+const HASH_INPUT = new Uint8Array(2 + 32 + 2 + 4);
+const SHA1_BLOCK = new Uint8Array(64);
+const SHA1_WORDS = new Int32Array(80);
+const SHA1_DIGEST = new Uint8Array(20);
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+function putWord(bytes: Uint8Array, at: number, word: number): void {
+  bytes[at] = word >>> 24;
+  bytes[at + 1] = (word >>> 16) & 0xff;
+  bytes[at + 2] = (word >>> 8) & 0xff;
+  bytes[at + 3] = word & 0xff;
+}
+
+function rotl(x: number, n: number): number {
+  return (x << n) | (x >>> (32 - n));
+}
+
+/**
+ * SHA-1 (FIPS 180-4) of at most 55 bytes, base64: the Community ID input is one block, and node's hash objects cost
+ * several times the hash itself, once per session. Longer inputs go to node:crypto.
+ */
+export function sha1Base64(data: Uint8Array): string {
+  if (data.length > 55) return createHash('sha1').update(data).digest('base64');
+  const block = SHA1_BLOCK;
+  block.fill(0);
+  block.set(data);
+  block[data.length] = 0x80;
+  const bits = data.length * 8;
+  block[62] = bits >>> 8;
+  block[63] = bits & 0xff;
+  const w = SHA1_WORDS;
+  for (let t = 0; t < 16; t++) {
+    w[t] = (block[4 * t]! << 24) | (block[4 * t + 1]! << 16) | (block[4 * t + 2]! << 8) | block[4 * t + 3]!;
+  }
+  for (let t = 16; t < 80; t++) w[t] = rotl(w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!, 1);
+  const h0 = 0x67452301;
+  const h1 = 0xefcdab89 | 0;
+  const h2 = 0x98badcfe | 0;
+  const h3 = 0x10325476;
+  const h4 = 0xc3d2e1f0 | 0;
+  let a = h0;
+  let b = h1;
+  let c = h2;
+  let d = h3;
+  let e = h4;
+  for (let t = 0; t < 80; t++) {
+    let f: number;
+    let k: number;
+    if (t < 20) {
+      f = (b & c) | (~b & d);
+      k = 0x5a827999;
+    } else if (t < 40) {
+      f = b ^ c ^ d;
+      k = 0x6ed9eba1;
+    } else if (t < 60) {
+      f = (b & c) | (b & d) | (c & d);
+      k = 0x8f1bbcdc | 0;
+    } else {
+      f = b ^ c ^ d;
+      k = 0xca62c1d6 | 0;
+    }
+    const temp = (rotl(a, 5) + f + e + k + w[t]!) | 0;
+    e = d;
+    d = c;
+    c = rotl(b, 30);
+    b = a;
+    a = temp;
+  }
+  const digest = SHA1_DIGEST;
+  putWord(digest, 0, h0 + a);
+  putWord(digest, 4, h1 + b);
+  putWord(digest, 8, h2 + c);
+  putWord(digest, 12, h3 + d);
+  putWord(digest, 16, h4 + e);
+  let out = '';
+  for (let i = 0; i < 18; i += 3) {
+    const n = (digest[i]! << 16) | (digest[i + 1]! << 8) | digest[i + 2]!;
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + BASE64[(n >> 6) & 63]! + BASE64[n & 63]!;
+  }
+  const n = (digest[18]! << 16) | (digest[19]! << 8);
+  return `${out}${BASE64[n >> 18]!}${BASE64[(n >> 12) & 63]!}${BASE64[(n >> 6) & 63]!}=`;
+}
+
 /** ICMPv4 request ↔ reply types: echo, router solicitation/advertisement, timestamp, information, address mask. */
 const ICMP_COUNTERPART = new Map<number, number>([
   [8, 0],
@@ -110,19 +194,29 @@ export function communityIdOfAddresses(
   const ports = hasPorts(protocol);
   const order = compareAddresses(srcBytes, srcAt, dstBytes, dstAt, addressLength);
   const keep = options.oneWay === true || order < 0 || (order === 0 && (!ports || sport < dport));
-  const input = Buffer.alloc(2 + 2 * addressLength + 2 + (ports ? 4 : 0));
-  input.writeUInt16BE(seed, 0);
-  const [aBytes, aAt, bBytes, bAt] = keep ? [srcBytes, srcAt, dstBytes, dstAt] : [dstBytes, dstAt, srcBytes, srcAt];
-  input.set(aBytes.subarray(aAt, aAt + addressLength), 2);
-  input.set(bBytes.subarray(bAt, bAt + addressLength), 2 + addressLength);
+  const input = HASH_INPUT;
+  input[0] = seed >> 8;
+  input[1] = seed & 0xff;
+  const aBytes = keep ? srcBytes : dstBytes;
+  const aAt = keep ? srcAt : dstAt;
+  const bBytes = keep ? dstBytes : srcBytes;
+  const bAt = keep ? dstAt : srcAt;
+  for (let i = 0; i < addressLength; i++) {
+    input[2 + i] = aBytes[aAt + i]!;
+    input[2 + addressLength + i] = bBytes[bAt + i]!;
+  }
   let at = 2 + 2 * addressLength;
   input[at++] = protocol;
   input[at++] = 0;
   if (ports) {
-    input.writeUInt16BE(keep ? sport : dport, at);
-    input.writeUInt16BE(keep ? dport : sport, at + 2);
+    const first = keep ? sport : dport;
+    const second = keep ? dport : sport;
+    input[at++] = first >> 8;
+    input[at++] = first & 0xff;
+    input[at++] = second >> 8;
+    input[at++] = second & 0xff;
   }
-  return `1:${createHash('sha1').update(input).digest('base64')}`;
+  return `1:${sha1Base64(input.subarray(0, at))}`;
 }
 
 export interface FlowTuple {

@@ -158,8 +158,11 @@ class Endpoint {
     this.lastSeq = last >>> 0;
   }
 
-  /** Position of `seq` relative to the start, and whether it lies before it (Zeek's get_relative_seq). */
-  relative(seq: number, last: number, wrapsIn: number): { rel: number; underflow: boolean } {
+  /** Set by relative(): the last position asked for lay before the start. */
+  underflow = false;
+
+  /** Position of `seq` relative to the start (Zeek's get_relative_seq); sets `underflow`. */
+  relative(seq: number, last: number, wrapsIn: number): number {
     let wraps = wrapsIn;
     const delta = seqDelta(seq, last);
     if (delta < 0) {
@@ -169,9 +172,11 @@ class Endpoint {
     }
     if (wraps === 0) {
       const rel = seqDelta(seq, this.startSeq);
-      return { rel, underflow: rel < 0 };
+      this.underflow = rel < 0;
+      return rel;
     }
-    return { rel: wraps * TWO_32 + seq - this.startSeq, underflow: false };
+    this.underflow = false;
+    return wraps * TWO_32 + seq - this.startSeq;
   }
 
   /** Payload bytes by sequence numbers (Zeek's TCP endpoint Size). */
@@ -377,6 +382,8 @@ export class ConnRecord {
    * for 5 s and one side closed while the other closed, reset or never spoke (or neither ever spoke).
    */
   private expireTimerFires(timeUs: number): boolean {
+    // The common case, a packet soon after the last one, decides nothing.
+    if (timeUs <= this.lastUs + TCP_CONNECTION_LINGER_US) return false;
     const o = this.orig;
     const r = this.resp;
     const oneClosed = o.didClose || r.didClose;
@@ -480,7 +487,7 @@ export class ConnRecord {
     const t = packet.timeUs;
 
     this.initEndpoint(endpoint, syn, baseSeq, seqOnePast);
-    const { rel: relSeq } = endpoint.relative(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
+    const relSeq = endpoint.relative(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
     this.updateHistory(endpoint, flags, relSeq, len);
     if (packet.window === 0 && !rst && peer.state !== CLOSED && endpoint.state !== RESET) {
       endpoint.zeroWindows++;
@@ -492,8 +499,8 @@ export class ConnRecord {
       if (peer.state === INACTIVE) {
         peer.initSeqs(ackSeq - 1, ackSeq - 1);
       } else {
-        const { underflow } = peer.relative(ackSeq, peer.ackSeq, peer.ackWraps);
-        if (!underflow && !rst) {
+        peer.relative(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (!peer.underflow && !rst) {
           const deltaAck = seqDelta(ackSeq, peer.ackSeq);
           if (!(ackSeq === 0 && deltaAck > TOO_LARGE_SEQ_DELTA) && deltaAck > 0) peer.updateAckSeq(ackSeq);
         }

@@ -17,50 +17,54 @@ export interface SessionRecord {
   connections: number;
 }
 
-interface Current {
-  record: ConnRecord;
-  /** The current connection's initiator is the session's src. */
+const NO_OPTIONS = {};
+
+interface Tracked {
+  record: SessionRecord;
+  /** The record of the connection the session is in now. */
+  current: ConnRecord;
+  /** The current connection's initiator is the session's initiator (src). */
   initiatorIsSrc: boolean;
 }
 
 export class SessionRecords {
-  private readonly records = new Map<Session, SessionRecord>();
-  private readonly current = new Map<Session, Current>();
+  private readonly tracked = new Map<Session, Tracked>();
   /** Reused for every packet: the records copy what they keep. */
   private readonly packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
 
   constructor(private readonly seed = DEFAULT_COMMUNITY_ID_SEED) {}
 
-  /** Adds the packet just added to `session` (`decoded` is the sessionizer's decode of it). */
-  add(session: Session, decoded: DecodedPacket, timeUs: number): void {
-    const fromSrc = decoded.sport === session.sport && decoded.src === session.src;
-    const current = this.current.get(session);
-    if (current) {
-      const packet = connPacketOf(decoded, timeUs, fromSrc === current.initiatorIsSrc, {}, this.packet);
-      if (!current.record.endsBefore(packet)) {
-        current.record.add(packet);
+  /**
+   * Adds the packet just added to `session`: `decoded` is the sessionizer's decode of it, `fromSrc` whether the
+   * session's initiator sent it (Sessionizer.lastFromInitiator).
+   */
+  add(session: Session, decoded: DecodedPacket, fromSrc: boolean, timeUs: number): void {
+    const tracked = this.tracked.get(session);
+    if (tracked) {
+      const packet = connPacketOf(decoded, timeUs, fromSrc === tracked.initiatorIsSrc, NO_OPTIONS, this.packet);
+      if (!tracked.current.endsBefore(packet)) {
+        tracked.current.add(packet);
         return;
       }
-      this.records.get(session)!.connections++;
+      tracked.record.connections++;
       packet.fromInitiator = true;
-      current.record = this.start(decoded, packet);
-      current.initiatorIsSrc = fromSrc;
+      tracked.current = this.start(decoded, packet);
+      tracked.initiatorIsSrc = fromSrc;
       return;
     }
-    const packet = connPacketOf(decoded, timeUs, true, {}, this.packet);
-    const record = this.start(decoded, packet);
-    this.records.set(session, { communityId: communityIdOfPacket(decoded, this.seed), first: record, connections: 1 });
-    this.current.set(session, { record, initiatorIsSrc: fromSrc });
+    const packet = connPacketOf(decoded, timeUs, true, NO_OPTIONS, this.packet);
+    const current = this.start(decoded, packet);
+    const record = { communityId: communityIdOfPacket(decoded, this.seed), first: current, connections: 1 };
+    this.tracked.set(session, { record, current, initiatorIsSrc: fromSrc });
   }
 
   private start(decoded: DecodedPacket, packet: ConnPacket): ConnRecord {
-    return ConnRecord.start(decoded.ipProtocol, decoded.sport, decoded.dport, packet, {
-      toBroadcast: decoded.dst === '255.255.255.255',
-    });
+    const toBroadcast = decoded.ipVersion === 4 && decoded.dst === '255.255.255.255';
+    return ConnRecord.start(decoded.ipProtocol, decoded.sport, decoded.dport, packet, { toBroadcast });
   }
 
   get(session: Session): SessionRecord | undefined {
-    return this.records.get(session);
+    return this.tracked.get(session)?.record;
   }
 }
 
