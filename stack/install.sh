@@ -65,3 +65,9 @@ if [[ "$(cat "$jvm_dir/.stamp" 2>/dev/null)" != "$stamp" ]]; then
   done
   echo "$stamp" >"$jvm_dir/.stamp"
 fi
+
+# The Community ID conformance test checks ours against the reference implementation (PyPI communityid).
+if command -v python3 >/dev/null && ! python3 -c 'import communityid' 2>/dev/null; then
+  say "installing the Python package communityid"
+  python3 -m pip install --quiet communityid
+fi

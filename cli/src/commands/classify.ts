@@ -8,6 +8,7 @@ import { sessionizeCapture } from '@fleetcap/lib/features/capture';
 import { extractFeatures, FEATURE_COUNT } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import type { Session } from '@fleetcap/lib/session/sessionizer';
+import { type SessionRecords, sessionRecordFields } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
 
 export const EXIT_ALL_READ = 0;
@@ -32,6 +33,7 @@ interface Output {
 export interface ClassifiedFile {
   file: string;
   sessions: Session[];
+  records: SessionRecords;
   verdicts: Verdict[];
   error?: string;
 }
@@ -50,12 +52,13 @@ export async function classifyFile(classifier: Classifier, file: string): Promis
       ...(await classifier.classifyFeatures(features.subarray(0, chunk.length * FEATURE_COUNT), chunk.length)),
     );
   }
-  const result: ClassifiedFile = { file, sessions: captured.sessions, verdicts };
+  const result: ClassifiedFile = { file, sessions: captured.sessions, records: captured.records, verdicts };
   if (captured.error) result.error = captured.error;
   return result;
 }
 
-function sessionLine(file: string, s: Session, v: Verdict): string {
+function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecords): string {
+  const record = records.get(s);
   return JSON.stringify({
     type: 'session',
     file,
@@ -71,6 +74,7 @@ function sessionLine(file: string, s: Session, v: Verdict): string {
     packetsFromSrc: s.packetsFromInitiator,
     bytesFromSrc: s.bytesFromInitiator,
     key: s.key,
+    ...(record ? sessionRecordFields(record) : {}),
     label: v.label,
     score: v.score,
   });
@@ -147,7 +151,7 @@ export async function runClassify(
         err.write(`fleetcap classify: ${file}: ${r.error}\n`);
       }
       if (options.json) {
-        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!));
+        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!, r.records));
         lines.push(
           JSON.stringify({
             type: 'summary',

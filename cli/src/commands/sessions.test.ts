@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildPacket } from '@fleetcap/lib/packet/build';
-import { TCP_ACK, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from '@fleetcap/lib/packet/decode';
 import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
@@ -82,16 +82,68 @@ describe('fleetcap sessions', () => {
         last: 1_700_000_001,
         packetsFromSrc: 2,
         bytesFromSrc: 54 + 1514,
+        // The session record: Community ID (as PyPI communityid computes it) and Zeek's conn.log fields.
+        communityId: '1:NSC+Sf+8THNdICV4Y+n5+DcDtZY=',
+        connState: 'S1',
+        history: 'ShA',
+        originator: 'src',
+        origPkts: 2,
+        origIpBytes: 40 + 40,
+        respPkts: 1,
+        respIpBytes: 40,
+        duration: 0.75,
+        zeekConnections: 1,
       },
     );
     assert.equal(lines[1].src, '2001:db8::5');
     assert.equal(lines[1].proto, 'udp');
+    assert.equal(lines[1].communityId, '1:89L/AvfiHp4RT0UIhlMe4a75fcg=');
+    assert.deepEqual([lines[1].connState, lines[1].history, lines[1].origIpBytes], ['S0', 'D', 48]);
     assert.equal(lines[2].type, 'summary');
     assert.equal(lines[2].file, file);
     assert.equal(lines[2].read, 5);
     assert.equal(lines[2].decoded, 4);
     assert.equal(lines[2].skipped['not-ip'], 1);
     assert.equal(lines[2].sessions, 2);
+  });
+
+  it('--json: a 5-tuple reused after a close is one session spanning two Zeek connections, the first described', async () => {
+    const writer = new PcapWriter({ linktype: 1 });
+    const client = { src: '10.1.1.1', sport: 40000, dst: '10.2.2.2', dport: 8443, proto: 'tcp' as const };
+    const server = {
+      src: client.dst,
+      sport: client.dport,
+      dst: client.src,
+      dport: client.sport,
+      proto: 'tcp' as const,
+    };
+    const packets: Array<[typeof client, number, number, number]> = [
+      [client, TCP_SYN, 100, 0],
+      [server, TCP_SYN | TCP_ACK, 500, 101],
+      [client, TCP_ACK, 101, 501],
+      [client, TCP_FIN | TCP_ACK, 101, 501],
+      [server, TCP_FIN | TCP_ACK, 501, 102],
+      [client, TCP_ACK, 102, 502],
+      [client, TCP_SYN, 9000, 0],
+    ];
+    packets.forEach(([endpoint, tcpFlags, seq, ack], i) => {
+      const data = buildPacket({ ...endpoint, tcpFlags });
+      data.writeUInt32BE(seq, 14 + 20 + 4);
+      data.writeUInt32BE(ack, 14 + 20 + 8);
+      writer.write({ tsSec: 1_700_000_000 + i, tsNsec: 0, data });
+    });
+    const path = join(dir, 'reuse.pcap');
+    writeFileSync(path, writer.toBuffer());
+    const out = collector();
+    assert.equal(await runSessions([path], { json: true }, out, collector()), EXIT_ALL_READ);
+    const [line] = out.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      [line.packets, line.connState, line.history, line.origPkts, line.respPkts, line.duration, line.zeekConnections],
+      [7, 'SF', 'ShAFf', 4, 2, 4, 2],
+    );
   });
 
   it('prints a readable table without --json', async () => {

@@ -4,6 +4,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
 import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
+import { type SessionRecord, SessionRecords } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
 
 export const EXIT_ALL_READ = 0;
@@ -21,6 +22,8 @@ export interface FileResult {
   file: string;
   sessions: Session[];
   sessionizer: Sessionizer;
+  /** Community ID and Zeek-style record (conn_state, history, counters) of each session. */
+  records: SessionRecords;
   reader: ReaderCounters;
   /** Why the file could not be read to its end; its sessions up to that point are still reported. */
   error?: { message: string; offset?: number };
@@ -66,12 +69,21 @@ function* fileChunks(file: string, parser: CaptureParser): Generator<Buffer> {
 export async function sessionizeFile(file: string): Promise<FileResult> {
   const parser = new CaptureParser();
   const sessionizer = new Sessionizer();
+  const records = new SessionRecords();
   let error: FileResult['error'];
   try {
     await forEachPacketRecord(
       fileChunks(file, parser),
       (record) => {
-        sessionizer.addRecord(record);
+        const session = sessionizer.addRecord(record);
+        if (session) {
+          records.add(
+            session,
+            sessionizer.lastDecoded,
+            sessionizer.lastFromInitiator,
+            record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
+          );
+        }
       },
       parser,
     );
@@ -83,6 +95,7 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
     file,
     sessions: [...sessionizer.sessions.values()],
     sessionizer,
+    records,
     reader: parser.counters,
   };
   if (error) result.error = error;
@@ -93,12 +106,27 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
  * One session as a JSON line. Written by hand because it runs once per session (tens of thousands per file):
  * addresses, keys and protocol names hold no character JSON escapes, and the file name comes pre-quoted.
  */
-function sessionJson(quotedFile: string, s: Session): string {
+function sessionJson(quotedFile: string, s: Session, record: SessionRecord | undefined): string {
   return (
     `{"type":"session","file":${quotedFile},"proto":"${s.proto}","src":"${s.src}","sport":${s.sport},` +
     `"dst":"${s.dst}","dport":${s.dport},"packets":${s.packets},"bytes":${s.bytes},"first":${s.first},` +
     `"last":${s.last},"packetsFromSrc":${s.packetsFromInitiator},"bytesFromSrc":${s.bytesFromInitiator},` +
-    `"key":"${s.key}"}`
+    `"key":"${s.key}"${record ? recordJson(record) : ''}}`
+  );
+}
+
+/**
+ * The session record's fields: Community ID, and Zeek's conn.log view of the session's first connection
+ * (`originator` says whether Zeek's originator is the session's src or dst; `zeekConnections` how many connections
+ * Zeek would log for the 5-tuple). Base64 and Zeek's history letters hold no character JSON escapes.
+ */
+function recordJson(r: SessionRecord): string {
+  const c = r.first;
+  return (
+    `,"communityId":${r.communityId === null ? 'null' : `"${r.communityId}"`},"connState":"${c.connState}",` +
+    `"history":"${c.history}","originator":"${c.originatorIsResponder ? 'dst' : 'src'}",` +
+    `"origPkts":${c.origPkts},"origIpBytes":${c.origIpBytes},"respPkts":${c.respPkts},` +
+    `"respIpBytes":${c.respIpBytes},"duration":${c.duration},"zeekConnections":${r.connections}`
   );
 }
 
@@ -185,7 +213,9 @@ export async function runSessions(
       // Written in slices, so that the text of a file with many sessions is never held whole.
       const quotedFile = JSON.stringify(file);
       for (let i = 0; i < result.sessions.length; i += OUTPUT_SLICE) {
-        const lines = result.sessions.slice(i, i + OUTPUT_SLICE).map((s) => sessionJson(quotedFile, s));
+        const lines = result.sessions
+          .slice(i, i + OUTPUT_SLICE)
+          .map((s) => sessionJson(quotedFile, s, result.records.get(s)));
         out.write(`${lines.join('\n')}\n`);
       }
       out.write(`${JSON.stringify(summaryObject(result))}\n`);

@@ -4,11 +4,14 @@
 import { createReadStream } from 'node:fs';
 import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '../pcap/reader.ts';
 import { type Session, Sessionizer } from '../session/sessionizer.ts';
+import { SessionRecords } from '../session-record/session-records.ts';
 import { SESSION_MAX_PACKETS } from './features.ts';
 
 export interface SessionizedCapture {
   sessions: Session[];
   sessionizer: Sessionizer;
+  /** Community ID and Zeek-style record of each session, from all its packets. */
+  records: SessionRecords;
   reader: ReaderCounters;
   /** Why the file could not be read to its end; the sessions up to there are still returned. */
   error?: string;
@@ -17,12 +20,20 @@ export interface SessionizedCapture {
 export async function sessionizeCapture(file: string): Promise<SessionizedCapture> {
   const parser = new CaptureParser();
   const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS });
+  const records = new SessionRecords();
   let error: string | undefined;
   try {
     await forEachCapturedPacket(
       createReadStream(file, { highWaterMark: 1 << 20 }),
       (packet) => {
-        sessionizer.add(packet);
+        const session = sessionizer.add(packet);
+        if (session)
+          records.add(
+            session,
+            sessionizer.lastDecoded,
+            sessionizer.lastFromInitiator,
+            packet.tsSec * 1_000_000 + Math.floor(packet.tsNsec / 1000),
+          );
       },
       parser,
     );
@@ -32,6 +43,7 @@ export async function sessionizeCapture(file: string): Promise<SessionizedCaptur
   const result: SessionizedCapture = {
     sessions: [...sessionizer.sessions.values()],
     sessionizer,
+    records,
     reader: parser.counters,
   };
   if (error !== undefined) result.error = error;

@@ -1,6 +1,8 @@
 // Decodes the link, IP and transport headers of one captured packet into the fields sessionizing needs.
 // Only TCP and UDP over IPv4/IPv6 come out as a DecodedPacket; everything else is a skip with a reason, so that
-// callers can count what they did not sessionize. Reads bytes by index (no DataView, no regex, no allocation
+// callers can count what they did not sessionize. A packet of another transport ('other-l4') still gets its network
+// fields (addresses, IP length) and, for ICMP/ICMPv6 and SCTP, the type/code or ports, for the session record.
+// Reads bytes by index (no DataView, no regex, no allocation
 // beyond the address strings, which are built only on demand) because it runs once per packet on the ingest path.
 import { formatIPv4, formatIPv6 } from './address.ts';
 
@@ -63,13 +65,16 @@ const BSD_AF_INET6_BSD = 24;
 const BSD_AF_INET6_FREEBSD = 28;
 const BSD_AF_INET6_DARWIN = 30;
 const IPPROTO_HOPOPTS = 0;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
 const IPPROTO_ROUTING = 43;
 const IPPROTO_FRAGMENT = 44;
 const IPPROTO_AH = 51;
+export const IPPROTO_ICMPV6 = 58;
 const IPPROTO_NONE = 59;
 const IPPROTO_DSTOPTS = 60;
+export const IPPROTO_SCTP = 132;
 
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -89,6 +94,17 @@ export class DecodedPacket {
   ipProtocol = 0;
   /** Index of the IP header in `bytes` (the captured data, or the range of it that was decoded). */
   ipOffset = 0;
+  /** Length of the IP packet as its header says (IPv4 total length, IPv6 40 + payload length), what Zeek counts. */
+  ipLength = 0;
+  /** Index of the transport header in `bytes`; also set for 'other-l4' skips that got that far. */
+  transportAt = 0;
+  /** Transport header plus payload length according to the IP header (not what was captured). */
+  transportLength = 0;
+  /** Index one past the last captured byte of this packet in `bytes`. */
+  capturedEnd = 0;
+  /** ICMP/ICMPv6 type and code ('other-l4' skips of protocol 1 or 58 with the two bytes captured), else -1. */
+  icmpType = -1;
+  icmpCode = -1;
   /** The captured bytes the addresses are read from, and where: the text forms are built only when asked for. */
   bytes: Uint8Array = EMPTY_BYTES;
   /** Offset of the source address in `bytes` (4 bytes for IPv4, 16 for IPv6). */
@@ -110,6 +126,21 @@ export class DecodedPacket {
     return this.dstText;
   }
 
+  /** TCP sequence number (TCP only). */
+  get tcpSeq(): number {
+    return u32(this.bytes, this.transportAt + 4);
+  }
+
+  /** TCP acknowledgement number (TCP only). */
+  get tcpAck(): number {
+    return u32(this.bytes, this.transportAt + 8);
+  }
+
+  /** TCP window field, unscaled (TCP only). */
+  get tcpWindow(): number {
+    return u16(this.bytes, this.transportAt + 14);
+  }
+
   /** Length of each address in bytes. */
   get addressLength(): 4 | 16 {
     return this.ipVersion === 4 ? 4 : 16;
@@ -127,6 +158,10 @@ export class DecodedPacket {
 
 function u16(b: Uint8Array, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
+}
+
+function u32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
 /**
@@ -249,11 +284,11 @@ function decodeIPv4(
   out.ipVersion = 4;
   out.ipTtl = data[at + 8]!;
   out.ipOffset = at;
-  const transportLength = Math.min(totalLength, reported - at) - headerLength;
-  const result = decodeTransport(data, at + headerLength, end, transportLength, out);
-  if (result !== null) return result;
+  out.ipLength = totalLength;
+  out.capturedEnd = end;
   out.setAddresses(data, at + 12, at + 16);
-  return null;
+  const transportLength = Math.min(totalLength, reported - at) - headerLength;
+  return decodeTransport(data, at + headerLength, end, transportLength, out);
 }
 
 function decodeIPv6(
@@ -296,13 +331,15 @@ function decodeIPv6(
     if (remaining < 0) return 'malformed';
   }
   out.ipProtocol = next;
-  if (next === IPPROTO_NONE) return 'other-l4';
   out.ipVersion = 6;
   out.ipOffset = at;
-  const result = decodeTransport(data, offset, end, remaining, out);
-  if (result !== null) return result;
+  out.ipLength = payloadLength === 0 ? reported - at : 40 + payloadLength;
+  out.capturedEnd = end;
   out.setAddresses(data, at + 8, destination);
-  return null;
+  out.icmpType = -1;
+  out.icmpCode = -1;
+  if (next === IPPROTO_NONE) return 'other-l4';
+  return decodeTransport(data, offset, end, remaining, out);
 }
 
 /**
@@ -331,6 +368,10 @@ function decodeTransport(
   out: DecodedPacket,
 ): SkipReason | null {
   const protocol = out.ipProtocol;
+  out.transportAt = at;
+  out.transportLength = transportLength;
+  out.icmpType = -1;
+  out.icmpCode = -1;
   if (protocol === IPPROTO_TCP) {
     if (at + 20 > end) return 'truncated';
     const headerLength = (data[at + 12]! >> 4) * 4;
@@ -355,6 +396,18 @@ function decodeTransport(
     out.tcpFlags = 0;
     out.payloadLength = Math.min(udpLength, transportLength) - 8;
     return null;
+  }
+  // Not sessionized, but the session record names these flows too (Community ID, Zeek's conn.log).
+  out.sport = 0;
+  out.dport = 0;
+  out.tcpFlags = 0;
+  out.payloadLength = Math.max(0, transportLength);
+  if ((protocol === IPPROTO_ICMP || protocol === IPPROTO_ICMPV6) && at + 2 <= end && transportLength >= 2) {
+    out.icmpType = data[at]!;
+    out.icmpCode = data[at + 1]!;
+  } else if (protocol === IPPROTO_SCTP && at + 4 <= end && transportLength >= 4) {
+    out.sport = u16(data, at);
+    out.dport = u16(data, at + 2);
   }
   return 'other-l4';
 }

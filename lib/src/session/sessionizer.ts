@@ -112,6 +112,14 @@ export class Sessionizer {
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
   }
 
+  /** The decode of the packet added last (valid until the next add), for callers that read more of it. */
+  get lastDecoded(): DecodedPacket {
+    return this.decoded;
+  }
+
+  /** Whether the packet added last was sent by its session's initiator (valid until the next add). */
+  lastFromInitiator = false;
+
   /** Adds one captured packet; returns its session, or null when it was skipped (and counted). */
   add(packet: CapturedPacket): Session | null {
     const data = packet.data;
@@ -176,6 +184,7 @@ export class Sessionizer {
     }
     // A packet from an endpoint to itself is always side "a", hence always from the initiator.
     const fromInitiator = flow.sideA === this.initiatorIsSideA[flow.index];
+    this.lastFromInitiator = fromInitiator;
     session.packets++;
     session.bytes += origLen;
     if (fromInitiator) {

@@ -1,0 +1,784 @@
+// A connection's record in Zeek's terms (conn.log): `conn_state`, `history`, packets and IP bytes per direction and
+// `duration`, kept by a small counter state that is updated packet by packet from every packet of the connection and
+// serialises to a short string (the pipeline keeps it in Redis between batches).
+//
+// The rules are Zeek's (scripts/base/protocols/conn/main.zeek for conn_state and the history letters; its TCP
+// analyzer for the endpoint state machine), reimplemented on our decoded packets:
+// - Originator: the sender of the first packet, unless that packet is not a plain SYN (TCP) or is UDP and its source
+//   port is a likely server port while its destination port is not ("^" in the history); a SYN answered by a SYN-ACK
+//   seen first flips too.
+// - History: s SYN, h SYN-ACK, a pure ACK, d data, f FIN, r RST, i FIN+RST, q SYN with FIN or RST, c bad checksum,
+//   t retransmission, w zero window; upper case from the originator. a, d, i, q once per direction; s, h, f, r again
+//   when their sequence number differs from the last one of that kind; c, t, w at the 1st, 10th, 100th … time.
+// - End of a connection (then the next packet of the same flow starts a new one): 5 s after both sides closed or one
+//   reset, 5 s after an unanswered SYN, idle for 5 min (TCP) or 1 min (UDP, ICMP, others), or a new SYN on a closed
+//   TCP connection. These are Zeek's defaults; the pipeline uses the same ends so that one row is one conn.log line.
+// Not reproduced: content gaps ('g', they need stream reassembly), Zeek's protocol analyzers (which can add 'x' or
+// change timers), fragments reassembled (we see first fragments only) and tunnels (we see the outer flow).
+import {
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+} from '../packet/decode.ts';
+import { type LikelyServerPorts, ZEEK_DNS_UDP_PORTS, ZEEK_LIKELY_SERVER_PORTS } from './likely-server-ports.ts';
+
+export const ZEEK_CONN_STATES = [
+  'S0',
+  'S1',
+  'SF',
+  'REJ',
+  'S2',
+  'S3',
+  'RSTO',
+  'RSTR',
+  'RSTOS0',
+  'RSTRH',
+  'SH',
+  'SHR',
+  'OTH',
+] as const;
+export type ZeekConnState = (typeof ZEEK_CONN_STATES)[number];
+
+/** Zeek's TCP endpoint states (plus "active" for UDP/ICMP, stored as ESTABLISHED). */
+const INACTIVE = 0;
+const SYN_SENT = 1;
+const SYN_ACK_SENT = 2;
+const PARTIAL = 3;
+const ESTABLISHED = 4;
+const CLOSED = 5;
+const RESET = 6;
+
+const US = 1_000_000;
+/** Zeek's tcp_attempt_delay, tcp_close_delay, tcp_SYN_timeout, tcp_connection_linger: 5 s each. */
+const TCP_ATTEMPT_DELAY_US = 5 * US;
+const TCP_CLOSE_DELAY_US = 5 * US;
+const TCP_SYN_TIMEOUT_US = 5 * US;
+const TCP_CONNECTION_LINGER_US = 5 * US;
+/** Zeek's tcp_session_timer: how often a TCP connection that might be over is looked at again. */
+const TCP_SESSION_TIMER_US = 6 * US;
+/** Zeek's tcp_inactivity_timeout, udp_inactivity_timeout, icmp_inactivity_timeout (and unknown protocols). */
+export const TCP_INACTIVITY_TIMEOUT_US = 300 * US;
+export const UDP_INACTIVITY_TIMEOUT_US = 60 * US;
+export const OTHER_INACTIVITY_TIMEOUT_US = 60 * US;
+/** Zeek's dns_session_timeout: its DNS analyzer looks every 10 s and drops a connection quiet for 9 s of them. */
+const DNS_SESSION_TIMEOUT_US = 10 * US;
+const DNS_QUIET_US = 9 * US;
+/** Sequence jumps larger than this in a SYN or RST are not trusted (Zeek's TOO_LARGE_SEQ_DELTA). */
+const TOO_LARGE_SEQ_DELTA = 1_048_576;
+/** Bounds the state: Zeek's history is unbounded, ours stops growing here (only a pathological flow gets there). */
+export const MAX_HISTORY_LENGTH = 255;
+const TWO_32 = 0x1_0000_0000;
+
+// hist_seen bits, as Zeek numbers them; the responder's are shifted left by 16.
+const HIST_SYN = 0x1;
+const HIST_FIN = 0x2;
+const HIST_RST = 0x4;
+const HIST_FIN_RST = 0x8;
+const HIST_DATA = 0x10;
+const HIST_ACK = 0x20;
+const HIST_MULTI_FLAG = 0x40;
+
+/** What the record needs of one packet. */
+export interface ConnPacket {
+  /** Capture time, µs since the epoch. */
+  timeUs: number;
+  /** Sent by the endpoint that sent the record's first packet. */
+  fromInitiator: boolean;
+  /** IP packet length from its header (what Zeek's orig_ip_bytes sums). */
+  ipLength: number;
+  /** Transport payload length (TCP/UDP), or the ICMP message length; 0 for other protocols. */
+  payloadLength: number;
+  /** TCP only: flags byte, sequence and acknowledgement numbers, window field. */
+  tcpFlags?: number;
+  seq?: number;
+  ack?: number;
+  window?: number;
+  /** False when the transport checksum was verified and is wrong; true or absent otherwise. */
+  checksumOk?: boolean;
+}
+
+export interface ConnRecordOptions {
+  likelyServerPorts?: LikelyServerPorts;
+}
+
+export interface ConnStartOptions extends ConnRecordOptions {
+  /** The first packet went to 255.255.255.255: Zeek then keeps its sender as the originator. */
+  toBroadcast?: boolean;
+}
+
+function seqDelta(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+class Endpoint {
+  state = INACTIVE;
+  prevState = INACTIVE;
+  startSeq = 0;
+  lastSeq = 0;
+  ackSeq = 0;
+  seqWraps = 0;
+  ackWraps = 0;
+  histLastSyn = 0;
+  histLastFin = 0;
+  histLastRst = 0;
+  finCount = 0;
+  didClose = false;
+  checksumErrors = 0;
+  retransmissions = 0;
+  zeroWindows = 0;
+  packets = 0;
+  ipBytes = 0;
+  /** UDP/ICMP: payload bytes sent, -1 before any packet (Zeek's request_len/reply_len). */
+  size = -1;
+
+  setState(state: number): void {
+    if (state === this.state) return;
+    this.prevState = this.state;
+    this.state = state;
+  }
+
+  updateLastSeq(seq: number): void {
+    if (seq < this.lastSeq && seqDelta(seq, this.lastSeq) > 0) this.seqWraps++;
+    this.lastSeq = seq;
+  }
+
+  updateAckSeq(seq: number): void {
+    if (seq < this.ackSeq && seqDelta(seq, this.ackSeq) > 0) this.ackWraps++;
+    this.ackSeq = seq;
+  }
+
+  initSeqs(start: number, last: number): void {
+    this.startSeq = start >>> 0;
+    this.ackSeq = start >>> 0;
+    this.lastSeq = last >>> 0;
+  }
+
+  /** Set by relative(): the last position asked for lay before the start. */
+  underflow = false;
+
+  /** Position of `seq` relative to the start (Zeek's get_relative_seq); sets `underflow`. */
+  relative(seq: number, last: number, wrapsIn: number): number {
+    let wraps = wrapsIn;
+    const delta = seqDelta(seq, last);
+    if (delta < 0) {
+      if (wraps > 0 && seq > last) wraps--;
+    } else if (delta > 0 && seq < last) {
+      wraps++;
+    }
+    if (wraps === 0) {
+      const rel = seqDelta(seq, this.startSeq);
+      this.underflow = rel < 0;
+      return rel;
+    }
+    this.underflow = false;
+    return wraps * TWO_32 + seq - this.startSeq;
+  }
+
+  /** Payload bytes by sequence numbers (Zeek's TCP endpoint Size). */
+  tcpSize(peer: Endpoint): number {
+    const ack64 = this.ackWraps * TWO_32 + this.ackSeq;
+    const noDataAcked = ack64 === this.startSeq || ack64 === this.startSeq + 1;
+    if (this.prevState === SYN_SENT && this.state === RESET && peer.state === INACTIVE && !noDataAcked) return 0;
+    const last64 = this.seqWraps * TWO_32 + this.lastSeq;
+    let size = Math.max(last64, ack64) - this.startSeq;
+    if (size !== 0) size--;
+    if (this.finCount > 0 && size !== 0) size--;
+    return size;
+  }
+}
+
+/** Letters Zeek adds at the 1st, 10th, 100th … occurrence: true when `count` (after the increment) is one of those. */
+function isScaledStep(count: number): boolean {
+  if (count < 1) return false;
+  let threshold = 1;
+  while (threshold < count) threshold *= 10;
+  return threshold === count;
+}
+
+const ENDPOINT_FIELDS = [
+  'state',
+  'prevState',
+  'startSeq',
+  'lastSeq',
+  'ackSeq',
+  'seqWraps',
+  'ackWraps',
+  'histLastSyn',
+  'histLastFin',
+  'histLastRst',
+  'finCount',
+  'checksumErrors',
+  'retransmissions',
+  'zeroWindows',
+  'packets',
+  'ipBytes',
+  'size',
+] as const;
+
+const RECORD_FIELDS = [
+  'protocol',
+  'initiatorPort',
+  'responderPort',
+  'startUs',
+  'lastUs',
+  'lastPacketUs',
+  'attemptAtUs',
+  'closeAtUs',
+  'histSeen',
+  'dnsTimer',
+] as const;
+
+/** Serialisation format version, first field of serialize(). */
+const FORMAT = 1;
+
+/**
+ * The record of one connection. `initiator` is the endpoint that sent the first packet, `responder` the other;
+ * Zeek's originator is one of them (`originatorIsResponder` after a flip).
+ */
+export class ConnRecord {
+  protocol = 0;
+  /** Ports of the initiator and the responder (ICMP: the mapped type/code), for the originator heuristics. */
+  initiatorPort = 0;
+  responderPort = 0;
+  startUs = 0;
+  /** Zeek's last_time: duration = lastUs - startUs (TCP stops it once both sides closed). */
+  lastUs = 0;
+  /** Time of the latest packet, for the timers. */
+  lastPacketUs = 0;
+  /** TCP: when an unanswered SYN gives up (0: no such timer). */
+  attemptAtUs = 0;
+  /** TCP: when a closed or reset connection is removed (0: not yet). */
+  closeAtUs = 0;
+  histSeen = 0;
+  /** 1 when Zeek's DNS analyzer times the connection out (UDP on a DNS port). */
+  dnsTimer = 0;
+  history = '';
+  originatorIsResponder = false;
+  private readonly initiator = new Endpoint();
+  private readonly responder = new Endpoint();
+  private likelyServerPorts: LikelyServerPorts;
+
+  private constructor(options: ConnRecordOptions) {
+    this.likelyServerPorts = options.likelyServerPorts ?? ZEEK_LIKELY_SERVER_PORTS;
+  }
+
+  /**
+   * A new record from the first packet of a connection (`packet.fromInitiator` must be true): its sender is the
+   * initiator, `initiatorPort`/`responderPort` its source and destination port (0 for protocols without ports).
+   */
+  static start(
+    protocol: number,
+    initiatorPort: number,
+    responderPort: number,
+    packet: ConnPacket,
+    options: ConnStartOptions = {},
+  ): ConnRecord {
+    const record = new ConnRecord(options);
+    record.protocol = protocol;
+    record.initiatorPort = initiatorPort;
+    record.responderPort = responderPort;
+    record.startUs = record.lastUs = record.lastPacketUs = packet.timeUs;
+    if (protocol === IPPROTO_UDP && (ZEEK_DNS_UDP_PORTS.has(initiatorPort) || ZEEK_DNS_UDP_PORTS.has(responderPort))) {
+      record.dnsTimer = 1;
+    }
+    if (!options.toBroadcast && record.wantsFlip(packet)) record.flip();
+    record.add(packet);
+    return record;
+  }
+
+  private isLikelyServerPort(port: number): boolean {
+    if (this.protocol === IPPROTO_TCP) return this.likelyServerPorts.tcp.has(port);
+    if (this.protocol === IPPROTO_UDP) return this.likelyServerPorts.udp.has(port);
+    return false;
+  }
+
+  /** Zeek's choice of roles at a connection's first packet. */
+  private wantsFlip(packet: ConnPacket): boolean {
+    const src = this.initiatorPort;
+    const dst = this.responderPort;
+    if (this.protocol === IPPROTO_TCP) {
+      const flags = packet.tcpFlags ?? 0;
+      const partial = (flags & TCP_SYN) === 0 || (flags & TCP_ACK) !== 0;
+      if (!partial || !this.isLikelyServerPort(src)) return false;
+      if (this.isLikelyServerPort(dst)) return (flags & TCP_SYN) === 0 && src < dst;
+      return true;
+    }
+    if (this.protocol === IPPROTO_UDP) return this.isLikelyServerPort(src) && !this.isLikelyServerPort(dst);
+    return false;
+  }
+
+  private flip(): void {
+    this.originatorIsResponder = !this.originatorIsResponder;
+    this.addHistory('^');
+  }
+
+  private get orig(): Endpoint {
+    return this.originatorIsResponder ? this.responder : this.initiator;
+  }
+
+  private get resp(): Endpoint {
+    return this.originatorIsResponder ? this.initiator : this.responder;
+  }
+
+  private isOrig(endpoint: Endpoint): boolean {
+    return endpoint === this.orig;
+  }
+
+  private addHistory(letter: string): void {
+    if (this.history.length < MAX_HISTORY_LENGTH) this.history += letter;
+  }
+
+  /** Adds `letter` (upper case: the originator's) unless its bit was seen; true when it had been seen. */
+  private checkHistory(endpoint: Endpoint, mask: number, letter: string): boolean {
+    const orig = this.isOrig(endpoint);
+    const bit = orig ? mask : mask << 16;
+    if ((this.histSeen & bit) !== 0) return true;
+    this.histSeen |= bit;
+    this.addHistory(orig ? letter : letter.toLowerCase());
+    return false;
+  }
+
+  private addEndpointHistory(endpoint: Endpoint, letter: string): void {
+    this.addHistory(this.isOrig(endpoint) ? letter : letter.toLowerCase());
+  }
+
+  private inactivityTimeoutUs(): number {
+    if (this.protocol === IPPROTO_TCP) return TCP_INACTIVITY_TIMEOUT_US;
+    if (this.protocol === IPPROTO_UDP) return UDP_INACTIVITY_TIMEOUT_US;
+    return OTHER_INACTIVITY_TIMEOUT_US;
+  }
+
+  /**
+   * True when the connection is over by `timeUs` with no further packet: idle too long, or a TCP close/attempt timer
+   * has run out. The pipeline completes the row then.
+   */
+  expiredBy(timeUs: number): boolean {
+    if (timeUs >= this.lastUs + this.inactivityTimeoutUs()) return true;
+    if (this.dnsTimer === 1) return timeUs >= this.dnsRemovalUs();
+    if (this.protocol !== IPPROTO_TCP) return false;
+    // A complete close replaces the TCP timers by the removal 5 s later.
+    if (this.closeAtUs > 0) return timeUs >= this.closeAtUs;
+    if (this.attemptAtUs > 0 && timeUs >= this.attemptAtUs) {
+      const o = this.orig.state;
+      if ((o === SYN_SENT || o === SYN_ACK_SENT) && this.resp.state === INACTIVE) return true;
+    }
+    return this.expireTimerFires(timeUs);
+  }
+
+  /** When the DNS analyzer's check (every 10 s from the start) first finds the connection quiet for 9 s. */
+  private dnsRemovalUs(): number {
+    const elapsed = this.lastPacketUs - this.startUs;
+    const firstCheck = this.startUs + (Math.floor(elapsed / DNS_SESSION_TIMEOUT_US) + 1) * DNS_SESSION_TIMEOUT_US;
+    return firstCheck - this.lastUs >= DNS_QUIET_US ? firstCheck : firstCheck + DNS_SESSION_TIMEOUT_US;
+  }
+
+  /**
+   * Zeek looks at a TCP connection 5 s after its start and every 6 s after that; it drops it when it has been quiet
+   * for 5 s and one side closed while the other closed, reset or never spoke (or neither ever spoke).
+   */
+  private expireTimerFires(timeUs: number): boolean {
+    // The common case, a packet soon after the last one, decides nothing.
+    if (timeUs <= this.lastUs + TCP_CONNECTION_LINGER_US) return false;
+    const o = this.orig;
+    const r = this.resp;
+    const oneClosed = o.didClose || r.didClose;
+    const over =
+      (oneClosed &&
+        ((o.didClose && r.didClose) ||
+          o.state === RESET ||
+          r.state === RESET ||
+          o.state === INACTIVE ||
+          r.state === INACTIVE)) ||
+      (o.state === INACTIVE && r.state === INACTIVE);
+    if (!over) return false;
+    const quietFrom = this.lastUs + TCP_CONNECTION_LINGER_US;
+    // The first check after both the latest packet and the end of the linger period.
+    const after = Math.max(quietFrom, this.lastPacketUs);
+    const first = this.startUs + TCP_SYN_TIMEOUT_US;
+    const tick =
+      after < first ? first : first + Math.floor((after - first) / TCP_SESSION_TIMER_US + 1) * TCP_SESSION_TIMER_US;
+    return timeUs >= tick;
+  }
+
+  /**
+   * True when `packet` does not belong to this connection but starts a new one on the same flow: the connection is
+   * over by the packet's time (expiredBy) or the packet is a SYN that reuses a closed TCP connection.
+   */
+  endsBefore(packet: ConnPacket): boolean {
+    if (this.expiredBy(packet.timeUs)) return true;
+    return this.protocol === IPPROTO_TCP && this.isReuse(packet);
+  }
+
+  private isReuse(packet: ConnPacket): boolean {
+    const flags = packet.tcpFlags ?? 0;
+    if ((flags & TCP_SYN) === 0) return false;
+    let connOrig = this.orig;
+    if ((flags & TCP_ACK) !== 0) {
+      if (this.orig.state !== INACTIVE) return false;
+      connOrig = this.resp;
+    }
+    if (this.orig.didClose || this.resp.didClose) return true;
+    const seq = (packet.seq ?? 0) >>> 0;
+    if (seq === connOrig.startSeq) return false;
+    // A SYN arriving after the SYN-ACK it caused (two capture interfaces): not a new connection.
+    if ((flags & TCP_ACK) === 0 && connOrig.state === SYN_ACK_SENT && this.resp.state === INACTIVE) {
+      if (seq === this.resp.startSeq) return false;
+    }
+    return true;
+  }
+
+  /** Adds a packet of this connection (call endsBefore first). */
+  add(packet: ConnPacket): void {
+    const endpoint = packet.fromInitiator ? this.initiator : this.responder;
+    const peer = packet.fromInitiator ? this.responder : this.initiator;
+    if (this.protocol === IPPROTO_TCP) this.addTcp(endpoint, peer, packet);
+    else if (this.protocol === IPPROTO_UDP) this.addUdp(endpoint, packet);
+    else this.addOther(endpoint, packet);
+    this.lastPacketUs = packet.timeUs;
+  }
+
+  private count(endpoint: Endpoint, packet: ConnPacket): void {
+    endpoint.packets++;
+    endpoint.ipBytes += packet.ipLength;
+  }
+
+  private addUdp(endpoint: Endpoint, packet: ConnPacket): void {
+    if (packet.checksumOk === false) {
+      endpoint.checksumErrors++;
+      if (isScaledStep(endpoint.checksumErrors)) this.addEndpointHistory(endpoint, 'C');
+      return;
+    }
+    this.count(endpoint, packet);
+    this.lastUs = packet.timeUs;
+    this.checkHistory(endpoint, HIST_DATA, 'D');
+    endpoint.size = Math.max(endpoint.size, 0) + packet.payloadLength;
+    endpoint.state = ESTABLISHED;
+  }
+
+  private addOther(endpoint: Endpoint, packet: ConnPacket): void {
+    if (packet.checksumOk === false) return;
+    this.lastUs = packet.timeUs;
+    this.count(endpoint, packet);
+    endpoint.size = Math.max(endpoint.size, 0) + packet.payloadLength;
+    endpoint.state = ESTABLISHED;
+  }
+
+  private addTcp(endpoint: Endpoint, peer: Endpoint, packet: ConnPacket): void {
+    if (packet.checksumOk === false) {
+      endpoint.checksumErrors++;
+      if (isScaledStep(endpoint.checksumErrors)) this.addEndpointHistory(endpoint, 'C');
+      return;
+    }
+    const flags = packet.tcpFlags ?? 0;
+    const syn = (flags & TCP_SYN) !== 0;
+    const fin = (flags & TCP_FIN) !== 0;
+    const rst = (flags & TCP_RST) !== 0;
+    const ackFlag = (flags & TCP_ACK) !== 0;
+    const baseSeq = (packet.seq ?? 0) >>> 0;
+    const ackSeq = (packet.ack ?? 0) >>> 0;
+    const len = packet.payloadLength;
+    const segmentLength = len + (syn ? 1 : 0) + (fin ? 1 : 0) - (rst ? len : 0);
+    const seqOnePast = (baseSeq + segmentLength) >>> 0;
+    const t = packet.timeUs;
+
+    this.initEndpoint(endpoint, syn, baseSeq, seqOnePast);
+    const relSeq = endpoint.relative(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
+    this.updateHistory(endpoint, flags, relSeq, len);
+    if (packet.window === 0 && !rst && peer.state !== CLOSED && endpoint.state !== RESET) {
+      endpoint.zeroWindows++;
+      if (isScaledStep(endpoint.zeroWindows)) this.addEndpointHistory(endpoint, 'W');
+    }
+    if (!this.orig.didClose || !this.resp.didClose) this.lastUs = t;
+    if (fin) endpoint.finCount++;
+    if (ackFlag) {
+      if (peer.state === INACTIVE) {
+        peer.initSeqs(ackSeq - 1, ackSeq - 1);
+      } else {
+        peer.relative(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (!peer.underflow && !rst) {
+          const deltaAck = seqDelta(ackSeq, peer.ackSeq);
+          if (!(ackSeq === 0 && deltaAck > TOO_LARGE_SEQ_DELTA) && deltaAck > 0) peer.updateAckSeq(ackSeq);
+        }
+      }
+    }
+    this.updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
+    const close = this.updateStateMachine(endpoint, peer, packet, syn, fin, rst, ackFlag, baseSeq, len);
+    if (close) this.connectionClosed(endpoint, peer);
+    this.count(endpoint, packet);
+  }
+
+  private initEndpoint(endpoint: Endpoint, syn: boolean, firstSeq: number, lastSeq: number): void {
+    switch (endpoint.state) {
+      case INACTIVE:
+        // A partial connection numbers its bytes as if a SYN had been seen.
+        if (syn) endpoint.initSeqs(firstSeq, lastSeq);
+        else endpoint.initSeqs(firstSeq - 1, firstSeq);
+        break;
+      case SYN_SENT:
+      case SYN_ACK_SENT:
+        if (syn && firstSeq !== endpoint.startSeq) endpoint.initSeqs(firstSeq, lastSeq);
+        break;
+      case ESTABLISHED:
+      case PARTIAL:
+        if (syn) endpoint.initSeqs(firstSeq, lastSeq);
+        break;
+      case RESET:
+        if (syn && endpoint.prevState === INACTIVE) endpoint.initSeqs(firstSeq, lastSeq);
+        break;
+    }
+  }
+
+  private updateHistory(endpoint: Endpoint, flags: number, relSeq: number, len: number): void {
+    const syn = (flags & TCP_SYN) !== 0;
+    const fin = (flags & TCP_FIN) !== 0;
+    const rst = (flags & TCP_RST) !== 0;
+    const controls = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
+    if (controls > 1) {
+      if (fin && rst) this.checkHistory(endpoint, HIST_FIN_RST, 'I');
+      else this.checkHistory(endpoint, HIST_MULTI_FLAG, 'Q');
+    } else if (syn) {
+      const letter = (flags & TCP_ACK) !== 0 ? 'H' : 'S';
+      if (this.checkHistory(endpoint, HIST_SYN, letter) && relSeq !== endpoint.histLastSyn) {
+        this.addEndpointHistory(endpoint, letter);
+      }
+      endpoint.histLastSyn = relSeq;
+    } else if (fin) {
+      // A FIN's sequence number is the one after its data.
+      if (this.checkHistory(endpoint, HIST_FIN, 'F') && relSeq + len !== endpoint.histLastFin) {
+        this.addEndpointHistory(endpoint, 'F');
+      }
+      endpoint.histLastFin = relSeq + len;
+    } else if (rst) {
+      if (this.checkHistory(endpoint, HIST_RST, 'R') && relSeq !== endpoint.histLastRst) {
+        this.addEndpointHistory(endpoint, 'R');
+      }
+      endpoint.histLastRst = relSeq;
+    } else if (len > 0) {
+      this.checkHistory(endpoint, HIST_DATA, 'D');
+    } else if ((flags & TCP_ACK) !== 0) {
+      this.checkHistory(endpoint, HIST_ACK, 'A');
+    }
+  }
+
+  private updateLastSeq(endpoint: Endpoint, lastSeq: number, syn: boolean, fin: boolean, rst: boolean, len: number) {
+    const delta = seqDelta(lastSeq, endpoint.lastSeq);
+    if ((syn || rst) && (delta > TOO_LARGE_SEQ_DELTA || delta < -TOO_LARGE_SEQ_DELTA)) return;
+    if (fin && endpoint.lastSeq === (endpoint.startSeq + 1) >>> 0) {
+      endpoint.updateLastSeq(lastSeq);
+    } else if (endpoint.state === RESET) {
+      // Sequence numbers after a RST are not trusted.
+    } else if (delta > 0) {
+      endpoint.updateLastSeq(lastSeq);
+    } else if (len > 0) {
+      endpoint.retransmissions++;
+      if (isScaledStep(endpoint.retransmissions)) this.addEndpointHistory(endpoint, 'T');
+    }
+  }
+
+  /** Zeek's TCP endpoint state machine; returns whether the packet closes the sender's side. */
+  private updateStateMachine(
+    endpoint: Endpoint,
+    peer: Endpoint,
+    packet: ConnPacket,
+    syn: boolean,
+    fin: boolean,
+    rst: boolean,
+    ackFlag: boolean,
+    baseSeq: number,
+    len: number,
+  ): boolean {
+    let close = false;
+    const isOrig = this.isOrig(endpoint);
+    switch (endpoint.state) {
+      case INACTIVE: {
+        if (syn) {
+          if (isOrig) {
+            endpoint.setState(ackFlag ? SYN_ACK_SENT : SYN_SENT);
+            if (this.attemptAtUs === 0) this.attemptAtUs = packet.timeUs + TCP_ATTEMPT_DELAY_US;
+          } else {
+            if (!ackFlag && peer.state === SYN_ACK_SENT && baseSeq === endpoint.startSeq) {
+              // The SYN came after the SYN-ACK it caused: the roles were the wrong way round.
+              this.flip();
+              peer.setState(ESTABLISHED);
+            }
+            if (peer.state === SYN_SENT) peer.setState(ESTABLISHED);
+            endpoint.setState(ESTABLISHED);
+          }
+        }
+        if (fin) {
+          endpoint.setState(CLOSED);
+          close = true;
+        }
+        if (rst) {
+          endpoint.setState(RESET);
+          close = true;
+        }
+        if (endpoint.state === INACTIVE) {
+          if (!isOrig && len === 0 && this.orig.state === SYN_SENT) {
+            // An ACK of a SYN before the SYN-ACK: not yet a partial connection.
+          } else if (ackFlag && peer.state === ESTABLISHED) {
+            endpoint.setState(ESTABLISHED);
+          } else {
+            endpoint.setState(PARTIAL);
+          }
+        }
+        break;
+      }
+      case SYN_SENT:
+      case SYN_ACK_SENT:
+        if (fin) {
+          endpoint.setState(CLOSED);
+          close = true;
+        }
+        if (rst) {
+          endpoint.setState(RESET);
+          close = true;
+        }
+        break;
+      case ESTABLISHED:
+      case PARTIAL:
+        if (syn && endpoint.state === PARTIAL && peer.state === INACTIVE && !ackFlag) endpoint.setState(SYN_SENT);
+        if (fin && !rst) {
+          endpoint.setState(CLOSED);
+          // A FIN answered by a RST and then a FIN from this side was a normal close after all.
+          if (peer.state === RESET && peer.prevState === CLOSED) peer.setState(CLOSED);
+          close = true;
+        }
+        if (rst) {
+          endpoint.setState(RESET);
+          close = true;
+        }
+        break;
+      case CLOSED:
+        if (rst && peer.state !== CLOSED) {
+          endpoint.setState(RESET);
+          if (!endpoint.didClose) close = true;
+        }
+        break;
+      default:
+        break;
+    }
+    return close;
+  }
+
+  private connectionClosed(endpoint: Endpoint, peer: Endpoint): void {
+    if (endpoint.didClose) return;
+    endpoint.didClose = true;
+    const complete = endpoint.state === RESET || peer.didClose || peer.state === INACTIVE;
+    if (complete && this.closeAtUs === 0) this.closeAtUs = this.lastUs + TCP_CLOSE_DELAY_US;
+  }
+
+  /** Zeek's conn_state. */
+  get connState(): ZeekConnState {
+    const o = this.orig;
+    const r = this.resp;
+    if (this.protocol === IPPROTO_TCP) {
+      const oInactive = o.state === INACTIVE || o.state === PARTIAL;
+      const rInactive = r.state === INACTIVE || r.state === PARTIAL;
+      if (r.state === RESET) {
+        if (
+          o.state === SYN_SENT ||
+          o.state === SYN_ACK_SENT ||
+          (o.state === RESET && o.tcpSize(r) === 0 && r.tcpSize(o) === 0)
+        ) {
+          return 'REJ';
+        }
+        return oInactive ? 'RSTRH' : 'RSTR';
+      }
+      if (o.state === RESET) {
+        if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(this.history) ? 'RSTOS0' : 'OTH';
+        return 'RSTO';
+      }
+      if (r.state === CLOSED && o.state === CLOSED) return 'SF';
+      if (o.state === CLOSED) return rInactive ? 'SH' : 'S2';
+      if (r.state === CLOSED) return oInactive ? 'SHR' : 'S3';
+      if (o.state === SYN_SENT && r.state === INACTIVE) return 'S0';
+      if (o.state === ESTABLISHED && r.state === ESTABLISHED) return 'S1';
+      return 'OTH';
+    }
+    if (this.protocol === IPPROTO_UDP) {
+      const oActive = o.size >= 0;
+      const rActive = r.size >= 0;
+      if (oActive) return rActive ? 'SF' : 'S0';
+      return rActive ? 'SHR' : 'OTH';
+    }
+    return 'OTH';
+  }
+
+  get origPkts(): number {
+    return this.orig.packets;
+  }
+
+  get respPkts(): number {
+    return this.resp.packets;
+  }
+
+  get origIpBytes(): number {
+    return this.orig.ipBytes;
+  }
+
+  get respIpBytes(): number {
+    return this.resp.ipBytes;
+  }
+
+  /** Payload bytes of the originator and responder as Zeek counts them (TCP: by sequence numbers). */
+  get origBytes(): number {
+    return this.protocol === IPPROTO_TCP ? this.orig.tcpSize(this.resp) : Math.max(0, this.orig.size);
+  }
+
+  get respBytes(): number {
+    return this.protocol === IPPROTO_TCP ? this.resp.tcpSize(this.orig) : Math.max(0, this.resp.size);
+  }
+
+  /** Seconds from the first packet to Zeek's last time (TCP: trailing packets after both FINs do not count). */
+  get duration(): number {
+    return (this.lastUs - this.startUs) / US;
+  }
+
+  /** A compact text form: numbers in base 36 separated by ".", the history last. */
+  serialize(): string {
+    const numbers: number[] = [FORMAT, this.originatorIsResponder ? 1 : 0];
+    for (const field of RECORD_FIELDS) numbers.push(this[field]);
+    for (const endpoint of [this.initiator, this.responder]) {
+      for (const field of ENDPOINT_FIELDS) numbers.push(endpoint[field]);
+      numbers.push(endpoint.didClose ? 1 : 0);
+    }
+    return `${numbers.map((n) => n.toString(36)).join('.')}|${this.history}`;
+  }
+
+  static deserialize(text: string, options: ConnRecordOptions = {}): ConnRecord {
+    const bar = text.indexOf('|');
+    if (bar < 0) throw new Error('not a serialised connection record: no "|"');
+    const numbers = text
+      .slice(0, bar)
+      .split('.')
+      .map((part) => Number.parseInt(part, 36));
+    const expected = 2 + RECORD_FIELDS.length + 2 * (ENDPOINT_FIELDS.length + 1);
+    if (numbers.length !== expected || numbers.some((n) => !Number.isFinite(n))) {
+      throw new Error(`not a serialised connection record: ${numbers.length} fields, expected ${expected}`);
+    }
+    if (numbers[0] !== FORMAT) throw new Error(`connection record format ${numbers[0]}, expected ${FORMAT}`);
+    const record = new ConnRecord(options);
+    let i = 1;
+    record.originatorIsResponder = numbers[i++] === 1;
+    for (const field of RECORD_FIELDS) record[field] = numbers[i++]!;
+    for (const endpoint of [record.initiator, record.responder]) {
+      for (const field of ENDPOINT_FIELDS) endpoint[field] = numbers[i++]!;
+      endpoint.didClose = numbers[i++] === 1;
+    }
+    record.history = text.slice(bar + 1);
+    return record;
+  }
+}
+
+/** The ICMP message length (what Zeek counts as ICMP payload: the message past its 8-byte header). */
+export function icmpPayloadLength(transportLength: number): number {
+  return Math.max(0, transportLength - 8);
+}
+
+export const ICMP_PROTOCOLS: ReadonlySet<number> = new Set([IPPROTO_ICMP, IPPROTO_ICMPV6]);
