@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash stack/stack.sh up
-echo "== typecheck"; npx tsc -p tsconfig.json
+echo "== typecheck"; npm run typecheck
 echo "== lint"; npx biome check .
 echo "== tests"; node scripts/run-tests.mjs all

@@ -1,6 +1,12 @@
 // The apps `fleetcap run` starts on this machine and where each serves /healthz and /metrics, so that
 // `fleetcap status` can ask them and Prometheus could scrape them. Every port can be moved with the app's own
 // environment variable; these are the local defaults.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+/** This module is TypeScript when the CLI runs from its sources (through tsx), JavaScript when compiled. */
+const fromSources = import.meta.url.endsWith('.ts');
 
 export interface LocalApp {
   /** The name in logs (.stack/logs/apps/<name>.log) and in `fleetcap status`. */
@@ -41,6 +47,11 @@ export function localApps(): LocalApp[] {
     app('session-worker-2', 'session-worker', 'FLEETCAP_WORKER_PORT', 8092, 'FLEETCAP_WORKER_2_PORT'),
     app('listener', 'listener', 'FLEETCAP_LISTENER_METRICS_PORT', 8095),
   ];
+}
+
+/** The app's entry module, built the way this CLI is: its sources beside the CLI's sources, else its dist/. */
+export function appEntry(a: LocalApp): string {
+  return join(repoRoot, 'apps', a.app, fromSources ? 'src/main.ts' : 'dist/main.js');
 }
 
 export interface AppHealth {

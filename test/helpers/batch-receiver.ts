@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readCaptureBuffer } from '../../lib/src/pcap/reader.ts';
+import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 
 export interface ReceivedBatch {
   id: string;

@@ -1,6 +1,8 @@
 // Starting the project's own apps as real child processes for integration tests.
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
+import { isReadySignal } from '@fleetcap/lib/runtime/ready';
 import { repoRoot } from './stack.ts';
 
 export interface RunningApp {
@@ -10,13 +12,36 @@ export interface RunningApp {
   stop: () => Promise<number | null>;
 }
 
-/** Forks apps/<name>/src/main.ts and waits for its {type:'listening', port} IPC message. */
-export async function startApp(name: string, env: Record<string, string>, timeoutMs = 15000): Promise<RunningApp> {
+/**
+ * Where an app starts: its sources (through tsx, as the tests run), or its compiled build (`npm run build`), which
+ * runs on plain node.
+ */
+export type Build = 'sources' | 'compiled';
+
+export function appEntry(name: string, build: Build = 'sources'): string {
+  return `${repoRoot}/apps/${name}/${build === 'sources' ? 'src/main.ts' : 'dist/main.js'}`;
+}
+
+/** The port of a ready signal, or of the {type:'listening', port} message apps sent before it. */
+function readyPort(m: unknown): number | null {
+  if (isReadySignal(m)) return m.port;
+  const old = m as { type?: string; port?: number } | null;
+  return old?.type === 'listening' && typeof old.port === 'number' ? old.port : null;
+}
+
+/** Forks the app (see Build) and waits for its ready signal, with the port it serves on. */
+export async function startApp(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 15000,
+  build: Build = 'sources',
+): Promise<RunningApp> {
   let output = '';
-  const child = fork(`${repoRoot}/apps/${name}/src/main.ts`, [], {
+  const entry = appEntry(name, build);
+  const child = fork(entry, [], {
     cwd: repoRoot,
     env: { ...process.env, FLEETCAP_LOG_LEVEL: 'warn', ...env },
-    execArgv: ['--import', 'tsx'],
+    execArgv: execArgvFor(entry),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   child.stdout?.on('data', (d) => (output += d));
@@ -26,10 +51,11 @@ export async function startApp(name: string, env: Record<string, string>, timeou
       () => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)),
       timeoutMs,
     );
-    child.on('message', (m: { type?: string; port?: number }) => {
-      if (m.type === 'listening' && m.port) {
+    child.on('message', (m: unknown) => {
+      const port = readyPort(m);
+      if (port) {
         clearTimeout(timer);
-        resolve(m.port);
+        resolve(port);
       }
     });
     child.once('exit', (code) => {

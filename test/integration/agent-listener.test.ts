@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { LiveStatus } from '@fleetcap/listener/live-node';
+import { create, getData, isNoNode, mkdirp, remove, setData } from '@fleetcap/listener/zk';
 import zookeeper from 'node-zookeeper-client';
-import type { LiveStatus } from '../../apps/listener/src/live-node.ts';
-import { create, getData, isNoNode, mkdirp, remove, setData } from '../../apps/listener/src/zk.ts';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DecodedPacket, decodePacket } from '../../lib/src/packet/decode.ts';
+import { DecodedPacket, decodePacket } from '@fleetcap/lib/packet/decode';
 import { BatchReceiver } from '../helpers/batch-receiver.ts';
 import {
   type AgentProcess,

@@ -3,7 +3,7 @@
 // every new session. A node left by an earlier session of ours (a listener restarted faster than the session
 // timeout) is replaced.
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
-import type { SnifferCounters } from '../../sniffer/src/ipc.ts';
+import type { SnifferCounters } from '@fleetcap/sniffer/ipc';
 import {
   type Client,
   CreateMode,

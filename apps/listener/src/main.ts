@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@fleetcap/lib/config/connections';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
@@ -14,6 +15,9 @@ import { validateConfigText } from './validate.ts';
 import { ZkSession } from './zk.ts';
 
 const log = createLogger('listener');
+// Resolved like any import: the sniffer's sources when the listener runs from its sources (the fleetcap-source
+// condition), its compiled build when the listener is compiled.
+const snifferMain = fileURLToPath(import.meta.resolve('@fleetcap/sniffer/main'));
 
 async function main(): Promise<number> {
   let options: ListenerOptions;
@@ -30,8 +34,8 @@ async function main(): Promise<number> {
   const alog = log.child({ agent: agentId });
 
   const supervisor = new Supervisor({
-    snifferMain: fileURLToPath(new URL('../../sniffer/src/main.ts', import.meta.url)),
-    execArgv: ['--import', 'tsx'],
+    snifferMain,
+    execArgv: execArgvFor(snifferMain),
     env: { ...process.env, FLEETCAP_DRAIN_MS: String(options.drainMs) },
     captureStopMs: options.captureStopMs,
     exitWaitMs: options.drainMs + 5000,

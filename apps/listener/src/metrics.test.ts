@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { emptyCounters, type SnifferCounters } from '../../sniffer/src/ipc.ts';
+import { emptyCounters, type SnifferCounters } from '@fleetcap/sniffer/ipc';
 import { createListenerMetrics } from './metrics.ts';
 import { loadListenerOptions } from './options.ts';
 

@@ -1,7 +1,7 @@
 // The listener's Prometheus metrics: its own state and its sniffers' counters (summed over every sniffer it has
 // run, so they only grow while the listener lives), read at scrape time from the given source.
 import { createRegistry, Gauge, type Registry } from '@fleetcap/lib/telemetry/metrics';
-import type { SnifferCounters } from '../../sniffer/src/ipc.ts';
+import type { SnifferCounters } from '@fleetcap/sniffer/ipc';
 
 export interface ListenerMetricsSource {
   zookeeperConnected(): boolean;

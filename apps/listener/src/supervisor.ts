@@ -23,7 +23,7 @@ import {
   type SnifferCounters,
   type SnifferMessage,
   STANDBY_ENV,
-} from '../../sniffer/src/ipc.ts';
+} from '@fleetcap/sniffer/ipc';
 import type { AgentState } from './live-node.ts';
 
 export interface SupervisorOptions {

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type AgentConfig, AgentConfigError, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
-import { composeFilter } from '../../sniffer/src/filter.ts';
+import { composeFilter } from '@fleetcap/sniffer/filter';
 
 export type Validation = { ok: true; config: AgentConfig } | { ok: false; error: string; revision: number | null };
 

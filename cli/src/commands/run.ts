@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { RunLabels } from '@fleetcap/lib/features/labels';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
 import ora from 'ora';
@@ -28,7 +29,7 @@ import {
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
 import { labScoreRows, type ScoredVerdict, scoreLabRuns } from '../lab/score.ts';
-import { type LocalApp, localApps } from '../local-apps.ts';
+import { appEntry, type LocalApp, localApps } from '../local-apps.ts';
 import { agentsSummarySql, printAgents, printReport, renderTable } from './report.ts';
 import { uploadFile } from './upload.ts';
 
@@ -70,10 +71,11 @@ function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitF
   const { name } = app;
   mkdirSync(appLogs, { recursive: true });
   const log = createWriteStream(join(appLogs, `${name}.log`), { flags: 'a' });
-  const child = fork(join(repoRoot, 'apps', app.app, 'src', 'main.ts'), [], {
+  const main = appEntry(app);
+  const child = fork(main, [], {
     cwd: repoRoot,
     env: { ...process.env, ...env, [app.portVariable]: String(app.port) },
-    execArgv: ['--import', 'tsx'],
+    execArgv: execArgvFor(main),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   child.stdout?.pipe(log);
