@@ -1,6 +1,7 @@
 // Starting the project's own apps as real child processes for integration tests.
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { execArgvFor } from '@fleetcap/lib/runtime/entry';
 import { isReadySignal } from '@fleetcap/lib/runtime/ready';
 import { repoRoot } from './stack.ts';
@@ -19,7 +20,7 @@ export interface RunningApp {
 export type Build = 'sources' | 'compiled';
 
 export function appEntry(name: string, build: Build = 'sources'): string {
-  return `${repoRoot}/apps/${name}/${build === 'sources' ? 'src/main.ts' : 'dist/main.js'}`;
+  return join(repoRoot, 'apps', name, build === 'sources' ? 'src/main.ts' : 'dist/main.js');
 }
 
 /** The port of a ready signal, or of the {type:'listening', port} message apps sent before it. */
