@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs the project's tests with node's own test runner (through tsx, so tests are TypeScript).
+// Runs the project's tests with node's own test runner (through tsx, so tests are TypeScript), on the sources: the
+// fleetcap-source condition resolves every @fleetcap/* import to src/*.ts (no build needed).
 //   unit:        *.test.ts under lib/, cli/, apps/, scripts/  (pure logic, no servers)
 //   integration: test/**/*.test.ts                  (real servers, started by stack/)
 //   all:         both, unit first
@@ -45,6 +46,7 @@ if (files.length === 0) {
 const args = [
   '--import',
   'tsx',
+  '--conditions=fleetcap-source',
   '--test',
   '--test-concurrency=1',
   '--test-timeout=300000',

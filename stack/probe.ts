@@ -4,14 +4,14 @@
 //   probe.ts wait NAME SECONDS     wait until NAME is healthy; exit 1 on timeout
 //   probe.ts register-connector    create or update the sniffer_config connector, wait for RUNNING
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectorName, snifferConfigConnector, snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import { connectorName, snifferConfigConnector, snifferConfigTopic } from '../lib/src/cdc/debezium-connector.ts';
-import { loadConnections } from '../lib/src/config/connections.ts';
-import { loadAccounts } from '../lib/src/db/accounts.ts';
-import { ZkClient } from '../lib/src/zookeeper/client.ts';
 
 const conn = loadConnections();
 const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;

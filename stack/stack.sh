@@ -38,7 +38,7 @@ launch() {
   echo $! >"$RUN/$name.pid"
 }
 
-probe() { node --import tsx "$STACK_DIR/probe.ts" "$@"; }
+probe() { node --import tsx --conditions=fleetcap-source "$STACK_DIR/probe.ts" "$@"; }
 
 # Waits for the server's real health check; on timeout names the server and its log file.
 wait_healthy() {
@@ -216,7 +216,7 @@ cmd_up() {
   fi
 
   say "applying SQL migrations"
-  (cd "$REPO_DIR" && node --import tsx "$REPO_DIR/cli/src/main.ts" migrate)
+  (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
   say "registering the Debezium connector for sniffer_config"
   probe register-connector
   say "stack is up in $((SECONDS - t0))s"

@@ -7,16 +7,17 @@
 //     the new filter (a real listener and sniffer with tcpdump on lo: needs root and apps/listener), and
 //     agent_status.applied_revision showing it to SQL (config-sync's status mirror).
 // DESIGN.md's bar: p99 under 2 s to the sniffer capturing with the new filter.
-//   node --import tsx bench/config-propagation/run.ts [--updates 60] [--gap-ms 100] [--listener]
+//   node --import tsx --conditions=fleetcap-source bench/config-propagation/run.ts [--updates 60] [--gap-ms 100] [--listener]
 // Needs the local stack (bash stack/stack.sh up). Starts its own config-sync (own consumer group), uses its own
 // agent row, removed after.
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import { snifferConfigTopic } from '../../lib/src/cdc/debezium-connector.ts';
-import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { startApp } from '../../test/helpers/processes.ts';
 import { accounts, connections, mariadbCli, repoRoot, uniqueId, zkConnect } from '../../test/helpers/stack.ts';
 
@@ -164,7 +165,7 @@ try {
   if (withListener) {
     listener = fork(listenerMain, [], {
       cwd: repoRoot,
-      execArgv: ['--import', 'tsx'],
+      execArgv: execArgvFor(listenerMain),
       env: {
         ...process.env,
         FLEETCAP_AGENT_ID: agentId,

@@ -1,7 +1,7 @@
 // forecast throughput: sessions/s at batch 1 and batch 256, in-process (features + one ORT run per batch) and
 // through HTTP (a real forecast process on one core: JSON, validation, features, model, JSON answer).
 //
-//   node --import tsx bench/forecast/run.ts [--runs 5] [--seconds 2] [--model model/model.onnx]
+//   node --import tsx --conditions=fleetcap-source bench/forecast/run.ts [--runs 5] [--seconds 2] [--model model/model.onnx]
 //
 // Each cell is the median of --runs timed runs of --seconds each, after a warm-up. The HTTP client sends
 // one request at a time per connection over keep-alive (plus a row with 4 connections for batch 1); bodies are
@@ -13,9 +13,10 @@ import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Classifier } from '../../apps/forecast/src/model.ts';
-import { RequestValidator } from '../../apps/forecast/src/validate.ts';
-import type { FeaturePacket, FeatureSession } from '../../lib/src/features/features.ts';
+import { RequestValidator } from '@fleetcap/forecast/validate';
+import { Classifier } from '@fleetcap/lib/classifier/model';
+import type { FeaturePacket, FeatureSession } from '@fleetcap/lib/features/features';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
 
 const root = new URL('../../', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -104,7 +105,8 @@ async function measure(
 }
 
 async function startForecast(): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(root, 'apps/forecast/src/main.ts'), [], {
+  const entry = join(root, 'apps/forecast/src/main.ts');
+  const child = fork(entry, [], {
     cwd: root,
     env: {
       ...process.env,
@@ -113,7 +115,7 @@ async function startForecast(): Promise<{ child: ChildProcess; port: number }> {
       FLEETCAP_LOG_LEVEL: 'warn',
       FLEETCAP_FORECAST_THREADS: '1',
     },
-    execArgv: ['--import', 'tsx'],
+    execArgv: execArgvFor(entry),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {

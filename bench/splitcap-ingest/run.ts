@@ -1,6 +1,6 @@
 // Benchmark: splitcap ingest into Redis, as a ratio of what `redis-benchmark -P 64 -t zadd` reaches on
 // the same Redis in the same run (DESIGN.md: at least 50%). Both are measured 3 times, medians quoted.
-//   node --import tsx bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4]
+//   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4]
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';

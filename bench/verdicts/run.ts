@@ -4,7 +4,7 @@
 //      from the first upload to the last committed row;
 //   2. latency at a paced rate (default 1,000 sessions/s): from the upload of a session's last packet
 //      to its committed row (classified_at), p50 and p99.
-//   node --import tsx bench/verdicts/run.ts [--sessions 20000] [--rate 1000] [--seconds 20]
+//   node --import tsx --conditions=fleetcap-source bench/verdicts/run.ts [--sessions 20000] [--rate 1000] [--seconds 20]
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';

@@ -1,6 +1,13 @@
 // The apps `fleetcap run` starts on this machine and where each serves /healthz and /metrics, so that
 // `fleetcap status` can ask them and Prometheus could scrape them. Every port can be moved with the app's own
 // environment variable; these are the local defaults.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AppBuild, appEntry as entryOf } from '@fleetcap/lib/runtime/launcher';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+/** This module is TypeScript when the CLI runs from its sources (through tsx), JavaScript when compiled. */
+const fromSources = import.meta.url.endsWith('.ts');
 
 export interface LocalApp {
   /** The name in logs (.stack/logs/apps/<name>.log) and in `fleetcap status`. */
@@ -41,6 +48,14 @@ export function localApps(): LocalApp[] {
     app('session-worker-2', 'session-worker', 'FLEETCAP_WORKER_PORT', 8092, 'FLEETCAP_WORKER_2_PORT'),
     app('listener', 'listener', 'FLEETCAP_LISTENER_METRICS_PORT', 8095),
   ];
+}
+
+/** The apps start built the way this CLI is: their sources beside the CLI's sources, else their dist/. */
+export const appBuild: AppBuild = fromSources ? 'sources' : 'compiled';
+
+/** The app's entry module in that build. */
+export function appEntry(a: LocalApp): string {
+  return entryOf(repoRoot, a.app, appBuild);
 }
 
 export interface AppHealth {

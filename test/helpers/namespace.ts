@@ -1,9 +1,10 @@
 // Tests and benchmarks run the pipeline under their own Redis key prefix and queue prefix
 // (FLEETCAP_REDIS_PREFIX, FLEETCAP_QUEUE_PREFIX), so they never meet each other's sessions; this
 // removes everything such a namespace left behind.
+
+import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { sessionQueueNames } from '../../lib/src/queue/topology.ts';
 import { connections } from './stack.ts';
 
 export async function redisKeysWithPrefix(redis: Redis, prefix: string, what = '*'): Promise<string[]> {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP_EXEC_ARGV } from '../../lib/src/runtime/launcher.ts';
+import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
 
 export interface VethPair {
   /** Namespace names (fca-<hex>-a / -b). */
@@ -276,7 +276,7 @@ export function startAgentApp(
   repoRoot: string,
   env: Record<string, string>,
 ): AgentProcess {
-  const child = nsSpawn(pair, ns, process.execPath, [...APP_EXEC_ARGV, `${repoRoot}/apps/${app}/src/main.ts`], {
+  const child = nsSpawn(pair, ns, process.execPath, [...SOURCE_EXEC_ARGV, `${repoRoot}/apps/${app}/src/main.ts`], {
     cwd: repoRoot,
     env: { ...process.env, FLEETCAP_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -1,8 +1,10 @@
 // Starting the project's own apps as real child processes for integration tests, with the launcher `fleetcap run`
-// uses (lib/src/runtime/launcher.ts).
+// uses (lib/src/runtime/launcher.ts): their sources through tsx, or their compiled build on plain node.
 import type { ChildProcess } from 'node:child_process';
-import { launchApp } from '../../lib/src/runtime/launcher.ts';
+import { type AppBuild, appEntry as entryOf, launchApp } from '@fleetcap/lib/runtime/launcher';
 import { repoRoot } from './stack.ts';
+
+export type Build = AppBuild;
 
 export interface RunningApp {
   child: ChildProcess;
@@ -11,9 +13,19 @@ export interface RunningApp {
   stop: () => Promise<number | null>;
 }
 
-/** Starts apps/<name>/src/main.ts and waits for its ready signal, which must name the port it serves. */
-export async function startApp(name: string, env: Record<string, string>, timeoutMs = 15000): Promise<RunningApp> {
-  const app = launchApp({ name, app: name, root: repoRoot, env: { FLEETCAP_LOG_LEVEL: 'warn', ...env } });
+/** The entry module of apps/<name> in this repository. */
+export function appEntry(name: string, build: Build = 'sources'): string {
+  return entryOf(repoRoot, name, build);
+}
+
+/** Starts apps/<name> (see Build) and waits for its ready signal, which must name the port it serves. */
+export async function startApp(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 15000,
+  build: Build = 'sources',
+): Promise<RunningApp> {
+  const app = launchApp({ name, app: name, build, root: repoRoot, env: { FLEETCAP_LOG_LEVEL: 'warn', ...env } });
   let port: number | null;
   try {
     port = await app.ready(timeoutMs);

@@ -3,10 +3,11 @@
 // relays, stopped and started again on the same port to make it unreachable. What it stored is read back through
 // the session store (lib/src/session-store), so a test counts the datagrams splitcap holds, not what was sent.
 // FLEETCAP_SESSION_MAX_PACKETS is raised so that no datagram is cut from a session.
+
+import { sessionKeyOf } from '@fleetcap/lib/session/key';
+import { FROM_CLIENT, META, type PacketRecord, sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { buildSession, type LoadedSession } from '@fleetcap/lib/session-store/reader';
 import { Redis } from 'ioredis';
-import { sessionKeyOf } from '../../lib/src/session/key.ts';
-import { FROM_CLIENT, META, type PacketRecord, sessionKeys } from '../../lib/src/session-store/layout.ts';
-import { buildSession, type LoadedSession } from '../../lib/src/session-store/reader.ts';
 import { removePipelineNamespace } from './namespace.ts';
 import {
   type DatagramNumbering,

@@ -2,11 +2,12 @@
 // (started by `bash stack/stack.sh up`, which the test command runs first).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { type AccountRole, loadAccounts } from '@fleetcap/lib/db/accounts';
+import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
+import { ZkClient, type ZkClientOptions } from '@fleetcap/lib/zookeeper/client';
+import { isNoNode } from '@fleetcap/lib/zookeeper/errors';
 import mysql from 'mysql2/promise';
-import { loadConnections } from '../../lib/src/config/connections.ts';
-import { type AccountRole, loadAccounts } from '../../lib/src/db/accounts.ts';
-import { ZkClient, type ZkClientOptions } from '../../lib/src/zookeeper/client.ts';
-import { isNoNode } from '../../lib/src/zookeeper/errors.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const connections = loadConnections();
@@ -19,7 +20,7 @@ export function uniqueId(prefix: string): string {
 /** Fails (never skips) with the command to run when the local stack is not up. */
 export function assertStackUp(): void {
   try {
-    execFileSync('node', ['--import', 'tsx', `${repoRoot}/stack/probe.ts`, 'check-all'], {
+    execFileSync('node', [...SOURCE_EXEC_ARGV, `${repoRoot}/stack/probe.ts`, 'check-all'], {
       cwd: repoRoot,
       stdio: 'pipe',
     });

@@ -1,10 +1,10 @@
 // Synthetic captures for tests and benchmarks: TCP and UDP sessions built packet by packet with the
 // project's packet builder and pcap writer. Addresses are only bytes in a file; nothing is sent.
 
-import { buildPacket } from '../../lib/src/packet/build.ts';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../lib/src/packet/decode.ts';
-import { PcapWriter } from '../../lib/src/pcap/writer.ts';
-import { sessionKeyOf } from '../../lib/src/session/key.ts';
+import { buildPacket } from '@fleetcap/lib/packet/build';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { sessionKeyOf } from '@fleetcap/lib/session/key';
 
 export interface SyntheticSession {
   key: string;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type LiveStatus, liveStatusSchema } from '../../lib/src/agent/live-status.ts';
-import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
+import { type LiveStatus, liveStatusSchema } from '@fleetcap/lib/agent/live-status';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import {
   type AgentProcess,
   createVethPair,

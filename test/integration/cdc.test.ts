@@ -2,8 +2,8 @@
 // arrive on Kafka as Debezium change events (c, u, d) within seconds.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { Kafka, logLevel } from 'kafkajs';
-import { snifferConfigTopic } from '../../lib/src/cdc/debezium-connector.ts';
 import { assertStackUp, connections, mariadbCli, uniqueId } from '../helpers/stack.ts';
 
 interface ChangeEvent {

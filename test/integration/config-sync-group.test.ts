@@ -3,8 +3,8 @@
 // nothing is lost.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 

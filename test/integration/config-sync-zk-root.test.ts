@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { liveStatusSchema } from '@fleetcap/lib/agent/live-status';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
-import { liveStatusSchema } from '../../lib/src/agent/live-status.ts';
-import { AgentPaths } from '../../lib/src/agent/paths.ts';
-import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import {
   type AgentProcess,
   createVethPair,

@@ -4,11 +4,11 @@
 // Canal flat messages on a topic of their own are applied the same way.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { emptyCounters } from '@fleetcap/lib/agent/ipc';
+import { encodeLiveStatus } from '@fleetcap/lib/agent/live-status';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
-import { emptyCounters } from '../../lib/src/agent/ipc.ts';
-import { encodeLiveStatus } from '../../lib/src/agent/live-status.ts';
-import type { ZkClient } from '../../lib/src/zookeeper/client.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mariadbCli, mysqlAs, uniqueId, zkConnect } from '../helpers/stack.ts';
 

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { loadConfigSyncConfig } from '@fleetcap/config-sync/config';
+import { loadForecastConfig } from '@fleetcap/forecast/config';
+import { loadListenerOptions } from '@fleetcap/listener/options';
+import { loadWorkerConfig } from '@fleetcap/session-worker/config';
+import { loadSplitcapConfig } from '@fleetcap/splitcap/config';
 import { parse } from 'yaml';
-import { loadConfigSyncConfig } from '../../apps/config-sync/src/config.ts';
-import { loadForecastConfig } from '../../apps/forecast/src/config.ts';
-import { loadListenerOptions } from '../../apps/listener/src/options.ts';
-import { loadWorkerConfig } from '../../apps/session-worker/src/config.ts';
-import { loadSplitcapConfig } from '../../apps/splitcap/src/config.ts';
 import { type ComposeService, compose, composeConfig, repoMount, serviceEnv } from '../helpers/compose.ts';
 import { repoRoot } from '../helpers/stack.ts';
 

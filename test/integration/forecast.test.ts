@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Classifier } from '../../apps/forecast/src/model.ts';
-import { sessionizeCapture } from '../../lib/src/features/capture.ts';
-import { FEATURE_COUNT, type FeatureSession } from '../../lib/src/features/features.ts';
-import { featureSessionOf } from '../../lib/src/features/from-session.ts';
+import { Classifier } from '@fleetcap/lib/classifier/model';
+import { sessionizeCapture } from '@fleetcap/lib/features/capture';
+import { FEATURE_COUNT, type FeatureSession } from '@fleetcap/lib/features/features';
+import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { repoRoot } from '../helpers/stack.ts';
 

@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { localApps } from '../../cli/src/local-apps.ts';
-import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '../../lib/src/features/labels.ts';
+import { localApps } from '@fleetcap/cli/local-apps';
+import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '@fleetcap/lib/features/labels';
 import { startPrometheus } from '../helpers/prometheus.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { migrationVariables } from '../../lib/src/db/accounts.ts';
-import { defaultMigrationsDir, loadMigrations, migrate } from '../../lib/src/db/migrate.ts';
+import { migrationVariables } from '@fleetcap/lib/db/accounts';
+import { defaultMigrationsDir, loadMigrations, migrate } from '@fleetcap/lib/db/migrate';
 import { assertStackUp, mysqlAs, uniqueId } from '../helpers/stack.ts';
 
 before(() => assertStackUp());

@@ -1,12 +1,12 @@
 // Each server of the stack, reached through the client library the apps use.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { digestId, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
+import { CreateMode, ZkEventType } from '@fleetcap/lib/zookeeper/client';
+import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { digestId, ZkPermission } from '../../lib/src/zookeeper/acl.ts';
-import { CreateMode, ZkEventType } from '../../lib/src/zookeeper/client.ts';
-import { isZkError, ZkCode } from '../../lib/src/zookeeper/errors.ts';
 import { assertStackUp, connections, mysqlAs, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 before(() => assertStackUp());

@@ -1,8 +1,9 @@
 // The HTTP face of forecast: POST /v1/forecast, GET /v1/model, /healthz, /metrics.
+
+import type { Classifier } from '@fleetcap/lib/classifier/model';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ForecastMetrics } from './metrics.ts';
-import type { Classifier } from './model.ts';
 import { RequestError, type RequestValidator } from './validate.ts';
 
 export interface HttpDeps {

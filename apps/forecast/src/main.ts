@@ -1,11 +1,11 @@
 // forecast: wiring only (config, model, HTTP server, signals). The logic is in the modules beside it.
 import { once } from 'node:events';
+import { Classifier, ModelContractError } from '@fleetcap/lib/classifier/model';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { loadForecastConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { Classifier, ModelContractError } from './model.ts';
 import { RequestValidator } from './validate.ts';
 
 const log = createLogger('forecast');

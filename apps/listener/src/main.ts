@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { LiveStatus } from '@fleetcap/lib/agent/live-status';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { ConfigError } from '@fleetcap/lib/config/connections';
+import { execArgvFor } from '@fleetcap/lib/runtime/entry';
 import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
@@ -16,6 +17,9 @@ import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
 
 const log = createLogger('listener');
+// Resolved like any import: the sniffer's sources when the listener runs from its sources (the fleetcap-source
+// condition), its compiled build when the listener is compiled.
+const snifferMain = fileURLToPath(import.meta.resolve('@fleetcap/sniffer/main'));
 
 async function main(): Promise<number> {
   let options: ListenerOptions;
@@ -32,8 +36,8 @@ async function main(): Promise<number> {
   const alog = log.child({ agent: agentId });
 
   const supervisor = new Supervisor({
-    snifferMain: fileURLToPath(new URL('../../sniffer/src/main.ts', import.meta.url)),
-    execArgv: ['--import', 'tsx'],
+    snifferMain,
+    execArgv: execArgvFor(snifferMain),
     env: { ...process.env, FLEETCAP_DRAIN_MS: String(options.drainMs) },
     captureStopMs: options.captureStopMs,
     exitWaitMs: options.drainMs + 5000,

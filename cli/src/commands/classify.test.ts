@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Classifier } from '@fleetcap/forecast/src/model.ts';
+import { Classifier } from '@fleetcap/lib/classifier/model';
 import { extractFeatures } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import { buildPacket } from '@fleetcap/lib/packet/build';

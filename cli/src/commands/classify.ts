@@ -3,7 +3,7 @@
 // that forecast serves. No servers. With --json, one line per session with the fields of `fleetcap sessions
 // --json` plus label and score, then a summary line per file.
 import { resolve } from 'node:path';
-import { Classifier, ModelContractError, type Verdict } from '@fleetcap/forecast/src/model.ts';
+import { Classifier, ModelContractError, type Verdict } from '@fleetcap/lib/classifier/model';
 import { sessionizeCapture } from '@fleetcap/lib/features/capture';
 import { extractFeatures, FEATURE_COUNT } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';

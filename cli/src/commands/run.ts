@@ -27,7 +27,7 @@ import {
   SCENARIO_TOOLS,
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
-import { type LocalApp, localApps } from '../local-apps.ts';
+import { appBuild, type LocalApp, localApps } from '../local-apps.ts';
 import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
 import { printRunReport } from '../run/run-report.ts';
 import { agentConfigStatus, countVerdicts, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
@@ -70,6 +70,7 @@ async function startApp(
   const launched = launchApp({
     name: app.name,
     app: app.app,
+    build: appBuild,
     root: repoRoot,
     env: { ...env, [app.portVariable]: String(app.port) },
     logFile: join(appLogs, `${app.name}.log`),

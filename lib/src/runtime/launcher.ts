@@ -1,13 +1,23 @@
 // Starting one of the project's apps as a child process, the way `fleetcap run` and the integration tests both do:
-// fork apps/<app>/src/main.ts with an IPC channel, collect what it prints (and append it to its log file, if given),
-// wait for its ready signal (ready.ts), stop it with SIGTERM and a deadline.
+// fork the app's entry (its sources through tsx, or its compiled build on plain node: entry.ts) with an IPC channel,
+// collect what it prints (and append it to its log file, if given), wait for its ready signal (ready.ts), stop it
+// with SIGTERM and a deadline.
 import { type ChildProcess, fork } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { execArgvFor } from './entry.ts';
 import { isReadySignal } from './ready.ts';
 
-/** The Node flags every app is started with: its TypeScript source runs through tsx. */
-export const APP_EXEC_ARGV: readonly string[] = ['--import', 'tsx'];
+/**
+ * Which build of an app starts: its sources (src/main.ts, through tsx, as development and the tests run), or its
+ * compiled build (dist/main.js from `npm run build`, on plain node, as the image runs).
+ */
+export type AppBuild = 'sources' | 'compiled';
+
+/** The entry module of apps/<app> in the given build. */
+export function appEntry(root: string, app: string, build: AppBuild = 'sources'): string {
+  return join(root, 'apps', app, build === 'sources' ? 'src/main.ts' : 'dist/main.js');
+}
 
 /** How long stop() waits after SIGTERM before it sends SIGKILL, unless told otherwise. */
 export const STOP_DEADLINE_MS = 15_000;
@@ -18,8 +28,10 @@ const OUTPUT_KEPT = 4 * 1024 * 1024;
 export interface AppLaunch {
   /** The name in messages (e.g. session-worker-1). */
   name: string;
-  /** The folder under apps/ whose src/main.ts is started. */
+  /** The folder under apps/ whose entry is started. */
   app: string;
+  /** Sources (default) or the compiled build. */
+  build?: AppBuild;
   /** The repository: where apps/ is, and the app's working directory. */
   root: string;
   /** Added to (or overriding) this process's environment. */
@@ -57,10 +69,11 @@ export function readyPort(message: unknown): number | null | undefined {
 
 export function launchApp(launch: AppLaunch): LaunchedApp {
   const { name, logFile } = launch;
-  const child = fork(join(launch.root, 'apps', launch.app, 'src', 'main.ts'), [], {
+  const entry = appEntry(launch.root, launch.app, launch.build);
+  const child = fork(entry, [], {
     cwd: launch.root,
     env: { ...process.env, ...launch.env },
-    execArgv: [...APP_EXEC_ARGV],
+    execArgv: execArgvFor(entry),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let output = '';

@@ -10,15 +10,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { z } from 'zod';
 import {
   extractFeatureBatch,
   FEATURE_COUNT,
   FEATURE_NAMES,
   FEATURE_VERSION,
   type FeatureSession,
-} from '@fleetcap/lib/features/features';
-import * as ort from 'onnxruntime-node';
-import { z } from 'zod';
+} from '../features/features.ts';
 
 export class ModelContractError extends Error {
   override name = 'ModelContractError';

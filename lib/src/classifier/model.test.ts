@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureSession } from '@fleetcap/lib/features/features';
+import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureSession } from '../features/features.ts';
 import { Classifier, defaultCardPath, ModelContractError } from './model.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
