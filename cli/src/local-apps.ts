@@ -1,7 +1,6 @@
 // The apps `fleetcap run` starts on this machine and where each serves /healthz and /metrics, so that
 // `fleetcap status` can ask them and Prometheus could scrape them. Every port can be moved with the app's own
 // environment variable; these are the local defaults.
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AppBuild, appEntry as entryOf } from '@fleetcap/lib/runtime/launcher';
 
