@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Classifier } from '../../apps/forecast/src/model.ts';
 import { RequestValidator } from '../../apps/forecast/src/validate.ts';
 import type { FeaturePacket, FeatureSession } from '../../lib/src/features/features.ts';
+import { isReadySignal } from '../../lib/src/runtime/ready.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -117,7 +118,7 @@ async function startForecast(): Promise<{ child: ChildProcess; port: number }> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
-    child.on('message', (m: { type?: string; port?: number }) => m.type === 'listening' && m.port && resolve(m.port));
+    child.on('message', (m: unknown) => isReadySignal(m) && m.port !== null && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`forecast exited with ${code}`)));
   });
   return { child, port };

@@ -1,6 +1,7 @@
 // Starting the project's own apps as real child processes for integration tests.
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { isReadySignal } from '../../lib/src/runtime/ready.ts';
 import { repoRoot } from './stack.ts';
 
 export interface RunningApp {
@@ -10,7 +11,7 @@ export interface RunningApp {
   stop: () => Promise<number | null>;
 }
 
-/** Forks apps/<name>/src/main.ts and waits for its {type:'listening', port} IPC message. */
+/** Forks apps/<name>/src/main.ts and waits for its ready signal (lib/src/runtime/ready.ts), which names its port. */
 export async function startApp(name: string, env: Record<string, string>, timeoutMs = 15000): Promise<RunningApp> {
   let output = '';
   const child = fork(`${repoRoot}/apps/${name}/src/main.ts`, [], {
@@ -26,15 +27,15 @@ export async function startApp(name: string, env: Record<string, string>, timeou
       () => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)),
       timeoutMs,
     );
-    child.on('message', (m: { type?: string; port?: number }) => {
-      if (m.type === 'listening' && m.port) {
-        clearTimeout(timer);
-        resolve(m.port);
-      }
+    child.on('message', (m: unknown) => {
+      if (!isReadySignal(m)) return;
+      clearTimeout(timer);
+      if (m.port === null) reject(new Error(`${name} is ready but serves no HTTP (its port is off)`));
+      else resolve(m.port);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before listening:\n${output}`));
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${output}`));
     });
   });
   return {

@@ -1,4 +1,5 @@
 // Messages the sniffer sends its parent (the listener) over the fork IPC channel.
+import type { ReadySignal } from '@fleetcap/lib/runtime/ready';
 
 export interface SnifferCounters {
   /** Packets read from the capture. */
@@ -25,7 +26,9 @@ export type SnifferMessage =
   | { type: 'capture-stopped'; counters: SnifferCounters }
   | { type: 'counters'; counters: SnifferCounters }
   | { type: 'error'; message: string }
-  | { type: 'stopped'; counters: SnifferCounters; drained: boolean };
+  | { type: 'stopped'; counters: SnifferCounters; drained: boolean }
+  /** Every app's ready signal, once capturing (and its metrics server, if any, is up); the listener needs none. */
+  | ReadySignal;
 
 /** Messages the listener sends the sniffer. */
 export type ListenerMessage =

@@ -3,7 +3,7 @@
 // server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the first success
 // opens it again. 400/401/413 are final: the batch moves to rejected/ and is counted.
 import { readFile } from 'node:fs/promises';
-import { type BackoffOptions, parseRetryAfter, retryWait } from './backoff.ts';
+import { type BackoffPolicy, parseRetryAfter, retryWait } from '@fleetcap/lib/runtime/backoff';
 import { httpPost, type PostResult } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
@@ -12,7 +12,7 @@ export interface UploaderOptions {
   agentId: string;
   token: string;
   concurrency: number;
-  backoff: BackoffOptions;
+  backoff: BackoffPolicy;
   /** Longest wait between attempts, even when Retry-After asks for more. */
   maxWaitMs: number;
   requestTimeoutMs: number;

@@ -1,4 +1,4 @@
-// The HTTP face of splitcap: POST /v1/batches, /healthz, /metrics.
+// The API of splitcap: POST /v1/batches (/healthz and /metrics are lib's HTTP server's, in front of this app).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -15,7 +15,6 @@ export interface HttpDeps {
   maxBodyBytes: number;
   /** Why uploads should wait now (RabbitMQ down, queue too deep), or undefined. */
   backpressure: () => string | undefined;
-  health: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
 }
 
 // tcpdump captures travel under these types; curl --data-binary sends form-urlencoded unless told otherwise.
@@ -119,15 +118,6 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       }
     },
   );
-
-  app.get('/healthz', async (_req, res) => {
-    const h = await deps.health();
-    res.status(h.ok ? 200 : 503).json(h);
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
 
   // body-parser's errors (too large, aborted) keep their status; anything else is ours to report.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

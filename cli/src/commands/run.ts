@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { RunLabels } from '@fleetcap/lib/features/labels';
+import { isReadySignal } from '@fleetcap/lib/runtime/ready';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
 import ora from 'ora';
@@ -86,8 +87,8 @@ function startApp(apps: App[], app: LocalApp, env: Record<string, string>, waitF
       () => reject(new Error(`${name} did not start within 60 s; see ${join(appLogs, `${name}.log`)}`)),
       60_000,
     );
-    child.on('message', (m: { type?: string }) => {
-      if (m.type === 'listening') {
+    child.on('message', (m: unknown) => {
+      if (isReadySignal(m)) {
         clearTimeout(timer);
         resolve(entry);
       }

@@ -86,8 +86,11 @@ test('secrets are not printed back', () => {
 test('loadAll reports the refused variables of every loader at once, each variable once', () => {
   const own = z.object({ FLEETCAP_UNIT_N: z.coerce.number().min(1) });
   assert.deepEqual(
-    loadAll('unit', { own: (env) => parseEnv(own, env, 'unit'), connections: loadConnections }, { FLEETCAP_UNIT_N: '3' })
-      .own,
+    loadAll(
+      'unit',
+      { own: (env) => parseEnv(own, env, 'unit'), connections: loadConnections },
+      { FLEETCAP_UNIT_N: '3' },
+    ).own,
     { FLEETCAP_UNIT_N: 3 },
   );
   assert.throws(

@@ -52,16 +52,13 @@ test('ports: N, 0 for a free port, off only where the server is optional', () =>
 });
 
 test('durations, levels, prefixes and switches say what is allowed', () => {
-  assert.deepEqual(
-    refused({ DELAY_MS: '50', LEVEL: 'loud', REDIS_PREFIX: 'a b', QUEUE_PREFIX: '', SWITCH: 'maybe' }),
-    {
-      DELAY_MS: 'must be a whole number of milliseconds from 100 to 3600000',
-      LEVEL: 'must be one of fatal, error, warn, info, debug, trace, silent',
-      REDIS_PREFIX: 'must be 1-32 letters, digits, "_", "." or "-"',
-      QUEUE_PREFIX: 'must be 1-64 letters, digits, "_", "." or "-"',
-      SWITCH: 'must be true or false',
-    },
-  );
+  assert.deepEqual(refused({ DELAY_MS: '50', LEVEL: 'loud', REDIS_PREFIX: 'a b', QUEUE_PREFIX: '', SWITCH: 'maybe' }), {
+    DELAY_MS: 'must be a whole number of milliseconds from 100 to 3600000',
+    LEVEL: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    REDIS_PREFIX: 'must be 1-32 letters, digits, "_", "." or "-"',
+    QUEUE_PREFIX: 'must be 1-64 letters, digits, "_", "." or "-"',
+    SWITCH: 'must be true or false',
+  });
   assert.deepEqual(refused({ DELAY_MS: 'soon' }), {
     DELAY_MS: 'must be a whole number of milliseconds from 100 to 3600000',
   });

@@ -133,7 +133,8 @@ export class AmqpConnection<T extends object> {
       await connection?.close().catch(() => {});
       const attempt = this.failures + 1;
       const retryInMs = this.retryLater();
-      if (retryInMs !== undefined) log.warn({ url, err: this.lastError, attempt, retryInMs }, 'cannot reach RabbitMQ; retrying');
+      if (retryInMs !== undefined)
+        log.warn({ url, err: this.lastError, attempt, retryInMs }, 'cannot reach RabbitMQ; retrying');
       return false;
     }
   }

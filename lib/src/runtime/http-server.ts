@@ -70,6 +70,8 @@ const notFound: RequestListener = (_req, res) => {
 };
 
 /** Resolves null when the port is `off`. */
+export async function startHttpServer(options: HttpServerOptions & { port: number }): Promise<HttpServer>;
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer | null>;
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer | null> {
   const { port } = options;
   if (port === 'off') return null;

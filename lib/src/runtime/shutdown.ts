@@ -9,7 +9,8 @@ export interface ShutdownOptions {
   log: Logger;
   /** What the app does while it stops, for the first log line: "shutting down: <doing>". */
   doing: string;
-  deadlineMs: number;
+  /** How long the whole stop may take; a function when it depends on settings read after the handler is set. */
+  deadlineMs: number | (() => number);
   signals?: NodeJS.Signals[];
   /** Where the signals come from and how the process ends (tests pass their own). */
   signalSource?: Pick<EventEmitter, 'on'>;
@@ -54,7 +55,9 @@ export class Shutdown {
   }
 
   private async run(reason: string, exitCode: number): Promise<void> {
-    const { log, deadlineMs } = this.options;
+    const { log } = this.options;
+    const deadlineMs =
+      typeof this.options.deadlineMs === 'function' ? this.options.deadlineMs() : this.options.deadlineMs;
     const exit = this.options.exit ?? ((code: number) => process.exit(code));
     this.markRequested(reason);
     log.info({ reason }, `shutting down: ${this.options.doing}`);
@@ -63,7 +66,10 @@ export class Shutdown {
     // Not unref'd: a step that waits on nothing the event loop knows of must still end in an exit.
     const deadline = setTimeout(() => {
       overdue = true;
-      log.error({ step: current, deadlineMs }, `did not stop within ${deadlineMs / 1000} s (stuck at: ${current}); exiting`);
+      log.error(
+        { step: current, deadlineMs },
+        `did not stop within ${deadlineMs / 1000} s (stuck at: ${current}); exiting`,
+      );
       exit(1);
     }, deadlineMs);
     for (const step of this.steps) {

@@ -63,13 +63,19 @@ test('one message for every refused variable of every loader, then exit 2', () =
   assert.equal(written.length, 1, 'one message');
   const text = written[0]!;
   assert.match(text, /^unit: refusing to start: invalid unit configuration in the environment:\n/);
-  assert.match(text, /\n {2}FLEETCAP_UNIT_PORT="http": must be a port number 0-65535 \(0: a free port the OS picks\)\n/);
+  assert.match(
+    text,
+    /\n {2}FLEETCAP_UNIT_PORT="http": must be a port number 0-65535 \(0: a free port the OS picks\)\n/,
+  );
   assert.match(text, /\n {2}FLEETCAP_MYSQL_PORT="99999": must be a port number 1-65535\n/);
-  assert.match(text, /\n {2}FLEETCAP_LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent\n/);
+  assert.match(
+    text,
+    /\n {2}FLEETCAP_LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent\n/,
+  );
   assert.match(text, /\nFix these variables and start again\.\n$/);
   const fatal = lines.find((l) => l.level === 'fatal');
   assert.equal(fatal?.msg, 'refusing to start');
-  assert.equal((fatal?.problems as unknown[]).length, 3);
+  assert.equal((fatal?.problems as unknown[] | undefined)?.length, 3);
 });
 
 test('other startup errors (a model refused) are refused the same way; bugs are thrown', () => {
@@ -85,10 +91,7 @@ test('other startup errors (a model refused) are refused the same way; bugs are 
     process.stderr.write = write;
   }
   assert.equal(lines[0]!.err, 'cannot read the model model.onnx: ENOENT');
-  assert.equal(
-    refusalMessage('forecast', new ConfigError('no model')),
-    'forecast: refusing to start: no model',
-  );
+  assert.equal(refusalMessage('forecast', new ConfigError('no model')), 'forecast: refusing to start: no model');
   assert.throws(
     () =>
       loadEnvOrExit(log, 'unit', {

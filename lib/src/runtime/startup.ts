@@ -2,9 +2,9 @@
 // is allowed, what to do) on stderr for the person who started it and in the log, then exit 2. Exit 2 always means
 // "a setting was refused at startup"; 1 means a failure after startup.
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { ConfigError, type Env, loadAll, parseEnv } from '../config/connections.ts';
 import { logLevel } from '../config/env-schema.ts';
-import { z } from 'zod';
 
 /** Settings every app reads the same way (the logger reads FLEETCAP_LOG_LEVEL itself; this refuses a bad one). */
 const runtimeEnv = z.object({ FLEETCAP_LOG_LEVEL: logLevel });
