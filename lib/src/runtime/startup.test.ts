@@ -75,7 +75,11 @@ test('one message for every refused variable of every loader, then exit 2', () =
   assert.match(text, /\nFix these variables and start again\.\n$/);
   const fatal = lines.find((l) => l.level === 'fatal');
   assert.equal(fatal?.msg, 'refusing to start');
-  assert.equal((fatal?.problems as unknown[] | undefined)?.length, 3);
+  assert.deepEqual(fatal?.problems, [
+    { variable: 'FLEETCAP_UNIT_PORT', problem: 'must be a port number 0-65535 (0: a free port the OS picks)' },
+    { variable: 'FLEETCAP_MYSQL_PORT', problem: 'must be a port number 1-65535' },
+    { variable: 'FLEETCAP_LOG_LEVEL', problem: 'must be one of fatal, error, warn, info, debug, trace, silent' },
+  ]);
 });
 
 test('other startup errors (a model refused) are refused the same way; bugs are thrown', () => {

@@ -23,7 +23,11 @@ export function refuseToStart(
   err: Error,
   exit: (code: number) => never = (code) => process.exit(code),
 ): never {
-  const problems = err instanceof ConfigError && err.issues.length > 0 ? { problems: err.issues } : {};
+  // The values stay out of the structured field (secrets); `err` holds them as printed, secrets hidden.
+  const problems =
+    err instanceof ConfigError && err.issues.length > 0
+      ? { problems: err.issues.map(({ variable, problem }) => ({ variable, problem })) }
+      : {};
   log.fatal({ err: err.message, ...problems }, 'refusing to start');
   process.stderr.write(`${refusalMessage(app, err)}\n`);
   return exit(EXIT_REFUSED);
