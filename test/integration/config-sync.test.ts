@@ -348,7 +348,11 @@ describe('crash and restart', () => {
     await waitForRevision(id, 41);
     const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
     const count = (outcome: string) =>
-      Number(new RegExp(`events_total\\{outcome="${outcome}",format="debezium"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+      Number(
+        new RegExp(`events_total\\{outcome="${outcome}",format="debezium",app="config-sync"\\} (\\d+)`).exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
     assert.equal(
       count('unchanged') + count('stale'),
       0,
