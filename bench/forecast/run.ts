@@ -17,6 +17,7 @@ import { RequestValidator } from '@fleetcap/forecast/validate';
 import { Classifier } from '@fleetcap/lib/classifier/model';
 import type { FeaturePacket, FeatureSession } from '@fleetcap/lib/features/features';
 import { execArgvFor } from '@fleetcap/lib/runtime/entry';
+import { isReadySignal } from '@fleetcap/lib/runtime/ready';
 
 const root = new URL('../../', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -119,7 +120,7 @@ async function startForecast(): Promise<{ child: ChildProcess; port: number }> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
-    child.on('message', (m: { type?: string; port?: number }) => m.type === 'listening' && m.port && resolve(m.port));
+    child.on('message', (m: unknown) => isReadySignal(m) && m.port !== null && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`forecast exited with ${code}`)));
   });
   return { child, port };

@@ -2,6 +2,7 @@
 // `fleetcap status` can ask them and Prometheus could scrape them. Every port can be moved with the app's own
 // environment variable; these are the local defaults.
 import { fileURLToPath } from 'node:url';
+import { describeChecks, isHealthReport } from '@fleetcap/lib/runtime/health';
 import { type AppBuild, appEntry as entryOf } from '@fleetcap/lib/runtime/launcher';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,17 +65,28 @@ export interface AppHealth {
   detail: string;
 }
 
+/** What a /healthz body says, for people: its checks (`redis ok, rabbitmq down: …`), else the text itself. */
+export function healthDetail(status: number, body: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const said = isHealthReport(parsed) ? describeChecks(parsed.checks) : body.trim();
+  return status >= 200 && status < 300 ? said.slice(0, 200) : `HTTP ${status}: ${said.slice(0, 300)}`;
+}
+
 /** Asks one app's /healthz; never throws: an app that does not answer is "not running", with the reason. */
 export async function probeApp(a: LocalApp, timeoutMs = 2000): Promise<AppHealth> {
   const url = `http://127.0.0.1:${a.port}/healthz`;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await res.text()).trim();
     return {
       name: a.name,
       url,
       state: res.ok ? 'healthy' : 'unhealthy',
-      detail: res.ok ? body.slice(0, 200) : `HTTP ${res.status}: ${body.slice(0, 300)}`,
+      detail: healthDetail(res.status, await res.text()),
     };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;

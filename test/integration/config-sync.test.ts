@@ -333,7 +333,11 @@ describe('crash and restart', () => {
     await waitForRevision(id, 41);
     const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
     const count = (outcome: string) =>
-      Number(new RegExp(`events_total\\{outcome="${outcome}",format="debezium"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+      Number(
+        new RegExp(`events_total\\{outcome="${outcome}",format="debezium",app="config-sync"\\} (\\d+)`).exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
     assert.equal(
       count('unchanged') + count('stale'),
       0,
@@ -447,15 +451,22 @@ describe('Canal flat messages', () => {
       await producer.send({ topic, messages: [msg('DELETE', [row(3, 'udp port 53')], null)] });
       await waitForAbsent(id);
       const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
-      assert.match(metrics, /fleetcap_config_sync_events_total\{outcome="malformed",format="unknown"\} 1/);
-      assert.match(metrics, /fleetcap_config_sync_events_total\{outcome="updated",format="canal"\} 2/);
+      assert.match(
+        metrics,
+        /fleetcap_config_sync_events_total\{outcome="malformed",format="unknown",app="config-sync"\} 1/,
+      );
+      assert.match(
+        metrics,
+        /fleetcap_config_sync_events_total\{outcome="updated",format="canal",app="config-sync"\} 2/,
+      );
+      assert.match(
+        metrics,
+        /^fleetcap_process_cpu_seconds_total\{app="config-sync"\}/m,
+        'default metrics prefixed too',
+      );
       const health = await fetch(`http://127.0.0.1:${app.port}/healthz`);
       assert.equal(health.status, 200);
-      assert.deepEqual(((await health.json()) as { checks: unknown }).checks, {
-        kafka: 'ok',
-        zookeeper: 'ok',
-        mysql: 'ok',
-      });
+      assert.deepEqual(await health.json(), { ok: true, checks: { kafka: 'ok', zookeeper: 'ok', mysql: 'ok' } });
     } finally {
       await producer.disconnect();
       // Stop the consumer first: while it is subscribed, its metadata requests would create the topic again.

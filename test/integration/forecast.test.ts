@@ -170,7 +170,11 @@ describe('forecast', () => {
   test('/healthz and /metrics tell what it did', async () => {
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { ok: true, modelVersion: card.modelVersion, classes: card.classes.length });
+    // Every app's /healthz shape; the model's version and classes are GET /v1/model's.
+    assert.deepEqual(await health.json(), { ok: true, checks: { model: 'ok' } });
+    const model = (await (await fetch(`${base}/v1/model`)).json()) as { modelVersion: string; classes: string[] };
+    assert.equal(model.modelVersion, card.modelVersion);
+    assert.equal(model.classes.length, card.classes.length);
     const text = await (await fetch(`${base}/metrics`)).text();
     assert.match(text, /fleetcap_forecast_requests_total\{status="200",app="forecast"\} \d+/);
     assert.match(text, /fleetcap_forecast_requests_total\{status="400",app="forecast"\} \d+/);
@@ -196,7 +200,7 @@ describe('forecast', () => {
         FLEETCAP_MODEL_CARD_PATH: cardNoSha,
       }),
       (err: Error) => {
-        assert.match(err.message, /exited with 2 before listening/);
+        assert.match(err.message, /exited with 2 before it was ready/);
         assert.match(
           err.message,
           new RegExp(

@@ -8,6 +8,8 @@ test('defaults', () => {
   const c = loadConfigSyncConfig({});
   assert.equal(c.FLEETCAP_CONFIG_SYNC_GROUP, 'fleetcap-config-sync');
   assert.equal(c.FLEETCAP_CONFIG_SYNC_PORT, 8086);
+  assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_PORT: 'off' }).FLEETCAP_CONFIG_SYNC_PORT, 'off');
+  assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_PORT: '0' }).FLEETCAP_CONFIG_SYNC_PORT, 0);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_FROM_BEGINNING, false);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_RECONCILE, true);
   assert.equal(c.FLEETCAP_ZK_ROOT, '/fleetcap');
@@ -25,12 +27,15 @@ test('bad values are named with what was given and what is allowed', () => {
       }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /FLEETCAP_CONFIG_SYNC_PORT="70000": Number must be less than or equal to 65535/);
+      assert.match(
+        err.message,
+        /FLEETCAP_CONFIG_SYNC_PORT="70000": must be a port number 0-65535 \(0: a free port the OS picks\) or off/,
+      );
       assert.match(err.message, /FLEETCAP_CONFIG_SYNC_RECONCILE="maybe": must be true or false/);
       assert.match(err.message, /FLEETCAP_ZK_ROOT="fleetcap": must be an absolute ZooKeeper path/);
       assert.match(
         err.message,
-        /FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS="1000": Number must be greater than or equal to 6000/,
+        /FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS="1000": must be a whole number of milliseconds from 6000 to 300000/,
       );
       return true;
     },

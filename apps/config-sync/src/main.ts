@@ -1,16 +1,19 @@
-// config-sync: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
-import { once } from 'node:events';
+// config-sync: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
-import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { MysqlStatusStore } from './agent-status.ts';
 import { loadConfigSyncConfig } from './config.ts';
-import { createHttpServer } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { MysqlRowSource, reconcile } from './reconcile.ts';
 import { StatusMirror } from './status-mirror.ts';
@@ -20,20 +23,12 @@ import { ZkMirror } from './zk-mirror.ts';
 // The shared logger: level words, app name and pid in every line, as the other apps log.
 const log = createLogger('config-sync');
 
-let config: ReturnType<typeof loadConfigSyncConfig>;
-let connections: ReturnType<typeof loadConnections>;
-let accounts: ReturnType<typeof loadAccounts>;
-try {
-  config = loadConfigSyncConfig();
-  connections = loadConnections();
-  accounts = loadAccounts();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    log.fatal(err.message);
-    process.exit(2);
-  }
-  throw err;
-}
+const { config, connections, accounts } = loadEnvOrExit(log, 'config-sync', {
+  config: loadConfigSyncConfig,
+  connections: loadConnections,
+  accounts: loadAccounts,
+});
+const shutdown = onShutdown({ log, doing: 'finishing the event in hand', deadlineMs: 15_000 });
 
 const metrics = createMetrics();
 const paths = new AgentPaths(config.FLEETCAP_ZK_ROOT);
@@ -83,9 +78,9 @@ function requestReconcile(why: string): void {
         metrics.reconciles.inc({ result: 'failed' });
         log.warn({ why, err: (err as Error).message }, 'reconcile failed; retrying in 5 s');
         await new Promise((r) => setTimeout(r, 5000));
-        reconcileAgain = !stopping;
+        reconcileAgain = !shutdown.stopping;
       }
-    } while (reconcileAgain && !stopping);
+    } while (reconcileAgain && !shutdown.stopping);
     reconciling = null;
   })();
 }
@@ -127,24 +122,31 @@ const syncConsumer = new SyncConsumer(
   },
 );
 
-const server = createHttpServer(metrics.registry, async () => {
-  const mysqlCheck = await pool
-    .query('SELECT 1')
-    .then(() => 'ok')
-    .catch((err: Error) => `down: ${err.message}`);
-  const checks = {
+// Serves /healthz from the start: while ZooKeeper or Kafka are still coming up, it says which.
+const server = await startHttpServer({
+  port: config.FLEETCAP_CONFIG_SYNC_PORT,
+  host: config.FLEETCAP_CONFIG_SYNC_HOST,
+  registry: metrics.registry,
+  health: async () => ({
     kafka: syncConsumer.health(),
-    zookeeper: zk.connected ? 'ok' : 'down: no ZooKeeper connection',
-    mysql: mysqlCheck,
-  };
-  return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
+    zookeeper: check(zk.connected, 'no ZooKeeper connection'),
+    mysql: await pool
+      .query('SELECT 1')
+      .then(() => 'ok' as const)
+      .catch((err: Error) => check(false, err.message)),
+  }),
 });
-server.listen(config.FLEETCAP_CONFIG_SYNC_PORT, config.FLEETCAP_CONFIG_SYNC_HOST);
-await once(server, 'listening');
-const address = server.address();
-const port = typeof address === 'object' && address ? address.port : config.FLEETCAP_CONFIG_SYNC_PORT;
 
-let stopping = false;
+shutdown
+  .add('Kafka consumer', () =>
+    syncConsumer.stop().catch((err: Error) => log.warn({ err: err.message }, 'Kafka disconnect failed')),
+  )
+  .add('status mirror', () => statusMirror.stop())
+  .add('reconcile', () => reconciling?.catch(() => undefined))
+  .add('ZooKeeper', () => zk.close())
+  .add('MariaDB pool', () => pool.end().catch(() => undefined))
+  .add('HTTP server', () => server?.close());
+
 try {
   await zk.start(30_000);
   await statusMirror.start();
@@ -156,29 +158,8 @@ try {
   log.fatal({ err: (err as Error).message }, 'config-sync could not start');
   process.exit(1);
 }
-log.info(
-  { host: config.FLEETCAP_CONFIG_SYNC_HOST, port, group: config.FLEETCAP_CONFIG_SYNC_GROUP, zkRoot: paths.root },
-  'config-sync running',
-);
-process.send?.({ type: 'listening', port });
-
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down: finishing the event in hand');
-  const timer = setTimeout(() => {
-    log.error('did not stop within 15 s; exiting');
-    process.exit(1);
-  }, 15_000);
-  timer.unref();
-  await syncConsumer.stop().catch((err: Error) => log.warn({ err: err.message }, 'Kafka disconnect failed'));
-  statusMirror.stop();
-  await reconciling?.catch(() => undefined);
-  await zk.close();
-  await pool.end().catch(() => undefined);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+signalReady(log, 'config-sync', server?.port ?? null, {
+  host: config.FLEETCAP_CONFIG_SYNC_HOST,
+  group: config.FLEETCAP_CONFIG_SYNC_GROUP,
+  zkRoot: paths.root,
+});

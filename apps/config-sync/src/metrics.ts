@@ -1,9 +1,8 @@
 // config-sync's Prometheus metrics.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, createRegistry, Gauge, Histogram } from '@fleetcap/lib/telemetry/metrics';
 
 export function createMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const registry = createRegistry('config-sync');
   const events = new Counter({
     name: 'fleetcap_config_sync_events_total',
     help: 'Change events by outcome: created, updated, unchanged, stale (skipped), deleted, absent, invalid (config not pushed), malformed (unparseable message), ignored',

@@ -2,6 +2,8 @@
 // one agent are applied in order; each event's offset is committed only after ZooKeeper (and agent_status) hold
 // its effect, so that a crash replays events rather than losing them. A malformed message is counted, logged and
 // skipped (it can never succeed); a failing server is retried, holding the partition, until it answers.
+import { backoffDelay } from '@fleetcap/lib/runtime/backoff';
+import type { Check } from '@fleetcap/lib/runtime/health';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { ChangeEventError, parseChangeMessage } from './change-event.ts';
@@ -77,7 +79,7 @@ export class SyncConsumer {
   }
 
   /** Kafka health for /healthz. */
-  health(): string {
+  health(): Check {
     if (this.crashed) return `down: ${this.crashed}`;
     return this.joined ? 'ok' : 'down: not a member of the consumer group (yet)';
   }
@@ -155,7 +157,7 @@ export class SyncConsumer {
         return true;
       } catch (err) {
         if (this.stopping) return false;
-        const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+        const delay = backoffDelay(attempt, { baseMs: 200, maxMs: 5000 });
         this.log.warn(
           { err: (err as Error).message, partition, offset: message.offset, attempt, retryInMs: delay },
           'could not apply a change event; retrying',

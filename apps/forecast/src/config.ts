@@ -1,11 +1,11 @@
 // forecast's settings from the environment, validated at startup.
-import { parseEnv } from '@fleetcap/lib/config/connections';
+import { type Env, parseEnv } from '@fleetcap/lib/config/connections';
+import { listenHost, listenPort } from '@fleetcap/lib/config/env-schema';
 import { z } from 'zod';
 
 const forecastEnv = z.object({
-  FLEETCAP_FORECAST_HOST: z.string().min(1).default('127.0.0.1'),
-  /** 0 picks a free port (tests). */
-  FLEETCAP_FORECAST_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+  FLEETCAP_FORECAST_HOST: listenHost.default('127.0.0.1'),
+  FLEETCAP_FORECAST_PORT: listenPort(8090),
   FLEETCAP_MODEL_PATH: z.string().min(1).default('model/model.onnx'),
   /** Default: beside the model, <name>-card.json. */
   FLEETCAP_MODEL_CARD_PATH: z.string().min(1).optional(),
@@ -18,11 +18,10 @@ const forecastEnv = z.object({
     .default(16 * 1024 * 1024),
   FLEETCAP_FORECAST_MAX_SESSIONS: z.coerce.number().int().min(1).max(100_000).default(1024),
   FLEETCAP_FORECAST_MAX_PACKETS: z.coerce.number().int().min(1).max(100_000).default(1024),
-  FLEETCAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export type ForecastConfig = z.infer<typeof forecastEnv>;
 
-export function loadForecastConfig(env: Record<string, string | undefined> = process.env): ForecastConfig {
+export function loadForecastConfig(env: Env = process.env): ForecastConfig {
   return parseEnv(forecastEnv, env, 'forecast');
 }

@@ -1,5 +1,5 @@
-// The HTTP face of forecast: POST /v1/forecast, GET /v1/model, /healthz, /metrics.
-
+// The API of forecast: POST /v1/forecast, GET /v1/model (/healthz and /metrics are lib's HTTP server's, in front of
+// this app).
 import type { Classifier } from '@fleetcap/lib/classifier/model';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -12,8 +12,6 @@ export interface HttpDeps {
   metrics: ForecastMetrics;
   log: Logger;
   maxBodyBytes: number;
-  /** False once shutting down: /healthz answers 503 so that balancers stop sending. */
-  ready: () => boolean;
 }
 
 function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
@@ -25,15 +23,6 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-
-  app.get('/healthz', (_req, res) => {
-    const ok = deps.ready();
-    res.status(ok ? 200 : 503).json({ ok, modelVersion: classifier.version, classes: classifier.classes.length });
-  });
-
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
 
   app.get('/v1/model', (_req, res) => {
     res.json(classifier.cardJson);

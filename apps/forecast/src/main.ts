@@ -1,7 +1,10 @@
-// forecast: wiring only (config, model, HTTP server, signals). The logic is in the modules beside it.
-import { once } from 'node:events';
+// forecast: wiring only (config, model, modules, runtime). The logic is in the modules beside it.
 import { Classifier, ModelContractError } from '@fleetcap/lib/classifier/model';
-import { ConfigError } from '@fleetcap/lib/config/connections';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { loadEnvOrExit, refuseToStart } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { loadForecastConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
@@ -9,28 +12,19 @@ import { createMetrics } from './metrics.ts';
 import { RequestValidator } from './validate.ts';
 
 const log = createLogger('forecast');
-
-let config: ReturnType<typeof loadForecastConfig>;
-let classifier: Classifier;
-try {
-  config = loadForecastConfig();
-  classifier = await Classifier.load({
-    modelPath: config.FLEETCAP_MODEL_PATH,
-    ...(config.FLEETCAP_MODEL_CARD_PATH ? { cardPath: config.FLEETCAP_MODEL_CARD_PATH } : {}),
-    threads: config.FLEETCAP_FORECAST_THREADS,
-  });
-} catch (err) {
-  if (err instanceof ConfigError || err instanceof ModelContractError) {
-    log.fatal(err.message);
-    process.stderr.write(`forecast: refusing to start: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
+const { config } = loadEnvOrExit(log, 'forecast', { config: loadForecastConfig });
+// A model that does not fit the feature code never serves: refused like a bad setting.
+const classifier = await Classifier.load({
+  modelPath: config.FLEETCAP_MODEL_PATH,
+  ...(config.FLEETCAP_MODEL_CARD_PATH ? { cardPath: config.FLEETCAP_MODEL_CARD_PATH } : {}),
+  threads: config.FLEETCAP_FORECAST_THREADS,
+}).catch((err: Error) =>
+  err instanceof ModelContractError ? refuseToStart(log, 'forecast', err) : Promise.reject(err),
+);
+const shutdown = onShutdown({ log, doing: 'finishing requests in flight', deadlineMs: 15_000 });
 
 const metrics = createMetrics();
-let stopping = false;
-const app = createHttpApp({
+const api = createHttpApp({
   classifier,
   validator: new RequestValidator({
     maxSessions: config.FLEETCAP_FORECAST_MAX_SESSIONS,
@@ -39,41 +33,25 @@ const app = createHttpApp({
   metrics,
   log,
   maxBodyBytes: config.FLEETCAP_FORECAST_MAX_BODY_BYTES,
-  ready: () => !stopping,
 });
 
-const server = app.listen(config.FLEETCAP_FORECAST_PORT, config.FLEETCAP_FORECAST_HOST);
-await once(server, 'listening');
-server.keepAliveTimeout = 65_000;
-const address = server.address();
-const port = typeof address === 'object' && address ? address.port : config.FLEETCAP_FORECAST_PORT;
-log.info(
-  {
-    host: config.FLEETCAP_FORECAST_HOST,
-    port,
-    model: config.FLEETCAP_MODEL_PATH,
-    modelVersion: classifier.version,
-    classes: classifier.classes,
-    placeholder: classifier.card.placeholder === true,
-  },
-  'forecast listening',
-);
+const server = await startHttpServer({
+  port: config.FLEETCAP_FORECAST_PORT,
+  host: config.FLEETCAP_FORECAST_HOST,
+  registry: metrics.registry,
+  api,
+  // Longer than the workers' idle sockets live, so that they close first.
+  keepAliveTimeoutMs: 65_000,
+  // 503 once shutting down, so that balancers stop sending.
+  health: () => ({ model: check(!shutdown.stopping, 'forecast is shutting down') }),
+});
+shutdown.add('requests in flight', () => server.close(10_000)).add('model', () => classifier.release());
+signalReady(log, 'forecast', server.port, {
+  host: config.FLEETCAP_FORECAST_HOST,
+  model: config.FLEETCAP_MODEL_PATH,
+  modelVersion: classifier.version,
+  classes: classifier.classes,
+  placeholder: classifier.card.placeholder === true,
+});
 if (classifier.card.placeholder)
   log.warn({ modelVersion: classifier.version }, 'serving a PLACEHOLDER model (see its model card)');
-process.send?.({ type: 'listening', port });
-
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'forecast stopping: finishing requests in flight');
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), 10_000);
-  await closed;
-  clearTimeout(timer);
-  await classifier.release();
-  log.info('forecast stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));

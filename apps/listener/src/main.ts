@@ -4,15 +4,18 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LiveStatus } from '@fleetcap/lib/agent/live-status';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import { ConfigError } from '@fleetcap/lib/config/connections';
 import { execArgvFor } from '@fleetcap/lib/runtime/entry';
-import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
-import { type ListenerOptions, loadListenerOptions } from './options.ts';
+import { loadListenerOptions } from './options.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
 
@@ -21,19 +24,16 @@ const log = createLogger('listener');
 // condition), its compiled build when the listener is compiled.
 const snifferMain = fileURLToPath(import.meta.resolve('@fleetcap/sniffer/main'));
 
-async function main(): Promise<number> {
-  let options: ListenerOptions;
-  try {
-    options = loadListenerOptions();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      log.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
+async function main(): Promise<void> {
+  const { options } = loadEnvOrExit(log, 'listener', { options: loadListenerOptions });
   const { agentId } = options;
   const alog = log.child({ agent: agentId });
+  // The supervisor's stop is bounded by its own waits; the deadline only catches a stop that hangs past them.
+  const shutdown = onShutdown({
+    log: alog,
+    doing: 'stopping the sniffer (its capture, then its uploads)',
+    deadlineMs: options.captureStopMs + options.drainMs + 15_000,
+  });
 
   const supervisor = new Supervisor({
     snifferMain,
@@ -139,36 +139,35 @@ async function main(): Promise<number> {
     snifferRestarts: () => supervisor.restarts,
     counters: () => supervisor.counters(),
   });
-  const telemetry = await startTelemetryServer({
+  const telemetry = await startHttpServer({
     registry,
     port: options.metricsPort,
     host: options.metricsHost,
-    health: () => ({ ok: supervisor.state !== 'error', zookeeper: session.connected, ...status() }),
+    health: () => ({
+      zookeeper: check(session.connected, 'no ZooKeeper session'),
+      capture: check(supervisor.state !== 'error', supervisor.lastError ?? 'the sniffer failed'),
+    }),
   });
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  alog.info({ signal }, 'stopping');
-  clearTimeout(noZk);
-  watch.stop();
-  await events;
-  await supervisor.shutdown();
-  supervisor.lastError = `listener stopped (${signal})`;
-  await Promise.race([live.publish(), new Promise((r) => setTimeout(r, 2000))]);
-  live.stop();
-  await Promise.race([live.remove(), new Promise((r) => setTimeout(r, 2000))]);
-  await session.close();
-  await telemetry?.close();
-  alog.info('stopped');
-  return 0;
+  shutdown
+    .add('config watch', async () => {
+      clearTimeout(noZk);
+      watch.stop();
+      await events;
+    })
+    .add('sniffer', () => supervisor.shutdown())
+    .add('live node', async () => {
+      supervisor.lastError = `listener stopped (${await shutdown.requested})`;
+      await Promise.race([live.publish(), new Promise((r) => setTimeout(r, 2000))]);
+      live.stop();
+      await Promise.race([live.remove(), new Promise((r) => setTimeout(r, 2000))]);
+    })
+    .add('ZooKeeper session', () => session.close())
+    .add('HTTP server', () => telemetry?.close());
+  signalReady(alog, 'listener', telemetry?.port ?? null, { agent: agentId });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    log.fatal({ err }, 'listener failed');
-    process.exit(1);
-  },
-);
+main().catch((err: Error) => {
+  log.fatal({ err }, 'listener failed');
+  process.exit(1);
+});

@@ -43,7 +43,7 @@ test("the listener's /metrics carries the sniffers' kernel drops and counters, r
 
 test('metrics address: off and on loopback unless told otherwise', () => {
   const d = loadListenerOptions({ FLEETCAP_AGENT_ID: 'x1' });
-  assert.equal(d.metricsPort, 0);
+  assert.equal(d.metricsPort, 'off');
   assert.equal(d.metricsHost, '127.0.0.1');
   const c = loadListenerOptions({
     FLEETCAP_AGENT_ID: 'x1',
@@ -52,4 +52,5 @@ test('metrics address: off and on loopback unless told otherwise', () => {
   });
   assert.equal(c.metricsPort, 8095);
   assert.equal(c.metricsHost, '0.0.0.0');
+  assert.equal(loadListenerOptions({ FLEETCAP_AGENT_ID: 'x1', FLEETCAP_LISTENER_METRICS_PORT: '0' }).metricsPort, 0);
 });

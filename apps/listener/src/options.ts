@@ -1,10 +1,9 @@
 // Listener settings from the environment.
 import { hostname } from 'node:os';
 import { zkRootSetting } from '@fleetcap/lib/agent/paths';
-import { type Connections, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
+import { type Connections, type Env, loadAll, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
+import { durationMs, listenHost, type PortSetting, telemetryPort } from '@fleetcap/lib/config/env-schema';
 import { z } from 'zod';
-
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const listenerEnv = z.object({
   FLEETCAP_AGENT_ID: z
@@ -13,16 +12,16 @@ const listenerEnv = z.object({
     .optional(),
   /** Where the agents' nodes are: the same root as config-sync's. */
   FLEETCAP_ZK_ROOT: zkRootSetting,
-  FLEETCAP_ZK_SESSION_TIMEOUT_MS: int(2000, 120_000).default(10_000),
-  FLEETCAP_LIVE_REFRESH_MS: int(100, 600_000).default(5000),
-  /** 0 disables /metrics and /healthz. */
-  FLEETCAP_LISTENER_METRICS_PORT: int(0, 65535).default(0),
-  FLEETCAP_LISTENER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  FLEETCAP_CAPTURE_STOP_MS: int(100, 60_000).default(5000),
-  FLEETCAP_DRAIN_MS: int(0, 600_000).default(5000),
-  FLEETCAP_START_TIMEOUT_MS: int(1000, 120_000).default(20_000),
-  FLEETCAP_RESTART_BACKOFF_BASE_MS: int(10, 600_000).default(1000),
-  FLEETCAP_RESTART_BACKOFF_MAX_MS: int(10, 3_600_000).default(30_000),
+  FLEETCAP_ZK_SESSION_TIMEOUT_MS: durationMs(2000, 120_000).default(10_000),
+  FLEETCAP_LIVE_REFRESH_MS: durationMs(100, 600_000).default(5000),
+  /** /metrics and /healthz: off unless a port (or 0, a free port) is given. */
+  FLEETCAP_LISTENER_METRICS_PORT: telemetryPort('off'),
+  FLEETCAP_LISTENER_METRICS_HOST: listenHost.default('127.0.0.1'),
+  FLEETCAP_CAPTURE_STOP_MS: durationMs(100, 60_000).default(5000),
+  FLEETCAP_DRAIN_MS: durationMs(0, 600_000).default(5000),
+  FLEETCAP_START_TIMEOUT_MS: durationMs(1000, 120_000).default(20_000),
+  FLEETCAP_RESTART_BACKOFF_BASE_MS: durationMs(10, 600_000).default(1000),
+  FLEETCAP_RESTART_BACKOFF_MAX_MS: durationMs(10, 3_600_000).default(30_000),
   FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
 });
 
@@ -32,7 +31,7 @@ export interface ListenerOptions {
   zkRoot: string;
   zkSessionTimeoutMs: number;
   liveRefreshMs: number;
-  metricsPort: number;
+  metricsPort: PortSetting;
   metricsHost: string;
   captureStopMs: number;
   drainMs: number;
@@ -51,11 +50,15 @@ export function defaultAgentId(host = hostname()): string {
   return id === '' ? 'agent' : id;
 }
 
-export function loadListenerOptions(env: Record<string, string | undefined> = process.env): ListenerOptions {
-  const e = parseEnv(listenerEnv, env, 'listener');
+export function loadListenerOptions(env: Env = process.env): ListenerOptions {
+  const { e, connections } = loadAll(
+    'listener',
+    { e: (v) => parseEnv(listenerEnv, v, 'listener'), connections: loadConnections },
+    env,
+  );
   return {
     agentId: e.FLEETCAP_AGENT_ID ?? defaultAgentId(),
-    connections: loadConnections(env),
+    connections,
     zkRoot: e.FLEETCAP_ZK_ROOT,
     zkSessionTimeoutMs: e.FLEETCAP_ZK_SESSION_TIMEOUT_MS,
     liveRefreshMs: e.FLEETCAP_LIVE_REFRESH_MS,

@@ -10,8 +10,9 @@
 // the spool ('rescan'), so that no batch is uploaded by two processes. A new standby is forked in the background.
 // If the new config fails to start, the old sniffer simply goes on.
 //
-// A sniffer that exits on its own is restarted with exponential backoff; several exits within a minute are
-// reported as a crash loop.
+// A sniffer that exits on its own is restarted with lib's backoff (by the number of recent exits); several exits
+// within a minute are reported as a crash loop. A sniffer's 'ready' signal (lib/src/runtime/ready.ts) needs no
+// answer: 'capturing' says more, so the switch below lets it pass.
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import {
@@ -24,6 +25,7 @@ import {
 } from '@fleetcap/lib/agent/ipc';
 import type { AgentState } from '@fleetcap/lib/agent/live-status';
 import { type AgentConfig, agentConfigToJson } from '@fleetcap/lib/config/agent-config';
+import { backoffDelay } from '@fleetcap/lib/runtime/backoff';
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 
 export interface SupervisorOptions {
@@ -219,7 +221,7 @@ export class Supervisor extends EventEmitter {
     this.crashTimes = this.crashTimes.filter((t) => now - t < this.options.crashWindowMs);
     this.crashTimes.push(now);
     const n = this.crashTimes.length;
-    const delay = Math.min(this.options.restartMaxMs, this.options.restartBaseMs * 2 ** (n - 1));
+    const delay = backoffDelay(n, { baseMs: this.options.restartBaseMs, maxMs: this.options.restartMaxMs });
     const why = `sniffer exited unexpectedly (${signal ?? `code ${code}`})${child.lastMessage ? `: ${child.lastMessage}` : ''}`;
     this.state = 'error';
     this.lastError =

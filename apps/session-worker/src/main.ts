@@ -1,9 +1,13 @@
-// session-worker: wiring only (config, connections, telemetry, signals). The logic is in the modules beside it.
+// session-worker: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 
-import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
-import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -14,19 +18,13 @@ import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
 
 const log = createLogger('session-worker');
-let config: ReturnType<typeof loadWorkerConfig>;
-let connections: ReturnType<typeof loadConnections>;
-let account: ReturnType<typeof loadAccounts>['worker'];
-try {
-  config = loadWorkerConfig();
-  connections = loadConnections();
-  account = loadAccounts().worker;
-} catch (err) {
-  log.fatal((err as Error).message);
-  process.exit(err instanceof ConfigError ? 2 : 1);
-}
+const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
+  config: loadWorkerConfig,
+  connections: loadConnections,
+  account: (env) => loadAccounts(env).worker,
+});
+const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 
-let stopping = false;
 const redis = new Redis(connections.redisUrl, { maxRetriesPerRequest: 2 });
 redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection problem'));
 const pool = mysql.createPool({
@@ -45,7 +43,7 @@ const processor = new BatchProcessor({
   finisher: new SessionFinisher(redis, config.FLEETCAP_REDIS_PREFIX, config.FLEETCAP_DONE_TTL_SECONDS),
   metrics,
   log,
-  isStopping: () => stopping,
+  isStopping: () => shutdown.stopping,
 });
 const consumer = new QueueConsumer(
   {
@@ -60,32 +58,16 @@ const consumer = new QueueConsumer(
   log,
 );
 
-const telemetry = await startTelemetryServer({
-  registry: metrics.registry,
-  port: config.FLEETCAP_WORKER_PORT === 0 ? -1 : config.FLEETCAP_WORKER_PORT,
+const telemetry = await startHttpServer({
+  port: config.FLEETCAP_WORKER_PORT,
   host: config.FLEETCAP_WORKER_HOST,
-  health: () => {
-    const checks = {
-      redis: redis.status === 'ready' ? 'ok' : `down: ${redis.status}`,
-      rabbitmq: consumer.connected ? 'ok' : `down: ${consumer.lastError || 'connecting'}`,
-    };
-    return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
-  },
+  registry: metrics.registry,
+  health: () => ({ redis: check(redis.status === 'ready', redis.status), rabbitmq: consumer.health() }),
 });
 await consumer.start();
-log.info({ forecast: config.FLEETCAP_FORECAST_URL, metricsPort: telemetry?.port }, 'session-worker started');
-process.send?.({ type: 'listening', port: telemetry?.port ?? 0 });
-
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down: finishing the batch in hand');
-  await consumer.stop(10_000);
-  await telemetry?.close();
-  await pool.end().catch(() => {});
-  redis.disconnect();
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+shutdown
+  .add('the batch in hand', () => consumer.stop(10_000))
+  .add('HTTP server', () => telemetry?.close())
+  .add('MariaDB pool', () => pool.end().catch(() => {}))
+  .add('Redis', () => redis.disconnect());
+signalReady(log, 'session-worker', telemetry?.port ?? null, { forecast: config.FLEETCAP_FORECAST_URL });

@@ -1,9 +1,12 @@
 // Consumes the ready queue with a bounded prefetch and hands the processor batches that close by size
 // or by time. Batches are processed one after another; messages that arrive meanwhile form the next.
-// Reconnects by itself: deliveries of a lost channel are redelivered by RabbitMQ.
+// The connection is lib's AmqpConnection (reconnects by itself): deliveries of a lost channel are
+// redelivered by RabbitMQ.
 
+import { AmqpConnection } from '@fleetcap/lib/queue/amqp-connection';
 import { declareReadyQueues } from '@fleetcap/lib/queue/topology';
-import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { Check } from '@fleetcap/lib/runtime/health';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { BatchProcessor, Delivery } from './processor.ts';
 
@@ -17,62 +20,62 @@ export interface ConsumerSettings {
   concurrentBatches: number;
 }
 
+interface Consuming {
+  ready: string;
+  dead: string;
+  consumerTag: string;
+}
+
 export class QueueConsumer {
-  private connection: ChannelModel | undefined;
+  private readonly amqp: AmqpConnection<Consuming>;
+  /** The channel deliveries are acknowledged on; a message of an older channel was handed back already. */
   private channel: ConfirmChannel | undefined;
-  private consumerTag: string | undefined;
   private pending: Delivery[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
-  private stopping = false;
-  lastError = '';
 
   constructor(
     private readonly s: ConsumerSettings,
     private readonly processor: BatchProcessor,
     private readonly log: Logger,
-  ) {}
-
-  get connected(): boolean {
-    return this.channel !== undefined;
-  }
-
-  async start(): Promise<void> {
-    try {
-      const connection = await amqp.connect(this.s.amqpUrl, { timeout: 3000 });
-      const channel = await connection.createConfirmChannel();
-      await channel.prefetch(this.s.prefetch);
-      const queues = await declareReadyQueues(channel, this.s.queuePrefix);
-      connection.on('error', (err: Error) => {
-        this.lastError = err.message;
-      });
-      connection.on('close', () => {
-        if (this.connection !== connection) return;
-        this.connection = undefined;
+  ) {
+    this.amqp = new AmqpConnection({
+      url: s.amqpUrl,
+      log,
+      whileLost: 'reconnecting (unacked messages will be redelivered)',
+      setup: async (channel) => {
+        await channel.prefetch(s.prefetch);
+        const queues = await declareReadyQueues(channel, s.queuePrefix);
+        this.channel = channel;
+        const { consumerTag } = await channel.consume(
+          queues.ready,
+          (msg) => msg && this.onMessage(channel, queues.dead, msg),
+        );
+        this.log.info({ queue: queues.ready, prefetch: s.prefetch }, 'consuming');
+        return { ...queues, consumerTag };
+      },
+      onLost: () => {
         this.channel = undefined;
         this.pending = [];
-        if (!this.stopping) {
-          this.log.warn(
-            { err: this.lastError },
-            'RabbitMQ connection lost; reconnecting (unacked messages will be redelivered)',
-          );
-          setTimeout(() => void this.start(), 1000).unref();
-        }
-      });
-      this.connection = connection;
-      this.channel = channel;
-      const { consumerTag } = await channel.consume(
-        queues.ready,
-        (msg) => msg && this.onMessage(channel, queues.dead, msg),
-      );
-      this.consumerTag = consumerTag;
-      this.lastError = '';
-      this.log.info({ queue: queues.ready, prefetch: this.s.prefetch }, 'consuming');
-    } catch (err) {
-      this.lastError = (err as Error).message;
-      this.log.warn({ err: this.lastError }, 'cannot reach RabbitMQ; retrying in 2 s');
-      if (!this.stopping) setTimeout(() => void this.start(), 2000).unref();
-    }
+      },
+    });
+  }
+
+  get connected(): boolean {
+    return this.amqp.connected;
+  }
+
+  get lastError(): string {
+    return this.amqp.lastError;
+  }
+
+  health(): Check {
+    return this.amqp.health();
+  }
+
+  /** Connects and consumes; while RabbitMQ is away it keeps trying in the background. */
+  async start(): Promise<void> {
+    await this.amqp.start();
   }
 
   private onMessage(channel: ConfirmChannel, deadQueue: string, msg: ConsumeMessage): void {
@@ -115,17 +118,16 @@ export class QueueConsumer {
 
   /** Stops taking messages, finishes the batch in hand (bounded), closes. */
   async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    const channel = this.channel;
-    if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => {});
+    // A connection lost now stays lost: its messages go back to RabbitMQ, and this worker is leaving.
+    this.amqp.stopReconnecting();
+    const link = this.amqp.link;
+    if (link) await link.channel.cancel(link.value.consumerTag).catch(() => {});
     this.flush();
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) {
       await Promise.race([...this.inFlight, new Promise((r) => setTimeout(r, deadline - Date.now()).unref())]);
     }
-    const connection = this.connection;
-    this.connection = undefined;
+    await this.amqp.close();
     this.channel = undefined;
-    await connection?.close().catch(() => {});
   }
 }

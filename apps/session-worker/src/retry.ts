@@ -1,8 +1,9 @@
-// Retries a step that failed for a reason outside the message (a server away) with exponential backoff
-// and jitter, for as long as the worker runs: the messages stay unacknowledged meanwhile, so nothing is
+// Retries a step that failed for a reason outside the message (a server away) with lib's backoff (exponential,
+// jittered, capped), for as long as the worker runs: the messages stay unacknowledged meanwhile, so nothing is
 // lost, and a worker that stops hands them back to RabbitMQ. An error that says the step itself can never
 // pass (`retryable` answers false) is rethrown at once, for the caller to handle.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '@fleetcap/lib/runtime/backoff';
 
 export interface RetryOptions {
   stage: string;
@@ -18,11 +19,6 @@ export class StoppedWhileRetrying extends Error {
   override name = 'StoppedWhileRetrying';
 }
 
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 20));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
 export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -30,7 +26,7 @@ export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promi
     } catch (err) {
       if (o.retryable && !o.retryable(err as Error)) throw err;
       if (o.isStopping()) throw new StoppedWhileRetrying(`${o.stage}: stopping after ${(err as Error).message}`);
-      const wait = backoffMs(attempt, o.baseMs ?? 200, o.maxMs ?? 10_000);
+      const wait = backoffDelay(attempt, { baseMs: o.baseMs ?? 200, maxMs: o.maxMs ?? 10_000 });
       o.onRetry(o.stage, attempt, err as Error, wait);
       await sleep(wait);
     }

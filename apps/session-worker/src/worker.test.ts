@@ -3,7 +3,6 @@ import { describe, test } from 'node:test';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
-import { backoffMs } from './retry.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
 const message = {
@@ -71,30 +70,11 @@ describe('session-worker pure parts', () => {
     assert.equal(body.sessions[0]!.clientPort, 51000);
   });
 
-  test('backoff grows exponentially to a ceiling, with jitter in its upper half', () => {
-    assert.equal(
-      backoffMs(1, 200, 10_000, () => 0),
-      100,
-    );
-    assert.equal(
-      backoffMs(1, 200, 10_000, () => 1),
-      200,
-    );
-    assert.equal(
-      backoffMs(4, 200, 10_000, () => 1),
-      1600,
-    );
-    assert.equal(
-      backoffMs(30, 200, 10_000, () => 1),
-      10_000,
-    );
-  });
-
   test('config errors name the variable', () => {
     assert.throws(() => loadWorkerConfig({ FLEETCAP_FORECAST_URL: 'nope' }), /FLEETCAP_FORECAST_URL="nope"/);
     assert.throws(
       () => loadWorkerConfig({ FLEETCAP_WORKER_BATCH_SIZE: '600', FLEETCAP_WORKER_PREFETCH: '100' }),
-      /BATCH_SIZE=600 is over FLEETCAP_WORKER_PREFETCH=100/,
+      /FLEETCAP_WORKER_BATCH_SIZE="600": is over FLEETCAP_WORKER_PREFETCH=100: a batch could never fill/,
     );
   });
 });

@@ -11,7 +11,11 @@ import {
 } from '@fleetcap/lib/agent/ipc';
 import { AgentConfigError } from '@fleetcap/lib/config/agent-config';
 import { ConfigError } from '@fleetcap/lib/config/connections';
-import { startTelemetryServer } from '@fleetcap/lib/telemetry/http';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { refuseToStart } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { createRegistry, Gauge } from '@fleetcap/lib/telemetry/metrics';
 import { loadSnifferOptions, type SnifferOptions } from './options.ts';
@@ -27,9 +31,6 @@ function send(message: SnifferMessage): Promise<void> {
   });
 }
 
-/** cutAtMs: keep packets captured before this time (default: when the stop was asked); linger: keep capturing. */
-type Stop = { why: string; code: number; cutAtMs?: number; linger: boolean };
-
 const listenerMessages: Array<(m: ListenerMessage) => void> = [];
 process.on('message', (raw: unknown) => {
   const m = parseListenerMessage(raw);
@@ -40,17 +41,29 @@ process.on('message', (raw: unknown) => {
   for (const fn of listenerMessages) fn(m);
 });
 
+let options: SnifferOptions | undefined;
 /**
- * Resolves on SIGTERM, SIGINT, a 'cut' from the listener (a successor captures from atMs on) or the loss of the
- * parent (the listener is gone: do not capture unsupervised).
+ * How the capture ends once a stop is asked: keep the packets captured before cutAtMs (default: the moment of the
+ * stop), and capture on for the linger time first, so that libpcap hands over its last block (not when the parent
+ * is gone or the capture itself ended).
  */
-const stopRequested = new Promise<Stop>((resolve) => {
-  process.once('SIGTERM', () => resolve({ why: 'SIGTERM', code: 0, linger: true }));
-  process.once('SIGINT', () => resolve({ why: 'SIGINT', code: 0, linger: true }));
-  process.once('disconnect', () => resolve({ why: 'parent disconnected', code: 0, linger: false }));
-  listenerMessages.push((m) => {
-    if (m.type === 'cut') resolve({ why: 'handed over to the next sniffer', code: 0, cutAtMs: m.atMs, linger: true });
-  });
+const ending: { cutAtMs?: number; linger: boolean } = { linger: true };
+// SIGTERM and SIGINT (the listener's stop), a 'cut' (a successor captures from atMs on) or the loss of the parent
+// (the listener is gone: do not capture unsupervised). The listener bounds the stop too (it kills a sniffer that
+// overstays); this deadline only catches one left alone.
+const shutdown = onShutdown({
+  log,
+  doing: 'ending the capture, then finishing the uploads in flight',
+  deadlineMs: () => (options?.lingerMs ?? 0) + (options?.drainMs ?? 0) + 10_000,
+});
+process.once('disconnect', () => {
+  ending.linger = false;
+  void shutdown.stop('parent disconnected');
+});
+listenerMessages.push((m) => {
+  if (m.type !== 'cut') return;
+  ending.cutAtMs = m.atMs;
+  void shutdown.stop('handed over to the next sniffer');
 });
 
 /** Standby mode: wait for the config (or a stop). */
@@ -59,42 +72,35 @@ function waitForStart(): Promise<{ config: string; handOver: boolean } | null> {
     listenerMessages.push((m) => {
       if (m.type === 'start') resolve({ config: m.config, handOver: m.handOver });
     });
-    void stopRequested.then(() => resolve(null));
+    void shutdown.requested.then(() => resolve(null));
   });
 }
 
-function loadOptions(configJson?: string): SnifferOptions | string {
-  try {
-    return loadSnifferOptions(process.argv.slice(2), process.env, configJson);
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof AgentConfigError) return err.message;
-    throw err;
-  }
-}
-
-async function main(): Promise<number> {
+async function main(): Promise<void> {
   let configJson: string | undefined;
   let handOver = false;
   if (process.env[STANDBY_ENV] === '1') {
     await send({ type: 'standby' });
     const given = await waitForStart();
-    if (given === null) return 0;
+    if (given === null) return; // stopped before any config: nothing to close
     configJson = given.config;
     handOver = given.handOver;
   }
-  const options = loadOptions(configJson);
-  if (typeof options === 'string') {
-    log.error(options);
-    await send({ type: 'error', message: options });
-    return 2;
+  try {
+    options = loadSnifferOptions(process.argv.slice(2), process.env, configJson);
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof AgentConfigError)) throw err;
+    await send({ type: 'error', message: err.message });
+    return refuseToStart(log, 'sniffer', err);
   }
-  const config = options.config;
+  const o = options;
+  const config = o.config;
   if (!config.enabled) {
     log.info({ revision: config.revision }, 'capture is disabled in this config; nothing to do');
-    return 0;
+    return shutdown.stop('capture is disabled in this config');
   }
 
-  const sniffer = new Sniffer(options, log.child({ agent: config.agentId, revision: config.revision }));
+  const sniffer = new Sniffer(o, log.child({ agent: config.agentId, revision: config.revision }));
   listenerMessages.push((m) => {
     if (m.type === 'rescan') sniffer.rescan();
   });
@@ -117,67 +123,62 @@ async function main(): Promise<number> {
       },
     });
   }
-  const telemetry = await startTelemetryServer({
+  const telemetry = await startHttpServer({
     registry,
-    port: options.metricsPort,
-    health: () => ({ ok: !sniffer.capture.stopping, ...sniffer.counters() }),
+    port: o.metricsPort,
+    host: '127.0.0.1',
+    health: () => ({ capture: check(!sniffer.capture.stopping, 'the capture has ended') }),
   });
-  const ticker = setInterval(
-    () => void send({ type: 'counters', counters: sniffer.counters() }),
-    options.statsIntervalMs,
-  );
+  const ticker = setInterval(() => void send({ type: 'counters', counters: sniffer.counters() }), o.statsIntervalMs);
 
-  const shutdown = async (stop: Stop): Promise<number> => {
-    const cutAtMs = stop.cutAtMs ?? Date.now();
-    sniffer.cutAt(cutAtMs);
-    // libpcap hands packets over in blocks, at the latest after its 1 s timeout: capture on for a while so that
-    // every packet captured before the cut-off reaches us.
-    const lingerMs =
-      stop.linger && !sniffer.capture.stopping ? Math.max(0, cutAtMs + options.lingerMs - Date.now()) : 0;
-    log.info({ why: stop.why, cutAtMs, lingerMs }, 'stopping');
-    if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
-    const { drained } = await sniffer.stop(() => send({ type: 'capture-stopped', counters: sniffer.counters() }));
-    clearInterval(ticker);
-    await send({ type: 'stopped', counters: sniffer.counters(), drained });
-    await telemetry?.close();
-    return stop.code;
-  };
+  shutdown
+    .add('capture', async () => {
+      const cutAtMs = ending.cutAtMs ?? Date.now();
+      sniffer.cutAt(cutAtMs);
+      // libpcap hands packets over in blocks, at the latest after its 1 s timeout: capture on for a while so that
+      // every packet captured before the cut-off reaches us.
+      const lingerMs = ending.linger && !sniffer.capture.stopping ? Math.max(0, cutAtMs + o.lingerMs - Date.now()) : 0;
+      log.info({ cutAtMs, lingerMs }, 'keeping the packets captured before the cut-off');
+      if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
+      const { drained } = await sniffer.stop(() => send({ type: 'capture-stopped', counters: sniffer.counters() }));
+      clearInterval(ticker);
+      await send({ type: 'stopped', counters: sniffer.counters(), drained });
+    })
+    .add('HTTP server', () => telemetry?.close());
 
-  const started = await Promise.race([
+  const failed = await Promise.race([
     sniffer.start(handOver).then(
       () => null,
       (err: Error) => `capture did not start: ${err.message}`,
     ),
-    stopRequested.then((s) => s),
+    shutdown.requested.then(() => 'stopping' as const),
   ]);
-  if (typeof started === 'string') {
-    log.error(started);
-    await send({ type: 'error', message: started });
-    await shutdown({ why: started, code: 1, linger: false });
-    return 1;
+  if (failed === 'stopping') return;
+  if (failed !== null) {
+    log.error(failed);
+    await send({ type: 'error', message: failed });
+    ending.linger = false;
+    return shutdown.stop(failed, 1);
   }
-  if (started !== null) return shutdown(started);
   await send({
     type: 'capturing',
     revision: config.revision,
     filter: sniffer.filter,
     sinceMs: sniffer.capturingSinceMs,
   });
+  signalReady(log, 'sniffer', telemetry?.port ?? null, { revision: config.revision });
 
-  const died = sniffer.capture.died().then(async (why): Promise<Stop> => {
+  void sniffer.capture.died().then(async (why) => {
     if (why !== '') {
       log.error({ why }, 'capture ended unexpectedly');
       await send({ type: 'error', message: `capture ended: ${why}` });
     }
-    return { why: `capture ended: ${why}`, code: 1, linger: false };
+    ending.linger = false;
+    return shutdown.stop(`capture ended: ${why}`, 1);
   });
-  return shutdown(await Promise.race([stopRequested, died]));
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    log.fatal({ err }, 'sniffer failed');
-    process.exit(1);
-  },
-);
+main().catch((err: Error) => {
+  log.fatal({ err }, 'sniffer failed');
+  process.exit(1);
+});

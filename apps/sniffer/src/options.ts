@@ -5,28 +5,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_ENV, DEFER_SCAN_ENV } from '@fleetcap/lib/agent/ipc';
 import { type AgentConfig, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
-import { ConfigError, parseEnv } from '@fleetcap/lib/config/connections';
+import { ConfigError, type Env, parseEnv } from '@fleetcap/lib/config/connections';
+import { durationMs, flag, type PortSetting, telemetryPort, wholeNumber } from '@fleetcap/lib/config/env-schema';
 import { z } from 'zod';
-
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const snifferEnv = z.object({
   FLEETCAP_AGENT_TOKEN: z.string().default(''),
   FLEETCAP_SPOOL_DIR: z.string().min(1).optional(),
-  FLEETCAP_SPOOL_MAX_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
-  FLEETCAP_DRAIN_MS: int(0, 600_000).default(5000),
-  FLEETCAP_UPLOAD_BACKOFF_BASE_MS: int(1, 600_000).default(250),
-  FLEETCAP_UPLOAD_BACKOFF_MAX_MS: int(1, 3_600_000).default(10_000),
-  FLEETCAP_UPLOAD_TIMEOUT_MS: int(100, 600_000).default(30_000),
-  FLEETCAP_STATS_INTERVAL_MS: int(50, 600_000).default(1000),
-  FLEETCAP_CAPTURE_BUFFER_KIB: int(64, 4 * 1024 * 1024).default(16 * 1024),
-  FLEETCAP_PROMISCUOUS: z.enum(['0', '1', 'true', 'false']).default('1'),
-  FLEETCAP_IMMEDIATE_MODE: z.enum(['0', '1', 'true', 'false']).default('0'),
+  FLEETCAP_SPOOL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(Number.MAX_SAFE_INTEGER)
+    .default(256 * 1024 * 1024),
+  FLEETCAP_DRAIN_MS: durationMs(0, 600_000).default(5000),
+  FLEETCAP_UPLOAD_BACKOFF_BASE_MS: durationMs(1, 600_000).default(250),
+  FLEETCAP_UPLOAD_BACKOFF_MAX_MS: durationMs(1, 3_600_000).default(10_000),
+  FLEETCAP_UPLOAD_TIMEOUT_MS: durationMs(100, 600_000).default(30_000),
+  FLEETCAP_STATS_INTERVAL_MS: durationMs(50, 600_000).default(1000),
+  FLEETCAP_CAPTURE_BUFFER_KIB: wholeNumber(64, 4 * 1024 * 1024, 'KiB').default(16 * 1024),
+  FLEETCAP_PROMISCUOUS: flag.default('1'),
+  FLEETCAP_IMMEDIATE_MODE: flag.default('0'),
   /** How long a stopping sniffer keeps capturing after its cut-off time: longer than libpcap's 1 s block timeout. */
-  FLEETCAP_CAPTURE_LINGER_MS: int(0, 60_000).default(1300),
+  FLEETCAP_CAPTURE_LINGER_MS: durationMs(0, 60_000).default(1300),
   FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
-  FLEETCAP_SNIFFER_METRICS_PORT: int(0, 65535).default(0),
-  [DEFER_SCAN_ENV]: z.enum(['0', '1']).default('0'),
+  /** /metrics and /healthz of this sniffer: off unless a port (or 0, a free port) is given. */
+  FLEETCAP_SNIFFER_METRICS_PORT: telemetryPort('off'),
+  [DEFER_SCAN_ENV]: flag.default('0'),
 });
 
 export interface SnifferOptions {
@@ -44,12 +49,12 @@ export interface SnifferOptions {
   immediate: boolean;
   lingerMs: number;
   tcpdump: string;
-  metricsPort: number;
+  metricsPort: PortSetting;
   /** Do not adopt spooled batches at start; wait for a 'rescan' message (the listener sends it). */
   deferScan: boolean;
 }
 
-function configText(argv: string[], env: Record<string, string | undefined>, given?: string): string {
+function configText(argv: string[], env: Env, given?: string): string {
   if (given !== undefined) return given;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--config-json' && argv[i + 1] !== undefined) return argv[i + 1]!;
@@ -65,7 +70,7 @@ function configText(argv: string[], env: Record<string, string | undefined>, giv
 /** `configJson`, when given, wins over argv and the environment (standby mode: it came over IPC). */
 export function loadSnifferOptions(
   argv: string[] = process.argv.slice(2),
-  env: Record<string, string | undefined> = process.env,
+  env: Env = process.env,
   configJson?: string,
 ): SnifferOptions {
   const config = parseAgentConfigJson(configText(argv, env, configJson));
@@ -81,11 +86,11 @@ export function loadSnifferOptions(
     uploadTimeoutMs: e.FLEETCAP_UPLOAD_TIMEOUT_MS,
     statsIntervalMs: e.FLEETCAP_STATS_INTERVAL_MS,
     captureBufferKiB: e.FLEETCAP_CAPTURE_BUFFER_KIB,
-    promiscuous: e.FLEETCAP_PROMISCUOUS === '1' || e.FLEETCAP_PROMISCUOUS === 'true',
-    immediate: e.FLEETCAP_IMMEDIATE_MODE === '1' || e.FLEETCAP_IMMEDIATE_MODE === 'true',
+    promiscuous: e.FLEETCAP_PROMISCUOUS,
+    immediate: e.FLEETCAP_IMMEDIATE_MODE,
     lingerMs: e.FLEETCAP_CAPTURE_LINGER_MS,
     tcpdump: e.FLEETCAP_TCPDUMP,
     metricsPort: e.FLEETCAP_SNIFFER_METRICS_PORT,
-    deferScan: e[DEFER_SCAN_ENV] === '1',
+    deferScan: e[DEFER_SCAN_ENV],
   };
 }

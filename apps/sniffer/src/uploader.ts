@@ -4,6 +4,7 @@
 // backoff (or the server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the
 // first success opens it again.
 import { readFile } from 'node:fs/promises';
+import { type BackoffPolicy, retryWait } from '@fleetcap/lib/runtime/backoff';
 import {
   batchesUrl,
   parseRetryAfter,
@@ -11,7 +12,6 @@ import {
   UPLOAD_HEADERS,
   uploadHeaders,
 } from '@fleetcap/lib/upload/batch-upload';
-import { type BackoffOptions, retryWait } from './backoff.ts';
 import { httpPost, type PostResult } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
@@ -20,7 +20,7 @@ export interface UploaderOptions {
   agentId: string;
   token: string;
   concurrency: number;
-  backoff: BackoffOptions;
+  backoff: BackoffPolicy;
   /** Longest wait between attempts, even when Retry-After asks for more. */
   maxWaitMs: number;
   requestTimeoutMs: number;

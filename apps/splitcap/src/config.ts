@@ -1,6 +1,7 @@
 // splitcap's settings from the environment, validated at startup.
 
-import { parseEnv } from '@fleetcap/lib/config/connections';
+import { type Env, parseEnv } from '@fleetcap/lib/config/connections';
+import { durationMs, listenHost, listenPort, queuePrefix, redisPrefix } from '@fleetcap/lib/config/env-schema';
 import { SESSION_DELAY_MS, SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import { z } from 'zod';
 
@@ -34,8 +35,8 @@ const tokenList = z
   });
 
 const splitcapEnv = z.object({
-  FLEETCAP_SPLITCAP_HOST: z.string().default('127.0.0.1'),
-  FLEETCAP_SPLITCAP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  FLEETCAP_SPLITCAP_HOST: listenHost.default('127.0.0.1'),
+  FLEETCAP_SPLITCAP_PORT: listenPort(8080),
   FLEETCAP_SPLITCAP_TOKENS: tokenList,
   FLEETCAP_SPLITCAP_MAX_BODY_BYTES: z.coerce
     .number()
@@ -43,26 +44,19 @@ const splitcapEnv = z.object({
     .min(1024)
     .default(64 * 1024 * 1024),
   FLEETCAP_SPLITCAP_MAX_READY_DEPTH: z.coerce.number().int().min(1).default(100_000),
-  FLEETCAP_REDIS_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,32}$/)
-    .default('fc'),
-  FLEETCAP_QUEUE_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .default('fleetcap'),
+  FLEETCAP_REDIS_PREFIX: redisPrefix,
+  FLEETCAP_QUEUE_PREFIX: queuePrefix,
   // The session shape the feature code reads, and the model was trained on (see session-shape-check.ts).
   FLEETCAP_SESSION_MAX_PACKETS: z.coerce.number().int().min(1).max(10_000).default(SESSION_MAX_PACKETS),
-  FLEETCAP_SESSION_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(SESSION_DELAY_MS),
+  FLEETCAP_SESSION_DELAY_MS: durationMs(100, 3_600_000).default(SESSION_DELAY_MS),
   /** The card of the model forecast serves: its session shape is checked against the two settings above. */
   FLEETCAP_MODEL_CARD_PATH: z.string().min(1).default('model/model-card.json'),
   FLEETCAP_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(3600),
   FLEETCAP_BATCH_RECEIPT_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
-  FLEETCAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export type SplitcapConfig = z.infer<typeof splitcapEnv>;
 
-export function loadSplitcapConfig(env: Record<string, string | undefined> = process.env): SplitcapConfig {
+export function loadSplitcapConfig(env: Env = process.env): SplitcapConfig {
   return parseEnv(splitcapEnv, env, 'splitcap');
 }

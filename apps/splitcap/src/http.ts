@@ -1,4 +1,5 @@
-// The HTTP face of splitcap: POST /v1/batches (its contract: lib/src/upload/batch-upload.ts), /healthz, /metrics.
+// The API of splitcap: POST /v1/batches (its contract: lib/src/upload/batch-upload.ts; /healthz and /metrics are
+// lib's HTTP server's, in front of this app).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   BATCH_ID_PATTERN,
@@ -27,7 +28,6 @@ export interface HttpDeps {
   maxBodyBytes: number;
   /** Why uploads should wait now (RabbitMQ down, queue too deep), or undefined. */
   backpressure: () => string | undefined;
-  health: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
 }
 
 function digest(text: string): Buffer {
@@ -130,15 +130,6 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       }
     },
   );
-
-  app.get('/healthz', async (_req, res) => {
-    const h = await deps.health();
-    res.status(h.ok ? 200 : 503).json(h);
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
 
   // body-parser's errors (too large, aborted) keep their status; anything else is ours to report.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

@@ -1,6 +1,10 @@
-// splitcap: wiring only (config, connections, HTTP server, signals). The logic is in the modules beside it.
-import { once } from 'node:events';
-import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
+// splitcap: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import { check } from '@fleetcap/lib/runtime/health';
+import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
+import { signalReady } from '@fleetcap/lib/runtime/ready';
+import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
+import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
@@ -12,19 +16,11 @@ import { Scheduler } from './scheduler.ts';
 import { checkSessionShape } from './session-shape-check.ts';
 
 const log = createLogger('splitcap');
-
-let config: ReturnType<typeof loadSplitcapConfig>;
-let connections: ReturnType<typeof loadConnections>;
-try {
-  config = loadSplitcapConfig();
-  connections = loadConnections();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    log.fatal(err.message);
-    process.exit(2);
-  }
-  throw err;
-}
+const { config, connections } = loadEnvOrExit(log, 'splitcap', {
+  config: loadSplitcapConfig,
+  connections: loadConnections,
+});
+const shutdown = onShutdown({ log, doing: 'finishing requests in flight', deadlineMs: 10_000 });
 
 const sessionShape = { maxPackets: config.FLEETCAP_SESSION_MAX_PACKETS, delayMs: config.FLEETCAP_SESSION_DELAY_MS };
 for (const warning of checkSessionShape(sessionShape, config.FLEETCAP_MODEL_CARD_PATH))
@@ -60,7 +56,7 @@ const store = new SessionWriter(redis, {
 });
 const ingest = new Ingest(store, scheduler, metrics);
 
-const app = createHttpApp({
+const api = createHttpApp({
   ingest,
   metrics,
   log,
@@ -68,43 +64,25 @@ const app = createHttpApp({
   maxBodyBytes: config.FLEETCAP_SPLITCAP_MAX_BODY_BYTES,
   backpressure: () =>
     redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure(),
-  health: async () => {
-    const checks: Record<string, string> = {
-      redis: redis.status === 'ready' ? 'ok' : `down: ${redisError || redis.status}`,
-      rabbitmq: scheduler.connected ? 'ok' : `down: ${scheduler.lastError || 'connecting'}`,
-    };
-    return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
-  },
 });
 
-await scheduler
-  .start()
-  .catch((err: Error) => log.warn({ err: err.message }, 'RabbitMQ not reachable yet; retrying in the background'));
-const server = app.listen(config.FLEETCAP_SPLITCAP_PORT, config.FLEETCAP_SPLITCAP_HOST);
-await once(server, 'listening');
-const address = server.address();
-const port = typeof address === 'object' && address ? address.port : config.FLEETCAP_SPLITCAP_PORT;
-log.info(
-  { host: config.FLEETCAP_SPLITCAP_HOST, port, agents: config.FLEETCAP_SPLITCAP_TOKENS.size },
-  'splitcap listening',
-);
-process.send?.({ type: 'listening', port });
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down: finishing requests in flight');
-  const timer = setTimeout(() => {
-    log.error('requests did not finish within 10 s; exiting');
-    process.exit(1);
-  }, 10_000);
-  timer.unref();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await scheduler.close();
-  redis.disconnect();
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Serves even while RabbitMQ is away (uploads get 503 meanwhile); the scheduler keeps trying in the background.
+await scheduler.start();
+const server = await startHttpServer({
+  port: config.FLEETCAP_SPLITCAP_PORT,
+  host: config.FLEETCAP_SPLITCAP_HOST,
+  registry: metrics.registry,
+  api,
+  health: () => ({
+    redis: check(redis.status === 'ready', redisError || redis.status),
+    rabbitmq: scheduler.health(),
+  }),
+});
+shutdown
+  .add('requests in flight', () => server.close())
+  .add('RabbitMQ', () => scheduler.close())
+  .add('Redis', () => redis.disconnect());
+signalReady(log, 'splitcap', server.port, {
+  host: config.FLEETCAP_SPLITCAP_HOST,
+  agents: config.FLEETCAP_SPLITCAP_TOKENS.size,
+});

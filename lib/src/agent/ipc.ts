@@ -33,6 +33,8 @@ const snifferMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('counters'), counters: snifferCountersSchema }),
   z.object({ type: z.literal('error'), message: z.string() }),
   z.object({ type: z.literal('stopped'), counters: snifferCountersSchema, drained: z.boolean() }),
+  // Every app's ready signal (lib/src/runtime/ready.ts), sent once capturing; the listener needs none of it.
+  z.object({ type: z.literal('ready'), app: z.string(), pid: z.number().int(), port: z.number().int().nullable() }),
 ]);
 export type SnifferMessage = z.infer<typeof snifferMessageSchema>;
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConnections } from './connections.ts';
+import { z } from 'zod';
+import { ConfigError, loadAll, loadConnections, parseEnv } from './connections.ts';
 
 test('defaults point at the local stack on loopback', () => {
   const c = loadConnections({});
@@ -29,9 +30,93 @@ test('a bad value names the variable, the value and the problem', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /FLEETCAP_MYSQL_PORT="99999": .*65535/);
-      assert.match(err.message, /FLEETCAP_CONNECT_URL="not a url": Invalid url/);
+      assert.match(err.message, /FLEETCAP_CONNECT_URL="not a url": must be a URL such as http:\/\/host:port/);
       assert.match(err.message, /Fix these variables/);
+      assert.deepEqual(
+        err.issues.map((i) => [i.variable, i.value]),
+        [
+          ['FLEETCAP_MYSQL_PORT', '99999'],
+          ['FLEETCAP_CONNECT_URL', 'not a url'],
+        ],
+      );
       return true;
     },
   );
+});
+
+test("zod's texts become what is allowed; a schema's own message is kept", () => {
+  const schema = z.object({
+    A: z.coerce.number().int().min(5),
+    B: z.coerce.number().max(9),
+    C: z.enum(['x', 'y']),
+    D: z.string(),
+    E: z.string().min(3, 'E wants three'),
+    F: z.coerce.number().int(),
+  });
+  assert.throws(
+    () => parseEnv(schema, { A: '2', B: '10', C: 'z', E: 'e', F: '1.5' }, 'unit'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^invalid unit configuration in the environment:\n/);
+      assert.match(err.message, /\n {2}A="2": must be at least 5\n/);
+      assert.match(err.message, /\n {2}B="10": must be at most 9\n/);
+      assert.match(err.message, /\n {2}C="z": must be one of x, y\n/);
+      assert.match(err.message, /\n {2}D \(not set\): required\n/);
+      assert.match(err.message, /\n {2}E="e": E wants three\n/);
+      assert.match(err.message, /\n {2}F="1.5": must be a whole number\n/);
+      return true;
+    },
+  );
+});
+
+test('secrets are not printed back', () => {
+  const schema = z.object({ FLEETCAP_X_PASSWORD: z.string().min(8), FLEETCAP_X_TOKENS: z.string().min(20) });
+  assert.throws(
+    () => parseEnv(schema, { FLEETCAP_X_PASSWORD: 'short', FLEETCAP_X_TOKENS: 'a=b' }, 'unit'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /FLEETCAP_X_PASSWORD=<hidden, 5 characters>: must be at least 8 characters long/);
+      assert.match(err.message, /FLEETCAP_X_TOKENS=<hidden, 3 characters>/);
+      assert.doesNotMatch(err.message, /short|a=b/);
+      return true;
+    },
+  );
+});
+
+test('loadAll reports the refused variables of every loader at once, each variable once', () => {
+  const own = z.object({ FLEETCAP_UNIT_N: z.coerce.number().min(1) });
+  assert.deepEqual(
+    loadAll(
+      'unit',
+      { own: (env) => parseEnv(own, env, 'unit'), connections: loadConnections },
+      { FLEETCAP_UNIT_N: '3' },
+    ).own,
+    { FLEETCAP_UNIT_N: 3 },
+  );
+  assert.throws(
+    () =>
+      loadAll(
+        'unit',
+        {
+          own: (env) => parseEnv(own, env, 'unit'),
+          connections: loadConnections,
+          again: loadConnections,
+          other: () => {
+            throw new ConfigError('no agent config: set FLEETCAP_AGENT_CONFIG');
+          },
+        },
+        { FLEETCAP_UNIT_N: '0', FLEETCAP_REDIS_PORT: 'x' },
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => i.variable),
+        ['FLEETCAP_UNIT_N', 'FLEETCAP_REDIS_PORT'],
+      );
+      assert.match(err.message, /^invalid unit configuration in the environment:\n/);
+      assert.match(err.message, /\n {2}no agent config: set FLEETCAP_AGENT_CONFIG\n/);
+      return true;
+    },
+  );
+  assert.throws(() => loadAll('unit', { bug: () => JSON.parse('{') }, {}), SyntaxError);
 });

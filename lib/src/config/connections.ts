@@ -1,8 +1,7 @@
 // Where the servers are. Defaults match stack/env.sh (the local stack on loopback); every value
 // can be overridden through the environment, and a bad value stops the process with a clear error.
 import { z } from 'zod';
-
-const port = z.coerce.number().int().min(1).max(65535);
+import { serverPort as port } from './env-schema.ts';
 
 const connectionEnv = z.object({
   FLEETCAP_REDIS_URL: z.string().url().optional(),
@@ -37,35 +36,115 @@ export interface Connections {
   connectUrl: string;
 }
 
+export type Env = Record<string, string | undefined>;
+
+/** One refused variable: its name, the value given (undefined when unset) and what is allowed. */
+export interface EnvIssue {
+  variable: string;
+  value: string | undefined;
+  problem: string;
+}
+
+/** A setting refused at startup; `issues` holds the refused variables (empty for a problem of another kind). */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly issues: EnvIssue[] = [],
+  ) {
+    super(message);
+  }
 }
 
-/** Turns zod issues into one line per variable: what is wrong and what was given. */
-export function describeEnvIssues(error: z.ZodError, env: Record<string, string | undefined>): string {
-  return error.issues
-    .map((issue) => {
-      const key = issue.path.join('.');
-      return `  ${key}=${JSON.stringify(env[key] ?? '')}: ${issue.message}`;
-    })
-    .join('\n');
+/** Secrets are never printed back: only how long the value given was. */
+function shownValue(variable: string, value: string | undefined): string {
+  if (value === undefined) return ' (not set)';
+  if (/PASSWORD|TOKEN|SECRET/.test(variable)) return `=<hidden, ${value.length} characters>`;
+  return `=${JSON.stringify(value)}`;
 }
 
-export function parseEnv<T extends z.ZodTypeAny>(
-  schema: T,
-  env: Record<string, string | undefined>,
-  what: string,
-): z.infer<T> {
-  const parsed = schema.safeParse(env);
+/** One line per variable: the value given and what is allowed. */
+export function describeEnvIssues(issues: EnvIssue[]): string {
+  return issues.map((i) => `  ${i.variable}${shownValue(i.variable, i.value)}: ${i.problem}`).join('\n');
+}
+
+/** The one shape of a refused environment: every bad variable, then what to do. */
+export function describeEnvProblem(what: string, issues: EnvIssue[], otherProblems: string[] = []): string {
+  const lines = [describeEnvIssues(issues), ...otherProblems.map((p) => `  ${p}`)].filter((l) => l !== '');
+  return `invalid ${what} configuration in the environment:\n${lines.join('\n')}\nFix these variables and start again.`;
+}
+
+/**
+ * zod's own texts say what is wrong in zod's words ("Expected number, received nan"); these say what is allowed.
+ * A message a schema gives itself (`.min(1, '...')`, an errorMap of its own) is kept as it is.
+ */
+const envErrorMap: z.ZodErrorMap = (issue, ctx) => {
+  if (ctx.defaultError !== z.defaultErrorMap(issue, { data: ctx.data, defaultError: '' }).message) {
+    return { message: ctx.defaultError };
+  }
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.received === 'undefined') return { message: 'required' };
+      if (issue.expected === 'integer') return { message: 'must be a whole number' };
+      if (issue.expected === 'number') return { message: 'must be a number' };
+      break;
+    case 'too_small':
+      if (issue.type === 'string') return { message: `must be at least ${issue.minimum} characters long` };
+      if (issue.type === 'number') return { message: `must be at least ${issue.minimum}` };
+      break;
+    case 'too_big':
+      if (issue.type === 'string') return { message: `must be at most ${issue.maximum} characters long` };
+      if (issue.type === 'number') return { message: `must be at most ${issue.maximum}` };
+      break;
+    case 'invalid_string':
+      if (issue.validation === 'url') return { message: 'must be a URL such as http://host:port' };
+      break;
+    case 'invalid_enum_value':
+      return { message: `must be one of ${issue.options.join(', ')}` };
+  }
+  return { message: ctx.defaultError };
+};
+
+export function parseEnv<T extends z.ZodTypeAny>(schema: T, env: Env, what: string): z.infer<T> {
+  const parsed = schema.safeParse(env, { errorMap: envErrorMap });
   if (!parsed.success) {
-    throw new ConfigError(
-      `invalid ${what} configuration in the environment:\n${describeEnvIssues(parsed.error, env)}\nFix these variables and start again.`,
-    );
+    const issues = parsed.error.issues.map((issue) => {
+      const variable = issue.path.join('.');
+      return { variable, value: env[variable], problem: issue.message };
+    });
+    throw new ConfigError(describeEnvProblem(what, issues), issues);
   }
   return parsed.data;
 }
 
-export function loadConnections(env: Record<string, string | undefined> = process.env): Connections {
+/**
+ * Runs every loader on the same environment and reports the refused variables of all of them in one ConfigError
+ * (an app's own settings, the server connections, the database accounts: one message, not one per restart).
+ */
+export function loadAll<T extends object>(
+  what: string,
+  loaders: { [K in keyof T]: (env: Env) => T[K] },
+  env: Env = process.env,
+): T {
+  const loaded: Partial<T> = {};
+  const issues: EnvIssue[] = [];
+  const otherProblems: string[] = [];
+  for (const key of Object.keys(loaders) as Array<keyof T>) {
+    try {
+      loaded[key] = loaders[key](env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (err.issues.length === 0) otherProblems.push(err.message);
+      for (const issue of err.issues) if (!issues.some((i) => i.variable === issue.variable)) issues.push(issue);
+    }
+  }
+  if (issues.length > 0 || otherProblems.length > 0) {
+    throw new ConfigError(describeEnvProblem(what, issues, otherProblems), issues);
+  }
+  return loaded as T;
+}
+
+export function loadConnections(env: Env = process.env): Connections {
   const e = parseEnv(connectionEnv, env, 'server connection');
   const user = encodeURIComponent(e.FLEETCAP_AMQP_USER);
   const pass = encodeURIComponent(e.FLEETCAP_AMQP_PASSWORD);

@@ -16,15 +16,14 @@ async function until(check: () => boolean, ms = 30_000): Promise<void> {
 }
 
 describe('readyPort', () => {
-  it('reads the ready signal and, for now, the legacy listening message', () => {
+  it('reads the ready signal', () => {
     assert.equal(readyPort({ type: 'ready', app: 'forecast', pid: 1, port: 8090 }), 8090);
     assert.equal(readyPort({ type: 'ready', app: 'sniffer', pid: 1, port: null }), null);
-    assert.equal(readyPort({ type: 'listening', port: 8080 }), 8080);
-    assert.equal(readyPort({ type: 'listening', port: 0 }), null, 'a session-worker without telemetry');
   });
 
   it('ignores every other message', () => {
-    for (const message of [null, 'ready', 42, { type: 'ready' }, { type: 'status', port: 1 }, {}]) {
+    // The old {type:'listening', port} form included: every app sends the ready signal now.
+    for (const message of [null, 'ready', 42, { type: 'ready' }, { type: 'listening', port: 8080 }, {}]) {
       assert.equal(readyPort(message), undefined, JSON.stringify(message));
     }
   });
@@ -43,7 +42,7 @@ if (mode === 'exit') process.exit(3);
 if (mode === 'stubborn') process.on('SIGTERM', () => console.log('not stopping'));
 else process.on('SIGTERM', () => process.exit(0));
 if (mode === 'ready') process.send?.({ type: 'ready', app: 'fake', pid: process.pid, port: 4321 });
-if (mode === 'legacy' || mode === 'stubborn') process.send?.({ type: 'listening', port: 0 });
+if (mode === 'stubborn') process.send?.({ type: 'ready', app: 'fake', pid: process.pid, port: null });
 setInterval(() => {}, 1000);
 `,
   );
@@ -61,7 +60,7 @@ setInterval(() => {}, 1000);
     await until(() => readFileSync(logFile, 'utf8') === app.output());
   });
 
-  it('takes the legacy listening message as ready; kills an app that ignores SIGTERM at the deadline', async () => {
+  it('takes a ready signal without a port; kills an app that ignores SIGTERM at the deadline', async () => {
     const app = launch('stubborn');
     assert.equal(await app.ready(30_000), null);
     assert.equal(await app.stop(300), null);

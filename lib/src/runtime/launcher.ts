@@ -54,17 +54,9 @@ export interface LaunchedApp {
   stop(deadlineMs?: number): Promise<number | null>;
 }
 
-/**
- * The port an IPC message says the app is ready on (null: no port), or undefined when the message is not a ready
- * signal. Accepts the legacy `{type:'listening', port}` (port 0: none) as well; that form goes once every app
- * sends the ready signal of ready.ts (signalReady).
- */
+/** The port an IPC message says the app is ready on (null: no port), or undefined when it is no ready signal. */
 export function readyPort(message: unknown): number | null | undefined {
-  if (isReadySignal(message)) return message.port;
-  if (typeof message !== 'object' || message === null) return undefined;
-  const legacy = message as { type?: unknown; port?: unknown };
-  if (legacy.type !== 'listening') return undefined;
-  return typeof legacy.port === 'number' && legacy.port > 0 ? legacy.port : null;
+  return isReadySignal(message) ? message.port : undefined;
 }
 
 export function launchApp(launch: AppLaunch): LaunchedApp {

@@ -21,5 +21,6 @@ export function isReadySignal(message: unknown): message is ReadySignal {
 export function signalReady(log: Logger, app: string, port: number | null, details: Record<string, unknown> = {}) {
   const signal: ReadySignal = { type: 'ready', app, pid: process.pid, port };
   log.info({ ...details, port }, 'ready');
-  process.send?.(signal);
+  // A parent that already hung up must not turn the signal into an 'error' event.
+  if (process.send !== undefined && process.connected) process.send(signal);
 }

@@ -1,12 +1,26 @@
-// A prom-client registry per process, with the default process metrics and an `app` label on everything.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+// Every app's prom-client registry comes from createRegistry: the default process metrics, an `app` label on every
+// series, and every metric named fleetcap_* (a registry refuses any other name), so that one Prometheus can scrape
+// the whole pipeline and tell the apps apart.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+export const METRIC_PREFIX = 'fleetcap_';
+
+class FleetcapRegistry extends Registry {
+  override registerMetric<T extends string>(metric: Metric<T>): void {
+    const { name } = metric as unknown as { name: string };
+    if (!name.startsWith(METRIC_PREFIX)) {
+      throw new Error(`metric ${name} is not named ${METRIC_PREFIX}<app>_<what>: every fleetcap metric is`);
+    }
+    super.registerMetric(metric);
+  }
+}
+
 export function createRegistry(app: string, options: { defaultMetrics?: boolean } = {}): Registry {
-  const registry = new Registry();
+  const registry = new FleetcapRegistry();
   registry.setDefaultLabels({ app });
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'fleetcap_' });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   return registry;
 }
 

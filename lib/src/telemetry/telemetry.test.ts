@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { startTelemetryServer, telemetryPortFromEnv } from './http.ts';
 import { createLogger } from './logger.ts';
 import { counter, createRegistry } from './metrics.ts';
 
@@ -35,40 +34,16 @@ test('a bad FLEETCAP_LOG_LEVEL falls back to info with a warning', () => {
   assert.match(lines[0]!, /not a pino level/);
 });
 
-test('port from env: empty is the fallback, bad values throw, 0 disables', async () => {
-  assert.equal(telemetryPortFromEnv('P', {}), 0);
-  assert.equal(telemetryPortFromEnv('P', { P: '9100' }), 9100);
-  assert.throws(() => telemetryPortFromEnv('P', { P: 'x' }), /P="x": must be a port number/);
-  assert.equal(
-    await startTelemetryServer({
-      registry: createRegistry('t', { defaultMetrics: false }),
-      health: () => ({ ok: true }),
-      port: 0,
-    }),
-    null,
-  );
+test('every registry labels its series with the app and refuses a metric not named fleetcap_*', async () => {
+  const registry = createRegistry('unit', { defaultMetrics: false });
+  counter(registry, 'fleetcap_unit_things_total', 'things').inc(3);
+  assert.match(await registry.metrics(), /fleetcap_unit_things_total\{app="unit"\} 3/);
+  assert.throws(() => counter(registry, 'things_total', 'things'), /metric things_total is not named fleetcap_/);
 });
 
-test('/metrics and /healthz answer on loopback', async () => {
-  const registry = createRegistry('unit', { defaultMetrics: false });
-  const c = counter(registry, 'fleetcap_unit_things_total', 'things');
-  c.inc(3);
-  let ok = true;
-  const server = await startTelemetryServer({ registry, health: () => ({ ok, state: ok ? 'fine' : 'bad' }), port: -1 });
-  assert.ok(server);
-  try {
-    const base = `http://127.0.0.1:${server.port}`;
-    const metrics = await fetch(`${base}/metrics`);
-    assert.equal(metrics.status, 200);
-    assert.match(await metrics.text(), /fleetcap_unit_things_total\{app="unit"\} 3/);
-    const healthy = await fetch(`${base}/healthz`);
-    assert.equal(healthy.status, 200);
-    assert.deepEqual(await healthy.json(), { ok: true, state: 'fine' });
-    ok = false;
-    const sick = await fetch(`${base}/healthz`);
-    assert.equal(sick.status, 503);
-    assert.equal((await fetch(`${base}/nope`)).status, 404);
-  } finally {
-    await server.close();
-  }
+test("the default process metrics are prefixed like the apps' own", async () => {
+  const text = await createRegistry('unit').metrics();
+  assert.match(text, /^fleetcap_process_cpu_seconds_total\{app="unit"\}/m);
+  assert.match(text, /^fleetcap_nodejs_heap_size_used_bytes\{app="unit"\}/m);
+  assert.doesNotMatch(text, /^process_/m);
 });

@@ -4,7 +4,7 @@ import { backoffDelay, retryWait } from './backoff.ts';
 
 const opts = { baseMs: 100, maxMs: 2000 };
 
-test('backoff grows exponentially up to the cap, with jitter between base/2 and the exponential value', () => {
+test('backoff grows exponentially up to the cap, with jitter in the upper half of the exponential value', () => {
   assert.equal(
     backoffDelay(1, opts, () => 0),
     50,
@@ -33,9 +33,42 @@ test('backoff grows exponentially up to the cap, with jitter between base/2 and 
   for (let a = 1; a < 12; a++) {
     for (let i = 0; i < 50; i++) {
       const d = backoffDelay(a, opts);
-      assert.ok(d >= 50 && d <= Math.min(2000, 100 * 2 ** (a - 1)), `attempt ${a}: ${d}`);
+      const ceiling = Math.min(2000, 100 * 2 ** (a - 1));
+      assert.ok(d >= 50 && d >= ceiling / 2 && d <= ceiling, `attempt ${a}: ${d}`);
     }
   }
+});
+
+test("the session-worker's retry timing: 200 ms doubling to 10 s", () => {
+  const worker = { baseMs: 200, maxMs: 10_000 };
+  assert.equal(
+    backoffDelay(1, worker, () => 0),
+    100,
+  );
+  assert.equal(
+    backoffDelay(1, worker, () => 1),
+    200,
+  );
+  assert.equal(
+    backoffDelay(4, worker, () => 1),
+    1600,
+  );
+  assert.equal(
+    backoffDelay(30, worker, () => 1),
+    10_000,
+  );
+});
+
+test("the listener's restart timing: 1 s doubling to 30 s, by the number of recent crashes", () => {
+  const restart = { baseMs: 1000, maxMs: 30_000 };
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7].map((crashes) => backoffDelay(crashes, restart, () => 1)),
+    [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000],
+  );
+  assert.equal(
+    backoffDelay(2, restart, () => 0),
+    1000,
+  );
 });
 
 test('the wait honours a longer Retry-After, within the cap', () => {

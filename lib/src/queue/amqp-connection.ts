@@ -1,0 +1,151 @@
+// One RabbitMQ connection with a confirm channel, kept up: connects, runs the app's setup on every new channel
+// (declare queues, prefetch, consume), and when the connection or its channel is lost, or cannot be made, tries
+// again with the shared backoff until close(). `connected` and `lastError` are what /healthz reports.
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Logger } from 'pino';
+import { type BackoffPolicy, backoffDelay } from '../runtime/backoff.ts';
+import { type Check, check } from '../runtime/health.ts';
+
+export interface AmqpConnectionOptions<T extends object> {
+  url: string;
+  log: Logger;
+  /** Runs on every new channel before it counts as connected; a failure closes the connection and retries. */
+  setup: (channel: ConfirmChannel) => Promise<T>;
+  /** What a lost connection means for this app, for its warning (e.g. "uploads get 503 until it is back"). */
+  whileLost: string;
+  /** Called when a connection that was up is lost (not on close()). */
+  onLost?: () => void;
+  reconnect?: BackoffPolicy;
+  connectTimeoutMs?: number;
+  /** amqplib's connect; tests pass their own. */
+  connect?: (url: string, options: { timeout: number }) => Promise<ChannelModel>;
+}
+
+/** The channel in use and what the setup made on it. */
+export interface AmqpLink<T> {
+  channel: ConfirmChannel;
+  value: T;
+}
+
+/** The URL without its credentials, for logs and messages. */
+export function redactAmqpUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+export class AmqpConnection<T extends object> {
+  private connection: ChannelModel | undefined;
+  private current: AmqpLink<T> | undefined;
+  private connecting: Promise<boolean> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private reconnecting = true;
+  private closed = false;
+  lastError = '';
+
+  constructor(private readonly options: AmqpConnectionOptions<T>) {}
+
+  get connected(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The channel and the setup's result while connected. */
+  get link(): AmqpLink<T> | undefined {
+    return this.current;
+  }
+
+  health(): Check {
+    return check(this.connected, this.lastError || 'connecting');
+  }
+
+  /** The first attempt; true when it connected. Either way later attempts go on in the background. */
+  start(): Promise<boolean> {
+    return this.attempt();
+  }
+
+  /** No reconnect after a loss from now on (a consumer that drains before it closes). */
+  stopReconnecting(): void {
+    this.reconnecting = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopReconnecting();
+    await this.connecting?.catch(() => false);
+    const connection = this.connection;
+    this.connection = undefined;
+    this.current = undefined;
+    await connection?.close().catch(() => {});
+  }
+
+  private attempt(): Promise<boolean> {
+    this.connecting ??= this.connectOnce().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Schedules the next attempt; returns its wait, or undefined when none is due (closed, already scheduled). */
+  private retryLater(): number | undefined {
+    if (this.closed || !this.reconnecting || this.retryTimer) return undefined;
+    const waitMs = backoffDelay(++this.failures, this.options.reconnect ?? { baseMs: 1000, maxMs: 10_000 });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.attempt();
+    }, waitMs);
+    this.retryTimer.unref();
+    return waitMs;
+  }
+
+  private async connectOnce(): Promise<boolean> {
+    const { log } = this.options;
+    const url = redactAmqpUrl(this.options.url);
+    const connect = this.options.connect ?? ((u, o) => amqp.connect(u, o));
+    let connection: ChannelModel | undefined;
+    try {
+      connection = await connect(this.options.url, { timeout: this.options.connectTimeoutMs ?? 3000 });
+      const made = connection;
+      made.on('error', (err: Error) => {
+        this.lastError = err.message;
+      });
+      made.on('close', () => this.lost(made));
+      const channel = await made.createConfirmChannel();
+      channel.on('error', (err: Error) => {
+        this.lastError = err.message;
+      });
+      // A channel the server closed (a failed declaration, a precondition) leaves the connection up: reconnect.
+      channel.on('close', () => {
+        if (this.connection === made) void made.close().catch(() => {});
+      });
+      const value = await this.options.setup(channel);
+      if (this.closed) {
+        await made.close().catch(() => {});
+        return false;
+      }
+      this.connection = made;
+      this.current = { channel, value };
+      this.lastError = '';
+      this.failures = 0;
+      log.info({ url, ...(value as Record<string, unknown>) }, 'connected to RabbitMQ');
+      return true;
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      await connection?.close().catch(() => {});
+      const attempt = this.failures + 1;
+      const retryInMs = this.retryLater();
+      if (retryInMs !== undefined)
+        log.warn({ url, err: this.lastError, attempt, retryInMs }, 'cannot reach RabbitMQ; retrying');
+      return false;
+    }
+  }
+
+  private lost(connection: ChannelModel): void {
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.current = undefined;
+    if (this.closed) return;
+    this.options.onLost?.();
+    const retryInMs = this.retryLater();
+    this.options.log.warn({ err: this.lastError, retryInMs }, `RabbitMQ connection lost; ${this.options.whileLost}`);
+  }
+}
