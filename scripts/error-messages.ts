@@ -56,6 +56,18 @@ export interface DynamicLogCall {
   file: string;
   line: number;
   expression: string;
+  /** The call's stable `code` (a string literal in its first, object argument), which the page quotes; or null. */
+  code: string | null;
+}
+
+/** `code: '…'` of an object literal argument, the stable name of a log call whose message is not a literal. */
+function codeOf(node: ts.Expression | undefined): string | null {
+  if (node === undefined || !ts.isObjectLiteralExpression(node)) return null;
+  for (const p of node.properties) {
+    if (ts.isPropertyAssignment(p) && p.name.getText() === 'code' && ts.isStringLiteralLike(p.initializer))
+      return p.initializer.text;
+  }
+  return null;
 }
 
 /** A source message: <placeholder>s of its literal text become "…" too, adjacent "…" one; white space runs one space. */
@@ -205,7 +217,13 @@ export function scanSource(file: string, source: string): { messages: FoundMessa
         const msg = args.length === 1 ? args[0]! : args[args.length - 1]!;
         const text = literalText(msg);
         if (text !== null && meaningful(text)) add(node, 'log', text);
-        else dynamic.push({ file, line: lineOf(node), expression: msg.getText(sf) });
+        else
+          dynamic.push({
+            file,
+            line: lineOf(node),
+            expression: msg.getText(sf),
+            code: args.length > 1 ? codeOf(args[0]) : null,
+          });
       }
       // stderr of the CLI and the stack probe
       if (isCli && ts.isPropertyAccessExpression(callee)) {
@@ -392,6 +410,6 @@ export function findMessages(): { messages: FoundMessage[]; dynamic: DynamicLogC
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const { messages, dynamic, files } = findMessages();
   for (const m of messages) console.log(`${m.file}:${m.line}\t${m.kind}\t${m.text}`);
-  for (const d of dynamic) console.log(`${d.file}:${d.line}\tdynamic-log\t${d.expression}`);
+  for (const d of dynamic) console.log(`${d.file}:${d.line}\tdynamic-log\t${d.code ?? '(no code)'}\t${d.expression}`);
   console.log(`${messages.length} messages, ${dynamic.length} dynamic log calls, ${files.length} files`);
 }

@@ -23,14 +23,18 @@ const pagePath = 'docs/TROUBLESHOOTING.md';
 const page = pageText(readFileSync(join(repoRoot, pagePath), 'utf8'));
 
 /**
- * Log calls whose message is not a literal, and the text in the page that covers what they print (the message comes
- * from somewhere else). A new non-literal log.warn/error/fatal must be added here, and its texts documented.
+ * Log calls whose message is not a literal (it comes from somewhere else), by the stable `code` each carries in its
+ * log object (`log.warn({ code: 'splitcap.session-shape', ... }, warning.message)`), and the text in the page that
+ * covers what they print. The code is in every JSON line such a call writes, and the page quotes it, so an operator
+ * finds the entry from the line; moving or renaming code around the call changes neither. A new non-literal
+ * log.warn/error/fatal needs a code, an entry here and its texts documented.
  */
 const DYNAMIC_LOG_CALLS: Record<string, string> = {
-  'apps/splitcap/src/main.ts|warning.message': 'cannot check the session shape against the model card',
-  'apps/config-sync/src/main.ts|message': 'kafkajs',
-  'apps/listener/src/supervisor.ts|this.lastError': 'revision <n> did not start',
-  'apps/sniffer/src/main.ts|failed': 'capture did not start: <error>',
+  'splitcap.session-shape': 'cannot check the session shape against the model card',
+  'config-sync.kafkajs': 'kafkajs',
+  'listener.revision-did-not-start': 'revision <n> did not start',
+  'listener.sniffer-exited': 'crash loop: <n> unexpected exits in <n> s',
+  'sniffer.capture-did-not-start': 'capture did not start: <error>',
 };
 
 test('the message finder sees every kind of message', () => {
@@ -40,6 +44,7 @@ test('the message finder sees every kind of message', () => {
     this.log[level]({}, 'a leveled line');
     log.info('not an error');
     log.error(someVariable);
+    log.warn({ code: 'app.what', more: 1 }, other.message);
     throw new PcapFormatError(this.offset(), \`block length \${n} is odd\`);
     problem(res, 401, 'go away');
     this.lastError = \`crash loop: \${n} exits\`;
@@ -62,8 +67,8 @@ test('the message finder sees every kind of message', () => {
     ],
   );
   assert.deepEqual(
-    dynamic.map((d) => d.expression),
-    ['someVariable'],
+    dynamic.map((d) => `${d.code} ${d.expression}`),
+    ['null someVariable', 'app.what other.message'],
   );
   assert.deepEqual(
     scanShell('s.sh', 'die "no log for \'$1\': expected $LOGS/$1.log"\nprintf \'%s did not start\\n\' "$n" >&2\n').map(
@@ -139,24 +144,28 @@ test('every die of the lab scripts is found, with its literal text', () => {
   assert.ok(messages.filter((m) => m.file.startsWith('lab/')).length >= 15, 'too few lab messages found');
 });
 
-test('every log call with a non-literal message is accounted for', () => {
+test('every log call with a non-literal message has a stable code, documented with what it prints', () => {
   const { dynamic } = findMessages();
   const seen = new Set<string>();
-  const unknown: string[] = [];
+  const problems: string[] = [];
   for (const d of dynamic) {
-    const key = `${d.file}|${d.expression}`;
-    seen.add(key);
-    if (!(key in DYNAMIC_LOG_CALLS)) unknown.push(`  ${d.file}:${d.line}: ${d.expression}`);
+    if (d.code === null)
+      problems.push(`  ${d.file}:${d.line}: ${d.expression}: no \`code: '<app>.<what>'\` in its log object`);
+    else if (!(d.code in DYNAMIC_LOG_CALLS))
+      problems.push(`  ${d.file}:${d.line}: code ${d.code} is not in DYNAMIC_LOG_CALLS`);
+    else seen.add(d.code);
   }
   assert.deepEqual(
-    unknown,
+    problems,
     [],
-    `log calls whose message is not a literal: document what they print in ${pagePath} and add them to DYNAMIC_LOG_CALLS in scripts/troubleshooting.test.ts:\n${unknown.join('\n')}`,
+    `log calls whose message is not a literal: give each a stable code, add it to DYNAMIC_LOG_CALLS in scripts/troubleshooting.test.ts and document code and texts in ${pagePath}:\n${problems.join('\n')}`,
   );
-  const stale = Object.keys(DYNAMIC_LOG_CALLS).filter((k) => !seen.has(k));
-  assert.deepEqual(stale, [], 'DYNAMIC_LOG_CALLS names log calls that no longer exist: remove them');
-  const uncovered = Object.entries(DYNAMIC_LOG_CALLS).filter(([, text]) => !quotes(page, normalize(text)));
-  assert.deepEqual(uncovered, [], `the texts these log calls print are not in ${pagePath}`);
+  const stale = Object.keys(DYNAMIC_LOG_CALLS).filter((code) => !seen.has(code));
+  assert.deepEqual(stale, [], 'DYNAMIC_LOG_CALLS names codes no log call carries any more: remove them');
+  const uncovered = Object.entries(DYNAMIC_LOG_CALLS).filter(
+    ([code, text]) => !page.includes(code) || !quotes(page, normalize(text)),
+  );
+  assert.deepEqual(uncovered, [], `these codes, or the texts their log calls print, are not in ${pagePath}`);
 });
 
 test(`${pagePath} names every error class`, () => {

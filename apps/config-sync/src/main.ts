@@ -94,7 +94,7 @@ const kafka = new Kafka({
     ({ namespace, level, log: entry }) => {
       const { message, ...rest } = entry;
       const method = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-      log[method]({ kafka: namespace, ...rest }, message);
+      log[method]({ code: 'config-sync.kafkajs', kafka: namespace, ...rest }, message);
     },
 });
 const syncConsumer = new SyncConsumer(

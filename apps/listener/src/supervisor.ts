@@ -228,7 +228,7 @@ export class Supervisor extends EventEmitter {
       n >= this.options.crashLoopCount
         ? `crash loop: ${n} unexpected exits in ${Math.round(this.options.crashWindowMs / 1000)} s; last: ${why}; next restart in ${delay} ms`
         : `${why}; restarting in ${delay} ms`;
-    this.options.log.error({ crashes: n, delayMs: delay }, this.lastError);
+    this.options.log.error({ code: 'listener.sniffer-exited', crashes: n, delayMs: delay }, this.lastError);
     this.changed();
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
@@ -374,11 +374,11 @@ export class Supervisor extends EventEmitter {
       child.stopRequested = true;
       if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
       this.lastError = `revision ${config.revision} did not start (revision ${this.appliedRevision} goes on): ${result.error}`;
-      this.options.log.error(this.lastError);
+      this.options.log.error({ code: 'listener.revision-did-not-start' }, this.lastError);
     } else {
       this.state = 'error';
       this.lastError = `revision ${config.revision} did not start: ${result.error}`;
-      this.options.log.error(this.lastError);
+      this.options.log.error({ code: 'listener.revision-did-not-start' }, this.lastError);
       if (child.role === 'incoming') {
         // The previous sniffer died meanwhile: treat this one as the active one that failed.
         child.role = 'active';

@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   ]);
   if (failed === 'stopping') return;
   if (failed !== null) {
-    log.error(failed);
+    log.error({ code: 'sniffer.capture-did-not-start' }, failed);
     await send({ type: 'error', message: failed });
     ending.linger = false;
     return shutdown.stop(failed, 1);

@@ -24,7 +24,10 @@ const shutdown = onShutdown({ log, doing: 'finishing requests in flight', deadli
 
 const sessionShape = { maxPackets: config.FLEETCAP_SESSION_MAX_PACKETS, delayMs: config.FLEETCAP_SESSION_DELAY_MS };
 for (const warning of checkSessionShape(sessionShape, config.FLEETCAP_MODEL_CARD_PATH))
-  log.warn({ setting: warning.setting, modelCard: config.FLEETCAP_MODEL_CARD_PATH }, warning.message);
+  log.warn(
+    { code: 'splitcap.session-shape', setting: warning.setting, modelCard: config.FLEETCAP_MODEL_CARD_PATH },
+    warning.message,
+  );
 
 // Fail fast while Redis is away (no offline queue): the agent is told 503 and keeps the batch.
 const redis = new Redis(connections.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
