@@ -1,6 +1,6 @@
 // Finds the error and warning texts the system prints, by reading the source with the TypeScript parser, so that
 // scripts/troubleshooting.test.ts can check that docs/TROUBLESHOOTING.md quotes every one of them.
-//   node --import tsx scripts/error-messages.ts        lists every message found (file:line, kind, text)
+//   node --import tsx --conditions=fleetcap-source scripts/error-messages.ts        lists every message found (file:line, kind, text)
 //
 // A message is kept in a normal form: every `${...}` of a template literal (and every non-literal operand of a `+`
 // concatenation) becomes "…", and runs of white space are one space. In the page, each "…" may be any text inside

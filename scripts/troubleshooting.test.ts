@@ -3,7 +3,7 @@
 // and agent_status texts, config validation messages, CLI and stack-script stderr, the lab scripts' die messages);
 // each must appear in the page in
 // the form described there (`${x}` in the source = any <placeholder> or example value in the same code span).
-// `node --import tsx scripts/error-messages.ts` lists them all.
+// `node --import tsx --conditions=fleetcap-source scripts/error-messages.ts` lists them all.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 // The sniffer process: wiring only. Forked by the listener, either with the validated config in
 // FLEETCAP_AGENT_CONFIG, or in standby mode (FLEETCAP_SNIFFER_STANDBY=1: modules loaded, the config arrives in a
 // 'start' IPC message, so that a config change does not wait for a Node start). Runs standalone too:
-//   node --import tsx apps/sniffer/src/main.ts --config cfg.json
+//   node --import tsx --conditions=fleetcap-source apps/sniffer/src/main.ts --config cfg.json
 import {
   type ListenerMessage,
   parseListenerMessage,
