@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Trains the session classifier: bash model/train.sh [--export] [train.py options...]
+# Trains, evaluates and writes the session classifier: bash model/train.sh [--export] [train.py options...]
 # Creates the Python venv model/.venv from model/requirements.txt when it is missing (or out of date), runs the
-# dataset export when model/data/dataset.csv is missing (or with --export), then model/train.py, which writes
-# model/model.onnx, model/model-card.json and model/MODEL_CARD.md.
+# dataset export when model/data/dataset.csv is missing (or with --export): the lab runs of .lab/runs and the real
+# captures of ../shared/pcaps/{zeek,tcpdump-tests} (FLEETCAP_CAPTURES: other folders, space-separated), labelled by
+# model/capture-labels.json, with cut-short copies of every session; then model/train.py, which writes
+# model.onnx, model-card.json, MODEL_CARD.md and EVALUATION.md into model/ (or --out DIR).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,7 +26,17 @@ if [[ ${1:-} == --export ]]; then
   shift
 fi
 if ((export_data)) || [[ ! -f $DATA ]]; then
-  npx fleetcap dataset export --runs .lab/runs --out "$DATA"
+  captures=()
+  for dir in ${FLEETCAP_CAPTURES:-../shared/pcaps/zeek ../shared/pcaps/tcpdump-tests}; do
+    if [[ -d $dir ]]; then
+      captures+=(--captures "$dir")
+    else
+      echo "train.sh: WARNING: no captures folder $dir: the model is trained and evaluated without it" >&2
+    fi
+  done
+  npx fleetcap dataset export --runs .lab/runs "${captures[@]}" --capture-labels model/capture-labels.json \
+    --cuts 4,8,16 --out "$DATA"
 fi
 
-"$VENV/bin/python" model/train.py --data "$DATA" --out model "$@"
+"$VENV/bin/python" model/train.py --data "$DATA" --out model --baseline model/model.onnx \
+  --command "bash model/train.sh${*:+ $*}" "$@"

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Classifier } from '@fleetcap/lib/classifier/model';
+import { alertPolicyOf, decideAlert } from '@fleetcap/lib/features/alert-policy';
 import { extractFeatures } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import { buildPacket } from '@fleetcap/lib/packet/build';
@@ -71,7 +72,7 @@ describe('fleetcap classify', () => {
     const classified = lines.filter((l) => l.type === 'session');
     assert.equal(classified.length, 6);
     assert.deepEqual(
-      classified.map(({ label: _l, score: _s, ...rest }) => rest),
+      classified.map(({ label: _l, score: _s, alert: _a, unknown: _u, ...rest }) => rest),
       expected.filter((l) => l.type === 'session'),
     );
     // The verdicts are the model's on the features of the first packets of each session.
@@ -85,6 +86,19 @@ describe('fleetcap classify', () => {
         classified.map((l) => [l.label, l.score]),
         verdicts.map((v) => [v.label, v.score]),
       );
+      // alert and unknown are the card's alert policy on the verdict's probabilities.
+      const policy = alertPolicyOf(classifier.card, 'card');
+      assert.deepEqual(
+        classified.map((l) => [l.alert, l.unknown]),
+        verdicts.map((v) => {
+          const d = decideAlert(
+            classifier.classes.map((c) => v.scores[c]!),
+            classifier.classes,
+            policy,
+          );
+          return [d.alert, d.unknown];
+        }),
+      );
       assert.equal(extractFeatures(featureSessionOf(sessions[0]!)).length > 0, true);
       const summary = lines.at(-1)!;
       assert.equal(summary.type, 'summary');
@@ -93,6 +107,8 @@ describe('fleetcap classify', () => {
         Object.values(summary.labels as Record<string, number>).reduce((a, b) => a + b, 0),
         6,
       );
+      assert.equal(summary.alerts, classified.filter((l) => l.alert).length);
+      assert.equal(summary.unknown, classified.filter((l) => l.unknown).length);
     } finally {
       await classifier.release();
     }
@@ -102,7 +118,8 @@ describe('fleetcap classify', () => {
     const { path } = capture();
     const out = collect();
     assert.equal(await runClassify([path], { model: modelPath }, out, collect()), EXIT_ALL_READ);
-    assert.match(out.text(), /6 sessions, model .*\n.*label\s+score/);
+    assert.match(out.text(), /6 sessions, model .*\n.*label\s+score\s+alert/);
+    assert.match(out.text(), /\nalerts: \d+/);
     const err = collect();
     assert.equal(await runClassify([path], { model: join(dir, 'missing.onnx') }, collect(), err), EXIT_MODEL_REFUSED);
     assert.match(err.text(), /cannot read the model .*missing\.onnx/);

@@ -1,9 +1,17 @@
 // `fleetcap classify [--json] FILE...`: the verdict of every session of capture files, offline, with the same
 // sessionizer (first SESSION_MAX_PACKETS packets of a session, as splitcap stores them), feature code and model
 // that forecast serves. No servers. With --json, one line per session with the fields of `fleetcap sessions
-// --json` plus label and score, then a summary line per file.
+// --json` plus label, score, alert and unknown (the card's alert policy, lib/src/features/alert-policy.ts), then a
+// summary line per file.
 import { resolve } from 'node:path';
 import { Classifier, ModelContractError, type Verdict } from '@fleetcap/lib/classifier/model';
+import {
+  type AlertDecision,
+  type AlertPolicy,
+  AlertPolicyError,
+  alertPolicyOf,
+  decideAlert,
+} from '@fleetcap/lib/features/alert-policy';
 import { sessionizeCapture } from '@fleetcap/lib/features/capture';
 import { extractFeatures, FEATURE_COUNT } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
@@ -38,6 +46,15 @@ export interface ClassifiedFile {
   error?: string;
 }
 
+/** The alert decision of a verdict, from its per-class scores (rounded to 1e-6 by the classifier). */
+export function alertOf(v: Verdict, classes: readonly string[], policy: AlertPolicy): AlertDecision {
+  return decideAlert(
+    classes.map((c) => v.scores[c] ?? 0),
+    classes,
+    policy,
+  );
+}
+
 /** Sessionizes one file and classifies its sessions, CHUNK sessions per model run. */
 export async function classifyFile(classifier: Classifier, file: string): Promise<ClassifiedFile> {
   const captured = await sessionizeCapture(file);
@@ -57,7 +74,7 @@ export async function classifyFile(classifier: Classifier, file: string): Promis
   return result;
 }
 
-function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecords): string {
+function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecords, d: AlertDecision): string {
   const record = records.get(s);
   return JSON.stringify({
     type: 'session',
@@ -77,6 +94,8 @@ function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecor
     ...(record ? sessionRecordFields(record) : {}),
     label: v.label,
     score: v.score,
+    alert: d.alert,
+    unknown: d.unknown,
   });
 }
 
@@ -90,8 +109,25 @@ function endpoint(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function tableLines(r: ClassifiedFile, modelVersion: string): string[] {
-  const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration', 'label', 'score'];
+function alertCounts(decisions: AlertDecision[]): {
+  alerts: number;
+  unknown: number;
+  alertsByLabel: Record<string, number>;
+} {
+  const alertsByLabel: Record<string, number> = {};
+  let alerts = 0;
+  let unknown = 0;
+  for (const d of decisions) {
+    if (d.unknown) unknown++;
+    if (!d.alert) continue;
+    alerts++;
+    alertsByLabel[d.label] = (alertsByLabel[d.label] ?? 0) + 1;
+  }
+  return { alerts, unknown, alertsByLabel };
+}
+
+function tableLines(r: ClassifiedFile, decisions: AlertDecision[], modelVersion: string): string[] {
+  const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration', 'label', 'score', 'alert'];
   const rows = r.sessions.map((s, i) => [
     s.proto,
     endpoint(s.src, s.sport),
@@ -102,6 +138,7 @@ function tableLines(r: ClassifiedFile, modelVersion: string): string[] {
     (s.last - s.first).toFixed(6),
     r.verdicts[i]!.label,
     r.verdicts[i]!.score.toFixed(3),
+    decisions[i]!.alert ? 'ALERT' : decisions[i]!.unknown ? 'unknown' : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const numeric = new Set([3, 4, 6, 8]);
@@ -111,11 +148,17 @@ function tableLines(r: ClassifiedFile, modelVersion: string): string[] {
     .sort((a, b) => b[1] - a[1])
     .map(([label, n]) => `${label} ${n}`)
     .join(', ');
+  const a = alertCounts(decisions);
+  const alerts = Object.entries(a.alertsByLabel)
+    .sort((x, y) => y[1] - x[1])
+    .map(([label, n]) => `${label} ${n}`)
+    .join(', ');
   return [
     `== ${r.file}: ${r.sessions.length} sessions, model ${modelVersion}`,
     format(header),
     ...rows.map(format),
     `verdicts: ${counts || 'none'}`,
+    `alerts: ${a.alerts}${alerts ? ` (${alerts})` : ''}${a.unknown ? `; unknown: ${a.unknown}` : ''}`,
     '',
   ];
 }
@@ -139,6 +182,22 @@ export async function runClassify(
     }
     throw cause;
   }
+  let policy: AlertPolicy;
+  try {
+    policy = alertPolicyOf(classifier.card, `the model card of ${classifier.version}`);
+  } catch (cause) {
+    await classifier.release();
+    if (cause instanceof AlertPolicyError) {
+      err.write(`fleetcap classify: ${cause.message}\n`);
+      return EXIT_MODEL_REFUSED;
+    }
+    throw cause;
+  }
+  if (classifier.card.alertPolicy === undefined) {
+    err.write(
+      `fleetcap classify: note: model ${classifier.version} has no alertPolicy in its card: every non-benign label counts as an alert\n`,
+    );
+  }
   if (classifier.card.placeholder) {
     err.write(`fleetcap classify: note: model ${classifier.version} is a PLACEHOLDER (see model/MODEL_CARD.md)\n`);
   }
@@ -150,8 +209,10 @@ export async function runClassify(
         exitCode = EXIT_SOME_UNREADABLE;
         err.write(`fleetcap classify: ${file}: ${r.error}\n`);
       }
+      const decisions = r.verdicts.map((v) => alertOf(v, classifier.classes, policy));
       if (options.json) {
-        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!, r.records));
+        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!, r.records, decisions[i]!));
+        const a = alertCounts(decisions);
         lines.push(
           JSON.stringify({
             type: 'summary',
@@ -159,12 +220,15 @@ export async function runClassify(
             sessions: r.sessions.length,
             modelVersion: classifier.version,
             labels: labelCounts(r.verdicts),
+            alerts: a.alerts,
+            alertsByLabel: a.alertsByLabel,
+            unknown: a.unknown,
             ...(r.error ? { error: r.error } : {}),
           }),
         );
         out.write(`${lines.join('\n')}\n`);
       } else {
-        out.write(`${tableLines(r, classifier.version).join('\n')}\n`);
+        out.write(`${tableLines(r, decisions, classifier.version).join('\n')}\n`);
       }
     }
   } finally {
@@ -177,7 +241,10 @@ export function registerClassifyCommand(program: Command): void {
   program
     .command('classify')
     .description("each session's verdict from the session classifier (offline: same features and model as forecast)")
-    .option('--json', 'one JSON object per line per session (the fields of `sessions --json` plus label and score)')
+    .option(
+      '--json',
+      'one JSON object per line per session (the fields of `sessions --json` plus label, score, alert and unknown)',
+    )
     .option('--model <file>', 'ONNX model (default $FLEETCAP_MODEL_PATH or model/model.onnx)')
     .option('--card <file>', 'model card (default: <model>-card.json beside the model)')
     .argument('<files...>', 'capture files (pcap or pcapng)')
