@@ -111,7 +111,7 @@ export function launchApp(launch: AppLaunch): LaunchedApp {
         );
       });
       const died = exited.then(({ code, signal }): never => {
-        throw new Error(`${name} exited with ${code ?? signal} before listening${evidence()}`);
+        throw new Error(`${name} exited with ${code ?? signal} before it was ready${evidence()}`);
       });
       try {
         return await Promise.race([signalled, late, died]);
