@@ -12,6 +12,7 @@ import { removePipelineNamespace } from '../../test/helpers/namespace.ts';
 import { type RunningApp, startApp } from '../../test/helpers/processes.ts';
 import { mysqlAs } from '../../test/helpers/stack.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
+import { postBatch } from '../../test/helpers/upload.ts';
 
 const { values } = parseArgs({
   options: {
@@ -53,16 +54,7 @@ for (let i = 0; i < 2; i++) {
 }
 
 async function upload(body: Buffer, batchId: string): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${splitcap.port}/v1/batches`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'x-fleetcap-agent': agent,
-      'x-fleetcap-batch': batchId,
-      'content-type': 'application/vnd.tcpdump.pcap',
-    },
-    body,
-  });
+  const res = await postBatch(splitcap.port, { agent, token }, batchId, body);
   if (res.status !== 202) throw new Error(`upload ${batchId}: ${res.status} ${await res.text()}`);
 }
 

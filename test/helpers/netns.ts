@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
+import { connections } from './stack.ts';
 
 export interface VethPair {
   /** Namespace names (fca-<hex>-a / -b). */
@@ -143,6 +144,22 @@ export async function unixToTcpRelay(pair: VethPair, socketPath: string, host: s
   pair.children.push(child);
   await waitForLine(child, /listening on/, 5000, `relay ${socketPath} -> ${host}:${port}`);
   return child;
+}
+
+/** The relays of relayZooKeeper: the unix socket between them, and the one inside the namespace. */
+export interface ZooKeeperRelay {
+  socketPath: string;
+  /** Killing it cuts the namespace off ZooKeeper; tcpToUnixRelay(pair, ns, '127.0.0.1', 2181, socketPath) again. */
+  inNamespace: ChildProcess;
+}
+
+/** The stack's ZooKeeper (its first server) at 127.0.0.1:2181 inside `ns`, through a unix socket of the pair's folder. */
+export async function relayZooKeeper(pair: VethPair, ns: string): Promise<ZooKeeperRelay> {
+  const socketPath = join(pair.dir, 'zk.sock');
+  const [zkHost, zkPort] = connections.zookeeper.split(',')[0]!.split(':');
+  await unixToTcpRelay(pair, socketPath, zkHost!, Number(zkPort ?? 2181));
+  const inNamespace = await tcpToUnixRelay(pair, ns, '127.0.0.1', 2181, socketPath);
+  return { socketPath, inNamespace };
 }
 
 /**

@@ -10,8 +10,10 @@ import { buildSession, type LoadedSession } from '@fleetcap/lib/session-store/re
 import { Redis } from 'ioredis';
 import { removePipelineNamespace } from './namespace.ts';
 import {
+  createVethPair,
   type DatagramNumbering,
   datagramIndex,
+  destroy,
   sourcePortsOf,
   tcpToUnixRelay,
   unixToTcpRelay,
@@ -170,4 +172,21 @@ export class SplitcapPeer {
       return buildSession(message, m, members as string[]);
     });
   }
+}
+
+/**
+ * The agent tests' network: a veth pair (the agent in namespace A captures on devA) and `splitcap` started and
+ * relayed at http://addrB:relayPort in namespace B, so that the agent's uploads cross the captured link.
+ * After the test: splitcap.close(), then destroy(pair).
+ */
+export async function vethPairUploadingTo(splitcap: SplitcapPeer, relayPort: number): Promise<VethPair> {
+  const pair = createVethPair();
+  try {
+    await splitcap.start();
+    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, relayPort);
+  } catch (err) {
+    destroy(pair);
+    throw err;
+  }
+  return pair;
 }

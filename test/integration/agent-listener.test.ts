@@ -11,19 +11,18 @@ import { type LiveStatus, liveStatusSchema } from '@fleetcap/lib/agent/live-stat
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import {
   type AgentProcess,
-  createVethPair,
   destroy,
   killTree,
+  relayZooKeeper,
   startAgentApp,
   tcpToUnixRelay,
   type UdpStream,
   udpStream,
-  unixToTcpRelay,
   until,
   type VethPair,
 } from '../helpers/netns.ts';
-import { SplitcapPeer } from '../helpers/splitcap-peer.ts';
-import { assertStackUp, connections, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { SplitcapPeer, vethPairUploadingTo } from '../helpers/splitcap-peer.ts';
+import { assertStackUp, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
 
@@ -98,13 +97,8 @@ describe('listener: config from ZooKeeper, live status, changes in force within 
     rootZk = await zkConnect();
     await rootZk.mkdirp(chroot);
     zk = await zkConnect({ chroot });
-    pair = createVethPair();
-    await splitcap.start();
-    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, RELAY_PORT);
-    zkSock = join(pair.dir, 'zk.sock');
-    const [zkHost, zkPort] = connections.zookeeper.split(',')[0]!.split(':');
-    await unixToTcpRelay(pair, zkSock, zkHost!, Number(zkPort ?? 2181));
-    zkRelayInNs = await tcpToUnixRelay(pair, pair.nsA, '127.0.0.1', 2181, zkSock);
+    pair = await vethPairUploadingTo(splitcap, RELAY_PORT);
+    ({ socketPath: zkSock, inNamespace: zkRelayInNs } = await relayZooKeeper(pair, pair.nsA));
     listener = startAgentApp(pair, pair.nsA, 'listener', repoRoot, {
       FLEETCAP_AGENT_ID: agentId,
       FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,

@@ -6,16 +6,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type AgentProcess,
-  createVethPair,
-  destroy,
-  startAgentApp,
-  udpStream,
-  until,
-  type VethPair,
-} from '../helpers/netns.ts';
-import { SplitcapPeer } from '../helpers/splitcap-peer.ts';
+import { type AgentProcess, destroy, startAgentApp, udpStream, until, type VethPair } from '../helpers/netns.ts';
+import { SplitcapPeer, vethPairUploadingTo } from '../helpers/splitcap-peer.ts';
 import { assertStackUp, repoRoot } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
@@ -29,9 +21,7 @@ describe(`splitcap unreachable for ${OUTAGE_MS / 1000} s during traffic`, { time
 
   before(async () => {
     assertStackUp();
-    pair = createVethPair();
-    await splitcap.start();
-    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, RELAY_PORT);
+    pair = await vethPairUploadingTo(splitcap, RELAY_PORT);
   });
 
   after(async () => {

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   type AgentProcess,
-  createVethPair,
   type DatagramNumbering,
   destroy,
   sendUdp,
@@ -16,7 +15,7 @@ import {
   until,
   type VethPair,
 } from '../helpers/netns.ts';
-import { SplitcapPeer, type StoredDatagram } from '../helpers/splitcap-peer.ts';
+import { SplitcapPeer, type StoredDatagram, vethPairUploadingTo } from '../helpers/splitcap-peer.ts';
 import { assertStackUp, repoRoot, uniqueId } from '../helpers/stack.ts';
 
 const RELAY_PORT = 18080;
@@ -43,9 +42,7 @@ describe('sniffer in a network namespace', { timeout: 120_000 }, () => {
 
   before(async () => {
     assertStackUp();
-    pair = createVethPair();
-    await splitcap.start();
-    await splitcap.relayFrom(pair, pair.nsB, pair.addrB, RELAY_PORT);
+    pair = await vethPairUploadingTo(splitcap, RELAY_PORT);
   });
 
   after(async () => {

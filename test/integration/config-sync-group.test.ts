@@ -4,9 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
+import { deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const run = uniqueId('csg');
 const env = {
@@ -46,14 +47,7 @@ async function revisionIn(id: string): Promise<number | null> {
   return node === null ? null : Number(JSON.parse(String(node.data)).revision);
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 40000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => a.output().slice(-2000)).join('\n---\n')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = waiterFor(() => apps.map((a) => a.output().slice(-2000)).join('\n---\n'), 40000);
 
 async function eventsApplied(app: RunningApp): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
@@ -83,14 +77,7 @@ after(async () => {
     await zk.remove(`/fleetcap/agents/${id}`).catch(() => undefined);
   }
   await zk.close();
-  const admin = new Kafka({
-    clientId: 'itest-cleanup',
-    brokers: connections.kafkaBrokers,
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  await admin.deleteGroups([env.FLEETCAP_CONFIG_SYNC_GROUP]).catch(() => undefined);
-  await admin.disconnect();
+  await deleteConsumerGroups([env.FLEETCAP_CONFIG_SYNC_GROUP]);
 });
 
 test('two instances share the partitions; when one is killed the other takes over and nothing is lost', async () => {

@@ -8,9 +8,9 @@ import { emptyCounters } from '@fleetcap/lib/agent/ipc';
 import { encodeLiveStatus } from '@fleetcap/lib/agent/live-status';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
-import type { RowDataPacket } from 'mysql2/promise';
+import { agentStatusRow, deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, connections, mariadbCli, mysqlAs, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, connections, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const run = uniqueId('cs');
 const group = `itest-${run}`;
@@ -36,27 +36,7 @@ async function zkGet(path: string): Promise<{ json: Record<string, unknown>; ver
 }
 const configPath = (id: string) => `/fleetcap/agents/${id}/config`;
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 20000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n${app?.output().slice(-3000) ?? ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = waiterFor(() => app?.output().slice(-3000) ?? '', 20000);
 const waitForRevision = (id: string, revision: number, timeoutMs?: number) =>
   waitFor(
     `${configPath(id)} at revision ${revision}`,
@@ -68,16 +48,6 @@ const waitForRevision = (id: string, revision: number, timeoutMs?: number) =>
   );
 const waitForAbsent = (id: string) =>
   waitFor(`${configPath(id)} deleted`, async () => (await zkGet(configPath(id))) === null);
-
-async function statusRow(id: string): Promise<RowDataPacket | undefined> {
-  const db = await mysqlAs('report');
-  try {
-    const [rows] = await db.query<RowDataPacket[]>('SELECT * FROM agent_status WHERE agent_id = ?', [id]);
-    return rows[0];
-  } finally {
-    await db.end();
-  }
-}
 
 const insert = (id: string, bpf: string, extra = '') =>
   mariadbCli(
@@ -105,15 +75,7 @@ after(async () => {
   }
   await zk.close();
   // Our consumer groups (empty now that every instance stopped).
-  const admin = new Kafka({
-    clientId: 'itest-cleanup',
-    brokers: connections.kafkaBrokers,
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  const mine = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(group));
-  await admin.deleteGroups(mine).catch(() => undefined);
-  await admin.disconnect();
+  await deleteConsumerGroups({ startingWith: group });
 });
 
 describe('SQL edits reach ZooKeeper', () => {
@@ -175,7 +137,7 @@ describe('invalid rows', () => {
     await waitForRevision(id, 1);
     mariadbCli(`UPDATE sniffer_config SET batch_packets=-5 WHERE agent_id='${id}'`);
     const row = await waitFor('config_error in agent_status', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return r?.config_error ? r : null;
     });
     assert.match(String(row.config_error), /batch_packets = -5: batchPackets must be at least 1/);
@@ -186,7 +148,7 @@ describe('invalid rows', () => {
       `UPDATE sniffer_config SET batch_packets=100, splitcap_url='splitcap:8080', device='' WHERE agent_id='${id}'`,
     );
     const row3 = await waitFor('config_error of revision 3', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return Number(r?.config_error_revision) === 3 ? r : null;
     });
     assert.match(String(row3.config_error), /splitcap_url = "splitcap:8080": splitcapUrl must use http or https/);
@@ -196,7 +158,7 @@ describe('invalid rows', () => {
     const json = await waitForRevision(id, 4);
     assert.equal(json.batchPackets, 100);
     await waitFor('config_error cleared', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return r && r.config_error === null && r.config_error_revision === null;
     });
   });
@@ -204,7 +166,10 @@ describe('invalid rows', () => {
   test('an invalid first row creates no node', async () => {
     const id = agent('invalid-new');
     insert(id, 'tcp', 'snaplen=10');
-    const row = await waitFor('config_error in agent_status', async () => (await statusRow(id))?.config_error ?? null);
+    const row = await waitFor(
+      'config_error in agent_status',
+      async () => (await agentStatusRow(id))?.config_error ?? null,
+    );
     assert.match(String(row), /snaplen = 10: snaplen must be at least 96/);
     assert.equal(await zkGet(configPath(id)), null);
   });
@@ -229,7 +194,7 @@ describe('live status comes back to agent_status', () => {
     await listenerZk.mkdirp(`/fleetcap/agents/${id}`);
     await listenerZk.createEphemeral(`/fleetcap/agents/${id}/live`, live(5, 100));
     let row = await waitFor('agent online', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return r?.online === 1 ? r : null;
     });
     assert.equal(row.pid, 4242);
@@ -244,14 +209,14 @@ describe('live status comes back to agent_status', () => {
 
     await listenerZk.setData(`/fleetcap/agents/${id}/live`, live(6, 250));
     row = await waitFor('new status', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return Number(r?.applied_revision) === 6 ? r : null;
     });
     assert.equal(Number(row.captured), 250);
 
     await listenerZk.close();
     row = await waitFor('agent offline', async () => {
-      const r = await statusRow(id);
+      const r = await agentStatusRow(id);
       return r?.online === 0 ? r : null;
     });
     assert.equal(row.pid, null);
@@ -266,7 +231,7 @@ describe('stale status', () => {
     const row = await waitFor(
       'ghost offline',
       async () => {
-        const r = await statusRow(id);
+        const r = await agentStatusRow(id);
         return r?.online === 0 ? r : null;
       },
       15000,

@@ -15,6 +15,7 @@ import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespa
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mysqlAs, uniqueId } from '../helpers/stack.ts';
 import { type SyntheticSession, syntheticCapture } from '../helpers/synthetic-sessions.ts';
+import { postBatch } from '../helpers/upload.ts';
 
 const prefix = uniqueId('wk').replace(/[^A-Za-z0-9]/g, '');
 const agent = uniqueId('wagent').slice(0, 60);
@@ -52,16 +53,7 @@ const workerEnv = () => ({
 const startForecast = () => startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 30000);
 
 async function upload(pcap: Buffer, batchId: string, splitcapPort = splitcap.port): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${splitcapPort}/v1/batches`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'x-fleetcap-agent': agent,
-      'x-fleetcap-batch': batchId,
-      'content-type': 'application/vnd.tcpdump.pcap',
-    },
-    body: pcap,
-  });
+  const res = await postBatch(splitcapPort, { agent, token }, batchId, pcap);
   assert.equal(res.status, 202, await res.text());
 }
 

@@ -1,72 +1,12 @@
 // The status mirror against an in-memory ZooKeeper with one-shot watches: agents found through the children watch,
 // live nodes followed through exists watches that are re-armed every time, offline on vanish, resync repairs.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { LiveStatusReading } from '@fleetcap/lib/agent/live-status';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import type { Watcher, ZkWatchEvent } from '@fleetcap/lib/zookeeper/client';
 import type { StatusStore } from './agent-status.ts';
-import { StatusMirror, type StatusZk } from './status-mirror.ts';
-
-class FakeZk extends EventEmitter implements StatusZk {
-  nodes = new Map<string, Buffer>();
-  private existsWatches = new Map<string, Set<Watcher>>();
-  private childWatches = new Map<string, Set<Watcher>>();
-  private fire(map: Map<string, Set<Watcher>>, path: string) {
-    const ws = map.get(path);
-    map.delete(path); // one-shot, like ZooKeeper
-    for (const w of ws ?? []) w({ getPath: () => path } as unknown as ZkWatchEvent);
-  }
-  private add(map: Map<string, Set<Watcher>>, path: string, w?: Watcher) {
-    if (!w) return;
-    if (!map.has(path)) map.set(path, new Set());
-    map.get(path)?.add(w);
-  }
-  watchCount() {
-    return [...this.existsWatches.values()].reduce((n, s) => n + s.size, 0);
-  }
-  async exists(path: string, watcher?: Watcher) {
-    this.add(this.existsWatches, path, watcher);
-    return this.nodes.has(path) ? ({ version: 0 } as never) : null;
-  }
-  async getData(path: string) {
-    const d = this.nodes.get(path);
-    return d === undefined ? null : { data: d, stat: { version: 0 } as never };
-  }
-  async getChildren(path: string, watcher?: Watcher) {
-    if (!this.nodes.has(path)) return null;
-    this.add(this.childWatches, path, watcher);
-    const prefix = `${path}/`;
-    return [
-      ...new Set(
-        [...this.nodes.keys()]
-          .filter((k) => k.startsWith(prefix))
-          .map((k) => k.slice(prefix.length).split('/')[0] as string),
-      ),
-    ];
-  }
-  async mkdirp(path: string) {
-    const parts = path.split('/').filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      const p = `/${parts.slice(0, i).join('/')}`;
-      if (!this.nodes.has(p)) this.set(p, '');
-    }
-    return path;
-  }
-  set(path: string, data: string) {
-    const parent = path.slice(0, path.lastIndexOf('/'));
-    const isNew = !this.nodes.has(path);
-    this.nodes.set(path, Buffer.from(data));
-    this.fire(this.existsWatches, path);
-    if (isNew) this.fire(this.childWatches, parent);
-  }
-  delete(path: string) {
-    for (const k of [...this.nodes.keys()]) if (k === path || k.startsWith(`${path}/`)) this.nodes.delete(k);
-    this.fire(this.existsWatches, path);
-    this.fire(this.childWatches, path.slice(0, path.lastIndexOf('/')));
-  }
-}
+import { InMemoryZk } from './in-memory-zk.ts';
+import { StatusMirror } from './status-mirror.ts';
 
 class FakeStore implements StatusStore {
   rows = new Map<string, { online: boolean; live?: LiveStatusReading }>();
@@ -93,7 +33,7 @@ const live = (rev: number, captured = 0) =>
   JSON.stringify({ pid: 7, appliedRevision: rev, state: 'capturing', lastError: null, counters: { captured } });
 
 test('live nodes appear, change and vanish; watches are re-armed each time and do not pile up', async () => {
-  const zk = new FakeZk();
+  const zk = new InMemoryZk();
   const store = new FakeStore();
   const paths = new AgentPaths('/fleetcap');
   const mirror = new StatusMirror(zk, paths, store, quiet, undefined, 60_000);
@@ -128,7 +68,7 @@ test('live nodes appear, change and vanish; watches are re-armed each time and d
 });
 
 test('resync sets offline what agent_status shows online without a live node, and survives a new session', async () => {
-  const zk = new FakeZk();
+  const zk = new InMemoryZk();
   const store = new FakeStore();
   store.rows.set('ghost', { online: true });
   const mirror = new StatusMirror(zk, new AgentPaths('/fleetcap'), store, quiet, undefined, 60_000);

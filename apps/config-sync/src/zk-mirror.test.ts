@@ -6,74 +6,11 @@ import { test } from 'node:test';
 import type { LiveStatusReading } from '@fleetcap/lib/agent/live-status';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import type { SnifferConfigRow } from '@fleetcap/lib/config/agent-config';
-import { ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import type { StatusStore } from './agent-status.ts';
 import { parseChangeMessage, type RowChange } from './change-event.ts';
+import { InMemoryZk } from './in-memory-zk.ts';
 import { reconcile } from './reconcile.ts';
-import { heldRevision, ZkMirror, type ZkOps } from './zk-mirror.ts';
-
-class ZkFail extends Error {
-  constructor(readonly code: number) {
-    super(`zk error ${code}`);
-  }
-}
-
-class FakeZk implements ZkOps {
-  nodes = new Map<string, { data: Buffer; version: number }>();
-  /** Called before a write, to simulate another writer getting there first. */
-  beforeWrite: (() => void) | null = null;
-  writes = 0;
-  async getData(path: string) {
-    const n = this.nodes.get(path);
-    return n ? { data: n.data, stat: { version: n.version } as never } : null;
-  }
-  async getChildren(path: string) {
-    const prefix = `${path}/`;
-    return [
-      ...new Set(
-        [...this.nodes.keys()]
-          .filter((k) => k.startsWith(prefix))
-          .map((k) => k.slice(prefix.length).split('/')[0] as string),
-      ),
-    ];
-  }
-  async mkdirp(path: string) {
-    return path;
-  }
-  async create(path: string, data: Buffer | null) {
-    this.hook();
-    if (this.nodes.has(path)) throw new ZkFail(ZkCode.NODE_EXISTS);
-    this.nodes.set(path, { data: data ?? Buffer.alloc(0), version: 0 });
-    this.writes++;
-    return path;
-  }
-  async setData(path: string, data: Buffer, version = -1) {
-    this.hook();
-    const n = this.nodes.get(path);
-    if (!n) throw new ZkFail(ZkCode.NO_NODE);
-    if (version !== -1 && version !== n.version) throw new ZkFail(ZkCode.BAD_VERSION);
-    this.nodes.set(path, { data, version: n.version + 1 });
-    this.writes++;
-    return {} as never;
-  }
-  async remove(path: string, version = -1) {
-    this.hook();
-    const n = this.nodes.get(path);
-    if (!n) throw new ZkFail(ZkCode.NO_NODE);
-    if (version !== -1 && version !== n.version) throw new ZkFail(ZkCode.BAD_VERSION);
-    this.nodes.delete(path);
-    this.writes++;
-  }
-  private hook() {
-    const h = this.beforeWrite;
-    this.beforeWrite = null;
-    h?.();
-  }
-  json(path: string) {
-    const n = this.nodes.get(path);
-    return n ? JSON.parse(n.data.toString()) : undefined;
-  }
-}
+import { heldRevision, ZkMirror } from './zk-mirror.ts';
 
 class FakeStatus implements StatusStore {
   errors = new Map<string, { message: string; revision: number | null }>();
@@ -95,7 +32,7 @@ class FakeStatus implements StatusStore {
 
 const paths = new AgentPaths('/fleetcap');
 const setup = () => {
-  const zk = new FakeZk();
+  const zk = new InMemoryZk();
   const status = new FakeStatus();
   return { zk, status, mirror: new ZkMirror(zk, paths, status) };
 };
@@ -244,8 +181,7 @@ test('recorded Debezium events drive the mirror end to end', async () => {
     assert.equal(parsed.kind, 'changes');
     if (parsed.kind === 'changes') for (const c of parsed.changes) await mirror.apply(c);
   }
-  const [id] = [...zk.nodes.keys()];
-  const agentId = id?.split('/')[3] ?? '';
+  const [agentId = ''] = (await zk.getChildren(paths.agents)) ?? [];
   assert.equal(zk.json(paths.config(agentId)).bpfFilter, 'udp port 53');
   assert.equal(status.errors.get(agentId)?.revision, 4);
   assert.match(status.errors.get(agentId)?.message ?? '', /splitcap_url = "not a url"/);

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
+import { storedSession } from '@fleetcap/lib/session-store/test-fixtures';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
-const message = {
-  key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
-  reason: 'full' as const,
-  occurrence: 1732451234567890,
-  agent: 'a1',
-  enqueuedAt: 1,
-};
-const meta = {
-  agent: 'a1',
-  initiator: '1', // endpoint b (10.0.0.9:51000) sent the first packet
-  occurrence: '1732451234567890',
-  first: '1732451234567890',
-  last: '1732451235000001',
-  packets: '24',
-  overflow: '6',
-  bytes: '9000',
-};
-// Stored directions are canonical: 1 = b to a, i.e. from the initiator (side b) here.
-const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
+const { message, meta, members } = storedSession;
 
 describe('session-worker pure parts', () => {
   test('verdict rows carry µs times as UTC DATETIME(6) and every contract column', () => {
