@@ -69,7 +69,10 @@ setInterval(() => {}, 1000);
   });
 
   it('says so when the app exits before it is ready, with its output, or is not ready in time', async () => {
-    await assert.rejects(launch('exit').ready(30_000), /^Error: fake-exit exited with 3 before it was ready:\nfake up in/);
+    await assert.rejects(
+      launch('exit').ready(30_000),
+      /^Error: fake-exit exited with 3 before it was ready:\nfake up in/,
+    );
     const silent = launch('silent');
     await assert.rejects(silent.ready(500), /^Error: fake-silent did not start within 0.5 s:\n/);
     await until(() => silent.output().includes('fake up'));
