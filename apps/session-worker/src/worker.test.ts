@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { communityId as communityIdOf } from '@fleetcap/lib/session-record/community-id';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
@@ -10,10 +11,13 @@ const message = {
   reason: 'full' as const,
   occurrence: 1732451234567890,
   agent: 'a1',
+  communityId: '1:from-the-message',
   enqueuedAt: 1,
 };
+const communityId = communityIdOf({ protocol: 6, src: '10.0.0.9', sport: 51000, dst: '10.0.0.2', dport: 443 });
 const meta = {
   agent: 'a1',
+  community_id: communityId,
   initiator: '1', // endpoint b (10.0.0.9:51000) sent the first packet
   occurrence: '1732451234567890',
   first: '1732451234567890',
@@ -40,6 +44,7 @@ describe('session-worker pure parts', () => {
       message.key,
       1732451234567890,
       'a1',
+      communityId,
       'tcp',
       '10.0.0.9',
       51000,
