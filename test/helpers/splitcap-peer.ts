@@ -4,8 +4,14 @@
 // the session store (lib/src/session-store), so a test counts the datagrams splitcap holds, not what was sent.
 // FLEETCAP_SESSION_MAX_PACKETS is raised so that no datagram is cut from a session.
 
-import { sessionKeyOf } from '@fleetcap/lib/session/key';
-import { FROM_CLIENT, META, type PacketRecord, sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { encodeSessionKey, parseAgentSessionKey, sessionKeyOf } from '@fleetcap/lib/session/key';
+import {
+  FROM_CLIENT,
+  META,
+  type PacketRecord,
+  type StoredSessionName,
+  sessionKeys,
+} from '@fleetcap/lib/session-store/layout';
 import { buildSession, type LoadedSession } from '@fleetcap/lib/session-store/reader';
 import { Redis } from 'ioredis';
 import { removePipelineNamespace } from './namespace.ts';
@@ -83,18 +89,21 @@ export class SplitcapPeer {
   /** Every session splitcap holds under this prefix, read as the session-worker reads them. */
   async sessions(): Promise<LoadedSession[]> {
     const metaKeys = await this.scan('s:*:m');
-    const keys = metaKeys.map((k) => k.slice(k.indexOf('{') + 1, k.lastIndexOf('}')));
-    return (await this.read(keys)).filter((s): s is LoadedSession => s !== null);
+    const names = metaKeys.map((k) => {
+      const { agent, key } = parseAgentSessionKey(k.slice(k.indexOf('{') + 1, k.lastIndexOf('}')));
+      return { agent, key: encodeSessionKey(key) };
+    });
+    return (await this.read(names)).filter((s): s is LoadedSession => s !== null);
   }
 
   /**
    * The datagrams of a numbered stream (netns.ts) to `to`:`port` that splitcap stored, by index, in capture
-   * order; `sent` is how many the stream sent to that port.
+   * order, in the sessions of any of its agents; `sent` is how many the stream sent to that port.
    */
   async datagrams(numbering: DatagramNumbering, to: string, port: number, sent: number): Promise<StoredDatagram[]> {
     const keys = sourcePortsOf(numbering, sent).map((p) => sessionKeyOf('udp', numbering.from, p, to, port));
     const out: StoredDatagram[] = [];
-    for (const s of await this.read(keys)) {
+    for (const s of await this.read(this.agents.flatMap((agent) => keys.map((key) => ({ agent, key }))))) {
       if (s === null) continue;
       for (const record of s.packets) {
         const index =
@@ -146,16 +155,16 @@ export class SplitcapPeer {
     return found;
   }
 
-  /** The sessions of these keys, null where splitcap holds none. */
-  private async read(keys: string[]): Promise<Array<LoadedSession | null>> {
+  /** These sessions, null where splitcap holds none. */
+  private async read(names: StoredSessionName[]): Promise<Array<LoadedSession | null>> {
     const pipeline = this.redis.pipeline();
-    for (const key of keys) {
-      const k = sessionKeys(key, this.prefix);
+    for (const name of names) {
+      const k = sessionKeys(name, this.prefix);
       pipeline.hgetall(k.meta);
       pipeline.zrange(k.packets, 0, -1);
     }
     const results = (await pipeline.exec()) ?? [];
-    return keys.map((key, i) => {
+    return names.map(({ agent, key }, i) => {
       const [metaErr, meta] = results[i * 2]!;
       const [membersErr, members] = results[i * 2 + 1]!;
       if (metaErr ?? membersErr) throw metaErr ?? membersErr;
@@ -164,9 +173,10 @@ export class SplitcapPeer {
       if (!occurrence) return null;
       const message = {
         key,
+        agent,
+        communityId: m[META.communityId] ?? '',
         reason: 'delay' as const,
         occurrence: Number(occurrence),
-        agent: m[META.agent]!,
         enqueuedAt: 0,
       };
       return buildSession(message, m, members as string[]);

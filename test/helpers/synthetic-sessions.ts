@@ -88,3 +88,44 @@ export function syntheticCapture(
   }
   return { pcap: writer.toBuffer(), sessions };
 }
+
+export interface SyntheticPacket {
+  fromClient: boolean;
+  /** Capture time, µs since the epoch. */
+  tsUs: number;
+  /** TCP flags (ignored for UDP); default ACK|PSH. */
+  tcpFlags?: number;
+  payloadBytes?: number;
+}
+
+/**
+ * More packets of a session syntheticCapture made (a later batch of the same conversation, e.g. a RST), as a pcap
+ * of their own; `bytes` is their length on the wire.
+ */
+export function syntheticPackets(
+  session: SyntheticSession,
+  packets: SyntheticPacket[],
+): { pcap: Buffer; bytes: number } {
+  const writer = new PcapWriter({ linktype: 1, nanosecond: false });
+  let bytes = 0;
+  for (const p of packets) {
+    const [src, dst] = p.fromClient ? [session.client, session.server] : [session.server, session.client];
+    const frame = buildPacket({
+      proto: session.proto,
+      src: src.address,
+      sport: src.port,
+      dst: dst.address,
+      dport: dst.port,
+      tcpFlags: session.proto === 'tcp' ? (p.tcpFlags ?? TCP_ACK | TCP_PSH) : 0,
+      payload: Buffer.alloc(p.payloadBytes ?? 0),
+    });
+    bytes += frame.length;
+    writer.write({
+      tsSec: Math.floor(p.tsUs / 1e6),
+      tsNsec: (p.tsUs % 1e6) * 1000,
+      data: frame,
+      origLen: frame.length,
+    });
+  }
+  return { pcap: writer.toBuffer(), bytes };
+}

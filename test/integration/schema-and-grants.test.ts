@@ -67,6 +67,28 @@ describe('migrations', () => {
     }
   });
 
+  test('a verdict is unique per agent, session key and occurrence, and community_id is indexed', async () => {
+    const c = await mysqlAs('admin');
+    try {
+      const [indexes] = await c.query(
+        `SELECT index_name, non_unique, GROUP_CONCAT(column_name ORDER BY seq_in_index) AS columns
+         FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'session_verdict'
+         GROUP BY index_name, non_unique`,
+      );
+      const byName = new Map(
+        (indexes as Array<{ index_name: string; non_unique: number; columns: string }>).map((i) => [i.index_name, i]),
+      );
+      const unique = [...byName.values()].filter((i) => Number(i.non_unique) === 0).map((i) => i.columns);
+      assert.deepEqual(unique.sort(), ['agent_id,session_key,occurrence', 'id']);
+      assert.ok(
+        [...byName.values()].some((i) => i.columns.startsWith('community_id')),
+        'an index leads with community_id',
+      );
+    } finally {
+      await c.end();
+    }
+  });
+
   test('every UPDATE of sniffer_config increases the revision, even one that does not name it', async () => {
     const c = await mysqlAs('admin');
     const agent = uniqueId('rev');
@@ -123,6 +145,16 @@ describe('least-privilege accounts', () => {
       );
       const [rows] = await w.query('SELECT COUNT(*) AS n FROM session_verdict WHERE session_key = ?', [key]);
       assert.equal((rows as Array<{ n: number }>)[0]?.n, 1);
+      // Another agent's session of the same key and occurrence (the conversation seen from the other end) is a row
+      // of its own.
+      const otherAgent = verdict(key);
+      otherAgent[2] = 'agent-y';
+      const [third] = await w.execute(insertVerdict, otherAgent);
+      assert.equal(
+        (third as { affectedRows: number }).affectedRows,
+        1,
+        'the unique key is agent + session + occurrence',
+      );
       await assert.rejects(w.query("UPDATE sniffer_config SET bpf_filter = 'x'"), {
         code: 'ER_TABLEACCESS_DENIED_ERROR',
       });
@@ -150,6 +182,7 @@ describe('least-privilege accounts', () => {
         'report_top_talkers',
         'report_malicious_sessions',
         'report_agents',
+        'report_conversations_multi_agent',
       ]) {
         await r.query(`SELECT * FROM ${view} LIMIT 1`);
       }

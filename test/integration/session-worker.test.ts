@@ -1,12 +1,15 @@
 // session-worker with the real Redis, RabbitMQ, MariaDB, splitcap and forecast: sessions uploaded
-// through splitcap end as exactly one verdict row each, on the delayed and the immediate path, through
-// worker crashes, a forecast outage and poison messages; a forecast that refuses requests (limits lower than
+// through splitcap end as exactly one verdict row each (one per agent that saw the conversation, with its
+// Community ID), on the delayed and the immediate path, through worker crashes, a forecast outage and poison
+// messages (and messages of the layout before agent-scoped sessions); a forecast that refuses requests (limits lower than
 // the worker's batch or splitcap's sessions) gets split batches and dead-lettered sessions, never retries.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TCP_ACK, TCP_FIN } from '@fleetcap/lib/packet/decode';
 import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
+import { communityId } from '@fleetcap/lib/session-record/community-id';
 import { sessionKeys } from '@fleetcap/lib/session-store/layout';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
@@ -14,11 +17,13 @@ import type mysql from 'mysql2/promise';
 import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mysqlAs, uniqueId } from '../helpers/stack.ts';
-import { type SyntheticSession, syntheticCapture } from '../helpers/synthetic-sessions.ts';
+import { type SyntheticSession, syntheticCapture, syntheticPackets } from '../helpers/synthetic-sessions.ts';
 import { postBatch } from '../helpers/upload.ts';
 
 const prefix = uniqueId('wk').replace(/[^A-Za-z0-9]/g, '');
 const agent = uniqueId('wagent').slice(0, 60);
+/** A second agent that sees some of the same conversations (the other end, say). */
+const agent2 = uniqueId('wagent2').slice(0, 60);
 const token = 'worker-test-token-123';
 const DELAY_MS = 1000;
 const DONE_TTL = 3;
@@ -52,13 +57,22 @@ const workerEnv = () => ({
 });
 const startForecast = () => startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 30000);
 
-async function upload(pcap: Buffer, batchId: string, splitcapPort = splitcap.port): Promise<void> {
-  const res = await postBatch(splitcapPort, { agent, token }, batchId, pcap);
-  assert.equal(res.status, 202, await res.text());
+async function upload(
+  pcap: Buffer,
+  batchId: string,
+  splitcapPort = splitcap.port,
+  as = agent,
+): Promise<Record<string, unknown>> {
+  const res = await postBatch(splitcapPort, { agent: as, token }, batchId, pcap);
+  const text = await res.text();
+  assert.equal(res.status, 202, text);
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 interface Row {
   session_key: string;
+  agent_id: string;
+  community_id: string;
   client_addr: string;
   client_port: number;
   server_addr: string;
@@ -74,21 +88,22 @@ interface Row {
   model_version: string;
 }
 
-async function rowsFor(keys: string[]): Promise<Row[]> {
+async function rowsFor(keys: string[], agents = [agent]): Promise<Row[]> {
   if (keys.length === 0) return [];
   const [rows] = await db.query({
-    sql: 'SELECT * FROM session_verdict WHERE agent_id = ? AND session_key IN (?)',
-    values: [agent, keys],
+    sql: 'SELECT * FROM session_verdict WHERE agent_id IN (?) AND session_key IN (?)',
+    values: [agents, keys],
   });
   return rows as Row[];
 }
 
-async function waitForRows(keys: string[], withinMs: number): Promise<Row[]> {
+/** Until there is a row for each key (of each agent). */
+async function waitForRows(keys: string[], withinMs: number, agents = [agent]): Promise<Row[]> {
   const deadline = Date.now() + withinMs;
   let rows: Row[] = [];
   while (Date.now() < deadline) {
-    rows = await rowsFor(keys);
-    if (rows.length >= keys.length) return rows;
+    rows = await rowsFor(keys, agents);
+    if (rows.length >= keys.length * agents.length) return rows;
     await sleep(200);
   }
   return rows;
@@ -110,7 +125,7 @@ before(async () => {
   [splitcap, forecast] = await Promise.all([
     startApp('splitcap', {
       FLEETCAP_SPLITCAP_PORT: '0',
-      FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token}`,
+      FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token},${agent2}=${token}`,
       FLEETCAP_REDIS_PREFIX: prefix,
       FLEETCAP_QUEUE_PREFIX: prefix,
       FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
@@ -125,14 +140,24 @@ after(async () => {
   await splitcap?.stop();
   await forecast?.stop();
   await amqpConn?.close();
-  await db?.query('DELETE FROM session_verdict WHERE agent_id = ?', [agent]);
+  await db?.query('DELETE FROM session_verdict WHERE agent_id IN (?)', [[agent, agent2]]);
   await db?.end();
   redis?.disconnect();
   await removePipelineNamespace(prefix, DELAY_MS);
 });
 
+const communityIdOf = (s: SyntheticSession) =>
+  communityId({
+    protocol: s.proto === 'tcp' ? 6 : 17,
+    src: s.client.address,
+    sport: s.client.port,
+    dst: s.server.address,
+    dport: s.server.port,
+  });
+
 function checkRow(row: Row | undefined, s: SyntheticSession, reason: string): void {
   assert.ok(row, `${s.key}: a verdict row`);
+  assert.equal(row.community_id, communityIdOf(s), `${s.key}: Community ID`);
   assert.equal(row.protocol, s.proto);
   assert.equal(row.client_addr, s.client.address, `${s.key}: the initiator is the client`);
   assert.equal(row.client_port, s.client.port);
@@ -170,10 +195,35 @@ describe('session-worker end to end', () => {
     // Freed once stored, and marked done so late packets do not reopen them.
     await sleep(300);
     for (const s of sessions) {
-      const k = sessionKeys(s.key, prefix);
+      const k = sessionKeys({ agent, key: s.key }, prefix);
       assert.equal(await redis.exists(k.packets, k.meta, k.batches), 0, `${s.key}: keys freed`);
       assert.equal(await redis.exists(k.done), 1, `${s.key}: done marker`);
     }
+  });
+
+  test('one conversation from two agents: a row each with one Community ID; one agent’s verdict does not end the other’s session', async () => {
+    const {
+      pcap,
+      sessions: [c],
+    } = syntheticCapture([{ proto: 'tcp', packets: 5 }], seed++);
+    const s = c!;
+    const fin = syntheticPackets(s, [{ fromClient: true, tsUs: s.lastUs + 1000, tcpFlags: TCP_FIN | TCP_ACK }]);
+    // The first agent's session closes and gets its verdict (done marker set) before the second agent uploads.
+    await upload(pcap, 'two-agents-1');
+    await upload(fin.pcap, 'two-agents-2');
+    const [first] = await waitForRows([s.key], 10000);
+    assert.equal(first?.reason, 'closed');
+    assert.equal(await redis.exists(sessionKeys({ agent, key: s.key }, prefix).done), 1, 'first agent: done');
+    // The same packets from the second agent: its own session, not swallowed by the first agent's done marker.
+    const stored = await upload(pcap, 'two-agents-1', splitcap.port, agent2);
+    assert.equal(stored.packetsStored, 5, JSON.stringify(stored));
+    assert.equal((stored.skipped as { sessionDone: number }).sessionDone, 0, 'no packet dropped as done');
+    await upload(fin.pcap, 'two-agents-2', splitcap.port, agent2);
+    const rows = await waitForRows([s.key], 10000, [agent, agent2]);
+    assert.deepEqual(rows.map((r) => r.agent_id).sort(), [agent, agent2].sort(), 'a row for each agent');
+    const both = { ...s, packets: 6, bytes: s.bytes + fin.bytes, lastUs: s.lastUs + 1000 };
+    for (const r of rows) checkRow(r, both, 'closed');
+    assert.equal(rows[0]!.community_id, rows[1]!.community_id);
   });
 
   test('kill -9 of a worker at random moments, 20 trials: exactly one row per session, no keys left', async () => {
@@ -238,16 +288,29 @@ describe('session-worker end to end', () => {
         persistent: true,
       },
     );
+    // A message of a splitcap from before agent-scoped sessions (no communityId): its session, if any, is in the
+    // old layout, which the worker does not read.
+    channel.sendToQueue(
+      queues.ready,
+      Buffer.from(
+        JSON.stringify({ key: 'tcp/10.0.0.1/1/10.0.0.2/2', reason: 'delay', occurrence: 1, agent, enqueuedAt: 1 }),
+      ),
+      { persistent: true },
+    );
     const reasons: string[] = [];
     const deadline = Date.now() + 10000;
-    while (reasons.length < 2 && Date.now() < deadline) {
+    while (reasons.length < 3 && Date.now() < deadline) {
       const m = await channel.get(queues.dead, { noAck: true });
       if (m) reasons.push(String(m.properties.headers?.['x-fleetcap-reason']));
       else await sleep(100);
     }
-    assert.equal(reasons.length, 2);
+    assert.equal(reasons.length, 3);
     assert.match(reasons.join('\n'), /message body is not JSON/);
     assert.match(reasons.join('\n'), /reason: Invalid enum value/);
+    assert.match(
+      reasons.join('\n'),
+      /message of a splitcap from before agent-scoped sessions \(no communityId\): its session is in the old Redis layout/,
+    );
   });
 });
 

@@ -1,7 +1,8 @@
 // splitcap against the real Redis and RabbitMQ: tcpdump-written captures uploaded as raw bodies (the
 // way `curl --data-binary @file.pcap` sends them) leave in Redis the sessions that the offline command
-// prints, every session gets exactly one message per reason it deserves, and a batch sent twice
-// changes nothing.
+// prints, with its Community IDs, every session gets exactly one message per reason it deserves, a batch sent
+// twice changes nothing, and two agents uploading one conversation hold two sessions that neither changes for
+// the other.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -11,24 +12,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
+import { TCP_ACK, TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
 import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
-import { decodeSessionMessage } from '@fleetcap/lib/queue/session-message';
+import { decodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
+import { communityId } from '@fleetcap/lib/session-record/community-id';
 import { decodePacketRecord, sessionKeys, toClientDirection } from '@fleetcap/lib/session-store/layout';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
+import { syntheticCapture, syntheticPackets } from '../helpers/synthetic-sessions.ts';
 
 const MAX = 24;
 const DELAY_MS = 1000;
 const prefix = uniqueId('it').replace(/[^A-Za-z0-9]/g, '');
 const agent = 'itest-agent';
 const token = 'itest-token-0123456789';
+const otherAgent = 'other';
+const otherToken = 'other-token-xyz';
 const queues = sessionQueueNames(prefix, DELAY_MS);
 const work = mkdtempSync(join(tmpdir(), 'splitcap-it-'));
 const sharedPcaps = join(repoRoot, '..', 'shared', 'pcaps', 'tcpdump-tests');
@@ -47,6 +52,7 @@ interface OfflineSession {
   packets: number;
   packetsFromSrc: number;
   bytes: number;
+  communityId: string;
 }
 
 function offlineSessions(file: string): OfflineSession[] {
@@ -107,20 +113,28 @@ async function upload(port: number, body: Uint8Array, headers: Record<string, st
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Everything in the ready queue now, as key|reason -> count. */
-async function drainReady(): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
+/** Every message in the ready queue now. */
+async function readyMessages(): Promise<SessionMessage[]> {
+  const messages: SessionMessage[] = [];
   for (;;) {
     const m = await channel.get(queues.ready, { noAck: true });
-    if (!m) return counts;
-    const msg = decodeSessionMessage(m.content);
-    const k = `${msg.key}|${msg.reason}`;
-    counts.set(k, (counts.get(k) ?? 0) + 1);
+    if (!m) return messages;
+    messages.push(decodeSessionMessage(m.content));
   }
 }
 
-async function storedSession(key: string) {
-  const k = sessionKeys(key, prefix);
+/** Everything in the ready queue now, as key|reason -> count (agent/key|reason for agents but this one). */
+async function drainReady(): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const msg of await readyMessages()) {
+    const k = `${msg.agent === agent ? '' : `${msg.agent}/`}${msg.key}|${msg.reason}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+async function storedSession(key: string, of = agent) {
+  const k = sessionKeys({ agent: of, key }, prefix);
   const [meta, members] = await Promise.all([redis.hgetall(k.meta), redis.zrange(k.packets, 0, -1)]);
   return { meta, records: members.map(decodePacketRecord) };
 }
@@ -181,7 +195,7 @@ before(async () => {
   channel = await amqpConn.createChannel();
   const env = {
     FLEETCAP_SPLITCAP_PORT: '0',
-    FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token},other=other-token-xyz`,
+    FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token},${otherAgent}=${otherToken}`,
     FLEETCAP_REDIS_PREFIX: prefix,
     FLEETCAP_QUEUE_PREFIX: prefix,
     FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
@@ -219,6 +233,7 @@ describe('splitcap with real Redis and RabbitMQ', () => {
       assert.equal(Number(meta.overflow ?? 0), s.packets - stored, `${s.key}: packets over the cap are counted`);
       assert.equal(Number(meta.bytes), s.bytes, `${s.key}: bytes of every packet seen`);
       assert.equal(meta.agent, agent);
+      assert.equal(meta.community_id, s.communityId, `${s.key}: the Community ID the offline command prints`);
       // Every packet keeps its direction: the initiator is the offline command's src.
       const initiator = Number(meta.initiator) as 0 | 1;
       const fromClient = records.map((r) => toClientDirection(r, initiator)).filter((r) => r.direction === 0).length;
@@ -240,7 +255,14 @@ describe('splitcap with real Redis and RabbitMQ', () => {
     const expected = offlineSessions(capture);
     const closing = closingKeys(capture);
     await sleep(DELAY_MS + 1500); // the delay messages dead-letter into the ready queue
-    const got = await drainReady();
+    const messages = await readyMessages();
+    const communityIds = new Map(expected.map((s) => [s.key, s.communityId]));
+    for (const m of messages) {
+      assert.equal(m.agent, agent, `${m.key}: the message names the agent's session`);
+      assert.equal(m.communityId, communityIds.get(m.key), `${m.key}: the message carries the Community ID`);
+    }
+    const got = new Map<string, number>();
+    for (const m of messages) got.set(`${m.key}|${m.reason}`, (got.get(`${m.key}|${m.reason}`) ?? 0) + 1);
     const want = new Map<string, number>();
     for (const s of expected) {
       want.set(`${s.key}|delay`, 1);
@@ -325,6 +347,74 @@ describe('splitcap with real Redis and RabbitMQ', () => {
     await drainReady();
   });
 
+  test('two agents uploading one conversation hold two sessions; one agent’s RST and packets over the cap leave the other’s as it was', async () => {
+    const {
+      pcap,
+      sessions: [conversation],
+    } = syntheticCapture([{ proto: 'tcp', packets: 6 }], 7001);
+    const c = conversation!;
+    const expectedId = communityId({
+      protocol: 6,
+      src: c.client.address,
+      sport: c.client.port,
+      dst: c.server.address,
+      dport: c.server.port,
+    });
+    // The same file from both agents: the same default batch id, which each agent's session applies once.
+    const [fromAgent, fromOther] = await Promise.all([
+      upload(replicaA.port, pcap),
+      upload(replicaB.port, pcap, { authorization: `Bearer ${otherToken}`, 'x-fleetcap-agent': otherAgent }),
+    ]);
+    assert.equal(fromAgent.status, 202);
+    assert.equal(fromOther.status, 202);
+    assert.equal(fromOther.body.duplicate, false, "another agent's identical batch is not a duplicate");
+    const mine = await storedSession(c.key);
+    const theirs = await storedSession(c.key, otherAgent);
+    for (const [who, s] of [
+      [agent, mine],
+      [otherAgent, theirs],
+    ] as const) {
+      assert.equal(s.records.length, 6, `${who}: its own 6 packets, not both agents' 12`);
+      assert.equal(s.meta.agent, who);
+      assert.equal(s.meta.community_id, expectedId, `${who}: one Community ID for the conversation`);
+      assert.equal(s.meta.sched_now, undefined, `${who}: not closed, not full`);
+    }
+
+    // The other agent sees the server's RST, then 30 more packets of the same 5-tuple (its session: 24 kept).
+    const rst = syntheticPackets(c, [{ fromClient: false, tsUs: c.lastUs + 1000, tcpFlags: TCP_RST | TCP_ACK }]);
+    const more = syntheticPackets(
+      c,
+      Array.from({ length: 30 }, (_, i) => ({
+        fromClient: i % 2 === 0,
+        tsUs: c.lastUs + 2000 + i * 100,
+        payloadBytes: 40,
+      })),
+    );
+    const otherHeaders = { authorization: `Bearer ${otherToken}`, 'x-fleetcap-agent': otherAgent };
+    assert.equal((await upload(replicaA.port, rst.pcap, otherHeaders)).status, 202);
+    assert.equal((await upload(replicaB.port, more.pcap, otherHeaders)).status, 202);
+    const theirsAfter = await storedSession(c.key, otherAgent);
+    assert.equal(theirsAfter.meta.sched_now, 'closed', "the RST closed the other agent's session");
+    assert.equal(theirsAfter.records.length, MAX);
+    assert.equal(Number(theirsAfter.meta.overflow), 6 + 1 + 30 - MAX, 'its packets over the cap are counted');
+    assert.deepEqual(await storedSession(c.key), mine, "this agent's session is as it was");
+
+    // (A delay message may already be in the ready queue on a slow machine: only the immediate ones count here.)
+    const soon = await readyMessages();
+    assert.deepEqual(
+      soon.filter((m) => m.reason !== 'delay').map((m) => [m.agent, m.key, m.reason, m.communityId]),
+      [[otherAgent, c.key, 'closed', expectedId]],
+      "only the other agent's session is ready",
+    );
+    await sleep(DELAY_MS + 1500);
+    const delayed = [...soon, ...(await readyMessages())].filter((m) => m.reason === 'delay');
+    assert.deepEqual(
+      delayed.map((m) => `${m.agent}|${m.key}|${m.communityId}`).sort(),
+      [`${agent}|${c.key}|${expectedId}`, `${otherAgent}|${c.key}|${expectedId}`],
+      'a delay message for each agent’s session',
+    );
+  });
+
   test('bad uploads get precise errors and store nothing', async () => {
     const pcapHeader = Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex');
     const lyingRecord = Buffer.alloc(16);
@@ -343,7 +433,7 @@ describe('splitcap with real Redis and RabbitMQ', () => {
 
     const wrongToken = await upload(replicaA.port, pcapHeader, { authorization: 'Bearer nope-nope-nope' });
     assert.equal(wrongToken.status, 401);
-    const otherAgentsToken = await upload(replicaA.port, pcapHeader, { 'x-fleetcap-agent': 'other' });
+    const otherAgentsToken = await upload(replicaA.port, pcapHeader, { 'x-fleetcap-agent': otherAgent });
     assert.equal(otherAgentsToken.status, 401, "one agent's token does not open another's");
     const noAgent = await fetch(`http://127.0.0.1:${replicaA.port}/v1/batches`, { method: 'POST', body: pcapHeader });
     assert.equal(noAgent.status, 401);

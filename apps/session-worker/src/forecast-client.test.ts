@@ -13,6 +13,7 @@ const message = {
   reason: 'delay' as const,
   occurrence: 1,
   agent: 'a1',
+  communityId: '1:LQU9qZlK+B5F3KDmev6m5PMibrg=',
   enqueuedAt: 1,
 };
 const meta = {

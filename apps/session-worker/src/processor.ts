@@ -6,6 +6,7 @@
 // each part passes; a single session it still refuses is dead-lettered and the rest of the batch goes on.
 
 import { decodeSessionMessage, type ScheduleReason, type SessionMessage } from '@fleetcap/lib/queue/session-message';
+import { agentSessionKey } from '@fleetcap/lib/session/key';
 import type { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { type LoadedSession, loadSessions } from '@fleetcap/lib/session-store/reader';
 import type { Redis } from 'ioredis';
@@ -36,7 +37,7 @@ export interface ProcessorDeps {
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
 
-/** One session occurrence to classify, and every delivery (delay, full, ...) that asked for it. */
+/** One session occurrence (of one agent) to classify, and every delivery (delay, full, ...) that asked for it. */
 interface Work {
   session: LoadedSession;
   reason: ScheduleReason;
@@ -95,7 +96,8 @@ export class BatchProcessor {
       ),
     );
 
-    // Two messages for one occurrence (delay and full) share one verdict, stored with the earlier-path reason.
+    // Two messages for one occurrence (delay and full) share one verdict, stored with the earlier-path reason. The
+    // same conversation seen by two agents is two sessions: two verdicts.
     const toClassify = new Map<string, Work>();
     const toAck: Delivery[] = [];
     for (const [i, outcome] of outcomes.entries()) {
@@ -109,7 +111,7 @@ export class BatchProcessor {
         this.d.metrics.messages.inc({ outcome: outcome.why });
         continue;
       }
-      const id = `${message.key}#${outcome.session.occurrence}`;
+      const id = `${agentSessionKey(message.agent, message.key)}#${outcome.session.occurrence}`;
       const prior = toClassify.get(id);
       if (!prior) {
         toClassify.set(id, { session: outcome.session, reason: message.reason, deliveries: [delivery] });
@@ -148,7 +150,13 @@ export class BatchProcessor {
       const inserted = rows.length > 0 ? await this.retry('insert', () => insertVerdicts(this.d.pool, rows)) : 0;
       if (stored.length > 0) {
         await this.retry('finish', () =>
-          this.d.finisher.finish(stored.map((w) => ({ key: w.session.message.key, occurrence: w.session.occurrence }))),
+          this.d.finisher.finish(
+            stored.map((w) => ({
+              agent: w.session.agent,
+              key: w.session.message.key,
+              occurrence: w.session.occurrence,
+            })),
+          ),
         );
       }
       const now = (this.d.now ?? Date.now)();

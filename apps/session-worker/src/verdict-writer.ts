@@ -1,5 +1,6 @@
-// Writes a batch of verdicts with one multi-row INSERT IGNORE: the unique (session_key, occurrence)
-// index makes a replay after a crash a no-op, so every session occurrence has exactly one row.
+// Writes a batch of verdicts with one multi-row INSERT IGNORE: the unique (agent_id, session_key, occurrence)
+// index makes a replay after a crash a no-op, so every session occurrence of every agent has exactly one row; two
+// agents that saw one conversation have a row each, with the same community_id.
 
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
@@ -17,6 +18,7 @@ const columns = [
   'session_key',
   'occurrence',
   'agent_id',
+  'community_id',
   'protocol',
   'client_addr',
   'client_port',
@@ -45,6 +47,7 @@ export function verdictValues(r: VerdictRow): Array<string | number> {
     s.message.key,
     s.occurrence,
     s.agent,
+    s.communityId,
     s.proto,
     s.client.address,
     s.client.port,

@@ -1,12 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { communityId as communityIdOf } from '@fleetcap/lib/session-record/community-id';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
-import { storedSession } from '@fleetcap/lib/session-store/test-fixtures';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
-const { message, meta, members } = storedSession;
+const message = {
+  key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
+  reason: 'full' as const,
+  occurrence: 1732451234567890,
+  agent: 'a1',
+  communityId: '1:from-the-message',
+  enqueuedAt: 1,
+};
+const communityId = communityIdOf({ protocol: 6, src: '10.0.0.9', sport: 51000, dst: '10.0.0.2', dport: 443 });
+const meta = {
+  agent: 'a1',
+  community_id: communityId,
+  initiator: '1', // endpoint b (10.0.0.9:51000) sent the first packet
+  occurrence: '1732451234567890',
+  first: '1732451234567890',
+  last: '1732451235000001',
+  packets: '24',
+  overflow: '6',
+  bytes: '9000',
+};
+// Stored directions are canonical: 1 = b to a, i.e. from the initiator (side b) here.
+const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
 
 describe('session-worker pure parts', () => {
   test('verdict rows carry µs times as UTC DATETIME(6) and every contract column', () => {
@@ -23,6 +44,7 @@ describe('session-worker pure parts', () => {
       message.key,
       1732451234567890,
       'a1',
+      communityId,
       'tcp',
       '10.0.0.9',
       51000,

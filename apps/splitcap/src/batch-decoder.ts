@@ -11,6 +11,7 @@ import {
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
+import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from '@fleetcap/lib/session-record/community-id';
 import { encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
 
@@ -40,7 +41,8 @@ export function looksLikeCapture(body: Uint8Array): boolean {
   return PCAP_MAGICS.has(be);
 }
 
-export function decodeBatch(body: Buffer): DecodedBatch {
+/** `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED). */
+export function decodeBatch(body: Buffer, communityIdSeed = DEFAULT_COMMUNITY_ID_SEED): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
     throw new BatchFormatError(
@@ -78,6 +80,8 @@ export function decodeBatch(body: Buffer): DecodedBatch {
         const key = sessionKeyOf(decoded.proto, decoded.src, decoded.sport, decoded.dst, decoded.dport);
         s = {
           key,
+          // Once per session and batch, from the raw address bytes; TCP and UDP always have one.
+          communityId: communityIdOfPacket(decoded, communityIdSeed) ?? '',
           firstSide: forward ? 0 : 1,
           firstUs: tsUs,
           lastUs: tsUs,

@@ -1,7 +1,15 @@
 // splitcap's settings from the environment, validated at startup.
 
+import { agentIdPattern } from '@fleetcap/lib/agent/paths';
 import { type Env, parseEnv } from '@fleetcap/lib/config/connections';
-import { durationMs, listenHost, listenPort, queuePrefix, redisPrefix } from '@fleetcap/lib/config/env-schema';
+import {
+  communityIdSeed,
+  durationMs,
+  listenHost,
+  listenPort,
+  queuePrefix,
+  redisPrefix,
+} from '@fleetcap/lib/config/env-schema';
 import { SESSION_DELAY_MS, SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import { z } from 'zod';
 
@@ -22,6 +30,14 @@ const tokenList = z
         ctx.addIssue({
           code: 'custom',
           message: `"${agent || pair}": each entry is agent=token with a token of 8 characters or more`,
+        });
+        return z.NEVER;
+      }
+      // The agent id names its sessions in Redis and in the verdict rows: it must be one (lib/src/agent/paths.ts).
+      if (!agentIdPattern.test(agent)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${agent}": an agent id is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
         });
         return z.NEVER;
       }
@@ -53,6 +69,8 @@ const splitcapEnv = z.object({
   FLEETCAP_MODEL_CARD_PATH: z.string().min(1).default('model/model-card.json'),
   FLEETCAP_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(3600),
   FLEETCAP_BATCH_RECEIPT_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
+  /** Seed of the Community ID stored with every session (and so in the verdict rows). */
+  FLEETCAP_COMMUNITY_ID_SEED: communityIdSeed,
 });
 
 export type SplitcapConfig = z.infer<typeof splitcapEnv>;

@@ -12,16 +12,29 @@ import type { Scheduler } from './scheduler.ts';
 /** The 202 answer of the upload contract, less the batch id the handler adds. */
 export type IngestResult = Omit<BatchAccepted, 'batchId'>;
 
+export interface IngestOptions {
+  /** FLEETCAP_COMMUNITY_ID_SEED. */
+  communityIdSeed?: number;
+  now?: () => number;
+}
+
+/** Every session a batch holds is the uploading agent's own: `agent` is part of each session's identity. */
 export class Ingest {
+  private readonly now: () => number;
+  private readonly communityIdSeed: number | undefined;
+
   constructor(
     private readonly store: SessionWriter,
     private readonly scheduler: Scheduler,
     private readonly metrics: SplitcapMetrics,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: IngestOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.communityIdSeed = options.communityIdSeed;
+  }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body);
+    const batch = decodeBatch(body, this.communityIdSeed);
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
@@ -37,7 +50,14 @@ export class Ingest {
       if (o.status === 'ok') result.skipped.overMax += o.dropped;
       result.packetsStored += o.appended;
       for (const reason of o.reasons) {
-        messages.push({ key: o.key, reason, occurrence: o.occurrence, agent, enqueuedAt });
+        messages.push({
+          key: o.key,
+          agent,
+          communityId: o.communityId,
+          reason,
+          occurrence: o.occurrence,
+          enqueuedAt,
+        });
         result.scheduled[reason] = (result.scheduled[reason] ?? 0) + 1;
       }
     }

@@ -35,8 +35,15 @@ export const reportSections: ReportSection[] = [
   {
     title: 'Attack sessions (most recent 10)',
     sql: `SELECT label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
-                 CONCAT(server_addr, ':', server_port) AS server, packets, first_packet_at, agent_id
+                 CONCAT(server_addr, ':', server_port) AS server, packets, first_packet_at, agent_id, community_id
           FROM report_malicious_sessions ORDER BY first_packet_at DESC LIMIT 10`,
+  },
+  {
+    title: 'Conversations seen by several agents (most recent 10)',
+    sql: `SELECT community_id, protocol, CONCAT(client_addr, ':', client_port) AS client,
+                 CONCAT(server_addr, ':', server_port) AS server, agents, labels, ROUND(max_score, 3) AS max_score,
+                 first_packet_at
+          FROM report_conversations_multi_agent ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
     title: 'Top talkers (by bytes)',
@@ -106,7 +113,9 @@ export async function printAgents(out: (line: string) => void = console.log, sql
 export function registerReportCommands(program: Command): void {
   program
     .command('report')
-    .description('the reporting views as tables: sessions per label, per hour, attack sessions, top talkers')
+    .description(
+      'the reporting views as tables: sessions per label, per hour, attack sessions, conversations seen by several agents, top talkers',
+    )
     .action(async () => {
       try {
         await printReport();

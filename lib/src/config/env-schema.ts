@@ -73,6 +73,12 @@ export const queuePrefix = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"')
   .default('fleetcap');
 
+/**
+ * The Community ID v1 seed (FLEETCAP_COMMUNITY_ID_SEED, 0-65535, default 0 as in Zeek, Suricata and Arkime): every
+ * tool whose Community IDs are compared must use the same one.
+ */
+export const communityIdSeed = wholeNumber(0, 65535).default(0);
+
 /** A yes/no switch. */
 export const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { errorMap: () => ({ message: 'must be true or false' }) })

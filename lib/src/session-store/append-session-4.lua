@@ -2,25 +2,27 @@
   Appends one batch's packets of one session and decides what to schedule, by doing the following:
     - does nothing when this batch id was applied to the session before (a retried batch adds nothing and
       reports the reasons decided the first time), or when the session is done (classified, marker not expired);
-    - starts a new occurrence when the session has no meta hash yet: agent, initiator side and occurrence
-      (the first packet's µs) are recorded;
+    - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
+      occurrence (the first packet's µs) are recorded;
     - numbers and stores the packets that fit under the cap, and counts the others as overflow;
     - widens first/last and adds the bytes of every packet of the batch, kept or not;
     - decides the schedule reasons: 'delay' at the first packet of the occurrence, then at most one of
       'full' (reached the cap) or 'closed' (a TCP FIN or RST), each once per occurrence;
     - records the batch id with its reasons, and sets the TTL safety net on the session's keys.
+  A session is one agent's (the keys are named by agent and session key): another agent's batches of the same
+  conversation go to keys of their own and never reach this session.
   Atomic per session, so several splitcap replicas need no lock. splitcap does the per-packet work (member
   text, sums, min/max) before the call: the script only numbers the packets it keeps and updates totals.
   Key and field names: lib/src/session-store/layout.ts (sessionKeys, META).
 
     Input:
-      KEYS[1] packets sorted set   (fc:s:{K}:p)
-      KEYS[2] meta hash            (fc:s:{K}:m)
-      KEYS[3] batches hash         (fc:s:{K}:b)
-      KEYS[4] done marker          (fc:s:{K}:d)
+      KEYS[1] packets sorted set   (fc:s:{A/K}:p, A = agent id, K = session key)
+      KEYS[2] meta hash            (fc:s:{A/K}:m)
+      KEYS[3] batches hash         (fc:s:{A/K}:b)
+      KEYS[4] done marker          (fc:s:{A/K}:d)
 
       ARGV[1] batch id
-      ARGV[2] agent id
+      ARGV[2] agent id (the A of the keys)
       ARGV[3] max packets per session (FLEETCAP_SESSION_MAX_PACKETS)
       ARGV[4] session TTL seconds (FLEETCAP_SESSION_TTL_SECONDS)
       ARGV[5] canonical side (0|1) that sent the batch's first packet of this session
@@ -28,10 +30,11 @@
       ARGV[7] last µs in the batch
       ARGV[8] wire bytes in the batch
       ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
-      ARGV[10..] two values per packet, in batch order: capture time µs (the score), member text after the
+      ARGV[10] Community ID of the conversation (recorded when the batch starts a new occurrence)
+      ARGV[11..] two values per packet, in batch order: capture time µs (the score), member text after the
                  sequence number ("dir:tsUs:wire:payload:flags", encodePacketRecordTail)
 
-    Output: { status, appended, dropped, reasons, occurrence }
+    Output: { status, appended, dropped, reasons, occurrence, communityId }
       status      'ok'   stored
                   'dup'  batch already applied: appended and dropped are 0, reasons are those decided then
                   'done' session already classified: nothing stored, dropped = the batch's packets
@@ -39,28 +42,32 @@
       dropped     packets of the batch not stored (over the cap, or the session is done)
       reasons     comma-separated schedule reasons to publish ('' for none)
       occurrence  the occurrence's first µs, as text ('0' when done)
+      communityId the Community ID the occurrence recorded at its start ('' when done)
 ]]
 local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local batchId, agent = ARGV[1], ARGV[2]
 local maxPackets, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local npackets = (#ARGV - 9) / 2
+local npackets = (#ARGV - 10) / 2
 
 local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
-  return { 'dup', 0, 0, prior, redis.call('HGET', metaKey, 'occurrence') or '0' }
+  local stored = redis.call('HMGET', metaKey, 'occurrence', 'community_id')
+  return { 'dup', 0, 0, prior, stored[1] or '0', stored[2] or ARGV[10] }
 end
 if redis.call('EXISTS', doneKey) == 1 then
-  return { 'done', 0, npackets, '', '0' }
+  return { 'done', 0, npackets, '', '0', '' }
 end
 
-local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now')
+local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
 local count = tonumber(m[1]) or 0
 local occurrence = m[2]
+local communityId = m[9] or ARGV[10]
 local fields = {}
 if not occurrence then
   -- First packet of this occurrence: its sender is the client (initiator) of the session.
   occurrence = ARGV[6]
-  fields = { 'agent', agent, 'initiator', ARGV[5], 'occurrence', occurrence }
+  communityId = ARGV[10]
+  fields = { 'agent', agent, 'community_id', communityId, 'initiator', ARGV[5], 'occurrence', occurrence }
 end
 
 local keep = math.min(npackets, maxPackets - count)
@@ -68,7 +75,7 @@ if keep < 0 then keep = 0 end
 if keep > 0 then
   local members = {}
   for i = 1, keep do
-    local base = 8 + i * 2
+    local base = 9 + i * 2
     members[#members + 1] = ARGV[base]
     members[#members + 1] = (count + i) .. ':' .. ARGV[base + 1]
   end
@@ -117,4 +124,4 @@ redis.call('HSET', batchesKey, batchId, reasonText)
 redis.call('EXPIRE', packetsKey, ttl)
 redis.call('EXPIRE', metaKey, ttl)
 redis.call('EXPIRE', batchesKey, ttl)
-return { 'ok', keep, dropped, reasonText, occurrence }
+return { 'ok', keep, dropped, reasonText, occurrence, communityId }

@@ -1,13 +1,19 @@
-// How a session lives in Redis. All keys of one session share the `{<session key>}` hash tag, so they
-// sit in one slot of a Redis Cluster and one Lua script may touch them all.
+// How a session lives in Redis. A session is one agent's view of a conversation (one per vantage point), so its
+// keys are named by agent and session key together, A/K (agentSessionKey in lib/src/session/key.ts, e.g.
+// `host-1/tcp/10.0.0.1/443/10.0.0.2/51000`), and all keys of one session share the `{A/K}` hash tag: they sit in
+// one slot of a Redis Cluster and one Lua script may touch them all. Two agents' sessions of one conversation
+// share no key, so one agent's uploads (a RST, packets over the cap) never change another agent's session.
 // (fc is the default prefix)
-//   fc:s:{K}:p  sorted set of packets, score = capture time in µs, member = packet record (below)
-//   fc:s:{K}:m  hash (fields: META): agent, occurrence, initiator side, first/last µs and bytes of every packet
-//               seen, packets (kept), overflow (seen beyond the cap), scheduling flags
-//   fc:s:{K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
-//   fc:s:{K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it expires
-//   fc:receipt:{agent}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
+//   fc:s:{A/K}:p  sorted set of packets, score = capture time in µs, member = packet record (below)
+//   fc:s:{A/K}:m  hash (fields: META): agent, Community ID, occurrence, initiator side, first/last µs and bytes of
+//                 every packet seen, packets (kept), overflow (seen beyond the cap), scheduling flags
+//   fc:s:{A/K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
+//   fc:s:{A/K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it
+//                 expires
+//   fc:receipt:{A}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
 // The Lua scripts beside this file (append-session-4.lua, finish-session-4.lua) spell the same names.
+// Keys of the layout before agent-scoped sessions (fc:s:{K}:…, no agent) are never read; they expire by their TTL.
+import { agentSessionKey } from '../session/key.ts';
 import { FROM_INITIATOR, TO_INITIATOR } from '../session/sessionizer.ts';
 
 export interface SessionKeys {
@@ -17,9 +23,18 @@ export interface SessionKeys {
   done: string;
 }
 
-/** `prefix` (FLEETCAP_REDIS_PREFIX, default "fc") lets several pipelines, or tests, share one Redis. */
-export function sessionKeys(sessionKey: string, prefix = 'fc'): SessionKeys {
-  const base = `${prefix}:s:{${sessionKey}}`;
+/** A session of the store: an agent's view of the conversation of a session key (the 5-tuple key text). */
+export interface StoredSessionName {
+  agent: string;
+  key: string;
+}
+
+/**
+ * The keys of a session. `prefix` (FLEETCAP_REDIS_PREFIX, default "fc") lets several pipelines, or tests, share one
+ * Redis. Throws SessionKeyError for an agent id that is not one.
+ */
+export function sessionKeys(session: StoredSessionName, prefix = 'fc'): SessionKeys {
+  const base = `${prefix}:s:{${agentSessionKey(session.agent, session.key)}}`;
   return { packets: `${base}:p`, meta: `${base}:m`, batches: `${base}:b`, done: `${base}:d` };
 }
 
@@ -28,10 +43,12 @@ export function receiptKey(agent: string, batchId: string, prefix = 'fc'): strin
   return `${prefix}:receipt:{${agent}}:${batchId}`;
 }
 
-/** The fields of the meta hash (fc:s:{K}:m), all written by the append script. */
+/** The fields of the meta hash (fc:s:{A/K}:m), all written by the append script. */
 export const META = {
-  /** Agent id of the occurrence's first batch. */
+  /** Agent id of the session (also in its key). */
   agent: 'agent',
+  /** Community ID v1 of the conversation (lib/src/session-record/community-id.ts), with splitcap's seed. */
+  communityId: 'community_id',
   /** Canonical side (0 = endpoint a of the key) that sent the first packet: the client. */
   initiator: 'initiator',
   /** µs capture time of the occurrence's first stored packet: names the occurrence. */

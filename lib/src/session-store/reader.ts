@@ -1,6 +1,6 @@
-// The session-worker's read of the session store: the sessions named by queue messages, in one pipelined round
-// for a whole batch, and per message whether there is work: a session already done, freed, or of another
-// occurrence than the message names needs no verdict.
+// The session-worker's read of the session store: the sessions named by queue messages (agent and key), in one
+// pipelined round for a whole batch, and per message whether there is work: a session already done, freed, or of
+// another occurrence than the message names needs no verdict.
 import type { Redis } from 'ioredis';
 import type { SessionMessage } from '../queue/session-message.ts';
 import { parseSessionKey } from '../session/key.ts';
@@ -12,6 +12,8 @@ export interface LoadedSession {
   client: { address: string; port: number };
   server: { address: string; port: number };
   agent: string;
+  /** Community ID v1 recorded with the session (the message's when the session has none). */
+  communityId: string;
   occurrence: number;
   firstUs: number;
   lastUs: number;
@@ -44,7 +46,8 @@ export function buildSession(message: SessionMessage, meta: Record<string, strin
     proto: key.proto,
     client,
     server,
-    agent: meta[META.agent] ?? message.agent,
+    agent: message.agent,
+    communityId: meta[META.communityId] || message.communityId,
     occurrence: num(META.occurrence),
     firstUs: num(META.first),
     lastUs: num(META.last),
@@ -57,7 +60,7 @@ export function buildSession(message: SessionMessage, meta: Record<string, strin
 export async function loadSessions(redis: Redis, prefix: string, messages: SessionMessage[]): Promise<LoadOutcome[]> {
   const pipeline = redis.pipeline();
   for (const m of messages) {
-    const k = sessionKeys(m.key, prefix);
+    const k = sessionKeys(m, prefix);
     pipeline.exists(k.done);
     pipeline.hgetall(k.meta);
     pipeline.zrange(k.packets, 0, -1);

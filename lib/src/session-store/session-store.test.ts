@@ -1,11 +1,38 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SessionKeyError } from '../session/key.ts';
 import { decodePacketRecord, encodePacketRecordTail, META, receiptKey, sessionKeys } from './layout.ts';
 import { buildSession } from './reader.ts';
 import { APPEND_SESSION, FINISH_SESSION, SESSION_SCRIPTS } from './scripts.ts';
-import { storedSession } from './test-fixtures.ts';
 
-const { message, meta, members } = storedSession;
+/** The part of a Redis key that Cluster hashes: the first {…} with something in it. */
+function hashTag(redisKey: string): string {
+  const open = redisKey.indexOf('{');
+  const close = redisKey.indexOf('}', open + 1);
+  return open >= 0 && close > open + 1 ? redisKey.slice(open + 1, close) : redisKey;
+}
+
+const message = {
+  key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
+  reason: 'full' as const,
+  occurrence: 1732451234567890,
+  agent: 'a1',
+  communityId: '1:message+community+id+placeholder=',
+  enqueuedAt: 1,
+};
+const meta = {
+  agent: 'a1',
+  community_id: '1:wCb3OG7yAFWelaUydu0D+125CLM=',
+  initiator: '1', // endpoint b (10.0.0.9:51000) sent the first packet
+  occurrence: '1732451234567890',
+  first: '1732451234567890',
+  last: '1732451235000001',
+  packets: '24',
+  overflow: '6',
+  bytes: '9000',
+};
+// Stored directions are canonical: 1 = b to a, i.e. from the initiator (side b) here.
+const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
 
 describe('reading a stored session', () => {
   test('a stored session becomes client/server endpoints, counts and packet records', () => {
@@ -15,6 +42,8 @@ describe('reading a stored session', () => {
     assert.equal(s.proto, 'tcp');
     assert.equal(s.packetsSeen, 30, 'kept plus overflow');
     assert.equal(s.bytes, 9000);
+    assert.equal(s.agent, 'a1');
+    assert.equal(s.communityId, '1:wCb3OG7yAFWelaUydu0D+125CLM=', 'the Community ID stored with the session');
     assert.deepEqual(s.packets[1], {
       seq: 2,
       direction: 1,
@@ -23,6 +52,11 @@ describe('reading a stored session', () => {
       payloadLength: 0,
       tcpFlags: 18,
     });
+  });
+
+  test('a session stored without a Community ID takes the message’s', () => {
+    const { community_id: _, ...older } = meta;
+    assert.equal(buildSession(message, older, members).communityId, message.communityId);
   });
 
   test('a corrupt packet record is an error naming the record', () => {
@@ -35,17 +69,41 @@ describe('reading a stored session', () => {
 });
 
 describe('the layout the scripts and the readers share', () => {
-  test('every key of a session sits in its hash tag; receipts in their agent', () => {
-    const k = sessionKeys('udp/10.0.0.1/53/10.0.0.2/40000', 'it');
+  test('every key of a session is named by agent and session key, in one hash tag; receipts in their agent', () => {
+    const key = 'udp/10.0.0.1/53/10.0.0.2/40000';
+    const k = sessionKeys({ agent: 'host-1', key }, 'it');
     assert.deepEqual(k, {
-      packets: 'it:s:{udp/10.0.0.1/53/10.0.0.2/40000}:p',
-      meta: 'it:s:{udp/10.0.0.1/53/10.0.0.2/40000}:m',
-      batches: 'it:s:{udp/10.0.0.1/53/10.0.0.2/40000}:b',
-      done: 'it:s:{udp/10.0.0.1/53/10.0.0.2/40000}:d',
+      packets: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:p',
+      meta: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:m',
+      batches: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:b',
+      done: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:d',
     });
-    assert.equal(sessionKeys('k').meta, 'fc:s:{k}:m', 'fc is the default prefix');
+    const tags = new Set(Object.values(k).map(hashTag));
+    assert.deepEqual([...tags], ['host-1/udp/10.0.0.1/53/10.0.0.2/40000'], 'one Cluster slot for the whole session');
+    assert.equal(
+      sessionKeys({ agent: 'a', key: 'tcp/::1/1/::2/2' }).meta,
+      'fc:s:{a/tcp/::1/1/::2/2}:m',
+      'fc is the default prefix',
+    );
     assert.equal(receiptKey('host-1', 'b-1'), 'fc:receipt:{host-1}:b-1');
     assert.equal(receiptKey('host-1', 'b-1', 'it'), 'it:receipt:{host-1}:b-1');
+  });
+
+  test('two agents seeing one conversation hold two sessions that share no key, and no slot by necessity', () => {
+    const key = 'tcp/10.0.0.1/443/10.0.0.2/51000';
+    const a = Object.values(sessionKeys({ agent: 'host-a', key }));
+    const b = Object.values(sessionKeys({ agent: 'host-b', key }));
+    assert.equal(new Set([...a, ...b]).size, 8);
+    assert.notEqual(hashTag(a[0]!), hashTag(b[0]!));
+    // Nor any key of the layout before agent-scoped sessions (fc:s:{K}:…), even for an agent named like a protocol.
+    const legacy = ['p', 'm', 'b', 'd'].map((suffix) => `fc:s:{${key}}:${suffix}`);
+    const tcpAgent = Object.values(sessionKeys({ agent: 'tcp', key: 'tcp/10.0.0.1/1/10.0.0.2/2' }));
+    assert.equal(new Set([...a, ...b, ...tcpAgent, ...legacy]).size, 16);
+  });
+
+  test('a session of an agent id that is not one has no keys', () => {
+    for (const agent of ['', 'a/b', 'a{b}', '-x', 'a b', 'x'.repeat(65)])
+      assert.throws(() => sessionKeys({ agent, key: 'tcp/10.0.0.1/1/10.0.0.2/2' }), SessionKeyError, agent);
   });
 
   test('a packet record reads back as splitcap wrote it, once the script numbered it', () => {

@@ -1,6 +1,6 @@
 // splitcap's side of the session store: one pipelined round of per-session append scripts per batch (each
 // session's keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
-// make a retried upload cheap.
+// make a retried upload cheap. Every session written is the uploading agent's own (keys named by agent and key).
 import type { Redis } from 'ioredis';
 import type { ScheduleReason } from '../queue/session-message.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
@@ -9,6 +9,8 @@ import { defineSessionScripts, scriptPipeline } from './scripts.ts';
 /** One batch's packets of one session, prepared for the append script (see its header). */
 export interface SessionAppend {
   key: string;
+  /** Community ID v1 of the session's 5-tuple, with splitcap's seed. */
+  communityId: string;
   /** Canonical side (0 = endpoint a of the key) that sent this batch's first packet of the session. */
   firstSide: 0 | 1;
   firstUs: number;
@@ -38,6 +40,8 @@ export interface AppendOutcome {
   dropped: number;
   reasons: ScheduleReason[];
   occurrence: number;
+  /** The Community ID the occurrence recorded at its start ('' when the session is done). */
+  communityId: string;
 }
 
 export class SessionWriter {
@@ -67,7 +71,7 @@ export class SessionWriter {
     const order: string[] = [];
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     for (const s of sessions) {
-      const k = sessionKeys(s.key, this.settings.prefix);
+      const k = sessionKeys({ agent, key: s.key }, this.settings.prefix);
       pipeline.appendSession(
         k.packets,
         k.meta,
@@ -79,6 +83,7 @@ export class SessionWriter {
         String(s.lastUs),
         String(s.bytes),
         s.closing ? '1' : '0',
+        s.communityId,
         ...s.args,
       );
       order.push(s.key);
@@ -88,7 +93,14 @@ export class SessionWriter {
     if (!results) throw new Error('Redis pipeline was discarded');
     return results.map(([err, value], i) => {
       if (err) throw new Error(`append script failed for session ${order[i]}: ${err.message}`);
-      const [status, appended, dropped, reasons, occurrence] = value as [string, number, number, string, string];
+      const [status, appended, dropped, reasons, occurrence, communityId] = value as [
+        string,
+        number,
+        number,
+        string,
+        string,
+        string,
+      ];
       return {
         key: order[i]!,
         status: status as AppendOutcome['status'],
@@ -96,6 +108,7 @@ export class SessionWriter {
         dropped,
         reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
         occurrence: Number(occurrence),
+        communityId,
       };
     });
   }

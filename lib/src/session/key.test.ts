@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  agentSessionKey,
   canonicalDirection,
   DIRECTION_A_TO_B,
   DIRECTION_B_TO_A,
   encodeSessionKey,
+  parseAgentSessionKey,
   parseSessionKey,
   SessionKeyError,
   sessionKeyOf,
@@ -68,5 +70,25 @@ describe('session key', () => {
     assert.equal(canonicalDirection('10.0.0.1', 443, '10.0.0.2', 5), DIRECTION_A_TO_B);
     assert.equal(canonicalDirection('10.0.0.2', 5, '10.0.0.1', 443), DIRECTION_B_TO_A);
     assert.equal(canonicalDirection('2001:db8::2', 1, '2001:db8::10', 1), DIRECTION_B_TO_A);
+  });
+
+  it('names a session of one agent as agent/key, which parses back and sits in a hash tag', () => {
+    const key = 'tcp/2001:db8::1/443/2001:db8::2/51000';
+    const text = agentSessionKey('host-1.example_a', key);
+    assert.equal(text, `host-1.example_a/${key}`);
+    assert.deepEqual(parseAgentSessionKey(text), { agent: 'host-1.example_a', key: parseSessionKey(key) });
+    assert.notEqual(agentSessionKey('host-2', key), text, 'two agents, two sessions');
+    assert.doesNotMatch(text, /[\s{}]/);
+  });
+
+  it('refuses an agent id that is not one, and a key it would not have produced', () => {
+    const key = 'udp/10.0.0.1/53/10.0.0.2/40000';
+    for (const agent of ['', 'a/b', '{a}', '.hidden', 'has space', 'x'.repeat(65)]) {
+      assert.throws(() => agentSessionKey(agent, key), /agent id .* is not 1-64 letters/, agent);
+    }
+    assert.equal(agentSessionKey('x'.repeat(64), key).length, 65 + key.length);
+    for (const bad of ['', key, `/${key}`, 'host-1/tcp/10.0.0.2/1/10.0.0.1/2', 'host-1']) {
+      assert.throws(() => parseAgentSessionKey(bad), SessionKeyError, bad);
+    }
   });
 });

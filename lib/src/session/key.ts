@@ -7,6 +7,11 @@
 //
 // Canonical order: the endpoint whose address sorts first (JavaScript string order, i.e. UTF-16 code units), then the
 // lower port on equal addresses. Any total order would do; this one costs one string comparison per packet.
+//
+// The pipeline's sessions are one per vantage point: the agent that captured the packets is part of a session's
+// identity (agentSessionKey), so two agents that see one conversation hold two sessions, and one agent's packets
+// never change another agent's session.
+import { agentIdPattern } from '../agent/paths.ts';
 import type { TransportProtocol } from '../packet/decode.ts';
 
 export interface Endpoint {
@@ -91,4 +96,26 @@ export function canonicalDirection(
   dport: number,
 ): CanonicalDirection {
   return isCanonicalOrder(srcAddress, sport, dstAddress, dport) ? DIRECTION_A_TO_B : DIRECTION_B_TO_A;
+}
+
+function badAgent(agent: string): string {
+  return `agent id ${JSON.stringify(agent)} is not 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`;
+}
+
+/**
+ * A session as one agent saw it: `<agent>/<key>`, e.g. `host-1/tcp/10.0.0.1/443/10.0.0.2/51000`. An agent id
+ * (lib/src/agent/paths.ts) holds no "/", "{", "}" or whitespace, so the first "/" ends the agent, and the text
+ * still sits inside a Redis hash tag.
+ */
+export function agentSessionKey(agent: string, key: string): string {
+  if (!agentIdPattern.test(agent)) throw new SessionKeyError(`${agent}${SEPARATOR}${key}`, badAgent(agent));
+  return `${agent}${SEPARATOR}${key}`;
+}
+
+/** The agent and the session key of an agentSessionKey text; the key is checked as parseSessionKey checks it. */
+export function parseAgentSessionKey(text: string): { agent: string; key: SessionKey } {
+  const at = text.indexOf(SEPARATOR);
+  const agent = at < 0 ? '' : text.slice(0, at);
+  if (!agentIdPattern.test(agent)) throw new SessionKeyError(text, badAgent(agent));
+  return { agent, key: parseSessionKey(text.slice(at + 1)) };
 }

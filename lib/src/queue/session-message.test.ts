@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  decodeSessionMessage,
+  encodeSessionMessage,
+  type SessionMessage,
+  SessionMessageError,
+} from './session-message.ts';
+
+const message: SessionMessage = {
+  key: 'tcp/10.0.0.1/443/10.0.0.2/51000',
+  agent: 'host-1',
+  communityId: '1:wCb3OG7yAFWelaUydu0D+125CLM=',
+  reason: 'closed',
+  occurrence: 1732451234567890,
+  enqueuedAt: 1732451234999,
+};
+const body = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+describe('the session message', () => {
+  test('names the session by agent and key, and carries the Community ID', () => {
+    assert.deepEqual(decodeSessionMessage(encodeSessionMessage(message)), message);
+  });
+
+  test('a message of a splitcap from before agent-scoped sessions is refused with what happened', () => {
+    const { communityId: _, ...legacy } = message;
+    assert.throws(
+      () => decodeSessionMessage(body(legacy)),
+      (err: Error) =>
+        err instanceof SessionMessageError &&
+        /^message of a splitcap from before agent-scoped sessions \(no communityId\): its session is in the old Redis layout, which this worker does not read$/.test(
+          err.message,
+        ),
+    );
+  });
+
+  test('anything else wrong is named field by field', () => {
+    const { communityId: _, ...legacy } = message;
+    assert.throws(
+      () => decodeSessionMessage(body({ ...legacy, reason: 'soon' })),
+      /message is not a session message: reason: Invalid enum value.*; communityId: Required/,
+    );
+    assert.throws(
+      () => decodeSessionMessage(body({ ...message, agent: 'a/b' })),
+      /message is not a session message: agent: must be an agent id/,
+    );
+    assert.throws(() => decodeSessionMessage(Buffer.from('{"key"')), /message body is not JSON/);
+    assert.throws(() => decodeSessionMessage(body([1])), /message is not a session message: \(root\)/);
+  });
+});
