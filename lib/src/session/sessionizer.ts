@@ -25,10 +25,18 @@ export interface SessionPacket {
   length: number;
   tcpFlags: number;
   payloadLength: number;
+  /** TCP sequence number (unsigned 32-bit); 0 for UDP. */
+  tcpSeq?: number;
+  /**
+   * The captured transport payload (a copy), kept only with SessionizerOptions.payloadBytesKept: application
+   * metadata reads it. Shorter than payloadLength when the snapshot cut the packet or the session's budget ran out.
+   */
+  payload?: Uint8Array;
 }
 
 /** Shared by every session that keeps no packet detail, so that those cost no array each. */
 const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
+const EMPTY_PAYLOAD = new Uint8Array(0);
 
 export class Session {
   packets = 0;
@@ -94,6 +102,11 @@ export function emptyDecodeCounters(): DecodeCounters {
 export interface SessionizerOptions {
   /** How many packets per session to keep in Session.packetList (counts go on past it). Default 0: none. */
   maxPacketsKept?: number;
+  /**
+   * Keep the payload bytes of the kept packets, at most this many per session and direction (a bound on memory
+   * whatever the capture holds). Default 0: no payloads.
+   */
+  payloadBytesKept?: number;
 }
 
 export class Sessionizer {
@@ -107,8 +120,12 @@ export class Sessionizer {
   private readonly flows = new FlowTable();
   private readonly byFlow: Session[] = [];
   private readonly initiatorIsSideA: boolean[] = [];
+  private readonly payloadBytesKept: number;
+  /** Payload bytes kept so far, two entries per flow (from / to the initiator). */
+  private readonly payloadBudgetUsed: number[] = [];
 
   constructor(options: SessionizerOptions = {}) {
+    this.payloadBytesKept = options.payloadBytesKept ?? 0;
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
   }
 
@@ -185,15 +202,32 @@ export class Sessionizer {
     session.tcpFlagsSeen |= d.tcpFlags;
     if (session.packetList.length < this.maxPacketsKept) {
       if (session.packetList === NO_PACKETS) session.packetList = [];
-      (session.packetList as SessionPacket[]).push({
+      const packet: SessionPacket = {
         direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
         tsSec: sec,
         tsNsec: nsec,
         length: origLen,
         tcpFlags: d.tcpFlags,
         payloadLength: d.payloadLength,
-      });
+        tcpSeq: d.tcpSeq,
+      };
+      if (this.payloadBytesKept > 0) packet.payload = this.keepPayload(bytes, flow.index, fromInitiator);
+      (session.packetList as SessionPacket[]).push(packet);
     }
     return session;
+  }
+
+  /** A copy of the decoded packet's captured payload, within the session's per-direction budget. */
+  private keepPayload(bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): Uint8Array {
+    const slot = 2 * flowIndex + (fromInitiator ? 0 : 1);
+    const used = this.payloadBudgetUsed[slot] ?? 0;
+    const d = this.decoded;
+    const length = Math.min(d.payloadEnd - d.payloadAt, this.payloadBytesKept - used);
+    if (length <= 0) return EMPTY_PAYLOAD;
+    this.payloadBudgetUsed[slot] = used + length;
+    // A copy (the reader reuses its buffer); Buffer's slice would be a view, so not bytes.slice.
+    const copy = new Uint8Array(length);
+    copy.set(bytes.subarray(d.payloadAt, d.payloadAt + length));
+    return copy;
   }
 }

@@ -1,0 +1,68 @@
+// Protocols recognised from their first bytes only (no fields): the greeting or first command is distinctive
+// enough to name the service, and cheap to check. Each test needs more than a port or a loose prefix.
+import { ascii, startsWith, u32 } from './bytes.ts';
+import type { Service } from './types.ts';
+
+export interface Openings {
+  /** The first bytes of the client's and the server's streams. */
+  client: Uint8Array;
+  server: Uint8Array;
+  /** The server sent payload before the client did (greeting protocols). */
+  serverFirst: boolean;
+}
+
+function firstLine(b: Uint8Array, max = 512): string {
+  let end = 0;
+  while (end < b.length && end < max && b[end] !== 0x0a) end++;
+  return ascii(b, 0, end).replace(/\r$/, '');
+}
+
+/** MySQL's initial handshake packet: 3-byte length, sequence 0, protocol version 10, a NUL-ended version. */
+function isMysqlGreeting(b: Uint8Array): boolean {
+  if (b.length < 8 || b[3] !== 0 || b[4] !== 10) return false;
+  const length = b[0]! | (b[1]! << 8) | (b[2]! << 16);
+  if (length < 20 || length > 1024) return false;
+  let p = 5;
+  while (p < b.length && p < 4 + length && b[p] !== 0) {
+    if (b[p]! < 0x20 || b[p]! > 0x7e) return false;
+    p++;
+  }
+  return p > 5 && p < b.length && b[p] === 0;
+}
+
+/** A PostgreSQL startup message (protocol 3.0, with a user), or an SSLRequest / GSSENCRequest. */
+function isPostgresStartup(b: Uint8Array): boolean {
+  if (b.length < 8) return false;
+  const length = u32(b, 0);
+  const code = u32(b, 4);
+  if ((code === 80877103 || code === 80877104) && length === 8) return true;
+  if (code !== 0x00030000 || length < 16 || length > 10000) return false;
+  for (let i = 8; i + 5 <= Math.min(b.length, length); i++) if (startsWith(b, 'user\0', i)) return true;
+  return false;
+}
+
+/** A RESP array of bulk strings: "*<n>\r\n$<len>\r\n". */
+function isRedisCommand(b: Uint8Array): boolean {
+  return /^\*\d{1,5}\r\n\$\d{1,9}\r\n/.test(ascii(b, 0, Math.min(b.length, 24)));
+}
+
+export function bannerService(o: Openings): Service | undefined {
+  if (isMysqlGreeting(o.server)) return 'mysql';
+  if (isPostgresStartup(o.client)) return 'postgresql';
+  if (isRedisCommand(o.client)) return 'redis';
+  if (!o.serverFirst) return undefined;
+  const greeting = firstLine(o.server);
+  const command = firstLine(o.client).toUpperCase();
+  if (/^220[ -]/.test(greeting)) {
+    if (/^(EHLO|HELO) /.test(command)) return 'smtp';
+    if (/^(USER|AUTH|FEAT|SYST|OPTS|PASV|EPSV) ?/.test(command)) return 'ftp';
+    if (/FTP/i.test(greeting)) return 'ftp';
+    if (/SMTP/i.test(greeting)) return 'smtp';
+    return undefined;
+  }
+  if (/^\+OK( |$)/.test(greeting) && (command === '' || /^(USER|CAPA|APOP|AUTH|STLS|QUIT)\b/.test(command))) {
+    return 'pop3';
+  }
+  if (/^\* (OK|PREAUTH)( |$)/.test(greeting)) return 'imap';
+  return undefined;
+}

@@ -1,0 +1,115 @@
+// Application metadata of one session from its stored packets: recognises the protocol from the payload, never
+// the port (Zeek's `service`: HTTP on port 8008 is http, SSH on 2022 is ssh), and hands each side's reassembled
+// stream to that protocol's parser. Ports only name the protocol a session was expected to speak when nothing was
+// recognised, so that "binary bytes on port 80" is a counted reason.
+//
+// Everything comes from the stored packets (the first SESSION_MAX_PACKETS of a session): a field that a later
+// packet would give is listed in `needsMorePackets` instead of being guessed.
+import { bannerService } from './banners.ts';
+import { looksLikeDns, looksLikeDnsHeader, looksLikeTcpDns, parseDnsMessages, parseTcpDns } from './dns.ts';
+import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttp } from './http.ts';
+import { looksLikeSsh, parseSsh } from './ssh.ts';
+import { clientDirection, type DirectionStream, reassemble } from './tcp-stream.ts';
+import { looksLikeTls, parseTls } from './tls.ts';
+import { type AppMetadata, type AppSession, Findings, type Service } from './types.ts';
+
+/** The protocol a well-known server port suggests, for the reason code when the payload is something else. */
+const EXPECTED_BY_PORT: ReadonlyMap<number, Service> = new Map([
+  [80, 'http'],
+  [8080, 'http'],
+  [443, 'ssl'],
+  [8443, 'ssl'],
+  [22, 'ssh'],
+  [53, 'dns'],
+  [5353, 'dns'],
+  [5355, 'dns'],
+  [25, 'smtp'],
+  [587, 'smtp'],
+  [21, 'ftp'],
+  [110, 'pop3'],
+  [143, 'imap'],
+  [3306, 'mysql'],
+  [5432, 'postgresql'],
+  [6379, 'redis'],
+]);
+
+export function appMetadataOf(session: AppSession): AppMetadata {
+  const findings = new Findings();
+  const metadata: AppMetadata = { problems: findings.problems, needsMorePackets: findings.needsMorePackets };
+  try {
+    if (session.proto === 'tcp') readTcp(session, metadata, findings);
+    else readUdp(session, metadata, findings);
+    if (metadata.service === undefined) explainUnrecognised(session, findings);
+  } catch {
+    // The parsers bound every read; this keeps one session's surprise from stopping a whole file or worker batch.
+    findings.problem('internal.parser_error');
+  }
+  return metadata;
+}
+
+function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
+  const clientSide = clientDirection(session);
+  const serverSide = clientSide === 0 ? 1 : 0;
+  const a = reassemble(session.packets, clientSide);
+  const b = reassemble(session.packets, serverSide);
+  for (const stream of [a, b]) if (stream.inconsistentOverlap) findings.problem('tcp.inconsistent_retransmission');
+  const more = session.morePackets;
+  // Roles come from the content where it tells them (a capture that missed the SYN may have them backwards).
+  const recognised = recognise(a, b);
+  if (recognised) {
+    const { client, server } = recognised;
+    metadata.service = recognised.service;
+    if (recognised.service === 'ssl') metadata.tls = parseTls(client, server, more, findings);
+    else if (recognised.service === 'ssh') metadata.ssh = parseSsh(client, server, more, findings);
+    else if (recognised.service === 'http') metadata.http = parseHttp(client, server, more, findings);
+    else metadata.dns = parseTcpDns(client, server, more, findings);
+    return;
+  }
+  const serverFirst = session.packets.find((p) => p.payloadLength > 0)?.direction === serverSide;
+  const service = bannerService({ client: a.bytes, server: b.bytes, serverFirst });
+  if (service) metadata.service = service;
+}
+
+interface Recognised {
+  service: 'ssl' | 'ssh' | 'http' | 'dns';
+  client: DirectionStream;
+  server: DirectionStream;
+}
+
+/** The protocol of the parsers with fields, and which stream is the client's. */
+function recognise(a: DirectionStream, b: DirectionStream): Recognised | undefined {
+  const as = a.bytes;
+  const bs = b.bytes;
+  if (looksLikeTls(as, 1)) return { service: 'ssl', client: a, server: b };
+  if (looksLikeTls(bs, 1)) return { service: 'ssl', client: b, server: a };
+  if (looksLikeTls(bs, 2)) return { service: 'ssl', client: a, server: b };
+  if (looksLikeSsh(as, false) || looksLikeSsh(bs, true)) return { service: 'ssh', client: a, server: b };
+  if (looksLikeHttpRequest(as)) return { service: 'http', client: a, server: b };
+  if (looksLikeHttpRequest(bs)) return { service: 'http', client: b, server: a };
+  if (looksLikeHttpResponse(bs)) return { service: 'http', client: a, server: b };
+  if (looksLikeHttpResponse(as)) return { service: 'http', client: b, server: a };
+  if (looksLikeTcpDns(as) || looksLikeTcpDns(bs)) return { service: 'dns', client: a, server: b };
+  return undefined;
+}
+
+function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
+  const messages = session.packets.filter((p) => p.payload.length > 0).map((p) => p.payload);
+  if (messages.length === 0) return;
+  // On a DNS port a message that starts like DNS but does not parse is still DNS, with the reason counted.
+  const dnsPort =
+    EXPECTED_BY_PORT.get(session.responderPort) === 'dns' || EXPECTED_BY_PORT.get(session.initiatorPort) === 'dns';
+  if (!messages.slice(0, 2).some((m) => looksLikeDns(m) || (dnsPort && looksLikeDnsHeader(m)))) return;
+  metadata.service = 'dns';
+  metadata.dns = parseDnsMessages(messages, findings);
+  if (metadata.dns.rcode === undefined && metadata.dns.queries > 0 && session.morePackets) findings.needs('dns.rcode');
+}
+
+function explainUnrecognised(session: AppSession, findings: Findings): void {
+  const hasPayload = session.packets.some((p) => p.payloadLength > 0);
+  if (!hasPayload) {
+    if (session.morePackets) findings.needs('service');
+    return;
+  }
+  const expected = EXPECTED_BY_PORT.get(session.responderPort) ?? EXPECTED_BY_PORT.get(session.initiatorPort);
+  if (expected) findings.problem(`${expected}.unrecognised_payload`);
+}
