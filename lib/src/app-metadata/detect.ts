@@ -7,7 +7,7 @@
 // packet would give is listed in `needsMorePackets` instead of being guessed.
 import { bannerService } from './banners.ts';
 import { looksLikeDns, looksLikeDnsHeader, looksLikeTcpDns, parseDnsMessages, parseTcpDns } from './dns.ts';
-import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttp } from './http.ts';
+import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttpWithTunnel } from './http.ts';
 import { looksLikeSsh, parseSsh } from './ssh.ts';
 import { clientDirection, type DirectionStream, reassemble } from './tcp-stream.ts';
 import { looksLikeTls, parseTls } from './tls.ts';
@@ -61,13 +61,45 @@ function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings)
     metadata.service = recognised.service;
     if (recognised.service === 'ssl') metadata.tls = parseTls(client, server, more, findings);
     else if (recognised.service === 'ssh') metadata.ssh = parseSsh(client, server, more, findings);
-    else if (recognised.service === 'http') metadata.http = parseHttp(client, server, more, findings);
-    else metadata.dns = parseTcpDns(client, server, more, findings);
+    else if (recognised.service === 'dns') metadata.dns = parseTcpDns(client, server, more, findings);
+    else {
+      const { http, tunnel } = parseHttpWithTunnel(client, server, more, findings);
+      metadata.http = http;
+      // An accepted CONNECT: TLS through the proxy is read as if it were the session's own.
+      if (tunnel && looksLikeTls(client.bytes.subarray(tunnel.client), 1)) {
+        metadata.tls = parseTls(after(client, tunnel.client), after(server, tunnel.server), more, findings);
+      }
+    }
     return;
   }
   const serverFirst = session.packets.find((p) => p.payloadLength > 0)?.direction === serverSide;
   const service = bannerService({ client: a.bytes, server: b.bytes, serverFirst });
   if (service) metadata.service = service;
+  // STARTTLS (SMTP, IMAP, POP3, FTP, XMPP, IRC, …): a text negotiation, then a ClientHello.
+  const clientHelloAt = tlsAfterText(a.bytes, 1);
+  if (clientHelloAt >= 0) {
+    const serverHelloAt = tlsAfterText(b.bytes, 2);
+    const server = serverHelloAt >= 0 ? after(b, serverHelloAt) : after(b, b.bytes.length);
+    metadata.tls = parseTls(after(a, clientHelloAt), server, more, findings);
+    metadata.service ??= 'ssl';
+  }
+}
+
+function after(stream: DirectionStream, at: number): DirectionStream {
+  return { ...stream, bytes: stream.bytes.subarray(at) };
+}
+
+/** How far into a text stream TLS starts: a handshake record right after a line end or an XML tag, else -1. */
+const MAX_TEXT_BEFORE_TLS = 16 * 1024;
+function tlsAfterText(b: Uint8Array, handshakeType: number): number {
+  const end = Math.min(b.length, MAX_TEXT_BEFORE_TLS);
+  for (let i = 1; i < end; i++) {
+    const c = b[i - 1]!;
+    // Text only: a control byte other than tab and line ends means this is not a negotiation in text.
+    if (c < 0x09 || (c > 0x0d && c < 0x20)) return -1;
+    if (b[i] === 0x16 && (c === 0x0a || c === 0x3e) && looksLikeTls(b.subarray(i), handshakeType)) return i;
+  }
+  return -1;
 }
 
 interface Recognised {

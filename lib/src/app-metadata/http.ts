@@ -95,7 +95,8 @@ function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
   const line = text(b, p + 1, end);
   const versionAt = line.lastIndexOf(' HTTP/');
   if (versionAt >= 0 && /^ HTTP\/\d\.\d$/.test(line.slice(versionAt))) {
-    const uri = line.slice(0, versionAt).trim();
+    // The request-target holds no space: what a line has between it and the version is not part of it.
+    const uri = line.slice(0, versionAt).trimStart().split(' ')[0]!;
     return { method, uri: uri.slice(0, MAX_TEXT), version: line.slice(versionAt + 6), next: lf + 1 };
   }
   // HTTP/0.9: a known method and a URI with no space in it.
@@ -212,6 +213,12 @@ export function looksLikeHttpResponse(b: Uint8Array): boolean {
   return b.length >= 8 && typeof parseStatusLine(b, 0) === 'object';
 }
 
+/** Where each side's bytes after an accepted CONNECT start (the tunnelled protocol, often TLS). */
+export interface HttpTunnel {
+  client: number;
+  server: number;
+}
+
 /** `client` is the side whose stream starts with a request (or would), `server` the other. */
 export function parseHttp(
   client: DirectionStream,
@@ -219,18 +226,31 @@ export function parseHttp(
   morePackets: boolean,
   findings: Findings,
 ): HttpMetadata {
+  return parseHttpWithTunnel(client, server, morePackets, findings).http;
+}
+
+export function parseHttpWithTunnel(
+  client: DirectionStream,
+  server: DirectionStream,
+  morePackets: boolean,
+  findings: Findings,
+): { http: HttpMetadata; tunnel?: HttpTunnel } {
   const http: HttpMetadata = { requests: 0, responses: 0 };
-  const methods = readRequests(http, client, morePackets, findings);
-  readResponses(http, server, methods, morePackets, findings);
+  const requests = readRequests(http, client, morePackets, findings);
+  const tunnelAt = readResponses(http, server, requests.methods, morePackets, findings);
   if (http.requests > 0 && http.status === undefined && server.bytes.length === 0 && morePackets) {
     findings.needs('http.status');
   }
-  return http;
+  if (requests.connectEnd !== undefined && tunnelAt !== undefined) {
+    return { http, tunnel: { client: requests.connectEnd, server: tunnelAt } };
+  }
+  return { http };
 }
 
 function readRequests(http: HttpMetadata, stream: DirectionStream, morePackets: boolean, findings: Findings) {
   const b = stream.bytes;
   const methods: string[] = [];
+  let connectEnd: number | undefined;
   let at = 0;
   while (at < b.length && methods.length < MAX_MESSAGES) {
     const first = methods.length === 0;
@@ -267,6 +287,11 @@ function readRequests(http: HttpMetadata, stream: DirectionStream, morePackets: 
       }
       break;
     }
+    if (line.method === 'CONNECT') {
+      // What follows an accepted CONNECT is the tunnel, not more requests.
+      if (first) connectEnd = headers.next;
+      break;
+    }
     const end = bodyEnd(b, headers.next, headers.values, true);
     if (end === 'to_close') at = headers.next;
     else if (typeof end === 'number') at = end;
@@ -275,16 +300,17 @@ function readRequests(http: HttpMetadata, stream: DirectionStream, morePackets: 
       break;
     }
   }
-  return methods;
+  return { methods, connectEnd };
 }
 
+/** Returns where the server's tunnel bytes start when it accepted a CONNECT. */
 function readResponses(
   http: HttpMetadata,
   stream: DirectionStream,
   methods: string[],
   morePackets: boolean,
   findings: Findings,
-) {
+): number | undefined {
   const b = stream.bytes;
   let at = 0;
   let answered = 0;
@@ -293,26 +319,28 @@ function readResponses(
     const line = parseStatusLine(b, at);
     if (line === 'incomplete') {
       if (first) streamEndedEarly(findings, stream, morePackets, ['http.status'], 'http.truncated_response');
-      return;
+      return undefined;
     }
     if (line === 'invalid') {
       // HTTP/0.9 responses have no status line; anything else in reply to a request is malformed.
       if (first && methods.length > 0 && http.version !== '0.9') findings.problem('http.malformed_status_line');
-      return;
+      return undefined;
     }
     http.responses++;
     if (first) http.status = line.status;
     const { headers, complete } = parseHeaders(b, line.next);
-    if (!complete) return;
+    if (!complete) return undefined;
     const interim = line.status >= 100 && line.status < 200;
     const method = interim ? undefined : methods[answered];
+    if (method === 'CONNECT') return line.status >= 200 && line.status < 300 ? headers.next : undefined;
     if (!interim) answered++;
     const hasBody = !interim && line.status !== 204 && line.status !== 304 && method !== 'HEAD';
     const end = bodyEnd(b, headers.next, headers.values, hasBody);
     if (typeof end !== 'number') {
       if (end === 'malformed') findings.problem('http.malformed_body_framing');
-      return;
+      return undefined;
     }
     at = end;
   }
+  return undefined;
 }

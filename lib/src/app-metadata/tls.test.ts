@@ -133,4 +133,38 @@ describe('TLS ClientHello', () => {
     assert.equal(m.tls?.recordVersion, 'SSLv2');
     assert.equal(m.tls?.clientVersion, 'TLSv10');
   });
+
+  it('reads TLS through an accepted HTTP CONNECT, and after a STARTTLS negotiation', () => {
+    const hello = handshakeRecords(clientHelloMessage(specHello()));
+    const serverHello = handshakeRecords(serverHelloMessage(0x0303, 0xc02f));
+    const connect = appMetadataOf(
+      tcpSession([
+        { direction: 0, bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n' },
+        { direction: 1, bytes: 'HTTP/1.1 200 Connection established\r\n\r\n' },
+        { direction: 0, bytes: hello },
+        { direction: 1, bytes: serverHello },
+      ]),
+    );
+    assert.equal(connect.service, 'http');
+    assert.equal(connect.http?.method, 'CONNECT');
+    assert.equal(connect.tls?.sni, 'example.com');
+    assert.equal(connect.tls?.serverVersion, 'TLSv12');
+    const smtp = appMetadataOf(
+      tcpSession(
+        [
+          { direction: 1, bytes: '220 mx ESMTP\r\n' },
+          { direction: 0, bytes: 'EHLO me\r\n' },
+          { direction: 1, bytes: '250-mx\r\n250 STARTTLS\r\n' },
+          { direction: 0, bytes: 'STARTTLS\r\n' },
+          { direction: 1, bytes: '220 go ahead\r\n' },
+          { direction: 0, bytes: hello },
+          { direction: 1, bytes: serverHello },
+        ],
+        { responderPort: 25 },
+      ),
+    );
+    assert.equal(smtp.service, 'smtp');
+    assert.equal(smtp.tls?.ja4, 't13d1516h2_8daaf6152771_e5627efa2ab1');
+    assert.equal(smtp.tls?.serverCipher, 'c02f');
+  });
 });

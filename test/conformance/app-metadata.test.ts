@@ -1,0 +1,404 @@
+// Conformance of the application metadata (lib/src/app-metadata) against tshark's own dissection of Zeek's test
+// traces (http/, tls/, dns/, ssh/ of ../shared/pcaps/zeek):
+//   for every session and field, tshark's first value in the frames the store keeps (the first SESSION_MAX_PACKETS
+//   packets of the session) must equal ours, or the file and field are listed in app-metadata-exceptions.json with
+//   the reason. A listed difference that has gone away fails too, so the list stays true.
+// Sessions are matched by frame: our sessionizer runs in process and records which frames each session stored, and
+// each tshark row is checked to carry that session's 5-tuple. tshark values found only in frames past the stored ones
+// are counted apart ("beyond"): they are what `needsMorePackets` is about, not differences.
+// JA4: tshark 4.0 has no tls.handshake.ja4 (Wireshark added it in 4.2), so JA4 is computed here from tshark's
+// ClientHello fields (ciphers, extension types, signature algorithms, supported versions, ALPN) with the public
+// algorithm, and, when the PyPI package ja4plus is installed (FLEETCAP_JA4PLUS=path of its `ja4plus` command),
+// also compared with that independent implementation.
+// Default run: the first FILES_PER_FOLDER files of each folder (about 2 minutes cold, seconds with tshark's outputs
+// cached); FLEETCAP_CONFORMANCE_FULL=1 runs every file.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { appMetadataOf } from '@fleetcap/lib/app-metadata/detect';
+import { appSessionOf, PAYLOAD_BYTES_KEPT } from '@fleetcap/lib/app-metadata/from-session';
+import { tlsVersionName } from '@fleetcap/lib/app-metadata/tls';
+import type { AppMetadata } from '@fleetcap/lib/app-metadata/types';
+import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
+import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
+import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
+import { mapLimited } from './tshark.ts';
+import { type TsharkFrame, tsharkAppFrames } from './tshark-app-fields.ts';
+import { ja4FromTsharkFrame } from './tshark-ja4.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const zeekTraces = join(process.env.FLEETCAP_SHARED_PCAPS ?? join(repoRoot, '..', 'shared', 'pcaps'), 'zeek');
+const FOLDERS = ['http', 'tls', 'dns', 'ssh'];
+const FULL = process.env.FLEETCAP_CONFORMANCE_FULL === '1';
+const FILES_PER_FOLDER = 30;
+/** FLEETCAP_CONFORMANCE_VERBOSE=1 also lists the values only we found. */
+const VERBOSE = process.env.FLEETCAP_CONFORMANCE_VERBOSE === '1';
+const TSHARK_TIMEOUT_MS = 120_000;
+const TSHARK_CONCURRENCY = 2;
+
+interface OurSession {
+  session: Session;
+  stored: Set<number>;
+  frames: number[];
+  metadata: AppMetadata;
+}
+
+/** Our sessions of a file, with the frame numbers (1-based, as tshark counts) each one holds and stored. */
+function ourSessions(file: string): { sessions: OurSession[]; frameSession: Map<number, OurSession> } {
+  const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT });
+  const views = new Map<Session, OurSession>();
+  const frameSession = new Map<number, OurSession>();
+  let frame = 0;
+  try {
+    for (const packet of readCaptureBuffer(readFileSync(file))) {
+      frame++;
+      const session = sessionizer.add(packet);
+      if (!session) continue;
+      let view = views.get(session);
+      if (!view) {
+        view = { session, stored: new Set(), frames: [], metadata: { problems: [], needsMorePackets: [] } };
+        views.set(session, view);
+      }
+      view.frames.push(frame);
+      if (view.stored.size < session.packetList.length) view.stored.add(frame);
+      frameSession.set(frame, view);
+    }
+  } catch {
+    // A file that ends in a broken record: its sessions up to there are compared.
+  }
+  for (const view of views.values()) view.metadata = appMetadataOf(appSessionOf(view.session));
+  return { sessions: [...views.values()], frameSession };
+}
+
+type FieldName =
+  | 'service'
+  | 'http.method'
+  | 'http.uri'
+  | 'http.host'
+  | 'http.userAgent'
+  | 'http.status'
+  | 'tls.recordVersion'
+  | 'tls.clientVersion'
+  | 'tls.sni'
+  | 'tls.alpn'
+  | 'tls.ja4'
+  | 'tls.serverVersion'
+  | 'dns.queryName'
+  | 'dns.queryType'
+  | 'dns.rcode'
+  | 'dns.answers'
+  | 'ssh.client'
+  | 'ssh.server'
+  | 'ssh.hassh'
+  | 'ssh.hasshServer';
+
+/** A field's value from tshark's frames of one session (in frame order), or undefined where tshark has none. */
+type TsharkValue = (frames: TsharkFrame[]) => string | undefined;
+
+const first = (frame: TsharkFrame | undefined, field: keyof TsharkFrame) =>
+  frame ? (frame[field] as string[] | undefined)?.[0] : undefined;
+const firstRequest = (frames: TsharkFrame[]) => frames.find((f) => f['http.request.method']);
+const clientHello = (frames: TsharkFrame[]) => frames.find((f) => f['tls.handshake.type']?.includes('1'));
+const serverHello = (frames: TsharkFrame[]) => frames.find((f) => f['tls.handshake.type']?.includes('2'));
+const version = (hex: string | undefined) => (hex === undefined ? undefined : tlsVersionName(Number(hex)));
+const firstQuestion = (frames: TsharkFrame[]) => frames.find((f) => f['dns.qry.name'] || f['dns.qry.type']);
+const sshFrom = (frames: TsharkFrame[], direction: string) =>
+  frames.find((f) => f['ssh.protocol'] && f['ssh.direction']?.[0] === direction);
+
+function firstResponse(frames: TsharkFrame[]): TsharkFrame | undefined {
+  const queryId = first(
+    frames.find((f) => f['dns.flags.response']?.[0] === '0'),
+    'dns.id',
+  );
+  const responses = frames.filter((f) => f['dns.flags.response']?.[0] === '1');
+  return responses.find((f) => queryId === undefined || f['dns.id']?.[0] === queryId) ?? responses[0];
+}
+
+function tsharkService(frames: TsharkFrame[]): string | undefined {
+  for (const f of frames) {
+    if (f['http.request.method'] || f['http.response.code']) return 'http';
+    if (f['tls.handshake.type']) return 'ssl';
+    if (f['ssh.protocol']) return 'ssh';
+    if (f['dns.flags.response']) return 'dns';
+  }
+  return undefined;
+}
+
+/** tshark writes a DNS name it cannot read as a "<...>" note; the root is "<Root>". */
+function dnsName(name: string | undefined): string | undefined {
+  if (name === '<Root>') return '.';
+  return name;
+}
+
+const FIELDS: Record<FieldName, { tshark: TsharkValue; ours: (m: AppMetadata) => string | undefined }> = {
+  service: { tshark: tsharkService, ours: (m) => m.service },
+  'http.method': { tshark: (f) => first(firstRequest(f), 'http.request.method'), ours: (m) => m.http?.method },
+  'http.uri': { tshark: (f) => first(firstRequest(f), 'http.request.uri'), ours: (m) => m.http?.uri },
+  'http.host': { tshark: (f) => first(firstRequest(f), 'http.host'), ours: (m) => m.http?.host },
+  'http.userAgent': { tshark: (f) => first(firstRequest(f), 'http.user_agent'), ours: (m) => m.http?.userAgent },
+  'http.status': {
+    tshark: (f) =>
+      first(
+        f.find((x) => x['http.response.code']),
+        'http.response.code',
+      ),
+    ours: (m) => m.http?.status?.toString(),
+  },
+  'tls.recordVersion': {
+    tshark: (f) => version(first(clientHello(f), 'tls.record.version')),
+    ours: (m) => m.tls?.recordVersion,
+  },
+  'tls.clientVersion': {
+    tshark: (f) => version(first(clientHello(f), 'tls.handshake.version')),
+    ours: (m) => m.tls?.clientVersion,
+  },
+  'tls.sni': { tshark: (f) => first(clientHello(f), 'tls.handshake.extensions_server_name'), ours: (m) => m.tls?.sni },
+  'tls.alpn': {
+    tshark: (f) => clientHello(f)?.['tls.handshake.extensions_alpn_str']?.join(','),
+    ours: (m) => m.tls?.alpn?.join(','),
+  },
+  'tls.ja4': {
+    tshark: (f) => {
+      const hello = clientHello(f);
+      return hello ? ja4FromTsharkFrame(hello) : undefined;
+    },
+    ours: (m) => m.tls?.ja4,
+  },
+  'tls.serverVersion': {
+    tshark: (f) => {
+      const hello = serverHello(f);
+      if (!hello) return undefined;
+      // In a ServerHello frame supported_version is the chosen one; the frame's first handshake version is its own.
+      return version(
+        first(hello, 'tls.handshake.extensions.supported_version') ?? first(hello, 'tls.handshake.version'),
+      );
+    },
+    ours: (m) => m.tls?.serverVersion,
+  },
+  'dns.queryName': { tshark: (f) => dnsName(first(firstQuestion(f), 'dns.qry.name')), ours: (m) => m.dns?.queryName },
+  'dns.queryType': {
+    tshark: (f) => first(firstQuestion(f), 'dns.qry.type'),
+    ours: (m) => m.dns?.queryType?.toString(),
+  },
+  'dns.rcode': { tshark: (f) => first(firstResponse(f), 'dns.flags.rcode'), ours: (m) => m.dns?.rcode?.toString() },
+  'dns.answers': {
+    tshark: (f) => first(firstResponse(f), 'dns.count.answers'),
+    ours: (m) => m.dns?.answers?.toString(),
+  },
+  'ssh.client': { tshark: (f) => first(sshFrom(f, '0'), 'ssh.protocol'), ours: (m) => m.ssh?.client },
+  'ssh.server': { tshark: (f) => first(sshFrom(f, '1'), 'ssh.protocol'), ours: (m) => m.ssh?.server },
+  'ssh.hassh': {
+    tshark: (f) =>
+      first(
+        f.find((x) => x['ssh.kex.hassh']),
+        'ssh.kex.hassh',
+      ),
+    ours: (m) => m.ssh?.hassh,
+  },
+  'ssh.hasshServer': {
+    tshark: (f) =>
+      first(
+        f.find((x) => x['ssh.kex.hasshserver']),
+        'ssh.kex.hasshserver',
+      ),
+    ours: (m) => m.ssh?.hasshServer,
+  },
+};
+
+interface Counts {
+  compared: number;
+  equal: number;
+  explained: number;
+  oursOnly: number;
+  tsharkBeyondStored: number;
+  tsharkNote: number;
+}
+
+function emptyCounts(): Counts {
+  return { compared: 0, equal: 0, explained: 0, oursOnly: 0, tsharkBeyondStored: 0, tsharkNote: 0 };
+}
+
+function endpointOf(frame: TsharkFrame): string | undefined {
+  const src = frame['ip.src']?.at(-1) ?? frame['ipv6.src']?.at(-1);
+  const dst = frame['ip.dst']?.at(-1) ?? frame['ipv6.dst']?.at(-1);
+  const sport = frame['tcp.srcport']?.at(-1) ?? frame['udp.srcport']?.at(-1);
+  const dport = frame['tcp.dstport']?.at(-1) ?? frame['udp.dstport']?.at(-1);
+  if (!src || !dst || !sport || !dport) return undefined;
+  const a = `${normalizeAddress(src)}|${sport}`;
+  const b = `${normalizeAddress(dst)}|${dport}`;
+  return a <= b ? `${a} ${b}` : `${b} ${a}`;
+}
+
+function normalizeAddress(address: string): string {
+  if (!address.includes(':')) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address;
+  }
+}
+
+function sessionEndpoints(s: Session): string {
+  const a = `${s.src}|${s.sport}`;
+  const b = `${s.dst}|${s.dport}`;
+  return a <= b ? `${a} ${b}` : `${b} ${a}`;
+}
+
+function ja4plusFingerprints(file: string): Map<string, string> | undefined {
+  const command = process.env.FLEETCAP_JA4PLUS;
+  if (!command) return undefined;
+  const out = execFileSync(command, ['--format', 'json', '--types', 'ja4', 'analyze', file], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const bySession = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line) as {
+      type: string;
+      fingerprint: string;
+      src_ip: string;
+      src_port: number;
+      dst_ip: string;
+      dst_port: number;
+    };
+    if (r.type !== 'ja4') continue;
+    const a = `${normalizeAddress(r.src_ip)}|${r.src_port}`;
+    const b = `${normalizeAddress(r.dst_ip)}|${r.dst_port}`;
+    const key = a <= b ? `${a} ${b}` : `${b} ${a}`;
+    if (!bySession.has(key)) bySession.set(key, r.fingerprint);
+  }
+  return bySession;
+}
+
+test('application metadata equals tshark on the zeek traces, or the difference is explained', {
+  timeout: 20 * 60_000,
+}, async (t) => {
+  if (!existsSync(zeekTraces)) {
+    const message = `SKIPPED: ../shared/pcaps absent (looked for ${zeekTraces}); the application-metadata conformance test did not run`;
+    console.warn(message);
+    t.skip(message);
+    return;
+  }
+  if (spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    const message =
+      'SKIPPED: tshark is not installed (Debian package tshark); no application-metadata comparison was made';
+    console.warn(message);
+    t.skip(message);
+    return;
+  }
+  const files = FOLDERS.flatMap((folder) => {
+    const names = readdirSync(join(zeekTraces, folder))
+      .filter((n) => n.endsWith('.pcap') || n.endsWith('.pcapng') || n.endsWith('.trace'))
+      .sort();
+    return (FULL ? names : names.slice(0, FILES_PER_FOLDER)).map((n) => `${folder}/${n}`);
+  });
+  const exceptions = JSON.parse(
+    readFileSync(new URL('./app-metadata-exceptions.json', import.meta.url), 'utf8'),
+  ) as Record<string, Record<string, string>>;
+  const tsharkFrames = await mapLimited(files, TSHARK_CONCURRENCY, (f) =>
+    tsharkAppFrames(join(zeekTraces, f), TSHARK_TIMEOUT_MS),
+  );
+
+  const counts = Object.fromEntries(Object.keys(FIELDS).map((f) => [f, emptyCounts()])) as Record<FieldName, Counts>;
+  const ja4plus = { compared: 0, equal: 0 };
+  const failures: string[] = [];
+  const differing = new Map<string, Set<string>>();
+  let sessionsTotal = 0;
+  for (const [i, name] of files.entries()) {
+    const { sessions, frameSession } = ourSessions(join(zeekTraces, name));
+    sessionsTotal += sessions.length;
+    const framesBySession = new Map<OurSession, TsharkFrame[]>();
+    for (const frame of tsharkFrames[i]!) {
+      const view = frameSession.get(frame.frame);
+      if (!view) continue;
+      const endpoints = endpointOf(frame);
+      if (endpoints !== undefined && endpoints !== sessionEndpoints(view.session)) {
+        failures.push(`${name}: frame ${frame.frame} is ${endpoints} for tshark, ${view.session.key} for us`);
+        continue;
+      }
+      framesBySession.get(view)?.push(frame) ?? framesBySession.set(view, [frame]);
+    }
+    const listed = exceptions[name] ?? {};
+    const fileDiffs = new Set<string>();
+    let ja4plusBySession: Map<string, string> | undefined;
+    if (name.startsWith('tls/')) ja4plusBySession = ja4plusFingerprints(join(zeekTraces, name));
+    for (const view of sessions) {
+      const all = framesBySession.get(view) ?? [];
+      const stored = all.filter((f) => view.stored.has(f.frame));
+      for (const [field, spec] of Object.entries(FIELDS) as [FieldName, (typeof FIELDS)[FieldName]][]) {
+        const c = counts[field];
+        const theirs = spec.tshark(stored);
+        const ours = spec.ours(view.metadata);
+        if (theirs === undefined) {
+          if (ours !== undefined) {
+            c.oursOnly++;
+            if (VERBOSE) console.log(`ours only: ${name} ${view.session.key} ${field} ${JSON.stringify(ours)}`);
+          } else if (spec.tshark(all) !== undefined) c.tsharkBeyondStored++;
+          continue;
+        }
+        // tshark's note in place of a name it could not read (a compression loop): ours must be empty, and the
+        // question's type after it is not compared either.
+        const note = field.startsWith('dns.query') && FIELDS['dns.queryName'].tshark(stored)?.startsWith('<');
+        if (note) {
+          c.tsharkNote++;
+          if (ours !== undefined) fileDiffs.add(field);
+          continue;
+        }
+        c.compared++;
+        if (theirs === ours) c.equal++;
+        else {
+          fileDiffs.add(field);
+          if (listed[field]) c.explained++;
+          else
+            failures.push(
+              `${name} ${view.session.key} ${field}: tshark ${JSON.stringify(theirs)}, ours ${JSON.stringify(ours)}`,
+            );
+        }
+      }
+      const independent = ja4plusBySession?.get(sessionEndpoints(view.session));
+      if (independent !== undefined && view.metadata.tls?.ja4 !== undefined) {
+        ja4plus.compared++;
+        if (independent === view.metadata.tls.ja4) ja4plus.equal++;
+        else failures.push(`${name} ${view.session.key} ja4: ja4plus ${independent}, ours ${view.metadata.tls.ja4}`);
+      }
+    }
+    differing.set(name, fileDiffs);
+    for (const field of Object.keys(listed)) {
+      if (!fileDiffs.has(field))
+        failures.push(`${name}: ${field} is listed in app-metadata-exceptions.json but now equals tshark: remove it`);
+    }
+  }
+  for (const name of Object.keys(exceptions)) {
+    if (!files.includes(name) && (FULL || !existsSync(join(zeekTraces, name)))) {
+      failures.push(`${name}: listed in app-metadata-exceptions.json but not a trace of ${FOLDERS.join(', ')}`);
+    }
+  }
+
+  const rows = Object.entries(counts).map(
+    ([field, c]) =>
+      `${field.padEnd(18)} ${String(c.compared).padStart(8)} ${String(c.equal).padStart(6)} ${String(c.explained).padStart(9)} ${String(c.oursOnly).padStart(9)} ${String(c.tsharkBeyondStored).padStart(14)}`,
+  );
+  const report = [
+    `application metadata vs tshark ${FULL ? '(full run)' : `(first ${FILES_PER_FOLDER} files per folder; FLEETCAP_CONFORMANCE_FULL=1 for all)`}: ` +
+      `${files.length} files, ${sessionsTotal} sessions, compared on the first ${SESSION_MAX_PACKETS} packets of each session`,
+    `${'field'.padEnd(18)} ${'compared'.padStart(8)} ${'equal'.padStart(6)} ${'explained'.padStart(9)} ${'ours-only'.padStart(9)} ${'tshark-beyond'.padStart(14)}`,
+    ...rows,
+    `dns names tshark could not read (its "<...>" note): ${counts['dns.queryName'].tsharkNote}`,
+    ja4plusBySessionNote(ja4plus),
+  ];
+  console.log(report.join('\n'));
+  t.diagnostic(report.join(' | '));
+  assert.deepEqual(failures, [], `${failures.length} unexplained differences`);
+});
+
+function ja4plusBySessionNote(ja4plus: { compared: number; equal: number }): string {
+  if (!process.env.FLEETCAP_JA4PLUS) {
+    return 'ja4plus: not run (set FLEETCAP_JA4PLUS to the ja4plus command of `pip install ja4plus` for an independent JA4 check)';
+  }
+  return `ja4 vs ja4plus (PyPI, independent implementation): ${ja4plus.compared} compared, ${ja4plus.equal} equal`;
+}
