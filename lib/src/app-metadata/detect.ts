@@ -35,7 +35,7 @@ const EXPECTED_BY_PORT: ReadonlyMap<number, Service> = new Map([
 
 export function appMetadataOf(session: AppSession): AppMetadata {
   const findings = new Findings();
-  const metadata: AppMetadata = { problems: findings.problems, needsMorePackets: findings.needsMorePackets };
+  const metadata: AppMetadata = { problems: [], needsMorePackets: [] };
   try {
     if (session.proto === 'tcp') readTcp(session, metadata, findings);
     else readUdp(session, metadata, findings);
@@ -44,7 +44,17 @@ export function appMetadataOf(session: AppSession): AppMetadata {
     // The parsers bound every read; this keeps one session's surprise from stopping a whole file or worker batch.
     findings.problem('internal.parser_error');
   }
-  return metadata;
+  // The service first, the reasons last: the order a reader of the JSON wants.
+  const { service, http, tls, dns, ssh } = metadata;
+  return {
+    ...(service !== undefined ? { service } : {}),
+    ...(http ? { http } : {}),
+    ...(tls ? { tls } : {}),
+    ...(dns ? { dns } : {}),
+    ...(ssh ? { ssh } : {}),
+    problems: findings.problems,
+    needsMorePackets: findings.needsMorePackets,
+  };
 }
 
 function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings): void {

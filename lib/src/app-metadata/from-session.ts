@@ -33,3 +33,29 @@ export function appSessionOf(session: Session): AppSession {
 export function sessionMetadata(session: Session): AppMetadata {
   return appMetadataOf(appSessionOf(session));
 }
+
+/**
+ * Metadata of the sessions of a sessionizer as packets arrive, holding payloads no longer than needed: a session's
+ * stored packets are final once it has one packet more than the store keeps, so its metadata is computed then and
+ * its payloads are freed; the others are computed when asked for. Call `added` with what every add returned.
+ */
+export class SessionMetadataCollector {
+  private readonly done = new Map<Session, AppMetadata>();
+
+  constructor(private readonly maxPacketsKept: number) {}
+
+  added(session: Session | null): void {
+    if (session !== null && session.packets === this.maxPacketsKept + 1) this.compute(session);
+  }
+
+  metadataOf(session: Session): AppMetadata {
+    return this.done.get(session) ?? this.compute(session);
+  }
+
+  private compute(session: Session): AppMetadata {
+    const metadata = sessionMetadata(session);
+    this.done.set(session, metadata);
+    for (const packet of session.packetList) packet.payload = undefined;
+    return metadata;
+  }
+}
