@@ -117,14 +117,26 @@ function firstResponse(frames: TsharkFrame[]): TsharkFrame | undefined {
   return responses.find((f) => queryId === undefined || f['dns.id']?.[0] === queryId) ?? responses[0];
 }
 
+/** The protocols of the four tshark dissects here, in the order its frames show them ("http,ssl"). */
+const COMPARED_SERVICES = ['http', 'ssl', 'ssh', 'dns'];
 function tsharkService(frames: TsharkFrame[]): string | undefined {
+  const seen: string[] = [];
   for (const f of frames) {
-    if (f['http.request.method'] || f['http.response.code']) return 'http';
-    if (f['tls.handshake.type']) return 'ssl';
-    if (f['ssh.protocol']) return 'ssh';
-    if (f['dns.flags.response']) return 'dns';
+    const here = [
+      f['http.request.method'] || f['http.response.code'] ? 'http' : '',
+      f['tls.handshake.type'] ? 'ssl' : '',
+      f['ssh.protocol'] ? 'ssh' : '',
+      f['dns.flags.response'] ? 'dns' : '',
+    ];
+    for (const name of here) if (name && !seen.includes(name)) seen.push(name);
   }
-  return undefined;
+  return seen.length > 0 ? seen.join(',') : undefined;
+}
+
+/** Our service less the protocols tshark is not asked about (a STARTTLS session's "imap,ssl" is "ssl" here). */
+function comparedService(service: string | undefined): string | undefined {
+  const names = (service ?? '').split(',').filter((n) => COMPARED_SERVICES.includes(n));
+  return names.length > 0 ? names.join(',') : undefined;
 }
 
 /** tshark writes a DNS name it cannot read as a "<...>" note; the root is "<Root>". */
@@ -134,7 +146,7 @@ function dnsName(name: string | undefined): string | undefined {
 }
 
 const FIELDS: Record<FieldName, { tshark: TsharkValue; ours: (m: AppMetadata) => string | undefined }> = {
-  service: { tshark: tsharkService, ours: (m) => m.service },
+  service: { tshark: tsharkService, ours: (m) => comparedService(m.service) },
   'http.method': { tshark: (f) => first(firstRequest(f), 'http.request.method'), ours: (m) => m.http?.method },
   'http.uri': { tshark: (f) => first(firstRequest(f), 'http.request.uri'), ours: (m) => m.http?.uri },
   'http.host': { tshark: (f) => first(firstRequest(f), 'http.host'), ours: (m) => m.http?.host },
@@ -402,3 +414,77 @@ function ja4plusBySessionNote(ja4plus: { compared: number; equal: number }): str
   }
   return `ja4 vs ja4plus (PyPI, independent implementation): ${ja4plus.compared} compared, ${ja4plus.equal} equal`;
 }
+
+/** Zeek's names for what we recognise; a flow where Zeek names another protocol too is compared on these. */
+const OUR_SERVICES = new Set([
+  'http',
+  'ssl',
+  'dns',
+  'ssh',
+  'smtp',
+  'ftp',
+  'pop3',
+  'imap',
+  'mysql',
+  'redis',
+  'postgresql',
+]);
+
+test('service equals the service of Zeek conn.logs (../shared/pcaps/zeek-expected/conn)', async (t) => {
+  const expected = join(zeekTraces, '..', 'zeek-expected');
+  if (!existsSync(join(expected, 'conn-index.json'))) {
+    const message = `SKIPPED: ${expected} absent; the service was not compared with Zeek's`;
+    console.warn(message);
+    t.skip(message);
+    return;
+  }
+  const index = JSON.parse(readFileSync(join(expected, 'conn-index.json'), 'utf8')) as { trace: string; log: string }[];
+  const counts = { flows: 0, compared: 0, equal: 0, subset: 0, oursOnly: 0 };
+  const failures: string[] = [];
+  for (const entry of index) {
+    const trace = join(zeekTraces, entry.trace);
+    if (!existsSync(trace)) continue;
+    const byEndpoints = new Map<string, string | undefined>();
+    for (const view of ourSessions(trace).sessions) {
+      byEndpoints.set(`${view.session.proto} ${sessionEndpoints(view.session)}`, view.metadata.service);
+    }
+    const lines = readFileSync(join(expected, entry.log), 'utf8').split('\n');
+    const fields =
+      lines
+        .find((l) => l.startsWith('#fields'))
+        ?.split('\t')
+        .slice(1) ?? [];
+    const at = (row: string[], name: string) => row[fields.indexOf(name)] ?? '';
+    for (const line of lines) {
+      if (line === '' || line.startsWith('#')) continue;
+      const row = line.split('\t');
+      const proto = at(row, 'proto');
+      const a = `${normalizeAddress(at(row, 'id.orig_h'))}|${at(row, 'id.orig_p')}`;
+      const b = `${normalizeAddress(at(row, 'id.resp_h'))}|${at(row, 'id.resp_p')}`;
+      const key = `${proto} ${a <= b ? `${a} ${b}` : `${b} ${a}`}`;
+      if (!byEndpoints.has(key)) continue;
+      counts.flows++;
+      const ours = byEndpoints.get(key);
+      const zeek = at(row, 'service') === '-' ? [] : at(row, 'service').split(',');
+      if (zeek.length === 0) {
+        // Zeek's tests often load only some analyzers (zeek -b), or see one side only: not a difference.
+        if (ours !== undefined) counts.oursOnly++;
+        continue;
+      }
+      const known = zeek.filter((n) => OUR_SERVICES.has(n)).join(',');
+      if (known === '') continue;
+      counts.compared++;
+      if (ours === known) {
+        if (known === zeek.join(',')) counts.equal++;
+        else counts.subset++;
+      } else failures.push(`${entry.trace} ${key}: zeek ${zeek.join(',')}, ours ${ours}`);
+    }
+  }
+  const report =
+    `service vs Zeek conn.log: ${counts.flows} flows matched, ${counts.compared} with a service we recognise: ` +
+    `${counts.equal} equal, ${counts.subset} equal on the protocols we name (Zeek also names irc, xmpp, gridftp…), ` +
+    `${counts.oursOnly} where only we name one (Zeek ran without that analyzer or saw one side)`;
+  console.log(report);
+  t.diagnostic(report);
+  assert.deepEqual(failures, []);
+});

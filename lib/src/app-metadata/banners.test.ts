@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tcpSession } from './build-messages.ts';
+import { clientHelloMessage, handshakeRecords, tcpSession } from './build-messages.ts';
 import { appMetadataOf } from './detect.ts';
 
 const serviceOf = (specs: Parameters<typeof tcpSession>[0], port = 9999) =>
@@ -60,5 +60,36 @@ describe('services recognised from their greeting or first command', () => {
       ]),
       'redis',
     );
+  });
+
+  it('takes FTP when a slow server greets after the client spoke', () => {
+    assert.equal(
+      serviceOf([
+        { direction: 0, bytes: 'USER anonymous\r\n' },
+        { direction: 1, bytes: '220 hi\r\n331 pw\r\n' },
+      ]),
+      'ftp',
+    );
+  });
+
+  it('reads TLS after a MySQL SSL request and names both services', () => {
+    const version = Buffer.from('8.0.36\0', 'latin1');
+    const body = Buffer.concat([Buffer.from([10]), version, Buffer.alloc(40, 1)]);
+    const greeting = Buffer.concat([Buffer.from([body.length, 0, 0, 0]), body]);
+    const sslRequest = Buffer.concat([Buffer.from([32, 0, 0, 1]), Buffer.alloc(32, 0)]);
+    const hello = handshakeRecords(
+      clientHelloMessage({ ciphers: [0x1301], extensions: [{ type: 'sni', name: 'db' }] }),
+    );
+    const m = appMetadataOf(
+      tcpSession(
+        [
+          { direction: 1, bytes: greeting },
+          { direction: 0, bytes: Buffer.concat([sslRequest, hello]) },
+        ],
+        { responderPort: 3306 },
+      ),
+    );
+    assert.equal(m.service, 'mysql,ssl');
+    assert.equal(m.tls?.sni, 'db');
   });
 });

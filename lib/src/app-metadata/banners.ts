@@ -46,13 +46,29 @@ function isRedisCommand(b: Uint8Array): boolean {
   return /^\*\d{1,5}\r\n\$\d{1,9}\r\n/.test(ascii(b, 0, Math.min(b.length, 24)));
 }
 
+/**
+ * Where TLS starts on each side of a MySQL or PostgreSQL session that upgraded: after the client's SSL request
+ * packet (MySQL: its first packet; PostgreSQL: the 8-byte SSLRequest) and the server's greeting or its "S".
+ */
+export function databaseTlsStart(service: Service, o: Openings): { client: number; server: number } | undefined {
+  if (service === 'mysql' && o.client.length >= 4 && o.server.length >= 4) {
+    const client = 4 + (o.client[0]! | (o.client[1]! << 8) | (o.client[2]! << 16));
+    const server = 4 + (o.server[0]! | (o.server[1]! << 8) | (o.server[2]! << 16));
+    return { client, server };
+  }
+  if (service === 'postgresql' && o.client.length >= 8 && u32(o.client, 4) === 80877103 && o.server[0] === 0x53) {
+    return { client: 8, server: 1 };
+  }
+  return undefined;
+}
+
 export function bannerService(o: Openings): Service | undefined {
   if (isMysqlGreeting(o.server)) return 'mysql';
   if (isPostgresStartup(o.client)) return 'postgresql';
   if (isRedisCommand(o.client)) return 'redis';
-  if (!o.serverFirst) return undefined;
   const greeting = firstLine(o.server);
   const command = firstLine(o.client).toUpperCase();
+  // The server's stream starts with its greeting even when the client spoke first (a slow server).
   if (/^220[ -]/.test(greeting)) {
     if (/^(EHLO|HELO) /.test(command)) return 'smtp';
     if (/^(USER|AUTH|FEAT|SYST|OPTS|PASV|EPSV) ?/.test(command)) return 'ftp';
@@ -60,6 +76,8 @@ export function bannerService(o: Openings): Service | undefined {
     if (/SMTP/i.test(greeting)) return 'smtp';
     return undefined;
   }
+  // "+OK" and "* OK" also answer commands (Redis): a greeting only when the server spoke first.
+  if (!o.serverFirst) return undefined;
   if (/^\+OK( |$)/.test(greeting) && (command === '' || /^(USER|CAPA|APOP|AUTH|STLS|QUIT)\b/.test(command))) {
     return 'pop3';
   }

@@ -5,7 +5,7 @@
 //
 // Everything comes from the stored packets (the first SESSION_MAX_PACKETS of a session): a field that a later
 // packet would give is listed in `needsMorePackets` instead of being guessed.
-import { bannerService } from './banners.ts';
+import { bannerService, databaseTlsStart } from './banners.ts';
 import { looksLikeDns, looksLikeDnsHeader, looksLikeTcpDns, parseDnsMessages, parseTcpDns } from './dns.ts';
 import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttpWithTunnel } from './http.ts';
 import { looksLikeSsh, parseSsh } from './ssh.ts';
@@ -64,35 +64,61 @@ function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings)
   const b = reassemble(session.packets, serverSide);
   for (const stream of [a, b]) if (stream.inconsistentOverlap) findings.problem('tcp.inconsistent_retransmission');
   const more = session.morePackets;
+  // Zeek lists every protocol it recognised in a connection, in order ("http,ssl" for TLS through a proxy).
+  const services: Service[] = [];
   // Roles come from the content where it tells them (a capture that missed the SYN may have them backwards).
   const recognised = recognise(a, b);
   if (recognised) {
     const { client, server } = recognised;
-    metadata.service = recognised.service;
+    services.push(recognised.service);
     if (recognised.service === 'ssl') metadata.tls = parseTls(client, server, more, findings);
     else if (recognised.service === 'ssh') metadata.ssh = parseSsh(client, server, more, findings);
     else if (recognised.service === 'dns') metadata.dns = parseTcpDns(client, server, more, findings);
     else {
       const { http, tunnel } = parseHttpWithTunnel(client, server, more, findings);
       metadata.http = http;
-      // An accepted CONNECT: TLS through the proxy is read as if it were the session's own.
-      if (tunnel && looksLikeTls(client.bytes.subarray(tunnel.client), 1)) {
-        metadata.tls = parseTls(after(client, tunnel.client), after(server, tunnel.server), more, findings);
+      // An accepted CONNECT: what goes through the proxy is read as if it were the session's own.
+      if (tunnel) {
+        const innerClient = after(client, tunnel.client);
+        const innerServer = after(server, tunnel.server);
+        if (looksLikeTls(innerClient.bytes, 1)) {
+          services.push('ssl');
+          metadata.tls = parseTls(innerClient, innerServer, more, findings);
+        } else {
+          const inner = bannerService({
+            client: innerClient.bytes,
+            server: innerServer.bytes,
+            serverFirst: innerServer.bytes.length > 0,
+          });
+          if (inner) services.push(inner);
+        }
       }
     }
-    return;
+  } else {
+    const serverFirst = session.packets.find((p) => p.payloadLength > 0)?.direction === serverSide;
+    const openings = { client: a.bytes, server: b.bytes, serverFirst };
+    const service = bannerService(openings);
+    if (service) services.push(service);
+    const database = service && databaseTlsStart(service, openings);
+    if (database && looksLikeTls(a.bytes.subarray(database.client), 1)) {
+      metadata.tls = parseTls(
+        after(a, database.client),
+        after(b, Math.min(database.server, b.bytes.length)),
+        more,
+        findings,
+      );
+      services.push('ssl');
+    }
+    // STARTTLS (SMTP, IMAP, POP3, FTP, XMPP, IRC, …): a text negotiation, then a ClientHello.
+    const clientHelloAt = metadata.tls ? -1 : tlsAfterText(a.bytes, 1);
+    if (clientHelloAt >= 0) {
+      const serverHelloAt = tlsAfterText(b.bytes, 2);
+      const server = serverHelloAt >= 0 ? after(b, serverHelloAt) : after(b, b.bytes.length);
+      metadata.tls = parseTls(after(a, clientHelloAt), server, more, findings);
+      services.push('ssl');
+    }
   }
-  const serverFirst = session.packets.find((p) => p.payloadLength > 0)?.direction === serverSide;
-  const service = bannerService({ client: a.bytes, server: b.bytes, serverFirst });
-  if (service) metadata.service = service;
-  // STARTTLS (SMTP, IMAP, POP3, FTP, XMPP, IRC, …): a text negotiation, then a ClientHello.
-  const clientHelloAt = tlsAfterText(a.bytes, 1);
-  if (clientHelloAt >= 0) {
-    const serverHelloAt = tlsAfterText(b.bytes, 2);
-    const server = serverHelloAt >= 0 ? after(b, serverHelloAt) : after(b, b.bytes.length);
-    metadata.tls = parseTls(after(a, clientHelloAt), server, more, findings);
-    metadata.service ??= 'ssl';
-  }
+  if (services.length > 0) metadata.service = services.join(',');
 }
 
 function after(stream: DirectionStream, at: number): DirectionStream {

@@ -100,7 +100,10 @@ function readSide(
 ): void {
   const role = client ? 'client' : 'server';
   const id = identification(stream.bytes, !client);
-  if (id === 'absent') return;
+  if (id === 'absent') {
+    if (stream.bytes.length === 0 && stream.ends === 'end' && morePackets) findings.needs(`ssh.${role}`);
+    return;
+  }
   if (id === 'malformed') {
     findings.problem('ssh.malformed_identification');
     return;

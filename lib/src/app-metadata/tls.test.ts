@@ -145,7 +145,7 @@ describe('TLS ClientHello', () => {
         { direction: 1, bytes: serverHello },
       ]),
     );
-    assert.equal(connect.service, 'http');
+    assert.equal(connect.service, 'http,ssl', 'Zeek names both, in order');
     assert.equal(connect.http?.method, 'CONNECT');
     assert.equal(connect.tls?.sni, 'example.com');
     assert.equal(connect.tls?.serverVersion, 'TLSv12');
@@ -163,7 +163,7 @@ describe('TLS ClientHello', () => {
         { responderPort: 25 },
       ),
     );
-    assert.equal(smtp.service, 'smtp');
+    assert.equal(smtp.service, 'smtp,ssl');
     assert.equal(smtp.tls?.ja4, 't13d1516h2_8daaf6152771_e5627efa2ab1');
     assert.equal(smtp.tls?.serverCipher, 'c02f');
   });

@@ -97,7 +97,8 @@ export interface SshMetadata {
 }
 
 export interface AppMetadata {
-  service?: Service;
+  /** Zeek's conn.log `service`: the protocols recognised, in order, comma-joined ("http", "http,ssl", "pop3,ssl"). */
+  service?: string;
   http?: HttpMetadata;
   tls?: TlsMetadata;
   dns?: DnsMetadata;
