@@ -37,6 +37,7 @@ export interface SessionPacket {
 /** Shared by every session that keeps no packet detail, so that those cost no array each. */
 const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
 const EMPTY_PAYLOAD = new Uint8Array(0);
+const PAYLOAD_CHUNK_BYTES = 256 * 1024;
 
 export class Session {
   packets = 0;
@@ -123,6 +124,8 @@ export class Sessionizer {
   private readonly payloadBytesKept: number;
   /** Payload bytes kept so far, two entries per flow (from / to the initiator). */
   private readonly payloadBudgetUsed: number[] = [];
+  private chunk: Uint8Array = EMPTY_PAYLOAD;
+  private chunkUsed = 0;
 
   constructor(options: SessionizerOptions = {}) {
     this.payloadBytesKept = options.payloadBytesKept ?? 0;
@@ -210,14 +213,18 @@ export class Sessionizer {
         tcpFlags: d.tcpFlags,
         payloadLength: d.payloadLength,
         tcpSeq: d.tcpSeq,
+        // Always present (undefined without payloads), so that every packet object has one shape.
+        payload: this.payloadBytesKept > 0 ? this.keepPayload(bytes, flow.index, fromInitiator) : undefined,
       };
-      if (this.payloadBytesKept > 0) packet.payload = this.keepPayload(bytes, flow.index, fromInitiator);
       (session.packetList as SessionPacket[]).push(packet);
     }
     return session;
   }
 
-  /** A copy of the decoded packet's captured payload, within the session's per-direction budget. */
+  /**
+   * A copy of the decoded packet's captured payload (the reader reuses its buffer), within the session's
+   * per-direction budget. Copies go into shared chunks: one ArrayBuffer per payload costs more than the copy.
+   */
   private keepPayload(bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): Uint8Array {
     const slot = 2 * flowIndex + (fromInitiator ? 0 : 1);
     const used = this.payloadBudgetUsed[slot] ?? 0;
@@ -225,9 +232,17 @@ export class Sessionizer {
     const length = Math.min(d.payloadEnd - d.payloadAt, this.payloadBytesKept - used);
     if (length <= 0) return EMPTY_PAYLOAD;
     this.payloadBudgetUsed[slot] = used + length;
-    // A copy (the reader reuses its buffer); Buffer's slice would be a view, so not bytes.slice.
-    const copy = new Uint8Array(length);
-    copy.set(bytes.subarray(d.payloadAt, d.payloadAt + length));
-    return copy;
+    if (length > PAYLOAD_CHUNK_BYTES / 4)
+      return Uint8Array.prototype.slice.call(bytes, d.payloadAt, d.payloadAt + length);
+    if (this.chunkUsed + length > this.chunk.length) {
+      this.chunk = new Uint8Array(PAYLOAD_CHUNK_BYTES);
+      this.chunkUsed = 0;
+    }
+    const at = this.chunkUsed;
+    const chunk = this.chunk;
+    if (length <= 16) for (let i = 0; i < length; i++) chunk[at + i] = bytes[d.payloadAt + i]!;
+    else chunk.set(bytes.subarray(d.payloadAt, d.payloadAt + length), at);
+    this.chunkUsed = at + length;
+    return chunk.subarray(at, at + length);
   }
 }
