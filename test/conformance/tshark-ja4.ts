@@ -40,6 +40,8 @@ function signatureAlgorithms(frame: TsharkFrame): number[] {
 /** undefined when the frame holds more than one handshake message (its lists would mix messages). */
 export function ja4FromTsharkFrame(frame: TsharkFrame): string | undefined {
   if (frame['tls.handshake.type']?.length !== 1) return undefined;
+  // An SSLv2-format hello (record version 0x0002) has no JA4: the specification defines none for it.
+  if (frame['tls.record.version']?.[0] === '0x0002') return undefined;
   const numbers = (values: string[] | undefined) => (values ?? []).map((v) => Number(v)).filter((v) => !isGrease(v));
   const ciphers = numbers(frame['tls.handshake.ciphersuite']);
   const extensions = numbers(frame['tls.handshake.extension.type']);

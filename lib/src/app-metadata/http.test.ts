@@ -96,4 +96,16 @@ describe('HTTP', () => {
     assert.equal(m.http?.version, '0.9');
     assert.equal(m.http?.uri, '/old');
   });
+
+  it('reads what a broken request line of a known method holds, and counts it as malformed', () => {
+    const broken = appMetadataOf(tcpSession([{ direction: 0, bytes: 'GET / HTTP/1.\r\nHost: h\r\n\r\n' }]));
+    assert.equal(broken.http?.method, 'GET');
+    assert.equal(broken.http?.uri, '/');
+    assert.equal(broken.http?.version, undefined);
+    assert.equal(broken.http?.host, 'h');
+    assert.deepEqual(broken.problems, ['http.malformed_request_line']);
+    const alone = appMetadataOf(tcpSession([{ direction: 0, bytes: 'OPTIONS\r\nHost: h\r\n\r\n' }]));
+    assert.equal(alone.http?.method, 'OPTIONS');
+    assert.equal(alone.http?.uri, undefined);
+  });
 });

@@ -36,6 +36,24 @@ const METHODS = new Set([
   'UNSUBSCRIBE',
   'RPC_IN_DATA',
   'RPC_OUT_DATA',
+  'CCM_POST',
+  'POLL',
+  'BCOPY',
+  'BDELETE',
+  'BMOVE',
+  'BPROPFIND',
+  'BPROPPATCH',
+  'ACL',
+  'BIND',
+  'UNBIND',
+  'REBIND',
+  'LABEL',
+  'UPDATE',
+  'VERSION-CONTROL',
+  'UNCHECKOUT',
+  'MKWORKSPACE',
+  'BASELINE-CONTROL',
+  'ORDERPATCH',
 ]);
 const MAX_METHOD = 32;
 /** Longest header block read; longer is reported, not buffered. */
@@ -54,8 +72,10 @@ function isTokenChar(c: number): boolean {
 
 interface RequestLine {
   method: string;
-  uri: string;
-  version: string;
+  uri?: string;
+  /** Absent when the line has no readable version (a malformed line of a known method). */
+  version?: string;
+  malformed: boolean;
   /** Index just past the line's LF. */
   next: number;
 }
@@ -82,8 +102,15 @@ function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
   let p = at;
   while (p < b.length && p - at <= MAX_METHOD && isTokenChar(b[p]!)) p++;
   if (p === b.length) return p - at <= MAX_METHOD ? 'incomplete' : 'invalid';
-  if (p === at || p - at > MAX_METHOD || b[p] !== 0x20) return 'invalid';
+  if (p === at || p - at > MAX_METHOD) return 'invalid';
   const method = ascii(b, at, p);
+  if ((b[p] === 0x0d || b[p] === 0x0a) && METHODS.has(method)) {
+    // A known method alone on its line: a request with nothing else readable.
+    const lf = lineEnd(b, p);
+    if (lf < 0) return 'incomplete';
+    if (lf - p <= 1) return { method, next: lf + 1, malformed: true };
+  }
+  if (b[p] !== 0x20) return 'invalid';
   const lf = lineEnd(b, p);
   if (lf < 0) {
     // Still a request if what is there can start one (no control bytes in what may be the URI).
@@ -97,11 +124,16 @@ function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
   if (versionAt >= 0 && /^ HTTP\/\d\.\d$/.test(line.slice(versionAt))) {
     // The request-target holds no space: what a line has between it and the version is not part of it.
     const uri = line.slice(0, versionAt).trimStart().split(' ')[0]!;
-    return { method, uri: uri.slice(0, MAX_TEXT), version: line.slice(versionAt + 6), next: lf + 1 };
+    return { method, uri: uri.slice(0, MAX_TEXT), version: line.slice(versionAt + 6), next: lf + 1, malformed: false };
   }
   // HTTP/0.9: a known method and a URI with no space in it.
   if (METHODS.has(method) && line.length > 0 && !line.includes(' ')) {
-    return { method, uri: line.slice(0, MAX_TEXT), version: '0.9', next: lf + 1 };
+    return { method, uri: line.slice(0, MAX_TEXT), version: '0.9', next: lf + 1, malformed: false };
+  }
+  // A known method with a broken rest ("GET / HTTP/1.", "OPTIONS" alone): read what is there, as tshark and Zeek do.
+  if (METHODS.has(method)) {
+    const uri = line.trimStart().split(' ')[0];
+    return { method, ...(uri ? { uri: uri.slice(0, MAX_TEXT) } : {}), next: lf + 1, malformed: true };
   }
   return 'invalid';
 }
@@ -268,8 +300,9 @@ function readRequests(http: HttpMetadata, stream: DirectionStream, morePackets: 
     const { headers, complete, malformed } = parseHeaders(b, line.next);
     if (first) {
       http.method = line.method;
-      http.uri = line.uri;
-      http.version = line.version;
+      if (line.uri !== undefined) http.uri = line.uri;
+      if (line.version !== undefined) http.version = line.version;
+      if (line.malformed) findings.problem('http.malformed_request_line');
       const host = headers.values.get('host');
       const userAgent = headers.values.get('user-agent');
       if (host !== undefined) http.host = host;

@@ -167,4 +167,23 @@ describe('TLS ClientHello', () => {
     assert.equal(smtp.tls?.ja4, 't13d1516h2_8daaf6152771_e5627efa2ab1');
     assert.equal(smtp.tls?.serverCipher, 'c02f');
   });
+
+  it('reads a TLS 1.3 draft ServerHello (no session id) and one behind an alert record', () => {
+    const draft = Uint8Array.from([2, 0, 0, 38, 0x7f, 0x10, ...new Array(32).fill(1), 0x13, 0x01, 0, 0]);
+    const m = appMetadataOf(
+      tcpSession([
+        { direction: 0, bytes: handshakeRecords(clientHelloMessage(specHello())) },
+        { direction: 1, bytes: handshakeRecords(draft, 0x0301) },
+      ]),
+    );
+    assert.equal(m.tls?.serverVersion, 'TLSv13-draft16');
+    const alert = Uint8Array.from([21, 3, 3, 0, 2, 1, 0]);
+    const behind = appMetadataOf(
+      tcpSession([
+        { direction: 0, bytes: handshakeRecords(clientHelloMessage(specHello())) },
+        { direction: 1, bytes: Buffer.concat([alert, handshakeRecords(serverHelloMessage(0x0303, 0x009c), 0x0303)]) },
+      ]),
+    );
+    assert.equal(behind.tls?.serverVersion, 'TLSv12');
+  });
 });

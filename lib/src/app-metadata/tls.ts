@@ -75,6 +75,14 @@ function firstHandshakeMessage(b: Uint8Array, type: number): HelloResult {
   let needed = -1;
   let recordVersion = -1;
   let at = 0;
+  // A server may send an alert (or a change-cipher-spec) before its hello: skip a few such records.
+  for (
+    let skipped = 0;
+    skipped < 4 && at + 5 <= b.length && (b[at] === 20 || b[at] === 21) && b[at + 1] === 3;
+    skipped++
+  ) {
+    at += 5 + u16(b, at + 3);
+  }
   while (needed < 0 || collected < needed) {
     if (at + 5 > b.length) return 'truncated';
     if (b[at] !== CONTENT_HANDSHAKE || b[at + 1] !== 3) return collected === 0 ? 'not_a_hello' : 'malformed';
@@ -206,6 +214,8 @@ interface ServerHello {
 
 function parseServerHello(b: Uint8Array): ServerHello | null {
   if (b.length < 35) return null;
+  // TLS 1.3 drafts before 22 had no session id and no compression method in the ServerHello.
+  if (b[0] === 0x7f) return { version: u16(b, 0), cipher: u16(b, 34) };
   const sessionIdLength = b[34]!;
   if (sessionIdLength > 32) return null;
   let p = 35 + sessionIdLength;
