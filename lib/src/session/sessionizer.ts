@@ -227,7 +227,9 @@ export class Sessionizer {
    */
   private keepPayload(bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): Uint8Array {
     const slot = 2 * flowIndex + (fromInitiator ? 0 : 1);
-    const used = this.payloadBudgetUsed[slot] ?? 0;
+    // Grown two entries per flow in order, so that the array stays packed.
+    while (this.payloadBudgetUsed.length <= slot) this.payloadBudgetUsed.push(0);
+    const used = this.payloadBudgetUsed[slot]!;
     const d = this.decoded;
     const length = Math.min(d.payloadEnd - d.payloadAt, this.payloadBytesKept - used);
     if (length <= 0) return EMPTY_PAYLOAD;
@@ -240,7 +242,8 @@ export class Sessionizer {
     }
     const at = this.chunkUsed;
     const chunk = this.chunk;
-    if (length <= 16) for (let i = 0; i < length; i++) chunk[at + i] = bytes[d.payloadAt + i]!;
+    // Buffer's copy is one native call; a subarray would make a Buffer object first.
+    if (Buffer.isBuffer(bytes)) bytes.copy(chunk, at, d.payloadAt, d.payloadAt + length);
     else chunk.set(bytes.subarray(d.payloadAt, d.payloadAt + length), at);
     this.chunkUsed = at + length;
     return chunk.subarray(at, at + length);
