@@ -40,7 +40,8 @@ describe('services recognised from their greeting or first command', () => {
         { direction: 0, bytes: 'PING\r\n' },
         { direction: 1, bytes: '+OK\r\n' },
       ]),
-      undefined,
+      'redis',
+      'a "+OK" that answers a command is no POP3 greeting: an inline Redis command',
     );
   });
 
@@ -57,6 +58,13 @@ describe('services recognised from their greeting or first command', () => {
       serviceOf([
         { direction: 0, bytes: '*1\r\n$4\r\nPING\r\n' },
         { direction: 1, bytes: '+PONG\r\n' },
+      ]),
+      'redis',
+    );
+    assert.equal(
+      serviceOf([
+        { direction: 0, bytes: 'SET k v\r\nGET k\r\n' },
+        { direction: 1, bytes: '+OK\r\n$1\r\nv\r\n' },
       ]),
       'redis',
     );

@@ -62,10 +62,19 @@ export function databaseTlsStart(service: Service, o: Openings): { client: numbe
   return undefined;
 }
 
+/** A RESP reply to a command: a simple string, error, integer, bulk string or array, then CRLF. */
+function isRedisReply(b: Uint8Array): boolean {
+  return /^([+-][^\r\n]{0,200}|:-?\d{1,19}|\$-?\d{1,9}|\*-?\d{1,5})\r\n/.test(ascii(b, 0, Math.min(b.length, 220)));
+}
+
 export function bannerService(o: Openings): Service | undefined {
   if (isMysqlGreeting(o.server)) return 'mysql';
   if (isPostgresStartup(o.client)) return 'postgresql';
-  if (isRedisCommand(o.client)) return 'redis';
+  if (isRedisCommand(o.client) || (isRedisCommand(o.server) && o.client.length === 0)) return 'redis';
+  // An inline command ("PING") answered in RESP: the client spoke first, so it is no POP3 greeting.
+  if (!o.serverFirst && /^[A-Za-z]{3,16}( [^\r\n]*)?\r\n/.test(ascii(o.client, 0, Math.min(o.client.length, 256)))) {
+    if (isRedisReply(o.server)) return 'redis';
+  }
   const greeting = firstLine(o.server);
   const command = firstLine(o.client).toUpperCase();
   // The server's stream starts with its greeting even when the client spoke first (a slow server).
