@@ -1,7 +1,8 @@
 // Application metadata of one session from its stored packets: recognises the protocol from the payload, never
 // the port (Zeek's `service`: HTTP on port 8008 is http, SSH on 2022 is ssh), and hands each side's reassembled
 // stream to that protocol's parser. Ports only name the protocol a session was expected to speak when nothing was
-// recognised, so that "binary bytes on port 80" is a counted reason.
+// recognised, so that "binary bytes on port 80" is a counted reason, and let a UDP datagram on a DNS port that has a
+// DNS header but does not parse be DNS with the reason (as Zeek's port-bound DNS analyzer reports it).
 //
 // Everything comes from the stored packets (the first SESSION_MAX_PACKETS of a session): a field that a later
 // packet would give is listed in `needsMorePackets` instead of being guessed.
