@@ -108,4 +108,15 @@ describe('HTTP', () => {
     assert.equal(alone.http?.method, 'OPTIONS');
     assert.equal(alone.http?.uri, undefined);
   });
+
+  it('reads the method and URI of a request line the snapshot length cut', () => {
+    const line = Buffer.from('GET /images/box.gif HTTP/1.1\r\nHost: h\r\n\r\n');
+    const session = tcpSession([{ direction: 0, bytes: line.subarray(0, 24) }]);
+    const cut = session.packets.at(-1)!;
+    cut.payloadLength = line.length;
+    const m = appMetadataOf(session);
+    assert.equal(m.http?.method, 'GET');
+    assert.equal(m.http?.uri, '/images/box.gif');
+    assert.deepEqual(m.problems, ['tcp.payload_not_captured']);
+  });
 });

@@ -138,6 +138,16 @@ function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
   return 'invalid';
 }
 
+/** The method and, when a space ends it, the URI of a request line the stream cuts (a known method only). */
+function partialRequestLine(b: Uint8Array, at: number): { method: string; uri?: string } | undefined {
+  const space = b.indexOf(0x20, at);
+  if (space < 0 || space - at > MAX_METHOD) return undefined;
+  const method = ascii(b, at, space);
+  if (!METHODS.has(method)) return undefined;
+  const end = b.indexOf(0x20, space + 1);
+  return end > space + 1 ? { method, uri: text(b, space + 1, end) } : { method };
+}
+
 function parseStatusLine(b: Uint8Array, at: number): LineResult<StatusLine> {
   const prefix = 'HTTP/';
   for (let i = 0; i < prefix.length; i++) {
@@ -288,7 +298,17 @@ function readRequests(http: HttpMetadata, stream: DirectionStream, morePackets: 
     const first = methods.length === 0;
     const line = parseRequestLine(b, at);
     if (line === 'incomplete') {
-      if (first) streamEndedEarly(findings, stream, morePackets, ['http.method', 'http.uri'], 'http.truncated_request');
+      if (first) {
+        // What a cut line holds is still readable: the method, and the URI when a space ends it.
+        const partial = partialRequestLine(b, at);
+        if (partial) {
+          http.requests++;
+          http.method = partial.method;
+          if (partial.uri !== undefined) http.uri = partial.uri;
+        }
+        const missing = ['http.method', 'http.uri'].filter((f) => !(f === 'http.method' ? http.method : http.uri));
+        streamEndedEarly(findings, stream, morePackets, [...missing, 'http.host'], 'http.truncated_request');
+      }
       break;
     }
     if (line === 'invalid') {
