@@ -1,6 +1,8 @@
 // `fleetcap sessions [--json] FILE...`: offline sessionizing of capture files with the same reader, decoder and
 // session key as splitcap, no servers needed. Each file is sessionized on its own.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
+import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
 import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
@@ -12,6 +14,8 @@ export const EXIT_SOME_UNREADABLE = 2;
 
 export interface SessionsOptions {
   json?: boolean;
+  /** Application metadata per session (the command line's default; off unless set when called from code). */
+  metadata?: boolean;
 }
 
 interface Output {
@@ -27,6 +31,8 @@ export interface FileResult {
   reader: ReaderCounters;
   /** Why the file could not be read to its end; its sessions up to that point are still reported. */
   error?: { message: string; offset?: number };
+  /** With metadata on: each session's application metadata, from its first SESSION_MAX_PACKETS packets. */
+  metadata?: SessionMetadataCollector;
 }
 
 const READ_CHUNK_BYTES = 4 << 20;
@@ -66,10 +72,14 @@ function* fileChunks(file: string, parser: CaptureParser): Generator<Buffer> {
 }
 
 /** Sessionizes one file, never throwing: a read or format error is returned with what was read before it. */
-export async function sessionizeFile(file: string): Promise<FileResult> {
+export async function sessionizeFile(file: string, options: { metadata?: boolean } = {}): Promise<FileResult> {
   const parser = new CaptureParser();
-  const sessionizer = new Sessionizer();
+  // Metadata reads the packets the pipeline stores, so the same number are kept, with their payloads.
+  const sessionizer = options.metadata
+    ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT })
+    : new Sessionizer();
   const records = new SessionRecords();
+  const metadata = options.metadata ? new SessionMetadataCollector(SESSION_MAX_PACKETS) : undefined;
   let error: FileResult['error'];
   try {
     await forEachPacketRecord(
@@ -83,6 +93,7 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
             sessionizer.lastFromInitiator,
             record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
           );
+          metadata?.added(session);
         }
       },
       parser,
@@ -99,6 +110,7 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
     reader: parser.counters,
   };
   if (error) result.error = error;
+  if (metadata) result.metadata = metadata;
   return result;
 }
 
@@ -106,12 +118,18 @@ export async function sessionizeFile(file: string): Promise<FileResult> {
  * One session as a JSON line. Written by hand because it runs once per session (tens of thousands per file):
  * addresses, keys and protocol names hold no character JSON escapes, and the file name comes pre-quoted.
  */
-function sessionJson(quotedFile: string, s: Session, record: SessionRecord | undefined): string {
+function sessionJson(
+  quotedFile: string,
+  s: Session,
+  record: SessionRecord | undefined,
+  metadata?: SessionMetadataCollector,
+): string {
   return (
     `{"type":"session","file":${quotedFile},"proto":"${s.proto}","src":"${s.src}","sport":${s.sport},` +
     `"dst":"${s.dst}","dport":${s.dport},"packets":${s.packets},"bytes":${s.bytes},"first":${s.first},` +
     `"last":${s.last},"packetsFromSrc":${s.packetsFromInitiator},"bytesFromSrc":${s.bytesFromInitiator},` +
-    `"key":"${s.key}"${record ? recordJson(record) : ''}}`
+    `"key":"${s.key}"${record ? recordJson(record) : ''}` +
+    `${metadata ? `,"metadata":${JSON.stringify(metadata.metadataOf(s))}` : ''}}`
   );
 }
 
@@ -128,6 +146,15 @@ function recordJson(r: SessionRecord): string {
     `"origPkts":${c.origPkts},"origIpBytes":${c.origIpBytes},"respPkts":${c.respPkts},` +
     `"respIpBytes":${c.respIpBytes},"duration":${c.duration},"zeekConnections":${r.connections}`
   );
+}
+
+/** How often each metadata problem occurred in the file's sessions. */
+function metadataProblemCounts(result: FileResult): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of result.sessions) {
+    for (const code of result.metadata!.metadataOf(s).problems) counts[code] = (counts[code] ?? 0) + 1;
+  }
+  return counts;
 }
 
 function summaryObject(result: FileResult) {
@@ -147,6 +174,7 @@ function summaryObject(result: FileResult) {
     obsoletePacketBlocks: result.reader.obsoletePacketBlocks,
     caplenOverSnaplen: result.reader.caplenOverSnaplen,
     invalidTimestamps: result.reader.invalidTimestamps,
+    ...(result.metadata ? { metadataProblems: metadataProblemCounts(result) } : {}),
     ...(result.error ? { error: result.error } : {}),
   };
 }
@@ -168,8 +196,10 @@ function tableLines(result: FileResult): string[] {
     String(s.bytes),
     isoTime(s.first),
     (s.last - s.first).toFixed(6),
+    ...(result.metadata ? [result.metadata.metadataOf(s).service ?? '-'] : []),
   ]);
   const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration'];
+  if (result.metadata) header.push('service');
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
   const numeric = new Set([3, 4, 6]);
   const format = (cells: string[]) =>
@@ -198,7 +228,7 @@ export async function runSessions(
 ): Promise<number> {
   let exitCode = EXIT_ALL_READ;
   for (const file of files) {
-    const result = await sessionizeFile(file);
+    const result = await sessionizeFile(file, { metadata: options.metadata === true });
     if (result.error) {
       exitCode = EXIT_SOME_UNREADABLE;
       err.write(
@@ -215,7 +245,7 @@ export async function runSessions(
       for (let i = 0; i < result.sessions.length; i += OUTPUT_SLICE) {
         const lines = result.sessions
           .slice(i, i + OUTPUT_SLICE)
-          .map((s) => sessionJson(quotedFile, s, result.records.get(s)));
+          .map((s) => sessionJson(quotedFile, s, result.records.get(s), result.metadata));
         out.write(`${lines.join('\n')}\n`);
       }
       out.write(`${JSON.stringify(summaryObject(result))}\n`);
@@ -231,6 +261,7 @@ export function registerSessionsCommand(program: Command): void {
     .command('sessions')
     .description('group the TCP/UDP packets of pcap/pcapng files into bidirectional sessions (offline, no servers)')
     .option('--json', 'one JSON object per line per session, then a {"type":"summary"} line per file')
+    .option('--no-metadata', 'no application metadata (service, HTTP, TLS, DNS, SSH fields): faster, keeps no payload')
     .argument('<files...>', 'capture files (pcap or pcapng)')
     .action(async (files: string[], options: SessionsOptions) => {
       // A reader that stops early (`| head`) is not an error of ours.

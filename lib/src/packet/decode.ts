@@ -88,6 +88,11 @@ export class DecodedPacket {
   tcpFlags = 0;
   /** Transport payload length according to the IP and transport headers (not what was captured). */
   payloadLength = 0;
+  /** TCP sequence number (unsigned 32-bit); 0 for UDP. */
+  tcpSeq = 0;
+  /** Where the transport payload starts in `bytes`, and where its captured part ends (a snapshot may cut it). */
+  payloadAt = 0;
+  payloadEnd = 0;
   /** IPv4 TTL or IPv6 hop limit. */
   ipTtl = 0;
   /** IP protocol number of the transport header, also set when the packet is skipped as 'other-l4'. */
@@ -382,6 +387,9 @@ function decodeTransport(
     out.dport = u16(data, at + 2);
     out.tcpFlags = data[at + 13]!;
     out.payloadLength = transportLength - headerLength;
+    out.tcpSeq = ((data[at + 4]! << 24) | (data[at + 5]! << 16) | (data[at + 6]! << 8) | data[at + 7]!) >>> 0;
+    out.payloadAt = at + headerLength;
+    out.payloadEnd = Math.min(end, out.payloadAt + out.payloadLength);
     return null;
   }
   if (protocol === IPPROTO_UDP) {
@@ -395,6 +403,9 @@ function decodeTransport(
     out.dport = u16(data, at + 2);
     out.tcpFlags = 0;
     out.payloadLength = Math.min(udpLength, transportLength) - 8;
+    out.tcpSeq = 0;
+    out.payloadAt = at + 8;
+    out.payloadEnd = Math.max(out.payloadAt, Math.min(end, out.payloadAt + out.payloadLength));
     return null;
   }
   // Not sessionized, but the session record names these flows too (Community ID, Zeek's conn.log).

@@ -25,10 +25,19 @@ export interface SessionPacket {
   length: number;
   tcpFlags: number;
   payloadLength: number;
+  /** TCP sequence number (unsigned 32-bit); 0 for UDP. */
+  tcpSeq?: number;
+  /**
+   * The captured transport payload (a copy), kept only with SessionizerOptions.payloadBytesKept: application
+   * metadata reads it. Shorter than payloadLength when the snapshot cut the packet or the session's budget ran out.
+   */
+  payload?: Uint8Array;
 }
 
 /** Shared by every session that keeps no packet detail, so that those cost no array each. */
 const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
+const EMPTY_PAYLOAD = new Uint8Array(0);
+const PAYLOAD_CHUNK_BYTES = 256 * 1024;
 
 export class Session {
   packets = 0;
@@ -94,6 +103,11 @@ export function emptyDecodeCounters(): DecodeCounters {
 export interface SessionizerOptions {
   /** How many packets per session to keep in Session.packetList (counts go on past it). Default 0: none. */
   maxPacketsKept?: number;
+  /**
+   * Keep the payload bytes of the kept packets, at most this many per session and direction (a bound on memory
+   * whatever the capture holds). Default 0: no payloads.
+   */
+  payloadBytesKept?: number;
 }
 
 export class Sessionizer {
@@ -107,8 +121,14 @@ export class Sessionizer {
   private readonly flows = new FlowTable();
   private readonly byFlow: Session[] = [];
   private readonly initiatorIsSideA: boolean[] = [];
+  private readonly payloadBytesKept: number;
+  /** Payload bytes kept so far, two entries per flow (from / to the initiator). */
+  private readonly payloadBudgetUsed: number[] = [];
+  private chunk: Uint8Array = EMPTY_PAYLOAD;
+  private chunkUsed = 0;
 
   constructor(options: SessionizerOptions = {}) {
+    this.payloadBytesKept = options.payloadBytesKept ?? 0;
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
   }
 
@@ -194,15 +214,47 @@ export class Sessionizer {
     session.tcpFlagsSeen |= d.tcpFlags;
     if (session.packetList.length < this.maxPacketsKept) {
       if (session.packetList === NO_PACKETS) session.packetList = [];
-      (session.packetList as SessionPacket[]).push({
+      const packet: SessionPacket = {
         direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
         tsSec: sec,
         tsNsec: nsec,
         length: origLen,
         tcpFlags: d.tcpFlags,
         payloadLength: d.payloadLength,
-      });
+        tcpSeq: d.tcpSeq,
+        // Always present (undefined without payloads), so that every packet object has one shape.
+        payload: this.payloadBytesKept > 0 ? this.keepPayload(bytes, flow.index, fromInitiator) : undefined,
+      };
+      (session.packetList as SessionPacket[]).push(packet);
     }
     return session;
+  }
+
+  /**
+   * A copy of the decoded packet's captured payload (the reader reuses its buffer), within the session's
+   * per-direction budget. Copies go into shared chunks: one ArrayBuffer per payload costs more than the copy.
+   */
+  private keepPayload(bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): Uint8Array {
+    const slot = 2 * flowIndex + (fromInitiator ? 0 : 1);
+    // Grown two entries per flow in order, so that the array stays packed.
+    while (this.payloadBudgetUsed.length <= slot) this.payloadBudgetUsed.push(0);
+    const used = this.payloadBudgetUsed[slot]!;
+    const d = this.decoded;
+    const length = Math.min(d.payloadEnd - d.payloadAt, this.payloadBytesKept - used);
+    if (length <= 0) return EMPTY_PAYLOAD;
+    this.payloadBudgetUsed[slot] = used + length;
+    if (length > PAYLOAD_CHUNK_BYTES / 4)
+      return Uint8Array.prototype.slice.call(bytes, d.payloadAt, d.payloadAt + length);
+    if (this.chunkUsed + length > this.chunk.length) {
+      this.chunk = new Uint8Array(PAYLOAD_CHUNK_BYTES);
+      this.chunkUsed = 0;
+    }
+    const at = this.chunkUsed;
+    const chunk = this.chunk;
+    // Buffer's copy is one native call; a subarray would make a Buffer object first.
+    if (Buffer.isBuffer(bytes)) bytes.copy(chunk, at, d.payloadAt, d.payloadAt + length);
+    else chunk.set(bytes.subarray(d.payloadAt, d.payloadAt + length), at);
+    this.chunkUsed = at + length;
+    return chunk.subarray(at, at + length);
   }
 }

@@ -1,0 +1,62 @@
+// Small readers shared by the parsers: big-endian integers, lines and text, all bounds-checked by the caller's
+// lengths so that a parser can never read past what it was given.
+import { createHash } from 'node:crypto';
+
+/** Longest text field kept (a URI, a user agent): output stays bounded whatever the session carried. */
+export const MAX_TEXT = 4096;
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+export function u16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+export function u24(b: Uint8Array, at: number): number {
+  return (b[at]! << 16) | (b[at + 1]! << 8) | b[at + 2]!;
+}
+
+export function u32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** UTF-8 text (invalid sequences become U+FFFD), at most MAX_TEXT characters. */
+export function text(b: Uint8Array, from: number, to: number): string {
+  const value = utf8.decode(b.subarray(from, Math.min(to, from + MAX_TEXT * 4)));
+  return value.length > MAX_TEXT ? value.slice(0, MAX_TEXT) : value;
+}
+
+/** Bytes as ASCII text, for protocol tokens already checked to be ASCII. */
+export function ascii(b: Uint8Array, from: number, to: number): string {
+  let out = '';
+  for (let i = from; i < to; i++) out += String.fromCharCode(b[i]!);
+  return out;
+}
+
+/** Index of the first "\n" in b[from, to), or -1. */
+export function indexOfLf(b: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (b[i] === 0x0a) return i;
+  return -1;
+}
+
+/** True when b starts with the ASCII text `prefix` at `at` (case-sensitive). */
+export function startsWith(b: Uint8Array, prefix: string, at = 0): boolean {
+  if (at + prefix.length > b.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[at + i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+export function isPrintableAscii(byte: number): boolean {
+  return byte >= 0x20 && byte < 0x7f;
+}
+
+export function md5Hex(value: string): string {
+  return createHash('md5').update(value, 'latin1').digest('hex');
+}
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'latin1').digest('hex');
+}
+
+export function hex4(value: number): string {
+  return value.toString(16).padStart(4, '0');
+}

@@ -1,0 +1,184 @@
+// Application metadata of one session from its stored packets: recognises the protocol from the payload, never
+// the port (Zeek's `service`: HTTP on port 8008 is http, SSH on 2022 is ssh), and hands each side's reassembled
+// stream to that protocol's parser. Ports only name the protocol a session was expected to speak when nothing was
+// recognised, so that "binary bytes on port 80" is a counted reason, and let a UDP datagram on a DNS port that has a
+// DNS header but does not parse be DNS with the reason (as Zeek's port-bound DNS analyzer reports it).
+//
+// Everything comes from the stored packets (the first SESSION_MAX_PACKETS of a session): a field that a later
+// packet would give is listed in `needsMorePackets` instead of being guessed.
+import { bannerService, databaseTlsStart } from './banners.ts';
+import { looksLikeDns, looksLikeDnsHeader, looksLikeTcpDns, parseDnsMessages, parseTcpDns } from './dns.ts';
+import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttpWithTunnel } from './http.ts';
+import { looksLikeSsh, parseSsh } from './ssh.ts';
+import { clientDirection, type DirectionStream, reassemble } from './tcp-stream.ts';
+import { looksLikeTls, parseTls } from './tls.ts';
+import { type AppMetadata, type AppSession, Findings, type Service } from './types.ts';
+
+/** The protocol a well-known server port suggests, for the reason code when the payload is something else. */
+const EXPECTED_BY_PORT: ReadonlyMap<number, Service> = new Map([
+  [80, 'http'],
+  [8080, 'http'],
+  [443, 'ssl'],
+  [8443, 'ssl'],
+  [22, 'ssh'],
+  [53, 'dns'],
+  [5353, 'dns'],
+  [5355, 'dns'],
+  [25, 'smtp'],
+  [587, 'smtp'],
+  [21, 'ftp'],
+  [110, 'pop3'],
+  [143, 'imap'],
+  [3306, 'mysql'],
+  [5432, 'postgresql'],
+  [6379, 'redis'],
+]);
+
+export function appMetadataOf(session: AppSession): AppMetadata {
+  const findings = new Findings();
+  const metadata: AppMetadata = { problems: [], needsMorePackets: [] };
+  try {
+    if (session.proto === 'tcp') readTcp(session, metadata, findings);
+    else readUdp(session, metadata, findings);
+    if (metadata.service === undefined) explainUnrecognised(session, findings);
+  } catch {
+    // The parsers bound every read; this keeps one session's surprise from stopping a whole file or worker batch.
+    findings.problem('internal.parser_error');
+  }
+  // The service first, the reasons last: the order a reader of the JSON wants.
+  const { service, http, tls, dns, ssh } = metadata;
+  return {
+    ...(service !== undefined ? { service } : {}),
+    ...(http ? { http } : {}),
+    ...(tls ? { tls } : {}),
+    ...(dns ? { dns } : {}),
+    ...(ssh ? { ssh } : {}),
+    problems: findings.problems,
+    needsMorePackets: findings.needsMorePackets,
+  };
+}
+
+function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
+  const clientSide = clientDirection(session);
+  const serverSide = clientSide === 0 ? 1 : 0;
+  const a = reassemble(session.packets, clientSide);
+  const b = reassemble(session.packets, serverSide);
+  for (const stream of [a, b]) if (stream.inconsistentOverlap) findings.problem('tcp.inconsistent_retransmission');
+  const more = session.morePackets;
+  // Zeek lists every protocol it recognised in a connection, in order ("http,ssl" for TLS through a proxy).
+  const services: Service[] = [];
+  // Roles come from the content where it tells them (a capture that missed the SYN may have them backwards).
+  const recognised = recognise(a, b);
+  if (recognised) {
+    const { client, server } = recognised;
+    services.push(recognised.service);
+    if (recognised.service === 'ssl') metadata.tls = parseTls(client, server, more, findings);
+    else if (recognised.service === 'ssh') metadata.ssh = parseSsh(client, server, more, findings);
+    else if (recognised.service === 'dns') metadata.dns = parseTcpDns(client, server, more, findings);
+    else {
+      const { http, tunnel } = parseHttpWithTunnel(client, server, more, findings);
+      metadata.http = http;
+      // An accepted CONNECT: what goes through the proxy is read as if it were the session's own.
+      if (tunnel) {
+        const innerClient = after(client, tunnel.client);
+        const innerServer = after(server, tunnel.server);
+        if (looksLikeTls(innerClient.bytes, 1)) {
+          services.push('ssl');
+          metadata.tls = parseTls(innerClient, innerServer, more, findings);
+        } else {
+          const inner = bannerService({
+            client: innerClient.bytes,
+            server: innerServer.bytes,
+            serverFirst: innerServer.bytes.length > 0,
+          });
+          if (inner) services.push(inner);
+        }
+      }
+    }
+  } else {
+    const serverFirst = session.packets.find((p) => p.payloadLength > 0)?.direction === serverSide;
+    const openings = { client: a.bytes, server: b.bytes, serverFirst };
+    const service = bannerService(openings);
+    if (service) services.push(service);
+    const database = service && databaseTlsStart(service, openings);
+    if (database && looksLikeTls(a.bytes.subarray(database.client), 1)) {
+      metadata.tls = parseTls(
+        after(a, database.client),
+        after(b, Math.min(database.server, b.bytes.length)),
+        more,
+        findings,
+      );
+      services.push('ssl');
+    }
+    // STARTTLS (SMTP, IMAP, POP3, FTP, XMPP, IRC, …): a text negotiation, then a ClientHello.
+    const clientHelloAt = metadata.tls ? -1 : tlsAfterText(a.bytes, 1);
+    if (clientHelloAt >= 0) {
+      const serverHelloAt = tlsAfterText(b.bytes, 2);
+      const server = serverHelloAt >= 0 ? after(b, serverHelloAt) : after(b, b.bytes.length);
+      metadata.tls = parseTls(after(a, clientHelloAt), server, more, findings);
+      services.push('ssl');
+    }
+  }
+  if (services.length > 0) metadata.service = services.join(',');
+}
+
+function after(stream: DirectionStream, at: number): DirectionStream {
+  return { ...stream, bytes: stream.bytes.subarray(at) };
+}
+
+/** How far into a text stream TLS starts: a handshake record right after a line end or an XML tag, else -1. */
+const MAX_TEXT_BEFORE_TLS = 16 * 1024;
+function tlsAfterText(b: Uint8Array, handshakeType: number): number {
+  const end = Math.min(b.length, MAX_TEXT_BEFORE_TLS);
+  for (let i = 1; i < end; i++) {
+    const c = b[i - 1]!;
+    // Text only: a control byte other than tab and line ends means this is not a negotiation in text.
+    if (c < 0x09 || (c > 0x0d && c < 0x20)) return -1;
+    if (b[i] === 0x16 && (c === 0x0a || c === 0x3e) && looksLikeTls(b.subarray(i), handshakeType)) return i;
+  }
+  return -1;
+}
+
+interface Recognised {
+  service: 'ssl' | 'ssh' | 'http' | 'dns';
+  client: DirectionStream;
+  server: DirectionStream;
+}
+
+/** The protocol of the parsers with fields, and which stream is the client's. */
+function recognise(a: DirectionStream, b: DirectionStream): Recognised | undefined {
+  const as = a.bytes;
+  const bs = b.bytes;
+  if (looksLikeTls(as, 1)) return { service: 'ssl', client: a, server: b };
+  if (looksLikeTls(bs, 1)) return { service: 'ssl', client: b, server: a };
+  if (looksLikeTls(bs, 2)) return { service: 'ssl', client: a, server: b };
+  if (looksLikeSsh(as, false) || looksLikeSsh(bs, true)) return { service: 'ssh', client: a, server: b };
+  if (looksLikeHttpRequest(as)) return { service: 'http', client: a, server: b };
+  if (looksLikeHttpRequest(bs)) return { service: 'http', client: b, server: a };
+  if (looksLikeHttpResponse(bs)) return { service: 'http', client: a, server: b };
+  if (looksLikeHttpResponse(as)) return { service: 'http', client: b, server: a };
+  if (looksLikeTcpDns(as) || looksLikeTcpDns(bs)) return { service: 'dns', client: a, server: b };
+  return undefined;
+}
+
+function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
+  const messages = session.packets.filter((p) => p.payload.length > 0).map((p) => p.payload);
+  if (messages.length === 0) return;
+  // On a DNS port a message that starts like DNS but does not parse is still DNS, with the reason counted.
+  const dnsPort =
+    EXPECTED_BY_PORT.get(session.responderPort) === 'dns' || EXPECTED_BY_PORT.get(session.initiatorPort) === 'dns';
+  if (!messages.slice(0, 2).some((m) => looksLikeDns(m) || (dnsPort && looksLikeDnsHeader(m)))) return;
+  metadata.service = 'dns';
+  metadata.dns = parseDnsMessages(messages, findings);
+  if (metadata.dns.rcode === undefined && metadata.dns.queries > 0 && session.morePackets) findings.needs('dns.rcode');
+}
+
+function explainUnrecognised(session: AppSession, findings: Findings): void {
+  const hasPayload = session.packets.some((p) => p.payloadLength > 0);
+  if (!hasPayload) {
+    if (session.morePackets) findings.needs('service');
+    return;
+  }
+  const expected = EXPECTED_BY_PORT.get(session.responderPort) ?? EXPECTED_BY_PORT.get(session.initiatorPort);
+  if (expected) findings.problem(`${expected}.unrecognised_payload`);
+}
