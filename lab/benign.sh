@@ -92,7 +92,7 @@ web_action() {
   8 | 9) # a reader on one keep-alive connection: a page, its objects, reading time, the next page
     local pages
     rand pages 2 5
-    cl timeout 30 "$PY" "$LAB_DIR/labclients.py" browse --src "$src" --url "$url" \
+    cl timeout 22 "$PY" "$LAB_DIR/labclients.py" browse --src "$src" --url "$url" \
       --pages "$pages" --think 0.3 "$((RANDOM % 4 + 1))" --seed "$RANDOM" 2>/dev/null ;;
   10) # HTTP/2 where the port offers it: a page and its objects multiplexed on one TLS connection
     pick port "${H2_PORTS[@]}"
@@ -108,10 +108,10 @@ web_action() {
     local ws=ws
     [[ $proto == https ]] && ws=wss
     if chance 50; then
-      cl timeout 25 "$PY" "$LAB_DIR/labclients.py" ws --src "$src" --url "$ws://$host:$port/ws/" \
+      cl timeout 20 "$PY" "$LAB_DIR/labclients.py" ws --src "$src" --url "$ws://$host:$port/ws/" \
         --messages "$((RANDOM % 12 + 1))" --think 0.2 3 --seed "$RANDOM" 2>/dev/null
     else
-      cl timeout 25 "$PY" "$LAB_DIR/labclients.py" ws --src "$src" --url "$ws://$host:$port/ws/" \
+      cl timeout 20 "$PY" "$LAB_DIR/labclients.py" ws --src "$src" --url "$ws://$host:$port/ws/" \
         --messages 1 --subscribe "$((RANDOM % 20 + 3))" --seed "$RANDOM" 2>/dev/null
     fi ;;
   12) # the admin page behind HTTP basic auth; now and then a mistyped password first
@@ -234,7 +234,7 @@ mail_action() {
   4 | 5) # an IMAP client reads a few messages (plain or IMAPS), then stays a little
     local tls=() p=$IMAP_PORT
     chance 50 && tls=(--tls) && p=$IMAPS_PORT
-    cl timeout 25 "$PY" "$LAB_DIR/labclients.py" imap --src "$src" --host "$host" --port "$p" "${tls[@]}" \
+    cl timeout 20 "$PY" "$LAB_DIR/labclients.py" imap --src "$src" --host "$host" --port "$p" "${tls[@]}" \
       --user "$LAB_USER" --password "$LAB_PASS" --idle "$((RANDOM % 6))" --seed "$RANDOM" 2>/dev/null ;;
   6) # POP3: python's poplib or curl
     if chance 50; then
@@ -447,6 +447,9 @@ idle_sessions() { # idle_sessions N MAX_SECS  (each opens at a random moment and
 benign_user() { # benign_user SEED SECS MIN_THINK_MS MAX_THINK_MS
   RANDOM=$1
   local end=$((EPOCHSECONDS + $2)) cap=$((EPOCHSECONDS + $2 + 60)) r
+  # the tool calls of a benign run end soon after its deadline (cl in scenarios.sh); in an attack run the
+  # users go on while the attack does, so there is no deadline to keep
+  [[ -z ${KEEP_GOING:-} ]] && USER_DEADLINE=$end
   while ((EPOCHSECONDS < end)) || [[ -n ${KEEP_GOING:-} && -e $KEEP_GOING ]] && ((EPOCHSECONDS < cap)); do
     r=$((RANDOM % 100))
     if ((r < 32)); then

@@ -11,7 +11,16 @@ SSH_OPTS=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nu
 WEB_NAMES=(www files api cdn docs)
 DNS_NAMES=(www files api shell cdn docs git mail)
 
-cl() { nsx "$NS_CLIENT" "$@"; }
+# A benign user's tool call (`cl timeout N cmd...`): past the user's deadline (USER_DEADLINE, set by benign_user
+# in benign runs) no call runs more than a few seconds longer, so a run ends close to its planned length.
+cl() {
+  if [[ $1 == timeout && -n ${USER_DEADLINE:-} ]]; then
+    local left=$((USER_DEADLINE - EPOCHSECONDS + 4))
+    ((left < 3)) && left=3
+    (($2 > left)) && set -- timeout "$left" "${@:3}"
+  fi
+  nsx "$NS_CLIENT" "$@"
+}
 at() { nsx "$NS_ATTACKER" "$@"; }
 
 rsleep() { # rsleep MIN_MS MAX_MS
@@ -114,13 +123,13 @@ scenario_portscan() {
   pick first "${kinds[@]}"
   # a second scan of another kind from a second address in some runs; the two share the time of one
   if chance 40; then
-    run_nmap "$first" 25
+    run_nmap "$first" 22
     pick second "${kinds[@]}"
     rsleep 200 2000
     set_src_addr "$NS_ATTACKER" "${A_ADDRS[-1]}"
-    run_nmap "$second" 18
+    run_nmap "$second" 16
   else
-    run_nmap "$first" 40
+    run_nmap "$first" 35
   fi
 }
 
@@ -198,7 +207,11 @@ make_wordlists() {
 run_hydra() { # run_hydra SERVICE
   local svc=$1 tasks cmd=() target=${T_ADDRS[0]} form="/app/login:username=^USER^&password=^PASS^:F=Invalid"
   guard_target "$target"
-  rand tasks 2 6
+  # the login protocols try several passwords per connection, so more tasks (connections) in parallel
+  case $svc in
+  ssh | ftp | imap | pop3 | postgres) rand tasks 4 12 ;;
+  *) rand tasks 2 6 ;;
+  esac
   cmd=(hydra -I -L "$RUN_DIR/users.txt" -P "$RUN_DIR/passwords.txt" -t "$tasks" -w 5 -o "$RUN_DIR/hydra.out")
   chance 30 && cmd+=(-f)
   chance 20 && cmd+=(-e nsr) # also the empty password, the login as password and its reverse
@@ -210,13 +223,13 @@ run_hydra() { # run_hydra SERVICE
   http) cmd+=(-s "$T_HTTP" "$target" http-post-form "$form") ;;
   https) cmd+=(-s "$T_HTTPS" "$target" https-post-form "$form") ;;
   imap) cmd+=(-s "$IMAP_PORT" "imap://$target") ;;
-  pop3) cmd+=(-s "$POP3_PORT" "pop3://$target") ;;
+  pop3) cmd+=(-s "$POP3_PORT" -m CLEAR "pop3://$target") ;; # USER/PASS; its default AUTH fails on dovecot
   postgres) cmd+=(-s "$PG_PORT" "postgres://$target") ;;
   redis) cmd=(hydra -I -P "$RUN_DIR/passwords.txt" -t "$tasks" -w 5 -o "$RUN_DIR/hydra.out" -s "${REDIS_PORTS[1]}" "redis://$target") ;;
   esac
   RUN_TOOLS+=("${cmd[*]}")
   # hydra writes a restore file into its working directory
-  (cd "$RUN_DIR" && at timeout 22 "${cmd[@]}" >>"$RUN_DIR/tool.log" 2>&1) || true
+  (cd "$RUN_DIR" && at timeout 20 "${cmd[@]}" >>"$RUN_DIR/tool.log" 2>&1) || true
   rm -f "$RUN_DIR/hydra.restore"
 }
 
@@ -240,7 +253,7 @@ scenario_slowloris() {
   guard_target "$target"
   rand conns 100 400
   rand rate 20 150
-  rand secs 14 22
+  rand secs 12 20
   if chance 65; then base="http://$target:$T_HTTP"; else base="https://$target:$T_HTTPS"; fi
   pick mode H H B X
   case $mode in
@@ -303,7 +316,7 @@ scenario_sqli() {
   rand n 2 3
   for ((i = 0; i < n; i++)); do
     ((i > 0)) && set_src_addr "$NS_ATTACKER" "${A_ADDRS[i % ${#A_ADDRS[@]}]}"
-    run_sqlmap "$((n == 2 ? 22 : 15))"
+    run_sqlmap "$((n == 2 ? 20 : 14))"
     rsleep 100 1500
   done
 }
