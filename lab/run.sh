@@ -53,17 +53,21 @@ pick T_FTP "${FTP_PORTS[@]}"
 
 # The run's wide-area conditions, the same on the client's and the attacker's link (lab/wanlink.py), so that
 # no timing feature tells the classes apart: mostly a WAN (RTT 10-200 ms, jitter, loss up to 2% per direction,
-# sometimes a bandwidth limit), in some runs the near-zero RTT of a LAN.
+# sometimes a bandwidth limit), in 1 of 7 runs the near-zero RTT of a LAN. The RTT band cycles with the seed,
+# in another phase for each scenario, so any 7 consecutive seeds give every class every band; the rest is drawn.
 draw_wan() {
-  local r
-  rand r 0 99
-  if ((r < 15)); then
+  local r i band
+  for i in "${!SCENARIOS[@]}"; do [[ ${SCENARIOS[i]} == "$SCENARIO" ]] && band=$(((SEED + 3 * i) % 7)); done
+  if ((band == 0)); then
     WAN_PROFILE=lan WAN_RTT_MS=0 WAN_JITTER_MS=0 WAN_LOSS_PCT=0 WAN_RATE_MBIT=0
     return
   fi
   WAN_PROFILE=wan
-  rand r 0 99
-  if ((r < 30)); then rand WAN_RTT_MS 10 30; elif ((r < 65)); then rand WAN_RTT_MS 30 80; else rand WAN_RTT_MS 80 200; fi
+  case $band in
+  1 | 2) rand WAN_RTT_MS 10 30 ;;
+  3 | 4) rand WAN_RTT_MS 30 80 ;;
+  *) rand WAN_RTT_MS 80 200 ;;
+  esac
   if chance 25; then WAN_JITTER_MS=0; else rand WAN_JITTER_MS 1 $((WAN_RTT_MS / 10 + 1)); fi
   if chance 35; then WAN_LOSS_PCT=0; else rand r 1 20; WAN_LOSS_PCT=$((r / 10)).$((r % 10)); fi
   if chance 50; then WAN_RATE_MBIT=0; else pick WAN_RATE_MBIT 10 20 50 100; fi

@@ -294,7 +294,9 @@ run_sqlmap() { # run_sqlmap SECS
   [[ $tech == *T* ]] && extra+=(--time-sec "$((RANDOM % 2 + 1))")
   # the page gives in at once; what sqlmap is asked to fetch afterwards makes most of the traffic
   pick what --banner --dbs --tables --current-user "--dump -T users" "--dump -T items" --schema --count
-  chance 50 && extra+=(--dbms=SQLite)
+  # SQLite has no sleep(): told the DBMS, a time-based test gives up after a few requests; untold, it tries the
+  # payloads of every DBMS, as against an unknown site
+  [[ $tech != *T* ]] && chance 50 && extra+=(--dbms=SQLite)
   chance 50 && extra+=(--random-agent)
   chance 30 && extra+=(--skip-heuristics)
   if chance 25; then
