@@ -36,12 +36,40 @@ HTTP_PORTS=(80 8080 8000 8008 8888 3000 5000 7080)
 HTTPS_PORTS=(443 8443 4443 9443 10443)
 SSH_PORTS=(22 2222 2022 22022 8022)
 VULNAPP_PORT=9181 # loopback only inside fcl-server; nginx proxies /app/ to it
+WS_PORT=9182      # loopback only too: the WebSocket app behind nginx's /ws/
+H2_PORTS=(443 8443 9443) # the HTTPS ports that offer HTTP/2 (ALPN); the others speak HTTP/1.1 only
+FTP_PORTS=(21 2121)
+FTP_PASV_PORTS=(40000 40199)
+SMTP_PORTS=(25 587 2525) # STARTTLS offered on all; 465 is SMTP over TLS
+SMTPS_PORT=465
+IMAP_PORT=143
+IMAPS_PORT=993
+POP3_PORT=110
+POP3S_PORT=995
+MYSQL_PORT=3306
+PG_PORT=5432
+REDIS_PORTS=(6379 6380) # 6380 wants a password
+MQTT_PORTS=(1883 1884)
+MQTTS_PORT=8883
+NTP_PORT=123
 
 LAB_USER=labuser
 LAB_PASS=sunshine1
+# Accounts of the lab's database and message services (benign clients use them; hydra guesses at some)
+DB_USER=app
+DB_PASS=s3cret-app
+REDIS_PASS=$LAB_PASS
 
 # Upper bound on packets in any one capture, whatever a tool does.
 CAPTURE_MAX_PACKETS=400000
+
+# Debian's python3, whose packages (python3-aiosmtpd, python3-websockets) the lab's own servers and clients use;
+# a python3 earlier on PATH (pyenv, a venv) would not have them.
+PY=/usr/bin/python3
+
+# The hosts whose link to the switch is a wide-area link (lab/wanlink.py), and where its state lives.
+WAN_LINKS=(client attacker)
+WAN_DIR="$RUNSTATE/wan"
 
 _LAB_T0=${_LAB_T0:-$EPOCHREALTIME}
 export _LAB_T0
@@ -134,6 +162,30 @@ random_ttl() {
   pick base 64 64 64 128 128 255
   rand hops 0 12
   _ttl=$((base - hops))
+}
+
+wan_links_up() {
+  local link pid
+  for link in "${WAN_LINKS[@]}"; do
+    pid=$(cat "$WAN_DIR/$link.pid" 2>/dev/null || true)
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  done
+}
+
+# Gives a WAN link (lab/wanlink.py in fcl-switch) new conditions and waits until it has applied them.
+wan_apply() { # wan_apply LINK JSON
+  local link=$1 conf=$WAN_DIR/$1.json pid i
+  pid=$(cat "$WAN_DIR/$link.pid" 2>/dev/null || true)
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || die "WAN link $link is not running (see $WAN_DIR/$link.log): run bash lab/setup.sh"
+  printf '%s\n' "$2" >"$conf.tmp"
+  mv "$conf.tmp" "$conf"
+  rm -f "$conf.applied"
+  kill -HUP "$pid"
+  for i in $(seq 1 100); do
+    cmp -s "$conf" "$conf.applied" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  die "WAN link $link did not apply its conditions (see $WAN_DIR/$link.log)"
 }
 
 # Refuses to go on if any lab namespace could reach beyond the lab.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds every lab capture from nothing:
-#   bash lab/run-all.sh [--runs-per-scenario N] [--first-seed S] [--scenarios a,b,...] [--keep-up]
-# Seeds are S..S+N-1 for every scenario; rounds interleave the scenarios so that a run cut short
-# still leaves every class represented. Ends with a session count per class and a teardown.
+#   bash lab/run-all.sh [--runs-per-scenario N] [--short] [--first-seed S] [--scenarios a,b,...] [--keep-up]
+# Seeds are S..S+N-1 for every scenario (--short: one run each, about 4 minutes); rounds interleave the
+# scenarios so that a run cut short still leaves every class represented. Ends with a session count per
+# class and a teardown.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,10 +15,11 @@ KEEP_UP=0
 while (($#)); do
   case $1 in
   --runs-per-scenario) RUNS=$2; shift 2 ;;
+  --short) RUNS=1; shift ;;
   --first-seed) FIRST_SEED=$2; shift 2 ;;
   --scenarios) IFS=, read -r -a SCENARIOS <<<"$2"; shift 2 ;;
   --keep-up) KEEP_UP=1; shift ;;
-  -h | --help) sed -n '2,5p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,6p' "$0"; exit 0 ;;
   *) die "unknown option $1" ;;
   esac
 done

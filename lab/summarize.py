@@ -3,6 +3,8 @@
 
 usage: python3 lab/summarize.py [RUNS_DIR] [--per-run] [--json OUT]
 
+A second table counts the sessions by the run's WAN condition (labels.json "wan", see lab/README.md).
+
 A reference for the label rule (see lab/README.md), not the project's sessionizer: it keys
 IPv4 packets by the bidirectional 5-tuple (ICMP and other portless protocols use port 0)."""
 
@@ -61,6 +63,16 @@ def classify(key, rules):
     return "unlabelled"
 
 
+def condition(labels):
+    """The run's link condition as a row name: lan, or the RTT band of a WAN run (runs before the WAN: lan)."""
+    wan = labels.get("wan") or {"profile": "lan", "rtt_ms": 0}
+    if wan["profile"] == "lan":
+        return "lan"
+    rtt = wan["rtt_ms"]
+    band = "rtt 10-30" if rtt < 30 else "rtt 30-80" if rtt < 80 else "rtt 80-200"
+    return band
+
+
 def main():
     args = [a for a in sys.argv[1:]]
     per_run = "--per-run" in args
@@ -71,6 +83,7 @@ def main():
     args = [a for a in args if not a.startswith("--")]
     root = args[0] if args else os.path.join(os.path.dirname(__file__), "..", ".lab", "runs")
     table = defaultdict(lambda: {"runs": 0, "packets": 0, "sessions": Counter()})
+    by_condition = defaultdict(lambda: {"runs": 0, "packets": 0, "sessions": Counter()})
     runs = []
     for name in sorted(os.listdir(root)):
         lab = os.path.join(root, name, "labels.json")
@@ -89,9 +102,17 @@ def main():
         row["runs"] += 1
         row["packets"] += packets
         row["sessions"].update(counts)
-        runs.append({"run": name, "packets": packets, "sessions": dict(counts)})
+        cond = condition(labels)
+        by_condition[cond]["runs"] += 1
+        by_condition[cond]["packets"] += packets
+        by_condition[cond]["sessions"].update(counts)
+        runs.append({"run": name, "packets": packets, "sessions": dict(counts), "wan": labels.get("wan")})
         if per_run:
-            print(f"{name:24} {packets:8} packets  " + "  ".join(f"{c}={n}" for c, n in sorted(counts.items())))
+            wan = labels.get("wan") or {}
+            link = (f"rtt {wan.get('rtt_ms', 0)}ms jitter {wan.get('jitter_ms', 0)} loss {wan.get('loss_pct', 0)}% "
+                    f"rate {wan.get('rate_mbit', 0) or '-'}" if wan.get("profile") == "wan" else "lan")
+            print(f"{name:24} {packets:8} packets  {link:44} "
+                  + "  ".join(f"{c}={n}" for c, n in sorted(counts.items())))
     classes = sorted({c for r in table.values() for c in r["sessions"]})
     print(f"{'scenario':12} {'runs':>5} {'packets':>9}  " + " ".join(f"{c:>11}" for c in classes))
     total = Counter()
@@ -101,9 +122,16 @@ def main():
         print(f"{sc:12} {r['runs']:5} {r['packets']:9}  " + " ".join(f"{r['sessions'].get(c, 0):11}" for c in classes))
     print(f"{'total':12} {sum(r['runs'] for r in table.values()):5} {sum(r['packets'] for r in table.values()):9}  "
           + " ".join(f"{total.get(c, 0):11}" for c in classes))
+    print()
+    print(f"{'condition':12} {'runs':>5} {'packets':>9}  " + " ".join(f"{c:>11}" for c in classes))
+    order = ["lan", "rtt 10-30", "rtt 30-80", "rtt 80-200"]
+    for cond in sorted(by_condition, key=order.index):
+        r = by_condition[cond]
+        print(f"{cond:12} {r['runs']:5} {r['packets']:9}  " + " ".join(f"{r['sessions'].get(c, 0):11}" for c in classes))
     if out:
         with open(out, "w") as f:
-            json.dump({"runs": runs, "sessions_per_class": dict(total)}, f, indent=2)
+            json.dump({"runs": runs, "sessions_per_class": dict(total),
+                       "sessions_per_condition": {k: dict(v["sessions"]) for k, v in by_condition.items()}}, f, indent=2)
 
 
 if __name__ == "__main__":
