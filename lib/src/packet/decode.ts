@@ -131,11 +131,6 @@ export class DecodedPacket {
     return this.dstText;
   }
 
-  /** TCP sequence number (TCP only). */
-  get tcpSeq(): number {
-    return u32(this.bytes, this.transportAt + 4);
-  }
-
   /** TCP acknowledgement number (TCP only). */
   get tcpAck(): number {
     return u32(this.bytes, this.transportAt + 8);
