@@ -17,6 +17,17 @@ export function createWorkerMetrics() {
       labelNames: ['label'],
       registers: [registry],
     }),
+    alerts: new Counter({
+      name: 'fleetcap_worker_alerts_total',
+      help: "Verdict rows that are alerts (the model card's alert policy), by label",
+      labelNames: ['label'],
+      registers: [registry],
+    }),
+    unknown: new Counter({
+      name: 'fleetcap_worker_unknown_total',
+      help: 'Verdict rows of sessions unlike what the model knows (under the alert policy floor; never alerts)',
+      registers: [registry],
+    }),
     retries: new Counter({
       name: 'fleetcap_worker_retries_total',
       help: 'Retried steps by stage (load, forecast, insert, finish) — a server is away',

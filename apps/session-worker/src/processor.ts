@@ -143,6 +143,8 @@ export class BatchProcessor {
           session: w.session,
           label: r.verdict.label,
           score: r.verdict.score,
+          alert: r.verdict.alert,
+          unknown: r.verdict.unknown,
           modelVersion: r.modelVersion,
           reason: w.reason,
         });
@@ -162,6 +164,8 @@ export class BatchProcessor {
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {
         this.d.metrics.verdicts.inc({ label: r.label });
+        if (r.alert) this.d.metrics.alerts.inc({ label: r.label });
+        if (r.unknown) this.d.metrics.unknown.inc();
         this.d.metrics.latencySeconds.observe({ reason: r.reason }, (now - r.session.message.enqueuedAt) / 1000);
       }
       if (inserted < rows.length) {
