@@ -81,7 +81,7 @@ export function renderTable(rows: Array<Record<string, unknown>>): string {
   return table.toString();
 }
 
-async function withReportConnection<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+export async function withReportConnection<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
   const conn = loadConnections();
   const account = loadAccounts().report;
   let c: mysql.Connection;
