@@ -51,6 +51,7 @@ const expectedAlert = (label: string, score: number) =>
 let splitcap: RunningApp;
 let forecast: RunningApp;
 let worker: RunningApp;
+let workerEnv: Record<string, string>;
 let db: mysql.Connection;
 
 async function freePort(): Promise<number> {
@@ -235,14 +236,15 @@ before(async () => {
       30000,
     ),
   ]);
-  worker = await startApp('session-worker', {
+  workerEnv = {
     FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
     FLEETCAP_REDIS_PREFIX: prefix,
     FLEETCAP_QUEUE_PREFIX: prefix,
     FLEETCAP_WORKER_PORT: '0',
     FLEETCAP_WORKER_BATCH_MS: '10',
     FLEETCAP_RETENTION_INTERVAL_MS: '1000',
-  });
+  };
+  worker = await startApp('session-worker', workerEnv);
 });
 
 after(async () => {
@@ -439,6 +441,37 @@ describe('alerts', () => {
       assert.equal(Number((n as Array<{ n: number }>)[0]!.n), 3);
     } finally {
       await w.end();
+    }
+  });
+
+  test('kill -9 of the worker at random moments, 8 trials: every alert keeps its packets exactly once', async () => {
+    const captures: Capture[] = [];
+    for (let trial = 0; trial < 8; trial++) {
+      // Sessions of SYN retransmissions (alerted as a scan by the committed model), of 2-7 packets.
+      const c = new Capture(210 + trial);
+      for (let host = 1; host <= 6; host++)
+        for (let i = 0; i < host + 1; i++) c.packet(host, 41000 + host, 80, true, TCP_SYN, 0, 700);
+      captures.push(c);
+      await upload(c.pcap(), `crash-${trial}`);
+      await sleep(Math.floor(Math.random() * 1500));
+      worker.child.kill('SIGKILL');
+      worker = await startApp('session-worker', workerEnv);
+    }
+    const keys = captures.flatMap((c) => [...c.frames.keys()]);
+    const crashed = await waitForRows(keys, [agent], DELAY_MS + 60000);
+    assert.equal(crashed.length, keys.length, 'a row per session, once');
+    const alerted = crashed.filter((r) => r.alert);
+    assert.ok(alerted.length > 0, `some alerts among ${crashed.map((r) => `${r.label} ${r.score}`)}`);
+    const [kept] = await db.query(
+      'SELECT verdict_id, COUNT(*) AS n FROM alert_packet WHERE verdict_id IN (?) GROUP BY verdict_id',
+      [crashed.map((r) => r.id)],
+    );
+    const keptBy = new Map((kept as Array<{ verdict_id: number; n: number }>).map((k) => [k.verdict_id, Number(k.n)]));
+    for (const r of crashed) {
+      const expected = r.alert
+        ? captures.find((c) => c.frames.has(r.session_key))!.frames.get(r.session_key)!.length
+        : 0;
+      assert.equal(keptBy.get(r.id) ?? 0, expected, `${r.session_key} (${r.label}, alert ${r.alert}): packets kept`);
     }
   });
 
