@@ -156,7 +156,7 @@ export class BatchProcessor {
       if (kept.withoutFrames > 0) {
         this.d.metrics.alertsWithoutFrames.inc(kept.withoutFrames);
         this.d.log.warn(
-          { sessions: kept.withoutFrames },
+          { code: 'session-worker.alert-without-frames', sessions: kept.withoutFrames },
           'alerted sessions stored by a splitcap from before stored frames: their packets cannot be kept',
         );
       }
