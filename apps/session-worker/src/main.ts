@@ -16,6 +16,7 @@ import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
+import { AlertPacketRetention } from './retention.ts';
 
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
@@ -65,8 +66,11 @@ const telemetry = await startHttpServer({
   health: () => ({ redis: check(redis.status === 'ready', redis.status), rabbitmq: consumer.health() }),
 });
 await consumer.start();
+const retention = new AlertPacketRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
+retention.start();
 shutdown
   .add('the batch in hand', () => consumer.stop(10_000))
+  .add('the retention run in hand', () => retention.stop())
   .add('HTTP server', () => telemetry?.close())
   .add('MariaDB pool', () => pool.end().catch(() => {}))
   .add('Redis', () => redis.disconnect());
