@@ -55,7 +55,7 @@ GRANT UPDATE (conn_state, history, originator, orig_pkts, orig_ip_bytes, resp_pk
 -- Every session with its verdict, its connection's record (open = 1 while the connection goes on) and its
 -- application metadata.
 CREATE OR REPLACE VIEW report_sessions AS
-SELECT id, agent_id, community_id, label, score, protocol,
+SELECT id, agent_id, session_key, occurrence, community_id, label, score, protocol,
        client_addr, client_port, server_addr, server_port,
        first_packet_at, last_packet_at, packets, bytes, reason, classified_at,
        conn_state, history, originator, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes, duration, completed_at,
