@@ -201,7 +201,10 @@ export class RecordSweeper {
       if (d.kind === 'gone') this.d.metrics.recordSweeps.inc({ outcome: 'gone' });
       if (d.kind === 'corrupt') {
         this.d.metrics.recordSweeps.inc({ outcome: 'corrupt' });
-        this.d.log.error({ code: 'worker.record-corrupt', why: d.why }, d.why);
+        this.d.log.error(
+          { code: 'worker.record-corrupt', why: d.why },
+          'a connection record does not parse; its row is not completed',
+        );
       }
     }
     for (const [j, ok] of claimed.entries()) {

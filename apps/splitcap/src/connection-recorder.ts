@@ -167,7 +167,10 @@ export class ConnectionRecorder {
       for (const [i, read] of reads.entries()) {
         const session = pending[i]!;
         if (read instanceof RecordFormatError) {
-          this.log.error({ code: 'splitcap.record-corrupt', agent, key: session.key, err: read.message }, read.message);
+          this.log.error(
+            { code: 'splitcap.record-corrupt', agent, key: session.key, err: read.message },
+            'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
+          );
           count('corrupt', 0);
           continue;
         }
@@ -175,8 +178,10 @@ export class ConnectionRecorder {
         try {
           advanced = advanceRecord(session, read);
         } catch (err) {
-          const message = `connection record of ${agent}/${session.key} does not deserialise: ${(err as Error).message}`;
-          this.log.error({ code: 'splitcap.record-corrupt', agent, key: session.key }, message);
+          this.log.error(
+            { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },
+            CORRUPT,
+          );
           count('corrupt', 0);
           continue;
         }
