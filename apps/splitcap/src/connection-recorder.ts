@@ -180,7 +180,7 @@ export class ConnectionRecorder {
         } catch (err) {
           this.log.error(
             { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },
-            CORRUPT,
+            'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
           );
           count('corrupt', 0);
           continue;
