@@ -30,7 +30,8 @@ function connection(dataPackets: number, startUs = 1_700_000_000_000_000): Step[
   let s = 5000;
   let t = startUs;
   const push = (fromClient: boolean, flags: number, payload: number) => {
-    steps.push({ fromClient, flags, payload, seq: fromClient ? c : s, ack: fromClient ? s : c, atUs: (t += 1000) });
+    t += 1000;
+    steps.push({ fromClient, flags, payload, seq: fromClient ? c : s, ack: fromClient ? s : c, atUs: t });
     const advance = payload + (flags & (TCP_SYN | TCP_FIN) ? 1 : 0);
     if (fromClient) c += advance;
     else s += advance;
