@@ -2,7 +2,7 @@
 // (FLEETCAP_REDIS_PREFIX, FLEETCAP_QUEUE_PREFIX), so they never meet each other's sessions; this
 // removes everything such a namespace left behind.
 
-import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
+import { recordSweepQueueNames, sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { connections } from './stack.ts';
@@ -18,7 +18,7 @@ export async function redisKeysWithPrefix(redis: Redis, prefix: string, what = '
   return found;
 }
 
-export async function removePipelineNamespace(prefix: string, delayMs = 5000): Promise<void> {
+export async function removePipelineNamespace(prefix: string, delayMs = 5000, sweepMs = 30_000): Promise<void> {
   const redis = new Redis(connections.redisUrl);
   try {
     const keys = await redisKeysWithPrefix(redis, prefix);
@@ -29,7 +29,11 @@ export async function removePipelineNamespace(prefix: string, delayMs = 5000): P
   const conn = await amqp.connect(connections.amqpUrl);
   try {
     const ch = await conn.createChannel();
-    for (const q of Object.values(sessionQueueNames(prefix, delayMs))) await ch.deleteQueue(q).catch(() => {});
+    const queues = new Set([
+      ...Object.values(sessionQueueNames(prefix, delayMs)),
+      ...Object.values(recordSweepQueueNames(prefix, sweepMs)),
+    ]);
+    for (const q of queues) await ch.deleteQueue(q).catch(() => {});
   } finally {
     await conn.close();
   }

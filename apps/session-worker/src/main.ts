@@ -8,6 +8,7 @@ import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
+import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -16,6 +17,7 @@ import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
+import { RecordSweeper } from './record-sweeper.ts';
 import { AlertPacketRetention } from './retention.ts';
 
 const log = createLogger('session-worker');
@@ -36,6 +38,28 @@ const pool = mysql.createPool({
   timezone: 'Z',
 });
 const metrics = createWorkerMetrics();
+const sweeper = new RecordSweeper(
+  {
+    amqpUrl: connections.amqpUrl,
+    queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
+    sweepMs: config.FLEETCAP_RECORD_SWEEP_MS,
+    doneTtlSeconds: config.FLEETCAP_DONE_TTL_SECONDS,
+    timeouts: {
+      tcpUs: config.FLEETCAP_TCP_INACTIVITY_TIMEOUT_S * 1_000_000,
+      udpUs: config.FLEETCAP_UDP_INACTIVITY_TIMEOUT_S * 1_000_000,
+      otherUs: config.FLEETCAP_UDP_INACTIVITY_TIMEOUT_S * 1_000_000,
+    },
+    batchSize: config.FLEETCAP_WORKER_BATCH_SIZE,
+    batchMs: config.FLEETCAP_WORKER_BATCH_MS,
+  },
+  {
+    store: new RecordStore(redis, config.FLEETCAP_REDIS_PREFIX),
+    pool,
+    metrics,
+    log,
+    isStopping: () => shutdown.stopping,
+  },
+);
 const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
@@ -45,6 +69,15 @@ const processor = new BatchProcessor({
   metrics,
   log,
   isStopping: () => shutdown.stopping,
+  afterFinish: (sessions) =>
+    sweeper.arm(
+      sessions.map((s) => ({
+        agent: s.agent,
+        key: s.message.key,
+        occurrence: s.occurrence,
+        communityId: s.communityId,
+      })),
+    ),
 });
 const consumer = new QueueConsumer(
   {
@@ -63,14 +96,20 @@ const telemetry = await startHttpServer({
   port: config.FLEETCAP_WORKER_PORT,
   host: config.FLEETCAP_WORKER_HOST,
   registry: metrics.registry,
-  health: () => ({ redis: check(redis.status === 'ready', redis.status), rabbitmq: consumer.health() }),
+  health: () => ({
+    redis: check(redis.status === 'ready', redis.status),
+    rabbitmq: consumer.health(),
+    sweeper: sweeper.health(),
+  }),
 });
+await sweeper.start();
 await consumer.start();
 const retention = new AlertPacketRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
 retention.start();
 shutdown
   .add('the batch in hand', () => consumer.stop(10_000))
   .add('the retention run in hand', () => retention.stop())
+  .add('the looks in hand', () => sweeper.stop(3_000))
   .add('HTTP server', () => telemetry?.close())
   .add('MariaDB pool', () => pool.end().catch(() => {}))
   .add('Redis', () => redis.disconnect());

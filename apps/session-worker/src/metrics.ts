@@ -52,7 +52,7 @@ export function createWorkerMetrics() {
     }),
     retries: new Counter({
       name: 'fleetcap_worker_retries_total',
-      help: 'Retried steps by stage (load, forecast, insert, finish) — a server is away',
+      help: 'Retried steps by stage (load, forecast, insert, finish, arm, sweep-*, complete) — a server is away',
       labelNames: ['stage'],
       registers: [registry],
     }),
@@ -65,6 +65,12 @@ export function createWorkerMetrics() {
       name: 'fleetcap_worker_forecast_rejections_total',
       help: 'Sessions forecast refused on their own, by HTTP status; their messages are dead-lettered',
       labelNames: ['status'],
+      registers: [registry],
+    }),
+    recordSweeps: new Counter({
+      name: 'fleetcap_worker_record_sweeps_total',
+      help: 'Looks at connection records by outcome (completed, rearmed, gone, no-row, corrupt, dead-lettered)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     batchSeconds: new Histogram({

@@ -34,6 +34,8 @@ export interface ProcessorDeps {
   log: Logger;
   isStopping: () => boolean;
   now?: () => number;
+  /** After the verdicts' keys are freed: the sweeper's first look at their connections (record-sweeper.ts). */
+  afterFinish?: (sessions: LoadedSession[]) => Promise<void>;
 }
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
@@ -170,6 +172,8 @@ export class BatchProcessor {
             })),
           ),
         );
+        const afterFinish = this.d.afterFinish;
+        if (afterFinish) await this.retry('arm', () => afterFinish(stored.map((w) => w.session)));
       }
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {

@@ -3,6 +3,7 @@
 import {
   DecodedPacket,
   decodePacket,
+  IPPROTO_TCP,
   SKIP_REASONS,
   type SkipReason,
   TCP_FIN,
@@ -15,9 +16,25 @@ import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from '@fleetcap/lib/se
 import { DEFAULT_STORED_FRAME_BYTES, encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
 
+/** Numbers per packet in BatchSession.connection (CONN_* offsets). */
+export const CONN_FIELDS = 8;
+export const CONN_TIME = 0;
+/** Canonical direction (0 = endpoint a of the key to b). */
+export const CONN_SIDE = 1;
+export const CONN_IP_LENGTH = 2;
+export const CONN_PAYLOAD = 3;
+export const CONN_FLAGS = 4;
+export const CONN_SEQ = 5;
+export const CONN_ACK = 6;
+export const CONN_WINDOW = 7;
+
 /** One session of the batch, as the session store's append takes it, and its packet count. */
 export interface BatchSession extends SessionAppend {
   packets: number;
+  /** IP protocol number (6 TCP, 17 UDP). */
+  ipProtocol: number;
+  /** What the connection record needs of each packet, CONN_FIELDS numbers per packet in batch order. */
+  connection: number[];
 }
 
 export interface DecodedBatch {
@@ -96,6 +113,8 @@ export function decodeBatch(
           closing: false,
           args: [],
           packets: 0,
+          ipProtocol: decoded.ipProtocol,
+          connection: [],
         };
         byFlow[flow.index] = s;
         sessions.set(key, s);
@@ -121,6 +140,18 @@ export function decodeBatch(
       if (tsUs > s.lastUs) s.lastUs = tsUs;
       s.bytes += p.origLen;
       if (decoded.tcpFlags & (TCP_FIN | TCP_RST)) s.closing = true;
+      // The acknowledgement and window are read from the TCP header only when there is one.
+      const tcp = decoded.ipProtocol === IPPROTO_TCP;
+      s.connection.push(
+        tsUs,
+        forward ? 0 : 1,
+        decoded.ipLength,
+        decoded.payloadLength,
+        decoded.tcpFlags,
+        decoded.tcpSeq,
+        tcp ? decoded.tcpAck : 0,
+        tcp ? decoded.tcpWindow : 0,
+      );
       s.packets++;
       sessionized++;
     }

@@ -6,6 +6,7 @@ import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
 import { type DecodedBatch, decodeBatch } from './batch-decoder.ts';
+import type { ConnectionRecorder } from './connection-recorder.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -18,6 +19,8 @@ export interface IngestOptions {
   /** FLEETCAP_STORED_FRAME_BYTES. */
   storedFrameBytes?: number;
   now?: () => number;
+  /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
+  recorder?: ConnectionRecorder;
 }
 
 /** Every session a batch holds is the uploading agent's own: `agent` is part of each session's identity. */
@@ -25,6 +28,7 @@ export class Ingest {
   private readonly now: () => number;
   private readonly communityIdSeed: number | undefined;
   private readonly storedFrameBytes: number | undefined;
+  private readonly recorder: ConnectionRecorder | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -35,6 +39,7 @@ export class Ingest {
     this.now = options.now ?? Date.now;
     this.communityIdSeed = options.communityIdSeed;
     this.storedFrameBytes = options.storedFrameBytes;
+    this.recorder = options.recorder;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
@@ -43,7 +48,11 @@ export class Ingest {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
     }
-    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+    // The packet store (first packets, for the verdict) and the connection records (every packet) are independent.
+    const [outcomes] = await Promise.all([
+      this.store.append(agent, batchId, batch.sessions.values()),
+      this.recorder?.record(agent, batchId, [...batch.sessions.values()]),
+    ]);
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);

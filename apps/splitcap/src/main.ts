@@ -5,10 +5,12 @@ import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
+import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import { loadSplitcapConfig } from './config.ts';
+import { ConnectionRecorder } from './connection-recorder.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
@@ -57,9 +59,16 @@ const store = new SessionWriter(redis, {
   sessionTtlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS,
   receiptTtlSeconds: config.FLEETCAP_BATCH_RECEIPT_TTL_SECONDS,
 });
+const recorder = new ConnectionRecorder(
+  new RecordStore(redis, config.FLEETCAP_REDIS_PREFIX),
+  { ttlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS },
+  metrics,
+  log,
+);
 const ingest = new Ingest(store, scheduler, metrics, {
   communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED,
   storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
+  recorder,
 });
 
 const api = createHttpApp({

@@ -23,6 +23,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    recordUpdates: new Counter({
+      name: 'fleetcap_splitcap_record_updates_total',
+      help: "Sessions' connection records per batch, by outcome (started, updated, straggler, duplicate, conflict, corrupt)",
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    recordPackets: new Counter({
+      name: 'fleetcap_splitcap_record_packets_total',
+      help: 'Packets added to connection records (every packet of a connection, also those after its verdict)',
+      registers: [registry],
+    }),
     ingestSeconds: new Histogram({
       name: 'fleetcap_splitcap_ingest_seconds',
       help: 'Time from request body received to answer',

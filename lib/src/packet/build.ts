@@ -48,6 +48,9 @@ export interface TransportSpec {
   tcpFlags?: number;
   /** Bytes of TCP options (a multiple of 4). */
   tcpOptionsLength?: number;
+  /** TCP sequence and acknowledgement numbers; default 1 and 0. */
+  tcpSeq?: number;
+  tcpAck?: number;
   payload?: Uint8Array;
 }
 
@@ -64,7 +67,8 @@ export function transportBytes(spec: TransportSpec): Buffer {
   const header = Buffer.alloc(20 + optionsLength);
   header.writeUInt16BE(spec.sport, 0);
   header.writeUInt16BE(spec.dport, 2);
-  header.writeUInt32BE(1, 4);
+  header.writeUInt32BE((spec.tcpSeq ?? 1) >>> 0, 4);
+  header.writeUInt32BE((spec.tcpAck ?? 0) >>> 0, 8);
   header[12] = ((20 + optionsLength) / 4) << 4;
   header[13] = spec.tcpFlags ?? TCP_ACK;
   header.writeUInt16BE(65535, 14);

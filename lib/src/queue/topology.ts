@@ -53,3 +53,45 @@ export async function declareSessionQueues(channel: Channel, prefix: string, del
   });
   return q;
 }
+
+/**
+ * The sweeper's queues (session-worker, record-sweeper.ts): a look at a connection record is due `sweepMs` after it
+ * was armed. Like the session delay, a TTL queue that dead-letters into the due queue; the sweep interval is part of
+ * its name. The due queue is a quorum queue with the same delivery limit as the ready queue.
+ */
+export interface RecordSweepQueues {
+  sweep: string;
+  due: string;
+  dead: string;
+}
+
+export function recordSweepQueueNames(prefix: string, sweepMs: number): RecordSweepQueues {
+  return {
+    sweep: `${prefix}.records.sweep.${sweepMs}ms`,
+    due: `${prefix}.records.due`,
+    dead: `${prefix}.sessions.dead`,
+  };
+}
+
+export async function declareRecordSweepQueues(
+  channel: Channel,
+  prefix: string,
+  sweepMs: number,
+): Promise<RecordSweepQueues> {
+  const q = recordSweepQueueNames(prefix, sweepMs);
+  await channel.assertQueue(q.dead, { durable: true });
+  await channel.assertQueue(q.due, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': maxDeliveries,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': q.dead,
+    },
+  });
+  await channel.assertQueue(q.sweep, {
+    durable: true,
+    arguments: { 'x-message-ttl': sweepMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.due },
+  });
+  return q;
+}

@@ -65,6 +65,19 @@ const TCP_SESSION_TIMER_US = 6 * US;
 export const TCP_INACTIVITY_TIMEOUT_US = 300 * US;
 export const UDP_INACTIVITY_TIMEOUT_US = 60 * US;
 export const OTHER_INACTIVITY_TIMEOUT_US = 60 * US;
+
+/** How long a connection may be quiet before it is over, per protocol (µs). */
+export interface InactivityTimeouts {
+  tcpUs: number;
+  udpUs: number;
+  otherUs: number;
+}
+
+export const ZEEK_INACTIVITY_TIMEOUTS: InactivityTimeouts = {
+  tcpUs: TCP_INACTIVITY_TIMEOUT_US,
+  udpUs: UDP_INACTIVITY_TIMEOUT_US,
+  otherUs: OTHER_INACTIVITY_TIMEOUT_US,
+};
 /** Zeek's dns_session_timeout: its DNS analyzer looks every 10 s and drops a connection quiet for 9 s of them. */
 const DNS_SESSION_TIMEOUT_US = 10 * US;
 const DNS_QUIET_US = 9 * US;
@@ -347,18 +360,18 @@ export class ConnRecord {
     this.addHistory(this.isOrig(endpoint) ? letter : letter.toLowerCase());
   }
 
-  private inactivityTimeoutUs(): number {
-    if (this.protocol === IPPROTO_TCP) return TCP_INACTIVITY_TIMEOUT_US;
-    if (this.protocol === IPPROTO_UDP) return UDP_INACTIVITY_TIMEOUT_US;
-    return OTHER_INACTIVITY_TIMEOUT_US;
+  private inactivityTimeoutUs(timeouts: InactivityTimeouts): number {
+    if (this.protocol === IPPROTO_TCP) return timeouts.tcpUs;
+    if (this.protocol === IPPROTO_UDP) return timeouts.udpUs;
+    return timeouts.otherUs;
   }
 
   /**
    * True when the connection is over by `timeUs` with no further packet: idle too long, or a TCP close/attempt timer
-   * has run out. The pipeline completes the row then.
+   * has run out. The pipeline completes the row then. `timeouts`: the idle limits (Zeek's by default).
    */
-  expiredBy(timeUs: number): boolean {
-    if (timeUs >= this.lastUs + this.inactivityTimeoutUs()) return true;
+  expiredBy(timeUs: number, timeouts: InactivityTimeouts = ZEEK_INACTIVITY_TIMEOUTS): boolean {
+    if (timeUs >= this.lastUs + this.inactivityTimeoutUs(timeouts)) return true;
     if (this.dnsTimer === 1) return timeUs >= this.dnsRemovalUs();
     if (this.protocol !== IPPROTO_TCP) return false;
     // A complete close replaces the TCP timers by the removal 5 s later.

@@ -9,9 +9,13 @@
 //                 every packet seen, packets (kept), overflow (seen beyond the cap), scheduling flags
 //   fc:s:{A/K}:b  hash: batch id -> scheduling reasons decided for it (makes a retried batch a no-op)
 //   fc:s:{A/K}:d  done marker, set with a TTL once the verdict is stored; the session is not reopened before it
-//                 expires
+//                 expires (while the connection record below lives, the sweeper keeps it alive)
+//   fc:s:{A/K}:c  hash (fields: RECORD): the connection record (Zeek conn_state/history inputs and counters) of the
+//                 occurrence, updated by every packet of the connection, before and after the verdict, until the
+//                 connection ends and its row is completed
 //   fc:receipt:{A}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
-// The Lua scripts beside this file (append-session-4.lua, finish-session-4.lua) spell the same names.
+// The Lua scripts beside this file (append-session-4.lua, finish-session-4.lua, record-connection-2.lua,
+// complete-record-2.lua) spell the same names.
 // Keys of the layout before agent-scoped sessions (fc:s:{K}:…, no agent) are never read; they expire by their TTL.
 import { agentSessionKey } from '../session/key.ts';
 import { FROM_INITIATOR, TO_INITIATOR } from '../session/sessionizer.ts';
@@ -21,6 +25,8 @@ export interface SessionKeys {
   meta: string;
   batches: string;
   done: string;
+  /** The connection record (RECORD fields). */
+  record: string;
 }
 
 /** A session of the store: an agent's view of the conversation of a session key (the 5-tuple key text). */
@@ -35,7 +41,7 @@ export interface StoredSessionName {
  */
 export function sessionKeys(session: StoredSessionName, prefix = 'fc'): SessionKeys {
   const base = `${prefix}:s:{${agentSessionKey(session.agent, session.key)}}`;
-  return { packets: `${base}:p`, meta: `${base}:m`, batches: `${base}:b`, done: `${base}:d` };
+  return { packets: `${base}:p`, meta: `${base}:m`, batches: `${base}:b`, done: `${base}:d`, record: `${base}:c` };
 }
 
 /** A batch's receipt; the agent is the hash tag, so one agent's receipts share a Cluster slot. */
@@ -69,6 +75,27 @@ export const META = {
 } as const;
 
 export type MetaField = (typeof META)[keyof typeof META];
+
+/** The fields of the connection record hash (fc:s:{A/K}:c), written by record-connection-2.lua. */
+export const RECORD = {
+  /** Compare-and-set version: every write increments it; a writer that read another version reads again. */
+  version: 'v',
+  /** ConnRecord.serialize() of lib/src/session-record/conn-state.ts. */
+  record: 'rec',
+  /** The occurrence (meta `occurrence`) the record belongs to. */
+  occurrence: 'occurrence',
+  /** Canonical side (0 = endpoint a of the key) of the record's initiator, the sender of its first packet. */
+  initiator: 'initiator',
+  communityId: 'community_id',
+  /** Wall-clock ms (splitcap's) of the latest update: the sweeper measures idleness from it. */
+  seenMs: 'seen_ms',
+  /** '1' once a packet started another connection (Zeek's rules): the record takes no more packets. */
+  ended: 'ended',
+  /** '1' while the sweeper completes the row: packets are stragglers, the record takes no more. */
+  completing: 'completing',
+  /** The latest 16 batch ids added, comma-separated: a retried batch is not added twice. */
+  batches: 'batches',
+} as const;
 
 /** Direction of a packet relative to the session's initiator (what the feature code reads). */
 export const FROM_CLIENT = FROM_INITIATOR;

@@ -1,4 +1,4 @@
-// The session store's two Lua scripts, read from the files beside this module (located by import.meta.url, so a
+// The session store's Lua scripts, read from the files beside this module (located by import.meta.url, so a
 // compiled build that copies the .lua files next to the JS finds them the same way). As in BullMQ, a script's
 // file name ends with the number of KEYS it takes (append-session-4.lua: 4 keys), and its header states its
 // KEYS, ARGV and output.
@@ -7,7 +7,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 export interface SessionScript {
   /** The ioredis command it is defined as. */
-  command: 'appendSession' | 'finishSession';
+  command: 'appendSession' | 'finishSession' | 'recordConnection' | 'completeRecord';
   file: URL;
   numberOfKeys: number;
   lua: string;
@@ -22,17 +22,26 @@ function script(command: SessionScript['command'], fileName: string): SessionScr
 
 export const APPEND_SESSION = script('appendSession', 'append-session-4.lua');
 export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
-export const SESSION_SCRIPTS: readonly SessionScript[] = [APPEND_SESSION, FINISH_SESSION];
+export const RECORD_CONNECTION = script('recordConnection', 'record-connection-2.lua');
+export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua');
+export const SESSION_SCRIPTS: readonly SessionScript[] = [
+  APPEND_SESSION,
+  FINISH_SESSION,
+  RECORD_CONNECTION,
+  COMPLETE_RECORD,
+];
 
 /** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
 export interface SessionScriptCommands {
   appendSession(packets: string, meta: string, batches: string, done: string, ...argv: (string | Buffer)[]): unknown;
   finishSession(packets: string, meta: string, batches: string, done: string, occurrence: string, ttl: string): unknown;
+  recordConnection(record: string, done: string, ...argv: string[]): unknown;
+  completeRecord(record: string, done: string, ...argv: string[]): unknown;
 }
 
 export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;
 
-/** Defines both scripts on this connection (EVALSHA, loading the script on NOSCRIPT); harmless when repeated. */
+/** Defines the scripts on this connection (EVALSHA, loading the script on NOSCRIPT); harmless when repeated. */
 export function defineSessionScripts(redis: Redis): void {
   for (const s of SESSION_SCRIPTS) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }

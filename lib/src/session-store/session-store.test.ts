@@ -83,6 +83,7 @@ describe('the layout the scripts and the readers share', () => {
       meta: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:m',
       batches: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:b',
       done: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:d',
+      record: 'it:s:{host-1/udp/10.0.0.1/53/10.0.0.2/40000}:c',
     });
     const tags = new Set(Object.values(k).map(hashTag));
     assert.deepEqual([...tags], ['host-1/udp/10.0.0.1/53/10.0.0.2/40000'], 'one Cluster slot for the whole session');
@@ -99,12 +100,12 @@ describe('the layout the scripts and the readers share', () => {
     const key = 'tcp/10.0.0.1/443/10.0.0.2/51000';
     const a = Object.values(sessionKeys({ agent: 'host-a', key }));
     const b = Object.values(sessionKeys({ agent: 'host-b', key }));
-    assert.equal(new Set([...a, ...b]).size, 8);
+    assert.equal(new Set([...a, ...b]).size, 10);
     assert.notEqual(hashTag(a[0]!), hashTag(b[0]!));
     // Nor any key of the layout before agent-scoped sessions (fc:s:{K}:…), even for an agent named like a protocol.
     const legacy = ['p', 'm', 'b', 'd'].map((suffix) => `fc:s:{${key}}:${suffix}`);
     const tcpAgent = Object.values(sessionKeys({ agent: 'tcp', key: 'tcp/10.0.0.1/1/10.0.0.2/2' }));
-    assert.equal(new Set([...a, ...b, ...tcpAgent, ...legacy]).size, 16);
+    assert.equal(new Set([...a, ...b, ...tcpAgent, ...legacy]).size, 19);
   });
 
   test('a session of an agent id that is not one has no keys', () => {

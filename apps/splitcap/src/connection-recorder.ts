@@ -1,0 +1,208 @@
+// Follows each session's connection to its end: every packet of a batch is added to the session's connection record
+// (Zeek's conn_state/history inputs and counters, lib/src/session-record/conn-state.ts), before and after the
+// verdict, so that the row the worker completes at the end (FIN/RST, or idle) counts the whole connection. The record
+// is read, advanced here in JavaScript (the same code as `fleetcap sessions`) and written back as compare-and-set
+// (record-connection-2.lua): a record another replica wrote meanwhile is read and advanced again.
+import { parseSessionKey } from '@fleetcap/lib/session/key';
+import { type ConnPacket, ConnRecord } from '@fleetcap/lib/session-record/conn-state';
+import type { RecordChange, RecordRead, RecordStore, RecordWrite } from '@fleetcap/lib/session-store/record-store';
+import { RecordFormatError } from '@fleetcap/lib/session-store/record-store';
+import type { Logger } from 'pino';
+import {
+  type BatchSession,
+  CONN_ACK,
+  CONN_FIELDS,
+  CONN_FLAGS,
+  CONN_IP_LENGTH,
+  CONN_PAYLOAD,
+  CONN_SEQ,
+  CONN_SIDE,
+  CONN_TIME,
+  CONN_WINDOW,
+} from './batch-decoder.ts';
+import type { SplitcapMetrics } from './metrics.ts';
+
+/** What a batch did to a session's record. */
+export type RecordOutcome =
+  /** A record was started (a new occurrence). */
+  | 'started'
+  /** The record took the batch's packets. */
+  | 'updated'
+  /** The record had ended (another connection started on the flow) or the connection was completed: nothing added. */
+  | 'straggler'
+  /** A retried batch the record took before. */
+  | 'duplicate'
+  /** Another writer kept winning the compare-and-set: this batch's packets are not in the record. */
+  | 'conflict'
+  /** The stored record does not parse: left alone (the row keeps what the verdict saw). */
+  | 'corrupt';
+
+export interface AdvancedRecord {
+  write?: RecordChange;
+  outcome: RecordOutcome;
+  /** Packets added to the record. */
+  added: number;
+}
+
+function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket): ConnPacket {
+  const c = s.connection;
+  const at = i * CONN_FIELDS;
+  into.timeUs = c[at + CONN_TIME]!;
+  into.fromInitiator = c[at + CONN_SIDE] === initiator;
+  into.ipLength = c[at + CONN_IP_LENGTH]!;
+  into.payloadLength = c[at + CONN_PAYLOAD]!;
+  if (s.ipProtocol === 6) {
+    into.tcpFlags = c[at + CONN_FLAGS]!;
+    into.seq = c[at + CONN_SEQ]!;
+    into.ack = c[at + CONN_ACK]!;
+    into.window = c[at + CONN_WINDOW]!;
+  }
+  return into;
+}
+
+/**
+ * The batch's packets added to the record read (or a new record from them): pure, so that the compare-and-set loop can
+ * run it again on a newer record. Packets from one that starts another connection on the flow (Zeek's rules: a new
+ * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended.
+ */
+export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord {
+  const total = s.connection.length / CONN_FIELDS;
+  const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
+  const stored = read.record;
+  if (stored?.completing || stored?.ended || (!stored && read.done)) return { outcome: 'straggler', added: 0 };
+  let record: ConnRecord;
+  let initiator: 0 | 1;
+  let from = 0;
+  if (stored) {
+    record = ConnRecord.deserialize(stored.record);
+    initiator = stored.initiator;
+  } else {
+    initiator = s.firstSide;
+    const key = parseSessionKey(s.key);
+    const [sender, receiver] = initiator === 0 ? [key.a, key.b] : [key.b, key.a];
+    record = ConnRecord.start(s.ipProtocol, sender.port, receiver.port, packetAt(s, 0, initiator, packet), {
+      toBroadcast: receiver.address === '255.255.255.255',
+    });
+    from = 1;
+  }
+  let ended = false;
+  let added = from;
+  for (let i = from; i < total; i++) {
+    packetAt(s, i, initiator, packet);
+    if (record.endsBefore(packet)) {
+      ended = true;
+      break;
+    }
+    record.add(packet);
+    added++;
+  }
+  const text = record.serialize();
+  if (stored) {
+    return {
+      outcome: 'updated',
+      added,
+      write: { key: s.key, mode: 'update', version: stored.version, record: text, ended },
+    };
+  }
+  return {
+    outcome: 'started',
+    added,
+    write: {
+      key: s.key,
+      mode: 'start',
+      occurrence: s.firstUs,
+      initiator,
+      communityId: s.communityId,
+      record: text,
+      ended,
+    },
+  };
+}
+
+export interface RecorderSettings {
+  /** TTL of a record (FLEETCAP_SESSION_TTL_SECONDS): a safety net, the sweeper removes records. */
+  ttlSeconds: number;
+  /** Compare-and-set rounds before a batch's packets are left out of a record (counted). */
+  maxAttempts?: number;
+}
+
+export class ConnectionRecorder {
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly store: RecordStore,
+    private readonly settings: RecorderSettings,
+    private readonly metrics: SplitcapMetrics,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.maxAttempts = settings.maxAttempts ?? 5;
+  }
+
+  /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
+  async record(
+    agent: string,
+    batchId: string,
+    sessions: BatchSession[],
+  ): Promise<Partial<Record<RecordOutcome, number>>> {
+    const counts: Partial<Record<RecordOutcome, number>> = {};
+    const count = (outcome: RecordOutcome, packets: number) => {
+      counts[outcome] = (counts[outcome] ?? 0) + 1;
+      this.metrics.recordUpdates.inc({ outcome });
+      if (packets > 0) this.metrics.recordPackets.inc(packets);
+    };
+    let pending = sessions;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > this.maxAttempts) {
+        this.log.warn(
+          { code: 'splitcap.record-conflict', agent, sessions: pending.length, attempts: this.maxAttempts },
+          'connection records kept changing under this batch; its packets are left out of them',
+        );
+        for (const _ of pending) count('conflict', 0);
+        break;
+      }
+      const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
+      const writes: RecordWrite[] = [];
+      const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
+      for (const [i, read] of reads.entries()) {
+        const session = pending[i]!;
+        if (read instanceof RecordFormatError) {
+          this.log.error(
+            { code: 'splitcap.record-corrupt', agent, key: session.key, err: read.message },
+            'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
+          );
+          count('corrupt', 0);
+          continue;
+        }
+        let advanced: AdvancedRecord;
+        try {
+          advanced = advanceRecord(session, read);
+        } catch (err) {
+          this.log.error(
+            { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },
+            'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
+          );
+          count('corrupt', 0);
+          continue;
+        }
+        if (!advanced.write) {
+          count(advanced.outcome, 0);
+          continue;
+        }
+        writes.push({ agent, ...advanced.write });
+        written.push({ session, advanced });
+      }
+      const statuses = await this.store.write(writes, batchId, this.now(), this.settings.ttlSeconds);
+      const retry: BatchSession[] = [];
+      for (const [i, status] of statuses.entries()) {
+        const { session, advanced } = written[i]!;
+        if (status === 'stale') retry.push(session);
+        else if (status === 'done') count('straggler', 0);
+        else if (status === 'dup') count('duplicate', 0);
+        else count(advanced.outcome, advanced.added);
+      }
+      pending = retry;
+    }
+    return counts;
+  }
+}

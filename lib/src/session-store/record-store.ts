@@ -1,0 +1,189 @@
+// The connection records of the session store (fc:s:{A/K}:c, RECORD fields): read in one pipelined round, written as
+// compare-and-set by splitcap (record-connection-2.lua), claimed and released by the session-worker's sweeper
+// (complete-record-2.lua). A record is ConnRecord.serialize() of lib/src/session-record/conn-state.ts: the same code
+// computes conn_state and history here and in `fleetcap sessions`.
+import type { Redis } from 'ioredis';
+import { RECORD, type StoredSessionName, sessionKeys } from './layout.ts';
+import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+
+export interface StoredRecord {
+  version: number;
+  /** ConnRecord.serialize(). */
+  record: string;
+  occurrence: number;
+  /** Canonical side (0 = endpoint a of the key) of the record's initiator. */
+  initiator: 0 | 1;
+  communityId: string;
+  /** Wall-clock ms of the latest update. */
+  seenMs: number;
+  ended: boolean;
+  completing: boolean;
+}
+
+export interface RecordRead {
+  record: StoredRecord | undefined;
+  /** The done marker is set: the verdict is stored (or the connection was completed, when there is no record). */
+  done: boolean;
+}
+
+const FIELDS = [
+  RECORD.version,
+  RECORD.record,
+  RECORD.occurrence,
+  RECORD.initiator,
+  RECORD.communityId,
+  RECORD.seenMs,
+  RECORD.ended,
+  RECORD.completing,
+] as const;
+
+export class RecordFormatError extends Error {
+  override name = 'RecordFormatError';
+}
+
+function parseStored(name: StoredSessionName, values: Array<string | null>): StoredRecord | undefined {
+  const [version, record, occurrence, initiator, communityId, seenMs, ended, completing] = values;
+  if (version === null || version === undefined) return undefined;
+  const numbers = { version, occurrence, seenMs };
+  for (const [field, text] of Object.entries(numbers)) {
+    if (text === null || text === undefined || !/^\d+$/.test(text)) {
+      throw new RecordFormatError(
+        `connection record of ${name.agent}/${name.key}: field ${field} = ${JSON.stringify(text)} is not a whole number`,
+      );
+    }
+  }
+  return {
+    version: Number(version),
+    record: record ?? '',
+    occurrence: Number(occurrence),
+    initiator: initiator === '1' ? 1 : 0,
+    communityId: communityId ?? '',
+    seenMs: Number(seenMs),
+    ended: ended === '1',
+    completing: completing === '1',
+  };
+}
+
+/** The records (and done markers) of these sessions, in order; a record that does not parse is a RecordFormatError. */
+export async function readRecords(
+  redis: Redis,
+  prefix: string,
+  names: StoredSessionName[],
+): Promise<Array<RecordRead | RecordFormatError>> {
+  if (names.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const n of names) {
+    const k = sessionKeys(n, prefix);
+    pipeline.hmget(k.record, ...FIELDS);
+    pipeline.exists(k.done);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  return names.map((name, i) => {
+    const [recordErr, values] = results[i * 2]!;
+    const [doneErr, done] = results[i * 2 + 1]!;
+    const err = recordErr ?? doneErr;
+    if (err) throw err;
+    try {
+      return { record: parseStored(name, values as Array<string | null>), done: done === 1 };
+    } catch (e) {
+      if (e instanceof RecordFormatError) return e;
+      throw e;
+    }
+  });
+}
+
+/** A record change of one session of an agent's batch (see record-connection-2.lua). */
+export type RecordChange = {
+  key: string;
+  record: string;
+  ended: boolean;
+} & (
+  | { mode: 'update'; version: number }
+  | { mode: 'start'; occurrence: number; initiator: 0 | 1; communityId: string }
+);
+
+/** One record write of splitcap. */
+export type RecordWrite = RecordChange & { agent: string };
+
+export type RecordWriteStatus = 'started' | 'updated' | 'stale' | 'done' | 'dup';
+
+export class RecordStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    defineSessionScripts(redis);
+  }
+
+  read(names: StoredSessionName[]) {
+    return readRecords(this.redis, this.prefix, names);
+  }
+
+  /** The writes, as one pipelined round; each says whether it was written or must be read again (stale). */
+  async write(writes: RecordWrite[], batchId: string, nowMs: number, ttlSeconds: number): Promise<RecordWriteStatus[]> {
+    if (writes.length === 0) return [];
+    const pipeline = scriptPipeline(this.redis);
+    for (const w of writes) {
+      const k = sessionKeys(w, this.prefix);
+      const common = [w.record, w.ended ? '1' : '0', String(nowMs), String(ttlSeconds)];
+      if (w.mode === 'start') {
+        pipeline.recordConnection(
+          k.record,
+          k.done,
+          'start',
+          '0',
+          ...common,
+          String(w.occurrence),
+          String(w.initiator),
+          w.communityId,
+          batchId,
+        );
+      } else {
+        pipeline.recordConnection(k.record, k.done, 'update', String(w.version), ...common, '', '', '', batchId);
+      }
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, value], i) => {
+      if (err) throw new Error(`record script failed for session ${writes[i]!.key}: ${err.message}`);
+      return (value as [RecordWriteStatus, number])[0];
+    });
+  }
+
+  /** Marks records read at these versions as being completed; false where the record changed (read again). */
+  async claim(claims: Array<StoredSessionName & { version: number }>): Promise<boolean[]> {
+    return this.completeStep(claims.map((c) => ({ ...c, argv: ['claim', String(c.version)] })));
+  }
+
+  /** Removes completed records and sets their done markers for `doneTtlSeconds`. */
+  async release(
+    releases: Array<StoredSessionName & { occurrence: number }>,
+    doneTtlSeconds: number,
+  ): Promise<boolean[]> {
+    return this.completeStep(
+      releases.map((r) => ({ ...r, argv: ['release', String(r.occurrence), String(doneTtlSeconds)] })),
+    );
+  }
+
+  /** Keeps the done markers of open records alive (the sweeper, at each look): the verdict stays the session's. */
+  async keepDone(names: StoredSessionName[], doneTtlSeconds: number): Promise<void> {
+    if (names.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const n of names) pipeline.expire(sessionKeys(n, this.prefix).done, doneTtlSeconds);
+    const results = (await pipeline.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+  }
+
+  private async completeStep(steps: Array<StoredSessionName & { argv: string[] }>): Promise<boolean[]> {
+    if (steps.length === 0) return [];
+    const pipeline = scriptPipeline(this.redis);
+    for (const s of steps) {
+      const k = sessionKeys(s, this.prefix);
+      pipeline.completeRecord(k.record, k.done, ...s.argv);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      return value === 1;
+    });
+  }
+}
