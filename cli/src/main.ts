@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
+import { registerDetectionsCommand } from './commands/detections.ts';
 import { registerReportCommands } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
@@ -19,5 +20,6 @@ registerClassifyCommand(program);
 registerReportCommands(program);
 registerRunCommand(program);
 registerUploadCommand(program);
+registerDetectionsCommand(program);
 
 await program.parseAsync(process.argv);
