@@ -16,6 +16,7 @@ import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
+import { VerdictPublisher } from './verdict-publisher.ts';
 
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
@@ -35,6 +36,11 @@ const pool = mysql.createPool({
   timezone: 'Z',
 });
 const metrics = createWorkerMetrics();
+const verdictPublisher = new VerdictPublisher({
+  amqpUrl: connections.amqpUrl,
+  queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
+  log,
+});
 const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
@@ -44,6 +50,7 @@ const processor = new BatchProcessor({
   metrics,
   log,
   isStopping: () => shutdown.stopping,
+  verdictPublisher,
 });
 const consumer = new QueueConsumer(
   {
@@ -62,11 +69,17 @@ const telemetry = await startHttpServer({
   port: config.FLEETCAP_WORKER_PORT,
   host: config.FLEETCAP_WORKER_HOST,
   registry: metrics.registry,
-  health: () => ({ redis: check(redis.status === 'ready', redis.status), rabbitmq: consumer.health() }),
+  health: () => ({
+    redis: check(redis.status === 'ready', redis.status),
+    rabbitmq: consumer.health(),
+    verdictEvents: verdictPublisher.health(),
+  }),
 });
+await verdictPublisher.start();
 await consumer.start();
 shutdown
   .add('the batch in hand', () => consumer.stop(10_000))
+  .add('verdict events', () => verdictPublisher.close())
   .add('HTTP server', () => telemetry?.close())
   .add('MariaDB pool', () => pool.end().catch(() => {}))
   .add('Redis', () => redis.disconnect());

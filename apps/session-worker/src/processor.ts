@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
+import type { VerdictPublisher } from './verdict-publisher.ts';
 import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {
@@ -33,6 +34,8 @@ export interface ProcessorDeps {
   log: Logger;
   isStopping: () => boolean;
   now?: () => number;
+  /** Committed verdicts go on to the detector stage. */
+  verdictPublisher?: VerdictPublisher;
 }
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
@@ -148,6 +151,8 @@ export class BatchProcessor {
         });
       }
       const inserted = rows.length > 0 ? await this.retry('insert', () => insertVerdicts(this.d.pool, rows)) : 0;
+      const publisher = this.d.verdictPublisher;
+      if (publisher && rows.length > 0) await this.retry('publish', () => publisher.publish(rows));
       if (stored.length > 0) {
         await this.retry('finish', () =>
           this.d.finisher.finish(

@@ -86,7 +86,11 @@ export const detectorConfigRow = z.object({
   enabled: z.union([z.boolean(), z.number()]).transform((v) => v === true || v === 1),
   threshold: z.number().int().min(2, 'must be at least 2').max(1_000_000),
   window_seconds: z.number().int().min(1, 'must be at least 1').max(86_400, 'must be at most 86400 (a day)'),
-  member_cap: z.number().int().min(2).max(100_000),
+  member_cap: z
+    .number()
+    .int()
+    .min(2)
+    .max(4096, "must be at most 4096 (a Lua script unpacks a window's members at once)"),
   subject_cap: z.number().int().min(1).max(10_000_000),
   evidence_cap: z.number().int().min(1).max(10_000),
   params: z
