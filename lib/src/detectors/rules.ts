@@ -66,9 +66,9 @@ function bruteForce(s: DetectorSession, settings: DetectorSettings): Observation
 }
 
 function beaconing(s: DetectorSession): Observation | null {
-  if (isGroupAddress(s.dst)) return null;
-  const outcome = attemptOutcome(s);
-  if (outcome === 'midstream') return null;
+  // A beacon talks (C&C asks for its orders); probes and half-open SYNs, often from spoofed sources, would only fill
+  // the state with subjects.
+  if (isGroupAddress(s.dst) || attemptOutcome(s) !== 'data') return null;
   const target = `${endpointText(s.dst, s.dport)}/${s.proto}`;
   return {
     subject: { key: `${s.src}|${s.dst}|${s.proto}/${s.dport}`, source: s.src, target },
