@@ -1,10 +1,20 @@
 // The detector stage's Prometheus metrics.
+import { DETECTORS } from '@fleetcap/lib/detectors/config';
 import { Counter, createRegistry, Gauge, Histogram } from '@fleetcap/lib/telemetry/metrics';
 
 export function createDetectorMetrics() {
   const registry = createRegistry('detector');
+  const detections = new Counter({
+    name: 'fleetcap_detector_detections_total',
+    help: 'Incidents opened, by detector (each once, whichever replica opened it)',
+    labelNames: ['detector'],
+    registers: [registry],
+  });
+  // Every series from the start, at 0: an alert on increase() sees the first incident too.
+  for (const detector of DETECTORS) detections.inc({ detector }, 0);
   return {
     registry,
+    detections,
     sessions: new Counter({
       name: 'fleetcap_detector_sessions_total',
       help: 'Verdict events consumed (sessions fed to the detectors)',
@@ -18,12 +28,6 @@ export function createDetectorMetrics() {
     observations: new Counter({
       name: 'fleetcap_detector_observations_total',
       help: 'Sessions a detector counted, by detector',
-      labelNames: ['detector'],
-      registers: [registry],
-    }),
-    detections: new Counter({
-      name: 'fleetcap_detector_detections_total',
-      help: 'Incidents opened, by detector (each once, whichever replica opened it)',
       labelNames: ['detector'],
       registers: [registry],
     }),
