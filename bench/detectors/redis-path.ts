@@ -28,16 +28,16 @@ export class DetectorRedis {
   async throughput(
     sessions: DetectorSession[],
     prefix: string,
-  ): Promise<{ sessionsPerSecond: number; sessionsPerCoreSecond: number; scriptsPerSecond: number }> {
+  ): Promise<{ sessionsPerSecond: number; sessionsPerCoreSecond: number; observationsPerSecond: number }> {
     const detector = new RedisDetector(this.redis, prefix);
     const config = defaultDetectorConfig();
     const redisBefore = redisCpu(await this.redis.info('cpu'));
     const cpu = process.cpuUsage();
     const started = performance.now();
-    let scripts = 0;
+    let observations = 0;
     for (let i = 0; i < sessions.length; i += BATCH) {
       const outcome = await detector.process(sessions.slice(i, i + BATCH), config);
-      scripts += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
+      observations += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
     }
     const seconds = (performance.now() - started) / 1000;
     const used = process.cpuUsage(cpu);
@@ -46,7 +46,7 @@ export class DetectorRedis {
     return {
       sessionsPerSecond: sessions.length / seconds,
       sessionsPerCoreSecond: sessions.length / ((used.user + used.system) / 1e6 + redisSeconds),
-      scriptsPerSecond: scripts / seconds,
+      observationsPerSecond: observations / seconds,
     };
   }
 

@@ -28,6 +28,8 @@ const received: Array<{ alerts: Array<{ status: string; labels: Record<string, s
 let hook: Server;
 let detector: RunningApp;
 let admin: mysql.Connection;
+let promUrl = '';
+let amUrl = '';
 
 async function freePort(): Promise<number> {
   const srv = createNetServer();
@@ -110,6 +112,7 @@ before(async () => {
     ],
     `http://127.0.0.1:${amPort}`,
   );
+  amUrl = `http://127.0.0.1:${amPort}`;
 
   const promPort = await freePort();
   writeFileSync(
@@ -137,6 +140,7 @@ before(async () => {
     ],
     `http://127.0.0.1:${promPort}`,
   );
+  promUrl = `http://127.0.0.1:${promPort}`;
 });
 
 after(async () => {
@@ -161,8 +165,16 @@ after(async () => {
 });
 
 test('a horizontal scan reaches the webhook as a FleetcapDetection alert', async () => {
-  // Prometheus first sees the counters at 0, so that the incident is an increase.
-  await sleep(3000);
+  // Prometheus must have seen the counter at 0 (its first scrape comes some seconds after it starts), so that the
+  // incident is an increase.
+  const seenAtZero = Date.now() + 30_000;
+  for (;;) {
+    const q = `${promUrl}/api/v1/query?query=${encodeURIComponent('fleetcap_detector_detections_total{detector="horizontal_scan"}')}`;
+    const body = (await (await fetch(q)).json()) as { data: { result: Array<{ value: [number, string] }> } };
+    if (body.data.result[0]?.value[1] === '0') break;
+    assert.ok(Date.now() < seenAtZero, `Prometheus did not scrape the detector within 30 s: ${JSON.stringify(body)}`);
+    await sleep(250);
+  }
   const conn = await amqp.connect(connections.amqpUrl);
   const channel = await conn.createConfirmChannel();
   const t0 = Date.now() / 1000;
@@ -186,7 +198,16 @@ test('a horizontal scan reaches the webhook as a FleetcapDetection alert', async
       .find((a) => a.labels.alertname === 'FleetcapDetection' && a.labels.detector === 'horizontal_scan');
     await sleep(250);
   }
-  assert.ok(alert, `no FleetcapDetection alert reached the webhook; received: ${JSON.stringify(received)}`);
+  if (!alert) {
+    const text = async (url: string) => (await fetch(url)).text();
+    const seen = await text(`${promUrl}/api/v1/query?query=fleetcap_detector_detections_total`);
+    assert.fail(
+      `no FleetcapDetection alert reached the webhook; received: ${JSON.stringify(received)}\n` +
+        `prometheus alerts: ${await text(`${promUrl}/api/v1/alerts`)}\nrules: ${await text(`${promUrl}/api/v1/rules`)}\n` +
+        `detections: ${seen}\nalertmanager: ${await text(`${amUrl}/api/v2/alerts`)}\n` +
+        `targets: ${await text(`${promUrl}/api/v1/targets`)}`,
+    );
+  }
   assert.equal(alert.status, 'firing');
   assert.equal(alert.labels.severity, 'warning');
 });

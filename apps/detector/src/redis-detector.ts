@@ -1,5 +1,6 @@
-// The detectors with their state in Redis: every observation (lib/src/detectors/rules.ts) of a batch of sessions
-// goes through observe-subject-7.lua in one pipeline, which keeps each subject's window and incident atomically, so
+// The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions go
+// through observe-subject-7.lua, one call per subject, in one pipeline; it keeps each subject's window and incident
+// atomically, so
 // several replicas fed from one queue open every incident once. The incidents a batch opened or changed are then
 // read back (their lists once per batch, not once per session) as Detection records for the detection table.
 //
@@ -65,7 +66,16 @@ function perDetector(): Record<DetectorName, number> {
   return Object.fromEntries(DETECTORS.map((d) => [d, 0])) as Record<DetectorName, number>;
 }
 
-type ScriptReply = [number, string, number, number, number, number];
+type ScriptReply = [number, string, number, number, number, number, number];
+
+interface Group {
+  detector: DetectorName;
+  subject: string;
+  source: string | null;
+  target: string;
+  /** 4 per observation: member, start µs, end µs, the session's evidence. */
+  argv: string[];
+}
 
 interface ScriptRedis {
   observeSubject(...args: string[]): Promise<ScriptReply>;
@@ -100,8 +110,9 @@ export class RedisDetector {
       memberEvictions: perDetector(),
       subjectEvictions: perDetector(),
     };
-    const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<Redis['pipeline']>;
-    const asked: Array<{ detector: DetectorName; subject: string; source: string | null; target: string }> = [];
+    // One script call per subject and batch, its observations in order: a flood's or a scan's sessions of a batch
+    // cost one round of the script, not one each.
+    const groups = new Map<string, Group>();
     for (const session of sessions) {
       for (const detector of DETECTORS) {
         const settings = config[detector];
@@ -109,51 +120,65 @@ export class RedisDetector {
         const o = observe(detector, session, settings);
         if (!o) continue;
         outcome.observations[detector]++;
-        const k = subjectKeys(this.prefix, detector, o.subject.key);
-        const refusing = this.refusing.get(detector) === this.bucket(settings);
-        pipeline.observeSubject(
-          k.members,
-          k.sessions,
-          k.incident,
-          k.targets,
-          k.sources,
-          k.agents,
-          k.evidence,
+        const name = `${detector}|${o.subject.key}`;
+        let group = groups.get(name);
+        if (!group) {
+          group = { detector, subject: o.subject.key, source: o.subject.source, target: o.subject.target, argv: [] };
+          groups.set(name, group);
+        }
+        group.argv.push(
           o.member,
           String(o.timeUs),
           String(Math.max(session.lastUs, o.timeUs)),
           `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`,
-          `${detector}|${o.subject.key}|`,
-          String(settings.windowSeconds * 1e6),
-          String(settings.threshold),
-          String(settings.memberCap),
-          String(settings.evidenceCap),
-          detector === 'beaconing' ? 'period' : 'count',
-          String(settings.minPeriodSeconds * 1e6),
-          String(settings.maxJitter),
-          String(settings.mergeSeconds * 1e6),
-          String(ttlSeconds(settings)),
-          refusing ? '0' : '1',
         );
-        asked.push({ detector, subject: o.subject.key, source: o.subject.source, target: o.subject.target });
       }
     }
-    if (asked.length === 0) return outcome;
+    if (groups.size === 0) return outcome;
+    const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<Redis['pipeline']>;
+    const asked = [...groups.values()];
+    for (const g of asked) {
+      const settings = config[g.detector];
+      const k = subjectKeys(this.prefix, g.detector, g.subject);
+      const refusing = this.refusing.get(g.detector) === this.bucket(settings);
+      pipeline.observeSubject(
+        k.members,
+        k.sessions,
+        k.incident,
+        k.targets,
+        k.sources,
+        k.agents,
+        k.evidence,
+        `${g.detector}|${g.subject}|`,
+        String(settings.windowSeconds * 1e6),
+        String(settings.threshold),
+        String(settings.memberCap),
+        String(settings.evidenceCap),
+        g.detector === 'beaconing' ? 'period' : 'count',
+        String(settings.minPeriodSeconds * 1e6),
+        String(settings.maxJitter),
+        String(settings.mergeSeconds * 1e6),
+        String(ttlSeconds(settings)),
+        refusing ? '0' : '1',
+        String(g.argv.length / 4),
+        ...g.argv,
+      );
+    }
     const replies = (await pipeline.exec()) ?? [];
-    const changed = new Map<string, (typeof asked)[number]>();
+    const changed: Group[] = [];
     const created = perDetector();
     for (const [i, [err, reply]] of replies.entries()) {
       if (err) throw err;
-      const [status, , , evicted, isNew] = reply as ScriptReply;
-      const a = asked[i]!;
-      outcome.memberEvictions[a.detector] += evicted;
-      if (status === STATUS_REFUSED) outcome.subjectEvictions[a.detector]++;
-      if (isNew === 1) created[a.detector]++;
-      if (status === STATUS_OPENED) outcome.opened[a.detector]++;
-      if (status === STATUS_OPENED || status === STATUS_UPDATED) changed.set(`${a.detector}|${a.subject}`, a);
+      const [status, , , evicted, isNew, , opened] = reply as ScriptReply;
+      const g = asked[i]!;
+      outcome.memberEvictions[g.detector] += evicted;
+      if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += g.argv.length / 4;
+      if (isNew === 1) created[g.detector]++;
+      outcome.opened[g.detector] += opened;
+      if (status === STATUS_OPENED || status === STATUS_UPDATED) changed.push(g);
     }
     await this.countNewSubjects(created, config);
-    outcome.detections = await this.read([...changed.values()], config);
+    outcome.detections = await this.read(changed, config);
     return outcome;
   }
 
@@ -175,10 +200,7 @@ export class RedisDetector {
     });
   }
 
-  private async read(
-    subjects: Array<{ detector: DetectorName; subject: string; source: string | null; target: string }>,
-    config: DetectorConfig,
-  ): Promise<Detection[]> {
+  private async read(subjects: Group[], config: DetectorConfig): Promise<Detection[]> {
     if (subjects.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const s of subjects) {
