@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { createMetrics as configSyncMetrics } from '@fleetcap/config-sync/metrics';
+import { createDetectorMetrics } from '@fleetcap/detector/metrics';
 import { createMetrics as forecastMetrics } from '@fleetcap/forecast/metrics';
 import { emptyCounters } from '@fleetcap/lib/agent/ipc';
 import { loadConnections } from '@fleetcap/lib/config/connections';
@@ -67,6 +68,7 @@ async function knownMetrics(): Promise<Map<string, string>> {
     forecast: forecastMetrics().registry,
     'session-worker': createWorkerMetrics().registry,
     'config-sync': configSyncMetrics().registry,
+    detector: createDetectorMetrics().registry,
     listener: createListenerMetrics({
       zookeeperConnected: () => false,
       appliedRevision: () => null,
