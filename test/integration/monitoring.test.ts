@@ -215,6 +215,18 @@ test('every PromQL expression of the dashboard parses (promtool check rules)', (
   assert.match(promtool('check', 'rules', file), new RegExp(`SUCCESS: ${rules.length} rules found`));
 });
 
+test('the alerting rules parse and read only metrics an app or RabbitMQ exports (stack/monitoring/alerts.yml)', async () => {
+  assert.match(promtool('check', 'rules', join(monitoring, 'alerts.yml')), /SUCCESS: 5 rules found/);
+  const known = await knownMetrics();
+  const rules = parseYaml(readFileSync(join(monitoring, 'alerts.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
+  for (const rule of rules.groups.flatMap((g) => g.rules)) {
+    for (const name of metricNames(rule.expr))
+      assert.ok(known.get(name), `${rule.alert} reads ${name}, which nothing exports`);
+  }
+});
+
 test('every metric a panel reads is exported by an app (its real registry) or by RabbitMQ, and scraped', async () => {
   const known = await knownMetrics();
   const prom = parseYaml(readFileSync(join(monitoring, 'prometheus.yml'), 'utf8')) as {
