@@ -5,6 +5,7 @@
 #
 #   bash stack/stack.sh up       install what is missing, start what is not running, wait for health,
 #                                apply the SQL migrations, register the Debezium connector
+#                                (FLEETCAP_STACK_ALERTING=1: also Prometheus and Alertmanager, stack/alerting.sh)
 #   bash stack/stack.sh down     stop every server, leave no process behind (data is kept)
 #   bash stack/stack.sh status   every server, healthy or not, and why
 #   bash stack/stack.sh logs [S] list log files, or follow the log of server S
@@ -219,12 +220,14 @@ cmd_up() {
   (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
   say "registering the Debezium connector for sniffer_config"
   probe register-connector
+  [[ "${FLEETCAP_STACK_ALERTING:-0}" == 1 ]] && bash "$STACK_DIR/alerting.sh" up
   say "stack is up in $((SECONDS - t0))s"
   probe check-all
 }
 
 cmd_down() {
   local any=0
+  bash "$STACK_DIR/alerting.sh" down
   for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
     local s="${SERVERS[$i]}" pidfile="$RUN/${SERVERS[$i]}.pid"
     [[ -f "$pidfile" ]] || continue

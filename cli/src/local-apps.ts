@@ -46,6 +46,7 @@ export function localApps(): LocalApp[] {
     // Two workers of one app: each needs its own port, set through FLEETCAP_WORKER_PORT when started.
     app('session-worker-1', 'session-worker', 'FLEETCAP_WORKER_PORT', 8091, 'FLEETCAP_WORKER_1_PORT'),
     app('session-worker-2', 'session-worker', 'FLEETCAP_WORKER_PORT', 8092, 'FLEETCAP_WORKER_2_PORT'),
+    app('detector', 'detector', 'FLEETCAP_DETECTOR_PORT', 8093),
     app('listener', 'listener', 'FLEETCAP_LISTENER_METRICS_PORT', 8095),
   ];
 }

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
+import { registerDetectionsCommand } from './commands/detections.ts';
 import { registerPcapCommand } from './commands/pcap.ts';
 import { registerReportCommands } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
@@ -21,5 +22,6 @@ registerReportCommands(program);
 registerPcapCommand(program);
 registerRunCommand(program);
 registerUploadCommand(program);
+registerDetectionsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadConfigSyncConfig } from '@fleetcap/config-sync/config';
+import { loadDetectorConfig } from '@fleetcap/detector/config';
 import { loadForecastConfig } from '@fleetcap/forecast/config';
 import { loadListenerOptions } from '@fleetcap/listener/options';
 import { loadWorkerConfig } from '@fleetcap/session-worker/config';
@@ -19,8 +20,10 @@ test('docker-compose.yml is valid and holds the same servers and apps, and the m
     .split('\n')
     .sort();
   assert.deepEqual(services, [
+    'alertmanager',
     'config-sync',
     'connect',
+    'detector',
     'forecast',
     'grafana',
     'kafka',
@@ -112,6 +115,10 @@ const listens: Record<string, (env: Record<string, string>) => { host: string; p
   'session-worker': (env) => {
     const c = loadWorkerConfig(env);
     return { host: c.FLEETCAP_WORKER_HOST, port: c.FLEETCAP_WORKER_PORT };
+  },
+  detector: (env) => {
+    const c = loadDetectorConfig(env);
+    return { host: c.FLEETCAP_DETECTOR_HOST, port: c.FLEETCAP_DETECTOR_PORT };
   },
   'config-sync': (env) => {
     const c = loadConfigSyncConfig(env);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { createMetrics as configSyncMetrics } from '@fleetcap/config-sync/metrics';
+import { createDetectorMetrics } from '@fleetcap/detector/metrics';
 import { createMetrics as forecastMetrics } from '@fleetcap/forecast/metrics';
 import { emptyCounters } from '@fleetcap/lib/agent/ipc';
 import { loadConnections } from '@fleetcap/lib/config/connections';
@@ -67,6 +68,7 @@ async function knownMetrics(): Promise<Map<string, string>> {
     forecast: forecastMetrics().registry,
     'session-worker': createWorkerMetrics().registry,
     'config-sync': configSyncMetrics().registry,
+    detector: createDetectorMetrics().registry,
     listener: createListenerMetrics({
       zookeeperConnected: () => false,
       appliedRevision: () => null,
@@ -211,6 +213,18 @@ test('every PromQL expression of the dashboard parses (promtool check rules)', (
   const file = join(work, 'dashboard-rules.yml');
   writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
   assert.match(promtool('check', 'rules', file), new RegExp(`SUCCESS: ${rules.length} rules found`));
+});
+
+test('the alerting rules parse and read only metrics an app or RabbitMQ exports (stack/monitoring/alerts.yml)', async () => {
+  assert.match(promtool('check', 'rules', join(monitoring, 'alerts.yml')), /SUCCESS: 5 rules found/);
+  const known = await knownMetrics();
+  const rules = parseYaml(readFileSync(join(monitoring, 'alerts.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
+  for (const rule of rules.groups.flatMap((g) => g.rules)) {
+    for (const name of metricNames(rule.expr))
+      assert.ok(known.get(name), `${rule.alert} reads ${name}, which nothing exports`);
+  }
 });
 
 test('every metric a panel reads is exported by an app (its real registry) or by RabbitMQ, and scraped', async () => {

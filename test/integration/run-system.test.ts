@@ -242,7 +242,15 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       timeout: 60_000,
     });
     assert.equal(status.status, 0, status.stdout + status.stderr);
-    for (const app of ['forecast', 'splitcap', 'config-sync', 'session-worker-1', 'session-worker-2', 'listener']) {
+    for (const app of [
+      'forecast',
+      'splitcap',
+      'config-sync',
+      'session-worker-1',
+      'session-worker-2',
+      'detector',
+      'listener',
+    ]) {
       assert.match(
         status.stdout,
         new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'),

@@ -19,6 +19,7 @@ import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
 import { RecordSweeper } from './record-sweeper.ts';
 import { AlertPacketRetention } from './retention.ts';
+import { VerdictPublisher } from './verdict-publisher.ts';
 
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
@@ -60,6 +61,11 @@ const sweeper = new RecordSweeper(
     isStopping: () => shutdown.stopping,
   },
 );
+const verdictPublisher = new VerdictPublisher({
+  amqpUrl: connections.amqpUrl,
+  queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
+  log,
+});
 const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
@@ -78,6 +84,7 @@ const processor = new BatchProcessor({
         communityId: s.communityId,
       })),
     ),
+  verdictPublisher,
 });
 const consumer = new QueueConsumer(
   {
@@ -100,9 +107,11 @@ const telemetry = await startHttpServer({
     redis: check(redis.status === 'ready', redis.status),
     rabbitmq: consumer.health(),
     sweeper: sweeper.health(),
+    verdictEvents: verdictPublisher.health(),
   }),
 });
 await sweeper.start();
+await verdictPublisher.start();
 await consumer.start();
 const retention = new AlertPacketRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
 retention.start();
@@ -110,6 +119,7 @@ shutdown
   .add('the batch in hand', () => consumer.stop(10_000))
   .add('the retention run in hand', () => retention.stop())
   .add('the looks in hand', () => sweeper.stop(3_000))
+  .add('verdict events', () => verdictPublisher.close())
   .add('HTTP server', () => telemetry?.close())
   .add('MariaDB pool', () => pool.end().catch(() => {}))
   .add('Redis', () => redis.disconnect());

@@ -16,6 +16,7 @@ import { storeVerdictsWithAlertPackets } from './alert-packets.ts';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
+import type { VerdictPublisher } from './verdict-publisher.ts';
 import type { VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {
@@ -36,6 +37,8 @@ export interface ProcessorDeps {
   now?: () => number;
   /** After the verdicts' keys are freed: the sweeper's first look at their connections (record-sweeper.ts). */
   afterFinish?: (sessions: LoadedSession[]) => Promise<void>;
+  /** Committed verdicts go on to the detector stage. */
+  verdictPublisher?: VerdictPublisher;
 }
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
@@ -162,6 +165,8 @@ export class BatchProcessor {
           'alerted sessions stored by a splitcap from before stored frames: their packets cannot be kept',
         );
       }
+      const publisher = this.d.verdictPublisher;
+      if (publisher && rows.length > 0) await this.retry('publish', () => publisher.publish(rows));
       if (stored.length > 0) {
         await this.retry('finish', () =>
           this.d.finisher.finish(

@@ -52,6 +52,12 @@ export const reportSections: ReportSection[] = [
           FROM report_conversations_multi_agent ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
+    title: 'Detections: scans, floods, brute force, beaconing across sessions and agents (most recent 10)',
+    sql: `SELECT detector, source_addr AS source, target, peak_count AS peak, threshold, sessions,
+                 distinct_targets AS targets, distinct_sources AS sources, agents, first_seen, last_seen
+          FROM report_detections ORDER BY last_seen DESC LIMIT 10`,
+  },
+  {
     title: 'Top talkers (by bytes)',
     sql: `SELECT client_addr, sessions, bytes, distinct_servers, distinct_server_ports, alerts
           FROM report_top_talkers ORDER BY bytes DESC LIMIT 10`,

@@ -84,7 +84,7 @@ async function stopApps(apps: LaunchedApp[]): Promise<void> {
   for (const group of [
     ['listener'],
     ['config-sync'],
-    ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast'],
+    ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast', 'detector'],
   ]) {
     await Promise.all(apps.filter((a) => group.includes(a.name)).map((a) => a.stop()));
   }
@@ -147,7 +147,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
         if (code !== 0) throw new Error(`stack up failed:\n${out}`);
       },
     );
-    await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
+    await step('start forecast, splitcap, 2 session-workers, config-sync and the detector', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
         startApp(
@@ -160,6 +160,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
           true,
         ),
         startApp(apps, spec('config-sync'), common, true),
+        startApp(apps, spec('detector'), common, true),
       ]);
       for (const n of [1, 2]) {
         await startApp(

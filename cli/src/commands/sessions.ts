@@ -3,6 +3,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
 import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
+import type { DecodedPacket } from '@fleetcap/lib/packet/decode';
 import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
 import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
@@ -72,7 +73,14 @@ function* fileChunks(file: string, parser: CaptureParser): Generator<Buffer> {
 }
 
 /** Sessionizes one file, never throwing: a read or format error is returned with what was read before it. */
-export async function sessionizeFile(file: string, options: { metadata?: boolean } = {}): Promise<FileResult> {
+export async function sessionizeFile(
+  file: string,
+  options: {
+    metadata?: boolean;
+    /** Called with every packet a session got (fromInitiator: the session's src sent it). */
+    onPacket?: (session: Session, decoded: DecodedPacket, fromInitiator: boolean) => void;
+  } = {},
+): Promise<FileResult> {
   const parser = new CaptureParser();
   // Metadata reads the packets the pipeline stores, so the same number are kept, with their payloads.
   const sessionizer = options.metadata
@@ -94,6 +102,7 @@ export async function sessionizeFile(file: string, options: { metadata?: boolean
             record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
           );
           metadata?.added(session);
+          options.onPacket?.(session, sessionizer.lastDecoded, sessionizer.lastFromInitiator);
         }
       },
       parser,

@@ -1,0 +1,188 @@
+// Benchmark of the detectors (lib/src/detectors, apps/detector):
+//  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
+//     core (CPU time of this one-threaded process);
+//  2. the Redis path (RedisDetector: observe-subject-7.lua per subject and batch of 512, pipelined, as the detector
+//     app does): sessions per second, per core counting this process's and redis-server's CPU time, and its
+//     observations (session x detector) per second as a ratio of `redis-benchmark -P 64 -t zadd` on the same Redis;
+//  3. state memory per tracked subject: heap (pure) and Redis used_memory (Redis path) for many sources that each
+//     probed a few destinations (a flood of distinct sources: the case the caps are for).
+// Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
+//   node --expose-gc --import tsx --conditions=fleetcap-source bench/detectors/run.ts [--sessions 200000] [--sources 20000]
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
+import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
+import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
+import { type SessionShape, syntheticSession } from '@fleetcap/lib/detectors/synthetic';
+import { connections } from '../../test/helpers/stack.ts';
+import { DetectorRedis } from './redis-path.ts';
+
+const { values } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '200000' },
+    sources: { type: 'string', default: '20000' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const SESSIONS = Number(values.sessions);
+const SOURCES = Number(values.sources);
+const RUNS = Number(values.runs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const T0 = 1_800_000_000;
+
+const ip = (n: number, base: number) => `${base}.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+
+/**
+ * A fleet's mix, in time order over 10 minutes: 70% conversations of 5,000 clients with 500 servers, 8% horizontal
+ * and 7% vertical scan probes (20 scanners), 10% half-open SYNs at 2 targets from spoofed sources, 5% brute force.
+ */
+function fleetMix(n: number, run: number): DetectorSession[] {
+  const sessions: DetectorSession[] = [];
+  // mulberry32: an LCG's low bits repeat with a short period, which the beaconing detector rightly finds.
+  let x = 12345 + run;
+  const rand = () => {
+    x = (x + 0x6d2b79f5) | 0;
+    let t = Math.imul(x ^ (x >>> 15), 1 | x);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < n; i++) {
+    const atSec = T0 + (i / n) * 600;
+    const r = rand();
+    const agent = `agent-${i % 8}`;
+    const communityId = `1:r${run}s${i}=`;
+    let shape: SessionShape = 'conversation';
+    let fields: Partial<DetectorSession> = {};
+    if (r < 0.7) {
+      fields = { src: ip(Math.floor(rand() * 5000), 10), dst: ip(Math.floor(rand() * 500), 172), dport: 443 };
+    } else if (r < 0.78) {
+      shape = 'rejected';
+      fields = { src: ip(Math.floor(rand() * 20), 100), dst: ip(Math.floor(rand() * 65536), 172), dport: 22 };
+    } else if (r < 0.85) {
+      shape = 'rejected';
+      fields = {
+        src: ip(Math.floor(rand() * 20), 100),
+        dst: ip(Math.floor(rand() * 500), 172),
+        dport: 1 + Math.floor(rand() * 1024),
+      };
+    } else if (r < 0.95) {
+      shape = 'half-open';
+      fields = { src: ip(Math.floor(rand() * 16_000_000), 198), dst: ip(Math.floor(rand() * 2), 172), dport: 80 };
+    } else {
+      fields = { src: ip(Math.floor(rand() * 10), 100), dst: ip(Math.floor(rand() * 5), 172), dport: 22 };
+    }
+    sessions.push(syntheticSession(shape, { ...fields, agent, communityId, atSec }));
+  }
+  return sessions;
+}
+
+/** Sources that each probed 3 destinations: every one a tracked subject of the horizontal scan detector. */
+function distinctSources(n: number, run: number): DetectorSession[] {
+  const sessions: DetectorSession[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) {
+      sessions.push(
+        syntheticSession('rejected', {
+          src: ip(i, 100),
+          dst: ip(k, 172),
+          dport: 23,
+          communityId: `1:m${run}s${i}k${k}=`,
+          atSec: T0 + i * 0.001,
+        }),
+      );
+    }
+  }
+  return sessions;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function purePath(run: number): { perCore: number; wall: number; detections: number } {
+  const sessions = fleetMix(SESSIONS, run);
+  const engine = new DetectorEngine(defaultDetectorConfig());
+  const cpu = cpuSeconds();
+  const started = performance.now();
+  for (const s of sessions) engine.process(s);
+  const wall = (performance.now() - started) / 1000;
+  return { perCore: SESSIONS / (cpuSeconds() - cpu), wall: SESSIONS / wall, detections: engine.detections().length };
+}
+
+function pureMemory(run: number): number {
+  const sessions = distinctSources(SOURCES, run);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const engine = new DetectorEngine(defaultDetectorConfig());
+  for (const s of sessions) engine.process(s);
+  gc();
+  const bytes = process.memoryUsage().heapUsed - before;
+  if (engine.detections().length > 1000) throw new Error('the memory workload should open few incidents');
+  // Every detector's state of a source: its horizontal scan subject, and per destination a vertical scan and a
+  // beaconing subject.
+  return bytes / SOURCES;
+}
+
+function redisBenchmarkZadd(): number {
+  const port = new URL(connections.redisUrl).port || '6379';
+  const out = execFileSync(
+    'redis-benchmark',
+    ['-p', port, '-P', '64', '-t', 'zadd', '-n', '1000000', '-q', '-r', '100000'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
+  if (!m) throw new Error(`cannot read redis-benchmark output: ${out}`);
+  return Number(m[1]);
+}
+
+const results = { pure: [] as number[], pureWall: [] as number[], redis: [] as number[], redisPerCore: [] as number[] };
+const observationRates: number[] = [];
+const zadd: number[] = [];
+const pureBytes: number[] = [];
+const redisBytes: number[] = [];
+const redisPath = new DetectorRedis(connections.redisUrl);
+try {
+  for (let run = 0; run < RUNS; run++) {
+    const p = purePath(run);
+    results.pure.push(p.perCore);
+    results.pureWall.push(p.wall);
+    pureBytes.push(pureMemory(run));
+    const r = await redisPath.throughput(fleetMix(Math.min(SESSIONS, 100_000), run), `benchdet${process.pid}r${run}`);
+    results.redis.push(r.sessionsPerSecond);
+    results.redisPerCore.push(r.sessionsPerCoreSecond);
+    observationRates.push(r.observationsPerSecond);
+    redisBytes.push(await redisPath.memoryPerSubject(distinctSources(SOURCES, run), `benchdetm${process.pid}r${run}`));
+    zadd.push(redisBenchmarkZadd());
+    console.log(
+      `run ${run + 1}: pure ${Math.round(p.perCore)} sessions/s/core (${p.detections} incidents); redis ${Math.round(r.sessionsPerSecond)} sessions/s, ${Math.round(r.sessionsPerCoreSecond)}/core, ${Math.round(r.observationsPerSecond)} observations/s; zadd ${Math.round(zadd[run]!)}/s`,
+    );
+  }
+} finally {
+  await redisPath.close();
+}
+const ratio = median(observationRates) / median(zadd);
+console.log(
+  JSON.stringify(
+    {
+      sessions: SESSIONS,
+      pureSessionsPerSecondPerCore: Math.round(median(results.pure)),
+      pureSessionsPerSecondWall: Math.round(median(results.pureWall)),
+      redisSessionsPerSecond: Math.round(median(results.redis)),
+      redisSessionsPerCoreSecond: Math.round(median(results.redisPerCore)),
+      redisObservationsPerSecond: Math.round(median(observationRates)),
+      redisBenchmarkZaddPerSecond: Math.round(median(zadd)),
+      observationsToZaddRatio: Number(ratio.toFixed(3)),
+      pureBytesPerTrackedSource: Math.round(median(pureBytes)),
+      redisBytesPerTrackedSource: Math.round(median(redisBytes)),
+    },
+    null,
+    2,
+  ),
+);

@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../packet/decode.ts';
+import { configFromRows, DetectorConfigError, defaultDetectorConfig, settingsFromRow } from './config.ts';
+import { attemptOutcome, isGroupAddress } from './detector-session.ts';
+import { DetectorEngine } from './engine.ts';
+import { regularPeriod } from './rules.ts';
+import { syntheticSession as session } from './synthetic.ts';
+
+const T0 = 1_700_000_000;
+
+function feed(engine: DetectorEngine, sessions: ReturnType<typeof session>[]) {
+  for (const s of sessions) engine.process(s);
+  return engine.detections();
+}
+
+describe('attempt outcomes', () => {
+  it('tells probes from conversations by the flags each side sent', () => {
+    assert.equal(attemptOutcome(session('unanswered')), 'unanswered');
+    assert.equal(attemptOutcome(session('rejected')), 'rejected');
+    assert.equal(attemptOutcome(session('half-open')), 'half-open');
+    assert.equal(attemptOutcome(session('conversation')), 'data');
+    assert.equal(attemptOutcome(session('udp-unanswered')), 'unanswered');
+    const connectScan = session('conversation', { srcPayloadBytes: 0, dstPayloadBytes: 0 });
+    assert.equal(attemptOutcome(connectScan), 'no-data');
+    const fin = session('rejected', { srcFlags: TCP_FIN | TCP_PSH });
+    assert.equal(attemptOutcome(fin), 'stealth');
+    const keepalive = session('conversation', {
+      srcFlags: TCP_ACK,
+      dstFlags: TCP_ACK,
+      srcPayloadBytes: 0,
+      dstPayloadBytes: 0,
+    });
+    assert.equal(attemptOutcome(keepalive), 'midstream');
+    const ackScan = session('rejected', { srcFlags: TCP_ACK, dstFlags: TCP_RST });
+    assert.equal(attemptOutcome(ackScan), 'rejected');
+    assert.equal(attemptOutcome(session('half-open', { srcFlags: TCP_SYN })), 'half-open');
+  });
+
+  it('knows group addresses', () => {
+    assert.ok(isGroupAddress('224.0.0.251'));
+    assert.ok(isGroupAddress('10.0.0.255'));
+    assert.ok(isGroupAddress('ff02::fb'));
+    assert.ok(!isGroupAddress('10.0.0.25'));
+    assert.ok(!isGroupAddress('2001:db8::1'));
+  });
+});
+
+describe('horizontal scan', () => {
+  it('opens one incident at the threshold of distinct destinations on one port and grows it', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    const probes = Array.from({ length: 4 }, (_, i) => session('rejected', { dst: `10.0.1.${i + 1}`, atSec: T0 + i }));
+    assert.equal(feed(engine, probes).length, 0, 'four destinations are under the threshold of five');
+    const changed = engine.process(session('unanswered', { dst: '10.0.1.5', atSec: T0 + 4 }));
+    assert.equal(changed.length, 1);
+    const d = changed[0]!;
+    assert.equal(d.detector, 'horizontal_scan');
+    assert.equal(d.source, '10.0.0.1');
+    assert.equal(d.target, '*:80/tcp');
+    assert.equal(d.distinctTargets, 5);
+    assert.equal(d.id, `horizontal_scan|10.0.0.1|tcp/80|${T0 * 1e6}`);
+    engine.process(session('half-open', { dst: '10.0.1.6', atSec: T0 + 5 }));
+    assert.equal(engine.detections().length, 1, 'a growing scan is one incident');
+    assert.equal(d.distinctTargets, 6);
+    assert.equal(d.sessions, 6);
+    assert.equal(d.version, 2);
+  });
+
+  it('ignores conversations, group addresses and probes spread beyond the window', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      engine,
+      Array.from({ length: 10 }, (_, i) => session('conversation', { dst: `10.0.1.${i + 1}`, atSec: T0 })),
+    );
+    feed(
+      engine,
+      Array.from({ length: 10 }, (_, i) => session('udp-unanswered', { dst: `224.0.0.${i + 1}`, atSec: T0 })),
+    );
+    // One new destination every 100 s: never five within 300 s.
+    feed(
+      engine,
+      Array.from({ length: 10 }, (_, i) => session('rejected', { dst: `10.0.2.${i}`, atSec: T0 + i * 100 })),
+    );
+    assert.equal(engine.detections().length, 0);
+  });
+
+  it('lists every agent of a scan spread over agents, and the same session from two agents counts once', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    const sessions = Array.from({ length: 6 }, (_, i) =>
+      session('rejected', { dst: `10.0.1.${i + 1}`, agent: `host-${i % 3}`, atSec: T0 + i }),
+    );
+    feed(engine, sessions);
+    // The same six conversations seen by a fourth agent: nothing new is counted, but the agent is listed.
+    feed(
+      engine,
+      sessions.map((s) => ({ ...s, agent: 'host-9' })),
+    );
+    const [d] = engine.detections();
+    assert.equal(engine.detections().length, 1);
+    assert.deepEqual([...d!.agents].sort(), ['host-0', 'host-1', 'host-2', 'host-9']);
+    assert.equal(d!.distinctTargets, 6);
+    assert.equal(d!.evidence.length, 6);
+  });
+});
+
+describe('vertical scan, SYN flood, brute force', () => {
+  it('vertical scan: distinct ports of one destination', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      engine,
+      Array.from({ length: 12 }, (_, i) => session('rejected', { dport: 1000 + i, atSec: T0 })),
+    );
+    const [d] = engine.detections();
+    assert.equal(d?.detector, 'vertical_scan');
+    assert.equal(d?.target, '10.0.1.1');
+    assert.equal(d?.distinctTargets, 12);
+  });
+
+  it('SYN flood: half-open sessions per target, whatever their sources', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    const flood = Array.from({ length: 150 }, (_, i) =>
+      session('half-open', { src: `192.0.2.${i % 200}`, sport: 1000 + i, atSec: T0 + i * 0.01 }),
+    );
+    feed(engine, flood);
+    const floods = engine.detections().filter((d) => d.detector === 'syn_flood');
+    assert.equal(floods.length, 1);
+    assert.equal(floods[0]!.source, null);
+    assert.equal(floods[0]!.target, '10.0.1.1:80/tcp');
+    assert.equal(floods[0]!.sessions, 150);
+    assert.equal(floods[0]!.distinctSources, 150);
+    // 99 half-open in the window is not a flood.
+    const quiet = new DetectorEngine(defaultDetectorConfig());
+    feed(quiet, flood.slice(0, 99));
+    assert.equal(quiet.detections().filter((d) => d.detector === 'syn_flood').length, 0);
+  });
+
+  it('brute force: short sessions to an authentication port, or labelled so on any port', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      engine,
+      Array.from({ length: 25 }, (_, i) => session('conversation', { dport: 22, atSec: T0 + i * 2 })),
+    );
+    assert.deepEqual(
+      engine.detections().map((d) => [d.detector, d.target, d.sessions]),
+      [['brute_force', '10.0.1.1:22/tcp', 25]],
+    );
+    const web = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      web,
+      Array.from({ length: 25 }, (_, i) => session('conversation', { dport: 8080, atSec: T0 + i })),
+    );
+    assert.equal(web.detections().length, 0, 'many short sessions to a web port are browsing');
+    feed(
+      web,
+      Array.from({ length: 25 }, (_, i) =>
+        session('conversation', { dport: 8080, label: 'bruteforce', atSec: T0 + 60 + i }),
+      ),
+    );
+    assert.equal(web.detections().length, 1);
+    const long = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      long,
+      Array.from({ length: 25 }, (_, i) => session('conversation', { dport: 22, seconds: 120, atSec: T0 + i })),
+    );
+    assert.equal(long.detections().length, 0, 'long SSH sessions are not attempts');
+  });
+});
+
+describe('beaconing', () => {
+  const settings = defaultDetectorConfig().beaconing;
+
+  it('finds a regular period and refuses jittered or fast ones', () => {
+    const regular = Array.from({ length: 10 }, (_, i) => (T0 + i * 60 + (i % 2) * 0.5) * 1e6);
+    assert.ok(Math.abs(regularPeriod(regular, settings)! - 60) < 1);
+    const jittered = [0, 20, 95, 110, 180, 260, 270, 340, 420, 430].map((s) => (T0 + s) * 1e6);
+    assert.equal(regularPeriod(jittered, settings), null);
+    const fast = Array.from({ length: 20 }, (_, i) => (T0 + i * 3) * 1e6);
+    assert.equal(regularPeriod(fast, settings), null, 'a period under 10 s is a burst, not a beacon');
+    assert.equal(regularPeriod(regular.slice(0, 7), settings), null, 'seven starts are too few');
+    // Two agents' views of each start, 0.3 s apart, are merged into one start.
+    const twice = regular.flatMap((t) => [t, t + 300_000]);
+    assert.ok(regularPeriod(twice, settings) !== null);
+  });
+
+  it('one incident per regular client-server pair, with its period', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      engine,
+      Array.from({ length: 12 }, (_, i) =>
+        session('conversation', { dst: '203.0.113.7', dport: 443, atSec: T0 + i * 30 }),
+      ),
+    );
+    const beacons = engine.detections().filter((d) => d.detector === 'beaconing');
+    assert.equal(beacons.length, 1);
+    assert.equal(beacons[0]!.periodSeconds, 30);
+    assert.equal(beacons[0]!.sessions, 12);
+  });
+});
+
+describe('bounded state', () => {
+  it('evicts the least recently seen subject past subjectCap and counts it', () => {
+    const config = defaultDetectorConfig();
+    config.horizontal_scan.subjectCap = 100;
+    const engine = new DetectorEngine(config);
+    for (let i = 0; i < 1000; i++)
+      engine.process(session('rejected', { src: `198.51.${i >> 8}.${i & 255}`, atSec: T0 }));
+    assert.equal(engine.trackedSubjects().horizontal_scan, 100);
+    assert.equal(engine.counters.subjectEvictions.horizontal_scan, 900);
+  });
+
+  it("evicts a subject's oldest members past memberCap and counts it; the incident still opens", () => {
+    const config = defaultDetectorConfig();
+    config.horizontal_scan.memberCap = 8;
+    const engine = new DetectorEngine(config);
+    for (let i = 0; i < 50; i++) engine.process(session('rejected', { dst: `10.9.0.${i}`, atSec: T0 + i * 0.1 }));
+    assert.equal(engine.counters.memberEvictions.horizontal_scan, 42);
+    const [d] = engine.detections();
+    assert.equal(d?.windowCount, 8);
+    assert.equal(d?.distinctTargets, 50);
+  });
+
+  it('caps the lists of an incident but counts past them', () => {
+    const config = defaultDetectorConfig();
+    config.horizontal_scan.evidenceCap = 10;
+    const engine = new DetectorEngine(config);
+    for (let i = 0; i < 40; i++) engine.process(session('rejected', { dst: `10.9.0.${i}`, atSec: T0 }));
+    const [d] = engine.detections();
+    assert.equal(d?.targets.length, 10);
+    assert.equal(d?.evidence.length, 10);
+    assert.equal(d?.distinctTargets, 40);
+  });
+
+  it('a new incident after the subject was quiet for a window', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    const scan = (at: number) =>
+      feed(
+        engine,
+        Array.from({ length: 6 }, (_, i) => session('rejected', { dst: `10.0.1.${i}`, atSec: at })),
+      );
+    scan(T0);
+    scan(T0 + 1000);
+    assert.equal(engine.detections().length, 2);
+    assert.notEqual(engine.detections()[0]!.id, engine.detections()[1]!.id);
+  });
+});
+
+describe('detector_config rows', () => {
+  const row = {
+    detector: 'brute_force',
+    enabled: 1,
+    threshold: 30,
+    window_seconds: 600,
+    member_cap: 1024,
+    subject_cap: 1000,
+    evidence_cap: 50,
+    params: '{"ports":[22,2222]}',
+  };
+
+  it('reads a row over the defaults', () => {
+    const s = settingsFromRow(row, defaultDetectorConfig().brute_force);
+    assert.equal(s.threshold, 30);
+    assert.deepEqual(s.ports, [22, 2222]);
+    assert.deepEqual(s.labels, ['bruteforce'], 'params not given keep their defaults');
+  });
+
+  it('refuses a bad row naming the detector, column, value and what is allowed; keeps the previous settings', () => {
+    assert.throws(
+      () => settingsFromRow({ ...row, threshold: 1 }, defaultDetectorConfig().brute_force),
+      (e: Error) =>
+        e instanceof DetectorConfigError && /"brute_force": threshold = 1 must be at least 2/.test(e.message),
+    );
+    assert.throws(
+      () => settingsFromRow({ ...row, params: '{"ports":[0]}' }, defaultDetectorConfig().brute_force),
+      /params\.ports\.0/,
+    );
+    assert.throws(
+      () => settingsFromRow({ ...row, params: '{' }, defaultDetectorConfig().brute_force),
+      /params = "\{" is not JSON/,
+    );
+    assert.throws(
+      () => settingsFromRow({ ...row, member_cap: 10 }, defaultDetectorConfig().brute_force),
+      /member_cap = 10 is under threshold = 30/,
+    );
+    const previous = defaultDetectorConfig();
+    previous.brute_force.threshold = 77;
+    const { config, errors } = configFromRows(
+      [
+        { ...row, window_seconds: 0 },
+        { ...row, detector: 'syn_flood', threshold: 500 },
+      ],
+      previous,
+    );
+    assert.equal(errors.length, 1);
+    assert.equal(config.brute_force.threshold, 77);
+    assert.equal(config.syn_flood.threshold, 500);
+  });
+});

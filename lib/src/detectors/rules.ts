@@ -1,0 +1,115 @@
+// What each detector counts: which sessions it looks at, the subject a session belongs to (what one incident is
+// about: a source, a target, a pair), and the member it adds to the subject's window (what is counted against the
+// threshold). Both the in-memory engine (engine.ts) and the Redis path (apps/detector) use these, so the offline
+// command and the online stage detect the same incidents.
+//
+// Members are chosen so that the same session counted twice (two agents saw the conversation; a redelivered
+// message) adds nothing: destinations, ports, Community IDs.
+import type { DetectorName, DetectorSettings } from './config.ts';
+import { attemptOutcome, type DetectorSession, endpointText, isGroupAddress, isProbe } from './detector-session.ts';
+
+export interface Subject {
+  /** Unique per detector; holds no `{`, `}` (it goes inside a Redis Cluster hash tag). */
+  key: string;
+  /** The source the incident is about; null when it is about a target (SYN flood: sources may be spoofed). */
+  source: string | null;
+  /** What was attacked, for people: `*:80/tcp`, `10.0.0.5`, `10.0.0.5:22/tcp`. */
+  target: string;
+}
+
+export interface Observation {
+  subject: Subject;
+  member: string;
+  /** The member's time in µs (session start). */
+  timeUs: number;
+}
+
+function horizontalScan(s: DetectorSession): Observation | null {
+  if (!isProbe(attemptOutcome(s)) || isGroupAddress(s.dst)) return null;
+  return {
+    subject: { key: `${s.src}|${s.proto}/${s.dport}`, source: s.src, target: `*:${s.dport}/${s.proto}` },
+    member: s.dst,
+    timeUs: s.firstUs,
+  };
+}
+
+function verticalScan(s: DetectorSession): Observation | null {
+  if (!isProbe(attemptOutcome(s)) || isGroupAddress(s.dst)) return null;
+  return {
+    subject: { key: `${s.src}|${s.dst}`, source: s.src, target: s.dst },
+    member: `${s.proto}/${s.dport}`,
+    timeUs: s.firstUs,
+  };
+}
+
+function synFlood(s: DetectorSession): Observation | null {
+  if (s.proto !== 'tcp') return null;
+  const outcome = attemptOutcome(s);
+  if (outcome !== 'half-open' && outcome !== 'unanswered') return null;
+  const target = `${endpointText(s.dst, s.dport)}/tcp`;
+  return { subject: { key: `${s.dst}|${s.dport}`, source: null, target }, member: s.communityId, timeUs: s.firstUs };
+}
+
+function bruteForce(s: DetectorSession, settings: DetectorSettings): Observation | null {
+  if (s.proto !== 'tcp') return null;
+  const labelled = s.label !== undefined && settings.labels.includes(s.label);
+  if (!labelled && !settings.ports.includes(s.dport)) return null;
+  // An attempt is an established connection in which the client spoke, and that ended soon.
+  if (attemptOutcome(s) !== 'data' || s.srcPayloadBytes === 0) return null;
+  if (s.lastUs - s.firstUs > settings.maxSessionSeconds * 1e6) return null;
+  const target = `${endpointText(s.dst, s.dport)}/tcp`;
+  return {
+    subject: { key: `${s.src}|${s.dst}|${s.dport}`, source: s.src, target },
+    member: s.communityId,
+    timeUs: s.firstUs,
+  };
+}
+
+function beaconing(s: DetectorSession): Observation | null {
+  // A beacon talks (C&C asks for its orders); probes and half-open SYNs, often from spoofed sources, would only fill
+  // the state with subjects.
+  if (isGroupAddress(s.dst) || attemptOutcome(s) !== 'data') return null;
+  const target = `${endpointText(s.dst, s.dport)}/${s.proto}`;
+  return {
+    subject: { key: `${s.src}|${s.dst}|${s.proto}/${s.dport}`, source: s.src, target },
+    // One start per conversation and second: the views of two agents, with clocks apart by less, are one start.
+    member: `${s.communityId}@${Math.floor(s.firstUs / 1e6)}`,
+    timeUs: s.firstUs,
+  };
+}
+
+export function observe(detector: DetectorName, s: DetectorSession, settings: DetectorSettings): Observation | null {
+  switch (detector) {
+    case 'horizontal_scan':
+      return horizontalScan(s);
+    case 'vertical_scan':
+      return verticalScan(s);
+    case 'syn_flood':
+      return synFlood(s);
+    case 'brute_force':
+      return bruteForce(s, settings);
+    case 'beaconing':
+      return beaconing(s);
+  }
+}
+
+/**
+ * Beaconing: at least `threshold` starts (those closer than mergeSeconds merged), whose intervals sit within
+ * maxJitter of their median, which is at least minPeriodSeconds; a few intervals may be off (a missed or an extra
+ * connection). Returns the period in seconds, or null. The Lua script (apps/detector) computes the same.
+ */
+export function regularPeriod(startsUs: number[], settings: DetectorSettings): number | null {
+  const sorted = [...startsUs].sort((a, b) => a - b);
+  const starts: number[] = [];
+  for (const t of sorted) {
+    if (starts.length === 0 || t - starts[starts.length - 1]! >= settings.mergeSeconds * 1e6) starts.push(t);
+  }
+  if (starts.length < settings.threshold) return null;
+  const intervals: number[] = [];
+  for (let i = 1; i < starts.length; i++) intervals.push((starts[i]! - starts[i - 1]!) / 1e6);
+  const byLength = [...intervals].sort((a, b) => a - b);
+  const median = byLength[Math.floor((byLength.length - 1) / 2)]!;
+  if (median < settings.minPeriodSeconds) return null;
+  const regular = intervals.filter((d) => Math.abs(d - median) <= settings.maxJitter * median).length;
+  return regular >= Math.ceil(0.8 * intervals.length) ? median : null;
+}

@@ -1,0 +1,133 @@
+// The message the session-worker publishes for every verdict row it committed, and the detector stage consumes:
+// JSON of the detector's session fields (detector-session.ts) plus the verdict. It goes to the fanout exchange
+// `<prefix>.verdicts`; each consumer binds its own queue (the detector stage: `<prefix>.detector`, shared by its
+// replicas), so adding a consumer changes nothing for the worker.
+import { z } from 'zod';
+import { agentIdPattern } from '../agent/paths.ts';
+import { FROM_CLIENT } from '../session-store/layout.ts';
+import type { LoadedSession } from '../session-store/reader.ts';
+import type { DetectorSession } from './detector-session.ts';
+
+export const VERDICT_EVENT_VERSION = 1;
+
+export function verdictExchangeName(queuePrefix: string): string {
+  return `${queuePrefix}.verdicts`;
+}
+
+export function detectorQueueName(queuePrefix: string): string {
+  return `${queuePrefix}.detector`;
+}
+
+/** The detector's view of a session the worker loaded from Redis, with its verdict. */
+export function detectorSessionOfLoaded(s: LoadedSession, label: string, score: number): DetectorSession {
+  let srcFlags = 0;
+  let dstFlags = 0;
+  let srcPayloadBytes = 0;
+  let dstPayloadBytes = 0;
+  let keptFromSrc = 0;
+  for (const p of s.packets) {
+    if (p.direction === FROM_CLIENT) {
+      srcFlags |= p.tcpFlags;
+      srcPayloadBytes += p.payloadLength;
+      keptFromSrc++;
+    } else {
+      dstFlags |= p.tcpFlags;
+      dstPayloadBytes += p.payloadLength;
+    }
+  }
+  // Only the kept packets have a direction: a responder silent in them is taken as silent in the rest.
+  const keptFromDst = s.packets.length - keptFromSrc;
+  const packetsFromSrc = keptFromDst === 0 ? s.packetsSeen : s.packetsSeen - keptFromDst;
+  return {
+    agent: s.agent,
+    communityId: s.communityId,
+    proto: s.proto,
+    src: s.client.address,
+    sport: s.client.port,
+    dst: s.server.address,
+    dport: s.server.port,
+    firstUs: s.firstUs,
+    lastUs: s.lastUs,
+    packets: s.packetsSeen,
+    bytes: s.bytes,
+    packetsFromSrc,
+    srcFlags,
+    dstFlags,
+    srcPayloadBytes,
+    dstPayloadBytes,
+    label,
+    score,
+  };
+}
+
+export function encodeVerdictEvent(s: DetectorSession): Buffer {
+  return Buffer.from(JSON.stringify({ v: VERDICT_EVENT_VERSION, ...s }));
+}
+
+const port = z.number().int().min(0).max(65535);
+const count = z.number().int().min(0);
+const timeUs = z.number().int().min(0);
+const verdictEvent = z.object({
+  v: z.literal(VERDICT_EVENT_VERSION, {
+    errorMap: () => ({ message: `must be ${VERDICT_EVENT_VERSION}: a worker of another version published it` }),
+  }),
+  agent: z.string().regex(agentIdPattern, 'must be an agent id'),
+  communityId: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^{}|\s]+$/, 'must be a Community ID'),
+  proto: z.enum(['tcp', 'udp']),
+  src: z
+    .string()
+    .min(1)
+    .max(45)
+    .regex(/^[0-9A-Fa-f.:]+$/, 'must be an IP address'),
+  sport: port,
+  dst: z
+    .string()
+    .min(1)
+    .max(45)
+    .regex(/^[0-9A-Fa-f.:]+$/, 'must be an IP address'),
+  dport: port,
+  firstUs: timeUs,
+  lastUs: timeUs,
+  packets: count,
+  bytes: count,
+  packetsFromSrc: count,
+  srcFlags: z.number().int().min(0).max(255),
+  dstFlags: z.number().int().min(0).max(255),
+  srcPayloadBytes: count,
+  dstPayloadBytes: count,
+  connState: z.string().max(8).optional(),
+  label: z.string().max(64).optional(),
+  score: z.number().optional(),
+});
+
+export class VerdictEventError extends Error {
+  override name = 'VerdictEventError';
+}
+
+/** Decodes one message; throws VerdictEventError naming the field, its value and what is allowed. */
+export function decodeVerdictEvent(body: Buffer): DetectorSession {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new VerdictEventError(`verdict event is not JSON: ${JSON.stringify(body.subarray(0, 80).toString('utf8'))}`);
+  }
+  const parsed = verdictEvent.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.');
+    const value = field ? (json as Record<string, unknown>)[field] : json;
+    throw new VerdictEventError(`verdict event field ${field} = ${JSON.stringify(value)}: ${issue.message}`);
+  }
+  const { v: _version, ...session } = parsed.data;
+  if (session.lastUs < session.firstUs) {
+    throw new VerdictEventError(
+      `verdict event lastUs = ${session.lastUs} is before firstUs = ${session.firstUs}: the session's times are swapped`,
+    );
+  }
+  return session as DetectorSession;
+}

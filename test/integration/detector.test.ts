@@ -1,0 +1,307 @@
+// The detector stage with the real Redis, RabbitMQ and MariaDB: verdict events of a horizontal scan spread over
+// three agents, consumed by two detector replicas, are one detection row that lists every agent; a threshold
+// changed with SQL takes effect without a restart; a bad event is counted and the rest goes on. Then the whole path:
+// probes uploaded by three agents through splitcap, classified by session-workers (which publish every committed
+// verdict) and detected as one horizontal scan.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { syntheticSession } from '@fleetcap/lib/detectors/synthetic';
+import { encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
+import { buildPacket } from '@fleetcap/lib/packet/build';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import amqp from 'amqplib';
+import type mysql from 'mysql2/promise';
+import { removePipelineNamespace } from '../helpers/namespace.ts';
+import { type RunningApp, startApp } from '../helpers/processes.ts';
+import { assertStackUp, connections, mysqlAs, uniqueId } from '../helpers/stack.ts';
+import { postBatch } from '../helpers/upload.ts';
+
+const prefix = uniqueId('det').replace(/[^A-Za-z0-9]/g, '');
+/** Addresses of this run (198.18.0.0/15 is for benchmarking; nothing is sent). */
+const run = Math.floor(Math.random() * 250) + 1;
+const addr = (subnet: number, host: number) => `198.${18 + (subnet >> 8)}.${subnet & 255}.${host}`;
+const agents = ['det-agent-a', 'det-agent-b', 'det-agent-c'].map((a) => `${a}-${run}`);
+
+let admin: mysql.Connection;
+let amqpConn: amqp.ChannelModel;
+let channel: amqp.ConfirmChannel;
+const detectors: RunningApp[] = [];
+const sources: string[] = [];
+let originalVertical: Record<string, unknown>;
+
+const detectorEnv = () => ({
+  FLEETCAP_REDIS_PREFIX: prefix,
+  FLEETCAP_QUEUE_PREFIX: prefix,
+  FLEETCAP_DETECTOR_PORT: '0',
+  FLEETCAP_DETECTOR_BATCH_MS: '20',
+  FLEETCAP_DETECTOR_CONFIG_REFRESH_MS: '300',
+});
+
+async function publish(bodies: Buffer[]): Promise<void> {
+  for (const body of bodies) channel.publish(verdictExchangeName(prefix), '', body, { persistent: true });
+  await channel.waitForConfirms();
+}
+
+interface DetectionRow {
+  detector: string;
+  source_addr: string | null;
+  target: string;
+  sessions: number;
+  distinct_targets: number;
+  agents: string[] | string;
+  evidence: string[] | string;
+  version: number;
+}
+
+async function rowsOf(source: string): Promise<DetectionRow[]> {
+  const [rows] = await admin.query('SELECT * FROM detection WHERE source_addr = ? ORDER BY id', [source]);
+  return (rows as DetectionRow[]).map((r) => ({
+    ...r,
+    agents: typeof r.agents === 'string' ? JSON.parse(r.agents) : r.agents,
+    evidence: typeof r.evidence === 'string' ? JSON.parse(r.evidence) : r.evidence,
+  }));
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function metric(app: RunningApp, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
+  return total;
+}
+
+async function sumMetric(name: string): Promise<number> {
+  let total = 0;
+  for (const d of detectors) total += await metric(d, name);
+  return total;
+}
+
+before(async () => {
+  assertStackUp();
+  admin = await mysqlAs('admin', { database: connections.mysql.database });
+  const [config] = await admin.query("SELECT * FROM detector_config WHERE detector = 'vertical_scan'");
+  originalVertical = (config as Array<Record<string, unknown>>)[0]!;
+  amqpConn = await amqp.connect(connections.amqpUrl);
+  channel = await amqpConn.createConfirmChannel();
+  detectors.push(await startApp('detector', detectorEnv()), await startApp('detector', detectorEnv()));
+});
+
+after(async () => {
+  await Promise.all(detectors.map((d) => d.stop()));
+  if (originalVertical) {
+    await admin.query("UPDATE detector_config SET threshold = ? WHERE detector = 'vertical_scan'", [
+      originalVertical.threshold,
+    ]);
+  }
+  if (sources.length > 0) await admin.query('DELETE FROM detection WHERE source_addr IN (?)', [sources]);
+  await channel?.deleteQueue(`${prefix}.detector`).catch(() => {});
+  await channel?.deleteQueue(`${prefix}.detector.dead`).catch(() => {});
+  await channel?.deleteExchange(verdictExchangeName(prefix)).catch(() => {});
+  await amqpConn?.close();
+  await admin?.end();
+  await removePipelineNamespace(prefix);
+});
+
+describe('detector stage', () => {
+  test('a scan spread over three agents and two replicas is one detection listing every agent', async () => {
+    const scanner = addr(run, 1);
+    sources.push(scanner);
+    const t0 = Date.now() / 1000;
+    const probes = Array.from({ length: 30 }, (_, i) =>
+      syntheticSession('rejected', {
+        src: scanner,
+        dst: addr(run, 100 + i),
+        dport: 8081,
+        agent: agents[i % 3]!,
+        communityId: `1:det${run}probe${i}=`,
+        atSec: t0 + i * 0.5,
+      }),
+    );
+    // Each agent's sessions in the order they arrive, some also seen by a second agent (the same conversation).
+    const seenTwice = probes.slice(0, 10).map((s) => ({ ...s, agent: agents[(agents.indexOf(s.agent) + 1) % 3]! }));
+    for (let i = 0; i < probes.length; i += 5) {
+      await publish([...probes.slice(i, i + 5), ...seenTwice.slice(i, i + 5)].map(encodeVerdictEvent));
+    }
+    const row = await waitFor('the scan with all 30 targets', async () => {
+      const rows = await rowsOf(scanner);
+      return rows.length > 0 && rows[0]!.distinct_targets === 30 ? rows : undefined;
+    });
+    assert.equal(row.length, 1, `one incident, not one per replica or agent: ${JSON.stringify(row)}`);
+    const d = row[0]!;
+    assert.equal(d.detector, 'horizontal_scan');
+    assert.equal(d.target, '*:8081/tcp');
+    assert.deepEqual([...(d.agents as string[])].sort(), [...agents].sort());
+    assert.equal((d.evidence as string[]).length, 30);
+    assert.ok(d.sessions >= 30);
+    assert.ok(
+      (await metric(detectors[0]!, 'fleetcap_detector_sessions_total')) > 0 &&
+        (await metric(detectors[1]!, 'fleetcap_detector_sessions_total')) > 0,
+      'both replicas took part',
+    );
+    assert.equal(await sumMetric('fleetcap_detector_detections_total{'), 1, 'opened once across the replicas');
+  });
+
+  test('a threshold changed in detector_config takes effect without a restart', async () => {
+    await admin.query("UPDATE detector_config SET threshold = 50 WHERE detector = 'vertical_scan'");
+    await waitFor('the new threshold in every replica', async () => {
+      for (const d of detectors) {
+        if ((await metric(d, 'fleetcap_detector_threshold{detector="vertical_scan"')) !== 50) return undefined;
+      }
+      return true;
+    });
+    const quiet = addr(run, 2);
+    const loud = addr(run, 3);
+    sources.push(quiet, loud);
+    const t0 = Date.now() / 1000;
+    const ports = (src: string, n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        encodeVerdictEvent(
+          syntheticSession('rejected', {
+            src,
+            dst: addr(run, 250),
+            dport: 2000 + i,
+            agent: agents[0]!,
+            communityId: `1:det${run}${src}p${i}=`,
+            atSec: t0 + i * 0.01,
+          }),
+        ),
+      );
+    await publish(ports(quiet, 20));
+    await publish(ports(loud, 60));
+    const rows = await waitFor('the 60-port scan', async () => {
+      const r = await rowsOf(loud);
+      return r.length > 0 ? r : undefined;
+    });
+    assert.equal(rows[0]!.detector, 'vertical_scan');
+    assert.deepEqual(await rowsOf(quiet), [], '20 ports are under the threshold of 50 set with SQL');
+  });
+
+  test('a bad event is counted and dropped; the others are processed', async () => {
+    const before = await sumMetric('fleetcap_detector_bad_events_total');
+    const sessionsBefore = await sumMetric('fleetcap_detector_sessions_total');
+    await publish([
+      Buffer.from('{"v":1,"agent":"x"}'),
+      Buffer.from('not json'),
+      encodeVerdictEvent(syntheticSession('conversation')),
+    ]);
+    await waitFor('the bad events counted', async () =>
+      (await sumMetric('fleetcap_detector_bad_events_total')) === before + 2 ? true : undefined,
+    );
+    await waitFor('the good event processed', async () =>
+      (await sumMetric('fleetcap_detector_sessions_total')) === sessionsBefore + 1 ? true : undefined,
+    );
+  });
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Connection attempts refused with a RST, as each agent's capture holds them. */
+function probeCapture(scanner: string, targets: string[], startUs: number): Buffer {
+  const writer = new PcapWriter({ linktype: 1, nanosecond: false });
+  targets.forEach((dst, i) => {
+    const sport = 40000 + i;
+    const at = startUs + i * 2000;
+    const syn = buildPacket({ proto: 'tcp', src: scanner, sport, dst, dport: 2323, tcpFlags: TCP_SYN });
+    const rst = buildPacket({
+      proto: 'tcp',
+      src: dst,
+      sport: 2323,
+      dst: scanner,
+      dport: sport,
+      tcpFlags: TCP_RST | TCP_ACK,
+    });
+    for (const [frame, ts] of [
+      [syn, at],
+      [rst, at + 300],
+    ] as const) {
+      writer.write({ tsSec: Math.floor(ts / 1e6), tsNsec: (ts % 1e6) * 1000, data: frame, origLen: frame.length });
+    }
+  });
+  return writer.toBuffer();
+}
+
+describe('from upload to detection', () => {
+  const token = 'detector-test-token-1';
+  const apps: RunningApp[] = [];
+
+  before(async () => {
+    const forecastPort = await freePort();
+    apps.push(
+      await startApp(
+        'splitcap',
+        {
+          FLEETCAP_SPLITCAP_PORT: '0',
+          FLEETCAP_SPLITCAP_TOKENS: agents.map((a) => `${a}=${token}`).join(','),
+          FLEETCAP_REDIS_PREFIX: prefix,
+          FLEETCAP_QUEUE_PREFIX: prefix,
+          FLEETCAP_SESSION_DELAY_MS: '500',
+        },
+        30_000,
+      ),
+      await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 30_000),
+    );
+    apps.push(
+      await startApp('session-worker', {
+        FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
+        FLEETCAP_REDIS_PREFIX: prefix,
+        FLEETCAP_QUEUE_PREFIX: prefix,
+        FLEETCAP_WORKER_PORT: '0',
+        FLEETCAP_WORKER_BATCH_MS: '10',
+      }),
+    );
+  });
+
+  after(async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+    const [rows] = await admin.query('SELECT COUNT(*) AS n FROM session_verdict WHERE agent_id IN (?)', [agents]);
+    if ((rows as Array<{ n: number }>)[0]!.n > 0)
+      await admin.query('DELETE FROM session_verdict WHERE agent_id IN (?)', [agents]);
+  });
+
+  test("three agents' probes, classified by the worker, are one horizontal scan listing the three", async () => {
+    const scanner = addr(run, 4);
+    sources.push(scanner);
+    const startUs = Date.now() * 1000;
+    const splitcap = apps[0]!;
+    for (const [i, agent] of agents.entries()) {
+      const targets = Array.from({ length: 4 }, (_, k) => addr(run + 1, 10 + i * 4 + k));
+      const res = await postBatch(
+        splitcap.port,
+        { agent, token },
+        `${prefix}-${agent}`,
+        probeCapture(scanner, targets, startUs + i * 10_000),
+      );
+      assert.equal(res.status, 202, await res.text());
+    }
+    const rows = await waitFor(
+      'the scan of 12 targets by three agents',
+      async () => {
+        const r = await rowsOf(scanner);
+        return r.length > 0 && r[0]!.distinct_targets === 12 ? r : undefined;
+      },
+      30_000,
+    );
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.detector, 'horizontal_scan');
+    assert.equal(rows[0]!.target, '*:2323/tcp');
+    assert.deepEqual([...(rows[0]!.agents as string[])].sort(), [...agents].sort());
+  });
+});
