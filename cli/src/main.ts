@@ -1,6 +1,7 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
+import { registerAgentCredentialCommands } from './commands/agent-credentials.ts';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerReportCommands } from './commands/report.ts';
@@ -17,6 +18,7 @@ registerSessionsCommand(program);
 registerDatasetCommand(program);
 registerClassifyCommand(program);
 registerReportCommands(program);
+registerAgentCredentialCommands(program);
 registerRunCommand(program);
 registerUploadCommand(program);
 

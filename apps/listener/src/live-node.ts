@@ -51,9 +51,8 @@ export class LiveNode {
         this.registered = false;
       }
     }
-    await this.zk.mkdirp(this.path.slice(0, this.path.lastIndexOf('/')));
     try {
-      await this.zk.createEphemeral(this.path, data);
+      await this.createUnderParent(data);
     } catch (err) {
       if (!isNodeExists(err)) throw err;
       const stat = await this.zk.exists(this.path);
@@ -69,6 +68,20 @@ export class LiveNode {
     }
     this.registered = true;
     this.log.info({ path: this.path, session: this.zk.sessionId() }, 'live node registered');
+  }
+
+  /**
+   * Creates the node; its parent only when it is missing (open ACLs, development). Under ACLs config-sync has made
+   * the parent, and creating the nodes above it is not this agent's to do (ZooKeeper would refuse it: NO_AUTH).
+   */
+  private async createUnderParent(data: Buffer): Promise<void> {
+    try {
+      await this.zk.createEphemeral(this.path, data);
+    } catch (err) {
+      if (!isNoNode(err)) throw err;
+      await this.zk.mkdirp(this.path.slice(0, this.path.lastIndexOf('/')));
+      await this.zk.createEphemeral(this.path, data);
+    }
   }
 
   stop(): void {

@@ -11,11 +11,12 @@ import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { digestId, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
-import { loadListenerOptions } from './options.ts';
+import { loadListenerOptions, snifferEnvironment } from './options.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
 
@@ -38,7 +39,12 @@ async function main(): Promise<void> {
   const supervisor = new Supervisor({
     snifferMain,
     execArgv: execArgvFor(snifferMain),
-    env: { ...process.env, FLEETCAP_DRAIN_MS: String(options.drainMs) },
+    // The sniffer gets its upload token and nothing secret of the listener's (no secret, no server credential).
+    env: {
+      ...snifferEnvironment(process.env),
+      FLEETCAP_DRAIN_MS: String(options.drainMs),
+      FLEETCAP_AGENT_TOKEN: options.uploadToken,
+    },
     captureStopMs: options.captureStopMs,
     exitWaitMs: options.drainMs + 5000,
     startTimeoutMs: options.startTimeoutMs,
@@ -52,10 +58,33 @@ async function main(): Promise<void> {
   supervisor.waiting(`no ZooKeeper session yet (${options.connections.zookeeper}); waiting`);
 
   const paths = new AgentPaths(options.zkRoot);
+  // With a secret, the session is this agent's ZooKeeper user: it may read its own config and write its own live
+  // node (config-sync sets those ACLs); the live node it creates is its own, readable by anyone (it is status, as
+  // agent_status is). Without one, the session is anonymous (development, open ACLs).
+  const zkUser = options.zkCredentials?.slice(0, options.zkCredentials.indexOf(':'));
   const session = new ZkClient({
     connect: options.connections.zookeeper,
     sessionTimeoutMs: options.zkSessionTimeoutMs,
+    ...(options.zkCredentials
+      ? {
+          auth: [{ scheme: 'digest', credentials: options.zkCredentials }],
+          acl: [
+            {
+              scheme: 'digest',
+              id: digestId(zkUser as string, options.zkCredentials.slice((zkUser as string).length + 1)),
+              permissions: ZkPermission.ALL,
+            },
+            { scheme: 'world', id: 'anyone', permissions: ZkPermission.READ },
+          ],
+        }
+      : {}),
   });
+  session.on('authenticationFailed', () =>
+    alog.error(
+      { code: 'listener.zk-auth-failed', user: zkUser },
+      'ZooKeeper refused this agent’s credential: is the secret the one fleetcap agents add printed?',
+    ),
+  );
   const watch = new ConfigWatch(session, paths.config(agentId));
   const status = (): LiveStatus => ({
     agentId,
@@ -90,7 +119,11 @@ async function main(): Promise<void> {
     if (ev.text === lastText) return;
     lastText = ev.text;
     const t0 = Date.now();
-    const v = await validateConfigText(ev.text, { agentId, tcpdump: options.tcpdump });
+    const v = await validateConfigText(ev.text, {
+      agentId,
+      tcpdump: options.tcpdump,
+      uploadPlaintext: options.uploadPlaintext,
+    });
     if (!v.ok) {
       alog.error(
         { revision: v.revision, ms: Date.now() - t0 },

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { composeFilter } from '@fleetcap/lib/agent/filter';
 import { type AgentConfig, AgentConfigError, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
+import { type UploadPlaintextPolicy, uploadTransportProblem } from '@fleetcap/lib/upload/transport';
 
 export type Validation = { ok: true; config: AgentConfig } | { ok: false; error: string; revision: number | null };
 
@@ -13,6 +14,8 @@ export interface ValidateOptions {
   tcpdump: string;
   /** Where network interfaces are listed (tests may point elsewhere). */
   sysClassNet?: string;
+  /** Plain http:// splitcapUrls (FLEETCAP_UPLOAD_PLAINTEXT); default refuse. */
+  uploadPlaintext?: UploadPlaintextPolicy;
 }
 
 export function compileFilter(
@@ -59,6 +62,8 @@ export async function validateConfigText(text: string, options: ValidateOptions)
   if (config.agentId !== options.agentId)
     return fail(`agentId "${config.agentId}" is not this agent ("${options.agentId}")`);
   if (!config.enabled) return { ok: true, config };
+  const transport = uploadTransportProblem(config.splitcapUrl, options.uploadPlaintext ?? 'refuse');
+  if (transport) return fail(transport);
   if (!existsSync(`${options.sysClassNet ?? '/sys/class/net'}/${config.device}`)) {
     return fail(`device "${config.device}" does not exist on this host`);
   }
