@@ -62,8 +62,6 @@ export async function validateConfigText(text: string, options: ValidateOptions)
   if (config.agentId !== options.agentId)
     return fail(`agentId "${config.agentId}" is not this agent ("${options.agentId}")`);
   if (!config.enabled) return { ok: true, config };
-  const transport = uploadTransportProblem(config.splitcapUrl, options.uploadPlaintext ?? 'refuse');
-  if (transport) return fail(transport);
   if (!existsSync(`${options.sysClassNet ?? '/sys/class/net'}/${config.device}`)) {
     return fail(`device "${config.device}" does not exist on this host`);
   }
@@ -76,5 +74,7 @@ export async function validateConfigText(text: string, options: ValidateOptions)
   const error = await compileFilter(options.tcpdump, config.device, config.snaplen, filter);
   if (error !== null)
     return fail(`BPF filter ${JSON.stringify(config.bpfFilter)} does not compile on ${config.device}: ${error}`);
+  const transport = uploadTransportProblem(config.splitcapUrl, options.uploadPlaintext ?? 'refuse');
+  if (transport) return fail(transport);
   return { ok: true, config };
 }
