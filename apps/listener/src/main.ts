@@ -13,6 +13,7 @@ import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { digestId, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
+import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
@@ -97,7 +98,19 @@ async function main(): Promise<void> {
     counters: supervisor.counters(),
     updatedAt: new Date().toISOString(),
   });
-  const live = new LiveNode(session, paths.live(agentId), status, alog);
+  // NO_AUTH: ZooKeeper says this agent may not (any more): counted, logged once a minute at most.
+  let zkRefusals = 0;
+  let refusalLoggedAt = 0;
+  const refused = (what: string) => (err: unknown) => {
+    zkRefusals++;
+    if (Date.now() - refusalLoggedAt < 60_000) return;
+    refusalLoggedAt = Date.now();
+    alog.error(
+      { code: 'listener.zk-no-auth', what, user: zkUser ?? 'anonymous', err: String(err) },
+      `ZooKeeper refused to let this agent ${what}: its credential is revoked, or not the one enrolled (fleetcap agents list); capture goes on with the last good config`,
+    );
+  };
+  const live = new LiveNode(session, paths.live(agentId), status, alog, refused('write its live node'));
   supervisor.on('change', () => void live.publish());
 
   // One config event at a time, in order; identical text (a re-read after a reconnect) is not applied twice.
@@ -142,7 +155,10 @@ async function main(): Promise<void> {
       .then(() => handle(ev))
       .catch((err: unknown) => alog.error({ err: String(err) }, 'config event failed'));
   });
-  watch.on('readError', (err: unknown) => alog.warn({ err: String(err) }, 'reading the config failed; retrying'));
+  watch.on('readError', (err: unknown) => {
+    if (isZkError(err, ZkCode.NO_AUTH)) refused('read its config')(err);
+    else alog.warn({ err: String(err) }, 'reading the config failed; retrying');
+  });
 
   let everConnected = false;
   session.on('connected', () => {
@@ -171,6 +187,7 @@ async function main(): Promise<void> {
     capturing: () => supervisor.state === 'capturing',
     snifferRestarts: () => supervisor.restarts,
     counters: () => supervisor.counters(),
+    zookeeperRefusals: () => zkRefusals,
   });
   const telemetry = await startHttpServer({
     registry,
