@@ -11,7 +11,6 @@ import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { digestId, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
@@ -66,18 +65,8 @@ async function main(): Promise<void> {
   const session = new ZkClient({
     connect: options.connections.zookeeper,
     sessionTimeoutMs: options.zkSessionTimeoutMs,
-    ...(options.zkCredentials
-      ? {
-          auth: [{ scheme: 'digest', credentials: options.zkCredentials }],
-          acl: [
-            {
-              scheme: 'digest',
-              id: digestId(zkUser as string, options.zkCredentials.slice((zkUser as string).length + 1)),
-              permissions: ZkPermission.ALL,
-            },
-            { scheme: 'world', id: 'anyone', permissions: ZkPermission.READ },
-          ],
-        }
+    ...(options.zkCredentials && options.zkAcl
+      ? { auth: [{ scheme: 'digest', credentials: options.zkCredentials }], acl: options.zkAcl }
       : {}),
   });
   session.on('authenticationFailed', () =>

@@ -1,7 +1,13 @@
 // Listener settings from the environment.
 import { hostname } from 'node:os';
 import { zkRootSetting } from '@fleetcap/lib/agent/paths';
-import { isAgentSecret, readSecretFile, uploadToken, zkAuthCredentials } from '@fleetcap/lib/auth/agent-credential';
+import {
+  agentOwnedAcl,
+  isAgentSecret,
+  readSecretFile,
+  uploadToken,
+  zkAuthCredentials,
+} from '@fleetcap/lib/auth/agent-credential';
 import {
   ConfigError,
   type Connections,
@@ -12,6 +18,7 @@ import {
 } from '@fleetcap/lib/config/connections';
 import { durationMs, listenHost, type PortSetting, telemetryPort } from '@fleetcap/lib/config/env-schema';
 import { type UploadPlaintextPolicy, uploadPlaintextSetting } from '@fleetcap/lib/upload/transport';
+import type { ZkAclEntry } from '@fleetcap/lib/zookeeper/acl';
 import { z } from 'zod';
 
 const listenerEnv = z.object({
@@ -59,8 +66,9 @@ export interface ListenerOptions {
   tcpdump: string;
   /** The sniffer's bearer token ('' when none was given). */
   uploadToken: string;
-  /** `agent.<id>:<password>` for ZooKeeper's digest auth, when the agent has a secret. */
+  /** `agent.<id>:<password>` for ZooKeeper's digest auth, and the ACL of its live node, when the agent has a secret. */
   zkCredentials?: string;
+  zkAcl?: ZkAclEntry[];
   uploadPlaintext: UploadPlaintextPolicy;
 }
 
@@ -114,7 +122,9 @@ export function loadListenerOptions(env: Env = process.env): ListenerOptions {
   return {
     agentId,
     uploadToken: secret !== undefined ? uploadToken(secret) : (e.FLEETCAP_AGENT_TOKEN ?? ''),
-    ...(secret !== undefined ? { zkCredentials: zkAuthCredentials(agentId, secret) } : {}),
+    ...(secret !== undefined
+      ? { zkCredentials: zkAuthCredentials(agentId, secret), zkAcl: agentOwnedAcl(agentId, secret) }
+      : {}),
     uploadPlaintext: e.FLEETCAP_UPLOAD_PLAINTEXT,
     connections,
     zkRoot: e.FLEETCAP_ZK_ROOT,

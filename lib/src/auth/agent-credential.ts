@@ -9,7 +9,7 @@
 // The sniffer is given only the upload token (it never sees the secret nor the ZooKeeper password).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { digestId } from '../zookeeper/acl.ts';
+import { digestId, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
 
 export const SECRET_PREFIX = 'fca1_';
 export const UPLOAD_TOKEN_PREFIX = 'fcu1_';
@@ -45,6 +45,17 @@ export function zkPassword(secret: string): string {
 /** `user:password` for ZooKeeper's addAuth('digest', ...). */
 export function zkAuthCredentials(agentId: string, secret: string): string {
   return `${zkUser(agentId)}:${zkPassword(secret)}`;
+}
+
+/**
+ * The ACL of the nodes the agent creates (its live node): the agent may do anything with it, anyone may read it
+ * (it is status, as agent_status is, and config-sync reads it with its own credential).
+ */
+export function agentOwnedAcl(agentId: string, secret: string): ZkAclEntry[] {
+  return [
+    { scheme: 'digest', id: digestId(zkUser(agentId), zkPassword(secret)), permissions: ZkPermission.ALL },
+    { scheme: 'world', id: 'anyone', permissions: ZkPermission.READ },
+  ];
 }
 
 /** sha256 hex: what the table stores for an upload token, and what splitcap compares. */
