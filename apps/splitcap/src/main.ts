@@ -135,12 +135,16 @@ const server = await startHttpServer({
     metrics.tlsRefusals.inc({ reason });
     if (Date.now() - lastTlsLog < 10_000) return;
     lastTlsLog = Date.now();
-    log.warn(
-      { code: `splitcap.tls.${reason}`, remote, err: err.message },
-      reason === 'plaintext'
-        ? 'refused a plain HTTP request on the HTTPS port: the sender must use https:// and the CA of this certificate'
-        : 'a TLS handshake failed (a client that does not trust this certificate, or no TLS at all)',
-    );
+    if (reason === 'plaintext')
+      log.warn(
+        { code: 'splitcap.tls.plaintext', remote, err: err.message },
+        'refused a plain HTTP request on the HTTPS port: the sender must use https:// and the CA of this certificate',
+      );
+    else
+      log.warn(
+        { code: 'splitcap.tls.handshake', remote, err: err.message },
+        'a TLS handshake failed (a client that does not trust this certificate, or no TLS at all)',
+      );
   },
   health: () => ({
     redis: check(redis.status === 'ready', redisError || redis.status),
