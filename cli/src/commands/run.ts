@@ -30,7 +30,7 @@ import {
 import { appBuild, type LocalApp, localApps } from '../local-apps.ts';
 import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
 import { printRunReport } from '../run/run-report.ts';
-import { agentConfigStatus, countVerdicts, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
+import { agentConfigStatus, countVerdicts, enrollAgent, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
 import { uploadFile } from './upload.ts';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -131,8 +131,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
   process.on('SIGINT', () => void stop(130));
   process.on('SIGTERM', () => void stop(143));
 
-  const token = randomBytes(18).toString('base64url');
   const uploadToken = randomBytes(18).toString('base64url');
+  const agentSecretFile = join(stackHome, 'secrets', `${localAgentId}.secret`);
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
   try {
     mkdirSync(appLogs, { recursive: true });
@@ -147,6 +147,10 @@ export async function runSystem(o: RunOptions): Promise<void> {
         if (code !== 0) throw new Error(`stack up failed:\n${out}`);
       },
     );
+    await step(
+      `enroll the agent "${localAgentId}" in agent_credential (its secret: ${agentSecretFile}, mode 0600)`,
+      () => enrollAgent(localAgentId, agentSecretFile),
+    );
     await step('start forecast, splitcap, 2 session-workers and config-sync', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
@@ -155,7 +159,10 @@ export async function runSystem(o: RunOptions): Promise<void> {
           spec('splitcap'),
           {
             ...common,
-            FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
+            // The agent is in agent_credential; the sample captures go up as a development token.
+            FLEETCAP_SPLITCAP_TOKENS: `sample-upload=${uploadToken}`,
+            // The demo stays on loopback, in plain HTTP (Prometheus and fleetcap status read /metrics as is).
+            FLEETCAP_SPLITCAP_PLAINTEXT: 'loopback',
           },
           true,
         ),
@@ -186,7 +193,12 @@ export async function runSystem(o: RunOptions): Promise<void> {
       await startApp(
         apps,
         spec('listener'),
-        { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token },
+        {
+          ...common,
+          FLEETCAP_AGENT_ID: localAgentId,
+          FLEETCAP_AGENT_SECRET_FILE: agentSecretFile,
+          FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
+        },
         false,
       );
     });
