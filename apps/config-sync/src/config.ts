@@ -38,6 +38,8 @@ const configSyncEnv = z.object({
   /** config-sync's own ZooKeeper digest password (user fleetcap-configsync), better from a 0600 file. */
   FLEETCAP_ZK_CONFIGSYNC_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE: z.string().min(1).optional(),
+  /** During a rotation of that password: the old one, so that the nodes it made can be given the new ACLs. */
+  FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE: z.string().min(1).optional(),
   /** How often agent_credential is checked, for the agents' ACLs. */
   FLEETCAP_CONFIG_SYNC_CREDENTIAL_POLL_MS: durationMs(100, 2000).default(1000),
 });
@@ -48,6 +50,8 @@ export interface ZkAclSettings {
   mode: 'digest' | 'open';
   /** config-sync's ZooKeeper password (digest mode). */
   password?: string;
+  /** The password being rotated out (its nodes get the new ACLs at startup). */
+  previousPassword?: string;
 }
 
 /** The ACL mode and config-sync's ZooKeeper password (read from its file). */
@@ -67,7 +71,18 @@ export function zkAclSettings(config: ConfigSyncConfig): ZkAclSettings {
     throw new ConfigError(
       'FLEETCAP_ZK_ACL=digest needs config-sync’s ZooKeeper password: FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE (bash stack/stack.sh up writes .stack/secrets/zk-configsync.password)',
     );
-  return mode === 'digest' ? { mode, password } : { mode };
+  if (mode !== 'digest') return { mode };
+  const previous = config.FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE;
+  if (previous === undefined) return { mode, password };
+  try {
+    return {
+      mode,
+      password,
+      previousPassword: readSecretFile(previous, 'FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE'),
+    };
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 export function loadConfigSyncConfig(env: Env = process.env): ConfigSyncConfig {

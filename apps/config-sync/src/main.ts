@@ -43,7 +43,10 @@ const zk = new ZkClient({
   log,
   ...(aclSettings.password && aclPolicy
     ? {
-        auth: [{ scheme: 'digest', credentials: `${CONFIGSYNC_ZK_USER}:${aclSettings.password}` }],
+        // During a rotation the old password too: its nodes are still administered by it (zk-acl.ts sets the new).
+        auth: [aclSettings.password, aclSettings.previousPassword]
+          .filter((p) => p !== undefined)
+          .map((p) => ({ scheme: 'digest', credentials: `${CONFIGSYNC_ZK_USER}:${p}` })),
         acl: aclPolicy.root(),
       }
     : {}),
