@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { agentOwnedAcl, zkAuthCredentials } from '@fleetcap/lib/auth/agent-credential';
+import { digestId } from '@fleetcap/lib/zookeeper/acl';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import { deleteAgentRows, deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
@@ -186,4 +187,39 @@ describe('config-sync', () => {
     // B is untouched.
     assert.equal(JSON.parse(String((await asB.getData(paths.config(agentB)))?.data)).agentId, agentB);
   });
+});
+
+test("config-sync's ZooKeeper password rotates: started with the new one and the previous one, it moves every ACL to the new", async () => {
+  await app.stop();
+  const next = randomBytes(24).toString('base64url');
+  const nextFile = join(work, 'zk-configsync.next');
+  writeFileSync(nextFile, `${next}\n`, { mode: 0o600 });
+  app = await startApp(
+    'config-sync',
+    {
+      FLEETCAP_CONFIG_SYNC_PORT: '0',
+      FLEETCAP_CONFIG_SYNC_GROUP: group,
+      FLEETCAP_ZK_ROOT: root,
+      FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE: nextFile,
+      FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE: passwordFile,
+    },
+    30000,
+  );
+  const wanted = digestId('fleetcap-configsync', next);
+  const old = digestId('fleetcap-configsync', password);
+  const nextAdmin = await zkConnect({ auth: [{ scheme: 'digest', credentials: `fleetcap-configsync:${next}` }] });
+  for (const path of [root, paths.agents, paths.agent(agentB), paths.config(agentB)])
+    await waitFor(`${path} administered by the new password`, async () => {
+      const acl = (await nextAdmin.getAcl(path)) ?? [];
+      return acl.some((e) => e.id === wanted) && !acl.some((e) => e.id === old);
+    });
+  // B still reads its config under the new ACLs.
+  assert.equal(JSON.parse(String((await asB.getData(paths.config(agentB)))?.data)).agentId, agentB);
+  await noAuth(
+    'the old password administers nothing any more',
+    admin.setAcl(paths.config(agentB), [{ scheme: 'world', id: 'anyone', permissions: 31 }]),
+  );
+  // The tree is removed in after() with the new password.
+  await admin.close();
+  admin = nextAdmin;
 });
