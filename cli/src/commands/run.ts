@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import {
   SCENARIO_TOOLS,
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
-import { appBuild, type LocalApp, localApps } from '../local-apps.ts';
+import { appBuild, type LocalApp, localApps, stackCaFile } from '../local-apps.ts';
 import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
 import { printRunReport } from '../run/run-report.ts';
 import { agentConfigStatus, countVerdicts, enrollAgent, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
@@ -161,8 +161,9 @@ export async function runSystem(o: RunOptions): Promise<void> {
             ...common,
             // The agent is in agent_credential; the sample captures go up as a development token.
             FLEETCAP_SPLITCAP_TOKENS: `sample-upload=${uploadToken}`,
-            // The demo stays on loopback, in plain HTTP (Prometheus and fleetcap status read /metrics as is).
-            FLEETCAP_SPLITCAP_PLAINTEXT: 'loopback',
+            // HTTPS with the certificate `stack up` made (the agent verifies it against the stack's CA).
+            FLEETCAP_SPLITCAP_TLS_CERT: join(stackHome, 'tls', 'splitcap.crt'),
+            FLEETCAP_SPLITCAP_TLS_KEY: join(stackHome, 'tls', 'splitcap.key'),
           },
           true,
         ),
@@ -197,7 +198,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
           ...common,
           FLEETCAP_AGENT_ID: localAgentId,
           FLEETCAP_AGENT_SECRET_FILE: agentSecretFile,
-          FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
+          FLEETCAP_SPLITCAP_CA_FILE: stackCaFile,
         },
         false,
       );
@@ -208,7 +209,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
         agentId: localAgentId,
         device,
         filter,
-        splitcapUrl: `http://127.0.0.1:${splitcapPort}`,
+        splitcapUrl: `https://127.0.0.1:${splitcapPort}`,
       }),
     );
     const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () =>
@@ -236,7 +237,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
       await step('upload the sample captures in ../shared/pcaps/slips', async () => {
         for (const f of readdirSync(samples).filter((n) => /\.pcap(ng)?$/.test(n))) {
           await uploadFile(join(samples, f), {
-            url: `http://127.0.0.1:${splitcapPort}`,
+            url: `https://127.0.0.1:${splitcapPort}`,
+            ca: readFileSync(stackCaFile),
             agent: 'sample-upload',
             token: uploadToken,
             batchPackets: 5000,
