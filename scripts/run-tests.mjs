@@ -2,7 +2,8 @@
 // Runs the project's tests with node's own test runner (through tsx, so tests are TypeScript), on the sources: the
 // fleetcap-source condition resolves every @fleetcap/* import to src/*.ts (no build needed).
 //   unit:        *.test.ts under lib/, cli/, apps/, scripts/  (pure logic, no servers)
-//   integration: test/**/*.test.ts                  (real servers, started by stack/)
+//   integration: test/**/*.test.ts                  (real servers, started by stack/; test/security included)
+//   security:    test/security/*.test.ts            (the attacker tests alone)
 //   all:         both, unit first
 // Integration files run one at a time: they share the stack's servers.
 import { spawnSync } from 'node:child_process';
@@ -31,6 +32,7 @@ function find(dir, out = []) {
 
 const unit = ['lib', 'cli', 'apps', 'scripts'].flatMap((d) => find(join(root, d))).sort();
 const integration = find(join(root, 'test')).sort();
+const security = integration.filter((f) => f.startsWith('test/security/'));
 const filter = (files) => (extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files);
 
 const files =
@@ -38,7 +40,9 @@ const files =
     ? filter(unit)
     : kind === 'integration'
       ? filter(integration)
-      : [...filter(unit), ...filter(integration)];
+      : kind === 'security'
+        ? filter(security)
+        : [...filter(unit), ...filter(integration)];
 if (files.length === 0) {
   console.error(`run-tests: no ${kind} test files matched`);
   process.exit(1);

@@ -12,7 +12,7 @@ say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 APT_PACKAGES=(
   redis-server redis-tools rabbitmq-server mariadb-server mariadb-client zookeeper libslf4j-java
   default-jre-headless maven nodejs npm
-  libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates docker-compose socat util-linux
+  libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates openssl docker-compose socat util-linux
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
 )
 

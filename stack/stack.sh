@@ -185,10 +185,54 @@ CONF
     -cp "$STATE/jvm/connect/*" org.apache.kafka.connect.cli.ConnectDistributed "$dir/connect.properties"
 }
 
+# The local CA and splitcap's certificate (for 127.0.0.1, ::1 and localhost), made once and again when the
+# certificate is 30 days from expiry: splitcap serves HTTPS with them, agents verify against ca.crt. Keys are 0600.
+make_tls() {
+  local dir="$STATE/tls"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  if [[ ! -f "$dir/ca.key" || ! -f "$dir/ca.crt" ]] || ! openssl x509 -checkend 2592000 -noout -in "$dir/ca.crt" >/dev/null 2>&1; then
+    say "making the local CA ($dir/ca.crt)"
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=fleetcap local CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>>"$LOGS/tls.log") \
+      || die "openssl could not make the CA: read $LOGS/tls.log"
+    rm -f "$dir/splitcap.crt"
+  fi
+  if [[ ! -f "$dir/splitcap.key" || ! -f "$dir/splitcap.crt" ]] || ! openssl x509 -checkend 2592000 -noout -in "$dir/splitcap.crt" >/dev/null 2>&1; then
+    say "making splitcap's certificate ($dir/splitcap.crt, signed by the local CA)"
+    (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=splitcap" \
+      -keyout "$dir/splitcap.key" -out "$dir/splitcap.csr" 2>>"$LOGS/tls.log" \
+      && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$dir/splitcap.ext" \
+      && openssl x509 -req -in "$dir/splitcap.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 825 -extfile "$dir/splitcap.ext" -out "$dir/splitcap.crt" 2>>"$LOGS/tls.log") \
+      || die "openssl could not make splitcap's certificate: read $LOGS/tls.log"
+    rm -f "$dir/splitcap.csr" "$dir/splitcap.ext"
+  fi
+  chmod 600 "$dir/ca.key" "$dir/splitcap.key"
+  chmod 644 "$dir/ca.crt" "$dir/splitcap.crt"
+}
+
+# Secrets the stack generates once (0600 files under .stack/secrets/, read by the apps from their files).
+make_secrets() {
+  local dir="$STATE/secrets"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  local name
+  for name in zk-configsync.password; do
+    if [[ ! -s "$dir/$name" ]]; then
+      (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name")
+    fi
+    chmod 600 "$dir/$name"
+  done
+}
+
 cmd_up() {
   local t0=$SECONDS
   bash "$STACK_DIR/install.sh"
   mkdir -p "$LOGS" "$RUN"
+  make_tls
+  make_secrets
   local health
   health="$(probe check-all --quiet || true)"
   healthy() { grep -qx "$1" <<<"$health"; }

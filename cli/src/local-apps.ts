@@ -1,11 +1,17 @@
 // The apps `fleetcap run` starts on this machine and where each serves /healthz and /metrics, so that
 // `fleetcap status` can ask them and Prometheus could scrape them. Every port can be moved with the app's own
 // environment variable; these are the local defaults.
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeChecks, isHealthReport } from '@fleetcap/lib/runtime/health';
 import { type AppBuild, appEntry as entryOf } from '@fleetcap/lib/runtime/launcher';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
+/** The CA of the stack (`stack up` makes it): splitcap's certificate is verified against it. */
+export const stackCaFile = join(stackHome, 'tls', 'ca.crt');
 /** This module is TypeScript when the CLI runs from its sources (through tsx), JavaScript when compiled. */
 const fromSources = import.meta.url.endsWith('.ts');
 
@@ -19,6 +25,8 @@ export interface LocalApp {
   /** The variable an operator sets to move it (the same, except for the two workers of one app). */
   setBy: string;
   port: number;
+  /** https: the app serves HTTPS with the stack's certificate (splitcap). */
+  scheme: 'http' | 'https';
 }
 
 function portFromEnv(variable: string, fallback: number): number {
@@ -38,6 +46,7 @@ export function localApps(): LocalApp[] {
     portVariable,
     setBy: own ?? portVariable,
     port: portFromEnv(own ?? portVariable, fallback),
+    scheme: dir === 'splitcap' ? 'https' : 'http',
   });
   return [
     app('forecast', 'forecast', 'FLEETCAP_FORECAST_PORT', 8090),
@@ -79,15 +88,43 @@ export function healthDetail(status: number, body: string): string {
 }
 
 /** Asks one app's /healthz; never throws: an app that does not answer is "not running", with the reason. */
+/** GET over HTTPS trusting the stack's CA only (fetch cannot be given a CA). */
+function httpsGet(url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let ca: Buffer;
+    try {
+      ca = readFileSync(stackCaFile);
+    } catch (err) {
+      return reject(Object.assign(new Error(`no CA at ${stackCaFile}: run npx fleetcap up`), { cause: err }));
+    }
+    const req = request(url, { ca, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
+    req.on('error', (err: Error & { code?: string }) =>
+      reject(Object.assign(err, { cause: { code: err.code ?? err.name } })),
+    );
+    req.end();
+  });
+}
+
 export async function probeApp(a: LocalApp, timeoutMs = 2000): Promise<AppHealth> {
-  const url = `http://127.0.0.1:${a.port}/healthz`;
+  const url = `${a.scheme}://127.0.0.1:${a.port}/healthz`;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res =
+      a.scheme === 'https'
+        ? await httpsGet(url, timeoutMs)
+        : await fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then(async (r) => ({
+            status: r.status,
+            text: await r.text(),
+          }));
     return {
       name: a.name,
       url,
-      state: res.ok ? 'healthy' : 'unhealthy',
-      detail: healthDetail(res.status, await res.text()),
+      state: res.status >= 200 && res.status < 300 ? 'healthy' : 'unhealthy',
+      detail: healthDetail(res.status, res.text),
     };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;

@@ -1,6 +1,7 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
+import { registerAgentCredentialCommands } from './commands/agent-credentials.ts';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
 import { registerDetectionsCommand } from './commands/detections.ts';
@@ -20,6 +21,7 @@ registerDatasetCommand(program);
 registerClassifyCommand(program);
 registerReportCommands(program);
 registerPcapCommand(program);
+registerAgentCredentialCommands(program);
 registerRunCommand(program);
 registerUploadCommand(program);
 registerDetectionsCommand(program);

@@ -32,7 +32,12 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-export async function startPrometheus(jobs: Record<string, string[]>, scrapeIntervalS = 1): Promise<RunningPrometheus> {
+/** `caFiles`: jobs scraped over HTTPS, with the CA their certificates are verified against. */
+export async function startPrometheus(
+  jobs: Record<string, string[]>,
+  scrapeIntervalS = 1,
+  caFiles: Record<string, string> = {},
+): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetcap-prometheus-'));
   const config = [
     'global:',
@@ -41,6 +46,9 @@ export async function startPrometheus(jobs: Record<string, string[]>, scrapeInte
     'scrape_configs:',
     ...Object.entries(jobs).flatMap(([job, targets]) => [
       `  - job_name: ${job}`,
+      ...(caFiles[job]
+        ? ['    scheme: https', '    tls_config:', `      ca_file: ${JSON.stringify(caFiles[job])}`]
+        : []),
       '    static_configs:',
       `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
     ]),

@@ -10,6 +10,12 @@ import { isNoNode } from '@fleetcap/lib/zookeeper/errors';
 import mysql from 'mysql2/promise';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+// The apps the tests start speak plain HTTP on loopback (and through the namespaces' relays, to addresses that are
+// no loopback address but lead to it), which they refuse unless told: every app a test starts inherits these. The
+// security tests (test/security) set their own.
+process.env.FLEETCAP_SPLITCAP_PLAINTEXT ??= 'loopback';
+process.env.FLEETCAP_UPLOAD_PLAINTEXT ??= 'any';
 export const connections = loadConnections();
 export const accounts = loadAccounts();
 

@@ -206,7 +206,7 @@ test('the compose apps can work together: the agent uploads with a token splitca
   assert.ok(agent, 'the listener has an agent id');
   // The listener hands its environment to the sniffer it forks; the sniffer uploads with this token.
   assert.equal(
-    splitcap.FLEETCAP_SPLITCAP_TOKENS.get(agent),
+    splitcap.FLEETCAP_SPLITCAP_TOKENS?.get(agent),
     listenerEnv.FLEETCAP_AGENT_TOKEN,
     `splitcap accepts ${agent}'s token`,
   );

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { localApps } from '@fleetcap/cli/local-apps';
+import { localApps, stackCaFile } from '@fleetcap/cli/local-apps';
 import { EXCLUDE_CLASS, parseRunLabels, type RunLabels, SessionLabeler } from '@fleetcap/lib/features/labels';
 import { startPrometheus } from '../helpers/prometheus.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
@@ -253,7 +253,7 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     ]) {
       assert.match(
         status.stdout,
-        new RegExp(`^\\s+${app}\\s+healthy\\s+http://127\\.0\\.0\\.1:\\d+/healthz`, 'm'),
+        new RegExp(`^\\s+${app}\\s+healthy\\s+https?://127\\.0\\.0\\.1:\\d+/healthz`, 'm'),
         status.stdout,
       );
     }
@@ -264,7 +264,8 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       const job = a.app === 'session-worker' ? 'session-worker' : a.name;
       jobs[job] = [...(jobs[job] ?? []), `127.0.0.1:${a.port}`];
     }
-    const prom = await startPrometheus(jobs);
+    // splitcap serves HTTPS with the stack's certificate.
+    const prom = await startPrometheus(jobs, 1, { splitcap: stackCaFile });
     try {
       await prom.waitForScrapes(localApps().length, 3);
       const dashboard = JSON.parse(

@@ -447,7 +447,7 @@ describe('splitcap with real Redis and RabbitMQ', () => {
 
     const health = await fetch(`http://127.0.0.1:${replicaA.port}/healthz`);
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { ok: true, checks: { redis: 'ok', rabbitmq: 'ok' } });
+    assert.deepEqual(await health.json(), { ok: true, checks: { redis: 'ok', rabbitmq: 'ok', credentials: 'ok' } });
     const metrics = await (await fetch(`http://127.0.0.1:${replicaA.port}/metrics`)).text();
     assert.match(metrics, /fleetcap_splitcap_batches_total\{[^}]*outcome="rejected"[^}]*\} [1-9]/);
   });

@@ -1,5 +1,6 @@
 // config-sync: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
+import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
@@ -9,16 +10,17 @@ import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { digestId } from '@fleetcap/lib/zookeeper/acl';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { MysqlStatusStore } from './agent-status.ts';
-import { loadConfigSyncConfig } from './config.ts';
+import { loadConfigSyncConfig, zkAclSettings } from './config.ts';
 import { createMetrics } from './metrics.ts';
-import { MysqlRowSource, reconcile } from './reconcile.ts';
+import { type AheadRepair, MysqlRowSource, reconcile, TableCheckedMirror } from './reconcile.ts';
 import { StatusMirror } from './status-mirror.ts';
 import { SyncConsumer } from './sync-consumer.ts';
-import { ZkMirror } from './zk-mirror.ts';
+import { AclSync, type AgentDigestRow, agentDigestColumns, CONFIGSYNC_ZK_USER, ZkAclPolicy } from './zk-acl.ts';
 
 // The shared logger: level words, app name and pid in every line, as the other apps log.
 const log = createLogger('config-sync');
@@ -32,7 +34,28 @@ const shutdown = onShutdown({ log, doing: 'finishing the event in hand', deadlin
 
 const metrics = createMetrics();
 const paths = new AgentPaths(config.FLEETCAP_ZK_ROOT);
-const zk = new ZkClient({ connect: connections.zookeeper, log });
+const aclSettings = zkAclSettings(config);
+const aclPolicy = aclSettings.password
+  ? new ZkAclPolicy(digestId(CONFIGSYNC_ZK_USER, aclSettings.password))
+  : undefined;
+const zk = new ZkClient({
+  connect: connections.zookeeper,
+  log,
+  ...(aclSettings.password && aclPolicy
+    ? {
+        // During a rotation the old password too: its nodes are still administered by it (zk-acl.ts sets the new).
+        auth: [aclSettings.password, aclSettings.previousPassword]
+          .filter((p) => p !== undefined)
+          .map((p) => ({ scheme: 'digest', credentials: `${CONFIGSYNC_ZK_USER}:${p}` })),
+        acl: aclPolicy.root(),
+      }
+    : {}),
+});
+if (!aclPolicy)
+  log.warn(
+    { code: 'config-sync.zk-acl-open', zkRoot: paths.root },
+    'ZooKeeper ACLs are open: any client can rewrite the agents’ configs; give config-sync FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE',
+  );
 const pool = mysql.createPool({
   ...connections.mysql,
   user: accounts.configsync.user,
@@ -42,7 +65,55 @@ const pool = mysql.createPool({
 });
 const statusStore = new MysqlStatusStore(pool);
 const rowSource = new MysqlRowSource(pool);
-const mirror = new ZkMirror(zk, paths, statusStore);
+const onAhead = (r: AheadRepair) => {
+  metrics.repaired.inc({ why: 'revision-ahead' });
+  log.warn(
+    { code: 'config-sync.node-ahead-of-table', agent: r.agentId, held: r.held, table: r.table, outcome: r.outcome },
+    `the config node of ${r.agentId} held revision ${r.held}, ahead of the table (${r.table ?? 'no row'}): not trusted, written again from the table`,
+  );
+};
+const mirror = new TableCheckedMirror(zk, paths, statusStore, aclPolicy, rowSource, onAhead);
+const aclSync = aclPolicy
+  ? new AclSync(zk, paths, aclPolicy, { updated: (node) => metrics.aclUpdates.inc({ node }) })
+  : undefined;
+let aclPass: Promise<void> = Promise.resolve();
+let aclError = '';
+const applyAcls = (all: boolean) => {
+  if (!aclSync || !aclPolicy || !zk.connected) return aclPass;
+  aclPass = aclPass
+    .then(() => (all ? aclSync.applyAll() : aclSync.apply(aclPolicy.changedAgents())))
+    .then(
+      () => {
+        aclError = '';
+      },
+      (err: Error) => {
+        metrics.aclErrors.inc();
+        if (err.message !== aclError)
+          log.warn(
+            { code: 'config-sync.acl-failed', err: err.message },
+            'setting the agents’ ZooKeeper ACLs failed; retrying',
+          );
+        aclError = err.message;
+      },
+    );
+  return aclPass;
+};
+const credentials = aclPolicy
+  ? new CredentialTable<AgentDigestRow>({
+      pool,
+      columns: agentDigestColumns,
+      pollMs: config.FLEETCAP_CONFIG_SYNC_CREDENTIAL_POLL_MS,
+      onRows: (rows) => aclPolicy.setRows(rows),
+      onError: (err) =>
+        log.warn(
+          { code: 'config-sync.credentials-unavailable', err: err.message },
+          'cannot read agent_credential; the agents’ ACLs stay as they are',
+        ),
+    })
+  : undefined;
+// Every poll: new rows, revocations and expiries (a rotation's not_after passing) reach the ACLs.
+const aclTimer = setInterval(() => void applyAcls(false), config.FLEETCAP_CONFIG_SYNC_CREDENTIAL_POLL_MS);
+aclTimer.unref();
 const statusMirror = new StatusMirror(
   zk,
   paths,
@@ -69,7 +140,7 @@ function requestReconcile(why: string): void {
       reconcileAgain = false;
       const t0 = Date.now();
       try {
-        const report = await reconcile(mirror, rowSource);
+        const report = await reconcile(mirror, rowSource, onAhead);
         metrics.reconciles.inc({ result: 'ok' });
         for (const [outcome, n] of Object.entries(report))
           if (outcome !== 'rows' && n > 0) metrics.reconciled.inc({ outcome }, n);
@@ -130,6 +201,7 @@ const server = await startHttpServer({
   health: async () => ({
     kafka: syncConsumer.health(),
     zookeeper: check(zk.connected, 'no ZooKeeper connection'),
+    ...(aclSync ? { acls: check(aclError === '', aclError) } : {}),
     mysql: await pool
       .query('SELECT 1')
       .then(() => 'ok' as const)
@@ -143,12 +215,24 @@ shutdown
   )
   .add('status mirror', () => statusMirror.stop())
   .add('reconcile', () => reconciling?.catch(() => undefined))
+  .add('ZooKeeper ACLs', async () => {
+    clearInterval(aclTimer);
+    await credentials?.stop();
+    await aclPass;
+  })
   .add('ZooKeeper', () => zk.close())
   .add('MariaDB pool', () => pool.end().catch(() => undefined))
   .add('HTTP server', () => server?.close());
 
 try {
   await zk.start(30_000);
+  if (aclSync && credentials) {
+    // The agents' credentials and the root's ACL before any config node is written.
+    await credentials.start();
+    await aclSync.ensureRoot();
+    await applyAcls(true);
+    zk.on('session', () => void applyAcls(true));
+  }
   await statusMirror.start();
   requestReconcile('startup');
   await syncConsumer.start();
@@ -162,4 +246,5 @@ signalReady(log, 'config-sync', server?.port ?? null, {
   host: config.FLEETCAP_CONFIG_SYNC_HOST,
   group: config.FLEETCAP_CONFIG_SYNC_GROUP,
   zkRoot: paths.root,
+  zkAcl: aclSettings.mode,
 });

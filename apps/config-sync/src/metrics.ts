@@ -42,6 +42,23 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    repaired: new Counter({
+      name: 'fleetcap_config_sync_nodes_repaired_total',
+      help: 'Config nodes not trusted and written again from the table, by why (revision-ahead: the node held a revision the table never had)',
+      labelNames: ['why'] as const,
+      registers: [registry],
+    }),
+    aclUpdates: new Counter({
+      name: 'fleetcap_config_sync_acl_updates_total',
+      help: 'ZooKeeper ACLs set from agent_credential, by node (root, agent, config, live-removed: the live node of an agent with no valid credential)',
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
+    aclErrors: new Counter({
+      name: 'fleetcap_config_sync_acl_errors_total',
+      help: 'Failed passes setting the agents’ ZooKeeper ACLs (retried every poll)',
+      registers: [registry],
+    }),
     statusErrors: new Counter({
       name: 'fleetcap_config_sync_status_errors_total',
       help: 'Failed status mirror passes (retried by the next resync)',

@@ -3,10 +3,15 @@
 // hand). Runs at startup and after every rebalance. Safe to run beside the event stream and beside other
 // instances: every write is revision-checked, and a node that looks newer than the table, or an orphan, is
 // re-checked against a fresh read of its row before it is overwritten or deleted.
+
+import type { AgentPaths } from '@fleetcap/lib/agent/paths';
 import type { SnifferConfigRow } from '@fleetcap/lib/config/agent-config';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { StatusStore } from './agent-status.ts';
+import type { RowChange } from './change-event.ts';
 import { revisionOf } from './change-event.ts';
-import type { ApplyOutcome, ZkMirror } from './zk-mirror.ts';
+import type { ZkAclPolicy } from './zk-acl.ts';
+import { type ApplyOutcome, ZkMirror, type ZkOps } from './zk-mirror.ts';
 
 export interface RowSource {
   allRows(): Promise<SnifferConfigRow[]>;
@@ -31,7 +36,11 @@ export class MysqlRowSource implements RowSource {
 
 export type ReconcileReport = Record<ApplyOutcome, number> & { rows: number };
 
-export async function reconcile(mirror: ZkMirror, source: RowSource): Promise<ReconcileReport> {
+export async function reconcile(
+  mirror: ZkMirror,
+  source: RowSource,
+  onAhead: (repair: AheadRepair) => void = () => {},
+): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     rows: 0,
     created: 0,
@@ -53,9 +62,11 @@ export async function reconcile(mirror: ZkMirror, source: RowSource): Promise<Re
       // The node holds a newer revision than our read of the table: either an event newer than our read was
       // applied meanwhile (fine), or the row was deleted and inserted again (its revision started over). A fresh
       // read tells which.
-      const fresh = await source.row(agentId);
-      if (fresh && (revisionOf(fresh) ?? 0) <= (revisionOf(row) ?? 0))
-        outcome = await mirror.upsert(agentId, fresh, { overwriteNewer: true });
+      const repair = await repairIfAhead(mirror, source, agentId);
+      if (repair) {
+        onAhead(repair);
+        outcome = repair.outcome;
+      }
     }
     report[outcome] += 1;
   }
@@ -68,4 +79,57 @@ export async function reconcile(mirror: ZkMirror, source: RowSource): Promise<Re
     report[outcome] += 1;
   }
   return report;
+}
+
+export interface AheadRepair {
+  agentId: string;
+  /** The revision the node held. */
+  held: number;
+  /** The table's revision (null: the row is gone, so the node was deleted). */
+  table: number | null;
+  outcome: ApplyOutcome;
+}
+
+/**
+ * A node whose revision is ahead of the table was not written by config-sync from this table (written by hand, or
+ * by a client before ACLs, or the row deleted and inserted again): it is not trusted. The table is the truth: the
+ * node is written again from the row (or deleted when there is none). Resolves null when the node is not ahead.
+ */
+export async function repairIfAhead(mirror: ZkMirror, source: RowSource, agentId: string): Promise<AheadRepair | null> {
+  const held = await mirror.heldRevision(agentId);
+  if (held === null) return null;
+  const row = await source.row(agentId);
+  const table = row ? revisionOf(row) : null;
+  if (row && (table === null || table >= held)) return null;
+  const outcome = row
+    ? await mirror.upsert(agentId, row, { overwriteNewer: true })
+    : await mirror.remove(agentId, held);
+  return { agentId, held, table, outcome };
+}
+
+/**
+ * The mirror the change stream applies through: an event found stale (the node holds a newer revision) is checked
+ * against the table at once, so a node pushed ahead (a revision of 2^53-1) cannot make every later SQL edit stale
+ * until the next reconcile.
+ */
+export class TableCheckedMirror extends ZkMirror {
+  constructor(
+    zk: ZkOps,
+    paths: AgentPaths,
+    status: StatusStore,
+    acl: ZkAclPolicy | undefined,
+    private readonly source: RowSource,
+    private readonly onAhead: (repair: AheadRepair) => void,
+  ) {
+    super(zk, paths, status, acl);
+  }
+
+  override async apply(change: RowChange): Promise<ApplyOutcome> {
+    const outcome = await super.apply(change);
+    if (outcome !== 'stale') return outcome;
+    const repair = await repairIfAhead(this, this.source, change.agentId);
+    if (!repair) return outcome;
+    this.onAhead(repair);
+    return repair.outcome;
+  }
 }

@@ -12,10 +12,11 @@ import {
   safeAgentConfigFromRow,
 } from '@fleetcap/lib/config/agent-config';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
+import { isNodeExists, isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import type { StatusStore } from './agent-status.ts';
 import { type RowChange, revisionOf } from './change-event.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import type { ZkAclPolicy } from './zk-acl.ts';
 
 /** The ZooKeeper calls the mirror makes (an in-memory fake implements them in the unit tests). */
 export type ZkOps = Pick<ZkClient, 'getData' | 'setData' | 'create' | 'remove' | 'mkdirp' | 'getChildren'>;
@@ -81,7 +82,15 @@ export class ZkMirror {
     private readonly zk: ZkOps,
     private readonly paths: AgentPaths,
     private readonly status: StatusStore,
+    /** With ACLs (digest): new agent and config nodes get the policy's ACLs (zk-acl.ts); without, the client's. */
+    private readonly acl?: ZkAclPolicy,
   ) {}
+
+  /** The revision the agent's config node holds (null: none, or no revision in it). */
+  async heldRevision(agentId: string): Promise<number | null> {
+    const current = await this.zk.getData(this.paths.config(agentId));
+    return current ? heldRevision(current.data) : null;
+  }
 
   /** Applies one change from the stream; resolves once ZooKeeper (and agent_status) hold its effect. */
   apply(change: RowChange): Promise<ApplyOutcome> {
@@ -139,9 +148,14 @@ export class ZkMirror {
         await this.status.clearConfigError(agentId, revision);
         return 'updated';
       }
-      await this.zk.mkdirp(this.paths.agent(agentId));
+      if (this.acl) {
+        // The root and <root>/agents exist (AclSync.ensureRoot); the agent's node gets its own ACL.
+        await this.zk.create(this.paths.agent(agentId), null, undefined, this.acl.agent(agentId)).catch((err) => {
+          if (!isNodeExists(err)) throw err;
+        });
+      } else await this.zk.mkdirp(this.paths.agent(agentId));
       try {
-        await this.zk.create(path, Buffer.from(json));
+        await this.zk.create(path, Buffer.from(json), undefined, this.acl?.config(agentId));
       } catch (err) {
         if (isZkError(err, ZkCode.NODE_EXISTS)) continue;
         throw err;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import { defaultAgentId, loadListenerOptions } from './options.ts';
+import { newAgentSecret, uploadToken } from '@fleetcap/lib/auth/agent-credential';
+import { defaultAgentId, loadListenerOptions, snifferEnvironment } from './options.ts';
 import { compileFilter, validateConfigText } from './validate.ts';
 
 const fakeSys = mkdtempSync(join(tmpdir(), 'fleetcap-sysnet-'));
@@ -20,7 +21,7 @@ const cfg = (over: Record<string, unknown> = {}) =>
     revision: 7,
     ...over,
   });
-const opts = { agentId: 'a1', tcpdump: 'tcpdump', sysClassNet: fakeSys };
+const opts = { agentId: 'a1', tcpdump: 'tcpdump', sysClassNet: fakeSys, uploadPlaintext: 'loopback' as const };
 
 test('agent id defaults to the first label of the host name, made valid', () => {
   assert.equal(defaultAgentId('web-01.example.com'), 'web-01');
@@ -80,4 +81,46 @@ test('validation: the composed filter must compile with tcpdump -d for the devic
 test('a disabled config is valid without looking at device or filter', async () => {
   const v = await validateConfigText(cfg({ enabled: false, device: 'gone0', bpfFilter: 'and' }), opts);
   assert.equal(v.ok, true);
+});
+
+test('validation: a plain http:// splitcapUrl is refused unless FLEETCAP_UPLOAD_PLAINTEXT allows it', async () => {
+  const refused = await validateConfigText(cfg(), { ...opts, uploadPlaintext: 'refuse' });
+  assert.equal(refused.ok, false);
+  if (!refused.ok) assert.match(refused.error, /revision 7: splitcapUrl http:\/\/127\.0\.0\.1:8080 is plain HTTP/);
+  const far = await validateConfigText(cfg({ splitcapUrl: 'http://10.0.0.1:8080' }), opts);
+  assert.equal(far.ok, false);
+  if (!far.ok) assert.match(far.error, /10\.0\.0\.1 is no loopback address/);
+  assert.equal((await validateConfigText(cfg({ splitcapUrl: 'https://10.0.0.1:8443' }), opts)).ok, true);
+  assert.equal(
+    (await validateConfigText(cfg({ splitcapUrl: 'http://10.0.0.1:8080' }), { ...opts, uploadPlaintext: 'any' })).ok,
+    true,
+  );
+});
+
+test('the sniffer’s environment keeps nothing secret of the listener’s', () => {
+  const env = snifferEnvironment({
+    PATH: '/usr/bin',
+    FLEETCAP_AGENT_SECRET: 'fca1_x',
+    FLEETCAP_AGENT_SECRET_FILE: '/etc/fleetcap/agent.secret',
+    FLEETCAP_AGENT_TOKEN: 't',
+    FLEETCAP_MYSQL_ADMIN_PASSWORD: 'p',
+    FLEETCAP_AMQP_URL: 'amqp://u:p@h',
+    FLEETCAP_REDIS_URL: 'redis://:p@h',
+    FLEETCAP_ZK_ROOT: '/r',
+    FLEETCAP_SPOOL_DIR: '/s',
+  });
+  assert.deepEqual(env, { PATH: '/usr/bin', FLEETCAP_ZK_ROOT: '/r', FLEETCAP_SPOOL_DIR: '/s' });
+});
+
+test('an agent secret gives the upload token and the ZooKeeper credential; a token and a secret together are refused', () => {
+  const secret = newAgentSecret();
+  const o = loadListenerOptions({ FLEETCAP_AGENT_ID: 'a1', FLEETCAP_AGENT_SECRET: secret });
+  assert.equal(o.uploadToken, uploadToken(secret));
+  assert.match(o.zkCredentials ?? '', /^agent\.a1:[A-Za-z0-9_-]{43}$/);
+  assert.throws(
+    () => loadListenerOptions({ FLEETCAP_AGENT_ID: 'a1', FLEETCAP_AGENT_SECRET: secret, FLEETCAP_AGENT_TOKEN: 'x' }),
+    /not both: the upload token is derived from the secret/,
+  );
+  assert.throws(() => loadListenerOptions({ FLEETCAP_AGENT_SECRET: 'hunter2' }), /not one fleetcap agents add prints/);
+  assert.equal(loadListenerOptions({ FLEETCAP_AGENT_TOKEN: 'dev-token' }).zkCredentials, undefined);
 });

@@ -5,7 +5,7 @@
 import { encodeLiveStatus, type LiveStatus } from '@fleetcap/lib/agent/live-status';
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { isNodeExists, isNoNode } from '@fleetcap/lib/zookeeper/errors';
+import { isNodeExists, isNoNode, isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 
 export class LiveNode {
   private timer: NodeJS.Timeout | null = null;
@@ -17,6 +17,8 @@ export class LiveNode {
     readonly path: string,
     private readonly status: () => LiveStatus,
     private readonly log: Logger,
+    /** A write refused with NO_AUTH (the agent's credential is revoked, or not the one config-sync knows). */
+    private readonly onRefused: (err: unknown) => void = () => {},
   ) {
     zk.on('connected', () => {
       this.registered = false;
@@ -35,6 +37,7 @@ export class LiveNode {
     this.publishing = this.publishing
       .then(() => this.write())
       .catch((err: unknown) => {
+        if (isZkError(err, ZkCode.NO_AUTH)) return this.onRefused(err);
         this.log.warn({ err: String(err) }, 'could not publish the live node; will retry');
       });
     return this.publishing;
@@ -51,9 +54,8 @@ export class LiveNode {
         this.registered = false;
       }
     }
-    await this.zk.mkdirp(this.path.slice(0, this.path.lastIndexOf('/')));
     try {
-      await this.zk.createEphemeral(this.path, data);
+      await this.createUnderParent(data);
     } catch (err) {
       if (!isNodeExists(err)) throw err;
       const stat = await this.zk.exists(this.path);
@@ -69,6 +71,20 @@ export class LiveNode {
     }
     this.registered = true;
     this.log.info({ path: this.path, session: this.zk.sessionId() }, 'live node registered');
+  }
+
+  /**
+   * Creates the node; its parent only when it is missing (open ACLs, development). Under ACLs config-sync has made
+   * the parent, and creating the nodes above it is not this agent's to do (ZooKeeper would refuse it: NO_AUTH).
+   */
+  private async createUnderParent(data: Buffer): Promise<void> {
+    try {
+      await this.zk.createEphemeral(this.path, data);
+    } catch (err) {
+      if (!isNoNode(err)) throw err;
+      await this.zk.mkdirp(this.path.slice(0, this.path.lastIndexOf('/')));
+      await this.zk.createEphemeral(this.path, data);
+    }
   }
 
   stop(): void {

@@ -12,10 +12,11 @@ import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
+import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
-import { loadListenerOptions } from './options.ts';
+import { loadListenerOptions, snifferEnvironment } from './options.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
 
@@ -38,7 +39,12 @@ async function main(): Promise<void> {
   const supervisor = new Supervisor({
     snifferMain,
     execArgv: execArgvFor(snifferMain),
-    env: { ...process.env, FLEETCAP_DRAIN_MS: String(options.drainMs) },
+    // The sniffer gets its upload token and nothing secret of the listener's (no secret, no server credential).
+    env: {
+      ...snifferEnvironment(process.env),
+      FLEETCAP_DRAIN_MS: String(options.drainMs),
+      FLEETCAP_AGENT_TOKEN: options.uploadToken,
+    },
     captureStopMs: options.captureStopMs,
     exitWaitMs: options.drainMs + 5000,
     startTimeoutMs: options.startTimeoutMs,
@@ -52,10 +58,23 @@ async function main(): Promise<void> {
   supervisor.waiting(`no ZooKeeper session yet (${options.connections.zookeeper}); waiting`);
 
   const paths = new AgentPaths(options.zkRoot);
+  // With a secret, the session is this agent's ZooKeeper user: it may read its own config and write its own live
+  // node (config-sync sets those ACLs); the live node it creates is its own, readable by anyone (it is status, as
+  // agent_status is). Without one, the session is anonymous (development, open ACLs).
+  const zkUser = options.zkCredentials?.slice(0, options.zkCredentials.indexOf(':'));
   const session = new ZkClient({
     connect: options.connections.zookeeper,
     sessionTimeoutMs: options.zkSessionTimeoutMs,
+    ...(options.zkCredentials && options.zkAcl
+      ? { auth: [{ scheme: 'digest', credentials: options.zkCredentials }], acl: options.zkAcl }
+      : {}),
   });
+  session.on('authenticationFailed', () =>
+    alog.error(
+      { code: 'listener.zk-auth-failed', user: zkUser },
+      'ZooKeeper refused this agent’s credential: is the secret the one fleetcap agents add printed?',
+    ),
+  );
   const watch = new ConfigWatch(session, paths.config(agentId));
   const status = (): LiveStatus => ({
     agentId,
@@ -68,7 +87,19 @@ async function main(): Promise<void> {
     counters: supervisor.counters(),
     updatedAt: new Date().toISOString(),
   });
-  const live = new LiveNode(session, paths.live(agentId), status, alog);
+  // NO_AUTH: ZooKeeper says this agent may not (any more): counted, logged once a minute at most.
+  let zkRefusals = 0;
+  let refusalLoggedAt = 0;
+  const refused = (what: string) => (err: unknown) => {
+    zkRefusals++;
+    if (Date.now() - refusalLoggedAt < 60_000) return;
+    refusalLoggedAt = Date.now();
+    alog.error(
+      { code: 'listener.zk-no-auth', what, user: zkUser ?? 'anonymous', err: String(err) },
+      `ZooKeeper refused to let this agent ${what}: its credential is revoked, or not the one enrolled (fleetcap agents list); capture goes on with the last good config`,
+    );
+  };
+  const live = new LiveNode(session, paths.live(agentId), status, alog, refused('write its live node'));
   supervisor.on('change', () => void live.publish());
 
   // One config event at a time, in order; identical text (a re-read after a reconnect) is not applied twice.
@@ -90,7 +121,11 @@ async function main(): Promise<void> {
     if (ev.text === lastText) return;
     lastText = ev.text;
     const t0 = Date.now();
-    const v = await validateConfigText(ev.text, { agentId, tcpdump: options.tcpdump });
+    const v = await validateConfigText(ev.text, {
+      agentId,
+      tcpdump: options.tcpdump,
+      uploadPlaintext: options.uploadPlaintext,
+    });
     if (!v.ok) {
       alog.error(
         { revision: v.revision, ms: Date.now() - t0 },
@@ -109,7 +144,10 @@ async function main(): Promise<void> {
       .then(() => handle(ev))
       .catch((err: unknown) => alog.error({ err: String(err) }, 'config event failed'));
   });
-  watch.on('readError', (err: unknown) => alog.warn({ err: String(err) }, 'reading the config failed; retrying'));
+  watch.on('readError', (err: unknown) => {
+    if (isZkError(err, ZkCode.NO_AUTH)) refused('read its config')(err);
+    else alog.warn({ err: String(err) }, 'reading the config failed; retrying');
+  });
 
   let everConnected = false;
   session.on('connected', () => {
@@ -138,6 +176,7 @@ async function main(): Promise<void> {
     capturing: () => supervisor.state === 'capturing',
     snifferRestarts: () => supervisor.restarts,
     counters: () => supervisor.counters(),
+    zookeeperRefusals: () => zkRefusals,
   });
   const telemetry = await startHttpServer({
     registry,

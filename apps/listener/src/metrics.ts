@@ -9,6 +9,8 @@ export interface ListenerMetricsSource {
   capturing(): boolean;
   snifferRestarts(): number;
   counters(): SnifferCounters;
+  /** ZooKeeper calls refused for want of permission (NO_AUTH: a revoked agent, or a wrong secret). */
+  zookeeperRefusals?(): number;
 }
 
 export function createListenerMetrics(source: ListenerMetricsSource): { registry: Registry } {
@@ -22,6 +24,11 @@ export function createListenerMetrics(source: ListenerMetricsSource): { registry
     ['fleetcap_listener_applied_revision', 'config revision running', () => source.appliedRevision() ?? -1],
     ['fleetcap_listener_capturing', '1 while a sniffer captures', () => (source.capturing() ? 1 : 0)],
     ['fleetcap_listener_sniffer_restarts', 'sniffer restarts after unexpected exits', () => source.snifferRestarts()],
+    [
+      'fleetcap_listener_zookeeper_refusals',
+      'ZooKeeper calls refused with NO_AUTH (this agent may not read its config or write its live node)',
+      () => source.zookeeperRefusals?.() ?? 0,
+    ],
     ['fleetcap_agent_captured', 'packets captured', () => source.counters().captured],
     [
       'fleetcap_agent_kernel_drops',

@@ -1,8 +1,24 @@
 // Listener settings from the environment.
 import { hostname } from 'node:os';
 import { zkRootSetting } from '@fleetcap/lib/agent/paths';
-import { type Connections, type Env, loadAll, loadConnections, parseEnv } from '@fleetcap/lib/config/connections';
+import {
+  agentOwnedAcl,
+  isAgentSecret,
+  readSecretFile,
+  uploadToken,
+  zkAuthCredentials,
+} from '@fleetcap/lib/auth/agent-credential';
+import {
+  ConfigError,
+  type Connections,
+  type Env,
+  loadAll,
+  loadConnections,
+  parseEnv,
+} from '@fleetcap/lib/config/connections';
 import { durationMs, listenHost, type PortSetting, telemetryPort } from '@fleetcap/lib/config/env-schema';
+import { type UploadPlaintextPolicy, uploadPlaintextSetting } from '@fleetcap/lib/upload/transport';
+import type { ZkAclEntry } from '@fleetcap/lib/zookeeper/acl';
 import { z } from 'zod';
 
 const listenerEnv = z.object({
@@ -23,6 +39,15 @@ const listenerEnv = z.object({
   FLEETCAP_RESTART_BACKOFF_BASE_MS: durationMs(10, 600_000).default(1000),
   FLEETCAP_RESTART_BACKOFF_MAX_MS: durationMs(10, 3_600_000).default(30_000),
   FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
+  /**
+   * This agent's secret (`fleetcap agents add`), better from a 0600 file: the listener derives from it the upload
+   * token it hands the sniffer and its ZooKeeper digest credential. Without one, FLEETCAP_AGENT_TOKEN is the
+   * sniffer's token as given and the ZooKeeper session is anonymous (development).
+   */
+  FLEETCAP_AGENT_SECRET: z.string().min(1).optional(),
+  FLEETCAP_AGENT_SECRET_FILE: z.string().min(1).optional(),
+  FLEETCAP_AGENT_TOKEN: z.string().optional(),
+  FLEETCAP_UPLOAD_PLAINTEXT: uploadPlaintextSetting,
 });
 
 export interface ListenerOptions {
@@ -39,6 +64,25 @@ export interface ListenerOptions {
   restartBaseMs: number;
   restartMaxMs: number;
   tcpdump: string;
+  /** The sniffer's bearer token ('' when none was given). */
+  uploadToken: string;
+  /** `agent.<id>:<password>` for ZooKeeper's digest auth, and the ACL of its live node, when the agent has a secret. */
+  zkCredentials?: string;
+  zkAcl?: ZkAclEntry[];
+  uploadPlaintext: UploadPlaintextPolicy;
+}
+
+/**
+ * What the sniffer's environment may hold: the listener's minus every secret of the listener and every server
+ * credential (the sniffer needs its upload token only, which the listener adds).
+ */
+export function snifferEnvironment(env: Env): Record<string, string | undefined> {
+  const kept: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (/PASSWORD|SECRET|TOKEN|CREDENTIAL/i.test(k) || /^FLEETCAP_(AMQP|REDIS|MYSQL|KAFKA|CONNECT)_/.test(k)) continue;
+    kept[k] = v;
+  }
+  return kept;
 }
 
 /** The host name as an agent id: the first label, with characters an agent id cannot have replaced. */
@@ -56,8 +100,32 @@ export function loadListenerOptions(env: Env = process.env): ListenerOptions {
     { e: (v) => parseEnv(listenerEnv, v, 'listener'), connections: loadConnections },
     env,
   );
+  const agentId = e.FLEETCAP_AGENT_ID ?? defaultAgentId();
+  let secret = e.FLEETCAP_AGENT_SECRET;
+  if (secret !== undefined && e.FLEETCAP_AGENT_SECRET_FILE !== undefined)
+    throw new ConfigError('set FLEETCAP_AGENT_SECRET_FILE or FLEETCAP_AGENT_SECRET, not both');
+  if (e.FLEETCAP_AGENT_SECRET_FILE !== undefined) {
+    try {
+      secret = readSecretFile(e.FLEETCAP_AGENT_SECRET_FILE, 'FLEETCAP_AGENT_SECRET_FILE');
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  }
+  if (secret !== undefined && !isAgentSecret(secret))
+    throw new ConfigError(
+      'the agent secret is not one fleetcap agents add prints (fca1_ and 43 characters): copy it again',
+    );
+  if (secret !== undefined && e.FLEETCAP_AGENT_TOKEN)
+    throw new ConfigError(
+      'set the agent secret or FLEETCAP_AGENT_TOKEN, not both: the upload token is derived from the secret',
+    );
   return {
-    agentId: e.FLEETCAP_AGENT_ID ?? defaultAgentId(),
+    agentId,
+    uploadToken: secret !== undefined ? uploadToken(secret) : (e.FLEETCAP_AGENT_TOKEN ?? ''),
+    ...(secret !== undefined
+      ? { zkCredentials: zkAuthCredentials(agentId, secret), zkAcl: agentOwnedAcl(agentId, secret) }
+      : {}),
+    uploadPlaintext: e.FLEETCAP_UPLOAD_PLAINTEXT,
     connections,
     zkRoot: e.FLEETCAP_ZK_ROOT,
     zkSessionTimeoutMs: e.FLEETCAP_ZK_SESSION_TIMEOUT_MS,

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { composeFilter } from '@fleetcap/lib/agent/filter';
 import { type AgentConfig, AgentConfigError, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
+import { type UploadPlaintextPolicy, uploadTransportProblem } from '@fleetcap/lib/upload/transport';
 
 export type Validation = { ok: true; config: AgentConfig } | { ok: false; error: string; revision: number | null };
 
@@ -13,6 +14,8 @@ export interface ValidateOptions {
   tcpdump: string;
   /** Where network interfaces are listed (tests may point elsewhere). */
   sysClassNet?: string;
+  /** Plain http:// splitcapUrls (FLEETCAP_UPLOAD_PLAINTEXT); default refuse. */
+  uploadPlaintext?: UploadPlaintextPolicy;
 }
 
 export function compileFilter(
@@ -71,5 +74,7 @@ export async function validateConfigText(text: string, options: ValidateOptions)
   const error = await compileFilter(options.tcpdump, config.device, config.snaplen, filter);
   if (error !== null)
     return fail(`BPF filter ${JSON.stringify(config.bpfFilter)} does not compile on ${config.device}: ${error}`);
+  const transport = uploadTransportProblem(config.splitcapUrl, options.uploadPlaintext ?? 'refuse');
+  if (transport) return fail(transport);
   return { ok: true, config };
 }

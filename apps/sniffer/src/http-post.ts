@@ -17,6 +17,11 @@ export interface PostResult {
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
+/** An HTTPS agent that trusts this CA (PEM) only, for uploads to a splitcap whose certificate it signed. */
+export function httpsAgentFor(ca: Buffer): HttpsAgent {
+  return new HttpsAgent({ keepAlive: true, maxSockets: 64, ca });
+}
+
 /** POSTs body to url; rejects on any network error, on timeoutMs, or when signal aborts. */
 export function httpPost(
   url: URL,
@@ -24,6 +29,7 @@ export function httpPost(
   body: Buffer,
   timeoutMs: number,
   signal?: AbortSignal,
+  tlsAgent: HttpsAgent = httpsAgent,
 ): Promise<PostResult> {
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
@@ -40,7 +46,7 @@ export function httpPost(
       url,
       {
         method: 'POST',
-        agent: https ? httpsAgent : httpAgent,
+        agent: https ? tlsAgent : httpAgent,
         headers: { ...headers, 'content-length': String(body.length) },
       },
       (res) => {

@@ -123,6 +123,14 @@ async function main(): Promise<void> {
       },
     });
   }
+  new Gauge({
+    name: 'fleetcap_sniffer_upload_untrusted_certificates',
+    help: "upload attempts refused because splitcap's certificate is not signed by the CA the agent trusts",
+    registers: [registry],
+    collect() {
+      this.set(sniffer.uploader.counters.untrustedCertificates);
+    },
+  });
   const telemetry = await startHttpServer({
     registry,
     port: o.metricsPort,

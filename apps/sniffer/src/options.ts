@@ -7,10 +7,15 @@ import { CONFIG_ENV, DEFER_SCAN_ENV } from '@fleetcap/lib/agent/ipc';
 import { type AgentConfig, parseAgentConfigJson } from '@fleetcap/lib/config/agent-config';
 import { ConfigError, type Env, parseEnv } from '@fleetcap/lib/config/connections';
 import { durationMs, flag, type PortSetting, telemetryPort, wholeNumber } from '@fleetcap/lib/config/env-schema';
+import { uploadPlaintextSetting, uploadTransportProblem } from '@fleetcap/lib/upload/transport';
 import { z } from 'zod';
 
 const snifferEnv = z.object({
   FLEETCAP_AGENT_TOKEN: z.string().default(''),
+  /** PEM: the CA that signed splitcap's certificate (https:// splitcapUrls); without it, the system's CAs. */
+  FLEETCAP_SPLITCAP_CA_FILE: z.string().min(1).optional(),
+  /** Plain http:// splitcapUrls: refuse (default), loopback (to a loopback address only), any. */
+  FLEETCAP_UPLOAD_PLAINTEXT: uploadPlaintextSetting,
   FLEETCAP_SPOOL_DIR: z.string().min(1).optional(),
   FLEETCAP_SPOOL_MAX_BYTES: z.coerce
     .number()
@@ -37,6 +42,8 @@ const snifferEnv = z.object({
 export interface SnifferOptions {
   config: AgentConfig;
   token: string;
+  splitcapCaFile?: string;
+  splitcapCa?: Buffer;
   spoolDir: string;
   spoolMaxBytes: number;
   drainMs: number;
@@ -75,9 +82,22 @@ export function loadSnifferOptions(
 ): SnifferOptions {
   const config = parseAgentConfigJson(configText(argv, env, configJson));
   const e = parseEnv(snifferEnv, env, 'sniffer');
+  const transport = uploadTransportProblem(config.splitcapUrl, e.FLEETCAP_UPLOAD_PLAINTEXT);
+  if (transport) throw new ConfigError(transport);
+  let splitcapCa: Buffer | undefined;
+  if (e.FLEETCAP_SPLITCAP_CA_FILE !== undefined) {
+    try {
+      splitcapCa = readFileSync(e.FLEETCAP_SPLITCAP_CA_FILE);
+    } catch (err) {
+      throw new ConfigError(
+        `FLEETCAP_SPLITCAP_CA_FILE=${e.FLEETCAP_SPLITCAP_CA_FILE}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+  }
   return {
     config,
     token: e.FLEETCAP_AGENT_TOKEN,
+    ...(e.FLEETCAP_SPLITCAP_CA_FILE !== undefined ? { splitcapCaFile: e.FLEETCAP_SPLITCAP_CA_FILE, splitcapCa } : {}),
     spoolDir: e.FLEETCAP_SPOOL_DIR ?? join(tmpdir(), 'fleetcap-spool', config.agentId),
     spoolMaxBytes: e.FLEETCAP_SPOOL_MAX_BYTES,
     drainMs: e.FLEETCAP_DRAIN_MS,

@@ -4,6 +4,7 @@ import type { SnifferCounters } from '@fleetcap/lib/agent/ipc';
 import type { Logger } from '@fleetcap/lib/telemetry/logger';
 import { Batcher } from './batcher.ts';
 import { Capture } from './capture.ts';
+import { httpsAgentFor } from './http-post.ts';
 import type { SnifferOptions } from './options.ts';
 import { Spool } from './spool.ts';
 import { Uploader } from './uploader.ts';
@@ -52,6 +53,7 @@ export class Sniffer {
       backoff: { baseMs: options.backoffBaseMs, maxMs: options.backoffMaxMs },
       maxWaitMs: Math.max(options.backoffMaxMs, 1000),
       requestTimeoutMs: options.uploadTimeoutMs,
+      ...(options.splitcapCa ? { tlsAgent: httpsAgentFor(options.splitcapCa) } : {}),
       onEvent: (ev) => {
         if (ev.kind === 'uploaded')
           log.debug({ batch: ev.entry.id, packets: ev.entry.packets, ms: ev.ms }, 'batch uploaded');
@@ -61,6 +63,11 @@ export class Sniffer {
             'splitcap refused the batch; moved to rejected/',
           );
         else if (ev.kind === 'gone') log.warn({ batch: ev.entry.id, error: ev.error }, 'spooled batch vanished');
+        else if (ev.untrusted)
+          log.error(
+            { code: 'sniffer.upload.untrusted-certificate', batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs },
+            `splitcap's certificate is not signed by the CA this agent trusts (${options.splitcapCaFile ?? 'the system CAs'}); nothing sent, the batch is kept and retried`,
+          );
         else
           log.warn(
             { batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs, failures: ev.failures },

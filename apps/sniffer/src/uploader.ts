@@ -4,6 +4,7 @@
 // backoff (or the server's Retry-After if longer), so that K workers do not hammer a splitcap that is down; the
 // first success opens it again.
 import { readFile } from 'node:fs/promises';
+import type { Agent as HttpsAgent } from 'node:https';
 import { type BackoffPolicy, retryWait } from '@fleetcap/lib/runtime/backoff';
 import {
   batchesUrl,
@@ -12,6 +13,7 @@ import {
   UPLOAD_HEADERS,
   uploadHeaders,
 } from '@fleetcap/lib/upload/batch-upload';
+import { isUntrustedCertificate } from '@fleetcap/lib/upload/transport';
 import { httpPost, type PostResult } from './http-post.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
@@ -26,19 +28,23 @@ export interface UploaderOptions {
   requestTimeoutMs: number;
   onEvent?: (event: UploadEvent) => void;
   post?: typeof httpPost;
+  /** For https:// URLs: an agent trusting FLEETCAP_SPLITCAP_CA_FILE (default: the system's CAs). */
+  tlsAgent?: HttpsAgent;
 }
 
 export type UploadEvent =
   | { kind: 'uploaded'; entry: SpoolEntry; status: number; ms: number }
   | { kind: 'rejected'; entry: SpoolEntry; status: number; body: string }
   | { kind: 'gone'; entry: SpoolEntry; error: string }
-  | { kind: 'retry'; entry: SpoolEntry; error: string; waitMs: number; failures: number };
+  | { kind: 'retry'; entry: SpoolEntry; error: string; waitMs: number; failures: number; untrusted: boolean };
 
 export interface UploaderCounters {
   batchesUploaded: number;
   packetsUploaded: number;
   bytesUploaded: number;
   uploadFailures: number;
+  /** Attempts that failed because splitcap's certificate is not one the agent trusts (kept and retried). */
+  untrustedCertificates: number;
   rejected: number;
 }
 
@@ -46,7 +52,7 @@ type Outcome =
   | { kind: 'ok'; status: number }
   | { kind: 'final'; status: number; body: string }
   | { kind: 'gone'; error: string }
-  | { kind: 'retry'; error: string; retryAfterMs?: number };
+  | { kind: 'retry'; error: string; retryAfterMs?: number; untrusted?: boolean };
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -58,6 +64,7 @@ export class Uploader {
     packetsUploaded: 0,
     bytesUploaded: 0,
     uploadFailures: 0,
+    untrustedCertificates: 0,
     rejected: 0,
   };
   private stopping = false;
@@ -151,6 +158,7 @@ export class Uploader {
       return;
     }
     this.counters.uploadFailures++;
+    if (outcome.untrusted) this.counters.untrustedCertificates++;
     this.spool.release(entry);
     if (this.stopping) return;
     this.consecutiveFailures++;
@@ -161,7 +169,14 @@ export class Uploader {
       this.options.maxWaitMs,
     );
     this.gateUntil = Math.max(this.gateUntil, Date.now() + waitMs);
-    this.options.onEvent?.({ kind: 'retry', entry, error: outcome.error, waitMs, failures: this.consecutiveFailures });
+    this.options.onEvent?.({
+      kind: 'retry',
+      entry,
+      error: outcome.error,
+      waitMs,
+      failures: this.consecutiveFailures,
+      untrusted: outcome.untrusted === true,
+    });
   }
 
   private async attempt(entry: SpoolEntry): Promise<Outcome> {
@@ -181,6 +196,7 @@ export class Uploader {
         body,
         this.options.requestTimeoutMs,
         this.shutdown.signal,
+        ...(this.options.tlsAgent ? [this.options.tlsAgent] : []),
       );
       const text = res.body;
       const action = senderAction(res.status);
@@ -196,7 +212,10 @@ export class Uploader {
       };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return { kind: 'retry', error: e.code !== undefined ? `${e.code}: ${e.message}` : `${e.name}: ${e.message}` };
+      const error = e.code !== undefined ? `${e.code}: ${e.message}` : `${e.name}: ${e.message}`;
+      // Not splitcap: a certificate the agent does not trust could be anyone's. The batch stays and is retried (a
+      // CA file put right resumes the uploads); the log and the counter say why.
+      return { kind: 'retry', error, untrusted: isUntrustedCertificate(err) };
     }
   }
 

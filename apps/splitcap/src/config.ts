@@ -14,47 +14,72 @@ import { SESSION_DELAY_MS, SESSION_MAX_PACKETS } from '@fleetcap/lib/features/fe
 import { DEFAULT_STORED_FRAME_BYTES } from '@fleetcap/lib/session-store/layout';
 import { z } from 'zod';
 
-const tokenList = z
-  .string({
-    required_error: 'required: a comma-separated list of agent=token pairs, e.g. "host-1=s3cret,host-2=0ther"',
-  })
-  .transform((text, ctx) => {
-    const tokens = new Map<string, string>();
-    for (const pair of text
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean)) {
-      const eq = pair.indexOf('=');
-      const agent = pair.slice(0, eq);
-      const token = pair.slice(eq + 1);
-      if (eq <= 0 || token.length < 8) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `"${agent || pair}": each entry is agent=token with a token of 8 characters or more`,
-        });
-        return z.NEVER;
-      }
-      // The agent id names its sessions in Redis and in the verdict rows: it must be one (lib/src/agent/paths.ts).
-      if (!agentIdPattern.test(agent)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `"${agent}": an agent id is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-        });
-        return z.NEVER;
-      }
-      tokens.set(agent, token);
-    }
-    if (tokens.size === 0) {
-      ctx.addIssue({ code: 'custom', message: 'no agent=token pair given' });
+const tokenList = z.string().transform((text, ctx) => {
+  const tokens = new Map<string, string>();
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const agent = pair.slice(0, eq);
+    const token = pair.slice(eq + 1);
+    if (eq <= 0 || token.length < 8) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${agent || pair}": each entry is agent=token with a token of 8 characters or more`,
+      });
       return z.NEVER;
     }
-    return tokens;
-  });
+    // The agent id names its sessions in Redis and in the verdict rows: it must be one (lib/src/agent/paths.ts).
+    if (!agentIdPattern.test(agent)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${agent}": an agent id is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      });
+      return z.NEVER;
+    }
+    tokens.set(agent, token);
+  }
+  if (tokens.size === 0) {
+    ctx.addIssue({ code: 'custom', message: 'no agent=token pair given' });
+    return z.NEVER;
+  }
+  return tokens;
+});
+
+/** Where splitcap listens without TLS: refused unless FLEETCAP_SPLITCAP_PLAINTEXT allows it (see plaintextRefusal). */
+export const plaintextPolicies = ['refuse', 'loopback', 'any'] as const;
+export type PlaintextPolicy = (typeof plaintextPolicies)[number];
+
+const loopbackHosts = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Why splitcap must not serve plain HTTP with these settings, or undefined when it may. */
+export function plaintextRefusal(host: string, policy: PlaintextPolicy): string | undefined {
+  if (policy === 'any') return undefined;
+  if (policy === 'loopback' && loopbackHosts.test(host)) return undefined;
+  if (policy === 'loopback')
+    return `FLEETCAP_SPLITCAP_PLAINTEXT=loopback allows plain HTTP on a loopback address only, not on ${host}: set FLEETCAP_SPLITCAP_TLS_CERT and FLEETCAP_SPLITCAP_TLS_KEY`;
+  return 'no TLS certificate: set FLEETCAP_SPLITCAP_TLS_CERT and FLEETCAP_SPLITCAP_TLS_KEY (bash stack/stack.sh up makes them under .stack/tls/), or FLEETCAP_SPLITCAP_PLAINTEXT=loopback for development on loopback';
+}
 
 const splitcapEnv = z.object({
   FLEETCAP_SPLITCAP_HOST: listenHost.default('127.0.0.1'),
   FLEETCAP_SPLITCAP_PORT: listenPort(8080),
-  FLEETCAP_SPLITCAP_TOKENS: tokenList,
+  /** Development and tests: agent=token pairs accepted beside the agent_credential table (the table wins, agent-auth.ts). */
+  FLEETCAP_SPLITCAP_TOKENS: tokenList.optional(),
+  /** table: agent_credential (and FLEETCAP_SPLITCAP_TOKENS for agents it does not know); tokens: the list only. */
+  FLEETCAP_SPLITCAP_CREDENTIALS: z
+    .enum(['table', 'tokens'], { errorMap: () => ({ message: 'must be table or tokens' }) })
+    .default('table'),
+  /** How often agent_credential is checked for changes: a new or revoked agent is in force within this. */
+  FLEETCAP_SPLITCAP_CREDENTIAL_POLL_MS: durationMs(100, 2000).default(1000),
+  /** PEM files: with both, splitcap serves HTTPS (uploads, /metrics, /healthz). */
+  FLEETCAP_SPLITCAP_TLS_CERT: z.string().min(1).optional(),
+  FLEETCAP_SPLITCAP_TLS_KEY: z.string().min(1).optional(),
+  /** Without TLS: refuse (default) to start, or allow plain HTTP on loopback only, or anywhere (behind a TLS proxy). */
+  FLEETCAP_SPLITCAP_PLAINTEXT: z
+    .enum(plaintextPolicies, { errorMap: () => ({ message: 'must be refuse, loopback or any' }) })
+    .default('refuse'),
   FLEETCAP_SPLITCAP_MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -78,6 +103,27 @@ const splitcapEnv = z.object({
 
 export type SplitcapConfig = z.infer<typeof splitcapEnv>;
 
+const checkedEnv = splitcapEnv.superRefine((e, ctx) => {
+  if (e.FLEETCAP_SPLITCAP_CREDENTIALS === 'tokens' && e.FLEETCAP_SPLITCAP_TOKENS === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['FLEETCAP_SPLITCAP_TOKENS'],
+      message:
+        'required with FLEETCAP_SPLITCAP_CREDENTIALS=tokens: a comma-separated list of agent=token pairs, e.g. "host-1=s3cret,host-2=0ther"',
+    });
+  if ((e.FLEETCAP_SPLITCAP_TLS_CERT === undefined) !== (e.FLEETCAP_SPLITCAP_TLS_KEY === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: [e.FLEETCAP_SPLITCAP_TLS_CERT === undefined ? 'FLEETCAP_SPLITCAP_TLS_CERT' : 'FLEETCAP_SPLITCAP_TLS_KEY'],
+      message: 'TLS needs both FLEETCAP_SPLITCAP_TLS_CERT and FLEETCAP_SPLITCAP_TLS_KEY (PEM files)',
+    });
+  const refusal =
+    e.FLEETCAP_SPLITCAP_TLS_CERT === undefined
+      ? plaintextRefusal(e.FLEETCAP_SPLITCAP_HOST, e.FLEETCAP_SPLITCAP_PLAINTEXT)
+      : undefined;
+  if (refusal) ctx.addIssue({ code: 'custom', path: ['FLEETCAP_SPLITCAP_PLAINTEXT'], message: refusal });
+});
+
 export function loadSplitcapConfig(env: Env = process.env): SplitcapConfig {
-  return parseEnv(splitcapEnv, env, 'splitcap');
+  return parseEnv(checkedEnv, env, 'splitcap');
 }

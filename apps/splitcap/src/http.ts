@@ -1,6 +1,6 @@
 // The API of splitcap: POST /v1/batches (its contract: lib/src/upload/batch-upload.ts; /healthz and /metrics are
 // lib's HTTP server's, in front of this app).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   BATCH_ID_PATTERN,
   BATCHES_PATH,
@@ -15,6 +15,7 @@ import {
 } from '@fleetcap/lib/upload/batch-upload';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import type { AgentAuth } from './agent-auth.ts';
 import { BatchFormatError } from './batch-decoder.ts';
 import type { Ingest } from './ingest.ts';
 import type { SplitcapMetrics } from './metrics.ts';
@@ -24,14 +25,11 @@ export interface HttpDeps {
   ingest: Ingest;
   metrics: SplitcapMetrics;
   log: Logger;
-  tokens: Map<string, string>;
+  /** Which agent a token is (agent-auth.ts: the agent_credential table and FLEETCAP_SPLITCAP_TOKENS). */
+  auth: AgentAuth;
   maxBodyBytes: number;
   /** Why uploads should wait now (RabbitMQ down, queue too deep), or undefined. */
   backpressure: () => string | undefined;
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }
 
 function problem(res: Response, status: number, error: string, extra: Omit<UploadProblem, 'error'> = {}): void {
@@ -42,24 +40,37 @@ function problem(res: Response, status: number, error: string, extra: Omit<Uploa
 export function createHttpApp(deps: HttpDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  const tokenDigests = new Map([...deps.tokens].map(([agent, token]) => [agent, digest(token)]));
-
+  // One log line per reason and agent every 10 s at most: a flood of forged tokens must not flood the log.
+  const lastLogged = new Map<string, number>();
   const authenticate = (req: Request, res: Response, next: NextFunction) => {
     const agent = req.get(UPLOAD_HEADERS.agent);
-    const token = bearerToken(req.get(UPLOAD_HEADERS.authorization));
-    const expected = agent ? tokenDigests.get(agent) : undefined;
-    // Compare digests in constant time, and compare even for unknown agents so timing says nothing.
-    const given = digest(token ?? '');
-    const ok = timingSafeEqual(given, expected ?? digest('\0unknown')) && expected !== undefined && token !== undefined;
-    if (!agent)
-      return problem(
-        res,
-        UploadStatus.unauthenticated,
-        'missing X-Fleetcap-Agent header: name the agent whose token you send',
+    const result = deps.auth.check(agent, bearerToken(req.get(UPLOAD_HEADERS.authorization)));
+    if (result.ok) {
+      res.locals.agent = agent;
+      return next();
+    }
+    deps.metrics.authRefusals.inc({ reason: result.reason });
+    const key = `${result.reason}/${agent ?? ''}`;
+    const now = Date.now();
+    if ((lastLogged.get(key) ?? 0) + 10_000 <= now) {
+      if (lastLogged.size > 10_000) lastLogged.clear();
+      lastLogged.set(key, now);
+      deps.log.warn(
+        {
+          code: `splitcap.auth.${result.reason}`,
+          agent,
+          tokenAgent: result.tokenAgent,
+          remote: req.socket.remoteAddress,
+        },
+        `upload refused: ${result.message}`,
       );
-    if (!ok) return problem(res, UploadStatus.unauthenticated, `bad or missing bearer token for agent "${agent}"`);
-    res.locals.agent = agent;
-    next();
+    }
+    if (result.reason === 'not-loaded') {
+      // Not the agent's fault: it keeps the batch and retries.
+      res.set(UPLOAD_HEADERS.retryAfter, String(RETRY_AFTER_SECONDS));
+      return problem(res, UploadStatus.unavailable, result.message);
+    }
+    return problem(res, UploadStatus.unauthenticated, result.message);
   };
 
   const checkShape = (req: Request, res: Response, next: NextFunction) => {

@@ -1,5 +1,8 @@
 // splitcap: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
+import { readFileSync } from 'node:fs';
+import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { loadConnections } from '@fleetcap/lib/config/connections';
+import { loadAccounts } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -9,6 +12,8 @@ import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { AgentAuth, type CredentialRow, credentialColumns } from './agent-auth.ts';
 import { loadSplitcapConfig } from './config.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
 import { createHttpApp } from './http.ts';
@@ -18,9 +23,10 @@ import { Scheduler } from './scheduler.ts';
 import { checkSessionShape } from './session-shape-check.ts';
 
 const log = createLogger('splitcap');
-const { config, connections } = loadEnvOrExit(log, 'splitcap', {
+const { config, connections, accounts } = loadEnvOrExit(log, 'splitcap', {
   config: loadSplitcapConfig,
   connections: loadConnections,
+  accounts: loadAccounts,
 });
 const shutdown = onShutdown({ log, doing: 'finishing requests in flight', deadlineMs: 10_000 });
 
@@ -44,6 +50,52 @@ redis.on('ready', () => {
 });
 
 const metrics = createMetrics();
+
+// Who may upload: agent_credential (polled), and FLEETCAP_SPLITCAP_TOKENS for development (agent-auth.ts).
+const useTable = config.FLEETCAP_SPLITCAP_CREDENTIALS === 'table';
+const auth = new AgentAuth(config.FLEETCAP_SPLITCAP_TOKENS ?? new Map(), useTable);
+const credentialPool = useTable
+  ? mysql.createPool({
+      ...connections.mysql,
+      user: accounts.splitcap.user,
+      password: accounts.splitcap.password,
+      connectionLimit: 1,
+      connectTimeout: 5000,
+    })
+  : null;
+const credentials = credentialPool
+  ? new CredentialTable<CredentialRow>({
+      pool: credentialPool,
+      columns: credentialColumns,
+      pollMs: config.FLEETCAP_SPLITCAP_CREDENTIAL_POLL_MS,
+      onRows: (rows) => {
+        auth.setRows(rows);
+        metrics.credentialAgents.set(auth.validAgents());
+        log.info({ rows: rows.length, agents: auth.validAgents() }, 'agent credentials loaded');
+      },
+      onError: (err) =>
+        log.warn(
+          { code: 'splitcap.credentials-unavailable', err: err.message },
+          'cannot read agent_credential; the credentials read last stay in force',
+        ),
+    })
+  : null;
+setInterval(() => {
+  metrics.credentialLoadAge.set(credentials?.loaded ? (Date.now() - credentials.loadedAt) / 1000 : 0);
+  metrics.credentialAgents.set(auth.validAgents());
+}, 1000).unref();
+const tls = config.FLEETCAP_SPLITCAP_TLS_CERT
+  ? {
+      cert: readFileSync(config.FLEETCAP_SPLITCAP_TLS_CERT),
+      key: readFileSync(config.FLEETCAP_SPLITCAP_TLS_KEY as string),
+    }
+  : undefined;
+if (!tls)
+  log.warn(
+    { code: 'splitcap.plaintext', policy: config.FLEETCAP_SPLITCAP_PLAINTEXT },
+    'serving plain HTTP (FLEETCAP_SPLITCAP_PLAINTEXT): tokens and packets travel in clear; for development only',
+  );
+let lastTlsLog = 0;
 const scheduler = new Scheduler(
   {
     amqpUrl: connections.amqpUrl,
@@ -75,7 +127,7 @@ const api = createHttpApp({
   ingest,
   metrics,
   log,
-  tokens: config.FLEETCAP_SPLITCAP_TOKENS,
+  auth,
   maxBodyBytes: config.FLEETCAP_SPLITCAP_MAX_BODY_BYTES,
   backpressure: () =>
     redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure(),
@@ -83,21 +135,52 @@ const api = createHttpApp({
 
 // Serves even while RabbitMQ is away (uploads get 503 meanwhile); the scheduler keeps trying in the background.
 await scheduler.start();
+// Serves even while MariaDB is away: the static tokens work, enrolled agents are told 503 until the table is read.
+await credentials?.start().catch(() => undefined);
 const server = await startHttpServer({
   port: config.FLEETCAP_SPLITCAP_PORT,
   host: config.FLEETCAP_SPLITCAP_HOST,
   registry: metrics.registry,
   api,
+  tls,
+  onTlsRefused: (reason, err, remote) => {
+    metrics.tlsRefusals.inc({ reason });
+    if (Date.now() - lastTlsLog < 10_000) return;
+    lastTlsLog = Date.now();
+    if (reason === 'plaintext')
+      log.warn(
+        { code: 'splitcap.tls.plaintext', remote, err: err.message },
+        'refused a plain HTTP request on the HTTPS port: the sender must use https:// and the CA of this certificate',
+      );
+    else
+      log.warn(
+        { code: 'splitcap.tls.handshake', remote, err: err.message },
+        'a TLS handshake failed (a client that does not trust this certificate, or no TLS at all)',
+      );
+  },
   health: () => ({
     redis: check(redis.status === 'ready', redisError || redis.status),
     rabbitmq: scheduler.health(),
+    ...(credentials
+      ? {
+          credentials: check(
+            credentials.loaded && credentials.error === null,
+            credentials.error ?? 'agent_credential not read yet',
+          ),
+        }
+      : {}),
   }),
 });
 shutdown
   .add('requests in flight', () => server.close())
   .add('RabbitMQ', () => scheduler.close())
-  .add('Redis', () => redis.disconnect());
+  .add('Redis', () => redis.disconnect())
+  .add('agent credentials', async () => {
+    await credentials?.stop();
+    await credentialPool?.end().catch(() => undefined);
+  });
 signalReady(log, 'splitcap', server.port, {
   host: config.FLEETCAP_SPLITCAP_HOST,
-  agents: config.FLEETCAP_SPLITCAP_TOKENS.size,
+  tls: tls !== undefined,
+  agents: auth.validAgents(),
 });

@@ -1,5 +1,5 @@
 // splitcap's Prometheus metrics.
-import { Counter, createRegistry, Histogram } from '@fleetcap/lib/telemetry/metrics';
+import { Counter, createRegistry, Gauge, Histogram } from '@fleetcap/lib/telemetry/metrics';
 
 export function createMetrics() {
   const registry = createRegistry('splitcap');
@@ -32,6 +32,28 @@ export function createMetrics() {
     recordPackets: new Counter({
       name: 'fleetcap_splitcap_record_packets_total',
       help: 'Packets added to connection records (every packet of a connection, also those after its verdict)',
+      registers: [registry],
+    }),
+    authRefusals: new Counter({
+      name: 'fleetcap_splitcap_auth_refusals_total',
+      help: 'Uploads refused before their body was read, by reason (missing-agent, missing-token, unknown-token, revoked, expired, other-agent, not-loaded)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    tlsRefusals: new Counter({
+      name: 'fleetcap_splitcap_tls_refusals_total',
+      help: 'Connections refused during the TLS handshake, by reason (plaintext: an HTTP request to the HTTPS port; handshake: any other TLS error)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    credentialAgents: new Gauge({
+      name: 'fleetcap_splitcap_credential_agents',
+      help: 'Agents with a valid credential (agent_credential rows in force, plus FLEETCAP_SPLITCAP_TOKENS agents the table does not know)',
+      registers: [registry],
+    }),
+    credentialLoadAge: new Gauge({
+      name: 'fleetcap_splitcap_credential_load_age_seconds',
+      help: 'Seconds since agent_credential was last read successfully (grows while MariaDB is away)',
       registers: [registry],
     }),
     ingestSeconds: new Histogram({

@@ -39,7 +39,7 @@ describe('sessions of a batch', () => {
 });
 
 describe('settings', () => {
-  const tokens = { FLEETCAP_SPLITCAP_TOKENS: 'host-1=12345678' };
+  const tokens = { FLEETCAP_SPLITCAP_TOKENS: 'host-1=12345678', FLEETCAP_SPLITCAP_PLAINTEXT: 'loopback' };
 
   test('FLEETCAP_COMMUNITY_ID_SEED is 0 unless set, and 0-65535', () => {
     assert.equal(loadSplitcapConfig(tokens).FLEETCAP_COMMUNITY_ID_SEED, 0);
@@ -55,10 +55,10 @@ describe('settings', () => {
   });
 
   test('every agent of FLEETCAP_SPLITCAP_TOKENS is an agent id (it names the agent’s sessions in Redis)', () => {
-    assert.deepEqual([...loadSplitcapConfig(tokens).FLEETCAP_SPLITCAP_TOKENS.keys()], ['host-1']);
+    assert.deepEqual([...(loadSplitcapConfig(tokens).FLEETCAP_SPLITCAP_TOKENS?.keys() ?? [])], ['host-1']);
     for (const agent of ['a/b', 'a{b}', '.dot', 'x'.repeat(65)])
       assert.throws(
-        () => loadSplitcapConfig({ FLEETCAP_SPLITCAP_TOKENS: `${agent}=12345678` }),
+        () => loadSplitcapConfig({ ...tokens, FLEETCAP_SPLITCAP_TOKENS: `${agent}=12345678` }),
         /an agent id is 1-64 letters, digits, "\.", "_" or "-", starting with a letter or digit/,
         agent,
       );

@@ -13,7 +13,10 @@ const dir = mkdtempSync(join(tmpdir(), 'splitcap-shape-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("splitcap's defaults are the feature code's session shape, and the committed model card's", () => {
-  const config = loadSplitcapConfig({ FLEETCAP_SPLITCAP_TOKENS: 'a=12345678' });
+  const config = loadSplitcapConfig({
+    FLEETCAP_SPLITCAP_TOKENS: 'a=12345678',
+    FLEETCAP_SPLITCAP_PLAINTEXT: 'loopback',
+  });
   assert.equal(config.FLEETCAP_SESSION_MAX_PACKETS, SESSION_MAX_PACKETS);
   assert.equal(config.FLEETCAP_SESSION_DELAY_MS, SESSION_DELAY_MS);
   assert.equal(SESSION_DELAY_MS * 1000, FEATURE_WINDOW_US, 'the delay is the feature window');

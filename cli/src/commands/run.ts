@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,10 +27,10 @@ import {
   SCENARIO_TOOLS,
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
-import { appBuild, type LocalApp, localApps } from '../local-apps.ts';
+import { appBuild, type LocalApp, localApps, stackCaFile } from '../local-apps.ts';
 import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
 import { printRunReport } from '../run/run-report.ts';
-import { agentConfigStatus, countVerdicts, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
+import { agentConfigStatus, countVerdicts, enrollAgent, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
 import { uploadFile } from './upload.ts';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -131,8 +131,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
   process.on('SIGINT', () => void stop(130));
   process.on('SIGTERM', () => void stop(143));
 
-  const token = randomBytes(18).toString('base64url');
   const uploadToken = randomBytes(18).toString('base64url');
+  const agentSecretFile = join(stackHome, 'secrets', `${localAgentId}.secret`);
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
   try {
     mkdirSync(appLogs, { recursive: true });
@@ -147,6 +147,10 @@ export async function runSystem(o: RunOptions): Promise<void> {
         if (code !== 0) throw new Error(`stack up failed:\n${out}`);
       },
     );
+    await step(
+      `enroll the agent "${localAgentId}" in agent_credential (its secret: ${agentSecretFile}, mode 0600)`,
+      () => enrollAgent(localAgentId, agentSecretFile),
+    );
     await step('start forecast, splitcap, 2 session-workers, config-sync and the detector', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
@@ -155,7 +159,11 @@ export async function runSystem(o: RunOptions): Promise<void> {
           spec('splitcap'),
           {
             ...common,
-            FLEETCAP_SPLITCAP_TOKENS: `${localAgentId}=${token},sample-upload=${uploadToken}`,
+            // The agent is in agent_credential; the sample captures go up as a development token.
+            FLEETCAP_SPLITCAP_TOKENS: `sample-upload=${uploadToken}`,
+            // HTTPS with the certificate `stack up` made (the agent verifies it against the stack's CA).
+            FLEETCAP_SPLITCAP_TLS_CERT: join(stackHome, 'tls', 'splitcap.crt'),
+            FLEETCAP_SPLITCAP_TLS_KEY: join(stackHome, 'tls', 'splitcap.key'),
           },
           true,
         ),
@@ -187,7 +195,12 @@ export async function runSystem(o: RunOptions): Promise<void> {
       await startApp(
         apps,
         spec('listener'),
-        { ...common, FLEETCAP_AGENT_ID: localAgentId, FLEETCAP_AGENT_TOKEN: token },
+        {
+          ...common,
+          FLEETCAP_AGENT_ID: localAgentId,
+          FLEETCAP_AGENT_SECRET_FILE: agentSecretFile,
+          FLEETCAP_SPLITCAP_CA_FILE: stackCaFile,
+        },
         false,
       );
     });
@@ -197,7 +210,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
         agentId: localAgentId,
         device,
         filter,
-        splitcapUrl: `http://127.0.0.1:${splitcapPort}`,
+        splitcapUrl: `https://127.0.0.1:${splitcapPort}`,
       }),
     );
     const revision = await step('config travels binlog -> Debezium -> Kafka -> config-sync -> ZooKeeper -> agent', () =>
@@ -225,7 +238,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
       await step('upload the sample captures in ../shared/pcaps/slips', async () => {
         for (const f of readdirSync(samples).filter((n) => /\.pcap(ng)?$/.test(n))) {
           await uploadFile(join(samples, f), {
-            url: `http://127.0.0.1:${splitcapPort}`,
+            url: `https://127.0.0.1:${splitcapPort}`,
+            ca: readFileSync(stackCaFile),
             agent: 'sample-upload',
             token: uploadToken,
             batchPackets: 5000,

@@ -3,6 +3,7 @@
 // with a batch id derived from the file and its position, so an interrupted upload can be rerun.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { request } from 'node:https';
 import { basename } from 'node:path';
 import { CaptureParser } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
@@ -23,6 +24,44 @@ export interface UploadOptions {
   token: string;
   batchPackets: number;
   progress: boolean;
+  /** For an https:// splitcap: the CA its certificate is verified against (default: the system's CAs). */
+  ca?: Buffer;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+  retryAfter: string | null;
+}
+
+/** One POST: fetch, or node:https when a CA is given (fetch cannot be given one). */
+function post(url: string, headers: Record<string, string>, body: Buffer, ca?: Buffer): Promise<Answer> {
+  if (ca === undefined || !url.startsWith('https:'))
+    return fetch(url, { method: 'POST', headers, body }).then(async (res) => ({
+      status: res.status,
+      text: await res.text(),
+      retryAfter: res.headers.get(UPLOAD_HEADERS.retryAfter),
+    }));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', ca, headers: { ...headers, 'content-length': String(body.length) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => {
+          const retryAfter = res.headers[UPLOAD_HEADERS.retryAfter];
+          resolve({
+            status: res.statusCode ?? 0,
+            text,
+            retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Cuts a capture into pcap batches of at most `batchPackets` packets (one link type per batch). */
@@ -63,19 +102,15 @@ export async function uploadFile(
   try {
     for (const [i, b] of batches.entries()) {
       for (let attempt = 1; ; attempt++) {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: uploadHeaders(o.agent, o.token, `upload-${fileId}-${i}`),
-          body: b.body,
-        });
-        const text = await res.text();
+        const res = await post(url, uploadHeaders(o.agent, o.token, `upload-${fileId}-${i}`), b.body, o.ca);
+        const text = res.text;
         const action = senderAction(res.status);
         if (action === 'done') {
           if ((JSON.parse(text) as BatchAccepted).duplicate) duplicates++;
           break;
         }
         if (action === 'retry' && attempt < 10) {
-          const waitMs = parseRetryAfter(res.headers.get(UPLOAD_HEADERS.retryAfter)) ?? 1000;
+          const waitMs = parseRetryAfter(res.retryAfter) ?? 1000;
           await new Promise((r) => setTimeout(r, waitMs));
           continue;
         }
@@ -100,32 +135,43 @@ export function registerUploadCommand(program: Command): void {
     .option('--agent <id>', 'agent id to upload as', process.env.FLEETCAP_AGENT_ID ?? 'local-upload')
     .option('--token <token>', "that agent's bearer token (or FLEETCAP_AGENT_TOKEN)", process.env.FLEETCAP_AGENT_TOKEN)
     .option('--batch-packets <n>', 'packets per batch', '5000')
-    .action(async (files: string[], opts: { url: string; agent: string; token?: string; batchPackets: string }) => {
-      if (!opts.token) {
-        console.error(
-          'fleetcap upload: no token: pass --token or set FLEETCAP_AGENT_TOKEN (the agent=token pair splitcap was started with)',
-        );
-        process.exit(2);
-      }
-      let failed = 0;
-      for (const file of files) {
-        try {
-          statSync(file);
-          const r = await uploadFile(file, {
-            url: opts.url,
-            agent: opts.agent,
-            token: opts.token,
-            batchPackets: Number(opts.batchPackets),
-            progress: process.stderr.isTTY === true,
-          });
-          console.log(
-            `${file}: ${r.packets} packets in ${r.batches} batches${r.duplicates ? ` (${r.duplicates} already uploaded)` : ''}`,
+    .option(
+      '--ca <file>',
+      "the CA of splitcap's certificate, for https:// (or FLEETCAP_SPLITCAP_CA_FILE)",
+      process.env.FLEETCAP_SPLITCAP_CA_FILE,
+    )
+    .action(
+      async (
+        files: string[],
+        opts: { url: string; agent: string; token?: string; batchPackets: string; ca?: string },
+      ) => {
+        if (!opts.token) {
+          console.error(
+            'fleetcap upload: no token: pass --token or set FLEETCAP_AGENT_TOKEN (the agent=token pair splitcap was started with)',
           );
-        } catch (err) {
-          failed++;
-          console.error(`fleetcap upload: ${(err as Error).message}`);
+          process.exit(2);
         }
-      }
-      process.exit(failed ? 2 : 0);
-    });
+        let failed = 0;
+        for (const file of files) {
+          try {
+            statSync(file);
+            const r = await uploadFile(file, {
+              url: opts.url,
+              agent: opts.agent,
+              token: opts.token,
+              batchPackets: Number(opts.batchPackets),
+              progress: process.stderr.isTTY === true,
+              ...(opts.ca ? { ca: readFileSync(opts.ca) } : {}),
+            });
+            console.log(
+              `${file}: ${r.packets} packets in ${r.batches} batches${r.duplicates ? ` (${r.duplicates} already uploaded)` : ''}`,
+            );
+          } catch (err) {
+            failed++;
+            console.error(`fleetcap upload: ${(err as Error).message}`);
+          }
+        }
+        process.exit(failed ? 2 : 0);
+      },
+    );
 }

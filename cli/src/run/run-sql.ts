@@ -2,8 +2,12 @@
 // through the mariadb command-line client), then reads back whether the agent applied that config and which
 // verdicts arrived.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import mysql from 'mysql2/promise';
+import { rotateAgent } from '../commands/agent-credentials.ts';
 import type { ScoredVerdict } from '../lab/score.ts';
 
 async function query<T>(sql: string, values: unknown[] = []): Promise<T[]> {
@@ -30,19 +34,42 @@ export function registerAgentWithSql(agent: AgentRegistration): void {
   const sql = `INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url, snaplen, batch_packets, batch_ms, upload_concurrency, enabled)
     VALUES ('${agent.agentId}', '${agent.device}', '${agent.filter}', '${agent.splitcapUrl}', 65535, 500, 500, 2, 1)
     ON DUPLICATE KEY UPDATE device = VALUES(device), bpf_filter = VALUES(bpf_filter), splitcap_url = VALUES(splitcap_url), enabled = 1`;
-  execFileSync('mariadb', [
-    '--no-defaults',
-    '-h',
-    conn.mysql.host,
-    '-P',
-    String(conn.mysql.port),
-    '-u',
-    conn.mysqlAdmin.user,
-    `-p${conn.mysqlAdmin.password}`,
-    conn.mysql.database,
-    '-e',
-    sql,
-  ]);
+  // The password goes in an option file only this user can read, not on the command line (which every user of the
+  // machine can read in /proc/<pid>/cmdline). --defaults-file reads that file and no other, as --no-defaults would.
+  const dir = mkdtempSync(join(tmpdir(), 'fleetcap-mariadb-'));
+  const options = join(dir, 'client.cnf');
+  try {
+    // Quoted, so that a # or a space in the password is part of it (option files read \\ and \" in quotes).
+    const quoted = conn.mysqlAdmin.password.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+    writeFileSync(options, `[client]\npassword="${quoted}"\n`, { mode: 0o600 });
+    execFileSync('mariadb', [
+      `--defaults-file=${options}`,
+      '-h',
+      conn.mysql.host,
+      '-P',
+      String(conn.mysql.port),
+      '-u',
+      conn.mysqlAdmin.user,
+      conn.mysql.database,
+      '-e',
+      sql,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A new credential for the demo's agent (the earlier ones end now), its secret in a new 0600 file. */
+export async function enrollAgent(agentId: string, secretFile: string): Promise<void> {
+  const conn = loadConnections();
+  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' });
+  try {
+    const enrolled = await rotateAgent(c, agentId, 0, 'fleetcap run');
+    rmSync(secretFile, { force: true });
+    writeFileSync(secretFile, `${enrolled.secret}\n`, { mode: 0o600, flag: 'wx' });
+  } finally {
+    await c.end();
+  }
 }
 
 /** The agent's config revision beside what the agent reported in agent_status (null: nothing yet). */

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { parseEnv } from '../config/connections.ts';
 
-export const accountRoles = ['worker', 'report', 'cdc', 'configsync', 'detector'] as const;
+export const accountRoles = ['worker', 'report', 'cdc', 'configsync', 'detector', 'splitcap'] as const;
 export type AccountRole = (typeof accountRoles)[number];
 
 const accountEnv = z.object({
@@ -18,6 +18,9 @@ const accountEnv = z.object({
   FLEETCAP_MYSQL_CONFIGSYNC_PASSWORD: z.string().min(8).default('fleetcap-configsync-local'),
   FLEETCAP_MYSQL_DETECTOR_USER: z.string().min(1).default('fleetcap_detector'),
   FLEETCAP_MYSQL_DETECTOR_PASSWORD: z.string().min(8).default('fleetcap-detector-local'),
+  /** splitcap: reads the agents' upload-token verifiers (agent_credential, sql/008). */
+  FLEETCAP_MYSQL_SPLITCAP_USER: z.string().min(1).default('fleetcap_splitcap'),
+  FLEETCAP_MYSQL_SPLITCAP_PASSWORD: z.string().min(8).default('fleetcap-splitcap-local'),
 });
 
 export interface Account {
@@ -33,6 +36,7 @@ export function loadAccounts(env: Record<string, string | undefined> = process.e
     cdc: { user: e.FLEETCAP_MYSQL_CDC_USER, password: e.FLEETCAP_MYSQL_CDC_PASSWORD },
     configsync: { user: e.FLEETCAP_MYSQL_CONFIGSYNC_USER, password: e.FLEETCAP_MYSQL_CONFIGSYNC_PASSWORD },
     detector: { user: e.FLEETCAP_MYSQL_DETECTOR_USER, password: e.FLEETCAP_MYSQL_DETECTOR_PASSWORD },
+    splitcap: { user: e.FLEETCAP_MYSQL_SPLITCAP_USER, password: e.FLEETCAP_MYSQL_SPLITCAP_PASSWORD },
   };
 }
 

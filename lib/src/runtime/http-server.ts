@@ -3,6 +3,7 @@
 // as `api` for every other path. Port rule: N, 0 for a free port the OS picks (the returned `port` says which, and
 // the app announces it in its ready signal), `off` for no server at all.
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PortSetting } from '../config/env-schema.ts';
@@ -17,6 +18,13 @@ export interface HttpServerOptions {
   api?: RequestListener;
   /** Longer than a balancer's or client's idle timeout (forecast: 65 s), so that they close first. */
   keepAliveTimeoutMs?: number;
+  /** PEM certificate (chain) and key: the server speaks HTTPS only. */
+  tls?: { cert: Buffer; key: Buffer };
+  /**
+   * A connection that failed its TLS handshake (and was closed): `plaintext` when it sent an HTTP request to the
+   * HTTPS port, `handshake` for any other TLS error (a client that does not trust the certificate, say).
+   */
+  onTlsRefused?: (reason: 'plaintext' | 'handshake', error: Error, remote: string | undefined) => void;
 }
 
 export interface HttpServer {
@@ -77,7 +85,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   if (port === 'off') return null;
   const api = options.api ?? notFound;
   let closing = false;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     // A keep-alive connection would hold a closing server open until its idle timeout.
     res.once('finish', () => {
       if (closing) setImmediate(() => server.closeIdleConnections());
@@ -89,7 +97,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       },
       (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
     );
-  });
+  };
+  const server = options.tls
+    ? createTlsServer({ ...options.tls, minVersion: 'TLSv1.2' }, handler)
+    : createServer(handler);
+  if (options.tls) {
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      const plaintext = err.code === 'ERR_SSL_HTTP_REQUEST' || /http request/i.test(err.message);
+      options.onTlsRefused?.(plaintext ? 'plaintext' : 'handshake', err, socket.remoteAddress);
+    });
+  }
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -231,9 +231,39 @@ export class ZkClient extends EventEmitter {
     });
   }
 
-  /** Creates a node with this client's ACL; rejects with NODE_EXISTS or NO_NODE (no parent). */
-  create(path: string, data: Buffer | null = null, mode: number = CreateMode.PERSISTENT): Promise<string> {
-    return this.call(`create ${path}`, (c, cb) => c.create(path, data ?? Buffer.alloc(0), this.acl, mode, cb));
+  /** Creates a node with this client's ACL (or the one given); rejects with NODE_EXISTS, NO_NODE (no parent), NO_AUTH. */
+  create(
+    path: string,
+    data: Buffer | null = null,
+    mode: number = CreateMode.PERSISTENT,
+    acl?: readonly ZkAclEntry[],
+  ): Promise<string> {
+    const list = acl ? toClientAcl(acl) : this.acl;
+    return this.call(`create ${path}`, (c, cb) => c.create(path, data ?? Buffer.alloc(0), list, mode, cb));
+  }
+
+  /** Replaces the node's ACL (needs ADMIN on it); rejects with NO_NODE or NO_AUTH. */
+  setAcl(path: string, acl: readonly ZkAclEntry[], version = -1): Promise<ZkStat> {
+    const list = toClientAcl(acl);
+    return this.call(`setACL ${path}`, (c, cb) => c.setACL(path, list, version, cb));
+  }
+
+  /** The node's ACL as plain entries, or null when it does not exist. */
+  getAcl(path: string): Promise<ZkAclEntry[] | null> {
+    return this.call(`getACL ${path}`, (c, cb) =>
+      c.getACL(path, (err, acls) => {
+        if (isNoNode(err)) return cb(null, null);
+        if (err) return cb(err, null);
+        cb(
+          null,
+          acls.map((a) => ({
+            scheme: a.id.scheme,
+            id: a.id.id,
+            permissions: (a as unknown as { permission: number }).permission,
+          })),
+        );
+      }),
+    );
   }
 
   /** An ephemeral node: it goes with this session. */
@@ -251,8 +281,9 @@ export class ZkClient extends EventEmitter {
     return this.call(`remove ${path}`, (c, cb) => c.remove(path, version, (err) => cb(err, undefined)));
   }
 
-  /** Creates the node and every missing parent (with this client's ACL); an existing node is fine. */
-  mkdirp(path: string): Promise<string> {
-    return this.call(`mkdirp ${path}`, (c, cb) => c.mkdirp(path, this.acl, cb));
+  /** Creates the node and every missing parent (with this client's ACL, or the one given); an existing node is fine. */
+  mkdirp(path: string, acl?: readonly ZkAclEntry[]): Promise<string> {
+    const list = acl ? toClientAcl(acl) : this.acl;
+    return this.call(`mkdirp ${path}`, (c, cb) => c.mkdirp(path, list, cb));
   }
 }

@@ -1,0 +1,184 @@
+// `fleetcap agents add|rotate|revoke|list`: enrollment and revocation of agents by SQL (the agent_credential
+// table, sql/008), as the admin account. The secret is printed once (or written to a 0600 file) and never stored:
+// the table holds only its verifiers (lib/src/auth/agent-credential.ts). splitcap and config-sync read the table
+// every second, so the change is in force within seconds, with no restart.
+import { writeFileSync } from 'node:fs';
+import { agentIdPattern } from '@fleetcap/lib/agent/paths';
+import { credentialVerifiers, newAgentSecret } from '@fleetcap/lib/auth/agent-credential';
+import { loadConnections } from '@fleetcap/lib/config/connections';
+import type { Command } from 'commander';
+import mysql from 'mysql2/promise';
+import { renderTable } from './report.ts';
+
+export interface Enrolled {
+  agentId: string;
+  credentialId: number;
+  secret: string;
+  /** The old credentials' expiry (rotate only). */
+  oldUntil?: Date;
+}
+
+type Sql = Pick<mysql.Connection, 'query' | 'execute'>;
+
+function checkAgentId(agentId: string): void {
+  if (!agentIdPattern.test(agentId))
+    throw new Error(
+      `"${agentId}" is no agent id: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+}
+
+const validNow = 'revoked_at IS NULL AND (not_after IS NULL OR not_after > NOW(3))';
+
+async function validCount(sql: Sql, agentId: string): Promise<number> {
+  const [rows] = await sql.execute<mysql.RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM agent_credential WHERE agent_id = ? AND ${validNow}`,
+    [agentId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function insertCredential(sql: Sql, agentId: string, note: string): Promise<Enrolled> {
+  const secret = newAgentSecret();
+  const v = credentialVerifiers(agentId, secret);
+  const [res] = await sql.execute<mysql.ResultSetHeader>(
+    'INSERT INTO agent_credential (agent_id, token_sha256, zk_digest, note) VALUES (?, ?, ?, ?)',
+    [agentId, v.tokenSha256, v.zkDigest, note],
+  );
+  return { agentId, credentialId: res.insertId, secret };
+}
+
+/** A first credential for the agent; refused when it has a valid one (rotate it instead). */
+export async function addAgent(sql: Sql, agentId: string, note = ''): Promise<Enrolled> {
+  checkAgentId(agentId);
+  if ((await validCount(sql, agentId)) > 0)
+    throw new Error(
+      `agent "${agentId}" already has a valid credential: fleetcap agents rotate ${agentId} gives it a new one`,
+    );
+  return insertCredential(sql, agentId, note);
+}
+
+/** A new credential; the old ones stay valid for overlapSeconds (both secrets work meanwhile), then expire. */
+export async function rotateAgent(sql: Sql, agentId: string, overlapSeconds: number, note = ''): Promise<Enrolled> {
+  checkAgentId(agentId);
+  const enrolled = await insertCredential(sql, agentId, note || 'rotation');
+  await sql.execute(
+    `UPDATE agent_credential SET not_after = LEAST(COALESCE(not_after, NOW(3) + INTERVAL ? SECOND), NOW(3) + INTERVAL ? SECOND)
+     WHERE agent_id = ? AND id <> ? AND ${validNow}`,
+    [overlapSeconds, overlapSeconds, agentId, enrolled.credentialId],
+  );
+  return { ...enrolled, oldUntil: new Date(Date.now() + overlapSeconds * 1000) };
+}
+
+/** Revokes every valid credential of the agent; resolves with how many. */
+export async function revokeAgent(sql: Sql, agentId: string): Promise<number> {
+  checkAgentId(agentId);
+  const [res] = await sql.execute<mysql.ResultSetHeader>(
+    `UPDATE agent_credential SET revoked_at = NOW(3) WHERE agent_id = ? AND ${validNow}`,
+    [agentId],
+  );
+  return res.affectedRows;
+}
+
+export async function listCredentials(sql: Sql): Promise<Array<Record<string, unknown>>> {
+  const [rows] = await sql.query<mysql.RowDataPacket[]>(
+    `SELECT id, agent_id, note, created_at, not_after, revoked_at,
+            CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                 WHEN not_after IS NOT NULL AND not_after <= NOW(3) THEN 'expired'
+                 WHEN not_after IS NOT NULL THEN 'valid until not_after'
+                 ELSE 'valid' END AS state
+     FROM agent_credential ORDER BY agent_id, id`,
+  );
+  return rows;
+}
+
+/** What the operator puts on the agent's host. */
+export function agentConfigLines(e: Enrolled, secretFile?: string): string[] {
+  const path = '/etc/fleetcap/agent.secret';
+  return [
+    ...(secretFile
+      ? [`the secret of agent "${e.agentId}" (credential ${e.credentialId}) is in ${secretFile} (mode 0600)`]
+      : [
+          `the secret of agent "${e.agentId}" (credential ${e.credentialId}), shown this once:`,
+          `  ${e.secret}`,
+          `store it on the agent's host, readable by the listener only:`,
+          `  umask 077; printf '%s\\n' '${e.secret}' > ${path}`,
+        ]),
+    `the listener's settings:`,
+    `  FLEETCAP_AGENT_ID=${e.agentId}`,
+    `  FLEETCAP_AGENT_SECRET_FILE=${secretFile ?? path}`,
+    ...(e.oldUntil ? [`the previous secret stays valid until ${e.oldUntil.toISOString()}`] : []),
+  ];
+}
+
+async function withAdmin<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+  const conn = loadConnections();
+  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' }).catch((err: Error) => {
+    throw new Error(
+      `cannot reach MariaDB at ${conn.mysql.host}:${conn.mysql.port} as ${conn.mysqlAdmin.user}: ${err.message}. Is the stack up? (npx fleetcap status)`,
+    );
+  });
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function run(what: string, fn: () => Promise<void>): Promise<void> {
+  return fn().catch((err: Error) => {
+    console.error(`fleetcap agents ${what}: ${err.message}`);
+    process.exit(1);
+  });
+}
+
+function report(e: Enrolled, secretFile?: string): void {
+  if (secretFile) writeFileSync(secretFile, `${e.secret}\n`, { mode: 0o600, flag: 'wx' });
+  for (const line of agentConfigLines(e, secretFile)) console.log(line);
+}
+
+/** Adds the subcommands to `fleetcap agents` (registered by report.ts, which prints the agents' status). */
+export function registerAgentCredentialCommands(program: Command): void {
+  const agents = program.commands.find((c) => c.name() === 'agents');
+  if (!agents) throw new Error('register the agents command first');
+  agents
+    .command('add')
+    .argument('<agent-id>')
+    .option('--note <text>', 'a note kept with the credential', '')
+    .option('--secret-file <path>', 'write the secret to this new file (mode 0600) instead of printing it')
+    .description('enroll an agent: a new secret, printed once, accepted by splitcap within seconds')
+    .action((agentId: string, o: { note: string; secretFile?: string }) =>
+      run('add', () => withAdmin(async (c) => report(await addAgent(c, agentId, o.note), o.secretFile))),
+    );
+  agents
+    .command('rotate')
+    .argument('<agent-id>')
+    .option('--overlap <seconds>', 'how long the previous secret stays valid', '3600')
+    .option('--secret-file <path>', 'write the new secret to this new file (mode 0600) instead of printing it')
+    .description('a new secret for the agent; the previous one keeps working for --overlap seconds')
+    .action((agentId: string, o: { overlap: string; secretFile?: string }) =>
+      run('rotate', async () => {
+        const overlap = Number(o.overlap);
+        if (!Number.isInteger(overlap) || overlap < 0)
+          throw new Error(`--overlap ${o.overlap}: must be a whole number of seconds, 0 or more`);
+        await withAdmin(async (c) => report(await rotateAgent(c, agentId, overlap), o.secretFile));
+      }),
+    );
+  agents
+    .command('revoke')
+    .argument('<agent-id>')
+    .description('revoke every credential of the agent: splitcap refuses its uploads within seconds')
+    .action((agentId: string) =>
+      run('revoke', () =>
+        withAdmin(async (c) => {
+          const n = await revokeAgent(c, agentId);
+          console.log(
+            n === 0 ? `agent "${agentId}" had no valid credential` : `revoked ${n} credential(s) of agent "${agentId}"`,
+          );
+        }),
+      ),
+    );
+  agents
+    .command('list')
+    .description('every credential: agent, created, expiry, revoked, state (never a secret)')
+    .action(() => run('list', () => withAdmin(async (c) => console.log(renderTable(await listCredentials(c))))));
+}

@@ -1,0 +1,92 @@
+// An agent's credential: one random secret per enrollment (`fleetcap agents add|rotate`), from which the listener
+// derives the two things it presents, so the host keeps one secret and each server stores only a verifier:
+//   upload token  = "fcu1_" + base64url(HMAC-SHA256(secret, "fleetcap upload token v1"))  -> splitcap (Bearer)
+//   ZK password   = base64url(HMAC-SHA256(secret, "fleetcap zookeeper digest v1"))        -> ZooKeeper digest auth
+// The table agent_credential (sql/008) holds sha256(upload token) and the ZooKeeper digest id of the agent's
+// user (`agent.<id>:base64(sha1(user:password))`, the form ZooKeeper's own ACLs store), never the secret.
+// Why SHA-256 and not scrypt/argon2: the secret is 256 bits from the CSPRNG, so an offline guess is 2^256 work
+// whatever the hash; a slow hash protects low-entropy passwords, and would cost every upload tens of ms of CPU.
+// The sniffer is given only the upload token (it never sees the secret nor the ZooKeeper password).
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { digestId, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
+
+export const SECRET_PREFIX = 'fca1_';
+export const UPLOAD_TOKEN_PREFIX = 'fcu1_';
+const secretPattern = /^fca1_[A-Za-z0-9_-]{43}$/;
+
+/** A new agent secret: 32 random bytes, base64url, with a prefix that secret scanners can match. */
+export function newAgentSecret(): string {
+  return `${SECRET_PREFIX}${randomBytes(32).toString('base64url')}`;
+}
+
+export function isAgentSecret(text: string): boolean {
+  return secretPattern.test(text);
+}
+
+function derive(secret: string, purpose: string): string {
+  return createHmac('sha256', secret).update(purpose).digest('base64url');
+}
+
+/** What the sniffer sends as `Authorization: Bearer`. */
+export function uploadToken(secret: string): string {
+  return `${UPLOAD_TOKEN_PREFIX}${derive(secret, 'fleetcap upload token v1')}`;
+}
+
+/** The agent's ZooKeeper digest user: `agent.<id>` (an agent id holds no ':'). */
+export function zkUser(agentId: string): string {
+  return `agent.${agentId}`;
+}
+
+export function zkPassword(secret: string): string {
+  return derive(secret, 'fleetcap zookeeper digest v1');
+}
+
+/** `user:password` for ZooKeeper's addAuth('digest', ...). */
+export function zkAuthCredentials(agentId: string, secret: string): string {
+  return `${zkUser(agentId)}:${zkPassword(secret)}`;
+}
+
+/**
+ * The ACL of the nodes the agent creates (its live node): the agent may do anything with it, anyone may read it
+ * (it is status, as agent_status is, and config-sync reads it with its own credential).
+ */
+export function agentOwnedAcl(agentId: string, secret: string): ZkAclEntry[] {
+  return [
+    { scheme: 'digest', id: digestId(zkUser(agentId), zkPassword(secret)), permissions: ZkPermission.ALL },
+    { scheme: 'world', id: 'anyone', permissions: ZkPermission.READ },
+  ];
+}
+
+/** sha256 hex: what the table stores for an upload token, and what splitcap compares. */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** The verifiers of one secret, as stored in agent_credential. */
+export function credentialVerifiers(agentId: string, secret: string): { tokenSha256: string; zkDigest: string } {
+  return {
+    tokenSha256: tokenHash(uploadToken(secret)),
+    zkDigest: digestId(zkUser(agentId), zkPassword(secret)),
+  };
+}
+
+/**
+ * Reads a secret from a file (FLEETCAP_AGENT_SECRET_FILE and the like): the first line, trimmed. A file that
+ * others may read is refused, as ssh refuses a private key that is group- or world-readable.
+ */
+export function readSecretFile(path: string, what: string): string {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch (err) {
+    throw new Error(`${what}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if ((mode & 0o077) !== 0)
+    throw new Error(
+      `${what}: ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path} and start again`,
+    );
+  const text = readFileSync(path, 'utf8').split('\n')[0]?.trim() ?? '';
+  if (text === '') throw new Error(`${what}: ${path} is empty`);
+  return text;
+}
