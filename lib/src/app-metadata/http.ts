@@ -175,7 +175,16 @@ interface Headers {
   next: number;
 }
 
-/** The header block from `at`; 'incomplete' (with what complete lines gave) when the blank line is not there. */
+/**
+ * The headers whose values anything reads (the first request's host and user agent, every message's framing): only
+ * these are decoded, a text decode per header of every message being most of what a long keep-alive session cost.
+ */
+const READ_HEADERS: ReadonlySet<string> = new Set(['host', 'user-agent', 'transfer-encoding', 'content-length']);
+
+/**
+ * The header block from `at` (the values of READ_HEADERS); 'incomplete' (with what complete lines gave) when the
+ * blank line is not there.
+ */
 function parseHeaders(b: Uint8Array, at: number): { headers: Headers; complete: boolean; malformed: boolean } {
   const values = new Map<string, string>();
   let p = at;
@@ -198,7 +207,7 @@ function parseHeaders(b: Uint8Array, at: number): { headers: Headers; complete: 
       else {
         const name = ascii(b, p, colon).trim().toLowerCase();
         last = name;
-        if (!values.has(name)) values.set(name, text(b, colon + 1, end).trim());
+        if (READ_HEADERS.has(name) && !values.has(name)) values.set(name, text(b, colon + 1, end).trim());
       }
     }
     p = lf + 1;
