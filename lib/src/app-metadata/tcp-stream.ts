@@ -142,12 +142,16 @@ function totalCaptured(segments: Segment[]): number {
   return sum;
 }
 
+/** Where a segment's data starts in sequence space (a SYN's data starts one after its sequence number). */
+function dataSeq(p: AppPacket): number {
+  return (p.tcpSeq! + (p.tcpFlags & TCP_SYN ? 1 : 0)) >>> 0;
+}
+
 /**
  * Segment offsets from the sequence numbers: relative to the SYN's (its data starts one after it), or without a
  * SYN to the earliest sequence number among the data segments (modulo 2^32, so wrap-around is harmless).
  */
 function bySequence(packets: readonly AppPacket[], direction: 0 | 1, syn: AppPacket | undefined): Segment[] {
-  const dataSeq = (p: AppPacket) => ((p.tcpSeq! + (p.tcpFlags & TCP_SYN ? 1 : 0)) >>> 0) as number;
   let base: number;
   if (syn) base = dataSeq(syn);
   else {
