@@ -14,6 +14,7 @@ APT_PACKAGES=(
   default-jre-headless maven nodejs npm
   libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates openssl docker-compose socat util-linux
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
+  libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
 )
 
 missing=()

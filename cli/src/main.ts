@@ -1,29 +1,50 @@
 // The `fleetcap` command line. Each subcommand lives in its own module under commands/;
 // this file only registers them.
 import { Command } from 'commander';
-import { registerAgentCredentialCommands } from './commands/agent-credentials.ts';
-import { registerClassifyCommand } from './commands/classify.ts';
-import { registerDatasetCommand } from './commands/dataset.ts';
-import { registerDetectionsCommand } from './commands/detections.ts';
-import { registerPcapCommand } from './commands/pcap.ts';
-import { registerReportCommands } from './commands/report.ts';
-import { registerRunCommand } from './commands/run.ts';
-import { registerSessionsCommand } from './commands/sessions.ts';
-import { registerStackCommands } from './commands/stack.ts';
-import { registerUploadCommand } from './commands/upload.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each module and the commands it registers. A run loads only the module of the command it names: loading every
+ * module (the stack, the lab, the report's tables) took longer than `fleetcap sessions` takes over a capture of
+ * 100,000 packets. Help, and a name not listed here, load them all.
+ */
+const MODULES: Array<{ commands: string[]; load: () => Promise<Register> }> = [
+  {
+    commands: ['up', 'down', 'status', 'logs', 'migrate'],
+    load: async () => (await import('./commands/stack.ts')).registerStackCommands,
+  },
+  { commands: ['sessions'], load: async () => (await import('./commands/sessions.ts')).registerSessionsCommand },
+  { commands: ['dataset'], load: async () => (await import('./commands/dataset.ts')).registerDatasetCommand },
+  { commands: ['classify'], load: async () => (await import('./commands/classify.ts')).registerClassifyCommand },
+  {
+    commands: ['report', 'agents'],
+    load: async () => {
+      const [report, credentials] = await Promise.all([
+        import('./commands/report.ts'),
+        import('./commands/agent-credentials.ts'),
+      ]);
+      // `agents add|rotate|revoke|list` are subcommands of the `agents` that report.ts registers.
+      return (program) => {
+        report.registerReportCommands(program);
+        credentials.registerAgentCredentialCommands(program);
+      };
+    },
+  },
+  { commands: ['pcap'], load: async () => (await import('./commands/pcap.ts')).registerPcapCommand },
+  {
+    commands: ['detections'],
+    load: async () => (await import('./commands/detections.ts')).registerDetectionsCommand,
+  },
+  { commands: ['run'], load: async () => (await import('./commands/run.ts')).registerRunCommand },
+  { commands: ['upload'], load: async () => (await import('./commands/upload.ts')).registerUploadCommand },
+];
 
 const program = new Command();
 program.name('fleetcap').description('fleetcap: fleet-wide packet capture, sessionizing and classification');
 
-registerStackCommands(program);
-registerSessionsCommand(program);
-registerDatasetCommand(program);
-registerClassifyCommand(program);
-registerReportCommands(program);
-registerPcapCommand(program);
-registerAgentCredentialCommands(program);
-registerRunCommand(program);
-registerUploadCommand(program);
-registerDetectionsCommand(program);
+const named = process.argv[2];
+const only = MODULES.filter((m) => named !== undefined && m.commands.includes(named));
+for (const register of await Promise.all((only.length > 0 ? only : MODULES).map((m) => m.load()))) register(program);
 
 await program.parseAsync(process.argv);

@@ -25,17 +25,30 @@ export function text(b: Uint8Array, from: number, to: number): string {
   return value.length > MAX_TEXT ? value.slice(0, MAX_TEXT) : value;
 }
 
-/** Bytes as ASCII text, for protocol tokens already checked to be ASCII. */
+const ASCII_SLICE = 4096;
+
+/**
+ * Bytes as ASCII text (each byte one character, as latin1), for protocol tokens already checked to be ASCII. Runs
+ * once or more per session and stream: one native call per slice instead of a string concatenation per byte.
+ */
 export function ascii(b: Uint8Array, from: number, to: number): string {
+  if (to - from <= 8) {
+    let out = '';
+    for (let i = from; i < to; i++) out += String.fromCharCode(b[i]!);
+    return out;
+  }
   let out = '';
-  for (let i = from; i < to; i++) out += String.fromCharCode(b[i]!);
+  for (let at = from; at < to; at += ASCII_SLICE) {
+    out += String.fromCharCode.apply(null, b.subarray(at, Math.min(to, at + ASCII_SLICE)) as unknown as number[]);
+  }
   return out;
 }
 
-/** Index of the first "\n" in b[from, to), or -1. */
+/** Index of the first "\n" in b[from, to), or -1. Native search: the parsers look for line ends in binary data too. */
 export function indexOfLf(b: Uint8Array, from: number, to: number): number {
-  for (let i = from; i < to; i++) if (b[i] === 0x0a) return i;
-  return -1;
+  if (from >= to) return -1;
+  const at = b.indexOf(0x0a, from);
+  return at >= 0 && at < to ? at : -1;
 }
 
 /** True when b starts with the ASCII text `prefix` at `at` (case-sensitive). */

@@ -10,7 +10,7 @@ import { bannerService, databaseTlsStart } from './banners.ts';
 import { looksLikeDns, looksLikeDnsHeader, looksLikeTcpDns, parseDnsMessages, parseTcpDns } from './dns.ts';
 import { looksLikeHttpRequest, looksLikeHttpResponse, parseHttpWithTunnel } from './http.ts';
 import { looksLikeSsh, parseSsh } from './ssh.ts';
-import { clientDirection, type DirectionStream, reassemble } from './tcp-stream.ts';
+import { clientDirection, type DirectionStream, MAX_STREAM_BYTES, reassemble } from './tcp-stream.ts';
 import { looksLikeTls, parseTls } from './tls.ts';
 import { type AppMetadata, type AppSession, Findings, type Service } from './types.ts';
 
@@ -58,11 +58,18 @@ export function appMetadataOf(session: AppSession): AppMetadata {
   };
 }
 
+/**
+ * Where each session's two streams are reassembled: no parser keeps stream bytes in what it returns, and
+ * appMetadataOf never runs twice at once (it is synchronous), so one pair serves every session.
+ */
+const CLIENT_STREAM = new Uint8Array(MAX_STREAM_BYTES);
+const SERVER_STREAM = new Uint8Array(MAX_STREAM_BYTES);
+
 function readTcp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
   const clientSide = clientDirection(session);
   const serverSide = clientSide === 0 ? 1 : 0;
-  const a = reassemble(session.packets, clientSide);
-  const b = reassemble(session.packets, serverSide);
+  const a = reassemble(session.packets, clientSide, MAX_STREAM_BYTES, CLIENT_STREAM);
+  const b = reassemble(session.packets, serverSide, MAX_STREAM_BYTES, SERVER_STREAM);
   for (const stream of [a, b]) if (stream.inconsistentOverlap) findings.problem('tcp.inconsistent_retransmission');
   const more = session.morePackets;
   // Zeek lists every protocol it recognised in a connection, in order ("http,ssl" for TLS through a proxy).

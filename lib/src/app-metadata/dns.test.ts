@@ -86,3 +86,15 @@ describe('DNS', () => {
     assert.deepEqual(m.problems, ['dns.truncated_message']);
   });
 });
+
+describe('readName without its text', () => {
+  it('walks a name to the same end and finds the same problems as with its text', () => {
+    const message = dnsMessage({ name: 'www.example.org', response: true, answers: 2 });
+    const withText = readName(message, 12);
+    const without = readName(message, 12, message.length, false);
+    assert.deepEqual(without, { name: '', next: typeof withText === 'string' ? -1 : withText.next });
+    const loop = Uint8Array.from([...new Array(12).fill(0), 0xc0, 12]);
+    assert.equal(readName(loop, 12, loop.length, false), 'dns.compression_loop');
+    assert.equal(readName(Uint8Array.from([0x41, 0]), 0, 2, false), 'dns.bad_label_type');
+  });
+});

@@ -55,8 +55,12 @@ function labelText(b: Uint8Array, from: number, to: number): string {
 
 type NameResult = { name: string; next: number } | DnsProblem;
 
-/** The name at `at`; `next` is where the data after it starts (after the first pointer, if any). */
-export function readName(b: Uint8Array, at: number, end = b.length): NameResult {
+/**
+ * The name at `at`; `next` is where the data after it starts (after the first pointer, if any). With `text` false
+ * the name is checked the same way but not spelt out (its `name` is empty): the records after the question are
+ * only walked, and spelling every label of a large response cost more than the rest of its session's metadata.
+ */
+export function readName(b: Uint8Array, at: number, end = b.length, text = true): NameResult {
   const labels: string[] = [];
   let p = at;
   let next = -1;
@@ -84,9 +88,10 @@ export function readName(b: Uint8Array, at: number, end = b.length): NameResult 
     if (p + 1 + byte > end) return 'dns.truncated_message';
     length += byte + 1;
     if (length > MAX_NAME_LENGTH) return 'dns.name_too_long';
-    labels.push(labelText(b, p + 1, p + 1 + byte));
+    if (text) labels.push(labelText(b, p + 1, p + 1 + byte));
     p += 1 + byte;
   }
+  if (!text) return { name: '', next };
   return { name: labels.length === 0 ? '.' : labels.join('.'), next };
 }
 
@@ -108,7 +113,7 @@ export function parseDnsMessage(b: Uint8Array): DnsMessage | null {
   let p = HEADER_LENGTH;
   for (let q = 0; q < message.questions; q++) {
     if (q >= MAX_RECORDS) return message;
-    const name = readName(b, p);
+    const name = readName(b, p, b.length, q === 0);
     if (typeof name === 'string') {
       message.problem = name;
       return message;
@@ -123,7 +128,7 @@ export function parseDnsMessage(b: Uint8Array): DnsMessage | null {
   const records = message.answers + message.authorities + message.additionals;
   for (let r = 0; r < records; r++) {
     if (r >= MAX_RECORDS) return message;
-    const name = readName(b, p);
+    const name = readName(b, p, b.length, false);
     if (typeof name === 'string') {
       message.problem = name;
       return message;

@@ -1,6 +1,6 @@
 // Offline sessions (the Sessionizer of lib/src/session) as application-metadata input. The sessionizer must keep
 // packets and payloads: new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT }).
-import type { Session } from '../session/sessionizer.ts';
+import type { Session, SessionPacket } from '../session/sessionizer.ts';
 import { appMetadataOf } from './detect.ts';
 import { MAX_STREAM_BYTES } from './tcp-stream.ts';
 import type { AppMetadata, AppPacket, AppSession } from './types.ts';
@@ -10,17 +10,27 @@ export const PAYLOAD_BYTES_KEPT = MAX_STREAM_BYTES;
 
 const EMPTY = new Uint8Array(0);
 
+function hasPayloads(packets: readonly SessionPacket[]): packets is readonly (SessionPacket & AppPacket)[] {
+  for (const p of packets) if (p.payload === undefined) return false;
+  return true;
+}
+
 export function appSessionOf(session: Session): AppSession {
-  const packets: AppPacket[] = session.packetList.map((p) => {
-    const packet: AppPacket = {
-      direction: p.direction,
-      tcpFlags: p.tcpFlags,
-      payload: p.payload ?? EMPTY,
-      payloadLength: p.payloadLength,
-    };
-    if (session.proto === 'tcp' && p.tcpSeq !== undefined) packet.tcpSeq = p.tcpSeq;
-    return packet;
-  });
+  // The sessionizer's packets are AppPackets once each has its payload (a UDP packet's tcpSeq, 0, is never read):
+  // used as they are rather than copied, 24 objects per session less.
+  const list = session.packetList;
+  const packets: readonly AppPacket[] = hasPayloads(list)
+    ? list
+    : list.map((p) => {
+        const packet: AppPacket = {
+          direction: p.direction,
+          tcpFlags: p.tcpFlags,
+          payload: p.payload ?? EMPTY,
+          payloadLength: p.payloadLength,
+        };
+        if (session.proto === 'tcp' && p.tcpSeq !== undefined) packet.tcpSeq = p.tcpSeq;
+        return packet;
+      });
   return {
     proto: session.proto,
     initiatorPort: session.sport,

@@ -78,3 +78,28 @@ describe('reassemble', () => {
     );
   });
 });
+
+describe('reassemble into a reused buffer', () => {
+  it('gives what a fresh array gives, written into the buffer, for every way a stream ends', () => {
+    const into = new Uint8Array(64);
+    const cases: AppPacket[][] = [
+      [SYN(99), seg(106, 'world'), seg(100, 'hello '), seg(111, '!')],
+      [SYN(99), seg(100, 'abc'), seg(110, 'later')],
+      [SYN(99), seg(100, 'ab', { wire: 5 }), seg(105, 'cd')],
+      [seg(500, 'no syn'), seg(506, ' here')],
+      [{ direction: 0, tcpFlags: 0x18, payload: Buffer.from('no seq'), payloadLength: 6 }],
+      [SYN(99), seg(100, 'same'), seg(100, 'diff')],
+    ];
+    for (const packets of cases) {
+      const fresh = reassemble(packets, 0, 8);
+      const reused = reassemble(packets, 0, 8, into);
+      assert.deepEqual({ ...reused, bytes: text(reused.bytes) }, { ...fresh, bytes: text(fresh.bytes) });
+      if (reused.bytes.length > 0) assert.equal(reused.bytes.buffer, into.buffer, 'written into the given buffer');
+    }
+  });
+
+  it('allocates when the given buffer is too short', () => {
+    const s = reassemble([SYN(99), seg(100, 'hello')], 0, 64, new Uint8Array(2));
+    assert.equal(text(s.bytes), 'hello');
+  });
+});

@@ -47,29 +47,34 @@ interface Segment {
   order: number;
 }
 
-/** The stream of one direction of a TCP session. */
+/**
+ * The stream of one direction of a TCP session. With `into` (at least `maxBytes` long) the bytes are written there
+ * instead of a new array: a caller that is done with the stream before its next call (appMetadataOf) reuses one
+ * buffer for every session, which spares an ArrayBuffer per direction and the garbage collections they cause.
+ */
 export function reassemble(
   packets: readonly AppPacket[],
   direction: 0 | 1,
   maxBytes = MAX_STREAM_BYTES,
+  into?: Uint8Array,
 ): DirectionStream {
-  const mine = packets.filter((p) => p.direction === direction);
-  const data = mine.filter((p) => p.payloadLength > 0 || p.payload.length > 0);
-  if (data.length === 0) return { bytes: EMPTY, ends: 'end', inconsistentOverlap: false };
-  const segments = data.every((p) => p.tcpSeq !== undefined)
-    ? bySequence(mine, data)
-    : data.map((p, order) => ({ offset: -1, payload: p.payload, wireLength: p.payloadLength, order }));
-  if (segments[0]?.offset === -1) {
-    // No sequence numbers: arrival order is all there is.
-    let at = 0;
-    for (const s of segments) {
-      s.offset = at;
-      at += s.wireLength;
+  let dataPackets = 0;
+  let withoutSeq = false;
+  let syn: AppPacket | undefined;
+  for (const p of packets) {
+    if (p.direction !== direction) continue;
+    if (syn === undefined && (p.tcpFlags & TCP_SYN) !== 0) syn = p;
+    if (p.payloadLength > 0 || p.payload.length > 0) {
+      dataPackets++;
+      if (p.tcpSeq === undefined) withoutSeq = true;
     }
   }
-  segments.sort((a, b) => a.offset - b.offset || a.order - b.order);
+  if (dataPackets === 0) return { bytes: EMPTY, ends: 'end', inconsistentOverlap: false };
+  const segments = withoutSeq ? byArrival(packets, direction) : bySequence(packets, direction, syn);
+  if (!inOrder(segments)) segments.sort((a, b) => a.offset - b.offset || a.order - b.order);
 
-  const out = new Uint8Array(Math.min(maxBytes, totalCaptured(segments)));
+  const length = Math.min(maxBytes, totalCaptured(segments));
+  const out = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
   let have = 0;
   let ends: StreamEnd = 'end';
   let snapped = false;
@@ -110,33 +115,63 @@ export function reassemble(
   return { bytes: have === out.length ? out : out.subarray(0, have), ends, inconsistentOverlap };
 }
 
+function isData(p: AppPacket): boolean {
+  return p.payloadLength > 0 || p.payload.length > 0;
+}
+
+function inOrder(segments: Segment[]): boolean {
+  for (let i = 1; i < segments.length; i++) if (segments[i - 1]!.offset > segments[i]!.offset) return false;
+  return true;
+}
+
+/** No sequence numbers: arrival order is all there is. */
+function byArrival(packets: readonly AppPacket[], direction: 0 | 1): Segment[] {
+  const segments: Segment[] = [];
+  let at = 0;
+  for (const p of packets) {
+    if (p.direction !== direction || !isData(p)) continue;
+    segments.push({ offset: at, payload: p.payload, wireLength: p.payloadLength, order: segments.length });
+    at += p.payloadLength;
+  }
+  return segments;
+}
+
 function totalCaptured(segments: Segment[]): number {
   let sum = 0;
   for (const s of segments) sum += s.payload.length;
   return sum;
 }
 
+/** Where a segment's data starts in sequence space (a SYN's data starts one after its sequence number). */
+function dataSeq(p: AppPacket): number {
+  return (p.tcpSeq! + (p.tcpFlags & TCP_SYN ? 1 : 0)) >>> 0;
+}
+
 /**
  * Segment offsets from the sequence numbers: relative to the SYN's (its data starts one after it), or without a
  * SYN to the earliest sequence number among the data segments (modulo 2^32, so wrap-around is harmless).
  */
-function bySequence(mine: readonly AppPacket[], data: readonly AppPacket[]): Segment[] {
-  const dataSeq = (p: AppPacket) => ((p.tcpSeq! + (p.tcpFlags & TCP_SYN ? 1 : 0)) >>> 0) as number;
-  const syn = mine.find((p) => p.tcpFlags & TCP_SYN);
+function bySequence(packets: readonly AppPacket[], direction: 0 | 1, syn: AppPacket | undefined): Segment[] {
   let base: number;
   if (syn) base = dataSeq(syn);
   else {
-    const first = dataSeq(data[0]!);
+    let first = -1;
     let lowest = 0;
-    for (const p of data) lowest = Math.min(lowest, (dataSeq(p) - first) | 0);
+    for (const p of packets) {
+      if (p.direction !== direction || !isData(p)) continue;
+      if (first < 0) first = dataSeq(p);
+      lowest = Math.min(lowest, (dataSeq(p) - first) | 0);
+    }
     base = (first + lowest) >>> 0;
   }
   const segments: Segment[] = [];
-  data.forEach((p, order) => {
+  let order = 0;
+  for (const p of packets) {
+    if (p.direction !== direction || !isData(p)) continue;
     const offset = (dataSeq(p) - base) >>> 0;
     // Before the stream's start (data before the SYN, a wild sequence number): not part of this stream.
-    if (offset >= 0x80000000) return;
-    segments.push({ offset, payload: p.payload, wireLength: p.payloadLength, order });
-  });
+    if (offset < 0x80000000) segments.push({ offset, payload: p.payload, wireLength: p.payloadLength, order });
+    order++;
+  }
   return segments;
 }

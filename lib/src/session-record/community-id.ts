@@ -26,6 +26,9 @@ const SHA1_BLOCK = new Uint8Array(64);
 const SHA1_WORDS = new Int32Array(80);
 const SHA1_DIGEST = new Uint8Array(20);
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const BASE64_CODES = Uint8Array.from(BASE64, (c) => c.charCodeAt(0));
+/** The 28 characters of a 20-byte digest in base64. */
+const BASE64_CHARS = new Uint16Array(28);
 
 function putWord(bytes: Uint8Array, at: number, word: number): void {
   bytes[at] = word >>> 24;
@@ -89,19 +92,30 @@ export function sha1Base64(data: Uint8Array): string {
     b = a;
     a = temp;
   }
+  // The sums are taken modulo 2^32 (| 0) so that they stay 32-bit integers: a sum past 2^31 would turn the
+  // function's arithmetic into doubles for every later call.
   const digest = SHA1_DIGEST;
-  putWord(digest, 0, h0 + a);
-  putWord(digest, 4, h1 + b);
-  putWord(digest, 8, h2 + c);
-  putWord(digest, 12, h3 + d);
-  putWord(digest, 16, h4 + e);
-  let out = '';
+  putWord(digest, 0, (h0 + a) | 0);
+  putWord(digest, 4, (h1 + b) | 0);
+  putWord(digest, 8, (h2 + c) | 0);
+  putWord(digest, 12, (h3 + d) | 0);
+  putWord(digest, 16, (h4 + e) | 0);
+  // Base64 into reused character codes, one string made from them: a flat string, not a rope of 28 pieces.
+  const chars = BASE64_CHARS;
+  let o = 0;
   for (let i = 0; i < 18; i += 3) {
     const n = (digest[i]! << 16) | (digest[i + 1]! << 8) | digest[i + 2]!;
-    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + BASE64[(n >> 6) & 63]! + BASE64[n & 63]!;
+    chars[o++] = BASE64_CODES[n >> 18]!;
+    chars[o++] = BASE64_CODES[(n >> 12) & 63]!;
+    chars[o++] = BASE64_CODES[(n >> 6) & 63]!;
+    chars[o++] = BASE64_CODES[n & 63]!;
   }
   const n = (digest[18]! << 16) | (digest[19]! << 8);
-  return `${out}${BASE64[n >> 18]!}${BASE64[(n >> 12) & 63]!}${BASE64[(n >> 6) & 63]!}=`;
+  chars[o++] = BASE64_CODES[n >> 18]!;
+  chars[o++] = BASE64_CODES[(n >> 12) & 63]!;
+  chars[o++] = BASE64_CODES[(n >> 6) & 63]!;
+  chars[o] = 0x3d;
+  return String.fromCharCode.apply(null, chars as unknown as number[]);
 }
 
 /** ICMPv4 request ↔ reply types: echo, router solicitation/advertisement, timestamp, information, address mask. */

@@ -423,7 +423,23 @@ export class ConnRecord {
    * over by the packet's time (expiredBy) or the packet is a SYN that reuses a closed TCP connection.
    */
   endsBefore(packet: ConnPacket): boolean {
-    if (this.expiredBy(packet.timeUs)) return true;
+    const t = packet.timeUs;
+    // The common cases, decided without the timers (expiredBy would find none run out): a TCP packet other than a
+    // SYN within the linger time of the last one with no close or attempt timer due, a UDP packet of a connection
+    // Zeek's DNS analyzer does not time within the inactivity timeout.
+    if (this.protocol === IPPROTO_TCP) {
+      if (
+        ((packet.tcpFlags ?? 0) & TCP_SYN) === 0 &&
+        this.closeAtUs === 0 &&
+        (this.attemptAtUs === 0 || t < this.attemptAtUs) &&
+        t <= this.lastUs + TCP_CONNECTION_LINGER_US
+      ) {
+        return false;
+      }
+    } else if (this.protocol === IPPROTO_UDP && this.dnsTimer === 0 && t < this.lastUs + UDP_INACTIVITY_TIMEOUT_US) {
+      return false;
+    }
+    if (this.expiredBy(t)) return true;
     return this.protocol === IPPROTO_TCP && this.isReuse(packet);
   }
 

@@ -2,12 +2,11 @@
 // record of its connection, fed with every packet of the session. A session whose 5-tuple Zeek would split into
 // several connections (a new SYN after a close, an idle gap) keeps the record of its first connection and counts
 // the connections, so that a session line still describes the session's own start.
-import type { DecodedPacket } from '../packet/decode.ts';
+import { type DecodedPacket, IPPROTO_TCP } from '../packet/decode.ts';
 import type { Session } from '../session/sessionizer.ts';
 import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from './community-id.ts';
 import type { ConnPacket } from './conn-state.ts';
 import { ConnRecord } from './conn-state.ts';
-import { connPacketOf } from './conn-tracker.ts';
 
 export interface SessionRecord {
   communityId: string | null;
@@ -16,8 +15,6 @@ export interface SessionRecord {
   /** Connections Zeek would log for this 5-tuple (1 unless it was reused or went idle). */
   connections: number;
 }
-
-const NO_OPTIONS = {};
 
 interface Tracked {
   record: SessionRecord;
@@ -29,8 +26,21 @@ interface Tracked {
 
 export class SessionRecords {
   private readonly tracked = new Map<Session, Tracked>();
-  /** Reused for every packet: the records copy what they keep. */
-  private readonly packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
+  /**
+   * Reused for every packet: the records copy what they keep. Every field holds a number from the start (the TCP
+   * ones are not read for UDP), so that writing a sequence number above 2^31 stores it in place instead of
+   * allocating a number object per packet, as a field that was once undefined would.
+   */
+  private readonly packet: ConnPacket = {
+    timeUs: 0,
+    fromInitiator: true,
+    ipLength: 0,
+    payloadLength: 0,
+    tcpFlags: 0,
+    seq: 0,
+    ack: 0,
+    window: 0,
+  };
 
   constructor(private readonly seed = DEFAULT_COMMUNITY_ID_SEED) {}
 
@@ -41,7 +51,7 @@ export class SessionRecords {
   add(session: Session, decoded: DecodedPacket, fromSrc: boolean, timeUs: number): void {
     const tracked = this.tracked.get(session);
     if (tracked) {
-      const packet = connPacketOf(decoded, timeUs, fromSrc === tracked.initiatorIsSrc, NO_OPTIONS, this.packet);
+      const packet = this.packetOf(decoded, timeUs, fromSrc === tracked.initiatorIsSrc);
       if (!tracked.current.endsBefore(packet)) {
         tracked.current.add(packet);
         return;
@@ -52,10 +62,28 @@ export class SessionRecords {
       tracked.initiatorIsSrc = fromSrc;
       return;
     }
-    const packet = connPacketOf(decoded, timeUs, true, NO_OPTIONS, this.packet);
+    const packet = this.packetOf(decoded, timeUs, true);
     const current = this.start(decoded, packet);
     const record = { communityId: communityIdOfPacket(decoded, this.seed), first: current, connections: 1 };
     this.tracked.set(session, { record, current, initiatorIsSrc: fromSrc });
+  }
+
+  /** What connPacketOf gives for a TCP or UDP packet without checksum verification, in the reused object. */
+  private packetOf(decoded: DecodedPacket, timeUs: number, fromInitiator: boolean): ConnPacket {
+    const packet = this.packet;
+    packet.timeUs = timeUs;
+    packet.fromInitiator = fromInitiator;
+    packet.ipLength = decoded.ipLength;
+    packet.payloadLength = decoded.payloadLength;
+    if (decoded.ipProtocol === IPPROTO_TCP) {
+      packet.tcpFlags = decoded.tcpFlags;
+      packet.seq = decoded.tcpSeq;
+      packet.ack = decoded.tcpAck;
+      packet.window = decoded.tcpWindow;
+    } else {
+      packet.tcpFlags = 0;
+    }
+    return packet;
   }
 
   private start(decoded: DecodedPacket, packet: ConnPacket): ConnRecord {

@@ -1,0 +1,212 @@
+// Benchmark: offline sessionizing (issue 20, part 1) and the cost of the session record and application metadata
+// (issue 17: `fleetcap sessions --json` with metadata at most 20% slower than before issue 17). On the same files in
+// the same run, each median of --runs runs, the tools interleaved run by run so that a change in the machine's load
+// hits all of them alike:
+//   - fleetcap sessions --json (metadata on, the default) and --no-metadata;
+//   - the fleetcap of before issue 17 (--baseline DIR: a checkout of it with node_modules installed);
+//   - ndpiReader -i FILE (Debian libndpi-bin) and tshark -q -z conv,tcp -z conv,udp -r FILE, the peers.
+// Inputs, built by the bench from ../shared/pcaps: a large capture (--packets, default 600,000: the Zeek and Slips
+// traces in renumbered copies, build-capture.ts) and one capture per shared corpus (its Ethernet packets once).
+// Writes RESULTS.md and results.json to --out (default: this folder).
+//   node --import tsx --conditions=fleetcap-source bench/sessionize/run.ts [--runs 5] [--packets 600000]
+//        [--baseline /path/to/fleetcap-before-17] [--out DIR] [--short]
+// --short (CI): a 20,000-packet capture and the Slips corpus, one run.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildLargeCapture, captureFilesUnder } from './build-capture.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    packets: { type: 'string' },
+    baseline: { type: 'string' },
+    out: { type: 'string', default: join(root, 'bench/sessionize') },
+    pcaps: { type: 'string', default: resolve(root, '../shared/pcaps') },
+    short: { type: 'boolean', default: false },
+  },
+});
+const short = values.short === true;
+const runs = Number(values.runs ?? (short ? 1 : 5));
+const largePackets = Number(values.packets ?? (short ? 20_000 : 600_000));
+const pcaps = values.pcaps!;
+const baseline = values.baseline ? resolve(values.baseline) : undefined;
+const out = resolve(values.out!);
+
+if (!existsSync(pcaps)) {
+  console.error(`bench/sessionize: no shared captures at ${pcaps} (give --pcaps DIR)`);
+  process.exit(2);
+}
+if (baseline && !existsSync(join(baseline, 'cli/bin/fleetcap.mjs'))) {
+  console.error(`bench/sessionize: --baseline ${baseline} holds no cli/bin/fleetcap.mjs (a fleetcap checkout)`);
+  process.exit(2);
+}
+
+interface Tool {
+  name: string;
+  command: (file: string) => string[];
+}
+
+const fleetcap =
+  (dir: string, ...extra: string[]) =>
+  (file: string) => [process.execPath, join(dir, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', ...extra, file];
+const tools: Tool[] = [
+  { name: 'fleetcap', command: fleetcap(root) },
+  { name: 'fleetcap --no-metadata', command: fleetcap(root, '--no-metadata') },
+  ...(baseline ? [{ name: 'fleetcap before #17', command: fleetcap(baseline) }] : []),
+  { name: 'ndpiReader', command: (file) => ['ndpiReader', '-i', file] },
+  { name: 'tshark', command: (file) => ['tshark', '-q', '-z', 'conv,tcp', '-z', 'conv,udp', '-r', file] },
+];
+
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+/** Runs `argv` with its output to /dev/null; wall and CPU (user + system) seconds from bash's `time`. */
+function timed(argv: string[]): Timing {
+  const errors = join(tmpdir(), `fleetcap-bench-sessionize-${process.pid}.err`);
+  const result = spawnSync(
+    'bash',
+    ['-c', 'TIMEFORMAT="%3R %3U %3S"; time "$@" >/dev/null 2>"$BENCH_ERRORS"', 'bench', ...argv],
+    { encoding: 'utf8', env: { ...process.env, BENCH_ERRORS: errors } },
+  );
+  const m = /(\d+\.\d+) (\d+\.\d+) (\d+\.\d+)\s*$/.exec(result.stderr);
+  if (result.status !== 0 || !m) {
+    throw new Error(`${argv.join(' ')} failed (exit ${result.status}); its errors are in ${errors}`);
+  }
+  return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]) };
+}
+
+/** The sessions and packets fleetcap reports for `file` (its summary line). */
+function fleetcapCounts(file: string): { packets: number; sessions: number } {
+  const result = spawnSync(process.execPath, [join(root, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  const lines = result.stdout.trimEnd().split('\n');
+  const summary = JSON.parse(lines[lines.length - 1]!) as { read: number; sessions: number };
+  return { packets: summary.read, sessions: summary.sessions };
+}
+
+function version(argv: string[], pattern: RegExp): string {
+  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  return pattern.exec(`${result.stdout}${result.stderr}`)?.[0] ?? 'unknown';
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+// Inputs: built once per size into the temporary folder (a rerun reuses them).
+const work = join(tmpdir(), 'fleetcap-bench-sessionize');
+mkdirSync(work, { recursive: true });
+const inputs: Array<{ name: string; file: string }> = [];
+const largeFile = join(work, `large-${largePackets}.pcap`);
+if (!existsSync(largeFile)) {
+  const sources = [...captureFilesUnder(join(pcaps, 'zeek')), ...captureFilesUnder(join(pcaps, 'slips'))];
+  const built = buildLargeCapture(sources, `${largeFile}.part`, largePackets);
+  spawnSync('mv', [`${largeFile}.part`, largeFile]);
+  console.log(`built ${largeFile}: ${built.packets} packets, ${built.copies} copies of ${built.sourceFiles} files`);
+}
+inputs.push({ name: `large capture (zeek + slips, ${largePackets.toLocaleString('en')} packets)`, file: largeFile });
+for (const corpus of short ? ['slips'] : ['zeek', 'tcpdump-tests', 'slips']) {
+  const file = join(work, `corpus-${corpus}.pcap`);
+  if (!existsSync(file)) buildLargeCapture(captureFilesUnder(join(pcaps, corpus)), file);
+  inputs.push({ name: `corpus ${corpus} (its Ethernet packets)`, file });
+}
+
+const startLoad = loadavg()[0]!;
+const counts = inputs.map((input) => fleetcapCounts(input.file));
+// One untimed run of everything: the page cache, tsx's transform cache and the baseline's are warm for all alike.
+for (const input of inputs) for (const tool of tools) timed(tool.command(input.file));
+const timings = inputs.map(() => tools.map(() => [] as Timing[]));
+for (let run = 0; run < runs; run++) {
+  inputs.forEach((input, i) => {
+    tools.forEach((tool, t) => {
+      timings[i]![t]!.push(timed(tool.command(input.file)));
+    });
+  });
+  console.log(`run ${run + 1}/${runs} done`);
+}
+const endLoad = loadavg()[0]!;
+
+const results = inputs.map((input, i) => {
+  const byTool: Record<string, { wall: number; cpu: number; walls: number[]; cpus: number[] }> = {};
+  tools.forEach((tool, t) => {
+    const ts = timings[i]![t]!;
+    byTool[tool.name] = {
+      wall: median(ts.map((x) => x.wall)),
+      cpu: median(ts.map((x) => x.cpu)),
+      walls: ts.map((x) => x.wall),
+      cpus: ts.map((x) => x.cpu),
+    };
+  });
+  const ours = byTool.fleetcap!;
+  const ratio = (peer: string, kind: 'wall' | 'cpu') => byTool[peer]![kind] / ours[kind];
+  const versusBaseline = (name: string, kind: 'wall' | 'cpu') =>
+    byTool['fleetcap before #17'] ? byTool[name]![kind] / byTool['fleetcap before #17']![kind] : undefined;
+  return {
+    input: input.name,
+    file: input.file,
+    ...counts[i]!,
+    tools: byTool,
+    ratios: {
+      ndpiReader: { wall: ratio('ndpiReader', 'wall'), cpu: ratio('ndpiReader', 'cpu') },
+      tshark: { wall: ratio('tshark', 'wall'), cpu: ratio('tshark', 'cpu') },
+      metadataVsBefore17: { wall: versusBaseline('fleetcap', 'wall'), cpu: versusBaseline('fleetcap', 'cpu') },
+      noMetadataVsBefore17: {
+        wall: versusBaseline('fleetcap --no-metadata', 'wall'),
+        cpu: versusBaseline('fleetcap --no-metadata', 'cpu'),
+      },
+    },
+  };
+});
+
+const f2 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(2));
+const s2 = (x: { wall: number; cpu: number }) => `${x.wall.toFixed(2)} s (${x.cpu.toFixed(2)})`;
+const lines = [
+  '# Offline sessionizing: fleetcap, ndpiReader and tshark on the same files (bench/sessionize)',
+  '',
+  `Median of ${runs} run(s) each, seconds of wall time (CPU seconds, user + system, in parentheses); the tools`,
+  "interleaved run by run. Ratios are the peer's time over fleetcap's (above 1: fleetcap is faster) and",
+  "fleetcap's time over the fleetcap of before issue 17 (issue 17's bar: at most 1.20 with metadata on).",
+  '',
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; load average ${startLoad.toFixed(1)} at the start,` +
+    ` ${endLoad.toFixed(1)} at the end. Node ${process.version}, ` +
+    `${version(['ndpiReader', '-h'], /nDPI [\d.]+/)}, ${version(['tshark', '-v'], /TShark \(Wireshark\) [\d.]+/)}.`,
+  baseline ? `Before issue 17: ${baseline}.` : 'Before issue 17: not measured (no --baseline).',
+  '',
+  '| input | packets | sessions | ' +
+    tools.map((t) => t.name).join(' | ') +
+    ' | × ndpiReader | × tshark | vs before #17, metadata (no metadata) |',
+  `|---|---|---|${tools.map(() => '---|').join('')}---|---|---|`,
+  ...results.map(
+    (r) =>
+      `| ${r.input} | ${r.packets} | ${r.sessions} | ` +
+      tools.map((t) => s2(r.tools[t.name]!)).join(' | ') +
+      ` | ${f2(r.ratios.ndpiReader.wall)} (${f2(r.ratios.ndpiReader.cpu)})` +
+      ` | ${f2(r.ratios.tshark.wall)} (${f2(r.ratios.tshark.cpu)})` +
+      ` | ${f2(r.ratios.metadataVsBefore17.wall)} (${f2(r.ratios.noMetadataVsBefore17.wall)})` +
+      ` cpu ${f2(r.ratios.metadataVsBefore17.cpu)} (${f2(r.ratios.noMetadataVsBefore17.cpu)}) |`,
+  ),
+  '',
+  'Commands, for FILE each input:',
+  ...tools.map(
+    (t) => `- ${t.name}: \`${t.command('FILE').join(' ').replace(root, '').replace(process.execPath, 'node')}\``,
+  ),
+  '',
+];
+const table = lines.join('\n');
+console.log(`\n${table}`);
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'RESULTS.md'), table);
+writeFileSync(
+  join(out, 'results.json'),
+  `${JSON.stringify({ runs, startLoad, endLoad, baseline: baseline ?? null, results }, null, 2)}\n`,
+);
