@@ -14,6 +14,7 @@ import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
 import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from '@fleetcap/lib/session-record/community-id';
 import { DEFAULT_STORED_FRAME_BYTES, encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
+import { SessionLimitError } from './upload-limits.ts';
 
 /** One session of the batch, as the session store's append takes it, and its packet count. */
 export interface BatchSession extends SessionAppend {
@@ -43,12 +44,14 @@ export function looksLikeCapture(body: Uint8Array): boolean {
 
 /**
  * `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED); `storedFrameBytes`: how
- * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES).
+ * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES); `maxSessions`: more sessions
+ * than this throw SessionLimitError (FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH).
  */
 export function decodeBatch(
   body: Buffer,
   communityIdSeed = DEFAULT_COMMUNITY_ID_SEED,
   storedFrameBytes = DEFAULT_STORED_FRAME_BYTES,
+  maxSessions = Number.POSITIVE_INFINITY,
 ): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
@@ -82,6 +85,7 @@ export function decodeBatch(
       let s: BatchSession;
       let forward: boolean;
       if (flow.created) {
+        if (sessions.size >= maxSessions) throw new SessionLimitError(maxSessions, read);
         forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
         tableSideIsKeySide[flow.index] = flow.sideA === forward;
         const key = sessionKeyOf(decoded.proto, decoded.src, decoded.sport, decoded.dst, decoded.dport);

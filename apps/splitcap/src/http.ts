@@ -19,6 +19,7 @@ import { BatchFormatError } from './batch-decoder.ts';
 import type { Ingest } from './ingest.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import { SchedulerUnavailable } from './scheduler.ts';
+import { type LimitMetrics, SessionLimitError, sessionLimitProblem } from './upload-limits.ts';
 
 export interface HttpDeps {
   ingest: Ingest;
@@ -28,6 +29,9 @@ export interface HttpDeps {
   maxBodyBytes: number;
   /** Why uploads should wait now (RabbitMQ down, queue too deep), or undefined. */
   backpressure: () => string | undefined;
+  /** Admits an upload or answers 503 (upload-limits.ts: concurrentUploadsGate); runs before the body is read. */
+  uploadGate?: express.RequestHandler;
+  limitMetrics?: LimitMetrics;
 }
 
 function digest(text: string): Buffer {
@@ -97,6 +101,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     BATCHES_PATH,
     authenticate,
     checkShape,
+    deps.uploadGate ?? ((_req: Request, _res: Response, next: NextFunction) => next()),
     express.raw({ type: () => true, limit: deps.maxBodyBytes }),
     async (req: Request, res: Response) => {
       const started = process.hrtime.bigint();
@@ -112,6 +117,15 @@ export function createHttpApp(deps: HttpDeps): express.Express {
           deps.metrics.batches.inc({ outcome: 'rejected' });
           deps.log.warn({ agent, batchId, err: err.message }, 'rejected a malformed batch');
           return problem(res, UploadStatus.malformed, err.message, { batchId });
+        }
+        if (err instanceof SessionLimitError) {
+          deps.metrics.batches.inc({ outcome: 'rejected' });
+          deps.limitMetrics?.refusals.inc({ limit: 'sessions-per-batch' });
+          deps.log.warn(
+            { code: 'splitcap.too-many-sessions', agent, batchId, limit: err.limit, packetsRead: err.packetsRead },
+            'refused a batch with more sessions than FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH',
+          );
+          return res.status(UploadStatus.unprocessable).json(sessionLimitProblem(err, batchId));
         }
         deps.metrics.batches.inc({ outcome: 'unavailable' });
         const why = err instanceof SchedulerUnavailable ? err.message : `Redis: ${(err as Error).message}`;

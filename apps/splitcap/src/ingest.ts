@@ -17,6 +17,8 @@ export interface IngestOptions {
   communityIdSeed?: number;
   /** FLEETCAP_STORED_FRAME_BYTES. */
   storedFrameBytes?: number;
+  /** FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH. */
+  maxSessionsPerBatch?: number;
   now?: () => number;
 }
 
@@ -25,6 +27,7 @@ export class Ingest {
   private readonly now: () => number;
   private readonly communityIdSeed: number | undefined;
   private readonly storedFrameBytes: number | undefined;
+  private readonly maxSessionsPerBatch: number | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -35,10 +38,11 @@ export class Ingest {
     this.now = options.now ?? Date.now;
     this.communityIdSeed = options.communityIdSeed;
     this.storedFrameBytes = options.storedFrameBytes;
+    this.maxSessionsPerBatch = options.maxSessionsPerBatch;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes);
+    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes, this.maxSessionsPerBatch);
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };

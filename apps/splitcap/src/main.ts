@@ -12,8 +12,10 @@ import { loadSplitcapConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
+import { RedisMemoryGuard } from './redis-memory-guard.ts';
 import { Scheduler } from './scheduler.ts';
 import { checkSessionShape } from './session-shape-check.ts';
+import { concurrentUploadsGate, createLimitMetrics } from './upload-limits.ts';
 
 const log = createLogger('splitcap');
 const { config, connections } = loadEnvOrExit(log, 'splitcap', {
@@ -60,7 +62,20 @@ const store = new SessionWriter(redis, {
 const ingest = new Ingest(store, scheduler, metrics, {
   communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED,
   storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
+  maxSessionsPerBatch: config.FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH,
 });
+const limitMetrics = createLimitMetrics(metrics.registry);
+const redisMemory = new RedisMemoryGuard(
+  redis,
+  {
+    highWater: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_HIGH_WATER,
+    fallbackLimitBytes: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_LIMIT_BYTES,
+    intervalMs: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_CHECK_MS,
+  },
+  limitMetrics,
+  log,
+);
+redis.on('ready', () => void redisMemory.check().catch(() => {}));
 
 const api = createHttpApp({
   ingest,
@@ -69,8 +84,13 @@ const api = createHttpApp({
   tokens: config.FLEETCAP_SPLITCAP_TOKENS,
   maxBodyBytes: config.FLEETCAP_SPLITCAP_MAX_BODY_BYTES,
   backpressure: () =>
-    redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure(),
+    redis.status !== 'ready'
+      ? `Redis is unavailable (${redisError || redis.status})`
+      : (scheduler.backpressure() ?? redisMemory.backpressure()),
+  uploadGate: concurrentUploadsGate(config.FLEETCAP_SPLITCAP_MAX_CONCURRENT_UPLOADS, limitMetrics, log),
+  limitMetrics,
 });
+redisMemory.start();
 
 // Serves even while RabbitMQ is away (uploads get 503 meanwhile); the scheduler keeps trying in the background.
 await scheduler.start();
@@ -86,6 +106,7 @@ const server = await startHttpServer({
 });
 shutdown
   .add('requests in flight', () => server.close())
+  .add('Redis memory checks', () => redisMemory.stop())
   .add('RabbitMQ', () => scheduler.close())
   .add('Redis', () => redis.disconnect());
 signalReady(log, 'splitcap', server.port, {
