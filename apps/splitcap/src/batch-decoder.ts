@@ -8,6 +8,12 @@ import {
   TCP_FIN,
   TCP_RST,
 } from '@fleetcap/lib/packet/decode';
+import {
+  type CaptureTimeWindow,
+  captureTimeWindow,
+  inCaptureTimeWindow,
+  TIME_OUT_OF_RANGE,
+} from '@fleetcap/lib/pcap/capture-time';
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
@@ -27,6 +33,8 @@ export interface DecodedBatch {
   packetsSessionized: number;
   skipped: Record<SkipReason, number>;
   truncatedAtEnd: number;
+  /** The earliest and latest capture time of the packets skipped as 'time-out-of-range', for the log line. */
+  timeOutOfRange?: { minSec: number; maxSec: number };
 }
 
 export class BatchFormatError extends Error {
@@ -45,13 +53,15 @@ export function looksLikeCapture(body: Uint8Array): boolean {
 /**
  * `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED); `storedFrameBytes`: how
  * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES); `maxSessions`: more sessions
- * than this throw SessionLimitError (FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH).
+ * than this throw SessionLimitError (FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH); `captureTimes`: packets captured
+ * outside it are skipped as 'time-out-of-range', as the offline Sessionizer does.
  */
 export function decodeBatch(
   body: Buffer,
   communityIdSeed = DEFAULT_COMMUNITY_ID_SEED,
   storedFrameBytes = DEFAULT_STORED_FRAME_BYTES,
   maxSessions = Number.POSITIVE_INFINITY,
+  captureTimes: CaptureTimeWindow = captureTimeWindow(),
 ): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
@@ -70,11 +80,19 @@ export function decodeBatch(
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   let read = 0;
   let sessionized = 0;
+  let timeOutOfRange: DecodedBatch['timeOutOfRange'];
   try {
     parser.push(body);
     parser.end();
     for (let p = parser.next(); p !== null; p = parser.next()) {
       read++;
+      if (!inCaptureTimeWindow(captureTimes, p.tsSec)) {
+        skipped[TIME_OUT_OF_RANGE]++;
+        timeOutOfRange ??= { minSec: p.tsSec, maxSec: p.tsSec };
+        timeOutOfRange.minSec = Math.min(timeOutOfRange.minSec, p.tsSec);
+        timeOutOfRange.maxSec = Math.max(timeOutOfRange.maxSec, p.tsSec);
+        continue;
+      }
       const skip = decodePacket(p.linktype, p.data, decoded, p.origLen);
       if (skip !== null) {
         skipped[skip]++;
@@ -140,5 +158,6 @@ export function decodeBatch(
     packetsSessionized: sessionized,
     skipped,
     truncatedAtEnd: parser.counters.truncatedAtEnd,
+    ...(timeOutOfRange ? { timeOutOfRange } : {}),
   };
 }

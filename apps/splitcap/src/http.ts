@@ -111,6 +111,17 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       const batchId = req.get(UPLOAD_HEADERS.batch) ?? `sha256-${createHash('sha256').update(body).digest('hex')}`;
       try {
         const accepted: BatchAccepted = { batchId, ...(await deps.ingest.ingest(agent, batchId, body)) };
+        if (accepted.timeOutOfRange)
+          deps.log.warn(
+            {
+              code: 'splitcap.time-out-of-range',
+              agent,
+              batchId,
+              packets: accepted.skipped['time-out-of-range'],
+              ...accepted.timeOutOfRange,
+            },
+            'skipped packets captured outside 1990-01-01 to one day past this clock (see the 202 body)',
+          );
         res.status(UploadStatus.accepted).json(accepted);
       } catch (err) {
         if (err instanceof BatchFormatError) {

@@ -91,6 +91,9 @@ export class Ingest {
       sessions: batch.sessions.size,
       scheduled: {},
       skipped: { ...batch.skipped, overMax: 0, sessionDone: 0 },
+      ...(batch.timeOutOfRange
+        ? { timeOutOfRange: { earliestSec: batch.timeOutOfRange.minSec, latestSec: batch.timeOutOfRange.maxSec } }
+        : {}),
     };
   }
 }

@@ -83,6 +83,11 @@ export interface BatchAccepted {
   scheduled: Partial<Record<ScheduleReason, number>>;
   /** Packets read but not stored: by decoder reason, over the session's cap, or of a session already classified. */
   skipped: Record<SkipReason, number> & { overMax: number; sessionDone: number };
+  /**
+   * With skipped['time-out-of-range'] > 0: the earliest and latest of those capture times, in seconds since the epoch
+   * as read (the accepted window is 1990-01-01 to one day past splitcap's clock: lib/src/pcap/capture-time.ts).
+   */
+  timeOutOfRange?: { earliestSec: number; latestSec: number };
 }
 
 /** Stable names of the limits an answer can cite, for senders and dashboards (the text says the rest). */
