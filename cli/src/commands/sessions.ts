@@ -15,9 +15,12 @@ import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounte
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import { type SessionRecord, SessionRecords } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
+import { captureFiles, FileListError } from './file-list.ts';
 
 export const EXIT_ALL_READ = 0;
 export const EXIT_SOME_UNREADABLE = 2;
+/** No file given, or the --files-from list could not be read. */
+export const EXIT_USAGE = 64;
 
 export interface SessionsOptions {
   json?: boolean;
@@ -25,6 +28,8 @@ export interface SessionsOptions {
   metadata?: boolean;
   /** Keep packets of any capture time (the default skips those outside splitcap's window, as splitcap does). */
   anyTime?: boolean;
+  /** A file listing more capture files, one a line; `-` is stdin. */
+  filesFrom?: string;
 }
 
 interface Output {
@@ -290,8 +295,18 @@ export function registerSessionsCommand(program: Command): void {
       '--any-time',
       'keep packets of any capture time (by default those outside 1990-01-01 to one day from now are skipped and counted, as splitcap does)',
     )
-    .argument('<files...>', 'capture files (pcap or pcapng)')
-    .action(async (files: string[], options: SessionsOptions) => {
+    .option('--files-from <file>', 'more capture files, one path a line (- reads the list from stdin)')
+    .argument('[files...]', 'capture files (pcap or pcapng)')
+    .action(async (args: string[], options: SessionsOptions) => {
+      let files: string[];
+      try {
+        files = await captureFiles(args, options.filesFrom);
+      } catch (cause) {
+        if (!(cause instanceof FileListError)) throw cause;
+        process.stderr.write(`fleetcap sessions: ${cause.message}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
       // A reader that stops early (`| head`) is not an error of ours.
       process.stdout.on('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_ALL_READ);
