@@ -84,7 +84,7 @@ start_redis() {
   mkdir -p "$STATE/redis"
   launch redis redis-server --bind 127.0.0.1 --port "$FLEETCAP_REDIS_PORT" --dir "$STATE/redis" \
     --save 60 1000 --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
-    --maxmemory-policy noeviction
+    --maxmemory "$FLEETCAP_REDIS_MAXMEMORY" --maxmemory-policy noeviction
 }
 
 start_rabbitmq() {

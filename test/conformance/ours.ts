@@ -58,9 +58,18 @@ function peakRss(pid: number): number {
 
 export function runOurs(repoRoot: string, files: string[], perFileTimeoutMs: number, heapLimitMiB: number) {
   return new Promise<OurRun>((resolve, reject) => {
+    // --any-time: tshark keeps every capture time (the tcpdump test files hold 1970 and 2100 times), and the
+    // comparison is about sessionizing; the time window is a pipeline policy, tested on its own.
     const child = spawn(
       process.execPath,
-      [`--max-old-space-size=${heapLimitMiB}`, join(repoRoot, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', ...files],
+      [
+        `--max-old-space-size=${heapLimitMiB}`,
+        join(repoRoot, 'cli/bin/fleetcap.mjs'),
+        'sessions',
+        '--json',
+        '--any-time',
+        ...files,
+      ],
       { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const results = new Map<string, OurFileResult>();

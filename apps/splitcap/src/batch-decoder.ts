@@ -9,12 +9,19 @@ import {
   TCP_FIN,
   TCP_RST,
 } from '@fleetcap/lib/packet/decode';
+import {
+  type CaptureTimeWindow,
+  captureTimeWindow,
+  inCaptureTimeWindow,
+  TIME_OUT_OF_RANGE,
+} from '@fleetcap/lib/pcap/capture-time';
 import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
 import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from '@fleetcap/lib/session-record/community-id';
 import { DEFAULT_STORED_FRAME_BYTES, encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
+import { SessionLimitError } from './upload-limits.ts';
 
 /** Numbers per packet in BatchSession.connection (CONN_* offsets). */
 export const CONN_FIELDS = 8;
@@ -43,6 +50,8 @@ export interface DecodedBatch {
   packetsSessionized: number;
   skipped: Record<SkipReason, number>;
   truncatedAtEnd: number;
+  /** The earliest and latest capture time of the packets skipped as 'time-out-of-range', for the log line. */
+  timeOutOfRange?: { minSec: number; maxSec: number };
 }
 
 export class BatchFormatError extends Error {
@@ -60,12 +69,16 @@ export function looksLikeCapture(body: Uint8Array): boolean {
 
 /**
  * `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED); `storedFrameBytes`: how
- * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES).
+ * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES); `maxSessions`: more sessions
+ * than this throw SessionLimitError (FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH); `captureTimes`: packets captured
+ * outside it are skipped as 'time-out-of-range', as the offline Sessionizer does.
  */
 export function decodeBatch(
   body: Buffer,
   communityIdSeed = DEFAULT_COMMUNITY_ID_SEED,
   storedFrameBytes = DEFAULT_STORED_FRAME_BYTES,
+  maxSessions = Number.POSITIVE_INFINITY,
+  captureTimes: CaptureTimeWindow = captureTimeWindow(),
 ): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
@@ -84,11 +97,19 @@ export function decodeBatch(
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   let read = 0;
   let sessionized = 0;
+  let timeOutOfRange: DecodedBatch['timeOutOfRange'];
   try {
     parser.push(body);
     parser.end();
     for (let p = parser.next(); p !== null; p = parser.next()) {
       read++;
+      if (!inCaptureTimeWindow(captureTimes, p.tsSec)) {
+        skipped[TIME_OUT_OF_RANGE]++;
+        timeOutOfRange ??= { minSec: p.tsSec, maxSec: p.tsSec };
+        timeOutOfRange.minSec = Math.min(timeOutOfRange.minSec, p.tsSec);
+        timeOutOfRange.maxSec = Math.max(timeOutOfRange.maxSec, p.tsSec);
+        continue;
+      }
       const skip = decodePacket(p.linktype, p.data, decoded, p.origLen);
       if (skip !== null) {
         skipped[skip]++;
@@ -99,6 +120,7 @@ export function decodeBatch(
       let s: BatchSession;
       let forward: boolean;
       if (flow.created) {
+        if (sessions.size >= maxSessions) throw new SessionLimitError(maxSessions, read);
         forward = isCanonicalOrder(decoded.src, decoded.sport, decoded.dst, decoded.dport);
         tableSideIsKeySide[flow.index] = flow.sideA === forward;
         const key = sessionKeyOf(decoded.proto, decoded.src, decoded.sport, decoded.dst, decoded.dport);
@@ -167,5 +189,6 @@ export function decodeBatch(
     packetsSessionized: sessionized,
     skipped,
     truncatedAtEnd: parser.counters.truncatedAtEnd,
+    ...(timeOutOfRange ? { timeOutOfRange } : {}),
   };
 }

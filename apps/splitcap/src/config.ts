@@ -86,6 +86,12 @@ const splitcapEnv = z.object({
     .min(1024)
     .default(64 * 1024 * 1024),
   FLEETCAP_SPLITCAP_MAX_READY_DEPTH: z.coerce.number().int().min(1).default(100_000),
+  // The limits of upload-limits.ts and redis-memory-guard.ts (docs/ARCHITECTURE.md, "Upload limits": why these).
+  FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH: z.coerce.number().int().min(1).default(50_000),
+  FLEETCAP_SPLITCAP_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).max(1024).default(4),
+  FLEETCAP_SPLITCAP_REDIS_MEMORY_HIGH_WATER: z.coerce.number().gt(0).max(1).default(0.8),
+  FLEETCAP_SPLITCAP_REDIS_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(0).default(0),
+  FLEETCAP_SPLITCAP_REDIS_MEMORY_CHECK_MS: durationMs(50, 60_000).default(1000),
   FLEETCAP_REDIS_PREFIX: redisPrefix,
   FLEETCAP_QUEUE_PREFIX: queuePrefix,
   // The session shape the feature code reads, and the model was trained on (see session-shape-check.ts).

@@ -20,6 +20,7 @@ import { BatchFormatError } from './batch-decoder.ts';
 import type { Ingest } from './ingest.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import { SchedulerUnavailable } from './scheduler.ts';
+import { type LimitMetrics, SessionLimitError, sessionLimitProblem } from './upload-limits.ts';
 
 export interface HttpDeps {
   ingest: Ingest;
@@ -30,6 +31,9 @@ export interface HttpDeps {
   maxBodyBytes: number;
   /** Why uploads should wait now (RabbitMQ down, queue too deep), or undefined. */
   backpressure: () => string | undefined;
+  /** Admits an upload or answers 503 (upload-limits.ts: concurrentUploadsGate); runs before the body is read. */
+  uploadGate?: express.RequestHandler;
+  limitMetrics?: LimitMetrics;
 }
 
 function problem(res: Response, status: number, error: string, extra: Omit<UploadProblem, 'error'> = {}): void {
@@ -108,6 +112,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     BATCHES_PATH,
     authenticate,
     checkShape,
+    deps.uploadGate ?? ((_req: Request, _res: Response, next: NextFunction) => next()),
     express.raw({ type: () => true, limit: deps.maxBodyBytes }),
     async (req: Request, res: Response) => {
       const started = process.hrtime.bigint();
@@ -117,12 +122,32 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       const batchId = req.get(UPLOAD_HEADERS.batch) ?? `sha256-${createHash('sha256').update(body).digest('hex')}`;
       try {
         const accepted: BatchAccepted = { batchId, ...(await deps.ingest.ingest(agent, batchId, body)) };
+        if (accepted.timeOutOfRange)
+          deps.log.warn(
+            {
+              code: 'splitcap.time-out-of-range',
+              agent,
+              batchId,
+              packets: accepted.skipped['time-out-of-range'],
+              ...accepted.timeOutOfRange,
+            },
+            'skipped packets captured outside 1990-01-01 to one day past this clock (see the 202 body)',
+          );
         res.status(UploadStatus.accepted).json(accepted);
       } catch (err) {
         if (err instanceof BatchFormatError) {
           deps.metrics.batches.inc({ outcome: 'rejected' });
           deps.log.warn({ agent, batchId, err: err.message }, 'rejected a malformed batch');
           return problem(res, UploadStatus.malformed, err.message, { batchId });
+        }
+        if (err instanceof SessionLimitError) {
+          deps.metrics.batches.inc({ outcome: 'rejected' });
+          deps.limitMetrics?.refusals.inc({ limit: 'sessions-per-batch' });
+          deps.log.warn(
+            { code: 'splitcap.too-many-sessions', agent, batchId, limit: err.limit, packetsRead: err.packetsRead },
+            'refused a batch with more sessions than FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH',
+          );
+          return res.status(UploadStatus.unprocessable).json(sessionLimitProblem(err, batchId));
         }
         deps.metrics.batches.inc({ outcome: 'unavailable' });
         const why = err instanceof SchedulerUnavailable ? err.message : `Redis: ${(err as Error).message}`;

@@ -18,6 +18,8 @@ export interface IngestOptions {
   communityIdSeed?: number;
   /** FLEETCAP_STORED_FRAME_BYTES. */
   storedFrameBytes?: number;
+  /** FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH. */
+  maxSessionsPerBatch?: number;
   now?: () => number;
   /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
   recorder?: ConnectionRecorder;
@@ -29,6 +31,7 @@ export class Ingest {
   private readonly communityIdSeed: number | undefined;
   private readonly storedFrameBytes: number | undefined;
   private readonly recorder: ConnectionRecorder | undefined;
+  private readonly maxSessionsPerBatch: number | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -40,10 +43,11 @@ export class Ingest {
     this.communityIdSeed = options.communityIdSeed;
     this.storedFrameBytes = options.storedFrameBytes;
     this.recorder = options.recorder;
+    this.maxSessionsPerBatch = options.maxSessionsPerBatch;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes);
+    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes, this.maxSessionsPerBatch);
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
@@ -96,6 +100,9 @@ export class Ingest {
       sessions: batch.sessions.size,
       scheduled: {},
       skipped: { ...batch.skipped, overMax: 0, sessionDone: 0 },
+      ...(batch.timeOutOfRange
+        ? { timeOutOfRange: { earliestSec: batch.timeOutOfRange.minSec, latestSec: batch.timeOutOfRange.maxSec } }
+        : {}),
     };
   }
 }

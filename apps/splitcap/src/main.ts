@@ -19,8 +19,10 @@ import { ConnectionRecorder } from './connection-recorder.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
+import { RedisMemoryGuard } from './redis-memory-guard.ts';
 import { Scheduler } from './scheduler.ts';
 import { checkSessionShape } from './session-shape-check.ts';
+import { concurrentUploadsGate, createLimitMetrics } from './upload-limits.ts';
 
 const log = createLogger('splitcap');
 const { config, connections, accounts } = loadEnvOrExit(log, 'splitcap', {
@@ -121,7 +123,20 @@ const ingest = new Ingest(store, scheduler, metrics, {
   communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED,
   storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
   recorder,
+  maxSessionsPerBatch: config.FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH,
 });
+const limitMetrics = createLimitMetrics(metrics.registry);
+const redisMemory = new RedisMemoryGuard(
+  redis,
+  {
+    highWater: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_HIGH_WATER,
+    fallbackLimitBytes: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_LIMIT_BYTES,
+    intervalMs: config.FLEETCAP_SPLITCAP_REDIS_MEMORY_CHECK_MS,
+  },
+  limitMetrics,
+  log,
+);
+redis.on('ready', () => void redisMemory.check().catch(() => {}));
 
 const api = createHttpApp({
   ingest,
@@ -130,8 +145,13 @@ const api = createHttpApp({
   auth,
   maxBodyBytes: config.FLEETCAP_SPLITCAP_MAX_BODY_BYTES,
   backpressure: () =>
-    redis.status !== 'ready' ? `Redis is unavailable (${redisError || redis.status})` : scheduler.backpressure(),
+    redis.status !== 'ready'
+      ? `Redis is unavailable (${redisError || redis.status})`
+      : (scheduler.backpressure() ?? redisMemory.backpressure()),
+  uploadGate: concurrentUploadsGate(config.FLEETCAP_SPLITCAP_MAX_CONCURRENT_UPLOADS, limitMetrics, log),
+  limitMetrics,
 });
+redisMemory.start();
 
 // Serves even while RabbitMQ is away (uploads get 503 meanwhile); the scheduler keeps trying in the background.
 await scheduler.start();
@@ -173,6 +193,7 @@ const server = await startHttpServer({
 });
 shutdown
   .add('requests in flight', () => server.close())
+  .add('Redis memory checks', () => redisMemory.stop())
   .add('RabbitMQ', () => scheduler.close())
   .add('Redis', () => redis.disconnect())
   .add('agent credentials', async () => {

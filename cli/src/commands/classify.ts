@@ -18,10 +18,19 @@ import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import type { Session } from '@fleetcap/lib/session/sessionizer';
 import { type SessionRecords, sessionRecordFields } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
+import {
+  captureFiles,
+  commandLineBytes,
+  FileListError,
+  rerunWithFileList,
+  SAFE_COMMAND_LINE_BYTES,
+} from './file-list.ts';
 
 export const EXIT_ALL_READ = 0;
 export const EXIT_SOME_UNREADABLE = 2;
 export const EXIT_MODEL_REFUSED = 3;
+/** No file given, or the --files-from list could not be read. */
+export const EXIT_USAGE = 64;
 
 /** Sessions per model run: bounds the feature tensor of a huge capture. */
 const CHUNK = 4096;
@@ -32,6 +41,8 @@ export interface ClassifyOptions {
   json?: boolean;
   model?: string;
   card?: string;
+  /** A file listing more capture files, one a line; `-` is stdin. */
+  filesFrom?: string;
 }
 
 interface Output {
@@ -140,7 +151,12 @@ function tableLines(r: ClassifiedFile, decisions: AlertDecision[], modelVersion:
     r.verdicts[i]!.score.toFixed(3),
     decisions[i]!.alert ? 'ALERT' : decisions[i]!.unknown ? 'unknown' : '',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  // A loop, not Math.max(...): a file of a million sessions would overflow the call stack with a spread.
+  const widths = header.map((h, i) => {
+    let width = h.length;
+    for (const row of rows) width = Math.max(width, row[i]!.length);
+    return width;
+  });
   const numeric = new Set([3, 4, 6, 8]);
   const format = (cells: string[]) =>
     cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
@@ -247,8 +263,28 @@ export function registerClassifyCommand(program: Command): void {
     )
     .option('--model <file>', 'ONNX model (default $FLEETCAP_MODEL_PATH or model/model.onnx)')
     .option('--card <file>', 'model card (default: <model>-card.json beside the model)')
-    .argument('<files...>', 'capture files (pcap or pcapng)')
-    .action(async (files: string[], options: ClassifyOptions) => {
+    .option('--files-from <file>', 'more capture files, one path a line (- reads the list from stdin)')
+    .argument('[files...]', 'capture files (pcap or pcapng)')
+    .action(async (args: string[], options: ClassifyOptions) => {
+      let files: string[];
+      try {
+        files = await captureFiles(args, options.filesFrom);
+      } catch (cause) {
+        if (!(cause instanceof FileListError)) throw cause;
+        process.stderr.write(`fleetcap classify: ${cause.message}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
+      // onnxruntime crashes on a long command line (file-list.ts): run again with a short one.
+      if (commandLineBytes() > SAFE_COMMAND_LINE_BYTES) {
+        const rerun = [
+          ...(options.json ? ['--json'] : []),
+          ...(options.model ? ['--model', resolve(options.model)] : []),
+          ...(options.card ? ['--card', resolve(options.card)] : []),
+        ];
+        process.exitCode = await rerunWithFileList('classify', rerun, files);
+        return;
+      }
       process.exitCode = await runClassify(files, options);
     });
 }

@@ -21,7 +21,7 @@ function run(name: string, seed: number, withLabels = true): void {
   // attacker 10.0.0.100 scans the server; a client talks DNS alongside
   for (let i = 0; i < 3; i++) {
     w.write({
-      tsSec: 100,
+      tsSec: 1_700_000_100,
       tsNsec: i * 1000,
       data: buildPacket({
         src: '10.0.0.100',
@@ -33,7 +33,7 @@ function run(name: string, seed: number, withLabels = true): void {
       }),
     });
     w.write({
-      tsSec: 100,
+      tsSec: 1_700_000_100,
       tsNsec: i * 1000 + 500,
       data: buildPacket({
         src: '10.0.0.10',
@@ -46,12 +46,12 @@ function run(name: string, seed: number, withLabels = true): void {
     });
   }
   w.write({
-    tsSec: 101,
+    tsSec: 1_700_000_101,
     tsNsec: 0,
     data: buildPacket({ src: '10.0.0.20', sport: 5000, dst: '10.0.0.10', dport: 53, proto: 'udp' }),
   });
   w.write({
-    tsSec: 101,
+    tsSec: 1_700_000_101,
     tsNsec: 0,
     data: buildPacket({ src: '10.0.0.30', sport: 5000, dst: '10.0.0.31', dport: 53, proto: 'udp' }),
   });
@@ -142,7 +142,7 @@ describe('fleetcap dataset export', () => {
     const scan = new PcapWriter({ linktype: 1 });
     for (let i = 0; i < 2; i++) {
       scan.write({
-        tsSec: 200,
+        tsSec: 1_700_000_200,
         tsNsec: i * 1000,
         data: buildPacket({
           src: '192.0.2.9',
@@ -154,7 +154,7 @@ describe('fleetcap dataset export', () => {
         }),
       });
       scan.write({
-        tsSec: 200,
+        tsSec: 1_700_000_200,
         tsNsec: i * 1000 + 500,
         data: buildPacket({
           src: '192.0.2.1',
@@ -167,7 +167,7 @@ describe('fleetcap dataset export', () => {
       });
     }
     scan.write({
-      tsSec: 201,
+      tsSec: 1_700_000_201,
       tsNsec: 0,
       data: buildPacket({ src: '192.0.2.9', sport: 7001, dst: '192.0.2.1', dport: 53, proto: 'udp' }),
     });
@@ -175,7 +175,7 @@ describe('fleetcap dataset export', () => {
     const web = new PcapWriter({ linktype: 1 });
     for (let i = 0; i < 3; i++)
       web.write({
-        tsSec: 300,
+        tsSec: 1_700_000_300,
         tsNsec: i * 1000,
         data: buildPacket({
           src: '198.51.100.2',

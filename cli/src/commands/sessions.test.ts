@@ -193,7 +193,7 @@ describe('fleetcap sessions', () => {
         proto: 'tcp' as const,
       };
       writer.write({
-        tsSec: 1000 + i,
+        tsSec: 1_700_000_000 + i,
         tsNsec: 0,
         data: buildPacket({ ...spec, payload: Buffer.alloc(700 + (i % 301)) }),
       });
@@ -224,5 +224,38 @@ describe('fleetcap sessions', () => {
     const result = spawnSync(process.execPath, [bin, 'sessions', '--json', capture('d.pcap')], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim().split('\n').length, 3);
+  });
+});
+
+describe('fleetcap sessions: capture times', () => {
+  function oddTimes(): string {
+    const writer = new PcapWriter({ linktype: 1 });
+    const data = buildPacket({ src: '10.3.0.1', dst: '10.3.0.2', sport: 1234, dport: 53, proto: 'udp' });
+    for (const tsSec of [1_700_000_000, 0, 0xfffffff0, 1_700_000_001]) writer.write({ tsSec, tsNsec: 0, data });
+    const path = join(dir, 'odd-times.pcap');
+    writeFileSync(path, writer.toBuffer());
+    return path;
+  }
+
+  it('skips and counts packets outside the window, as splitcap does, and says so; --any-time keeps them', async () => {
+    const file = oddTimes();
+    const out = collector();
+    const err = collector();
+    assert.equal(await runSessions([file], { json: true }, out, err), EXIT_ALL_READ);
+    assert.match(err.text, /skipped 2 packets captured outside 1990-01-01T00:00:00.000Z to .*--any-time keeps them/);
+    const [session, summary] = out.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.equal(session.packets, 2);
+    assert.equal(session.first, 1_700_000_000);
+    assert.equal(session.last, 1_700_000_001);
+    assert.equal(summary.skipped['time-out-of-range'], 2);
+
+    const any = collector();
+    const quiet = collector();
+    assert.equal(await runSessions([file], { json: true, anyTime: true }, any, quiet), EXIT_ALL_READ);
+    assert.equal(quiet.text, '');
+    assert.equal(JSON.parse(any.text.split('\n')[0]!).packets, 4);
   });
 });

@@ -4,19 +4,33 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
 import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import type { DecodedPacket } from '@fleetcap/lib/packet/decode';
+import {
+  ANY_CAPTURE_TIME,
+  type CaptureTimeWindow,
+  captureTimeWindow,
+  describeCaptureTimeWindow,
+  TIME_OUT_OF_RANGE,
+} from '@fleetcap/lib/pcap/capture-time';
 import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
 import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
 import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import { type SessionRecord, SessionRecords } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
+import { captureFiles, FileListError } from './file-list.ts';
 
 export const EXIT_ALL_READ = 0;
 export const EXIT_SOME_UNREADABLE = 2;
+/** No file given, or the --files-from list could not be read. */
+export const EXIT_USAGE = 64;
 
 export interface SessionsOptions {
   json?: boolean;
   /** Application metadata per session (the command line's default; off unless set when called from code). */
   metadata?: boolean;
+  /** Keep packets of any capture time (the default skips those outside splitcap's window, as splitcap does). */
+  anyTime?: boolean;
+  /** A file listing more capture files, one a line; `-` is stdin. */
+  filesFrom?: string;
 }
 
 interface Output {
@@ -77,15 +91,17 @@ export async function sessionizeFile(
   file: string,
   options: {
     metadata?: boolean;
+    captureTimes?: CaptureTimeWindow;
     /** Called with every packet a session got (fromInitiator: the session's src sent it). */
     onPacket?: (session: Session, decoded: DecodedPacket, fromInitiator: boolean) => void;
   } = {},
 ): Promise<FileResult> {
   const parser = new CaptureParser();
+  const captureTimes = options.captureTimes ?? captureTimeWindow();
   // Metadata reads the packets the pipeline stores, so the same number are kept, with their payloads.
   const sessionizer = options.metadata
-    ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT })
-    : new Sessionizer();
+    ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT, captureTimes })
+    : new Sessionizer({ captureTimes });
   const records = new SessionRecords();
   const metadata = options.metadata ? new SessionMetadataCollector(SESSION_MAX_PACKETS) : undefined;
   let error: FileResult['error'];
@@ -209,7 +225,12 @@ function tableLines(result: FileResult): string[] {
   ]);
   const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration'];
   if (result.metadata) header.push('service');
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  // A loop, not Math.max(...): a file of a million sessions would overflow the call stack with a spread.
+  const widths = header.map((h, i) => {
+    let width = h.length;
+    for (const r of rows) width = Math.max(width, r[i]?.length ?? 0);
+    return width;
+  });
   const numeric = new Set([3, 4, 6]);
   const format = (cells: string[]) =>
     cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
@@ -236,8 +257,14 @@ export async function runSessions(
   err: Output = process.stderr,
 ): Promise<number> {
   let exitCode = EXIT_ALL_READ;
+  const captureTimes = options.anyTime ? ANY_CAPTURE_TIME : captureTimeWindow();
   for (const file of files) {
-    const result = await sessionizeFile(file, { metadata: options.metadata === true });
+    const result = await sessionizeFile(file, { metadata: options.metadata === true, captureTimes });
+    const outOfRange = result.sessionizer.counters.skipped[TIME_OUT_OF_RANGE];
+    if (outOfRange > 0)
+      err.write(
+        `fleetcap sessions: ${file}: skipped ${outOfRange} packets captured outside ${describeCaptureTimeWindow(captureTimes)}, as splitcap does (--any-time keeps them)\n`,
+      );
     if (result.error) {
       exitCode = EXIT_SOME_UNREADABLE;
       err.write(
@@ -271,8 +298,22 @@ export function registerSessionsCommand(program: Command): void {
     .description('group the TCP/UDP packets of pcap/pcapng files into bidirectional sessions (offline, no servers)')
     .option('--json', 'one JSON object per line per session, then a {"type":"summary"} line per file')
     .option('--no-metadata', 'no application metadata (service, HTTP, TLS, DNS, SSH fields): faster, keeps no payload')
-    .argument('<files...>', 'capture files (pcap or pcapng)')
-    .action(async (files: string[], options: SessionsOptions) => {
+    .option(
+      '--any-time',
+      'keep packets of any capture time (by default those outside 1990-01-01 to one day from now are skipped and counted, as splitcap does)',
+    )
+    .option('--files-from <file>', 'more capture files, one path a line (- reads the list from stdin)')
+    .argument('[files...]', 'capture files (pcap or pcapng)')
+    .action(async (args: string[], options: SessionsOptions) => {
+      let files: string[];
+      try {
+        files = await captureFiles(args, options.filesFrom);
+      } catch (cause) {
+        if (!(cause instanceof FileListError)) throw cause;
+        process.stderr.write(`fleetcap sessions: ${cause.message}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
       // A reader that stops early (`| head`) is not an error of ours.
       process.stdout.on('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_ALL_READ);

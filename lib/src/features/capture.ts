@@ -2,6 +2,7 @@
 // keeping the first SESSION_MAX_PACKETS packets of each session (splitcap's cap). Used by the dataset export
 // and by `fleetcap classify`, so both see exactly what forecast sees.
 import { createReadStream } from 'node:fs';
+import { type CaptureTimeWindow, captureTimeWindow } from '../pcap/capture-time.ts';
 import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '../pcap/reader.ts';
 import { type Session, Sessionizer } from '../session/sessionizer.ts';
 import { SessionRecords } from '../session-record/session-records.ts';
@@ -17,9 +18,13 @@ export interface SessionizedCapture {
   error?: string;
 }
 
-export async function sessionizeCapture(file: string): Promise<SessionizedCapture> {
+/** `captureTimes`: the capture times accepted, by default splitcap's window (lib/src/pcap/capture-time.ts). */
+export async function sessionizeCapture(
+  file: string,
+  captureTimes: CaptureTimeWindow = captureTimeWindow(),
+): Promise<SessionizedCapture> {
   const parser = new CaptureParser();
-  const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS });
+  const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, captureTimes });
   const records = new SessionRecords();
   let error: string | undefined;
   try {

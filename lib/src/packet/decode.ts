@@ -39,6 +39,8 @@ export const SKIP_REASONS = [
   'truncated',
   'fragment',
   'malformed',
+  // Not the decoder's: the capture time is outside the accepted window (lib/src/pcap/capture-time.ts).
+  'time-out-of-range',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

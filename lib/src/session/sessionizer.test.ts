@@ -123,6 +123,7 @@ describe('Sessionizer', () => {
       truncated: 1,
       fragment: 1,
       malformed: 0,
+      'time-out-of-range': 0,
     });
     assert.deepEqual(c.otherTransport, { 1: 1 });
   });

@@ -8,6 +8,12 @@ import {
   type SkipReason,
   type TransportProtocol,
 } from '../packet/decode.ts';
+import {
+  ANY_CAPTURE_TIME,
+  type CaptureTimeWindow,
+  inCaptureTimeWindow,
+  TIME_OUT_OF_RANGE,
+} from '../pcap/capture-time.ts';
 import type { CapturedPacket, PacketRecord } from '../pcap/reader.ts';
 import { FlowTable } from './flow-table.ts';
 import { sessionKeyOf } from './key.ts';
@@ -108,6 +114,11 @@ export interface SessionizerOptions {
    * whatever the capture holds). Default 0: no payloads.
    */
   payloadBytesKept?: number;
+  /**
+   * Capture times accepted; a packet outside is skipped as 'time-out-of-range' (lib/src/pcap/capture-time.ts).
+   * Default: ANY_CAPTURE_TIME (none). The offline commands pass captureTimeWindow(), the window splitcap applies.
+   */
+  captureTimes?: CaptureTimeWindow;
 }
 
 export class Sessionizer {
@@ -122,6 +133,7 @@ export class Sessionizer {
   private readonly byFlow: Session[] = [];
   private readonly initiatorIsSideA: boolean[] = [];
   private readonly payloadBytesKept: number;
+  private readonly captureTimes: CaptureTimeWindow;
   /** Payload bytes kept so far, two entries per flow (from / to the initiator). */
   private readonly payloadBudgetUsed: number[] = [];
   private chunk: Uint8Array = EMPTY_PAYLOAD;
@@ -130,6 +142,7 @@ export class Sessionizer {
   constructor(options: SessionizerOptions = {}) {
     this.payloadBytesKept = options.payloadBytesKept ?? 0;
     this.maxPacketsKept = options.maxPacketsKept ?? 0;
+    this.captureTimes = options.captureTimes ?? ANY_CAPTURE_TIME;
   }
 
   /** The decode of the packet added last (valid until the next add), for callers that read more of it. */
@@ -172,7 +185,9 @@ export class Sessionizer {
   ): Session | null {
     this.counters.read++;
     const d = this.decoded;
-    const skip = decodePacket(linktype, bytes, d, origLen, start, end);
+    const skip = inCaptureTimeWindow(this.captureTimes, sec)
+      ? decodePacket(linktype, bytes, d, origLen, start, end)
+      : TIME_OUT_OF_RANGE;
     if (skip !== null) {
       this.counters.skipped[skip]++;
       if (skip === 'other-l4') {

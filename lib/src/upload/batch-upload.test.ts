@@ -22,8 +22,8 @@ describe('what each answer means to the sender', () => {
     assert.equal(senderAction(200), 'done');
   });
 
-  test('400, 401, 403, 413 and 415 are final: the batch is rejected, never resent', () => {
-    for (const status of [400, 401, 403, 413, 415]) assert.equal(senderAction(status), 'reject', String(status));
+  test('400, 401, 403, 413, 415 and 422 are final: the batch is rejected, never resent', () => {
+    for (const status of [400, 401, 403, 413, 415, 422]) assert.equal(senderAction(status), 'reject', String(status));
     assert.equal(senderAction(UploadStatus.unsupportedType), 'reject');
     assert.equal(senderAction(UploadStatus.malformed), 'reject');
   });

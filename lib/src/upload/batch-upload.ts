@@ -17,11 +17,16 @@
 //   403  (a proxy in front of splitcap) forbidden.                                     sender: reject
 //   413  the body is over splitcap's FLEETCAP_SPLITCAP_MAX_BODY_BYTES.                 sender: reject
 //   415  the content type is not one of a capture.                                     sender: reject
-//   503  Retry-After: <seconds>. Redis or RabbitMQ is away, or the ready queue is too deep; nothing of the batch
-//        is lost by resending it with the same batch id.                               sender: retry, after Retry-After
+//   422  reason "too-many-sessions": the capture holds more sessions than splitcap's
+//        FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH (a flood of spoofed sources, a big file); the same bytes would be
+//        refused again. Send smaller batches (fewer packets each) or raise the limit.   sender: reject
+//   503  Retry-After: <seconds>. Redis or RabbitMQ is away, the ready queue is too deep, Redis memory is near its
+//        maxmemory, or splitcap has FLEETCAP_SPLITCAP_MAX_CONCURRENT_UPLOADS in progress
+//        (reason "busy"); nothing of the batch is lost by resending it with the same batch id.
+//                                                                                      sender: retry, after Retry-After
 //   anything else (404 from a wrong URL, 408, 429, other 5xx, a network error, no answer in time): retry.
 //
-// Every answer other than 202 is JSON UploadProblem: {error: "<what is wrong and what to do>", batchId?}.
+// Every answer other than 202 is JSON UploadProblem: {error: "<what is wrong and what to do>", batchId?, reason?}.
 // "reject" means the batch can never be taken as it is: resending it would only be refused again, so a sender
 // keeps it aside for a human (the sniffer moves it to rejected/). "retry" means the same bytes with the same
 // batch id may be sent again, as often as needed: splitcap stores each batch id once.
@@ -62,6 +67,7 @@ export const UploadStatus = {
   forbidden: 403,
   tooLarge: 413,
   unsupportedType: 415,
+  unprocessable: 422,
   unavailable: 503,
 } as const;
 
@@ -77,12 +83,21 @@ export interface BatchAccepted {
   scheduled: Partial<Record<ScheduleReason, number>>;
   /** Packets read but not stored: by decoder reason, over the session's cap, or of a session already classified. */
   skipped: Record<SkipReason, number> & { overMax: number; sessionDone: number };
+  /**
+   * With skipped['time-out-of-range'] > 0: the earliest and latest of those capture times, in seconds since the epoch
+   * as read (the accepted window is 1990-01-01 to one day past splitcap's clock: lib/src/pcap/capture-time.ts).
+   */
+  timeOutOfRange?: { earliestSec: number; latestSec: number };
 }
+
+/** Stable names of the limits an answer can cite, for senders and dashboards (the text says the rest). */
+export type UploadProblemReason = 'too-many-sessions' | 'busy';
 
 /** Every other answer's body. */
 export interface UploadProblem {
   error: string;
   batchId?: string;
+  reason?: UploadProblemReason;
 }
 
 export type SenderAction = 'done' | 'reject' | 'retry';
@@ -93,6 +108,7 @@ const REJECTED_STATUSES: ReadonlySet<number> = new Set([
   UploadStatus.forbidden,
   UploadStatus.tooLarge,
   UploadStatus.unsupportedType,
+  UploadStatus.unprocessable,
 ]);
 
 /** What a sender does with a batch after this HTTP status (see the contract above). */
