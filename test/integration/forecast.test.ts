@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Classifier } from '@fleetcap/lib/classifier/model';
+import { alertPolicyOf, decideAlert } from '@fleetcap/lib/features/alert-policy';
 import { sessionizeCapture } from '@fleetcap/lib/features/capture';
 import { FEATURE_COUNT, type FeatureSession } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
@@ -221,9 +222,29 @@ describe('forecast', () => {
 
   test("answers alert and unknown per session from the card's alertPolicy", async () => {
     const results = (await post({ sessions: Array.from({ length: 30 }, (_, i) => handBuilt(i)) })).body
-      .results as Array<{ label: string; score: number; alert: boolean; unknown: boolean }>;
-    // The committed card has no alertPolicy: every attack label is an alert, nothing is unknown.
-    for (const r of results) assert.deepEqual([r.alert, r.unknown], [r.label !== 'benign', false], JSON.stringify(r));
+      .results as Array<{
+      label: string;
+      score: number;
+      alert: boolean;
+      unknown: boolean;
+      scores: Record<string, number>;
+    }>;
+    // The committed card's policy (without one: every attack label alerts, nothing is unknown) on the scores served.
+    const served = alertPolicyOf(card, 'card');
+    for (const r of results) {
+      const d = decideAlert(
+        card.classes.map((c) => r.scores[c]!),
+        card.classes,
+        served,
+      );
+      assert.deepEqual(
+        [r.label, r.score, r.alert, r.unknown],
+        [d.label, d.score, d.alert, d.unknown],
+        JSON.stringify(r),
+      );
+    }
+    if (!('alertPolicy' in card))
+      for (const r of results) assert.deepEqual([r.alert, r.unknown], [r.label !== 'benign', false]);
     const attacks = card.classes.filter((c) => c !== 'benign');
     const withPolicy = join(work, 'card-with-policy.json');
     writeFileSync(
@@ -264,7 +285,8 @@ describe('forecast', () => {
       await strict.stop();
     }
     const text = await (await fetch(`${base}/metrics`)).text();
-    assert.match(text, /fleetcap_forecast_alerts_total\{label="[a-z]+",app="forecast"\} [1-9]/);
+    if (results.some((r) => r.alert))
+      assert.match(text, /fleetcap_forecast_alerts_total\{label="[a-z]+",app="forecast"\} [1-9]/);
   });
 
   test('refuses to start with an alertPolicy that does not fit the classes, in one line (exit 2)', async () => {

@@ -96,8 +96,21 @@ describe('scoreLabRuns', () => {
     const score = scoreLabRuns(
       [scan],
       [
-        { client_addr: '10.77.0.100', server_addr: '10.77.0.10', first_packet_at: at(t0 + 25), label: 'portscan' },
-        { client_addr: '10.77.0.100', server_addr: '10.77.0.10', first_packet_at: at(t0 + 25), label: 'portscan' },
+        // A label under its class's threshold is no alert; a row without alert is read by the argmax rule.
+        {
+          client_addr: '10.77.0.100',
+          server_addr: '10.77.0.10',
+          first_packet_at: at(t0 + 25),
+          label: 'portscan',
+          alert: 1,
+        },
+        {
+          client_addr: '10.77.0.100',
+          server_addr: '10.77.0.10',
+          first_packet_at: at(t0 + 25),
+          label: 'portscan',
+          alert: 0,
+        },
         { client_addr: '10.77.0.100', server_addr: '10.77.0.10', first_packet_at: at(t0 + 25), label: 'benign' },
       ],
     );
@@ -108,6 +121,7 @@ describe('scoreLabRuns', () => {
         sessions: 3,
         'labelled so': '2 (66.7%)',
         'as an attack': '2 (66.7%)',
+        alerted: '1 (33.3%)',
         predicted: 'portscan 2, benign 1',
       },
     ]);

@@ -14,6 +14,8 @@ export interface ScoredVerdict {
   server_addr: string;
   first_packet_at: Date;
   label: string;
+  /** The row's alert (the model card's alert policy); without it, the argmax rule: every attack label. */
+  alert?: number | boolean;
 }
 
 export interface ClassScore {
@@ -25,6 +27,8 @@ export interface ClassScore {
   asTrueClass: number;
   /** Labelled with some attack class (anything but benign). */
   asAttack: number;
+  /** Alerts (what an analyst is shown): the alert policy's thresholds on the label and score. */
+  alerted: number;
   predicted: Map<string, number>;
 }
 
@@ -91,6 +95,7 @@ export function scoreLabRuns(runs: RunLabels[], verdicts: ScoredVerdict[]): LabS
         sessions: 0,
         asTrueClass: 0,
         asAttack: 0,
+        alerted: 0,
         predicted: new Map(),
       };
       byKey.set(key, s);
@@ -98,6 +103,7 @@ export function scoreLabRuns(runs: RunLabels[], verdicts: ScoredVerdict[]): LabS
     s.sessions++;
     if (v.label === truth) s.asTrueClass++;
     if (v.label !== BENIGN_CLASS) s.asAttack++;
+    if (v.alert === undefined ? v.label !== BENIGN_CLASS : Boolean(v.alert)) s.alerted++;
     s.predicted.set(v.label, (s.predicted.get(v.label) ?? 0) + 1);
   }
   const order = new Map(runs.map((r, i) => [`${r.scenario}\0${r.seed}`, i]));
@@ -122,6 +128,7 @@ export function labScoreRows(score: LabScore): Array<Record<string, string | num
     sessions: c.sessions,
     'labelled so': share(c.asTrueClass, c.sessions),
     'as an attack': share(c.asAttack, c.sessions),
+    alerted: share(c.alerted, c.sessions),
     predicted: [...c.predicted.entries()]
       .sort((a, b) => b[1] - a[1])
       .map(([label, n]) => `${label} ${n}`)

@@ -97,7 +97,7 @@ export async function countVerdicts(agents: string[]): Promise<number> {
 /** The agent's verdicts of sessions that began at `since` or later, as the lab score reads them. */
 export async function labVerdicts(agentId: string, since: Date): Promise<ScoredVerdict[]> {
   return query<ScoredVerdict>(
-    'SELECT client_addr, server_addr, first_packet_at, label FROM session_verdict WHERE agent_id = ? AND first_packet_at >= ?',
+    'SELECT client_addr, server_addr, first_packet_at, label, alert FROM session_verdict WHERE agent_id = ? AND first_packet_at >= ?',
     [agentId, since],
   );
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { alertPolicyOf, decideAlert } from '../features/alert-policy.ts';
 import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureSession } from '../features/features.ts';
 import { Classifier, defaultCardPath, ModelContractError } from './model.ts';
 
@@ -176,9 +177,16 @@ describe('classifier', () => {
     });
     try {
       const a = await argmax.classify(sessions);
+      const committed = alertPolicyOf(card as { classes: string[] }, 'card');
       for (const v of a) {
-        assert.equal(v.alert, v.label !== 'benign', `${v.label}: without a policy every attack label alerts`);
-        assert.equal(v.unknown, false);
+        const d = decideAlert(
+          classes.map((c) => v.scores[c]!),
+          classes,
+          committed,
+        );
+        assert.deepEqual([v.label, v.score, v.alert, v.unknown], [d.label, d.score, d.alert, d.unknown]);
+        // Without a policy (the card before alert policies) every attack label alerts and nothing is unknown.
+        if (card.alertPolicy === undefined) assert.deepEqual([v.alert, v.unknown], [v.label !== 'benign', false]);
       }
       const n = await never.classify(sessions);
       assert.deepEqual(
