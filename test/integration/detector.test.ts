@@ -7,12 +7,19 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { newestPerIncident } from '@fleetcap/detector/detection-writer';
+import { RedisDetector } from '@fleetcap/detector/redis-detector';
+import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
+import type { Detection } from '@fleetcap/lib/detectors/detection';
+import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
+import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { syntheticSession } from '@fleetcap/lib/detectors/synthetic';
 import { encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '@fleetcap/lib/packet/decode';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
@@ -303,5 +310,71 @@ describe('from upload to detection', () => {
     assert.equal(rows[0]!.detector, 'horizontal_scan');
     assert.equal(rows[0]!.target, '*:2323/tcp');
     assert.deepEqual([...(rows[0]!.agents as string[])].sort(), [...agents].sort());
+  });
+});
+
+describe('the Redis path and the in-memory engine', () => {
+  /** Every kind of incident, spread over three agents, with conversations around them, in time order. */
+  function mix(): DetectorSession[] {
+    const t0 = 1_790_000_000;
+    const out: DetectorSession[] = [];
+    let n = 0;
+    const add = (shape: Parameters<typeof syntheticSession>[0], f: Partial<DetectorSession>, atSec: number) =>
+      out.push(syntheticSession(shape, { agent: agents[n % 3]!, communityId: `1:eq${run}n${n++}=`, atSec, ...f }));
+    for (let i = 0; i < 400; i++)
+      add('rejected', { src: '203.0.113.1', dst: `10.9.${i >> 8}.${i & 255}`, dport: 23 }, t0 + i * 0.5);
+    for (let i = 0; i < 300; i++)
+      add('rejected', { src: '203.0.113.2', dst: '10.9.9.9', dport: 1 + i }, t0 + 10 + i * 0.1);
+    for (let i = 0; i < 2000; i++)
+      add(
+        'half-open',
+        { src: `198.51.${(i >> 8) & 255}.${i & 255}`, dst: '10.9.9.10', dport: 80 },
+        t0 + 20 + i * 0.002,
+      );
+    for (let i = 0; i < 60; i++)
+      add('conversation', { src: '203.0.113.3', dst: '10.9.9.11', dport: 22 }, t0 + 30 + i * 2);
+    for (let i = 0; i < 20; i++)
+      add('conversation', { src: '10.9.1.50', dst: '203.0.113.99', dport: 443 }, t0 + i * 30 + (i % 3) * 0.4);
+    // A scan that pauses longer than its window and comes back: two incidents.
+    for (let i = 0; i < 8; i++) add('unanswered', { src: '203.0.113.4', dst: `10.8.0.${i}`, dport: 3389 }, t0 + i);
+    for (let i = 0; i < 8; i++)
+      add('unanswered', { src: '203.0.113.4', dst: `10.8.1.${i}`, dport: 3389 }, t0 + 400 + i);
+    for (let i = 0; i < 1500; i++)
+      add('conversation', { src: `10.7.${i % 50}.${i % 7}`, dst: `10.6.0.${i % 40}`, dport: 443 }, t0 + i * 0.4);
+    return out.sort((a, b) => a.firstUs - b.firstUs);
+  }
+
+  const summary = (d: Detection) => ({
+    sessions: d.sessions,
+    peak: d.peakCount,
+    targets: d.distinctTargets,
+    sources: d.distinctSources,
+    agents: [...d.agents].sort(),
+    evidence: [...d.evidence].sort(),
+    first: d.firstSeenUs,
+    last: d.lastSeenUs,
+    period: d.periodSeconds === null ? null : Math.round(d.periodSeconds * 1000),
+  });
+
+  test('open the same incidents, with the same counts, lists and times', async () => {
+    const sessions = mix();
+    const config = defaultDetectorConfig();
+    const engine = new DetectorEngine(config);
+    for (const s of sessions) engine.process(s);
+    const redis = new Redis(connections.redisUrl);
+    try {
+      const detector = new RedisDetector(redis, `${prefix}eq`);
+      const seen: Detection[] = [];
+      for (let i = 0; i < sessions.length; i += 256)
+        seen.push(...(await detector.process(sessions.slice(i, i + 256), config)).detections);
+      const fromRedis = new Map(newestPerIncident(seen).map((d) => [d.id, summary(d)]));
+      const fromEngine = new Map(engine.detections().map((d) => [d.id, summary(d)]));
+      assert.deepEqual([...fromRedis.keys()].sort(), [...fromEngine.keys()].sort());
+      assert.ok(fromEngine.size >= 6, `every kind of incident: ${[...fromEngine.keys()].join(' ')}`);
+      for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
+    } finally {
+      await removePipelineNamespace(`${prefix}eq`).catch(() => {});
+      redis.disconnect();
+    }
   });
 });

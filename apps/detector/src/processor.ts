@@ -81,7 +81,7 @@ export class DetectorProcessor {
         m.evictions.inc({ detector, kind: 'subjects' }, outcome.subjectEvictions[detector]);
     }
     for (const d of outcome.detections) {
-      if (d.version === 1) {
+      if (outcome.openedIds.has(d.id)) {
         this.d.log.info(
           {
             detector: d.detector,

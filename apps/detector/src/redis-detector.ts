@@ -55,6 +55,8 @@ export const STATUS_UPDATED = 2;
 export interface BatchOutcome {
   /** Opened or changed in this batch, as Redis holds them now. */
   detections: Detection[];
+  /** The ids of those opened in this batch. */
+  openedIds: Set<string>;
   opened: Record<DetectorName, number>;
   observations: Record<DetectorName, number>;
   memberEvictions: Record<DetectorName, number>;
@@ -75,6 +77,8 @@ interface Group {
   target: string;
   /** 4 per observation: member, start µs, end µs, the session's evidence. */
   argv: string[];
+  /** Incidents the script opened for it in this batch. */
+  opened?: number;
 }
 
 interface ScriptRedis {
@@ -105,6 +109,7 @@ export class RedisDetector {
   async process(sessions: DetectorSession[], config: DetectorConfig): Promise<BatchOutcome> {
     const outcome: BatchOutcome = {
       detections: [],
+      openedIds: new Set(),
       opened: perDetector(),
       observations: perDetector(),
       memberEvictions: perDetector(),
@@ -175,10 +180,15 @@ export class RedisDetector {
       if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += g.argv.length / 4;
       if (isNew === 1) created[g.detector]++;
       outcome.opened[g.detector] += opened;
+      g.opened = opened;
       if (status === STATUS_OPENED || status === STATUS_UPDATED) changed.push(g);
     }
     await this.countNewSubjects(created, config);
     outcome.detections = await this.read(changed, config);
+    changed.forEach((g) => {
+      const d = outcome.detections.find((x) => x.detector === g.detector && x.subject === g.subject);
+      if (d && g.opened) outcome.openedIds.add(d.id);
+    });
     return outcome;
   }
 
