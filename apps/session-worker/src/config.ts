@@ -23,7 +23,10 @@ const workerEnv = z
     FLEETCAP_WORKER_HOST: listenHost.default('127.0.0.1'),
     FLEETCAP_FORECAST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
     FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),
-    /** Time between two looks of the sweeper at a connection that goes on (record-sweeper.ts). */
+    /**
+     * Time between two looks of the sweeper at a connection that goes on (record-sweeper.ts); the done marker of an
+     * open connection is kept for two of them (or FLEETCAP_DONE_TTL_SECONDS when longer).
+     */
     FLEETCAP_RECORD_SWEEP_MS: durationMs(100, 600_000).default(30_000),
     /** A connection quiet this long is over and its row completed (Zeek's tcp/udp_inactivity_timeout). */
     FLEETCAP_TCP_INACTIVITY_TIMEOUT_S: durationSeconds(1, 86_400).default(300),
@@ -32,13 +35,6 @@ const workerEnv = z
     FLEETCAP_QUEUE_PREFIX: queuePrefix,
   })
   .superRefine((c, ctx) => {
-    if (c.FLEETCAP_RECORD_SWEEP_MS >= c.FLEETCAP_DONE_TTL_SECONDS * 1000) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['FLEETCAP_RECORD_SWEEP_MS'],
-        message: `is not under FLEETCAP_DONE_TTL_SECONDS=${c.FLEETCAP_DONE_TTL_SECONDS} s: the done marker of a connection that goes on would expire between two looks and its later packets start a new session; lower the sweep interval or raise the done TTL`,
-      });
-    }
     if (c.FLEETCAP_WORKER_BATCH_SIZE > c.FLEETCAP_WORKER_PREFETCH) {
       ctx.addIssue({
         code: 'custom',
