@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerClassifyCommand } from './commands/classify.ts';
 import { registerDatasetCommand } from './commands/dataset.ts';
+import { registerPcapCommand } from './commands/pcap.ts';
 import { registerReportCommands } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSessionsCommand } from './commands/sessions.ts';
@@ -17,6 +18,7 @@ registerSessionsCommand(program);
 registerDatasetCommand(program);
 registerClassifyCommand(program);
 registerReportCommands(program);
+registerPcapCommand(program);
 registerRunCommand(program);
 registerUploadCommand(program);
 

@@ -109,9 +109,10 @@ test('fleetcap report and agents show the reporting views through the reporting 
   }
   const report = fleetcap('report');
   for (const title of [
-    'Sessions per label',
+    'Sessions and alerts per label',
+    'Alerts per hour',
     'Verdicts per label per hour',
-    'Attack sessions',
+    'Alerts (most recent 10',
     'Conversations seen by several agents',
     'Top talkers',
   ]) {

@@ -219,6 +219,88 @@ describe('forecast', () => {
     );
   });
 
+  test("answers alert and unknown per session from the card's alertPolicy", async () => {
+    const results = (await post({ sessions: Array.from({ length: 30 }, (_, i) => handBuilt(i)) })).body
+      .results as Array<{ label: string; score: number; alert: boolean; unknown: boolean }>;
+    // The committed card has no alertPolicy: every attack label is an alert, nothing is unknown.
+    for (const r of results) assert.deepEqual([r.alert, r.unknown], [r.label !== 'benign', false], JSON.stringify(r));
+    const attacks = card.classes.filter((c) => c !== 'benign');
+    const withPolicy = join(work, 'card-with-policy.json');
+    writeFileSync(
+      withPolicy,
+      JSON.stringify({
+        ...card,
+        alertPolicy: {
+          version: 1,
+          benignClass: 'benign',
+          thresholds: Object.fromEntries(attacks.map((c) => [c, 1.01])),
+          unknown: { rule: 'topProbabilityBelow', minTopProbability: 0.5 },
+        },
+      }),
+    );
+    const strict = await startApp('forecast', {
+      FLEETCAP_FORECAST_PORT: '0',
+      FLEETCAP_MODEL_PATH: modelPath,
+      FLEETCAP_MODEL_CARD_PATH: withPolicy,
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${strict.port}/v1/forecast`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sessions: Array.from({ length: 30 }, (_, i) => handBuilt(i)) }),
+      });
+      const strictResults = ((await res.json()) as { results: typeof results }).results;
+      assert.deepEqual(
+        strictResults.map((r) => [r.label, r.score, r.alert, r.unknown]),
+        results.map((r) => [r.label, r.score, false, r.score < 0.5]),
+        'the same labels and scores; thresholds above 1 never alert; under the floor is unknown',
+      );
+      const metrics = await (await fetch(`http://127.0.0.1:${strict.port}/metrics`)).text();
+      assert.doesNotMatch(metrics, /fleetcap_forecast_alerts_total\{/);
+      const unknown = strictResults.filter((r) => r.unknown).length;
+      if (unknown > 0)
+        assert.match(metrics, new RegExp(`fleetcap_forecast_unknown_total\\{app="forecast"\\} ${unknown}\n`));
+    } finally {
+      await strict.stop();
+    }
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /fleetcap_forecast_alerts_total\{label="[a-z]+",app="forecast"\} [1-9]/);
+  });
+
+  test('refuses to start with an alertPolicy that does not fit the classes, in one line (exit 2)', async () => {
+    const attacks = card.classes.filter((c) => c !== 'benign');
+    const bad = join(work, 'card-bad-policy.json');
+    writeFileSync(
+      bad,
+      JSON.stringify({
+        ...card,
+        alertPolicy: {
+          version: 1,
+          benignClass: 'benign',
+          thresholds: Object.fromEntries(attacks.slice(1).map((c) => [c, 0.5])),
+          unknown: { rule: 'topProbabilityBelow', minTopProbability: 0.2 },
+        },
+      }),
+    );
+    await assert.rejects(
+      startApp('forecast', {
+        FLEETCAP_FORECAST_PORT: '0',
+        FLEETCAP_MODEL_PATH: modelPath,
+        FLEETCAP_MODEL_CARD_PATH: bad,
+      }),
+      (err: Error) => {
+        assert.match(err.message, /exited with 2 before it was ready/);
+        assert.match(
+          err.message,
+          new RegExp(
+            `forecast: refusing to start: model card .*card-bad-policy\\.json: alertPolicy\\.thresholds has no threshold for class ${attacks[0]}`,
+          ),
+        );
+        return true;
+      },
+    );
+  });
+
   test('stops cleanly on SIGTERM', async () => {
     const other = await startApp('forecast', { FLEETCAP_FORECAST_PORT: '0', FLEETCAP_MODEL_PATH: modelPath });
     const inFlight = fetch(`http://127.0.0.1:${other.port}/v1/forecast`, {

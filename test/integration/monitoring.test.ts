@@ -239,6 +239,7 @@ test('every metric a panel reads is exported by an app (its real registry) or by
     'fleetcap_splitcap_sessions_scheduled_total',
     'rabbitmq_queue_messages_ready',
     'fleetcap_worker_verdicts_total',
+    'fleetcap_worker_alerts_total',
     'fleetcap_worker_enqueue_to_commit_seconds_bucket',
     'fleetcap_worker_batch_seconds_bucket',
     'fleetcap_agent_kernel_drops',
@@ -360,7 +361,7 @@ test("Grafana's provisioning parses; the MariaDB data source is the read-only fl
 // ---- The SQL panels ---------------------------------------------------------------------------------------------------
 
 test('the SQL panels read the reporting views, and run as fleetcap_report on the local MariaDB', async () => {
-  const views = new Set(['report_verdicts_per_label_hour', 'report_malicious_sessions']);
+  const views = new Set(['report_verdicts_per_label_hour', 'report_alerts', 'report_alerts_per_hour']);
   const read = new Set<string>();
   assert.ok(sqlTargets.length >= 2, 'the dashboard has its SQL tables');
   for (const { panel, target, sql } of sqlTargets) {

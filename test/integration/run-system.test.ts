@@ -93,8 +93,8 @@ test("bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       assert.ok(out.includes(step), `the run shows the step "${step}"\n${out}`);
     }
     for (const title of [
-      'Sessions per label',
-      'Attacks by label and endpoints',
+      'Sessions and alerts per label',
+      'Alerts by label and endpoints',
       'Top talkers',
       'Agents',
       'Lab scenarios',

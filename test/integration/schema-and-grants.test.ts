@@ -179,6 +179,51 @@ describe('least-privilege accounts', () => {
     }
   });
 
+  test('the worker writes and deletes alert packets, reads the retention, and cannot change either policy', async () => {
+    const w = await mysqlAs('worker');
+    const key = uniqueId('tcp|alert-grant');
+    try {
+      await w.execute(insertVerdict, verdict(key));
+      const [rows] = await w.query('SELECT id, alert FROM session_verdict WHERE session_key = ?', [key]);
+      const { id, alert } = (rows as Array<{ id: number; alert: number }>)[0]!;
+      assert.equal(alert, 0, 'a row without alert gets the argmax rule: benign is no alert');
+      const insertPacket =
+        'INSERT IGNORE INTO alert_packet (verdict_id, packet_index, ts_us, wire_length, linktype, frame) VALUES (?, 0, 1, 60, 1, ?)';
+      const [stored] = await w.query(insertPacket, [id, Buffer.from('frame')]);
+      const [again] = await w.query(insertPacket, [id, Buffer.from('frame')]);
+      assert.deepEqual(
+        [(stored as { affectedRows: number }).affectedRows, (again as { affectedRows: number }).affectedRows],
+        [1, 0],
+        'a packet is stored once',
+      );
+      const [policy] = await w.query("SELECT retention_days FROM retention_policy WHERE data = 'alert_packet'");
+      assert.ok((policy as Array<{ retention_days: number }>)[0]!.retention_days >= 1);
+      await assert.rejects(w.query("UPDATE retention_policy SET retention_days = 1 WHERE data = 'alert_packet'"), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
+      await assert.rejects(w.query('UPDATE alert_packet SET ts_us = 2 WHERE verdict_id = ?', [id]), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
+      const [deleted] = await w.query('DELETE FROM alert_packet WHERE verdict_id = ?', [id]);
+      assert.equal((deleted as { affectedRows: number }).affectedRows, 1);
+      const a = await mysqlAs('admin');
+      try {
+        await assert.rejects(
+          a.query("UPDATE retention_policy SET retention_days = 0 WHERE data = 'alert_packet'"),
+          /ck_retention_days/,
+          'a retention under one day is refused by SQL',
+        );
+      } finally {
+        await a.end();
+      }
+    } finally {
+      await w.end();
+      const a = await mysqlAs('admin');
+      await a.query('DELETE FROM session_verdict WHERE session_key = ?', [key]);
+      await a.end();
+    }
+  });
+
   test('the reporting account reads tables and views and can write nothing', async () => {
     const r = await mysqlAs('report');
     try {
@@ -189,6 +234,10 @@ describe('least-privilege accounts', () => {
         'report_malicious_sessions',
         'report_agents',
         'report_conversations_multi_agent',
+        'report_alerts',
+        'report_alerts_per_hour',
+        'alert_packet',
+        'retention_policy',
       ]) {
         await r.query(`SELECT * FROM ${view} LIMIT 1`);
       }

@@ -74,8 +74,16 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     metrics.sessions.inc(sessions.length);
     metrics.batchSize.observe(sessions.length);
     const perLabel = new Map<string, number>();
-    for (const v of verdicts) perLabel.set(v.label, (perLabel.get(v.label) ?? 0) + 1);
+    const alertsPerLabel = new Map<string, number>();
+    let unknown = 0;
+    for (const v of verdicts) {
+      perLabel.set(v.label, (perLabel.get(v.label) ?? 0) + 1);
+      if (v.alert) alertsPerLabel.set(v.label, (alertsPerLabel.get(v.label) ?? 0) + 1);
+      if (v.unknown) unknown++;
+    }
     for (const [label, n] of perLabel) metrics.verdicts.inc({ label }, n);
+    for (const [label, n] of alertsPerLabel) metrics.alerts.inc({ label }, n);
+    if (unknown > 0) metrics.unknown.inc(unknown);
     res.json({ modelVersion: classifier.version, results: verdicts });
   });
 

@@ -52,6 +52,12 @@ signalReady(log, 'forecast', server.port, {
   modelVersion: classifier.version,
   classes: classifier.classes,
   placeholder: classifier.card.placeholder === true,
+  alertPolicy: classifier.card.alertPolicy === undefined ? 'none in the card: every attack label alerts' : 'card',
 });
+if (classifier.card.alertPolicy === undefined)
+  log.warn(
+    { code: 'forecast.no-alert-policy', modelVersion: classifier.version },
+    "the model card has no alertPolicy: every non-benign label is an alert (retrain for the card's thresholds)",
+  );
 if (classifier.card.placeholder)
   log.warn({ modelVersion: classifier.version }, 'serving a PLACEHOLDER model (see its model card)');

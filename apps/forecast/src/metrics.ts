@@ -6,6 +6,8 @@ export interface ForecastMetrics {
   requests: ReturnType<typeof counter>;
   sessions: ReturnType<typeof counter>;
   verdicts: ReturnType<typeof counter>;
+  alerts: ReturnType<typeof counter>;
+  unknown: ReturnType<typeof counter>;
   latency: ReturnType<typeof histogram>;
   inference: ReturnType<typeof histogram>;
   batchSize: ReturnType<typeof histogram>;
@@ -20,6 +22,14 @@ export function createMetrics(): ForecastMetrics {
     ]),
     sessions: counter(registry, 'fleetcap_forecast_sessions_total', 'Sessions classified'),
     verdicts: counter(registry, 'fleetcap_forecast_verdicts_total', 'Sessions classified, by label', ['label']),
+    alerts: counter(registry, 'fleetcap_forecast_alerts_total', "Sessions the card's alert policy alerts, by label", [
+      'label',
+    ]),
+    unknown: counter(
+      registry,
+      'fleetcap_forecast_unknown_total',
+      "Sessions unlike what the model knows (top probability under the alert policy's floor): never alerts",
+    ),
     latency: histogram(
       registry,
       'fleetcap_forecast_request_duration_seconds',

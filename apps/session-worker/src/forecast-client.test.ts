@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
-import { answerError, errorDetail, ForecastClient, ForecastRejected, ForecastUnavailable } from './forecast-client.ts';
+import {
+  answerError,
+  answerOf,
+  errorDetail,
+  ForecastClient,
+  ForecastRejected,
+  ForecastUnavailable,
+} from './forecast-client.ts';
 import { StoppedWhileRetrying, withRetry } from './retry.ts';
 
 const message = {
@@ -35,6 +42,28 @@ function classifyError(status: number, body: string): Error {
 }
 
 describe('forecast client', () => {
+  test('a 2xx answer gives label, score, alert and unknown per session; another shape is ForecastUnavailable', () => {
+    const result = { label: 'portscan', score: 0.7, alert: true, unknown: false, scores: {} };
+    assert.deepEqual(answerOf(JSON.stringify({ modelVersion: 'm', results: [result] }), 1), {
+      modelVersion: 'm',
+      verdicts: [{ label: 'portscan', score: 0.7, alert: true, unknown: false }],
+    });
+    const older = JSON.stringify({ modelVersion: 'm', results: [{ label: 'portscan', score: 0.7 }] });
+    assert.throws(
+      () => answerOf(older, 1),
+      (err: Error) =>
+        err instanceof ForecastUnavailable &&
+        err.message ===
+          'forecast result 0 has no alert and unknown: forecast is older than this session-worker; upgrade forecast first',
+    );
+    assert.throws(() => answerOf(JSON.stringify({ modelVersion: 'm', results: [result] }), 2), /without 2 results/);
+    assert.throws(() => answerOf('<html>', 1), ForecastUnavailable);
+    assert.throws(
+      () => answerOf(JSON.stringify({ modelVersion: 'm', results: [{ score: 1 }] }), 1),
+      /no label or score/,
+    );
+  });
+
   test('a 2xx answer is no error', () => {
     assert.equal(answerError(200, JSON.stringify({ modelVersion: 'm1', results: [] })), null);
   });

@@ -4,6 +4,10 @@ import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 export interface Verdict {
   label: string;
   score: number;
+  /** The model card's alert policy on this verdict (forecast decides it). */
+  alert: boolean;
+  /** Unlike what the model knows (under the policy's floor): never an alert. */
+  unknown: boolean;
 }
 
 export interface ForecastAnswer {
@@ -87,6 +91,37 @@ export function forecastRequest(sessions: LoadedSession[]) {
   };
 }
 
+/** The verdicts of a 2xx answer for `expected` sessions; an answer of another shape is ForecastUnavailable. */
+export function answerOf(text: string, expected: number): ForecastAnswer {
+  const shapeError = () =>
+    new ForecastUnavailable(`forecast answered without ${expected} results and a model version: ${text.slice(0, 200)}`);
+  let body: {
+    modelVersion?: string;
+    results?: Array<{ label?: string; score?: number; alert?: boolean; unknown?: boolean }>;
+  };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw shapeError();
+  }
+  if (!body?.modelVersion || !Array.isArray(body.results) || body.results.length !== expected) throw shapeError();
+  return {
+    modelVersion: body.modelVersion,
+    verdicts: body.results.map((r, i) => {
+      if (typeof r?.label !== 'string' || typeof r.score !== 'number') {
+        throw new ForecastUnavailable(`forecast result ${i} has no label or score`);
+      }
+      // A forecast from before alerts: retried (the messages wait) until forecast is upgraded, never guessed.
+      if (typeof r.alert !== 'boolean' || typeof r.unknown !== 'boolean') {
+        throw new ForecastUnavailable(
+          `forecast result ${i} has no alert and unknown: forecast is older than this session-worker; upgrade forecast first`,
+        );
+      }
+      return { label: r.label, score: r.score, alert: r.alert, unknown: r.unknown };
+    }),
+  };
+}
+
 export class ForecastClient {
   constructor(
     private readonly baseUrl: string,
@@ -109,20 +144,6 @@ export class ForecastClient {
     const text = await res.text();
     const refused = answerError(res.status, text);
     if (refused) throw refused;
-    const body = JSON.parse(text) as { modelVersion?: string; results?: Array<{ label?: string; score?: number }> };
-    if (!body.modelVersion || !Array.isArray(body.results) || body.results.length !== sessions.length) {
-      throw new ForecastUnavailable(
-        `forecast answered without ${sessions.length} results and a model version: ${text.slice(0, 200)}`,
-      );
-    }
-    return {
-      modelVersion: body.modelVersion,
-      verdicts: body.results.map((r, i) => {
-        if (typeof r.label !== 'string' || typeof r.score !== 'number') {
-          throw new ForecastUnavailable(`forecast result ${i} has no label or score`);
-        }
-        return { label: r.label, score: r.score };
-      }),
-    };
+    return answerOf(text, sessions.length);
   }
 }

@@ -18,6 +18,7 @@ import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
 import { RecordSweeper } from './record-sweeper.ts';
+import { AlertPacketRetention } from './retention.ts';
 
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
@@ -103,8 +104,11 @@ const telemetry = await startHttpServer({
 });
 await sweeper.start();
 await consumer.start();
+const retention = new AlertPacketRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
+retention.start();
 shutdown
   .add('the batch in hand', () => consumer.stop(10_000))
+  .add('the retention run in hand', () => retention.stop())
   .add('the looks in hand', () => sweeper.stop(3_000))
   .add('HTTP server', () => telemetry?.close())
   .add('MariaDB pool', () => pool.end().catch(() => {}))

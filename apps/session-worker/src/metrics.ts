@@ -17,6 +17,39 @@ export function createWorkerMetrics() {
       labelNames: ['label'],
       registers: [registry],
     }),
+    alerts: new Counter({
+      name: 'fleetcap_worker_alerts_total',
+      help: "Verdict rows that are alerts (the model card's alert policy), by label",
+      labelNames: ['label'],
+      registers: [registry],
+    }),
+    unknown: new Counter({
+      name: 'fleetcap_worker_unknown_total',
+      help: 'Verdict rows of sessions unlike what the model knows (under the alert policy floor; never alerts)',
+      registers: [registry],
+    }),
+    alertPackets: new Counter({
+      name: 'fleetcap_worker_alert_packets_total',
+      help: 'Packets of alerted sessions written to alert_packet (with their verdict rows, in one transaction)',
+      registers: [registry],
+    }),
+    alertsWithoutFrames: new Counter({
+      name: 'fleetcap_worker_alerts_without_frames_total',
+      help: 'Alerted sessions whose packets were stored without frames (by a splitcap from before frames): none kept',
+      registers: [registry],
+    }),
+    retentionDeleted: new Counter({
+      name: 'fleetcap_worker_retention_deleted_total',
+      help: "Rows deleted by the retention (retention_policy's retention_days), by table",
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    retentionRuns: new Counter({
+      name: 'fleetcap_worker_retention_runs_total',
+      help: 'Retention runs by outcome (done, skipped: another worker holds the lock, failed, no-policy)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     retries: new Counter({
       name: 'fleetcap_worker_retries_total',
       help: 'Retried steps by stage (load, forecast, insert, finish, arm, sweep-*, complete) — a server is away',

@@ -12,10 +12,11 @@ import { type LoadedSession, loadSessions } from '@fleetcap/lib/session-store/re
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
+import { storeVerdictsWithAlertPackets } from './alert-packets.ts';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
-import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
+import type { VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {
   body: Buffer;
@@ -145,11 +146,22 @@ export class BatchProcessor {
           session: w.session,
           label: r.verdict.label,
           score: r.verdict.score,
+          alert: r.verdict.alert,
+          unknown: r.verdict.unknown,
           modelVersion: r.modelVersion,
           reason: w.reason,
         });
       }
-      const inserted = rows.length > 0 ? await this.retry('insert', () => insertVerdicts(this.d.pool, rows)) : 0;
+      const kept = await this.retry('insert', () => storeVerdictsWithAlertPackets(this.d.pool, rows));
+      const inserted = kept.inserted;
+      this.d.metrics.alertPackets.inc(kept.packetsInserted);
+      if (kept.withoutFrames > 0) {
+        this.d.metrics.alertsWithoutFrames.inc(kept.withoutFrames);
+        this.d.log.warn(
+          { code: 'session-worker.alert-without-frames', sessions: kept.withoutFrames },
+          'alerted sessions stored by a splitcap from before stored frames: their packets cannot be kept',
+        );
+      }
       if (stored.length > 0) {
         await this.retry('finish', () =>
           this.d.finisher.finish(
@@ -166,6 +178,8 @@ export class BatchProcessor {
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {
         this.d.metrics.verdicts.inc({ label: r.label });
+        if (r.alert) this.d.metrics.alerts.inc({ label: r.label });
+        if (r.unknown) this.d.metrics.unknown.inc();
         this.d.metrics.latencySeconds.observe({ reason: r.reason }, (now - r.session.message.enqueuedAt) / 1000);
       }
       if (inserted < rows.length) {

@@ -4,12 +4,14 @@
 
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 
 export interface VerdictRow {
   session: LoadedSession;
   label: string;
   score: number;
+  alert: boolean;
+  unknown: boolean;
   modelVersion: string;
   reason: ScheduleReason;
 }
@@ -30,6 +32,8 @@ const columns = [
   'bytes',
   'label',
   'score',
+  'alert',
+  'unknown',
   'model_version',
   'reason',
 ] as const;
@@ -59,12 +63,14 @@ export function verdictValues(r: VerdictRow): Array<string | number> {
     s.bytes,
     r.label,
     r.score,
+    r.alert ? 1 : 0,
+    r.unknown ? 1 : 0,
     r.modelVersion,
     r.reason,
   ];
 }
 
-export async function insertVerdicts(pool: Pool, rows: VerdictRow[]): Promise<number> {
+export async function insertVerdicts(pool: Pool | PoolConnection, rows: VerdictRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const placeholders = rows.map(() => `(${columns.map(() => '?').join(',')})`).join(',');
   const sql = `INSERT IGNORE INTO session_verdict (${columns.join(',')}) VALUES ${placeholders}`;

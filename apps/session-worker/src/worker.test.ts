@@ -36,7 +36,9 @@ describe('session-worker pure parts', () => {
     const values = verdictValues({
       session: buildSession(message, meta, members),
       label: 'benign',
-      score: 0.97,
+      score: 0.37,
+      alert: false,
+      unknown: true,
       modelVersion: 'm1',
       reason: 'full',
     });
@@ -55,7 +57,9 @@ describe('session-worker pure parts', () => {
       30,
       9000,
       'benign',
-      0.97,
+      0.37,
+      0,
+      1,
       'm1',
       'full',
     ]);

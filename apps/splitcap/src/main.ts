@@ -65,7 +65,11 @@ const recorder = new ConnectionRecorder(
   metrics,
   log,
 );
-const ingest = new Ingest(store, scheduler, metrics, { communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED, recorder });
+const ingest = new Ingest(store, scheduler, metrics, {
+  communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED,
+  storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
+  recorder,
+});
 
 const api = createHttpApp({
   ingest,

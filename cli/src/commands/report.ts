@@ -14,17 +14,22 @@ export interface ReportSection {
 
 export const reportSections: ReportSection[] = [
   {
-    title: 'Sessions per label',
-    sql: `SELECT label, SUM(sessions) AS sessions, SUM(packets) AS packets, SUM(bytes) AS bytes
+    title: 'Sessions and alerts per label',
+    sql: `SELECT label, SUM(sessions) AS sessions, SUM(alerts) AS alerts, SUM(packets) AS packets, SUM(bytes) AS bytes
           FROM report_verdicts_per_agent GROUP BY label ORDER BY sessions DESC`,
   },
   {
+    title: 'Alerts per hour (last 24 hours)',
+    sql: `SELECT hour, label, alerts, agents, clients, servers, ROUND(avg_score, 3) AS avg_score FROM report_alerts_per_hour
+          WHERE hour >= DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 24 HOUR, '%Y-%m-%d %H:00:00') ORDER BY hour DESC, alerts DESC LIMIT 50`,
+  },
+  {
     title: 'Verdicts per label per hour (last 24 hours)',
-    sql: `SELECT hour, label, sessions, ROUND(avg_score, 3) AS avg_score FROM report_verdicts_per_label_hour
+    sql: `SELECT hour, label, sessions, alerts, unknown, ROUND(avg_score, 3) AS avg_score FROM report_verdicts_per_label_hour
           WHERE hour >= DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 24 HOUR, '%Y-%m-%d %H:00:00') ORDER BY hour DESC, sessions DESC LIMIT 50`,
   },
   {
-    title: 'Attacks by label and endpoints (most recent 20)',
+    title: 'Alerts by label and endpoints (most recent 20)',
     sql: `SELECT label, client_addr AS attacker, server_addr AS target, COUNT(*) AS sessions,
                  COUNT(DISTINCT server_port) AS target_ports,
                  GROUP_CONCAT(DISTINCT server_port ORDER BY server_port SEPARATOR ',' LIMIT 6) AS first_ports,
@@ -33,10 +38,11 @@ export const reportSections: ReportSection[] = [
           FROM report_malicious_sessions GROUP BY label, client_addr, server_addr ORDER BY last_seen DESC LIMIT 20`,
   },
   {
-    title: 'Attack sessions (most recent 10)',
-    sql: `SELECT label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
-                 CONCAT(server_addr, ':', server_port) AS server, packets, first_packet_at, agent_id, community_id
-          FROM report_malicious_sessions ORDER BY first_packet_at DESC LIMIT 10`,
+    title: 'Alerts (most recent 10; their packets: npx fleetcap pcap <id>)',
+    sql: `SELECT id, label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
+                 CONCAT(server_addr, ':', server_port) AS server, packets, packets_kept, first_packet_at, agent_id,
+                 community_id
+          FROM report_alerts ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
     title: 'Conversations seen by several agents (most recent 10)',
@@ -47,7 +53,7 @@ export const reportSections: ReportSection[] = [
   },
   {
     title: 'Top talkers (by bytes)',
-    sql: `SELECT client_addr, sessions, bytes, distinct_servers, distinct_server_ports, malicious_sessions
+    sql: `SELECT client_addr, sessions, bytes, distinct_servers, distinct_server_ports, alerts
           FROM report_top_talkers ORDER BY bytes DESC LIMIT 10`,
   },
 ];
@@ -75,7 +81,7 @@ export function renderTable(rows: Array<Record<string, unknown>>): string {
   return table.toString();
 }
 
-async function withReportConnection<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+export async function withReportConnection<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
   const conn = loadConnections();
   const account = loadAccounts().report;
   let c: mysql.Connection;
@@ -114,7 +120,7 @@ export function registerReportCommands(program: Command): void {
   program
     .command('report')
     .description(
-      'the reporting views as tables: sessions per label, per hour, attack sessions, conversations seen by several agents, top talkers',
+      'the reporting views as tables: sessions and alerts per label, per hour, the alerts, conversations seen by several agents, top talkers',
     )
     .action(async () => {
       try {

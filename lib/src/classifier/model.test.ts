@@ -109,6 +109,89 @@ describe('classifier', () => {
     );
   });
 
+  it('refuses a card whose alertPolicy does not fit its classes, naming the field', async () => {
+    const classes = card.classes as string[];
+    const attacks = classes.filter((c) => c !== 'benign');
+    const policy = {
+      version: 1,
+      benignClass: 'benign',
+      thresholds: Object.fromEntries(attacks.map((c) => [c, 0.5])),
+      unknown: { rule: 'topProbabilityBelow', minTopProbability: 0.3 },
+    };
+    const withPolicy = (p: unknown) => ({ modelPath, cardPath: cardWith({ alertPolicy: p }) });
+    const { [attacks[0]!]: _dropped, ...missing } = policy.thresholds;
+    assert.match(
+      await refusal(withPolicy({ ...policy, thresholds: missing })),
+      new RegExp(`model card .*: alertPolicy\\.thresholds has no threshold for class ${attacks[0]}$`),
+    );
+    assert.match(
+      await refusal(withPolicy({ ...policy, thresholds: { ...policy.thresholds, worm: 0.5 } })),
+      /alertPolicy\.thresholds\.worm is not an attack class of the model/,
+    );
+    assert.match(
+      await refusal(withPolicy({ ...policy, thresholds: { ...policy.thresholds, benign: 0.5 } })),
+      /alertPolicy\.thresholds\.benign is not an attack class of the model/,
+    );
+    assert.match(
+      await refusal(withPolicy({ ...policy, unknown: { rule: 'topProbabilityBelow', minTopProbability: 2 } })),
+      /alertPolicy\.unknown\.minTopProbability: Number must be less than or equal to 1/,
+    );
+    assert.match(
+      await refusal(withPolicy({ ...policy, thresholds: { ...policy.thresholds, [attacks[0]!]: -0.1 } })),
+      new RegExp(`alertPolicy\\.thresholds\\.${attacks[0]}: Number must be greater than or equal to 0`),
+    );
+    assert.match(await refusal(withPolicy({ ...policy, version: 2 })), /alertPolicy\.version: Invalid literal value/);
+    assert.match(
+      await refusal(withPolicy({ ...policy, benignClass: 'normal' })),
+      /alertPolicy\.benignClass normal is not one of the classes/,
+    );
+  });
+
+  it('serves the alert policy: label and score as before, alert and unknown from the thresholds', async () => {
+    const classes = card.classes as string[];
+    const attacks = classes.filter((c) => c !== 'benign');
+    const sessions = [synAckRst, { ...synAckRst, proto: 'udp' as const, serverPort: 53 }];
+    const argmax = await Classifier.load({ modelPath });
+    const never = await Classifier.load({
+      modelPath,
+      cardPath: cardWith({
+        alertPolicy: {
+          version: 1,
+          benignClass: 'benign',
+          thresholds: Object.fromEntries(attacks.map((c) => [c, 1.01])),
+          unknown: { rule: 'topProbabilityBelow', minTopProbability: 0 },
+        },
+      }),
+    });
+    const allUnknown = await Classifier.load({
+      modelPath,
+      cardPath: cardWith({
+        alertPolicy: {
+          version: 1,
+          benignClass: 'benign',
+          thresholds: Object.fromEntries(attacks.map((c) => [c, 0])),
+          unknown: { rule: 'topProbabilityBelow', minTopProbability: 1 },
+        },
+      }),
+    });
+    try {
+      const a = await argmax.classify(sessions);
+      for (const v of a) {
+        assert.equal(v.alert, v.label !== 'benign', `${v.label}: without a policy every attack label alerts`);
+        assert.equal(v.unknown, false);
+      }
+      const n = await never.classify(sessions);
+      assert.deepEqual(
+        n.map((v) => [v.label, v.score, v.alert]),
+        a.map((v) => [v.label, v.score, false]),
+      );
+      const u = await allUnknown.classify(sessions);
+      for (const v of u) assert.deepEqual([v.alert, v.unknown], [false, v.score < 1]);
+    } finally {
+      await Promise.all([argmax.release(), never.release(), allUnknown.release()]);
+    }
+  });
+
   it('says which file is missing or broken', async () => {
     assert.match(await refusal({ modelPath: join(dir, 'none.onnx') }), /cannot read the model .*none\.onnx/);
     assert.match(await refusal({ modelPath, cardPath: join(dir, 'none.json') }), /cannot read the model card/);

@@ -5,13 +5,15 @@
 //   - one float32 input (named as the card says, "features") of shape [N, FEATURE_COUNT];
 //   - an output "probabilities", float32 [N, classes], in the order of the card's classes;
 //   - a card whose feature version and names are exactly those of lib/src/features/features.ts, whose classes
-//     include "benign", and whose modelSha256 (when given) is the model file's.
+//     include "benign", whose modelSha256 (when given) is the model file's, and whose alertPolicy (when given) has a
+//     threshold for every attack class and none for another (lib/src/features/alert-policy.ts).
 // Anything else is a ModelContractError at load time, never a wrong answer later.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { type AlertPolicy, AlertPolicyError, alertPolicyOf, decideAlert } from '../features/alert-policy.ts';
 import {
   extractFeatureBatch,
   FEATURE_COUNT,
@@ -51,6 +53,9 @@ export function defaultCardPath(modelPath: string): string {
 export interface Verdict {
   label: string;
   score: number;
+  /** The card's alert policy on the rounded scores: whoever has the answer can decide it again the same way. */
+  alert: boolean;
+  unknown: boolean;
   scores: Record<string, number>;
 }
 
@@ -111,6 +116,16 @@ export function checkCard(cardJson: unknown, cardPath: string, modelBytes?: Uint
   return card;
 }
 
+/** The card's alert policy, checked against its classes (the argmax policy for a card without one). */
+export function checkAlertPolicy(card: ModelCard, cardPath: string): AlertPolicy {
+  try {
+    return alertPolicyOf(card, `model card ${cardPath}`);
+  } catch (err) {
+    if (err instanceof AlertPolicyError) fail(err.message);
+    throw err;
+  }
+}
+
 function dims(meta: ort.InferenceSession.ValueMetadata): readonly (number | string)[] | null {
   return meta.isTensor ? meta.shape : null;
 }
@@ -125,6 +140,8 @@ export class Classifier {
     readonly card: ModelCard,
     /** The card file as JSON, served by GET /v1/model. */
     readonly cardJson: unknown,
+    /** Which verdicts are alerts (the card's alertPolicy, or the argmax policy of a card without one). */
+    readonly alertPolicy: AlertPolicy,
   ) {
     this.classes = card.classes;
     this.version = card.modelVersion;
@@ -142,6 +159,7 @@ export class Classifier {
       fail(`model card ${cardPath} is not JSON: ${(err as Error).message}`);
     }
     const card = checkCard(cardJson, cardPath, modelBytes);
+    const alertPolicy = checkAlertPolicy(card, cardPath);
     const threads = options.threads ?? 1;
     let session: ort.InferenceSession;
     try {
@@ -154,7 +172,7 @@ export class Classifier {
     } catch (err) {
       return fail(`model ${options.modelPath} is not a model onnxruntime can load: ${(err as Error).message}`);
     }
-    const classifier = new Classifier(session, card, cardJson);
+    const classifier = new Classifier(session, card, cardJson, alertPolicy);
     try {
       await classifier.checkGraph(options.modelPath);
     } catch (err) {
@@ -223,15 +241,16 @@ export class Classifier {
     const p = await this.probabilities(features, n);
     const c = this.classes.length;
     const verdicts: Verdict[] = new Array(n);
+    const rounded = new Float64Array(c);
     for (let i = 0; i < n; i++) {
-      let best = 0;
       const scores: Record<string, number> = {};
       for (let k = 0; k < c; k++) {
-        const v = p[i * c + k]!;
-        scores[this.classes[k]!] = Math.round(v * 1e6) / 1e6;
-        if (v > p[i * c + best]!) best = k;
+        rounded[k] = Math.round(p[i * c + k]! * 1e6) / 1e6;
+        scores[this.classes[k]!] = rounded[k]!;
       }
-      verdicts[i] = { label: this.classes[best]!, score: Math.round(p[i * c + best]! * 1e6) / 1e6, scores };
+      // On the rounded scores, so that label, score and alert agree with the scores a client receives.
+      const { label, score, alert, unknown } = decideAlert(rounded, this.classes, this.alertPolicy);
+      verdicts[i] = { label, score, alert, unknown, scores };
     }
     return verdicts;
   }
