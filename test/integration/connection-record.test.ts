@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AppMetadata } from '@fleetcap/lib/app-metadata/types';
 import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
 import { sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { METADATA_COLUMN_NAMES, metadataColumnsOf } from '@fleetcap/session-worker/verdict-metadata';
 import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
 import { parseConnLog } from '../conformance/zeek-conn.ts';
@@ -300,6 +302,9 @@ describe('the record follows the connection', () => {
     );
     assert.equal(verdict.completed_at, null, 'open right after the verdict: the idle timeout has not passed');
     assert.equal(await redis.exists(k.record), 1, 'its record stays in Redis while the connection may go on');
+    const recordBytes = Number(await redis.call('MEMORY', 'USAGE', k.record));
+    console.log(`connection record: ${recordBytes} bytes of Redis (MEMORY USAGE) for an open UDP session`);
+    assert.ok(recordBytes < 1024, 'the record is small');
     const started = Date.now();
     const completed = await waitFor(
       'the idle completion',
@@ -316,5 +321,47 @@ describe('the record follows the connection', () => {
     assert.ok(Date.now() - started < (UDP_IDLE_S + 5) * 1000);
     assert.equal(await redis.exists(k.record), 0, 'the record is freed at the completion');
     assert.equal(await redis.exists(k.done), 1, 'the done marker keeps stragglers from opening a new session');
+  });
+
+  test('application metadata with the verdict equals `fleetcap sessions --json` for HTTP, TLS and DNS traces', async () => {
+    const traces = ['http/bro.org.pcap', 'http/get-gzip.pcap', 'tls/chrome-34-google.pcap', 'dns/dns-binds.pcap'].map(
+      (t) => join(pcaps, 'zeek', t),
+    );
+    if (!traces.every(existsSync)) return;
+    const before = (await rows()).length;
+    const expected = traces.flatMap((t) => sessionsJson(t));
+    for (const [i, t] of traces.entries()) await upload(`metadata-${i}`, readFileSync(t));
+    const all = await waitFor(
+      'the verdicts of the traces',
+      async () => {
+        const r = await rows();
+        return r.length >= before + expected.length ? r : undefined;
+      },
+      20_000,
+    );
+    const byTuple = new Map(
+      all.map((r) => [`${r.protocol}|${r.client_addr}|${r.client_port}|${r.server_addr}|${r.server_port}`, r]),
+    );
+    const services = new Set<string>();
+    let compared = 0;
+    for (const s of expected) {
+      const r = byTuple.get(`${s.proto}|${s.src}|${s.sport}|${s.dst}|${s.dport}`) as unknown as Record<string, unknown>;
+      assert.ok(r, `a row for ${s.key}`);
+      const want = metadataColumnsOf(s.metadata as AppMetadata);
+      const got: Record<string, unknown> = {};
+      const exp: Record<string, unknown> = {};
+      for (const c of METADATA_COLUMN_NAMES) {
+        if (c === 'metadata_truncated' || c === 'metadata_problems') continue;
+        got[c] = r[c] ?? null;
+        exp[c] = want[c] ?? null;
+      }
+      assert.deepEqual(got, exp, `${s.key}: the row's metadata`);
+      if (typeof r.service === 'string') services.add(r.service);
+      compared++;
+    }
+    console.log(
+      `metadata with the verdict: ${compared} sessions equal to \`fleetcap sessions --json\`, services ${[...services].sort().join(' ')}`,
+    );
+    assert.deepEqual([...services].sort(), ['dns', 'http', 'ssl']);
   });
 });

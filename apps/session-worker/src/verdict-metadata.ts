@@ -50,7 +50,8 @@ export function emptyMetadataValues(): MetadataValues {
   return Object.fromEntries(METADATA_COLUMN_NAMES.map((c) => [c, null])) as MetadataValues;
 }
 
-function valuesOf(m: AppMetadata): Partial<Record<MetadataColumn, string | number | undefined>> {
+/** The columns' values of a session's metadata, before they are fitted to the columns. */
+export function metadataColumnsOf(m: AppMetadata): Partial<Record<MetadataColumn, string | number | undefined>> {
   return {
     service: m.service,
     http_method: m.http?.method,
@@ -100,7 +101,7 @@ export function verdictMetadata(session: LoadedSession): VerdictMetadata {
     return { values, truncated, problems, beyondStored: [] };
   }
   problems.push(...metadata.problems);
-  for (const [column, value] of Object.entries(valuesOf(metadata)) as Array<
+  for (const [column, value] of Object.entries(metadataColumnsOf(metadata)) as Array<
     [MetadataColumn, string | number | undefined]
   >) {
     if (value === undefined) continue;
