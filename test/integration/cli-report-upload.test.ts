@@ -114,6 +114,7 @@ test('fleetcap report and agents show the reporting views through the reporting 
     'Verdicts per label per hour',
     'Alerts (most recent 10',
     'Conversations seen by several agents',
+    'Sessions with their connection record and application metadata',
     'Top talkers',
   ]) {
     assert.ok(report.includes(title), `report has "${title}"`);

@@ -1,6 +1,6 @@
 // The record follows the connection to its end, through the real splitcap, Redis, RabbitMQ, forecast,
-// session-worker and MariaDB: Zeek's SSH trace (../shared/pcaps/zeek/ssh/ssh.pcap) uploaded in three batches, the
-// later two after the verdicts of the first, gives one row per connection whose record (conn_state, history,
+// session-worker and MariaDB: Zeek's SSH trace (../shared/pcaps/zeek/ssh/ssh.pcap) uploaded in six batches, each
+// after the verdicts of what came before, gives one row per connection whose record (conn_state, history,
 // packets and IP bytes per direction, duration) equals `fleetcap sessions --json` on the whole trace and Zeek's own
 // conn.log of it (scripts.base.protocols.ssh.basic); and a UDP session that goes quiet is completed by the idle
 // timeout.
@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AppMetadata } from '@fleetcap/lib/app-metadata/types';
 import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
 import { sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { METADATA_COLUMN_NAMES, metadataColumnsOf } from '@fleetcap/session-worker/verdict-metadata';
 import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
 import { parseConnLog } from '../conformance/zeek-conn.ts';
@@ -34,6 +36,7 @@ const token = 'record-token-0123';
 const DELAY_MS = 1000;
 const SWEEP_MS = 1000;
 const UDP_IDLE_S = 3;
+const BATCHES = 6;
 
 let redis: Redis;
 let db: mysql.Connection;
@@ -59,6 +62,12 @@ interface Row {
   resp_ip_bytes: number | null;
   duration: number | null;
   completed_at: Date | null;
+  service: string | null;
+  ssh_client: string | null;
+  ssh_server: string | null;
+  hassh: string | null;
+  hassh_server: string | null;
+  metadata_problems: string | null;
 }
 
 async function rows(): Promise<Row[]> {
@@ -158,11 +167,11 @@ after(async () => {
 });
 
 describe('the record follows the connection', () => {
-  test("Zeek's SSH trace in three batches across the verdicts: one completed row per connection, equal to `fleetcap sessions --json` and to Zeek's conn.log", {
+  test("Zeek's SSH trace in six batches across the verdicts: one completed row per connection, equal to `fleetcap sessions --json` and to Zeek's conn.log", {
     skip: !existsSync(trace) && 'shared pcaps absent',
   }, async () => {
     const whole = readFileSync(trace);
-    const parts = splitTrace(whole, 3);
+    const parts = splitTrace(whole, BATCHES);
     const first = join(dir, 'part1.pcap');
     writeFileSync(first, parts[0]!);
     const firstSessions = sessionsJson(first).length;
@@ -178,7 +187,12 @@ describe('the record follows the connection', () => {
       20_000,
     );
     assert.equal(early.length, firstSessions);
-    const answers = [await upload('part-2', parts[1]!), await upload('part-3', parts[2]!)];
+    // Each later batch comes once the verdicts of what came before are stored.
+    const answers: Array<Record<string, unknown>> = [];
+    for (const [i, part] of parts.slice(1).entries()) {
+      await sleep(DELAY_MS + 1000);
+      answers.push(await upload(`part-${i + 2}`, part));
+    }
     assert.ok(
       answers.some((a) => (a.skipped as { sessionDone: number }).sessionDone > 0),
       'later batches hold packets of sessions whose verdict is stored',
@@ -204,6 +218,7 @@ describe('the record follows the connection', () => {
     );
     const zeek = parseConnLog(readFileSync(zeekLog, 'utf8'));
     let zeekCompared = 0;
+    let metadataCompared = 0;
     for (const s of expected) {
       const r = byTuple.get(`${s.proto}|${s.src}|${s.sport}|${s.dst}|${s.dport}`);
       assert.ok(r, `a row for ${s.key}`);
@@ -228,6 +243,23 @@ describe('the record follows the connection', () => {
       };
       assert.deepEqual(ours, cli, `${s.key}: the row's record is the one of \`fleetcap sessions --json\``);
       assert.ok(Math.abs(Number(r.duration) - Number(s.duration)) < 1e-6, `${s.key}: duration`);
+      // The metadata of the verdict, from the stored packets, where the verdict saw the packets `fleetcap sessions`
+      // reads (the first 24); a session cut by the first batch was classified from fewer.
+      if (r.packets >= Math.min(24, Number(s.packets))) {
+        const m = s.metadata as { service?: string; ssh?: Record<string, string> };
+        assert.deepEqual(
+          [r.service, r.ssh_client, r.ssh_server, r.hassh, r.hassh_server],
+          [
+            m.service ?? null,
+            m.ssh?.client ?? null,
+            m.ssh?.server ?? null,
+            m.ssh?.hassh ?? null,
+            m.ssh?.hasshServer ?? null,
+          ],
+          `${s.key}: the verdict's metadata is the one of \`fleetcap sessions --json\``,
+        );
+        metadataCompared++;
+      }
       const [oh, op, rh, rp] =
         ours.originator === 'src' ? [s.src, s.sport, s.dst, s.dport] : [s.dst, s.dport, s.src, s.sport];
       const z = zeek.find(
@@ -245,10 +277,11 @@ describe('the record follows the connection', () => {
     // A row's `packets` is what its verdict saw; the record counted the packets that came after it too.
     const grownAfterVerdict = done.filter((r) => Number(r.orig_pkts) + Number(r.resp_pkts) > r.packets).length;
     console.log(
-      `connection record: ${done.length} rows, ${zeekCompared} equal to Zeek's conn.log, ${longOnes} longer than the 24 stored packets, ${grownAfterVerdict} counted packets that came after their verdict`,
+      `connection record: ${done.length} rows, ${zeekCompared} equal to Zeek's conn.log, ${longOnes} longer than the 24 stored packets, ${grownAfterVerdict} counted packets that came after their verdict, ${metadataCompared} with the metadata of \`fleetcap sessions\` (service, SSH software, HASSH)`,
     );
     assert.ok(zeekCompared >= done.length - 2, `most rows are Zeek's connections (${zeekCompared}/${done.length})`);
     assert.ok(longOnes > 10, 'connections longer than the stored packets are counted whole');
+    assert.ok(metadataCompared > 10, 'metadata compared for most sessions');
     assert.ok(grownAfterVerdict > 0, 'some connections went on after their verdict and their rows count it');
     const keys = await redis.keys(`${prefix}:s:*:c`);
     assert.deepEqual(keys, [], 'completed records are removed from Redis');
@@ -269,6 +302,9 @@ describe('the record follows the connection', () => {
     );
     assert.equal(verdict.completed_at, null, 'open right after the verdict: the idle timeout has not passed');
     assert.equal(await redis.exists(k.record), 1, 'its record stays in Redis while the connection may go on');
+    const recordBytes = Number(await redis.call('MEMORY', 'USAGE', k.record));
+    console.log(`connection record: ${recordBytes} bytes of Redis (MEMORY USAGE) for an open UDP session`);
+    assert.ok(recordBytes < 1024, 'the record is small');
     const started = Date.now();
     const completed = await waitFor(
       'the idle completion',
@@ -285,5 +321,47 @@ describe('the record follows the connection', () => {
     assert.ok(Date.now() - started < (UDP_IDLE_S + 5) * 1000);
     assert.equal(await redis.exists(k.record), 0, 'the record is freed at the completion');
     assert.equal(await redis.exists(k.done), 1, 'the done marker keeps stragglers from opening a new session');
+  });
+
+  test('application metadata with the verdict equals `fleetcap sessions --json` for HTTP, TLS and DNS traces', async () => {
+    const traces = ['http/bro.org.pcap', 'http/get-gzip.pcap', 'tls/chrome-34-google.pcap', 'dns/dns-binds.pcap'].map(
+      (t) => join(pcaps, 'zeek', t),
+    );
+    if (!traces.every(existsSync)) return;
+    const before = (await rows()).length;
+    const expected = traces.flatMap((t) => sessionsJson(t));
+    for (const [i, t] of traces.entries()) await upload(`metadata-${i}`, readFileSync(t));
+    const all = await waitFor(
+      'the verdicts of the traces',
+      async () => {
+        const r = await rows();
+        return r.length >= before + expected.length ? r : undefined;
+      },
+      20_000,
+    );
+    const byTuple = new Map(
+      all.map((r) => [`${r.protocol}|${r.client_addr}|${r.client_port}|${r.server_addr}|${r.server_port}`, r]),
+    );
+    const services = new Set<string>();
+    let compared = 0;
+    for (const s of expected) {
+      const r = byTuple.get(`${s.proto}|${s.src}|${s.sport}|${s.dst}|${s.dport}`) as unknown as Record<string, unknown>;
+      assert.ok(r, `a row for ${s.key}`);
+      const want = metadataColumnsOf(s.metadata as AppMetadata);
+      const got: Record<string, unknown> = {};
+      const exp: Record<string, unknown> = {};
+      for (const c of METADATA_COLUMN_NAMES) {
+        if (c === 'metadata_truncated' || c === 'metadata_problems') continue;
+        got[c] = r[c] ?? null;
+        exp[c] = want[c] ?? null;
+      }
+      assert.deepEqual(got, exp, `${s.key}: the row's metadata`);
+      if (typeof r.service === 'string') services.add(r.service);
+      compared++;
+    }
+    console.log(
+      `metadata with the verdict: ${compared} sessions equal to \`fleetcap sessions --json\`, services ${[...services].sort().join(' ')}`,
+    );
+    assert.deepEqual([...services].sort(), ['dns', 'http', 'ssl']);
   });
 });

@@ -54,6 +54,10 @@ const workerEnv = () => ({
   FLEETCAP_DONE_TTL_SECONDS: String(DONE_TTL),
   FLEETCAP_WORKER_PORT: '0',
   FLEETCAP_WORKER_BATCH_MS: '10',
+  // Connection records are completed (and their keys freed) soon after the sessions go quiet.
+  FLEETCAP_RECORD_SWEEP_MS: '500',
+  FLEETCAP_TCP_INACTIVITY_TIMEOUT_S: '1',
+  FLEETCAP_UDP_INACTIVITY_TIMEOUT_S: '1',
 });
 const startForecast = () => startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 30000);
 
@@ -252,8 +256,14 @@ describe('session-worker end to end', () => {
     for (const r of rows) perKey.set(r.session_key, (perKey.get(r.session_key) ?? 0) + 1);
     assert.equal(perKey.size, keys.length, 'every session has a row');
     for (const [k, n] of perKey) assert.equal(n, 1, `${k}: exactly one row`);
-    await sleep((DONE_TTL + 1) * 1000);
-    assert.deepEqual(await sessionKeysLeft(), [], 'no session keys once the done markers expired');
+    // Records are completed after 1 s of quiet (a look every 0.5 s), then the done markers expire.
+    const deadline = Date.now() + (DONE_TTL + 10) * 1000;
+    while ((await sessionKeysLeft()).length > 0 && Date.now() < deadline) await sleep(500);
+    assert.deepEqual(
+      await sessionKeysLeft(),
+      [],
+      'no session keys once the records are completed and the done markers expired',
+    );
   });
 
   test('forecast down: nothing is lost, and the verdicts arrive once it is back', async () => {

@@ -25,7 +25,10 @@ const workerEnv = z
     FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),
     /** How often the retention of alert packets runs (retention_policy holds the period itself). */
     FLEETCAP_RETENTION_INTERVAL_MS: durationMs(1000, 86_400_000).default(600_000),
-    /** Time between two looks of the sweeper at a connection that goes on (record-sweeper.ts). */
+    /**
+     * Time between two looks of the sweeper at a connection that goes on (record-sweeper.ts); the done marker of an
+     * open connection is kept for two of them (or FLEETCAP_DONE_TTL_SECONDS when longer).
+     */
     FLEETCAP_RECORD_SWEEP_MS: durationMs(100, 600_000).default(30_000),
     /** A connection quiet this long is over and its row completed (Zeek's tcp/udp_inactivity_timeout). */
     FLEETCAP_TCP_INACTIVITY_TIMEOUT_S: durationSeconds(1, 86_400).default(300),
@@ -34,13 +37,6 @@ const workerEnv = z
     FLEETCAP_QUEUE_PREFIX: queuePrefix,
   })
   .superRefine((c, ctx) => {
-    if (c.FLEETCAP_RECORD_SWEEP_MS >= c.FLEETCAP_DONE_TTL_SECONDS * 1000) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['FLEETCAP_RECORD_SWEEP_MS'],
-        message: `is not under FLEETCAP_DONE_TTL_SECONDS=${c.FLEETCAP_DONE_TTL_SECONDS} s: the done marker of a connection that goes on would expire between two looks and its later packets start a new session; lower the sweep interval or raise the done TTL`,
-      });
-    }
     if (c.FLEETCAP_WORKER_BATCH_SIZE > c.FLEETCAP_WORKER_PREFETCH) {
       ctx.addIssue({
         code: 'custom',

@@ -67,6 +67,24 @@ export function createWorkerMetrics() {
       labelNames: ['status'],
       registers: [registry],
     }),
+    metadataProblems: new Counter({
+      name: 'fleetcap_worker_metadata_problems_total',
+      help: "Application metadata that could not be read from stored packets, by reason (the parsers' codes, stored.no-frame, stored.undecodable, metadata.exception)",
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    metadataTruncated: new Counter({
+      name: 'fleetcap_worker_metadata_truncated_total',
+      help: 'Application metadata fields cut to their column length, by column',
+      labelNames: ['field'],
+      registers: [registry],
+    }),
+    metadataBeyondStored: new Counter({
+      name: 'fleetcap_worker_metadata_beyond_stored_total',
+      help: 'Application metadata fields left empty because their data lies beyond the stored packets, by field',
+      labelNames: ['field'],
+      registers: [registry],
+    }),
     recordSweeps: new Counter({
       name: 'fleetcap_worker_record_sweeps_total',
       help: 'Looks at connection records by outcome (completed, rearmed, gone, no-row, corrupt, dead-lettered)',

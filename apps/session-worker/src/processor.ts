@@ -16,6 +16,7 @@ import { storeVerdictsWithAlertPackets } from './alert-packets.ts';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
+import { type MetadataValues, verdictMetadata } from './verdict-metadata.ts';
 import type { VerdictPublisher } from './verdict-publisher.ts';
 import type { VerdictRow } from './verdict-writer.ts';
 
@@ -153,6 +154,7 @@ export class BatchProcessor {
           unknown: r.verdict.unknown,
           modelVersion: r.modelVersion,
           reason: w.reason,
+          metadata: this.metadataOf(w.session),
         });
       }
       const kept = await this.retry('insert', () => storeVerdictsWithAlertPackets(this.d.pool, rows));
@@ -223,6 +225,15 @@ export class BatchProcessor {
       );
       return [...(await this.classify(sessions.slice(0, half))), ...(await this.classify(sessions.slice(half)))];
     }
+  }
+
+  /** The application metadata stored with the verdict; its problems and cut fields are counted, never thrown. */
+  private metadataOf(session: LoadedSession): MetadataValues {
+    const m = verdictMetadata(session);
+    for (const problem of m.problems) this.d.metrics.metadataProblems.inc({ reason: problem });
+    for (const field of m.truncated) this.d.metrics.metadataTruncated.inc({ field });
+    for (const field of m.beyondStored) this.d.metrics.metadataBeyondStored.inc({ field });
+    return m.values;
   }
 
   private async poison(delivery: Delivery, why: string): Promise<void> {

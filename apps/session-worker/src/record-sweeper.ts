@@ -89,8 +89,17 @@ export class RecordSweeper {
     await this.amqp.start();
   }
 
+  /**
+   * How long the done marker of an open connection is kept at each look: two sweep intervals (a look may come late),
+   * or the done TTL when that is longer. Until the completion, later packets go to the record, not to a new session.
+   */
+  private get holdSeconds(): number {
+    return Math.max(this.s.doneTtlSeconds, Math.ceil((2 * this.s.sweepMs) / 1000));
+  }
+
   /** The first look at each of these sessions (their verdicts are stored), `sweepMs` from now. */
   async arm(sessions: Array<StoredSessionName & { occurrence: number; communityId: string }>): Promise<void> {
+    await this.d.store.keepDone(sessions, this.holdSeconds);
     await this.publish(sessions.map((s) => ({ ...s, look: 1 })));
   }
 
@@ -227,7 +236,7 @@ export class RecordSweeper {
     );
     const again = rearm.map((i) => ({ ...batch[i]!.message, look: batch[i]!.message.look + 1 }));
     await this.retry('sweep-rearm', async () => {
-      await this.d.store.keepDone(again, this.s.doneTtlSeconds);
+      await this.d.store.keepDone(again, this.holdSeconds);
       await this.publish(again);
     });
     this.d.metrics.recordSweeps.inc({ outcome: 'rearmed' }, again.length);

@@ -5,6 +5,7 @@
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { emptyMetadataValues, METADATA_COLUMN_NAMES, type MetadataValues } from './verdict-metadata.ts';
 
 export interface VerdictRow {
   session: LoadedSession;
@@ -14,6 +15,8 @@ export interface VerdictRow {
   unknown: boolean;
   modelVersion: string;
   reason: ScheduleReason;
+  /** Application metadata of the stored packets (verdict-metadata.ts); NULL columns when absent. */
+  metadata?: MetadataValues;
 }
 
 const columns = [
@@ -36,6 +39,7 @@ const columns = [
   'unknown',
   'model_version',
   'reason',
+  ...METADATA_COLUMN_NAMES,
 ] as const;
 
 /** µs since the epoch as a DATETIME(6) literal in UTC. */
@@ -45,8 +49,9 @@ export function mysqlDatetime(us: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')}.${micros}`;
 }
 
-export function verdictValues(r: VerdictRow): Array<string | number> {
+export function verdictValues(r: VerdictRow): Array<string | number | null> {
   const s = r.session;
+  const metadata = r.metadata ?? emptyMetadataValues();
   return [
     s.message.key,
     s.occurrence,
@@ -67,6 +72,7 @@ export function verdictValues(r: VerdictRow): Array<string | number> {
     r.unknown ? 1 : 0,
     r.modelVersion,
     r.reason,
+    ...METADATA_COLUMN_NAMES.map((c) => metadata[c]),
   ];
 }
 

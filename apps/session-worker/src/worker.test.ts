@@ -4,6 +4,7 @@ import { communityId as communityIdOf } from '@fleetcap/lib/session-record/commu
 import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
+import { METADATA_COLUMN_NAMES } from './verdict-metadata.ts';
 import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
 const message = {
@@ -62,6 +63,8 @@ describe('session-worker pure parts', () => {
       1,
       'm1',
       'full',
+      // No application metadata given: every metadata column NULL (verdict-metadata.ts).
+      ...METADATA_COLUMN_NAMES.map(() => null),
     ]);
   });
 

@@ -45,6 +45,15 @@ export const reportSections: ReportSection[] = [
           FROM report_alerts ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
+    title: 'Sessions with their connection record and application metadata (most recent 10)',
+    sql: `SELECT id, label, protocol, CONCAT(client_addr, ':', client_port) AS client,
+                 CONCAT(server_addr, ':', server_port) AS server, service,
+                 LEFT(COALESCE(tls_sni, http_host, dns_query, ssh_client), 40) AS about,
+                 IF(open, 'open', conn_state) AS conn_state, history, orig_pkts + resp_pkts AS all_packets,
+                 ROUND(duration, 3) AS duration, first_packet_at
+          FROM report_sessions ORDER BY first_packet_at DESC LIMIT 10`,
+  },
+  {
     title: 'Conversations seen by several agents (most recent 10)',
     sql: `SELECT community_id, protocol, CONCAT(client_addr, ':', client_port) AS client,
                  CONCAT(server_addr, ':', server_port) AS server, agents, labels, ROUND(max_score, 3) AS max_score,
