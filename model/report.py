@@ -241,7 +241,7 @@ def write_evaluation_md(card: dict, path: str) -> None:
     lines += _metrics_table(c["heldOutWithAlerts"])
     lines += ["", "Counted with alerts (rows: true class; a session not alerted counts as benign):", ""] + _confusion(c["heldOutWithAlerts"])
     lines += ["", "Share of each class's test sessions that the policy calls unknown: " + ", ".join(f"{k} {_pct(v)}" for k, v in ev["labUnknownShare"].items()) + "."]
-    lines += ["", "## Real attack captures", "", "The real capture files labelled with an attack class (`model/capture-labels.json`), with the split their path hash puts them in. Files in the training split were trained on: their verdicts are not held-out results; the real-attacks-held-out experiment below gives those.", ""]
+    lines += ["", "## Real attack captures", "", "The real capture files labelled with an attack class (`model/capture-labels.json`). Every one of them is held out: `model/train.py` puts them in the test split whatever their path hash says, so nothing of them is trained or validated on, and the policy never saw them.", ""]
     lines += _attack_files(ev["attackFiles"])
     b = ev.get("baseline")
     if b:

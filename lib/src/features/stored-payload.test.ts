@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildPacket } from '../packet/build.ts';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_PSH } from '../packet/decode.ts';
+import { CONTENT_BYTES_PER_PACKET } from './content.ts';
+import { storedPayload } from './stored-payload.ts';
+
+const spec = {
+  src: '10.0.0.1',
+  dst: '10.0.0.2',
+  sport: 40000,
+  dport: 80,
+  proto: 'tcp' as const,
+  tcpFlags: TCP_PSH | TCP_ACK,
+};
+
+describe('storedPayload', () => {
+  it('gives the transport payload of an Ethernet and of a raw IP frame', () => {
+    const payload = Buffer.from('GET / HTTP/1.1\r\n\r\n');
+    for (const linktype of [LINKTYPE_ETHERNET, LINKTYPE_RAW]) {
+      const frame = buildPacket({ ...spec, linktype, payload });
+      assert.deepEqual(Buffer.from(storedPayload(linktype, frame, frame.length)!), payload);
+    }
+  });
+
+  it('keeps only the first CONTENT_BYTES_PER_PACKET bytes, and what a cut frame holds', () => {
+    const payload = Buffer.alloc(1400, 0x41);
+    const frame = buildPacket({ ...spec, payload });
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, frame, frame.length)!.length, CONTENT_BYTES_PER_PACKET);
+    const cut = frame.subarray(0, 54 + 100);
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, cut, frame.length)!.length, 100);
+  });
+
+  it('gives nothing for an empty frame (a store without frames) or one that is not IP', () => {
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, new Uint8Array(0), 60), undefined);
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, new Uint8Array(60), 60), undefined);
+    const frame = buildPacket({ ...spec, tcpFlags: TCP_ACK });
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, frame, frame.length)!.length, 0);
+  });
+});
