@@ -161,7 +161,7 @@ export class SplitcapPeer {
     for (const name of names) {
       const k = sessionKeys(name, this.prefix);
       pipeline.hgetall(k.meta);
-      pipeline.zrange(k.packets, 0, -1);
+      pipeline.zrangeBuffer(k.packets, 0, -1);
     }
     const results = (await pipeline.exec()) ?? [];
     return names.map(({ agent, key }, i) => {
@@ -179,7 +179,7 @@ export class SplitcapPeer {
         occurrence: Number(occurrence),
         enqueuedAt: 0,
       };
-      return buildSession(message, m, members as string[]);
+      return buildSession(message, m, members as Buffer[]);
     });
   }
 }

@@ -135,7 +135,7 @@ async function drainReady(): Promise<Map<string, number>> {
 
 async function storedSession(key: string, of = agent) {
   const k = sessionKeys({ agent: of, key }, prefix);
-  const [meta, members] = await Promise.all([redis.hgetall(k.meta), redis.zrange(k.packets, 0, -1)]);
+  const [meta, members] = await Promise.all([redis.hgetall(k.meta), redis.zrangeBuffer(k.packets, 0, -1)]);
   return { meta, records: members.map(decodePacketRecord) };
 }
 

@@ -12,7 +12,7 @@ import { CaptureParser, PcapFormatError } from '@fleetcap/lib/pcap/reader';
 import { FlowTable } from '@fleetcap/lib/session/flow-table';
 import { isCanonicalOrder, sessionKeyOf } from '@fleetcap/lib/session/key';
 import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from '@fleetcap/lib/session-record/community-id';
-import { encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
+import { DEFAULT_STORED_FRAME_BYTES, encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
 
 /** One session of the batch, as the session store's append takes it, and its packet count. */
@@ -41,8 +41,15 @@ export function looksLikeCapture(body: Uint8Array): boolean {
   return PCAP_MAGICS.has(be);
 }
 
-/** `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED). */
-export function decodeBatch(body: Buffer, communityIdSeed = DEFAULT_COMMUNITY_ID_SEED): DecodedBatch {
+/**
+ * `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED); `storedFrameBytes`: how
+ * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES).
+ */
+export function decodeBatch(
+  body: Buffer,
+  communityIdSeed = DEFAULT_COMMUNITY_ID_SEED,
+  storedFrameBytes = DEFAULT_STORED_FRAME_BYTES,
+): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
     throw new BatchFormatError(
@@ -97,7 +104,19 @@ export function decodeBatch(body: Buffer, communityIdSeed = DEFAULT_COMMUNITY_ID
         forward = tableSideIsKeySide[flow.index] ? flow.sideA : !flow.sideA;
       }
       const ts = String(tsUs);
-      s.args.push(ts, encodePacketRecordTail(forward ? 0 : 1, ts, p.origLen, decoded.payloadLength, decoded.tcpFlags));
+      const frame = p.data.length > storedFrameBytes ? p.data.subarray(0, storedFrameBytes) : p.data;
+      s.args.push(
+        ts,
+        encodePacketRecordTail(
+          forward ? 0 : 1,
+          ts,
+          p.origLen,
+          decoded.payloadLength,
+          decoded.tcpFlags,
+          p.linktype,
+          frame,
+        ),
+      );
       if (tsUs < s.firstUs) s.firstUs = tsUs;
       if (tsUs > s.lastUs) s.lastUs = tsUs;
       s.bytes += p.origLen;

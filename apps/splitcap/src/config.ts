@@ -11,6 +11,7 @@ import {
   redisPrefix,
 } from '@fleetcap/lib/config/env-schema';
 import { SESSION_DELAY_MS, SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
+import { DEFAULT_STORED_FRAME_BYTES } from '@fleetcap/lib/session-store/layout';
 import { z } from 'zod';
 
 const tokenList = z
@@ -68,6 +69,8 @@ const splitcapEnv = z.object({
   /** The card of the model forecast serves: its session shape is checked against the two settings above. */
   FLEETCAP_MODEL_CARD_PATH: z.string().min(1).default('model/model-card.json'),
   FLEETCAP_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(3600),
+  /** Bytes of each packet's frame stored with it (0: none; then no pcap, metadata or content features). */
+  FLEETCAP_STORED_FRAME_BYTES: z.coerce.number().int().min(0).max(262_144).default(DEFAULT_STORED_FRAME_BYTES),
   FLEETCAP_BATCH_RECEIPT_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
   /** Seed of the Community ID stored with every session (and so in the verdict rows). */
   FLEETCAP_COMMUNITY_ID_SEED: communityIdSeed,

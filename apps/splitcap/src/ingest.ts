@@ -15,6 +15,8 @@ export type IngestResult = Omit<BatchAccepted, 'batchId'>;
 export interface IngestOptions {
   /** FLEETCAP_COMMUNITY_ID_SEED. */
   communityIdSeed?: number;
+  /** FLEETCAP_STORED_FRAME_BYTES. */
+  storedFrameBytes?: number;
   now?: () => number;
 }
 
@@ -22,6 +24,7 @@ export interface IngestOptions {
 export class Ingest {
   private readonly now: () => number;
   private readonly communityIdSeed: number | undefined;
+  private readonly storedFrameBytes: number | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -31,10 +34,11 @@ export class Ingest {
   ) {
     this.now = options.now ?? Date.now;
     this.communityIdSeed = options.communityIdSeed;
+    this.storedFrameBytes = options.storedFrameBytes;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body, this.communityIdSeed);
+    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes);
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };

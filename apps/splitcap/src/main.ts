@@ -57,7 +57,10 @@ const store = new SessionWriter(redis, {
   sessionTtlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS,
   receiptTtlSeconds: config.FLEETCAP_BATCH_RECEIPT_TTL_SECONDS,
 });
-const ingest = new Ingest(store, scheduler, metrics, { communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED });
+const ingest = new Ingest(store, scheduler, metrics, {
+  communityIdSeed: config.FLEETCAP_COMMUNITY_ID_SEED,
+  storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
+});
 
 const api = createHttpApp({
   ingest,

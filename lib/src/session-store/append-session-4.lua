@@ -31,8 +31,9 @@
       ARGV[8] wire bytes in the batch
       ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
       ARGV[10] Community ID of the conversation (recorded when the batch starts a new occurrence)
-      ARGV[11..] two values per packet, in batch order: capture time µs (the score), member text after the
-                 sequence number ("dir:tsUs:wire:payload:flags", encodePacketRecordTail)
+      ARGV[11..] two values per packet, in batch order: capture time µs (the score), the member after the
+                 sequence number ("dir:tsUs:wire:payload:flags:linktype:" and the binary frame,
+                 encodePacketRecordTail)
 
     Output: { status, appended, dropped, reasons, occurrence, communityId }
       status      'ok'   stored

@@ -75,9 +75,12 @@ export const FROM_CLIENT = FROM_INITIATOR;
 export const FROM_SERVER = TO_INITIATOR;
 
 /**
- * One stored packet: what the feature code needs, and a sequence number so identical packets stay distinct.
- * Stored as the member text "seq:dir:tsUs:wire:payload:flags": splitcap writes the text after the sequence
- * number (encodePacketRecordTail), the append script prefixes the number.
+ * One stored packet: what the feature code needs, the captured frame (payloads for application metadata and
+ * content features, the packets of an alert's pcap), and a sequence number so identical packets stay distinct.
+ * Stored as the binary member "seq:dir:tsUs:wire:payload:flags:linktype:" followed by the frame's bytes: splitcap
+ * writes everything after the sequence number (encodePacketRecordTail), the append script prefixes the number.
+ * The frame is binary and last, so no separator inside it matters; it is the packet as uploaded, cut at
+ * FLEETCAP_STORED_FRAME_BYTES (0 stores none).
  * As stored, `direction` is canonical (0 = endpoint a to b of the key), because the initiator of a session
  * is only known once its first packet is stored; `toClientDirection` turns it into FROM_CLIENT/FROM_SERVER
  * with the meta hash's `initiator` side.
@@ -93,11 +96,30 @@ export interface PacketRecord {
   payloadLength: number;
   /** TCP flags byte, 0 for UDP. */
   tcpFlags: number;
+  /** Link type of the upload the packet came in (pcap LINKTYPE_*); -1 for a record stored without one. */
+  linktype: number;
+  /** The captured bytes from the link-layer header on, at most FLEETCAP_STORED_FRAME_BYTES; empty if none. */
+  frame: Buffer;
 }
 
 /**
- * The member text after the sequence number, "dir:tsUs:wire:payload:flags"; `direction` is canonical. `tsUs` is
- * given as text because the caller already has it so (it is also the packet's score).
+ * Bytes of each packet's captured frame the store keeps (FLEETCAP_STORED_FRAME_BYTES). 2048 holds every frame of
+ * a 1500-byte MTU whole (with VLAN tags to spare), so a session's pcap is its packets as captured; it cuts only the
+ * super-frames of a host capture with offloads on (GRO, up to 64 KB), which would otherwise make one session cost
+ * up to 1.5 MB of Redis. What is cut keeps its wire length, as a snapshot length does.
+ */
+export const DEFAULT_STORED_FRAME_BYTES = 2048;
+
+/** Fields before the frame in a member; a record of the layout before frames has the first six only. */
+const HEADER_FIELDS = 7;
+const OLD_FIELDS = 6;
+const COLON = 0x3a;
+const NO_FRAME = Buffer.alloc(0);
+
+/**
+ * The member after the sequence number: "dir:tsUs:wire:payload:flags:linktype:" and the frame. `direction` is
+ * canonical. `tsUs` is given as text because the caller already has it so (it is also the packet's score).
+ * `frame` is copied, so the caller's buffer (the upload) may be reused.
  */
 export function encodePacketRecordTail(
   direction: 0 | 1,
@@ -105,8 +127,14 @@ export function encodePacketRecordTail(
   wireLength: number,
   payloadLength: number,
   tcpFlags: number,
-): string {
-  return `${direction}:${tsUs}:${wireLength}:${payloadLength}:${tcpFlags}`;
+  linktype: number,
+  frame: Uint8Array = NO_FRAME,
+): Buffer {
+  const head = `${direction}:${tsUs}:${wireLength}:${payloadLength}:${tcpFlags}:${linktype}:`;
+  const out = Buffer.allocUnsafe(head.length + frame.length);
+  out.write(head, 0, 'latin1');
+  out.set(frame, head.length);
+  return out;
 }
 
 export function toClientDirection(record: PacketRecord, initiatorSide: 0 | 1): PacketRecord {
@@ -117,22 +145,53 @@ export class PacketRecordError extends Error {
   override name = 'PacketRecordError';
 }
 
-export function decodePacketRecord(member: string): PacketRecord {
-  const f = member.split(':');
-  if (f.length !== 6)
-    throw new PacketRecordError(`packet record ${JSON.stringify(member)}: expected 6 fields, found ${f.length}`);
-  const n = f.map(Number);
-  if (n.some((v) => !Number.isSafeInteger(v) || v < 0) || (n[1] !== 0 && n[1] !== 1)) {
+function describe(member: Buffer): string {
+  const shown = member.subarray(0, 60).toString('latin1');
+  return `${JSON.stringify(shown)}${member.length > 60 ? ` (${member.length} bytes)` : ''}`;
+}
+
+/**
+ * Reads a member as Redis returns it (a Buffer: the frame is binary). A text member of the layout before frames
+ * (six fields) is read with no frame, so sessions stored by an older splitcap during an upgrade still classify.
+ */
+export function decodePacketRecord(member: Buffer | string): PacketRecord {
+  const bytes = typeof member === 'string' ? Buffer.from(member, 'latin1') : member;
+  const fields: number[] = [];
+  let from = 0;
+  let frameAt = -1;
+  while (fields.length < HEADER_FIELDS) {
+    const colon = bytes.indexOf(COLON, from);
+    const end = colon === -1 ? bytes.length : colon;
+    const text = bytes.toString('latin1', from, end);
+    fields.push(text === '' ? Number.NaN : Number(text));
+    if (colon === -1) break;
+    from = colon + 1;
+    if (fields.length === HEADER_FIELDS) frameAt = from;
+  }
+  const old = frameAt === -1 && fields.length === OLD_FIELDS;
+  if (frameAt === -1 && !old) {
     throw new PacketRecordError(
-      `packet record ${JSON.stringify(member)}: fields must be non-negative integers, direction 0 or 1`,
+      `packet record ${describe(bytes)}: expected "seq:dir:tsUs:wire:payload:flags:linktype:" and the frame, found ${fields.length} fields`,
+    );
+  }
+  const linktypeValid = old || (Number.isSafeInteger(fields[6]) && fields[6]! >= 0);
+  if (
+    fields.slice(0, 6).some((v) => !Number.isSafeInteger(v) || v < 0) ||
+    (fields[1] !== 0 && fields[1] !== 1) ||
+    !linktypeValid
+  ) {
+    throw new PacketRecordError(
+      `packet record ${describe(bytes)}: fields must be non-negative integers, direction 0 or 1`,
     );
   }
   return {
-    seq: n[0]!,
-    direction: n[1] as 0 | 1,
-    tsUs: n[2]!,
-    wireLength: n[3]!,
-    payloadLength: n[4]!,
-    tcpFlags: n[5]!,
+    seq: fields[0]!,
+    direction: fields[1] as 0 | 1,
+    tsUs: fields[2]!,
+    wireLength: fields[3]!,
+    payloadLength: fields[4]!,
+    tcpFlags: fields[5]!,
+    linktype: old ? -1 : fields[6]!,
+    frame: old ? NO_FRAME : bytes.subarray(frameAt),
   };
 }

@@ -28,7 +28,11 @@ export type LoadOutcome =
   | { kind: 'skip'; why: 'done' | 'gone' | 'other-occurrence' }
   | { kind: 'poison'; why: string };
 
-export function buildSession(message: SessionMessage, meta: Record<string, string>, members: string[]): LoadedSession {
+export function buildSession(
+  message: SessionMessage,
+  meta: Record<string, string>,
+  members: (Buffer | string)[],
+): LoadedSession {
   const key = parseSessionKey(message.key);
   // The initiator field holds the canonical side (0 = endpoint a) that sent the first packet.
   const initiatorIsA = meta[META.initiator] === '0';
@@ -63,7 +67,8 @@ export async function loadSessions(redis: Redis, prefix: string, messages: Sessi
     const k = sessionKeys(m, prefix);
     pipeline.exists(k.done);
     pipeline.hgetall(k.meta);
-    pipeline.zrange(k.packets, 0, -1);
+    // Buffers: a member ends with the packet's binary frame.
+    pipeline.zrangeBuffer(k.packets, 0, -1);
   }
   const results = (await pipeline.exec()) ?? [];
   return messages.map((message, i) => {
@@ -78,7 +83,7 @@ export async function loadSessions(redis: Redis, prefix: string, messages: Sessi
     if (!occurrence) return { kind: 'skip', why: 'gone' };
     if (Number(occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
     try {
-      return { kind: 'session', session: buildSession(message, m, members as string[]) };
+      return { kind: 'session', session: buildSession(message, m, members as Buffer[]) };
     } catch (e) {
       return { kind: 'poison', why: (e as Error).message };
     }

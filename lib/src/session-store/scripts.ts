@@ -26,7 +26,7 @@ export const SESSION_SCRIPTS: readonly SessionScript[] = [APPEND_SESSION, FINISH
 
 /** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
 export interface SessionScriptCommands {
-  appendSession(packets: string, meta: string, batches: string, done: string, ...argv: string[]): unknown;
+  appendSession(packets: string, meta: string, batches: string, done: string, ...argv: (string | Buffer)[]): unknown;
   finishSession(packets: string, meta: string, batches: string, done: string, occurrence: string, ttl: string): unknown;
 }
 

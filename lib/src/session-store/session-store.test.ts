@@ -32,7 +32,11 @@ const meta = {
   bytes: '9000',
 };
 // Stored directions are canonical: 1 = b to a, i.e. from the initiator (side b) here.
-const members = ['1:1:1732451234567890:74:0:2', '2:0:1732451234600000:74:0:18', '3:1:1732451234700000:66:0:16'];
+const members = [
+  '1:1:1732451234567890:74:0:2:1:',
+  '2:0:1732451234600000:74:0:18:1:',
+  '3:1:1732451234700000:66:0:16:1:',
+];
 
 describe('reading a stored session', () => {
   test('a stored session becomes client/server endpoints, counts and packet records', () => {
@@ -51,6 +55,8 @@ describe('reading a stored session', () => {
       wireLength: 74,
       payloadLength: 0,
       tcpFlags: 18,
+      linktype: 1,
+      frame: Buffer.alloc(0),
     });
   });
 
@@ -106,16 +112,43 @@ describe('the layout the scripts and the readers share', () => {
       assert.throws(() => sessionKeys({ agent, key: 'tcp/10.0.0.1/1/10.0.0.2/2' }), SessionKeyError, agent);
   });
 
-  test('a packet record reads back as splitcap wrote it, once the script numbered it', () => {
-    const tail = encodePacketRecordTail(1, '1732451234567890', 1514, 1448, 0x18);
-    assert.deepEqual(decodePacketRecord(`7:${tail}`), {
-      seq: 7,
-      direction: 1,
-      tsUs: 1732451234567890,
-      wireLength: 1514,
-      payloadLength: 1448,
-      tcpFlags: 0x18,
-    });
+  test('a packet record reads back as splitcap wrote it, frame bytes and all, once the script numbered it', () => {
+    // Every byte value, colons included: the frame is binary and must come back as it went in.
+    const frame = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7 + 0x3a) & 0xff));
+    const tail = encodePacketRecordTail(1, '1732451234567890', 1514, 1448, 0x18, 1, frame);
+    const record = decodePacketRecord(Buffer.concat([Buffer.from('7:'), tail]));
+    assert.deepEqual(
+      { ...record, frame: undefined },
+      {
+        seq: 7,
+        direction: 1,
+        tsUs: 1732451234567890,
+        wireLength: 1514,
+        payloadLength: 1448,
+        tcpFlags: 0x18,
+        linktype: 1,
+        frame: undefined,
+      },
+    );
+    assert.deepEqual(record.frame, frame);
+    assert.equal(
+      decodePacketRecord(Buffer.concat([Buffer.from('8:'), encodePacketRecordTail(0, '5', 60, 0, 2, 113)])).frame
+        .length,
+      0,
+    );
+  });
+
+  test('a record of the layout before frames reads with no frame; a malformed one says what it holds', () => {
+    const old = decodePacketRecord('7:1:1732451234567890:1514:1448:24');
+    assert.equal(old.linktype, -1);
+    assert.equal(old.frame.length, 0);
+    assert.equal(old.payloadLength, 1448);
+    assert.throws(
+      () => decodePacketRecord('7:1:5:60'),
+      /expected "seq:dir:tsUs:wire:payload:flags:linktype:" and the frame, found 4 fields/,
+    );
+    assert.throws(() => decodePacketRecord('7:2:5:60:0:2:1:'), /direction 0 or 1/);
+    assert.throws(() => decodePacketRecord('7:1:5:60:0:2:x:'), /non-negative integers/);
   });
 
   test('the append script writes every meta field the readers know, by the same names', () => {

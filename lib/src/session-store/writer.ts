@@ -19,8 +19,8 @@ export interface SessionAppend {
   bytes: number;
   /** A packet carried TCP FIN or RST. */
   closing: boolean;
-  /** Two strings per packet: capture time µs, then encodePacketRecordTail(...). */
-  args: string[];
+  /** Two values per packet: capture time µs, then encodePacketRecordTail(...) (binary: it ends with the frame). */
+  args: (string | Buffer)[];
 }
 
 export interface WriterSettings {
