@@ -34,6 +34,10 @@ describe('storedPayload', () => {
   it('gives nothing for an empty frame (a store without frames) or one that is not IP', () => {
     assert.equal(storedPayload(LINKTYPE_ETHERNET, new Uint8Array(0), 60), undefined);
     assert.equal(storedPayload(LINKTYPE_ETHERNET, new Uint8Array(60), 60), undefined);
+    const udp = buildPacket({ ...spec, proto: 'udp', tcpFlags: 0, payload: Buffer.from('x') });
+    assert.equal(storedPayload(-1, udp, udp.length), undefined, 'no link type: a record without a frame');
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, udp, udp.length, 'tcp'), undefined, 'not the session transport');
+    assert.equal(storedPayload(LINKTYPE_ETHERNET, udp, udp.length, 'udp')!.length, 1);
     const frame = buildPacket({ ...spec, tcpFlags: TCP_ACK });
     assert.equal(storedPayload(LINKTYPE_ETHERNET, frame, frame.length)!.length, 0);
   });

@@ -9,12 +9,19 @@ const decoded = new DecodedPacket();
 
 /**
  * The first CONTENT_BYTES_PER_PACKET bytes of the transport payload in `frame` (of link type `linktype`, from a packet
- * of `wireLength` bytes on the wire); undefined when the frame is empty or does not decode as TCP/UDP over IP (the
+ * of `wireLength` bytes on the wire); undefined when there is no frame (linktype -1: a record of the layout before
+ * frames) or it does not decode as TCP/UDP over IP, or not as `proto` when given (the
  * features then read no content for this packet, which a model card counts as a known cost).
  */
-export function storedPayload(linktype: number, frame: Uint8Array, wireLength: number): Uint8Array | undefined {
-  if (frame.length === 0) return undefined;
+export function storedPayload(
+  linktype: number,
+  frame: Uint8Array,
+  wireLength: number,
+  proto?: 'tcp' | 'udp',
+): Uint8Array | undefined {
+  if (frame.length === 0 || linktype < 0) return undefined;
   if (decodePacket(linktype, frame, decoded, wireLength) !== null) return undefined;
+  if (proto !== undefined && decoded.proto !== proto) return undefined;
   const end = Math.min(decoded.payloadEnd, decoded.payloadAt + CONTENT_BYTES_PER_PACKET);
   return end > decoded.payloadAt ? frame.subarray(decoded.payloadAt, end) : new Uint8Array(0);
 }
