@@ -235,7 +235,9 @@ def write_evaluation_md(card: dict, path: str) -> None:
         "## Detection per attack class (lab test runs, with alerts)",
         "",
         f"Test runs: {', '.join(c['split']['labRuns']['test'])}. Macro F1 with alerts **{c['heldOutWithAlerts']['macro']['f1']}**, "
-        f"argmax {c['heldOut']['macro']['f1']}; by link framing: " + ", ".join(f"{k} {v}" for k, v in c["heldOutMacroF1ByFraming"].items()) + ".",
+        f"argmax {c['heldOut']['macro']['f1']}; by link framing: " + ", ".join(f"{k} {v}" for k, v in c["heldOutMacroF1ByFraming"].items()) + "; "
+        + "by lab generation (v1: near-zero RTT, 2026-11; v2: the broadened lab with WAN links): "
+        + ", ".join(f"{k} {v['macroF1']} (" + ", ".join(f"{cl} {f}" for cl, f in v["f1"].items()) + ")" for k, v in c.get("heldOutWithAlertsByLabGeneration", {}).items()) + ".",
         "",
     ]
     lines += _metrics_table(c["heldOutWithAlerts"])

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import alert_policy  # noqa: E402
 import evaluation  # noqa: E402
 import report  # noqa: E402
-from splits import LAB, SPLIT_SEED, assign_splits  # noqa: E402
+from splits import LAB, SPLIT_SEED, assign_splits, lab_generation  # noqa: E402
 
 MAX_MODEL_BYTES = 5 * 1024 * 1024
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -255,6 +255,13 @@ def evaluate(model, policy: dict, data: Data, split: np.ndarray, cuts: list[int]
         m = test & data.lab & data.full & (data.df.framing == f).to_numpy()
         by_framing[f] = evaluation.metrics(data.y[m], alert_policy.alerted_labels(model.predict_proba(data.x[m]), classes, policy), classes)["macro"]["f1"]
     out["labWithAlertsByFraming"] = by_framing
+    by_generation = {}
+    generation = np.array([lab_generation(g) for g in data.group])
+    for gen in sorted(set(generation[lab_te])):
+        m = lab_te & (generation == gen)
+        f1 = evaluation.metrics(data.y[m], alert_policy.alerted_labels(model.predict_proba(data.x[m]), classes, policy), classes)
+        by_generation[gen] = {"macroF1": f1["macro"]["f1"], "f1": {c: v["f1"] for c, v in f1["perClass"].items()}, "runs": sorted(set(data.group[m]))}
+    out["labWithAlertsByGeneration"] = by_generation
 
     proba_real = model.predict_proba(data.x[real_te])
     label_r, _, alert_r, unknown_r = alert_policy.decide(proba_real, classes, policy)
@@ -575,7 +582,7 @@ def main() -> int:
         },
         "split": {
             "method": (
-                "By lab run and by capture file, never by session (model/splits.py). Lab: per scenario, the runs are "
+                "By lab run and by capture file, never by session (model/splits.py). Lab: per scenario and lab generation (v1: the near-zero-RTT lab of 2026-11; v2: the broadened lab with WAN links), the runs are "
                 f"shuffled (seed {SPLIT_SEED}); 30% of them (at least one of two or more) are test, 20% (at least one of "
                 "three or more) validation, the rest training, each with every session it contains, attack and "
                 "background benign alike. Real captures: a file's split is fixed by the SHA-256 of '<source>/<path>' "
@@ -588,6 +595,7 @@ def main() -> int:
         "heldOut": ev["labArgmax"],
         "heldOutWithAlerts": ev["labWithAlerts"],
         "heldOutMacroF1ByFraming": ev["labWithAlertsByFraming"],
+        "heldOutWithAlertsByLabGeneration": ev["labWithAlertsByGeneration"],
         "evaluation": {
             "realBenign": ev["realBenign"],
             "realBenignBySource": ev["realBenignBySource"],
