@@ -5,29 +5,38 @@ from __future__ import annotations
 
 def limits(meta: dict) -> list[str]:
     return [
-        "Attack classes come from one lab (Linux namespaces on one bridge, near-zero RTT, Ethernet framing) and a "
-        "handful of real capture files: timing and size features of attacks are as the lab's tools and kernels make "
-        "them. Benign traffic is the lab's (curl, wget, dig, ssh, scp) and the real captures of Zeek's and tcpdump's "
-        "test suites (hundreds of protocols, mostly one or a few sessions per file).",
+        "Attack classes come from one lab (Linux namespaces on one bridge; since 2026-12 with emulated WAN links of "
+        "10-200 ms RTT, jitter and loss, and a dozen services) and a handful of real capture files: attack sessions are "
+        "as the lab's tools (nmap, hping3, hydra, slowhttptest, sqlmap) make them. Benign traffic is the lab's clients "
+        "and the real captures of Zeek's and tcpdump's test suites (hundreds of protocols, mostly one or a few sessions "
+        "per file).",
         "The false-alarm rate is measured on held-out files of the same two real corpora the policy was tuned for: "
         "on a network whose traffic is unlike both (see the cross-source experiments), expect more alerts.",
-        "Features see sizes, timing and flags, not content: a SQL injection or a login failure looks like any "
-        "request and answer of its size and pace. Content-aware features (issue 13 part 3) come later.",
+        "Content features (feature version 3) read only the first 1024 bytes of each of the first packets' payloads, "
+        "as counts and shapes (SQL keywords in a URI, login failures, TLS record sizes, SSH packets after NEWKEYS), "
+        "never raw text. Encrypted payloads say little: SQL injection over HTTPS is judged by sizes and timing, and an "
+        "SSH session's first 24 packets end about where authentication starts, so SSH password guessing is "
+        "recognised by the client's handshake and pace (a tool's), not by its failures.",
         "A session is judged alone: a scan's or a SYN flood's single probes look alike one by one, and attacks that "
-        "only show across sessions (a sweep over hosts, a DHCP flood) cannot be recognised.",
+        "only show across sessions (a sweep over hosts, a DHCP flood, one failed login per connection) cannot be "
+        "told from one such session of a legitimate user.",
         "Classes are tool families as the lab runs them; an attack the lab never ran can only be some class, benign "
         "or unknown. Unknown (the top probability under the policy's floor) is not an alert.",
-        "Each attack class has two held-out lab runs: the per-class numbers are exact for these runs and coarse as "
-        "an estimate. The real attack files are few (61 sessions in 4 files): their numbers are anecdotes, not rates.",
+        "Each class has a few held-out lab runs: the per-class numbers are exact for these runs and coarse as an "
+        "estimate. The real attack files are few (61 sessions in 4 files): their numbers are anecdotes, not rates.",
         f"Features see at most {meta['maxPackets']} packets within {meta['windowUs'] / 1e6:g} s of a session's first "
-        "packet, splitcap's defaults; sessions classified from fewer packets score as the cut-short table says.",
+        "packet, splitcap's defaults; sessions classified from fewer packets score as the cut-short table says. "
+        "Serving needs the stored frames (FLEETCAP_STORED_FRAME_BYTES >= about 1100): without them the content "
+        "features read as empty.",
     ]
 
 
 def rebuild_commands(command: str) -> list[str]:
     return [
         "bash model/rebuild.sh                     # all of the below, from nothing, in one command",
-        "bash lab/run-all.sh                       # the lab's labelled runs into .lab/runs (root; see lab/)",
+        "bash lab/run-all.sh --runs-per-scenario 10  # the lab's labelled runs into .lab/runs (root; see lab/)",
+        "bash lab/run-all.sh --runs-per-scenario 8 --first-seed 11 --scenarios bruteforce,slowloris",
+        "# and the runs of the lab before WAN links (commit 61a651e) as .lab/runs/v1-*: see model/rebuild.sh",
         "npx fleetcap dataset export --runs .lab/runs --captures ../shared/pcaps/zeek \\",
         "  --captures ../shared/pcaps/tcpdump-tests --capture-labels model/capture-labels.json \\",
         "  --cuts 4,8,16 --out model/data/dataset.csv",
