@@ -66,6 +66,9 @@ def algorithms():
         "random_forest": lambda: RandomForestClassifier(
             n_estimators=80, max_depth=14, min_samples_leaf=2, max_features="sqrt", n_jobs=2, random_state=1
         ),
+        "random_forest_deep": lambda: RandomForestClassifier(
+            n_estimators=100, max_depth=20, min_samples_leaf=2, max_features="sqrt", n_jobs=2, random_state=1
+        ),
         "extra_trees": lambda: ExtraTreesClassifier(
             n_estimators=120, max_depth=16, min_samples_leaf=2, max_features="sqrt", n_jobs=2, random_state=1
         ),
@@ -83,6 +86,8 @@ def candidates() -> list[dict]:
         ("random_forest", 0.5, True),
         ("random_forest", 0.25, True),
         ("extra_trees", 0.5, False),
+        ("random_forest_deep", 0.5, False),
+        ("random_forest_deep", 0.25, False),
     ]:
         out.append(
             {
