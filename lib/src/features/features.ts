@@ -19,6 +19,13 @@ export { FROM_CLIENT, FROM_SERVER };
 /** Bump on every change to the names, their order, or how any value is computed. */
 export const FEATURE_VERSION = 3;
 
+/**
+ * The oldest feature version whose vector is a prefix of this one: version 3 only appended the content features
+ * to version 2, every version-2 value is computed as before, so a model of version 2 can still be served with the
+ * first columns (lib/src/classifier/model.ts). A change to an existing value resets this to FEATURE_VERSION.
+ */
+export const OLDEST_PREFIX_FEATURE_VERSION = 2;
+
 // The session shape the features read, and so the one every model is trained on (its card records it as
 // features.maxPackets and features.windowUs). splitcap's defaults are these constants, and splitcap warns at
 // startup when it runs with another shape than the model card's.
