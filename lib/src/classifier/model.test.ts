@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
-  FEATURE_COUNT,
   FEATURE_NAMES,
   FEATURE_VERSION,
   type FeatureSession,
