@@ -1,5 +1,7 @@
 // Asks forecast for the verdicts of a batch of sessions in one request.
+import type { FeaturePacket } from '@fleetcap/lib/features/features';
 import { storedPayload } from '@fleetcap/lib/features/stored-payload';
+import { wirePacket } from '@fleetcap/lib/features/wire';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 
 export interface Verdict {
@@ -70,16 +72,6 @@ export function answerError(status: number, text: string): ForecastRejected | Fo
   return null;
 }
 
-interface RequestPacket {
-  direction: number;
-  tsUs: number;
-  wireLength: number;
-  payloadLength: number;
-  tcpFlags: number;
-  /** Base64 of the first CONTENT_BYTES_PER_PACKET payload bytes of the stored frame: the content features' input. */
-  payload?: string;
-}
-
 /**
  * The request body of POST /v1/forecast for these sessions. Each packet with payload carries its payload's first
  * bytes from the stored frame, so forecast computes the content features from what the dataset export read from
@@ -93,7 +85,7 @@ export function forecastRequest(sessions: LoadedSession[], stats?: { packetsWith
       clientPort: s.client.port,
       serverPort: s.server.port,
       packets: s.packets.map((p) => {
-        const packet: RequestPacket = {
+        const packet: FeaturePacket = {
           direction: p.direction,
           tsUs: p.tsUs,
           wireLength: p.wireLength,
@@ -104,11 +96,9 @@ export function forecastRequest(sessions: LoadedSession[], stats?: { packetsWith
           const payload = storedPayload(p.linktype, p.frame, p.wireLength, s.proto);
           if (payload === undefined) {
             if (stats) stats.packetsWithoutPayload++;
-          } else if (payload.length > 0) {
-            packet.payload = Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('base64');
-          }
+          } else packet.payload = payload;
         }
-        return packet;
+        return wirePacket(packet);
       }),
     })),
   };

@@ -4,6 +4,7 @@ import { buildPacket } from '../packet/build.ts';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_PSH } from '../packet/decode.ts';
 import { CONTENT_BYTES_PER_PACKET } from './content.ts';
 import { storedPayload } from './stored-payload.ts';
+import { wireSession } from './wire.ts';
 
 const spec = {
   src: '10.0.0.1',
@@ -40,5 +41,22 @@ describe('storedPayload', () => {
     assert.equal(storedPayload(LINKTYPE_ETHERNET, udp, udp.length, 'udp')!.length, 1);
     const frame = buildPacket({ ...spec, tcpFlags: TCP_ACK });
     assert.equal(storedPayload(LINKTYPE_ETHERNET, frame, frame.length)!.length, 0);
+  });
+});
+
+describe('wireSession', () => {
+  it('sends the first CONTENT_BYTES_PER_PACKET payload bytes as base64 and no payload field without bytes', () => {
+    const long = new Uint8Array(1500).fill(0x42);
+    const s = wireSession({
+      proto: 'tcp',
+      clientPort: 1,
+      serverPort: 2,
+      packets: [
+        { direction: 0, tsUs: 1, wireLength: 1554, payloadLength: 1500, tcpFlags: 0x18, payload: long },
+        { direction: 1, tsUs: 2, wireLength: 54, payloadLength: 0, tcpFlags: 0x10 },
+      ],
+    });
+    assert.equal(Buffer.from(s.packets[0]!.payload!, 'base64').length, CONTENT_BYTES_PER_PACKET);
+    assert.equal('payload' in s.packets[1]!, false);
   });
 });
