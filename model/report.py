@@ -201,11 +201,11 @@ def write_evaluation_md(card: dict, path: str) -> None:
         f"# Evaluation of `{c['modelVersion']}` ({c['algorithm']['candidate']})",
         "",
     ]
-    if not c["bars"]["labMacroF1WithAlerts"]["met"]:
+    if not c.get("meetsBars", False):
+        missed = ", ".join(k for k, b in c["bars"].items() if not b["met"])
         lines += [
-            "> **A candidate, not the shipped model**: it misses the lab bar (macro F1 with alerts "
-            f"{c['bars']['labMacroF1WithAlerts']['value']} < 0.95), so `model/model.onnx` and its card stay as they are "
-            "and this file reports the candidate's results.",
+            f"> **A candidate, not the shipped model**: it misses the bars ({missed}), so `model/model.onnx` and its "
+            "card stay as they are and this file reports the candidate's results.",
             "",
         ]
     lines += [
