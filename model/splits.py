@@ -36,12 +36,23 @@ def capture_split(key: str) -> str:
     return "train"
 
 
+# Runs of the lab before it had WAN links and most of its services (48 runs at near-zero RTT, 2026-11) are kept as
+# data under the name "v1-<scenario>-<seed>"; each lab generation is split on its own, so that validation and test
+# hold runs of the broadened lab for every class and not only old ones.
+OLD_LAB_PREFIX = "v1-"
+
+
+def lab_generation(run_id: str) -> str:
+    return "v1" if run_id.startswith(OLD_LAB_PREFIX) else "v2"
+
+
 def lab_splits(runs: pd.DataFrame) -> dict[str, str]:
-    """run_id -> split for the lab runs (columns run_id, scenario)."""
+    """run_id -> split for the lab runs (columns run_id, scenario), per scenario and lab generation."""
     rng = np.random.RandomState(SPLIT_SEED)
     out: dict[str, str] = {}
-    for scenario in sorted(runs.scenario.unique()):
-        ids = sorted(runs[runs.scenario == scenario].run_id)
+    groups = runs.scenario + "/" + runs.run_id.map(lab_generation)
+    for group in sorted(groups.unique()):
+        ids = sorted(runs[groups == group].run_id)
         rng.shuffle(ids)
         n = len(ids)
         n_test = 0 if n < 2 else max(1, round(LAB_TEST_FRACTION * n))

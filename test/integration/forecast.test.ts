@@ -10,14 +10,19 @@ import { after, before, describe, test } from 'node:test';
 import { Classifier } from '@fleetcap/lib/classifier/model';
 import { alertPolicyOf, decideAlert } from '@fleetcap/lib/features/alert-policy';
 import { sessionizeCapture } from '@fleetcap/lib/features/capture';
-import { FEATURE_COUNT, type FeatureSession } from '@fleetcap/lib/features/features';
+import { FEATURE_NAMES, type FeatureSession } from '@fleetcap/lib/features/features';
 import { featureSessionOf } from '@fleetcap/lib/features/from-session';
+import { wireSession } from '@fleetcap/lib/features/wire';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { repoRoot } from '../helpers/stack.ts';
 
 const modelPath = join(repoRoot, 'model/model.onnx');
 const cardPath = join(repoRoot, 'model/model-card.json');
-const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { modelVersion: string; classes: string[] };
+const card = JSON.parse(readFileSync(cardPath, 'utf8')) as {
+  modelVersion: string;
+  classes: string[];
+  features: { names: string[] };
+};
 const shared = join(repoRoot, '..', 'shared', 'pcaps');
 const realCaptures = [
   'slips/test8-malicious.pcap',
@@ -116,7 +121,8 @@ describe('forecast', () => {
     // Several requests, as a worker sends them.
     const results: unknown[] = [];
     for (let i = 0; i < sessions.length; i += 20) {
-      const res = await post({ sessions: sessions.slice(i, i + 20) });
+      // Packets carry their payload's first bytes (base64), as the worker sends them from the stored frames.
+      const res = await post({ sessions: sessions.slice(i, i + 20).map(wireSession) });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       results.push(...(res.body.results as unknown[]));
     }
@@ -129,7 +135,7 @@ describe('forecast', () => {
     const served = (await res.json()) as { classes: string[]; features: { names: string[] } };
     assert.deepEqual(served, card);
     assert.ok(served.classes.includes('benign'));
-    assert.equal(served.features.names.length, FEATURE_COUNT);
+    assert.deepEqual(served.features.names, FEATURE_NAMES.slice(0, served.features.names.length));
   });
 
   test('answers malformed requests with a 400 naming the session and field', async () => {
@@ -205,7 +211,7 @@ describe('forecast', () => {
         assert.match(
           err.message,
           new RegExp(
-            `refusing to start: .*input "features" is float32 \\[.*, 5\\]; the feature code makes float32 \\[N, ${FEATURE_COUNT}\\]`,
+            `refusing to start: .*input "features" is float32 \\[.*, 5\\]; the feature code makes float32 \\[N, ${card.features.names.length}\\]`,
           ),
         );
         return true;

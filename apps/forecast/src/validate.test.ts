@@ -39,6 +39,25 @@ describe('forecast request validation', () => {
     assert.deepEqual(out, [{ proto: 'tcp', clientPort: 40000, serverPort: 443, packets: [packet] }]);
   });
 
+  it("decodes a packet's base64 payload (the content features' input) and refuses a bad one", () => {
+    const withPayload = {
+      ...packet,
+      payloadLength: 5,
+      wireLength: 79,
+      payload: Buffer.from('USER ').toString('base64'),
+    };
+    const [s] = validator.sessions({ sessions: [{ ...session, packets: [withPayload] }] });
+    assert.deepEqual(Buffer.from(s!.packets[0]!.payload!).toString('latin1'), 'USER ');
+    assert.equal(
+      errorOf(withPacket(0, { payloadLength: 2, wireLength: 60, payload: 'QUJD' })).message,
+      'sessions[1].packets[0].payload: holds 3 bytes, more than the payload length 2',
+    );
+    assert.match(
+      errorOf(withPacket(0, { payloadLength: 2, wireLength: 60, payload: 'not base64!' })).message,
+      /^sessions\[1\]\.packets\[0\]\.payload: must be the payload's bytes in base64/,
+    );
+  });
+
   it('names the body-level problem', () => {
     assert.equal(errorOf([]).message, '(body): the body must be a JSON object {"sessions": [...]}');
     assert.equal(errorOf({}).message, 'sessions: required: an array of sessions');

@@ -86,7 +86,7 @@ function checkPacket(raw: unknown, tcp: boolean, at: string, session: number): F
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new RequestError(
       at,
-      `must be a packet object {direction, tsUs, wireLength, payloadLength, tcpFlags}, got ${describe(raw)}`,
+      `must be a packet object {direction, tsUs, wireLength, payloadLength, tcpFlags[, payload]}, got ${describe(raw)}`,
       session,
     );
   }
@@ -129,7 +129,30 @@ function checkPacket(raw: unknown, tcp: boolean, at: string, session: number): F
   if (!tcp && tcpFlags !== 0) {
     throw new RequestError(`${at}.tcpFlags`, `must be 0 in a UDP session, got ${tcpFlags}`, session);
   }
-  return { direction, tsUs, wireLength, payloadLength, tcpFlags };
+  const packet: FeaturePacket = { direction, tsUs, wireLength, payloadLength, tcpFlags };
+  if (p.payload !== undefined) packet.payload = checkPayload(p.payload, payloadLength, `${at}.payload`, session);
+  return packet;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * The packet's captured payload (what the content features read, feature version 3): base64 of at most payloadLength
+ * bytes; the session-worker sends the first CONTENT_BYTES_PER_PACKET of each stored packet.
+ */
+function checkPayload(raw: unknown, payloadLength: number, at: string, session: number): Uint8Array {
+  if (typeof raw !== 'string' || raw.length % 4 !== 0 || !BASE64.test(raw)) {
+    throw new RequestError(
+      at,
+      `must be the payload's bytes in base64 (RFC 4648, padded), got ${describe(raw)}`,
+      session,
+    );
+  }
+  const bytes = Buffer.from(raw, 'base64');
+  if (bytes.length > payloadLength) {
+    throw new RequestError(at, `holds ${bytes.length} bytes, more than the payload length ${payloadLength}`, session);
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 export class RequestValidator {

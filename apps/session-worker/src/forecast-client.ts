@@ -1,4 +1,7 @@
 // Asks forecast for the verdicts of a batch of sessions in one request.
+import type { FeaturePacket } from '@fleetcap/lib/features/features';
+import { storedPayload } from '@fleetcap/lib/features/stored-payload';
+import { wirePacket } from '@fleetcap/lib/features/wire';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 
 export interface Verdict {
@@ -73,20 +76,34 @@ export function answerError(status: number, text: string): ForecastRejected | Fo
   return null;
 }
 
-/** The request body of POST /v1/forecast for these sessions. */
-export function forecastRequest(sessions: LoadedSession[]) {
+/**
+ * The request body of POST /v1/forecast for these sessions. Each packet with payload carries its payload's first
+ * bytes from the stored frame, so forecast computes the content features from what the dataset export read from
+ * the pcap; `stats.packetsWithoutPayload` counts the packets with payload whose frame gave none (not stored, or not
+ * decodable), whose sessions forecast then sees without that content.
+ */
+export function forecastRequest(sessions: LoadedSession[], stats?: { packetsWithoutPayload: number }) {
   return {
     sessions: sessions.map((s) => ({
       proto: s.proto,
       clientPort: s.client.port,
       serverPort: s.server.port,
-      packets: s.packets.map((p) => ({
-        direction: p.direction,
-        tsUs: p.tsUs,
-        wireLength: p.wireLength,
-        payloadLength: p.payloadLength,
-        tcpFlags: p.tcpFlags,
-      })),
+      packets: s.packets.map((p) => {
+        const packet: FeaturePacket = {
+          direction: p.direction,
+          tsUs: p.tsUs,
+          wireLength: p.wireLength,
+          payloadLength: p.payloadLength,
+          tcpFlags: p.tcpFlags,
+        };
+        if (p.payloadLength > 0) {
+          const payload = storedPayload(p.linktype, p.frame, p.wireLength, s.proto);
+          if (payload === undefined) {
+            if (stats) stats.packetsWithoutPayload++;
+          } else packet.payload = payload;
+        }
+        return wirePacket(packet);
+      }),
     })),
   };
 }
@@ -126,21 +143,25 @@ export class ForecastClient {
   constructor(
     private readonly baseUrl: string,
     private readonly timeoutMs: number,
+    /** Told how many packets of a request had payload but no stored frame to read it from. */
+    private readonly onPacketsWithoutPayload?: (packets: number) => void,
   ) {}
 
   async classify(sessions: LoadedSession[]): Promise<ForecastAnswer> {
+    const stats = { packetsWithoutPayload: 0 };
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}/v1/forecast`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(forecastRequest(sessions)),
+        body: JSON.stringify(forecastRequest(sessions, stats)),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ForecastUnavailable(`forecast at ${this.baseUrl} is unreachable (${cause})`);
     }
+    if (stats.packetsWithoutPayload > 0) this.onPacketsWithoutPayload?.(stats.packetsWithoutPayload);
     const text = await res.text();
     const refused = answerError(res.status, text);
     if (refused) throw refused;

@@ -70,7 +70,9 @@ const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
   pool,
-  forecast: new ForecastClient(config.FLEETCAP_FORECAST_URL, config.FLEETCAP_FORECAST_TIMEOUT_MS),
+  forecast: new ForecastClient(config.FLEETCAP_FORECAST_URL, config.FLEETCAP_FORECAST_TIMEOUT_MS, (packets) =>
+    metrics.packetsWithoutPayload.inc(packets),
+  ),
   finisher: new SessionFinisher(redis, config.FLEETCAP_REDIS_PREFIX, config.FLEETCAP_DONE_TTL_SECONDS),
   metrics,
   log,

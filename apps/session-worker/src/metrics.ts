@@ -91,6 +91,11 @@ export function createWorkerMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    packetsWithoutPayload: new Counter({
+      name: 'fleetcap_worker_packets_without_payload_total',
+      help: 'Stored packets with payload whose frame gave forecast no payload bytes (no frame stored, or not decodable): their sessions get content features unlike training',
+      registers: [registry],
+    }),
     batchSeconds: new Histogram({
       name: 'fleetcap_worker_batch_seconds',
       help: 'Time to process one batch of messages, from first delivery to ack',

@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { PAYLOAD_BYTES_KEPT } from '@fleetcap/lib/app-metadata/from-session';
+import {
+  extractFeatures,
+  type FeaturePacket,
+  type FeatureSession,
+  SESSION_MAX_PACKETS,
+} from '@fleetcap/lib/features/features';
+import { featureSessionOf } from '@fleetcap/lib/features/from-session';
+import { buildPacket } from '@fleetcap/lib/packet/build';
+import { LINKTYPE_ETHERNET, TCP_ACK, TCP_PSH, TCP_SYN } from '@fleetcap/lib/packet/decode';
+import { CapturedPacket } from '@fleetcap/lib/pcap/reader';
+import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import { communityId as communityIdOf } from '@fleetcap/lib/session-record/community-id';
+import { encodePacketRecordTail } from '@fleetcap/lib/session-store/layout';
 import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
@@ -80,6 +93,88 @@ describe('session-worker pure parts', () => {
     });
     assert.equal(body.sessions[0]!.serverPort, 443);
     assert.equal(body.sessions[0]!.clientPort, 51000);
+  });
+
+  test("the forecast request carries each stored frame's payload, so forecast's features equal the export's", () => {
+    // One exchange as frames: read offline by the sessionizer (the dataset export) and stored as splitcap stores it.
+    const client = { src: '10.0.0.9', sport: 51000, dst: '10.0.0.2', dport: 80, proto: 'tcp' as const };
+    const server = {
+      src: client.dst,
+      sport: client.dport,
+      dst: client.src,
+      dport: client.sport,
+      proto: 'tcp' as const,
+    };
+    const request = Buffer.from(`GET /item?id=1%27%20UNION%20SELECT%20NULL--%20-${'x'.repeat(1200)} HTTP/1.1\r\n\r\n`);
+    const frames = [
+      buildPacket({ ...client, tcpFlags: TCP_SYN }),
+      buildPacket({ ...server, tcpFlags: TCP_SYN | TCP_ACK }),
+      buildPacket({ ...client, tcpFlags: TCP_ACK }),
+      buildPacket({ ...client, tcpFlags: TCP_PSH | TCP_ACK, payload: request }),
+      buildPacket({
+        ...server,
+        tcpFlags: TCP_PSH | TCP_ACK,
+        payload: Buffer.from('HTTP/1.1 500 Error\r\n\r\nsqlite3 error'),
+      }),
+    ];
+    const fromClient = [true, false, true, true, false];
+    const tsUs = (i: number) => 1732451234567890 + i * 1000;
+    const offline = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT });
+    frames.forEach((frame, i) => {
+      const t = tsUs(i);
+      offline.add(
+        new CapturedPacket(
+          LINKTYPE_ETHERNET,
+          0,
+          Math.floor(t / 1e6),
+          (t % 1e6) * 1000,
+          frame.length,
+          frame.length,
+          frame,
+          0,
+        ),
+      );
+    });
+    const exported = extractFeatures(featureSessionOf([...offline.sessions.values()][0]!));
+
+    // Canonical side a is 10.0.0.2:80 (the server), so the client's packets are stored as direction 1.
+    const stored = frames.map((frame, i) =>
+      Buffer.concat([
+        Buffer.from(`${i + 1}:`),
+        encodePacketRecordTail(
+          fromClient[i] ? 1 : 0,
+          String(tsUs(i)),
+          frame.length,
+          i === 3 ? request.length : i === 4 ? frame.length - 54 : 0,
+          [TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_PSH | TCP_ACK, TCP_PSH | TCP_ACK][i]!,
+          LINKTYPE_ETHERNET,
+          frame.subarray(0, 2048),
+        ),
+      ]),
+    );
+    const stats = { packetsWithoutPayload: 0 };
+    const httpMessage = { ...message, key: 'tcp/10.0.0.2/80/10.0.0.9/51000' };
+    const body = JSON.parse(
+      JSON.stringify(
+        forecastRequest([buildSession(httpMessage, { ...meta, packets: '5', overflow: '0' }, stored)], stats),
+      ),
+    ) as {
+      sessions: Array<
+        Omit<FeatureSession, 'packets'> & { packets: Array<Omit<FeaturePacket, 'payload'> & { payload?: string }> }
+      >;
+    };
+    assert.equal(stats.packetsWithoutPayload, 0);
+    const sent = body.sessions[0]!;
+    assert.equal(Buffer.from(sent.packets[3]!.payload!, 'base64').length, 1024, 'only what the features read');
+    const served = extractFeatures({
+      ...sent,
+      packets: sent.packets.map((p) => ({ ...p, payload: p.payload ? Buffer.from(p.payload, 'base64') : undefined })),
+    });
+    assert.deepEqual(served, exported);
+
+    const noFrames = forecastRequest([buildSession(httpMessage, meta, ['1:1:1732451234567890:100:46:24'])], stats);
+    assert.equal(noFrames.sessions[0]!.packets[0]!.payload, undefined);
+    assert.equal(stats.packetsWithoutPayload, 1, 'a record of the layout before frames has no payload to send');
   });
 
   test('config errors name the variable', () => {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { dnsMessage } from '@fleetcap/lib/app-metadata/build-messages';
 import { FEATURE_NAMES, FEATURE_VERSION, featureIndex } from '@fleetcap/lib/features/features';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { TCP_RST, TCP_SYN } from '@fleetcap/lib/packet/decode';
@@ -48,7 +49,14 @@ function run(name: string, seed: number, withLabels = true): void {
   w.write({
     tsSec: 1_700_000_101,
     tsNsec: 0,
-    data: buildPacket({ src: '10.0.0.20', sport: 5000, dst: '10.0.0.10', dport: 53, proto: 'udp' }),
+    data: buildPacket({
+      src: '10.0.0.20',
+      sport: 5000,
+      dst: '10.0.0.10',
+      dport: 53,
+      proto: 'udp',
+      payload: dnsMessage({ name: 'www.lab.test', type: 1 }),
+    }),
   });
   w.write({
     tsSec: 1_700_000_101,
@@ -107,6 +115,8 @@ describe('fleetcap dataset export', () => {
     assert.deepEqual(rows[0]!.slice(4, 8), ['original', 'lab', 'portscan-1/capture.pcap', '24']);
     assert.equal(rows[0]![F + featureIndex('rst_bwd')], '1');
     assert.equal(rows[3]![F + featureIndex('proto_udp')], '1');
+    assert.equal(rows[3]![F + featureIndex('dns_queries')], '1', 'the payloads reach the content features');
+    assert.equal(rows[3]![F + featureIndex('dns_name_length')], '12');
     assert.deepEqual(summary.perClass, { portscan: 6, benign: 2 });
     assert.equal(summary.runs[0]!.excluded, 1);
     assert.equal(summary.runs[0]!.unlabelled, 0);

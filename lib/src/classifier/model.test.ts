@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { alertPolicyOf, decideAlert } from '../features/alert-policy.ts';
-import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureSession } from '../features/features.ts';
+import {
+  FEATURE_COUNT,
+  FEATURE_NAMES,
+  FEATURE_VERSION,
+  type FeatureSession,
+  OLDEST_PREFIX_FEATURE_VERSION,
+} from '../features/features.ts';
 import { Classifier, defaultCardPath, ModelContractError } from './model.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -13,6 +19,8 @@ const modelPath = join(root, 'model/model.onnx');
 const cardPath = join(root, 'model/model-card.json');
 const wrongInput = join(root, 'model/fixtures/wrong-input.onnx');
 const card = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>;
+/** The features the committed model reads: FEATURE_COUNT, or fewer for a model of an older prefix version. */
+const cardWidth = (card.features as { names: string[] }).names.length;
 const dir = mkdtempSync(join(tmpdir(), 'forecast-model-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -55,7 +63,8 @@ describe('classifier', () => {
       assert.ok(c.classes.includes('benign'));
       assert.ok(c.classes.length >= 2);
       assert.equal(c.version, card.modelVersion);
-      assert.deepEqual((card.features as { names: string[] }).names, FEATURE_NAMES);
+      const names = (card.features as { names: string[] }).names;
+      assert.deepEqual(names, FEATURE_NAMES.slice(0, names.length), 'the code computes every feature the model reads');
       const verdicts = await c.classify([synAckRst, { ...synAckRst, proto: 'udp', serverPort: 53 }]);
       assert.equal(verdicts.length, 2);
       for (const v of verdicts) {
@@ -76,7 +85,7 @@ describe('classifier', () => {
     const message = await refusal({ modelPath: wrongInput, cardPath: cardWith({ modelSha256: undefined }) });
     assert.match(
       message,
-      new RegExp(`input "features" is float32 \\[.*, 5\\]; the feature code makes float32 \\[N, ${FEATURE_COUNT}\\]`),
+      new RegExp(`input "features" is float32 \\[.*, 5\\]; the feature code makes float32 \\[N, ${cardWidth}\\]`),
     );
   });
 
@@ -198,6 +207,32 @@ describe('classifier', () => {
     } finally {
       await Promise.all([argmax.release(), never.release(), allUnknown.release()]);
     }
+  });
+
+  it('serves a model of an older feature version that this one only extended, with its first columns', async () => {
+    const features = card.features as { version: number; names: string[] };
+    if (features.version === FEATURE_VERSION) {
+      const older = await refusal({
+        modelPath,
+        cardPath: cardWith({ features: { ...features, version: OLDEST_PREFIX_FEATURE_VERSION - 1 } }),
+      });
+      assert.match(older, /retrain/);
+      return;
+    }
+    assert.ok(features.version >= OLDEST_PREFIX_FEATURE_VERSION && features.version < FEATURE_VERSION);
+    assert.deepEqual(features.names, FEATURE_NAMES.slice(0, features.names.length));
+    const c = await Classifier.load({ modelPath });
+    try {
+      assert.equal(c.width, features.names.length);
+      const [v] = await c.classify([synAckRst]);
+      assert.ok(c.classes.includes(v!.label));
+    } finally {
+      await c.release();
+    }
+    assert.match(
+      await refusal({ modelPath, cardPath: cardWith({ features: { ...features, version: 1 } }) }),
+      /trained with feature version 1, this code computes version 3/,
+    );
   });
 
   it('says which file is missing or broken', async () => {

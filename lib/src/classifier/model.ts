@@ -4,7 +4,8 @@
 // The contract a model must meet (model/train.py writes such models):
 //   - one float32 input (named as the card says, "features") of shape [N, FEATURE_COUNT];
 //   - an output "probabilities", float32 [N, classes], in the order of the card's classes;
-//   - a card whose feature version and names are exactly those of lib/src/features/features.ts, whose classes
+//   - a card whose feature version and names are exactly those of lib/src/features/features.ts (or, for an older
+//     version the code only extended, the first of its names: the model is fed those columns), whose classes
 //     include "benign", whose modelSha256 (when given) is the model file's, and whose alertPolicy (when given) has a
 //     threshold for every attack class and none for another (lib/src/features/alert-policy.ts).
 // Anything else is a ModelContractError at load time, never a wrong answer later.
@@ -20,6 +21,7 @@ import {
   FEATURE_NAMES,
   FEATURE_VERSION,
   type FeatureSession,
+  OLDEST_PREFIX_FEATURE_VERSION,
 } from '../features/features.ts';
 
 export class ModelContractError extends Error {
@@ -87,13 +89,18 @@ export function checkCard(cardJson: unknown, cardPath: string, modelBytes?: Uint
     fail(`model card ${cardPath}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const card = parsed.data;
-  if (card.features.version !== FEATURE_VERSION) {
+  const version = card.features.version;
+  // An older version whose vector this one only extended is served with its first columns (see
+  // OLDEST_PREFIX_FEATURE_VERSION); any other version is refused.
+  const prefix = version >= OLDEST_PREFIX_FEATURE_VERSION && version < FEATURE_VERSION;
+  if (version !== FEATURE_VERSION && !prefix) {
     fail(
-      `model card ${cardPath}: the model was trained with feature version ${card.features.version}, this code computes version ${FEATURE_VERSION}: retrain (bash model/train.sh --export)`,
+      `model card ${cardPath}: the model was trained with feature version ${version}, this code computes version ${FEATURE_VERSION}: retrain (bash model/train.sh --export)`,
     );
   }
   const names = card.features.names;
-  if (names.length !== FEATURE_COUNT || names.some((n, i) => n !== FEATURE_NAMES[i])) {
+  const width = prefix ? names.length : FEATURE_COUNT;
+  if (names.length !== width || width > FEATURE_COUNT || names.some((n, i) => n !== FEATURE_NAMES[i])) {
     const i = names.findIndex((n, k) => n !== FEATURE_NAMES[k]);
     const at = i >= 0 ? i : Math.min(names.length, FEATURE_COUNT);
     fail(
@@ -133,6 +140,8 @@ function dims(meta: ort.InferenceSession.ValueMetadata): readonly (number | stri
 export class Classifier {
   readonly classes: readonly string[];
   readonly version: string;
+  /** Features the model reads: FEATURE_COUNT, or the first of them for a model of an older prefix version. */
+  readonly width: number;
   private readonly inputName: string;
 
   private constructor(
@@ -145,6 +154,7 @@ export class Classifier {
   ) {
     this.classes = card.classes;
     this.version = card.modelVersion;
+    this.width = card.features.names.length;
     this.inputName = card.onnx.input.name;
   }
 
@@ -192,9 +202,9 @@ export class Classifier {
     }
     const input = s.inputMetadata[0]!;
     const shape = dims(input);
-    if (!input.isTensor || input.type !== 'float32' || !shape || shape.length !== 2 || shape[1] !== FEATURE_COUNT) {
+    if (!input.isTensor || input.type !== 'float32' || !shape || shape.length !== 2 || shape[1] !== this.width) {
       fail(
-        `${where}: input "${this.inputName}" is ${input.isTensor ? `${input.type} [${shape?.join(', ')}]` : 'not a tensor'}; the feature code makes float32 [N, ${FEATURE_COUNT}] (FEATURE_VERSION ${FEATURE_VERSION})`,
+        `${where}: input "${this.inputName}" is ${input.isTensor ? `${input.type} [${shape?.join(', ')}]` : 'not a tensor'}; the feature code makes float32 [N, ${this.width}] (feature version ${this.card.features.version})`,
       );
     }
     const outIndex = s.outputNames.indexOf(PROBABILITIES_OUTPUT);
@@ -225,9 +235,15 @@ export class Classifier {
     }
   }
 
-  /** One ORT run over n rows of features; returns n × classes probabilities, row-major. */
+  /** One ORT run over n rows of FEATURE_COUNT features; returns n × classes probabilities, row-major. */
   async probabilities(features: Float32Array, n: number): Promise<Float32Array> {
-    const tensor = new ort.Tensor('float32', features, [n, FEATURE_COUNT]);
+    let input = features;
+    if (this.width < FEATURE_COUNT) {
+      input = new Float32Array(n * this.width);
+      for (let i = 0; i < n; i++)
+        input.set(features.subarray(i * FEATURE_COUNT, i * FEATURE_COUNT + this.width), i * this.width);
+    }
+    const tensor = new ort.Tensor('float32', input, [n, this.width]);
     const result = await this.session.run({ [this.inputName]: tensor }, [PROBABILITIES_OUTPUT]);
     const p = result[PROBABILITIES_OUTPUT];
     if (!p || !(p.data instanceof Float32Array))

@@ -2,6 +2,7 @@
 // keeping the first SESSION_MAX_PACKETS packets of each session (splitcap's cap). Used by the dataset export
 // and by `fleetcap classify`, so both see exactly what forecast sees.
 import { createReadStream } from 'node:fs';
+import { PAYLOAD_BYTES_KEPT } from '../app-metadata/from-session.ts';
 import { type CaptureTimeWindow, captureTimeWindow } from '../pcap/capture-time.ts';
 import { CaptureParser, forEachCapturedPacket, type ReaderCounters } from '../pcap/reader.ts';
 import { type Session, Sessionizer } from '../session/sessionizer.ts';
@@ -24,7 +25,13 @@ export async function sessionizeCapture(
   captureTimes: CaptureTimeWindow = captureTimeWindow(),
 ): Promise<SessionizedCapture> {
   const parser = new CaptureParser();
-  const sessionizer = new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, captureTimes });
+  // Payloads for the content features: 64 KB per session and direction holds the 24 kept packets of an MTU-sized
+  // link whole, and the features read only the first CONTENT_BYTES_PER_PACKET of each.
+  const sessionizer = new Sessionizer({
+    maxPacketsKept: SESSION_MAX_PACKETS,
+    payloadBytesKept: PAYLOAD_BYTES_KEPT,
+    captureTimes,
+  });
   const records = new SessionRecords();
   let error: string | undefined;
   try {

@@ -12,11 +12,19 @@
 // Changing anything below that alters a value for some input is a new FEATURE_VERSION: a model records the version
 // it was trained with and forecast refuses a model whose version or feature count differs.
 import { FROM_CLIENT, FROM_SERVER } from '../session-store/layout.ts';
+import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from './content.ts';
 
 export { FROM_CLIENT, FROM_SERVER };
 
 /** Bump on every change to the names, their order, or how any value is computed. */
-export const FEATURE_VERSION = 2;
+export const FEATURE_VERSION = 3;
+
+/**
+ * The oldest feature version whose vector is a prefix of this one: version 3 only appended the content features
+ * to version 2, every version-2 value is computed as before, so a model of version 2 can still be served with the
+ * first columns (lib/src/classifier/model.ts). A change to an existing value resets this to FEATURE_VERSION.
+ */
+export const OLDEST_PREFIX_FEATURE_VERSION = 2;
 
 // The session shape the features read, and so the one every model is trained on (its card records it as
 // features.maxPackets and features.windowUs). splitcap's defaults are these constants, and splitcap warns at
@@ -44,6 +52,11 @@ export interface FeaturePacket {
   payloadLength: number;
   /** TCP flags byte; 0 for UDP. */
   tcpFlags: number;
+  /**
+   * The captured transport payload (version 3: the content features read its first CONTENT_BYTES_PER_PACKET bytes).
+   * Absent or shorter than payloadLength when the capture or the store cut it; absent payloads read as no content.
+   */
+  payload?: Uint8Array;
 }
 
 export interface FeatureSession {
@@ -153,6 +166,8 @@ export const FEATURE_NAMES = [
   'fwd_payload_after_bwd', // client payload packets after the server's last payload packet (all of them without one)
   'small_fwd_payload_packets', // client packets with 1..64 bytes of payload (header lines, keystrokes)
   'bwd_payload_packet_ratio', // server payload packets / client payload packets; -1 without client payload
+  // what the payloads say (version 3, lib/src/features/content.ts)
+  ...CONTENT_FEATURE_NAMES,
 ] as const;
 
 export type FeatureName = (typeof FEATURE_NAMES)[number];
@@ -259,6 +274,8 @@ export function extractFeatures(
   f('bwd_payload_packet_ratio', -1);
   f('first_payload_time', -1);
   f('first_bwd_index', -1);
+  f('printable_share_fwd', -1);
+  f('printable_share_bwd', -1);
   if (n === 0) return out;
 
   const wire = [stats(), stats()];
@@ -404,6 +421,7 @@ export function extractFeatures(
   f('fwd_payload_after_bwd', fwdPayloadSinceBwd);
   f('small_fwd_payload_packets', smallFwd);
   f('bwd_payload_packet_ratio', payloadPackets[0]! > 0 ? payloadPackets[1]! / payloadPackets[0]! : -1);
+  writeContentFeatures(session, packets, f as (name: ContentFeatureName, value: number) => void);
   return out;
 }
 

@@ -16,6 +16,7 @@ export function featureSessionOf(session: Session): FeatureSession {
     wireLength: p.length,
     payloadLength: p.payloadLength,
     tcpFlags: p.tcpFlags,
+    payload: p.payload,
   }));
   return { proto: session.proto, clientPort: session.sport, serverPort: session.dport, packets };
 }
