@@ -2,18 +2,25 @@
 // single-packet UDP flows that used to grow splitcap to 4.5 GB and kill it gets a 422 that says what to do, within
 // bounded memory, also with eight such uploads at once (the ninth and later wait with 503 busy + Retry-After), and
 // splitcap stays up and keeps storing ordinary batches. A private redis-server with a small maxmemory shows the
-// memory backpressure: uploads get 503 before Redis itself refuses a write.
+// memory backpressure: uploads get 503 before Redis itself refuses a write. And the pcapng of issue 19 with capture
+// times outside any real range: splitcap stores the rest, counts and reports those, and agrees with `fleetcap
+// sessions` on the session's times.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { buildPacket } from '@fleetcap/lib/packet/build';
+import { Pcapng } from '@fleetcap/lib/pcap/hand-built-captures';
+import { META, sessionKeys } from '@fleetcap/lib/session-store/layout';
 import { Redis } from 'ioredis';
 import { FLOOD_FLOWS, floodCapture } from '../helpers/flood-capture.ts';
 import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, connections, uniqueId } from '../helpers/stack.ts';
+import { assertStackUp, connections, repoRoot, uniqueId } from '../helpers/stack.ts';
 import { syntheticCapture } from '../helpers/synthetic-sessions.ts';
 import { postBatch } from '../helpers/upload.ts';
 
@@ -51,10 +58,19 @@ async function healthy(port: number): Promise<boolean> {
   return res.status === 200;
 }
 
+/** Ready is not yet connected: the first upload must not meet a Redis still connecting. */
+async function untilHealthy(port: number): Promise<void> {
+  for (let i = 0; !(await healthy(port)); i++) {
+    if (i > 100) throw new Error(`splitcap on ${port} did not become healthy`);
+    await sleep(100);
+  }
+}
+
 before(async () => {
   assertStackUp();
   redis = new Redis(connections.redisUrl);
   splitcap = await startApp('splitcap', env);
+  await untilHealthy(splitcap.port);
 });
 
 after(async () => {
@@ -113,6 +129,17 @@ describe('upload limits', () => {
   });
 });
 
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** A free loopback port. */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -148,21 +175,19 @@ describe('Redis memory backpressure', () => {
       ],
       { stdio: 'ignore' },
     );
-    small = new Redis({ port, lazyConnect: true });
-    for (let i = 0; ; i++) {
-      try {
-        await small.connect();
-        break;
-      } catch (err) {
-        if (i > 50) throw err;
-        await sleep(100);
-      }
+    // Wait until the server accepts connections, then connect once (ioredis retries a failed connect by itself).
+    for (let i = 0; !(await accepts(port)); i++) {
+      if (i > 50) throw new Error(`redis-server on ${port} did not start`);
+      await sleep(100);
     }
+    small = new Redis({ port });
+    await small.ping();
     guarded = await startApp('splitcap', {
       ...env,
       FLEETCAP_REDIS_URL: `redis://127.0.0.1:${port}`,
       FLEETCAP_SPLITCAP_REDIS_MEMORY_CHECK_MS: '50',
     });
+    await untilHealthy(guarded.port);
   });
 
   after(async () => {
@@ -198,5 +223,62 @@ describe('Redis memory backpressure', () => {
     const { pcap } = syntheticCapture([{ proto: 'udp', packets: 2 }], 77);
     const again = await answer(await postBatch(guarded.port, sender, 'after-flush', pcap));
     assert.equal(again.status, 202, JSON.stringify(again.body));
+  });
+});
+
+describe('capture times outside the window', () => {
+  test('splitcap skips, counts and reports them, stores the rest, and agrees with fleetcap sessions', async () => {
+    const baseUs = BigInt(Date.now() - 60_000) * 1000n;
+    const frame = buildPacket({ proto: 'udp', src: '10.19.0.1', dst: '10.19.0.2', sport: 5019, dport: 53 });
+    const file = new Pcapng()
+      .shb()
+      .idb(1)
+      .idb(1, { tsoffset: 1n << 62n });
+    for (let i = 0; i < 30; i++)
+      file.epb(0, i === 24 ? 0xffffffff00000000n : i === 25 ? 0x7fffffffffffffffn : baseUs + BigInt(i) * 1000n, frame);
+    file.epb(1, baseUs, buildPacket({ proto: 'udp', src: '10.19.0.1', dst: '10.19.0.2', sport: 6019, dport: 53 }));
+    const pcapng = file.build();
+
+    const res = await answer(await postBatch(splitcap.port, sender, 'bad-times', pcapng));
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const skipped = res.body.skipped as Record<string, number>;
+    assert.equal(skipped['time-out-of-range'], 3);
+    assert.equal(res.body.packetsStored, 24, 'the first 24 of the 28 good packets (the cap), none of the bad');
+    const range = res.body.timeOutOfRange as { earliestSec: number; latestSec: number };
+    assert.ok(range.earliestSec > Date.now() / 1000 + 86_400 && range.latestSec >= 4.6e18);
+
+    const key = 'udp/10.19.0.1/5019/10.19.0.2/53';
+    const meta = await redis.hgetall(sessionKeys({ agent: sender.agent, key }, prefix).meta);
+    assert.equal(meta[META.first], String(baseUs));
+    assert.equal(meta[META.last], String(baseUs + 29_000n), 'the bad times moved neither first nor last');
+    assert.equal(
+      await redis.exists(sessionKeys({ agent: sender.agent, key: 'udp/10.19.0.1/6019/10.19.0.2/53' }, prefix).meta),
+      0,
+    );
+
+    const metrics = await (await fetch(`http://127.0.0.1:${splitcap.port}/metrics`)).text();
+    assert.match(metrics, /fleetcap_splitcap_packets_total\{fate="skipped-time-out-of-range"[^}]*\} 3/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'bad-times-'));
+    writeFileSync(join(dir, 'bad-times.pcapng'), pcapng);
+    const lines = execFileSync(
+      'node',
+      [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', join(dir, 'bad-times.pcapng')],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    )
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const sessions = lines.filter((l) => l.type === 'session');
+    assert.deepEqual(
+      sessions.map((x) => x.key),
+      [key],
+    );
+    assert.equal(Math.round(sessions[0].first * 1e6), Number(baseUs));
+    assert.equal(Math.round(sessions[0].last * 1e6), Number(baseUs + 29_000n));
+    assert.equal(lines.find((l) => l.type === 'summary').skipped['time-out-of-range'], 3);
   });
 });
