@@ -36,7 +36,7 @@ export function appSessionOf(session: Session): AppSession {
     initiatorPort: session.sport,
     responderPort: session.dport,
     packets,
-    morePackets: session.packets > session.packetList.length,
+    morePackets: session.packets > session.packetsKept,
   };
 }
 
@@ -65,7 +65,7 @@ export class SessionMetadataCollector {
   private compute(session: Session): AppMetadata {
     const metadata = sessionMetadata(session);
     this.done.set(session, metadata);
-    for (const packet of session.packetList) packet.payload = undefined;
+    session.dropPayloads();
     return metadata;
   }
 }
