@@ -192,6 +192,8 @@ export class Session {
   kept: KeptPackets | null = null;
   firstKept = NO_KEPT_PACKET;
   lastKept = NO_KEPT_PACKET;
+  /** How many sessions its sessionizer had before it: an index for per-session state kept beside the session. */
+  ordinal = 0;
 
   constructor(
     /** Text form of the bidirectional key (key.ts). */
@@ -348,6 +350,7 @@ export class Sessionizer {
       session = new Session(key, d.proto, d.src, d.sport, d.dst, d.dport);
       session.firstSec = session.lastSec = sec;
       session.firstNsec = session.lastNsec = nsec;
+      session.ordinal = this.byFlow.length;
       this.sessions.set(key, session);
       this.byFlow.push(session);
       this.initiatorIsSideA.push(flow.sideA);
