@@ -47,7 +47,7 @@ const PAYLOAD_CHUNK_BYTES = 256 * 1024;
 /** keptChunk values: no payload kept (none asked for, or dropped), or an empty one (the budget ran out). */
 const NO_PAYLOAD = -2;
 const EMPTY_PAYLOAD_KEPT = -1;
-const NO_KEPT_PACKET = -1;
+export const NO_KEPT_PACKET = -1;
 
 /**
  * The kept packets of every session of one sessionizer, in columns indexed by the order they were kept, each
@@ -55,7 +55,7 @@ const NO_KEPT_PACKET = -1;
  * young generation and were most of the collector's work; numbers in typed arrays cost it nothing. Payloads are
  * copied into shared chunks; a chunk is released when no kept packet refers to it any more.
  */
-class KeptPackets {
+export class KeptPackets {
   count = 0;
   direction = new Uint8Array(1024);
   tcpFlags = new Uint8Array(1024);
