@@ -51,9 +51,9 @@ export const NO_KEPT_PACKET = -1;
 
 /**
  * The kept packets of every session of one sessionizer, in columns indexed by the order they were kept, each
- * session's chained through `next`. An object and a payload view per kept packet (24 per session) outlived the
- * young generation and were most of the collector's work; numbers in typed arrays cost it nothing. Payloads are
- * copied into shared chunks; a chunk is released when no kept packet refers to it any more.
+ * session's chained through `next`. An object and a payload view per kept packet (up to 24 per session) outlived
+ * the young generation, so the collector copied them; numbers in typed arrays are not its work. Payloads are copied
+ * into shared chunks; a chunk is released when no kept packet refers to it any more.
  */
 export class KeptPackets {
   count = 0;
