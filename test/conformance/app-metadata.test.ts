@@ -73,7 +73,7 @@ function ourSessions(file: string): { sessions: OurSession[]; frameSession: Map<
         views.set(session, view);
       }
       view.frames.push(frame);
-      if (view.stored.size < session.packetList.length) view.stored.add(frame);
+      if (view.stored.size < session.packetsKept) view.stored.add(frame);
       frameSession.set(frame, view);
     }
   } catch {

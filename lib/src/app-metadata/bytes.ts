@@ -26,12 +26,16 @@ export function text(b: Uint8Array, from: number, to: number): string {
 }
 
 const ASCII_SLICE = 4096;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, from: number, to: number): string })
+  .latin1Slice;
 
 /**
  * Bytes as ASCII text (each byte one character, as latin1), for protocol tokens already checked to be ASCII. Runs
  * once or more per session and stream: one native call per slice instead of a string concatenation per byte.
  */
 export function ascii(b: Uint8Array, from: number, to: number): string {
+  // Buffer's latin1 decoder takes any Uint8Array and makes the string in one native call.
+  if (to - from > 8 && from >= 0 && to <= b.length) return latin1Slice.call(b, from, to);
   if (to - from <= 8) {
     let out = '';
     for (let i = from; i < to; i++) out += String.fromCharCode(b[i]!);

@@ -1,6 +1,6 @@
 // Offline sessions (the Sessionizer of lib/src/session) as application-metadata input. The sessionizer must keep
 // packets and payloads: new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT }).
-import type { Session, SessionPacket } from '../session/sessionizer.ts';
+import { NO_KEPT_PACKET, type Session } from '../session/sessionizer.ts';
 import { appMetadataOf } from './detect.ts';
 import { MAX_STREAM_BYTES } from './tcp-stream.ts';
 import type { AppMetadata, AppPacket, AppSession } from './types.ts';
@@ -10,33 +10,34 @@ export const PAYLOAD_BYTES_KEPT = MAX_STREAM_BYTES;
 
 const EMPTY = new Uint8Array(0);
 
-function hasPayloads(packets: readonly SessionPacket[]): packets is readonly (SessionPacket & AppPacket)[] {
-  for (const p of packets) if (p.payload === undefined) return false;
-  return true;
-}
-
 export function appSessionOf(session: Session): AppSession {
-  // The sessionizer's packets are AppPackets once each has its payload (a UDP packet's tcpSeq, 0, is never read):
-  // used as they are rather than copied, 24 objects per session less.
-  const list = session.packetList;
-  const packets: readonly AppPacket[] = hasPayloads(list)
-    ? list
-    : list.map((p) => {
-        const packet: AppPacket = {
-          direction: p.direction,
-          tcpFlags: p.tcpFlags,
-          payload: p.payload ?? EMPTY,
-          payloadLength: p.payloadLength,
-        };
-        if (session.proto === 'tcp' && p.tcpSeq !== undefined) packet.tcpSeq = p.tcpSeq;
-        return packet;
-      });
+  // Read from the sessionizer's kept-packet columns: only the fields the parsers read, in objects that die young.
+  const packets: AppPacket[] = [];
+  const kept = session.kept;
+  const tcp = session.proto === 'tcp';
+  if (kept !== null) {
+    for (let k = session.firstKept; k !== NO_KEPT_PACKET; k = kept.next[k]!) {
+      const direction = kept.direction[k] as 0 | 1;
+      const payload = kept.payloadOf(k) ?? EMPTY;
+      // One literal per protocol, so that each keeps one shape (UDP has no sequence number).
+      const packet: AppPacket = tcp
+        ? {
+            direction,
+            tcpFlags: kept.tcpFlags[k]!,
+            tcpSeq: kept.tcpSeq[k]!,
+            payload,
+            payloadLength: kept.payloadLength[k]!,
+          }
+        : { direction, tcpFlags: kept.tcpFlags[k]!, payload, payloadLength: kept.payloadLength[k]! };
+      packets.push(packet);
+    }
+  }
   return {
     proto: session.proto,
     initiatorPort: session.sport,
     responderPort: session.dport,
     packets,
-    morePackets: session.packets > session.packetList.length,
+    morePackets: session.packets > session.packetsKept,
   };
 }
 
@@ -50,7 +51,8 @@ export function sessionMetadata(session: Session): AppMetadata {
  * its payloads are freed; the others are computed when asked for. Call `added` with what every add returned.
  */
 export class SessionMetadataCollector {
-  private readonly done = new Map<Session, AppMetadata>();
+  /** By Session.ordinal: one sessionizer's sessions. */
+  private readonly done: (AppMetadata | undefined)[] = [];
 
   constructor(private readonly maxPacketsKept: number) {}
 
@@ -59,13 +61,15 @@ export class SessionMetadataCollector {
   }
 
   metadataOf(session: Session): AppMetadata {
-    return this.done.get(session) ?? this.compute(session);
+    return this.done[session.ordinal] ?? this.compute(session);
   }
 
   private compute(session: Session): AppMetadata {
     const metadata = sessionMetadata(session);
-    this.done.set(session, metadata);
-    for (const packet of session.packetList) packet.payload = undefined;
+    // Grown in order (sessions finish in any order), so that the array never turns sparse.
+    while (this.done.length <= session.ordinal) this.done.push(undefined);
+    this.done[session.ordinal] = metadata;
+    session.dropPayloads();
     return metadata;
   }
 }

@@ -44,6 +44,135 @@ export interface SessionPacket {
 const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
 const EMPTY_PAYLOAD = new Uint8Array(0);
 const PAYLOAD_CHUNK_BYTES = 256 * 1024;
+/** keptChunk values: no payload kept (none asked for, or dropped), or an empty one (the budget ran out). */
+const NO_PAYLOAD = -2;
+const EMPTY_PAYLOAD_KEPT = -1;
+export const NO_KEPT_PACKET = -1;
+
+/**
+ * The kept packets of every session of one sessionizer, in columns indexed by the order they were kept, each
+ * session's chained through `next`. An object and a payload view per kept packet (up to 24 per session) outlived
+ * the young generation, so the collector copied them; numbers in typed arrays are not its work. Payloads are copied
+ * into shared chunks; a chunk is released when no kept packet refers to it any more.
+ */
+export class KeptPackets {
+  count = 0;
+  direction = new Uint8Array(1024);
+  tcpFlags = new Uint8Array(1024);
+  tsSec = new Float64Array(1024);
+  tsNsec = new Uint32Array(1024);
+  length = new Float64Array(1024);
+  payloadLength = new Uint32Array(1024);
+  tcpSeq = new Uint32Array(1024);
+  chunkOf = new Int32Array(1024);
+  payloadAt = new Uint32Array(1024);
+  payloadBytes = new Uint32Array(1024);
+  next = new Int32Array(1024);
+  readonly chunks: (Uint8Array | undefined)[] = [];
+  /** Kept payloads in each chunk, to release it at 0. */
+  readonly chunkUsers: number[] = [];
+  private chunk = -1;
+  private chunkUsed = 0;
+
+  add(): number {
+    const k = this.count++;
+    if (k === this.direction.length) this.grow();
+    this.next[k] = NO_KEPT_PACKET;
+    return k;
+  }
+
+  private grow(): void {
+    const size = this.direction.length * 2;
+    const grown = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(size);
+      b.set(a);
+      return b;
+    };
+    this.direction = grown(this.direction);
+    this.tcpFlags = grown(this.tcpFlags);
+    this.tsSec = grown(this.tsSec);
+    this.tsNsec = grown(this.tsNsec);
+    this.length = grown(this.length);
+    this.payloadLength = grown(this.payloadLength);
+    this.tcpSeq = grown(this.tcpSeq);
+    this.chunkOf = grown(this.chunkOf);
+    this.payloadAt = grown(this.payloadAt);
+    this.payloadBytes = grown(this.payloadBytes);
+    this.next = grown(this.next);
+  }
+
+  /** Copies bytes[from, from + length) as the payload of kept packet k. */
+  keepPayload(k: number, bytes: Uint8Array, from: number, length: number): void {
+    if (length <= 0) {
+      this.chunkOf[k] = EMPTY_PAYLOAD_KEPT;
+      return;
+    }
+    if (length > PAYLOAD_CHUNK_BYTES / 4) {
+      this.chunkOf[k] = this.chunks.length;
+      this.chunks.push(Uint8Array.prototype.slice.call(bytes, from, from + length));
+      this.chunkUsers.push(1);
+      this.payloadAt[k] = 0;
+      this.payloadBytes[k] = length;
+      return;
+    }
+    if (this.chunk < 0 || this.chunkUsed + length > PAYLOAD_CHUNK_BYTES) {
+      if (this.chunk >= 0) this.release(this.chunk);
+      this.chunk = this.chunks.length;
+      this.chunks.push(new Uint8Array(PAYLOAD_CHUNK_BYTES));
+      // The chunk being filled is not released while it is being filled.
+      this.chunkUsers.push(1);
+      this.chunkUsed = 0;
+    }
+    const chunk = this.chunks[this.chunk]!;
+    const at = this.chunkUsed;
+    // Buffer's copy is one native call; a subarray would make a Buffer object first.
+    if (Buffer.isBuffer(bytes)) bytes.copy(chunk, at, from, from + length);
+    else chunk.set(bytes.subarray(from, from + length), at);
+    this.chunkUsed = at + length;
+    this.chunkOf[k] = this.chunk;
+    this.chunkUsers[this.chunk]!++;
+    this.payloadAt[k] = at;
+    this.payloadBytes[k] = length;
+  }
+
+  payloadOf(k: number): Uint8Array | undefined {
+    const c = this.chunkOf[k]!;
+    if (c === NO_PAYLOAD) return undefined;
+    if (c === EMPTY_PAYLOAD_KEPT) return EMPTY_PAYLOAD;
+    const at = this.payloadAt[k]!;
+    return this.chunks[c]!.subarray(at, at + this.payloadBytes[k]!);
+  }
+
+  dropPayloads(first: number): void {
+    for (let k = first; k !== NO_KEPT_PACKET; k = this.next[k]!) {
+      const c = this.chunkOf[k]!;
+      this.chunkOf[k] = NO_PAYLOAD;
+      if (c < 0) continue;
+      this.release(c);
+    }
+  }
+
+  private release(c: number): void {
+    if (--this.chunkUsers[c]! === 0) this.chunks[c] = undefined;
+  }
+
+  packetsFrom(first: number): SessionPacket[] {
+    const list: SessionPacket[] = [];
+    for (let k = first; k !== NO_KEPT_PACKET; k = this.next[k]!) {
+      list.push({
+        direction: this.direction[k] as InitiatorDirection,
+        tsSec: this.tsSec[k]!,
+        tsNsec: this.tsNsec[k]!,
+        length: this.length[k]!,
+        tcpFlags: this.tcpFlags[k]!,
+        payloadLength: this.payloadLength[k]!,
+        tcpSeq: this.tcpSeq[k]!,
+        payload: this.payloadOf(k),
+      });
+    }
+    return list;
+  }
+}
 
 export class Session {
   packets = 0;
@@ -57,8 +186,14 @@ export class Session {
   lastNsec = 0;
   /** OR of every TCP flags byte seen. */
   tcpFlagsSeen = 0;
-  /** The first packets in arrival order, up to the sessionizer's maxPacketsKept. */
-  packetList: readonly SessionPacket[] = NO_PACKETS;
+  /** How many of its first packets the session keeps (Session.packetList). */
+  packetsKept = 0;
+  /** @internal Where the kept packets are, and the first and last of them there. */
+  kept: KeptPackets | null = null;
+  firstKept = NO_KEPT_PACKET;
+  lastKept = NO_KEPT_PACKET;
+  /** How many sessions its sessionizer had before it: an index for per-session state kept beside the session. */
+  ordinal = 0;
 
   constructor(
     /** Text form of the bidirectional key (key.ts). */
@@ -70,6 +205,19 @@ export class Session {
     readonly dst: string,
     readonly dport: number,
   ) {}
+
+  /**
+   * The first packets in arrival order, up to the sessionizer's maxPacketsKept: made on each call from the
+   * sessionizer's columns (changing them changes nothing kept).
+   */
+  get packetList(): readonly SessionPacket[] {
+    return this.kept === null ? NO_PACKETS : this.kept.packetsFrom(this.firstKept);
+  }
+
+  /** Frees the kept packets' payloads (their payload reads undefined from then on). */
+  dropPayloads(): void {
+    this.kept?.dropPayloads(this.firstKept);
+  }
 
   /** Capture time of the earliest packet, seconds since the epoch as a float. */
   get first(): number {
@@ -136,8 +284,7 @@ export class Sessionizer {
   private readonly captureTimes: CaptureTimeWindow;
   /** Payload bytes kept so far, two entries per flow (from / to the initiator). */
   private readonly payloadBudgetUsed: number[] = [];
-  private chunk: Uint8Array = EMPTY_PAYLOAD;
-  private chunkUsed = 0;
+  private readonly kept = new KeptPackets();
 
   constructor(options: SessionizerOptions = {}) {
     this.payloadBytesKept = options.payloadBytesKept ?? 0;
@@ -203,6 +350,7 @@ export class Sessionizer {
       session = new Session(key, d.proto, d.src, d.sport, d.dst, d.dport);
       session.firstSec = session.lastSec = sec;
       session.firstNsec = session.lastNsec = nsec;
+      session.ordinal = this.byFlow.length;
       this.sessions.set(key, session);
       this.byFlow.push(session);
       this.initiatorIsSideA.push(flow.sideA);
@@ -227,49 +375,40 @@ export class Sessionizer {
       session.bytesFromInitiator += origLen;
     }
     session.tcpFlagsSeen |= d.tcpFlags;
-    if (session.packetList.length < this.maxPacketsKept) {
-      if (session.packetList === NO_PACKETS) session.packetList = [];
-      const packet: SessionPacket = {
-        direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
-        tsSec: sec,
-        tsNsec: nsec,
-        length: origLen,
-        tcpFlags: d.tcpFlags,
-        payloadLength: d.payloadLength,
-        tcpSeq: d.tcpSeq,
-        // Always present (undefined without payloads), so that every packet object has one shape.
-        payload: this.payloadBytesKept > 0 ? this.keepPayload(bytes, flow.index, fromInitiator) : undefined,
-      };
-      (session.packetList as SessionPacket[]).push(packet);
+    if (session.packetsKept < this.maxPacketsKept) {
+      const kept = this.kept;
+      const k = kept.add();
+      kept.direction[k] = fromInitiator ? FROM_INITIATOR : TO_INITIATOR;
+      kept.tsSec[k] = sec;
+      kept.tsNsec[k] = nsec;
+      kept.length[k] = origLen;
+      kept.tcpFlags[k] = d.tcpFlags;
+      kept.payloadLength[k] = d.payloadLength;
+      kept.tcpSeq[k] = d.tcpSeq;
+      if (this.payloadBytesKept > 0) this.keepPayload(k, bytes, flow.index, fromInitiator);
+      else kept.chunkOf[k] = NO_PAYLOAD;
+      if (session.packetsKept === 0) {
+        session.kept = kept;
+        session.firstKept = k;
+      } else kept.next[session.lastKept] = k;
+      session.lastKept = k;
+      session.packetsKept++;
     }
     return session;
   }
 
   /**
-   * A copy of the decoded packet's captured payload (the reader reuses its buffer), within the session's
-   * per-direction budget. Copies go into shared chunks: one ArrayBuffer per payload costs more than the copy.
+   * A copy of the decoded packet's captured payload as kept packet k's (the reader reuses its buffer), within the
+   * session's per-direction budget.
    */
-  private keepPayload(bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): Uint8Array {
+  private keepPayload(k: number, bytes: Uint8Array, flowIndex: number, fromInitiator: boolean): void {
     const slot = 2 * flowIndex + (fromInitiator ? 0 : 1);
     // Grown two entries per flow in order, so that the array stays packed.
     while (this.payloadBudgetUsed.length <= slot) this.payloadBudgetUsed.push(0);
     const used = this.payloadBudgetUsed[slot]!;
     const d = this.decoded;
     const length = Math.min(d.payloadEnd - d.payloadAt, this.payloadBytesKept - used);
-    if (length <= 0) return EMPTY_PAYLOAD;
-    this.payloadBudgetUsed[slot] = used + length;
-    if (length > PAYLOAD_CHUNK_BYTES / 4)
-      return Uint8Array.prototype.slice.call(bytes, d.payloadAt, d.payloadAt + length);
-    if (this.chunkUsed + length > this.chunk.length) {
-      this.chunk = new Uint8Array(PAYLOAD_CHUNK_BYTES);
-      this.chunkUsed = 0;
-    }
-    const at = this.chunkUsed;
-    const chunk = this.chunk;
-    // Buffer's copy is one native call; a subarray would make a Buffer object first.
-    if (Buffer.isBuffer(bytes)) bytes.copy(chunk, at, d.payloadAt, d.payloadAt + length);
-    else chunk.set(bytes.subarray(d.payloadAt, d.payloadAt + length), at);
-    this.chunkUsed = at + length;
-    return chunk.subarray(at, at + length);
+    if (length > 0) this.payloadBudgetUsed[slot] = used + length;
+    this.kept.keepPayload(k, bytes, d.payloadAt, length);
   }
 }
