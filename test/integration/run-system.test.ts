@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +75,8 @@ test("bash scripts/run-system.sh drives the lab past the agent; verdicts match t
   try {
     const [before] = await db.query('SELECT COALESCE(MAX(id), 0) AS id FROM session_verdict');
     const since = Number((before as Array<{ id: number }>)[0]!.id);
+    const [now] = await db.query('SELECT NOW(6) AS now');
+    const startedAt = (now as Array<{ now: Date }>)[0]!.now;
     const res = spawnSync('bash', [`${repoRoot}/scripts/run-system.sh`], {
       cwd: repoRoot,
       encoding: 'utf8',
@@ -210,6 +213,72 @@ test("bash scripts/run-system.sh drives the lab past the agent; verdicts match t
     if (benignTotal.n < 50) failures.push(`only ${benignTotal.n} benign sessions reached a verdict`);
     if (benignShare < eb.bound(eb.exact, benignTotal.n))
       failures.push(`benign sessions labelled benign: ${benignShare.toFixed(3)}`);
+
+    // The detector stage, fed by the worker's verdict events, finds each attack run's incident (nmap: a scan, hping3:
+    // a SYN flood, hydra: a brute force) and nothing else in any run: issue 18's lab check, online.
+    const [detectionRows] = await db.query(
+      'SELECT detector, source_addr, target, first_seen FROM detection WHERE detected_at >= ? ORDER BY id',
+      [startedAt],
+    );
+    const detections = detectionRows as Array<{
+      detector: string;
+      source_addr: string | null;
+      target: string;
+      first_seen: Date;
+    }>;
+    const expectedDetectors: Record<string, string[]> = {
+      portscan: ['vertical_scan', 'horizontal_scan'],
+      synflood: ['syn_flood'],
+      bruteforce: ['brute_force'],
+    };
+    for (const sc of SCENARIOS) {
+      const raw = JSON.parse(readFileSync(join(runsDir, `${sc}-${SEED}`, 'labels.json'), 'utf8')) as {
+        start_epoch: number;
+        end_epoch: number;
+        attacker_addrs: string[];
+        client_addrs: string[];
+        server_addrs: string[];
+      };
+      const runAddrs = new Set([...raw.attacker_addrs, ...raw.client_addrs]);
+      const inRun = detections.filter((d) => {
+        const at = d.first_seen.getTime() / 1000;
+        if (at < raw.start_epoch - 2 || at > raw.end_epoch + 2) return false;
+        if (d.source_addr !== null) return runAddrs.has(d.source_addr);
+        return raw.server_addrs.some((addr) => d.target.startsWith(`${addr}:`));
+      });
+      const seen = inRun.map((d) => `${d.detector} ${d.source_addr ?? '*'} -> ${d.target}`);
+      findings.push(`${sc}-${SEED} detections: ${seen.length === 0 ? 'none' : seen.join(', ')}`);
+      const expected = expectedDetectors[sc] ?? [];
+      if (expected.length > 0 && !inRun.some((d) => expected.includes(d.detector)))
+        failures.push(`${sc}: no ${expected.join(' or ')} detection`);
+      const others = inRun.filter((d) => !expected.includes(d.detector));
+      if (others.length > 0)
+        failures.push(`${sc}: detections it should not have: ${others.map((d) => d.detector).join(', ')}`);
+    }
+
+    // The packets of an alert of the run come back from MariaDB as a pcap that tshark reads (issue 17).
+    const [alertRows] = await db.query(
+      "SELECT id, packets_kept FROM report_alerts WHERE id > ? AND agent_id = 'local-agent' AND packets_kept > 0 ORDER BY id LIMIT 1",
+      [since],
+    );
+    const alerted = (alertRows as Array<{ id: number; packets_kept: number }>)[0];
+    if (alerted === undefined) failures.push('no alert of the run kept its packets');
+    else {
+      const file = join(mkdtempSync(join(tmpdir(), 'fleetcap-run-pcap-')), 'alert.pcap');
+      execFileSync('node', [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'pcap', String(alerted.id), '-o', file], {
+        encoding: 'utf8',
+      });
+      const frames = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.len'], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+      findings.push(
+        `fleetcap pcap ${alerted.id}: ${frames.length} packets read back by tshark (${alerted.packets_kept} kept)`,
+      );
+      if (frames.length !== Number(alerted.packets_kept))
+        failures.push(
+          `fleetcap pcap ${alerted.id}: tshark reads ${frames.length} packets, ${alerted.packets_kept} were kept`,
+        );
+    }
     console.log(findings.join('\n'));
     assert.deepEqual(failures, [], `${findings.join('\n')}\n\n${out.slice(-6000)}`);
   } finally {
