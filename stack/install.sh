@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates openssl docker-compose socat util-linux
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
   libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
+  prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
 )
 
 missing=()
@@ -25,7 +26,7 @@ for p in "${APT_PACKAGES[@]}"; do
     npm) command -v npm >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
     default-jre-headless) command -v java >/dev/null && continue ;;
-    prometheus) command -v promtool >/dev/null && continue ;;
+    prometheus) command -v promtool >/dev/null && command -v prometheus >/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
@@ -43,8 +44,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [[ $created_policy -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
   # The prometheus package also enables its daemon for the next boot; only promtool is wanted.
-  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
-    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  if [[ " ${missing[*]} " == *" prometheus"* && -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1 || true
   fi
 fi
 
