@@ -236,7 +236,16 @@ run_hydra() { # run_hydra SERVICE
 scenario_bruteforce() {
   make_wordlists
   local plan
-  pick plan ssh ssh ftp http http-basic https https-basic imap pop3 postgres redis ssh+http ftp+ssh http-basic+ssh
+  local plans=(ssh ssh ftp http http-basic https https-basic imap pop3 postgres redis ssh+http ftp+ssh http-basic+ssh)
+  pick plan "${plans[@]}"
+  # LAB_BRUTEFORCE_PLAN picks the plan instead (to record a login target the seeds rarely draw); the draw above
+  # still happens, so every other choice of the seed stays as it was
+  if [[ -n ${LAB_BRUTEFORCE_PLAN:-} ]]; then
+    [[ " ${plans[*]} " == *" $LAB_BRUTEFORCE_PLAN "* ]] ||
+      die "LAB_BRUTEFORCE_PLAN=$LAB_BRUTEFORCE_PLAN is not a plan; use one of: ${plans[*]}"
+    plan=$LAB_BRUTEFORCE_PLAN
+    RUN_NOTES+=("plan chosen by LAB_BRUTEFORCE_PLAN")
+  fi
   RUN_NOTES+=("plan=$plan")
   local first=${plan%%+*} second=${plan#*+}
   run_hydra "$first"
@@ -256,6 +265,20 @@ scenario_slowloris() {
   rand secs 12 20
   if chance 65; then base="http://$target:$T_HTTP"; else base="https://$target:$T_HTTPS"; fi
   pick mode H H B X
+  # LAB_SLOWLORIS_MODE (H, B or X) and LAB_SLOWLORIS_SCHEME (http or https) pick the variant instead (to record one
+  # the seeds rarely draw); the draws above still happen, so every other choice of the seed stays as it was
+  case ${LAB_SLOWLORIS_SCHEME:-} in
+  '') ;;
+  http) base="http://$target:$T_HTTP" ;;
+  https) base="https://$target:$T_HTTPS" ;;
+  *) die "LAB_SLOWLORIS_SCHEME=$LAB_SLOWLORIS_SCHEME is not a scheme; use http or https" ;;
+  esac
+  case ${LAB_SLOWLORIS_MODE:-} in
+  '') ;;
+  H | B | X) mode=$LAB_SLOWLORIS_MODE ;;
+  *) die "LAB_SLOWLORIS_MODE=$LAB_SLOWLORIS_MODE is not a mode; use H (headers), B (body) or X (slow read)" ;;
+  esac
+  [[ -n ${LAB_SLOWLORIS_MODE:-}${LAB_SLOWLORIS_SCHEME:-} ]] && RUN_NOTES+=("variant chosen by LAB_SLOWLORIS_MODE/SCHEME")
   case $mode in
   H)
     local verb
