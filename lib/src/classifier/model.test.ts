@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { alertPolicyOf, decideAlert } from '../features/alert-policy.ts';
 import {
-  FEATURE_COUNT,
   FEATURE_NAMES,
   FEATURE_VERSION,
   type FeatureSession,
