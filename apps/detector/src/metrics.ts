@@ -10,8 +10,18 @@ export function createDetectorMetrics() {
     labelNames: ['detector'],
     registers: [registry],
   });
-  // Every series from the start, at 0: an alert on increase() sees the first incident too.
-  for (const detector of DETECTORS) detections.inc({ detector }, 0);
+  const evictions = new Counter({
+    name: 'fleetcap_detector_evictions_total',
+    help: 'Detector state evicted by a cap: members (oldest member of a subject past member_cap) or subjects (new subject refused past subject_cap)',
+    labelNames: ['detector', 'kind'],
+    registers: [registry],
+  });
+  // Every series from the start, at 0: an alert on increase() sees the first incident too, and a dashboard panel
+  // has its series before the first eviction.
+  for (const detector of DETECTORS) {
+    detections.inc({ detector }, 0);
+    for (const kind of ['members', 'subjects']) evictions.inc({ detector, kind }, 0);
+  }
   return {
     registry,
     detections,
@@ -36,12 +46,7 @@ export function createDetectorMetrics() {
       help: 'Detection rows inserted or updated',
       registers: [registry],
     }),
-    evictions: new Counter({
-      name: 'fleetcap_detector_evictions_total',
-      help: 'Detector state evicted by a cap: members (oldest member of a subject past member_cap) or subjects (new subject refused past subject_cap)',
-      labelNames: ['detector', 'kind'],
-      registers: [registry],
-    }),
+    evictions,
     configRefused: new Counter({
       name: 'fleetcap_detector_config_refused_total',
       help: 'detector_config rows refused at a read (the detector keeps its previous settings)',

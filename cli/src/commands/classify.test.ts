@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { PAYLOAD_BYTES_KEPT } from '@fleetcap/lib/app-metadata/from-session';
 import { Classifier } from '@fleetcap/lib/classifier/model';
 import { alertPolicyOf, decideAlert } from '@fleetcap/lib/features/alert-policy';
 import { extractFeatures } from '@fleetcap/lib/features/features';
@@ -76,7 +77,8 @@ describe('fleetcap classify', () => {
       expected.filter((l) => l.type === 'session'),
     );
     // The verdicts are the model's on the features of the first packets of each session.
-    const sz = new Sessionizer({ maxPacketsKept: 24 });
+    // Kept as the command keeps them: with their payloads, which the content features read.
+    const sz = new Sessionizer({ maxPacketsKept: 24, payloadBytesKept: PAYLOAD_BYTES_KEPT });
     for (const p of readCaptureBuffer(bytes)) sz.add(p);
     const classifier = await Classifier.load({ modelPath });
     try {

@@ -92,7 +92,10 @@ describe('classifier', () => {
     assert.match(await refusal({ modelPath: wrongInput, cardPath }), /describes another model: its modelSha256 is/);
     const classes = card.classes as string[];
     assert.match(
-      await refusal({ modelPath, cardPath: cardWith({ modelSha256: undefined, classes: [...classes, 'extra'] }) }),
+      await refusal({
+        modelPath,
+        cardPath: cardWith({ modelSha256: undefined, alertPolicy: undefined, classes: [...classes, 'extra'] }),
+      }),
       new RegExp(`the card has ${classes.length + 1} classes`),
     );
     assert.match(
