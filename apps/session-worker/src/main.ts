@@ -77,15 +77,7 @@ const processor = new BatchProcessor({
   metrics,
   log,
   isStopping: () => shutdown.stopping,
-  afterFinish: (sessions) =>
-    sweeper.arm(
-      sessions.map((s) => ({
-        agent: s.agent,
-        key: s.message.key,
-        occurrence: s.occurrence,
-        communityId: s.communityId,
-      })),
-    ),
+  afterFinish: (sessions) => sweeper.arm(sessions),
   verdictPublisher,
 });
 const consumer = new QueueConsumer(

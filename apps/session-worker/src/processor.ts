@@ -37,7 +37,7 @@ export interface ProcessorDeps {
   isStopping: () => boolean;
   now?: () => number;
   /** After the verdicts' keys are freed: the sweeper's first look at their connections (record-sweeper.ts). */
-  afterFinish?: (sessions: LoadedSession[]) => Promise<void>;
+  afterFinish?: (sessions: FinishedSession[]) => Promise<void>;
   /** Committed verdicts go on to the detector stage. */
   verdictPublisher?: VerdictPublisher;
 }
@@ -45,6 +45,14 @@ export interface ProcessorDeps {
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
 
 /** One session occurrence (of one agent) to classify, and every delivery (delay, full, ...) that asked for it. */
+/** A session whose verdict is stored and keys freed: what the sweeper needs to look at its connection. */
+export interface FinishedSession {
+  agent: string;
+  key: string;
+  occurrence: number;
+  communityId: string;
+}
+
 interface Work {
   session: LoadedSession;
   reason: ScheduleReason;
@@ -107,6 +115,7 @@ export class BatchProcessor {
     // same conversation seen by two agents is two sessions: two verdicts.
     const toClassify = new Map<string, Work>();
     const toAck: Delivery[] = [];
+    const lookAgain: FinishedSession[] = [];
     for (const [i, outcome] of outcomes.entries()) {
       const { delivery, message } = valid[i]!;
       if (outcome.kind === 'poison') {
@@ -114,6 +123,12 @@ export class BatchProcessor {
         continue;
       }
       if (outcome.kind === 'skip') {
+        // A session already done may be one whose worker died after its finish and before the sweeper's first look:
+        // its message came back, so the look is armed again (a look at a record already completed finds it gone).
+        if (outcome.why === 'done') {
+          const { agent, key, occurrence, communityId } = message;
+          lookAgain.push({ agent, key, occurrence, communityId });
+        }
         toAck.push(delivery);
         this.d.metrics.messages.inc({ outcome: outcome.why });
         continue;
@@ -180,7 +195,17 @@ export class BatchProcessor {
           ),
         );
         const afterFinish = this.d.afterFinish;
-        if (afterFinish) await this.retry('arm', () => afterFinish(stored.map((w) => w.session)));
+        if (afterFinish)
+          await this.retry('arm', () =>
+            afterFinish(
+              stored.map((w) => ({
+                agent: w.session.agent,
+                key: w.session.message.key,
+                occurrence: w.session.occurrence,
+                communityId: w.session.communityId,
+              })),
+            ),
+          );
       }
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {
@@ -196,6 +221,8 @@ export class BatchProcessor {
         );
       }
     }
+    const afterFinish = this.d.afterFinish;
+    if (afterFinish && lookAgain.length > 0) await this.retry('arm', () => afterFinish(lookAgain));
     for (const delivery of toAck) delivery.ack();
     for (const { work: w, error } of refused) {
       for (const delivery of w.deliveries) await this.poison(delivery, rejectionReason(error));
