@@ -1,11 +1,6 @@
 // Runs `tshark -T fields` for the application-metadata fields of a capture, one row per frame, for the conformance
-// test. Outputs are cached under the temp dir keyed by tshark's version, the arguments and the file's bytes, as the
-// conversations test does (FLEETCAP_TSHARK_CACHE=off disables it).
-import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// test (cached by tshark-runner.ts).
+import { runTsharkCached, type TsharkRun } from './tshark-runner.ts';
 
 /** The fields asked for, in column order. */
 export const APP_FIELDS = [
@@ -90,53 +85,8 @@ export function parseFieldRows(stdout: string): TsharkFrame[] {
   return frames;
 }
 
-let cacheDir: string | null | undefined;
-
-function appCacheDir(): string | null {
-  if (cacheDir !== undefined) return cacheDir;
-  if (process.env.FLEETCAP_TSHARK_CACHE === 'off') {
-    cacheDir = null;
-    return cacheDir;
-  }
-  try {
-    const version = execFileSync('tshark', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
-    const id = createHash('sha256')
-      .update(`${version}\0${TSHARK_APP_ARGS.join(' ')}`)
-      .digest('hex')
-      .slice(0, 16);
-    cacheDir = join(tmpdir(), 'fleetcap-tshark-app-cache', id);
-    mkdirSync(cacheDir, { recursive: true });
-  } catch {
-    cacheDir = null;
-  }
-  return cacheDir;
-}
+const APP_FIELDS_RUN: TsharkRun = { cacheName: 'app', args: TSHARK_APP_ARGS, maxBufferBytes: 256 * 1024 * 1024 };
 
 export async function tsharkAppFrames(file: string, timeoutMs: number): Promise<TsharkFrame[]> {
-  const dir = appCacheDir();
-  const cached = dir ? join(dir, `${createHash('sha256').update(readFileSync(file)).digest('hex')}.txt`) : null;
-  if (cached) {
-    try {
-      return parseFieldRows(readFileSync(cached, 'utf8'));
-    } catch {
-      // not cached yet
-    }
-  }
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(
-      'tshark',
-      [...TSHARK_APP_ARGS, '-r', file],
-      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024, killSignal: 'SIGKILL' },
-      (error, out) => {
-        if (error && (error.killed || error.signal)) reject(new Error(`tshark on ${file} timed out`));
-        // tshark exits non-zero on a cut-short last record and still prints every frame before it.
-        else resolve(out);
-      },
-    );
-  });
-  if (cached) {
-    writeFileSync(`${cached}.tmp`, stdout);
-    renameSync(`${cached}.tmp`, cached);
-  }
-  return parseFieldRows(stdout);
+  return parseFieldRows((await runTsharkCached(APP_FIELDS_RUN, file, timeoutMs)).stdout);
 }

@@ -1,9 +1,6 @@
 // Runs `tshark -z conv,tcp -z conv,udp` on a capture and parses its conversation tables, for the conformance test.
-import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { runTsharkCached, type TsharkRun } from './tshark-runner.ts';
 
 export interface Conversation {
   proto: 'tcp' | 'udp';
@@ -109,72 +106,16 @@ export function parseConversationTables(stdout: string): Map<string, Conversatio
   return conversations;
 }
 
-/**
- * tshark's output depends only on the file's bytes, tshark's version and our arguments; the test runs tshark on
- * hundreds of files, so outputs are kept in a cache under the temp dir keyed by all three (FLEETCAP_TSHARK_CACHE=off
- * disables it). A cold run takes a few minutes on two busy cores, a warm one seconds.
- */
-let cacheDir: string | null | undefined;
-
-function tsharkCacheDir(): string | null {
-  if (cacheDir !== undefined) return cacheDir;
-  if (process.env.FLEETCAP_TSHARK_CACHE === 'off') {
-    cacheDir = null;
-    return cacheDir;
-  }
-  try {
-    const version = execFileSync('tshark', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
-    const id = createHash('sha256')
-      .update(`${version}\0${TSHARK_ARGS.join(' ')}`)
-      .digest('hex')
-      .slice(0, 16);
-    cacheDir = join(tmpdir(), 'fleetcap-tshark-conv-cache', id);
-    mkdirSync(cacheDir, { recursive: true });
-  } catch {
-    cacheDir = null;
-  }
-  return cacheDir;
-}
+const CONVERSATIONS_RUN: TsharkRun = {
+  cacheName: 'conv',
+  args: TSHARK_ARGS,
+  trailingArgs: ['-z', 'conv,tcp', '-z', 'conv,udp'],
+  maxBufferBytes: 64 * 1024 * 1024,
+};
 
 export async function runTshark(file: string, timeoutMs: number): Promise<TsharkResult> {
-  const dir = tsharkCacheDir();
-  const cached = dir ? join(dir, `${createHash('sha256').update(readFileSync(file)).digest('hex')}.json`) : null;
-  if (cached) {
-    try {
-      const { stdout, exitCode, stderr } = JSON.parse(readFileSync(cached, 'utf8')) as {
-        stdout: string;
-        exitCode: number;
-        stderr: string;
-      };
-      return { conversations: parseConversationTables(stdout), exitCode, stderr };
-    } catch {
-      // not cached yet
-    }
-  }
-  const { stdout, exitCode, stderr } = await execTshark(file, timeoutMs);
-  if (cached) {
-    writeFileSync(`${cached}.tmp`, JSON.stringify({ stdout, exitCode, stderr }));
-    renameSync(`${cached}.tmp`, cached);
-  }
+  const { stdout, exitCode, stderr } = await runTsharkCached(CONVERSATIONS_RUN, file, timeoutMs);
   return { conversations: parseConversationTables(stdout), exitCode, stderr };
-}
-
-function execTshark(file: string, timeoutMs: number): Promise<{ stdout: string; exitCode: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'tshark',
-      [...TSHARK_ARGS, '-r', file, '-z', 'conv,tcp', '-z', 'conv,udp'],
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        if (error && (error.killed || error.signal)) {
-          reject(new Error(`tshark on ${file} timed out or was killed (${error.signal ?? 'timeout'})`));
-          return;
-        }
-        const exitCode = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ stdout, exitCode, stderr });
-      },
-    );
-  });
 }
 
 /** Maps `items` through `work` with at most `limit` in flight, keeping order. */
