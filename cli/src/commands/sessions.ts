@@ -154,7 +154,7 @@ function sessionJson(
     `"dst":"${s.dst}","dport":${s.dport},"packets":${s.packets},"bytes":${s.bytes},"first":${s.first},` +
     `"last":${s.last},"packetsFromSrc":${s.packetsFromInitiator},"bytesFromSrc":${s.bytesFromInitiator},` +
     `"key":"${s.key}"${record ? recordJson(record) : ''}` +
-    `${metadata ? `,"metadata":${JSON.stringify(metadata.metadataOf(s))}` : ''}}`
+    `${metadata ? `,"metadata":${metadata.jsonOf(s)}` : ''}}`
   );
 }
 
@@ -177,7 +177,7 @@ function recordJson(r: SessionRecord): string {
 function metadataProblemCounts(result: FileResult): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const s of result.sessions) {
-    for (const code of result.metadata!.metadataOf(s).problems) counts[code] = (counts[code] ?? 0) + 1;
+    for (const code of result.metadata!.problemsOf(s)) counts[code] = (counts[code] ?? 0) + 1;
   }
   return counts;
 }
