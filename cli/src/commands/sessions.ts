@@ -2,7 +2,7 @@
 // session key as splitcap, no servers needed. Each file is sessionized on its own.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
-import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
+import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/session-max-packets';
 import type { DecodedPacket } from '@fleetcap/lib/packet/decode';
 import {
   ANY_CAPTURE_TIME,
