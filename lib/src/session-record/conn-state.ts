@@ -138,7 +138,8 @@ function seqDelta(a: number, b: number): number {
 class Endpoint {
   constructor(
     private readonly store: ConnStore,
-    private readonly at: number,
+    /** Set by the record that uses the view (ConnStore.initiatorView). */
+    public at: number,
   ) {}
 
   get state(): number {
@@ -388,6 +389,13 @@ const FORMAT = 1;
 export class ConnStore {
   values: Float64Array;
   private used = 0;
+  /**
+   * The endpoint views of the record being worked on: a record points them at its slots whenever it reads them
+   * (ConnRecord.initiator), so that no record holds two view objects of its own. Safe because a record's methods
+   * never call another record's in between.
+   */
+  readonly initiatorView = new Endpoint(this, 0);
+  readonly responderView = new Endpoint(this, 0);
 
   constructor(records = 64) {
     this.values = new Float64Array(RECORD_SLOTS * Math.max(1, records));
@@ -493,16 +501,24 @@ export class ConnRecord {
   originatorIsResponder = false;
   private readonly store: ConnStore;
   private readonly at: number;
-  private readonly initiator: Endpoint;
-  private readonly responder: Endpoint;
   private likelyServerPorts: LikelyServerPorts;
 
   private constructor(options: ConnStartOptions) {
     this.likelyServerPorts = options.likelyServerPorts ?? ZEEK_LIKELY_SERVER_PORTS;
     this.store = options.store ?? new ConnStore(1);
     this.at = this.store.allocate();
-    this.initiator = new Endpoint(this.store, this.at + INITIATOR_AT);
-    this.responder = new Endpoint(this.store, this.at + RESPONDER_AT);
+  }
+
+  private get initiator(): Endpoint {
+    const view = this.store.initiatorView;
+    view.at = this.at + INITIATOR_AT;
+    return view;
+  }
+
+  private get responder(): Endpoint {
+    const view = this.store.responderView;
+    view.at = this.at + RESPONDER_AT;
+    return view;
   }
 
   /**

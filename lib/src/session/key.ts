@@ -49,9 +49,10 @@ export function sessionKeyOf(
   dstAddress: string,
   dport: number,
 ): string {
+  // One flat string (join), not a template's tree of concatenations: every session keeps its key.
   return isCanonicalOrder(srcAddress, sport, dstAddress, dport)
-    ? `${proto}/${srcAddress}/${sport}/${dstAddress}/${dport}`
-    : `${proto}/${dstAddress}/${dport}/${srcAddress}/${sport}`;
+    ? [proto, srcAddress, sport, dstAddress, dport].join('/')
+    : [proto, dstAddress, dport, srcAddress, sport].join('/');
 }
 
 export function encodeSessionKey(key: SessionKey): string {
