@@ -51,7 +51,7 @@ export interface FileResult {
 }
 
 const READ_CHUNK_BYTES = 4 << 20;
-const OUTPUT_SLICE = 2000;
+const OUTPUT_BYTES = 64 * 1024;
 
 /**
  * The file through one reused buffer, read synchronously (this command has nothing else to do meanwhile, and a read
@@ -276,15 +276,19 @@ export async function runSessions(
       );
     }
     if (options.json) {
-      // Written in slices, so that the text of a file with many sessions is never held whole.
+      // Written every OUTPUT_BYTES, so that the text of a file with many sessions is never held whole, and each
+      // line dies young: lines held for a slice of thousands of sessions outlived the collections that the
+      // metadata computed meanwhile caused, and were copied and promoted with it.
       const quotedFile = JSON.stringify(file);
-      for (let i = 0; i < result.sessions.length; i += OUTPUT_SLICE) {
-        const lines = result.sessions
-          .slice(i, i + OUTPUT_SLICE)
-          .map((s) => sessionJson(quotedFile, s, result.records.get(s), result.metadata));
-        out.write(`${lines.join('\n')}\n`);
+      let text = '';
+      for (const s of result.sessions) {
+        text += `${sessionJson(quotedFile, s, result.records.get(s), result.metadata)}\n`;
+        if (text.length >= OUTPUT_BYTES) {
+          out.write(text);
+          text = '';
+        }
       }
-      out.write(`${JSON.stringify(summaryObject(result))}\n`);
+      out.write(`${text}${JSON.stringify(summaryObject(result))}\n`);
     } else {
       out.write(`${tableLines(result).join('\n')}\n`);
     }
