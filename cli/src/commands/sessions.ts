@@ -111,11 +111,12 @@ export async function sessionizeFile(
       (record) => {
         const session = sessionizer.addRecord(record);
         if (session) {
-          records.add(
+          records.addCaptured(
             session,
             sessionizer.lastDecoded,
             sessionizer.lastFromInitiator,
-            record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
+            record.tsSec,
+            record.tsNsec,
           );
           metadata?.added(session);
           options.onPacket?.(session, sessionizer.lastDecoded, sessionizer.lastFromInitiator);

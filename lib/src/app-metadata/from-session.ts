@@ -61,17 +61,17 @@ export class SessionMetadataCollector {
   constructor(private readonly maxPacketsKept: number) {}
 
   added(session: Session | null): void {
-    if (session !== null && session.packets === this.maxPacketsKept + 1) this.compute(session);
+    if (session !== null && session.packets === this.maxPacketsKept + 1) this.compute(session, true);
   }
 
   /** The session's metadata as JSON (what JSON.stringify gives for metadataOf). */
   jsonOf(session: Session): string {
-    return this.json[session.ordinal] ?? this.compute(session);
+    return this.json[session.ordinal] ?? this.compute(session, false);
   }
 
   /** The session's problem codes, in the metadata's order. */
   problemsOf(session: Session): readonly string[] {
-    if (this.json[session.ordinal] === undefined) this.compute(session);
+    if (this.json[session.ordinal] === undefined) this.compute(session, false);
     return this.problems[session.ordinal] ?? NO_PROBLEMS;
   }
 
@@ -79,7 +79,11 @@ export class SessionMetadataCollector {
     return JSON.parse(this.jsonOf(session)) as AppMetadata;
   }
 
-  private compute(session: Session): string {
+  /**
+   * `free`: drop the session's payloads now (while packets are still being read). A session asked for once the
+   * sessionizer is done keeps them until the sessionizer goes, which costs no memory for longer than that.
+   */
+  private compute(session: Session, free: boolean): string {
     const metadata = sessionMetadata(session);
     const json = JSON.stringify(metadata);
     // Grown in order (sessions finish in any order), so that the arrays never turn sparse.
@@ -89,7 +93,7 @@ export class SessionMetadataCollector {
     }
     this.json[session.ordinal] = json;
     if (metadata.problems.length > 0) this.problems[session.ordinal] = metadata.problems;
-    session.dropPayloads();
+    if (free) session.dropPayloads();
     return json;
   }
 }

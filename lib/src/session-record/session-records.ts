@@ -50,11 +50,26 @@ export class SessionRecords {
    * Adds the packet just added to `session`: `decoded` is the sessionizer's decode of it, `fromSrc` whether the
    * session's initiator sent it (Sessionizer.lastFromInitiator).
    */
+  /**
+   * add() with the capture time as a reader gives it (seconds and nanoseconds, both small integers): a time in µs
+   * handed from call to call is a double, which costs a heap number per packet wherever a call is not inlined.
+   */
+  addCaptured(session: Session, decoded: DecodedPacket, fromSrc: boolean, sec: number, nsec: number): void {
+    this.packet.timeUs = sec * 1_000_000 + Math.floor(nsec / 1000);
+    this.addTimed(session, decoded, fromSrc);
+  }
+
   add(session: Session, decoded: DecodedPacket, fromSrc: boolean, timeUs: number): void {
+    this.packet.timeUs = timeUs;
+    this.addTimed(session, decoded, fromSrc);
+  }
+
+  /** add() of the packet whose time is already in the reused packet. */
+  private addTimed(session: Session, decoded: DecodedPacket, fromSrc: boolean): void {
     const i = session.ordinal;
     const current = this.current[i];
     if (current !== undefined) {
-      const packet = this.packetOf(decoded, timeUs, fromSrc === (this.initiatorIsSrc[i] === 1));
+      const packet = this.packetOf(decoded, fromSrc === (this.initiatorIsSrc[i] === 1));
       if (!current.endsBefore(packet)) {
         current.add(packet);
         return;
@@ -66,7 +81,7 @@ export class SessionRecords {
       return;
     }
     while (this.current.length <= i) this.grow();
-    const record = this.start(decoded, this.packetOf(decoded, timeUs, true));
+    const record = this.start(decoded, this.packetOf(decoded, true));
     this.current[i] = record;
     this.firstRecord[i] = record;
     this.communityIds[i] = communityIdOfPacket(decoded, this.seed);
@@ -91,9 +106,8 @@ export class SessionRecords {
   }
 
   /** What connPacketOf gives for a TCP or UDP packet without checksum verification, in the reused object. */
-  private packetOf(decoded: DecodedPacket, timeUs: number, fromInitiator: boolean): ConnPacket {
+  private packetOf(decoded: DecodedPacket, fromInitiator: boolean): ConnPacket {
     const packet = this.packet;
-    packet.timeUs = timeUs;
     packet.fromInitiator = fromInitiator;
     packet.ipLength = decoded.ipLength;
     packet.payloadLength = decoded.payloadLength;
