@@ -2,7 +2,7 @@
 // session key as splitcap, no servers needed. Each file is sessionized on its own.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
-import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
+import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/session-max-packets';
 import type { DecodedPacket } from '@fleetcap/lib/packet/decode';
 import {
   ANY_CAPTURE_TIME,
@@ -51,7 +51,7 @@ export interface FileResult {
 }
 
 const READ_CHUNK_BYTES = 4 << 20;
-const OUTPUT_SLICE = 2000;
+const OUTPUT_BYTES = 64 * 1024;
 
 /**
  * The file through one reused buffer, read synchronously (this command has nothing else to do meanwhile, and a read
@@ -111,11 +111,12 @@ export async function sessionizeFile(
       (record) => {
         const session = sessionizer.addRecord(record);
         if (session) {
-          records.add(
+          records.addCaptured(
             session,
             sessionizer.lastDecoded,
             sessionizer.lastFromInitiator,
-            record.tsSec * 1_000_000 + Math.floor(record.tsNsec / 1000),
+            record.tsSec,
+            record.tsNsec,
           );
           metadata?.added(session);
           options.onPacket?.(session, sessionizer.lastDecoded, sessionizer.lastFromInitiator);
@@ -154,7 +155,7 @@ function sessionJson(
     `"dst":"${s.dst}","dport":${s.dport},"packets":${s.packets},"bytes":${s.bytes},"first":${s.first},` +
     `"last":${s.last},"packetsFromSrc":${s.packetsFromInitiator},"bytesFromSrc":${s.bytesFromInitiator},` +
     `"key":"${s.key}"${record ? recordJson(record) : ''}` +
-    `${metadata ? `,"metadata":${JSON.stringify(metadata.metadataOf(s))}` : ''}}`
+    `${metadata ? `,"metadata":${metadata.jsonOf(s)}` : ''}}`
   );
 }
 
@@ -177,7 +178,7 @@ function recordJson(r: SessionRecord): string {
 function metadataProblemCounts(result: FileResult): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const s of result.sessions) {
-    for (const code of result.metadata!.metadataOf(s).problems) counts[code] = (counts[code] ?? 0) + 1;
+    for (const code of result.metadata!.problemsOf(s)) counts[code] = (counts[code] ?? 0) + 1;
   }
   return counts;
 }
@@ -276,15 +277,19 @@ export async function runSessions(
       );
     }
     if (options.json) {
-      // Written in slices, so that the text of a file with many sessions is never held whole.
+      // Written every OUTPUT_BYTES, so that the text of a file with many sessions is never held whole, and each
+      // line dies young: lines held for a slice of thousands of sessions outlived the collections that the
+      // metadata computed meanwhile caused, and were copied and promoted with it.
       const quotedFile = JSON.stringify(file);
-      for (let i = 0; i < result.sessions.length; i += OUTPUT_SLICE) {
-        const lines = result.sessions
-          .slice(i, i + OUTPUT_SLICE)
-          .map((s) => sessionJson(quotedFile, s, result.records.get(s), result.metadata));
-        out.write(`${lines.join('\n')}\n`);
+      let text = '';
+      for (const s of result.sessions) {
+        text += `${sessionJson(quotedFile, s, result.records.get(s), result.metadata)}\n`;
+        if (text.length >= OUTPUT_BYTES) {
+          out.write(text);
+          text = '';
+        }
       }
-      out.write(`${JSON.stringify(summaryObject(result))}\n`);
+      out.write(`${text}${JSON.stringify(summaryObject(result))}\n`);
     } else {
       out.write(`${tableLines(result).join('\n')}\n`);
     }

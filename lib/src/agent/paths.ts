@@ -2,9 +2,9 @@
 // listener must agree on: <root>/agents/<agentId>/config (written by config-sync, watched by the listener) and
 // <root>/agents/<agentId>/live (ephemeral, written by the listener, mirrored into agent_status by config-sync).
 import { z } from 'zod';
+import { agentIdPattern } from './agent-id.ts';
 
-/** An agent id: one ZooKeeper path segment, and the agent config schema's rule. */
-export const agentIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { agentIdPattern };
 
 export function isPathSafeAgentId(agentId: string): boolean {
   return agentIdPattern.test(agentId);

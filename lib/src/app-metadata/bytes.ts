@@ -1,6 +1,6 @@
 // Small readers shared by the parsers: big-endian integers, lines and text, all bounds-checked by the caller's
 // lengths so that a parser can never read past what it was given.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Longest text field kept (a URI, a user agent): output stays bounded whatever the session carried. */
 export const MAX_TEXT = 4096;
@@ -66,12 +66,14 @@ export function isPrintableAscii(byte: number): boolean {
   return byte >= 0x20 && byte < 0x7f;
 }
 
+// One-shot hashing: a Hash object per call (createHash, update, digest) cost more than the hashing of these short
+// strings, and runs for every TLS and SSH session.
 export function md5Hex(value: string): string {
-  return createHash('md5').update(value, 'latin1').digest('hex');
+  return hash('md5', Buffer.from(value, 'latin1'), 'hex');
 }
 
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'latin1').digest('hex');
+  return hash('sha256', Buffer.from(value, 'latin1'), 'hex');
 }
 
 export function hex4(value: number): string {

@@ -45,17 +45,18 @@ export function appMetadataOf(session: AppSession): AppMetadata {
     // The parsers bound every read; this keeps one session's surprise from stopping a whole file or worker batch.
     findings.problem('internal.parser_error');
   }
-  // The service first, the reasons last: the order a reader of the JSON wants.
+  // The service first, the reasons last: the order a reader of the JSON wants. Assigned one by one, not spread:
+  // five object spreads per session cost more than some of the parsers.
   const { service, http, tls, dns, ssh } = metadata;
-  return {
-    ...(service !== undefined ? { service } : {}),
-    ...(http ? { http } : {}),
-    ...(tls ? { tls } : {}),
-    ...(dns ? { dns } : {}),
-    ...(ssh ? { ssh } : {}),
-    problems: findings.problems,
-    needsMorePackets: findings.needsMorePackets,
-  };
+  const ordered = {} as AppMetadata;
+  if (service !== undefined) ordered.service = service;
+  if (http) ordered.http = http;
+  if (tls) ordered.tls = tls;
+  if (dns) ordered.dns = dns;
+  if (ssh) ordered.ssh = ssh;
+  ordered.problems = findings.problems;
+  ordered.needsMorePackets = findings.needsMorePackets;
+  return ordered;
 }
 
 /**

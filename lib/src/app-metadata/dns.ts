@@ -153,6 +153,12 @@ export function parseDnsMessage(b: Uint8Array): DnsMessage | null {
  * mDNS announcements, answers), and every record parsing to exactly the message's end.
  */
 export function looksLikeDns(b: Uint8Array): boolean {
+  // The header's verdict first: most datagrams that are not DNS fail it, and then need no walk of their records.
+  if (b.length < HEADER_LENGTH) return false;
+  const opcode = (b[2]! >> 3) & 0x0f;
+  const questions = u16(b, 4);
+  if (opcode > 6 || opcode === 3 || questions > 16) return false;
+  if (questions === 0 && ((b[2]! & 0x80) === 0 || u16(b, 6) === 0)) return false;
   const m = parseDnsMessage(b);
   if (!m?.wellFormed || m.opcode > 6 || m.opcode === 3) return false;
   if (m.questions === 0) return m.response && m.answers > 0;

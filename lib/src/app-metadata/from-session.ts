@@ -49,27 +49,53 @@ export function sessionMetadata(session: Session): AppMetadata {
  * Metadata of the sessions of a sessionizer as packets arrive, holding payloads no longer than needed: a session's
  * stored packets are final once it has one packet more than the store keeps, so its metadata is computed then and
  * its payloads are freed; the others are computed when asked for. Call `added` with what every add returned.
+ * What is kept per session is its metadata's JSON text (and its problem codes when it has any), not the object:
+ * one flat string per session instead of a tree of small objects that the garbage collector copies and marks for as
+ * long as the sessionizer lives, which cost more than computing the metadata.
  */
 export class SessionMetadataCollector {
   /** By Session.ordinal: one sessionizer's sessions. */
-  private readonly done: (AppMetadata | undefined)[] = [];
+  private readonly json: (string | undefined)[] = [];
+  private readonly problems: (readonly string[] | undefined)[] = [];
 
   constructor(private readonly maxPacketsKept: number) {}
 
   added(session: Session | null): void {
-    if (session !== null && session.packets === this.maxPacketsKept + 1) this.compute(session);
+    if (session !== null && session.packets === this.maxPacketsKept + 1) this.compute(session, true);
+  }
+
+  /** The session's metadata as JSON (what JSON.stringify gives for metadataOf). */
+  jsonOf(session: Session): string {
+    return this.json[session.ordinal] ?? this.compute(session, false);
+  }
+
+  /** The session's problem codes, in the metadata's order. */
+  problemsOf(session: Session): readonly string[] {
+    if (this.json[session.ordinal] === undefined) this.compute(session, false);
+    return this.problems[session.ordinal] ?? NO_PROBLEMS;
   }
 
   metadataOf(session: Session): AppMetadata {
-    return this.done[session.ordinal] ?? this.compute(session);
+    return JSON.parse(this.jsonOf(session)) as AppMetadata;
   }
 
-  private compute(session: Session): AppMetadata {
+  /**
+   * `free`: drop the session's payloads now (while packets are still being read). A session asked for once the
+   * sessionizer is done keeps them until the sessionizer goes, which costs no memory for longer than that.
+   */
+  private compute(session: Session, free: boolean): string {
     const metadata = sessionMetadata(session);
-    // Grown in order (sessions finish in any order), so that the array never turns sparse.
-    while (this.done.length <= session.ordinal) this.done.push(undefined);
-    this.done[session.ordinal] = metadata;
-    session.dropPayloads();
-    return metadata;
+    const json = JSON.stringify(metadata);
+    // Grown in order (sessions finish in any order), so that the arrays never turn sparse.
+    while (this.json.length <= session.ordinal) {
+      this.json.push(undefined);
+      this.problems.push(undefined);
+    }
+    this.json[session.ordinal] = json;
+    if (metadata.problems.length > 0) this.problems[session.ordinal] = metadata.problems;
+    if (free) session.dropPayloads();
+    return json;
   }
 }
+
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);

@@ -104,6 +104,14 @@ function contentEnd(b: Uint8Array, at: number, lf: number): number {
 
 type LineResult<T> = T | 'incomplete' | 'invalid';
 
+/** `line` from `at` is " HTTP/d.d" to its end (what /^ HTTP\/\d\.\d$/ says of line.slice(at), without a regex). */
+function isVersionSuffix(line: string, at: number): boolean {
+  if (line.length - at !== 9) return false;
+  const major = line.charCodeAt(at + 6);
+  const minor = line.charCodeAt(at + 8);
+  return major >= 0x30 && major <= 0x39 && line.charCodeAt(at + 7) === 0x2e && minor >= 0x30 && minor <= 0x39;
+}
+
 function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
   let p = at;
   while (p < b.length && p - at <= MAX_METHOD && isTokenChar(b[p]!)) p++;
@@ -124,10 +132,16 @@ function parseRequestLine(b: Uint8Array, at: number): LineResult<RequestLine> {
     return b.length - at < MAX_HEADER_BYTES ? 'incomplete' : 'invalid';
   }
   const end = contentEnd(b, p, lf);
-  for (let i = p + 1; i < end; i++) if (b[i]! < 0x20 || b[i] === 0x7f) return 'invalid';
-  const line = text(b, p + 1, end);
+  let asciiOnly = true;
+  for (let i = p + 1; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c === 0x7f) return 'invalid';
+    if (c >= 0x80) asciiOnly = false;
+  }
+  // ASCII (nearly every request line) is its own text: no UTF-8 decoder call.
+  const line = asciiOnly ? ascii(b, p + 1, Math.min(end, p + 1 + MAX_TEXT)) : text(b, p + 1, end);
   const versionAt = line.lastIndexOf(' HTTP/');
-  if (versionAt >= 0 && /^ HTTP\/\d\.\d$/.test(line.slice(versionAt))) {
+  if (versionAt >= 0 && isVersionSuffix(line, versionAt)) {
     // The request-target holds no space: what a line has between it and the version is not part of it.
     const uri = line.slice(0, versionAt).trimStart().split(' ')[0]!;
     return { method, uri: uri.slice(0, MAX_TEXT), version: line.slice(versionAt + 6), next: lf + 1, malformed: false };

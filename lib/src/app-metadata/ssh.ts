@@ -16,6 +16,8 @@ const MAX_PACKETS_BEFORE_KEXINIT = 4;
 const SSH_MSG_KEXINIT = 20;
 const NAME_LISTS = 10;
 
+const LF_SSH = Buffer.from('\nSSH-', 'latin1');
+
 type Identification = { text: string; next: number } | 'incomplete' | 'malformed' | 'absent';
 
 function isVersionLine(b: Uint8Array, at: number): boolean {
@@ -51,6 +53,14 @@ function identification(b: Uint8Array, linesBefore: boolean): Identification {
 
 /** A stream that starts with an SSH identification line (or, for a server, has one within its first lines). */
 export function looksLikeSsh(b: Uint8Array, linesBefore: boolean): boolean {
+  // Every stream of a TCP session is asked this first: an identification line starts with "SSH-" at the stream's
+  // start or (a server) right after a line end within MAX_BYTES_BEFORE, so a stream without those bytes is answered
+  // by one native search instead of a walk of its lines.
+  if (!startsWith(b, 'SSH-', 0)) {
+    if (!linesBefore) return false;
+    const head = Buffer.from(b.buffer, b.byteOffset, Math.min(b.length, MAX_BYTES_BEFORE + 5));
+    if (head.indexOf(LF_SSH) < 0) return false;
+  }
   const id = identification(b, linesBefore);
   return typeof id === 'object' || (id === 'incomplete' && isVersionLine(b, 0) && b.length >= 8);
 }

@@ -13,6 +13,7 @@
 // it was trained with and forecast refuses a model whose version or feature count differs.
 import { FROM_CLIENT, FROM_SERVER } from '../session-store/layout.ts';
 import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from './content.ts';
+import { SESSION_MAX_PACKETS } from './session-max-packets.ts';
 
 export { FROM_CLIENT, FROM_SERVER };
 
@@ -30,8 +31,7 @@ export const OLDEST_PREFIX_FEATURE_VERSION = 2;
 // features.maxPackets and features.windowUs). splitcap's defaults are these constants, and splitcap warns at
 // startup when it runs with another shape than the model card's.
 
-/** Packets per session used by the features: splitcap's FLEETCAP_SESSION_MAX_PACKETS default. */
-export const SESSION_MAX_PACKETS = 24;
+export { SESSION_MAX_PACKETS };
 
 /** Only packets within this long after the session's first packet count. */
 export const FEATURE_WINDOW_US = 5_000_000;

@@ -117,6 +117,8 @@ export interface ConnPacket {
 
 export interface ConnRecordOptions {
   likelyServerPorts?: LikelyServerPorts;
+  /** Where the record's numbers are kept (default: a store of its own). */
+  store?: ConnStore;
 }
 
 export interface ConnStartOptions extends ConnRecordOptions {
@@ -128,26 +130,143 @@ function seqDelta(a: number, b: number): number {
   return (a - b) | 0;
 }
 
+/**
+ * One endpoint's state, a view of ENDPOINT_SLOTS numbers of a ConnStore (see there why not fields of its own). The
+ * fields are Zeek's TCP endpoint's; `size` is for UDP/ICMP: payload bytes sent, -1 before any packet (Zeek's
+ * request_len/reply_len).
+ */
 class Endpoint {
-  state = INACTIVE;
-  prevState = INACTIVE;
-  startSeq = 0;
-  lastSeq = 0;
-  ackSeq = 0;
-  seqWraps = 0;
-  ackWraps = 0;
-  histLastSyn = 0;
-  histLastFin = 0;
-  histLastRst = 0;
-  finCount = 0;
-  didClose = false;
-  checksumErrors = 0;
-  retransmissions = 0;
-  zeroWindows = 0;
-  packets = 0;
-  ipBytes = 0;
-  /** UDP/ICMP: payload bytes sent, -1 before any packet (Zeek's request_len/reply_len). */
-  size = -1;
+  constructor(
+    private readonly store: ConnStore,
+    /** Set by the record that uses the view (ConnStore.initiatorView). */
+    public at: number,
+  ) {}
+
+  get state(): number {
+    return this.store.values[this.at + 0]!;
+  }
+  set state(value: number) {
+    this.store.values[this.at + 0] = value;
+  }
+
+  get prevState(): number {
+    return this.store.values[this.at + 1]!;
+  }
+  set prevState(value: number) {
+    this.store.values[this.at + 1] = value;
+  }
+
+  get startSeq(): number {
+    return this.store.values[this.at + 2]!;
+  }
+  set startSeq(value: number) {
+    this.store.values[this.at + 2] = value;
+  }
+
+  get lastSeq(): number {
+    return this.store.values[this.at + 3]!;
+  }
+  set lastSeq(value: number) {
+    this.store.values[this.at + 3] = value;
+  }
+
+  get ackSeq(): number {
+    return this.store.values[this.at + 4]!;
+  }
+  set ackSeq(value: number) {
+    this.store.values[this.at + 4] = value;
+  }
+
+  get seqWraps(): number {
+    return this.store.values[this.at + 5]!;
+  }
+  set seqWraps(value: number) {
+    this.store.values[this.at + 5] = value;
+  }
+
+  get ackWraps(): number {
+    return this.store.values[this.at + 6]!;
+  }
+  set ackWraps(value: number) {
+    this.store.values[this.at + 6] = value;
+  }
+
+  get histLastSyn(): number {
+    return this.store.values[this.at + 7]!;
+  }
+  set histLastSyn(value: number) {
+    this.store.values[this.at + 7] = value;
+  }
+
+  get histLastFin(): number {
+    return this.store.values[this.at + 8]!;
+  }
+  set histLastFin(value: number) {
+    this.store.values[this.at + 8] = value;
+  }
+
+  get histLastRst(): number {
+    return this.store.values[this.at + 9]!;
+  }
+  set histLastRst(value: number) {
+    this.store.values[this.at + 9] = value;
+  }
+
+  get finCount(): number {
+    return this.store.values[this.at + 10]!;
+  }
+  set finCount(value: number) {
+    this.store.values[this.at + 10] = value;
+  }
+
+  get didClose(): boolean {
+    return this.store.values[this.at + 11] === 1;
+  }
+  set didClose(value: boolean) {
+    this.store.values[this.at + 11] = value ? 1 : 0;
+  }
+
+  get checksumErrors(): number {
+    return this.store.values[this.at + 12]!;
+  }
+  set checksumErrors(value: number) {
+    this.store.values[this.at + 12] = value;
+  }
+
+  get retransmissions(): number {
+    return this.store.values[this.at + 13]!;
+  }
+  set retransmissions(value: number) {
+    this.store.values[this.at + 13] = value;
+  }
+
+  get zeroWindows(): number {
+    return this.store.values[this.at + 14]!;
+  }
+  set zeroWindows(value: number) {
+    this.store.values[this.at + 14] = value;
+  }
+
+  get packets(): number {
+    return this.store.values[this.at + 15]!;
+  }
+  set packets(value: number) {
+    this.store.values[this.at + 15] = value;
+  }
+
+  get ipBytes(): number {
+    return this.store.values[this.at + 16]!;
+  }
+  set ipBytes(value: number) {
+    this.store.values[this.at + 16] = value;
+  }
+
+  get size(): number {
+    return this.store.values[this.at + 17]!;
+  }
+  set size(value: number) {
+    this.store.values[this.at + 17] = value;
+  }
 
   setState(state: number): void {
     if (state === this.state) return;
@@ -246,6 +365,13 @@ const RECORD_FIELDS = [
   'dnsTimer',
 ] as const;
 
+/** Slots of a record in its ConnStore: its RECORD_FIELDS, then the initiator's and the responder's numbers. */
+const ENDPOINT_SLOTS = 18;
+const ENDPOINT_SIZE_SLOT = 17;
+const INITIATOR_AT = 10;
+const RESPONDER_AT = INITIATOR_AT + ENDPOINT_SLOTS;
+const RECORD_SLOTS = RESPONDER_AT + ENDPOINT_SLOTS;
+
 /** Serialisation format version, first field of serialize(). */
 const FORMAT = 1;
 
@@ -253,31 +379,146 @@ const FORMAT = 1;
  * The record of one connection. `initiator` is the endpoint that sent the first packet, `responder` the other;
  * Zeek's originator is one of them (`originatorIsResponder` after a flip).
  */
+/**
+ * Where the numbers of connection records live: RECORD_SLOTS per record in one Float64Array. A record of objects
+ * (the record, two endpoints and a boxed number for each field holding a double) was over 800 bytes of heap per
+ * session that the garbage collector copied and marked for as long as the session lived; offline, one store holds
+ * every record of a capture (SessionRecords), and a record made alone (ConnRecord.start, deserialize) gets a store
+ * of its own.
+ */
+export class ConnStore {
+  values: Float64Array;
+  private used = 0;
+  /**
+   * The endpoint views of the record being worked on: a record points them at its slots whenever it reads them
+   * (ConnRecord.initiator), so that no record holds two view objects of its own. Safe because a record's methods
+   * never call another record's in between.
+   */
+  readonly initiatorView = new Endpoint(this, 0);
+  readonly responderView = new Endpoint(this, 0);
+
+  constructor(records = 64) {
+    this.values = new Float64Array(RECORD_SLOTS * Math.max(1, records));
+  }
+
+  /** The first slot of a new record's numbers, every one 0 but the endpoints' `size` (-1). */
+  allocate(): number {
+    if (this.used + RECORD_SLOTS > this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    const at = this.used;
+    this.used += RECORD_SLOTS;
+    this.values[at + INITIATOR_AT + ENDPOINT_SIZE_SLOT] = -1;
+    this.values[at + RESPONDER_AT + ENDPOINT_SIZE_SLOT] = -1;
+    return at;
+  }
+}
+
+/**
+ * The record of one connection. `initiator` is the endpoint that sent the first packet, `responder` the other;
+ * Zeek's originator is one of them (`originatorIsResponder` after a flip). Its numbers are slots of a ConnStore.
+ */
 export class ConnRecord {
-  protocol = 0;
+  get protocol(): number {
+    return this.store.values[this.at + 0]!;
+  }
+  set protocol(value: number) {
+    this.store.values[this.at + 0] = value;
+  }
+
   /** Ports of the initiator and the responder (ICMP: the mapped type/code), for the originator heuristics. */
-  initiatorPort = 0;
-  responderPort = 0;
-  startUs = 0;
+  get initiatorPort(): number {
+    return this.store.values[this.at + 1]!;
+  }
+  set initiatorPort(value: number) {
+    this.store.values[this.at + 1] = value;
+  }
+
+  get responderPort(): number {
+    return this.store.values[this.at + 2]!;
+  }
+  set responderPort(value: number) {
+    this.store.values[this.at + 2] = value;
+  }
+
+  get startUs(): number {
+    return this.store.values[this.at + 3]!;
+  }
+  set startUs(value: number) {
+    this.store.values[this.at + 3] = value;
+  }
+
   /** Zeek's last_time: duration = lastUs - startUs (TCP stops it once both sides closed). */
-  lastUs = 0;
+  get lastUs(): number {
+    return this.store.values[this.at + 4]!;
+  }
+  set lastUs(value: number) {
+    this.store.values[this.at + 4] = value;
+  }
+
   /** Time of the latest packet, for the timers. */
-  lastPacketUs = 0;
+  get lastPacketUs(): number {
+    return this.store.values[this.at + 5]!;
+  }
+  set lastPacketUs(value: number) {
+    this.store.values[this.at + 5] = value;
+  }
+
   /** TCP: when an unanswered SYN gives up (0: no such timer). */
-  attemptAtUs = 0;
+  get attemptAtUs(): number {
+    return this.store.values[this.at + 6]!;
+  }
+  set attemptAtUs(value: number) {
+    this.store.values[this.at + 6] = value;
+  }
+
   /** TCP: when a closed or reset connection is removed (0: not yet). */
-  closeAtUs = 0;
-  histSeen = 0;
+  get closeAtUs(): number {
+    return this.store.values[this.at + 7]!;
+  }
+  set closeAtUs(value: number) {
+    this.store.values[this.at + 7] = value;
+  }
+
+  get histSeen(): number {
+    return this.store.values[this.at + 8]!;
+  }
+  set histSeen(value: number) {
+    this.store.values[this.at + 8] = value;
+  }
+
   /** 1 when Zeek's DNS analyzer times the connection out (UDP on a DNS port). */
-  dnsTimer = 0;
+  get dnsTimer(): number {
+    return this.store.values[this.at + 9]!;
+  }
+  set dnsTimer(value: number) {
+    this.store.values[this.at + 9] = value;
+  }
+
   history = '';
   originatorIsResponder = false;
-  private readonly initiator = new Endpoint();
-  private readonly responder = new Endpoint();
+  private readonly store: ConnStore;
+  private readonly at: number;
   private likelyServerPorts: LikelyServerPorts;
 
-  private constructor(options: ConnRecordOptions) {
+  private constructor(options: ConnStartOptions) {
     this.likelyServerPorts = options.likelyServerPorts ?? ZEEK_LIKELY_SERVER_PORTS;
+    this.store = options.store ?? new ConnStore(1);
+    this.at = this.store.allocate();
+  }
+
+  private get initiator(): Endpoint {
+    const view = this.store.initiatorView;
+    view.at = this.at + INITIATOR_AT;
+    return view;
+  }
+
+  private get responder(): Endpoint {
+    const view = this.store.responderView;
+    view.at = this.at + RESPONDER_AT;
+    return view;
   }
 
   /**

@@ -6,7 +6,7 @@ import { type DecodedPacket, IPPROTO_TCP } from '../packet/decode.ts';
 import type { Session } from '../session/sessionizer.ts';
 import { communityIdOfPacket, DEFAULT_COMMUNITY_ID_SEED } from './community-id.ts';
 import type { ConnPacket } from './conn-state.ts';
-import { ConnRecord } from './conn-state.ts';
+import { ConnRecord, ConnStore } from './conn-state.ts';
 
 export interface SessionRecord {
   communityId: string | null;
@@ -16,17 +16,18 @@ export interface SessionRecord {
   connections: number;
 }
 
-interface Tracked {
-  record: SessionRecord;
-  /** The record of the connection the session is in now. */
-  current: ConnRecord;
-  /** The current connection's initiator is the session's initiator (src). */
-  initiatorIsSrc: boolean;
-}
-
 export class SessionRecords {
-  /** By Session.ordinal (an array index per packet costs less than a Map lookup): one sessionizer's sessions. */
-  private readonly tracked: (Tracked | undefined)[] = [];
+  // By Session.ordinal (an array index per packet costs less than a Map lookup): one sessionizer's sessions. In
+  // columns, with every record's numbers in one store: a few objects per session instead of a dozen.
+  /** The record of the connection the session is in now. */
+  private readonly current: (ConnRecord | undefined)[] = [];
+  /** The record of the session's first connection. */
+  private readonly firstRecord: (ConnRecord | undefined)[] = [];
+  private readonly communityIds: (string | null)[] = [];
+  /** Connections Zeek would log for the 5-tuple, and whether the current one's initiator is the session's src. */
+  private connections = new Uint32Array(1024);
+  private initiatorIsSrc = new Uint8Array(1024);
+  private readonly store = new ConnStore(1024);
   /**
    * Reused for every packet: the records copy what they keep. Every field holds a number from the start (the TCP
    * ones are not read for UDP), so that writing a sequence number above 2^31 stores it in place instead of
@@ -49,30 +50,64 @@ export class SessionRecords {
    * Adds the packet just added to `session`: `decoded` is the sessionizer's decode of it, `fromSrc` whether the
    * session's initiator sent it (Sessionizer.lastFromInitiator).
    */
+  /**
+   * add() with the capture time as a reader gives it (seconds and nanoseconds, both small integers): a time in µs
+   * handed from call to call is a double, which costs a heap number per packet wherever a call is not inlined.
+   */
+  addCaptured(session: Session, decoded: DecodedPacket, fromSrc: boolean, sec: number, nsec: number): void {
+    this.packet.timeUs = sec * 1_000_000 + Math.floor(nsec / 1000);
+    this.addTimed(session, decoded, fromSrc);
+  }
+
   add(session: Session, decoded: DecodedPacket, fromSrc: boolean, timeUs: number): void {
-    const tracked = this.tracked[session.ordinal];
-    if (tracked !== undefined) {
-      const packet = this.packetOf(decoded, timeUs, fromSrc === tracked.initiatorIsSrc);
-      if (!tracked.current.endsBefore(packet)) {
-        tracked.current.add(packet);
+    this.packet.timeUs = timeUs;
+    this.addTimed(session, decoded, fromSrc);
+  }
+
+  /** add() of the packet whose time is already in the reused packet. */
+  private addTimed(session: Session, decoded: DecodedPacket, fromSrc: boolean): void {
+    const i = session.ordinal;
+    const current = this.current[i];
+    if (current !== undefined) {
+      const packet = this.packetOf(decoded, fromSrc === (this.initiatorIsSrc[i] === 1));
+      if (!current.endsBefore(packet)) {
+        current.add(packet);
         return;
       }
-      tracked.record.connections++;
+      this.connections[i]!++;
       packet.fromInitiator = true;
-      tracked.current = this.start(decoded, packet);
-      tracked.initiatorIsSrc = fromSrc;
+      this.current[i] = this.start(decoded, packet);
+      this.initiatorIsSrc[i] = fromSrc ? 1 : 0;
       return;
     }
-    const packet = this.packetOf(decoded, timeUs, true);
-    const current = this.start(decoded, packet);
-    const record = { communityId: communityIdOfPacket(decoded, this.seed), first: current, connections: 1 };
-    this.tracked[session.ordinal] = { record, current, initiatorIsSrc: fromSrc };
+    while (this.current.length <= i) this.grow();
+    const record = this.start(decoded, this.packetOf(decoded, true));
+    this.current[i] = record;
+    this.firstRecord[i] = record;
+    this.communityIds[i] = communityIdOfPacket(decoded, this.seed);
+    this.connections[i] = 1;
+    this.initiatorIsSrc[i] = fromSrc ? 1 : 0;
+  }
+
+  /** One more session's entries (sessions arrive in ordinal order, so this runs once per session). */
+  private grow(): void {
+    const i = this.current.length;
+    if (i === this.connections.length) {
+      const connections = new Uint32Array(i * 2);
+      connections.set(this.connections);
+      this.connections = connections;
+      const initiatorIsSrc = new Uint8Array(i * 2);
+      initiatorIsSrc.set(this.initiatorIsSrc);
+      this.initiatorIsSrc = initiatorIsSrc;
+    }
+    this.current.push(undefined);
+    this.firstRecord.push(undefined);
+    this.communityIds.push(null);
   }
 
   /** What connPacketOf gives for a TCP or UDP packet without checksum verification, in the reused object. */
-  private packetOf(decoded: DecodedPacket, timeUs: number, fromInitiator: boolean): ConnPacket {
+  private packetOf(decoded: DecodedPacket, fromInitiator: boolean): ConnPacket {
     const packet = this.packet;
-    packet.timeUs = timeUs;
     packet.fromInitiator = fromInitiator;
     packet.ipLength = decoded.ipLength;
     packet.payloadLength = decoded.payloadLength;
@@ -89,11 +124,18 @@ export class SessionRecords {
 
   private start(decoded: DecodedPacket, packet: ConnPacket): ConnRecord {
     const toBroadcast = decoded.ipVersion === 4 && decoded.dst === '255.255.255.255';
-    return ConnRecord.start(decoded.ipProtocol, decoded.sport, decoded.dport, packet, { toBroadcast });
+    return ConnRecord.start(decoded.ipProtocol, decoded.sport, decoded.dport, packet, {
+      toBroadcast,
+      store: this.store,
+    });
   }
 
+  /** The session's record (a new object on each call). */
   get(session: Session): SessionRecord | undefined {
-    return this.tracked[session.ordinal]?.record;
+    const i = session.ordinal;
+    const first = this.firstRecord[i];
+    if (first === undefined) return undefined;
+    return { communityId: this.communityIds[i]!, first, connections: this.connections[i]! };
   }
 }
 

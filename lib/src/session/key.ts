@@ -11,7 +11,7 @@
 // The pipeline's sessions are one per vantage point: the agent that captured the packets is part of a session's
 // identity (agentSessionKey), so two agents that see one conversation hold two sessions, and one agent's packets
 // never change another agent's session.
-import { agentIdPattern } from '../agent/paths.ts';
+import { agentIdPattern } from '../agent/agent-id.ts';
 import type { TransportProtocol } from '../packet/decode.ts';
 
 export interface Endpoint {
@@ -49,9 +49,10 @@ export function sessionKeyOf(
   dstAddress: string,
   dport: number,
 ): string {
+  // One flat string (join), not a template's tree of concatenations: every session keeps its key.
   return isCanonicalOrder(srcAddress, sport, dstAddress, dport)
-    ? `${proto}/${srcAddress}/${sport}/${dstAddress}/${dport}`
-    : `${proto}/${dstAddress}/${dport}/${srcAddress}/${sport}`;
+    ? [proto, srcAddress, sport, dstAddress, dport].join('/')
+    : [proto, dstAddress, dport, srcAddress, sport].join('/');
 }
 
 export function encodeSessionKey(key: SessionKey): string {
