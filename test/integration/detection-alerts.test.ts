@@ -211,4 +211,26 @@ describe('detection-backed alerts', () => {
     });
     assert.ok(parsed.includes(first));
   });
+
+  test('the detector account may mark a row as an alert and change nothing else of it', async () => {
+    const [rows] = await admin.query('SELECT id FROM session_verdict WHERE agent_id = ? LIMIT 1', [first]);
+    const id = (rows as Array<{ id: number }>)[0]!.id;
+    const detector = await mysqlAs('detector', { database: connections.mysql.database });
+    try {
+      await detector.query('UPDATE session_verdict SET alert_label = alert_label WHERE id = ?', [id]);
+      for (const change of ["label = 'benign'", 'score = 0', "agent_id = 'x'"]) {
+        await assert.rejects(detector.query(`UPDATE session_verdict SET ${change} WHERE id = ?`, [id]), {
+          code: 'ER_COLUMNACCESS_DENIED_ERROR',
+        });
+      }
+      await assert.rejects(detector.query('DELETE FROM session_verdict WHERE id = ?', [id]), {
+        code: 'ER_TABLEACCESS_DENIED_ERROR',
+      });
+      await assert.rejects(detector.query('SELECT label FROM session_verdict WHERE id = ?', [id]), {
+        code: 'ER_COLUMNACCESS_DENIED_ERROR',
+      });
+    } finally {
+      await detector.end();
+    }
+  });
 });
