@@ -15,6 +15,7 @@ import { DETECTORS, type DetectorConfig, type DetectorName } from '@fleetcap/lib
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import {
   ALERT_LABEL_OF_DETECTOR,
+  ALERTING_DETECTORS,
   activeIncidentKey,
   activeIncidentTtlSeconds,
   alertConfigKey,
@@ -63,7 +64,8 @@ export function evidenceRowsOf(
     }
     out.push({ detectionId: d.id, detector: d.detector, alertLabel, communityIds: [...ids], fromUs, toUs });
   }
-  return out;
+  // A row of two incidents keeps the first that marks it: in a batch, in the order the worker picks one.
+  return out.sort((a, b) => ALERTING_DETECTORS.indexOf(a.detector) - ALERTING_DETECTORS.indexOf(b.detector));
 }
 
 /** Marks one incident's evidence rows; returns how many rows it changed. */
