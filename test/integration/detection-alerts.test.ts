@@ -217,7 +217,7 @@ describe('detection-backed alerts', () => {
     const id = (rows as Array<{ id: number }>)[0]!.id;
     const detector = await mysqlAs('detector', { database: connections.mysql.database });
     try {
-      await detector.query('UPDATE session_verdict SET alert_label = alert_label WHERE id = ?', [id]);
+      await detector.query("UPDATE session_verdict SET alert_label = 'bruteforce' WHERE id = ?", [id]);
       for (const change of ["label = 'benign'", 'score = 0', "agent_id = 'x'"]) {
         await assert.rejects(detector.query(`UPDATE session_verdict SET ${change} WHERE id = ?`, [id]), {
           code: 'ER_COLUMNACCESS_DENIED_ERROR',

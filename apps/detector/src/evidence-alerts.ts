@@ -81,23 +81,25 @@ export async function markEvidenceRows(pool: Pool, e: EvidenceRows): Promise<num
   return (result as { affectedRows: number }).affectedRows;
 }
 
-export class EvidenceAlerts {
-  private readonly rows: Counter<'detector'>;
+/** The detector's metric of detection-backed alerts (in createDetectorMetrics, so its registry has it from the start). */
+export function evidenceAlertMetrics(registry: Registry) {
+  const alertRows = new Counter({
+    name: 'fleetcap_detector_alert_rows_total',
+    help: 'Verdict rows made alerts as evidence of an incident after their verdict, by detector',
+    labelNames: ['detector'],
+    registers: [registry],
+  });
+  for (const detector of DETECTORS) if (ALERT_LABEL_OF_DETECTOR[detector]) alertRows.inc({ detector }, 0);
+  return { alertRows };
+}
 
+export class EvidenceAlerts {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly pool: Pool,
-    registry: Registry,
-  ) {
-    this.rows = new Counter({
-      name: 'fleetcap_detector_alert_rows_total',
-      help: 'Verdict rows made alerts as evidence of an incident after their verdict, by detector',
-      labelNames: ['detector'],
-      registers: [registry],
-    });
-    for (const detector of DETECTORS) if (ALERT_LABEL_OF_DETECTOR[detector]) this.rows.inc({ detector }, 0);
-  }
+    private readonly metrics: ReturnType<typeof evidenceAlertMetrics>,
+  ) {}
 
   /** The batch's incidents: published for the worker, then their evidence rows marked. Returns rows marked. */
   async apply(detections: readonly Detection[], sessions: readonly DetectorSession[], config: DetectorConfig) {
@@ -107,7 +109,7 @@ export class EvidenceAlerts {
     let marked = 0;
     for (const e of evidence) {
       const n = await markEvidenceRows(this.pool, e);
-      if (n > 0) this.rows.inc({ detector: e.detector }, n);
+      if (n > 0) this.metrics.alertRows.inc({ detector: e.detector }, n);
       marked += n;
     }
     return marked;

@@ -52,7 +52,7 @@ const processor = new DetectorProcessor({
   metrics,
   log,
   isStopping: () => shutdown.stopping,
-  evidenceAlerts: new EvidenceAlerts(redis, config.FLEETCAP_REDIS_PREFIX, pool, metrics.registry),
+  evidenceAlerts: new EvidenceAlerts(redis, config.FLEETCAP_REDIS_PREFIX, pool, metrics),
 });
 const consumer = new VerdictConsumer(
   {

@@ -29,29 +29,32 @@ export interface Classified {
   score: number;
 }
 
-export class DetectionBackingLookup {
-  private readonly backed: Counter<'detector'>;
-  private readonly unreadable: Counter;
-
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    registry: Registry,
-    private readonly log: Logger,
-  ) {
-    this.backed = new Counter({
-      name: 'fleetcap_worker_detection_alerts_total',
-      help: 'Verdict rows stored as alerts because their subject is under an open incident, by detector',
-      labelNames: ['detector'],
-      registers: [registry],
-    });
-    for (const detector of DETECTORS) if (ALERT_LABEL_OF_DETECTOR[detector]) this.backed.inc({ detector }, 0);
-    this.unreadable = new Counter({
+/** The worker's metrics of detection-backed alerts (in createWorkerMetrics, so its registry has them from the start). */
+export function detectionBackingMetrics(registry: Registry) {
+  const detectionAlerts = new Counter({
+    name: 'fleetcap_worker_detection_alerts_total',
+    help: 'Verdict rows stored as alerts because their subject is under an open incident, by detector',
+    labelNames: ['detector'],
+    registers: [registry],
+  });
+  for (const detector of DETECTORS) if (ALERT_LABEL_OF_DETECTOR[detector]) detectionAlerts.inc({ detector }, 0);
+  return {
+    detectionAlerts,
+    detectionStateUnreadable: new Counter({
       name: 'fleetcap_worker_detection_state_unreadable_total',
       help: 'Detector state in Redis that could not be read (logged with code session-worker.detection-state-unreadable)',
       registers: [registry],
-    });
-  }
+    }),
+  };
+}
+
+export class DetectionBackingLookup {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly metrics: ReturnType<typeof detectionBackingMetrics>,
+    private readonly log: Logger,
+  ) {}
 
   /** Per session, in order: the open incident it is evidence of, or null. */
   async lookup(items: readonly Classified[]): Promise<Array<DetectionBacking | null>> {
@@ -103,14 +106,14 @@ export class DetectionBackingLookup {
         (detector, subject) => spans.get(activeIncidentKey(this.prefix, detector, subject)),
         true,
       );
-      if (backing) this.backed.inc({ detector: backing.detector });
+      if (backing) this.metrics.detectionAlerts.inc({ detector: backing.detector });
       return backing;
     });
   }
 
   private refuse(err: unknown): void {
     if (!(err instanceof DetectionStateError)) throw err;
-    this.unreadable.inc();
+    this.metrics.detectionStateUnreadable.inc();
     this.log.warn(
       { code: 'session-worker.detection-state-unreadable', err: err.message },
       'detector state in Redis ignored: these sessions are stored without detection-backed alerts',

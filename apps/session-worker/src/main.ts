@@ -80,7 +80,7 @@ const processor = new BatchProcessor({
   isStopping: () => shutdown.stopping,
   afterFinish: (sessions) => sweeper.arm(sessions),
   verdictPublisher,
-  detectionBacking: new DetectionBackingLookup(redis, config.FLEETCAP_REDIS_PREFIX, metrics.registry, log),
+  detectionBacking: new DetectionBackingLookup(redis, config.FLEETCAP_REDIS_PREFIX, metrics, log),
 });
 const consumer = new QueueConsumer(
   {
