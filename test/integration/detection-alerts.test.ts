@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectOffline } from '@fleetcap/cli/commands/detections';
+import { alertConfigKey } from '@fleetcap/lib/detectors/detection-alerts';
 import { detectorQueueName, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
@@ -25,6 +27,7 @@ const prefix = uniqueId('dal').replace(/[^A-Za-z0-9]/g, '');
 const run = prefix.slice(-8);
 const first = `dal-first-${run}`;
 const second = `dal-second-${run}`;
+const third = `dal-third-${run}`;
 const token = 'detection-alerts-test-token';
 const apps: RunningApp[] = [];
 let admin: mysql.Connection;
@@ -83,7 +86,7 @@ async function freePort(): Promise<number> {
 }
 
 async function cleanRows(): Promise<void> {
-  await admin.query('DELETE FROM session_verdict WHERE agent_id IN (?)', [[first, second]]);
+  await admin.query('DELETE FROM session_verdict WHERE agent_id IN (?)', [[first, second, third]]);
   if (incidentId) await admin.query('DELETE FROM detection WHERE incident_id = ?', [incidentId]);
 }
 
@@ -103,7 +106,7 @@ before(async () => {
       {
         ...common,
         FLEETCAP_SPLITCAP_PORT: '0',
-        FLEETCAP_SPLITCAP_TOKENS: `${first}=${token},${second}=${token}`,
+        FLEETCAP_SPLITCAP_TOKENS: `${first}=${token},${second}=${token},${third}=${token}`,
         FLEETCAP_SESSION_DELAY_MS: '500',
       },
       30_000,
@@ -231,6 +234,28 @@ describe('detection-backed alerts', () => {
       });
     } finally {
       await detector.end();
+    }
+  });
+
+  test('detector state the worker cannot read is counted and ignored; the detector still marks the rows', async () => {
+    const [splitcap, , worker] = apps;
+    const redis = new Redis(connections.redisUrl);
+    try {
+      const unreadable = await metric(worker!, 'fleetcap_worker_detection_state_unreadable_total');
+      const atVerdict = await metric(worker!, 'fleetcap_worker_detection_alerts_total{');
+      await redis.set(alertConfigKey(prefix), 'written by hand', 'EX', 600);
+      const res = await postBatch(splitcap!.port, { agent: third, token }, `${prefix}-3`, readFileSync(BRUTEFORCE));
+      assert.equal(res.status, 202, await res.text());
+      const rows = await waitFor('the third agent’s rows marked by the detector', async () => {
+        const r = await rowsOf(third);
+        return r.length === 30 && r.every((x) => x.detection_id === incidentId) ? r : undefined;
+      });
+      assert.ok(rows.every((r) => r.alert_label === 'bruteforce'));
+      assert.ok((await metric(worker!, 'fleetcap_worker_detection_state_unreadable_total')) > unreadable);
+      // The first batch read the unreadable state; a later batch may read the detector's rewrite of it.
+      assert.ok((await metric(worker!, 'fleetcap_worker_detection_alerts_total{')) - atVerdict < 30);
+    } finally {
+      redis.disconnect();
     }
   });
 });
