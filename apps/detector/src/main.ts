@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadDetectorConfig } from './config.ts';
 import { DetectorConfigSource } from './config-source.ts';
+import { EvidenceAlerts } from './evidence-alerts.ts';
 import { createDetectorMetrics } from './metrics.ts';
 import { DetectorProcessor } from './processor.ts';
 import { RedisDetector } from './redis-detector.ts';
@@ -51,6 +52,7 @@ const processor = new DetectorProcessor({
   metrics,
   log,
   isStopping: () => shutdown.stopping,
+  evidenceAlerts: new EvidenceAlerts(redis, config.FLEETCAP_REDIS_PREFIX, pool, metrics),
 });
 const consumer = new VerdictConsumer(
   {

@@ -1,6 +1,7 @@
 // The detector stage's Prometheus metrics.
 import { DETECTORS } from '@fleetcap/lib/detectors/config';
 import { Counter, createRegistry, Gauge, Histogram } from '@fleetcap/lib/telemetry/metrics';
+import { evidenceAlertMetrics } from './evidence-alerts.ts';
 
 export function createDetectorMetrics() {
   const registry = createRegistry('detector');
@@ -75,6 +76,7 @@ export function createDetectorMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    ...evidenceAlertMetrics(registry),
   };
 }
 export type DetectorMetrics = ReturnType<typeof createDetectorMetrics>;

@@ -11,6 +11,7 @@ import { backoffDelay } from '@fleetcap/lib/runtime/backoff';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { upsertDetections } from './detection-writer.ts';
+import type { EvidenceAlerts } from './evidence-alerts.ts';
 import type { DetectorMetrics } from './metrics.ts';
 import type { RedisDetector } from './redis-detector.ts';
 
@@ -26,6 +27,8 @@ export interface ProcessorDeps {
   metrics: DetectorMetrics;
   log: Logger;
   isStopping: () => boolean;
+  /** Marks the incidents' evidence rows as alerts and publishes open incidents for the worker (evidence-alerts.ts). */
+  evidenceAlerts?: EvidenceAlerts;
 }
 
 export class StoppedWhileRetrying extends Error {
@@ -67,6 +70,8 @@ export class DetectorProcessor {
     const config = this.d.config();
     const outcome = await this.retry('redis', () => this.d.detector.process(sessions, config));
     const written = await this.retry('mariadb', () => upsertDetections(this.d.pool, outcome.detections));
+    const evidenceAlerts = this.d.evidenceAlerts;
+    if (evidenceAlerts) await this.retry('alerts', () => evidenceAlerts.apply(outcome.detections, sessions, config));
     for (const delivery of deliveries) delivery.ack();
 
     const m = this.d.metrics;

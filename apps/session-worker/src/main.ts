@@ -13,6 +13,7 @@ import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadWorkerConfig } from './config.ts';
+import { DetectionBackingLookup } from './detection-backing.ts';
 import { ForecastClient } from './forecast-client.ts';
 import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
@@ -79,6 +80,7 @@ const processor = new BatchProcessor({
   isStopping: () => shutdown.stopping,
   afterFinish: (sessions) => sweeper.arm(sessions),
   verdictPublisher,
+  detectionBacking: new DetectionBackingLookup(redis, config.FLEETCAP_REDIS_PREFIX, metrics, log),
 });
 const consumer = new QueueConsumer(
   {

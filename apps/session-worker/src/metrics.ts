@@ -1,5 +1,6 @@
 // session-worker's Prometheus metrics.
 import { Counter, createRegistry, Histogram } from '@fleetcap/lib/telemetry/metrics';
+import { detectionBackingMetrics } from './detection-backing.ts';
 
 export function createWorkerMetrics() {
   const registry = createRegistry('session-worker');
@@ -109,6 +110,7 @@ export function createWorkerMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
+    ...detectionBackingMetrics(registry),
   };
 }
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

@@ -5,6 +5,7 @@
 // forecast refusing a request (ForecastRejected: 400/413/422, never retried) splits the batch in halves until
 // each part passes; a single session it still refuses is dead-lettered and the rest of the batch goes on.
 
+import { alertOutcome } from '@fleetcap/lib/detectors/detection-alerts';
 import { decodeSessionMessage, type ScheduleReason, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { agentSessionKey } from '@fleetcap/lib/session/key';
 import type { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
@@ -13,6 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { storeVerdictsWithAlertPackets } from './alert-packets.ts';
+import type { DetectionBackingLookup } from './detection-backing.ts';
 import { type ForecastClient, ForecastRejected, type Verdict } from './forecast-client.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { withRetry } from './retry.ts';
@@ -40,6 +42,8 @@ export interface ProcessorDeps {
   afterFinish?: (sessions: FinishedSession[]) => Promise<void>;
   /** Committed verdicts go on to the detector stage. */
   verdictPublisher?: VerdictPublisher;
+  /** Sessions under an open incident of the detector stage are alerts of its class (detection-backing.ts). */
+  detectionBacking?: DetectionBackingLookup;
 }
 
 const reasonRank: Record<ScheduleReason, number> = { delay: 0, closed: 1, full: 2 };
@@ -150,6 +154,7 @@ export class BatchProcessor {
     const refused: Array<{ work: Work; error: ForecastRejected }> = [];
     if (work.length > 0) {
       const results = await this.classify(work.map((w) => w.session));
+      const backing = await this.detectionBackingOf(work, results);
       const rows: VerdictRow[] = [];
       const stored: Work[] = [];
       for (const [i, w] of work.entries()) {
@@ -165,7 +170,7 @@ export class BatchProcessor {
           session: w.session,
           label: r.verdict.label,
           score: r.verdict.score,
-          alert: r.verdict.alert,
+          ...alertOutcome(r.verdict, backing[i] ?? null),
           unknown: r.verdict.unknown,
           modelVersion: r.modelVersion,
           reason: w.reason,
@@ -210,7 +215,7 @@ export class BatchProcessor {
       const now = (this.d.now ?? Date.now)();
       for (const r of rows) {
         this.d.metrics.verdicts.inc({ label: r.label });
-        if (r.alert) this.d.metrics.alerts.inc({ label: r.label });
+        if (r.alert) this.d.metrics.alerts.inc({ label: r.alertLabel ?? r.label });
         if (r.unknown) this.d.metrics.unknown.inc();
         this.d.metrics.latencySeconds.observe({ reason: r.reason }, (now - r.session.message.enqueuedAt) / 1000);
       }
@@ -252,6 +257,22 @@ export class BatchProcessor {
       );
       return [...(await this.classify(sessions.slice(0, half))), ...(await this.classify(sessions.slice(half)))];
     }
+  }
+
+  /** Per work item, the open incident its session is evidence of (null: none, or not classified). */
+  private async detectionBackingOf(work: Work[], results: Classified[]) {
+    const lookup = this.d.detectionBacking;
+    const classified = work.flatMap((w, i) => {
+      const r = results[i]!;
+      return r.kind === 'verdict' ? [{ i, session: w.session, label: r.verdict.label, score: r.verdict.score }] : [];
+    });
+    const backing = work.map(() => null as Awaited<ReturnType<DetectionBackingLookup['lookup']>>[number]);
+    if (!lookup || classified.length === 0) return backing;
+    const found = await this.retry('detections', () => lookup.lookup(classified));
+    classified.forEach((c, k) => {
+      backing[c.i] = found[k]!;
+    });
+    return backing;
   }
 
   /** The application metadata stored with the verdict; its problems and cut fields are counted, never thrown. */

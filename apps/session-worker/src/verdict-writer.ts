@@ -2,6 +2,7 @@
 // index makes a replay after a crash a no-op, so every session occurrence of every agent has exactly one row; two
 // agents that saw one conversation have a row each, with the same community_id.
 
+import type { AlertReason } from '@fleetcap/lib/detectors/detection-alerts';
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool, PoolConnection } from 'mysql2/promise';
@@ -17,6 +18,13 @@ export interface VerdictRow {
   reason: ScheduleReason;
   /** Application metadata of the stored packets (verdict-metadata.ts); NULL columns when absent. */
   metadata?: MetadataValues;
+  /**
+   * Why it is an alert, the class it is alerted as, the incident behind it (lib/src/detectors/detection-alerts.ts);
+   * absent: the model's alert of its label.
+   */
+  alertReason?: AlertReason | null;
+  alertLabel?: string | null;
+  detectionId?: string | null;
 }
 
 const columns = [
@@ -39,6 +47,9 @@ const columns = [
   'unknown',
   'model_version',
   'reason',
+  'alert_reason',
+  'alert_label',
+  'detection_id',
   ...METADATA_COLUMN_NAMES,
 ] as const;
 
@@ -72,6 +83,9 @@ export function verdictValues(r: VerdictRow): Array<string | number | null> {
     r.unknown ? 1 : 0,
     r.modelVersion,
     r.reason,
+    r.alertReason !== undefined ? r.alertReason : r.alert ? 'model' : null,
+    r.alertLabel !== undefined ? r.alertLabel : r.alert ? r.label : null,
+    r.detectionId ?? null,
     ...METADATA_COLUMN_NAMES.map((c) => metadata[c]),
   ];
 }

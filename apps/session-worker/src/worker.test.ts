@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PAYLOAD_BYTES_KEPT } from '@fleetcap/lib/app-metadata/from-session';
+import { alertOutcome } from '@fleetcap/lib/detectors/detection-alerts';
 import {
   extractFeatures,
   type FeaturePacket,
@@ -76,9 +77,34 @@ describe('session-worker pure parts', () => {
       1,
       'm1',
       'full',
+      // No alert: no reason, class or detection.
+      null,
+      null,
+      null,
       // No application metadata given: every metadata column NULL (verdict-metadata.ts).
       ...METADATA_COLUMN_NAMES.map(() => null),
     ]);
+  });
+
+  test("a verdict row says why it is an alert: the model's of its label, or a detection's of the detection's class", () => {
+    const base = {
+      session: buildSession(message, meta, members),
+      label: 'sqli',
+      score: 0.6,
+      unknown: false,
+      modelVersion: 'm1',
+      reason: 'full' as const,
+    };
+    const reasonColumns = (values: unknown[]) => values.slice(19, 22);
+    assert.deepEqual(reasonColumns(verdictValues({ ...base, alert: true })), ['model', 'sqli', null]);
+    const backed = alertOutcome(
+      { alert: false, label: 'benign' },
+      { detectionId: 'brute_force|s|1', detector: 'brute_force', alertLabel: 'bruteforce' },
+    );
+    const values = verdictValues({ ...base, label: 'benign', ...backed });
+    assert.equal(values[13], 'benign', "the model's label stays");
+    assert.equal(values[15], 1, 'an alert');
+    assert.deepEqual(reasonColumns(values), ['detection', 'bruteforce', 'brute_force|s|1']);
   });
 
   test('the forecast request holds each session packets with direction, time and sizes', () => {

@@ -73,7 +73,18 @@ describe('fleetcap classify', () => {
     const classified = lines.filter((l) => l.type === 'session');
     assert.equal(classified.length, 6);
     assert.deepEqual(
-      classified.map(({ label: _l, score: _s, alert: _a, unknown: _u, ...rest }) => rest),
+      classified.map(
+        ({
+          label: _l,
+          score: _s,
+          alert: _a,
+          unknown: _u,
+          alertReason: _r,
+          alertLabel: _al,
+          detectionId: _d,
+          ...rest
+        }) => rest,
+      ),
       expected.filter((l) => l.type === 'session'),
     );
     // The verdicts are the model's on the features of the first packets of each session.

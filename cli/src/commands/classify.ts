@@ -5,6 +5,8 @@
 // summary line per file.
 import { resolve } from 'node:path';
 import { Classifier, ModelContractError, type Verdict } from '@fleetcap/lib/classifier/model';
+import type { Detection } from '@fleetcap/lib/detectors/detection';
+import type { AlertOutcome } from '@fleetcap/lib/detectors/detection-alerts';
 import {
   type AlertDecision,
   type AlertPolicy,
@@ -18,6 +20,7 @@ import { featureSessionOf } from '@fleetcap/lib/features/from-session';
 import type { Session } from '@fleetcap/lib/session/sessionizer';
 import { type SessionRecords, sessionRecordFields } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
+import { detectionAlertsOfFile, modelAlertOutcomes } from './classify-detections.ts';
 import {
   captureFiles,
   commandLineBytes,
@@ -43,6 +46,8 @@ export interface ClassifyOptions {
   card?: string;
   /** A file listing more capture files, one a line; `-` is stdin. */
   filesFrom?: string;
+  /** false (`--no-detections`): the model's alerts only, no detectors over the sessions. */
+  detections?: boolean;
 }
 
 interface Output {
@@ -85,7 +90,14 @@ export async function classifyFile(classifier: Classifier, file: string): Promis
   return result;
 }
 
-function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecords, d: AlertDecision): string {
+function sessionLine(
+  file: string,
+  s: Session,
+  v: Verdict,
+  records: SessionRecords,
+  d: AlertDecision,
+  a: AlertOutcome,
+): string {
   const record = records.get(s);
   return JSON.stringify({
     type: 'session',
@@ -105,9 +117,17 @@ function sessionLine(file: string, s: Session, v: Verdict, records: SessionRecor
     ...(record ? sessionRecordFields(record) : {}),
     label: v.label,
     score: v.score,
-    alert: d.alert,
+    alert: a.alert,
     unknown: d.unknown,
+    alertReason: a.alertReason,
+    alertLabel: a.alertLabel,
+    detectionId: a.detectionId,
   });
+}
+
+function detectionLine(d: Detection): string {
+  const iso = (us: number) => new Date(us / 1000).toISOString();
+  return JSON.stringify({ type: 'detection', ...d, firstSeen: iso(d.firstSeenUs), lastSeen: iso(d.lastSeenUs) });
 }
 
 function labelCounts(verdicts: Verdict[]): Record<string, number> {
@@ -120,24 +140,46 @@ function endpoint(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function alertCounts(decisions: AlertDecision[]): {
+function alertCounts(
+  decisions: AlertDecision[],
+  outcomes: AlertOutcome[],
+): {
   alerts: number;
   unknown: number;
   alertsByLabel: Record<string, number>;
+  alertsByReason: Record<string, number>;
 } {
   const alertsByLabel: Record<string, number> = {};
+  const alertsByReason: Record<string, number> = {};
   let alerts = 0;
   let unknown = 0;
-  for (const d of decisions) {
+  for (const [i, d] of decisions.entries()) {
     if (d.unknown) unknown++;
-    if (!d.alert) continue;
+    const a = outcomes[i]!;
+    if (!a.alert) continue;
     alerts++;
-    alertsByLabel[d.label] = (alertsByLabel[d.label] ?? 0) + 1;
+    alertsByLabel[a.alertLabel!] = (alertsByLabel[a.alertLabel!] ?? 0) + 1;
+    alertsByReason[a.alertReason!] = (alertsByReason[a.alertReason!] ?? 0) + 1;
   }
-  return { alerts, unknown, alertsByLabel };
+  return { alerts, unknown, alertsByLabel, alertsByReason };
 }
 
-function tableLines(r: ClassifiedFile, decisions: AlertDecision[], modelVersion: string): string[] {
+/** The alert column: ALERT for the model's own, with the class and detector when a detection makes it one. */
+function alertCell(a: AlertOutcome, d: AlertDecision, detections: Map<string, Detection>): string {
+  if (!a.alert) return d.unknown ? 'unknown' : '';
+  if (a.detectionId === null) return 'ALERT';
+  const detector = detections.get(a.detectionId)?.detector ?? 'detection';
+  return `ALERT ${a.alertLabel} (${a.alertReason === 'model+detection' ? `model, ${detector}` : detector})`;
+}
+
+function tableLines(
+  r: ClassifiedFile,
+  decisions: AlertDecision[],
+  outcomes: AlertOutcome[],
+  detections: Detection[],
+  modelVersion: string,
+): string[] {
+  const byId = new Map(detections.map((d) => [d.id, d]));
   const header = ['proto', 'src', 'dst', 'packets', 'bytes', 'first', 'duration', 'label', 'score', 'alert'];
   const rows = r.sessions.map((s, i) => [
     s.proto,
@@ -149,7 +191,7 @@ function tableLines(r: ClassifiedFile, decisions: AlertDecision[], modelVersion:
     (s.last - s.first).toFixed(6),
     r.verdicts[i]!.label,
     r.verdicts[i]!.score.toFixed(3),
-    decisions[i]!.alert ? 'ALERT' : decisions[i]!.unknown ? 'unknown' : '',
+    alertCell(outcomes[i]!, decisions[i]!, byId),
   ]);
   // A loop, not Math.max(...): a file of a million sessions would overflow the call stack with a spread.
   const widths = header.map((h, i) => {
@@ -164,17 +206,24 @@ function tableLines(r: ClassifiedFile, decisions: AlertDecision[], modelVersion:
     .sort((a, b) => b[1] - a[1])
     .map(([label, n]) => `${label} ${n}`)
     .join(', ');
-  const a = alertCounts(decisions);
-  const alerts = Object.entries(a.alertsByLabel)
-    .sort((x, y) => y[1] - x[1])
-    .map(([label, n]) => `${label} ${n}`)
-    .join(', ');
+  const a = alertCounts(decisions, outcomes);
+  const entries = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .sort((x, y) => y[1] - x[1])
+      .map(([label, n]) => `${label} ${n}`)
+      .join(', ');
+  const alerts = entries(a.alertsByLabel);
+  const reasons = a.alerts > 0 ? `; by ${entries(a.alertsByReason)}` : '';
   return [
     `== ${r.file}: ${r.sessions.length} sessions, model ${modelVersion}`,
     format(header),
     ...rows.map(format),
     `verdicts: ${counts || 'none'}`,
-    `alerts: ${a.alerts}${alerts ? ` (${alerts})` : ''}${a.unknown ? `; unknown: ${a.unknown}` : ''}`,
+    ...detections.map(
+      (d) =>
+        `detection ${d.detector} ${d.source ?? `${d.distinctSources} sources`} -> ${d.target}: ${d.sessions} sessions (${d.id})`,
+    ),
+    `alerts: ${a.alerts}${alerts ? ` (${alerts})` : ''}${reasons}${a.unknown ? `; unknown: ${a.unknown}` : ''}`,
     '',
   ];
 }
@@ -226,9 +275,16 @@ export async function runClassify(
         err.write(`fleetcap classify: ${file}: ${r.error}\n`);
       }
       const decisions = r.verdicts.map((v) => alertOf(v, classifier.classes, policy));
+      const { outcomes, detections } =
+        options.detections === false
+          ? { outcomes: modelAlertOutcomes(r.verdicts, decisions), detections: [] }
+          : detectionAlertsOfFile(r.sessions, r.records, r.verdicts, decisions);
       if (options.json) {
-        const lines = r.sessions.map((s, i) => sessionLine(file, s, r.verdicts[i]!, r.records, decisions[i]!));
-        const a = alertCounts(decisions);
+        const lines = r.sessions.map((s, i) =>
+          sessionLine(file, s, r.verdicts[i]!, r.records, decisions[i]!, outcomes[i]!),
+        );
+        for (const d of detections) lines.push(detectionLine(d));
+        const a = alertCounts(decisions, outcomes);
         lines.push(
           JSON.stringify({
             type: 'summary',
@@ -238,13 +294,15 @@ export async function runClassify(
             labels: labelCounts(r.verdicts),
             alerts: a.alerts,
             alertsByLabel: a.alertsByLabel,
+            alertsByReason: a.alertsByReason,
+            detections: detections.length,
             unknown: a.unknown,
             ...(r.error ? { error: r.error } : {}),
           }),
         );
         out.write(`${lines.join('\n')}\n`);
       } else {
-        out.write(`${tableLines(r, decisions, classifier.version).join('\n')}\n`);
+        out.write(`${tableLines(r, decisions, outcomes, detections, classifier.version).join('\n')}\n`);
       }
     }
   } finally {
@@ -259,11 +317,15 @@ export function registerClassifyCommand(program: Command): void {
     .description("each session's verdict from the session classifier (offline: same features and model as forecast)")
     .option(
       '--json',
-      'one JSON object per line per session (the fields of `sessions --json` plus label, score, alert and unknown)',
+      'one JSON object per line per session (the fields of `sessions --json` plus label, score, alert, unknown and the alert reason), one per detection, a summary per file',
     )
     .option('--model <file>', 'ONNX model (default $FLEETCAP_MODEL_PATH or model/model.onnx)')
     .option('--card <file>', 'model card (default: <model>-card.json beside the model)')
     .option('--files-from <file>', 'more capture files, one path a line (- reads the list from stdin)')
+    .option(
+      '--no-detections',
+      "the model's alerts only: no detectors over each file's sessions (their evidence is an alert of their class)",
+    )
     .argument('[files...]', 'capture files (pcap or pcapng)')
     .action(async (args: string[], options: ClassifyOptions) => {
       let files: string[];
@@ -281,6 +343,7 @@ export function registerClassifyCommand(program: Command): void {
           ...(options.json ? ['--json'] : []),
           ...(options.model ? ['--model', resolve(options.model)] : []),
           ...(options.card ? ['--card', resolve(options.card)] : []),
+          ...(options.detections === false ? ['--no-detections'] : []),
         ];
         process.exitCode = await rerunWithFileList('classify', rerun, files);
         return;

@@ -46,6 +46,9 @@ export interface SessionMatch {
   community_id: string | null;
   label: string;
   alert: number;
+  /** Why it is an alert (migration 010): a row the detector made an alert after its verdict has no packets kept. */
+  alert_reason?: string | null;
+  detection_id?: string | null;
   first_packet_at: Date | string;
   packets: number;
   packets_kept: number;
@@ -79,7 +82,7 @@ export async function findSessions(c: mysql.Connection, ref: SessionRef, agent?:
   }
   const [rows] = await c.query(
     `SELECT v.id, v.agent_id, v.session_key, CAST(v.occurrence AS CHAR) AS occurrence, v.community_id, v.label, v.alert,
-            v.first_packet_at, v.packets,
+            v.alert_reason, v.detection_id, v.first_packet_at, v.packets,
             (SELECT COUNT(*) FROM alert_packet p WHERE p.verdict_id = v.id) AS packets_kept
      FROM session_verdict v WHERE ${where.join(' AND ')} ORDER BY v.first_packet_at DESC, v.id DESC LIMIT 1000`,
     values,
@@ -187,6 +190,12 @@ export async function runPcap(
   }
   const kept = alerts.filter((m) => m.packets_kept > 0);
   if (kept.length === 0) {
+    const late = alerts.filter((m) => m.alert_reason === 'detection');
+    if (late.length === alerts.length) {
+      return fail(
+        `${what}: alert ${late.map((m) => m.id).join(', ')} is evidence of detection ${late[0]!.detection_id}, made an alert after its verdict: its packets were freed before the incident existed and none were kept (sessions verdicted while the incident is open keep theirs)`,
+      );
+    }
     const [policy] = await c.query("SELECT retention_days FROM retention_policy WHERE data = 'alert_packet'");
     const days = (policy as Array<{ retention_days: number }>)[0]?.retention_days;
     return fail(

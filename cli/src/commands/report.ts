@@ -19,8 +19,8 @@ export const reportSections: ReportSection[] = [
           FROM report_verdicts_per_agent GROUP BY label ORDER BY sessions DESC`,
   },
   {
-    title: 'Alerts per hour (last 24 hours)',
-    sql: `SELECT hour, label, alerts, agents, clients, servers, ROUND(avg_score, 3) AS avg_score FROM report_alerts_per_hour
+    title: 'Alerts per hour by the class alerted as (last 24 hours; by_detection: evidence of a detection)',
+    sql: `SELECT hour, label, alerts, by_model, by_detection, agents, clients, servers, ROUND(avg_score, 3) AS avg_score FROM report_alerts_per_hour
           WHERE hour >= DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 24 HOUR, '%Y-%m-%d %H:00:00') ORDER BY hour DESC, alerts DESC LIMIT 50`,
   },
   {
@@ -38,16 +38,18 @@ export const reportSections: ReportSection[] = [
           FROM report_malicious_sessions GROUP BY label, client_addr, server_addr ORDER BY last_seen DESC LIMIT 20`,
   },
   {
-    title: 'Alerts (most recent 10; their packets: npx fleetcap pcap <id>)',
-    sql: `SELECT id, label, ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
+    title:
+      "Alerts (most recent 10; why: the model's alert or a detection's evidence; their packets: npx fleetcap pcap <id>)",
+    sql: `SELECT id, alert_label AS alerted_as, alert_reason AS why, detector, label AS model_label,
+                 ROUND(score, 3) AS score, protocol, CONCAT(client_addr, ':', client_port) AS client,
                  CONCAT(server_addr, ':', server_port) AS server, packets, packets_kept, first_packet_at, agent_id,
                  community_id
           FROM report_alerts ORDER BY first_packet_at DESC LIMIT 10`,
   },
   {
     title: 'Sessions with their connection record and application metadata (most recent 10)',
-    sql: `SELECT id, label, protocol, CONCAT(client_addr, ':', client_port) AS client,
-                 CONCAT(server_addr, ':', server_port) AS server, service,
+    sql: `SELECT id, label, IF(alert, CONCAT(alert_label, ' (', alert_reason, ')'), '') AS alert, protocol,
+                 CONCAT(client_addr, ':', client_port) AS client, CONCAT(server_addr, ':', server_port) AS server, service,
                  LEFT(COALESCE(tls_sni, http_host, dns_query, ssh_client), 40) AS about,
                  IF(open, 'open', conn_state) AS conn_state, history, orig_pkts + resp_pkts AS all_packets,
                  ROUND(duration, 3) AS duration, first_packet_at
