@@ -3,13 +3,7 @@
 // the table holds only its verifiers (lib/src/auth/agent-credential.ts). splitcap and config-sync read the table
 // every second, so the change is in force within seconds, with no restart.
 import { writeFileSync } from 'node:fs';
-import {
-  addAgent,
-  type Enrolled,
-  listCredentials,
-  revokeAgent,
-  rotateAgent,
-} from '@fleetcap/lib/auth/agent-enrolment';
+import { addAgent, type Enrolled, listCredentials, revokeAgent, rotateAgent } from '@fleetcap/lib/auth/agent-enrolment';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';

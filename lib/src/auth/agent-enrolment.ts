@@ -86,4 +86,3 @@ export async function listCredentials(sql: Sql): Promise<Array<Record<string, un
   );
   return rows;
 }
-
