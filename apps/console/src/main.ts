@@ -77,12 +77,16 @@ const server = await startHttpServer({
     metrics.refused.inc({ reason: `tls-${reason}` });
     if (Date.now() - lastTlsLog < 10_000) return;
     lastTlsLog = Date.now();
-    log.warn(
-      { code: `console.tls.${reason}`, remote, err: err.message },
-      reason === 'plaintext'
-        ? 'refused a plain HTTP request on the HTTPS port: open https:// (the stack CA signs the certificate)'
-        : 'a TLS handshake failed (a browser that does not trust the stack CA, or no TLS at all)',
-    );
+    if (reason === 'plaintext')
+      log.warn(
+        { code: 'console.tls.plaintext', remote, err: err.message },
+        'refused a plain HTTP request on the HTTPS port: open https:// (the stack CA signs the certificate)',
+      );
+    else
+      log.warn(
+        { code: 'console.tls.handshake', remote, err: err.message },
+        'a TLS handshake failed (a browser that does not trust the stack CA, or no TLS at all)',
+      );
   },
   health: async () => ({
     ...(await dbHealth()),
