@@ -12,12 +12,20 @@ import { migrationVariables } from '@fleetcap/lib/db/accounts';
 import { loadMigrations, migrate } from '@fleetcap/lib/db/migrate';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { TCP_ACK, TCP_PSH } from '@fleetcap/lib/packet/decode';
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { type RunningApp, startApp } from '../../test/helpers/processes.ts';
 import { accounts, connections, repoRoot } from '../../test/helpers/stack.ts';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' }, loads: { type: 'string', default: '50' } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    loads: { type: 'string', default: '50' },
+    /** Leave the database for a look at the plans (drop it later: DROP DATABASE fleetcap_console_bench). */
+    'keep-database': { type: 'boolean', default: false },
+    /** Only load the database and leave it (with --keep-database). */
+    'load-only': { type: 'boolean', default: false },
+  },
 });
 const ROWS = Number(values.rows);
 const LOADS = Number(values.loads);
@@ -39,6 +47,18 @@ const admin = await mysql.createConnection({
   timezone: 'Z',
 });
 let consoleApp: RunningApp | undefined;
+const redisPrefix = `bc${process.pid}`;
+
+/** The bench's console sessions in Redis. */
+async function dropSessions(): Promise<void> {
+  const redis = new Redis(connections.redisUrl);
+  try {
+    for await (const keys of redis.scanStream({ match: `${redisPrefix}:*`, count: 1000 }) as AsyncIterable<string[]>)
+      if (keys.length > 0) await redis.unlink(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 async function dropBench(): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
@@ -190,6 +210,7 @@ try {
   console.error(`loading ${ROWS.toLocaleString()} verdict rows into ${DB}…`);
   const { alertId, seconds } = await load(db);
   console.error(`loaded in ${seconds.toFixed(0)} s`);
+  if (values['load-only']) process.exit(0);
   const password = 'bench-console-password';
   await addConsoleUser(db, 'bench', 'viewer', password);
   consoleApp = await startApp('console', {
@@ -198,7 +219,7 @@ try {
     FLEETCAP_CONSOLE_TLS_CERT: join(stackHome, 'tls', 'console.crt'),
     FLEETCAP_CONSOLE_TLS_KEY: join(stackHome, 'tls', 'console.key'),
     FLEETCAP_CONSOLE_SESSION_SECRET_FILE: join(stackHome, 'secrets', 'console-session.secret'),
-    FLEETCAP_REDIS_PREFIX: `bc${process.pid}`,
+    FLEETCAP_REDIS_PREFIX: redisPrefix,
   });
   const port = consoleApp.port;
   const cookie = await signIn(port, 'bench', password);
@@ -295,6 +316,7 @@ try {
   process.exitCode = results.every((r) => r['under 300 ms (p95)'] === 'yes') ? 0 : 1;
 } finally {
   await consoleApp?.stop();
-  await dropBench();
+  await dropSessions();
+  if (!values['keep-database']) await dropBench();
   await admin.end();
 }

@@ -74,6 +74,7 @@ export function createConsoleApp(o: ConsoleAppOptions): express.Express {
   const eta = new Eta({ views, cache: true, autoEscape: true });
   const css = readFileSync(new URL('./views/console.css', import.meta.url));
   const now = o.now ?? (() => new Date());
+  const alertLabels = q.alertLabelsCache();
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -208,7 +209,7 @@ export function createConsoleApp(o: ConsoleAppOptions): express.Express {
       const form = Object.fromEntries(
         ['from', 'to', 'label', 'agent', 'source', 'target'].map((k) => [k, typeof raw[k] === 'string' ? raw[k] : '']),
       );
-      const labels = await q.alertLabels(o.report);
+      const labels = await alertLabels(o.report);
       let f: ReturnType<typeof parseAlertFilters>;
       try {
         f = parseAlertFilters(raw, now(), o.defaultRangeHours);

@@ -49,30 +49,32 @@ export async function fleet(sql: Sql): Promise<FleetAgent[]> {
   });
 }
 
-function alertWhere(f: AlertFilters): { where: string; values: unknown[] } {
+/**
+ * The index of migration 012 for the filters: the most selective filter given (a source, a target, an agent, a label,
+ * in that order) leads. Each index is (alert, <column>, first_packet_at, label), so every query of the alerts page
+ * reads it in order or counts from it alone.
+ */
+export function alertIndex(f: AlertFilters): string {
+  if (f.source) return 'ix_alert_client_time';
+  if (f.target) return 'ix_alert_server_time';
+  if (f.agent) return 'ix_alert_agent_time';
+  if (f.label) return 'ix_alert_label_time';
+  return 'ix_alert_time_label';
+}
+
+function alertWhere(f: AlertFilters): { from: string; where: string; values: unknown[] } {
   const where = ['alert = 1', 'first_packet_at >= ?', 'first_packet_at < ?'];
   const values: unknown[] = [f.from, f.to];
-  if (f.label) {
-    where.push('label = ?');
-    values.push(f.label);
-  }
-  if (f.agent) {
-    where.push('agent_id = ?');
-    values.push(f.agent);
-  }
-  if (f.source) {
-    where.push('client_addr = ?');
-    values.push(f.source);
-  }
-  if (f.target) {
-    where.push('server_addr = ?');
-    values.push(f.target);
-  }
-  if (f.targetPort) {
-    where.push('server_port = ?');
-    values.push(f.targetPort);
-  }
-  return { where: where.join(' AND '), values };
+  const add = (clause: string, value: unknown) => {
+    where.push(clause);
+    values.push(value);
+  };
+  if (f.label) add('label = ?', f.label);
+  if (f.agent) add('agent_id = ?', f.agent);
+  if (f.source) add('client_addr = ?', f.source);
+  if (f.target) add('server_addr = ?', f.target);
+  if (f.targetPort) add('server_port = ?', f.targetPort);
+  return { from: `session_verdict FORCE INDEX (${alertIndex(f)})`, where: where.join(' AND '), values };
 }
 
 export interface AlertsPage {
@@ -83,15 +85,15 @@ export interface AlertsPage {
 
 /** Alerted sessions, newest first, `pageRows` a page, with how many of their packets are kept. */
 export async function alerts(sql: Sql, f: AlertFilters, pageRows: number): Promise<AlertsPage> {
-  const { where, values } = alertWhere(f);
+  const { from, where, values } = alertWhere(f);
   const [[rows], [count]] = await Promise.all([
     sql.query<mysql.RowDataPacket[]>(
       `SELECT id, agent_id, community_id, label, score, protocol, client_addr, client_port, server_addr, server_port,
               first_packet_at, packets, bytes, service, conn_state
-       FROM session_verdict WHERE ${where} ORDER BY first_packet_at DESC, id DESC LIMIT ? OFFSET ?`,
+       FROM ${from} WHERE ${where} ORDER BY first_packet_at DESC, label DESC, id DESC LIMIT ? OFFSET ?`,
       [...values, pageRows + 1, (f.page - 1) * pageRows],
     ),
-    sql.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM session_verdict WHERE ${where}`, values),
+    sql.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${from} WHERE ${where}`, values),
   ]);
   const page = rows.slice(0, pageRows) as Row[];
   if (page.length > 0) {
@@ -113,21 +115,34 @@ export interface LabelCount {
 
 /** Alerts per label per bucket of `bucketSeconds` (bucket = seconds since the epoch / bucketSeconds). */
 export async function alertCounts(sql: Sql, f: AlertFilters, bucketSeconds: number): Promise<LabelCount[]> {
-  const { where, values } = alertWhere(f);
+  const { from, where, values } = alertWhere(f);
   const [rows] = await sql.query<mysql.RowDataPacket[]>(
     `SELECT FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01', first_packet_at) / ?) AS bucket, label, COUNT(*) AS n
-     FROM session_verdict WHERE ${where} GROUP BY bucket, label`,
+     FROM ${from} WHERE ${where} GROUP BY bucket, label`,
     [bucketSeconds, ...values],
   );
   return rows.map((r) => ({ bucket: Number(r.bucket), label: String(r.label), n: Number(r.n) }));
 }
 
-/** The labels that alerted in the last year (the filter's choices), from the label index. */
-export async function alertLabels(sql: Sql): Promise<string[]> {
-  const [rows] = await sql.query<mysql.RowDataPacket[]>(
-    'SELECT DISTINCT label FROM session_verdict WHERE alert = 1 ORDER BY label LIMIT 100',
-  );
-  return rows.map((r) => String(r.label));
+/**
+ * The labels that have alerted (the label filter's choices). Read once a minute at most: it is the model's attack
+ * classes, which change with a new model, and finding them reads every alert's index entry.
+ */
+export function alertLabelsCache(ttlMs = 60_000, now = () => Date.now()) {
+  let cached: { at: number; labels: Promise<string[]> } | null = null;
+  return (sql: Sql): Promise<string[]> => {
+    if (cached && now() - cached.at < ttlMs) return cached.labels;
+    const labels = sql
+      .query<mysql.RowDataPacket[]>(
+        'SELECT DISTINCT label FROM session_verdict FORCE INDEX (ix_alert_label_time) WHERE alert = 1 ORDER BY label LIMIT 100',
+      )
+      .then(([rows]) => rows.map((r) => String(r.label)));
+    cached = { at: now(), labels };
+    labels.catch(() => {
+      cached = null;
+    });
+    return labels;
+  };
 }
 
 export const DETECTORS = ['horizontal_scan', 'vertical_scan', 'syn_flood', 'brute_force', 'beaconing'] as const;
@@ -159,7 +174,7 @@ export async function detections(sql: Sql, f: AlertFilters, limit: number): Prom
   const [rows] = await sql.query<mysql.RowDataPacket[]>(
     `SELECT id, detector, source_addr, target, window_seconds, threshold, peak_count, sessions, distinct_targets,
             distinct_sources, agents, first_seen, last_seen
-     FROM detection WHERE ${where.join(' AND ')} ORDER BY last_seen DESC, id DESC LIMIT ?`,
+     FROM detection FORCE INDEX (ix_last_seen) WHERE ${where.join(' AND ')} ORDER BY last_seen DESC, id DESC LIMIT ?`,
     [...values, limit],
   );
   return rows as Row[];
