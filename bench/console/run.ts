@@ -71,6 +71,15 @@ async function dropBench(): Promise<void> {
 async function load(db: mysql.Connection): Promise<{ alertId: number; seconds: number }> {
   const t0 = Date.now();
   const spanUs = DAYS * 86_400_000_000;
+  // The secondary indexes are dropped for the load and built again after it, in one ALTER (a sorted build, several
+  // times faster than updating 14 indexes row by row); the table ends as the migrations made it.
+  const [indexRows] = await db.query(
+    `SELECT index_name, non_unique, GROUP_CONCAT(column_name ORDER BY seq_in_index) AS cols
+     FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'session_verdict'
+       AND index_name <> 'PRIMARY' GROUP BY index_name, non_unique`,
+  );
+  const indexes = indexRows as Array<{ index_name: string; non_unique: number; cols: string }>;
+  await db.query(`ALTER TABLE session_verdict ${indexes.map((i) => `DROP KEY ${i.index_name}`).join(', ')}`);
   // One INSERT … SELECT over MariaDB's sequence engine: 10% alerts over five labels, 50 agents, 7 days back from now.
   const chunk = 250_000;
   for (let start = 1; start <= ROWS; start += chunk) {
@@ -91,6 +100,11 @@ async function load(db: mysql.Connection): Promise<{ alertId: number; seconds: n
       [now, now],
     );
   }
+  await db.query(
+    `ALTER TABLE session_verdict ${indexes
+      .map((i) => `ADD ${Number(i.non_unique) === 0 ? 'UNIQUE ' : ''}KEY ${i.index_name} (${i.cols})`)
+      .join(', ')}`,
+  );
   // Kept packets for 2,000 alerts (10 frames each), as the worker stores them.
   const [alertRows] = await db.query('SELECT id FROM session_verdict WHERE alert = 1 ORDER BY id DESC LIMIT 2000');
   const ids = (alertRows as Array<{ id: number }>).map((r) => r.id);
