@@ -13,6 +13,7 @@ COPY apps/session-worker/package.json apps/session-worker/
 COPY apps/config-sync/package.json apps/config-sync/
 COPY apps/forecast/package.json apps/forecast/
 COPY apps/detector/package.json apps/detector/
+COPY apps/console/package.json apps/console/
 # onnxruntime-node would fetch optional GPU binaries at install; forecast runs on the CPU build it ships.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
@@ -34,6 +35,7 @@ COPY apps/session-worker/package.json apps/session-worker/
 COPY apps/config-sync/package.json apps/config-sync/
 COPY apps/forecast/package.json apps/forecast/
 COPY apps/detector/package.json apps/detector/
+COPY apps/console/package.json apps/console/
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/lib/dist lib/dist
@@ -45,6 +47,7 @@ COPY --from=build /app/apps/session-worker/dist apps/session-worker/dist
 COPY --from=build /app/apps/config-sync/dist apps/config-sync/dist
 COPY --from=build /app/apps/forecast/dist apps/forecast/dist
 COPY --from=build /app/apps/detector/dist apps/detector/dist
+COPY --from=build /app/apps/console/dist apps/console/dist
 COPY --from=build /app/stack/dist stack/dist
 # Read at run time: the migrations (fleetcap migrate) and the model forecast serves.
 COPY sql sql

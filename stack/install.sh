@@ -16,6 +16,7 @@ APT_PACKAGES=(
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
   libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
   prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
+  chromium  # the console's browser tests drive it through puppeteer-core (nothing downloads a browser)
 )
 
 missing=()

@@ -185,8 +185,9 @@ CONF
     -cp "$STATE/jvm/connect/*" org.apache.kafka.connect.cli.ConnectDistributed "$dir/connect.properties"
 }
 
-# The local CA and splitcap's certificate (for 127.0.0.1, ::1 and localhost), made once and again when the
-# certificate is 30 days from expiry: splitcap serves HTTPS with them, agents verify against ca.crt. Keys are 0600.
+# The local CA and the certificates of splitcap and the console (for 127.0.0.1, ::1 and localhost), made once and
+# again when a certificate is 30 days from expiry: splitcap and the console serve HTTPS with them, agents and browsers
+# verify against ca.crt. Keys are 0600.
 make_tls() {
   local dir="$STATE/tls"
   mkdir -p "$dir"
@@ -197,20 +198,25 @@ make_tls() {
       -subj "/CN=fleetcap local CA" -addext "basicConstraints=critical,CA:TRUE" \
       -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>>"$LOGS/tls.log") \
       || die "openssl could not make the CA: read $LOGS/tls.log"
-    rm -f "$dir/splitcap.crt"
+    rm -f "$dir/splitcap.crt" "$dir/console.crt"
   fi
-  if [[ ! -f "$dir/splitcap.key" || ! -f "$dir/splitcap.crt" ]] || ! openssl x509 -checkend 2592000 -noout -in "$dir/splitcap.crt" >/dev/null 2>&1; then
-    say "making splitcap's certificate ($dir/splitcap.crt, signed by the local CA)"
-    (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=splitcap" \
-      -keyout "$dir/splitcap.key" -out "$dir/splitcap.csr" 2>>"$LOGS/tls.log" \
-      && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$dir/splitcap.ext" \
-      && openssl x509 -req -in "$dir/splitcap.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
-        -days 825 -extfile "$dir/splitcap.ext" -out "$dir/splitcap.crt" 2>>"$LOGS/tls.log") \
-      || die "openssl could not make splitcap's certificate: read $LOGS/tls.log"
-    rm -f "$dir/splitcap.csr" "$dir/splitcap.ext"
-  fi
-  chmod 600 "$dir/ca.key" "$dir/splitcap.key"
-  chmod 644 "$dir/ca.crt" "$dir/splitcap.crt"
+  local name
+  for name in splitcap console; do
+    if [[ ! -f "$dir/$name.key" || ! -f "$dir/$name.crt" ]] || ! openssl x509 -checkend 2592000 -noout -in "$dir/$name.crt" >/dev/null 2>&1; then
+      say "making the $name certificate ($dir/$name.crt, signed by the local CA)"
+      (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+        -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>>"$LOGS/tls.log" \
+        && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$dir/$name.ext" \
+        && openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+          -days 825 -extfile "$dir/$name.ext" -out "$dir/$name.crt" 2>>"$LOGS/tls.log") \
+        || die "openssl could not make the $name certificate: read $LOGS/tls.log"
+      rm -f "$dir/$name.csr" "$dir/$name.ext"
+    fi
+    chmod 600 "$dir/$name.key"
+    chmod 644 "$dir/$name.crt"
+  done
+  chmod 600 "$dir/ca.key"
+  chmod 644 "$dir/ca.crt"
 }
 
 # Secrets the stack generates once (0600 files under .stack/secrets/, read by the apps from their files).
@@ -219,7 +225,7 @@ make_secrets() {
   mkdir -p "$dir"
   chmod 700 "$dir"
   local name
-  for name in zk-configsync.password; do
+  for name in zk-configsync.password console-session.secret; do
     if [[ ! -s "$dir/$name" ]]; then
       (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name")
     fi

@@ -12,6 +12,20 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
 /** The CA of the stack (`stack up` makes it): splitcap's certificate is verified against it. */
 export const stackCaFile = join(stackHome, 'tls', 'ca.crt');
+/** The console's certificate and session secret, made by `stack up` beside splitcap's. */
+export function consoleEnv(home: string = stackHome): Record<string, string> {
+  return {
+    FLEETCAP_CONSOLE_TLS_CERT: join(home, 'tls', 'console.crt'),
+    FLEETCAP_CONSOLE_TLS_KEY: join(home, 'tls', 'console.key'),
+    FLEETCAP_CONSOLE_SESSION_SECRET_FILE: join(home, 'secrets', 'console-session.secret'),
+  };
+}
+
+/** Where a person opens the console. */
+export function consoleUrl(a: LocalApp): string {
+  return `https://127.0.0.1:${a.port}/`;
+}
+
 /** This module is TypeScript when the CLI runs from its sources (through tsx), JavaScript when compiled. */
 const fromSources = import.meta.url.endsWith('.ts');
 
@@ -25,7 +39,7 @@ export interface LocalApp {
   /** The variable an operator sets to move it (the same, except for the two workers of one app). */
   setBy: string;
   port: number;
-  /** https: the app serves HTTPS with the stack's certificate (splitcap). */
+  /** https: the app serves HTTPS with the stack's certificate (splitcap, console). */
   scheme: 'http' | 'https';
 }
 
@@ -46,7 +60,7 @@ export function localApps(): LocalApp[] {
     portVariable,
     setBy: own ?? portVariable,
     port: portFromEnv(own ?? portVariable, fallback),
-    scheme: dir === 'splitcap' ? 'https' : 'http',
+    scheme: dir === 'splitcap' || dir === 'console' ? 'https' : 'http',
   });
   return [
     app('forecast', 'forecast', 'FLEETCAP_FORECAST_PORT', 8090),
@@ -57,6 +71,7 @@ export function localApps(): LocalApp[] {
     app('session-worker-2', 'session-worker', 'FLEETCAP_WORKER_PORT', 8092, 'FLEETCAP_WORKER_2_PORT'),
     app('detector', 'detector', 'FLEETCAP_DETECTOR_PORT', 8093),
     app('listener', 'listener', 'FLEETCAP_LISTENER_METRICS_PORT', 8095),
+    app('console', 'console', 'FLEETCAP_CONSOLE_PORT', 8443),
   ];
 }
 

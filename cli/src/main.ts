@@ -31,6 +31,10 @@ const MODULES: Array<{ commands: string[]; load: () => Promise<Register> }> = [
       };
     },
   },
+  {
+    commands: ['console-user'],
+    load: async () => (await import('./commands/console-user.ts')).registerConsoleUserCommand,
+  },
   { commands: ['pcap'], load: async () => (await import('./commands/pcap.ts')).registerPcapCommand },
   {
     commands: ['detections'],

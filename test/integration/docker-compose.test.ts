@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadConfigSyncConfig } from '@fleetcap/config-sync/config';
+import { loadConsoleConfig } from '@fleetcap/console/config';
 import { loadDetectorConfig } from '@fleetcap/detector/config';
 import { loadForecastConfig } from '@fleetcap/forecast/config';
 import { loadListenerOptions } from '@fleetcap/listener/options';
@@ -23,6 +24,7 @@ test('docker-compose.yml is valid and holds the same servers and apps, and the m
     'alertmanager',
     'config-sync',
     'connect',
+    'console',
     'detector',
     'forecast',
     'grafana',
@@ -103,6 +105,10 @@ interface ScrapeConfig {
 
 /** Where each app's /metrics listens, as its own config module reads the service's environment. */
 const listens: Record<string, (env: Record<string, string>) => { host: string; port: number | 'off' }> = {
+  console: (env) => {
+    const c = loadConsoleConfig(env);
+    return { host: c.FLEETCAP_CONSOLE_HOST, port: c.FLEETCAP_CONSOLE_PORT };
+  },
   splitcap: (env) => {
     // Compose must give the tokens (splitcap refuses to start without them).
     const c = loadSplitcapConfig(env);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -307,6 +308,12 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
     await run.waitFor('fleetcap keeps running');
     const out = run.out;
     assert.ok(!out.includes('build the traffic lab'), 'loopback traffic needs no lab');
+    // The report says where the console is, and the console answers there over HTTPS (its sign-in page).
+    const consoleAt = /^Console: (https:\/\/127\.0\.0\.1:\d+\/) /m.exec(out)?.[1];
+    assert.ok(consoleAt, out);
+    const signIn = await httpsGetText(`${consoleAt}sign-in`, readFileSync(stackCaFile));
+    assert.equal(signIn.status, 200);
+    assert.match(signIn.text, /<title>Sign in · fleetcap console<\/title>/);
     const [rows] = await db.query(
       "SELECT COUNT(*) AS n FROM session_verdict WHERE id > ? AND agent_id = 'local-agent' AND server_port = 18081 AND client_addr = '127.0.0.1' AND protocol = 'tcp'",
       [since],
@@ -328,6 +335,7 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       'session-worker-2',
       'detector',
       'listener',
+      'console',
     ]) {
       assert.match(
         status.stdout,
@@ -342,8 +350,8 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       const job = a.app === 'session-worker' ? 'session-worker' : a.name;
       jobs[job] = [...(jobs[job] ?? []), `127.0.0.1:${a.port}`];
     }
-    // splitcap serves HTTPS with the stack's certificate.
-    const prom = await startPrometheus(jobs, 1, { splitcap: stackCaFile });
+    // splitcap and the console serve HTTPS with the stack's certificates.
+    const prom = await startPrometheus(jobs, 1, { splitcap: stackCaFile, console: stackCaFile });
     try {
       await prom.waitForScrapes(localApps().length, 3);
       const dashboard = JSON.parse(
@@ -431,3 +439,16 @@ test('Ctrl-C in the middle of a lab scenario stops the apps and the agent and te
   assert.equal(left, '', 'no app, sniffer or lab tool is left running');
   assertStackUp();
 });
+
+/** GET over HTTPS trusting `ca` only. */
+function httpsGetText(url: string, ca: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -273,6 +273,37 @@ describe('least-privilege accounts', () => {
     }
   });
 
+  test('the console account signs people in and enrols or revokes agents, nothing more (migration 012)', async () => {
+    const c = await mysqlAs('console');
+    const agent = uniqueId('cons').slice(0, 60);
+    const denied = /denied/;
+    try {
+      await c.query('SELECT id, name, role, password_hash, disabled_at FROM console_user LIMIT 1');
+      await c.query('UPDATE console_user SET last_sign_in_at = NOW(3) WHERE id = 0');
+      await assert.rejects(c.query("UPDATE console_user SET role = 'admin' WHERE id = 0"), denied);
+      await assert.rejects(
+        c.query("INSERT INTO console_user (name, role, password_hash) VALUES ('x', 'admin', 'x')"),
+        denied,
+      );
+      await c.query(
+        "INSERT INTO agent_credential (agent_id, token_sha256, zk_digest, note) VALUES (?, SHA2(?, 256), 'agent.x:y', 'grant test')",
+        [agent, agent],
+      );
+      await c.query('UPDATE agent_credential SET revoked_at = NOW(3) WHERE agent_id = ?', [agent]);
+      await c.query('SELECT id, agent_id, note, created_at, not_after, revoked_at FROM agent_credential LIMIT 1');
+      await assert.rejects(c.query('SELECT token_sha256 FROM agent_credential LIMIT 1'), denied);
+      await assert.rejects(c.query('SELECT zk_digest FROM agent_credential LIMIT 1'), denied);
+      await assert.rejects(c.query('DELETE FROM agent_credential WHERE agent_id = ?', [agent]), denied);
+      await assert.rejects(c.query('SELECT id FROM session_verdict LIMIT 1'), denied);
+      await assert.rejects(c.query("UPDATE sniffer_config SET bpf_filter = 'x'"), denied);
+    } finally {
+      await c.end();
+      const a = await mysqlAs('admin');
+      await a.query('DELETE FROM agent_credential WHERE agent_id = ?', [agent]);
+      await a.end();
+    }
+  });
+
   test('the CDC account has the replication grants Debezium documents, and no write grant', async () => {
     const c = await mysqlAs('cdc');
     try {

@@ -3,93 +3,13 @@
 // the table holds only its verifiers (lib/src/auth/agent-credential.ts). splitcap and config-sync read the table
 // every second, so the change is in force within seconds, with no restart.
 import { writeFileSync } from 'node:fs';
-import { agentIdPattern } from '@fleetcap/lib/agent/paths';
-import { credentialVerifiers, newAgentSecret } from '@fleetcap/lib/auth/agent-credential';
+import { addAgent, type Enrolled, listCredentials, revokeAgent, rotateAgent } from '@fleetcap/lib/auth/agent-enrolment';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
 import { renderTable } from './report.ts';
 
-export interface Enrolled {
-  agentId: string;
-  credentialId: number;
-  secret: string;
-  /** The old credentials' expiry (rotate only). */
-  oldUntil?: Date;
-}
-
-type Sql = Pick<mysql.Connection, 'query' | 'execute'>;
-
-function checkAgentId(agentId: string): void {
-  if (!agentIdPattern.test(agentId))
-    throw new Error(
-      `"${agentId}" is no agent id: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    );
-}
-
-const validNow = 'revoked_at IS NULL AND (not_after IS NULL OR not_after > NOW(3))';
-
-async function validCount(sql: Sql, agentId: string): Promise<number> {
-  const [rows] = await sql.execute<mysql.RowDataPacket[]>(
-    `SELECT COUNT(*) AS n FROM agent_credential WHERE agent_id = ? AND ${validNow}`,
-    [agentId],
-  );
-  return Number(rows[0]?.n ?? 0);
-}
-
-async function insertCredential(sql: Sql, agentId: string, note: string): Promise<Enrolled> {
-  const secret = newAgentSecret();
-  const v = credentialVerifiers(agentId, secret);
-  const [res] = await sql.execute<mysql.ResultSetHeader>(
-    'INSERT INTO agent_credential (agent_id, token_sha256, zk_digest, note) VALUES (?, ?, ?, ?)',
-    [agentId, v.tokenSha256, v.zkDigest, note],
-  );
-  return { agentId, credentialId: res.insertId, secret };
-}
-
-/** A first credential for the agent; refused when it has a valid one (rotate it instead). */
-export async function addAgent(sql: Sql, agentId: string, note = ''): Promise<Enrolled> {
-  checkAgentId(agentId);
-  if ((await validCount(sql, agentId)) > 0)
-    throw new Error(
-      `agent "${agentId}" already has a valid credential: fleetcap agents rotate ${agentId} gives it a new one`,
-    );
-  return insertCredential(sql, agentId, note);
-}
-
-/** A new credential; the old ones stay valid for overlapSeconds (both secrets work meanwhile), then expire. */
-export async function rotateAgent(sql: Sql, agentId: string, overlapSeconds: number, note = ''): Promise<Enrolled> {
-  checkAgentId(agentId);
-  const enrolled = await insertCredential(sql, agentId, note || 'rotation');
-  await sql.execute(
-    `UPDATE agent_credential SET not_after = LEAST(COALESCE(not_after, NOW(3) + INTERVAL ? SECOND), NOW(3) + INTERVAL ? SECOND)
-     WHERE agent_id = ? AND id <> ? AND ${validNow}`,
-    [overlapSeconds, overlapSeconds, agentId, enrolled.credentialId],
-  );
-  return { ...enrolled, oldUntil: new Date(Date.now() + overlapSeconds * 1000) };
-}
-
-/** Revokes every valid credential of the agent; resolves with how many. */
-export async function revokeAgent(sql: Sql, agentId: string): Promise<number> {
-  checkAgentId(agentId);
-  const [res] = await sql.execute<mysql.ResultSetHeader>(
-    `UPDATE agent_credential SET revoked_at = NOW(3) WHERE agent_id = ? AND ${validNow}`,
-    [agentId],
-  );
-  return res.affectedRows;
-}
-
-export async function listCredentials(sql: Sql): Promise<Array<Record<string, unknown>>> {
-  const [rows] = await sql.query<mysql.RowDataPacket[]>(
-    `SELECT id, agent_id, note, created_at, not_after, revoked_at,
-            CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
-                 WHEN not_after IS NOT NULL AND not_after <= NOW(3) THEN 'expired'
-                 WHEN not_after IS NOT NULL THEN 'valid until not_after'
-                 ELSE 'valid' END AS state
-     FROM agent_credential ORDER BY agent_id, id`,
-  );
-  return rows;
-}
+export { addAgent, type Enrolled, listCredentials, revokeAgent, rotateAgent };
 
 /** What the operator puts on the agent's host. */
 export function agentConfigLines(e: Enrolled, secretFile?: string): string[] {

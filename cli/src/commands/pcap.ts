@@ -4,10 +4,15 @@
 // several occurrences) may have seen: then the command lists the sessions and asks for one (`--agent`, or the
 // verdict id), or writes them all into one file with `--all`.
 import { writeFileSync } from 'node:fs';
-import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { type KeptPacket, keptPackets, pcapOfKeptPackets } from '@fleetcap/lib/pcap/kept-packets';
 import type { Command } from 'commander';
 import type mysql from 'mysql2/promise';
 import { renderTable, withReportConnection } from './report.ts';
+
+export type { KeptPacket };
+
+/** The kept packets as one pcap file (lib/src/pcap/kept-packets.ts, shared with the console's download). */
+export const pcapOf = pcapOfKeptPackets;
 
 export const EXIT_WRITTEN = 0;
 export const EXIT_FAILED = 1;
@@ -54,14 +59,6 @@ export interface SessionMatch {
   packets_kept: number;
 }
 
-export interface KeptPacket {
-  verdict_id: number;
-  ts_us: string | number;
-  wire_length: number;
-  linktype: number;
-  frame: Buffer;
-}
-
 /** The sessions an argument names (narrowed to one agent with `agent`), newest first. */
 export async function findSessions(c: mysql.Connection, ref: SessionRef, agent?: string): Promise<SessionMatch[]> {
   const where: string[] = [];
@@ -88,39 +85,6 @@ export async function findSessions(c: mysql.Connection, ref: SessionRef, agent?:
     values,
   );
   return (rows as SessionMatch[]).map((r) => ({ ...r, packets_kept: Number(r.packets_kept) }));
-}
-
-export async function keptPackets(c: mysql.Connection, verdictIds: number[]): Promise<KeptPacket[]> {
-  if (verdictIds.length === 0) return [];
-  const [rows] = await c.query(
-    `SELECT verdict_id, CAST(ts_us AS CHAR) AS ts_us, wire_length, linktype, frame FROM alert_packet
-     WHERE verdict_id IN (?) ORDER BY ts_us, verdict_id, packet_index`,
-    [verdictIds],
-  );
-  return rows as KeptPacket[];
-}
-
-/** The packets as one classic pcap file (µs timestamps, as the session store keeps them). */
-export function pcapOf(packets: KeptPacket[]): Buffer {
-  const linktypes = [...new Set(packets.map((p) => p.linktype))];
-  if (linktypes.length !== 1) {
-    throw new PcapCommandError(
-      linktypes.length === 0
-        ? 'no packets to write'
-        : `the packets have several link types (${linktypes.join(', ')}): a pcap file holds one; write the sessions one at a time (by verdict id)`,
-    );
-  }
-  const writer = new PcapWriter({ linktype: linktypes[0]!, nanosecond: false });
-  for (const p of packets) {
-    const us = BigInt(p.ts_us);
-    writer.write({
-      tsSec: Number(us / 1_000_000n),
-      tsNsec: Number(us % 1_000_000n) * 1000,
-      data: p.frame,
-      origLen: p.wire_length,
-    });
-  }
-  return writer.toBuffer();
 }
 
 function describeRef(ref: SessionRef): string {

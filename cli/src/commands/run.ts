@@ -27,9 +27,9 @@ import {
   SCENARIO_TOOLS,
   SENSOR_INTERFACE,
 } from '../lab/drive.ts';
-import { appBuild, type LocalApp, localApps, stackCaFile } from '../local-apps.ts';
+import { appBuild, consoleEnv, consoleUrl, type LocalApp, localApps, probeApp, stackCaFile } from '../local-apps.ts';
 import { demoPorts, demoTraffic } from '../run/demo-traffic.ts';
-import { printRunReport } from '../run/run-report.ts';
+import { consoleLines, printRunReport } from '../run/run-report.ts';
 import { agentConfigStatus, countVerdicts, enrollAgent, labVerdicts, registerAgentWithSql } from '../run/run-sql.ts';
 import { uploadFile } from './upload.ts';
 
@@ -84,7 +84,7 @@ async function stopApps(apps: LaunchedApp[]): Promise<void> {
   for (const group of [
     ['listener'],
     ['config-sync'],
-    ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast', 'detector'],
+    ['session-worker-1', 'session-worker-2', 'splitcap', 'forecast', 'detector', 'console'],
   ]) {
     await Promise.all(apps.filter((a) => group.includes(a.name)).map((a) => a.stop()));
   }
@@ -151,7 +151,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
       `enroll the agent "${localAgentId}" in agent_credential (its secret: ${agentSecretFile}, mode 0600)`,
       () => enrollAgent(localAgentId, agentSecretFile),
     );
-    await step('start forecast, splitcap, 2 session-workers, config-sync and the detector', async () => {
+    await step('start forecast, splitcap, 2 session-workers, config-sync, the detector and the console', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
         startApp(
@@ -169,6 +169,12 @@ export async function runSystem(o: RunOptions): Promise<void> {
         ),
         startApp(apps, spec('config-sync'), common, true),
         startApp(apps, spec('detector'), common, true),
+        // `fleetcap up` may have started the console already: then that one serves.
+        probeApp(spec('console')).then((h) =>
+          h.state === 'healthy'
+            ? undefined
+            : startApp(apps, spec('console'), { ...common, ...consoleEnv(stackHome) }, true),
+        ),
       ]);
       for (const n of [1, 2]) {
         await startApp(
@@ -275,6 +281,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
         seed: o.seed,
       },
     );
+    for (const line of consoleLines(consoleUrl(spec('console')))) console.log(line);
     if (o.keep) {
       console.log(
         `\nfleetcap keeps running. Logs: ${appLogs}/*.log. Try: npx fleetcap report | agents | status${lab ? `; more lab traffic: FCL_RUNS_DIR=${lab.runsDir} bash lab/run.sh portscan 7` : ''}. Ctrl-C stops the apps${lab ? ' and the lab' : ''}.`,

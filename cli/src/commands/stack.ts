@@ -14,12 +14,29 @@ function runStack(args: string[]): never {
 export function registerStackCommands(program: Command): void {
   program
     .command('up')
-    .description('install what is missing, start every server of the local stack on loopback, apply the schema')
-    .action(() => runStack(['up']));
+    .description(
+      'install what is missing, start every server of the local stack on loopback, apply the schema, start the console',
+    )
+    .action(async () => {
+      const res = spawnSync('bash', [stackScript, 'up'], { stdio: 'inherit' });
+      if (res.status !== 0) process.exit(res.status ?? 1);
+      const { startConsoleDaemon } = await import('../console-daemon.ts');
+      try {
+        console.log(await startConsoleDaemon());
+      } catch (err) {
+        console.error(`fleetcap up: the servers are up, the console is not: ${(err as Error).message}`);
+        process.exit(1);
+      }
+    });
   program
     .command('down')
-    .description('stop every server of the local stack (data is kept under .stack/)')
-    .action(() => runStack(['down']));
+    .description('stop the console and every server of the local stack (data is kept under .stack/)')
+    .action(async () => {
+      const { stopConsoleDaemon } = await import('../console-daemon.ts');
+      const stopped = await stopConsoleDaemon();
+      if (stopped) console.log(stopped);
+      runStack(['down']);
+    });
   program
     .command('status')
     .description('show every server of the local stack and every app, healthy or not, and why')

@@ -36,3 +36,11 @@ export function labScoreLines(lab: LabOutcome): string[] {
   lines.push(`     captures and labels: ${lab.runsDir}/<scenario>-${lab.seed}/`);
   return lines;
 }
+
+/** Where the console is, and how to get an account (there is no default one). */
+export function consoleLines(url: string): string[] {
+  return [
+    `\nConsole: ${url} (HTTPS with the stack's certificate; trust .stack/tls/ca.crt in the browser)`,
+    '     sign in with an account made by: npx fleetcap console-user add <name> --role admin',
+  ];
+}

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { parseEnv } from '../config/connections.ts';
 
-export const accountRoles = ['worker', 'report', 'cdc', 'configsync', 'detector', 'splitcap'] as const;
+export const accountRoles = ['worker', 'report', 'cdc', 'configsync', 'detector', 'splitcap', 'console'] as const;
 export type AccountRole = (typeof accountRoles)[number];
 
 const accountEnv = z.object({
@@ -21,6 +21,9 @@ const accountEnv = z.object({
   /** splitcap: reads the agents' upload-token verifiers (agent_credential, sql/008). */
   FLEETCAP_MYSQL_SPLITCAP_USER: z.string().min(1).default('fleetcap_splitcap'),
   FLEETCAP_MYSQL_SPLITCAP_PASSWORD: z.string().min(8).default('fleetcap-splitcap-local'),
+  /** The console: reads console_user, enrols and revokes agents for its admins (sql/012). */
+  FLEETCAP_MYSQL_CONSOLE_USER: z.string().min(1).default('fleetcap_console'),
+  FLEETCAP_MYSQL_CONSOLE_PASSWORD: z.string().min(8).default('fleetcap-console-local'),
 });
 
 export interface Account {
@@ -37,6 +40,7 @@ export function loadAccounts(env: Record<string, string | undefined> = process.e
     configsync: { user: e.FLEETCAP_MYSQL_CONFIGSYNC_USER, password: e.FLEETCAP_MYSQL_CONFIGSYNC_PASSWORD },
     detector: { user: e.FLEETCAP_MYSQL_DETECTOR_USER, password: e.FLEETCAP_MYSQL_DETECTOR_PASSWORD },
     splitcap: { user: e.FLEETCAP_MYSQL_SPLITCAP_USER, password: e.FLEETCAP_MYSQL_SPLITCAP_PASSWORD },
+    console: { user: e.FLEETCAP_MYSQL_CONSOLE_USER, password: e.FLEETCAP_MYSQL_CONSOLE_PASSWORD },
   };
 }
 
