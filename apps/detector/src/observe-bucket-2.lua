@@ -101,6 +101,61 @@ if #fields > 0 then
   end
 end
 
+local function setsOf(inc)
+  local sets = {}
+  for li = 9, 12 do
+    local set = {}
+    for _, x in ipairs(inc[li]) do set[x] = true end
+    sets[li] = set
+  end
+  return sets
+end
+
+local function add(inc, sets, ecap, li, value)
+  local set = sets[li]
+  if set[value] then return end
+  if #inc[li] < ecap then
+    set[value] = true
+    inc[li][#inc[li] + 1] = value
+  else
+    inc[li + 4] = inc[li + 4] + 1
+  end
+end
+
+local function record(inc, sets, ecap, data)
+  if not data or data == '' then return end
+  local cid, agent, target, source = string.match(data, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  if not cid then return end
+  add(inc, sets, ecap, 9, target)
+  add(inc, sets, ecap, 10, source)
+  add(inc, sets, ecap, 11, agent)
+  add(inc, sets, ecap, 12, cid)
+end
+
+-- As regularPeriod in rules.ts, over the live members from h on (sorted by time).
+local function period(c, mNames, mTimes, live, h)
+  local starts = {}
+  for j = h, #mTimes do
+    local x = mTimes[j]
+    if live[mNames[j]] == x and (#starts == 0 or x - starts[#starts] >= c.merge) then starts[#starts + 1] = x end
+  end
+  if #starts < c.threshold then return nil end
+  local intervals, sorted = {}, {}
+  for j = 2, #starts do
+    intervals[#intervals + 1] = starts[j] - starts[j - 1]
+    sorted[#sorted + 1] = starts[j] - starts[j - 1]
+  end
+  table.sort(sorted)
+  local median = sorted[math.floor((#sorted - 1) / 2) + 1]
+  if median < c.minPeriod then return nil end
+  local jitter, regular = c.jitter * median, 0
+  for _, d in ipairs(intervals) do
+    if math.abs(d - median) <= jitter then regular = regular + 1 end
+  end
+  if regular >= math.ceil(0.8 * #intervals) then return median / 1e6 end
+  return nil
+end
+
 local perSubject, changed, writes = {}, {}, {}
 
 for si, s in ipairs(subjects) do
@@ -129,59 +184,9 @@ for si, s in ipairs(subjects) do
     local live, n, h = {}, #mNames, 1
     for j = 1, n do live[mNames[j]] = mTimes[j] end
     local windowUs, cap, ecap = c.window, c.cap, c.ecap
+    local tombstones = false
 
-    local sets = nil
-    local function loadSets()
-      sets = {}
-      for li = 9, 12 do
-        local set = {}
-        for _, x in ipairs(inc[li]) do set[x] = true end
-        sets[li] = set
-      end
-    end
-    local function add(li, value)
-      local set = sets[li]
-      if set[value] then return end
-      if #inc[li] < ecap then
-        set[value] = true
-        inc[li][#inc[li] + 1] = value
-      else
-        inc[li + 4] = inc[li + 4] + 1
-      end
-    end
-    local function record(data)
-      if not data or data == '' then return end
-      local cid, agent, target, source = string.match(data, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
-      if not cid then return end
-      add(9, target)
-      add(10, source)
-      add(11, agent)
-      add(12, cid)
-    end
-    if inc then loadSets() end
-
-    local function period()
-      local starts = {}
-      for j = h, #mTimes do
-        local x = mTimes[j]
-        if live[mNames[j]] == x and (#starts == 0 or x - starts[#starts] >= c.merge) then starts[#starts + 1] = x end
-      end
-      if #starts < c.threshold then return nil end
-      local intervals, sorted = {}, {}
-      for j = 2, #starts do
-        intervals[#intervals + 1] = starts[j] - starts[j - 1]
-        sorted[#sorted + 1] = starts[j] - starts[j - 1]
-      end
-      table.sort(sorted)
-      local median = sorted[math.floor((#sorted - 1) / 2) + 1]
-      if median < c.minPeriod then return nil end
-      local jitter, regular = c.jitter * median, 0
-      for _, d in ipairs(intervals) do
-        if math.abs(d - median) <= jitter then regular = regular + 1 end
-      end
-      if regular >= math.ceil(0.8 * #intervals) then return median / 1e6 end
-      return nil
-    end
+    local sets = inc and setsOf(inc) or nil
 
     for o = 0, k - 1 do
       local at = first + o * 4
@@ -189,7 +194,10 @@ for si, s in ipairs(subjects) do
       if t > now then now = t end
       local old = live[member]
       if old == nil or t > old then
-        if old ~= nil then n = n - 1 end
+        if old ~= nil then
+          n = n - 1
+          tombstones = true
+        end
         local j = #mTimes
         if j < h or mTimes[j] <= t then
           mNames[j + 1], mTimes[j + 1], mData[j + 1] = member, t, data
@@ -224,7 +232,8 @@ for si, s in ipairs(subjects) do
       if not inc then
         local pr, triggered = nil, false
         if c.period then
-          pr = period()
+          -- Fewer live starts than the threshold cannot hold a period (merging only lowers the count).
+          if n >= c.threshold then pr = period(c, mNames, mTimes, live, h) end
           triggered = pr ~= nil
         else
           triggered = n >= c.threshold
@@ -238,21 +247,21 @@ for si, s in ipairs(subjects) do
             end
           end
           inc = { field .. '|' .. us(firstUs), firstUs, now, n, n, n, 1, pr or false, {}, {}, {}, {}, 0, 0, 0, 0 }
-          loadSets()
+          sets = setsOf(inc)
           for j = h, #mTimes do
-            if live[mNames[j]] == mTimes[j] then record(mData[j]) end
+            if live[mNames[j]] == mTimes[j] then record(inc, sets, ecap, mData[j]) end
           end
           status, opened = 1, opened + 1
         end
       else
-        record(data)
+        record(inc, sets, ecap, data)
         inc[4] = inc[4] + 1
         inc[6] = n
         if n > inc[5] then inc[5] = n end
         if t < inc[2] then inc[2] = t end
         inc[3] = math.max(inc[3], lastUs, t)
         if c.period then
-          local pr = period()
+          local pr = period(c, mNames, mTimes, live, h)
           if pr then inc[8] = pr end
         end
         inc[7] = inc[7] + 1
@@ -261,12 +270,15 @@ for si, s in ipairs(subjects) do
     end
 
     -- Compact: live members only; their sessions are dropped once an incident recorded them.
-    local nNames, nTimes, nData = {}, {}, {}
-    for j = h, #mTimes do
-      if live[mNames[j]] == mTimes[j] then
-        nNames[#nNames + 1] = mNames[j]
-        nTimes[#nTimes + 1] = mTimes[j]
-        nData[#nData + 1] = inc and '' or mData[j]
+    local nNames, nTimes, nData = mNames, mTimes, mData
+    if h > 1 or tombstones or inc then
+      nNames, nTimes, nData = {}, {}, {}
+      for j = h, #mTimes do
+        if live[mNames[j]] == mTimes[j] then
+          nNames[#nNames + 1] = mNames[j]
+          nTimes[#nTimes + 1] = mTimes[j]
+          nData[#nData + 1] = inc and '' or mData[j]
+        end
       end
     end
     writes[#writes + 1] = field
