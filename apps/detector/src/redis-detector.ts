@@ -163,7 +163,10 @@ export class RedisDetector {
           groups.set(name, group);
         }
         evidence ??= `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`;
-        group.argv.push(o.member, String(o.timeUs), String(Math.max(session.lastUs, o.timeUs)), evidence);
+        const startUs = String(o.timeUs);
+        const endUs = String(Math.max(session.lastUs, o.timeUs));
+        group.argv.push(o.member, startUs, endUs, evidence);
+        for (const member of o.moreMembers ?? []) group.argv.push(member, startUs, endUs, evidence);
       }
     }
     if (groups.size === 0) return outcome;
