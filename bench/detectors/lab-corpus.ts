@@ -10,11 +10,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { detectOffline, detectorSessionsOfFile } from '@fleetcap/cli/commands/detections';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
-import { detectOffline, detectorSessionsOfFile } from '../../cli/src/commands/detections.ts';
 
 const { values } = parseArgs({
   options: {
@@ -65,6 +65,10 @@ const report = {
   falseDetections: [] as string[],
 };
 
+if (!existsSync(values.runs)) {
+  console.error(`lab-corpus: --runs ${values.runs}: no such folder; give the lab's runs (lab/run.sh writes .lab/runs)`);
+  process.exit(2);
+}
 for (const run of readdirSync(values.runs).sort()) {
   const dir = join(values.runs, run);
   if (!existsSync(join(dir, 'labels.json')) || !existsSync(join(dir, 'capture.pcap'))) continue;
