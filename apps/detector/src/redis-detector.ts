@@ -106,9 +106,9 @@ function ttlMs(s: DetectorSettings): number {
 
 /** The per-detector part of the script's arguments: the same for every call of a batch. */
 function settingsArgs(config: DetectorConfig): string[] {
-  const enabled = DETECTORS.filter((d) => config[d].enabled);
-  const args = [String(enabled.length)];
-  for (const d of enabled) {
+  // Every detector, also a disabled one: the sweep keeps each one's subject count right in either case.
+  const args = [String(DETECTORS.length)];
+  for (const d of DETECTORS) {
     const s = config[d];
     args.push(
       d,
