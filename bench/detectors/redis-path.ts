@@ -1,5 +1,6 @@
 // The Redis half of bench/detectors: RedisDetector fed batches as the detector app feeds it, and Redis' memory per
 // tracked subject. Every key is under its own prefix, removed afterwards.
+import { readFileSync } from 'node:fs';
 import { RedisDetector } from '@fleetcap/detector/redis-detector';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
@@ -8,16 +9,32 @@ import { redisKeysWithPrefix } from '../../test/helpers/namespace.ts';
 
 const BATCH = 512;
 
-function redisCpu(info: string): number {
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return field('used_cpu_user') + field('used_cpu_sys');
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system, all threads) of a process from /proc/<pid>/stat; `children` adds waited-for children. */
+export function procCpuSeconds(pid: number | 'self', children = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+  return ticks / TICKS_PER_SECOND;
 }
 
 export class DetectorRedis {
   private readonly redis: Redis;
 
+  private redisPid = 0;
+
   constructor(url: string) {
     this.redis = new Redis(url);
+  }
+
+  /** redis-server's pid (the local stack's Redis runs on this machine, so its /proc is readable). */
+  async serverPid(): Promise<number> {
+    if (this.redisPid === 0) {
+      this.redisPid = Number(/^process_id:(\d+)/m.exec(await this.redis.info('server'))?.[1]);
+    }
+    return this.redisPid;
   }
 
   private async clear(prefix: string): Promise<void> {
@@ -28,11 +45,18 @@ export class DetectorRedis {
   async throughput(
     sessions: DetectorSession[],
     prefix: string,
-  ): Promise<{ sessionsPerSecond: number; sessionsPerCoreSecond: number; observationsPerSecond: number }> {
+  ): Promise<{
+    sessionsPerSecond: number;
+    sessionsPerCoreSecond: number;
+    observationsPerSecond: number;
+    detectorCpuSeconds: number;
+    redisCpuSeconds: number;
+  }> {
     const detector = new RedisDetector(this.redis, prefix);
     const config = defaultDetectorConfig();
-    const redisBefore = redisCpu(await this.redis.info('cpu'));
-    const cpu = process.cpuUsage();
+    const pid = await this.serverPid();
+    const redisBefore = procCpuSeconds(pid);
+    const selfBefore = procCpuSeconds('self');
     const started = performance.now();
     let observations = 0;
     for (let i = 0; i < sessions.length; i += BATCH) {
@@ -40,13 +64,15 @@ export class DetectorRedis {
       observations += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
     }
     const seconds = (performance.now() - started) / 1000;
-    const used = process.cpuUsage(cpu);
-    const redisSeconds = redisCpu(await this.redis.info('cpu')) - redisBefore;
+    const redisSeconds = procCpuSeconds(pid) - redisBefore;
+    const selfSeconds = procCpuSeconds('self') - selfBefore;
     await this.clear(prefix);
     return {
       sessionsPerSecond: sessions.length / seconds,
-      sessionsPerCoreSecond: sessions.length / ((used.user + used.system) / 1e6 + redisSeconds),
+      sessionsPerCoreSecond: sessions.length / (selfSeconds + redisSeconds),
       observationsPerSecond: observations / seconds,
+      detectorCpuSeconds: selfSeconds,
+      redisCpuSeconds: redisSeconds,
     };
   }
 

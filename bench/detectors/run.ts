@@ -1,9 +1,11 @@
 // Benchmark of the detectors (lib/src/detectors, apps/detector):
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
-//  2. the Redis path (RedisDetector: observe-subject-7.lua per subject and batch of 512, pipelined, as the detector
-//     app does): sessions per second, per core counting this process's and redis-server's CPU time, and its
-//     observations (session x detector) per second as a ratio of `redis-benchmark -P 64 -t zadd` on the same Redis;
+//  2. the Redis path (RedisDetector: batches of 512, one observe-bucket-2.lua call per bucket touched, pipelined, as
+//     the detector app does): sessions per second, and per CPU-second, "per core" counting this process's and
+//     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of
+//     `redis-benchmark -P 64 -t zadd` on the same Redis in the same run (its per-CPU-second figure counts
+//     redis-benchmark's and redis-server's CPU likewise);
 //  3. state memory per tracked subject: heap (pure) and Redis used_memory (Redis path) for many sources that each
 //     probed a few destinations (a flood of distinct sources: the case the caps are for).
 // Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
@@ -15,7 +17,7 @@ import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { type SessionShape, syntheticSession } from '@fleetcap/lib/detectors/synthetic';
 import { connections } from '../../test/helpers/stack.ts';
-import { DetectorRedis } from './redis-path.ts';
+import { DetectorRedis, procCpuSeconds } from './redis-path.ts';
 
 const { values } = parseArgs({
   options: {
@@ -128,23 +130,37 @@ function pureMemory(run: number): number {
   return bytes / SOURCES;
 }
 
-function redisBenchmarkZadd(): number {
+/**
+ * redis-benchmark's ZADD with 64 commands in flight: per second of wall time, and per CPU-second of redis-benchmark
+ * and redis-server together (from /proc, as the detector's figure), so the two are counted alike.
+ */
+function redisBenchmarkZadd(redisPid: number): { perSecond: number; perCpuSecond: number } {
   const port = new URL(connections.redisUrl).port || '6379';
+  const requests = 1_000_000;
+  const before = procCpuSeconds(redisPid);
+  // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
   const out = execFileSync(
-    'redis-benchmark',
-    ['-p', port, '-P', '64', '-t', 'zadd', '-n', '1000000', '-q', '-r', '100000'],
-    {
-      encoding: 'utf8',
-    },
+    'bash',
+    [
+      '-c',
+      `redis-benchmark -p ${port} -P 64 -t zadd -n ${requests} -q -r 100000 && echo && echo "STAT $(cat /proc/$$/stat)"`,
+    ],
+    { encoding: 'utf8' },
   );
+  const redisSeconds = procCpuSeconds(redisPid) - before;
   const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
-  if (!m) throw new Error(`cannot read redis-benchmark output: ${out}`);
-  return Number(m[1]);
+  const stat = /^STAT (.*)$/m.exec(out)?.[1];
+  if (!m || !stat) throw new Error(`cannot read redis-benchmark output: ${out}`);
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const benchSeconds = (Number(f[13]) + Number(f[14])) / 100;
+  return { perSecond: Number(m[1]), perCpuSecond: requests / (benchSeconds + redisSeconds) };
 }
 
 const results = { pure: [] as number[], pureWall: [] as number[], redis: [] as number[], redisPerCore: [] as number[] };
 const observationRates: number[] = [];
 const zadd: number[] = [];
+const zaddPerCpu: number[] = [];
+const redisShare: number[] = [];
 const pureBytes: number[] = [];
 const redisBytes: number[] = [];
 const redisPath = new DetectorRedis(connections.redisUrl);
@@ -157,11 +173,14 @@ try {
     const r = await redisPath.throughput(fleetMix(Math.min(SESSIONS, 100_000), run), `benchdet${process.pid}r${run}`);
     results.redis.push(r.sessionsPerSecond);
     results.redisPerCore.push(r.sessionsPerCoreSecond);
+    redisShare.push(r.redisCpuSeconds / (r.redisCpuSeconds + r.detectorCpuSeconds));
     observationRates.push(r.observationsPerSecond);
     redisBytes.push(await redisPath.memoryPerSubject(distinctSources(SOURCES, run), `benchdetm${process.pid}r${run}`));
-    zadd.push(redisBenchmarkZadd());
+    const z = redisBenchmarkZadd(await redisPath.serverPid());
+    zadd.push(z.perSecond);
+    zaddPerCpu.push(z.perCpuSecond);
     console.log(
-      `run ${run + 1}: pure ${Math.round(p.perCore)} sessions/s/core (${p.detections} incidents); redis ${Math.round(r.sessionsPerSecond)} sessions/s, ${Math.round(r.sessionsPerCoreSecond)}/core, ${Math.round(r.observationsPerSecond)} observations/s; zadd ${Math.round(zadd[run]!)}/s`,
+      `run ${run + 1}: pure ${Math.round(p.perCore)} sessions/s/core (${p.detections} incidents); redis ${Math.round(r.sessionsPerSecond)} sessions/s, ${Math.round(r.sessionsPerCoreSecond)} per CPU-second (detector ${r.detectorCpuSeconds.toFixed(2)} s + redis ${r.redisCpuSeconds.toFixed(2)} s), ${Math.round(r.observationsPerSecond)} observations/s; zadd ${Math.round(z.perSecond)}/s, ${Math.round(z.perCpuSecond)} per CPU-second`,
     );
   }
 } finally {
@@ -178,7 +197,13 @@ console.log(
       redisSessionsPerCoreSecond: Math.round(median(results.redisPerCore)),
       redisObservationsPerSecond: Math.round(median(observationRates)),
       redisBenchmarkZaddPerSecond: Math.round(median(zadd)),
+      redisBenchmarkZaddPerCpuSecond: Math.round(median(zaddPerCpu)),
+      sessionsToZaddRatio: Number((median(results.redis) / median(zadd)).toFixed(3)),
       observationsToZaddRatio: Number(ratio.toFixed(3)),
+      sessionsPerCpuSecondToZaddPerCpuSecondRatio: Number(
+        (median(results.redisPerCore) / median(zaddPerCpu)).toFixed(3),
+      ),
+      redisShareOfCpu: Number(median(redisShare).toFixed(2)),
       pureBytesPerTrackedSource: Math.round(median(pureBytes)),
       redisBytesPerTrackedSource: Math.round(median(redisBytes)),
     },

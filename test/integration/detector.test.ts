@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newestPerIncident } from '@fleetcap/detector/detection-writer';
-import { RedisDetector } from '@fleetcap/detector/redis-detector';
+import { BUCKETS, bucketKeys, RedisDetector } from '@fleetcap/detector/redis-detector';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
@@ -374,6 +374,53 @@ describe('the Redis path and the in-memory engine', () => {
       for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
     } finally {
       await removePipelineNamespace(`${prefix}eq`).catch(() => {});
+      redis.disconnect();
+    }
+  });
+
+  test('the subject cap holds per bucket, refusals are counted, and expired subjects are swept', async () => {
+    const redis = new Redis(connections.redisUrl);
+    const p = `${prefix}cap`;
+    let now = Date.now();
+    const detector = new RedisDetector(redis, p, () => now);
+    const config = defaultDetectorConfig();
+    config.horizontal_scan.subjectCap = BUCKETS; // one subject per bucket
+    const sources = (round: number) =>
+      Array.from({ length: 400 }, (_, i) =>
+        syntheticSession('rejected', {
+          src: `198.${18 + round}.${i >> 8}.${i & 255}`,
+          dst: '198.18.255.1',
+          dport: 23,
+          communityId: `1:cap${run}r${round}i${i}=`,
+          atSec: now / 1000,
+        }),
+      );
+    const tracked = async () => {
+      let n = 0;
+      for (let b = 0; b < BUCKETS; b++)
+        n += Number((await redis.hget(bucketKeys(p, b).meta, 'n:horizontal_scan')) ?? 0);
+      return n;
+    };
+    try {
+      const first = await detector.process(sources(1), config);
+      const n1 = await tracked();
+      assert.ok(n1 > 0 && n1 <= BUCKETS, `at most one subject per bucket: ${n1}`);
+      assert.equal(first.subjectEvictions.horizontal_scan, first.observations.horizontal_scan - n1);
+      // Two windows and a minute later every subject is past its deadline: swept, and new ones fit again.
+      now += (config.horizontal_scan.windowSeconds * 2 + 61) * 1000;
+      const second = await detector.process(sources(2), config);
+      const n2 = await tracked();
+      assert.ok(n2 > 0 && n2 <= BUCKETS, `swept and refilled: ${n2}`);
+      assert.ok(second.subjectEvictions.horizontal_scan < second.observations.horizontal_scan);
+      for (let b = 0; b < BUCKETS; b++) {
+        const fields = await redis.hkeys(bucketKeys(p, b).subjects);
+        assert.ok(
+          fields.every((f) => !f.startsWith('horizontal_scan|198.19.')),
+          `round 1's subjects swept from bucket ${b}: ${fields.join(' ')}`,
+        );
+      }
+    } finally {
+      await removePipelineNamespace(p).catch(() => {});
       redis.disconnect();
     }
   });

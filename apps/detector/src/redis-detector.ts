@@ -1,16 +1,14 @@
-// The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions go
-// through observe-subject-7.lua, one call per subject, in one pipeline; it keeps each subject's window and incident
-// atomically, so
-// several replicas fed from one queue open every incident once. The incidents a batch opened or changed are then
-// read back (their lists once per batch, not once per session) as Detection records for the detection table.
+// The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions are
+// grouped per subject in memory, the subjects per bucket, and each bucket the batch touches is one call of
+// observe-bucket-2.lua, all in one pipeline: a batch of 512 sessions costs one round trip and at most BUCKETS
+// script calls, however many subjects it touches. The script keeps each subject's window and incident atomically,
+// so several replicas fed from one queue open every incident once, and returns the incidents it opened or changed,
+// so nothing is read back.
 //
-// Key layout (prefix FLEETCAP_REDIS_PREFIX, default fc); the hash tag is the detector and the subject, i.e. per
-// source (scans, brute force, beaconing) or per target (SYN flood), so a subject's keys share one Cluster slot:
-//   fc:det:{<detector>|<subject>}:m   sorted set, the window's members (destinations, ports, sessions, starts)
-//   fc:det:{<detector>|<subject>}:d   hash, member -> the session that added it (evidence when an incident opens)
-//   fc:det:{<detector>|<subject>}:i   hash, the open incident
-//   fc:det:{<detector>|<subject>}:it | :is | :ia | :ie   sets: its targets, sources, agents, evidence (capped)
-//   fc:det:{cap|<detector>}:<bucket>  new subjects counted per window-long bucket of wall time (the subject cap)
+// Key layout (prefix FLEETCAP_REDIS_PREFIX, default fc); the hash tag is the bucket, so both keys of a call share
+// one Cluster slot and the BUCKETS buckets spread over the cluster's shards:
+//   fc:det:{b<bucket>}:s   hash, "<detector>|<subject>" -> deadline + packed state (window members, open incident)
+//   fc:det:{b<bucket>}:n   hash, the sweep cursor and per detector the subjects tracked (the subject cap)
 import { readFileSync } from 'node:fs';
 import {
   DETECTORS,
@@ -23,29 +21,27 @@ import { type DetectorSession, endpointText } from '@fleetcap/lib/detectors/dete
 import { observe } from '@fleetcap/lib/detectors/rules';
 import type { Redis } from 'ioredis';
 
-const SCRIPT = readFileSync(new URL('./observe-subject-7.lua', import.meta.url), 'utf8');
+const SCRIPT = readFileSync(new URL('./observe-bucket-2.lua', import.meta.url), 'utf8');
 
-export interface SubjectKeys {
-  members: string;
-  sessions: string;
-  incident: string;
-  targets: string;
-  sources: string;
-  agents: string;
-  evidence: string;
+/**
+ * Buckets of detector state. Fewer buckets make fewer script calls per batch; more spread the state over more
+ * Cluster shards. 64 covers any cluster of up to 64 primaries. Changing it moves every subject: their windows start
+ * again (all replicas must run the same value).
+ */
+export const BUCKETS = 64;
+
+/** FNV-1a of the subject's field, mod BUCKETS. */
+export function bucketOf(field: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < field.length; i++) {
+    h ^= field.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % BUCKETS;
 }
 
-export function subjectKeys(prefix: string, detector: DetectorName, subject: string): SubjectKeys {
-  const base = `${prefix}:det:{${detector}|${subject}}`;
-  return {
-    members: `${base}:m`,
-    sessions: `${base}:d`,
-    incident: `${base}:i`,
-    targets: `${base}:it`,
-    sources: `${base}:is`,
-    agents: `${base}:ia`,
-    evidence: `${base}:ie`,
-  };
+export function bucketKeys(prefix: string, bucket: number): { subjects: string; meta: string } {
+  return { subjects: `${prefix}:det:{b${bucket}}:s`, meta: `${prefix}:det:{b${bucket}}:n` };
 }
 
 export const STATUS_REFUSED = -1;
@@ -60,7 +56,7 @@ export interface BatchOutcome {
   opened: Record<DetectorName, number>;
   observations: Record<DetectorName, number>;
   memberEvictions: Record<DetectorName, number>;
-  /** New subjects refused because the subject cap of the window was reached. */
+  /** Observations of new subjects refused because the subject cap was reached. */
   subjectEvictions: Record<DetectorName, number>;
 }
 
@@ -68,7 +64,27 @@ function perDetector(): Record<DetectorName, number> {
   return Object.fromEntries(DETECTORS.map((d) => [d, 0])) as Record<DetectorName, number>;
 }
 
-type ScriptReply = [number, string, number, number, number, number, number];
+/** One changed incident: index of its subject in the call, then the fields in the script's order. */
+type IncidentReply = [
+  number,
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  number,
+  string,
+  number,
+  number,
+  number,
+  number,
+  string[],
+  string[],
+  string[],
+  string[],
+];
+type ScriptReply = [number[], IncidentReply[]];
 
 interface Group {
   detector: DetectorName;
@@ -77,33 +93,48 @@ interface Group {
   target: string;
   /** 4 per observation: member, start µs, end µs, the session's evidence. */
   argv: string[];
-  /** Incidents the script opened for it in this batch. */
-  opened?: number;
 }
 
 interface ScriptRedis {
-  observeSubject(...args: string[]): Promise<ScriptReply>;
+  observeBucket(...args: string[]): Promise<ScriptReply>;
 }
 
-/** TTL of a subject's keys: a window past its last session (an incident is closed by then). */
-function ttlSeconds(s: DetectorSettings): number {
-  return s.windowSeconds * 2 + 60;
+/** TTL of a subject's state: a window past its last session (an incident is closed by then), and a minute. */
+function ttlMs(s: DetectorSettings): number {
+  return (s.windowSeconds * 2 + 60) * 1000;
+}
+
+/** The per-detector part of the script's arguments: the same for every call of a batch. */
+function settingsArgs(config: DetectorConfig): string[] {
+  // Every detector, also a disabled one: the sweep keeps each one's subject count right in either case.
+  const args = [String(DETECTORS.length)];
+  for (const d of DETECTORS) {
+    const s = config[d];
+    args.push(
+      d,
+      String(s.windowSeconds * 1e6),
+      String(s.threshold),
+      String(s.memberCap),
+      String(s.evidenceCap),
+      d === 'beaconing' ? 'period' : 'count',
+      String(s.minPeriodSeconds * 1e6),
+      String(s.maxJitter),
+      String(s.mergeSeconds * 1e6),
+      String(ttlMs(s)),
+      // Subjects hash evenly over the buckets: each bucket holds its share of the cap.
+      String(Math.max(1, Math.ceil(s.subjectCap / BUCKETS))),
+    );
+  }
+  return args;
 }
 
 export class RedisDetector {
-  /** Per detector, the wall-time bucket in which its subject cap was reached: new subjects are refused in it. */
-  private readonly refusing = new Map<DetectorName, number>();
-
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
   ) {
-    redis.defineCommand('observeSubject', { numberOfKeys: 7, lua: SCRIPT });
-  }
-
-  private bucket(s: DetectorSettings): number {
-    return Math.floor(this.now() / 1000 / s.windowSeconds);
+    redis.defineCommand('observeBucket', { numberOfKeys: 2, lua: SCRIPT });
   }
 
   async process(sessions: DetectorSession[], config: DetectorConfig): Promise<BatchOutcome> {
@@ -115,10 +146,10 @@ export class RedisDetector {
       memberEvictions: perDetector(),
       subjectEvictions: perDetector(),
     };
-    // One script call per subject and batch, its observations in order: a flood's or a scan's sessions of a batch
-    // cost one round of the script, not one each.
+    // The batch's observations per subject, in order, and the subjects per bucket.
     const groups = new Map<string, Group>();
     for (const session of sessions) {
+      let evidence: string | undefined;
       for (const detector of DETECTORS) {
         const settings = config[detector];
         if (!settings.enabled) continue;
@@ -131,131 +162,81 @@ export class RedisDetector {
           group = { detector, subject: o.subject.key, source: o.subject.source, target: o.subject.target, argv: [] };
           groups.set(name, group);
         }
-        group.argv.push(
-          o.member,
-          String(o.timeUs),
-          String(Math.max(session.lastUs, o.timeUs)),
-          `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`,
-        );
+        evidence ??= `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`;
+        const startUs = String(o.timeUs);
+        const endUs = String(Math.max(session.lastUs, o.timeUs));
+        group.argv.push(o.member, startUs, endUs, evidence);
+        for (const member of o.moreMembers ?? []) group.argv.push(member, startUs, endUs, evidence);
       }
     }
     if (groups.size === 0) return outcome;
+    const buckets = new Map<number, Array<[string, Group]>>();
+    for (const entry of groups) {
+      const b = bucketOf(entry[0]);
+      const list = buckets.get(b);
+      if (list) list.push(entry);
+      else buckets.set(b, [entry]);
+    }
+    const shared = [String(this.now()), ...settingsArgs(config)];
     const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<Redis['pipeline']>;
-    const asked = [...groups.values()];
-    for (const g of asked) {
-      const settings = config[g.detector];
-      const k = subjectKeys(this.prefix, g.detector, g.subject);
-      const refusing = this.refusing.get(g.detector) === this.bucket(settings);
-      pipeline.observeSubject(
-        k.members,
-        k.sessions,
-        k.incident,
-        k.targets,
-        k.sources,
-        k.agents,
-        k.evidence,
-        `${g.detector}|${g.subject}|`,
-        String(settings.windowSeconds * 1e6),
-        String(settings.threshold),
-        String(settings.memberCap),
-        String(settings.evidenceCap),
-        g.detector === 'beaconing' ? 'period' : 'count',
-        String(settings.minPeriodSeconds * 1e6),
-        String(settings.maxJitter),
-        String(settings.mergeSeconds * 1e6),
-        String(ttlSeconds(settings)),
-        refusing ? '0' : '1',
-        String(g.argv.length / 4),
-        ...g.argv,
-      );
+    const calls: Array<Array<[string, Group]>> = [];
+    for (const [bucket, members] of buckets) {
+      const k = bucketKeys(this.prefix, bucket);
+      const args = [k.subjects, k.meta, ...shared, String(members.length)];
+      for (const [field, g] of members) args.push(field, g.detector, String(g.argv.length / 4), ...g.argv);
+      pipeline.observeBucket(...args);
+      calls.push(members);
     }
     const replies = (await pipeline.exec()) ?? [];
-    const changed: Group[] = [];
-    const created = perDetector();
-    for (const [i, [err, reply]] of replies.entries()) {
+    for (const [c, [err, reply]] of replies.entries()) {
       if (err) throw err;
-      const [status, , , evicted, isNew, , opened] = reply as ScriptReply;
-      const g = asked[i]!;
-      outcome.memberEvictions[g.detector] += evicted;
-      if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += g.argv.length / 4;
-      if (isNew === 1) created[g.detector]++;
-      outcome.opened[g.detector] += opened;
-      g.opened = opened;
-      if (status === STATUS_OPENED || status === STATUS_UPDATED) changed.push(g);
+      const [perSubject, incidents] = reply as ScriptReply;
+      const members = calls[c]!;
+      members.forEach(([, g], i) => {
+        const [status, opened, evicted, refused] = perSubject.slice(i * 4, i * 4 + 4) as [
+          number,
+          number,
+          number,
+          number,
+        ];
+        outcome.memberEvictions[g.detector] += evicted;
+        outcome.opened[g.detector] += opened;
+        if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += refused;
+      });
+      for (const r of incidents) {
+        const g = members[r[0] - 1]![1];
+        const opened = perSubject[(r[0] - 1) * 4 + 1]! > 0;
+        const d = this.detection(g, r, config[g.detector]);
+        outcome.detections.push(d);
+        if (opened) outcome.openedIds.add(d.id);
+      }
     }
-    await this.countNewSubjects(created, config);
-    outcome.detections = await this.read(changed, config);
-    changed.forEach((g) => {
-      const d = outcome.detections.find((x) => x.detector === g.detector && x.subject === g.subject);
-      if (d && g.opened) outcome.openedIds.add(d.id);
-    });
     return outcome;
   }
 
-  /** Counts new subjects per detector in the current bucket; past the cap, new subjects are refused until it ends. */
-  private async countNewSubjects(created: Record<DetectorName, number>, config: DetectorConfig): Promise<void> {
-    const counting = DETECTORS.filter((d) => created[d] > 0);
-    if (counting.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const d of counting) {
-      const key = `${this.prefix}:det:{cap|${d}}:${this.bucket(config[d])}`;
-      pipeline.incrby(key, created[d]);
-      pipeline.expire(key, config[d].windowSeconds * 2);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    counting.forEach((d, i) => {
-      const [err, total] = replies[i * 2]!;
-      if (err) throw err;
-      if ((total as number) >= config[d].subjectCap) this.refusing.set(d, this.bucket(config[d]));
-    });
-  }
-
-  private async read(subjects: Group[], config: DetectorConfig): Promise<Detection[]> {
-    if (subjects.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const s of subjects) {
-      const k = subjectKeys(this.prefix, s.detector, s.subject);
-      pipeline.hgetall(k.incident);
-      pipeline.smembers(k.targets);
-      pipeline.smembers(k.sources);
-      pipeline.smembers(k.agents);
-      pipeline.smembers(k.evidence);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const detections: Detection[] = [];
-    subjects.forEach((s, i) => {
-      const part = replies.slice(i * 5, i * 5 + 5).map(([err, value]) => {
-        if (err) throw err;
-        return value;
-      });
-      const h = part[0] as Record<string, string>;
-      if (!h.id) return; // closed meanwhile by a later session of another replica: that one reports the new incident
-      const [targets, sources, agents, evidence] = part.slice(1) as string[][];
-      const num = (field: string) => Number(h[field] ?? 0);
-      const settings = config[s.detector];
-      detections.push({
-        id: h.id,
-        detector: s.detector,
-        subject: s.subject,
-        source: s.source,
-        target: s.target,
-        windowSeconds: settings.windowSeconds,
-        threshold: settings.threshold,
-        windowCount: num('window'),
-        peakCount: num('peak'),
-        sessions: num('sessions'),
-        targets: targets!.sort(),
-        distinctTargets: targets!.length + num('over_targets'),
-        sources: sources!.sort(),
-        distinctSources: sources!.length + num('over_sources'),
-        agents: agents!.sort(),
-        evidence: evidence!.sort(),
-        firstSeenUs: num('first'),
-        lastSeenUs: num('last'),
-        periodSeconds: h.period === undefined ? null : Number(h.period),
-        version: num('version'),
-      });
-    });
-    return detections;
+  private detection(g: Group, r: IncidentReply, settings: DetectorSettings): Detection {
+    const [, id, first, last, sessions, peak, window, version, period, overT, overS, , , targets, sources, agents] = r;
+    return {
+      id,
+      detector: g.detector,
+      subject: g.subject,
+      source: g.source,
+      target: g.target,
+      windowSeconds: settings.windowSeconds,
+      threshold: settings.threshold,
+      windowCount: window,
+      peakCount: peak,
+      sessions,
+      targets: [...targets].sort(),
+      distinctTargets: targets.length + overT,
+      sources: [...sources].sort(),
+      distinctSources: sources.length + overS,
+      agents: [...agents].sort(),
+      evidence: [...r[16]].sort(),
+      firstSeenUs: Number(first),
+      lastSeenUs: Number(last),
+      periodSeconds: period === '' ? null : Number(period),
+      version,
+    };
   }
 }

@@ -3,10 +3,12 @@
 // the reporting account).
 import { basename, resolve } from 'node:path';
 import { Classifier } from '@fleetcap/lib/classifier/model';
+import { type AuthPacket, authAttempts } from '@fleetcap/lib/detectors/auth-attempts';
 import { type DetectorConfig, defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
+import { CONTENT_BYTES_PER_PACKET } from '@fleetcap/lib/features/content';
 import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import type { Session } from '@fleetcap/lib/session/sessionizer';
 import type { Command } from 'commander';
@@ -38,6 +40,8 @@ interface Exchange {
   dstFlags: number;
   srcPayloadBytes: number;
   dstPayloadBytes: number;
+  /** The kept packets' payloads (their first CONTENT_BYTES_PER_PACKET bytes), for the authentication attempts. */
+  packets: AuthPacket[];
 }
 
 export interface FileSessions {
@@ -54,9 +58,16 @@ export async function detectorSessionsOfFile(file: string, agent: string, labels
       if (session.packets > SESSION_MAX_PACKETS) return;
       let x = exchanges.get(session);
       if (!x) {
-        x = { srcFlags: 0, dstFlags: 0, srcPayloadBytes: 0, dstPayloadBytes: 0 };
+        x = { srcFlags: 0, dstFlags: 0, srcPayloadBytes: 0, dstPayloadBytes: 0, packets: [] };
         exchanges.set(session, x);
       }
+      const end = Math.min(decoded.payloadEnd, decoded.payloadAt + CONTENT_BYTES_PER_PACKET);
+      x.packets.push({
+        direction: fromInitiator ? 0 : 1,
+        payloadLength: decoded.payloadLength,
+        tcpFlags: decoded.tcpFlags,
+        payload: end > decoded.payloadAt ? decoded.bytes.slice(decoded.payloadAt, end) : undefined,
+      });
       if (fromInitiator) {
         x.srcFlags |= decoded.tcpFlags;
         x.srcPayloadBytes += decoded.payloadLength;
@@ -71,6 +82,8 @@ export async function detectorSessionsOfFile(file: string, agent: string, labels
     const record = result.records.get(s);
     const x = exchanges.get(s);
     if (!x || !record?.communityId) continue;
+    const { packets, ...exchange } = x;
+    const attempts = authAttempts(s.proto, s.sport, s.dport, packets);
     sessions.push({
       agent,
       communityId: record.communityId,
@@ -84,7 +97,8 @@ export async function detectorSessionsOfFile(file: string, agent: string, labels
       packets: s.packets,
       bytes: s.bytes,
       packetsFromSrc: s.packetsFromInitiator,
-      ...x,
+      ...exchange,
+      ...(attempts > 0 ? { authAttempts: attempts } : {}),
       connState: record.first.connState,
       ...labels?.get(s.key),
     });

@@ -31,6 +31,11 @@ export interface DetectorSession {
   dstPayloadBytes: number;
   /** Zeek's conn_state when known (offline). Evidence only: the outcome is read from the flags, as online. */
   connState?: string;
+  /**
+   * Authentication attempts its payloads show, whatever the port (auth-attempts.ts); 0 or absent: none seen.
+   * What the brute-force detector counts.
+   */
+  authAttempts?: number;
   /** The model's verdict, when the session was classified. */
   label?: string;
   score?: number;

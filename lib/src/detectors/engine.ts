@@ -90,7 +90,10 @@ export class DetectorEngine {
       const observation = observe(detector, session, settings);
       if (!observation) continue;
       this.counters.observations[detector]++;
-      const detection = this.add(detector, settings, observation, session);
+      let detection = this.add(detector, settings, observation, session);
+      for (const member of observation.moreMembers ?? []) {
+        detection = this.add(detector, settings, { ...observation, member }, session) ?? detection;
+      }
       if (detection) changed.push(detection);
     }
     return changed;

@@ -20,6 +20,8 @@ export interface Subject {
 export interface Observation {
   subject: Subject;
   member: string;
+  /** Further members the same session adds (brute force: one per authentication attempt after the first). */
+  moreMembers?: string[];
   /** The member's time in µs (session start). */
   timeUs: number;
 }
@@ -53,14 +55,21 @@ function synFlood(s: DetectorSession): Observation | null {
 function bruteForce(s: DetectorSession, settings: DetectorSettings): Observation | null {
   if (s.proto !== 'tcp') return null;
   const labelled = s.label !== undefined && settings.labels.includes(s.label);
-  if (!labelled && !settings.ports.includes(s.dport)) return null;
+  const attempts = s.authAttempts ?? 0;
+  // An authentication service is recognised by its content (any port), by its port, or by the model's label.
+  if (!labelled && attempts === 0 && !settings.ports.includes(s.dport)) return null;
   // An attempt is an established connection in which the client spoke, and that ended soon.
   if (attemptOutcome(s) !== 'data' || s.srcPayloadBytes === 0) return null;
   if (s.lastUs - s.firstUs > settings.maxSessionSeconds * 1e6) return null;
   const target = `${endpointText(s.dst, s.dport)}/tcp`;
+  // Several passwords tried in one connection are several attempts: one member each (`<Community ID>#<n>`, the
+  // same for every agent that saw the session).
+  const moreMembers: string[] = [];
+  for (let n = 2; n <= attempts; n++) moreMembers.push(`${s.communityId}#${n}`);
   return {
     subject: { key: `${s.src}|${s.dst}|${s.dport}`, source: s.src, target },
     member: s.communityId,
+    ...(moreMembers.length > 0 ? { moreMembers } : {}),
     timeUs: s.firstUs,
   };
 }

@@ -4,8 +4,10 @@
 // replicas), so adding a consumer changes nothing for the worker.
 import { z } from 'zod';
 import { agentIdPattern } from '../agent/paths.ts';
+import { appSessionOfStored } from '../app-metadata/from-stored-session.ts';
 import { FROM_CLIENT } from '../session-store/layout.ts';
 import type { LoadedSession } from '../session-store/reader.ts';
+import { authAttempts } from './auth-attempts.ts';
 import type { DetectorSession } from './detector-session.ts';
 
 export const VERDICT_EVENT_VERSION = 1;
@@ -55,6 +57,7 @@ export function detectorSessionOfLoaded(s: LoadedSession, label: string, score: 
     dstFlags,
     srcPayloadBytes,
     dstPayloadBytes,
+    authAttempts: authAttempts(s.proto, s.client.port, s.server.port, appSessionOfStored(s).packets),
     label,
     score,
   };
@@ -100,6 +103,7 @@ const verdictEvent = z.object({
   srcPayloadBytes: count,
   dstPayloadBytes: count,
   connState: z.string().max(8).optional(),
+  authAttempts: z.number().int().min(0).max(1000).optional(),
   label: z.string().max(64).optional(),
   score: z.number().optional(),
 });

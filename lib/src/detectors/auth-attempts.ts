@@ -1,0 +1,67 @@
+// How many authentication attempts a session shows, read from its payloads by the content features
+// (lib/src/features/content.ts), whatever its port: the brute-force detector counts attempts, not sessions, and
+// finds the service by what it says, not by its port.
+//
+// Why: hydra (and any careful attacker) tries several passwords per connection (FTP, IMAP and SSH all allow it) and
+// runs services on other ports (SSH on 2222, FTP on 2121, an HTTP login form on 80 or 5000). Counted per session and
+// port, a brute force of 63 passwords was 4 FTP sessions on 2121 and never reached the threshold (the lab runs of
+// /work/wt/model/.lab/runs); counted per attempt and recognised by its content, it does.
+//
+// What counts as an attempt, per session (at most MAX_ATTEMPTS_PER_SESSION, OpenSSH's MaxAuthTries):
+// - text protocols (FTP, SMTP, POP3, IMAP, Redis) and MySQL/PostgreSQL: the server's authentication failures, or
+//   one attempt for a session that sent a login command and got neither a failure nor a success (a login that
+//   succeeded at once is a user, not an attempt);
+// - HTTP: 401/403 responses (a login form that answers 200 "invalid" is left to the model's label);
+// - SSH: the server's small encrypted replies after key exchange, less the service accept: a failed password is
+//   one small USERAUTH_FAILURE reply; a session whose kept packets end before that counts once;
+// A session that shows none of this is no attempt (0): an HTTP page, a TLS session, a DNS query.
+import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from '../features/content.ts';
+import type { FeaturePacket } from '../features/features.ts';
+
+export const MAX_ATTEMPTS_PER_SESSION = 6;
+
+export interface AuthPacket {
+  /** 0 from the client, 1 from the server. */
+  direction: number;
+  payloadLength: number;
+  tcpFlags: number;
+  payload?: Uint8Array;
+}
+
+const FEATURE_INDEX = new Map(CONTENT_FEATURE_NAMES.map((name, i) => [name, i]));
+
+export function authAttempts(
+  proto: 'tcp' | 'udp',
+  clientPort: number,
+  serverPort: number,
+  packets: readonly AuthPacket[],
+): number {
+  if (proto !== 'tcp' || packets.every((p) => p.payloadLength === 0)) return 0;
+  const values = new Array<number>(CONTENT_FEATURE_NAMES.length).fill(0);
+  const featurePackets: FeaturePacket[] = packets.map((p) => ({
+    direction: p.direction,
+    tsUs: 0,
+    wireLength: p.payloadLength,
+    payloadLength: p.payloadLength,
+    tcpFlags: p.tcpFlags,
+    payload: p.payload,
+  }));
+  writeContentFeatures({ proto, clientPort, serverPort, packets: featurePackets }, featurePackets, (name, value) => {
+    values[FEATURE_INDEX.get(name as ContentFeatureName)!] = value;
+  });
+  const v = (name: ContentFeatureName) => values[FEATURE_INDEX.get(name)!]!;
+  let attempts = 0;
+  if (v('http_requests') > 0) {
+    // Refused logins only: requests with password fields are also what an injection into a login form sends
+    // (sqlmap's baseline requests carry plain values), which the lab's sqli runs showed.
+    attempts = v('http_status_401_403');
+  } else if (v('ssh_banner') > 0) {
+    // The kept packets often end inside the key exchange: an SSH session is one attempt at least.
+    attempts = v('ssh_newkeys_fwd') > 0 ? Math.max(1, v('ssh_small_encrypted_bwd') - 1) : 1;
+  } else if (v('auth_failures_bwd') > 0) {
+    attempts = v('auth_failures_bwd');
+  } else if (v('login_commands_fwd') > 0 && v('auth_successes_bwd') === 0) {
+    attempts = 1;
+  }
+  return Math.min(attempts, MAX_ATTEMPTS_PER_SESSION);
+}

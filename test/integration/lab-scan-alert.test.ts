@@ -1,0 +1,100 @@
+// A real nmap scan from the traffic lab's attacker namespace reaches a webhook as an alert, through the whole
+// pipeline: the lab's mirror port -> sniffer -> splitcap -> session-worker -> detector -> Prometheus (the shipped
+// rules, stack/monitoring/alerts.yml) -> Alertmanager -> this test's webhook. `fleetcap run --scenarios portscan`
+// drives the lab (lab/run.sh portscan, nmap against one or two lab servers); `stack/alerting.sh` runs Debian's
+// Prometheus and Alertmanager with the shipped timings (15 s scrapes, 10 s group wait). Needs root (namespaces),
+// nmap and the lab's tools (lab/setup.sh installs them), and the local stack's ports 9090, 9094 and the apps' own.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type mysql from 'mysql2/promise';
+import { assertStackUp, connections, mysqlAs, repoRoot } from '../helpers/stack.ts';
+
+const seed = 700 + Math.floor(Math.random() * 200);
+const runsDir = join(process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack'), 'lab-runs');
+const received: Array<{ alerts: Array<{ status: string; labels: Record<string, string> }> }> = [];
+let hook: Server;
+let admin: mysql.Connection;
+
+function alerting(action: 'up' | 'down', env: Record<string, string> = {}): void {
+  const res = spawnSync('bash', [join(repoRoot, 'stack', 'alerting.sh'), action], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  assert.equal(res.status, 0, `stack/alerting.sh ${action}: ${res.stdout}${res.stderr}`);
+}
+
+before(async () => {
+  assertStackUp();
+  assert.equal(process.getuid?.(), 0, 'the traffic lab needs root (network namespaces, raw sockets)');
+  admin = await mysqlAs('admin', { database: connections.mysql.database, timezone: 'Z' });
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push(JSON.parse(body));
+      res.end('ok');
+    });
+  });
+  hook.listen(0, '127.0.0.1');
+  await once(hook, 'listening');
+  const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
+  // Prometheus and Alertmanager of the local stack, routed to this test (a running pair is restarted with it).
+  alerting('down');
+  alerting('up', { FLEETCAP_ALERT_WEBHOOK_URL: url });
+});
+
+after(async () => {
+  alerting('down');
+  hook?.close();
+  await admin?.end();
+});
+
+test('a lab nmap scan reaches the webhook as a FleetcapDetection alert of a scan detector', {
+  timeout: 600_000,
+}, async () => {
+  const startedAt = new Date(Date.now() - 5000);
+  const child = spawn(
+    'node',
+    [join(repoRoot, 'cli/bin/fleetcap.mjs'), 'run', '--scenarios', 'portscan', '--seed', String(seed), '--keep'],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = once(child, 'exit');
+  try {
+    const deadline = Date.now() + 480_000;
+    let alert: { status: string; labels: Record<string, string> } | undefined;
+    while (!alert && Date.now() < deadline && child.exitCode === null) {
+      alert = received
+        .flatMap((r) => r.alerts)
+        .find((a) => a.labels.alertname === 'FleetcapDetection' && a.status === 'firing');
+      await sleep(500);
+    }
+    assert.ok(alert, `no FleetcapDetection alert reached the webhook (run exit ${child.exitCode}):\n${out}`);
+    assert.match(alert.labels.detector ?? '', /^(vertical|horizontal)_scan$/, JSON.stringify(alert));
+    // The incident behind it: the lab's attacker scanned, and only scans of it were detected.
+    const labels = JSON.parse(readFileSync(join(runsDir, `portscan-${seed}`, 'labels.json'), 'utf8')) as {
+      attacker_addrs: string[];
+    };
+    const [rows] = await admin.query(
+      'SELECT detector, source_addr FROM detection WHERE source_addr IN (?) AND last_seen >= ?',
+      [labels.attacker_addrs, startedAt],
+    );
+    const detections = rows as Array<{ detector: string; source_addr: string }>;
+    assert.ok(detections.length > 0, `a detection row of the attacker ${labels.attacker_addrs.join(',')}`);
+    for (const d of detections) assert.match(d.detector, /^(vertical|horizontal)_scan$/, JSON.stringify(d));
+  } finally {
+    // The run stops its apps and tears the lab down on SIGTERM.
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  }
+  assert.doesNotMatch(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, /fcl-/, 'the lab is gone');
+});
