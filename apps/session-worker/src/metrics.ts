@@ -11,6 +11,11 @@ export function createWorkerMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    packetsAfterLoad: new Counter({
+      name: 'fleetcap_worker_packets_after_load_total',
+      help: "Packets appended to a session between the worker's load and its finish: not in the verdict's packets, only in its connection record",
+      registers: [registry],
+    }),
     verdicts: new Counter({
       name: 'fleetcap_worker_verdicts_total',
       help: 'Verdict rows inserted, by label',

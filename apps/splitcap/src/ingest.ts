@@ -20,6 +20,8 @@ export interface IngestOptions {
   storedFrameBytes?: number;
   /** FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH. */
   maxSessionsPerBatch?: number;
+  /** FLEETCAP_SESSION_MAX_PACKETS: the batch is trimmed to what the append script can keep. */
+  maxPacketsPerSession?: number;
   now?: () => number;
   /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
   recorder?: ConnectionRecorder;
@@ -32,6 +34,7 @@ export class Ingest {
   private readonly storedFrameBytes: number | undefined;
   private readonly recorder: ConnectionRecorder | undefined;
   private readonly maxSessionsPerBatch: number | undefined;
+  private readonly maxPacketsPerSession: number | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -44,10 +47,18 @@ export class Ingest {
     this.storedFrameBytes = options.storedFrameBytes;
     this.recorder = options.recorder;
     this.maxSessionsPerBatch = options.maxSessionsPerBatch;
+    this.maxPacketsPerSession = options.maxPacketsPerSession;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes, this.maxSessionsPerBatch);
+    const batch = decodeBatch(
+      body,
+      this.communityIdSeed,
+      this.storedFrameBytes,
+      this.maxSessionsPerBatch,
+      undefined,
+      this.maxPacketsPerSession,
+    );
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };

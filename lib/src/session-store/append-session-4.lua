@@ -31,7 +31,9 @@
       ARGV[8] wire bytes in the batch
       ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
       ARGV[10] Community ID of the conversation (recorded when the batch starts a new occurrence)
-      ARGV[11..] two values per packet, in batch order: capture time µs (the score), the member after the
+      ARGV[11] packets of the session in the batch (those beyond the pairs below only count)
+      ARGV[12..] two values per packet, in batch order, for at most the first max-packets of them (splitcap
+                 trims the rest: no session keeps more): capture time µs (the score), the member after the
                  sequence number ("dir:tsUs:wire:payload:flags:linktype:" and the binary frame,
                  encodePacketRecordTail)
 
@@ -48,7 +50,8 @@
 local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local batchId, agent = ARGV[1], ARGV[2]
 local maxPackets, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local npackets = (#ARGV - 10) / 2
+local npackets = tonumber(ARGV[11])
+local given = (#ARGV - 11) / 2
 
 local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
@@ -71,12 +74,12 @@ if not occurrence then
   fields = { 'agent', agent, 'community_id', communityId, 'initiator', ARGV[5], 'occurrence', occurrence }
 end
 
-local keep = math.min(npackets, maxPackets - count)
+local keep = math.min(given, maxPackets - count)
 if keep < 0 then keep = 0 end
 if keep > 0 then
   local members = {}
   for i = 1, keep do
-    local base = 9 + i * 2
+    local base = 10 + i * 2
     members[#members + 1] = ARGV[base]
     members[#members + 1] = (count + i) .. ':' .. ARGV[base + 1]
   end

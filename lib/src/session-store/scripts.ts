@@ -34,7 +34,15 @@ export const SESSION_SCRIPTS: readonly SessionScript[] = [
 /** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
 export interface SessionScriptCommands {
   appendSession(packets: string, meta: string, batches: string, done: string, ...argv: (string | Buffer)[]): unknown;
-  finishSession(packets: string, meta: string, batches: string, done: string, occurrence: string, ttl: string): unknown;
+  finishSession(
+    packets: string,
+    meta: string,
+    batches: string,
+    done: string,
+    occurrence: string,
+    ttl: string,
+    packetsSeen: string,
+  ): unknown;
   recordConnection(record: string, done: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
 }

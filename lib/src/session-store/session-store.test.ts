@@ -159,7 +159,10 @@ describe('the layout the scripts and the readers share', () => {
     const fields = new Set([...code.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]!));
     for (const word of statusesAndReasons) fields.delete(word);
     assert.deepEqual([...fields].sort(), Object.values(META).sort());
-    assert.match(FINISH_SESSION.lua, new RegExp(`HGET', KEYS\\[2\\], '${META.occurrence}'`));
+    assert.match(
+      FINISH_SESSION.lua,
+      new RegExp(`HMGET', KEYS\\[2\\], '${META.occurrence}', '${META.packets}', '${META.overflow}'`),
+    );
   });
 
   test('each script is read from beside the module, and its header states as many KEYS as its name says', () => {
