@@ -3,6 +3,7 @@
 // verdict, so that the row the worker completes at the end (FIN/RST, or idle) counts the whole connection. The record
 // is read, advanced here in JavaScript (the same code as `fleetcap sessions`) and written back as compare-and-set
 // (record-connection-2.lua): a record another replica wrote meanwhile is read and advanced again.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
 import { type ConnPacket, ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import type { RecordChange, RecordRead, RecordStore, RecordWrite } from '@fleetcap/lib/session-store/record-store';
@@ -126,6 +127,11 @@ export interface RecorderSettings {
   maxAttempts?: number;
 }
 
+/** A batch whose records kept changing under it: retryable (503), never partly recorded. */
+export class RecordConflict extends Error {
+  override name = 'RecordConflict';
+}
+
 export class ConnectionRecorder {
   private readonly maxAttempts: number;
 
@@ -136,7 +142,7 @@ export class ConnectionRecorder {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    this.maxAttempts = settings.maxAttempts ?? 5;
+    this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
   /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
@@ -154,13 +160,19 @@ export class ConnectionRecorder {
     let pending = sessions;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
+        // Not left out (that loses packets from the rows): the upload fails with 503 and the agent resends the
+        // batch; the append script and the records both know the batch id, so nothing is stored twice.
         this.log.warn(
           { code: 'splitcap.record-conflict', agent, sessions: pending.length, attempts: this.maxAttempts },
-          'connection records kept changing under this batch; its packets are left out of them',
+          'connection records kept changing under this batch; answering 503 so that the agent sends it again',
         );
         for (const _ of pending) count('conflict', 0);
-        break;
+        throw new RecordConflict(
+          `the connection records of ${pending.length} sessions kept changing under this batch (${this.maxAttempts} compare-and-set rounds)`,
+        );
       }
+      // Two uploads of one agent's consecutive batches touch the same records: a little jitter separates them.
+      if (attempt > 1) await sleep(Math.random() * 5 * attempt);
       const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
       const writes: RecordWrite[] = [];
       const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
