@@ -8,21 +8,18 @@
 // counted drop with its reason; no message may be stuck, no session key left in Redis, and every app healthy.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { recordSweepQueueNames, sessionQueueNames } from '@fleetcap/lib/queue/topology';
-import { Spool, type SpoolEntry } from '@fleetcap/sniffer/spool';
-import { Uploader } from '@fleetcap/sniffer/uploader';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
-import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { connections, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
-import { rng, TrafficSource } from './traffic.ts';
+import { Agent, DELAY_MS, DONE_TTL_S, IDLE_S, type LedgerBatch, SWEEP_MS, startPipeline } from './pipeline.ts';
+import { rng } from './traffic.ts';
 
 const run = promisify(execFile);
 
@@ -74,30 +71,9 @@ export interface FaultRunReport {
   durationS: number;
 }
 
-// Short enough that a run's end is reached soon after its traffic; the cut-off fault outlasts all of them.
-const DELAY_MS = 1000;
-const DONE_TTL_S = 3;
-const IDLE_S = 6;
-const SWEEP_MS = 1000;
+// The cut-off fault outlasts the done marker, the idle timeout and a sweep (pipeline.ts).
 const BATCH_INTERVAL_MS = 150;
 const CUTOFF_MS = (DONE_TTL_S + IDLE_S + 6) * 1000;
-
-interface LedgerBatch {
-  agent: string;
-  perSession: Map<string, number>;
-  packets: number;
-  state: 'spooled' | 'accepted' | 'spool-dropped' | 'rejected';
-  attempted: boolean;
-  acceptedAt?: number;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The faults in order, at random times from the seed: every kind once first (in a shuffled order), then drawn. */
 export function faultPlan(seed: number, count: number, allowed: readonly FaultKind[] = FAULT_KINDS): FaultKind[] {
@@ -133,121 +109,20 @@ export function faultPlan(seed: number, count: number, allowed: readonly FaultKi
   return plan;
 }
 
-class Agent {
-  readonly spool: Spool;
-  uploader: Uploader | undefined;
-  readonly source: TrafficSource;
-  cutOff = false;
-  private current: LedgerBatch | undefined;
-
-  constructor(
-    readonly id: string,
-    index: number,
-    seed: number,
-    readonly dir: string,
-    private readonly ledger: Map<string, LedgerBatch>,
-    private readonly url: () => string,
-    private readonly token: string,
-  ) {
-    this.source = new TrafficSource(seed, index + 1);
-    this.spool = new Spool({
-      dir,
-      maxBytes: 4 * 1024 * 1024,
-      onDrop: (entry: SpoolEntry) => {
-        const b = this.ledger.get(entry.id) ?? this.current;
-        if (!b) return;
-        if (!this.ledger.has(entry.id)) this.ledger.set(entry.id, b);
-        b.state = 'spool-dropped';
-      },
-    });
-  }
-
-  startUploads(): void {
-    this.uploader = new Uploader(this.spool, {
-      url: this.url(),
-      agentId: this.id,
-      token: this.token,
-      concurrency: 2,
-      backoff: { baseMs: 100, maxMs: 2000 },
-      maxWaitMs: 2000,
-      requestTimeoutMs: 20_000,
-      onEvent: (ev) => {
-        const b = this.ledger.get(ev.entry.id);
-        if (!b) return;
-        if (ev.kind === 'uploaded') {
-          b.state = 'accepted';
-          b.acceptedAt = Date.now();
-        } else if (ev.kind === 'rejected') b.state = 'rejected';
-        else if (ev.kind === 'retry') b.attempted = true;
-      },
-    });
-    this.uploader.start();
-  }
-
-  async stopUploads(): Promise<void> {
-    const u = this.uploader;
-    this.uploader = undefined;
-    await u?.stop(0);
-  }
-
-  /** One batch of new and continuing sessions into the spool (the sniffer's batcher → spool step). */
-  produce(newSessions: number): void {
-    const g = this.source.next(newSessions);
-    if (g.packets === 0) return;
-    const batch: LedgerBatch = {
-      agent: this.id,
-      perSession: g.perSession,
-      packets: g.packets,
-      state: 'spooled',
-      attempted: false,
-    };
-    this.current = batch;
-    const entry = this.spool.add(g.file, g.packets);
-    this.current = undefined;
-    if (entry) this.ledger.set(entry.id, batch);
-    else if (![...this.ledger.values()].includes(batch)) this.ledger.set(`dropped-${this.ledger.size}`, batch);
-  }
-}
-
 export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const log = o.log ?? (() => {});
   const started = Date.now();
   const prefix = uniqueId('flt').replace(/[^A-Za-z0-9]/g, '');
   const token = 'fault-run-token-0123456789';
   const agentIds = [uniqueId('fa1').slice(0, 50), uniqueId('fa2').slice(0, 50)];
-  const splitcapPort = await freePort();
-  const forecastPort = await freePort();
-  const workerPorts = [await freePort(), await freePort()];
   const ledger = new Map<string, LedgerBatch>();
   const problems: string[] = [];
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const spoolRoot = mkdtempSync(join(tmpdir(), 'fleetcap-faults-'));
 
-  const common = { FLEETCAP_REDIS_PREFIX: prefix, FLEETCAP_QUEUE_PREFIX: prefix, FLEETCAP_LOG_LEVEL: 'error' };
-  const splitcapEnv = {
-    ...common,
-    FLEETCAP_SPLITCAP_PORT: String(splitcapPort),
-    FLEETCAP_SPLITCAP_CREDENTIALS: 'tokens',
-    FLEETCAP_SPLITCAP_TOKENS: agentIds.map((a) => `${a}=${token}`).join(','),
-    FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
-  };
-  const workerEnv = (i: number) => ({
-    ...common,
-    FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
-    FLEETCAP_DONE_TTL_SECONDS: String(DONE_TTL_S),
-    FLEETCAP_WORKER_PORT: String(workerPorts[i]),
-    FLEETCAP_WORKER_BATCH_MS: '20',
-    FLEETCAP_RECORD_SWEEP_MS: String(SWEEP_MS),
-    FLEETCAP_TCP_INACTIVITY_TIMEOUT_S: String(IDLE_S),
-    FLEETCAP_UDP_INACTIVITY_TIMEOUT_S: String(IDLE_S),
-  });
-  const startSplitcap = () => startApp('splitcap', splitcapEnv, 60_000);
-  const startWorker = (i: number) => startApp('session-worker', workerEnv(i), 60_000);
-
   log(`fault run: seed ${o.seed}, ${o.faults} faults, prefix ${prefix}`);
-  const forecast = await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 60_000);
-  let splitcap: RunningApp = await startSplitcap();
-  const workers: RunningApp[] = [await startWorker(0), await startWorker(1)];
+  const p = await startPipeline(prefix, agentIds, token);
+  const { splitcapPort } = p;
   const agents = agentIds.map(
     (id, i) => new Agent(id, i, o.seed, join(spoolRoot, id), ledger, () => `http://127.0.0.1:${splitcapPort}`, token),
   );
@@ -290,16 +165,11 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
         // In the middle of a batch: while an upload is in flight.
         const until = Date.now() + 3000;
         while (Date.now() < until && !agents.some((a) => (a.uploader?.active ?? 0) > 0)) await sleep(2);
-        splitcap.child.kill('SIGKILL');
-        await splitcap.stop();
-        splitcap = await startSplitcap();
+        await p.killSplitcap();
         return;
       }
       case 'worker-kill': {
-        const i = Math.floor(random() * workers.length);
-        workers[i]!.child.kill('SIGKILL');
-        await workers[i]!.stop();
-        workers[i] = await startWorker(i);
+        await p.killWorker(Math.floor(random() * p.workers.length));
         return;
       }
       case 'redis-restart':
@@ -383,19 +253,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
 
   // The apps are healthy again (every check of /healthz).
   const unhealthy: string[] = [];
-  const apps: Array<[string, number]> = [
-    ['splitcap', splitcapPort],
-    ['forecast', forecastPort],
-    ['session-worker-1', workerPorts[0]!],
-    ['session-worker-2', workerPorts[1]!],
-  ];
-  for (const [name, port] of apps) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
-      async (r) => r.ok && ((await r.json()) as { ok: boolean }).ok,
-      () => false,
-    );
-    if (!ok) unhealthy.push(name);
-  }
+  unhealthy.push(...(await p.unhealthy()));
 
   // The ledger against the rows.
   const [rows] = await db.query<RowDataPacket[]>(
@@ -403,7 +261,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
        FROM session_verdict WHERE agent_id IN (?)`,
     [agentIds],
   );
-  const perSession = new Map<string, { accepted: number; uncertain: number; late: boolean; lastAt: number }>();
+  const perSession = new Map<string, { accepted: number; uncertain: number; late: boolean; lastFirstTry: number }>();
   const sessionOf = (agent: string, key: string) => `${agent}/${key}`;
   const batches = { sent: 0, accepted: 0, spoolDropped: 0, rejected: 0 };
   const packets = {
@@ -418,7 +276,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const drop = (reason: string, n: number) => {
     if (n > 0) packets.dropped[reason] = (packets.dropped[reason] ?? 0) + n;
   };
-  const ordered = [...ledger.values()].sort((a, b) => (a.acceptedAt ?? 0) - (b.acceptedAt ?? 0));
+  const ordered = [...ledger.values()].sort((a, b) => (a.firstTryAt ?? 0) - (b.firstTryAt ?? 0));
   for (const b of ordered) {
     batches.sent++;
     packets.sent += b.packets;
@@ -431,13 +289,14 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     if (b.state === 'rejected') drop('rejected by splitcap (4xx)', b.packets);
     for (const [key, n] of b.perSession) {
       const id = sessionOf(b.agent, key);
-      const s = perSession.get(id) ?? { accepted: 0, uncertain: 0, late: false, lastAt: 0 };
+      const s = perSession.get(id) ?? { accepted: 0, uncertain: 0, late: false, lastFirstTry: 0 };
       perSession.set(id, s);
       if (b.state === 'accepted') {
         s.accepted += n;
-        // A batch stored more than the idle timeout after the session's previous one may find the row completed.
-        if (s.lastAt > 0 && (b.acceptedAt ?? 0) - s.lastAt > (IDLE_S - 1) * 1000) s.late = true;
-        s.lastAt = b.acceptedAt ?? 0;
+        // Stored between its first try and its 202: when that may be more than the idle timeout after the session's
+        // previous batch was, the row may have been completed meanwhile (a second occurrence, or stragglers).
+        if (s.lastFirstTry > 0 && (b.acceptedAt ?? 0) - s.lastFirstTry > (IDLE_S - 1) * 1000) s.late = true;
+        s.lastFirstTry = b.firstTryAt ?? b.acceptedAt ?? 0;
       } else if (b.state === 'spool-dropped' && b.attempted) s.uncertain += n;
     }
   }
@@ -449,30 +308,51 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   let duplicateVerdicts = 0;
   let unexpectedOccurrences = 0;
   let incompleteRows = 0;
+  // Per session: the verdicts saw the packets stored before their load (session_verdict.packets, kept + over the
+  // cap); the rows' connection records count the packets before and after the verdict (orig_pkts + resp_pkts). A
+  // packet is lost when it is in neither: at least accepted - max(verdicts, records) of them are.
   for (const [id, s] of perSession) {
     const its = rowsOf.get(id) ?? [];
     rowsOf.delete(id);
     let recorded = 0;
+    let verdicted = 0;
     for (const r of its) {
       if (r.completed_at === null) incompleteRows++;
       recorded += Number(r.orig_pkts ?? 0) + Number(r.resp_pkts ?? 0);
-      packets.inVerdicts += Number(r.packets);
-      packets.afterVerdictInRecord += Number(r.orig_pkts ?? 0) + Number(r.resp_pkts ?? 0) - Number(r.packets);
+      verdicted += Number(r.packets);
     }
+    const most = s.accepted + s.uncertain;
+    packets.inVerdicts += Math.min(verdicted, most);
+    packets.afterVerdictInRecord += Math.max(0, Math.min(recorded, most) - verdicted);
     if (its.length > 1 && !s.late) unexpectedOccurrences += its.length - 1;
-    if (recorded > s.accepted + s.uncertain) {
+    if (verdicted > most || recorded > most) {
       duplicateVerdicts++;
-      packets.duplicated += recorded - s.accepted - s.uncertain;
-      if (problems.length < 20) problems.push(`${id}: ${recorded} packets in ${its.length} rows, ${s.accepted} sent`);
-    } else if (recorded < s.accepted) {
-      const missing = s.accepted - recorded;
-      if (s.late) drop('straggler: stored after its row completed (fleetcap_splitcap_record_updates_total)', missing);
+      packets.duplicated += Math.max(verdicted, recorded) - most;
+      if (problems.length < 20)
+        problems.push(
+          `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
+        );
+      continue;
+    }
+    const covered = Math.max(verdicted, recorded);
+    if (recorded < verdicted)
+      drop(
+        'verdicted, left out of the connection record (fleetcap_splitcap_record_left_out_packets_total)',
+        Math.min(s.accepted, verdicted) - recorded,
+      );
+    if (covered < s.accepted) {
+      const missing = s.accepted - covered;
+      if (s.late)
+        drop('straggler: stored after its row completed (fleetcap_splitcap_record_left_out_packets_total)', missing);
       else {
         packets.lost += missing;
-        if (problems.length < 20) problems.push(`${id}: ${recorded} packets in ${its.length} rows, ${s.accepted} sent`);
+        if (problems.length < 20)
+          problems.push(
+            `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
+          );
       }
     }
-    const partial = Math.min(s.uncertain, Math.max(0, recorded - s.accepted));
+    const partial = Math.min(s.uncertain, Math.max(0, covered - s.accepted));
     drop('spool full after a failed attempt (stored)', partial);
     drop('spool full after a failed attempt (counted)', s.uncertain - partial);
   }
@@ -497,7 +377,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   };
 
   for (const a of agents) await a.stopUploads();
-  await Promise.all([splitcap.stop(), forecast.stop(), ...workers.map((w) => w.stop())]);
+  await p.stop();
   redis.disconnect();
   await db.end();
   await removePipelineNamespace(prefix, DELAY_MS, SWEEP_MS).catch(() => {});

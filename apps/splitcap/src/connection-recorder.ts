@@ -43,6 +43,8 @@ export interface AdvancedRecord {
   outcome: RecordOutcome;
   /** Packets added to the record. */
   added: number;
+  /** Packets of the batch not added: the connection is over, or a packet of the batch started another one. */
+  leftOut?: number;
 }
 
 function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket): ConnPacket {
@@ -70,7 +72,8 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
   const stored = read.record;
-  if (stored?.completing || stored?.ended || (!stored && read.done)) return { outcome: 'straggler', added: 0 };
+  if (stored?.completing || stored?.ended || (!stored && read.done))
+    return { outcome: 'straggler', added: 0, leftOut: total };
   let record: ConnRecord;
   let initiator: 0 | 1;
   let from = 0;
@@ -102,12 +105,14 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
     return {
       outcome: 'updated',
       added,
+      leftOut: total - added,
       write: { key: s.key, mode: 'update', version: stored.version, record: text, ended },
     };
   }
   return {
     outcome: 'started',
     added,
+    leftOut: total - added,
     write: {
       key: s.key,
       mode: 'start',
@@ -199,6 +204,7 @@ export class ConnectionRecorder {
         }
         if (!advanced.write) {
           count(advanced.outcome, 0);
+          if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'straggler' }, advanced.leftOut);
           continue;
         }
         writes.push({ agent, ...advanced.write });
@@ -209,9 +215,14 @@ export class ConnectionRecorder {
       for (const [i, status] of statuses.entries()) {
         const { session, advanced } = written[i]!;
         if (status === 'stale') retry.push(session);
-        else if (status === 'done') count('straggler', 0);
-        else if (status === 'dup') count('duplicate', 0);
-        else count(advanced.outcome, advanced.added);
+        else if (status === 'done') {
+          count('straggler', 0);
+          this.metrics.recordLeftOut.inc({ reason: 'straggler' }, session.connection.length / CONN_FIELDS);
+        } else if (status === 'dup') count('duplicate', 0);
+        else {
+          count(advanced.outcome, advanced.added);
+          if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'ended' }, advanced.leftOut);
+        }
       }
       pending = retry;
     }
