@@ -285,7 +285,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       packets.accepted += b.packets;
     } else if (b.state === 'spool-dropped') batches.spoolDropped++;
     else if (b.state === 'rejected') batches.rejected++;
-    if (b.state === 'spool-dropped' && !b.attempted) drop('spool full (sniffer, counted)', b.packets);
+    if (b.state === 'spool-dropped' && b.firstTryAt === undefined) drop('spool full (sniffer, counted)', b.packets);
     if (b.state === 'rejected') drop('rejected by splitcap (4xx)', b.packets);
     for (const [key, n] of b.perSession) {
       const id = sessionOf(b.agent, key);
@@ -297,7 +297,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
         // previous batch was, the row may have been completed meanwhile (a second occurrence, or stragglers).
         if (s.lastFirstTry > 0 && (b.acceptedAt ?? 0) - s.lastFirstTry > (IDLE_S - 1) * 1000) s.late = true;
         s.lastFirstTry = b.firstTryAt ?? b.acceptedAt ?? 0;
-      } else if (b.state === 'spool-dropped' && b.attempted) s.uncertain += n;
+      } else if (b.state === 'spool-dropped' && b.firstTryAt !== undefined) s.uncertain += n;
     }
   }
   const rowsOf = new Map<string, RowDataPacket[]>();

@@ -1,7 +1,8 @@
 --[[
   Appends one batch's packets of one session and decides what to schedule, by doing the following:
     - does nothing when this batch id was applied to the session before (a retried batch adds nothing and
-      reports the reasons decided the first time), or when the session is done (classified, marker not expired);
+      reports the reasons decided the first time), or when the session is done (classified, marker not expired)
+      and no occurrence of it is being stored (a live occurrence takes the packets whatever the marker);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
       occurrence (the first packet's µs) are recorded;
     - numbers and stores the packets that fit under the cap, and counts the others as overflow;
@@ -58,11 +59,13 @@ if prior then
   local stored = redis.call('HMGET', metaKey, 'occurrence', 'community_id')
   return { 'dup', 0, 0, prior, stored[1] or '0', stored[2] or ARGV[10] }
 end
-if redis.call('EXISTS', doneKey) == 1 then
+local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
+-- A live occurrence (its meta hash exists) takes the packets even when a done marker is set: the marker may be the
+-- previous occurrence's, set again when its connection record completed after this occurrence had started.
+if not m[2] and redis.call('EXISTS', doneKey) == 1 then
   return { 'done', 0, npackets, '', '0', '' }
 end
 
-local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
 local count = tonumber(m[1]) or 0
 local occurrence = m[2]
 local communityId = m[9] or ARGV[10]
