@@ -353,8 +353,8 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       }
     }
     const partial = Math.min(s.uncertain, Math.max(0, covered - s.accepted));
-    drop('spool full after a failed attempt (stored)', partial);
-    drop('spool full after a failed attempt (counted)', s.uncertain - partial);
+    drop('spool full after its first try, which had stored it (in rows, not a loss)', partial);
+    drop('spool full after its first try, not stored (counted)', s.uncertain - partial);
   }
   if (rowsOf.size > 0) problems.push(`${rowsOf.size} sessions have rows but no packet in the ledger`);
 

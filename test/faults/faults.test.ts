@@ -23,7 +23,7 @@ test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing s
     seed,
     faults: kinds.length,
     kinds,
-    minTrafficMs: 60_000,
+    minTrafficMs: 45_000,
     log: (l) => t.diagnostic(l),
   });
   const table = formatReport(report);
