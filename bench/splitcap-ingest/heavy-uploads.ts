@@ -9,9 +9,9 @@ import { parseArgs } from 'node:util';
 import { launchApp } from '@fleetcap/lib/runtime/launcher';
 import { BATCHES_PATH, uploadHeaders } from '@fleetcap/lib/upload/batch-upload';
 import { Redis } from 'ioredis';
+import { floodCapture } from '../../test/helpers/flood-capture.ts';
 import { redisKeysWithPrefix, removePipelineNamespace } from '../../test/helpers/namespace.ts';
 import { connections, uniqueId } from '../../test/helpers/stack.ts';
-import { floodCapture } from '../../test/helpers/flood-capture.ts';
 
 const { values } = parseArgs({
   options: { uploads: { type: 'string', default: '4' }, baseline: { type: 'string' } },
@@ -66,7 +66,9 @@ async function measure(root: string, label: string): Promise<number> {
   const sessions = (await redisKeysWithPrefix(redis, prefix, 's:*:m')).length;
   redis.disconnect();
   await removePipelineNamespace(prefix);
-  console.log(`${label}: ${uploads} uploads at once → ${statuses.join(',')}; ${sessions} sessions; splitcap peak RSS ${peak.toFixed(0)} MiB`);
+  console.log(
+    `${label}: ${uploads} uploads at once → ${statuses.join(',')}; ${sessions} sessions; splitcap peak RSS ${peak.toFixed(0)} MiB`,
+  );
   return peak;
 }
 
