@@ -237,15 +237,24 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   let depths: Record<string, number> = {};
   let keysLeft = 0;
   let notCompleted = 0;
-  const quietDeadline = Date.now() + 120_000;
+  // Quiet: nothing queued, no session key, every row completed. A long run leaves a backlog: wait while it shrinks
+  // (up to 15 minutes), fail when nothing moves for 90 s.
+  const hardDeadline = Date.now() + 15 * 60_000;
+  let lastProgress = Date.now();
+  let lastLeft = Number.POSITIVE_INFINITY;
   for (;;) {
     depths = await queueDepths().catch(() => ({}));
     keysLeft = await sessionKeysLeft();
     notCompleted = await incomplete();
     const queued = watched.reduce((a, q) => a + Math.max(0, depths[q] ?? 1), 0);
-    if (queued === 0 && keysLeft === 0 && notCompleted === 0) break;
-    if (Date.now() > quietDeadline) {
-      problems.push(`not quiet after 120 s: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open`);
+    const left = queued + keysLeft + notCompleted;
+    if (left === 0) break;
+    if (left < lastLeft) {
+      lastLeft = left;
+      lastProgress = Date.now();
+    }
+    if (Date.now() - lastProgress > 90_000 || Date.now() > hardDeadline) {
+      problems.push(`not quiet: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open`);
       break;
     }
     await sleep(500);

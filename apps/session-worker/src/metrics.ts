@@ -92,7 +92,7 @@ export function createWorkerMetrics() {
     }),
     recordSweeps: new Counter({
       name: 'fleetcap_worker_record_sweeps_total',
-      help: 'Looks at connection records by outcome (completed, rearmed, gone, no-row, corrupt, dead-lettered)',
+      help: 'Looks at connection records by outcome (completed, rearmed, gone, closed-without-record, no-row, corrupt, dead-lettered)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

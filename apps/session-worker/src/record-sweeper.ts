@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import type { WorkerMetrics } from './metrics.ts';
 import { decideSweep, type SweepDecision } from './record-sweep.ts';
 import { withRetry } from './retry.ts';
-import { completeRows, type RowCompletion } from './row-completion.ts';
+import { closeRowsWithoutRecord, completeRows, type RowCompletion } from './row-completion.ts';
 
 export interface SweeperSettings {
   amqpUrl: string;
@@ -226,6 +226,11 @@ export class RecordSweeper {
     });
     const found = await this.retry('complete', () => completeRows(this.d.pool, completions));
     for (const ok of found) this.d.metrics.recordSweeps.inc({ outcome: ok ? 'completed' : 'no-row' });
+    const gone = batch
+      .filter((_, i) => decisions[i]!.kind === 'gone')
+      .map((l) => ({ agent: l.message.agent, key: l.message.key, occurrence: l.message.occurrence }));
+    const closed = await this.retry('close', () => closeRowsWithoutRecord(this.d.pool, gone));
+    this.d.metrics.recordSweeps.inc({ outcome: 'closed-without-record' }, closed.filter(Boolean).length);
     await this.retry('sweep-release', () =>
       this.d.store.release(
         completions.map((c) => ({ agent: c.agent, key: c.key, occurrence: c.occurrence })),
