@@ -63,11 +63,10 @@ export class Ingest {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
     }
-    // The packet store (first packets, for the verdict) and the connection records (every packet) are independent.
-    const [outcomes] = await Promise.all([
-      this.store.append(agent, batchId, batch.sessions.values()),
-      this.recorder?.record(agent, batchId, [...batch.sessions.values()]),
-    ]);
+    // The packet store first, then the connection records: a record lists a batch id only once the append ran for
+    // it, which is how the append script knows a retried batch whose occurrence is finished already.
+    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+    await this.recorder?.record(agent, batchId, [...batch.sessions.values()]);
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);

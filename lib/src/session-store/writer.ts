@@ -82,6 +82,7 @@ export class SessionWriter {
         k.meta,
         k.batches,
         k.done,
+        k.record,
         ...fixed,
         String(s.firstSide),
         String(s.firstUs),

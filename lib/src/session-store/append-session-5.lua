@@ -1,7 +1,10 @@
 --[[
   Appends one batch's packets of one session and decides what to schedule, by doing the following:
     - does nothing when this batch id was applied to the session before (a retried batch adds nothing and
-      reports the reasons decided the first time), or when the session is done (classified, marker not expired)
+      reports the reasons decided the first time); also when the occurrence it was applied to is finished (its batches
+      hash went with it) but the connection record still lists the batch id: splitcap records a batch only after
+      this script ran for it, so a listed id means an earlier attempt stored it (a retry after a 503 or a kill, coming
+      after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done (classified, marker not expired)
       and no occurrence of it is being stored (a live occurrence takes the packets whatever the marker);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
       occurrence (the first packet's µs) are recorded;
@@ -21,6 +24,7 @@
       KEYS[2] meta hash            (fc:s:{A/K}:m)
       KEYS[3] batches hash         (fc:s:{A/K}:b)
       KEYS[4] done marker          (fc:s:{A/K}:d)
+      KEYS[5] connection record    (fc:s:{A/K}:c)
 
       ARGV[1] batch id
       ARGV[2] agent id (the A of the keys)
@@ -58,6 +62,10 @@ local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
   local stored = redis.call('HMGET', metaKey, 'occurrence', 'community_id')
   return { 'dup', 0, 0, prior, stored[1] or '0', stored[2] or ARGV[10] }
+end
+local recorded = redis.call('HMGET', KEYS[5], 'batches', 'occurrence')
+if recorded[1] and string.find(',' .. recorded[1] .. ',', ',' .. batchId .. ',', 1, true) then
+  return { 'dup', 0, 0, '', recorded[2] or '0', ARGV[10] }
 end
 local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
 -- A live occurrence (its meta hash exists) takes the packets even when a done marker is set: the marker may be the
