@@ -10,6 +10,8 @@
 #   bash stack/stack.sh status   every server, healthy or not, and why
 #   bash stack/stack.sh logs [S] list log files, or follow the log of server S
 #   bash stack/stack.sh reset    down, then delete .stack/ data (asks no question: for tests and CI)
+#   bash stack/stack.sh restart S stop server S (SIGTERM, as down does) and start it again, wait for health
+#                                (the fault-injection run, test/faults/: never on a stack others use)
 set -euo pipefail
 
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -275,29 +277,47 @@ cmd_up() {
   probe check-all
 }
 
+# Stops one server: SIGTERM to its process group, SIGKILL after 30 s.
+stop_one() {
+  local s="$1" pidfile="$RUN/$1.pid"
+  [[ -f "$pidfile" ]] || return 1
+  local pid
+  pid="$(cat "$pidfile")"
+  local was=1
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $s (pid $pid)"
+    was=0
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$s did not stop within 30s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidfile"
+  return $was
+}
+
 cmd_down() {
   local any=0
   bash "$STACK_DIR/alerting.sh" down
   for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
-    local s="${SERVERS[$i]}" pidfile="$RUN/${SERVERS[$i]}.pid"
-    [[ -f "$pidfile" ]] || continue
-    local pid
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-      say "stopping $s (pid $pid)"
-      any=1
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      if kill -0 "$pid" 2>/dev/null; then
-        say "$s did not stop within 30s; killing it"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -f "$pidfile"
+    stop_one "${SERVERS[$i]}" && any=1
   done
   # RabbitMQ's Erlang port mapper outlives the node; -kill stops it only when no node is registered.
   epmd -kill >/dev/null 2>&1 || true
   [[ $any -eq 1 ]] && say "stack is down" || say "stack was not running"
+}
+
+cmd_restart() {
+  local s="${1:-}"
+  [[ " ${SERVERS[*]} " == *" $s "* ]] || die "usage: stack.sh restart SERVER (one of: ${SERVERS[*]})"
+  stop_one "$s" || true
+  "start_$s"
+  case "$s" in
+    rabbitmq | connect) wait_healthy "$s" 120 ;;
+    *) wait_healthy "$s" 90 ;;
+  esac
 }
 
 cmd_status() {
@@ -325,5 +345,6 @@ case "${1:-}" in
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
   reset) cmd_reset ;;
-  *) die "usage: stack.sh up|down|status|logs [server]|reset" ;;
+  restart) shift; cmd_restart "$@" ;;
+  *) die "usage: stack.sh up|down|status|logs [server]|reset|restart SERVER" ;;
 esac

@@ -12,6 +12,11 @@ export function createWorkerMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    packetsAfterLoad: new Counter({
+      name: 'fleetcap_worker_packets_after_load_total',
+      help: "Packets appended to a session between the worker's load and its finish: not in the verdict's packets, only in its connection record",
+      registers: [registry],
+    }),
     verdicts: new Counter({
       name: 'fleetcap_worker_verdicts_total',
       help: 'Verdict rows inserted, by label',
@@ -88,7 +93,7 @@ export function createWorkerMetrics() {
     }),
     recordSweeps: new Counter({
       name: 'fleetcap_worker_record_sweeps_total',
-      help: 'Looks at connection records by outcome (completed, rearmed, gone, no-row, corrupt, dead-lettered)',
+      help: 'Looks at connection records by outcome (completed, rearmed, gone, closed-without-record, no-row, corrupt, dead-lettered)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

@@ -190,15 +190,23 @@ export class BatchProcessor {
       const publisher = this.d.verdictPublisher;
       if (publisher && rows.length > 0) await this.retry('publish', () => publisher.publish(rows));
       if (stored.length > 0) {
-        await this.retry('finish', () =>
+        const late = await this.retry('finish', () =>
           this.d.finisher.finish(
             stored.map((w) => ({
               agent: w.session.agent,
               key: w.session.message.key,
               occurrence: w.session.occurrence,
+              packetsSeen: w.session.packetsSeen,
             })),
           ),
         );
+        if (late > 0) {
+          this.d.metrics.packetsAfterLoad.inc(late);
+          this.d.log.info(
+            { code: 'session-worker.packets-after-load', packets: late },
+            "packets reached sessions between their load and their finish: counted in their connection records, not in their verdicts' packets",
+          );
+        }
         const afterFinish = this.d.afterFinish;
         if (afterFinish)
           await this.retry('arm', () =>

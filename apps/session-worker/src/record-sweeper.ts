@@ -6,6 +6,7 @@
 // completed (row-completion.ts), the record removed and the done marker set; else the done marker is kept alive and
 // the look re-armed. Every step is safe to repeat: a crash redelivers the message and the look is done again.
 import { AmqpConnection } from '@fleetcap/lib/queue/amqp-connection';
+import { publishToQueue } from '@fleetcap/lib/queue/confirmed-publish';
 import {
   decodeRecordSweepMessage,
   encodeRecordSweepMessage,
@@ -22,7 +23,7 @@ import type { Logger } from 'pino';
 import type { WorkerMetrics } from './metrics.ts';
 import { decideSweep, type SweepDecision } from './record-sweep.ts';
 import { withRetry } from './retry.ts';
-import { completeRows, type RowCompletion } from './row-completion.ts';
+import { closeRowsWithoutRecord, completeRows, type RowCompletion } from './row-completion.ts';
 
 export interface SweeperSettings {
   amqpUrl: string;
@@ -72,7 +73,9 @@ export class RecordSweeper {
       setup: async (channel) => {
         await channel.prefetch(s.batchSize * 2);
         const queues = await declareRecordSweepQueues(channel, s.queuePrefix, s.sweepMs);
-        const { consumerTag } = await channel.consume(queues.due, (msg) => msg && this.onMessage(channel, queues, msg));
+        const { consumerTag } = await this.amqp.consume(channel, queues.due, (msg) =>
+          this.onMessage(channel, queues, msg),
+        );
         return { ...queues, consumerTag };
       },
       onLost: () => {
@@ -109,22 +112,19 @@ export class RecordSweeper {
     if (!link) throw new SweeperUnavailable(`RabbitMQ is unavailable (${this.amqp.lastError || 'connecting'})`);
     const { channel, value } = link;
     await Promise.all(
-      messages.map(
-        (m) =>
-          new Promise<void>((resolve, reject) =>
-            channel.sendToQueue(
-              value.sweep,
-              encodeRecordSweepMessage({
-                agent: m.agent,
-                key: m.key,
-                occurrence: m.occurrence,
-                communityId: m.communityId,
-                look: m.look,
-              }),
-              { persistent: true, contentType: 'application/json' },
-              (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-            ),
-          ),
+      messages.map((m) =>
+        publishToQueue(
+          channel,
+          value.sweep,
+          encodeRecordSweepMessage({
+            agent: m.agent,
+            key: m.key,
+            occurrence: m.occurrence,
+            communityId: m.communityId,
+            look: m.look,
+          }),
+          { contentType: 'application/json' },
+        ),
       ),
     );
   }
@@ -140,11 +140,9 @@ export class RecordSweeper {
         'dead-lettering a sweep message that cannot be read',
       );
       this.d.metrics.recordSweeps.inc({ outcome: 'dead-lettered' });
-      channel.sendToQueue(queues.dead, msg.content, {
-        persistent: true,
+      void publishToQueue(channel, queues.dead, msg.content, {
         headers: { 'x-fleetcap-reason': why, 'x-fleetcap-dead-at': new Date().toISOString() },
-      });
-      void channel.waitForConfirms().then(
+      }).then(
         () => channel.ack(msg),
         () => {},
       );
@@ -228,6 +226,11 @@ export class RecordSweeper {
     });
     const found = await this.retry('complete', () => completeRows(this.d.pool, completions));
     for (const ok of found) this.d.metrics.recordSweeps.inc({ outcome: ok ? 'completed' : 'no-row' });
+    const gone = batch
+      .filter((_, i) => decisions[i]!.kind === 'gone')
+      .map((l) => ({ agent: l.message.agent, key: l.message.key, occurrence: l.message.occurrence }));
+    const closed = await this.retry('close', () => closeRowsWithoutRecord(this.d.pool, gone));
+    this.d.metrics.recordSweeps.inc({ outcome: 'closed-without-record' }, closed.filter(Boolean).length);
     await this.retry('sweep-release', () =>
       this.d.store.release(
         completions.map((c) => ({ agent: c.agent, key: c.key, occurrence: c.occurrence })),

@@ -57,3 +57,24 @@ export async function completeRows(pool: Pool, completions: RowCompletion[]): Pr
     }),
   );
 }
+
+const CLOSE_SQL = `UPDATE session_verdict SET completed_at = CURRENT_TIMESTAMP(6)
+WHERE agent_id = ? AND session_key = ? AND occurrence = ? AND completed_at IS NULL`;
+
+/**
+ * Rows whose look found no record of their own occurrence: the record was completed and removed (a redelivered look:
+ * the row is completed already, and this changes nothing), or it belongs to another occurrence (one that started
+ * while the previous one's record still took the packets; found by the fault run). Such a row is closed with what
+ * its verdict saw and no connection columns, instead of staying open for ever. Per row, whether it was open.
+ */
+export async function closeRowsWithoutRecord(
+  pool: Pool,
+  rows: Array<{ agent: string; key: string; occurrence: number }>,
+): Promise<boolean[]> {
+  return Promise.all(
+    rows.map(async (r) => {
+      const [result] = await pool.query(CLOSE_SQL, [r.agent, r.key, r.occurrence]);
+      return (result as { affectedRows: number }).affectedRows > 0;
+    }),
+  );
+}

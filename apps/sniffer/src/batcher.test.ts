@@ -114,3 +114,26 @@ test('N = 1 makes a batch per packet', () => {
   for (let i = 0; i < 4; i++) b.add(pkt(i));
   assert.equal(batches.length, 4);
 });
+
+test('a batch closes before maxBytes: the file never exceeds it, and no packet is lost', () => {
+  const batches: ClosedBatch[] = [];
+  const b = new Batcher({
+    maxPackets: 1000,
+    maxMs: 60_000,
+    maxBytes: 24 + 3 * (16 + 100),
+    snaplen: 100,
+    onBatch: (x) => batches.push(x),
+    timers: manualTimers().timers,
+  });
+  for (let i = 0; i < 7; i++) b.add({ linktype: 1, tsSec: 1, tsNsec: i, data: new Uint8Array(100), origLen: 100 });
+  b.flush();
+  assert.deepEqual(
+    batches.map((x) => x.packets),
+    [3, 3, 1],
+  );
+  assert.deepEqual(
+    batches.map((x) => x.reason),
+    ['bytes', 'bytes', 'flush'],
+  );
+  for (const x of batches) assert.ok(x.file.length <= 24 + 3 * 116, `${x.file.length} bytes`);
+});

@@ -1,4 +1,5 @@
-// Groups captured packets into pcap batch files: a batch closes at maxPackets packets or maxMs milliseconds after
+// Groups captured packets into pcap batch files: a batch closes at maxPackets packets, maxBytes bytes of file (below
+// splitcap's body limit: a batch over it would be refused with 413 and never resent) or maxMs milliseconds after
 // its first packet, whichever comes first (or when the link type changes, or on flush()). Empty batches are never
 // produced. Timers are injectable so that the N/T logic is tested without waiting.
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
@@ -11,7 +12,7 @@ export interface PacketIn {
   origLen: number;
 }
 
-export type CloseReason = 'count' | 'time' | 'flush' | 'linktype';
+export type CloseReason = 'count' | 'bytes' | 'time' | 'flush' | 'linktype';
 
 export interface ClosedBatch {
   file: Buffer;
@@ -33,6 +34,8 @@ const realTimers: Timers = {
 export interface BatcherOptions {
   maxPackets: number;
   maxMs: number;
+  /** The file never exceeds this (pcap header plus every record); default: no cap. */
+  maxBytes?: number;
   snaplen: number;
   onBatch: (batch: ClosedBatch) => void;
   timers?: Timers;
@@ -47,6 +50,8 @@ export class Batcher {
   constructor(private readonly options: BatcherOptions) {
     if (options.maxPackets < 1) throw new Error('maxPackets must be at least 1');
     if (options.maxMs < 1) throw new Error('maxMs must be at least 1');
+    if (options.maxBytes !== undefined && options.maxBytes < 24 + 16 + options.snaplen)
+      throw new Error(`maxBytes must hold at least one packet of the snaplen (${24 + 16 + options.snaplen} bytes)`);
     this.timers = options.timers ?? realTimers;
   }
 
@@ -57,6 +62,10 @@ export class Batcher {
 
   add(packet: PacketIn): void {
     if (this.writer !== null && packet.linktype !== this.linktype) this.close('linktype');
+    // A pcap record is a 16-byte header and the captured bytes; the file header is 24.
+    const recordBytes = 16 + packet.data.length;
+    if (this.writer !== null && this.writer.byteLength + recordBytes > (this.options.maxBytes ?? Infinity))
+      this.close('bytes');
     if (this.writer === null) {
       this.writer = new PcapWriter({ linktype: packet.linktype, snaplen: this.options.snaplen });
       this.linktype = packet.linktype;

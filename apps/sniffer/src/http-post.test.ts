@@ -59,3 +59,14 @@ test('no answer in time, or an abort, rejects', async () => {
     await s.close();
   }
 });
+
+test('a signal aborted before the request starts rejects, and nothing throws from an event', async () => {
+  const controller = new AbortController();
+  controller.abort(new Error('sniffer stopping: drain time is over'));
+  await assert.rejects(
+    httpPost(new URL('http://127.0.0.1:9/v1/batches'), {}, Buffer.alloc(10), 1000, controller.signal),
+    /drain time is over/,
+  );
+  // An unhandled 'error' event of the destroyed request would fail the test run (uncaught exception) by now.
+  await new Promise((r) => setTimeout(r, 50));
+});

@@ -80,9 +80,11 @@ export function httpPost(
       req.destroy(err);
       finish(err);
     };
+    // The error listener first: destroying a request with no listener throws from an event (it killed the sniffer
+    // when its stop aborted an attempt that was just starting: found by the fault run).
+    req.on('error', (err) => finish(err));
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (err) => finish(err));
     req.on('close', () => {
       if (!settled && !req.destroyed) finish(new Error('connection closed before an answer'));
     });

@@ -23,6 +23,13 @@ const snifferEnv = z.object({
     .min(1024)
     .max(Number.MAX_SAFE_INTEGER)
     .default(256 * 1024 * 1024),
+  /** A batch file closes before this size: below splitcap's FLEETCAP_SPLITCAP_MAX_BODY_BYTES (64 MiB by default). */
+  FLEETCAP_BATCH_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .max(1024 * 1024 * 1024)
+    .default(32 * 1024 * 1024),
   FLEETCAP_DRAIN_MS: durationMs(0, 600_000).default(5000),
   FLEETCAP_UPLOAD_BACKOFF_BASE_MS: durationMs(1, 600_000).default(250),
   FLEETCAP_UPLOAD_BACKOFF_MAX_MS: durationMs(1, 3_600_000).default(10_000),
@@ -46,6 +53,7 @@ export interface SnifferOptions {
   splitcapCa?: Buffer;
   spoolDir: string;
   spoolMaxBytes: number;
+  batchMaxBytes: number;
   drainMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -100,6 +108,7 @@ export function loadSnifferOptions(
     ...(e.FLEETCAP_SPLITCAP_CA_FILE !== undefined ? { splitcapCaFile: e.FLEETCAP_SPLITCAP_CA_FILE, splitcapCa } : {}),
     spoolDir: e.FLEETCAP_SPOOL_DIR ?? join(tmpdir(), 'fleetcap-spool', config.agentId),
     spoolMaxBytes: e.FLEETCAP_SPOOL_MAX_BYTES,
+    batchMaxBytes: e.FLEETCAP_BATCH_MAX_BYTES,
     drainMs: e.FLEETCAP_DRAIN_MS,
     backoffBaseMs: e.FLEETCAP_UPLOAD_BACKOFF_BASE_MS,
     backoffMaxMs: e.FLEETCAP_UPLOAD_BACKOFF_MAX_MS,

@@ -63,6 +63,11 @@ export class Sniffer {
             'splitcap refused the batch; moved to rejected/',
           );
         else if (ev.kind === 'gone') log.warn({ batch: ev.entry.id, error: ev.error }, 'spooled batch vanished');
+        else if (ev.unauthorized)
+          log.error(
+            { code: 'sniffer.upload.unauthorized', batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs },
+            "splitcap refused this agent's credential (401, e.g. a token rotated meanwhile); the batch is kept and retried with the credential the sniffer has then",
+          );
         else if (ev.untrusted)
           log.error(
             { code: 'sniffer.upload.untrusted-certificate', batch: ev.entry.id, error: ev.error, waitMs: ev.waitMs },
@@ -78,6 +83,7 @@ export class Sniffer {
     this.batcher = new Batcher({
       maxPackets: c.batchPackets,
       maxMs: c.batchMs,
+      maxBytes: Math.max(options.batchMaxBytes, 24 + 16 + c.snaplen),
       snaplen: c.snaplen,
       onBatch: (b) => {
         const entry = this.spool.add(b.file, b.packets);

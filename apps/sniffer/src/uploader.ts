@@ -20,7 +20,8 @@ import type { Spool, SpoolEntry } from './spool.ts';
 export interface UploaderOptions {
   url: string;
   agentId: string;
-  token: string;
+  /** The upload token, read at every attempt (a rotated token is used from the next attempt on). */
+  token: string | (() => string);
   concurrency: number;
   backoff: BackoffPolicy;
   /** Longest wait between attempts, even when Retry-After asks for more. */
@@ -36,7 +37,15 @@ export type UploadEvent =
   | { kind: 'uploaded'; entry: SpoolEntry; status: number; ms: number }
   | { kind: 'rejected'; entry: SpoolEntry; status: number; body: string }
   | { kind: 'gone'; entry: SpoolEntry; error: string }
-  | { kind: 'retry'; entry: SpoolEntry; error: string; waitMs: number; failures: number; untrusted: boolean };
+  | {
+      kind: 'retry';
+      entry: SpoolEntry;
+      error: string;
+      waitMs: number;
+      failures: number;
+      untrusted: boolean;
+      unauthorized: boolean;
+    };
 
 export interface UploaderCounters {
   batchesUploaded: number;
@@ -45,6 +54,8 @@ export interface UploaderCounters {
   uploadFailures: number;
   /** Attempts that failed because splitcap's certificate is not one the agent trusts (kept and retried). */
   untrustedCertificates: number;
+  /** Attempts splitcap answered 401 (kept and retried: a token rotation must not discard batches). */
+  unauthorized: number;
   rejected: number;
 }
 
@@ -52,7 +63,7 @@ type Outcome =
   | { kind: 'ok'; status: number }
   | { kind: 'final'; status: number; body: string }
   | { kind: 'gone'; error: string }
-  | { kind: 'retry'; error: string; retryAfterMs?: number; untrusted?: boolean };
+  | { kind: 'retry'; error: string; retryAfterMs?: number; untrusted?: boolean; unauthorized?: boolean };
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -65,6 +76,7 @@ export class Uploader {
     bytesUploaded: 0,
     uploadFailures: 0,
     untrustedCertificates: 0,
+    unauthorized: 0,
     rejected: 0,
   };
   private stopping = false;
@@ -159,6 +171,7 @@ export class Uploader {
     }
     this.counters.uploadFailures++;
     if (outcome.untrusted) this.counters.untrustedCertificates++;
+    if (outcome.unauthorized) this.counters.unauthorized++;
     this.spool.release(entry);
     if (this.stopping) return;
     this.consecutiveFailures++;
@@ -176,6 +189,7 @@ export class Uploader {
       waitMs,
       failures: this.consecutiveFailures,
       untrusted: outcome.untrusted === true,
+      unauthorized: outcome.unauthorized === true,
     });
   }
 
@@ -188,7 +202,8 @@ export class Uploader {
       // Deleted under us (an operator, or a disk problem): nothing to send.
       return { kind: 'gone', error: (err as Error).message };
     }
-    const headers = uploadHeaders(this.options.agentId, this.options.token, entry.id);
+    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    const headers = uploadHeaders(this.options.agentId, token, entry.id);
     try {
       const res: PostResult = await this.post(
         this.endpoint,
@@ -204,6 +219,10 @@ export class Uploader {
         this.options.onEvent?.({ kind: 'uploaded', entry, status: res.status, ms: Date.now() - started });
         return { kind: 'ok', status: res.status };
       }
+      // 401 is final for a one-off upload, not for an agent: its credential may have been rotated between the
+      // batch's capture and now, and the batch is still good. Kept, retried with backoff, counted and logged.
+      if (res.status === 401)
+        return { kind: 'retry', error: `HTTP 401${text ? `: ${text.slice(0, 200).trim()}` : ''}`, unauthorized: true };
       if (action === 'reject') return { kind: 'final', status: res.status, body: text.slice(0, 500) };
       return {
         kind: 'retry',

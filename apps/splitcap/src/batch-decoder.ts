@@ -37,7 +37,6 @@ export const CONN_WINDOW = 7;
 
 /** One session of the batch, as the session store's append takes it, and its packet count. */
 export interface BatchSession extends SessionAppend {
-  packets: number;
   /** IP protocol number (6 TCP, 17 UDP). */
   ipProtocol: number;
   /** What the connection record needs of each packet, CONN_FIELDS numbers per packet in batch order. */
@@ -71,7 +70,9 @@ export function looksLikeCapture(body: Uint8Array): boolean {
  * `communityIdSeed`: the seed of each session's Community ID (FLEETCAP_COMMUNITY_ID_SEED); `storedFrameBytes`: how
  * much of each packet's captured frame is stored with it (FLEETCAP_STORED_FRAME_BYTES); `maxSessions`: more sessions
  * than this throw SessionLimitError (FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH); `captureTimes`: packets captured
- * outside it are skipped as 'time-out-of-range', as the offline Sessionizer does.
+ * outside it are skipped as 'time-out-of-range', as the offline Sessionizer does; `keptPerSession`: only the first
+ * this many packets of each session get a stored record (FLEETCAP_SESSION_MAX_PACKETS: no session keeps more, so the
+ * records of later packets would only cost memory and Redis traffic; they still count and reach the connection record).
  */
 export function decodeBatch(
   body: Buffer,
@@ -79,6 +80,7 @@ export function decodeBatch(
   storedFrameBytes = DEFAULT_STORED_FRAME_BYTES,
   maxSessions = Number.POSITIVE_INFINITY,
   captureTimes: CaptureTimeWindow = captureTimeWindow(),
+  keptPerSession = Number.POSITIVE_INFINITY,
 ): DecodedBatch {
   if (!looksLikeCapture(body)) {
     const head = body.subarray(0, 4).toString('hex');
@@ -144,20 +146,22 @@ export function decodeBatch(
         s = byFlow[flow.index]!;
         forward = tableSideIsKeySide[flow.index] ? flow.sideA : !flow.sideA;
       }
-      const ts = String(tsUs);
-      const frame = p.data.length > storedFrameBytes ? p.data.subarray(0, storedFrameBytes) : p.data;
-      s.args.push(
-        ts,
-        encodePacketRecordTail(
-          forward ? 0 : 1,
+      if (s.packets < keptPerSession) {
+        const ts = String(tsUs);
+        const frame = p.data.length > storedFrameBytes ? p.data.subarray(0, storedFrameBytes) : p.data;
+        s.args.push(
           ts,
-          p.origLen,
-          decoded.payloadLength,
-          decoded.tcpFlags,
-          p.linktype,
-          frame,
-        ),
-      );
+          encodePacketRecordTail(
+            forward ? 0 : 1,
+            ts,
+            p.origLen,
+            decoded.payloadLength,
+            decoded.tcpFlags,
+            p.linktype,
+            frame,
+          ),
+        );
+      }
       if (tsUs < s.firstUs) s.firstUs = tsUs;
       if (tsUs > s.lastUs) s.lastUs = tsUs;
       s.bytes += p.origLen;

@@ -132,9 +132,13 @@ describe('the connection record across batches', () => {
     }
   });
 
-  test('a straggler of a completed connection, or a record being completed, adds nothing', () => {
+  test('a straggler of a completed connection, or a record being completed, adds nothing (and counts what it leaves out)', () => {
     const s = only(decodeBatch(pcap(connection(1))).sessions);
-    assert.deepEqual(advanceRecord(s, { record: undefined, done: true }), { outcome: 'straggler', added: 0 });
+    assert.deepEqual(advanceRecord(s, { record: undefined, done: true }), {
+      outcome: 'straggler',
+      added: 0,
+      leftOut: s.packets,
+    });
     const first = advanceRecord(s, { record: undefined, done: false }).write!;
     const stored = {
       version: 3,

@@ -3,6 +3,7 @@
 // verdict, so that the row the worker completes at the end (FIN/RST, or idle) counts the whole connection. The record
 // is read, advanced here in JavaScript (the same code as `fleetcap sessions`) and written back as compare-and-set
 // (record-connection-2.lua): a record another replica wrote meanwhile is read and advanced again.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
 import { type ConnPacket, ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import type { RecordChange, RecordRead, RecordStore, RecordWrite } from '@fleetcap/lib/session-store/record-store';
@@ -42,6 +43,8 @@ export interface AdvancedRecord {
   outcome: RecordOutcome;
   /** Packets added to the record. */
   added: number;
+  /** Packets of the batch not added: the connection is over, or a packet of the batch started another one. */
+  leftOut?: number;
 }
 
 function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket): ConnPacket {
@@ -69,7 +72,8 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
   const stored = read.record;
-  if (stored?.completing || stored?.ended || (!stored && read.done)) return { outcome: 'straggler', added: 0 };
+  if (stored?.completing || stored?.ended || (!stored && read.done))
+    return { outcome: 'straggler', added: 0, leftOut: total };
   let record: ConnRecord;
   let initiator: 0 | 1;
   let from = 0;
@@ -101,12 +105,14 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
     return {
       outcome: 'updated',
       added,
+      leftOut: total - added,
       write: { key: s.key, mode: 'update', version: stored.version, record: text, ended },
     };
   }
   return {
     outcome: 'started',
     added,
+    leftOut: total - added,
     write: {
       key: s.key,
       mode: 'start',
@@ -126,6 +132,11 @@ export interface RecorderSettings {
   maxAttempts?: number;
 }
 
+/** A batch whose records kept changing under it: retryable (503), never partly recorded. */
+export class RecordConflict extends Error {
+  override name = 'RecordConflict';
+}
+
 export class ConnectionRecorder {
   private readonly maxAttempts: number;
 
@@ -136,7 +147,7 @@ export class ConnectionRecorder {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    this.maxAttempts = settings.maxAttempts ?? 5;
+    this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
   /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
@@ -154,13 +165,19 @@ export class ConnectionRecorder {
     let pending = sessions;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
+        // Not left out (that loses packets from the rows): the upload fails with 503 and the agent resends the
+        // batch; the append script and the records both know the batch id, so nothing is stored twice.
         this.log.warn(
           { code: 'splitcap.record-conflict', agent, sessions: pending.length, attempts: this.maxAttempts },
-          'connection records kept changing under this batch; its packets are left out of them',
+          'connection records kept changing under this batch; answering 503 so that the agent sends it again',
         );
         for (const _ of pending) count('conflict', 0);
-        break;
+        throw new RecordConflict(
+          `the connection records of ${pending.length} sessions kept changing under this batch (${this.maxAttempts} compare-and-set rounds)`,
+        );
       }
+      // Two uploads of one agent's consecutive batches touch the same records: a little jitter separates them.
+      if (attempt > 1) await sleep(Math.random() * 5 * attempt);
       const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
       const writes: RecordWrite[] = [];
       const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
@@ -187,6 +204,7 @@ export class ConnectionRecorder {
         }
         if (!advanced.write) {
           count(advanced.outcome, 0);
+          if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'straggler' }, advanced.leftOut);
           continue;
         }
         writes.push({ agent, ...advanced.write });
@@ -197,9 +215,14 @@ export class ConnectionRecorder {
       for (const [i, status] of statuses.entries()) {
         const { session, advanced } = written[i]!;
         if (status === 'stale') retry.push(session);
-        else if (status === 'done') count('straggler', 0);
-        else if (status === 'dup') count('duplicate', 0);
-        else count(advanced.outcome, advanced.added);
+        else if (status === 'done') {
+          count('straggler', 0);
+          this.metrics.recordLeftOut.inc({ reason: 'straggler' }, session.connection.length / CONN_FIELDS);
+        } else if (status === 'dup') count('duplicate', 0);
+        else {
+          count(advanced.outcome, advanced.added);
+          if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'ended' }, advanced.leftOut);
+        }
       }
       pending = retry;
     }

@@ -17,6 +17,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { AgentAuth } from './agent-auth.ts';
 import { BatchFormatError } from './batch-decoder.ts';
+import { RecordConflict } from './connection-recorder.ts';
 import type { Ingest } from './ingest.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import { SchedulerUnavailable } from './scheduler.ts';
@@ -150,7 +151,10 @@ export function createHttpApp(deps: HttpDeps): express.Express {
           return res.status(UploadStatus.unprocessable).json(sessionLimitProblem(err, batchId));
         }
         deps.metrics.batches.inc({ outcome: 'unavailable' });
-        const why = err instanceof SchedulerUnavailable ? err.message : `Redis: ${(err as Error).message}`;
+        const why =
+          err instanceof SchedulerUnavailable || err instanceof RecordConflict
+            ? err.message
+            : `Redis: ${(err as Error).message}`;
         deps.log.error({ agent, batchId, err: why }, 'batch not stored; the agent will retry');
         res.set(UPLOAD_HEADERS.retryAfter, String(RETRY_AFTER_SECONDS));
         return problem(

@@ -20,6 +20,8 @@ export interface IngestOptions {
   storedFrameBytes?: number;
   /** FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH. */
   maxSessionsPerBatch?: number;
+  /** FLEETCAP_SESSION_MAX_PACKETS: the batch is trimmed to what the append script can keep. */
+  maxPacketsPerSession?: number;
   now?: () => number;
   /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
   recorder?: ConnectionRecorder;
@@ -32,6 +34,7 @@ export class Ingest {
   private readonly storedFrameBytes: number | undefined;
   private readonly recorder: ConnectionRecorder | undefined;
   private readonly maxSessionsPerBatch: number | undefined;
+  private readonly maxPacketsPerSession: number | undefined;
 
   constructor(
     private readonly store: SessionWriter,
@@ -44,19 +47,26 @@ export class Ingest {
     this.storedFrameBytes = options.storedFrameBytes;
     this.recorder = options.recorder;
     this.maxSessionsPerBatch = options.maxSessionsPerBatch;
+    this.maxPacketsPerSession = options.maxPacketsPerSession;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
-    const batch = decodeBatch(body, this.communityIdSeed, this.storedFrameBytes, this.maxSessionsPerBatch);
+    const batch = decodeBatch(
+      body,
+      this.communityIdSeed,
+      this.storedFrameBytes,
+      this.maxSessionsPerBatch,
+      undefined,
+      this.maxPacketsPerSession,
+    );
     if (await this.store.hasReceipt(agent, batchId)) {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
     }
-    // The packet store (first packets, for the verdict) and the connection records (every packet) are independent.
-    const [outcomes] = await Promise.all([
-      this.store.append(agent, batchId, batch.sessions.values()),
-      this.recorder?.record(agent, batchId, [...batch.sessions.values()]),
-    ]);
+    // The packet store first, then the connection records: a record lists a batch id only once the append ran for
+    // it, which is how the append script knows a retried batch whose occurrence is finished already.
+    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+    await this.recorder?.record(agent, batchId, [...batch.sessions.values()]);
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);

@@ -124,6 +124,7 @@ const ingest = new Ingest(store, scheduler, metrics, {
   storedFrameBytes: config.FLEETCAP_STORED_FRAME_BYTES,
   recorder,
   maxSessionsPerBatch: config.FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH,
+  maxPacketsPerSession: config.FLEETCAP_SESSION_MAX_PACKETS,
 });
 const limitMetrics = createLimitMetrics(metrics.registry);
 const redisMemory = new RedisMemoryGuard(

@@ -29,6 +29,12 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    recordLeftOut: new Counter({
+      name: 'fleetcap_splitcap_record_left_out_packets_total',
+      help: "Packets not added to their session's connection record, by reason: ended (a packet of the batch starts another connection on the flow, e.g. a SYN after data when batches arrive out of order), straggler (the connection's row is completed). They are in the verdict's packets when they came before it",
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     recordPackets: new Counter({
       name: 'fleetcap_splitcap_record_packets_total',
       help: 'Packets added to connection records (every packet of a connection, also those after its verdict)',

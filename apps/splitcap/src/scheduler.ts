@@ -4,6 +4,7 @@
 // allowed, it says so and ingest answers 503.
 
 import { AmqpConnection } from '@fleetcap/lib/queue/amqp-connection';
+import { publishToQueue, UnroutableMessage } from '@fleetcap/lib/queue/confirmed-publish';
 import { encodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { declareSessionQueues, type SessionQueues } from '@fleetcap/lib/queue/topology';
 import type { Check } from '@fleetcap/lib/runtime/health';
@@ -85,21 +86,17 @@ export class Scheduler {
     try {
       // Each message's own confirm, not waitForConfirms: concurrent uploads then share RabbitMQ's disk
       // syncs instead of each waiting for everyone's.
+      // mandatory: a message no queue takes (a queue deleted under splitcap) fails the upload instead of vanishing.
       await Promise.all(
-        messages.map(
-          (m) =>
-            new Promise<void>((resolve, reject) => {
-              const queue = m.reason === 'delay' ? queues.delay : queues.ready;
-              channel.sendToQueue(
-                queue,
-                encodeSessionMessage(m),
-                { persistent: true, contentType: 'application/json' },
-                (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-              );
-            }),
+        messages.map((m) =>
+          publishToQueue(channel, m.reason === 'delay' ? queues.delay : queues.ready, encodeSessionMessage(m), {
+            contentType: 'application/json',
+          }),
         ),
       );
     } catch (err) {
+      // A returned message means the queues are gone: declaring them again on a new channel is the repair.
+      if (err instanceof UnroutableMessage) this.amqp.restart(err.message);
       throw new SchedulerUnavailable(`RabbitMQ did not confirm ${messages.length} messages: ${(err as Error).message}`);
     }
   }

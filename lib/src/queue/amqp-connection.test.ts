@@ -144,3 +144,29 @@ test('redactAmqpUrl drops the credentials only', () => {
   assert.equal(redactAmqpUrl('amqp://u:p%40ss@rabbit:5672/vhost'), 'amqp://rabbit:5672/vhost');
   assert.equal(redactAmqpUrl('amqp://rabbit'), 'amqp://rabbit');
 });
+
+test("a broker's consumer cancel (null delivery) reconnects, and health says why meanwhile", async () => {
+  let deliver: ((msg: unknown) => void) | undefined;
+  const seen: string[] = [];
+  let setups = 0;
+  const h = harness([], async (ch) => {
+    setups++;
+    (ch as unknown as { consume: unknown }).consume = async (_q: string, fn: (msg: unknown) => void) => {
+      deliver = fn;
+      return { consumerTag: `tag-${setups}` };
+    };
+    await h.amqp.consume(ch, 'fleetcap.sessions.ready', (m) => seen.push(String(m.content)));
+    return { queue: 'fleetcap.sessions.ready' };
+  });
+  await h.amqp.start();
+  deliver!({ content: Buffer.from('one') });
+  assert.deepEqual(seen, ['one']);
+  deliver!(null);
+  assert.equal(h.amqp.connected, false, 'not healthy while the consumer is gone');
+  assert.match(String(h.amqp.health()), /RabbitMQ cancelled the consumer of fleetcap\.sessions\.ready/);
+  assert.equal(h.lines.find((l) => l.code === 'queue.consumer-cancelled')?.queue, 'fleetcap.sessions.ready');
+  await until('reconnected', () => h.amqp.connected && setups === 2);
+  assert.equal(h.made[0]!.closed, true, 'the old connection is closed (its deliveries go back)');
+  assert.equal(h.amqp.health(), 'ok');
+  await h.amqp.close();
+});

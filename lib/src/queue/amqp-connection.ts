@@ -1,7 +1,7 @@
 // One RabbitMQ connection with a confirm channel, kept up: connects, runs the app's setup on every new channel
 // (declare queues, prefetch, consume), and when the connection or its channel is lost, or cannot be made, tries
 // again with the shared backoff until close(). `connected` and `lastError` are what /healthz reports.
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from '../runtime/backoff.ts';
 import { type Check, check } from '../runtime/health.ts';
@@ -66,6 +66,39 @@ export class AmqpConnection<T extends object> {
   stopReconnecting(): void {
     this.reconnecting = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * Consumes `queue` on `channel` (call it from setup). A cancel by the broker (amqplib hands the callback `null`:
+   * the queue was deleted, its quorum leader moved away, the node is going down) would leave the app idle and
+   * healthy-looking; instead the connection is dropped and made again, and /healthz says why meanwhile. Deliveries
+   * not acknowledged go back to RabbitMQ with the old channel.
+   */
+  async consume(
+    channel: ConfirmChannel,
+    queue: string,
+    onMessage: (msg: ConsumeMessage) => void,
+  ): Promise<{ consumerTag: string }> {
+    return channel.consume(queue, (msg) => {
+      if (msg !== null) {
+        onMessage(msg);
+        return;
+      }
+      this.options.log.warn(
+        { code: 'queue.consumer-cancelled', queue },
+        'RabbitMQ cancelled the consumer; reconnecting (unacknowledged messages are redelivered)',
+      );
+      this.restart(`RabbitMQ cancelled the consumer of ${queue}; reconnecting`);
+    });
+  }
+
+  /** Drops the connection in use (its channel's deliveries go back to RabbitMQ) and connects again with backoff. */
+  restart(why: string): void {
+    const connection = this.connection;
+    if (!connection) return;
+    this.lastError = why;
+    this.lost(connection);
+    void connection.close().catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,14 @@
 // the delay is a durable queue whose message TTL dead-letters into the ready queue. The delay is part
 // of the delay queue's name: changing it declares a new queue instead of failing with
 // PRECONDITION_FAILED on the old queue's arguments.
+// The TTL queues are quorum queues with at-least-once dead-lettering (RabbitMQ 3.10+): a classic queue
+// dead-letters at most once (an expired message is dropped if the ready queue's node cannot take it at that
+// moment, e.g. during a restart), a quorum queue keeps the message until the target queue confirms it. They need
+// `x-overflow: reject-publish` (at-least-once refuses drop-head), which makes a full queue a refused publish
+// (splitcap answers 503) rather than a silent drop. Their names end in `.q`: an existing classic queue of the
+// same name could not change type.
 import type { Channel } from 'amqplib';
+import { detectorQueueName, verdictExchangeName } from '../detectors/verdict-event.ts';
 
 // The prefix (FLEETCAP_QUEUE_PREFIX, default "fleetcap") lets several pipelines, or tests, share one broker.
 export interface SessionQueues {
@@ -15,7 +22,19 @@ export function sessionQueueNames(prefix: string, delayMs: number): SessionQueue
   return {
     ready: `${prefix}.sessions.ready`,
     dead: `${prefix}.sessions.dead`,
-    delay: `${prefix}.sessions.delay.${delayMs}ms`,
+    delay: `${prefix}.sessions.delay.${delayMs}ms.q`,
+  };
+}
+
+/** A quorum TTL queue whose expired messages are dead-lettered at least once into `target`. */
+export function ttlQueueArguments(ttlMs: number, target: string): Record<string, unknown> {
+  return {
+    'x-queue-type': 'quorum',
+    'x-message-ttl': ttlMs,
+    'x-dead-letter-exchange': '',
+    'x-dead-letter-routing-key': target,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
   };
 }
 
@@ -47,10 +66,7 @@ export async function declareReadyQueues(
 export async function declareSessionQueues(channel: Channel, prefix: string, delayMs: number): Promise<SessionQueues> {
   const q = sessionQueueNames(prefix, delayMs);
   await declareReadyQueues(channel, prefix);
-  await channel.assertQueue(q.delay, {
-    durable: true,
-    arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.ready },
-  });
+  await channel.assertQueue(q.delay, { durable: true, arguments: ttlQueueArguments(delayMs, q.ready) });
   return q;
 }
 
@@ -67,7 +83,7 @@ export interface RecordSweepQueues {
 
 export function recordSweepQueueNames(prefix: string, sweepMs: number): RecordSweepQueues {
   return {
-    sweep: `${prefix}.records.sweep.${sweepMs}ms`,
+    sweep: `${prefix}.records.sweep.${sweepMs}ms.q`,
     due: `${prefix}.records.due`,
     dead: `${prefix}.sessions.dead`,
   };
@@ -89,9 +105,29 @@ export async function declareRecordSweepQueues(
       'x-dead-letter-routing-key': q.dead,
     },
   });
-  await channel.assertQueue(q.sweep, {
-    durable: true,
-    arguments: { 'x-message-ttl': sweepMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.due },
-  });
+  await channel.assertQueue(q.sweep, { durable: true, arguments: ttlQueueArguments(sweepMs, q.due) });
   return q;
+}
+
+/**
+ * The detector stage's queue: a quorum queue (delivery limit, dead-letter queue) bound to the fanout exchange of
+ * verdict events, shared by every detector replica.
+ */
+export async function declareDetectorQueue(channel: Channel, prefix: string): Promise<{ queue: string; dead: string }> {
+  const exchange = verdictExchangeName(prefix);
+  const queue = detectorQueueName(prefix);
+  const dead = `${queue}.dead`;
+  await channel.assertExchange(exchange, 'fanout', { durable: true });
+  await channel.assertQueue(dead, { durable: true });
+  await channel.assertQueue(queue, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': maxDeliveries,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': dead,
+    },
+  });
+  await channel.bindQueue(queue, exchange, '');
+  return { queue, dead };
 }

@@ -77,9 +77,11 @@ export async function loadSessions(redis: Redis, prefix: string, messages: Sessi
     const [membersErr, members] = results[i * 3 + 2]!;
     const err = doneErr ?? metaErr ?? membersErr;
     if (err) throw err;
-    if (done === 1) return { kind: 'skip', why: 'done' };
     const m = meta as Record<string, string>;
     const occurrence = m[META.occurrence];
+    // The occurrence the message names is still stored: classify it, whatever the done marker says (a marker set
+    // again by the previous occurrence's record completion, after this occurrence started, must not strand it).
+    if (done === 1 && Number(occurrence) !== message.occurrence) return { kind: 'skip', why: 'done' };
     if (!occurrence) return { kind: 'skip', why: 'gone' };
     if (Number(occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
     try {

@@ -1,6 +1,6 @@
 // The session store's Lua scripts, read from the files beside this module (located by import.meta.url, so a
 // compiled build that copies the .lua files next to the JS finds them the same way). As in BullMQ, a script's
-// file name ends with the number of KEYS it takes (append-session-4.lua: 4 keys), and its header states its
+// file name ends with the number of KEYS it takes (append-session-5.lua: 5 keys), and its header states its
 // KEYS, ARGV and output.
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -20,7 +20,7 @@ function script(command: SessionScript['command'], fileName: string): SessionScr
   return { command, file, numberOfKeys: Number(keys[1]), lua: readFileSync(file, 'utf8') };
 }
 
-export const APPEND_SESSION = script('appendSession', 'append-session-4.lua');
+export const APPEND_SESSION = script('appendSession', 'append-session-5.lua');
 export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
 export const RECORD_CONNECTION = script('recordConnection', 'record-connection-2.lua');
 export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua');
@@ -33,8 +33,23 @@ export const SESSION_SCRIPTS: readonly SessionScript[] = [
 
 /** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
 export interface SessionScriptCommands {
-  appendSession(packets: string, meta: string, batches: string, done: string, ...argv: (string | Buffer)[]): unknown;
-  finishSession(packets: string, meta: string, batches: string, done: string, occurrence: string, ttl: string): unknown;
+  appendSession(
+    packets: string,
+    meta: string,
+    batches: string,
+    done: string,
+    record: string,
+    ...argv: (string | Buffer)[]
+  ): unknown;
+  finishSession(
+    packets: string,
+    meta: string,
+    batches: string,
+    done: string,
+    occurrence: string,
+    ttl: string,
+    packetsSeen: string,
+  ): unknown;
   recordConnection(record: string, done: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
 }

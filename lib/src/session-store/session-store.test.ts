@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SessionKeyError } from '../session/key.ts';
-import { decodePacketRecord, encodePacketRecordTail, META, receiptKey, sessionKeys } from './layout.ts';
+import { decodePacketRecord, encodePacketRecordTail, META, RECORD, receiptKey, sessionKeys } from './layout.ts';
 import { buildSession } from './reader.ts';
 import { APPEND_SESSION, FINISH_SESSION, SESSION_SCRIPTS } from './scripts.ts';
 
@@ -158,8 +158,13 @@ describe('the layout the scripts and the readers share', () => {
     const statusesAndReasons = ['ok', 'dup', 'done', 'delay', 'full', 'closed'];
     const fields = new Set([...code.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]!));
     for (const word of statusesAndReasons) fields.delete(word);
+    // The connection record's batch list, read to know a retried batch of a finished occurrence.
+    fields.delete(RECORD.batches);
     assert.deepEqual([...fields].sort(), Object.values(META).sort());
-    assert.match(FINISH_SESSION.lua, new RegExp(`HGET', KEYS\\[2\\], '${META.occurrence}'`));
+    assert.match(
+      FINISH_SESSION.lua,
+      new RegExp(`HMGET', KEYS\\[2\\], '${META.occurrence}', '${META.packets}', '${META.overflow}'`),
+    );
   });
 
   test('each script is read from beside the module, and its header states as many KEYS as its name says', () => {

@@ -19,7 +19,12 @@ export interface SessionAppend {
   bytes: number;
   /** A packet carried TCP FIN or RST. */
   closing: boolean;
-  /** Two values per packet: capture time µs, then encodePacketRecordTail(...) (binary: it ends with the frame). */
+  /** Packets of the session in the batch; only the first of them (at most max packets per session) are in args. */
+  packets: number;
+  /**
+   * Two values per packet, for at most the first max-packets-per-session packets: capture time µs, then
+   * encodePacketRecordTail(...) (binary: it ends with the frame). Packets past those would never be kept.
+   */
   args: (string | Buffer)[];
 }
 
@@ -77,6 +82,7 @@ export class SessionWriter {
         k.meta,
         k.batches,
         k.done,
+        k.record,
         ...fixed,
         String(s.firstSide),
         String(s.firstUs),
@@ -84,6 +90,7 @@ export class SessionWriter {
         String(s.bytes),
         s.closing ? '1' : '0',
         s.communityId,
+        String(s.packets),
         ...s.args,
       );
       order.push(s.key);

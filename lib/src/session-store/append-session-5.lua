@@ -1,7 +1,11 @@
 --[[
   Appends one batch's packets of one session and decides what to schedule, by doing the following:
     - does nothing when this batch id was applied to the session before (a retried batch adds nothing and
-      reports the reasons decided the first time), or when the session is done (classified, marker not expired);
+      reports the reasons decided the first time); also when the occurrence it was applied to is finished (its batches
+      hash went with it) but the connection record still lists the batch id: splitcap records a batch only after
+      this script ran for it, so a listed id means an earlier attempt stored it (a retry after a 503 or a kill, coming
+      after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done (classified, marker not expired)
+      and no occurrence of it is being stored (a live occurrence takes the packets whatever the marker);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
       occurrence (the first packet's µs) are recorded;
     - numbers and stores the packets that fit under the cap, and counts the others as overflow;
@@ -20,6 +24,7 @@
       KEYS[2] meta hash            (fc:s:{A/K}:m)
       KEYS[3] batches hash         (fc:s:{A/K}:b)
       KEYS[4] done marker          (fc:s:{A/K}:d)
+      KEYS[5] connection record    (fc:s:{A/K}:c)
 
       ARGV[1] batch id
       ARGV[2] agent id (the A of the keys)
@@ -31,7 +36,9 @@
       ARGV[8] wire bytes in the batch
       ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
       ARGV[10] Community ID of the conversation (recorded when the batch starts a new occurrence)
-      ARGV[11..] two values per packet, in batch order: capture time µs (the score), the member after the
+      ARGV[11] packets of the session in the batch (those beyond the pairs below only count)
+      ARGV[12..] two values per packet, in batch order, for at most the first max-packets of them (splitcap
+                 trims the rest: no session keeps more): capture time µs (the score), the member after the
                  sequence number ("dir:tsUs:wire:payload:flags:linktype:" and the binary frame,
                  encodePacketRecordTail)
 
@@ -48,18 +55,25 @@
 local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local batchId, agent = ARGV[1], ARGV[2]
 local maxPackets, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local npackets = (#ARGV - 10) / 2
+local npackets = tonumber(ARGV[11])
+local given = (#ARGV - 11) / 2
 
 local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
   local stored = redis.call('HMGET', metaKey, 'occurrence', 'community_id')
   return { 'dup', 0, 0, prior, stored[1] or '0', stored[2] or ARGV[10] }
 end
-if redis.call('EXISTS', doneKey) == 1 then
+local recorded = redis.call('HMGET', KEYS[5], 'batches', 'occurrence')
+if recorded[1] and string.find(',' .. recorded[1] .. ',', ',' .. batchId .. ',', 1, true) then
+  return { 'dup', 0, 0, '', recorded[2] or '0', ARGV[10] }
+end
+local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
+-- A live occurrence (its meta hash exists) takes the packets even when a done marker is set: the marker may be the
+-- previous occurrence's, set again when its connection record completed after this occurrence had started.
+if not m[2] and redis.call('EXISTS', doneKey) == 1 then
   return { 'done', 0, npackets, '', '0', '' }
 end
 
-local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
 local count = tonumber(m[1]) or 0
 local occurrence = m[2]
 local communityId = m[9] or ARGV[10]
@@ -71,12 +85,12 @@ if not occurrence then
   fields = { 'agent', agent, 'community_id', communityId, 'initiator', ARGV[5], 'occurrence', occurrence }
 end
 
-local keep = math.min(npackets, maxPackets - count)
+local keep = math.min(given, maxPackets - count)
 if keep < 0 then keep = 0 end
 if keep > 0 then
   local members = {}
   for i = 1, keep do
-    local base = 9 + i * 2
+    local base = 10 + i * 2
     members[#members + 1] = ARGV[base]
     members[#members + 1] = (count + i) .. ':' .. ARGV[base + 1]
   end

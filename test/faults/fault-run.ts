@@ -1,0 +1,431 @@
+// The fault-injection run (docs/OPERATIONS.md, "Fault-injection run"): two agents (the sniffer's real Spool and
+// Uploader, fed with synthetic batches) upload to a real splitcap, two session-workers and forecast on the stack's
+// real servers, while faults drawn from a seed hit them: kill -9 of splitcap in the middle of a batch, kill -9 of a
+// session-worker, restarts of Redis, RabbitMQ and MariaDB, an agent cut off for longer than DONE_TTL, a full spool.
+// Every packet is in a ledger (batch id -> packets per session). At the end, once everything is quiet, each session's
+// verdict rows are read from MariaDB and compared with the ledger: every packet splitcap acknowledged must be in
+// exactly one row's connection record (orig_pkts + resp_pkts: the packets before and after the verdict), or in a
+// counted drop with its reason; no message may be stuck, no session key left in Redis, and every app healthy.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { recordSweepQueueNames, sessionQueueNames } from '@fleetcap/lib/queue/topology';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import type { RowDataPacket } from 'mysql2/promise';
+import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
+import { connections, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
+import { Agent, DELAY_MS, DONE_TTL_S, IDLE_S, type LedgerBatch, SWEEP_MS, startPipeline } from './pipeline.ts';
+import { rng } from './traffic.ts';
+
+const run = promisify(execFile);
+
+export const FAULT_KINDS = [
+  'splitcap-kill',
+  'worker-kill',
+  'redis-restart',
+  'rabbitmq-restart',
+  'mariadb-restart',
+  'agent-cutoff',
+  'spool-full',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultRunOptions {
+  seed: number;
+  /** Faults to inject; each kind at least once when faults >= kinds. */
+  faults: number;
+  /** Traffic lasts at least this long, and until every fault has run. */
+  minTrafficMs: number;
+  /** The kinds to draw from (default: all). */
+  kinds?: readonly FaultKind[];
+  log?: (line: string) => void;
+}
+
+export interface FaultRunReport {
+  seed: number;
+  faults: Record<FaultKind, number>;
+  batches: { sent: number; accepted: number; spoolDropped: number; rejected: number };
+  packets: {
+    sent: number;
+    accepted: number;
+    inVerdicts: number;
+    afterVerdictInRecord: number;
+    dropped: Record<string, number>;
+    lost: number;
+    duplicated: number;
+  };
+  sessions: number;
+  verdictRows: number;
+  /** Sessions with packets counted in two rows (a batch applied twice): must be 0. */
+  duplicateVerdicts: number;
+  /** Rows of sessions that had no reason for a second occurrence. */
+  unexpectedOccurrences: number;
+  incompleteRows: number;
+  stuck: { queues: Record<string, number>; deadLettered: number; redisSessionKeys: number };
+  unhealthy: string[];
+  problems: string[];
+  durationS: number;
+}
+
+// The cut-off fault outlasts the done marker, the idle timeout and a sweep (pipeline.ts).
+const BATCH_INTERVAL_MS = 150;
+const CUTOFF_MS = (DONE_TTL_S + IDLE_S + 6) * 1000;
+
+/** The faults in order, at random times from the seed: every kind once first (in a shuffled order), then drawn. */
+export function faultPlan(seed: number, count: number, allowed: readonly FaultKind[] = FAULT_KINDS): FaultKind[] {
+  const random = rng(seed);
+  const kinds = [...allowed];
+  for (let i = kinds.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+  }
+  const plan: FaultKind[] = kinds.slice(0, Math.min(count, kinds.length));
+  // The cheap faults (process kills) more often than the slow ones (server restarts, cut-offs).
+  const weighted: Array<[FaultKind, number]> = [
+    ['splitcap-kill', 5],
+    ['worker-kill', 5],
+    ['redis-restart', 2],
+    ['rabbitmq-restart', 1],
+    ['mariadb-restart', 2],
+    ['agent-cutoff', 1],
+    ['spool-full', 2],
+  ];
+  const weights = weighted.filter(([k]) => allowed.includes(k));
+  const total = weights.reduce((a, [, w]) => a + w, 0);
+  while (plan.length < count) {
+    let r = random() * total;
+    for (const [k, w] of weights) {
+      r -= w;
+      if (r < 0) {
+        plan.push(k);
+        break;
+      }
+    }
+  }
+  return plan;
+}
+
+export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
+  const log = o.log ?? (() => {});
+  const started = Date.now();
+  const prefix = uniqueId('flt').replace(/[^A-Za-z0-9]/g, '');
+  const token = 'fault-run-token-0123456789';
+  const agentIds = [uniqueId('fa1').slice(0, 50), uniqueId('fa2').slice(0, 50)];
+  const ledger = new Map<string, LedgerBatch>();
+  const problems: string[] = [];
+  const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'fleetcap-faults-'));
+
+  log(`fault run: seed ${o.seed}, ${o.faults} faults, prefix ${prefix}`);
+  const p = await startPipeline(prefix, agentIds, token);
+  const { splitcapPort } = p;
+  const agents = agentIds.map(
+    (id, i) => new Agent(id, i, o.seed, join(spoolRoot, id), ledger, () => `http://127.0.0.1:${splitcapPort}`, token),
+  );
+  for (const a of agents) a.startUploads();
+
+  let producing = true;
+  const producer = (async () => {
+    while (producing) {
+      for (const a of agents) a.produce(3);
+      await sleep(BATCH_INTERVAL_MS);
+    }
+    // The open sessions get their last packets, so every session ends.
+    for (let i = 0; i < 5; i++) {
+      for (const a of agents) a.produce(0);
+      await sleep(BATCH_INTERVAL_MS);
+    }
+  })();
+
+  const random = rng(o.seed ^ 0x5eed);
+  const plan = faultPlan(o.seed, o.faults, o.kinds);
+  const gapMs = Math.max(500, o.minTrafficMs / Math.max(1, plan.length) - 4000);
+  try {
+    for (const [n, kind] of plan.entries()) {
+      await sleep(Math.floor(random() * gapMs));
+      const t0 = Date.now();
+      await inject(kind);
+      faults[kind]++;
+      log(`fault ${n + 1}/${plan.length}: ${kind} (${Date.now() - t0} ms)`);
+    }
+    const left = o.minTrafficMs - (Date.now() - started);
+    if (left > 0) await sleep(left);
+  } finally {
+    producing = false;
+    await producer;
+  }
+
+  async function inject(kind: FaultKind): Promise<void> {
+    switch (kind) {
+      case 'splitcap-kill': {
+        // In the middle of a batch: while an upload is in flight.
+        const until = Date.now() + 3000;
+        while (Date.now() < until && !agents.some((a) => (a.uploader?.active ?? 0) > 0)) await sleep(2);
+        await p.killSplitcap();
+        return;
+      }
+      case 'worker-kill': {
+        await p.killWorker(Math.floor(random() * p.workers.length));
+        return;
+      }
+      case 'redis-restart':
+      case 'rabbitmq-restart':
+      case 'mariadb-restart': {
+        const server = kind.slice(0, kind.indexOf('-'));
+        await run('bash', [join(repoRoot, 'stack/stack.sh'), 'restart', server], { cwd: repoRoot });
+        return;
+      }
+      case 'agent-cutoff': {
+        const a = agents[Math.floor(random() * agents.length)]!;
+        await a.stopUploads();
+        await sleep(CUTOFF_MS);
+        a.startUploads();
+        return;
+      }
+      case 'spool-full': {
+        const a = agents[Math.floor(random() * agents.length)]!;
+        await a.stopUploads();
+        const before = a.spool.droppedBatches;
+        // A burst (a flood on the capture) while the agent cannot upload, until the spool drops batches.
+        for (let i = 0; i < 2000 && a.spool.droppedBatches < before + 3; i++) a.produce(200);
+        a.startUploads();
+        return;
+      }
+    }
+  }
+
+  log('traffic over; waiting for the spools to empty and the pipeline to go quiet');
+  const spoolDeadline = Date.now() + 180_000;
+  while (Date.now() < spoolDeadline && agents.some((a) => a.spool.size > 0)) await sleep(200);
+  if (agents.some((a) => a.spool.size > 0)) problems.push('spools did not empty within 180 s');
+
+  const queues = sessionQueueNames(prefix, DELAY_MS);
+  const sweepQueues = recordSweepQueueNames(prefix, SWEEP_MS);
+  const watched = [queues.ready, queues.delay, sweepQueues.due, sweepQueues.sweep];
+  const redis = new Redis(connections.redisUrl);
+  const db = await mysqlAs('report');
+  const queueDepths = async (): Promise<Record<string, number>> => {
+    const conn = await amqp.connect(connections.amqpUrl);
+    try {
+      const out: Record<string, number> = {};
+      for (const q of [...watched, queues.dead]) {
+        const ch = await conn.createChannel();
+        out[q] = await ch.checkQueue(q).then(
+          (r) => r.messageCount,
+          () => -1,
+        );
+        await ch.close().catch(() => {});
+      }
+      return out;
+    } finally {
+      await conn.close();
+    }
+  };
+  const sessionKeysLeft = async () =>
+    (await redisKeysWithPrefix(redis, prefix, 's:*')).filter((k) => !k.endsWith(':d')).length;
+  const incomplete = async () => {
+    const [rows] = await db.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM session_verdict WHERE agent_id IN (?) AND completed_at IS NULL',
+      [agentIds],
+    );
+    return Number(rows[0]!.n);
+  };
+  let depths: Record<string, number> = {};
+  let keysLeft = 0;
+  let notCompleted = 0;
+  // Quiet: nothing queued, no session key, every row completed. A long run leaves a backlog: wait while it shrinks
+  // (up to 15 minutes), fail when nothing moves for 90 s.
+  const hardDeadline = Date.now() + 15 * 60_000;
+  let lastProgress = Date.now();
+  let lastLeft = Number.POSITIVE_INFINITY;
+  for (;;) {
+    depths = await queueDepths().catch(() => ({}));
+    keysLeft = await sessionKeysLeft();
+    notCompleted = await incomplete();
+    const queued = watched.reduce((a, q) => a + Math.max(0, depths[q] ?? 1), 0);
+    const left = queued + keysLeft + notCompleted;
+    if (left === 0) break;
+    if (left < lastLeft) {
+      lastLeft = left;
+      lastProgress = Date.now();
+    }
+    if (Date.now() - lastProgress > 90_000 || Date.now() > hardDeadline) {
+      problems.push(`not quiet: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open`);
+      break;
+    }
+    await sleep(500);
+  }
+
+  // The apps are healthy again (every check of /healthz).
+  const unhealthy: string[] = [];
+  unhealthy.push(...(await p.unhealthy()));
+
+  // The ledger against the rows.
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT agent_id, session_key, occurrence, packets, orig_pkts, resp_pkts, completed_at
+       FROM session_verdict WHERE agent_id IN (?)`,
+    [agentIds],
+  );
+  const perSession = new Map<string, { accepted: number; uncertain: number; late: boolean; lastFirstTry: number }>();
+  const sessionOf = (agent: string, key: string) => `${agent}/${key}`;
+  const batches = { sent: 0, accepted: 0, spoolDropped: 0, rejected: 0 };
+  const packets = {
+    sent: 0,
+    accepted: 0,
+    inVerdicts: 0,
+    afterVerdictInRecord: 0,
+    dropped: {} as Record<string, number>,
+    lost: 0,
+    duplicated: 0,
+  };
+  const drop = (reason: string, n: number) => {
+    if (n > 0) packets.dropped[reason] = (packets.dropped[reason] ?? 0) + n;
+  };
+  const ordered = [...ledger.values()].sort((a, b) => (a.firstTryAt ?? 0) - (b.firstTryAt ?? 0));
+  for (const b of ordered) {
+    batches.sent++;
+    packets.sent += b.packets;
+    if (b.state === 'accepted') {
+      batches.accepted++;
+      packets.accepted += b.packets;
+    } else if (b.state === 'spool-dropped') batches.spoolDropped++;
+    else if (b.state === 'rejected') batches.rejected++;
+    if (b.state === 'spool-dropped' && b.firstTryAt === undefined) drop('spool full (sniffer, counted)', b.packets);
+    if (b.state === 'rejected') drop('rejected by splitcap (4xx)', b.packets);
+    for (const [key, n] of b.perSession) {
+      const id = sessionOf(b.agent, key);
+      const s = perSession.get(id) ?? { accepted: 0, uncertain: 0, late: false, lastFirstTry: 0 };
+      perSession.set(id, s);
+      if (b.state === 'accepted') {
+        s.accepted += n;
+        // Stored between its first try and its 202: when that may be more than the idle timeout after the session's
+        // previous batch was, the row may have been completed meanwhile (a second occurrence, or stragglers).
+        if (s.lastFirstTry > 0 && (b.acceptedAt ?? 0) - s.lastFirstTry > (IDLE_S - 1) * 1000) s.late = true;
+        s.lastFirstTry = b.firstTryAt ?? b.acceptedAt ?? 0;
+      } else if (b.state === 'spool-dropped' && b.firstTryAt !== undefined) s.uncertain += n;
+    }
+  }
+  const rowsOf = new Map<string, RowDataPacket[]>();
+  for (const r of rows) {
+    const id = sessionOf(r.agent_id as string, r.session_key as string);
+    rowsOf.set(id, [...(rowsOf.get(id) ?? []), r]);
+  }
+  let duplicateVerdicts = 0;
+  let unexpectedOccurrences = 0;
+  let incompleteRows = 0;
+  // Per session: the verdicts saw the packets stored before their load (session_verdict.packets, kept + over the
+  // cap); the rows' connection records count the packets before and after the verdict (orig_pkts + resp_pkts). A
+  // packet is lost when it is in neither: at least accepted - max(verdicts, records) of them are.
+  for (const [id, s] of perSession) {
+    const its = rowsOf.get(id) ?? [];
+    rowsOf.delete(id);
+    let recorded = 0;
+    let verdicted = 0;
+    for (const r of its) {
+      if (r.completed_at === null) incompleteRows++;
+      recorded += Number(r.orig_pkts ?? 0) + Number(r.resp_pkts ?? 0);
+      verdicted += Number(r.packets);
+    }
+    const most = s.accepted + s.uncertain;
+    packets.inVerdicts += Math.min(verdicted, most);
+    packets.afterVerdictInRecord += Math.max(0, Math.min(recorded, most) - verdicted);
+    if (its.length > 1 && !s.late) unexpectedOccurrences += its.length - 1;
+    if (verdicted > most || recorded > most) {
+      duplicateVerdicts++;
+      packets.duplicated += Math.max(verdicted, recorded) - most;
+      if (problems.length < 20)
+        problems.push(
+          `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
+        );
+      continue;
+    }
+    const covered = Math.max(verdicted, recorded);
+    if (recorded < verdicted)
+      drop(
+        'verdicted, left out of the connection record (fleetcap_splitcap_record_left_out_packets_total)',
+        Math.min(s.accepted, verdicted) - recorded,
+      );
+    if (covered < s.accepted) {
+      const missing = s.accepted - covered;
+      if (s.late)
+        drop('straggler: stored after its row completed (fleetcap_splitcap_record_left_out_packets_total)', missing);
+      else {
+        packets.lost += missing;
+        if (problems.length < 20)
+          problems.push(
+            `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
+          );
+      }
+    }
+    const partial = Math.min(s.uncertain, Math.max(0, covered - s.accepted));
+    drop('spool full after its first try, which had stored it (in rows, not a loss)', partial);
+    drop('spool full after its first try, not stored (counted)', s.uncertain - partial);
+  }
+  if (rowsOf.size > 0) problems.push(`${rowsOf.size} sessions have rows but no packet in the ledger`);
+
+  const dead = depths[queues.dead] ?? 0;
+  const stuckQueues = Object.fromEntries(watched.map((q) => [q.slice(prefix.length + 1), depths[q] ?? -1]));
+  const report: FaultRunReport = {
+    seed: o.seed,
+    faults,
+    batches,
+    packets,
+    sessions: perSession.size,
+    verdictRows: rows.length,
+    duplicateVerdicts,
+    unexpectedOccurrences,
+    incompleteRows: Math.max(incompleteRows, notCompleted),
+    stuck: { queues: stuckQueues, deadLettered: dead, redisSessionKeys: keysLeft },
+    unhealthy,
+    problems,
+    durationS: Math.round((Date.now() - started) / 1000),
+  };
+
+  for (const a of agents) await a.stopUploads();
+  await p.stop();
+  redis.disconnect();
+  await db.end();
+  await removePipelineNamespace(prefix, DELAY_MS, SWEEP_MS).catch(() => {});
+  rmSync(spoolRoot, { recursive: true, force: true });
+  return report;
+}
+
+/** The table the run prints. */
+export function formatReport(r: FaultRunReport): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string | number) => lines.push(`${k.padEnd(58)} ${v}`);
+  lines.push(`fault run, seed ${r.seed}, ${r.durationS} s`);
+  lines.push('faults by kind');
+  for (const [k, n] of Object.entries(r.faults)) row(`  ${k}`, n);
+  row(
+    '  total',
+    Object.values(r.faults).reduce((a, b) => a + b, 0),
+  );
+  lines.push('packets');
+  row('  sent (ledger)', r.packets.sent);
+  row('  acknowledged by splitcap (202)', r.packets.accepted);
+  row('  verdicted: seen by the verdict (session_verdict.packets)', r.packets.inVerdicts);
+  row('  verdicted: after the verdict, in its row (orig+resp_pkts)', r.packets.afterVerdictInRecord);
+  for (const [reason, n] of Object.entries(r.packets.dropped)) row(`  dropped: ${reason}`, n);
+  row('  lost (in no row, no counted drop; must be 0)', r.packets.lost);
+  row('  counted twice (must be 0)', r.packets.duplicated);
+  lines.push('sessions');
+  row('  sessions / verdict rows', `${r.sessions} / ${r.verdictRows}`);
+  row('  duplicate verdicts (must be 0)', r.duplicateVerdicts);
+  row('  unexpected second occurrences', r.unexpectedOccurrences);
+  row('  rows not completed', r.incompleteRows);
+  row(
+    '  batches sent / 202 / spool-dropped / rejected',
+    `${r.batches.sent} / ${r.batches.accepted} / ${r.batches.spoolDropped} / ${r.batches.rejected}`,
+  );
+  row('  stuck messages (ready, delay, due, sweep)', Object.values(r.stuck.queues).join(', '));
+  row('  dead-lettered', r.stuck.deadLettered);
+  row('  session keys left in Redis', r.stuck.redisSessionKeys);
+  row('  apps not healthy at the end', r.unhealthy.join(', ') || 'none');
+  for (const p of r.problems) lines.push(`problem: ${p}`);
+  return lines.join('\n');
+}

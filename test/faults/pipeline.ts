@@ -1,0 +1,196 @@
+// The pipeline a fault run or a soak drives: forecast, splitcap (on a fixed port, so that a restarted one is found
+// where the agents look) and two session-workers under their own Redis and queue prefixes, on the stack's servers;
+// and the agents: the sniffer's real Spool and Uploader, fed by a TrafficSource, every batch in a ledger.
+import { createServer } from 'node:net';
+import { UPLOAD_HEADERS } from '@fleetcap/lib/upload/batch-upload';
+import { httpPost } from '@fleetcap/sniffer/http-post';
+import { Spool, type SpoolEntry } from '@fleetcap/sniffer/spool';
+import { Uploader } from '@fleetcap/sniffer/uploader';
+import { type RunningApp, startApp } from '../helpers/processes.ts';
+import { TrafficSource } from './traffic.ts';
+
+// Short enough that a run's end is reached soon after its traffic.
+export const DELAY_MS = 1000;
+export const DONE_TTL_S = 3;
+export const IDLE_S = 6;
+export const SWEEP_MS = 1000;
+
+export interface LedgerBatch {
+  agent: string;
+  perSession: Map<string, number>;
+  packets: number;
+  state: 'spooled' | 'accepted' | 'spool-dropped' | 'rejected';
+  attempted: boolean;
+  /** When the first upload attempt started: the batch was stored between this and acceptedAt. */
+  firstTryAt?: number;
+  acceptedAt?: number;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+export interface Pipeline {
+  splitcapPort: number;
+  forecastPort: number;
+  workerPorts: number[];
+  readonly workers: RunningApp[];
+  /** The app processes by name (their pids change when they are restarted). */
+  apps(): Array<[string, RunningApp]>;
+  killSplitcap(): Promise<void>;
+  killWorker(i: number): Promise<void>;
+  /** The apps whose /healthz is not ok. */
+  unhealthy(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(prefix: string, agentIds: string[], token: string): Promise<Pipeline> {
+  const splitcapPort = await freePort();
+  const forecastPort = await freePort();
+  const workerPorts = [await freePort(), await freePort()];
+  const common = { FLEETCAP_REDIS_PREFIX: prefix, FLEETCAP_QUEUE_PREFIX: prefix, FLEETCAP_LOG_LEVEL: 'error' };
+  const splitcapEnv = {
+    ...common,
+    FLEETCAP_SPLITCAP_PORT: String(splitcapPort),
+    FLEETCAP_SPLITCAP_CREDENTIALS: 'tokens',
+    FLEETCAP_SPLITCAP_TOKENS: agentIds.map((a) => `${a}=${token}`).join(','),
+    FLEETCAP_SESSION_DELAY_MS: String(DELAY_MS),
+  };
+  const workerEnv = (i: number) => ({
+    ...common,
+    FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecastPort}`,
+    FLEETCAP_DONE_TTL_SECONDS: String(DONE_TTL_S),
+    FLEETCAP_WORKER_PORT: String(workerPorts[i]),
+    FLEETCAP_WORKER_BATCH_MS: '20',
+    FLEETCAP_RECORD_SWEEP_MS: String(SWEEP_MS),
+    FLEETCAP_TCP_INACTIVITY_TIMEOUT_S: String(IDLE_S),
+    FLEETCAP_UDP_INACTIVITY_TIMEOUT_S: String(IDLE_S),
+  });
+  const startSplitcap = () => startApp('splitcap', splitcapEnv, 60_000);
+  const startWorker = (i: number) => startApp('session-worker', workerEnv(i), 60_000);
+  const forecast = await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 60_000);
+  let splitcap = await startSplitcap();
+  const workers = [await startWorker(0), await startWorker(1)];
+  const apps = (): Array<[string, RunningApp]> => [
+    ['splitcap', splitcap],
+    ['forecast', forecast],
+    ...workers.map((w, i): [string, RunningApp] => [`session-worker-${i + 1}`, w]),
+  ];
+  return {
+    splitcapPort,
+    forecastPort,
+    workerPorts,
+    workers,
+    apps,
+    async killSplitcap() {
+      splitcap.child.kill('SIGKILL');
+      await splitcap.stop();
+      splitcap = await startSplitcap();
+    },
+    async killWorker(i) {
+      workers[i]!.child.kill('SIGKILL');
+      await workers[i]!.stop();
+      workers[i] = await startWorker(i);
+    },
+    async unhealthy() {
+      const bad: string[] = [];
+      for (const [name, app] of apps()) {
+        const ok = await fetch(`http://127.0.0.1:${app.port}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
+          async (r) => r.ok && ((await r.json()) as { ok: boolean }).ok,
+          () => false,
+        );
+        if (!ok) bad.push(name);
+      }
+      return bad;
+    },
+    async stop() {
+      await Promise.all(apps().map(([, a]) => a.stop()));
+    },
+  };
+}
+
+export class Agent {
+  readonly spool: Spool;
+  uploader: Uploader | undefined;
+  readonly source: TrafficSource;
+  cutOff = false;
+  private current: LedgerBatch | undefined;
+
+  constructor(
+    readonly id: string,
+    index: number,
+    seed: number,
+    readonly dir: string,
+    private readonly ledger: Map<string, LedgerBatch>,
+    private readonly url: () => string,
+    private readonly token: string,
+  ) {
+    this.source = new TrafficSource(seed, index + 1);
+    this.spool = new Spool({
+      dir,
+      maxBytes: 4 * 1024 * 1024,
+      onDrop: (entry: SpoolEntry) => {
+        const b = this.ledger.get(entry.id) ?? this.current;
+        if (!b) return;
+        if (!this.ledger.has(entry.id)) this.ledger.set(entry.id, b);
+        b.state = 'spool-dropped';
+      },
+    });
+  }
+
+  startUploads(): void {
+    this.uploader = new Uploader(this.spool, {
+      url: this.url(),
+      agentId: this.id,
+      token: this.token,
+      concurrency: 2,
+      backoff: { baseMs: 100, maxMs: 2000 },
+      maxWaitMs: 2000,
+      requestTimeoutMs: 20_000,
+      // The real POST, timed: a batch is stored somewhere between its first attempt and its 202.
+      post: (url, headers, body, ...rest) => {
+        const b = this.ledger.get(headers[UPLOAD_HEADERS.batch] ?? '');
+        if (b && b.firstTryAt === undefined) b.firstTryAt = Date.now();
+        return httpPost(url, headers, body, ...rest);
+      },
+      onEvent: (ev) => {
+        const b = this.ledger.get(ev.entry.id);
+        if (!b) return;
+        if (ev.kind === 'uploaded') {
+          b.state = 'accepted';
+          b.acceptedAt = Date.now();
+        } else if (ev.kind === 'rejected') b.state = 'rejected';
+        else if (ev.kind === 'retry') b.attempted = true;
+      },
+    });
+    this.uploader.start();
+  }
+
+  async stopUploads(): Promise<void> {
+    const u = this.uploader;
+    this.uploader = undefined;
+    await u?.stop(0);
+  }
+
+  /** One batch of new and continuing sessions into the spool (the sniffer's batcher → spool step). */
+  produce(newSessions: number): void {
+    const g = this.source.next(newSessions);
+    if (g.packets === 0) return;
+    const batch: LedgerBatch = {
+      agent: this.id,
+      perSession: g.perSession,
+      packets: g.packets,
+      state: 'spooled',
+      attempted: false,
+    };
+    this.current = batch;
+    const entry = this.spool.add(g.file, g.packets);
+    this.current = undefined;
+    if (entry) this.ledger.set(entry.id, batch);
+    else if (![...this.ledger.values()].includes(batch)) this.ledger.set(`dropped-${this.ledger.size}`, batch);
+  }
+}

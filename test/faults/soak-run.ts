@@ -1,0 +1,22 @@
+// The soak's long form (docs/OPERATIONS.md, "Soak"):
+//   node --import tsx --conditions=fleetcap-source test/faults/soak-run.ts [--minutes 30] [--sample-s 30] [--json FILE]
+// Exit 0 when memory stayed flat, Redis tracked the active sessions and the queues drained; 1 otherwise.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatSoak, runSoak } from './soak.ts';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    'sample-s': { type: 'string', default: '30' },
+    json: { type: 'string' },
+  },
+});
+const report = await runSoak({
+  durationMs: Number(values.minutes) * 60_000,
+  sampleMs: Number(values['sample-s']) * 1000,
+  log: (line) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`),
+});
+console.log(formatSoak(report));
+if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+process.exit(report.failed.length === 0 ? 0 : 1);
