@@ -3,7 +3,7 @@ import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -27,8 +27,8 @@ const log = createLogger('config-sync');
 
 const { config, connections, accounts } = loadEnvOrExit(log, 'config-sync', {
   config: loadConfigSyncConfig,
-  connections: loadConnections,
-  accounts: loadAccounts,
+  connections: (env) => loadConnections(env, 'config-sync'),
+  accounts: (env) => ({ configsync: loadAccount(env, 'configsync') }),
 });
 const shutdown = onShutdown({ log, doing: 'finishing the event in hand', deadlineMs: 15_000 });
 

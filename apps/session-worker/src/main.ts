@@ -1,7 +1,7 @@
 // session-worker: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -24,8 +24,8 @@ import { VerdictPublisher } from './verdict-publisher.ts';
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
   config: loadWorkerConfig,
-  connections: loadConnections,
-  account: (env) => loadAccounts(env).worker,
+  connections: (env) => loadConnections(env, 'session-worker'),
+  account: (env) => loadAccount(env, 'worker'),
 });
 const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 
