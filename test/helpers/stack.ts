@@ -1,6 +1,9 @@
 // Shared helpers of the integration tests: connections to the real servers of the local stack
 // (started by `bash stack/stack.sh up`, which the test command runs first).
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { type AccountRole, loadAccounts } from '@fleetcap/lib/db/accounts';
@@ -44,19 +47,34 @@ export async function mysqlAs(
   return mysql.createConnection({ ...connections.mysql, user: account.user, password: account.password, ...opts });
 }
 
+/**
+ * The admin's password in an option file only this user can read (made once per test process), so that no password
+ * is on a command line: the security tests scan every cmdline under /proc while other tests run.
+ */
+let adminOptionFile: string | undefined;
+function adminOptions(): string {
+  if (adminOptionFile === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetcap-test-mariadb-'));
+    adminOptionFile = join(dir, 'admin.cnf');
+    const quoted = connections.mysqlAdmin.password.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+    writeFileSync(adminOptionFile, `[client]\nuser=${connections.mysqlAdmin.user}\npassword="${quoted}"\n`, {
+      mode: 0o600,
+    });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return adminOptionFile;
+}
+
 /** Runs SQL through the `mariadb` command-line client, as an operator would. */
 export function mariadbCli(sql: string): string {
   return execFileSync(
     'mariadb',
     [
-      '--no-defaults',
+      `--defaults-file=${adminOptions()}`,
       '-h',
       connections.mysql.host,
       '-P',
       String(connections.mysql.port),
-      '-u',
-      connections.mysqlAdmin.user,
-      `-p${connections.mysqlAdmin.password}`,
       '-N',
       '-B',
       connections.mysql.database,
