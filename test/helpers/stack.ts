@@ -1,11 +1,12 @@
 // Shared helpers of the integration tests: connections to the real servers of the local stack
 // (started by `bash stack/stack.sh up`, which the test command runs first).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConnections } from '@fleetcap/lib/config/connections';
+import { stackSecretsDir } from '@fleetcap/lib/config/secrets';
 import { type AccountRole, loadAccounts } from '@fleetcap/lib/db/accounts';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
 import { ZkClient, type ZkClientOptions } from '@fleetcap/lib/zookeeper/client';
@@ -85,11 +86,23 @@ export function mariadbCli(sql: string): string {
   );
 }
 
-/** A connected ZooKeeper client of the stack (under a chroot when given, e.g. `/fca-test-x`). */
-export function zkConnect(options: { chroot?: string } & Partial<ZkClientOptions> = {}): Promise<ZkClient> {
-  const { chroot = '', ...rest } = options;
+/**
+ * A connected ZooKeeper client of the stack (under a chroot when given, e.g. `/fca-test-x`). It authenticates as
+ * config-sync with the password `stack up` generated (ACLs are on by default, and a test reads and cleans every node
+ * it made), unless it is given an auth of its own or `anonymous: true` (the attacker tests).
+ */
+export function zkConnect(
+  options: { chroot?: string; anonymous?: boolean } & Partial<ZkClientOptions> = {},
+): Promise<ZkClient> {
+  const { chroot = '', anonymous = false, ...rest } = options;
+  const generated = join(stackSecretsDir(), 'zk-configsync.password');
+  const auth =
+    rest.auth ??
+    (anonymous || !existsSync(generated)
+      ? []
+      : [{ scheme: 'digest', credentials: `fleetcap-configsync:${readFileSync(generated, 'utf8').trim()}` }]);
   return ZkClient.open(
-    { connect: `${connections.zookeeper}${chroot}`, sessionTimeoutMs: 10000, retries: 1, ...rest },
+    { connect: `${connections.zookeeper}${chroot}`, sessionTimeoutMs: 10000, retries: 1, ...rest, auth },
     5000,
   );
 }

@@ -35,19 +35,20 @@ const shutdown = onShutdown({ log, doing: 'finishing the event in hand', deadlin
 const metrics = createMetrics();
 const paths = new AgentPaths(config.FLEETCAP_ZK_ROOT);
 const aclSettings = zkAclSettings(config);
-const aclPolicy = aclSettings.password
-  ? new ZkAclPolicy(digestId(CONFIGSYNC_ZK_USER, aclSettings.password))
-  : undefined;
+const aclPolicy =
+  aclSettings.mode === 'digest' && aclSettings.password
+    ? new ZkAclPolicy(digestId(CONFIGSYNC_ZK_USER, aclSettings.password))
+    : undefined;
 const zk = new ZkClient({
   connect: connections.zookeeper,
   log,
-  ...(aclSettings.password && aclPolicy
+  ...(aclSettings.password
     ? {
         // During a rotation the old password too: its nodes are still administered by it (zk-acl.ts sets the new).
         auth: [aclSettings.password, aclSettings.previousPassword]
           .filter((p) => p !== undefined)
           .map((p) => ({ scheme: 'digest', credentials: `${CONFIGSYNC_ZK_USER}:${p}` })),
-        acl: aclPolicy.root(),
+        ...(aclPolicy ? { acl: aclPolicy.root() } : {}),
       }
     : {}),
 });
