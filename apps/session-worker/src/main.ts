@@ -1,5 +1,6 @@
 // session-worker: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 
+import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
@@ -70,8 +71,13 @@ const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
   pool,
-  forecast: new ForecastClient(config.FLEETCAP_FORECAST_URL, config.FLEETCAP_FORECAST_TIMEOUT_MS, (packets) =>
-    metrics.packetsWithoutPayload.inc(packets),
+  forecast: new ForecastClient(
+    config.FLEETCAP_FORECAST_URL,
+    config.FLEETCAP_FORECAST_TIMEOUT_MS,
+    (packets) => metrics.packetsWithoutPayload.inc(packets),
+    config.FLEETCAP_FORECAST_TOKEN_FILE === undefined
+      ? undefined
+      : readSecretFile(config.FLEETCAP_FORECAST_TOKEN_FILE, 'FLEETCAP_FORECAST_TOKEN_FILE'),
   ),
   finisher: new SessionFinisher(redis, config.FLEETCAP_REDIS_PREFIX, config.FLEETCAP_DONE_TTL_SECONDS),
   metrics,
