@@ -80,10 +80,28 @@ DELETE FROM mysql.global_priv WHERE User='';
 CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$password';
 ALTER USER '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$password';
 GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
-DROP USER IF EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%';
 CREATE DATABASE IF NOT EXISTS \`$FLEETCAP_MYSQL_DATABASE\` CHARACTER SET utf8mb4;
 FLUSH PRIVILEGES;
 SQL
+  # A stack from before made its triggers and views as the admin at '%', their definer: that account stays, locked
+  # (it cannot log in) and without GRANT OPTION; a stack without such definers has no admin at '%' at all.
+  local legacy
+  legacy="$(mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -N -B <<SQL
+SELECT COUNT(*) FROM (SELECT DEFINER FROM information_schema.TRIGGERS UNION ALL SELECT DEFINER FROM information_schema.VIEWS
+  UNION ALL SELECT DEFINER FROM information_schema.ROUTINES) d WHERE DEFINER = '$FLEETCAP_MYSQL_ADMIN_USER@%';
+SQL
+)"
+  if [[ "$legacy" != 0 ]]; then
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot <<SQL
+CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$password';
+ALTER USER '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$password' ACCOUNT LOCK;
+GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'%';
+REVOKE GRANT OPTION ON *.* FROM '$FLEETCAP_MYSQL_ADMIN_USER'@'%';
+FLUSH PRIVILEGES;
+SQL
+  else
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -e "DROP USER IF EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%'"
+  fi
 }
 
 start_redis() {

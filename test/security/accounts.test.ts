@@ -115,7 +115,13 @@ describe('MariaDB: each account can do what its role needs and nothing more', ()
       );
       const accounts = rows as Array<{ user: string; host: string }>;
       assert.ok(accounts.length >= 7, JSON.stringify(accounts));
-      for (const a of accounts) assert.equal(a.host, '127.0.0.1', `${a.user} is at ${a.host}`);
+      for (const a of accounts) {
+        if (a.host === '127.0.0.1') continue;
+        // A stack upgraded from before keeps the admin at '%' as the definer of its triggers and views: locked.
+        const [shown] = await admin.query('SHOW CREATE USER ?@?', [a.user, a.host]);
+        const text = JSON.stringify(shown);
+        assert.ok(a.user === connections.mysqlAdmin.user && text.includes('ACCOUNT LOCK'), `${a.user} is at ${a.host}`);
+      }
       const [grants] = await admin.query(
         "SELECT GRANTEE AS grantee FROM information_schema.USER_PRIVILEGES WHERE IS_GRANTABLE = 'YES' AND GRANTEE LIKE '%@''\\%'''",
       );
