@@ -103,26 +103,40 @@ export function writeServerSecrets(stack: string): string[] {
   const secrets = join(stack, 'secrets');
   const users = <K extends string>(names: readonly K[], prefix: string) =>
     Object.fromEntries(names.map((n) => [n, readSecret(secrets, `${prefix}-${n}.password`)])) as Record<K, string>;
-  const written: Array<[string, string]> = [
+  // The ACL file and the definitions hold only salted hashes of 264-bit random secrets: 0644, because the Redis and
+  // RabbitMQ images of docker-compose.yml read them as users of their own. Every other file is 0600.
+  const hashesOnly: Array<[string, string]> = [
     [join(stack, 'redis', 'users.acl'), redisAclFile(users(Object.keys(redisUsers) as RedisUser[], 'redis'))],
     [
       join(stack, 'rabbitmq', 'definitions.json'),
       `${JSON.stringify(rabbitDefinitions(users(Object.keys(amqpUsers) as AmqpUser[], 'amqp')), null, 2)}\n`,
     ],
+  ];
+  const written: Array<[string, string]> = [
     // PropertyFileLoginModule: `user: password` lines.
     [join(stack, 'connect', 'rest-users.properties'), `fleetcap: ${readSecret(secrets, 'connect-rest.password')}\n`],
     [
       join(stack, 'connect', 'jaas.conf'),
       `KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="${join(stack, 'connect', 'rest-users.properties')}";\n};\n`,
     ],
+    // The same for the Connect container of docker-compose.yml, which mounts its secrets under /run/secrets.
+    [
+      join(stack, 'connect', 'jaas-compose.conf'),
+      'KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="/run/secrets/connect-rest-users";\n};\n',
+    ],
     // FileConfigProvider: the connector's config says ${file:<this>:password}, never the password.
     [join(secrets, 'connect-cdc.properties'), `password=${readSecret(secrets, 'mysql-cdc.password')}\n`],
   ];
   for (const [path, text] of written) writePrivate(path, text);
-  return written.map(([p]) => p);
+  for (const [path, text] of hashesOnly) {
+    writeFileSync(path, text, { mode: 0o644 });
+    chmodSync(path, 0o644);
+  }
+  return [...written, ...hashesOnly].map(([p]) => p);
 }
 
 /** How the Debezium connector names the CDC password: a FileConfigProvider reference, resolved inside Connect. */
-export function cdcPasswordReference(stack: string): string {
-  return `\${file:${join(stack, 'secrets', 'connect-cdc.properties')}:password}`;
+export function cdcPasswordReference(stack: string, env: Record<string, string | undefined> = process.env): string {
+  // FLEETCAP_CONNECT_CDC_FILE: where the Connect worker has the file, when it runs elsewhere (docker-compose.yml).
+  return `\${file:${env.FLEETCAP_CONNECT_CDC_FILE ?? join(stack, 'secrets', 'connect-cdc.properties')}:password}`;
 }

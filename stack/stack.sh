@@ -10,6 +10,7 @@
 #   bash stack/stack.sh status   every server, healthy or not, and why
 #   bash stack/stack.sh logs [S] list log files, or follow the log of server S
 #   bash stack/stack.sh reset    down, then delete .stack/ data (asks no question: for tests and CI)
+#   bash stack/stack.sh secrets  generate the secrets and the CA only (what docker-compose.yml mounts)
 set -euo pipefail
 
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -252,7 +253,7 @@ SECRET_NAMES=(
   mysql-admin mysql-worker mysql-report mysql-cdc mysql-configsync mysql-detector mysql-splitcap
   redis-fleetcap redis-splitcap redis-worker redis-detector
   amqp-fleetcap amqp-splitcap amqp-worker amqp-detector
-  connect-rest zk-configsync
+  connect-rest zk-configsync forecast-token grafana-admin
 )
 make_secrets() {
   local dir="$STATE/secrets"
@@ -365,6 +366,14 @@ cmd_down() {
   [[ $any -eq 1 ]] && say "stack is down" || say "stack was not running"
 }
 
+# The secrets and the CA alone, without starting anything: what docker-compose.yml mounts as compose secrets.
+cmd_secrets() {
+  mkdir -p "$LOGS" "$RUN"
+  make_tls
+  make_secrets
+  say "secrets in $STATE/secrets, certificates in $STATE/tls"
+}
+
 cmd_status() {
   probe check-all
 }
@@ -388,7 +397,8 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  secrets) cmd_secrets ;;
   logs) shift; cmd_logs "$@" ;;
   reset) cmd_reset ;;
-  *) die "usage: stack.sh up|down|status|logs [server]|reset" ;;
+  *) die "usage: stack.sh up|down|status|logs [server]|reset|secrets" ;;
 esac

@@ -6,8 +6,10 @@ import { resolveSecrets } from './secrets.ts';
 
 const connectionEnv = z.object({
   FLEETCAP_REDIS_URL: z.string().url().optional(),
+  FLEETCAP_REDIS_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_REDIS_PORT: port.default(6379),
   FLEETCAP_AMQP_URL: z.string().url().optional(),
+  FLEETCAP_AMQP_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_AMQP_PORT: port.default(5672),
   FLEETCAP_AMQP_USER: z.string().min(1).optional(),
   FLEETCAP_REDIS_USER: z.string().min(1).optional(),
@@ -186,8 +188,11 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
     user === undefined || password === undefined ? '' : `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;
   const connections: Connections = {
     redisUrl:
-      e.FLEETCAP_REDIS_URL ?? `redis://${credentials(redisUser, secret.redis)}127.0.0.1:${e.FLEETCAP_REDIS_PORT}`,
-    amqpUrl: e.FLEETCAP_AMQP_URL ?? `amqp://${credentials(amqpUser, secret.amqp)}127.0.0.1:${e.FLEETCAP_AMQP_PORT}`,
+      e.FLEETCAP_REDIS_URL ??
+      `redis://${credentials(redisUser, secret.redis)}${e.FLEETCAP_REDIS_HOST}:${e.FLEETCAP_REDIS_PORT}`,
+    amqpUrl:
+      e.FLEETCAP_AMQP_URL ??
+      `amqp://${credentials(amqpUser, secret.amqp)}${e.FLEETCAP_AMQP_HOST}:${e.FLEETCAP_AMQP_PORT}`,
     mysql: { host: e.FLEETCAP_MYSQL_HOST, port: e.FLEETCAP_MYSQL_PORT, database: e.FLEETCAP_MYSQL_DATABASE },
     mysqlAdmin: { user: e.FLEETCAP_MYSQL_ADMIN_USER, password: secret.mysqlAdmin ?? '' },
     zookeeper: e.FLEETCAP_ZK_CONNECT ?? `127.0.0.1:${e.FLEETCAP_ZK_PORT}`,
