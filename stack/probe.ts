@@ -3,17 +3,28 @@
 //   probe.ts check-all [--quiet]   table of every server (or, quiet, the names of the healthy ones)
 //   probe.ts wait NAME SECONDS     wait until NAME is healthy; exit 1 on timeout
 //   probe.ts register-connector    create or update the sniffer_config connector, wait for RUNNING
+//   probe.ts write-server-secrets  write the servers' files of the generated secrets (server-secrets.ts)
+//   probe.ts apply-redis-acl       load the ACL file into a running Redis (also one started before there was one)
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectorName, snifferConfigConnector, snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
-import { loadConnections } from '@fleetcap/lib/config/connections';
+import { connectAuthHeader, loadConnections } from '@fleetcap/lib/config/connections';
+import { stackHome } from '@fleetcap/lib/config/secrets';
 import { loadAccounts } from '@fleetcap/lib/db/accounts';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
+import { cdcPasswordReference, writeServerSecrets } from './server-secrets.ts';
 
+const [cmd, a1, a2] = process.argv.slice(2);
+if (cmd === 'write-server-secrets') {
+  for (const path of writeServerSecrets(stackHome())) console.log(`wrote ${path}`);
+  process.exit(0);
+}
 const conn = loadConnections();
+const connectAuth = () => connectAuthHeader();
 const servers = ['mariadb', 'redis', 'rabbitmq', 'zookeeper', 'kafka', 'connect'] as const;
 type Server = (typeof servers)[number];
 
@@ -54,7 +65,7 @@ const checks: Record<Server, () => Promise<string>> = {
       const pong = await r.ping();
       const info = await r.info('server');
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
-      return `${pong}, redis ${version}, ${conn.redisUrl}`;
+      return `${pong}, redis ${version}, ${conn.redisUrl.replace(/\/\/[^@]*@/, '//')}`;
     } finally {
       r.disconnect();
     }
@@ -98,10 +109,15 @@ const checks: Record<Server, () => Promise<string>> = {
     }
   },
   async connect() {
-    const res = await fetch(`${conn.connectUrl}/`, { signal: AbortSignal.timeout(2000) });
+    // Without credentials the REST API must refuse (BasicAuthSecurityRestExtension): an open one is not healthy.
+    const anonymous = await fetch(`${conn.connectUrl}/`, { signal: AbortSignal.timeout(2000) });
+    if (anonymous.status !== 401)
+      throw new Error(`GET / without credentials answered ${anonymous.status}, not 401: the REST API is open`);
+    const res = await fetch(`${conn.connectUrl}/`, { headers: connectAuth(), signal: AbortSignal.timeout(2000) });
     if (!res.ok) throw new Error(`GET / answered ${res.status}`);
     const info = (await res.json()) as { version: string };
     const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`, {
+      headers: connectAuth(),
       signal: AbortSignal.timeout(2000),
     });
     let connector = 'connector not registered';
@@ -110,7 +126,10 @@ const checks: Record<Server, () => Promise<string>> = {
       connector = `connector ${s.connector.state}, tasks ${s.tasks.map((t) => t.state).join(',') || 'none'}`;
     }
     // Connect answers GET / while it is still joining its group; the plugin list needs a ready worker.
-    const plugins = await fetch(`${conn.connectUrl}/connector-plugins`, { signal: AbortSignal.timeout(2000) });
+    const plugins = await fetch(`${conn.connectUrl}/connector-plugins`, {
+      headers: connectAuth(),
+      signal: AbortSignal.timeout(2000),
+    });
     if (!plugins.ok) throw new Error(`GET /connector-plugins answered ${plugins.status}: worker not ready`);
     return `kafka connect ${info.version}, ${connector}, ${conn.connectUrl}`;
   },
@@ -174,12 +193,13 @@ async function registerConnector(): Promise<number> {
     mysqlHost: conn.mysql.host,
     mysqlPort: conn.mysql.port,
     database: conn.mysql.database,
-    cdc: accounts.cdc,
+    // Connect resolves the password from a file of its own (FileConfigProvider): GET .../config shows the reference.
+    cdc: { user: accounts.cdc.user, password: cdcPasswordReference(stackHome()) },
     kafkaBrokers: conn.kafkaBrokers,
   });
   const res = await fetch(`${conn.connectUrl}/connectors/${connectorName}/config`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...connectAuth() },
     body: JSON.stringify(config),
   });
   if (!res.ok) {
@@ -189,7 +209,7 @@ async function registerConnector(): Promise<number> {
   const deadline = Date.now() + 60_000;
   let last = '';
   while (Date.now() < deadline) {
-    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`);
+    const st = await fetch(`${conn.connectUrl}/connectors/${connectorName}/status`, { headers: connectAuth() });
     if (st.ok) {
       const s = (await st.json()) as { connector: { state: string }; tasks: Array<{ state: string; trace?: string }> };
       const failed = s.tasks.find((t) => t.state === 'FAILED');
@@ -209,11 +229,50 @@ async function registerConnector(): Promise<number> {
   return 1;
 }
 
-const [cmd, a1, a2] = process.argv.slice(2);
+/**
+ * Loads the ACL file's users into a running Redis with ACL SETUSER: as the operator once it exists, else as the
+ * default user of a Redis started before there were users (the upgrade of an old stack), whose last step turns the
+ * default user off. A Redis started with --aclfile also saves them (ACL SAVE).
+ */
+async function applyRedisAcl(): Promise<number> {
+  const lines = readFileSync(`${stackHome()}/redis/users.acl`, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('user '));
+  const port = Number(new URL(conn.redisUrl).port);
+  const options = { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null };
+  let r = new Redis(conn.redisUrl, options);
+  r.on('error', () => {});
+  try {
+    await r.connect();
+  } catch {
+    r.disconnect();
+    r = new Redis({ host: '127.0.0.1', port, ...options });
+    r.on('error', () => {});
+    await r.connect();
+  }
+  try {
+    // The default user last: the connection may be its own.
+    const ordered = [
+      ...lines.filter((l) => !l.startsWith('user default ')),
+      ...lines.filter((l) => l.startsWith('user default ')),
+    ];
+    for (const line of ordered) {
+      const [, name, ...rules] = line.trim().split(/\s+/);
+      await r.call('ACL', 'SETUSER', name!, 'reset', ...rules);
+    }
+    await r.call('ACL', 'SAVE').catch(() => {});
+    console.log(`redis: ${lines.length} ACL users applied`);
+    return 0;
+  } finally {
+    r.disconnect();
+  }
+}
+
 let code: number;
 if (cmd === 'check-all') code = await checkAll(a1 === '--quiet');
 else if (cmd === 'wait' && servers.includes(a1 as Server)) code = await waitFor(a1 as Server, Number(a2 ?? 60));
 else if (cmd === 'register-connector') code = await registerConnector();
+else if (cmd === 'apply-redis-acl') code = await applyRedisAcl();
 else {
   console.error('usage: probe.ts check-all [--quiet] | wait SERVER SECONDS | register-connector');
   code = 2;

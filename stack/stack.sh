@@ -12,6 +12,7 @@
 #   bash stack/stack.sh reset    down, then delete .stack/ data (asks no question: for tests and CI)
 #   bash stack/stack.sh restart S stop server S (SIGTERM, as down does) and start it again, wait for health
 #                                (the fault-injection run, test/faults/: never on a stack others use)
+#   bash stack/stack.sh secrets  generate the secrets and the CA only (what docker-compose.yml mounts)
 set -euo pipefail
 
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -71,21 +72,46 @@ start_mariadb() {
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
 }
 
+# The admin account the migration runner uses, bound to loopback (where the CLI and the stack connect from), with the
+# generated password; run on every `up` through the root socket, so it also rotates a stack's old password and removes
+# an admin at '%'. App accounts come from the sql/ migrations and are bound and rotated by `fleetcap migrate`.
 bootstrap_mariadb_admin() {
-  # The admin account the migration runner uses; app accounts come from sql/ migrations.
+  local password
+  password="$(<"$STATE/secrets/mysql-admin.password")"
   mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot <<SQL
 DELETE FROM mysql.global_priv WHERE User='';
-CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$FLEETCAP_MYSQL_ADMIN_PASSWORD';
-GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'%' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$password';
+ALTER USER '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$password';
+GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS \`$FLEETCAP_MYSQL_DATABASE\` CHARACTER SET utf8mb4;
 FLUSH PRIVILEGES;
 SQL
+  # A stack from before made its triggers and views as the admin at '%', their definer: that account stays, locked
+  # (it cannot log in) and without GRANT OPTION; a stack without such definers has no admin at '%' at all.
+  local legacy
+  legacy="$(mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -N -B <<SQL
+SELECT COUNT(*) FROM (SELECT DEFINER FROM information_schema.TRIGGERS UNION ALL SELECT DEFINER FROM information_schema.VIEWS
+  UNION ALL SELECT DEFINER FROM information_schema.ROUTINES) d WHERE DEFINER = '$FLEETCAP_MYSQL_ADMIN_USER@%';
+SQL
+)"
+  if [[ "$legacy" != 0 ]]; then
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot <<SQL
+CREATE USER IF NOT EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$password';
+ALTER USER '$FLEETCAP_MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$password' ACCOUNT LOCK;
+GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'%';
+REVOKE GRANT OPTION ON *.* FROM '$FLEETCAP_MYSQL_ADMIN_USER'@'%';
+FLUSH PRIVILEGES;
+SQL
+  else
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -e "DROP USER IF EXISTS '$FLEETCAP_MYSQL_ADMIN_USER'@'%'"
+  fi
 }
 
 start_redis() {
   mkdir -p "$STATE/redis"
   launch redis redis-server --bind 127.0.0.1 --port "$FLEETCAP_REDIS_PORT" --dir "$STATE/redis" \
     --save 60 1000 --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
+    --aclfile "$STATE/redis/users.acl" \
     --maxmemory "$FLEETCAP_REDIS_MAXMEMORY" --maxmemory-policy noeviction
 }
 
@@ -95,8 +121,9 @@ start_rabbitmq() {
   cat >"$dir/rabbitmq.conf" <<CONF
 listeners.tcp.1 = 127.0.0.1:$FLEETCAP_AMQP_PORT
 loopback_users = none
-default_user = $FLEETCAP_AMQP_USER
-default_pass = $FLEETCAP_AMQP_PASSWORD
+# Users and permissions come from the definitions (stack/server-secrets.ts): no guest, no default user.
+definitions.import_backend = local_filesystem
+definitions.local.path = $dir/definitions.json
 disk_free_limit.absolute = 200MB
 log.console = true
 log.file = false
@@ -181,8 +208,14 @@ config.storage.replication.factor=1
 offset.storage.replication.factor=1
 status.storage.replication.factor=1
 offset.flush.interval.ms=1000
+# The REST API asks for basic auth (users in rest-users.properties, via jaas.conf); connector configs name secrets
+# in files (\${file:PATH:KEY}) that the worker reads, so GET /connectors/*/config shows no password.
+rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension
+config.providers=file
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 CONF
   launch connect java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Djava.security.auth.login.config="$dir/jaas.conf" \
     -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
     -cp "$STATE/jvm/connect/*" org.apache.kafka.connect.cli.ConnectDistributed "$dir/connect.properties"
 }
@@ -221,18 +254,83 @@ make_tls() {
   chmod 644 "$dir/ca.crt"
 }
 
-# Secrets the stack generates once (0600 files under .stack/secrets/, read by the apps from their files).
+# The secrets the stack generates once (0600 files under .stack/secrets/, one per account; the apps read them from
+# their files, lib/src/config/secrets.ts), then the servers' files made from them (stack/server-secrets.ts). A file
+# an operator replaced (rotation, docs/OPERATIONS.md) is kept; `up` puts its value into the servers.
+SECRET_NAMES=(
+  mysql-admin mysql-worker mysql-report mysql-cdc mysql-configsync mysql-detector mysql-splitcap mysql-console
+  redis-fleetcap redis-splitcap redis-worker redis-detector redis-console
+  amqp-fleetcap amqp-splitcap amqp-worker amqp-detector
+  connect-rest zk-configsync forecast-token grafana-admin
+)
 make_secrets() {
   local dir="$STATE/secrets"
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$STATE/redis" "$STATE/rabbitmq" "$STATE/connect"
   chmod 700 "$dir"
   local name
-  for name in zk-configsync.password console-session.secret; do
-    if [[ ! -s "$dir/$name" ]]; then
-      (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name")
+  # The console signs its session cookies with this (not an account's password: no server gets it).
+  if [[ ! -s "$dir/console-session.secret" ]]; then
+    (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/console-session.secret")
+  fi
+  chmod 600 "$dir/console-session.secret"
+  for name in "${SECRET_NAMES[@]}"; do
+    if [[ ! -s "$dir/$name.password" ]]; then
+      (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name.password")
     fi
-    chmod 600 "$dir/$name"
+    chmod 600 "$dir/$name.password"
   done
+  # The servers' files are made again, and given to running servers, only when a secret changed (or a file is
+  # missing): it costs a few seconds, which every `up` of `fleetcap run` and the tests would pay.
+  SECRETS_STAMP="$(cat "$dir"/*.password | sha256sum | cut -c1-16)"
+  SECRETS_CHANGED=0
+  if [[ "$(cat "$RUN/secrets.stamp" 2>/dev/null)" != "$SECRETS_STAMP" || ! -f "$STATE/redis/users.acl" \
+    || ! -f "$STATE/rabbitmq/definitions.json" || ! -f "$STATE/connect/jaas.conf" || ! -f "$dir/connect-cdc.properties" ]]; then
+    probe write-server-secrets >/dev/null
+    SECRETS_CHANGED=1
+  fi
+}
+
+stop_server() {
+  local s="$1" pidfile="$RUN/$1.pid"
+  [[ -f "$pidfile" ]] || return 1
+  local pid
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $s (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$s did not stop within 30s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+    return 0
+  fi
+  rm -f "$pidfile"
+  return 1
+}
+
+rabbitmqctl_node() {
+  env HOME="$STATE/rabbitmq" /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$FLEETCAP_RABBITMQ_NODENAME" "$@"
+}
+
+# Servers that run already get the current secrets without a restart (this also upgrades a stack that ran with the
+# old built-in passwords): Redis loads the ACL users, RabbitMQ imports its definitions and loses the old defaults,
+# MariaDB's admin is rebound and rotated (bootstrap_mariadb_admin, and the app accounts by `fleetcap migrate`).
+# Kafka Connect reads its REST users and extension at start only: one started without them is restarted.
+apply_secrets_to_running() {
+  if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive redis; then probe apply-redis-acl >/dev/null || die "could not load the Redis ACL users: read $LOGS/redis.log"; fi
+  if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive rabbitmq; then
+    local conf="$STATE/rabbitmq/rabbitmq.conf"
+    if grep -q '^default_pass' "$conf" 2>/dev/null; then sed -i '/^default_user/d;/^default_pass/d' "$conf"; fi
+    rabbitmqctl_node import_definitions "$STATE/rabbitmq/definitions.json" >/dev/null \
+      || die "could not import RabbitMQ's users (rabbitmqctl import_definitions): read $LOGS/rabbitmq.log"
+    rabbitmqctl_node delete_user guest >/dev/null 2>&1 || true
+  fi
+  if pid_alive connect && ! grep -q BasicAuthSecurityRestExtension "$STATE/connect/connect.properties" 2>/dev/null; then
+    say "Kafka Connect runs without REST authentication: restarting it"
+    stop_server connect || true
+  fi
 }
 
 cmd_up() {
@@ -241,6 +339,7 @@ cmd_up() {
   mkdir -p "$LOGS" "$RUN"
   make_tls
   make_secrets
+  apply_secrets_to_running
   local health
   health="$(probe check-all --quiet || true)"
   healthy() { grep -qx "$1" <<<"$health"; }
@@ -258,7 +357,7 @@ cmd_up() {
       *) wait_healthy "$s" 60 ;;
     esac
   done
-  [[ " ${started[*]} " == *" mariadb "* ]] && bootstrap_mariadb_admin
+  bootstrap_mariadb_admin
   if ! healthy kafka; then
     pid_alive kafka || start_kafka
     wait_healthy kafka 90
@@ -273,6 +372,8 @@ cmd_up() {
   say "registering the Debezium connector for sniffer_config"
   probe register-connector
   [[ "${FLEETCAP_STACK_ALERTING:-0}" == 1 ]] && bash "$STACK_DIR/alerting.sh" up
+  # Every server has the current secrets: the next `up` gives them again only when one changes.
+  echo "$SECRETS_STAMP" >"$RUN/secrets.stamp"
   say "stack is up in $((SECONDS - t0))s"
   probe check-all
 }
@@ -303,6 +404,7 @@ cmd_down() {
   bash "$STACK_DIR/alerting.sh" down
   for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
     stop_one "${SERVERS[$i]}" && any=1
+    if stop_server "${SERVERS[$i]}"; then any=1; fi
   done
   # RabbitMQ's Erlang port mapper outlives the node; -kill stops it only when no node is registered.
   epmd -kill >/dev/null 2>&1 || true
@@ -318,6 +420,15 @@ cmd_restart() {
     rabbitmq | connect) wait_healthy "$s" 120 ;;
     *) wait_healthy "$s" 90 ;;
   esac
+}
+
+# The secrets and the CA alone, without starting anything: what docker-compose.yml mounts as compose secrets.
+cmd_secrets() {
+  mkdir -p "$LOGS" "$RUN"
+  make_tls
+  make_secrets
+  # Servers that run get them at the next `up` (the stamp is written by `up` only).
+  say "secrets in $STATE/secrets, certificates in $STATE/tls"
 }
 
 cmd_status() {
@@ -343,8 +454,9 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  secrets) cmd_secrets ;;
   logs) shift; cmd_logs "$@" ;;
   reset) cmd_reset ;;
   restart) shift; cmd_restart "$@" ;;
-  *) die "usage: stack.sh up|down|status|logs [server]|reset|restart SERVER" ;;
+  *) die "usage: stack.sh up|down|status|logs [server]|reset|restart SERVER|secrets" ;;
 esac

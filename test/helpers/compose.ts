@@ -16,10 +16,14 @@ export interface ComposeService {
   network_mode?: string;
   extra_hosts?: string[];
   depends_on?: Record<string, { condition: string }>;
+  /** Compose secrets the service gets, mounted at /run/secrets/<name>. */
+  secrets?: Array<string | { source: string }>;
 }
 
 export interface ComposeConfig {
   services: Record<string, ComposeService>;
+  /** Top-level secrets: the host file of each (`bash stack/stack.sh secrets` makes them). */
+  secrets?: Record<string, { file: string }>;
   volumes?: Record<string, unknown>;
 }
 
@@ -39,6 +43,29 @@ export function composeConfig(): ComposeConfig {
 /** The service's environment as strings, as a process in its container sees it. */
 export function serviceEnv(service: ComposeService): Record<string, string> {
   return Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** The names of the compose secrets a service is given. */
+export function secretNames(service: ComposeService): string[] {
+  return (service.secrets ?? []).map((s) => (typeof s === 'string' ? s : s.source));
+}
+
+/**
+ * The service's environment as a config loader on this machine can read it: every /run/secrets/<name> (where the
+ * container finds its secret) becomes the host file of that secret. Throws for a secret the service is not given.
+ */
+export function serviceEnvOnHost(service: ComposeService, config: ComposeConfig): Record<string, string> {
+  const given = new Set(secretNames(service));
+  return Object.fromEntries(
+    Object.entries(serviceEnv(service)).map(([k, v]) => {
+      const m = /^\/run\/secrets\/([\w.-]+)$/.exec(v);
+      if (!m) return [k, v];
+      if (!given.has(m[1]!)) throw new Error(`${k}=${v}: the service is not given the secret ${m[1]}`);
+      const file = config.secrets?.[m[1]!]?.file;
+      if (file === undefined) throw new Error(`${k}=${v}: no top-level secret ${m[1]}`);
+      return [k, file];
+    }),
+  );
 }
 
 export interface Mount {

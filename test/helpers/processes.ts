@@ -25,7 +25,21 @@ export async function startApp(
   timeoutMs = 15000,
   build: Build = 'sources',
 ): Promise<RunningApp> {
-  const app = launchApp({ name, app: name, build, root: repoRoot, env: { FLEETCAP_LOG_LEVEL: 'warn', ...env } });
+  // config-sync has ZooKeeper ACLs on by default; the tests of other behaviour run their agents unenrolled, so they
+  // get open ACLs unless they ask (config-sync still authenticates with the stack's password: test/security).
+  const acl: Record<string, string> =
+    name === 'config-sync' &&
+    env.FLEETCAP_ZK_ACL === undefined &&
+    env.FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE === undefined
+      ? { FLEETCAP_ZK_ACL: 'open' }
+      : {};
+  const app = launchApp({
+    name,
+    app: name,
+    build,
+    root: repoRoot,
+    env: { FLEETCAP_LOG_LEVEL: 'warn', ...acl, ...env },
+  });
   let port: number | null;
   try {
     port = await app.ready(timeoutMs);

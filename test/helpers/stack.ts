@@ -1,8 +1,12 @@
 // Shared helpers of the integration tests: connections to the real servers of the local stack
 // (started by `bash stack/stack.sh up`, which the test command runs first).
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConnections } from '@fleetcap/lib/config/connections';
+import { stackSecretsDir } from '@fleetcap/lib/config/secrets';
 import { type AccountRole, loadAccounts } from '@fleetcap/lib/db/accounts';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
 import { ZkClient, type ZkClientOptions } from '@fleetcap/lib/zookeeper/client';
@@ -44,19 +48,34 @@ export async function mysqlAs(
   return mysql.createConnection({ ...connections.mysql, user: account.user, password: account.password, ...opts });
 }
 
+/**
+ * The admin's password in an option file only this user can read (made once per test process), so that no password
+ * is on a command line: the security tests scan every cmdline under /proc while other tests run.
+ */
+let adminOptionFile: string | undefined;
+function adminOptions(): string {
+  if (adminOptionFile === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetcap-test-mariadb-'));
+    adminOptionFile = join(dir, 'admin.cnf');
+    const quoted = connections.mysqlAdmin.password.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+    writeFileSync(adminOptionFile, `[client]\nuser=${connections.mysqlAdmin.user}\npassword="${quoted}"\n`, {
+      mode: 0o600,
+    });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return adminOptionFile;
+}
+
 /** Runs SQL through the `mariadb` command-line client, as an operator would. */
 export function mariadbCli(sql: string): string {
   return execFileSync(
     'mariadb',
     [
-      '--no-defaults',
+      `--defaults-file=${adminOptions()}`,
       '-h',
       connections.mysql.host,
       '-P',
       String(connections.mysql.port),
-      '-u',
-      connections.mysqlAdmin.user,
-      `-p${connections.mysqlAdmin.password}`,
       '-N',
       '-B',
       connections.mysql.database,
@@ -67,11 +86,23 @@ export function mariadbCli(sql: string): string {
   );
 }
 
-/** A connected ZooKeeper client of the stack (under a chroot when given, e.g. `/fca-test-x`). */
-export function zkConnect(options: { chroot?: string } & Partial<ZkClientOptions> = {}): Promise<ZkClient> {
-  const { chroot = '', ...rest } = options;
+/**
+ * A connected ZooKeeper client of the stack (under a chroot when given, e.g. `/fca-test-x`). It authenticates as
+ * config-sync with the password `stack up` generated (ACLs are on by default, and a test reads and cleans every node
+ * it made), unless it is given an auth of its own or `anonymous: true` (the attacker tests).
+ */
+export function zkConnect(
+  options: { chroot?: string; anonymous?: boolean } & Partial<ZkClientOptions> = {},
+): Promise<ZkClient> {
+  const { chroot = '', anonymous = false, ...rest } = options;
+  const generated = join(stackSecretsDir(), 'zk-configsync.password');
+  const auth =
+    rest.auth ??
+    (anonymous || !existsSync(generated)
+      ? []
+      : [{ scheme: 'digest', credentials: `fleetcap-configsync:${readFileSync(generated, 'utf8').trim()}` }]);
   return ZkClient.open(
-    { connect: `${connections.zookeeper}${chroot}`, sessionTimeoutMs: 10000, retries: 1, ...rest },
+    { connect: `${connections.zookeeper}${chroot}`, sessionTimeoutMs: 10000, retries: 1, ...rest, auth },
     5000,
   );
 }

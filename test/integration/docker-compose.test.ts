@@ -12,7 +12,15 @@ import { loadListenerOptions } from '@fleetcap/listener/options';
 import { loadWorkerConfig } from '@fleetcap/session-worker/config';
 import { loadSplitcapConfig } from '@fleetcap/splitcap/config';
 import { parse } from 'yaml';
-import { type ComposeService, compose, composeConfig, repoMount, serviceEnv } from '../helpers/compose.ts';
+import {
+  type ComposeService,
+  compose,
+  composeConfig,
+  repoMount,
+  secretNames,
+  serviceEnv,
+  serviceEnvOnHost,
+} from '../helpers/compose.ts';
 import { repoRoot } from '../helpers/stack.ts';
 
 test('docker-compose.yml is valid and holds the same servers and apps, and the monitoring', () => {
@@ -155,7 +163,8 @@ function targetsOf(job: ScrapeConfig): Array<{ host: string; port: number; how: 
 }
 
 test('every scrape target in prometheus.yml is a compose service, on the metrics port its environment sets', () => {
-  const { services } = composeConfig();
+  const config = composeConfig();
+  const { services } = config;
   const prom = parse(readFileSync(`${repoRoot}/stack/monitoring/prometheus.yml`, 'utf8')) as {
     scrape_configs: ScrapeConfig[];
   };
@@ -170,7 +179,7 @@ test('every scrape target in prometheus.yml is a compose service, on the metrics
     assert.ok(service, `job ${job.job_name} names a compose service`);
     const listen = listens[job.job_name];
     assert.ok(listen, `the test knows where ${job.job_name} serves /metrics`);
-    const { host, port } = listen(serviceEnv(service));
+    const { host, port } = listen(serviceEnvOnHost(service, config));
     assert.ok(
       port !== 0 && port !== 'off',
       `${job.job_name}: a fixed metrics port in compose (0 = random, off = none)`,
@@ -205,8 +214,9 @@ test('every scrape target in prometheus.yml is a compose service, on the metrics
 });
 
 test('the compose apps can work together: the agent uploads with a token splitcap knows, the workers find forecast', () => {
-  const { services } = composeConfig();
-  const splitcap = loadSplitcapConfig(serviceEnv(services.splitcap!));
+  const config = composeConfig();
+  const { services } = config;
+  const splitcap = loadSplitcapConfig(serviceEnvOnHost(services.splitcap!, config));
   const listenerEnv = serviceEnv(services.listener!);
   const agent = listenerEnv.FLEETCAP_AGENT_ID;
   assert.ok(agent, 'the listener has an agent id');
@@ -216,7 +226,47 @@ test('the compose apps can work together: the agent uploads with a token splitca
     listenerEnv.FLEETCAP_AGENT_TOKEN,
     `splitcap accepts ${agent}'s token`,
   );
-  const worker = loadWorkerConfig(serviceEnv(services['session-worker']!));
-  const forecast = loadForecastConfig(serviceEnv(services.forecast!));
+  const worker = loadWorkerConfig(serviceEnvOnHost(services['session-worker']!, config));
+  const forecast = loadForecastConfig(serviceEnvOnHost(services.forecast!, config));
   assert.equal(worker.FLEETCAP_FORECAST_URL, `http://forecast:${forecast.FLEETCAP_FORECAST_PORT}`);
+  assert.equal(
+    worker.FLEETCAP_FORECAST_TOKEN_FILE,
+    forecast.FLEETCAP_FORECAST_TOKEN_FILE,
+    "the workers send forecast's token",
+  );
+  // Uploads over TLS: splitcap has a certificate, plain HTTP is not allowed, the agent verifies against the CA.
+  assert.ok(splitcap.FLEETCAP_SPLITCAP_TLS_CERT && splitcap.FLEETCAP_SPLITCAP_TLS_KEY, 'splitcap serves HTTPS');
+  assert.equal(serviceEnv(services.splitcap!).FLEETCAP_SPLITCAP_PLAINTEXT, undefined, 'plain HTTP is refused');
+  assert.equal(listenerEnv.FLEETCAP_UPLOAD_PLAINTEXT, undefined);
+  assert.equal(listenerEnv.FLEETCAP_SPLITCAP_CA_FILE, '/run/secrets/tls-ca');
+});
+
+test('compose: no password in any environment; each app gets its own secrets as files, and no other', () => {
+  const config = composeConfig();
+  for (const [name, service] of Object.entries(config.services)) {
+    for (const [k, v] of Object.entries(serviceEnv(service))) {
+      if (/PASSWORD|_PASS$/.test(k) && !k.endsWith('_FILE'))
+        assert.fail(`${name}: ${k} holds a password in the environment (${v.length} characters)`);
+      if (k.endsWith('_FILE')) assert.match(v, /^\/run\/secrets\//, `${name}: ${k} names a compose secret`);
+    }
+    // Every secret file given resolves to a file `stack.sh secrets` made (serviceEnvOnHost throws otherwise).
+    serviceEnvOnHost(service, config);
+  }
+  const own = (service: string) => secretNames(config.services[service]!).sort();
+  assert.deepEqual(own('splitcap'), [
+    'amqp-splitcap',
+    'mysql-splitcap',
+    'redis-splitcap',
+    'splitcap-cert',
+    'splitcap-key',
+  ]);
+  assert.deepEqual(own('session-worker'), ['amqp-worker', 'forecast-token', 'mysql-worker', 'redis-worker']);
+  assert.deepEqual(own('detector'), ['amqp-detector', 'mysql-detector', 'redis-detector']);
+  assert.deepEqual(own('config-sync'), ['mysql-configsync', 'zk-configsync']);
+  assert.deepEqual(own('listener'), ['tls-ca'], "the agent host holds no server's secret");
+  assert.ok(
+    (config.services.redis!.command ?? []).includes('/run/secrets/redis-users'),
+    'Redis loads its ACL users; the default user is off',
+  );
+  assert.equal(serviceEnv(config.services.rabbitmq!).RABBITMQ_DEFAULT_PASS, undefined);
 });

@@ -21,7 +21,7 @@ import { createListenerMetrics } from '@fleetcap/listener/metrics';
 import { createWorkerMetrics } from '@fleetcap/session-worker/metrics';
 import { createMetrics as splitcapMetrics } from '@fleetcap/splitcap/metrics';
 import { parse as parseYaml, stringify } from 'yaml';
-import { composeConfig, repoMount, serviceEnv } from '../helpers/compose.ts';
+import { composeConfig, repoMount, serviceEnv, serviceEnvOnHost } from '../helpers/compose.ts';
 import { assertStackUp, mysqlAs, repoRoot } from '../helpers/stack.ts';
 
 const monitoring = join(repoRoot, 'stack/monitoring');
@@ -311,12 +311,18 @@ test('the dashboard: panels on the provisioned data sources, ids unique, no two 
 // ---- Grafana provisioning --------------------------------------------------------------------------------------------
 
 test("Grafana's provisioning parses; the MariaDB data source is the read-only fleetcap_report account", () => {
-  const { services } = composeConfig();
+  const config = composeConfig();
+  const { services } = config;
   const grafana = services.grafana!;
   const env = serviceEnv(grafana);
-  // Grafana expands ${VAR} from its environment: each must be set there, or it would expand to nothing.
+  // Grafana expands ${VAR} from its environment (each must be set there, or it would expand to nothing) and
+  // $__file{path} to the file's text (a compose secret of the grafana service).
   const expand = (v: string) =>
-    v.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a?: string, b?: string) => {
+    v.replace(/\$__file\{([^}]+)\}|\$\{(\w+)\}|\$(\w+)/g, (_m, file?: string, a?: string, b?: string) => {
+      if (file !== undefined) {
+        const host = serviceEnvOnHost({ ...grafana, environment: { F: file } }, config).F!;
+        return readFileSync(host, 'utf8').trim();
+      }
       const name = (a ?? b)!;
       assert.ok(name in env, `${name} is set in the grafana service's environment`);
       return env[name]!;
@@ -326,7 +332,7 @@ test("Grafana's provisioning parses; the MariaDB data source is the read-only fl
   for (const v of strings(datasources)) expand(v);
 
   // The account the migrations create (stack-init applies them with its environment) and the admin login.
-  const initEnv = serviceEnv(services['stack-init']!);
+  const initEnv = serviceEnvOnHost(services['stack-init']!, config);
   const accounts = loadAccounts(initEnv);
   const admin = loadConnections(initEnv).mysqlAdmin;
 

@@ -74,7 +74,7 @@ before(async () => {
     30000,
   );
   admin = await zkConnect({ auth: [{ scheme: 'digest', credentials: `fleetcap-configsync:${password}` }] });
-  anonymous = await zkConnect();
+  anonymous = await zkConnect({ anonymous: true });
   // Each agent's client as its listener opens it: its credential, and the ACL of the nodes it creates.
   const asAgent = (agent: string) =>
     zkConnect({

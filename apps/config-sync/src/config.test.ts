@@ -4,16 +4,22 @@ import { test } from 'node:test';
 import { ConfigError } from '@fleetcap/lib/config/connections';
 import { loadConfigSyncConfig } from './config.ts';
 
+// ZooKeeper ACLs are on by default and need a password: these tests are about the other settings.
+const open = { FLEETCAP_ZK_ACL: 'open' };
+
 test('defaults', () => {
-  const c = loadConfigSyncConfig({});
+  const c = loadConfigSyncConfig(open);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_GROUP, 'fleetcap-config-sync');
   assert.equal(c.FLEETCAP_CONFIG_SYNC_PORT, 8086);
-  assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_PORT: 'off' }).FLEETCAP_CONFIG_SYNC_PORT, 'off');
-  assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_PORT: '0' }).FLEETCAP_CONFIG_SYNC_PORT, 0);
+  assert.equal(loadConfigSyncConfig({ ...open, FLEETCAP_CONFIG_SYNC_PORT: 'off' }).FLEETCAP_CONFIG_SYNC_PORT, 'off');
+  assert.equal(loadConfigSyncConfig({ ...open, FLEETCAP_CONFIG_SYNC_PORT: '0' }).FLEETCAP_CONFIG_SYNC_PORT, 0);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_FROM_BEGINNING, false);
   assert.equal(c.FLEETCAP_CONFIG_SYNC_RECONCILE, true);
   assert.equal(c.FLEETCAP_ZK_ROOT, '/fleetcap');
-  assert.equal(loadConfigSyncConfig({ FLEETCAP_CONFIG_SYNC_RECONCILE: 'no' }).FLEETCAP_CONFIG_SYNC_RECONCILE, false);
+  assert.equal(
+    loadConfigSyncConfig({ ...open, FLEETCAP_CONFIG_SYNC_RECONCILE: 'no' }).FLEETCAP_CONFIG_SYNC_RECONCILE,
+    false,
+  );
 });
 
 test('bad values are named with what was given and what is allowed', () => {

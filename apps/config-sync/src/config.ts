@@ -1,9 +1,13 @@
 // config-sync's settings from the environment, validated at startup (server addresses and accounts come from
 // lib's loadConnections / loadAccounts).
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { zkRootSetting } from '@fleetcap/lib/agent/paths';
 import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
 import { ConfigError, type Env, parseEnv } from '@fleetcap/lib/config/connections';
 import { flag as bool, durationMs, listenHost, telemetryPort } from '@fleetcap/lib/config/env-schema';
+import { stackSecretsDir } from '@fleetcap/lib/config/secrets';
 import { z } from 'zod';
 
 const configSyncEnv = z.object({
@@ -30,9 +34,9 @@ const configSyncEnv = z.object({
   FLEETCAP_CONFIG_SYNC_STATUS_RESYNC_MS: z.coerce.number().int().min(1000).default(30_000),
   FLEETCAP_ZK_ROOT: zkRootSetting,
   /**
-   * ZooKeeper ACLs: digest (config-sync alone writes config nodes, each agent reads its own; zk-acl.ts) needs
-   * config-sync's ZooKeeper password; open leaves every node world-writable (development). Default: digest when the
-   * password is given, open (with a warning) when not.
+   * ZooKeeper ACLs: digest (config-sync alone writes config nodes, each agent reads its own; zk-acl.ts), the default,
+   * needs config-sync's ZooKeeper password (its _FILE, else the one `stack up` generated); open leaves the nodes it
+   * creates world-writable (development, and the tests of other behaviour whose agents are not enrolled).
    */
   FLEETCAP_ZK_ACL: z.enum(['digest', 'open'], { errorMap: () => ({ message: 'must be digest or open' }) }).optional(),
   /** config-sync's own ZooKeeper digest password (user fleetcap-configsync), better from a 0600 file. */
@@ -40,6 +44,8 @@ const configSyncEnv = z.object({
   FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE: z.string().min(1).optional(),
   /** During a rotation of that password: the old one, so that the nodes it made can be given the new ACLs. */
   FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE: z.string().min(1).optional(),
+  /** Where `stack up` generated the password when no _FILE is given (.stack/secrets/zk-configsync.password). */
+  FLEETCAP_STACK_HOME: z.string().min(1).optional(),
   /** How often agent_credential is checked, for the agents' ACLs. */
   FLEETCAP_CONFIG_SYNC_CREDENTIAL_POLL_MS: durationMs(100, 2000).default(1000),
 });
@@ -66,12 +72,24 @@ export function zkAclSettings(config: ConfigSyncConfig): ZkAclSettings {
       throw new ConfigError((err as Error).message);
     }
   }
-  const mode = config.FLEETCAP_ZK_ACL ?? (password === undefined ? 'open' : 'digest');
+  const generated = join(
+    stackSecretsDir({ FLEETCAP_STACK_HOME: config.FLEETCAP_STACK_HOME }),
+    'zk-configsync.password',
+  );
+  if (password === undefined && existsSync(generated)) {
+    try {
+      password = readSecretFile(generated, 'FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE');
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  }
+  const mode = config.FLEETCAP_ZK_ACL ?? 'digest';
   if (mode === 'digest' && password === undefined)
     throw new ConfigError(
-      'FLEETCAP_ZK_ACL=digest needs config-sync’s ZooKeeper password: FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE (bash stack/stack.sh up writes .stack/secrets/zk-configsync.password)',
+      `ZooKeeper ACLs (FLEETCAP_ZK_ACL=digest, the default) need config-sync’s ZooKeeper password: FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE (bash stack/stack.sh up writes ${generated}), or FLEETCAP_ZK_ACL=open for development`,
     );
-  if (mode !== 'digest') return { mode };
+  // Open, the password still authenticates config-sync: it can manage nodes that a run with ACLs protected.
+  if (mode !== 'digest') return password === undefined ? { mode } : { mode, password };
   const previous = config.FLEETCAP_ZK_CONFIGSYNC_PREVIOUS_PASSWORD_FILE;
   if (previous === undefined) return { mode, password };
   try {

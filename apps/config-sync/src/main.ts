@@ -3,7 +3,7 @@ import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -27,27 +27,28 @@ const log = createLogger('config-sync');
 
 const { config, connections, accounts } = loadEnvOrExit(log, 'config-sync', {
   config: loadConfigSyncConfig,
-  connections: loadConnections,
-  accounts: loadAccounts,
+  connections: (env) => loadConnections(env, 'config-sync'),
+  accounts: (env) => ({ configsync: loadAccount(env, 'configsync') }),
 });
 const shutdown = onShutdown({ log, doing: 'finishing the event in hand', deadlineMs: 15_000 });
 
 const metrics = createMetrics();
 const paths = new AgentPaths(config.FLEETCAP_ZK_ROOT);
 const aclSettings = zkAclSettings(config);
-const aclPolicy = aclSettings.password
-  ? new ZkAclPolicy(digestId(CONFIGSYNC_ZK_USER, aclSettings.password))
-  : undefined;
+const aclPolicy =
+  aclSettings.mode === 'digest' && aclSettings.password
+    ? new ZkAclPolicy(digestId(CONFIGSYNC_ZK_USER, aclSettings.password))
+    : undefined;
 const zk = new ZkClient({
   connect: connections.zookeeper,
   log,
-  ...(aclSettings.password && aclPolicy
+  ...(aclSettings.password
     ? {
         // During a rotation the old password too: its nodes are still administered by it (zk-acl.ts sets the new).
         auth: [aclSettings.password, aclSettings.previousPassword]
           .filter((p) => p !== undefined)
           .map((p) => ({ scheme: 'digest', credentials: `${CONFIGSYNC_ZK_USER}:${p}` })),
-        acl: aclPolicy.root(),
+        ...(aclPolicy ? { acl: aclPolicy.root() } : {}),
       }
     : {}),
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -56,18 +56,26 @@ test('ACLs follow rotation, expiry and revocation; changedAgents says whose to s
   assert.deepEqual(policy.digests('host-c'), []);
 });
 
-test('ACL settings: digest with a password file, open without one, refused when digest lacks it', () => {
+test('ACL settings: digest with a password file or the stack’s, on by default, open only when asked', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetcap-zkacl-'));
   try {
     const file = join(dir, 'pw');
     writeFileSync(file, 'a-long-enough-password-123\n', { mode: 0o600 });
-    const base = { FLEETCAP_ZK_ROOT: '/x' };
+    const base = { FLEETCAP_ZK_ROOT: '/x', FLEETCAP_STACK_HOME: join(dir, 'no-stack') };
     assert.deepEqual(zkAclSettings(loadConfigSyncConfig({ ...base, FLEETCAP_ZK_CONFIGSYNC_PASSWORD_FILE: file })), {
       mode: 'digest',
       password: 'a-long-enough-password-123',
     });
-    assert.deepEqual(zkAclSettings(loadConfigSyncConfig(base)), { mode: 'open' });
-    assert.throws(() => loadConfigSyncConfig({ ...base, FLEETCAP_ZK_ACL: 'digest' }), /FLEETCAP_ZK_ACL=digest needs/);
+    assert.deepEqual(zkAclSettings(loadConfigSyncConfig({ ...base, FLEETCAP_ZK_ACL: 'open' })), { mode: 'open' });
+    assert.throws(() => loadConfigSyncConfig(base), /ZooKeeper ACLs \(FLEETCAP_ZK_ACL=digest, the default\) need/);
+    mkdirSync(join(dir, 'stack', 'secrets'), { recursive: true });
+    writeFileSync(join(dir, 'stack', 'secrets', 'zk-configsync.password'), 'the-stack-generated-password\n', {
+      mode: 0o600,
+    });
+    assert.deepEqual(zkAclSettings(loadConfigSyncConfig({ ...base, FLEETCAP_STACK_HOME: join(dir, 'stack') })), {
+      mode: 'digest',
+      password: 'the-stack-generated-password',
+    });
     const loose = join(dir, 'loose');
     writeFileSync(loose, 'a-long-enough-password-123\n', { mode: 0o644 });
     assert.throws(

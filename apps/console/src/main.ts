@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
 import { ConfigError, loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -19,8 +19,8 @@ import { createConsoleMetrics } from './metrics.ts';
 const log = createLogger('console');
 const { config, connections, accounts } = loadEnvOrExit(log, 'console', {
   config: loadConsoleConfig,
-  connections: loadConnections,
-  accounts: loadAccounts,
+  connections: (env) => loadConnections(env, 'console'),
+  accounts: (env) => ({ report: loadAccount(env, 'report'), console: loadAccount(env, 'console') }),
 });
 let tls: { cert: Buffer; key: Buffer };
 let sessionSecret: string;

@@ -1,6 +1,6 @@
 // detector: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { DETECTORS } from '@fleetcap/lib/detectors/config';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
@@ -21,8 +21,8 @@ import { VerdictConsumer } from './verdict-consumer.ts';
 const log = createLogger('detector');
 const { config, connections, account } = loadEnvOrExit(log, 'detector', {
   config: loadDetectorConfig,
-  connections: loadConnections,
-  account: (env) => loadAccounts(env).detector,
+  connections: (env) => loadConnections(env, 'detector'),
+  account: (env) => loadAccount(env, 'detector'),
 });
 const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 

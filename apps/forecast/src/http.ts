@@ -1,5 +1,6 @@
 // The API of forecast: POST /v1/forecast, GET /v1/model (/healthz and /metrics are lib's HTTP server's, in front of
 // this app).
+import { bearerMatches } from '@fleetcap/lib/auth/bearer';
 import type { Classifier } from '@fleetcap/lib/classifier/model';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -12,6 +13,8 @@ export interface HttpDeps {
   metrics: ForecastMetrics;
   log: Logger;
   maxBodyBytes: number;
+  /** When set, every /v1 request must carry `Authorization: Bearer <token>`. */
+  token?: string;
 }
 
 function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
@@ -23,6 +26,23 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+
+  if (deps.token !== undefined) {
+    const token = deps.token;
+    app.use('/v1', (req: Request, res: Response, next: NextFunction) => {
+      if (bearerMatches(req.get('authorization'), token)) return next();
+      metrics.authRefusals.inc();
+      log.warn(
+        { code: 'forecast.auth-refused', remote: req.socket.remoteAddress, path: req.path },
+        'request refused: no or a wrong bearer token',
+      );
+      problem(
+        res,
+        401,
+        'a bearer token is required: Authorization: Bearer <FLEETCAP_FORECAST_TOKEN_FILE of the worker>',
+      );
+    });
+  }
 
   app.get('/v1/model', (_req, res) => {
     res.json(classifier.cardJson);

@@ -6,7 +6,7 @@ import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit, refuseToStart } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { loadForecastConfig } from './config.ts';
+import { forecastToken, loadForecastConfig } from './config.ts';
 import { createHttpApp } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { RequestValidator } from './validate.ts';
@@ -33,6 +33,7 @@ const api = createHttpApp({
   metrics,
   log,
   maxBodyBytes: config.FLEETCAP_FORECAST_MAX_BODY_BYTES,
+  ...(config.FLEETCAP_FORECAST_TOKEN_FILE ? { token: forecastToken(config)! } : {}),
 });
 
 const server = await startHttpServer({

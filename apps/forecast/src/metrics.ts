@@ -4,6 +4,7 @@ import { counter, createRegistry, histogram, type Registry } from '@fleetcap/lib
 export interface ForecastMetrics {
   registry: Registry;
   requests: ReturnType<typeof counter>;
+  authRefusals: ReturnType<typeof counter>;
   sessions: ReturnType<typeof counter>;
   verdicts: ReturnType<typeof counter>;
   alerts: ReturnType<typeof counter>;
@@ -20,6 +21,11 @@ export function createMetrics(): ForecastMetrics {
     requests: counter(registry, 'fleetcap_forecast_requests_total', 'POST /v1/forecast requests by HTTP status', [
       'status',
     ]),
+    authRefusals: counter(
+      registry,
+      'fleetcap_forecast_auth_refusals_total',
+      'API requests refused for a missing or wrong bearer token (FLEETCAP_FORECAST_TOKEN_FILE)',
+    ),
     sessions: counter(registry, 'fleetcap_forecast_sessions_total', 'Sessions classified'),
     verdicts: counter(registry, 'fleetcap_forecast_verdicts_total', 'Sessions classified, by label', ['label']),
     alerts: counter(registry, 'fleetcap_forecast_alerts_total', "Sessions the card's alert policy alerts, by label", [

@@ -97,7 +97,7 @@ export function defaultAgentId(host = hostname()): string {
 export function loadListenerOptions(env: Env = process.env): ListenerOptions {
   const { e, connections } = loadAll(
     'listener',
-    { e: (v) => parseEnv(listenerEnv, v, 'listener'), connections: loadConnections },
+    { e: (v) => parseEnv(listenerEnv, v, 'listener'), connections: (v) => loadConnections(v, 'listener') },
     env,
   );
   const agentId = e.FLEETCAP_AGENT_ID ?? defaultAgentId();

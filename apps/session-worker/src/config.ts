@@ -14,6 +14,8 @@ import { z } from 'zod';
 const workerEnv = z
   .object({
     FLEETCAP_FORECAST_URL: z.string().url().default('http://127.0.0.1:8090'),
+    /** forecast's bearer token (a 0600 file), when forecast has one. */
+    FLEETCAP_FORECAST_TOKEN_FILE: z.string().min(1).optional(),
     FLEETCAP_WORKER_PREFETCH: z.coerce.number().int().min(1).max(10_000).default(512),
     FLEETCAP_WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(2048).default(256),
     FLEETCAP_WORKER_BATCH_MS: durationMs(0, 10_000).default(20),

@@ -145,6 +145,8 @@ export class ForecastClient {
     private readonly timeoutMs: number,
     /** Told how many packets of a request had payload but no stored frame to read it from. */
     private readonly onPacketsWithoutPayload?: (packets: number) => void,
+    /** forecast's bearer token (FLEETCAP_FORECAST_TOKEN_FILE), when it asks for one. */
+    private readonly token?: string,
   ) {}
 
   async classify(sessions: LoadedSession[]): Promise<ForecastAnswer> {
@@ -153,7 +155,10 @@ export class ForecastClient {
     try {
       res = await fetch(`${this.baseUrl}/v1/forecast`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
+        },
         body: JSON.stringify(forecastRequest(sessions, stats)),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

@@ -1,7 +1,8 @@
 // session-worker: wiring only (config, connections, modules, runtime). The logic is in the modules beside it.
 
+import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -25,8 +26,8 @@ import { VerdictPublisher } from './verdict-publisher.ts';
 const log = createLogger('session-worker');
 const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
   config: loadWorkerConfig,
-  connections: loadConnections,
-  account: (env) => loadAccounts(env).worker,
+  connections: (env) => loadConnections(env, 'session-worker'),
+  account: (env) => loadAccount(env, 'worker'),
 });
 const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 
@@ -71,8 +72,13 @@ const processor = new BatchProcessor({
   redis,
   prefix: config.FLEETCAP_REDIS_PREFIX,
   pool,
-  forecast: new ForecastClient(config.FLEETCAP_FORECAST_URL, config.FLEETCAP_FORECAST_TIMEOUT_MS, (packets) =>
-    metrics.packetsWithoutPayload.inc(packets),
+  forecast: new ForecastClient(
+    config.FLEETCAP_FORECAST_URL,
+    config.FLEETCAP_FORECAST_TIMEOUT_MS,
+    (packets) => metrics.packetsWithoutPayload.inc(packets),
+    config.FLEETCAP_FORECAST_TOKEN_FILE === undefined
+      ? undefined
+      : readSecretFile(config.FLEETCAP_FORECAST_TOKEN_FILE, 'FLEETCAP_FORECAST_TOKEN_FILE'),
   ),
   finisher: new SessionFinisher(redis, config.FLEETCAP_REDIS_PREFIX, config.FLEETCAP_DONE_TTL_SECONDS),
   metrics,

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { loadConnections } from '@fleetcap/lib/config/connections';
-import { loadAccounts } from '@fleetcap/lib/db/accounts';
+import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -27,8 +27,8 @@ import { concurrentUploadsGate, createLimitMetrics } from './upload-limits.ts';
 const log = createLogger('splitcap');
 const { config, connections, accounts } = loadEnvOrExit(log, 'splitcap', {
   config: loadSplitcapConfig,
-  connections: loadConnections,
-  accounts: loadAccounts,
+  connections: (env) => loadConnections(env, 'splitcap'),
+  accounts: (env) => ({ splitcap: loadAccount(env, 'splitcap') }),
 });
 const shutdown = onShutdown({ log, doing: 'finishing requests in flight', deadlineMs: 10_000 });
 

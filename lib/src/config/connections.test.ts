@@ -1,13 +1,36 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { ConfigError, loadAll, loadConnections, parseEnv } from './connections.ts';
 
-test('defaults point at the local stack on loopback', () => {
-  const c = loadConnections({});
-  assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
-  assert.equal(c.amqpUrl, 'amqp://fleetcap:fleetcap@127.0.0.1:5672');
+// No stack on the machine of a unit test: secrets come from the variables, or from a stack home made here.
+const noStack = { FLEETCAP_STACK_HOME: join(tmpdir(), 'fleetcap-no-stack-here') };
+const operatorSecrets = {
+  ...noStack,
+  FLEETCAP_REDIS_PASSWORD: 'redis-secret-1',
+  FLEETCAP_AMQP_PASSWORD: 'amqp-secret-1',
+  FLEETCAP_MYSQL_ADMIN_PASSWORD: 'admin-secret-1',
+};
+
+function stackWith(secrets: Record<string, string>, mode = 0o600): string {
+  const home = mkdtempSync(join(tmpdir(), 'fleetcap-stack-'));
+  mkdirSync(join(home, 'secrets'));
+  for (const [name, value] of Object.entries(secrets)) {
+    writeFileSync(join(home, 'secrets', name), `${value}\n`, { mode });
+    chmodSync(join(home, 'secrets', name), mode);
+  }
+  return home;
+}
+
+test('defaults point at the local stack on loopback, as the operator', () => {
+  const c = loadConnections(operatorSecrets);
+  assert.equal(c.redisUrl, 'redis://fleetcap:redis-secret-1@127.0.0.1:6379');
+  assert.equal(c.amqpUrl, 'amqp://fleetcap:amqp-secret-1@127.0.0.1:5672');
   assert.deepEqual(c.mysql, { host: '127.0.0.1', port: 3306, database: 'fleetcap' });
+  assert.deepEqual(c.mysqlAdmin, { user: 'fleetcap_admin', password: 'admin-secret-1' });
   assert.equal(c.zookeeper, '127.0.0.1:2181');
   assert.deepEqual(c.kafkaBrokers, ['127.0.0.1:9092']);
   assert.equal(c.connectUrl, 'http://127.0.0.1:8083');
@@ -15,18 +38,67 @@ test('defaults point at the local stack on loopback', () => {
 
 test('explicit URLs and broker lists win over ports', () => {
   const c = loadConnections({
+    ...operatorSecrets,
     FLEETCAP_KAFKA_BROKERS: 'k1:9092, k2:9092',
     FLEETCAP_AMQP_PASSWORD: 'p@ss/word',
     FLEETCAP_REDIS_PORT: '7000',
   });
   assert.deepEqual(c.kafkaBrokers, ['k1:9092', 'k2:9092']);
   assert.equal(c.amqpUrl, 'amqp://fleetcap:p%40ss%2Fword@127.0.0.1:5672', 'credentials are URL-encoded');
-  assert.equal(c.redisUrl, 'redis://127.0.0.1:7000');
+  assert.equal(c.redisUrl, 'redis://fleetcap:redis-secret-1@127.0.0.1:7000');
+});
+
+test('each app connects as its own Redis and RabbitMQ user, with the secret the stack generated for it', () => {
+  const home = stackWith({
+    'redis-splitcap.password': 'splitcap-redis-pw',
+    'amqp-splitcap.password': 'splitcap-amqp-pw',
+  });
+  const c = loadConnections({ FLEETCAP_STACK_HOME: home }, 'splitcap');
+  assert.equal(c.redisUrl, 'redis://splitcap:splitcap-redis-pw@127.0.0.1:6379');
+  assert.equal(c.amqpUrl, 'amqp://splitcap:splitcap-amqp-pw@127.0.0.1:5672');
+  assert.throws(() => c.mysqlAdmin, /splitcap has no MariaDB admin account/);
+  assert.equal(JSON.stringify(c).includes('admin'), false, 'the admin account is not even listed');
+});
+
+test('a _FILE variable wins over the stack file; an app without Redis or RabbitMQ needs no secret', () => {
+  const home = stackWith({ 'redis-worker.password': 'from-the-stack', 'amqp-worker.password': 'from-the-stack' });
+  const own = stackWith({ 'mine.password': 'from-my-own-file' });
+  const c = loadConnections(
+    { FLEETCAP_STACK_HOME: home, FLEETCAP_REDIS_PASSWORD_FILE: join(own, 'secrets', 'mine.password') },
+    'session-worker',
+  );
+  assert.equal(c.redisUrl, 'redis://worker:from-my-own-file@127.0.0.1:6379');
+  assert.equal(c.amqpUrl, 'amqp://worker:from-the-stack@127.0.0.1:5672');
+  assert.equal(loadConnections(noStack, 'listener').redisUrl, 'redis://127.0.0.1:6379');
+});
+
+test('a missing, short or readable-by-others secret stops the process with what to set', () => {
+  assert.throws(
+    () => loadConnections(noStack, 'detector'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(
+        err.message,
+        /FLEETCAP_REDIS_PASSWORD_FILE \(not set\): no secret: .*stack\.sh up.*redis-detector\.password/,
+      );
+      assert.match(err.message, /FLEETCAP_AMQP_PASSWORD_FILE \(not set\): no secret/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConnections({ ...operatorSecrets, FLEETCAP_AMQP_PASSWORD: 'short' }),
+    /FLEETCAP_AMQP_PASSWORD=<hidden, 5 characters>: must be at least 8 characters long/,
+  );
+  const open = stackWith(
+    { 'redis-detector.password': 'a-long-secret', 'amqp-detector.password': 'a-long-secret' },
+    0o644,
+  );
+  assert.throws(() => loadConnections({ FLEETCAP_STACK_HOME: open }, 'detector'), /is readable by others \(mode 644\)/);
 });
 
 test('a bad value names the variable, the value and the problem', () => {
   assert.throws(
-    () => loadConnections({ FLEETCAP_MYSQL_PORT: '99999', FLEETCAP_CONNECT_URL: 'not a url' }),
+    () => loadConnections({ ...operatorSecrets, FLEETCAP_MYSQL_PORT: '99999', FLEETCAP_CONNECT_URL: 'not a url' }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /FLEETCAP_MYSQL_PORT="99999": .*65535/);

@@ -2,14 +2,17 @@
 // can be overridden through the environment, and a bad value stops the process with a clear error.
 import { z } from 'zod';
 import { serverPort as port } from './env-schema.ts';
+import { resolveSecrets } from './secrets.ts';
 
 const connectionEnv = z.object({
   FLEETCAP_REDIS_URL: z.string().url().optional(),
+  FLEETCAP_REDIS_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_REDIS_PORT: port.default(6379),
   FLEETCAP_AMQP_URL: z.string().url().optional(),
+  FLEETCAP_AMQP_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_AMQP_PORT: port.default(5672),
-  FLEETCAP_AMQP_USER: z.string().min(1).default('fleetcap'),
-  FLEETCAP_AMQP_PASSWORD: z.string().min(1).default('fleetcap'),
+  FLEETCAP_AMQP_USER: z.string().min(1).optional(),
+  FLEETCAP_REDIS_USER: z.string().min(1).optional(),
   FLEETCAP_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_MYSQL_PORT: port.default(3306),
   FLEETCAP_MYSQL_DATABASE: z
@@ -17,7 +20,6 @@ const connectionEnv = z.object({
     .regex(/^[A-Za-z0-9_]+$/)
     .default('fleetcap'),
   FLEETCAP_MYSQL_ADMIN_USER: z.string().min(1).default('fleetcap_admin'),
-  FLEETCAP_MYSQL_ADMIN_PASSWORD: z.string().min(1).default('fleetcap-admin-local'),
   FLEETCAP_ZK_CONNECT: z.string().min(1).optional(),
   FLEETCAP_ZK_PORT: port.default(2181),
   FLEETCAP_KAFKA_BROKERS: z.string().min(1).optional(),
@@ -37,6 +39,30 @@ export interface Connections {
 }
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * The process a connection set is for. Each app that talks to Redis or RabbitMQ has a user of its own there, with only
+ * the keys, queues and commands it needs (stack/stack.sh writes them); no app has the admin accounts. `operator` is
+ * the CLI, the stack's probe and the tests: the admin accounts (MariaDB, Redis, RabbitMQ).
+ */
+export type ServiceName =
+  | 'operator'
+  | 'splitcap'
+  | 'session-worker'
+  | 'detector'
+  | 'config-sync'
+  | 'forecast'
+  | 'listener'
+  | 'console';
+
+/** The Redis and RabbitMQ user of each service that has one (the same name on both servers). */
+export const serverUsers: Partial<Record<ServiceName, string>> = {
+  operator: 'fleetcap',
+  splitcap: 'splitcap',
+  'session-worker': 'worker',
+  detector: 'detector',
+  console: 'console',
+};
 
 /** One refused variable: its name, the value given (undefined when unset) and what is allowed. */
 export interface EnvIssue {
@@ -59,7 +85,9 @@ export class ConfigError extends Error {
 /** Secrets are never printed back: only how long the value given was. */
 function shownValue(variable: string, value: string | undefined): string {
   if (value === undefined) return ' (not set)';
-  if (/PASSWORD|TOKEN|SECRET/.test(variable)) return `=<hidden, ${value.length} characters>`;
+  // A _FILE variable names a file, not the secret: its path is shown.
+  if (/PASSWORD|TOKEN|SECRET/.test(variable) && !variable.endsWith('_FILE'))
+    return `=<hidden, ${value.length} characters>`;
   return `=${JSON.stringify(value)}`;
 }
 
@@ -144,17 +172,60 @@ export function loadAll<T extends object>(
   return loaded as T;
 }
 
-export function loadConnections(env: Env = process.env): Connections {
+export function loadConnections(env: Env = process.env, service: ServiceName = 'operator'): Connections {
   const e = parseEnv(connectionEnv, env, 'server connection');
-  const user = encodeURIComponent(e.FLEETCAP_AMQP_USER);
-  const pass = encodeURIComponent(e.FLEETCAP_AMQP_PASSWORD);
-  return {
-    redisUrl: e.FLEETCAP_REDIS_URL ?? `redis://127.0.0.1:${e.FLEETCAP_REDIS_PORT}`,
-    amqpUrl: e.FLEETCAP_AMQP_URL ?? `amqp://${user}:${pass}@127.0.0.1:${e.FLEETCAP_AMQP_PORT}`,
+  const serverUser = serverUsers[service];
+  const redisUser = e.FLEETCAP_REDIS_USER ?? serverUser;
+  const amqpUser = e.FLEETCAP_AMQP_USER ?? serverUser;
+  // Only the secrets this service uses are looked for (and so need to be given to it).
+  const wanted: Record<string, { variable: string; stackFile: string }> = {};
+  if (redisUser !== undefined && e.FLEETCAP_REDIS_URL === undefined)
+    wanted.redis = { variable: 'FLEETCAP_REDIS_PASSWORD', stackFile: `redis-${redisUser}.password` };
+  if (amqpUser !== undefined && e.FLEETCAP_AMQP_URL === undefined)
+    wanted.amqp = { variable: 'FLEETCAP_AMQP_PASSWORD', stackFile: `amqp-${amqpUser}.password` };
+  if (service === 'operator')
+    wanted.mysqlAdmin = { variable: 'FLEETCAP_MYSQL_ADMIN_PASSWORD', stackFile: 'mysql-admin.password' };
+  const secret = resolveSecrets(env, wanted, 'server connection');
+  const credentials = (user: string | undefined, password: string | undefined) =>
+    user === undefined || password === undefined ? '' : `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;
+  const connections: Connections = {
+    redisUrl:
+      e.FLEETCAP_REDIS_URL ??
+      `redis://${credentials(redisUser, secret.redis)}${e.FLEETCAP_REDIS_HOST}:${e.FLEETCAP_REDIS_PORT}`,
+    amqpUrl:
+      e.FLEETCAP_AMQP_URL ??
+      `amqp://${credentials(amqpUser, secret.amqp)}${e.FLEETCAP_AMQP_HOST}:${e.FLEETCAP_AMQP_PORT}`,
     mysql: { host: e.FLEETCAP_MYSQL_HOST, port: e.FLEETCAP_MYSQL_PORT, database: e.FLEETCAP_MYSQL_DATABASE },
-    mysqlAdmin: { user: e.FLEETCAP_MYSQL_ADMIN_USER, password: e.FLEETCAP_MYSQL_ADMIN_PASSWORD },
+    mysqlAdmin: { user: e.FLEETCAP_MYSQL_ADMIN_USER, password: secret.mysqlAdmin ?? '' },
     zookeeper: e.FLEETCAP_ZK_CONNECT ?? `127.0.0.1:${e.FLEETCAP_ZK_PORT}`,
     kafkaBrokers: (e.FLEETCAP_KAFKA_BROKERS ?? `127.0.0.1:${e.FLEETCAP_KAFKA_PORT}`).split(',').map((b) => b.trim()),
     connectUrl: e.FLEETCAP_CONNECT_URL ?? `http://127.0.0.1:${e.FLEETCAP_CONNECT_PORT}`,
   };
+  if (service !== 'operator') {
+    // An app has no admin account: reading it is a wiring mistake, said at once rather than as a refused login.
+    Object.defineProperty(connections, 'mysqlAdmin', {
+      enumerable: false,
+      get() {
+        throw new ConfigError(`${service} has no MariaDB admin account: only the operator (CLI, stack) uses it`);
+      },
+    });
+  }
+  return connections;
+}
+
+/** The Kafka Connect REST credentials of the operator (basic auth; stack/stack.sh turns it on). */
+export function loadConnectAuth(env: Env = process.env): { user: string; password: string } {
+  const user = env.FLEETCAP_CONNECT_USER ?? 'fleetcap';
+  const { password } = resolveSecrets(
+    env,
+    { password: { variable: 'FLEETCAP_CONNECT_PASSWORD', stackFile: 'connect-rest.password' } },
+    'Kafka Connect REST',
+  );
+  return { user, password };
+}
+
+/** The Authorization header of Kafka Connect's REST API. */
+export function connectAuthHeader(env: Env = process.env): Record<string, string> {
+  const { user, password } = loadConnectAuth(env);
+  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }

@@ -1,29 +1,29 @@
-// The database accounts of fleetcap, one per role, each with the least privilege it needs
-// (sql/002_accounts_and_grants.sql grants them). Passwords default to local-stack values and are
-// overridden from the environment in any real deployment.
+// The database accounts of fleetcap, one per role, each with the least privilege it needs (sql/003 and sql/008 grant
+// them, sql/009 binds them to the host they connect from). Passwords are never built in: each is read from
+// FLEETCAP_MYSQL_<ROLE>_PASSWORD_FILE, else from the file `stack up` generated (.stack/secrets/mysql-<role>.password;
+// lib/src/config/secrets.ts).
 import { z } from 'zod';
-import { parseEnv } from '../config/connections.ts';
+import { type Env, parseEnv } from '../config/connections.ts';
+import { resolveSecrets } from '../config/secrets.ts';
 
 export const accountRoles = ['worker', 'report', 'cdc', 'configsync', 'detector', 'splitcap', 'console'] as const;
 export type AccountRole = (typeof accountRoles)[number];
 
 const accountEnv = z.object({
   FLEETCAP_MYSQL_WORKER_USER: z.string().min(1).default('fleetcap_worker'),
-  FLEETCAP_MYSQL_WORKER_PASSWORD: z.string().min(8).default('fleetcap-worker-local'),
   FLEETCAP_MYSQL_REPORT_USER: z.string().min(1).default('fleetcap_report'),
-  FLEETCAP_MYSQL_REPORT_PASSWORD: z.string().min(8).default('fleetcap-report-local'),
   FLEETCAP_MYSQL_CDC_USER: z.string().min(1).default('fleetcap_cdc'),
-  FLEETCAP_MYSQL_CDC_PASSWORD: z.string().min(8).default('fleetcap-cdc-local'),
   FLEETCAP_MYSQL_CONFIGSYNC_USER: z.string().min(1).default('fleetcap_configsync'),
-  FLEETCAP_MYSQL_CONFIGSYNC_PASSWORD: z.string().min(8).default('fleetcap-configsync-local'),
   FLEETCAP_MYSQL_DETECTOR_USER: z.string().min(1).default('fleetcap_detector'),
-  FLEETCAP_MYSQL_DETECTOR_PASSWORD: z.string().min(8).default('fleetcap-detector-local'),
   /** splitcap: reads the agents' upload-token verifiers (agent_credential, sql/008). */
   FLEETCAP_MYSQL_SPLITCAP_USER: z.string().min(1).default('fleetcap_splitcap'),
-  FLEETCAP_MYSQL_SPLITCAP_PASSWORD: z.string().min(8).default('fleetcap-splitcap-local'),
   /** The console: reads console_user, enrols and revokes agents for its admins (sql/012). */
   FLEETCAP_MYSQL_CONSOLE_USER: z.string().min(1).default('fleetcap_console'),
-  FLEETCAP_MYSQL_CONSOLE_PASSWORD: z.string().min(8).default('fleetcap-console-local'),
+  /** The host part of every account (sql/009): where the apps connect from. */
+  FLEETCAP_MYSQL_ACCOUNT_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:%-]+$/, 'must be a MariaDB host pattern such as 127.0.0.1 or 10.0.%')
+    .default('127.0.0.1'),
 });
 
 export interface Account {
@@ -31,26 +31,50 @@ export interface Account {
   password: string;
 }
 
-export function loadAccounts(env: Record<string, string | undefined> = process.env): Record<AccountRole, Account> {
+const passwordSource = (role: AccountRole | 'admin') => ({
+  variable: `FLEETCAP_MYSQL_${role.toUpperCase()}_PASSWORD`,
+  stackFile: `mysql-${role}.password`,
+});
+
+/** One role's account: only its own secret is read (an app is given no other). */
+export function loadAccount(env: Env, role: AccountRole): Account {
   const e = parseEnv(accountEnv, env, 'database account');
-  return {
-    worker: { user: e.FLEETCAP_MYSQL_WORKER_USER, password: e.FLEETCAP_MYSQL_WORKER_PASSWORD },
-    report: { user: e.FLEETCAP_MYSQL_REPORT_USER, password: e.FLEETCAP_MYSQL_REPORT_PASSWORD },
-    cdc: { user: e.FLEETCAP_MYSQL_CDC_USER, password: e.FLEETCAP_MYSQL_CDC_PASSWORD },
-    configsync: { user: e.FLEETCAP_MYSQL_CONFIGSYNC_USER, password: e.FLEETCAP_MYSQL_CONFIGSYNC_PASSWORD },
-    detector: { user: e.FLEETCAP_MYSQL_DETECTOR_USER, password: e.FLEETCAP_MYSQL_DETECTOR_PASSWORD },
-    splitcap: { user: e.FLEETCAP_MYSQL_SPLITCAP_USER, password: e.FLEETCAP_MYSQL_SPLITCAP_PASSWORD },
-    console: { user: e.FLEETCAP_MYSQL_CONSOLE_USER, password: e.FLEETCAP_MYSQL_CONSOLE_PASSWORD },
-  };
+  /** The console: reads console_user, enrols and revokes agents for its admins (sql/012). */
+  FLEETCAP_MYSQL_CONSOLE_USER: z.string().min(1).default('fleetcap_console'),
+  const user = e[`FLEETCAP_MYSQL_${role.toUpperCase()}_USER` as keyof typeof e];
+  const { password } = resolveSecrets(env, { password: passwordSource(role) }, 'database account');
+  return { user, password };
+}
+
+/** Every role's account (the operator's view: migrations, the CLI, the tests). */
+export function loadAccounts(env: Env = process.env): Record<AccountRole, Account> {
+  const e = parseEnv(accountEnv, env, 'database account');
+  const wanted = Object.fromEntries(accountRoles.map((r) => [r, passwordSource(r)])) as Record<
+    AccountRole,
+    ReturnType<typeof passwordSource>
+  >;
+  const passwords = resolveSecrets(env, wanted, 'database account');
+  const user = (role: AccountRole) => e[`FLEETCAP_MYSQL_${role.toUpperCase()}_USER` as keyof typeof e];
+  return Object.fromEntries(accountRoles.map((r) => [r, { user: user(r), password: passwords[r] }])) as Record<
+    AccountRole,
+    Account
+  >;
 }
 
 /** Values the migration runner substitutes for {{NAME}} placeholders in sql/ files. */
-export function migrationVariables(env: Record<string, string | undefined> = process.env): Record<string, string> {
+export function migrationVariables(env: Env = process.env): Record<string, string> {
   const a = loadAccounts(env);
-  const vars: Record<string, string> = {};
+  const vars: Record<string, string> = {
+    ACCOUNT_HOST: parseEnv(accountEnv, env, 'database account').FLEETCAP_MYSQL_ACCOUNT_HOST,
+  };
   for (const role of accountRoles) {
     vars[`${role.toUpperCase()}_USER`] = a[role].user;
     vars[`${role.toUpperCase()}_PASSWORD`] = a[role].password;
   }
   return vars;
+}
+
+/** The host part of the accounts (FLEETCAP_MYSQL_ACCOUNT_HOST). */
+export function accountHost(env: Env = process.env): string {
+  return parseEnv(accountEnv, env, 'database account').FLEETCAP_MYSQL_ACCOUNT_HOST;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { migrationVariables } from './accounts.ts';
+import { accountRoles, migrationVariables } from './accounts.ts';
 import { defaultMigrationsDir, loadMigrations } from './migrate.ts';
 
 function dirWith(files: Record<string, string>): string {
@@ -13,7 +13,9 @@ function dirWith(files: Record<string, string>): string {
 }
 
 test('the project migrations load in order with every placeholder filled', () => {
-  const migrations = loadMigrations(defaultMigrationsDir, migrationVariables({}));
+  const env: Record<string, string> = { FLEETCAP_STACK_HOME: join(tmpdir(), 'fleetcap-no-stack-here') };
+  for (const role of accountRoles) env[`FLEETCAP_MYSQL_${role.toUpperCase()}_PASSWORD`] = `${role}-generated-secret`;
+  const migrations = loadMigrations(defaultMigrationsDir, migrationVariables(env));
   assert.ok(migrations.length >= 3);
   assert.deepEqual(
     migrations.map((m) => m.version),
@@ -21,7 +23,7 @@ test('the project migrations load in order with every placeholder filled', () =>
   );
   for (const m of migrations) assert.doesNotMatch(m.sql, /\{\{/, `${m.file} has no unfilled placeholder`);
   const grants = migrations.find((m) => m.name === 'accounts_and_grants');
-  assert.ok(grants?.sql.includes("'fleetcap_worker'@'%' IDENTIFIED BY 'fleetcap-worker-local'"));
+  assert.ok(grants?.sql.includes("'fleetcap_worker'@'%' IDENTIFIED BY 'worker-generated-secret'"));
 });
 
 test('placeholder values are quoted for SQL strings; the checksum ignores them', () => {
@@ -47,6 +49,7 @@ test('badly named files, duplicate versions and unknown placeholders are refused
 test('account passwords that are too short are refused at startup', () => {
   assert.throws(
     () => migrationVariables({ FLEETCAP_MYSQL_WORKER_PASSWORD: 'short' }),
+    // (the other roles' secrets are missing as well: every problem is in the one message)
     // The value itself is a secret: the message names the variable and how long the value given was.
     /FLEETCAP_MYSQL_WORKER_PASSWORD=<hidden, 5 characters>: must be at least 8 characters long/,
   );

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { loadConnections } from '../config/connections.ts';
-import { migrationVariables } from './accounts.ts';
+import { type Account, accountHost, accountRoles, loadAccounts, migrationVariables } from './accounts.ts';
 
 export const defaultMigrationsDir = fileURLToPath(new URL('../../../sql', import.meta.url));
 
@@ -103,6 +103,36 @@ export async function migrate(
   }
 }
 
+/**
+ * Binds every app account to the host it connects from and gives it its current password: an account still at
+ * another host (the '%' of sql/003, or a host changed since) is renamed, which keeps its grants; ALTER USER sets the
+ * password of the secret file, so a stack with the old built-in passwords is rotated by the next `stack up`, and a
+ * rotated secret file takes effect the same way. Idempotent. Returns what changed, for the log.
+ */
+export async function syncAccounts(
+  connection: mysql.Connection,
+  accounts: Record<string, Account>,
+  host: string,
+): Promise<string[]> {
+  const changed: string[] = [];
+  for (const { user, password } of Object.values(accounts)) {
+    const [rows] = await connection.query('SELECT Host AS host FROM mysql.user WHERE User = ?', [user]);
+    const hosts = (rows as Array<{ host: string }>).map((r) => r.host);
+    if (hosts.length === 0) continue;
+    if (!hosts.includes(host)) {
+      await connection.query('RENAME USER ?@? TO ?@?', [user, hosts[0], user, host]);
+      changed.push(`${user}@${hosts[0]} -> ${user}@${host}`);
+      hosts[0] = host;
+    }
+    for (const other of hosts.filter((h) => h !== host)) {
+      await connection.query('DROP USER ?@?', [user, other]);
+      changed.push(`${user}@${other} dropped`);
+    }
+    await connection.query('ALTER USER ?@? IDENTIFIED BY ?', [user, host, password]);
+  }
+  return changed;
+}
+
 export async function migrateFromEnv(dir = defaultMigrationsDir): Promise<MigrateResult> {
   const conn = loadConnections();
   const migrations = loadMigrations(dir, migrationVariables());
@@ -113,6 +143,10 @@ export async function migrateFromEnv(dir = defaultMigrationsDir): Promise<Migrat
   });
   try {
     const result = await migrate(connection, migrations, (line) => console.log(line));
+    const accounts = loadAccounts();
+    const host = accountHost();
+    for (const line of await syncAccounts(connection, accounts, host)) console.log(`account ${line}`);
+    console.log(`accounts: ${accountRoles.length} bound to ${host}, passwords from their secret files`);
     console.log(`migrations: ${result.applied.length} applied, ${result.alreadyApplied.length} already applied`);
     return result;
   } finally {

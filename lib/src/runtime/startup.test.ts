@@ -32,7 +32,9 @@ const loadUnit = (env: Record<string, string | undefined>) => parseEnv(appEnv, e
 
 test('a good environment is returned, every loader on the same variables', () => {
   const { log } = capture();
-  const { config, connections } = loadEnvOrExit(log, 'unit', { config: loadUnit, connections: loadConnections }, {});
+  // config-sync: an app that needs no Redis or RabbitMQ secret (a unit test has no stack to read them from).
+  const connectionsOf = (env: Record<string, string | undefined>) => loadConnections(env, 'config-sync');
+  const { config, connections } = loadEnvOrExit(log, 'unit', { config: loadUnit, connections: connectionsOf }, {});
   assert.equal(config.FLEETCAP_UNIT_PORT, 8080);
   assert.equal(connections.redisUrl, 'redis://127.0.0.1:6379');
 });

@@ -1,0 +1,44 @@
+// The servers' side of the generated secrets (stack/server-secrets.ts): what Redis and RabbitMQ are given.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { amqpUsers, rabbitDefinitions, rabbitPasswordHash, redisAclFile, redisUsers } from '../stack/server-secrets.ts';
+
+const passwords = {
+  fleetcap: 'p-fleetcap-1',
+  splitcap: 'p-splitcap-1',
+  worker: 'p-worker-1',
+  detector: 'p-detector-1',
+};
+
+test('the Redis ACL file turns the default user off and holds hashes, never a password', () => {
+  const text = redisAclFile(passwords);
+  const lines = text.trim().split('\n');
+  assert.equal(lines[0], 'user default off resetkeys resetchannels -@all');
+  for (const [user, password] of Object.entries(passwords)) {
+    const line = lines.find((l) => l.startsWith(`user ${user} `));
+    assert.ok(line?.includes(` on #${createHash('sha256').update(password).digest('hex')} `), user);
+    assert.ok(!text.includes(password), `${user}'s password itself is not in the file`);
+  }
+  assert.match(redisUsers.worker, /~\*:s:\{\*/);
+  assert.doesNotMatch(redisUsers.worker, /receipt|det:/, 'the worker has no other app keys');
+  assert.match(redisUsers.splitcap, /-@dangerous/);
+});
+
+test("RabbitMQ's password hash is what rabbit_password_hashing_sha256 computes", () => {
+  const salt = Buffer.from([0x90, 0x8d, 0xc6, 0x0a]);
+  const hash = Buffer.from(rabbitPasswordHash('test12', salt), 'base64');
+  assert.deepEqual(hash.subarray(0, 4), salt);
+  const digest = createHash('sha256')
+    .update(Buffer.concat([salt, Buffer.from('test12')]))
+    .digest();
+  assert.deepEqual(hash.subarray(4), digest);
+  const defs = rabbitDefinitions(passwords) as { users: Array<{ name: string }>; permissions: Array<{ user: string }> };
+  assert.deepEqual(defs.users.map((u) => u.name).sort(), Object.keys(amqpUsers).sort(), 'no guest, one user per app');
+  assert.ok(!JSON.stringify(defs).includes('p-worker-1'));
+  // The permission regexes are the apps' own queues only.
+  const worker = new RegExp(amqpUsers.worker.read);
+  assert.ok(worker.test('fleetcap.sessions.ready') && !worker.test('fleetcap.detector'));
+  const detector = new RegExp(amqpUsers.detector.read);
+  assert.ok(detector.test('fleetcap.detector') && !detector.test('fleetcap.sessions.ready'));
+});

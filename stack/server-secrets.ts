@@ -1,0 +1,145 @@
+// The servers' side of the generated secrets (stack.sh `make_secrets` generates one 0600 file per account under
+// .stack/secrets/): the Redis ACL file, RabbitMQ's definitions (users, their permissions), Kafka Connect's REST users
+// and JAAS file, and the properties file Kafka Connect's FileConfigProvider reads the CDC password from. Every file
+// is written 0600 and holds no secret that its server does not need. Each account has only what its app needs; the
+// tables here are the one place that says what (docs/OPERATIONS.md, "Accounts and secrets", repeats it for people).
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The Redis users: key patterns and commands. Prefixes vary (FLEETCAP_REDIS_PREFIX), so patterns start with `*`. */
+export const redisUsers = {
+  // Operator: the CLI, the probe and the tests (they inspect and clean every key).
+  fleetcap: '~* &* +@all',
+  // splitcap: appends packets to sessions and records receipts (scripts), watches memory (INFO).
+  splitcap:
+    'resetkeys ~*:s:{* ~*:receipt:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+  // session-worker: reads, finishes and sweeps sessions; no receipts. Of the detector state it only reads which
+  // subjects are under an open incident (detection-backed alerts, lib/src/detectors/detection-alerts.ts).
+  worker: 'resetkeys ~*:s:{* %R~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+  // detector: its own windows only.
+  detector: 'resetkeys ~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+  // console: its sign-in sessions only (connect-redis: GET, SET, EXPIRE, DEL, SCAN).
+  console: 'resetkeys ~*:console:* resetchannels -@all +@read +@write +@keyspace +@connection -@dangerous +info',
+} as const;
+export type RedisUser = keyof typeof redisUsers;
+
+/** The Redis ACL file: the default user is off (no anonymous access), each user on with its password's sha256. */
+export function redisAclFile(passwords: Record<RedisUser, string>): string {
+  const lines = ['user default off resetkeys resetchannels -@all'];
+  for (const [user, rules] of Object.entries(redisUsers) as Array<[RedisUser, string]>) {
+    const hash = createHash('sha256').update(passwords[user]).digest('hex');
+    lines.push(`user ${user} on #${hash} ${rules}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * RabbitMQ permissions (configure, write, read regexes on vhost /). Prefixes vary (FLEETCAP_QUEUE_PREFIX), so the
+ * patterns are anchored at the end. Publishing goes through the default exchange (amq.default), and declaring a queue
+ * that dead-letters needs read on it and write on amq.default (RabbitMQ's rule), which is why splitcap may read its
+ * own session queues.
+ */
+export const amqpUsers = {
+  fleetcap: { tags: 'administrator', configure: '.*', write: '.*', read: '.*' },
+  splitcap: {
+    tags: '',
+    configure: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms(\\.q)?)$',
+    write: '^amq\\.default$',
+    read: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms(\\.q)?)$',
+  },
+  worker: {
+    tags: '',
+    configure: '\\.(sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms(\\.q)?|due)|verdicts)$',
+    write: '^amq\\.default$|\\.verdicts$',
+    read: '\\.(sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms(\\.q)?|due))$',
+  },
+  detector: {
+    tags: '',
+    configure: '\\.(verdicts|detector|detector\\.dead)$',
+    write: '^amq\\.default$|\\.(detector|detector\\.dead)$',
+    read: '\\.(verdicts|detector|detector\\.dead)$',
+  },
+} as const;
+export type AmqpUser = keyof typeof amqpUsers;
+
+/** RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)), a 4-byte salt. */
+export function rabbitPasswordHash(password: string, salt: Buffer = randomBytes(4)): string {
+  const digest = createHash('sha256')
+    .update(Buffer.concat([salt, Buffer.from(password, 'utf8')]))
+    .digest();
+  return Buffer.concat([salt, digest]).toString('base64');
+}
+
+/** The definitions RabbitMQ imports at boot and `stack up` imports into a running node (rabbitmqctl). */
+export function rabbitDefinitions(passwords: Record<AmqpUser, string>): object {
+  const users = Object.entries(amqpUsers) as Array<[AmqpUser, (typeof amqpUsers)[AmqpUser]]>;
+  return {
+    users: users.map(([name, u]) => ({
+      name,
+      password_hash: rabbitPasswordHash(passwords[name]),
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: u.tags === '' ? [] : [u.tags],
+    })),
+    vhosts: [{ name: '/' }],
+    permissions: users.map(([name, u]) => ({
+      user: name,
+      vhost: '/',
+      configure: u.configure,
+      write: u.write,
+      read: u.read,
+    })),
+  };
+}
+
+function readSecret(dir: string, name: string): string {
+  return readFileSync(join(dir, name), 'utf8').split('\n')[0]!.trim();
+}
+
+function writePrivate(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** Writes every server-side file from the secrets in `<stack>/secrets`; returns the paths written. */
+export function writeServerSecrets(stack: string): string[] {
+  const secrets = join(stack, 'secrets');
+  const users = <K extends string>(names: readonly K[], prefix: string) =>
+    Object.fromEntries(names.map((n) => [n, readSecret(secrets, `${prefix}-${n}.password`)])) as Record<K, string>;
+  // The ACL file and the definitions hold only salted hashes of 264-bit random secrets: 0644, because the Redis and
+  // RabbitMQ images of docker-compose.yml read them as users of their own. Every other file is 0600.
+  const hashesOnly: Array<[string, string]> = [
+    [join(stack, 'redis', 'users.acl'), redisAclFile(users(Object.keys(redisUsers) as RedisUser[], 'redis'))],
+    [
+      join(stack, 'rabbitmq', 'definitions.json'),
+      `${JSON.stringify(rabbitDefinitions(users(Object.keys(amqpUsers) as AmqpUser[], 'amqp')), null, 2)}\n`,
+    ],
+  ];
+  const written: Array<[string, string]> = [
+    // PropertyFileLoginModule: `user: password` lines.
+    [join(stack, 'connect', 'rest-users.properties'), `fleetcap: ${readSecret(secrets, 'connect-rest.password')}\n`],
+    [
+      join(stack, 'connect', 'jaas.conf'),
+      `KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="${join(stack, 'connect', 'rest-users.properties')}";\n};\n`,
+    ],
+    // The same for the Connect container of docker-compose.yml, which mounts its secrets under /run/secrets.
+    [
+      join(stack, 'connect', 'jaas-compose.conf'),
+      'KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="/run/secrets/connect-rest-users";\n};\n',
+    ],
+    // FileConfigProvider: the connector's config says ${file:<this>:password}, never the password.
+    [join(secrets, 'connect-cdc.properties'), `password=${readSecret(secrets, 'mysql-cdc.password')}\n`],
+  ];
+  for (const [path, text] of written) writePrivate(path, text);
+  for (const [path, text] of hashesOnly) {
+    writeFileSync(path, text, { mode: 0o644 });
+    chmodSync(path, 0o644);
+  }
+  return [...written, ...hashesOnly].map(([p]) => p);
+}
+
+/** How the Debezium connector names the CDC password: a FileConfigProvider reference, resolved inside Connect. */
+export function cdcPasswordReference(stack: string, env: Record<string, string | undefined> = process.env): string {
+  // FLEETCAP_CONNECT_CDC_FILE: where the Connect worker has the file, when it runs elsewhere (docker-compose.yml).
+  return `\${file:${env.FLEETCAP_CONNECT_CDC_FILE ?? join(stack, 'secrets', 'connect-cdc.properties')}:password}`;
+}
