@@ -9,6 +9,7 @@ const passwords = {
   splitcap: 'p-splitcap-1',
   worker: 'p-worker-1',
   detector: 'p-detector-1',
+  console: 'p-console-1',
 };
 
 test('the Redis ACL file turns the default user off and holds hashes, never a password', () => {
@@ -21,7 +22,10 @@ test('the Redis ACL file turns the default user off and holds hashes, never a pa
     assert.ok(!text.includes(password), `${user}'s password itself is not in the file`);
   }
   assert.match(redisUsers.worker, /~\*:s:\{\*/);
-  assert.doesNotMatch(redisUsers.worker, /receipt|det:/, 'the worker has no other app keys');
+  assert.doesNotMatch(redisUsers.worker, /receipt|console/, 'the worker has no other app keys');
+  assert.match(redisUsers.worker, / %R~\*:det:\{\* /, "the detectors' incident keys: read only");
+  assert.doesNotMatch(redisUsers.worker, / ~\*:det:/, "the worker cannot write the detectors' state");
+  assert.match(redisUsers.console, /^resetkeys ~\*:console:\* /, 'the console: its sign-in sessions only');
   assert.match(redisUsers.splitcap, /-@dangerous/);
 });
 

@@ -39,8 +39,6 @@ const passwordSource = (role: AccountRole | 'admin') => ({
 /** One role's account: only its own secret is read (an app is given no other). */
 export function loadAccount(env: Env, role: AccountRole): Account {
   const e = parseEnv(accountEnv, env, 'database account');
-  /** The console: reads console_user, enrols and revokes agents for its admins (sql/012). */
-  FLEETCAP_MYSQL_CONSOLE_USER: z.string().min(1).default('fleetcap_console'),
   const user = e[`FLEETCAP_MYSQL_${role.toUpperCase()}_USER` as keyof typeof e];
   const { password } = resolveSecrets(env, { password: passwordSource(role) }, 'database account');
   return { user, password };
