@@ -5,11 +5,13 @@
 //
 // Each file is its own capture: two unrelated captures' sessions never add up to an incident (their addresses and
 // times may collide), as `fleetcap detections` counts them one file at a time in its corpus test.
+import { type AuthPacket, authAttempts } from '@fleetcap/lib/detectors/auth-attempts';
 import { type DetectorConfig, defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import { type AlertOutcome, alertOutcome, DetectionIndex } from '@fleetcap/lib/detectors/detection-alerts';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
+import { CONTENT_BYTES_PER_PACKET } from '@fleetcap/lib/features/content';
 import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
 import { FROM_INITIATOR, type Session } from '@fleetcap/lib/session/sessionizer';
 import type { SessionRecords } from '@fleetcap/lib/session-record/session-records';
@@ -33,7 +35,8 @@ export function detectorSessionOf(
   let dstFlags = 0;
   let srcPayloadBytes = 0;
   let dstPayloadBytes = 0;
-  for (const p of s.packetList.slice(0, SESSION_MAX_PACKETS)) {
+  const kept = s.packetList.slice(0, SESSION_MAX_PACKETS);
+  for (const p of kept) {
     if (p.direction === FROM_INITIATOR) {
       srcFlags |= p.tcpFlags;
       srcPayloadBytes += p.payloadLength;
@@ -59,10 +62,23 @@ export function detectorSessionOf(
     dstFlags,
     srcPayloadBytes,
     dstPayloadBytes,
+    ...authAttemptsOf(s, kept),
     connState: record.first.connState,
     label: verdict.label,
     score: verdict.score,
   };
+}
+
+/** The login attempts the brute-force detector counts, read as `fleetcap detections` reads them (auth-attempts.ts). */
+function authAttemptsOf(s: Session, kept: Session['packetList']): { authAttempts?: number } {
+  const packets: AuthPacket[] = kept.map((p) => ({
+    direction: p.direction === FROM_INITIATOR ? 0 : 1,
+    payloadLength: p.payloadLength,
+    tcpFlags: p.tcpFlags,
+    payload: p.payload?.subarray(0, CONTENT_BYTES_PER_PACKET),
+  }));
+  const attempts = authAttempts(s.proto as 'tcp' | 'udp', s.sport, s.dport, packets);
+  return attempts > 0 ? { authAttempts: attempts } : {};
 }
 
 export interface FileDetectionAlerts {
