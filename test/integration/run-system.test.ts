@@ -197,9 +197,10 @@ test("bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       findings.push(
         `${sc} ${cls}: ${t.n} sessions, as ${cls} ${exact.toFixed(3)} (card ${e.exact.toFixed(3)}, bound ${e.bound(e.exact, t.n).toFixed(3)}), as an attack ${asAttack.toFixed(3)} (card ${e.asAttack.toFixed(3)}, bound ${e.bound(e.asAttack, t.n).toFixed(3)})`,
       );
-      // A class below what the card claims is the model's miss on this run, not the pipeline's: it is printed (the
-      // served model was trained before the lab was broadened, and misses much of its seed-101 run: model/EVALUATION.md),
-      // while what the pipeline promises (no session lost, the alerts' packets, the detections) fails the test.
+      // A class below what the card claims is the model's miss on this run, not the pipeline's: it is printed (one
+      // seed's run of each scenario, whose variant and WAN link the seed draws, against the card's held-out runs:
+      // model/EVALUATION.md), while what the pipeline promises (no session lost, the alerts' packets, the
+      // detections) fails the test.
       if (exact < e.bound(e.exact, t.n))
         modelMisses.push(
           `${sc}: ${cls} sessions labelled ${cls}: ${exact.toFixed(3)} < ${e.bound(e.exact, t.n).toFixed(3)}`,
