@@ -87,7 +87,6 @@ def candidates() -> list[dict]:
     make = algorithms()
     out = []
     for algorithm, share, cuts in [
-        ("random_forest", 0.5, False),
         ("random_forest_wide", 0.5, False),
         ("random_forest_wide", 0.25, False),
         ("random_forest_wide", 0.5, True),
