@@ -29,6 +29,11 @@ def limits(meta: dict) -> list[str]:
         "run, so some of them and some of the earlier runs are now test), but the choice of which variants to add "
         "was made with knowledge of a test result; the cross-source experiments and the real attack files, which "
         "no choice touched, are the check on that.",
+        "The lab split draws every scenario's runs from one seeded random stream (model/splits.py), so adding runs "
+        "to one scenario reshuffles which runs of the others are test: adding the six runs above moved the test "
+        "set of every class, and the held-out macro F1 of one model differs by several points between such "
+        "splits (one unlearnt variant in test costs a whole class's F1). Read the per-class numbers with that "
+        "spread in mind.",
         "Each class has a few held-out lab runs: the per-class numbers are exact for these runs and coarse as an "
         "estimate. The real attack files are few (61 sessions in 4 files): their numbers are anecdotes, not rates.",
         f"Features see at most {meta['maxPackets']} packets within {meta['windowUs'] / 1e6:g} s of a session's first "
