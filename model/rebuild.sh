@@ -18,6 +18,11 @@ bash lab/run-all.sh --runs-per-scenario 6 --first-seed 11 --scenarios synflood
 # zeek/ftp/bruteforce.pcap the FTP bar is measured on, and slow reads over TLS (several at a long RTT)
 for seed in 21 22 24 26 27 28 29 30 32; do LAB_BRUTEFORCE_PLAN=ftp bash lab/run.sh bruteforce "$seed"; done
 for seed in 25 31; do LAB_BRUTEFORCE_PLAN=ftp+ssh bash lab/run.sh bruteforce "$seed"; done
+# hydra against the web logins over plain HTTP (Basic auth on /admin/, the login form) and against IMAP: the
+# login features of version 4 read their failures (401, "Invalid", a tagged NO), which TLS hides in the https plans
+for seed in 41 42; do LAB_BRUTEFORCE_PLAN=http-basic bash lab/run.sh bruteforce "$seed"; done
+for seed in 43 44; do LAB_BRUTEFORCE_PLAN=http bash lab/run.sh bruteforce "$seed"; done
+for seed in 45 46; do LAB_BRUTEFORCE_PLAN=imap bash lab/run.sh bruteforce "$seed"; done
 for seed in 7 8 11 14 15; do LAB_SLOWLORIS_MODE=X LAB_SLOWLORIS_SCHEME=https bash lab/run.sh slowloris "$seed"; done
 if [[ ! -d .lab/v1-src ]]; then git worktree add --detach .lab/v1-src 61a651e; fi
 bash lab/teardown.sh # the old lab builds its own topology (no WAN links)

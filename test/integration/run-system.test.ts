@@ -198,9 +198,10 @@ test("bash scripts/run-system.sh drives the lab past the agent; verdicts match t
       findings.push(
         `${sc} ${cls}: ${t.n} sessions, as ${cls} ${exact.toFixed(3)} (card ${e.exact.toFixed(3)}, bound ${e.bound(e.exact, t.n).toFixed(3)}), as an attack ${asAttack.toFixed(3)} (card ${e.asAttack.toFixed(3)}, bound ${e.bound(e.asAttack, t.n).toFixed(3)})`,
       );
-      // A class below what the card claims is the model's miss on this run, not the pipeline's: it is printed (the
-      // served model was trained before the lab was broadened, and misses much of its seed-101 run: model/EVALUATION.md),
-      // while what the pipeline promises (no session lost, the alerts' packets, the detections) fails the test.
+      // A class below what the card claims is the model's miss on this run, not the pipeline's: it is printed (one
+      // seed's run of each scenario, whose variant and WAN link the seed draws, against the card's held-out runs:
+      // model/EVALUATION.md), while what the pipeline promises (no session lost, the alerts' packets, the
+      // detections) fails the test.
       if (exact < e.bound(e.exact, t.n))
         modelMisses.push(
           `${sc}: ${cls} sessions labelled ${cls}: ${exact.toFixed(3)} < ${e.bound(e.exact, t.n).toFixed(3)}`,
@@ -359,6 +360,14 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
       ) as {
         panels: Array<{ title: string; targets?: Array<{ expr?: string }> }>;
       };
+      // The loopback fetches are benign: a counter of alerts has a series once a session alerted, so a run without
+      // alerts leaves the alert panels empty (the alert counts are checked in alerts.test.ts, with a model of its
+      // own). Which this run is, the verdict rows say.
+      const [alertRows] = await db.query(
+        "SELECT COUNT(*) AS n FROM session_verdict WHERE id > ? AND agent_id = 'local-agent' AND alert = 1",
+        [since],
+      );
+      const alerted = Number((alertRows as Array<{ n: number }>)[0]!.n);
       let checked = 0;
       for (const panel of dashboard.panels) {
         for (const t of panel.targets ?? []) {
@@ -367,6 +376,11 @@ test('--traffic loopback --keep: HTTP requests on lo each get a verdict; fleetca
           const expr = t.expr.replaceAll('$__rate_interval', '10s');
           const r = await prom.query(expr);
           assert.equal(r.status, 'success', `${panel.title}: ${expr}: ${r.error}`);
+          if (alerted === 0 && expr.includes('fleetcap_worker_alerts_total')) {
+            assert.equal(r.data?.result.length ?? 0, 0, `${panel.title}: ${expr}: series without any alert`);
+            checked++;
+            continue;
+          }
           assert.ok(
             (r.data?.result.length ?? 0) > 0,
             `${panel.title}: ${expr} returns no series from the running apps`,

@@ -60,7 +60,7 @@ describe('features', () => {
   it('names are unique, versioned, and match the vector length', () => {
     assert.equal(new Set(FEATURE_NAMES).size, FEATURE_NAMES.length);
     assert.equal(FEATURE_COUNT, FEATURE_NAMES.length);
-    assert.equal(FEATURE_VERSION, 3);
+    assert.equal(FEATURE_VERSION, 4);
     assert.equal(SESSION_MAX_PACKETS, 24);
     assert.equal(extractFeatures(http).length, FEATURE_COUNT);
     for (const name of FEATURE_NAMES)

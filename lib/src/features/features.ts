@@ -13,17 +13,18 @@
 // it was trained with and forecast refuses a model whose version or feature count differs.
 import { FROM_CLIENT, FROM_SERVER } from '../session-store/layout.ts';
 import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from './content.ts';
+import { LOGIN_FEATURE_NAMES, type LoginFeatureName, writeLoginFeatures } from './logins.ts';
 import { SESSION_MAX_PACKETS } from './session-max-packets.ts';
 
 export { FROM_CLIENT, FROM_SERVER };
 
 /** Bump on every change to the names, their order, or how any value is computed. */
-export const FEATURE_VERSION = 3;
+export const FEATURE_VERSION = 4;
 
 /**
  * The oldest feature version whose vector is a prefix of this one: version 3 only appended the content features
- * to version 2, every version-2 value is computed as before, so a model of version 2 can still be served with the
- * first columns (lib/src/classifier/model.ts). A change to an existing value resets this to FEATURE_VERSION.
+ * to version 2 and version 4 the login features to version 3, every older value is computed as before, so a model of
+ * version 2 or 3 can still be served with the first columns (lib/src/classifier/model.ts). A change to an existing value resets this to FEATURE_VERSION.
  */
 export const OLDEST_PREFIX_FEATURE_VERSION = 2;
 
@@ -168,6 +169,8 @@ export const FEATURE_NAMES = [
   'bwd_payload_packet_ratio', // server payload packets / client payload packets; -1 without client payload
   // what the payloads say (version 3, lib/src/features/content.ts)
   ...CONTENT_FEATURE_NAMES,
+  // logins paired with their replies, in every protocol of one table (version 4, lib/src/features/logins.ts)
+  ...LOGIN_FEATURE_NAMES,
 ] as const;
 
 export type FeatureName = (typeof FEATURE_NAMES)[number];
@@ -276,6 +279,7 @@ export function extractFeatures(
   f('first_bwd_index', -1);
   f('printable_share_fwd', -1);
   f('printable_share_bwd', -1);
+  f('login_failure_share', -1);
   if (n === 0) return out;
 
   const wire = [stats(), stats()];
@@ -422,6 +426,7 @@ export function extractFeatures(
   f('small_fwd_payload_packets', smallFwd);
   f('bwd_payload_packet_ratio', payloadPackets[0]! > 0 ? payloadPackets[1]! / payloadPackets[0]! : -1);
   writeContentFeatures(session, packets, f as (name: ContentFeatureName, value: number) => void);
+  writeLoginFeatures(packets, f as (name: LoginFeatureName, value: number) => void);
   return out;
 }
 
