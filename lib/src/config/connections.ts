@@ -176,7 +176,8 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
   const e = parseEnv(connectionEnv, env, 'server connection');
   const serverUser = serverUsers[service];
   const redisUser = e.FLEETCAP_REDIS_USER ?? serverUser;
-  const amqpUser = e.FLEETCAP_AMQP_USER ?? serverUser;
+  // The console keeps its sign-in sessions in Redis and has no queue: it is given no RabbitMQ secret.
+  const amqpUser = e.FLEETCAP_AMQP_USER ?? (service === 'console' ? undefined : serverUser);
   // Only the secrets this service uses are looked for (and so need to be given to it).
   const wanted: Record<string, { variable: string; stackFile: string }> = {};
   if (redisUser !== undefined && e.FLEETCAP_REDIS_URL === undefined)
