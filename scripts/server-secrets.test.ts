@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { amqpUsers, rabbitDefinitions, rabbitPasswordHash, redisAclFile, redisUsers } from '../stack/server-secrets.ts';
+import {
+  amqpUsers,
+  REDIS_DEFAULT_USER,
+  rabbitDefinitions,
+  rabbitPasswordHash,
+  redisAclFile,
+  redisUsers,
+} from '../stack/server-secrets.ts';
 
 const passwords = {
   fleetcap: 'p-fleetcap-1',
@@ -15,7 +22,8 @@ const passwords = {
 test('the Redis ACL file turns the default user off and holds hashes, never a password', () => {
   const text = redisAclFile(passwords);
   const lines = text.trim().split('\n');
-  assert.equal(lines[0], 'user default off resetkeys resetchannels -@all');
+  assert.equal(lines[0], REDIS_DEFAULT_USER);
+  assert.match(lines[0]!, /^user default off resetpass /, 'nobody can sign in as the default user');
   for (const [user, password] of Object.entries(passwords)) {
     const line = lines.find((l) => l.startsWith(`user ${user} `));
     assert.ok(line?.includes(` on #${createHash('sha256').update(password).digest('hex')} `), user);

@@ -24,9 +24,17 @@ export const redisUsers = {
 } as const;
 export type RedisUser = keyof typeof redisUsers;
 
-/** The Redis ACL file: the default user is off (no anonymous access), each user on with its password's sha256. */
+/**
+ * The Redis ACL file: the default user is off (no anonymous access: a new connection must AUTH), each user on with its
+ * password's sha256. The default user keeps every permission all the same, because Redis 7.0 replays the
+ * append-only file at start as a client with the default user's rights: with `-@all` every MULTI/EXEC of the AOF was
+ * refused (NOPERM in redis.log) and its writes were lost at each restart (the fault run saw it). An `off` user
+ * cannot be authenticated as, so those rights serve only that replay.
+ */
+export const REDIS_DEFAULT_USER = 'user default off resetpass resetkeys resetchannels ~* &* +@all';
+
 export function redisAclFile(passwords: Record<RedisUser, string>): string {
-  const lines = ['user default off resetkeys resetchannels -@all'];
+  const lines = [REDIS_DEFAULT_USER];
   for (const [user, rules] of Object.entries(redisUsers) as Array<[RedisUser, string]>) {
     const hash = createHash('sha256').update(passwords[user]).digest('hex');
     lines.push(`user ${user} on #${hash} ${rules}`);
