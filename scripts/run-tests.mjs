@@ -53,7 +53,7 @@ const args = [
   '--conditions=fleetcap-source',
   '--test',
   '--test-concurrency=1',
-  '--test-timeout=300000',
+  '--test-timeout=600000',
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`,

@@ -50,6 +50,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   fi
 fi
 
+# The traffic lab's clients, servers and attack tools (the e2e tests drive it): installed here, not by the first
+# test that builds the lab, whose time budget an apt-get on a new machine would eat.
+if [[ $(id -u) -eq 0 ]]; then
+  bash "$REPO_DIR/lab/setup.sh" packages
+else
+  say "not root: the traffic lab's packages are not checked (lab/setup.sh installs them as root)"
+fi
+
 if [[ ! -d "$REPO_DIR/node_modules" || "$REPO_DIR/package-lock.json" -nt "$REPO_DIR/node_modules/.package-lock.json" ]]; then
   say "installing npm packages"
   # onnxruntime-node would fetch optional GPU binaries at install; forecast runs on the CPU build it ships.

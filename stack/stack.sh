@@ -56,15 +56,16 @@ wait_healthy() {
 
 start_mariadb() {
   local dir="$STATE/mariadb"
-  mkdir -p "$dir/binlog"
+  mkdir -p "$dir/binlog" "$dir/tmp"
   if [[ ! -d "$dir/data/mysql" ]]; then
     say "initialising MariaDB data directory"
     mariadb-install-db --no-defaults --user=root --datadir="$dir/data" --skip-test-db \
       --auth-root-authentication-method=socket >"$LOGS/mariadb-install.log" 2>&1 \
       || die "mariadb-install-db failed: read $LOGS/mariadb-install.log"
   fi
-  # binlog ROW + FULL row image + server id: what Debezium needs to stream sniffer_config changes.
-  launch mariadb mariadbd --no-defaults --user=root --datadir="$dir/data" \
+  # binlog ROW + FULL row image + server id: what Debezium needs to stream sniffer_config changes. Its temporary
+  # tables live in the stack's folder: a cleaner of /tmp removed one under a running query once ("Error on delete").
+  launch mariadb mariadbd --no-defaults --user=root --datadir="$dir/data" --tmpdir="$dir/tmp" \
     --bind-address=127.0.0.1 --port="$FLEETCAP_MYSQL_PORT" --socket="$FLEETCAP_MYSQL_SOCKET" \
     --pid-file="$dir/mariadbd.pid" --log-bin="$dir/binlog/mariadb-bin" --binlog-format=ROW \
     --binlog-row-image=FULL --server-id=1 --log-bin-trust-function-creators=1 \
