@@ -17,6 +17,7 @@ const passwords = {
   worker: 'p-worker-1',
   detector: 'p-detector-1',
   console: 'p-console-1',
+  replica: 'p-replica-1',
 };
 
 test('the Redis ACL file turns the default user off and holds hashes, never a password', () => {
@@ -35,6 +36,11 @@ test('the Redis ACL file turns the default user off and holds hashes, never a pa
   assert.doesNotMatch(redisUsers.worker, / ~\*:det:/, "the worker cannot write the detectors' state");
   assert.match(redisUsers.console, /^resetkeys ~\*:console:\* /, 'the console: its sign-in sessions only');
   assert.match(redisUsers.splitcap, /-@dangerous/);
+  assert.equal(
+    redisUsers.replica,
+    'resetkeys resetchannels -@all +psync +replconf +ping',
+    "a cluster node's replication login: no command on keys",
+  );
 });
 
 test("RabbitMQ's password hash is what rabbit_password_hashing_sha256 computes", () => {

@@ -7,20 +7,29 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The Redis users: key patterns and commands. Prefixes vary (FLEETCAP_REDIS_PREFIX), so patterns start with `*`. */
+/**
+ * The Redis users: key patterns and commands. Prefixes vary (FLEETCAP_REDIS_PREFIX), so patterns start with `*`. The
+ * apps may read a Redis Cluster's slot map (CLUSTER SLOTS, INFO: what a cluster client asks each node) and change
+ * nothing of it.
+ */
 export const redisUsers = {
   // Operator: the CLI, the probe and the tests (they inspect and clean every key).
   fleetcap: '~* &* +@all',
   // splitcap: appends packets to sessions and records receipts (scripts), watches memory (INFO).
   splitcap:
-    'resetkeys ~*:s:{* ~*:receipt:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+    'resetkeys ~*:s:{* ~*:receipt:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +cluster|slots +cluster|info',
   // session-worker: reads, finishes and sweeps sessions; no receipts. Of the detector state it only reads which
   // subjects are under an open incident (detection-backed alerts, lib/src/detectors/detection-alerts.ts).
-  worker: 'resetkeys ~*:s:{* %R~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+  worker:
+    'resetkeys ~*:s:{* %R~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +cluster|slots +cluster|info',
   // detector: its own windows only.
-  detector: 'resetkeys ~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info',
+  detector:
+    'resetkeys ~*:det:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +cluster|slots +cluster|info',
   // console: its sign-in sessions only (connect-redis: GET, SET, EXPIRE, DEL, SCAN).
   console: 'resetkeys ~*:console:* resetchannels -@all +@read +@write +@keyspace +@connection -@dangerous +info',
+  // A Redis Cluster node's login to its master (stack/redis-cluster.sh): replication only, no command on keys. It
+  // receives the whole data set by design, so only the cluster's nodes hold it.
+  replica: 'resetkeys resetchannels -@all +psync +replconf +ping',
 } as const;
 export type RedisUser = keyof typeof redisUsers;
 

@@ -260,7 +260,7 @@ make_tls() {
 # an operator replaced (rotation, docs/OPERATIONS.md) is kept; `up` puts its value into the servers.
 SECRET_NAMES=(
   mysql-admin mysql-worker mysql-report mysql-cdc mysql-configsync mysql-detector mysql-splitcap mysql-console
-  redis-fleetcap redis-splitcap redis-worker redis-detector redis-console
+  redis-fleetcap redis-splitcap redis-worker redis-detector redis-console redis-replica
   amqp-fleetcap amqp-splitcap amqp-worker amqp-detector
   connect-rest zk-configsync forecast-token grafana-admin
 )

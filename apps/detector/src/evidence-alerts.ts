@@ -26,8 +26,8 @@ import {
 } from '@fleetcap/lib/detectors/detection-alerts';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { observe } from '@fleetcap/lib/detectors/rules';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import { Counter, type Registry } from '@fleetcap/lib/telemetry/metrics';
-import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { datetimeOfUs, newestPerIncident } from './detection-writer.ts';
 
@@ -95,7 +95,7 @@ export function evidenceAlertMetrics(registry: Registry) {
 
 export class EvidenceAlerts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly pool: Pool,
     private readonly metrics: ReturnType<typeof evidenceAlertMetrics>,

@@ -2,13 +2,13 @@
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccount } from '@fleetcap/lib/db/accounts';
 import { DETECTORS } from '@fleetcap/lib/detectors/config';
+import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
 import { onShutdown } from '@fleetcap/lib/runtime/shutdown';
 import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadDetectorConfig } from './config.ts';
 import { DetectorConfigSource } from './config-source.ts';
@@ -26,7 +26,7 @@ const { config, connections, account } = loadEnvOrExit(log, 'detector', {
 });
 const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 
-const redis = new Redis(connections.redisUrl, { maxRetriesPerRequest: 2 });
+const redis = connectRedis(connections.redisUrl, connections.redisClusterNodes, { maxRetriesPerRequest: 2 });
 redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection problem'));
 const pool = mysql.createPool({
   ...connections.mysql,

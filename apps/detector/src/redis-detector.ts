@@ -19,7 +19,7 @@ import {
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import { type DetectorSession, endpointText } from '@fleetcap/lib/detectors/detector-session';
 import { observe } from '@fleetcap/lib/detectors/rules';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
 
 const SCRIPT = readFileSync(new URL('./observe-bucket-2.lua', import.meta.url), 'utf8');
 
@@ -130,7 +130,7 @@ function settingsArgs(config: DetectorConfig): string[] {
 
 export class RedisDetector {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
   ) {
@@ -178,7 +178,7 @@ export class RedisDetector {
       else buckets.set(b, [entry]);
     }
     const shared = [String(this.now()), ...settingsArgs(config)];
-    const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<Redis['pipeline']>;
+    const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<RedisClient['pipeline']>;
     const calls: Array<Array<[string, Group]>> = [];
     for (const [bucket, members] of buckets) {
       const k = bucketKeys(this.prefix, bucket);

@@ -18,9 +18,9 @@ import {
   type IncidentSpan,
 } from '@fleetcap/lib/detectors/detection-alerts';
 import { detectorSessionOfLoaded } from '@fleetcap/lib/detectors/verdict-event';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import { Counter, type Registry } from '@fleetcap/lib/telemetry/metrics';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 export interface Classified {
@@ -50,7 +50,7 @@ export function detectionBackingMetrics(registry: Registry) {
 
 export class DetectionBackingLookup {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly metrics: ReturnType<typeof detectionBackingMetrics>,
     private readonly log: Logger,

@@ -3,6 +3,7 @@
 import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccount } from '@fleetcap/lib/db/accounts';
+import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -11,7 +12,6 @@ import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadWorkerConfig } from './config.ts';
 import { DetectionBackingLookup } from './detection-backing.ts';
@@ -31,7 +31,7 @@ const { config, connections, account } = loadEnvOrExit(log, 'session-worker', {
 });
 const shutdown = onShutdown({ log, doing: 'finishing the batch in hand', deadlineMs: 15_000 });
 
-const redis = new Redis(connections.redisUrl, { maxRetriesPerRequest: 2 });
+const redis = connectRedis(connections.redisUrl, connections.redisClusterNodes, { maxRetriesPerRequest: 2 });
 redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection problem'));
 const pool = mysql.createPool({
   ...connections.mysql,

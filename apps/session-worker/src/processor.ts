@@ -7,10 +7,10 @@
 
 import { alertOutcome } from '@fleetcap/lib/detectors/detection-alerts';
 import { decodeSessionMessage, type ScheduleReason, type SessionMessage } from '@fleetcap/lib/queue/session-message';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import { agentSessionKey } from '@fleetcap/lib/session/key';
 import type { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { type LoadedSession, loadSessions } from '@fleetcap/lib/session-store/reader';
-import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { storeVerdictsWithAlertPackets } from './alert-packets.ts';
@@ -29,7 +29,7 @@ export interface Delivery {
 }
 
 export interface ProcessorDeps {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   pool: Pool;
   forecast: ForecastClient;

@@ -103,6 +103,10 @@ const splitcapEnv = z.object({
   /** Bytes of each packet's frame stored with it (0: none; then no pcap, metadata or content features). */
   FLEETCAP_STORED_FRAME_BYTES: z.coerce.number().int().min(0).max(262_144).default(DEFAULT_STORED_FRAME_BYTES),
   FLEETCAP_BATCH_RECEIPT_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
+  // Replicas (of a Redis Cluster's masters, or of one Redis) that must hold an append before the 202: 0 trusts the
+  // master alone; 1 survives the loss of a master (stack/redis-cluster.sh gives each master one).
+  FLEETCAP_REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(5).default(0),
+  FLEETCAP_REDIS_WAIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** Seed of the Community ID stored with every session (and so in the verdict rows). */
   FLEETCAP_COMMUNITY_ID_SEED: communityIdSeed,
 });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { CredentialTable } from '@fleetcap/lib/auth/credential-table';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { loadAccount } from '@fleetcap/lib/db/accounts';
+import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { check } from '@fleetcap/lib/runtime/health';
 import { startHttpServer } from '@fleetcap/lib/runtime/http-server';
 import { signalReady } from '@fleetcap/lib/runtime/ready';
@@ -11,7 +12,6 @@ import { loadEnvOrExit } from '@fleetcap/lib/runtime/startup';
 import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
-import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { AgentAuth, type CredentialRow, credentialColumns } from './agent-auth.ts';
 import { loadSplitcapConfig } from './config.ts';
@@ -40,7 +40,10 @@ for (const warning of checkSessionShape(sessionShape, config.FLEETCAP_MODEL_CARD
   );
 
 // Fail fast while Redis is away (no offline queue): the agent is told 503 and keeps the batch.
-const redis = new Redis(connections.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+const redis = connectRedis(connections.redisUrl, connections.redisClusterNodes, {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+});
 let redisError = '';
 redis.on('error', (err) => {
   if (err.message !== redisError) log.warn({ err: err.message }, 'Redis connection problem');
@@ -112,6 +115,8 @@ const store = new SessionWriter(redis, {
   maxPacketsPerSession: config.FLEETCAP_SESSION_MAX_PACKETS,
   sessionTtlSeconds: config.FLEETCAP_SESSION_TTL_SECONDS,
   receiptTtlSeconds: config.FLEETCAP_BATCH_RECEIPT_TTL_SECONDS,
+  waitReplicas: config.FLEETCAP_REDIS_WAIT_REPLICAS,
+  waitTimeoutMs: config.FLEETCAP_REDIS_WAIT_TIMEOUT_MS,
 });
 const recorder = new ConnectionRecorder(
   new RecordStore(redis, config.FLEETCAP_REDIS_PREFIX),

@@ -3,7 +3,7 @@
 // maxmemory; a Redis without one (maxmemory 0) can grow until the kernel kills it, so then the limit is
 // FLEETCAP_SPLITCAP_REDIS_MEMORY_LIMIT_BYTES, and without that there is none (a warning says so once). Redis must
 // run with maxmemory-policy noeviction: an evicting policy would silently drop sessions, which have TTLs.
-import type { Redis } from 'ioredis';
+import { masters, type RedisClient } from '@fleetcap/lib/redis/connect';
 import type { Logger } from 'pino';
 import type { LimitMetrics } from './upload-limits.ts';
 
@@ -38,6 +38,22 @@ export interface RedisMemoryGuardSettings {
   intervalMs: number;
 }
 
+/**
+ * The fullest of several nodes (a Redis Cluster's masters, each with its own maxmemory): sessions spread over them
+ * by slot, so the first to fill refuses the appends of its slots. Fullness is used / limit, the limit as memoryPressure
+ * takes it.
+ */
+export function fullest(nodes: RedisMemory[], fallbackLimitBytes: number): RedisMemory | undefined {
+  let best: RedisMemory | undefined;
+  let bestRatio = -1;
+  for (const m of nodes) {
+    const limit = m.maxmemory || fallbackLimitBytes;
+    const ratio = limit > 0 ? m.used / limit : 0;
+    if (ratio > bestRatio) [best, bestRatio] = [m, ratio];
+  }
+  return best;
+}
+
 /** Why uploads must wait for Redis memory now, or undefined; pure, for the guard and its tests. */
 export function memoryPressure(memory: RedisMemory, settings: RedisMemoryGuardSettings): string | undefined {
   const limit = memory.maxmemory || settings.fallbackLimitBytes;
@@ -55,7 +71,7 @@ export class RedisMemoryGuard {
   private warnedPolicy = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly settings: RedisMemoryGuardSettings,
     private readonly metrics: LimitMetrics,
     private readonly log: Logger,
@@ -84,7 +100,13 @@ export class RedisMemoryGuard {
 
   async check(): Promise<void> {
     if (this.redis.status !== 'ready') return;
-    const memory = parseInfoMemory(await this.redis.info('memory'));
+    const nodes = await Promise.all(
+      masters(this.redis).map(async (node) => parseInfoMemory(await node.info('memory'))),
+    );
+    const memory = fullest(
+      nodes.filter((m) => m !== undefined),
+      this.settings.fallbackLimitBytes,
+    );
     if (!memory) return;
     this.metrics.redisMemoryUsed.set(memory.used);
     this.metrics.redisMemoryLimit.set(memory.maxmemory || this.settings.fallbackLimitBytes);

@@ -12,7 +12,7 @@ import { createRegistry } from '@fleetcap/lib/telemetry/metrics';
 import express from 'express';
 import pino from 'pino';
 import { decodeBatch } from './batch-decoder.ts';
-import { memoryPressure, parseInfoMemory } from './redis-memory-guard.ts';
+import { fullest, memoryPressure, parseInfoMemory } from './redis-memory-guard.ts';
 import { concurrentUploadsGate, createLimitMetrics, SessionLimitError, sessionLimitProblem } from './upload-limits.ts';
 
 /** `flows` single-packet UDP flows, each from another source port, then `repeats` more packets of the first flow. */
@@ -126,5 +126,16 @@ describe('Redis memory', () => {
       memoryPressure(parseInfoMemory(info(900, 0))!, { ...settings, fallbackLimitBytes: 1000 })!,
       /FLEETCAP_SPLITCAP_REDIS_MEMORY_LIMIT_BYTES of 1000/,
     );
+  });
+});
+
+describe('Redis memory over a cluster', () => {
+  test('the fullest master decides: sessions spread by slot, and the first full master refuses its slots', () => {
+    const a = { used: 500, maxmemory: 1000, policy: 'noeviction' };
+    const b = { used: 300, maxmemory: 400, policy: 'noeviction' };
+    assert.equal(fullest([a, b], 0), b, '75% beats 50%, although it uses fewer bytes');
+    const noLimit = { used: 15, maxmemory: 0, policy: 'noeviction' };
+    assert.equal(fullest([a, noLimit], 20), noLimit, 'a node without maxmemory is measured against the fallback limit');
+    assert.equal(fullest([], 0), undefined);
   });
 });

@@ -1,6 +1,7 @@
 // Where the servers are. Defaults match stack/env.sh (the local stack on loopback); every value
 // can be overridden through the environment, and a bad value stops the process with a clear error.
 import { z } from 'zod';
+import { type ClusterNode, parseClusterNodes } from '../redis/cluster-nodes.ts';
 import { serverPort as port } from './env-schema.ts';
 import { resolveSecrets } from './secrets.ts';
 
@@ -20,6 +21,16 @@ const connectionEnv = z.object({
     .regex(/^[A-Za-z0-9_]+$/)
     .default('fleetcap'),
   FLEETCAP_MYSQL_ADMIN_USER: z.string().min(1).default('fleetcap_admin'),
+  FLEETCAP_REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      try {
+        parseClusterNodes(value);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+      }
+    }),
   FLEETCAP_ZK_CONNECT: z.string().min(1).optional(),
   FLEETCAP_ZK_PORT: port.default(2181),
   FLEETCAP_KAFKA_BROKERS: z.string().min(1).optional(),
@@ -30,6 +41,8 @@ const connectionEnv = z.object({
 
 export interface Connections {
   redisUrl: string;
+  /** A Redis Cluster's seed nodes (FLEETCAP_REDIS_CLUSTER_NODES), logged in to with redisUrl's user; else one server. */
+  redisClusterNodes?: ClusterNode[];
   amqpUrl: string;
   mysql: { host: string; port: number; database: string };
   mysqlAdmin: { user: string; password: string };
@@ -193,6 +206,9 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
     redisUrl:
       e.FLEETCAP_REDIS_URL ??
       `redis://${credentials(redisUser, secret.redis)}${e.FLEETCAP_REDIS_HOST}:${e.FLEETCAP_REDIS_PORT}`,
+    ...(e.FLEETCAP_REDIS_CLUSTER_NODES?.trim()
+      ? { redisClusterNodes: parseClusterNodes(e.FLEETCAP_REDIS_CLUSTER_NODES) }
+      : {}),
     amqpUrl:
       e.FLEETCAP_AMQP_URL ??
       `amqp://${credentials(amqpUser, secret.amqp)}${e.FLEETCAP_AMQP_HOST}:${e.FLEETCAP_AMQP_PORT}`,

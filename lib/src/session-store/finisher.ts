@@ -1,12 +1,13 @@
 // The session-worker's last step on the session store, after the verdict rows are committed: done markers set,
 // session keys freed (the finish script, one pipelined round). Each session is an agent's: agent, key, occurrence.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
+import { pipelineByItem } from '../redis/slot-groups.ts';
 import { sessionKeys } from './layout.ts';
-import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
 export class SessionFinisher {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly doneTtlSeconds: number,
   ) {
@@ -17,23 +18,26 @@ export class SessionFinisher {
   async finish(
     sessions: Array<{ agent: string; key: string; occurrence: number; packetsSeen?: number }>,
   ): Promise<number> {
-    if (sessions.length === 0) return 0;
-    const pipeline = scriptPipeline(this.redis);
-    for (const s of sessions) {
-      const k = sessionKeys(s, this.prefix);
-      pipeline.finishSession(
-        k.packets,
-        k.meta,
-        k.batches,
-        k.done,
-        String(s.occurrence),
-        String(this.doneTtlSeconds),
-        String(s.packetsSeen ?? 0),
-      );
-    }
-    const results = (await pipeline.exec()) ?? [];
+    const results = await pipelineByItem(
+      this.redis,
+      sessions,
+      (s) => sessionKeys(s, this.prefix).packets,
+      (pipeline, s) => {
+        const k = sessionKeys(s, this.prefix);
+        (pipeline as SessionScriptPipeline).finishSession(
+          k.packets,
+          k.meta,
+          k.batches,
+          k.done,
+          String(s.occurrence),
+          String(this.doneTtlSeconds),
+          String(s.packetsSeen ?? 0),
+        );
+      },
+    );
     let late = 0;
-    for (const [i, [err, value]] of results.entries()) {
+    for (const [i, item] of results.entries()) {
+      const [err, value] = item[0]!;
       if (err) throw err;
       // Without packetsSeen the caller does not count; the script then reports every packet as late.
       if (sessions[i]!.packetsSeen !== undefined) late += Number((value as [number, number])[1] ?? 0);

@@ -1,8 +1,10 @@
 // The session-worker's read of the session store: the sessions named by queue messages (agent and key), in one
 // pipelined round for a whole batch, and per message whether there is work: a session already done, freed, or of
 // another occurrence than the message names needs no verdict.
-import type { Redis } from 'ioredis';
+
 import type { SessionMessage } from '../queue/session-message.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { type CommandResult, pipelineByItem } from '../redis/slot-groups.ts';
 import { parseSessionKey } from '../session/key.ts';
 import { decodePacketRecord, META, type PacketRecord, sessionKeys, toClientDirection } from './layout.ts';
 
@@ -61,20 +63,29 @@ export function buildSession(
   };
 }
 
-export async function loadSessions(redis: Redis, prefix: string, messages: SessionMessage[]): Promise<LoadOutcome[]> {
-  const pipeline = redis.pipeline();
-  for (const m of messages) {
-    const k = sessionKeys(m, prefix);
-    pipeline.exists(k.done);
-    pipeline.hgetall(k.meta);
-    // Buffers: a member ends with the packet's binary frame.
-    pipeline.zrangeBuffer(k.packets, 0, -1);
-  }
-  const results = (await pipeline.exec()) ?? [];
+export async function loadSessions(
+  redis: RedisClient,
+  prefix: string,
+  messages: SessionMessage[],
+): Promise<LoadOutcome[]> {
+  const results = await pipelineByItem(
+    redis,
+    messages,
+    (m) => sessionKeys(m, prefix).meta,
+    (pipeline, m) => {
+      const k = sessionKeys(m, prefix);
+      pipeline.exists(k.done);
+      pipeline.hgetall(k.meta);
+      // Buffers: a member ends with the packet's binary frame.
+      pipeline.zrangeBuffer(k.packets, 0, -1);
+    },
+  );
   return messages.map((message, i) => {
-    const [doneErr, done] = results[i * 3]!;
-    const [metaErr, meta] = results[i * 3 + 1]!;
-    const [membersErr, members] = results[i * 3 + 2]!;
+    const [[doneErr, done], [metaErr, meta], [membersErr, members]] = results[i] as [
+      CommandResult,
+      CommandResult,
+      CommandResult,
+    ];
     const err = doneErr ?? metaErr ?? membersErr;
     if (err) throw err;
     const m = meta as Record<string, string>;

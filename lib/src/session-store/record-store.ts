@@ -2,9 +2,10 @@
 // compare-and-set by splitcap (record-connection-2.lua), claimed and released by the session-worker's sweeper
 // (complete-record-2.lua). A record is ConnRecord.serialize() of lib/src/session-record/conn-state.ts: the same code
 // computes conn_state and history here and in `fleetcap sessions`.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
+import { type CommandResult, pipelineByItem } from '../redis/slot-groups.ts';
 import { RECORD, type StoredSessionName, sessionKeys } from './layout.ts';
-import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
 export interface StoredRecord {
   version: number;
@@ -66,21 +67,22 @@ function parseStored(name: StoredSessionName, values: Array<string | null>): Sto
 
 /** The records (and done markers) of these sessions, in order; a record that does not parse is a RecordFormatError. */
 export async function readRecords(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   names: StoredSessionName[],
 ): Promise<Array<RecordRead | RecordFormatError>> {
-  if (names.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const n of names) {
-    const k = sessionKeys(n, prefix);
-    pipeline.hmget(k.record, ...FIELDS);
-    pipeline.exists(k.done);
-  }
-  const results = (await pipeline.exec()) ?? [];
+  const results = await pipelineByItem(
+    redis,
+    names,
+    (n) => sessionKeys(n, prefix).record,
+    (pipeline, n) => {
+      const k = sessionKeys(n, prefix);
+      pipeline.hmget(k.record, ...FIELDS);
+      pipeline.exists(k.done);
+    },
+  );
   return names.map((name, i) => {
-    const [recordErr, values] = results[i * 2]!;
-    const [doneErr, done] = results[i * 2 + 1]!;
+    const [[recordErr, values], [doneErr, done]] = results[i] as [CommandResult, CommandResult];
     const err = recordErr ?? doneErr;
     if (err) throw err;
     try {
@@ -109,7 +111,7 @@ export type RecordWriteStatus = 'started' | 'updated' | 'stale' | 'done' | 'dup'
 
 export class RecordStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     defineSessionScripts(redis);
@@ -121,29 +123,33 @@ export class RecordStore {
 
   /** The writes, as one pipelined round; each says whether it was written or must be read again (stale). */
   async write(writes: RecordWrite[], batchId: string, nowMs: number, ttlSeconds: number): Promise<RecordWriteStatus[]> {
-    if (writes.length === 0) return [];
-    const pipeline = scriptPipeline(this.redis);
-    for (const w of writes) {
-      const k = sessionKeys(w, this.prefix);
-      const common = [w.record, w.ended ? '1' : '0', String(nowMs), String(ttlSeconds)];
-      if (w.mode === 'start') {
-        pipeline.recordConnection(
-          k.record,
-          k.done,
-          'start',
-          '0',
-          ...common,
-          String(w.occurrence),
-          String(w.initiator),
-          w.communityId,
-          batchId,
-        );
-      } else {
-        pipeline.recordConnection(k.record, k.done, 'update', String(w.version), ...common, '', '', '', batchId);
-      }
-    }
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, value], i) => {
+    const results = await pipelineByItem(
+      this.redis,
+      writes,
+      (w) => sessionKeys(w, this.prefix).record,
+      (p, w) => {
+        const pipeline = p as SessionScriptPipeline;
+        const k = sessionKeys(w, this.prefix);
+        const common = [w.record, w.ended ? '1' : '0', String(nowMs), String(ttlSeconds)];
+        if (w.mode === 'start') {
+          pipeline.recordConnection(
+            k.record,
+            k.done,
+            'start',
+            '0',
+            ...common,
+            String(w.occurrence),
+            String(w.initiator),
+            w.communityId,
+            batchId,
+          );
+        } else {
+          pipeline.recordConnection(k.record, k.done, 'update', String(w.version), ...common, '', '', '', batchId);
+        }
+      },
+    );
+    return results.map((item, i) => {
+      const [err, value] = item[0]!;
       if (err) throw new Error(`record script failed for session ${writes[i]!.key}: ${err.message}`);
       return (value as [RecordWriteStatus, number])[0];
     });
@@ -166,22 +172,27 @@ export class RecordStore {
 
   /** Keeps the done markers of open records alive (the sweeper, at each look): the verdict stays the session's. */
   async keepDone(names: StoredSessionName[], doneTtlSeconds: number): Promise<void> {
-    if (names.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const n of names) pipeline.expire(sessionKeys(n, this.prefix).done, doneTtlSeconds);
-    const results = (await pipeline.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
+    const results = await pipelineByItem(
+      this.redis,
+      names,
+      (n) => sessionKeys(n, this.prefix).done,
+      (pipeline, n) => pipeline.expire(sessionKeys(n, this.prefix).done, doneTtlSeconds),
+    );
+    for (const item of results) if (item[0]![0]) throw item[0]![0];
   }
 
   private async completeStep(steps: Array<StoredSessionName & { argv: string[] }>): Promise<boolean[]> {
-    if (steps.length === 0) return [];
-    const pipeline = scriptPipeline(this.redis);
-    for (const s of steps) {
-      const k = sessionKeys(s, this.prefix);
-      pipeline.completeRecord(k.record, k.done, ...s.argv);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, value]) => {
+    const results = await pipelineByItem(
+      this.redis,
+      steps,
+      (s) => sessionKeys(s, this.prefix).record,
+      (pipeline, s) => {
+        const k = sessionKeys(s, this.prefix);
+        (pipeline as SessionScriptPipeline).completeRecord(k.record, k.done, ...s.argv);
+      },
+    );
+    return results.map((item) => {
+      const [err, value] = item[0]!;
       if (err) throw err;
       return value === 1;
     });

@@ -3,7 +3,8 @@
 // file name ends with the number of KEYS it takes (append-session-5.lua: 5 keys), and its header states its
 // KEYS, ARGV and output.
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 
 export interface SessionScript {
   /** The ioredis command it is defined as. */
@@ -57,11 +58,11 @@ export interface SessionScriptCommands {
 export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;
 
 /** Defines the scripts on this connection (EVALSHA, loading the script on NOSCRIPT); harmless when repeated. */
-export function defineSessionScripts(redis: Redis): void {
+export function defineSessionScripts(redis: RedisClient): void {
   for (const s of SESSION_SCRIPTS) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }
 
 /** A pipeline on a connection given to defineSessionScripts, with the scripts' commands. */
-export function scriptPipeline(redis: Redis): SessionScriptPipeline {
+export function scriptPipeline(redis: RedisClient): SessionScriptPipeline {
   return redis.pipeline() as unknown as SessionScriptPipeline;
 }

@@ -1,10 +1,12 @@
 // splitcap's side of the session store: one pipelined round of per-session append scripts per batch (each
 // session's keys share a hash slot, so this also works on Redis Cluster), plus the per-agent batch receipts that
 // make a retried upload cheap. Every session written is the uploading agent's own (keys named by agent and key).
-import type { Redis } from 'ioredis';
+
 import type { ScheduleReason } from '../queue/session-message.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { pipelineByItem } from '../redis/slot-groups.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
-import { defineSessionScripts, scriptPipeline } from './scripts.ts';
+import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
 /** One batch's packets of one session, prepared for the append script (see its header). */
 export interface SessionAppend {
@@ -35,6 +37,13 @@ export interface WriterSettings {
   sessionTtlSeconds: number;
   /** How long a batch receipt is kept: a retry within it is answered without touching the sessions. */
   receiptTtlSeconds: number;
+  /**
+   * Replicas that must have each append before it is acknowledged (FLEETCAP_REDIS_WAIT_REPLICAS; 0: the master's
+   * word is enough). With 1, a master lost right after a 202 cannot take the batch with it.
+   */
+  waitReplicas?: number;
+  /** How long to wait for them (FLEETCAP_REDIS_WAIT_TIMEOUT_MS). */
+  waitTimeoutMs?: number;
 }
 
 export interface AppendOutcome {
@@ -51,7 +60,7 @@ export interface AppendOutcome {
 
 export class SessionWriter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly settings: WriterSettings,
   ) {
     defineSessionScripts(redis);
@@ -72,34 +81,36 @@ export class SessionWriter {
   }
 
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
-    const pipeline = scriptPipeline(this.redis);
-    const order: string[] = [];
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
-    for (const s of sessions) {
-      const k = sessionKeys({ agent, key: s.key }, this.settings.prefix);
-      pipeline.appendSession(
-        k.packets,
-        k.meta,
-        k.batches,
-        k.done,
-        k.record,
-        ...fixed,
-        String(s.firstSide),
-        String(s.firstUs),
-        String(s.lastUs),
-        String(s.bytes),
-        s.closing ? '1' : '0',
-        s.communityId,
-        String(s.packets),
-        ...s.args,
-      );
-      order.push(s.key);
-    }
-    if (order.length === 0) return [];
-    const results = await pipeline.exec();
-    if (!results) throw new Error('Redis pipeline was discarded');
-    return results.map(([err, value], i) => {
-      if (err) throw new Error(`append script failed for session ${order[i]}: ${err.message}`);
+    const all = [...sessions];
+    const results = await pipelineByItem(
+      this.redis,
+      all,
+      (s) => sessionKeys({ agent, key: s.key }, this.settings.prefix).packets,
+      (pipeline, s) => {
+        const k = sessionKeys({ agent, key: s.key }, this.settings.prefix);
+        (pipeline as SessionScriptPipeline).appendSession(
+          k.packets,
+          k.meta,
+          k.batches,
+          k.done,
+          k.record,
+          ...fixed,
+          String(s.firstSide),
+          String(s.firstUs),
+          String(s.lastUs),
+          String(s.bytes),
+          s.closing ? '1' : '0',
+          s.communityId,
+          String(s.packets),
+          ...s.args,
+        );
+      },
+      { replicas: this.settings.waitReplicas ?? 0, timeoutMs: this.settings.waitTimeoutMs ?? 1000 },
+    );
+    return results.map((item, i) => {
+      const [err, value] = item[0]!;
+      if (err) throw new Error(`append script failed for session ${all[i]!.key}: ${err.message}`);
       const [status, appended, dropped, reasons, occurrence, communityId] = value as [
         string,
         number,
@@ -109,7 +120,7 @@ export class SessionWriter {
         string,
       ];
       return {
-        key: order[i]!,
+        key: all[i]!.key,
         status: status as AppendOutcome['status'],
         appended,
         dropped,

@@ -1,0 +1,112 @@
+// Pipelined rounds over many sessions on a single Redis or a Redis Cluster. A cluster pipeline must stay on one node
+// ("All keys in the pipeline should belong to the same slots allocation group", ioredis), so the items are grouped by
+// the master that serves their slot: one pipeline per master, sent together. A session's keys share one hash tag
+// (lib/src/session-store/layout.ts), so one item's commands are always one slot. The callers' commands are idempotent
+// (appends are deduplicated by batch, finishes by occurrence, records by version, reads are reads): a round that
+// fails because the slot map changed under it (a failover) is sent again once the map is refreshed.
+import calculateSlot from 'cluster-key-slot';
+import { type ChainableCommander, Cluster } from 'ioredis';
+import type { RedisClient } from './connect.ts';
+
+export type CommandResult = [Error | null, unknown];
+
+/**
+ * Writes acknowledged by replicas before they count (Redis replicates asynchronously: a master killed before its
+ * replica has a write loses it at the failover). Each group's round ends with WAIT; fewer acknowledgements than
+ * `replicas` within `timeoutMs` fail the round, which is then sent again (to the promoted replica, after a failover).
+ */
+export interface ReplicaAck {
+  replicas: number;
+  timeoutMs: number;
+}
+
+export class ReplicaAckError extends Error {}
+
+/** How often a group is sent again after its round failed as a whole (a failover takes a few seconds). */
+const ATTEMPTS = 8;
+const RETRY_DELAY_MS = 500;
+
+/**
+ * Adds each item's commands (`add`, which may add several) to a pipeline of its slot group and runs the rounds;
+ * returns each item's command results, in item order. `slotKey` is any key of the item (its hash tag decides).
+ */
+export async function pipelineByItem<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  slotKey: (item: T) => string,
+  add: (pipeline: ChainableCommander, item: T) => void,
+  ack?: ReplicaAck,
+): Promise<CommandResult[][]> {
+  if (items.length === 0) return [];
+  if (!(redis instanceof Cluster)) return await round(redis, items, add, ack);
+  const out: CommandResult[][] = new Array(items.length);
+  let pending = items.map((_, i) => i);
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const groups = new Map<string, number[]>();
+    for (const i of pending) {
+      const slot = calculateSlot(slotKey(items[i]!));
+      const node = redis.slots[slot]?.[0] ?? `slot ${slot}`;
+      const group = groups.get(node);
+      if (group) group.push(i);
+      else groups.set(node, [i]);
+    }
+    const failed: number[] = [];
+    let lastError: unknown;
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        try {
+          const results = await round(
+            redis,
+            indexes.map((i) => items[i]!),
+            add,
+            ack,
+          );
+          for (const [j, r] of results.entries()) out[indexes[j]!] = r;
+        } catch (e) {
+          lastError = e;
+          failed.push(...indexes);
+        }
+      }),
+    );
+    if (failed.length === 0) break;
+    if (attempt >= ATTEMPTS) throw lastError;
+    await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+    await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+    pending = failed;
+  }
+  return out;
+}
+
+async function round<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  add: (pipeline: ChainableCommander, item: T) => void,
+  ack: ReplicaAck | undefined,
+): Promise<CommandResult[][]> {
+  const pipeline = redis.pipeline();
+  const counts: number[] = [];
+  for (const item of items) {
+    const before = pipeline.length;
+    add(pipeline, item);
+    counts.push(pipeline.length - before);
+  }
+  const waiting = ack !== undefined && ack.replicas > 0;
+  if (waiting) pipeline.wait(ack.replicas, ack.timeoutMs);
+  const results = (await pipeline.exec()) as CommandResult[] | null;
+  if (!results) throw new Error('Redis pipeline was discarded');
+  if (waiting) {
+    const [err, acked] = results[results.length - 1]!;
+    if (err) throw err;
+    if (Number(acked) < ack.replicas)
+      throw new ReplicaAckError(
+        `${acked} of ${ack.replicas} replica(s) acknowledged the writes within ${ack.timeoutMs} ms`,
+      );
+  }
+  const byItem: CommandResult[][] = [];
+  let at = 0;
+  for (const n of counts) {
+    byItem.push(results.slice(at, at + n));
+    at += n;
+  }
+  return byItem;
+}

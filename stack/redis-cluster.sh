@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# A Redis Cluster on loopback beside the local stack: 3 masters with a replica each, as plain processes with data
+# and logs under .stack/redis-cluster/, the stack's ACL users on every node (the same generated secrets), and a
+# `replica` user that only replicates. The first piece of the cluster stack (issue 15); the apps use it when
+# FLEETCAP_REDIS_CLUSTER_NODES names its nodes (lib/src/redis/connect.ts).
+#
+#   bash stack/redis-cluster.sh up         start the 6 nodes, create the cluster the first time, wait for state ok
+#   bash stack/redis-cluster.sh down       stop every node (data kept)
+#   bash stack/redis-cluster.sh status     the cluster's state and its nodes, master or replica
+#   bash stack/redis-cluster.sh nodes      the seed list for FLEETCAP_REDIS_CLUSTER_NODES
+#   bash stack/redis-cluster.sh kill N     kill -9 node N (1-6): what a lost machine looks like
+#   bash stack/redis-cluster.sh start N    start node N again (it rejoins from its nodes.conf)
+#   bash stack/redis-cluster.sh reset      down, then delete the cluster's data
+#
+# Ports FLEETCAP_REDIS_CLUSTER_PORT .. +5 (default 7101-7106); memory 64 MB per node at most (maxmemory).
+set -euo pipefail
+
+STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=stack/env.sh
+source "$STACK_DIR/env.sh"
+: "${FLEETCAP_REDIS_CLUSTER_PORT:=7101}"
+: "${FLEETCAP_REDIS_CLUSTER_MAXMEMORY:=64mb}"
+HOME_DIR="$FLEETCAP_STACK_HOME/redis-cluster"
+SECRETS="$FLEETCAP_STACK_HOME/secrets"
+NODES=6
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { printf 'redis-cluster: %s\n' "$*" >&2; exit 1; }
+port_of() { echo $((FLEETCAP_REDIS_CLUSTER_PORT + $1 - 1)); }
+pid_of() { cat "$HOME_DIR/node-$1/redis.pid" 2>/dev/null || true; }
+alive() { local p; p="$(pid_of "$1")"; [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+# The operator account, its password through the environment (never on a command line).
+cli() {
+  local port="$1"; shift
+  REDISCLI_AUTH="$(head -n1 "$SECRETS/redis-fleetcap.password")" redis-cli --no-auth-warning --user fleetcap \
+    -h 127.0.0.1 -p "$port" "$@"
+}
+
+need_secrets() {
+  [[ -s "$SECRETS/redis-fleetcap.password" && -s "$FLEETCAP_STACK_HOME/redis/users.acl" ]] ||
+    die "the stack's secrets are missing: run 'bash stack/stack.sh secrets' (or 'up') first"
+}
+
+start_node() {
+  local n="$1" dir="$HOME_DIR/node-$1" port
+  port="$(port_of "$n")"
+  if alive "$n"; then return 0; fi
+  mkdir -p "$dir"
+  # The same users as the single Redis (one ACL file, made from the same secrets), and the replica's own login: in a
+  # 0600 file, not on the command line.
+  cp "$FLEETCAP_STACK_HOME/redis/users.acl" "$dir/users.acl"
+  chmod 600 "$dir/users.acl"
+  (
+    umask 077
+    cat >"$dir/redis.conf" <<CONF
+bind 127.0.0.1
+port $port
+protected-mode yes
+dir $dir
+daemonize no
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+cluster-enabled yes
+cluster-config-file $dir/nodes.conf
+cluster-node-timeout 3000
+appendonly yes
+appendfsync everysec
+aclfile $dir/users.acl
+masteruser replica
+masterauth $(head -n1 "$SECRETS/redis-replica.password")
+maxmemory $FLEETCAP_REDIS_CLUSTER_MAXMEMORY
+maxmemory-policy noeviction
+CONF
+  )
+  say "starting redis cluster node $n on 127.0.0.1:$port (log: $dir/redis.log)"
+  setsid redis-server "$dir/redis.conf" >>"$dir/stdout.log" 2>&1 </dev/null &
+  for _ in $(seq 1 50); do
+    [[ "$(cli "$port" ping 2>/dev/null)" == PONG ]] && return 0
+    sleep 0.2
+  done
+  die "node $n did not answer on port $port within 10 s: read $dir/redis.log"
+}
+
+wait_state_ok() {
+  local timeout="$1" state=''
+  for _ in $(seq 1 $((timeout * 5))); do
+    state="$(cli "$FLEETCAP_REDIS_CLUSTER_PORT" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_state://p')"
+    if [[ $state == ok ]]; then
+      local n port
+      for n in $(seq 1 "$NODES"); do
+        alive "$n" || continue
+        port="$(port_of "$n")"
+        [[ "$(cli "$port" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_state://p')" == ok ]] || continue 2
+      done
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "the cluster's state is '${state:-unknown}' after ${timeout} s: bash stack/redis-cluster.sh status"
+}
+
+cmd_up() {
+  need_secrets
+  [[ -s "$SECRETS/redis-replica.password" ]] || die "no replica secret: run 'bash stack/stack.sh secrets' first"
+  mkdir -p "$HOME_DIR"
+  local n
+  for n in $(seq 1 "$NODES"); do start_node "$n"; done
+  if [[ ! -f "$HOME_DIR/created" ]]; then
+    local addrs=()
+    for n in $(seq 1 "$NODES"); do addrs+=("127.0.0.1:$(port_of "$n")"); done
+    say "creating the cluster: 3 masters, a replica each"
+    cli "$FLEETCAP_REDIS_CLUSTER_PORT" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+      >"$HOME_DIR/create.log" 2>&1 || die "redis-cli --cluster create failed: read $HOME_DIR/create.log"
+    touch "$HOME_DIR/created"
+  fi
+  wait_state_ok 30
+  say "redis cluster ok: FLEETCAP_REDIS_CLUSTER_NODES=$(cmd_nodes)"
+}
+
+cmd_down() {
+  local n pid
+  for n in $(seq 1 "$NODES"); do
+    pid="$(pid_of "$n")"
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      say "stopping redis cluster node $n (pid $pid)"
+      kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$HOME_DIR/node-$n/redis.pid"
+  done
+}
+
+cmd_kill() {
+  local n="${1:?which node (1-6)?}" pid
+  pid="$(pid_of "$n")"
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || die "node $n is not running"
+  say "kill -9 redis cluster node $n (pid $pid, port $(port_of "$n"))"
+  kill -KILL "$pid"
+  rm -f "$HOME_DIR/node-$n/redis.pid"
+}
+
+cmd_nodes() {
+  local n out=()
+  for n in $(seq 1 "$NODES"); do out+=("127.0.0.1:$(port_of "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+cmd_status() {
+  local n port
+  for n in $(seq 1 "$NODES"); do
+    port="$(port_of "$n")"
+    if alive "$n"; then
+      printf 'node %s  127.0.0.1:%s  %s\n' "$n" "$port" "$(cli "$port" role 2>/dev/null | head -n1)"
+    else
+      printf 'node %s  127.0.0.1:%s  down\n' "$n" "$port"
+    fi
+  done
+  cli "$FLEETCAP_REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -E 'cluster_state|cluster_known_nodes|cluster_size' || true
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  nodes) cmd_nodes ;;
+  kill) cmd_kill "${2:-}" ;;
+  start) need_secrets; start_node "${2:?which node (1-6)?}"; wait_state_ok 30 ;;
+  reset) cmd_down; rm -rf "$HOME_DIR" ;;
+  *) die "usage: redis-cluster.sh up | down | status | nodes | kill N | start N | reset" ;;
+esac
