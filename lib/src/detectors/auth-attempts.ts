@@ -15,6 +15,13 @@
 // - SSH: the server's small encrypted replies after key exchange, less the service accept: a failed password is
 //   one small USERAUTH_FAILURE reply; a session whose kept packets end before that counts once;
 // A session that shows none of this is no attempt (0): an HTTP page, a TLS session, a DNS query.
+//
+// Attempts past the kept packets: the pipeline keeps a session's first SESSION_MAX_PACKETS packets, and a client
+// that tries several passwords per connection (hydra on FTP and IMAP) goes on after them: 2 failures seen in the 24
+// kept packets of a 35-packet FTP session, 1 in 24 of a 48-packet IMAP session. When the server's failures are seen,
+// no success is, and the session went on past the kept packets, its further packets are taken to carry further
+// attempts at the rate the kept ones did (rounded; still at most MAX_ATTEMPTS_PER_SESSION). Not for SSH, whose
+// success is encrypted too: a user's session after one login would count as many attempts.
 import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from '../features/content.ts';
 import type { FeaturePacket } from '../features/features.ts';
 
@@ -30,11 +37,16 @@ export interface AuthPacket {
 
 const FEATURE_INDEX = new Map(CONTENT_FEATURE_NAMES.map((name, i) => [name, i]));
 
+/**
+ * The attempts `packets` (the session's kept packets) show; `packetsSeen`, the session's packets in all, extends a
+ * count of failed text-protocol logins over the packets that were not kept (see above).
+ */
 export function authAttempts(
   proto: 'tcp' | 'udp',
   clientPort: number,
   serverPort: number,
   packets: readonly AuthPacket[],
+  packetsSeen: number = packets.length,
 ): number {
   if (proto !== 'tcp' || packets.every((p) => p.payloadLength === 0)) return 0;
   const values = new Array<number>(CONTENT_FEATURE_NAMES.length).fill(0);
@@ -60,6 +72,9 @@ export function authAttempts(
     attempts = v('ssh_newkeys_fwd') > 0 ? Math.max(1, v('ssh_small_encrypted_bwd') - 1) : 1;
   } else if (v('auth_failures_bwd') > 0) {
     attempts = v('auth_failures_bwd');
+    if (v('auth_successes_bwd') === 0 && packetsSeen > packets.length && packets.length > 0) {
+      attempts += Math.round(((packetsSeen - packets.length) * attempts) / packets.length);
+    }
   } else if (v('login_commands_fwd') > 0 && v('auth_successes_bwd') === 0) {
     attempts = 1;
   }
