@@ -1,8 +1,9 @@
 // Benchmark of the detectors (lib/src/detectors, apps/detector):
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
-//  2. the Redis path (RedisDetector: batches of 512, one observe-bucket-2.lua call per bucket touched, pipelined, as
-//     the detector app does): sessions per second, and per CPU-second, "per core" counting this process's and
+//  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of 512 through
+//     RedisDetector: one observe-bucket-3.lua call per bucket touched, pipelined, as the detector app does): sessions
+//     per second, and per CPU-second, "per core" counting this process's and
 //     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of
 //     `redis-benchmark -P 64 -t zadd` on the same Redis in the same run (its per-CPU-second figure counts
 //     redis-benchmark's and redis-server's CPU likewise);
@@ -135,17 +136,21 @@ function pureMemory(run: number): number {
  * and redis-server together (from /proc, as the detector's figure), so the two are counted alike.
  */
 function redisBenchmarkZadd(redisPid: number): { perSecond: number; perCpuSecond: number } {
-  const port = new URL(connections.redisUrl).port || '6379';
+  const url = new URL(connections.redisUrl);
+  const port = url.port || '6379';
   const requests = 1_000_000;
+  // The stack's Redis has no anonymous user: redis-benchmark logs in as the bench does (the password through the
+  // environment, not the command line).
+  const login = url.username ? `--user ${decodeURIComponent(url.username)} ` : '';
   const before = procCpuSeconds(redisPid);
   // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
   const out = execFileSync(
     'bash',
     [
       '-c',
-      `redis-benchmark -p ${port} -P 64 -t zadd -n ${requests} -q -r 100000 && echo && echo "STAT $(cat /proc/$$/stat)"`,
+      `redis-benchmark -p ${port} ${login}-a "$BENCH_REDIS_PASSWORD" -P 64 -t zadd -n ${requests} -q -r 100000 2>&1 | grep -v 'Warning: Using a password' && echo && echo "STAT $(cat /proc/$$/stat)"`,
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: { ...process.env, BENCH_REDIS_PASSWORD: decodeURIComponent(url.password) } },
   );
   const redisSeconds = procCpuSeconds(redisPid) - before;
   const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
