@@ -76,7 +76,8 @@ export function encodeVerdictEvent(s: DetectorSession): Buffer {
 const port = z.number().int().min(0).max(65535);
 const count = z.number().int().min(0);
 const timeUs = z.number().int().min(0);
-const verdictEvent = z.object({
+/** The event's schema: what decodeVerdictEvent accepts, and the source of its refusals' messages. */
+export const verdictEventSchema = z.object({
   v: z.literal(VERDICT_EVENT_VERSION, {
     errorMap: () => ({ message: `must be ${VERDICT_EVENT_VERSION}: a worker of another version published it` }),
   }),
@@ -216,7 +217,7 @@ export function decodeVerdictEvent(body: Buffer): DetectorSession {
 }
 
 function parsedBySchema(json: unknown): DetectorSession {
-  const parsed = verdictEvent.safeParse(json);
+  const parsed = verdictEventSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.join('.');
