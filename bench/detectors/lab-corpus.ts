@@ -7,7 +7,7 @@
 //   node --import tsx --conditions=fleetcap-source bench/detectors/lab-corpus.ts [--runs DIR] [--shared DIR] [--json]
 // Expected per scenario: portscan vertical or horizontal scans, synflood syn_floods, bruteforce brute_force (one per
 // target attacked), benign, slowloris and sqli nothing. zeek/ssh/sshguess.pcap is password guessing: not benign.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { detectOffline, detectorSessionsOfFile } from '@fleetcap/cli/commands/detections';
@@ -15,14 +15,18 @@ import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
+import {
+  benignSharedCaptures,
+  filesUnder,
+  haveSharedPcaps,
+  isBenignCapture,
+  sharedPcaps,
+} from '../../test/helpers/shared-captures.ts';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '/work/wt/model/.lab/runs' },
-    shared: {
-      type: 'string',
-      default: process.env.FLEETCAP_SHARED_PCAPS ?? new URL('../../../shared/pcaps', import.meta.url).pathname,
-    },
+    shared: { type: 'string', default: sharedPcaps },
     json: { type: 'boolean', default: false },
   },
 });
@@ -47,16 +51,6 @@ function own(d: Detection, labels: Labels): boolean {
   if (d.source !== null) return attackers.has(d.source);
   const targeted = new Set(labels.targeted?.addrs ?? []);
   return [...targeted].some((a) => d.target.startsWith(`${a}:`));
-}
-
-function files(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else if (/\.(pcap|pcapng|cap|dmp|trace)$/i.test(name) || !name.includes('.')) out.push(path);
-  }
-  return out;
 }
 
 const report = {
@@ -96,23 +90,17 @@ for (const run of readdirSync(values.runs).sort()) {
     console.log(`${ok ? 'ok  ' : 'MISS'} ${run} (${labels.scenario}): ${detected.join(', ') || 'none'}`);
 }
 
-if (existsSync(values.shared)) {
-  for (const sub of ['zeek', 'tcpdump-tests', 'slips']) {
-    const dir = join(values.shared, sub);
-    if (!existsSync(dir)) continue;
-    for (const file of files(dir)) {
-      // The shared captures named as attacks in its README are attacks, not benign background.
-      if (
-        /ftp\/bruteforce\.pcap$|sshguess|nmap-vsn\.pcap$|vnc-scanner\.pcap$|dhcp_flood\.pcap$|malicious|portscan/.test(
-          file,
-        )
-      )
-        continue;
-      const result = await detectOffline([file]);
-      report.benignSessions += result.sessions;
-      for (const d of result.detections) {
-        report.falseDetections.push(`${file}: ${d.detector} ${d.source ?? '*'} -> ${d.target} (${d.peakCount})`);
-      }
+if (haveSharedPcaps(values.shared)) {
+  const slips = join(values.shared, 'slips');
+  const benign = [
+    ...benignSharedCaptures(values.shared),
+    ...(existsSync(slips) ? filesUnder(slips).filter(isBenignCapture) : []),
+  ];
+  for (const file of benign) {
+    const result = await detectOffline([file]);
+    report.benignSessions += result.sessions;
+    for (const d of result.detections) {
+      report.falseDetections.push(`${file}: ${d.detector} ${d.source ?? '*'} -> ${d.target} (${d.peakCount})`);
     }
   }
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { RedisDetector } from '@fleetcap/detector/redis-detector';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
+import { decodeVerdictEvent, encodeVerdictEvent } from '@fleetcap/lib/detectors/verdict-event';
 import { Redis } from 'ioredis';
 import { redisKeysWithPrefix } from '../../test/helpers/namespace.ts';
 
@@ -54,13 +55,16 @@ export class DetectorRedis {
   }> {
     const detector = new RedisDetector(this.redis, prefix);
     const config = defaultDetectorConfig();
+    // The messages as the worker publishes them: decoding them is the detector process's work too.
+    const bodies = sessions.map(encodeVerdictEvent);
     const pid = await this.serverPid();
     const redisBefore = procCpuSeconds(pid);
     const selfBefore = procCpuSeconds('self');
     const started = performance.now();
     let observations = 0;
-    for (let i = 0; i < sessions.length; i += BATCH) {
-      const outcome = await detector.process(sessions.slice(i, i + BATCH), config);
+    for (let i = 0; i < bodies.length; i += BATCH) {
+      const batch = bodies.slice(i, i + BATCH).map(decodeVerdictEvent);
+      const outcome = await detector.process(batch, config);
       observations += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
     }
     const seconds = (performance.now() - started) / 1000;

@@ -1,8 +1,9 @@
 // Benchmark of the detectors (lib/src/detectors, apps/detector):
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
-//  2. the Redis path (RedisDetector: batches of 512, one observe-bucket-2.lua call per bucket touched, pipelined, as
-//     the detector app does): sessions per second, and per CPU-second, "per core" counting this process's and
+//  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of 512 through
+//     RedisDetector: one observe-bucket-3.lua call per bucket touched, pipelined, as the detector app does): sessions
+//     per second, and per CPU-second, "per core" counting this process's and
 //     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of
 //     `redis-benchmark -P 64 -t zadd` on the same Redis in the same run (its per-CPU-second figure counts
 //     redis-benchmark's and redis-server's CPU likewise);
@@ -11,6 +12,7 @@
 // Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
 //   node --expose-gc --import tsx --conditions=fleetcap-source bench/detectors/run.ts [--sessions 200000] [--sources 20000]
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
@@ -135,18 +137,40 @@ function pureMemory(run: number): number {
  * and redis-server together (from /proc, as the detector's figure), so the two are counted alike.
  */
 function redisBenchmarkZadd(redisPid: number): { perSecond: number; perCpuSecond: number } {
-  const port = new URL(connections.redisUrl).port || '6379';
+  const url = new URL(connections.redisUrl);
+  const port = url.port || '6379';
   const requests = 1_000_000;
-  const before = procCpuSeconds(redisPid);
-  // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
-  const out = execFileSync(
-    'bash',
-    [
-      '-c',
-      `redis-benchmark -p ${port} -P 64 -t zadd -n ${requests} -q -r 100000 && echo && echo "STAT $(cat /proc/$$/stat)"`,
-    ],
-    { encoding: 'utf8' },
+  // The stack's Redis has no anonymous user, and redis-benchmark takes a password only on its command line: it gets a
+  // user of its own, made for this run with a random password (given to redis-cli on stdin, -x), allowed only ZADD on
+  // the keys redis-benchmark writes, and deleted right after. The stack's own secrets never reach a command line.
+  const operator = { ...process.env, REDISCLI_AUTH: decodeURIComponent(url.password) };
+  const cli = (args: string[], input?: string) =>
+    execFileSync('redis-cli', ['--no-auth-warning', '--user', decodeURIComponent(url.username), '-p', port, ...args], {
+      encoding: 'utf8',
+      env: operator,
+      ...(input === undefined ? {} : { input }),
+    });
+  const benchUser = `bench-${randomBytes(4).toString('hex')}`;
+  const benchPassword = randomBytes(18).toString('base64url');
+  cli(
+    ['-x', 'ACL', 'SETUSER', benchUser, 'reset', 'on', 'resetkeys', '~myzset*', '+zadd', '+ping', '+config|get'],
+    `>${benchPassword}`,
   );
+  const before = procCpuSeconds(redisPid);
+  let out: string;
+  try {
+    // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
+    out = execFileSync(
+      'bash',
+      [
+        '-c',
+        `redis-benchmark -p ${port} --user ${benchUser} -a "$BENCH_REDIS_PASSWORD" -P 64 -t zadd -n ${requests} -q -r 100000 2>&1 | grep -v 'Warning: Using a password' && echo && echo "STAT $(cat /proc/$$/stat)"`,
+      ],
+      { encoding: 'utf8', env: { ...process.env, BENCH_REDIS_PASSWORD: benchPassword } },
+    );
+  } finally {
+    cli(['ACL', 'DELUSER', benchUser]);
+  }
   const redisSeconds = procCpuSeconds(redisPid) - before;
   const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
   const stat = /^STAT (.*)$/m.exec(out)?.[1];

@@ -4,33 +4,12 @@
 // (zeek/, tcpdump-tests/, each file a capture of its own) gain no alert from a detection. Needs no server; skips
 // loudly when ../shared is absent.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runClassify } from '@fleetcap/cli/commands/classify';
 import { detectOffline } from '@fleetcap/cli/commands/detections';
+import { benignSharedCaptures, FTP_BRUTEFORCE, NMAP_VSN, skipUnlessShared } from '../helpers/shared-captures.ts';
 
-const repoRoot = new URL('../..', import.meta.url).pathname;
-const pcaps = process.env.FLEETCAP_SHARED_PCAPS ?? join(repoRoot, '..', 'shared', 'pcaps');
-const BRUTEFORCE = join(pcaps, 'zeek', 'ftp', 'bruteforce.pcap');
-const NMAP = join(pcaps, 'zeek', 'nmap-vsn.pcap');
-
-function captures(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) captures(path, out);
-    else out.push(path);
-  }
-  return out;
-}
-
-function skipUnlessShared(t: { skip: (m: string) => void }): boolean {
-  if (existsSync(join(pcaps, 'zeek')) && existsSync(join(pcaps, 'tcpdump-tests'))) return false;
-  const message = `SKIPPED: ../shared/pcaps absent (looked for ${pcaps}); the detection-alerts corpus test did not run`;
-  console.warn(message);
-  t.skip(message);
-  return true;
-}
+const WHAT = 'the detection-alerts corpus test';
 
 type Line = Record<string, unknown> & { type: string };
 
@@ -45,10 +24,10 @@ async function classifyJson(files: string[]): Promise<Line[]> {
 
 describe('detection-backed alerts over the shared captures', () => {
   it('zeek/ftp/bruteforce.pcap: all 30 sessions are alerts of class bruteforce, backed by its one detection', async (t) => {
-    if (skipUnlessShared(t)) return;
-    const lines = await classifyJson([BRUTEFORCE]);
+    if (skipUnlessShared(t, WHAT)) return;
+    const lines = await classifyJson([FTP_BRUTEFORCE]);
     const sessions = lines.filter((l) => l.type === 'session');
-    const [detection] = (await detectOffline([BRUTEFORCE], { classify: true })).detections;
+    const [detection] = (await detectOffline([FTP_BRUTEFORCE], { classify: true })).detections;
     assert.equal(sessions.length, 30);
     assert.equal(detection?.detector, 'brute_force');
     for (const s of sessions) {
@@ -65,8 +44,8 @@ describe('detection-backed alerts over the shared captures', () => {
   });
 
   it('zeek/nmap-vsn.pcap: the probes of its horizontal scan are alerts of class portscan', async (t) => {
-    if (skipUnlessShared(t)) return;
-    const sessions = (await classifyJson([NMAP])).filter((l) => l.type === 'session');
+    if (skipUnlessShared(t, WHAT)) return;
+    const sessions = (await classifyJson([NMAP_VSN])).filter((l) => l.type === 'session');
     const backed = sessions.filter((s) => s.detectionId !== null);
     assert.ok(backed.length >= 7, `${backed.length} sessions backed by the scan (it probes 7 hosts)`);
     for (const s of backed) {
@@ -77,10 +56,8 @@ describe('detection-backed alerts over the shared captures', () => {
   });
 
   it('the benign captures gain no alert from a detection', async (t) => {
-    if (skipUnlessShared(t)) return;
-    const files = [...captures(join(pcaps, 'zeek')), ...captures(join(pcaps, 'tcpdump-tests'))].filter(
-      (f) => f !== BRUTEFORCE && f !== NMAP,
-    );
+    if (skipUnlessShared(t, WHAT)) return;
+    const files = benignSharedCaptures();
     const lines = await classifyJson(files);
     const sessions = lines.filter((l) => l.type === 'session');
     const backed = sessions.filter((s) => s.detectionId !== null);

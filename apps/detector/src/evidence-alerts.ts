@@ -27,6 +27,7 @@ import {
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { observe } from '@fleetcap/lib/detectors/rules';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import { pipelineByItem } from '@fleetcap/lib/redis/slot-groups';
 import { Counter, type Registry } from '@fleetcap/lib/telemetry/metrics';
 import type { Pool } from 'mysql2/promise';
 import { datetimeOfUs, newestPerIncident } from './detection-writer.ts';
@@ -117,15 +118,22 @@ export class EvidenceAlerts {
 
   /** Each open incident under its subject's key, and the settings its rules run with (the worker applies them). */
   private async publish(detections: readonly Detection[], config: DetectorConfig): Promise<void> {
-    const pipeline = this.redis.pipeline();
+    const writes: Array<{ key: string; value: string; ttl: number }> = [];
     for (const d of newestPerIncident([...detections])) {
       if (!ALERT_LABEL_OF_DETECTOR[d.detector]) continue;
       const ttl = activeIncidentTtlSeconds(config[d.detector]);
-      pipeline.set(activeIncidentKey(this.prefix, d.detector, d.subject), encodeActiveIncident(d), 'EX', ttl);
+      writes.push({ key: activeIncidentKey(this.prefix, d.detector, d.subject), value: encodeActiveIncident(d), ttl });
     }
     // As long as any incident key may live: without the settings the worker reads none of them.
     const longest = Math.max(...DETECTORS.map((d) => activeIncidentTtlSeconds(config[d])));
-    pipeline.set(alertConfigKey(this.prefix), encodeAlertConfig(config), 'EX', longest);
-    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    writes.push({ key: alertConfigKey(this.prefix), value: encodeAlertConfig(config), ttl: longest });
+    // The subjects' keys spread over a cluster's masters: one pipeline per master (lib/src/redis/slot-groups.ts).
+    const results = await pipelineByItem(
+      this.redis,
+      writes,
+      (w) => w.key,
+      (pipeline, w) => pipeline.set(w.key, w.value, 'EX', w.ttl),
+    );
+    for (const item of results) if (item[0]![0]) throw item[0]![0];
   }
 }

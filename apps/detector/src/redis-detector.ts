@@ -1,6 +1,6 @@
 // The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions are
 // grouped per subject in memory, the subjects per bucket, and each bucket the batch touches is one call of
-// observe-bucket-2.lua, all in one pipeline: a batch of 512 sessions costs one round trip and at most BUCKETS
+// observe-bucket-3.lua, all in one pipeline: a batch of 512 sessions costs one round trip and at most BUCKETS
 // script calls, however many subjects it touches. The script keeps each subject's window and incident atomically,
 // so several replicas fed from one queue open every incident once, and returns the incidents it opened or changed,
 // so nothing is read back.
@@ -20,8 +20,9 @@ import type { Detection } from '@fleetcap/lib/detectors/detection';
 import { type DetectorSession, endpointText } from '@fleetcap/lib/detectors/detector-session';
 import { observe } from '@fleetcap/lib/detectors/rules';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import { pipelineByItem } from '@fleetcap/lib/redis/slot-groups';
 
-const SCRIPT = readFileSync(new URL('./observe-bucket-2.lua', import.meta.url), 'utf8');
+const SCRIPT = readFileSync(new URL('./observe-bucket-3.lua', import.meta.url), 'utf8');
 
 /**
  * Buckets of detector state. Fewer buckets make fewer script calls per batch; more spread the state over more
@@ -84,6 +85,7 @@ type IncidentReply = [
   string[],
   string[],
 ];
+/** Per subject with something to say, 5 numbers (index from 1, status, opened, evicted, refused); the incidents. */
 type ScriptReply = [number[], IncidentReply[]];
 
 interface Group {
@@ -92,11 +94,11 @@ interface Group {
   source: string | null;
   target: string;
   /** 4 per observation: member, start µs, end µs, the session's evidence. */
-  argv: string[];
+  observations: Array<string | number>;
 }
 
 interface ScriptRedis {
-  observeBucket(...args: string[]): Promise<ScriptReply>;
+  observeBucket(subjectsKey: string, metaKey: string, nowMs: string, settings: string, subjects: string): unknown;
 }
 
 /** TTL of a subject's state: a window past its last session (an incident is closed by then), and a minute. */
@@ -104,29 +106,32 @@ function ttlMs(s: DetectorSettings): number {
   return (s.windowSeconds * 2 + 60) * 1000;
 }
 
-/** The per-detector part of the script's arguments: the same for every call of a batch. */
-function settingsArgs(config: DetectorConfig): string[] {
+/** The per-detector part of the script's arguments (JSON): the same for every call of a batch. */
+function settingsJson(config: DetectorConfig): string {
   // Every detector, also a disabled one: the sweep keeps each one's subject count right in either case.
-  const args = [String(DETECTORS.length)];
-  for (const d of DETECTORS) {
-    const s = config[d];
-    args.push(
-      d,
-      String(s.windowSeconds * 1e6),
-      String(s.threshold),
-      String(s.memberCap),
-      String(s.evidenceCap),
-      d === 'beaconing' ? 'period' : 'count',
-      String(s.minPeriodSeconds * 1e6),
-      String(s.maxJitter),
-      String(s.mergeSeconds * 1e6),
-      String(ttlMs(s)),
-      // Subjects hash evenly over the buckets: each bucket holds its share of the cap.
-      String(Math.max(1, Math.ceil(s.subjectCap / BUCKETS))),
-    );
-  }
-  return args;
+  return JSON.stringify(
+    DETECTORS.map((d) => {
+      const s = config[d];
+      return [
+        d,
+        s.windowSeconds * 1e6,
+        s.threshold,
+        s.memberCap,
+        s.evidenceCap,
+        d === 'beaconing' ? 'period' : 'count',
+        s.minPeriodSeconds * 1e6,
+        s.maxJitter,
+        s.mergeSeconds * 1e6,
+        ttlMs(s),
+        // Subjects hash evenly over the buckets: each bucket holds its share of the cap.
+        Math.max(1, Math.ceil(s.subjectCap / BUCKETS)),
+      ];
+    }),
+  );
 }
+
+/** Index (from 1) of each detector in the settings the script is given. */
+const DETECTOR_INDEX = Object.fromEntries(DETECTORS.map((d, i) => [d, i + 1])) as Record<DetectorName, number>;
 
 export class RedisDetector {
   constructor(
@@ -136,6 +141,9 @@ export class RedisDetector {
   ) {
     redis.defineCommand('observeBucket', { numberOfKeys: 2, lua: SCRIPT });
   }
+
+  /** The settings' JSON, made once per configuration (config-source.ts hands out a new object when it changes). */
+  private settingsOf = new WeakMap<DetectorConfig, string>();
 
   async process(sessions: DetectorSession[], config: DetectorConfig): Promise<BatchOutcome> {
     const outcome: BatchOutcome = {
@@ -159,14 +167,19 @@ export class RedisDetector {
         const name = `${detector}|${o.subject.key}`;
         let group = groups.get(name);
         if (!group) {
-          group = { detector, subject: o.subject.key, source: o.subject.source, target: o.subject.target, argv: [] };
+          group = {
+            detector,
+            subject: o.subject.key,
+            source: o.subject.source,
+            target: o.subject.target,
+            observations: [],
+          };
           groups.set(name, group);
         }
         evidence ??= `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`;
-        const startUs = String(o.timeUs);
-        const endUs = String(Math.max(session.lastUs, o.timeUs));
-        group.argv.push(o.member, startUs, endUs, evidence);
-        for (const member of o.moreMembers ?? []) group.argv.push(member, startUs, endUs, evidence);
+        const endUs = Math.max(session.lastUs, o.timeUs);
+        group.observations.push(o.member, o.timeUs, endUs, evidence);
+        for (const member of o.moreMembers ?? []) group.observations.push(member, o.timeUs, endUs, evidence);
       }
     }
     if (groups.size === 0) return outcome;
@@ -177,38 +190,47 @@ export class RedisDetector {
       if (list) list.push(entry);
       else buckets.set(b, [entry]);
     }
-    const shared = [String(this.now()), ...settingsArgs(config)];
-    const pipeline = this.redis.pipeline() as unknown as ScriptRedis & ReturnType<RedisClient['pipeline']>;
-    const calls: Array<Array<[string, Group]>> = [];
-    for (const [bucket, members] of buckets) {
-      const k = bucketKeys(this.prefix, bucket);
-      const args = [k.subjects, k.meta, ...shared, String(members.length)];
-      for (const [field, g] of members) args.push(field, g.detector, String(g.argv.length / 4), ...g.argv);
-      pipeline.observeBucket(...args);
-      calls.push(members);
+    let settings = this.settingsOf.get(config);
+    if (settings === undefined) {
+      settings = settingsJson(config);
+      this.settingsOf.set(config, settings);
     }
-    const replies = (await pipeline.exec()) ?? [];
-    for (const [c, [err, reply]] of replies.entries()) {
+    const now = String(this.now());
+    // One script call per bucket; on a Redis Cluster the buckets' hash tags spread them over the masters, one
+    // pipeline each (lib/src/redis/slot-groups.ts).
+    const calls = [...buckets];
+    const replies = await pipelineByItem(
+      this.redis,
+      calls,
+      ([bucket]) => bucketKeys(this.prefix, bucket).subjects,
+      (pipeline, [bucket, members]) => {
+        const k = bucketKeys(this.prefix, bucket);
+        const subjects = JSON.stringify(
+          members.map(([field, g]) => [field, DETECTOR_INDEX[g.detector], g.observations]),
+        );
+        (pipeline as unknown as ScriptRedis).observeBucket(k.subjects, k.meta, now, settings, subjects);
+      },
+    );
+    for (const [c, item] of replies.entries()) {
+      const [err, reply] = item[0]!;
       if (err) throw err;
       const [perSubject, incidents] = reply as ScriptReply;
-      const members = calls[c]!;
-      members.forEach(([, g], i) => {
-        const [status, opened, evicted, refused] = perSubject.slice(i * 4, i * 4 + 4) as [
-          number,
-          number,
-          number,
-          number,
-        ];
-        outcome.memberEvictions[g.detector] += evicted;
+      const members = calls[c]![1];
+      const openedIn = new Set<number>();
+      for (let i = 0; i < perSubject.length; i += 5) {
+        const g = members[perSubject[i]! - 1]![1];
+        const status = perSubject[i + 1]!;
+        const opened = perSubject[i + 2]!;
+        outcome.memberEvictions[g.detector] += perSubject[i + 3]!;
         outcome.opened[g.detector] += opened;
-        if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += refused;
-      });
+        if (opened > 0) openedIn.add(perSubject[i]!);
+        if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += perSubject[i + 4]!;
+      }
       for (const r of incidents) {
         const g = members[r[0] - 1]![1];
-        const opened = perSubject[(r[0] - 1) * 4 + 1]! > 0;
         const d = this.detection(g, r, config[g.detector]);
         outcome.detections.push(d);
-        if (opened) outcome.openedIds.add(d.id);
+        if (openedIn.has(r[0])) outcome.openedIds.add(d.id);
       }
     }
     return outcome;

@@ -19,6 +19,7 @@ import {
 } from '@fleetcap/lib/detectors/detection-alerts';
 import { detectorSessionOfLoaded } from '@fleetcap/lib/detectors/verdict-event';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import { pipelineByItem } from '@fleetcap/lib/redis/slot-groups';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import { Counter, type Registry } from '@fleetcap/lib/telemetry/metrics';
 import type { Logger } from 'pino';
@@ -85,9 +86,14 @@ export class DetectionBackingLookup {
     }
     if (keys.size === 0) return none;
     const asked = [...keys];
-    const pipeline = this.redis.pipeline();
-    for (const key of asked) pipeline.get(key);
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = (
+      await pipelineByItem(
+        this.redis,
+        asked,
+        (key) => key,
+        (pipeline, key) => pipeline.get(key),
+      )
+    ).map((item) => item[0]!);
     const spans = new Map<string, IncidentSpan[]>();
     replies.forEach(([err, value], i) => {
       if (err) throw err;

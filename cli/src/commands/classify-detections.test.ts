@@ -100,6 +100,34 @@ describe('fleetcap classify with the detectors', () => {
     );
   });
 
+  it('keeps the payloads of `fleetcap detections` when the reader refills its buffer (past 4 MiB)', async () => {
+    const w = new PcapWriter({ linktype: 1, nanosecond: true });
+    ftpLogins(w, '10.60.0.66', 24, 1_700_000_000);
+    // Then more than the reader's 4 MiB chunk of other traffic, so the FTP packets' bytes are read over.
+    for (let i = 0; i < 3500; i++) {
+      const payload = Buffer.alloc(1400, i & 255);
+      const packet = buildPacket({
+        src: '10.60.0.9',
+        sport: 5000,
+        dst: '10.60.0.10',
+        dport: 6000,
+        proto: 'udp',
+        payload,
+      });
+      w.write({ tsSec: 1_700_000_200, tsNsec: i * 1000, data: packet });
+    }
+    const path = join(dir, 'ftp-then-bulk.pcap');
+    writeFileSync(path, w.toBuffer());
+    const { sessions } = await detectorSessionsOfFile(path, 'offline');
+    const logins = sessions.filter((s) => s.src === '10.60.0.66');
+    assert.equal(logins.length, 24);
+    assert.deepEqual(
+      logins.map((s) => s.authAttempts),
+      logins.map(() => 1),
+      'every session shows its failed login',
+    );
+  });
+
   it('gives the detectors the same sessions as `fleetcap detections` builds', async () => {
     const path = capture();
     const captured = await sessionizeCapture(path);

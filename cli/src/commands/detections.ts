@@ -3,14 +3,14 @@
 // the reporting account).
 import { basename, resolve } from 'node:path';
 import { Classifier } from '@fleetcap/lib/classifier/model';
-import { type AuthPacket, authAttempts } from '@fleetcap/lib/detectors/auth-attempts';
+import { type CapturedPacket, detectorSessionOfCaptured } from '@fleetcap/lib/detectors/captured-session';
 import { type DetectorConfig, defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { CONTENT_BYTES_PER_PACKET } from '@fleetcap/lib/features/content';
 import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/features';
-import type { Session } from '@fleetcap/lib/session/sessionizer';
+import { FROM_INITIATOR, type Session, TO_INITIATOR } from '@fleetcap/lib/session/sessionizer';
 import type { Command } from 'commander';
 import { classifyFile } from './classify.ts';
 import { printAgents } from './report.ts';
@@ -34,16 +34,6 @@ const DEFAULT_MODEL = new URL('../../../model/model.onnx', import.meta.url).path
 
 type Labels = Map<string, { label: string; score: number }>;
 
-/** Per session: flags and payload per side over its first SESSION_MAX_PACKETS packets, as the pipeline keeps. */
-interface Exchange {
-  srcFlags: number;
-  dstFlags: number;
-  srcPayloadBytes: number;
-  dstPayloadBytes: number;
-  /** The kept packets' payloads (their first CONTENT_BYTES_PER_PACKET bytes), for the authentication attempts. */
-  packets: AuthPacket[];
-}
-
 export interface FileSessions {
   file: string;
   sessions: DetectorSession[];
@@ -52,56 +42,32 @@ export interface FileSessions {
 
 /** The detector input of every TCP/UDP session of one file. */
 export async function detectorSessionsOfFile(file: string, agent: string, labels?: Labels): Promise<FileSessions> {
-  const exchanges = new Map<Session, Exchange>();
+  const kept = new Map<Session, CapturedPacket[]>();
   const result = await sessionizeFile(file, {
     onPacket: (session, decoded, fromInitiator) => {
       if (session.packets > SESSION_MAX_PACKETS) return;
-      let x = exchanges.get(session);
-      if (!x) {
-        x = { srcFlags: 0, dstFlags: 0, srcPayloadBytes: 0, dstPayloadBytes: 0, packets: [] };
-        exchanges.set(session, x);
+      let packets = kept.get(session);
+      if (!packets) {
+        packets = [];
+        kept.set(session, packets);
       }
       const end = Math.min(decoded.payloadEnd, decoded.payloadAt + CONTENT_BYTES_PER_PACKET);
-      x.packets.push({
-        direction: fromInitiator ? 0 : 1,
+      packets.push({
+        direction: fromInitiator ? FROM_INITIATOR : TO_INITIATOR,
         payloadLength: decoded.payloadLength,
         tcpFlags: decoded.tcpFlags,
-        payload: end > decoded.payloadAt ? decoded.bytes.slice(decoded.payloadAt, end) : undefined,
+        // A copy: the reader reuses its buffer (Buffer#slice would be a view of bytes the next chunk overwrites).
+        payload:
+          end > decoded.payloadAt ? Uint8Array.prototype.slice.call(decoded.bytes, decoded.payloadAt, end) : undefined,
       });
-      if (fromInitiator) {
-        x.srcFlags |= decoded.tcpFlags;
-        x.srcPayloadBytes += decoded.payloadLength;
-      } else {
-        x.dstFlags |= decoded.tcpFlags;
-        x.dstPayloadBytes += decoded.payloadLength;
-      }
     },
   });
   const sessions: DetectorSession[] = [];
   for (const s of result.sessions) {
-    const record = result.records.get(s);
-    const x = exchanges.get(s);
-    if (!x || !record?.communityId) continue;
-    const { packets, ...exchange } = x;
-    const attempts = authAttempts(s.proto, s.sport, s.dport, packets);
-    sessions.push({
-      agent,
-      communityId: record.communityId,
-      proto: s.proto,
-      src: s.src,
-      sport: s.sport,
-      dst: s.dst,
-      dport: s.dport,
-      firstUs: s.firstSec * 1e6 + Math.floor(s.firstNsec / 1000),
-      lastUs: s.lastSec * 1e6 + Math.floor(s.lastNsec / 1000),
-      packets: s.packets,
-      bytes: s.bytes,
-      packetsFromSrc: s.packetsFromInitiator,
-      ...exchange,
-      ...(attempts > 0 ? { authAttempts: attempts } : {}),
-      connState: record.first.connState,
-      ...labels?.get(s.key),
-    });
+    const packets = kept.get(s);
+    if (!packets) continue;
+    const view = detectorSessionOfCaptured(s, result.records.get(s), packets, agent, labels?.get(s.key));
+    if (view) sessions.push(view);
   }
   return result.error ? { file, sessions, error: result.error.message } : { file, sessions };
 }

@@ -34,22 +34,49 @@ describe('authAttempts', () => {
     assert.equal(authAttempts('tcp', 40000, 21, packets), MAX_ATTEMPTS_PER_SESSION);
   });
 
+  it('counts failed logins past the kept packets at the rate the kept ones show, unless a login succeeded', () => {
+    // 24 kept packets with 2 failures; the session went on to 36 packets: 12 more at 2 per 24 is 1 more attempt.
+    const kept = [text(1, '220 ready\r\n')];
+    for (let i = 0; i < 2; i++) {
+      kept.push(text(0, 'USER admin\r\n'), text(1, '331 Password required\r\n'));
+      kept.push(text(0, `PASS guess${i}\r\n`), text(1, '530 Login incorrect.\r\n'));
+    }
+    while (kept.length < 24) kept.push({ direction: 0, payloadLength: 0, tcpFlags: 0x10 });
+    assert.equal(authAttempts('tcp', 40000, 2121, kept), 2, 'without the packets seen, what the kept ones show');
+    assert.equal(authAttempts('tcp', 40000, 2121, kept, 36), 3);
+    assert.equal(authAttempts('tcp', 40000, 2121, kept, 240), MAX_ATTEMPTS_PER_SESSION, 'still capped');
+    const succeeded = [...kept.slice(0, 20), text(0, 'PASS right\r\n'), text(1, '230 User logged in\r\n')];
+    assert.equal(authAttempts('tcp', 40000, 21, succeeded, 400), 2, 'a user who got in: the rest is their work');
+    const ssh = [text(1, 'SSH-2.0-OpenSSH_9.2\r\n'), text(0, 'SSH-2.0-libssh_0.10\r\n')];
+    assert.equal(authAttempts('tcp', 40000, 2222, ssh, 400), 1, 'not for SSH, whose success is encrypted too');
+  });
+
   it('takes an SSH session (by its banner, on port 2222) as one attempt at least', () => {
     const packets = [text(1, 'SSH-2.0-OpenSSH_9.2\r\n'), text(0, 'SSH-2.0-libssh_0.10\r\n')];
     assert.equal(authAttempts('tcp', 40000, 2222, packets), 1);
   });
 
-  it('counts refused HTTP logins, not login posts (an injection into the form sends those too)', () => {
-    const post = text(
+  it('counts refused HTTP logins, and login posts answered 200 without SQL in the session or a redirect', () => {
+    const post = (password: string) =>
+      text(0, `POST /app/login HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\nusername=a&password=${password}`);
+    const ok = text(1, 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nInvalid');
+    assert.equal(authAttempts('tcp', 40000, 5000, [post('letmein1'), ok]), 1, "hydra's http-post-form");
+    assert.equal(
+      authAttempts('tcp', 40000, 5000, [post('letmein1'), text(1, 'HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n')]),
       0,
-      'POST /app/login HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\nusername=a&password=letmein1',
+      'a login that worked redirects',
     );
-    assert.equal(authAttempts('tcp', 40000, 80, [post, text(1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')]), 0);
+    assert.equal(
+      authAttempts('tcp', 40000, 5000, [post("x' OR '1'='1"), ok, post('plain'), ok]),
+      0,
+      'sqlmap posts to login forms too, with SQL in the same connection',
+    );
     const basic = text(0, 'GET /admin/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YTpi\r\n\r\n');
     assert.equal(
       authAttempts('tcp', 40000, 8080, [basic, text(1, 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n')]),
       1,
     );
+    assert.equal(authAttempts('tcp', 40000, 8080, [basic, ok]), 0, 'a user signed in with Basic auth browses');
   });
 
   it('finds none in a page fetch or a UDP session', () => {

@@ -11,10 +11,18 @@
 // - text protocols (FTP, SMTP, POP3, IMAP, Redis) and MySQL/PostgreSQL: the server's authentication failures, or
 //   one attempt for a session that sent a login command and got neither a failure nor a success (a login that
 //   succeeded at once is a user, not an attempt);
-// - HTTP: 401/403 responses (a login form that answers 200 "invalid" is left to the model's label);
+// - HTTP: 401/403 responses, and POSTs with a password field answered 2xx in a session with no SQL in it and no
+//   redirect (a login form answering 200 "invalid"; sqlmap's posts to the form carry SQL in the same connection);
 // - SSH: the server's small encrypted replies after key exchange, less the service accept: a failed password is
 //   one small USERAUTH_FAILURE reply; a session whose kept packets end before that counts once;
 // A session that shows none of this is no attempt (0): an HTTP page, a TLS session, a DNS query.
+//
+// Attempts past the kept packets: the pipeline keeps a session's first SESSION_MAX_PACKETS packets, and a client
+// that tries several passwords per connection (hydra on FTP and IMAP) goes on after them: 2 failures seen in the 24
+// kept packets of a 35-packet FTP session, 1 in 24 of a 48-packet IMAP session. When the server's failures are seen,
+// no success is, and the session went on past the kept packets, its further packets are taken to carry further
+// attempts at the rate the kept ones did (rounded; still at most MAX_ATTEMPTS_PER_SESSION). Not for SSH, whose
+// success is encrypted too: a user's session after one login would count as many attempts.
 import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from '../features/content.ts';
 import type { FeaturePacket } from '../features/features.ts';
 
@@ -28,13 +36,33 @@ export interface AuthPacket {
   payload?: Uint8Array;
 }
 
+const PASSWORD_FIELD = /(^|[?&\s])(pass|passwd|password|pwd|pw|passw)=/i;
+const decoder = new TextDecoder('latin1');
+
+/** The client's POST requests that carry a password field in the same packet. */
+function loginFormPosts(packets: readonly AuthPacket[]): number {
+  let posts = 0;
+  for (const p of packets) {
+    const b = p.payload;
+    if (p.direction !== 0 || !b || b.length < 5) continue;
+    if (b[0] !== 0x50 || b[1] !== 0x4f || b[2] !== 0x53 || b[3] !== 0x54 || b[4] !== 0x20) continue; // "POST "
+    if (PASSWORD_FIELD.test(decoder.decode(b))) posts++;
+  }
+  return posts;
+}
+
 const FEATURE_INDEX = new Map(CONTENT_FEATURE_NAMES.map((name, i) => [name, i]));
 
+/**
+ * The attempts `packets` (the session's kept packets) show; `packetsSeen`, the session's packets in all, extends a
+ * count of failed text-protocol logins over the packets that were not kept (see above).
+ */
 export function authAttempts(
   proto: 'tcp' | 'udp',
   clientPort: number,
   serverPort: number,
   packets: readonly AuthPacket[],
+  packetsSeen: number = packets.length,
 ): number {
   if (proto !== 'tcp' || packets.every((p) => p.payloadLength === 0)) return 0;
   const values = new Array<number>(CONTENT_FEATURE_NAMES.length).fill(0);
@@ -52,14 +80,22 @@ export function authAttempts(
   const v = (name: ContentFeatureName) => values[FEATURE_INDEX.get(name)!]!;
   let attempts = 0;
   if (v('http_requests') > 0) {
-    // Refused logins only: requests with password fields are also what an injection into a login form sends
-    // (sqlmap's baseline requests carry plain values), which the lab's sqli runs showed.
     attempts = v('http_status_401_403');
+    // A login form answering 200 "invalid" (hydra's http-post-form): a POST with a password field, answered 2xx
+    // and never redirected (a login that worked redirects), in a session with no sign of SQL (sqlmap posts to
+    // login forms too, and its requests carry SQL in the same connection).
+    const sqlSigns = v('http_sql_keywords') + v('http_sql_tautologies') + v('http_sql_metachars');
+    if (sqlSigns === 0 && v('http_status_3xx') === 0) {
+      attempts += Math.min(loginFormPosts(packets), v('http_status_2xx'));
+    }
   } else if (v('ssh_banner') > 0) {
     // The kept packets often end inside the key exchange: an SSH session is one attempt at least.
     attempts = v('ssh_newkeys_fwd') > 0 ? Math.max(1, v('ssh_small_encrypted_bwd') - 1) : 1;
   } else if (v('auth_failures_bwd') > 0) {
     attempts = v('auth_failures_bwd');
+    if (v('auth_successes_bwd') === 0 && packetsSeen > packets.length && packets.length > 0) {
+      attempts += Math.round(((packetsSeen - packets.length) * attempts) / packets.length);
+    }
   } else if (v('login_commands_fwd') > 0 && v('auth_successes_bwd') === 0) {
     attempts = 1;
   }

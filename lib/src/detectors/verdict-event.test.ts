@@ -4,7 +4,13 @@ import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../packet/decode.ts';
 import type { LoadedSession } from '../session-store/reader.ts';
 import { attemptOutcome } from './detector-session.ts';
 import { syntheticSession } from './synthetic.ts';
-import { decodeVerdictEvent, detectorSessionOfLoaded, encodeVerdictEvent, VerdictEventError } from './verdict-event.ts';
+import {
+  decodeVerdictEvent,
+  detectorSessionOfLoaded,
+  encodeVerdictEvent,
+  VerdictEventError,
+  verdictEventSchema,
+} from './verdict-event.ts';
 
 function loaded(packets: Array<[0 | 1, number, number]>, packetsSeen = packets.length): LoadedSession {
   return {
@@ -91,5 +97,41 @@ describe('verdict events', () => {
       () => decodeVerdictEvent(bad({ lastUs: 1 })),
       (e: Error) => e instanceof VerdictEventError && /lastUs = 1 is before firstUs/.test(e.message),
     );
+  });
+
+  it('accepts and refuses exactly as the schema does (the check by hand is only a faster way to accept)', () => {
+    const s = syntheticSession('conversation', { label: 'benign', score: 0.9, authAttempts: 2, connState: 'SF' });
+    const base = JSON.parse(encodeVerdictEvent(s).toString()) as Record<string, unknown>;
+    const variants: Array<Record<string, unknown>> = [
+      {},
+      { extra: 'dropped' },
+      { label: undefined, score: undefined, authAttempts: undefined, connState: undefined },
+      { packets: 2 ** 60 },
+      { score: -3.5 },
+      { sport: -1 },
+      { srcFlags: 256 },
+      { proto: 'icmp' },
+      { src: '' },
+      { dst: 'x'.repeat(46) },
+      { label: 'l'.repeat(65) },
+      { connState: 'LONGSTATE' },
+      { authAttempts: 1001 },
+      { bytes: 1.5 },
+      { agent: 7 },
+    ];
+    for (const v of variants) {
+      const body = Buffer.from(JSON.stringify({ ...base, ...v }));
+      const zodAccepts = verdictEventSchema.safeParse(JSON.parse(body.toString())).success;
+      let decoded: unknown;
+      try {
+        decoded = decodeVerdictEvent(body);
+      } catch (err) {
+        assert.ok(err instanceof VerdictEventError);
+        assert.equal(zodAccepts, false, `refused what the schema accepts: ${JSON.stringify(v)}`);
+        continue;
+      }
+      assert.equal(zodAccepts, true, `accepted what the schema refuses: ${JSON.stringify(v)}`);
+      assert.equal((decoded as Record<string, unknown>).extra, undefined, 'unknown keys are dropped');
+    }
   });
 });

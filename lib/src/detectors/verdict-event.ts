@@ -57,7 +57,13 @@ export function detectorSessionOfLoaded(s: LoadedSession, label: string, score: 
     dstFlags,
     srcPayloadBytes,
     dstPayloadBytes,
-    authAttempts: authAttempts(s.proto, s.client.port, s.server.port, appSessionOfStored(s).packets),
+    authAttempts: authAttempts(
+      s.proto,
+      s.client.port,
+      s.server.port,
+      appSessionOfStored(s).packets,
+      Math.max(s.packetsSeen, s.packets.length),
+    ),
     label,
     score,
   };
@@ -70,7 +76,8 @@ export function encodeVerdictEvent(s: DetectorSession): Buffer {
 const port = z.number().int().min(0).max(65535);
 const count = z.number().int().min(0);
 const timeUs = z.number().int().min(0);
-const verdictEvent = z.object({
+/** The event's schema: what decodeVerdictEvent accepts, and the source of its refusals' messages. */
+export const verdictEventSchema = z.object({
   v: z.literal(VERDICT_EVENT_VERSION, {
     errorMap: () => ({ message: `must be ${VERDICT_EVENT_VERSION}: a worker of another version published it` }),
   }),
@@ -108,6 +115,81 @@ const verdictEvent = z.object({
   score: z.number().optional(),
 });
 
+const COMMUNITY_ID = /^[^{}|\s]+$/;
+const ADDRESS = /^[0-9A-Fa-f.:]+$/;
+const CONN_STATE_MAX = 8;
+const LABEL_MAX = 64;
+
+function isWhole(x: unknown, max: number): boolean {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= max;
+}
+
+/**
+ * The same checks as the schema, by hand: the schema costs about three times JSON.parse per message, and the
+ * detector decodes every session of the fleet. It only accepts: what it refuses goes through the schema, which
+ * gives the precise error (or accepts, should the two ever differ).
+ */
+function isVerdictEvent(j: Record<string, unknown>): boolean {
+  const { agent, communityId, src, dst } = j;
+  return (
+    j.v === VERDICT_EVENT_VERSION &&
+    typeof agent === 'string' &&
+    agentIdPattern.test(agent) &&
+    typeof communityId === 'string' &&
+    communityId.length <= 64 &&
+    COMMUNITY_ID.test(communityId) &&
+    (j.proto === 'tcp' || j.proto === 'udp') &&
+    typeof src === 'string' &&
+    src.length <= 45 &&
+    ADDRESS.test(src) &&
+    typeof dst === 'string' &&
+    dst.length <= 45 &&
+    ADDRESS.test(dst) &&
+    isWhole(j.sport, 65535) &&
+    isWhole(j.dport, 65535) &&
+    isWhole(j.firstUs, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.lastUs, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.packets, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.bytes, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.packetsFromSrc, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.srcFlags, 255) &&
+    isWhole(j.dstFlags, 255) &&
+    isWhole(j.srcPayloadBytes, Number.MAX_SAFE_INTEGER) &&
+    isWhole(j.dstPayloadBytes, Number.MAX_SAFE_INTEGER) &&
+    (j.connState === undefined || (typeof j.connState === 'string' && j.connState.length <= CONN_STATE_MAX)) &&
+    (j.authAttempts === undefined || isWhole(j.authAttempts, 1000)) &&
+    (j.label === undefined || (typeof j.label === 'string' && j.label.length <= LABEL_MAX)) &&
+    (j.score === undefined || (typeof j.score === 'number' && Number.isFinite(j.score)))
+  );
+}
+
+/** The event's session: the schema's fields only (zod drops unknown keys; so does this). */
+function sessionOf(j: Record<string, unknown>): DetectorSession {
+  const s: DetectorSession = {
+    agent: j.agent as string,
+    communityId: j.communityId as string,
+    proto: j.proto as 'tcp' | 'udp',
+    src: j.src as string,
+    sport: j.sport as number,
+    dst: j.dst as string,
+    dport: j.dport as number,
+    firstUs: j.firstUs as number,
+    lastUs: j.lastUs as number,
+    packets: j.packets as number,
+    bytes: j.bytes as number,
+    packetsFromSrc: j.packetsFromSrc as number,
+    srcFlags: j.srcFlags as number,
+    dstFlags: j.dstFlags as number,
+    srcPayloadBytes: j.srcPayloadBytes as number,
+    dstPayloadBytes: j.dstPayloadBytes as number,
+  };
+  if (j.connState !== undefined) s.connState = j.connState as string;
+  if (j.authAttempts !== undefined) s.authAttempts = j.authAttempts as number;
+  if (j.label !== undefined) s.label = j.label as string;
+  if (j.score !== undefined) s.score = j.score as number;
+  return s;
+}
+
 export class VerdictEventError extends Error {
   override name = 'VerdictEventError';
 }
@@ -120,7 +202,22 @@ export function decodeVerdictEvent(body: Buffer): DetectorSession {
   } catch {
     throw new VerdictEventError(`verdict event is not JSON: ${JSON.stringify(body.subarray(0, 80).toString('utf8'))}`);
   }
-  const parsed = verdictEvent.safeParse(json);
+  let session: DetectorSession;
+  if (typeof json === 'object' && json !== null && isVerdictEvent(json as Record<string, unknown>)) {
+    session = sessionOf(json as Record<string, unknown>);
+  } else {
+    session = parsedBySchema(json);
+  }
+  if (session.lastUs < session.firstUs) {
+    throw new VerdictEventError(
+      `verdict event lastUs = ${session.lastUs} is before firstUs = ${session.firstUs}: the session's times are swapped`,
+    );
+  }
+  return session;
+}
+
+function parsedBySchema(json: unknown): DetectorSession {
+  const parsed = verdictEventSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.join('.');
@@ -128,10 +225,5 @@ export function decodeVerdictEvent(body: Buffer): DetectorSession {
     throw new VerdictEventError(`verdict event field ${field} = ${JSON.stringify(value)}: ${issue.message}`);
   }
   const { v: _version, ...session } = parsed.data;
-  if (session.lastUs < session.firstUs) {
-    throw new VerdictEventError(
-      `verdict event lastUs = ${session.lastUs} is before firstUs = ${session.firstUs}: the session's times are swapped`,
-    );
-  }
   return session as DetectorSession;
 }

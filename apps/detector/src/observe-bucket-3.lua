@@ -1,4 +1,4 @@
---[[
+--[=[
   The observations of a batch of sessions for every detector subject of one bucket (lib/src/detectors/rules.ts: the
   subject is what an incident is about, the member what is counted), atomically, so that any number of detector
   replicas open each incident once. One call covers many subjects: a batch costs one call per bucket it touches,
@@ -17,46 +17,45 @@
   with the cursor in KEYS[2]); both keys expire after the longest TTL. New subjects past a detector's subject cap
   for this bucket are refused. Numbers that are µs times are formatted with %.0f (Lua's tostring would round them).
 
-    Input:
+    Input (the batch's part as two JSON strings, decoded by cjson in C: one argument per call instead of four per
+    observation, which Redis would parse and Lua would intern one by one):
       KEYS[1] subjects        hash  "<detector>|<subject>" -> deadline .. cmsgpack(state)
       KEYS[2] bucket meta     hash  cursor (HSCAN of KEYS[1]), n:<detector> (subjects tracked)
 
       ARGV[1]  wall clock, ms
-      ARGV[2]  D, the number of detectors described; then 11 per detector:
-               name, window µs, threshold, member cap, evidence cap, mode (count | period), shortest period µs,
-               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of the bucket
-      then     S, the number of subjects; per subject: field "<detector>|<subject>", detector, K (observations),
-               then 4 per observation: member, session start µs, session end µs, member session
+      ARGV[2]  JSON, one array per detector described:
+               [name, window µs, threshold, member cap, evidence cap, mode (count | period), shortest period µs,
+                max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of the bucket]
+      ARGV[3]  JSON, one array per subject: [field "<detector>|<subject>", detector (index into ARGV[2], from 1),
+               [member, session start µs, session end µs, member session, member, ...]]
 
-    Output: { per subject 4 numbers: status, incidents opened, members evicted, observations refused;
+    Output: { per subject with something to say (status not 0, or evictions, or refusals), 5 numbers:
+                subject index, status, incidents opened, members evicted, observations refused;
               changed incidents: { subject index, id, first, last, sessions, peak, window, version, period,
                                    over targets, over sources, over agents, over evidence,
                                    { targets }, { sources }, { agents }, { evidence } } ... }
       status  0 counted, no incident   1 an incident opened   2 the incident was updated   -1 new subject refused (cap)
-]]
+]=]
 local stateKey, metaKey = KEYS[1], KEYS[2]
 local nowMs = tonumber(ARGV[1])
 local function us(x) return string.format('%.0f', x) end
 
 local cfg, names = {}, {}
-local p = 3
-for _ = 1, tonumber(ARGV[2]) do
-  cfg[ARGV[p]] = {
-    window = tonumber(ARGV[p + 1]), threshold = tonumber(ARGV[p + 2]), cap = tonumber(ARGV[p + 3]),
-    ecap = tonumber(ARGV[p + 4]), period = ARGV[p + 5] == 'period', minPeriod = tonumber(ARGV[p + 6]),
-    jitter = tonumber(ARGV[p + 7]), merge = tonumber(ARGV[p + 8]), ttl = tonumber(ARGV[p + 9]),
-    subjectCap = tonumber(ARGV[p + 10]),
+local described = cjson.decode(ARGV[2])
+for i, d in ipairs(described) do
+  cfg[d[1]] = {
+    window = d[2], threshold = d[3], cap = d[4], ecap = d[5], period = d[6] == 'period', minPeriod = d[7],
+    jitter = d[8], merge = d[9], ttl = d[10], subjectCap = d[11],
+    -- Every field this call writes for the detector gets the same deadline.
+    deadline = string.format('%013.0f', nowMs + d[10]),
   }
-  names[#names + 1] = ARGV[p]
-  p = p + 11
+  names[i] = d[1]
 end
 
 local subjects, fields = {}, {}
-for i = 1, tonumber(ARGV[p]) do
-  local k = tonumber(ARGV[p + 3])
-  subjects[i] = { ARGV[p + 1], ARGV[p + 2], p + 4, k }
-  fields[i] = ARGV[p + 1]
-  p = p + 3 + 4 * k
+for i, s in ipairs(cjson.decode(ARGV[3])) do
+  subjects[i] = { s[1], names[s[2]], s[3], #s[3] / 4 }
+  fields[i] = s[1]
 end
 
 -- unpack() is bounded by Lua's C stack: large argument lists go in chunks.
@@ -159,7 +158,7 @@ end
 local perSubject, changed, writes = {}, {}, {}
 
 for si, s in ipairs(subjects) do
-  local field, c, first, k = s[1], cfg[s[2]], s[3], s[4]
+  local field, c, obs, k = s[1], cfg[s[2]], s[3], s[4]
   local v = values[si]
   local st = nil
   if v then
@@ -174,6 +173,7 @@ for si, s in ipairs(subjects) do
     end
   end
   if status == -1 then
+    perSubject[#perSubject + 1] = si
     perSubject[#perSubject + 1] = -1
     perSubject[#perSubject + 1] = 0
     perSubject[#perSubject + 1] = 0
@@ -189,8 +189,8 @@ for si, s in ipairs(subjects) do
     local sets = inc and setsOf(inc) or nil
 
     for o = 0, k - 1 do
-      local at = first + o * 4
-      local member, t, lastUs, data = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), ARGV[at + 3]
+      local at = o * 4 + 1
+      local member, t, lastUs, data = obs[at], obs[at + 1], obs[at + 2], obs[at + 3]
       if t > now then now = t end
       local old = live[member]
       if old == nil or t > old then
@@ -282,11 +282,14 @@ for si, s in ipairs(subjects) do
       end
     end
     writes[#writes + 1] = field
-    writes[#writes + 1] = string.format('%013.0f', nowMs + c.ttl) .. cmsgpack.pack({ now, nNames, nTimes, nData, inc })
-    perSubject[#perSubject + 1] = status
-    perSubject[#perSubject + 1] = opened
-    perSubject[#perSubject + 1] = evicted
-    perSubject[#perSubject + 1] = 0
+    writes[#writes + 1] = c.deadline .. cmsgpack.pack({ now, nNames, nTimes, nData, inc })
+    if status ~= 0 or evicted > 0 then
+      perSubject[#perSubject + 1] = si
+      perSubject[#perSubject + 1] = status
+      perSubject[#perSubject + 1] = opened
+      perSubject[#perSubject + 1] = evicted
+      perSubject[#perSubject + 1] = 0
+    end
     if status == 1 or status == 2 then
       changed[#changed + 1] = {
         si, inc[1], us(inc[2]), us(inc[3]), inc[4], inc[5], inc[6], inc[7], inc[8] and tostring(inc[8]) or '',
