@@ -60,7 +60,17 @@ export function loadAccounts(env: Env = process.env): Record<AccountRole, Accoun
 }
 
 /** Values the migration runner substitutes for {{NAME}} placeholders in sql/ files. */
-export function migrationVariables(env: Env = process.env): Record<string, string> {
+/**
+ * The migrations' placeholders: each role's user and password, and `{{<ROLE>_HOST}}`, the host the account is at on
+ * this server now (`hosts`, read by the runner before it applies anything), or '%' for an account that a migration
+ * of this run creates (sql/003 and later create at '%'; `syncAccounts` binds them after the run). A migration that
+ * grants to an existing account writes `'{{REPORT_USER}}'@'{{REPORT_HOST}}'`: right on a fresh database, where every
+ * account is still at '%' during the run, and on an old one, where they are bound to FLEETCAP_MYSQL_ACCOUNT_HOST.
+ */
+export function migrationVariables(
+  env: Env = process.env,
+  hosts: Partial<Record<AccountRole, string>> = {},
+): Record<string, string> {
   const a = loadAccounts(env);
   const vars: Record<string, string> = {
     ACCOUNT_HOST: parseEnv(accountEnv, env, 'database account').FLEETCAP_MYSQL_ACCOUNT_HOST,
@@ -68,6 +78,7 @@ export function migrationVariables(env: Env = process.env): Record<string, strin
   for (const role of accountRoles) {
     vars[`${role.toUpperCase()}_USER`] = a[role].user;
     vars[`${role.toUpperCase()}_PASSWORD`] = a[role].password;
+    vars[`${role.toUpperCase()}_HOST`] = hosts[role] ?? '%';
   }
   return vars;
 }

@@ -26,6 +26,18 @@ test('the project migrations load in order with every placeholder filled', () =>
   assert.ok(grants?.sql.includes("'fleetcap_worker'@'%' IDENTIFIED BY 'worker-generated-secret'"));
 });
 
+test("{{<ROLE>_HOST}} is where the account is now, or '%' for one the run creates (then bound by syncAccounts)", () => {
+  const env: Record<string, string> = { FLEETCAP_STACK_HOME: join(tmpdir(), 'fleetcap-no-stack-here') };
+  for (const role of accountRoles) env[`FLEETCAP_MYSQL_${role.toUpperCase()}_PASSWORD`] = `${role}-generated-secret`;
+  const [grant] = loadMigrations(
+    dirWith({
+      '001_grant.sql': "GRANT SELECT ON t TO '{{REPORT_USER}}'@'{{REPORT_HOST}}', '{{WORKER_USER}}'@'{{WORKER_HOST}}';",
+    }),
+    migrationVariables(env, { report: '127.0.0.1' }),
+  );
+  assert.equal(grant!.sql, "GRANT SELECT ON t TO 'fleetcap_report'@'127.0.0.1', 'fleetcap_worker'@'%';");
+});
+
 test('placeholder values are quoted for SQL strings; the checksum ignores them', () => {
   const dir = dirWith({ '001_a.sql': "SELECT '{{P}}';" });
   const [a] = loadMigrations(dir, { P: "it's\\" });

@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { loadConnections } from '../config/connections.ts';
-import { type Account, accountHost, accountRoles, loadAccounts, migrationVariables } from './accounts.ts';
+import {
+  type Account,
+  type AccountRole,
+  accountHost,
+  accountRoles,
+  loadAccounts,
+  migrationVariables,
+} from './accounts.ts';
 
 export const defaultMigrationsDir = fileURLToPath(new URL('../../../sql', import.meta.url));
 
@@ -133,15 +140,28 @@ export async function syncAccounts(
   return changed;
 }
 
+/** Where each role's account is now (the bound host first), for the {{<ROLE>_HOST}} placeholders. */
+async function accountHosts(connection: mysql.Connection): Promise<Partial<Record<AccountRole, string>>> {
+  const accounts = loadAccounts();
+  const bound = accountHost();
+  const hosts: Partial<Record<AccountRole, string>> = {};
+  for (const role of accountRoles) {
+    const [rows] = await connection.query('SELECT Host AS host FROM mysql.user WHERE User = ?', [accounts[role].user]);
+    const found = (rows as Array<{ host: string }>).map((r) => r.host);
+    if (found.length > 0) hosts[role] = found.includes(bound) ? bound : found[0]!;
+  }
+  return hosts;
+}
+
 export async function migrateFromEnv(dir = defaultMigrationsDir): Promise<MigrateResult> {
   const conn = loadConnections();
-  const migrations = loadMigrations(dir, migrationVariables());
   const connection = await mysql.createConnection({
     ...conn.mysql,
     ...conn.mysqlAdmin,
     multipleStatements: true,
   });
   try {
+    const migrations = loadMigrations(dir, migrationVariables(process.env, await accountHosts(connection)));
     const result = await migrate(connection, migrations, (line) => console.log(line));
     const accounts = loadAccounts();
     const host = accountHost();
