@@ -2,11 +2,12 @@
 // index makes a replay after a crash a no-op, so every session occurrence of every agent has exactly one row; two
 // agents that saw one conversation have a row each, with the same community_id.
 
+import { METADATA_COLUMN_NAMES, VERDICT_INSERT_COLUMNS } from '@fleetcap/lib/db/session-verdict-columns';
 import type { AlertReason } from '@fleetcap/lib/detectors/detection-alerts';
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { emptyMetadataValues, METADATA_COLUMN_NAMES, type MetadataValues } from './verdict-metadata.ts';
+import { emptyMetadataValues, type MetadataValues } from './verdict-metadata.ts';
 
 export interface VerdictRow {
   session: LoadedSession;
@@ -27,31 +28,7 @@ export interface VerdictRow {
   detectionId?: string | null;
 }
 
-const columns = [
-  'session_key',
-  'occurrence',
-  'agent_id',
-  'community_id',
-  'protocol',
-  'client_addr',
-  'client_port',
-  'server_addr',
-  'server_port',
-  'first_packet_at',
-  'last_packet_at',
-  'packets',
-  'bytes',
-  'label',
-  'score',
-  'alert',
-  'unknown',
-  'model_version',
-  'reason',
-  'alert_reason',
-  'alert_label',
-  'detection_id',
-  ...METADATA_COLUMN_NAMES,
-] as const;
+const columns = VERDICT_INSERT_COLUMNS;
 
 /** µs since the epoch as a DATETIME(6) literal in UTC. */
 export function mysqlDatetime(us: number): string {
