@@ -67,10 +67,23 @@ export function verdictValues(r: VerdictRow): Array<string | number | null> {
   ];
 }
 
+const HOUR_US = 3_600_000_000;
+
+/**
+ * The rows in the order of the rows of alert_count_hour they add to (sql/014's trigger: the hour of the first packet,
+ * then the class): every batch then locks those rollup rows in one order, so two workers' batches never deadlock on
+ * them. Rows that are no alert add to none: they go first.
+ */
+export function inRollupOrder(rows: VerdictRow[]): VerdictRow[] {
+  const hour = (r: VerdictRow) => (r.alert ? Math.floor(r.session.firstUs / HOUR_US) : -1);
+  const label = (r: VerdictRow) => (r.alert ? (r.alertLabel ?? r.label) : '');
+  return [...rows].sort((a, b) => hour(a) - hour(b) || (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : 0));
+}
+
 export async function insertVerdicts(pool: Pool | PoolConnection, rows: VerdictRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const placeholders = rows.map(() => `(${columns.map(() => '?').join(',')})`).join(',');
   const sql = `INSERT IGNORE INTO session_verdict (${columns.join(',')}) VALUES ${placeholders}`;
-  const [result] = await pool.query(sql, rows.flatMap(verdictValues));
+  const [result] = await pool.query(sql, inRollupOrder(rows).flatMap(verdictValues));
   return (result as { affectedRows: number }).affectedRows;
 }
