@@ -70,8 +70,8 @@ FROM session_verdict WHERE alert = 1
 GROUP BY DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00'), COALESCE(alert_label, label)
 ON DUPLICATE KEY UPDATE alerts = alert_count_hour.alerts + VALUES(alerts);
 
--- The alerts page's indexes (sql/012) by class instead of the model's label: each starts with alert and the filtered
--- column, then the time and the class, which is the page's order (first_packet_at DESC, alert_label DESC, id DESC;
+-- The alerts page's indexes (sql/012) by class instead of the model's label, and one for a target with its port: each
+-- starts with alert and the filtered column(s), then the time and the class, which is the page's order (first_packet_at DESC, alert_label DESC, id DESC;
 -- InnoDB ends every secondary index with the primary key), so a page is the next pageRows entries after its cursor,
 -- and the counts of a filtered range are read from the index alone.
 ALTER TABLE session_verdict
@@ -85,6 +85,7 @@ ALTER TABLE session_verdict
   ADD KEY IF NOT EXISTS ix_alert_agent_time (alert, agent_id, first_packet_at, alert_label),
   ADD KEY IF NOT EXISTS ix_alert_client_time (alert, client_addr, first_packet_at, alert_label),
   ADD KEY IF NOT EXISTS ix_alert_server_time (alert, server_addr, first_packet_at, alert_label),
+  ADD KEY IF NOT EXISTS ix_alert_service_time (alert, server_addr, server_port, first_packet_at, alert_label),
   ADD KEY IF NOT EXISTS ix_alert_time_class (alert, first_packet_at, alert_label);
 
 -- The reporting account reads the rollup. It is at '%' on a new database (sql/003 makes it there; `fleetcap migrate`

@@ -10,7 +10,8 @@ test("the alerts page names the index of its most selective filter (migration 01
   assert.equal(alertIndex(f({})), 'ix_alert_time_class');
   assert.equal(alertIndex(f({ label: 'sqli' })), 'ix_alert_class_time');
   assert.equal(alertIndex(f({ label: 'sqli', agent: 'h1' })), 'ix_alert_agent_time');
-  assert.equal(alertIndex(f({ agent: 'h1', target: '192.0.2.1:80' })), 'ix_alert_server_time');
+  assert.equal(alertIndex(f({ agent: 'h1', target: '192.0.2.1:80' })), 'ix_alert_service_time');
+  assert.equal(alertIndex(f({ agent: 'h1', target: '192.0.2.1' })), 'ix_alert_server_time');
   assert.equal(alertIndex(f({ target: '192.0.2.1', source: '10.0.0.1' })), 'ix_alert_client_time');
 });
 

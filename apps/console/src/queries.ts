@@ -56,10 +56,22 @@ export async function fleet(sql: Sql): Promise<FleetAgent[]> {
  */
 export function alertIndex(f: AlertFilters): string {
   if (f.source) return 'ix_alert_client_time';
-  if (f.target) return 'ix_alert_server_time';
+  if (f.target) return f.targetPort ? 'ix_alert_service_time' : 'ix_alert_server_time';
   if (f.agent) return 'ix_alert_agent_time';
   if (f.label) return 'ix_alert_class_time';
   return 'ix_alert_time_class';
+}
+
+/**
+ * The page's order as the chosen index holds it. With the class index the class is one value, and it is left out:
+ * MariaDB sees `alert_label = ?` as a constant only when the value's collation is the column's, and mysql2's
+ * connections use another, so "ORDER BY first_packet_at, alert_label" there was sorted row by row (20,000 rows for a
+ * week of one class, 170 ms) instead of read in index order.
+ */
+export function alertOrder(f: AlertFilters): string {
+  return alertIndex(f) === 'ix_alert_class_time'
+    ? 'first_packet_at DESC, id DESC'
+    : 'first_packet_at DESC, alert_label DESC, id DESC';
 }
 
 interface Where {
@@ -124,7 +136,7 @@ export async function alerts(sql: Sql, f: AlertFilters, pageRows: number): Promi
             server_addr, server_port, first_packet_at, DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:%i:%s.%f') AS at_us,
             packets, bytes, service, conn_state
      FROM session_verdict FORCE INDEX (${alertIndex(f)}) WHERE ${w.clauses.join(' AND ')}
-     ORDER BY first_packet_at DESC, alert_label DESC, id DESC LIMIT ?`,
+     ORDER BY ${alertOrder(f)} LIMIT ?`,
     [...w.values, pageRows + 1],
   );
   const page = rows.slice(0, pageRows) as Row[];
@@ -217,7 +229,7 @@ export async function alertSummary(sql: Sql, f: AlertFilters, bucketSeconds: num
             COALESCE(alert_label, '(none)') AS label, COUNT(*) AS n
      FROM (SELECT first_packet_at, alert_label
            FROM session_verdict FORCE INDEX (${alertIndex(f)}) WHERE ${w.clauses.join(' AND ')}
-           ORDER BY first_packet_at DESC, alert_label DESC, id DESC LIMIT ?) newest
+           ORDER BY ${alertOrder(f)} LIMIT ?) newest
      GROUP BY bucket, alert_label`,
     [bucketSeconds, ...w.values, INDEX_COUNT_CAP + 1],
   );
