@@ -1,6 +1,7 @@
-// The alerts page's filters, from its query string: a time range (UTC), a label, an agent, a source and a target.
-// A value that is not one of these shapes is refused with what was wrong and the shape expected (the page shows it
-// and counts it), never passed to SQL.
+// The alerts page's filters, from its query string: a time range (UTC), a label (the class an alert is alerted as),
+// an agent, a source and a target, and where the page starts (the cursor of its "older" link). A value that is not one
+// of these shapes is refused with what was wrong and the shape expected (the page shows it and counts it), never
+// passed to SQL.
 import { agentIdPattern } from '@fleetcap/lib/agent/paths';
 
 export interface AlertFilters {
@@ -13,7 +14,16 @@ export interface AlertFilters {
   /** The server address, or address:port. */
   target?: string;
   targetPort?: number;
-  page: number;
+  /** Keyset pagination: the page holds the alerts after this one in the page's order (time, class, id; newest first). */
+  before?: AlertCursor;
+}
+
+/** An alert's place in the page's order: its first packet (MariaDB's DATETIME(6) text, UTC), class and id. */
+export interface AlertCursor {
+  at: string;
+  /** null: an alert row without alert_label (written before sql/010 gave every alert one). */
+  label: string | null;
+  id: number;
 }
 
 export class FilterError extends Error {
@@ -33,7 +43,12 @@ const ipv6 = /^[0-9a-f:.]{2,45}$/i;
 const timePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?$/;
 
 export const MAX_RANGE_DAYS = 366;
-export const MAX_PAGE = 1000;
+/** `<first_packet_at as YYYY-MM-DD HH:MM:SS.ffffff>~<class>~<id>` (the class empty for none). */
+const cursorPattern = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6})~([a-z0-9_.-]{0,64})~(\d{1,19})$/i;
+
+export function cursorText(c: AlertCursor): string {
+  return `${c.at}~${c.label ?? ''}~${c.id}`;
+}
 
 function address(field: string, text: string): string {
   const m = ipv4.exec(text);
@@ -60,16 +75,19 @@ function text(q: Query, name: string): string | undefined {
   return s === '' ? undefined : s;
 }
 
-/** The filters of a request; missing times default to the last `defaultHours` before `now`. */
+/**
+ * The filters of a request; missing times default to the `defaultHours` whole hours up to the end of the current
+ * hour (the hourly rollup counts exactly that range).
+ */
 export function parseAlertFilters(q: Query, now: Date, defaultHours: number): AlertFilters {
   const toText = text(q, 'to');
   const fromText = text(q, 'from');
-  const to = toText ? time('to', toText) : now;
+  const to = toText ? time('to', toText) : new Date(Math.ceil(now.getTime() / 3_600_000) * 3_600_000);
   const from = fromText ? time('from', fromText) : new Date(to.getTime() - defaultHours * 3_600_000);
   if (from >= to) throw new FilterError('from', 'must be before to');
   if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * 86_400_000)
     throw new FilterError('from', `the range is longer than ${MAX_RANGE_DAYS} days: narrow it`);
-  const f: AlertFilters = { from, to, page: 1 };
+  const f: AlertFilters = { from, to };
   const label = text(q, 'label');
   if (label !== undefined) {
     if (!labelPattern.test(label)) throw new FilterError('label', `"${label}" is not a label (letters, digits, _ . -)`);
@@ -95,16 +113,20 @@ export function parseAlertFilters(q: Query, now: Date, defaultHours: number): Al
       f.target = address('target', target.replace(/^\[(.*)\]$/, '$1'));
     }
   }
-  const page = text(q, 'page');
-  if (page !== undefined) {
-    if (!/^\d+$/.test(page) || Number(page) < 1 || Number(page) > MAX_PAGE)
-      throw new FilterError('page', `"${page}" is not a page number 1-${MAX_PAGE}`);
-    f.page = Number(page);
+  const before = text(q, 'before');
+  if (before !== undefined) {
+    const m = cursorPattern.exec(before);
+    if (!m)
+      throw new FilterError(
+        'before',
+        `"${before}" is not a place in the alerts (YYYY-MM-DD HH:MM:SS.ffffff~label~id): follow the page's "older" link`,
+      );
+    f.before = { at: m[1]!, label: m[2] === '' ? null : m[2]!, id: Number(m[3]) };
   }
   return f;
 }
 
-/** The filters as a query string (for links: the next page, the chart's bars). */
+/** The filters as a query string (for links: the older page, the first page). */
 export function filterQuery(f: AlertFilters, overrides: Partial<Record<string, string>> = {}): string {
   const p = new URLSearchParams();
   p.set('from', f.from.toISOString().slice(0, 16));
@@ -114,6 +136,7 @@ export function filterQuery(f: AlertFilters, overrides: Partial<Record<string, s
   if (f.source) p.set('source', f.source);
   if (f.target)
     p.set('target', f.targetPort ? `${f.target.includes(':') ? `[${f.target}]` : f.target}:${f.targetPort}` : f.target);
+  if (f.before) p.set('before', cursorText(f.before));
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined || v === '') p.delete(k);
     else p.set(k, v);

@@ -225,10 +225,10 @@ export function createConsoleApp(o: ConsoleAppOptions): express.Express {
       }
       form.from ||= f.from.toISOString().slice(0, 16);
       form.to ||= f.to.toISOString().slice(0, 16);
-      const bucket = bucketSeconds(f.from, f.to);
-      const [result, counts, detections] = await Promise.all([
+      const bucket = bucketSeconds(f.from, f.to, 60, q.countsFromRollup(f) ? 3600 : 0);
+      const [result, summary, detections] = await Promise.all([
         q.alerts(o.report, f, o.pageRows),
-        q.alertCounts(o.report, f, bucket),
+        q.alertSummary(o.report, f, bucket),
         q.detections(o.report, f, o.pageRows),
       ]);
       render(req, res, 'alerts', {
@@ -237,12 +237,17 @@ export function createConsoleApp(o: ConsoleAppOptions): express.Express {
         form,
         labels,
         bucketName: BUCKET_NAMES[bucket] ?? `${bucket} s`,
-        chart: labelChartSvg(counts, { from: f.from, to: f.to, bucketSeconds: bucket }),
+        chart: labelChartSvg(summary.counts, { from: summary.from, to: summary.to, bucketSeconds: bucket }),
+        countedRange:
+          summary.from.getTime() !== f.from.getTime() || summary.to.getTime() !== f.to.getTime()
+            ? `${time(summary.from)} to ${time(summary.to)} UTC (whole hours)`
+            : null,
+        summary,
         result,
         detections,
         detectorLabel: f.label !== undefined && (q.DETECTORS as readonly string[]).includes(f.label),
-        prev: f.page > 1 ? filterQuery(f, { page: String(f.page - 1) }) : null,
-        next: result.hasMore ? filterQuery(f, { page: String(f.page + 1) }) : null,
+        newest: f.before ? filterQuery({ ...f, before: undefined }) : null,
+        next: result.next ? filterQuery({ ...f, before: result.next }) : null,
         time,
         list,
       });

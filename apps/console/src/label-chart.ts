@@ -3,12 +3,15 @@
 // this module builds the SVG from numbers and label names it escapes itself.
 import type { LabelCount } from './queries.ts';
 
-/** Bucket widths a person reads easily; the chart picks the first that gives at most `maxBars` bars. */
+/**
+ * Bucket widths a person reads easily; the chart picks the first of at least `minSeconds` that gives at most `maxBars`
+ * bars (counts from the hourly rollup need whole hours: minSeconds 3600; every width from an hour on is a multiple of it).
+ */
 const BUCKETS = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 7 * 86_400, 30 * 86_400];
 
-export function bucketSeconds(from: Date, to: Date, maxBars = 60): number {
+export function bucketSeconds(from: Date, to: Date, maxBars = 60, minSeconds = 0): number {
   const span = (to.getTime() - from.getTime()) / 1000;
-  return BUCKETS.find((b) => span / b <= maxBars) ?? BUCKETS[BUCKETS.length - 1]!;
+  return BUCKETS.find((b) => b >= minSeconds && span / b <= maxBars) ?? BUCKETS[BUCKETS.length - 1]!;
 }
 
 const PALETTE = ['#d62728', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];

@@ -5,33 +5,14 @@
 import { appMetadataOf } from '@fleetcap/lib/app-metadata/detect';
 import { appSessionOfStored, type StoredFrameProblems } from '@fleetcap/lib/app-metadata/from-stored-session';
 import type { AppMetadata } from '@fleetcap/lib/app-metadata/types';
+import { METADATA_COLUMN_NAMES, METADATA_COLUMNS, type MetadataColumn } from '@fleetcap/lib/db/session-verdict-columns';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 
-/** The metadata columns of session_verdict with their length in characters (text) or null (numbers). */
-export const METADATA_COLUMNS = {
-  service: 64,
-  http_method: 16,
-  http_host: 255,
-  http_uri: 1024,
-  http_user_agent: 512,
-  http_status: null,
-  tls_version: 16,
-  tls_sni: 255,
-  tls_alpn: 255,
-  ja4: 64,
-  dns_query: 255,
-  dns_qtype: null,
-  dns_rcode: null,
-  ssh_client: 255,
-  ssh_server: 255,
-  hassh: 32,
-  hassh_server: 32,
-  metadata_truncated: null,
-  metadata_problems: 255,
-} as const;
-
-export type MetadataColumn = keyof typeof METADATA_COLUMNS;
-export const METADATA_COLUMN_NAMES = Object.keys(METADATA_COLUMNS) as MetadataColumn[];
+export {
+  METADATA_COLUMN_NAMES,
+  METADATA_COLUMNS,
+  type MetadataColumn,
+} from '@fleetcap/lib/db/session-verdict-columns';
 
 export type MetadataValues = Record<MetadataColumn, string | number | null>;
 

@@ -2,11 +2,12 @@
 // index makes a replay after a crash a no-op, so every session occurrence of every agent has exactly one row; two
 // agents that saw one conversation have a row each, with the same community_id.
 
+import { METADATA_COLUMN_NAMES, VERDICT_INSERT_COLUMNS } from '@fleetcap/lib/db/session-verdict-columns';
 import type { AlertReason } from '@fleetcap/lib/detectors/detection-alerts';
 import type { ScheduleReason } from '@fleetcap/lib/queue/session-message';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { emptyMetadataValues, METADATA_COLUMN_NAMES, type MetadataValues } from './verdict-metadata.ts';
+import { emptyMetadataValues, type MetadataValues } from './verdict-metadata.ts';
 
 export interface VerdictRow {
   session: LoadedSession;
@@ -27,31 +28,7 @@ export interface VerdictRow {
   detectionId?: string | null;
 }
 
-const columns = [
-  'session_key',
-  'occurrence',
-  'agent_id',
-  'community_id',
-  'protocol',
-  'client_addr',
-  'client_port',
-  'server_addr',
-  'server_port',
-  'first_packet_at',
-  'last_packet_at',
-  'packets',
-  'bytes',
-  'label',
-  'score',
-  'alert',
-  'unknown',
-  'model_version',
-  'reason',
-  'alert_reason',
-  'alert_label',
-  'detection_id',
-  ...METADATA_COLUMN_NAMES,
-] as const;
+const columns = VERDICT_INSERT_COLUMNS;
 
 /** µs since the epoch as a DATETIME(6) literal in UTC. */
 export function mysqlDatetime(us: number): string {
@@ -90,10 +67,23 @@ export function verdictValues(r: VerdictRow): Array<string | number | null> {
   ];
 }
 
+const HOUR_US = 3_600_000_000;
+
+/**
+ * The rows in the order of the rows of alert_count_hour they add to (sql/014's trigger: the hour of the first packet,
+ * then the class): every batch then locks those rollup rows in one order, so two workers' batches never deadlock on
+ * them. Rows that are no alert add to none: they go first.
+ */
+export function inRollupOrder(rows: VerdictRow[]): VerdictRow[] {
+  const hour = (r: VerdictRow) => (r.alert ? Math.floor(r.session.firstUs / HOUR_US) : -1);
+  const label = (r: VerdictRow) => (r.alert ? (r.alertLabel ?? r.label) : '');
+  return [...rows].sort((a, b) => hour(a) - hour(b) || (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : 0));
+}
+
 export async function insertVerdicts(pool: Pool | PoolConnection, rows: VerdictRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const placeholders = rows.map(() => `(${columns.map(() => '?').join(',')})`).join(',');
   const sql = `INSERT IGNORE INTO session_verdict (${columns.join(',')}) VALUES ${placeholders}`;
-  const [result] = await pool.query(sql, rows.flatMap(verdictValues));
+  const [result] = await pool.query(sql, inRollupOrder(rows).flatMap(verdictValues));
   return (result as { affectedRows: number }).affectedRows;
 }

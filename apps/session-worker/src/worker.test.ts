@@ -19,7 +19,7 @@ import { buildSession } from '@fleetcap/lib/session-store/reader';
 import { loadWorkerConfig } from './config.ts';
 import { forecastRequest } from './forecast-client.ts';
 import { METADATA_COLUMN_NAMES } from './verdict-metadata.ts';
-import { mysqlDatetime, verdictValues } from './verdict-writer.ts';
+import { inRollupOrder, mysqlDatetime, verdictValues } from './verdict-writer.ts';
 
 const message = {
   key: 'tcp/10.0.0.2/443/10.0.0.9/51000',
@@ -105,6 +105,32 @@ describe('session-worker pure parts', () => {
     assert.equal(values[13], 'benign', "the model's label stays");
     assert.equal(values[15], 1, 'an alert');
     assert.deepEqual(reasonColumns(values), ['detection', 'bruteforce', 'brute_force|s|1']);
+  });
+
+  test("a batch's alert rows go in the order of the rollup rows they add to (hour, class), the rest first", () => {
+    const session = buildSession(message, meta, members);
+    const at = (hours: number) => ({ ...session, firstUs: session.firstUs + hours * 3_600_000_000 });
+    const row = (name: string, hours: number, label: string, alert: boolean, alertLabel?: string) => ({
+      session: at(hours),
+      label,
+      score: 0.9,
+      alert,
+      unknown: false,
+      modelVersion: name,
+      reason: 'full' as const,
+      ...(alertLabel ? { alertLabel } : {}),
+    });
+    const batch = [
+      row('sqli+1h', 1, 'sqli', true),
+      row('portscan', 0, 'portscan', true),
+      row('benign', 2, 'benign', false),
+      row('bruteforce-by-detection', 0, 'benign', true, 'bruteforce'),
+      row('sqli', 0, 'sqli', true),
+    ];
+    assert.deepEqual(
+      inRollupOrder(batch).map((r) => r.modelVersion),
+      ['benign', 'bruteforce-by-detection', 'portscan', 'sqli', 'sqli+1h'],
+    );
   });
 
   test('the forecast request holds each session packets with direction, time and sizes', () => {
