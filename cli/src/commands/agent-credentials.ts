@@ -3,7 +3,15 @@
 // the table holds only its verifiers (lib/src/auth/agent-credential.ts). splitcap and config-sync read the table
 // every second, so the change is in force within seconds, with no restart.
 import { writeFileSync } from 'node:fs';
-import { addAgent, type Enrolled, listCredentials, revokeAgent, rotateAgent } from '@fleetcap/lib/auth/agent-enrolment';
+import { readSecretFile } from '@fleetcap/lib/auth/agent-credential';
+import {
+  addAgent,
+  addAgentSecret,
+  type Enrolled,
+  listCredentials,
+  revokeAgent,
+  rotateAgent,
+} from '@fleetcap/lib/auth/agent-enrolment';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { Command } from 'commander';
 import mysql from 'mysql2/promise';
@@ -65,9 +73,26 @@ export function registerAgentCredentialCommands(program: Command): void {
     .argument('<agent-id>')
     .option('--note <text>', 'a note kept with the credential', '')
     .option('--secret-file <path>', 'write the secret to this new file (mode 0600) instead of printing it')
+    .option(
+      '--existing-secret-file <path>',
+      'enroll the secret already in this 0600 file (made elsewhere, e.g. by stack.sh secrets); nothing to do when it is enrolled',
+    )
     .description('enroll an agent: a new secret, printed once, accepted by splitcap within seconds')
-    .action((agentId: string, o: { note: string; secretFile?: string }) =>
-      run('add', () => withAdmin(async (c) => report(await addAgent(c, agentId, o.note), o.secretFile))),
+    .action((agentId: string, o: { note: string; secretFile?: string; existingSecretFile?: string }) =>
+      run('add', async () => {
+        if (o.existingSecretFile === undefined) {
+          await withAdmin(async (c) => report(await addAgent(c, agentId, o.note), o.secretFile));
+          return;
+        }
+        if (o.secretFile !== undefined) throw new Error('--secret-file and --existing-secret-file: give one of them');
+        const secret = readSecretFile(o.existingSecretFile, '--existing-secret-file');
+        const r = await withAdmin((c) => addAgentSecret(c, agentId, secret, o.note));
+        console.log(
+          r.state === 'added'
+            ? `enrolled agent "${agentId}" (credential ${r.credentialId}) with the secret in ${o.existingSecretFile}`
+            : `agent "${agentId}" is enrolled with the secret in ${o.existingSecretFile} already (credential ${r.credentialId})`,
+        );
+      }),
     );
   agents
     .command('rotate')
