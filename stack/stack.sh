@@ -273,6 +273,12 @@ make_secrets() {
     (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/console-session.secret")
   fi
   chmod 600 "$dir/console-session.secret"
+  # docker-compose's host agent: an agent secret (fca1_ and 32 random bytes, as `fleetcap agents add` makes) that
+  # compose's stack-init enrolls in agent_credential and its listener reads; the local stack does not use it.
+  if [[ ! -s "$dir/compose-agent.secret" ]]; then
+    (umask 077 && printf 'fca1_%s\n' "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')" >"$dir/compose-agent.secret")
+  fi
+  chmod 600 "$dir/compose-agent.secret"
   for name in "${SECRET_NAMES[@]}"; do
     if [[ ! -s "$dir/$name.password" ]]; then
       (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name.password")
