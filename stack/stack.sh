@@ -214,6 +214,9 @@ rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicA
 config.providers=file
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 CONF
+  # Kafka Connect reads its REST users once, at start (PropertyFileLoginModule caches the file): up restarts it when
+  # the password changed since (apply_secrets_to_running compares this stamp).
+  mkdir -p "$RUN" && connect_rest_stamp >"$RUN/connect-rest.stamp"
   launch connect java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Djava.security.auth.login.config="$dir/jaas.conf" \
     -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
@@ -324,6 +327,8 @@ rabbitmqctl_node() {
 # old built-in passwords): Redis loads the ACL users, RabbitMQ imports its definitions and loses the old defaults,
 # MariaDB's admin is rebound and rotated (bootstrap_mariadb_admin, and the app accounts by `fleetcap migrate`).
 # Kafka Connect reads its REST users and extension at start only: one started without them is restarted.
+connect_rest_stamp() { sha256sum <"$STATE/secrets/connect-rest.password" | cut -c1-16; }
+
 apply_secrets_to_running() {
   if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive redis; then probe apply-redis-acl >/dev/null || die "could not load the Redis ACL users: read $LOGS/redis.log"; fi
   if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive rabbitmq; then
@@ -335,6 +340,9 @@ apply_secrets_to_running() {
   fi
   if pid_alive connect && ! grep -q BasicAuthSecurityRestExtension "$STATE/connect/connect.properties" 2>/dev/null; then
     say "Kafka Connect runs without REST authentication: restarting it"
+    stop_server connect || true
+  elif pid_alive connect && [[ -f "$RUN/connect-rest.stamp" && "$(cat "$RUN/connect-rest.stamp")" != "$(connect_rest_stamp)" ]]; then
+    say "Kafka Connect's REST password changed: restarting it (it reads its users at start)"
     stop_server connect || true
   fi
 }
@@ -376,7 +384,8 @@ cmd_up() {
   say "applying SQL migrations"
   (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
   say "registering the Debezium connector for sniffer_config"
-  probe register-connector
+  # After a change of secrets its task starts again, to log in with the CDC password of connect-cdc.properties.
+  if [[ "$SECRETS_CHANGED" == 1 ]]; then probe register-connector --restart; else probe register-connector; fi
   [[ "${FLEETCAP_STACK_ALERTING:-0}" == 1 ]] && bash "$STACK_DIR/alerting.sh" up
   # Every server has the current secrets: the next `up` gives them again only when one changes.
   echo "$SECRETS_STAMP" >"$RUN/secrets.stamp"
