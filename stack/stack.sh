@@ -148,6 +148,8 @@ clientPortAddress=127.0.0.1
 maxSessionTimeout=60000
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,mntr
+# Every change request and its result (result=failure for a refused one: NoAuth) in zookeeper.log, who and from where.
+audit.enable=true
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 CONF
@@ -344,6 +346,11 @@ apply_secrets_to_running() {
   elif pid_alive connect && [[ -f "$RUN/connect-rest.stamp" && "$(cat "$RUN/connect-rest.stamp")" != "$(connect_rest_stamp)" ]]; then
     say "Kafka Connect's REST password changed: restarting it (it reads its users at start)"
     stop_server connect || true
+  fi
+  # ZooKeeper logs each refused change (audit.enable, zoo.cfg): one started before that setting is restarted once.
+  if pid_alive zookeeper && ! grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" 2>/dev/null; then
+    say "ZooKeeper runs without its audit log: restarting it"
+    stop_server zookeeper || true
   fi
 }
 
