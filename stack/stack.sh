@@ -86,6 +86,12 @@ GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' WITH GRA
 CREATE DATABASE IF NOT EXISTS \`$FLEETCAP_MYSQL_DATABASE\` CHARACTER SET utf8mb4;
 FLUSH PRIVILEGES;
 SQL
+  # Every refused statement (every statement error) with its account, address and text goes to
+  # mariadb/data/sql_errors.log (the sql_errlog plugin; INSTALL SONAME keeps it installed across restarts).
+  if [[ "$(mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -N -B \
+    -e "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'SQL_ERROR_LOG'")" == 0 ]]; then
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -e "INSTALL SONAME 'sql_errlog'"
+  fi
   # A stack from before made its triggers and views as the admin at '%', their definer: that account stays, locked
   # (it cannot log in) and without GRANT OPTION; a stack without such definers has no admin at '%' at all.
   local legacy
