@@ -2,7 +2,8 @@
 // ZooKeeper client, kafkajs, HTTP for Kafka Connect), and the Debezium connector registration.
 //   probe.ts check-all [--quiet]   table of every server (or, quiet, the names of the healthy ones)
 //   probe.ts wait NAME SECONDS     wait until NAME is healthy; exit 1 on timeout
-//   probe.ts register-connector    create or update the sniffer_config connector, wait for RUNNING
+//   probe.ts register-connector [--restart]  create or update the sniffer_config connector (--restart: and start
+//                                  its tasks again, to read a rotated CDC password), wait for RUNNING
 //   probe.ts write-server-secrets  write the servers' files of the generated secrets (server-secrets.ts)
 //   probe.ts apply-redis-acl       load the ACL file into a running Redis (also one started before there was one)
 import { readFileSync } from 'node:fs';
@@ -174,7 +175,7 @@ async function waitFor(name: Server, seconds: number): Promise<number> {
   return 1;
 }
 
-async function registerConnector(): Promise<number> {
+async function registerConnector(restart: boolean): Promise<number> {
   // The topic exists before the first change, so consumers (config-sync, tests) can subscribe to an
   // empty table; 3 partitions keyed by agent id keep each agent's changes in order.
   const kafka = new Kafka({ clientId: 'fleetcap-stack', brokers: conn.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -206,6 +207,16 @@ async function registerConnector(): Promise<number> {
     console.error(`registering ${connectorName} failed: ${res.status} ${await res.text()}`);
     return 1;
   }
+  // A task resolves the CDC password from its file when it starts: after a rotation (`up` passes --restart) the
+  // running task must start again to log in with the new one. The same config PUT again restarts nothing.
+  const restartTasks = (onlyFailed: boolean) =>
+    fetch(
+      `${conn.connectUrl}/connectors/${connectorName}/restart?includeTasks=true${onlyFailed ? '&onlyFailed=true' : ''}`,
+      { method: 'POST', headers: connectAuth() },
+    );
+  if (restart) await restartTasks(false);
+  // A task that failed before (its login refused while the password was being changed) gets one restart.
+  let retried = false;
   const deadline = Date.now() + 60_000;
   let last = '';
   while (Date.now() < deadline) {
@@ -213,8 +224,14 @@ async function registerConnector(): Promise<number> {
     if (st.ok) {
       const s = (await st.json()) as { connector: { state: string }; tasks: Array<{ state: string; trace?: string }> };
       const failed = s.tasks.find((t) => t.state === 'FAILED');
+      if (failed && !retried) {
+        retried = true;
+        await restartTasks(true);
+        await sleep(1000);
+        continue;
+      }
       if (failed) {
-        console.error(`connector ${connectorName} task FAILED:\n${failed.trace ?? ''}`);
+        console.error(`connector ${connectorName} task FAILED (restarted once):\n${failed.trace ?? ''}`);
         return 1;
       }
       if (s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING')) {
@@ -271,10 +288,10 @@ async function applyRedisAcl(): Promise<number> {
 let code: number;
 if (cmd === 'check-all') code = await checkAll(a1 === '--quiet');
 else if (cmd === 'wait' && servers.includes(a1 as Server)) code = await waitFor(a1 as Server, Number(a2 ?? 60));
-else if (cmd === 'register-connector') code = await registerConnector();
+else if (cmd === 'register-connector') code = await registerConnector(a1 === '--restart');
 else if (cmd === 'apply-redis-acl') code = await applyRedisAcl();
 else {
-  console.error('usage: probe.ts check-all [--quiet] | wait SERVER SECONDS | register-connector');
+  console.error('usage: probe.ts check-all [--quiet] | wait SERVER SECONDS | register-connector [--restart]');
   code = 2;
 }
 process.exit(code);

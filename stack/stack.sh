@@ -87,6 +87,12 @@ GRANT ALL PRIVILEGES ON *.* TO '$FLEETCAP_MYSQL_ADMIN_USER'@'127.0.0.1' WITH GRA
 CREATE DATABASE IF NOT EXISTS \`$FLEETCAP_MYSQL_DATABASE\` CHARACTER SET utf8mb4;
 FLUSH PRIVILEGES;
 SQL
+  # Every refused statement (every statement error) with its account, address and text goes to
+  # mariadb/data/sql_errors.log (the sql_errlog plugin; INSTALL SONAME keeps it installed across restarts).
+  if [[ "$(mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -N -B \
+    -e "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'SQL_ERROR_LOG'")" == 0 ]]; then
+    mariadb --no-defaults --socket="$FLEETCAP_MYSQL_SOCKET" -uroot -e "INSTALL SONAME 'sql_errlog'"
+  fi
   # A stack from before made its triggers and views as the admin at '%', their definer: that account stays, locked
   # (it cannot log in) and without GRANT OPTION; a stack without such definers has no admin at '%' at all.
   local legacy
@@ -149,6 +155,8 @@ clientPortAddress=127.0.0.1
 maxSessionTimeout=60000
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,mntr
+# Every change request and its result (result=failure for a refused one: NoAuth) in zookeeper.log, who and from where.
+audit.enable=true
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 CONF
@@ -215,6 +223,9 @@ rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicA
 config.providers=file
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 CONF
+  # Kafka Connect reads its REST users once, at start (PropertyFileLoginModule caches the file): up restarts it when
+  # the password changed since (apply_secrets_to_running compares this stamp).
+  mkdir -p "$RUN" && connect_rest_stamp >"$RUN/connect-rest.stamp"
   launch connect java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Djava.security.auth.login.config="$dir/jaas.conf" \
     -Dlog4j.configuration="file:$STACK_DIR/jvm/log4j.properties" \
@@ -274,6 +285,12 @@ make_secrets() {
     (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/console-session.secret")
   fi
   chmod 600 "$dir/console-session.secret"
+  # docker-compose's host agent: an agent secret (fca1_ and 32 random bytes, as `fleetcap agents add` makes) that
+  # compose's stack-init enrolls in agent_credential and its listener reads; the local stack does not use it.
+  if [[ ! -s "$dir/compose-agent.secret" ]]; then
+    (umask 077 && printf 'fca1_%s\n' "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')" >"$dir/compose-agent.secret")
+  fi
+  chmod 600 "$dir/compose-agent.secret"
   for name in "${SECRET_NAMES[@]}"; do
     if [[ ! -s "$dir/$name.password" ]]; then
       (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name.password")
@@ -319,6 +336,8 @@ rabbitmqctl_node() {
 # old built-in passwords): Redis loads the ACL users, RabbitMQ imports its definitions and loses the old defaults,
 # MariaDB's admin is rebound and rotated (bootstrap_mariadb_admin, and the app accounts by `fleetcap migrate`).
 # Kafka Connect reads its REST users and extension at start only: one started without them is restarted.
+connect_rest_stamp() { sha256sum <"$STATE/secrets/connect-rest.password" | cut -c1-16; }
+
 apply_secrets_to_running() {
   if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive redis; then probe apply-redis-acl >/dev/null || die "could not load the Redis ACL users: read $LOGS/redis.log"; fi
   if [[ "$SECRETS_CHANGED" == 1 ]] && pid_alive rabbitmq; then
@@ -331,6 +350,14 @@ apply_secrets_to_running() {
   if pid_alive connect && ! grep -q BasicAuthSecurityRestExtension "$STATE/connect/connect.properties" 2>/dev/null; then
     say "Kafka Connect runs without REST authentication: restarting it"
     stop_server connect || true
+  elif pid_alive connect && [[ -f "$RUN/connect-rest.stamp" && "$(cat "$RUN/connect-rest.stamp")" != "$(connect_rest_stamp)" ]]; then
+    say "Kafka Connect's REST password changed: restarting it (it reads its users at start)"
+    stop_server connect || true
+  fi
+  # ZooKeeper logs each refused change (audit.enable, zoo.cfg): one started before that setting is restarted once.
+  if pid_alive zookeeper && ! grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" 2>/dev/null; then
+    say "ZooKeeper runs without its audit log: restarting it"
+    stop_server zookeeper || true
   fi
 }
 
@@ -371,7 +398,8 @@ cmd_up() {
   say "applying SQL migrations"
   (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
   say "registering the Debezium connector for sniffer_config"
-  probe register-connector
+  # After a change of secrets its task starts again, to log in with the CDC password of connect-cdc.properties.
+  if [[ "$SECRETS_CHANGED" == 1 ]]; then probe register-connector --restart; else probe register-connector; fi
   [[ "${FLEETCAP_STACK_ALERTING:-0}" == 1 ]] && bash "$STACK_DIR/alerting.sh" up
   # Every server has the current secrets: the next `up` gives them again only when one changes.
   echo "$SECRETS_STAMP" >"$RUN/secrets.stamp"

@@ -8,6 +8,7 @@ import { loadConfigSyncConfig } from '@fleetcap/config-sync/config';
 import { loadConsoleConfig } from '@fleetcap/console/config';
 import { loadDetectorConfig } from '@fleetcap/detector/config';
 import { loadForecastConfig } from '@fleetcap/forecast/config';
+import { isAgentSecret, uploadToken } from '@fleetcap/lib/auth/agent-credential';
 import { loadListenerOptions } from '@fleetcap/listener/options';
 import { loadWorkerConfig } from '@fleetcap/session-worker/config';
 import { loadSplitcapConfig } from '@fleetcap/splitcap/config';
@@ -213,19 +214,39 @@ test('every scrape target in prometheus.yml is a compose service, on the metrics
   assert.equal(jobs.find((j) => j.job_name === 'rabbitmq')?.metrics_path, '/metrics/per-object');
 });
 
-test('the compose apps can work together: the agent uploads with a token splitcap knows, the workers find forecast', () => {
+test('the compose apps can work together: the agent is enrolled by stack-init and uploads as it, the workers find forecast', () => {
   const config = composeConfig();
   const { services } = config;
   const splitcap = loadSplitcapConfig(serviceEnvOnHost(services.splitcap!, config));
   const listenerEnv = serviceEnv(services.listener!);
   const agent = listenerEnv.FLEETCAP_AGENT_ID;
   assert.ok(agent, 'the listener has an agent id');
-  // The listener hands its environment to the sniffer it forks; the sniffer uploads with this token.
-  assert.equal(
-    splitcap.FLEETCAP_SPLITCAP_TOKENS?.get(agent),
-    listenerEnv.FLEETCAP_AGENT_TOKEN,
-    `splitcap accepts ${agent}'s token`,
+  // splitcap accepts the enrolled agents of agent_credential, and no static token.
+  assert.equal(splitcap.FLEETCAP_SPLITCAP_CREDENTIALS, 'table');
+  for (const [name, service] of Object.entries(services)) {
+    assert.equal(serviceEnv(service).FLEETCAP_SPLITCAP_TOKENS, undefined, `${name}: no development token pair`);
+    assert.equal(serviceEnv(service).FLEETCAP_AGENT_TOKEN, undefined, `${name}: no static upload token`);
+  }
+  // The listener reads the secret that stack-init enrolls for its agent id (the same compose secret, the same path).
+  const secretPath = listenerEnv.FLEETCAP_AGENT_SECRET_FILE;
+  assert.equal(secretPath, '/run/secrets/agent-compose');
+  assert.ok(secretNames(services['stack-init']!).includes('agent-compose'), 'stack-init is given the agent secret');
+  const init = (services['stack-init']!.command ?? []).join(' ').replace(/\s+/g, ' ');
+  assert.ok(
+    init.includes(`node cli/dist/main.js agents add ${agent} --existing-secret-file ${secretPath}`),
+    `stack-init enrolls ${agent}: ${init}`,
   );
+  assert.ok(
+    init.indexOf('migrate') < init.indexOf('agents add'),
+    'the table exists (migrations) before the agent is enrolled',
+  );
+  // The file `stack.sh secrets` made is an agent secret; the listener derives its upload token and ZooKeeper
+  // credential from it, as it would in its container.
+  const listener = loadListenerOptions(serviceEnvOnHost(services.listener!, config));
+  const secret = readFileSync(config.secrets!['agent-compose']!.file, 'utf8').trim();
+  assert.ok(isAgentSecret(secret), 'stack.sh secrets made an agent secret (fca1_ and 32 random bytes)');
+  assert.equal(listener.uploadToken, uploadToken(secret));
+  assert.ok(listener.zkCredentials?.startsWith(`agent.${agent}:`), 'its ZooKeeper digest user');
   const worker = loadWorkerConfig(serviceEnvOnHost(services['session-worker']!, config));
   const forecast = loadForecastConfig(serviceEnvOnHost(services.forecast!, config));
   assert.equal(worker.FLEETCAP_FORECAST_URL, `http://forecast:${forecast.FLEETCAP_FORECAST_PORT}`);
@@ -263,7 +284,7 @@ test('compose: no password in any environment; each app gets its own secrets as 
   assert.deepEqual(own('session-worker'), ['amqp-worker', 'forecast-token', 'mysql-worker', 'redis-worker']);
   assert.deepEqual(own('detector'), ['amqp-detector', 'mysql-detector', 'redis-detector']);
   assert.deepEqual(own('config-sync'), ['mysql-configsync', 'zk-configsync']);
-  assert.deepEqual(own('listener'), ['tls-ca'], "the agent host holds no server's secret");
+  assert.deepEqual(own('listener'), ['agent-compose', 'tls-ca'], "the agent host holds its own secret and no server's");
   assert.ok(
     (config.services.redis!.command ?? []).includes('/run/secrets/redis-users'),
     'Redis loads its ACL users; the default user is off',

@@ -1,13 +1,14 @@
 // Attacks with the apps' own accounts and with none, against the real servers of the stack (their users and secrets
 // are the ones `stack up` generated: .stack/secrets/): each account tries what its role does not need, an anonymous
 // client tries anything, an old built-in password tries to log in. Each is refused by the server with a clear error,
-// which the server logs and counts where it can: MariaDB counts refusals in Access_denied_errors and logs refused
-// logins; Redis logs in ACL LOG and counts in INFO stats (acl_access_denied_*); RabbitMQ logs each refused
+// which the server logs and counts where it can: MariaDB counts refused tables in Access_denied_errors (not refused
+// columns), logs every refused statement in sql_errors.log (sql_errlog) and refused logins in its log; Redis logs in ACL LOG and counts in INFO stats (acl_access_denied_*); RabbitMQ logs each refused
 // operation; Kafka Connect answers 401.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAuthHeader, loadConnections, type ServiceName } from '@fleetcap/lib/config/connections';
 import { stackHome } from '@fleetcap/lib/config/secrets';
 import { type AccountRole, loadAccount } from '@fleetcap/lib/db/accounts';
@@ -26,6 +27,17 @@ async function deniedCount(): Promise<number> {
     return Number((rows as Array<{ Value: string }>)[0]!.Value);
   } finally {
     await admin.end();
+  }
+}
+
+const sqlErrors = join(stackHome(), 'mariadb', 'data', 'sql_errors.log');
+
+/** Waits for MariaDB's SQL error log to hold the refusal `message` of `sql`. */
+async function loggedSqlError(message: string, sql: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!readFileSync(sqlErrors, 'utf8').includes(`${message} : ${sql}`)) {
+    if (Date.now() > deadline) assert.fail(`${sqlErrors} does not hold "${message} : ${sql}"`);
+    await sleep(200);
   }
 }
 
@@ -96,7 +108,7 @@ describe('MariaDB: each account can do what its role needs and nothing more', ()
     ['detector', 'DELETE FROM session_verdict WHERE 1 = 0', /DELETE command denied to user 'fleetcap_detector'/],
   ];
   for (const [role, sql, refusal] of cases) {
-    test(`${role}: ${sql.split(' ').slice(0, 3).join(' ')} … is refused and counted`, async () => {
+    test(`${role}: ${sql.split(' ').slice(0, 3).join(' ')} … is refused, logged (counted when a table is refused)`, async () => {
       const before = await deniedCount();
       const err = await refusedSql(role, sql);
       assert.match(err.code, /^ER_(TABLE|COLUMN)ACCESS_DENIED_ERROR$/, err.message);
@@ -104,6 +116,8 @@ describe('MariaDB: each account can do what its role needs and nothing more', ()
       // MariaDB counts a refused table in Access_denied_errors; a refused column it refuses without counting.
       if (err.code === 'ER_TABLEACCESS_DENIED_ERROR')
         assert.ok((await deniedCount()) > before, 'Access_denied_errors counts it');
+      // And logs it, with the account, its address and the statement (sql_errlog, stack/stack.sh).
+      await loggedSqlError(err.message, sql);
     });
   }
 

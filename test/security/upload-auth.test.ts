@@ -4,13 +4,13 @@
 // Each is refused with a clear error, logged with a code, and counted in fleetcap_splitcap_auth_refusals_total /
 // fleetcap_splitcap_tls_refusals_total. Enrollment and revocation take effect within 5 s with no restart.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { uploadToken } from '@fleetcap/lib/auth/agent-credential';
+import { newAgentSecret, uploadToken } from '@fleetcap/lib/auth/agent-credential';
 import { BATCHES_PATH, uploadHeaders } from '@fleetcap/lib/upload/batch-upload';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
@@ -148,6 +148,54 @@ describe('agent tokens', () => {
     assert.match(JSON.parse((await upload(agentA, uploadToken(secrets[agentA]!), 8)).body).error, /expired at/);
     assert.equal((await upload(agentA, uploadToken(fresh), 9)).status, 202);
     console.log(`# old secret refused ${expiredMs} ms after the new one worked (overlap 3 s)`);
+  });
+});
+
+describe('a secret made elsewhere (docker-compose: stack.sh secrets makes it, stack-init enrolls it at every start)', () => {
+  const agentD = `${agentPrefix}d`;
+  const write = (name: string, text: string) => {
+    const file = join(work, name);
+    writeFileSync(file, `${text}\n`, { mode: 0o600 });
+    return file;
+  };
+  test('is enrolled once; enrolling it again is nothing to do; splitcap accepts it within 5 s', async () => {
+    const secret = newAgentSecret();
+    const file = write('compose-agent.secret', secret);
+    assert.match(
+      fleetcap(['agents', 'add', agentD, '--existing-secret-file', file]),
+      /enrolled agent ".*d" \(credential \d+\)/,
+    );
+    assert.match(
+      fleetcap(['agents', 'add', agentD, '--existing-secret-file', file]),
+      /is enrolled with the secret in .* already/,
+    );
+    await untilStatus(agentD, uploadToken(secret), 202, 5000);
+  });
+  test('another secret for an enrolled agent, a weak one, or a file others may read is refused with what to do', () => {
+    const refused = (args: string[]) => {
+      try {
+        fleetcap(args);
+      } catch (err) {
+        return String((err as { stderr?: string }).stderr);
+      }
+      assert.fail(`accepted: ${args.join(' ')}`);
+    };
+    const other = write('other.secret', newAgentSecret());
+    assert.match(
+      refused(['agents', 'add', agentD, '--existing-secret-file', other]),
+      /already has a valid credential of another secret: fleetcap agents rotate/,
+    );
+    const weak = write('weak.secret', 'password123');
+    assert.match(
+      refused(['agents', 'add', `${agentPrefix}e`, '--existing-secret-file', weak]),
+      /that is no agent secret/,
+    );
+    const open = write('open.secret', newAgentSecret());
+    chmodSync(open, 0o644);
+    assert.match(
+      refused(['agents', 'add', `${agentPrefix}e`, '--existing-secret-file', open]),
+      /is readable by others \(mode 644\): chmod 600/,
+    );
   });
 });
 

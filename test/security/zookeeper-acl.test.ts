@@ -7,12 +7,14 @@
 // with a code and counted (fleetcap_config_sync_nodes_repaired_total, fleetcap_config_sync_acl_updates_total).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { agentOwnedAcl, zkAuthCredentials } from '@fleetcap/lib/auth/agent-credential';
+import { stackHome } from '@fleetcap/lib/config/secrets';
 import { digestId } from '@fleetcap/lib/zookeeper/acl';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
@@ -43,6 +45,30 @@ async function noAuth(what: string, call: Promise<unknown>): Promise<void> {
     assert.ok(isZkError(err, ZkCode.NO_AUTH), `${what}: expected NO_AUTH, got ${String(err)}`);
     return true;
   });
+}
+
+const zkLog = join(stackHome(), 'logs', 'zookeeper.log');
+
+/**
+ * ZooKeeper's audit log (audit.enable, stack/stack.sh) logs each refused change with its session's users and address:
+ * waits for the line of `operation` on `znode` with result=failure by a session whose users match `user`.
+ */
+async function auditedRefusal(operation: string, znode: string, user: RegExp): Promise<void> {
+  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const line = new RegExp(
+    `user=([^\t]*)\tip=[^\t]*\toperation=${operation}\tznode=${esc(znode)}\t(?:[^\n]*\t)?result=failure`,
+    'g',
+  );
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const users = [...readFileSync(zkLog, 'utf8').matchAll(line)].map((m) => m[1]!);
+    if (users.some((u) => user.test(u))) return;
+    if (Date.now() > deadline)
+      assert.fail(
+        `no audit line of a refused ${operation} on ${znode} by ${user} in ${zkLog} (users seen: ${users.join('; ')})`,
+      );
+    await sleep(200);
+  }
 }
 
 async function metrics(): Promise<string> {
@@ -108,6 +134,12 @@ describe('anonymous clients', () => {
     );
     await noAuth('delete a config', anonymous.remove(paths.config(agentA)));
     await noAuth('create a live node', anonymous.create(`${paths.agent(agentA)}/live`, Buffer.from('{}')));
+    // Logged by ZooKeeper (its audit log: who, from where, what, refused). ZooKeeper 3.8 counts no ACL refusal; a
+    // fleetcap client counts those it meets (fleetcap_listener_zookeeper_refusals, agent-host.test.ts).
+    const anonymousUser = /^127\.0\.0\.1$/;
+    await auditedRefusal('create', `${root}/evil`, anonymousUser);
+    await auditedRefusal('setData', paths.config(agentA), anonymousUser);
+    await auditedRefusal('delete', paths.config(agentA), anonymousUser);
   });
 
   test('read no agent config, and cannot list the agents', async () => {
@@ -133,12 +165,14 @@ describe('an agent', () => {
     await noAuth("read B's config", asA.getData(paths.config(agentB)));
     await noAuth("rewrite B's config", asA.setData(paths.config(agentB), Buffer.from('{}')));
     await noAuth("delete B's config", asA.remove(paths.config(agentB)));
+    await auditedRefusal('setData', paths.config(agentB), new RegExp(`(^|,)agent\\.${agentA}(,|$)`));
   });
 
   test("writes its own live node, and not another agent's", async () => {
     await asA.createEphemeral(paths.live(agentA), Buffer.from('{"agentId":"a"}'));
     await asB.createEphemeral(paths.live(agentB), Buffer.from('{"agentId":"b"}'));
     await noAuth("overwrite B's live node", asA.setData(paths.live(agentB), Buffer.from('{}')));
+    await auditedRefusal('setData', paths.live(agentB), new RegExp(`(^|,)agent\\.${agentA}(,|$)`));
     await noAuth("delete B's live node", asA.remove(paths.live(agentB)));
     await noAuth("create a node under B's", asA.create(`${paths.agent(agentB)}/x`, Buffer.from('{}')));
     await asA.setData(paths.live(agentA), Buffer.from('{"agentId":"a","n":2}'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type CaptureStats, parseStatsLine, tcpdumpArgs } from './capture.ts';
+import { type CaptureStats, captureToolEnvironment, parseStatsLine, tcpdumpArgs } from './capture.ts';
 
 const fresh = (): CaptureStats => ({ captured: 0, receivedByFilter: 0, droppedByKernel: 0, droppedByInterface: 0 });
 
@@ -59,4 +59,14 @@ test('immediate mode is opt-in', () => {
   });
   assert.ok(args.includes('--immediate-mode'));
   assert.ok(!args.includes('-p'));
+});
+
+test("tcpdump's environment keeps what it runs with and none of the sniffer's variables (its upload token)", () => {
+  const env = captureToolEnvironment({
+    PATH: '/usr/sbin:/usr/bin',
+    TZ: 'UTC',
+    FLEETCAP_AGENT_TOKEN: 'fcu1_the-sniffers-own-token',
+    FLEETCAP_SNIFFER_CONFIG: '{}',
+  });
+  assert.deepEqual(env, { PATH: '/usr/sbin:/usr/bin', TZ: 'UTC' });
 });

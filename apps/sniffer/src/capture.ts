@@ -86,6 +86,16 @@ export function parseStatsLine(line: string, stats: CaptureStats): boolean {
   return true;
 }
 
+/**
+ * tcpdump's environment: what it needs to run (PATH, locale, time zone) and nothing of the sniffer's, whose upload token
+ * must not reach a process that parses every packet of the wire (a hostile packet that took it over would hold it).
+ */
+export function captureToolEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'LANG', 'LC_ALL', 'TZ']) if (env[name] !== undefined) kept[name] = env[name];
+  return kept;
+}
+
 export class Capture {
   readonly stats: CaptureStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0, droppedByInterface: 0 };
   /** Packets read from the pipe. */
@@ -111,7 +121,7 @@ export class Capture {
     const [cmd, args] = existsSync(SETPRIV)
       ? [SETPRIV, ['--pdeathsig', 'KILL', '--', tcpdump, ...tcpdumpArgs(this.options)]]
       : [tcpdump, tcpdumpArgs(this.options)];
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: captureToolEnvironment(process.env) });
     this.child = child;
     this.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {

@@ -8,12 +8,12 @@
 // This file is the order of the steps; the apps start through lib's launcher (lib/src/runtime/launcher.ts), the
 // SQL the run executes is in ../run/run-sql.ts and the closing report in ../run/run-report.ts.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { uploadToken } from '@fleetcap/lib/auth/agent-credential';
 import type { RunLabels } from '@fleetcap/lib/features/labels';
 import { type LaunchedApp, launchApp } from '@fleetcap/lib/runtime/launcher';
 import type { Command } from 'commander';
@@ -38,6 +38,8 @@ const stackHome = process.env.FLEETCAP_STACK_HOME ?? join(repoRoot, '.stack');
 const appLogs = join(stackHome, 'logs', 'apps');
 
 export const localAgentId = 'local-agent';
+/** The agent the sample captures of ../shared/pcaps/slips are uploaded as. */
+export const SAMPLE_AGENT = 'sample-upload';
 /** Seeds 1-8 made the model's training and held-out runs; the demo's runs are new to it. */
 export const DEFAULT_LAB_SEED = 101;
 const appSpecs = new Map(localApps().map((a) => [a.name, a]));
@@ -131,8 +133,10 @@ export async function runSystem(o: RunOptions): Promise<void> {
   process.on('SIGINT', () => void stop(130));
   process.on('SIGTERM', () => void stop(143));
 
-  const uploadToken = randomBytes(18).toString('base64url');
   const agentSecretFile = join(stackHome, 'secrets', `${localAgentId}.secret`);
+  // The sample captures go up as an agent of their own, enrolled like the host agent (no development token).
+  const sampleSecretFile = join(stackHome, 'secrets', `${SAMPLE_AGENT}.secret`);
+  let sampleToken = '';
   const common = { FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_LOG_LEVEL ?? 'info' };
   try {
     mkdirSync(appLogs, { recursive: true });
@@ -151,6 +155,9 @@ export async function runSystem(o: RunOptions): Promise<void> {
       `enroll the agent "${localAgentId}" in agent_credential (its secret: ${agentSecretFile}, mode 0600)`,
       () => enrollAgent(localAgentId, agentSecretFile),
     );
+    await step(`enroll "${SAMPLE_AGENT}", the agent the sample captures are uploaded as`, async () => {
+      sampleToken = uploadToken(await enrollAgent(SAMPLE_AGENT, sampleSecretFile));
+    });
     await step('start forecast, splitcap, 2 session-workers, config-sync, the detector and the console', async () => {
       await Promise.all([
         startApp(apps, spec('forecast'), common, true),
@@ -159,8 +166,6 @@ export async function runSystem(o: RunOptions): Promise<void> {
           spec('splitcap'),
           {
             ...common,
-            // The agent is in agent_credential; the sample captures go up as a development token.
-            FLEETCAP_SPLITCAP_TOKENS: `sample-upload=${uploadToken}`,
             // HTTPS with the certificate `stack up` made (the agent verifies it against the stack's CA).
             FLEETCAP_SPLITCAP_TLS_CERT: join(stackHome, 'tls', 'splitcap.crt'),
             FLEETCAP_SPLITCAP_TLS_KEY: join(stackHome, 'tls', 'splitcap.key'),
@@ -223,7 +228,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
       waitForAgentApplied(60_000),
     );
     console.log(`     agent ${localAgentId} captures on ${device} ("${filter}") with revision ${revision}`);
-    const before = await countVerdicts([localAgentId, 'sample-upload']);
+    const before = await countVerdicts([localAgentId, SAMPLE_AGENT]);
     const trafficStart = new Date(Date.now() - 2000);
     const labRuns: RunLabels[] = [];
     if (lab) {
@@ -246,8 +251,8 @@ export async function runSystem(o: RunOptions): Promise<void> {
           await uploadFile(join(samples, f), {
             url: `https://127.0.0.1:${splitcapPort}`,
             ca: readFileSync(stackCaFile),
-            agent: 'sample-upload',
-            token: uploadToken,
+            agent: SAMPLE_AGENT,
+            token: sampleToken,
             batchPackets: 5000,
             progress: false,
           });
@@ -263,7 +268,7 @@ export async function runSystem(o: RunOptions): Promise<void> {
         let stableSince = Date.now();
         const deadline = Date.now() + 120_000;
         while (Date.now() < deadline) {
-          const n = await countVerdicts([localAgentId, 'sample-upload']);
+          const n = await countVerdicts([localAgentId, SAMPLE_AGENT]);
           if (n !== last) stableSince = Date.now();
           last = n;
           // Done when new rows have stopped arriving for longer than the session delay and a batch.

@@ -60,13 +60,14 @@ export function registerAgentWithSql(agent: AgentRegistration): void {
 }
 
 /** A new credential for the demo's agent (the earlier ones end now), its secret in a new 0600 file. */
-export async function enrollAgent(agentId: string, secretFile: string): Promise<void> {
+export async function enrollAgent(agentId: string, secretFile: string): Promise<string> {
   const conn = loadConnections();
   const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' });
   try {
     const enrolled = await rotateAgent(c, agentId, 0, 'fleetcap run');
     rmSync(secretFile, { force: true });
     writeFileSync(secretFile, `${enrolled.secret}\n`, { mode: 0o600, flag: 'wx' });
+    return enrolled.secret;
   } finally {
     await c.end();
   }

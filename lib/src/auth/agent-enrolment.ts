@@ -4,7 +4,7 @@
 // account, which may insert credentials and set revoked_at/not_after and nothing else: sql/012).
 import type mysql from 'mysql2/promise';
 import { agentIdPattern } from '../agent/paths.ts';
-import { credentialVerifiers, newAgentSecret } from './agent-credential.ts';
+import { credentialVerifiers, isAgentSecret, newAgentSecret } from './agent-credential.ts';
 
 export interface Enrolled {
   agentId: string;
@@ -33,8 +33,7 @@ async function validCount(sql: Sql, agentId: string): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-async function insertCredential(sql: Sql, agentId: string, note: string): Promise<Enrolled> {
-  const secret = newAgentSecret();
+async function insertCredential(sql: Sql, agentId: string, note: string, secret = newAgentSecret()): Promise<Enrolled> {
   const v = credentialVerifiers(agentId, secret);
   const [res] = await sql.execute<mysql.ResultSetHeader>(
     'INSERT INTO agent_credential (agent_id, token_sha256, zk_digest, note) VALUES (?, ?, ?, ?)',
@@ -51,6 +50,36 @@ export async function addAgent(sql: Sql, agentId: string, note = ''): Promise<En
       `agent "${agentId}" already has a valid credential: fleetcap agents rotate ${agentId} gives it a new one`,
     );
   return insertCredential(sql, agentId, note);
+}
+
+/**
+ * Enrolls a secret made elsewhere (docker-compose's agent: `stack.sh secrets` writes it, compose's stack-init enrolls
+ * it at every start), so it is idempotent: `present` when the agent already has a valid credential of this secret.
+ * Refused when the agent has a valid credential of another secret (rotate it instead), or when the text is no agent
+ * secret (a weak one would be a guessable token).
+ */
+export async function addAgentSecret(
+  sql: Sql,
+  agentId: string,
+  secret: string,
+  note = '',
+): Promise<{ state: 'added' | 'present'; credentialId: number }> {
+  checkAgentId(agentId);
+  if (!isAgentSecret(secret))
+    throw new Error(
+      'that is no agent secret: "fca1_" and 43 base64url characters (32 random bytes), as `fleetcap agents add` makes',
+    );
+  const [rows] = await sql.execute<mysql.RowDataPacket[]>(
+    `SELECT id FROM agent_credential WHERE agent_id = ? AND token_sha256 = ? AND ${validNow}`,
+    [agentId, credentialVerifiers(agentId, secret).tokenSha256],
+  );
+  if (rows[0]) return { state: 'present', credentialId: Number(rows[0].id) };
+  if ((await validCount(sql, agentId)) > 0)
+    throw new Error(
+      `agent "${agentId}" already has a valid credential of another secret: fleetcap agents rotate ${agentId} gives it a new one`,
+    );
+  const enrolled = await insertCredential(sql, agentId, note, secret);
+  return { state: 'added', credentialId: enrolled.credentialId };
 }
 
 /** A new credential; the old ones stay valid for overlapSeconds (both secrets work meanwhile), then expire. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, loadAll, loadConnections, parseEnv } from './connections.ts';
+import { ConfigError, loadAll, loadConnections, parseEnv, serviceServers } from './connections.ts';
 
 // No stack on the machine of a unit test: secrets come from the variables, or from a stack home made here.
 const noStack = { FLEETCAP_STACK_HOME: join(tmpdir(), 'fleetcap-no-stack-here') };
@@ -190,4 +190,23 @@ test('loadAll reports the refused variables of every loader at once, each variab
     },
   );
   assert.throws(() => loadAll('unit', { bug: () => JSON.parse('{') }, {}), SyntaxError);
+});
+
+test('each service is given the secrets of the servers its table entry names, and no other', () => {
+  // The console keeps its sign-in sessions in Redis and has no queue: no RabbitMQ secret is looked for.
+  const home = stackWith({ 'redis-console.password': 'console-redis-pw' });
+  const c = loadConnections({ FLEETCAP_STACK_HOME: home }, 'console');
+  assert.equal(c.redisUrl, 'redis://console:console-redis-pw@127.0.0.1:6379');
+  assert.equal(c.amqpUrl, 'amqp://127.0.0.1:5672', 'no RabbitMQ user');
+  assert.deepEqual(serviceServers.console, { redis: 'console' });
+  for (const service of ['config-sync', 'forecast', 'listener'] as const) {
+    const none = loadConnections(noStack, service);
+    assert.equal(none.redisUrl, 'redis://127.0.0.1:6379', service);
+    assert.equal(none.amqpUrl, 'amqp://127.0.0.1:5672', service);
+  }
+  assert.equal(
+    Object.entries(serviceServers).filter(([, s]) => s.mysqlAdmin).length,
+    1,
+    'only the operator has the admin account',
+  );
 });

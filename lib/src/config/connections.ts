@@ -68,13 +68,21 @@ export type ServiceName =
   | 'listener'
   | 'console';
 
-/** The Redis and RabbitMQ user of each service that has one (the same name on both servers). */
-export const serverUsers: Partial<Record<ServiceName, string>> = {
-  operator: 'fleetcap',
-  splitcap: 'splitcap',
-  'session-worker': 'worker',
-  detector: 'detector',
-  console: 'console',
+/**
+ * The servers each service logs in to with a secret of its own, and as whom: the one place that says which secrets a
+ * service is given (stack/server-secrets.ts makes the users; docker-compose.yml hands each app these files). A
+ * service without an entry for a server is given no secret for it (the console keeps its sign-in sessions in Redis
+ * and has no queue; config-sync, forecast and the listener use neither).
+ */
+export const serviceServers: Record<ServiceName, { redis?: string; amqp?: string; mysqlAdmin?: true }> = {
+  operator: { redis: 'fleetcap', amqp: 'fleetcap', mysqlAdmin: true },
+  splitcap: { redis: 'splitcap', amqp: 'splitcap' },
+  'session-worker': { redis: 'worker', amqp: 'worker' },
+  detector: { redis: 'detector', amqp: 'detector' },
+  console: { redis: 'console' },
+  'config-sync': {},
+  forecast: {},
+  listener: {},
 };
 
 /** One refused variable: its name, the value given (undefined when unset) and what is allowed. */
@@ -187,17 +195,16 @@ export function loadAll<T extends object>(
 
 export function loadConnections(env: Env = process.env, service: ServiceName = 'operator'): Connections {
   const e = parseEnv(connectionEnv, env, 'server connection');
-  const serverUser = serverUsers[service];
-  const redisUser = e.FLEETCAP_REDIS_USER ?? serverUser;
-  // The console keeps its sign-in sessions in Redis and has no queue: it is given no RabbitMQ secret.
-  const amqpUser = e.FLEETCAP_AMQP_USER ?? (service === 'console' ? undefined : serverUser);
+  const servers = serviceServers[service];
+  const redisUser = e.FLEETCAP_REDIS_USER ?? servers.redis;
+  const amqpUser = e.FLEETCAP_AMQP_USER ?? servers.amqp;
   // Only the secrets this service uses are looked for (and so need to be given to it).
   const wanted: Record<string, { variable: string; stackFile: string }> = {};
   if (redisUser !== undefined && e.FLEETCAP_REDIS_URL === undefined)
     wanted.redis = { variable: 'FLEETCAP_REDIS_PASSWORD', stackFile: `redis-${redisUser}.password` };
   if (amqpUser !== undefined && e.FLEETCAP_AMQP_URL === undefined)
     wanted.amqp = { variable: 'FLEETCAP_AMQP_PASSWORD', stackFile: `amqp-${amqpUser}.password` };
-  if (service === 'operator')
+  if (servers.mysqlAdmin)
     wanted.mysqlAdmin = { variable: 'FLEETCAP_MYSQL_ADMIN_PASSWORD', stackFile: 'mysql-admin.password' };
   const secret = resolveSecrets(env, wanted, 'server connection');
   const credentials = (user: string | undefined, password: string | undefined) =>
@@ -218,7 +225,7 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
     kafkaBrokers: (e.FLEETCAP_KAFKA_BROKERS ?? `127.0.0.1:${e.FLEETCAP_KAFKA_PORT}`).split(',').map((b) => b.trim()),
     connectUrl: e.FLEETCAP_CONNECT_URL ?? `http://127.0.0.1:${e.FLEETCAP_CONNECT_PORT}`,
   };
-  if (service !== 'operator') {
+  if (!servers.mysqlAdmin) {
     // An app has no admin account: reading it is a wiring mistake, said at once rather than as a refused login.
     Object.defineProperty(connections, 'mysqlAdmin', {
       enumerable: false,
