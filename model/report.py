@@ -161,7 +161,13 @@ def served_section(c: dict) -> list[str]:
         "order, checked), so the labels and class definitions are the card's. Command: `" + s["command"] + "`.",
         "",
         f"Lab test runs: {s['labSessions']} sessions; macro F1 with served alerts **{s['labMacroF1System']}** (the model's "
-        f"alerts alone, same sessions: {s['labMacroF1ModelAlertsOnly']}).",
+        f"alerts alone, same sessions: {s['labMacroF1ModelAlertsOnly']})."
+        + (
+            f" With every session's label as its run gives it (no class definition of model/train.py applied, "
+            f"{s['labRunLabels']['sessions']} sessions): {s['labRunLabels']['macroF1System']}."
+            if s.get("labRunLabels")
+            else ""
+        ),
         "",
     ]
     lines += _metrics_table({"perClass": s["labPerClass"]})
