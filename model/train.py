@@ -120,8 +120,34 @@ def load(path: str) -> tuple[pd.DataFrame, dict, list[str]]:
         df.insert(7, "max_packets", int(meta["maxPackets"]))
     if list(df.columns) != META_COLUMNS + names:
         raise SystemExit("train: the CSV's columns are not those of its .meta.json")
+    df, moved = without_guessless_http(df)
+    meta["guesslessHttpSessionsExcluded"] = moved
     df = df[df.label != EXCLUDE].reset_index(drop=True)  # not a class: sessions the labels leave out
     return df, meta, names
+
+
+def session_numbers(df: pd.DataFrame) -> np.ndarray:
+    """The session each row belongs to: the export writes a session's rows together, its full original-framing row
+    first (then the other framings, then the cut-short copies), so every such row starts a session."""
+    starts = ((df.framing == ORIGINAL) & (df.max_packets == df.max_packets.max())).to_numpy()
+    return np.cumsum(starts) - 1
+
+
+def without_guessless_http(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The class definition of bruteforce: a session that guesses a password. The lab labels every session of a
+    brute-force run's attacker as bruteforce, but hydra's http-post-form fetches the login form with a plain GET (no
+    credentials, 200) in a connection of its own before its POSTs: that session is no guess, and a user's page fetch
+    is the same session, so it is not a class the model can have (the brute-force detector, which counts the guesses
+    across sessions, is what sees the attack). Such sessions (an HTTP request and no login attempt in the full
+    session) become EXCLUDE with all their rows (framings and cut-short copies). Encrypted sessions (SSH, HTTPS), whose
+    attempts the features cannot read, keep their label."""
+    sess = session_numbers(df)
+    first = (df.framing == ORIGINAL) & (df.max_packets == df.max_packets.max())
+    guessless = first & (df.source == LAB) & (df.label == "bruteforce") & (df.http_requests > 0) & (df.login_attempts == 0)
+    drop = np.isin(sess, sess[guessless.to_numpy()])
+    df = df.copy()
+    df.loc[drop, "label"] = EXCLUDE
+    return df, int(guessless.sum())
 
 
 def training_rows(df: pd.DataFrame, split: np.ndarray, full: np.ndarray, with_cuts: bool) -> np.ndarray:
@@ -421,6 +447,7 @@ def main() -> int:
     args = ap.parse_args()
 
     df, meta, names = load(args.data)
+    print(f"train: {meta['guesslessHttpSessionsExcluded']} guessless HTTP sessions of brute-force runs excluded", file=sys.stderr)
     classes = sorted(df.label.unique(), key=lambda k: (k != BENIGN, k))
     if BENIGN not in classes:
         print(f"train: no '{BENIGN}' sessions in the data", file=sys.stderr)

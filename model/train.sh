@@ -40,3 +40,19 @@ fi
 
 "$VENV/bin/python" model/train.py --data "$DATA" --out model --baseline model/model.onnx \
   --command "bash model/train.sh${*:+ $*}" "$@"
+
+# The alerts as served (the model's and the detection-backed ones, `fleetcap classify`) on the same held-out runs
+# and files, into the card beside the model-alone numbers (model/system_eval.py). Needs the lab runs and the captures
+# the dataset came from; without them the card keeps the model-alone numbers only.
+if [[ " $* " == *" --out "* ]]; then
+  echo "train.sh: --out given: the served-alerts evaluation is left to model/system_eval.py --card <out>/model-card.json" >&2
+elif [[ -d .lab/runs ]]; then
+  captures=()
+  for dir in ${FLEETCAP_CAPTURES:-../shared/pcaps/zeek ../shared/pcaps/tcpdump-tests}; do
+    [[ -d $dir ]] && captures+=(--captures "$dir")
+  done
+  "$VENV/bin/python" model/system_eval.py --data "$DATA" --runs .lab/runs "${captures[@]}" \
+    --model model/model.onnx --card model/model-card.json --update-card >/dev/null
+else
+  echo "train.sh: WARNING: no .lab/runs: the card has no served-alerts evaluation" >&2
+fi
