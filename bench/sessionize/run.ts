@@ -4,12 +4,14 @@
 // hits all of them alike:
 //   - fleetcap sessions --json (metadata on, the default) and --no-metadata;
 //   - the fleetcap of before issue 17 (--baseline DIR: a checkout of it with node_modules installed);
-//   - ndpiReader -i FILE (Debian libndpi-bin) and tshark -q -z conv,tcp -z conv,udp -r FILE, the peers.
+//   - ndpiReader -i FILE (Debian libndpi-bin) and tshark -q -z conv,tcp -z conv,udp -r FILE, the peers;
+//   - with --compiled, also the compiled build (cli/dist/main.js, what the image runs; `npm run build` is run
+//     first): the sources through tsx pay ~0.3 s of CPU per start for the loader, which a deployment does not.
 // Inputs, built by the bench from ../shared/pcaps: a large capture (--packets, default 600,000: the Zeek and Slips
 // traces in renumbered copies, build-capture.ts) and one capture per shared corpus (its Ethernet packets once).
 // Writes RESULTS.md and results.json to --out (default: this folder).
 //   node --import tsx --conditions=fleetcap-source bench/sessionize/run.ts [--runs 5] [--packets 600000]
-//        [--baseline /path/to/fleetcap-before-17] [--out DIR] [--short]
+//        [--baseline /path/to/fleetcap-before-17] [--compiled] [--out DIR] [--short]
 // --short (CI): a 20,000-packet capture and the Slips corpus, one run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -27,8 +29,10 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(root, 'bench/sessionize') },
     pcaps: { type: 'string', default: resolve(root, '../shared/pcaps') },
     short: { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
   },
 });
+const compiled = values.compiled === true;
 const short = values.short === true;
 const runs = Number(values.runs ?? (short ? 1 : 5));
 const largePackets = Number(values.packets ?? (short ? 20_000 : 600_000));
@@ -53,9 +57,26 @@ interface Tool {
 const fleetcap =
   (dir: string, ...extra: string[]) =>
   (file: string) => [process.execPath, join(dir, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', ...extra, file];
+const compiledFleetcap =
+  (...extra: string[]) =>
+  (file: string) => [process.execPath, join(root, 'cli/dist/main.js'), 'sessions', '--json', ...extra, file];
+if (compiled) {
+  console.log('npm run build (for --compiled)');
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('bench/sessionize: npm run build failed (needed by --compiled)');
+    process.exit(2);
+  }
+}
 const tools: Tool[] = [
   { name: 'fleetcap', command: fleetcap(root) },
   { name: 'fleetcap --no-metadata', command: fleetcap(root, '--no-metadata') },
+  ...(compiled
+    ? [
+        { name: 'fleetcap compiled', command: compiledFleetcap() },
+        { name: 'fleetcap compiled --no-metadata', command: compiledFleetcap('--no-metadata') },
+      ]
+    : []),
   ...(baseline ? [{ name: 'fleetcap before #17', command: fleetcap(baseline) }] : []),
   { name: 'ndpiReader', command: (file) => ['ndpiReader', '-i', file] },
   { name: 'tshark', command: (file) => ['tshark', '-q', '-z', 'conv,tcp', '-z', 'conv,udp', '-r', file] },
@@ -149,6 +170,8 @@ const results = inputs.map((input, i) => {
   });
   const ours = byTool.fleetcap!;
   const ratio = (peer: string, kind: 'wall' | 'cpu') => byTool[peer]![kind] / ours[kind];
+  const compiledRatio = (peer: string, kind: 'wall' | 'cpu') =>
+    byTool['fleetcap compiled'] ? byTool[peer]![kind] / byTool['fleetcap compiled']![kind] : undefined;
   const versusBaseline = (name: string, kind: 'wall' | 'cpu') =>
     byTool['fleetcap before #17'] ? byTool[name]![kind] / byTool['fleetcap before #17']![kind] : undefined;
   return {
@@ -159,6 +182,8 @@ const results = inputs.map((input, i) => {
     ratios: {
       ndpiReader: { wall: ratio('ndpiReader', 'wall'), cpu: ratio('ndpiReader', 'cpu') },
       tshark: { wall: ratio('tshark', 'wall'), cpu: ratio('tshark', 'cpu') },
+      compiledNdpiReader: { wall: compiledRatio('ndpiReader', 'wall'), cpu: compiledRatio('ndpiReader', 'cpu') },
+      compiledTshark: { wall: compiledRatio('tshark', 'wall'), cpu: compiledRatio('tshark', 'cpu') },
       metadataVsBefore17: { wall: versusBaseline('fleetcap', 'wall'), cpu: versusBaseline('fleetcap', 'cpu') },
       noMetadataVsBefore17: {
         wall: versusBaseline('fleetcap --no-metadata', 'wall'),
@@ -175,7 +200,8 @@ const lines = [
   '',
   `Median of ${runs} run(s) each, seconds of wall time (CPU seconds, user + system, in parentheses); the tools`,
   "interleaved run by run. Ratios are the peer's time over fleetcap's (above 1: fleetcap is faster) and",
-  "fleetcap's time over the fleetcap of before issue 17 (issue 17's bar: at most 1.20 with metadata on).",
+  "fleetcap's time over the fleetcap of before issue 17 (issue 17's bar: at most 1.20 with metadata on)." +
+    (compiled ? ' "compiled" is cli/dist/main.js (npm run build), the form the image runs.' : ''),
   '',
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; load average ${startLoad.toFixed(1)} at the start,` +
     ` ${endLoad.toFixed(1)} at the end. Node ${process.version}, ` +
@@ -184,14 +210,20 @@ const lines = [
   '',
   '| input | packets | sessions | ' +
     tools.map((t) => t.name).join(' | ') +
-    ' | × ndpiReader | × tshark | vs before #17, metadata (no metadata) |',
-  `|---|---|---|${tools.map(() => '---|').join('')}---|---|---|`,
+    ' | × ndpiReader | × tshark |' +
+    (compiled ? ' compiled: × ndpiReader | compiled: × tshark |' : '') +
+    ' vs before #17, metadata (no metadata) |',
+  `|---|---|---|${tools.map(() => '---|').join('')}---|---|${compiled ? '---|---|' : ''}---|`,
   ...results.map(
     (r) =>
       `| ${r.input} | ${r.packets} | ${r.sessions} | ` +
       tools.map((t) => s2(r.tools[t.name]!)).join(' | ') +
       ` | ${f2(r.ratios.ndpiReader.wall)} (${f2(r.ratios.ndpiReader.cpu)})` +
       ` | ${f2(r.ratios.tshark.wall)} (${f2(r.ratios.tshark.cpu)})` +
+      (compiled
+        ? ` | ${f2(r.ratios.compiledNdpiReader.wall)} (${f2(r.ratios.compiledNdpiReader.cpu)})` +
+          ` | ${f2(r.ratios.compiledTshark.wall)} (${f2(r.ratios.compiledTshark.cpu)})`
+        : '') +
       ` | ${f2(r.ratios.metadataVsBefore17.wall)} (${f2(r.ratios.noMetadataVsBefore17.wall)})` +
       ` cpu ${f2(r.ratios.metadataVsBefore17.cpu)} (${f2(r.ratios.noMetadataVsBefore17.cpu)}) |`,
   ),

@@ -67,14 +67,34 @@ function isRedisReply(b: Uint8Array): boolean {
   return /^([+-][^\r\n]{0,200}|:-?\d{1,19}|\$-?\d{1,9}|\*-?\d{1,5})\r\n/.test(ascii(b, 0, Math.min(b.length, 220)));
 }
 
+// Each test below first checks the one byte its pattern must start with, so that a binary or unknown stream (most
+// of what reaches this) costs no text conversion and no regular expression.
+const STAR = 0x2a;
+const isLetter = (c: number | undefined) => c !== undefined && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
+/** The first bytes of what isRedisReply accepts: + - : $ *. */
+const isRespReplyStart = (c: number | undefined) => c === 0x2b || c === 0x2d || c === 0x3a || c === 0x24 || c === STAR;
+/** The first bytes of the greetings below: "220", "+OK", "* OK". */
+const isGreetingStart = (c: number | undefined) => c === 0x32 || c === 0x2b || c === STAR;
+
 export function bannerService(o: Openings): Service | undefined {
   if (isMysqlGreeting(o.server)) return 'mysql';
   if (isPostgresStartup(o.client)) return 'postgresql';
-  if (isRedisCommand(o.client) || (isRedisCommand(o.server) && o.client.length === 0)) return 'redis';
+  if (
+    (o.client[0] === STAR && isRedisCommand(o.client)) ||
+    (o.client.length === 0 && o.server[0] === STAR && isRedisCommand(o.server))
+  ) {
+    return 'redis';
+  }
   // An inline command ("PING") answered in RESP: the client spoke first, so it is no POP3 greeting.
-  if (!o.serverFirst && /^[A-Za-z]{3,16}( [^\r\n]*)?\r\n/.test(ascii(o.client, 0, Math.min(o.client.length, 256)))) {
+  if (
+    !o.serverFirst &&
+    isLetter(o.client[0]) &&
+    isRespReplyStart(o.server[0]) &&
+    /^[A-Za-z]{3,16}( [^\r\n]*)?\r\n/.test(ascii(o.client, 0, Math.min(o.client.length, 256)))
+  ) {
     if (isRedisReply(o.server)) return 'redis';
   }
+  if (!isGreetingStart(o.server[0])) return undefined;
   const greeting = firstLine(o.server);
   const command = firstLine(o.client).toUpperCase();
   // The server's stream starts with its greeting even when the client spoke first (a slow server).

@@ -170,12 +170,23 @@ function recognise(a: DirectionStream, b: DirectionStream): Recognised | undefin
 }
 
 function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
-  const messages = session.packets.filter((p) => p.payload.length > 0).map((p) => p.payload);
-  if (messages.length === 0) return;
+  // Decided from the first two datagrams with payload, before any list is made: most UDP sessions are not DNS.
+  const packets = session.packets;
   // On a DNS port a message that starts like DNS but does not parse is still DNS, with the reason counted.
-  const dnsPort =
-    EXPECTED_BY_PORT.get(session.responderPort) === 'dns' || EXPECTED_BY_PORT.get(session.initiatorPort) === 'dns';
-  if (!messages.slice(0, 2).some((m) => looksLikeDns(m) || (dnsPort && looksLikeDnsHeader(m)))) return;
+  let dnsPort: boolean | undefined;
+  let looked = 0;
+  let dns = false;
+  for (let i = 0; i < packets.length && looked < 2 && !dns; i++) {
+    const m = packets[i]!.payload;
+    if (m.length === 0) continue;
+    looked++;
+    dnsPort ??=
+      EXPECTED_BY_PORT.get(session.responderPort) === 'dns' || EXPECTED_BY_PORT.get(session.initiatorPort) === 'dns';
+    dns = looksLikeDns(m) || (dnsPort && looksLikeDnsHeader(m));
+  }
+  if (!dns) return;
+  const messages: Uint8Array[] = [];
+  for (const p of packets) if (p.payload.length > 0) messages.push(p.payload);
   metadata.service = 'dns';
   metadata.dns = parseDnsMessages(messages, findings);
   if (metadata.dns.rcode === undefined && metadata.dns.queries > 0 && session.morePackets) findings.needs('dns.rcode');
