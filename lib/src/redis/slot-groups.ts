@@ -4,9 +4,10 @@
 // (lib/src/session-store/layout.ts), so one item's commands are always one slot. The callers' commands are idempotent
 // (appends are deduplicated by batch, finishes by occurrence, records by version, reads are reads): a round that
 // fails because the slot map changed under it (a failover) is sent again once the map is refreshed.
-import calculateSlot from 'cluster-key-slot';
+
 import { type ChainableCommander, Cluster } from 'ioredis';
 import type { RedisClient } from './connect.ts';
+import { keySlot } from './key-slot.ts';
 
 export type CommandResult = [Error | null, unknown];
 
@@ -44,7 +45,7 @@ export async function pipelineByItem<T>(
   for (let attempt = 1; pending.length > 0; attempt++) {
     const groups = new Map<string, number[]>();
     for (const i of pending) {
-      const slot = calculateSlot(slotKey(items[i]!));
+      const slot = keySlot(slotKey(items[i]!));
       const node = redis.slots[slot]?.[0] ?? `slot ${slot}`;
       const group = groups.get(node);
       if (group) group.push(i);
