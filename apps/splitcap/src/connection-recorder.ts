@@ -6,7 +6,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
 import { type ConnPacket, ConnRecord } from '@fleetcap/lib/session-record/conn-state';
-import type { RecordChange, RecordRead, RecordStore, RecordWrite } from '@fleetcap/lib/session-store/record-store';
+import type {
+  PipelineStep,
+  RecordChange,
+  RecordRead,
+  RecordStore,
+  RecordWrite,
+} from '@fleetcap/lib/session-store/record-store';
 import { RecordFormatError } from '@fleetcap/lib/session-store/record-store';
 import type { Logger } from 'pino';
 import {
@@ -150,11 +156,20 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
-  /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
+  /** The first round's reads of `record`, to be queued behind the batch's appends (SessionWriter.appendThen). */
+  readStep(agent: string, sessions: BatchSession[]): PipelineStep<Array<RecordRead | RecordFormatError>> {
+    return this.store.readStep(sessions.map((s) => ({ agent, key: s.key })));
+  }
+
+  /**
+   * Adds every packet of the batch to its session's record; returns how many sessions had each outcome. `firstReads`:
+   * the records as readStep read them behind the appends (saves a round trip); a later round reads them itself.
+   */
   async record(
     agent: string,
     batchId: string,
     sessions: BatchSession[],
+    firstReads?: Array<RecordRead | RecordFormatError>,
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
     const count = (outcome: RecordOutcome, packets: number) => {
@@ -178,7 +193,10 @@ export class ConnectionRecorder {
       }
       // Two uploads of one agent's consecutive batches touch the same records: a little jitter separates them.
       if (attempt > 1) await sleep(Math.random() * 5 * attempt);
-      const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
+      const reads =
+        attempt === 1 && firstReads !== undefined && firstReads.length === pending.length
+          ? firstReads
+          : await this.store.read(pending.map((s) => ({ agent, key: s.key })));
       const writes: RecordWrite[] = [];
       const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
       for (const [i, read] of reads.entries()) {

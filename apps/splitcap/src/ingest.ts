@@ -64,9 +64,16 @@ export class Ingest {
       return { ...this.summary(batch), duplicate: true };
     }
     // The packet store first, then the connection records: a record lists a batch id only once the append ran for
-    // it, which is how the append script knows a retried batch whose occurrence is finished already.
-    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
-    await this.recorder?.record(agent, batchId, [...batch.sessions.values()]);
+    // it, which is how the append script knows a retried batch whose occurrence is finished already. The records are
+    // read in the appends' round trip, behind them (ARCHITECTURE "Ingest round trips").
+    const sessions = [...batch.sessions.values()];
+    const { outcomes, after: records } = await this.store.appendThen(
+      agent,
+      batchId,
+      sessions,
+      this.recorder?.readStep(agent, sessions),
+    );
+    await this.recorder?.record(agent, batchId, sessions, records);
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);

@@ -2,7 +2,7 @@
 // compare-and-set by splitcap (record-connection-2.lua), claimed and released by the session-worker's sweeper
 // (complete-record-2.lua). A record is ConnRecord.serialize() of lib/src/session-record/conn-state.ts: the same code
 // computes conn_state and history here and in `fleetcap sessions`.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { RECORD, type StoredSessionName, sessionKeys } from './layout.ts';
 import { defineSessionScripts, scriptPipeline } from './scripts.ts';
 
@@ -64,6 +64,52 @@ function parseStored(name: StoredSessionName, values: Array<string | null>): Sto
   };
 }
 
+/** Results of a pipeline, as ioredis gives them. */
+export type PipelineReplies = Array<[Error | null, unknown]>;
+
+/** Commands queued on a pipeline another step owns, and how their replies (from `offset` on) are read. */
+export interface PipelineStep<T> {
+  queue(pipeline: ChainableCommander): void;
+  /** Replies this step queued: how many, and their reading. */
+  replies: number;
+  read(replies: PipelineReplies, offset: number): T;
+}
+
+/**
+ * Reading the records (and done markers) of these sessions as part of someone else's pipeline (splitcap reads them
+ * behind its appends, in the same round trip: the reads then see the appends, as a separate round trip after them
+ * would). Read in order; a record that does not parse is a RecordFormatError.
+ */
+export function recordReadStep(
+  prefix: string,
+  names: StoredSessionName[],
+): PipelineStep<Array<RecordRead | RecordFormatError>> {
+  return {
+    replies: names.length * 2,
+    queue(pipeline) {
+      for (const n of names) {
+        const k = sessionKeys(n, prefix);
+        pipeline.hmget(k.record, ...FIELDS);
+        pipeline.exists(k.done);
+      }
+    },
+    read(results, offset) {
+      return names.map((name, i) => {
+        const [recordErr, values] = results[offset + i * 2]!;
+        const [doneErr, done] = results[offset + i * 2 + 1]!;
+        const err = recordErr ?? doneErr;
+        if (err) throw err;
+        try {
+          return { record: parseStored(name, values as Array<string | null>), done: done === 1 };
+        } catch (e) {
+          if (e instanceof RecordFormatError) return e;
+          throw e;
+        }
+      });
+    },
+  };
+}
+
 /** The records (and done markers) of these sessions, in order; a record that does not parse is a RecordFormatError. */
 export async function readRecords(
   redis: Redis,
@@ -71,25 +117,10 @@ export async function readRecords(
   names: StoredSessionName[],
 ): Promise<Array<RecordRead | RecordFormatError>> {
   if (names.length === 0) return [];
+  const step = recordReadStep(prefix, names);
   const pipeline = redis.pipeline();
-  for (const n of names) {
-    const k = sessionKeys(n, prefix);
-    pipeline.hmget(k.record, ...FIELDS);
-    pipeline.exists(k.done);
-  }
-  const results = (await pipeline.exec()) ?? [];
-  return names.map((name, i) => {
-    const [recordErr, values] = results[i * 2]!;
-    const [doneErr, done] = results[i * 2 + 1]!;
-    const err = recordErr ?? doneErr;
-    if (err) throw err;
-    try {
-      return { record: parseStored(name, values as Array<string | null>), done: done === 1 };
-    } catch (e) {
-      if (e instanceof RecordFormatError) return e;
-      throw e;
-    }
-  });
+  step.queue(pipeline);
+  return step.read((await pipeline.exec()) ?? [], 0);
 }
 
 /** A record change of one session of an agent's batch (see record-connection-2.lua). */
@@ -117,6 +148,11 @@ export class RecordStore {
 
   read(names: StoredSessionName[]) {
     return readRecords(this.redis, this.prefix, names);
+  }
+
+  /** The same reads, to be queued on another pipeline (SessionWriter.appendThen). */
+  readStep(names: StoredSessionName[]) {
+    return recordReadStep(this.prefix, names);
   }
 
   /** The writes, as one pipelined round; each says whether it was written or must be read again (stale). */

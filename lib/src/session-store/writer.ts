@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis';
 import type { ScheduleReason } from '../queue/session-message.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
+import type { PipelineStep } from './record-store.ts';
 import { defineSessionScripts, scriptPipeline } from './scripts.ts';
 
 /** One batch's packets of one session, prepared for the append script (see its header). */
@@ -72,6 +73,19 @@ export class SessionWriter {
   }
 
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
+    return (await this.appendThen(agent, batchId, sessions)).outcomes;
+  }
+
+  /**
+   * The appends, then `after`'s commands in the same pipeline: one round trip. Redis runs a connection's commands in
+   * order, so `after` sees every append done (splitcap reads the connection records this way).
+   */
+  async appendThen<T = undefined>(
+    agent: string,
+    batchId: string,
+    sessions: Iterable<SessionAppend>,
+    after?: PipelineStep<T>,
+  ): Promise<{ outcomes: AppendOutcome[]; after: T | undefined }> {
     const pipeline = scriptPipeline(this.redis);
     const order: string[] = [];
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
@@ -95,10 +109,11 @@ export class SessionWriter {
       );
       order.push(s.key);
     }
-    if (order.length === 0) return [];
+    if (order.length === 0) return { outcomes: [], after: undefined };
+    after?.queue(pipeline);
     const results = await pipeline.exec();
     if (!results) throw new Error('Redis pipeline was discarded');
-    return results.map(([err, value], i) => {
+    const outcomes = results.slice(0, order.length).map(([err, value], i) => {
       if (err) throw new Error(`append script failed for session ${order[i]}: ${err.message}`);
       const [status, appended, dropped, reasons, occurrence, communityId] = value as [
         string,
@@ -118,5 +133,6 @@ export class SessionWriter {
         communityId,
       };
     });
+    return { outcomes, after: after?.read(results, order.length) };
   }
 }
