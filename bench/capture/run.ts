@@ -249,9 +249,18 @@ const show = (s: StepResult) =>
   `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}${clean(s) ? '' : '  <- drop'}`;
 
 /** One ramp: both tools at each rate, up until both have dropped; each tool's ceiling is its last clean rate. */
-async function ramp(pcap: string, sinkPort: number, run: number): Promise<{ sniffer: number; tcpdump: number }> {
+interface Ceilings {
+  sniffer: number;
+  tcpdump: number;
+  /** The tool never dropped: the generator, not the capture, set its figure (a lower bound of its ceiling). */
+  snifferBound: boolean;
+  tcpdumpBound: boolean;
+}
+
+async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilings> {
   const ceiling = { sniffer: 0, tcpdump: 0 };
   const done = { sniffer: false, tcpdump: false };
+  let generatorPeak = 0;
   for (let target = startPps; target <= maxPps && !(done.sniffer && done.tcpdump); target *= factor) {
     for (const tool of ['tcpdump', 'sniffer'] as const) {
       if (done[tool]) continue;
@@ -265,9 +274,12 @@ async function ramp(pcap: string, sinkPort: number, run: number): Promise<{ snif
         console.log(`  (the generator reached ${Math.round(s.pps)} of ${Math.round(target)} pps)`);
       if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
       else done[tool] = true;
+      generatorPeak = Math.max(generatorPeak, s.pps);
     }
+    // Rates the generator cannot come near: it is the limit, not the capture.
+    if (target > generatorPeak * 2.5) break;
   }
-  return ceiling;
+  return { ...ceiling, snifferBound: !done.sniffer, tcpdumpBound: !done.tcpdump };
 }
 
 /** VmRSS of a process and its children (the sniffer and its tcpdump), MiB. */
@@ -319,11 +331,14 @@ try {
   const pcap = join(pair.dir, 'replay.pcap');
   writeFileSync(pcap, syntheticCapture(specs, 4242).pcap);
   const sinkPort = await startSink();
-  const ceilings: Array<{ sniffer: number; tcpdump: number }> = [];
+  const ceilings: Ceilings[] = [];
   for (let run = 0; run < runs; run++) {
     console.log(`ramp ${run + 1} of ${runs}: from ${startPps} pps, x${factor} per step, ${stepSeconds} s per step`);
     const c = await ramp(pcap, sinkPort, run);
-    console.log(`  ceilings: sniffer ${Math.round(c.sniffer)} pps, tcpdump ${Math.round(c.tcpdump)} pps`);
+    const bound = (b: boolean) => (b ? " (no drop: the generator's limit, a lower bound)" : '');
+    console.log(
+      `  ceilings: sniffer ${Math.round(c.sniffer)} pps${bound(c.snifferBound)}, tcpdump ${Math.round(c.tcpdump)} pps${bound(c.tcpdumpBound)}`,
+    );
     ceilings.push(c);
   }
   const sniffer = median(ceilings.map((c) => c.sniffer));
@@ -350,6 +365,8 @@ try {
       tcpdump: Math.round(tcpdump),
       ratio: Number((sniffer / tcpdump).toFixed(3)),
       runs,
+      snifferBound: ceilings.some((c) => c.snifferBound),
+      tcpdumpBound: ceilings.some((c) => c.tcpdumpBound),
       ceilings,
       ...(rss && rssFirst
         ? {

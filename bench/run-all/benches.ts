@@ -156,6 +156,8 @@ export const BENCHES: BenchSpec[] = [
         tcpdump: number;
         ratio: number;
         runs: number;
+        snifferBound?: boolean;
+        tcpdumpBound?: boolean;
         rssMiB?: number;
         rssSeconds?: number;
         rssGrowth?: number;
@@ -163,11 +165,13 @@ export const BENCHES: BenchSpec[] = [
       const rows: BenchRow[] = [
         {
           measure: `capture zero-drop ceiling on a veth pair, same generator (median of ${r.runs})`,
-          fleetcap: `sniffer ${k(r.sniffer)} packets/s`,
-          peer: `\`tcpdump -w /dev/null\` ${k(r.tcpdump)} packets/s`,
-          ratio: x2(r.ratio),
+          fleetcap: `sniffer ${r.snifferBound ? '≥ ' : ''}${k(r.sniffer)} packets/s`,
+          peer: `\`tcpdump -w /dev/null\` ${r.tcpdumpBound ? '≥ ' : ''}${k(r.tcpdump)} packets/s`,
+          ratio: r.tcpdumpBound
+            ? `${x2(r.ratio)} (tcpdump never dropped: the generator was the limit, no ceiling ratio)`
+            : `${r.snifferBound ? '≥ ' : ''}${x2(r.ratio)}`,
           goal: '≥ 0.8 × (goal 1.0 ×)',
-          met: r.ratio >= 0.8,
+          ...(r.tcpdumpBound ? {} : { met: r.ratio >= 0.8 }),
         },
       ];
       if (r.rssMiB !== undefined)
