@@ -97,66 +97,77 @@ function runBench(bench: BenchSpec): Promise<Outcome> {
 const facts = machineFacts(root);
 const startedAt = new Date();
 const outcomes: Outcome[] = [];
-for (const bench of chosen) outcomes.push(await runBench(bench));
-
-const shown = (argv: string[]) =>
-  argv
-    .map((a) => (a.startsWith(root) ? relative(root, a) || '.' : a.startsWith(logDir) ? a.replace(logDir, '$LOGS') : a))
-    .join(' ');
-const cell = (s: string | undefined) => (s ?? '—').replace(/\|/g, '\\|');
-const lines: string[] = [
-  '# Benchmarks: fleetcap against its peers, measured side by side (bench/run-all.sh)',
-  '',
-  `Written by \`bash bench/run-all.sh${short ? ' --short' : ''}${only.length ? ` --only ${only.join(',')}` : ''}${skip.length ? ` --skip ${skip.join(',')}` : ''}\`` +
-    ` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (${short ? 'short mode: fewer runs and smaller inputs' : 'full mode'}).`,
-  'Each bench is its own process under `nice -n 10`; each peer is measured in the same bench run as fleetcap, on the',
-  "same servers and inputs, and the figures are medians over the bench's runs. Ratios: above 1 is better for fleetcap",
-  "(its rate over the peer's, or the peer's time over fleetcap's).",
-  '',
-  '| measure | fleetcap | peer, same run | ratio | goal | met |',
-  '|---|---|---|---|---|---|',
-];
-for (const o of outcomes) {
-  if (o.rows.length === 0) {
-    const why = o.exitCode !== 0 ? `failed (exit ${o.exitCode})` : `no figures read: ${o.error ?? 'unknown'}`;
-    lines.push(`| ${cell(o.bench.title)} | ${why}; log \`${o.log}\` | | | ${cell(o.bench.goal)} | no |`);
-    continue;
-  }
-  for (const r of o.rows) {
-    const met = r.met === undefined ? '—' : r.met ? 'yes' : 'no';
-    const failed = o.exitCode !== 0 ? ` (bench exit ${o.exitCode})` : '';
-    lines.push(
-      `| ${cell(r.measure)} | ${cell(r.fleetcap)}${failed} | ${cell(r.peer)} | ${cell(r.ratio)} | ${cell(r.goal)} | ${met} |`,
-    );
-  }
-}
-lines.push(
-  '',
-  '## Machine and versions',
-  '',
-  `- ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${facts.kernel}`,
-  `- shared with other work: load average (1 min) at each bench's start and end is in the table below`,
-  `- fleetcap ${facts.commit}; Node ${process.version}`,
-  ...facts.versions.map((v) => `- ${v}`),
-  '',
-  '## Runs',
-  '',
-  '| bench | command | exit | wall s | load at start → end |',
-  '|---|---|---|---|---|',
-  ...outcomes.map(
-    (o) =>
-      `| ${o.bench.name} | \`${cell(shown(o.argv))}\` | ${o.exitCode} | ${o.seconds.toFixed(0)} | ${o.loadBefore.toFixed(1)} → ${o.loadAfter.toFixed(1)} |`,
-  ),
-  '',
-  `Logs of this run: \`${logDir}\` (not kept in the repository). Each bench's own summary follows.`,
-  '',
-);
-for (const o of outcomes) {
-  const text = existsSync(o.log) ? readFileSync(o.log, 'utf8') : '';
-  const summary = o.bench.summary(text);
-  lines.push(`### ${o.bench.name}`, '', '```', summary.trim() || '(nothing printed)', '```', '');
-}
 const out = resolve(values.out!);
-writeFileSync(out, `${lines.join('\n')}`);
+
+/** RESULTS.md from the benches run so far: written after each one, so that a run cut short still leaves its table. */
+function writeResults(): void {
+  const shown = (argv: string[]) =>
+    argv
+      .map((a) =>
+        a.startsWith(root) ? relative(root, a) || '.' : a.startsWith(logDir) ? a.replace(logDir, '$LOGS') : a,
+      )
+      .join(' ');
+  const cell = (s: string | undefined) => (s ?? '—').replace(/\|/g, '\\|');
+  const lines: string[] = [
+    '# Benchmarks: fleetcap against its peers, measured side by side (bench/run-all.sh)',
+    '',
+    `Written by \`bash bench/run-all.sh${short ? ' --short' : ''}${only.length ? ` --only ${only.join(',')}` : ''}${skip.length ? ` --skip ${skip.join(',')}` : ''}\`` +
+      ` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (${short ? 'short mode: fewer runs and smaller inputs' : 'full mode'}).`,
+    'Each bench is its own process under `nice -n 10`; each peer is measured in the same bench run as fleetcap, on the',
+    "same servers and inputs, and the figures are medians over the bench's runs. Ratios: above 1 is better for fleetcap",
+    "(its rate over the peer's, or the peer's time over fleetcap's).",
+    '',
+    '| measure | fleetcap | peer, same run | ratio | goal | met |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const o of outcomes) {
+    if (o.rows.length === 0) {
+      const why = o.exitCode !== 0 ? `failed (exit ${o.exitCode})` : `no figures read: ${o.error ?? 'unknown'}`;
+      lines.push(`| ${cell(o.bench.title)} | ${why}; log \`${o.log}\` | | | ${cell(o.bench.goal)} | no |`);
+      continue;
+    }
+    for (const r of o.rows) {
+      const met = r.met === undefined ? '—' : r.met ? 'yes' : 'no';
+      const failed = o.exitCode !== 0 ? ` (bench exit ${o.exitCode})` : '';
+      lines.push(
+        `| ${cell(r.measure)} | ${cell(r.fleetcap)}${failed} | ${cell(r.peer)} | ${cell(r.ratio)} | ${cell(r.goal)} | ${met} |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '## Machine and versions',
+    '',
+    `- ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${facts.kernel}`,
+    `- shared with other work: load average (1 min) at each bench's start and end is in the table below`,
+    `- fleetcap ${facts.commit}; Node ${process.version}`,
+    ...facts.versions.map((v) => `- ${v}`),
+    '',
+    '## Runs',
+    '',
+    '| bench | command | exit | wall s | load at start → end |',
+    '|---|---|---|---|---|',
+    ...outcomes.map(
+      (o) =>
+        `| ${o.bench.name} | \`${cell(shown(o.argv))}\` | ${o.exitCode} | ${o.seconds.toFixed(0)} | ${o.loadBefore.toFixed(1)} → ${o.loadAfter.toFixed(1)} |`,
+    ),
+    '',
+    `Logs of this run: \`${logDir}\` (not kept in the repository). Each bench's own summary follows.`,
+    '',
+  );
+  for (const o of outcomes) {
+    const text = existsSync(o.log) ? readFileSync(o.log, 'utf8') : '';
+    const summary = o.bench.summary(text);
+    lines.push(`### ${o.bench.name}`, '', '```', summary.trim() || '(nothing printed)', '```', '');
+  }
+  const pending = chosen.slice(outcomes.length).map((b) => b.name);
+  if (pending.length > 0) lines.push(`Not run yet when this was written: ${pending.join(', ')}.`, '');
+  writeFileSync(out, `${lines.join('\n')}`);
+}
+
+for (const bench of chosen) {
+  outcomes.push(await runBench(bench));
+  writeResults();
+}
 console.log(`\nrun-all: wrote ${relative(process.cwd(), out) || out}; logs in ${logDir}`);
 process.exitCode = outcomes.every((o) => o.exitCode === 0) ? 0 : 1;

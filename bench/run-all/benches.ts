@@ -76,7 +76,10 @@ export const BENCHES: BenchSpec[] = [
     title: 'splitcap ingest into Redis (`bench/splitcap-ingest`)',
     goal: '≥ 0.5 ×',
     command: ({ short }) =>
-      node('bench/splitcap-ingest/run.ts', ...(short ? ['--runs', '3', '--seconds', '3', '--batches', '700'] : [])),
+      node(
+        'bench/splitcap-ingest/run.ts',
+        ...(short ? ['--runs', '3', '--seconds', '4', '--batches', '700', '--zadd-requests', '200000'] : []),
+      ),
     read: (out) => {
       const zadd = num(out, /\| redis-benchmark -P 64 -t zadd \| (\d+) ops\/s \|/, 'the redis-benchmark median');
       const ingest = num(out, /\| splitcap ingest [^|]*\| (\d+) packets\/s \|/, 'the splitcap median');

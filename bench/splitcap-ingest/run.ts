@@ -1,6 +1,6 @@
 // Benchmark: splitcap ingest into Redis, as a ratio of what `redis-benchmark -P 64 -t zadd` reaches on
 // the same Redis in the same run (DESIGN.md: at least 50%). Both are measured 3 times, medians quoted.
-//   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4]
+//   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4] [--runs 3] [--zadd-requests 2000000]
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     runs: { type: 'string', default: '3' },
     batches: { type: 'string', default: '1500' },
+    'zadd-requests': { type: 'string', default: '2000000' },
   },
 });
 const seconds = Number(values.seconds);
@@ -27,6 +28,7 @@ const replicas = Number(values.replicas);
 const concurrency = Number(values.concurrency);
 const runs = Number(values.runs);
 const batchesPerRun = Number(values.batches);
+const zaddRequests = Number(values['zadd-requests']);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // CPU time of each process taking part, from /proc (user + system; with `children`, waited-for children too): on a
@@ -68,7 +70,7 @@ const beamPid = rabbitPid();
 
 /** redis-benchmark's ZADD: per second, and per CPU-second of redis-benchmark and redis-server together. */
 function redisBenchmarkZadd(): { perSecond: number; perCpuSecond: number } {
-  const requests = 2_000_000;
+  const requests = zaddRequests;
   const redisBefore = cpuSeconds(redisPid);
   const selfChildrenBefore = cpuSeconds('self', true) - cpuSeconds('self');
   // The operator account of the stack's URL (Redis has no anonymous access): redis-benchmark reads no password
