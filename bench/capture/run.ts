@@ -229,11 +229,32 @@ function startSniffer(sinkPort: number, run: string): AgentProcess {
   return sniffer;
 }
 
+/**
+ * Waits until the sniffer has read what the kernel holds for it: its captured count (sent each second) stops growing
+ * (at most 30 s). A sniffer that lags behind the generator catches up here if the kernel buffer held the difference;
+ * stopping it at once would cut off packets the kernel never counted as dropped.
+ */
+async function drained(sniffer: AgentProcess): Promise<void> {
+  const captured = () => {
+    const last = [...sniffer.messages].reverse().find((m) => m.type === 'counters');
+    return (last?.counters as { captured?: number } | undefined)?.captured ?? -1;
+  };
+  const end = Date.now() + 30_000;
+  let previous = -2;
+  await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
+  while (Date.now() < end) {
+    const now = captured();
+    if (now === previous) return;
+    previous = now;
+    await new Promise((res) => setTimeout(res, 2100)); // two counter messages apart
+  }
+}
+
 async function snifferStep(pcap: string, target: number, sinkPort: number, run: string): Promise<StepResult> {
   const sniffer = startSniffer(sinkPort, run);
   await sniffer.waitFor('capturing', 30_000);
   const r = await replay(pcap, target, stepSeconds);
-  await new Promise((res) => setTimeout(res, 1500));
+  await drained(sniffer);
   const stoppedAt = sniffer.messages.length;
   await sniffer.stop(30_000);
   const stopped = [...sniffer.messages.slice(stoppedAt)]
@@ -312,7 +333,7 @@ async function rssAt(pcap: string, pps: number, sinkPort: number) {
   const timer = setInterval(() => samples.push(rssMiB(pid)), Math.max(1000, (rssSeconds * 1000) / 60));
   const r = await replaying;
   clearInterval(timer);
-  await new Promise((res) => setTimeout(res, 1500));
+  await drained(sniffer);
   const at = sniffer.messages.length;
   await sniffer.stop(30_000);
   const stopped = sniffer.messages.slice(at).find((m) => m.type === 'capture-stopped');
