@@ -12,13 +12,13 @@
 // Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
 //   node --expose-gc --import tsx --conditions=fleetcap-source bench/detectors/run.ts [--sessions 200000] [--sources 20000]
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { type SessionShape, syntheticSession } from '@fleetcap/lib/detectors/synthetic';
 import { connections } from '../../test/helpers/stack.ts';
+import { withBenchmarkLogin } from '../redis-benchmark-login.ts';
 import { DetectorRedis, procCpuSeconds } from './redis-path.ts';
 
 const { values } = parseArgs({
@@ -140,37 +140,18 @@ function redisBenchmarkZadd(redisPid: number): { perSecond: number; perCpuSecond
   const url = new URL(connections.redisUrl);
   const port = url.port || '6379';
   const requests = 1_000_000;
-  // The stack's Redis has no anonymous user, and redis-benchmark takes a password only on its command line: it gets a
-  // user of its own, made for this run with a random password (given to redis-cli on stdin, -x), allowed only ZADD on
-  // the keys redis-benchmark writes, and deleted right after. The stack's own secrets never reach a command line.
-  const operator = { ...process.env, REDISCLI_AUTH: decodeURIComponent(url.password) };
-  const cli = (args: string[], input?: string) =>
-    execFileSync('redis-cli', ['--no-auth-warning', '--user', decodeURIComponent(url.username), '-p', port, ...args], {
-      encoding: 'utf8',
-      env: operator,
-      ...(input === undefined ? {} : { input }),
-    });
-  const benchUser = `bench-${randomBytes(4).toString('hex')}`;
-  const benchPassword = randomBytes(18).toString('base64url');
-  cli(
-    ['-x', 'ACL', 'SETUSER', benchUser, 'reset', 'on', 'resetkeys', '~myzset*', '+zadd', '+ping', '+config|get'],
-    `>${benchPassword}`,
-  );
   const before = procCpuSeconds(redisPid);
-  let out: string;
-  try {
-    // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
-    out = execFileSync(
+  // The shell's /proc stat, read after redis-benchmark was waited for, holds its CPU in the children's fields.
+  const out = withBenchmarkLogin(connections.redisUrl, (user, password) =>
+    execFileSync(
       'bash',
       [
         '-c',
-        `redis-benchmark -p ${port} --user ${benchUser} -a "$BENCH_REDIS_PASSWORD" -P 64 -t zadd -n ${requests} -q -r 100000 2>&1 | grep -v 'Warning: Using a password' && echo && echo "STAT $(cat /proc/$$/stat)"`,
+        `redis-benchmark -p ${port} --user ${user} -a "$BENCH_REDIS_PASSWORD" -P 64 -t zadd -n ${requests} -q -r 100000 2>&1 | grep -v 'Warning: Using a password' && echo && echo "STAT $(cat /proc/$$/stat)"`,
       ],
-      { encoding: 'utf8', env: { ...process.env, BENCH_REDIS_PASSWORD: benchPassword } },
-    );
-  } finally {
-    cli(['ACL', 'DELUSER', benchUser]);
-  }
+      { encoding: 'utf8', env: { ...process.env, BENCH_REDIS_PASSWORD: password } },
+    ),
+  );
   const redisSeconds = procCpuSeconds(redisPid) - before;
   const m = /ZADD: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
   const stat = /^STAT (.*)$/m.exec(out)?.[1];

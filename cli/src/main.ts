@@ -42,6 +42,7 @@ const MODULES: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   },
   { commands: ['run'], load: async () => (await import('./commands/run.ts')).registerRunCommand },
   { commands: ['upload'], load: async () => (await import('./commands/upload.ts')).registerUploadCommand },
+  { commands: ['bench'], load: async () => (await import('./commands/bench.ts')).registerBenchCommand },
 ];
 
 const program = new Command();

@@ -1,0 +1,407 @@
+// Benchmark: the sniffer's zero-drop capture ceiling against `tcpdump -w /dev/null` (issue 20, part 2). Both capture
+// on one end of a veth pair in a network namespace the bench makes; the same generator (tcpreplay --pps, from the
+// other namespace, replaying one synthetic capture) steps the rate up until the first packet the kernel drops. At
+// each rate both tools are measured, one after the other; the ceiling of a tool is the highest rate it took with no
+// kernel drop and no packet missing. The ratio is the sniffer's ceiling over tcpdump's, median over --runs ramps.
+// Then the sniffer's RSS at its ceiling over --rss-seconds (issue: 5 minutes).
+//   flock -o /tmp/fleetcap-integration.lock node --import tsx --conditions=fleetcap-source bench/capture/run.ts \
+//     [--runs 3] [--step-seconds 10] [--start-pps 20000] [--factor 1.25] [--rss-seconds 300] [--short]
+// Needs root (namespaces, tcpdump), tcpdump and tcpreplay (Debian: apt-get install tcpreplay). Traffic flows only
+// between the two ends of the pair; the namespaces (fcbench-<pid>-g/-c) are removed at the end, also after a failure.
+// Both tools capture alike: snaplen 262144, the sniffer's kernel buffer (-B, FLEETCAP_CAPTURE_BUFFER_KIB default), -U.
+// The sniffer uploads to a sink in its namespace that answers 202 to every batch (splitcap's cost is not part of a
+// capture ceiling; bench/splitcap-ingest measures it).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type AgentProcess, startAgentApp, type VethPair } from '../../test/helpers/netns.ts';
+import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    'step-seconds': { type: 'string' },
+    'start-pps': { type: 'string', default: '20000' },
+    factor: { type: 'string', default: '1.25' },
+    'max-pps': { type: 'string', default: '2000000' },
+    'rss-seconds': { type: 'string' },
+    'buffer-kib': { type: 'string', default: '16384' },
+    short: { type: 'boolean', default: false },
+  },
+});
+const short = values.short === true;
+const runs = Number(values.runs ?? (short ? 1 : 3));
+// Long enough that the kernel buffer (16 MiB: some 80,000 of these packets) cannot hide a consumer that falls behind.
+const stepSeconds = Number(values['step-seconds'] ?? (short ? 5 : 10));
+const startPps = Number(values['start-pps']);
+const factor = Number(values.factor);
+const maxPps = Number(values['max-pps']);
+const rssSeconds = Number(values['rss-seconds'] ?? (short ? 30 : 300));
+const bufferKiB = Number(values['buffer-kib']);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function need(cmd: string, hint: string): void {
+  try {
+    execFileSync('which', [cmd], { stdio: 'pipe' });
+  } catch {
+    console.error(`bench/capture: ${cmd} is not installed (${hint})`);
+    process.exit(2);
+  }
+}
+if (process.getuid?.() !== 0) {
+  console.error('bench/capture: needs root (network namespaces and packet capture)');
+  process.exit(2);
+}
+need('tcpreplay', 'apt-get install tcpreplay');
+need('tcpdump', 'apt-get install tcpdump');
+
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+const tag = `fcbench-${process.pid}`;
+const pair: VethPair = {
+  nsA: `${tag}-g`,
+  nsB: `${tag}-c`,
+  devA: `fcbg${process.pid % 100000}`,
+  devB: `fcbc${process.pid % 100000}`,
+  addrA: '10.251.0.1',
+  addrB: '10.251.0.2',
+  dir: mkdtempSync(join(tmpdir(), `${tag}-`)),
+  children: [],
+  nextSourcePort: 20000,
+};
+
+function teardown(): void {
+  for (const c of pair.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const ns of [pair.nsA, pair.nsB]) {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {}
+      }
+      ip('netns', 'del', ns);
+    } catch {}
+  }
+  rmSync(pair.dir, { recursive: true, force: true });
+}
+process.once('SIGINT', () => {
+  teardown();
+  process.exit(130);
+});
+
+function setup(): void {
+  ip('netns', 'add', pair.nsA);
+  ip('netns', 'add', pair.nsB);
+  ip('link', 'add', pair.devA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.devB, 'netns', pair.nsB);
+  for (const [ns, dev, addr] of [
+    [pair.nsA, pair.devA, pair.addrA],
+    [pair.nsB, pair.devB, pair.addrB],
+  ] as const) {
+    ip('-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev);
+    ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+}
+
+function spawnIn(ns: string, cmd: string, args: string[]): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  pair.children.push(child);
+  return child;
+}
+
+function collect(child: ChildProcess): { text: () => string; exited: Promise<number | null> } {
+  let text = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { text: () => text, exited };
+}
+
+async function waitFor(what: string, check: () => boolean, ms: number, output: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what} not ready in ${ms} ms: ${output().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+interface Replay {
+  sent: number;
+  pps: number;
+}
+
+/** The generator: tcpreplay at `pps` for `seconds`, looping the capture; returns what it says it sent. */
+async function replay(pcap: string, pps: number, seconds: number): Promise<Replay> {
+  const child = spawnIn(pair.nsA, 'tcpreplay', [
+    '-q',
+    '-i',
+    pair.devA,
+    `--pps=${Math.round(pps)}`,
+    // Ten packets per timing slot: tcpreplay's own timing costs less, the rate is the same.
+    '--pps-multi=10',
+    '--loop=0',
+    `--duration=${seconds}`,
+    '--preload-pcap',
+    pcap,
+  ]);
+  const out = collect(child);
+  const code = await out.exited;
+  const text = out.text();
+  const sent = /Actual: (\d+) packets/.exec(text);
+  const rated = /Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps/.exec(text);
+  if (code !== 0 || !sent || !rated) throw new Error(`tcpreplay exited with ${code}: ${text.slice(-1500)}`);
+  return { sent: Number(sent[1]), pps: Number(rated[1]) };
+}
+
+interface StepResult {
+  tool: string;
+  target: number;
+  pps: number;
+  sent: number;
+  seen: number;
+  kernelDrops: number;
+}
+
+const captureArgs = ['-i', pair.devB, '-s', '262144', '-B', String(bufferKiB), '-U'];
+
+async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
+  const child = spawnIn(pair.nsB, 'tcpdump', [...captureArgs, '-w', '/dev/null']);
+  const out = collect(child);
+  await waitFor('tcpdump', () => /listening on/.test(out.text()), 10_000, out.text);
+  const r = await replay(pcap, target, stepSeconds);
+  await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
+  child.kill('SIGINT');
+  await out.exited;
+  const text = out.text();
+  const captured = /(\d+) packets? captured/.exec(text);
+  const drops = /(\d+) packets? dropped by kernel/.exec(text);
+  if (!captured || !drops) throw new Error(`tcpdump printed no statistics: ${text.slice(-1000)}`);
+  return {
+    tool: 'tcpdump',
+    target,
+    pps: r.pps,
+    sent: r.sent,
+    seen: Number(captured[1]),
+    kernelDrops: Number(drops[1]),
+  };
+}
+
+/** A sink in the capture namespace that takes every batch (202), so that the sniffer's uploads never back up. */
+const SINK = `
+  const http = require('http');
+  const s = http.createServer((req, res) => { let n = 0; req.on('data', (c) => { n += c.length; }); req.on('end', () => {
+    res.writeHead(202, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ batchId: req.headers['x-fleetcap-batch'] || '', duplicate: false, packetsRead: 0, packetsStored: 0, sessions: 0, scheduled: {}, skipped: {} }));
+  }); });
+  s.listen(0, '127.0.0.1', () => process.stdout.write('port ' + s.address().port + '\\n'));`;
+
+async function startSink(): Promise<number> {
+  const child = spawnIn(pair.nsB, process.execPath, ['-e', SINK]);
+  const out = collect(child);
+  await waitFor('upload sink', () => /port \d+/.test(out.text()), 10_000, out.text);
+  return Number(/port (\d+)/.exec(out.text())![1]);
+}
+
+function startSniffer(sinkPort: number, run: string): AgentProcess {
+  const config = {
+    agentId: `bench-capture-${run}`,
+    device: pair.devB,
+    bpfFilter: '',
+    splitcapUrl: `http://127.0.0.1:${sinkPort}`,
+    revision: 1,
+  };
+  const sniffer = startAgentApp(pair, pair.nsB, 'sniffer', root, {
+    FLEETCAP_AGENT_CONFIG: JSON.stringify(config),
+    FLEETCAP_AGENT_TOKEN: 'bench-capture-token',
+    FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
+    FLEETCAP_SPOOL_DIR: join(pair.dir, `spool-${run}`),
+    FLEETCAP_CAPTURE_BUFFER_KIB: String(bufferKiB),
+    FLEETCAP_LOG_LEVEL: 'warn',
+  });
+  return sniffer;
+}
+
+/**
+ * Waits until the sniffer has read what the kernel holds for it: its captured count (sent each second) stops growing
+ * (at most 30 s). A sniffer that lags behind the generator catches up here if the kernel buffer held the difference;
+ * stopping it at once would cut off packets the kernel never counted as dropped.
+ */
+async function drained(sniffer: AgentProcess): Promise<void> {
+  const captured = () => {
+    const last = [...sniffer.messages].reverse().find((m) => m.type === 'counters');
+    return (last?.counters as { captured?: number } | undefined)?.captured ?? -1;
+  };
+  const end = Date.now() + 30_000;
+  let previous = -2;
+  await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
+  while (Date.now() < end) {
+    const now = captured();
+    if (now === previous) return;
+    previous = now;
+    await new Promise((res) => setTimeout(res, 2100)); // two counter messages apart
+  }
+}
+
+async function snifferStep(pcap: string, target: number, sinkPort: number, run: string): Promise<StepResult> {
+  const sniffer = startSniffer(sinkPort, run);
+  await sniffer.waitFor('capturing', 30_000);
+  const r = await replay(pcap, target, stepSeconds);
+  await drained(sniffer);
+  const stoppedAt = sniffer.messages.length;
+  await sniffer.stop(30_000);
+  const stopped = [...sniffer.messages.slice(stoppedAt)]
+    .reverse()
+    .find((m) => m.type === 'capture-stopped' || m.type === 'stopped');
+  if (!stopped) throw new Error(`the sniffer sent no counters at its stop: ${sniffer.output().slice(-2000)}`);
+  const c = stopped.counters as { captured: number; kernelDrops: number };
+  return { tool: 'sniffer', target, pps: r.pps, sent: r.sent, seen: c.captured, kernelDrops: c.kernelDrops };
+}
+
+const clean = (s: StepResult) => s.kernelDrops === 0 && s.seen >= s.sent;
+const show = (s: StepResult) =>
+  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}${clean(s) ? '' : '  <- drop'}`;
+
+/** One ramp: both tools at each rate, up until both have dropped; each tool's ceiling is its last clean rate. */
+interface Ceilings {
+  sniffer: number;
+  tcpdump: number;
+  /** The tool never dropped: the generator, not the capture, set its figure (a lower bound of its ceiling). */
+  snifferBound: boolean;
+  tcpdumpBound: boolean;
+}
+
+async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilings> {
+  const ceiling = { sniffer: 0, tcpdump: 0 };
+  const done = { sniffer: false, tcpdump: false };
+  let generatorPeak = 0;
+  for (let target = startPps; target <= maxPps && !(done.sniffer && done.tcpdump); target *= factor) {
+    for (const tool of ['tcpdump', 'sniffer'] as const) {
+      if (done[tool]) continue;
+      const s =
+        tool === 'tcpdump'
+          ? await tcpdumpStep(pcap, target)
+          : await snifferStep(pcap, target, sinkPort, `${run}-${Math.round(target)}`);
+      console.log(show(s));
+      // The generator's own ceiling: a rate it does not reach is not a step up.
+      if (s.pps < target * 0.9)
+        console.log(`  (the generator reached ${Math.round(s.pps)} of ${Math.round(target)} pps)`);
+      if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
+      else done[tool] = true;
+      generatorPeak = Math.max(generatorPeak, s.pps);
+    }
+    // Rates the generator cannot come near: it is the limit, not the capture.
+    if (target > generatorPeak * 2.5) break;
+  }
+  return { ...ceiling, snifferBound: !done.sniffer, tcpdumpBound: !done.tcpdump };
+}
+
+/** VmRSS of a process and its children (the sniffer and its tcpdump), MiB. */
+function rssMiB(pid: number): number {
+  const pids = [pid];
+  try {
+    pids.push(
+      ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number),
+    );
+  } catch {}
+  let kib = 0;
+  for (const p of pids) {
+    try {
+      const status = execFileSync('cat', [`/proc/${p}/status`], { encoding: 'utf8' });
+      kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {}
+  }
+  return kib / 1024;
+}
+
+async function rssAt(pcap: string, pps: number, sinkPort: number) {
+  const sniffer = startSniffer(sinkPort, 'rss');
+  await sniffer.waitFor('capturing', 30_000);
+  const pid = sniffer.child.pid!;
+  const samples: number[] = [];
+  const replaying = replay(pcap, pps, rssSeconds);
+  const timer = setInterval(() => samples.push(rssMiB(pid)), Math.max(1000, (rssSeconds * 1000) / 60));
+  const r = await replaying;
+  clearInterval(timer);
+  await drained(sniffer);
+  const at = sniffer.messages.length;
+  await sniffer.stop(30_000);
+  const stopped = sniffer.messages.slice(at).find((m) => m.type === 'capture-stopped');
+  const c = (stopped?.counters ?? { captured: 0, kernelDrops: -1 }) as { captured: number; kernelDrops: number };
+  return { samples, sent: r.sent, pps: r.pps, seen: c.captured, kernelDrops: c.kernelDrops };
+}
+
+const loadStart = loadavg()[0]!;
+setup();
+try {
+  // 4,000 sessions (TCP and UDP) of 10 packets: 40,000 packets of 54-264 bytes, replayed in a loop.
+  const specs = Array.from({ length: 4000 }, (_, i) => ({
+    proto: i % 4 === 0 ? ('udp' as const) : ('tcp' as const),
+    packets: 10,
+  }));
+  const pcap = join(pair.dir, 'replay.pcap');
+  writeFileSync(pcap, syntheticCapture(specs, 4242).pcap);
+  const sinkPort = await startSink();
+  const ceilings: Ceilings[] = [];
+  for (let run = 0; run < runs; run++) {
+    console.log(`ramp ${run + 1} of ${runs}: from ${startPps} pps, x${factor} per step, ${stepSeconds} s per step`);
+    const c = await ramp(pcap, sinkPort, run);
+    const bound = (b: boolean) => (b ? " (no drop: the generator's limit, a lower bound)" : '');
+    console.log(
+      `  ceilings: sniffer ${Math.round(c.sniffer)} pps${bound(c.snifferBound)}, tcpdump ${Math.round(c.tcpdump)} pps${bound(c.tcpdumpBound)}`,
+    );
+    ceilings.push(c);
+  }
+  const sniffer = median(ceilings.map((c) => c.sniffer));
+  const tcpdump = median(ceilings.map((c) => c.tcpdump));
+  let rss: Awaited<ReturnType<typeof rssAt>> | undefined;
+  if (rssSeconds > 0 && sniffer > 0) {
+    console.log(`sniffer RSS at ${Math.round(sniffer)} pps for ${rssSeconds} s:`);
+    rss = await rssAt(pcap, sniffer, sinkPort);
+    console.log(
+      `  RSS (sniffer + its tcpdump) first ${rss.samples[0]?.toFixed(0)} MiB, max ${Math.max(...rss.samples).toFixed(0)} MiB, last ${rss.samples.at(-1)?.toFixed(0)} MiB; sent ${rss.sent} at ${Math.round(rss.pps)} pps, seen ${rss.seen}, kernel drops ${rss.kernelDrops}`,
+    );
+  }
+  const loadEnd = loadavg()[0]!;
+  console.log('\n| measure | median of', runs, 'ramps |');
+  console.log('|---|---|');
+  console.log(`| tcpdump -w /dev/null, zero-drop ceiling | ${Math.round(tcpdump)} packets/s |`);
+  console.log(`| sniffer, zero-drop ceiling | ${Math.round(sniffer)} packets/s |`);
+  console.log(`| ratio | ${(sniffer / tcpdump).toFixed(2)} × (bar 0.8 ×, goal 1.0 ×) |`);
+  console.log(`| load average | ${loadStart.toFixed(1)} at the start, ${loadEnd.toFixed(1)} at the end |`);
+  const rssFirst = rss?.samples[0];
+  console.log(
+    `bench-result: ${JSON.stringify({
+      sniffer: Math.round(sniffer),
+      tcpdump: Math.round(tcpdump),
+      ratio: Number((sniffer / tcpdump).toFixed(3)),
+      runs,
+      snifferBound: ceilings.some((c) => c.snifferBound),
+      tcpdumpBound: ceilings.some((c) => c.tcpdumpBound),
+      ceilings,
+      ...(rss && rssFirst
+        ? {
+            rssMiB: rss.samples.at(-1),
+            rssMaxMiB: Math.max(...rss.samples),
+            rssSeconds,
+            rssGrowth: (rss.samples.at(-1)! - rssFirst) / rssFirst,
+            rssKernelDrops: rss.kernelDrops,
+          }
+        : {}),
+      loadStart,
+      loadEnd,
+    })}`,
+  );
+} finally {
+  teardown();
+}

@@ -1,0 +1,312 @@
+// The benches run-all runs, in order: how each is invoked (full and short), and how its figures are read from what it
+// prints (or writes). A bench is never changed for run-all: when a bench's output changes, its reader here changes.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One row of the table: fleetcap's figure, the peer's from the same run, and their ratio against the goal. */
+export interface BenchRow {
+  measure: string;
+  fleetcap: string;
+  peer?: string;
+  ratio?: string;
+  goal?: string;
+  /** undefined: the row has no goal to meet (a figure quoted for context). */
+  met?: boolean;
+}
+
+export interface BenchContext {
+  short: boolean;
+  /** A folder of this bench's own for files it writes. */
+  outDir: string;
+  root: string;
+}
+
+export interface BenchSpec {
+  name: string;
+  /** The row's measure when the bench gave no figures. */
+  title: string;
+  goal: string;
+  command: (c: BenchContext) => string[];
+  read: (output: string, outDir: string) => BenchRow[];
+  /** The part of the output quoted under the table. */
+  summary: (output: string) => string;
+}
+
+/** The shared lock of the stack's servers and of network namespaces (docs/OPERATIONS.md "Shared machine"). */
+export const INTEGRATION_LOCK = '/tmp/fleetcap-integration.lock';
+
+const node = (script: string, ...args: string[]) => [
+  process.execPath,
+  '--import',
+  'tsx',
+  '--conditions=fleetcap-source',
+  script,
+  ...args,
+];
+const underLock = (argv: string[]) => ['flock', '-o', INTEGRATION_LOCK, ...argv];
+
+const num = (text: string, re: RegExp, what: string): number => {
+  const m = re.exec(text);
+  if (!m) throw new Error(`cannot find ${what} in the output (${re})`);
+  return Number(m[1]!.replace(/,/g, ''));
+};
+const k = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(0)} k` : Math.round(x).toLocaleString('en-US'));
+const x2 = (r: number) => `${r.toFixed(2)} ×`;
+const lastLines = (n: number) => (output: string) => output.trimEnd().split('\n').slice(-n).join('\n');
+/** The last line `bench-result: {json}` a bench of this folder prints (the benches written with run-all do). */
+export function benchResult<T>(output: string): T {
+  const line = output
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('bench-result: '));
+  if (!line) throw new Error('the bench printed no bench-result line');
+  return JSON.parse(line.slice('bench-result: '.length)) as T;
+}
+const withoutResultLine = (n: number) => (output: string) =>
+  lastLines(n)(
+    output
+      .split('\n')
+      .filter((l) => !l.startsWith('bench-result: '))
+      .join('\n'),
+  );
+
+export const BENCHES: BenchSpec[] = [
+  {
+    name: 'splitcap-ingest',
+    title: 'splitcap ingest into Redis (`bench/splitcap-ingest`)',
+    goal: '≥ 0.5 ×',
+    command: ({ short }) =>
+      node(
+        'bench/splitcap-ingest/run.ts',
+        ...(short ? ['--runs', '3', '--seconds', '4', '--batches', '700', '--zadd-requests', '200000'] : []),
+      ),
+    read: (out) => {
+      const zadd = num(out, /\| redis-benchmark -P 64 -t zadd \| (\d+) ops\/s \|/, 'the redis-benchmark median');
+      const ingest = num(out, /\| splitcap ingest [^|]*\| (\d+) packets\/s \|/, 'the splitcap median');
+      const runs = num(out, /\| measure \| median of (\d+) runs/, 'the number of runs');
+      return [
+        {
+          measure: `splitcap ingest into Redis, 1,000-packet batches (median of ${runs})`,
+          fleetcap: `${k(ingest)} packets/s`,
+          peer: `\`redis-benchmark -P 64 -t zadd\` ${k(zadd)} ops/s`,
+          ratio: x2(ingest / zadd),
+          goal: '≥ 0.5 ×',
+          met: ingest / zadd >= 0.5,
+        },
+      ];
+    },
+    summary: lastLines(12),
+  },
+  {
+    name: 'sessionize',
+    title: 'offline sessionizing (`bench/sessionize`)',
+    goal: '≥ 0.7 × ndpiReader (goal 1.0 ×), ≥ 10 × tshark',
+    command: ({ short, outDir }) =>
+      node('bench/sessionize/run.ts', '--out', outDir, ...(short ? ['--short'] : ['--runs', '5'])),
+    read: (_out, outDir) => {
+      const file = join(outDir, 'results.json');
+      if (!existsSync(file)) throw new Error(`${file} was not written`);
+      const json = JSON.parse(readFileSync(file, 'utf8')) as {
+        runs: number;
+        results: Array<{
+          input: string;
+          packets: number;
+          tools: Record<string, { wall: number; cpu: number }>;
+          ratios: Record<string, { wall?: number; cpu?: number }>;
+        }>;
+      };
+      return json.results.slice(0, 1).flatMap((r) => {
+        const ours = r.tools.fleetcap!;
+        const peer = (name: string) => r.tools[name]!;
+        const ndpi = r.ratios.ndpiReader!;
+        const tshark = r.ratios.tshark!;
+        const when = `${r.input}, median of ${json.runs}`;
+        const time = (t: { wall: number; cpu: number }) => `${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)} s)`;
+        return [
+          {
+            measure: `offline sessionizing, ${when}: \`fleetcap sessions --json\` vs \`ndpiReader -i\``,
+            fleetcap: time(ours),
+            peer: `ndpiReader ${time(peer('ndpiReader'))}`,
+            ratio: `${x2(ndpi.wall!)} (CPU ${x2(ndpi.cpu!)})`,
+            goal: '≥ 0.7 × (goal 1.0 ×)',
+            met: ndpi.wall! >= 0.7,
+          },
+          {
+            measure: `offline sessionizing, ${when}: vs \`tshark -q -z conv,tcp -z conv,udp\``,
+            fleetcap: time(ours),
+            peer: `tshark ${time(peer('tshark'))}`,
+            ratio: `${x2(tshark.wall!)} (CPU ${x2(tshark.cpu!)})`,
+            goal: '≥ 10 ×',
+            met: tshark.wall! >= 10,
+          },
+        ];
+      });
+    },
+    summary: (out) => {
+      const i = out.lastIndexOf('# Offline sessionizing');
+      return i >= 0 ? out.slice(i) : lastLines(15)(out);
+    },
+  },
+  {
+    name: 'capture',
+    title: 'capture zero-drop ceiling (`bench/capture`)',
+    goal: '≥ 0.8 × (goal 1.0 ×)',
+    // Network namespaces and a veth pair of its own: under the shared lock, like the lab.
+    command: ({ short }) => underLock(node('bench/capture/run.ts', ...(short ? ['--short'] : []))),
+    read: (out) => {
+      const r = benchResult<{
+        sniffer: number;
+        tcpdump: number;
+        ratio: number;
+        runs: number;
+        snifferBound?: boolean;
+        tcpdumpBound?: boolean;
+        rssMiB?: number;
+        rssSeconds?: number;
+        rssGrowth?: number;
+      }>(out);
+      const rows: BenchRow[] = [
+        {
+          measure: `capture zero-drop ceiling on a veth pair, same generator (median of ${r.runs})`,
+          fleetcap: `sniffer ${r.snifferBound ? '≥ ' : ''}${k(r.sniffer)} packets/s`,
+          peer: `\`tcpdump -w /dev/null\` ${r.tcpdumpBound ? '≥ ' : ''}${k(r.tcpdump)} packets/s`,
+          ratio: r.tcpdumpBound
+            ? `${x2(r.ratio)} (tcpdump never dropped: the generator was the limit, no ceiling ratio)`
+            : `${r.snifferBound ? '≥ ' : ''}${x2(r.ratio)}`,
+          goal: '≥ 0.8 × (goal 1.0 ×)',
+          ...(r.tcpdumpBound ? {} : { met: r.ratio >= 0.8 }),
+        },
+      ];
+      if (r.rssMiB !== undefined)
+        rows.push({
+          measure: `sniffer RSS at the ceiling over ${r.rssSeconds} s`,
+          fleetcap: `${r.rssMiB.toFixed(0)} MiB at the end (${((r.rssGrowth ?? 0) * 100).toFixed(0)}% over the first sample)`,
+        });
+      return rows;
+    },
+    summary: withoutResultLine(20),
+  },
+  {
+    name: 'verdicts',
+    title: 'upload → verdict row at 1,000 sessions/s (`bench/verdicts`)',
+    goal: 'p99 < 500 ms',
+    command: ({ short }) => node('bench/verdicts/run.ts', ...(short ? ['--sessions', '5000', '--seconds', '8'] : [])),
+    read: (out) => {
+      const p99 = num(out, /latency upload -> committed row, p99 \| (\d+) ms/, 'the p99');
+      const p50 = num(out, /latency upload -> committed row, p50 \| (\d+) ms/, 'the p50');
+      const rate = num(out, /paced rate achieved \| (\d+) sessions\/s/, 'the paced rate');
+      const throughput = num(out, /\(immediate path\) \| (\d+) sessions\/s/, 'the throughput');
+      return [
+        {
+          measure: `upload → committed verdict row at ${rate} sessions/s`,
+          fleetcap: `p99 ${p99} ms (p50 ${p50} ms)`,
+          goal: 'p99 < 500 ms',
+          met: p99 < 500,
+        },
+        { measure: 'verdict throughput, splitcap → 2 workers → MariaDB', fleetcap: `${k(throughput)} sessions/s` },
+      ];
+    },
+    summary: lastLines(8),
+  },
+  {
+    name: 'config-propagation',
+    title: 'config change → sniffer capturing with it (`bench/config-propagation --listener`)',
+    goal: 'p99 < 2 s',
+    command: ({ short }) =>
+      node('bench/config-propagation/run.ts', '--listener', ...(short ? ['--updates', '20'] : [])),
+    read: (out) => {
+      const p99 = num(out, /-> sniffer capturing with the new filter\s+p50[^\n]*p99\s+([\d.]+) ms/, 'the p99');
+      const n = num(out, /config propagation from the UPDATE's commit \((\d+) updates/, 'the number of updates');
+      return [
+        {
+          measure: `SQL config change → sniffer capturing with it (${n} updates)`,
+          fleetcap: `p99 ${p99.toFixed(0)} ms`,
+          goal: 'p99 < 2 s',
+          met: p99 < 2000,
+        },
+      ];
+    },
+    summary: lastLines(9),
+  },
+  {
+    name: 'forecast',
+    title: 'forecast, HTTP, batch 256 (`bench/forecast`)',
+    goal: '≥ 20 k sessions/s',
+    command: ({ short }) => node('bench/forecast/run.ts', ...(short ? ['--runs', '3', '--seconds', '1'] : [])),
+    read: (out) => {
+      const rate = num(out, /HTTP batch 256: ([\d,]+) sessions\/s/, 'the HTTP batch-256 rate');
+      const perCpu = num(out, /sessions\/s, ([\d,]+) per CPU-second of forecast/, 'the per-CPU-second rate');
+      return [
+        {
+          measure: 'forecast over HTTP, batch 256',
+          fleetcap: `${k(rate)} sessions/s (${k(perCpu)} per CPU-second)`,
+          goal: '≥ 20 k sessions/s on one core',
+          met: rate >= 20_000 && perCpu >= 20_000,
+        },
+      ];
+    },
+    summary: lastLines(10),
+  },
+  {
+    name: 'detectors',
+    title: 'detectors, Redis path (`bench/detectors`)',
+    goal: '≥ 50 k sessions per CPU-second',
+    command: ({ short }) => {
+      const argv = node('bench/detectors/run.ts', ...(short ? ['--sessions', '50000', '--sources', '5000'] : []));
+      return [argv[0]!, '--expose-gc', ...argv.slice(1)];
+    },
+    read: (out) => {
+      const json = JSON.parse(out.slice(out.lastIndexOf('\n{') + 1)) as Record<string, number>;
+      const perCpu = json.redisSessionsPerCoreSecond!;
+      const zaddPerCpu = json.redisBenchmarkZaddPerCpuSecond!;
+      return [
+        {
+          measure: 'detectors, Redis path: sessions per CPU-second (detector + redis-server)',
+          fleetcap: `${k(perCpu)} sessions per CPU-s (${k(json.redisSessionsPerSecond!)} sessions/s)`,
+          peer: `\`redis-benchmark -P 64 -t zadd\` ${k(zaddPerCpu)} ZADD per CPU-s (${k(json.redisBenchmarkZaddPerSecond!)}/s)`,
+          ratio: x2(json.sessionsPerCpuSecondToZaddPerCpuSecondRatio!),
+          goal: '≥ 50 k sessions per CPU-s',
+          met: perCpu >= 50_000,
+        },
+        {
+          measure: 'detectors, pure path (`fleetcap detections`)',
+          fleetcap: `${k(json.pureSessionsPerSecondPerCore!)} sessions/s per core`,
+        },
+      ];
+    },
+    summary: (out) => out.slice(Math.max(0, out.lastIndexOf('\n{') + 1)),
+  },
+  {
+    name: 'console',
+    title: 'console pages with 1 M verdict rows (`bench/console`)',
+    goal: 'every page p95 < 300 ms',
+    command: ({ short }) => node('bench/console/run.ts', ...(short ? ['--rows', '100000', '--loads', '20'] : [])),
+    read: (out) => {
+      const rows = num(out, /console pages, ([\d,]+) verdict rows/, 'the row count');
+      // console.table: │ (index) │ page │ p50 ms │ p95 ms │ max ms │ main SQL p50 ms │ page/SQL (p50) │ under 300 ms │
+      const pages = out
+        .split('\n')
+        .filter((l) => l.startsWith('│') && l.includes("'"))
+        .map((l) => l.split('│').map((c) => c.trim()))
+        .map((c) => ({
+          page: c[2]!.replace(/'/g, ''),
+          p95: Number(c[4]),
+          sql: Number(c[6]),
+          ok: c[8]!.includes('yes'),
+        }));
+      if (pages.length === 0) throw new Error('no page rows in the console table');
+      const worst = pages.reduce((a, b) => (b.p95 > a.p95 ? b : a));
+      const under = pages.filter((p) => p.ok).length;
+      return [
+        {
+          measure: `console pages over ${rows.toLocaleString('en-US')} verdict rows (p95 of each page)`,
+          fleetcap: `${under} of ${pages.length} pages under 300 ms; slowest ${worst.page} ${worst.p95} ms`,
+          peer: `its main SQL query alone ${worst.sql} ms (p50)`,
+          goal: 'every page p95 < 300 ms',
+          met: under === pages.length,
+        },
+      ];
+    },
+    summary: lastLines(16),
+  },
+];
