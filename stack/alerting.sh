@@ -3,6 +3,8 @@
 # Prometheus scrapes the apps `fleetcap run` starts (their local ports) and evaluates stack/monitoring/alerts.yml;
 # Debian's prometheus-alertmanager routes what fires to FLEETCAP_ALERT_WEBHOOK_URL. `stack.sh down` stops both.
 #   bash stack/alerting.sh up | down
+# FLEETCAP_ALERTING_FRESH=1 starts both with no stored state: Alertmanager's notification log would otherwise keep
+# an alert group notified by an earlier run quiet for its repeat interval (4 h), and a test would wait in vain.
 set -euo pipefail
 
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,6 +62,10 @@ install_missing() {
 
 cmd_up() {
   install_missing
+  if [[ ${FLEETCAP_ALERTING_FRESH:-0} == 1 ]]; then
+    alive prometheus || alive alertmanager && die "stop the running pair first (bash stack/alerting.sh down)"
+    rm -rf "$STATE/prometheus-data" "$STATE/alertmanager-data"
+  fi
   mkdir -p "$STATE" "$LOGS" "$RUN"
   cat >"$STATE/alertmanager.yml" <<YAML
 route:
@@ -81,7 +87,11 @@ rule_files: ["$STACK_DIR/monitoring/alerts.yml"]
 alerting:
   alertmanagers: [{ static_configs: [{ targets: ["127.0.0.1:${FLEETCAP_ALERTMANAGER_PORT}"] }] }]
 scrape_configs:
-  - { job_name: splitcap, static_configs: [{ targets: ["127.0.0.1:8080"] }] }
+  # splitcap serves HTTPS only (its certificate from the stack's CA).
+  - job_name: splitcap
+    scheme: https
+    tls_config: { ca_file: "$FLEETCAP_STACK_HOME/tls/ca.crt" }
+    static_configs: [{ targets: ["127.0.0.1:8080"] }]
   - { job_name: forecast, static_configs: [{ targets: ["127.0.0.1:8090"] }] }
   - { job_name: session-worker, static_configs: [{ targets: ["127.0.0.1:8091", "127.0.0.1:8092"] }] }
   - { job_name: config-sync, static_configs: [{ targets: ["127.0.0.1:8086"] }] }
