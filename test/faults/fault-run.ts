@@ -7,7 +7,7 @@
 // exactly one row's connection record (orig_pkts + resp_pkts: the packets before and after the verdict), or in a
 // counted drop with its reason; no message may be stuck, no session key left in Redis, and every app healthy.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -258,6 +258,13 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       break;
     }
     await sleep(500);
+  }
+
+  // What the apps said, for a run that did not go quiet (FLEETCAP_FAULTS_LOG_DIR: one file per app).
+  const logDir = process.env.FLEETCAP_FAULTS_LOG_DIR;
+  if (logDir && problems.length > 0) {
+    mkdirSync(logDir, { recursive: true });
+    for (const [name, app] of p.apps()) writeFileSync(join(logDir, `${name}.log`), app.output());
   }
 
   // The apps are healthy again (every check of /healthz).

@@ -52,7 +52,11 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
   const splitcapPort = await freePort();
   const forecastPort = await freePort();
   const workerPorts = [await freePort(), await freePort()];
-  const common = { FLEETCAP_REDIS_PREFIX: prefix, FLEETCAP_QUEUE_PREFIX: prefix, FLEETCAP_LOG_LEVEL: 'error' };
+  const common = {
+    FLEETCAP_REDIS_PREFIX: prefix,
+    FLEETCAP_QUEUE_PREFIX: prefix,
+    FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_FAULTS_APP_LOG_LEVEL ?? 'error',
+  };
   const splitcapEnv = {
     ...common,
     FLEETCAP_SPLITCAP_PORT: String(splitcapPort),
