@@ -116,8 +116,10 @@ describe('npm run build', () => {
       assert.ok(existsSync(join(repoRoot, s.command![0]!)), `${s.command![0]} is built`);
     }
     const init = (services['stack-init']!.command ?? []).join(' ');
-    const entries = [...init.matchAll(/node (\S+)/g)].map((m) => m[1]!);
+    // migrate and the compose agent's enrolment through the CLI, then the connector through the probe.
+    const entries = [...new Set([...init.matchAll(/node (\S+)/g)].map((m) => m[1]!))];
     assert.deepEqual(entries, ['cli/dist/main.js', 'stack/dist/probe.js'], init);
+    assert.doesNotMatch(init, /\btsx\b/, 'stack-init runs no TypeScript loader');
     for (const e of entries) assert.ok(existsSync(join(repoRoot, e)), `${e} is built`);
   });
 });
