@@ -31,6 +31,30 @@ function alerting(action: 'up' | 'down', env: Record<string, string> = {}): void
   assert.equal(res.status, 0, `stack/alerting.sh ${action}: ${res.stdout}${res.stderr}`);
 }
 
+// What Prometheus and Alertmanager saw, for a failure's message: the counter's samples, the scrape targets' health,
+// the rule's state and what Alertmanager holds.
+async function alertingState(): Promise<string> {
+  const prometheus = `http://127.0.0.1:${process.env.FLEETCAP_PROMETHEUS_PORT ?? 9090}`;
+  const alertmanager = `http://127.0.0.1:${process.env.FLEETCAP_ALERTMANAGER_PORT ?? 9094}`;
+  const read = async (url: string): Promise<string> => {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      return `${url} -> ${res.status} ${(await res.text()).slice(0, 4000)}`;
+    } catch (e) {
+      return `${url} -> ${(e as Error).message}`;
+    }
+  };
+  const query = encodeURIComponent('fleetcap_detector_detections_total[10m]');
+  return (
+    await Promise.all([
+      read(`${prometheus}/api/v1/query?query=${query}`),
+      read(`${prometheus}/api/v1/targets?state=active`),
+      read(`${prometheus}/api/v1/alerts`),
+      read(`${alertmanager}/api/v2/alerts`),
+    ])
+  ).join('\n');
+}
+
 before(async () => {
   assertStackUp();
   assert.equal(process.getuid?.(), 0, 'the traffic lab needs root (network namespaces, raw sockets)');
@@ -118,7 +142,10 @@ test('a lab nmap scan reaches the webhook as a FleetcapDetection alert of a scan
         .find((a) => a.labels.alertname === 'FleetcapDetection' && a.status === 'firing');
       await sleep(500);
     }
-    assert.ok(alert, `no FleetcapDetection alert reached the webhook (run exit ${child.exitCode}):\n${out}`);
+    assert.ok(
+      alert,
+      `no FleetcapDetection alert reached the webhook (run exit ${child.exitCode}):\n${await alertingState()}\n${out}`,
+    );
     assert.match(alert.labels.detector ?? '', /^(vertical|horizontal)_scan$/, JSON.stringify(alert));
     // The incident behind it: the lab's attacker scanned, and only scans of it were detected.
     const labels = JSON.parse(readFileSync(join(runsDir, `portscan-${seed}`, 'labels.json'), 'utf8')) as {

@@ -227,6 +227,10 @@ test('the alerting rules parse and read only metrics an app or RabbitMQ exports 
   }
 });
 
+test('FleetcapDetection fires on a new incident, also one before the first scrape of a just-started detector (promtool test rules)', () => {
+  assert.match(promtool('test', 'rules', join(monitoring, 'alerts.test.yml')), /SUCCESS/);
+});
+
 test('every metric a panel reads is exported by an app (its real registry) or by RabbitMQ, and scraped', async () => {
   const known = await knownMetrics();
   const prom = parseYaml(readFileSync(join(monitoring, 'prometheus.yml'), 'utf8')) as {
