@@ -123,7 +123,7 @@ web_action() {
   13) # a bulk download of several megabytes, sometimes throttled by the client
     local lim=() big
     pick big 8 8 32
-    chance 30 && lim=(--limit-rate="$((RANDOM % 4 + 1))M")
+    chance 30 && lim=(--limit-rate "$((RANDOM % 4 + 1))M")
     cl timeout 20 curl -s "${k[@]}" --interface "$src" "${lim[@]}" -o /dev/null "$url/files/bulk-${big}m.bin" ;;
   esac
 }
