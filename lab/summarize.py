@@ -14,6 +14,9 @@ import struct
 import sys
 from collections import Counter, defaultdict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from label_rules import rule_class  # noqa: E402
+
 PROTO = {1: "icmp", 6: "tcp", 17: "udp"}
 
 
@@ -53,14 +56,7 @@ def sessions(path):
 
 def classify(key, rules):
     (_, (a, _), (b, _)) = key
-    for r in rules:
-        ep = r["endpoints"]
-        if ep == "any":
-            return r["class"]
-        x, y = set(ep[0]), set(ep[1])
-        if (a in x and b in y) or (b in x and a in y):
-            return r["class"]
-    return "unlabelled"
+    return rule_class(rules, a, b) or "unlabelled"
 
 
 def condition(labels):

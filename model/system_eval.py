@@ -30,21 +30,12 @@ import evaluation  # noqa: E402
 import train  # noqa: E402
 from splits import LAB, assign_splits  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab"))
+from label_rules import rule_class  # noqa: E402
+
 BENIGN = "benign"
 EXCLUDE = "exclude"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def rule_class(rules: list[dict], a: str, b: str) -> str | None:
-    """The class of the first labels.json rule whose endpoints match the session's two addresses."""
-    for r in rules:
-        ends = r["endpoints"]
-        if ends == "any":
-            return r["class"]
-        x, y = set(ends[0]), set(ends[1])
-        if (a in x and b in y) or (b in x and a in y):
-            return r["class"]
-    return None
 
 
 def classify(files: list[str], model: str, card: str) -> list[dict]:
