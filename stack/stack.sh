@@ -157,12 +157,27 @@ admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,mntr
 # Every change request and its result (result=failure for a refused one: NoAuth) in zookeeper.log, who and from where.
 audit.enable=true
+# Every ACL refusal, reads included, one fleetcap-acl-refusal line each (stack/zookeeper/AclRefusalLog.java).
+authProvider.ip=org.fleetcap.zookeeper.AclRefusalLog
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 CONF
   launch zookeeper java -Xms64m -Xmx256m -Dorg.slf4j.simpleLogger.showDateTime=true \
-    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar" \
+    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:$(zookeeper_refusal_log)" \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
+}
+
+# ZooKeeper's "ip" scheme with a line per ACL refusal (stack/zookeeper/AclRefusalLog.java), compiled against the
+# ZooKeeper it runs in when the source is newer than the class; prints the classpath entry.
+zookeeper_refusal_log() {
+  local src="$STACK_DIR/zookeeper/AclRefusalLog.java" out="$STATE/zookeeper/plugin"
+  local class="$out/org/fleetcap/zookeeper/AclRefusalLog.class"
+  if [[ ! -f "$class" || "$src" -nt "$class" ]]; then
+    mkdir -p "$out"
+    javac -d "$out" -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar" "$src" >>"$LOGS/zookeeper.log" 2>&1 \
+      || die "javac could not compile $src (a JDK 17 is needed): read $LOGS/zookeeper.log"
+  fi
+  printf '%s' "$out"
 }
 
 start_kafka() {
@@ -355,8 +370,10 @@ apply_secrets_to_running() {
     stop_server connect || true
   fi
   # ZooKeeper logs each refused change (audit.enable, zoo.cfg): one started before that setting is restarted once.
-  if pid_alive zookeeper && ! grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" 2>/dev/null; then
-    say "ZooKeeper runs without its audit log: restarting it"
+  # Likewise for the line per ACL refusal (authProvider.ip, stack/zookeeper/AclRefusalLog.java).
+  if pid_alive zookeeper && ! { grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" \
+    && grep -q '^authProvider.ip=org.fleetcap.zookeeper.AclRefusalLog' "$STATE/zookeeper/zoo.cfg"; } 2>/dev/null; then
+    say "ZooKeeper runs without its audit log or its refusal log: restarting it"
     stop_server zookeeper || true
   fi
 }
