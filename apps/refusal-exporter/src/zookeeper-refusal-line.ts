@@ -3,7 +3,7 @@
 //
 //   line        = *prefix "fleetcap-acl-refusal" 6( TAB field )
 //   field       = "session=" ( "0x" 1*HEXDIG / "unknown" )
-//               / "principal=" [ value *( "," value ) ]   ; the session's digest users; none: anonymous
+//               / "principal=" [ value *( "," value ) ]   ; the session's digest users (empty: anonymous)
 //               / "ip=" value                             ; the client's address
 //               / "permission=" perm *( "|" perm )        ; what ZooKeeper asked the ACL for
 //               / "znode=" value                          ; the node (for create/delete: the child asked for)
@@ -85,9 +85,10 @@ export function parseZookeeperRefusalLine(line: string): ZookeeperRefusal | null
   const kind = values.kind as ZookeeperRefusalKind;
   if (!zookeeperRefusalKinds.includes(kind))
     throw new RefusalLineError(`kind=${kind} is not one of ${zookeeperRefusalKinds.join(', ')}`);
-  const principals = values.principal === '' ? [] : splitValues(values.principal!, ',');
-  if ((kind === 'anonymous') !== (principals.length === 0))
-    throw new RefusalLineError(`kind=${kind} with ${principals.length} principal(s)`);
+  // An empty field is no principal for an anonymous session, one empty user name (addAuth of ":password") otherwise.
+  const principals = values.principal === '' && kind === 'anonymous' ? [] : splitValues(values.principal!, ',');
+  if (kind === 'anonymous' && principals.length > 0)
+    throw new RefusalLineError(`kind=anonymous with ${principals.length} principal(s)`);
   const [ip] = splitValues(values.ip!, '\u0000');
   const [znode] = splitValues(values.znode!, '\u0000');
   if (!ip) throw new RefusalLineError('ip= is empty');
