@@ -2,7 +2,7 @@
 // real command against the real MariaDB), HTTPS requests that trust a given CA, a CA of an attacker's own made
 // with openssl, the stack's CA and splitcap certificate (made by `stack up`), and reading a metric from /metrics.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { SOURCE_EXEC_ARGV } from '@fleetcap/lib/runtime/entry';
@@ -97,4 +97,62 @@ export function rogueCertificate(dir: string): { ca: string; cert: string; key: 
     `printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ${f('ext')} && openssl x509 -req -in ${f('csr.pem')} -CA ${f('ca.crt')} -CAkey ${f('ca.key')} -CAcreateserial -days 2 -extfile ${f('ext')} -out ${f('cert.pem')}`,
   );
   return { ca: f('ca.crt'), cert: f('cert.pem'), key: f('key.pem') };
+}
+
+/** The stack's refusal exporter (apps/refusal-exporter, started by `stack up` beside the servers) and its log. */
+export const refusalExporter = {
+  url: `http://127.0.0.1:${process.env.FLEETCAP_REFUSAL_EXPORTER_PORT ?? 8097}`,
+  log: join(stackHome, 'logs', 'refusal-exporter.log'),
+};
+
+/** The sum of fleetcap_server_refusals_total over the series whose labels include `labels`. */
+export async function serverRefusals(labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${refusalExporter.url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('fleetcap_server_refusals_total{')) continue;
+    const labelText = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+    const has = new Map(
+      [...labelText.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, JSON.parse(`"${m[2]}"`)]),
+    );
+    if (Object.entries(labels).every(([k, v]) => has.get(k) === v))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Waits (up to timeoutMs) for fleetcap_server_refusals_total{labels} to reach `atLeast`; returns the value. */
+export async function waitForServerRefusals(
+  labels: Record<string, string>,
+  atLeast: number,
+  timeoutMs = 10_000,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await serverRefusals(labels);
+    if (value >= atLeast) return value;
+    if (Date.now() > deadline)
+      throw new Error(
+        `fleetcap_server_refusals_total${JSON.stringify(labels)} is ${value} after ${timeoutMs} ms, expected ≥ ${atLeast}`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits for the refusal exporter's log line that has every field of `fields`; returns the whole line. */
+export async function refusalLogLine(
+  fields: Record<string, unknown>,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(refusalExporter.log) ? readFileSync(refusalExporter.log, 'utf8') : '';
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (Object.entries(fields).every(([k, v]) => entry[k] === v)) return entry;
+    }
+    if (Date.now() > deadline) throw new Error(`no line with ${JSON.stringify(fields)} in ${refusalExporter.log}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
