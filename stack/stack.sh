@@ -162,14 +162,16 @@ authProvider.ip=org.fleetcap.zookeeper.AclRefusalLog
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 CONF
+  # Compiled first, outside $(...): a failing javac must stop `up`, not start ZooKeeper without its refusal log.
+  compile_zookeeper_refusal_log
   launch zookeeper java -Xms64m -Xmx256m -Dorg.slf4j.simpleLogger.showDateTime=true \
-    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:$(zookeeper_refusal_log)" \
+    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:$STATE/zookeeper/plugin" \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
 }
 
-# ZooKeeper's "ip" scheme with a line per ACL refusal (stack/zookeeper/AclRefusalLog.java), compiled against the
-# ZooKeeper it runs in when the source is newer than the class; prints the classpath entry.
-zookeeper_refusal_log() {
+# ZooKeeper's "ip" scheme with a line per ACL refusal (stack/zookeeper/AclRefusalLog.java), compiled into
+# zookeeper/plugin against the ZooKeeper it runs in when the source is newer than the class.
+compile_zookeeper_refusal_log() {
   local src="$STACK_DIR/zookeeper/AclRefusalLog.java" out="$STATE/zookeeper/plugin"
   local class="$out/org/fleetcap/zookeeper/AclRefusalLog.class"
   if [[ ! -f "$class" || "$src" -nt "$class" ]]; then
@@ -177,7 +179,6 @@ zookeeper_refusal_log() {
     javac -d "$out" -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar" "$src" >>"$LOGS/zookeeper.log" 2>&1 \
       || die "javac could not compile $src (a JDK 17 is needed): read $LOGS/zookeeper.log"
   fi
-  printf '%s' "$out"
 }
 
 start_kafka() {
