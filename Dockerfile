@@ -14,6 +14,7 @@ COPY apps/config-sync/package.json apps/config-sync/
 COPY apps/forecast/package.json apps/forecast/
 COPY apps/detector/package.json apps/detector/
 COPY apps/console/package.json apps/console/
+COPY apps/refusal-exporter/package.json apps/refusal-exporter/
 # onnxruntime-node would fetch optional GPU binaries at install; forecast runs on the CPU build it ships.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
@@ -36,6 +37,7 @@ COPY apps/config-sync/package.json apps/config-sync/
 COPY apps/forecast/package.json apps/forecast/
 COPY apps/detector/package.json apps/detector/
 COPY apps/console/package.json apps/console/
+COPY apps/refusal-exporter/package.json apps/refusal-exporter/
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/lib/dist lib/dist
@@ -48,6 +50,7 @@ COPY --from=build /app/apps/config-sync/dist apps/config-sync/dist
 COPY --from=build /app/apps/forecast/dist apps/forecast/dist
 COPY --from=build /app/apps/detector/dist apps/detector/dist
 COPY --from=build /app/apps/console/dist apps/console/dist
+COPY --from=build /app/apps/refusal-exporter/dist apps/refusal-exporter/dist
 COPY --from=build /app/stack/dist stack/dist
 # Read at run time: the migrations (fleetcap migrate) and the model forecast serves.
 COPY sql sql

@@ -97,6 +97,7 @@ scrape_configs:
   - { job_name: config-sync, static_configs: [{ targets: ["127.0.0.1:8086"] }] }
   - { job_name: detector, static_configs: [{ targets: ["127.0.0.1:8093"] }] }
   - { job_name: listener, static_configs: [{ targets: ["127.0.0.1:8095"] }] }
+  - { job_name: refusal-exporter, static_configs: [{ targets: ["127.0.0.1:${FLEETCAP_REFUSAL_EXPORTER_PORT}"] }] }
 YAML
   start alertmanager prometheus-alertmanager --config.file="$STATE/alertmanager.yml" \
     --storage.path="$STATE/alertmanager-data" --web.listen-address="127.0.0.1:${FLEETCAP_ALERTMANAGER_PORT}" \

@@ -157,12 +157,28 @@ admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,mntr
 # Every change request and its result (result=failure for a refused one: NoAuth) in zookeeper.log, who and from where.
 audit.enable=true
+# Every ACL refusal, reads included, one fleetcap-acl-refusal line each (stack/zookeeper/AclRefusalLog.java).
+authProvider.ip=org.fleetcap.zookeeper.AclRefusalLog
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 CONF
+  # Compiled first, outside $(...): a failing javac must stop `up`, not start ZooKeeper without its refusal log.
+  compile_zookeeper_refusal_log
   launch zookeeper java -Xms64m -Xmx256m -Dorg.slf4j.simpleLogger.showDateTime=true \
-    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar" \
+    -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:$STATE/zookeeper/plugin" \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
+}
+
+# ZooKeeper's "ip" scheme with a line per ACL refusal (stack/zookeeper/AclRefusalLog.java), compiled into
+# zookeeper/plugin against the ZooKeeper it runs in when the source is newer than the class.
+compile_zookeeper_refusal_log() {
+  local src="$STACK_DIR/zookeeper/AclRefusalLog.java" out="$STATE/zookeeper/plugin"
+  local class="$out/org/fleetcap/zookeeper/AclRefusalLog.class"
+  if [[ ! -f "$class" || "$src" -nt "$class" ]]; then
+    mkdir -p "$out"
+    javac -d "$out" -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar" "$src" >>"$LOGS/zookeeper.log" 2>&1 \
+      || die "javac could not compile $src (a JDK 17 is needed): read $LOGS/zookeeper.log"
+  fi
 }
 
 start_kafka() {
@@ -355,8 +371,10 @@ apply_secrets_to_running() {
     stop_server connect || true
   fi
   # ZooKeeper logs each refused change (audit.enable, zoo.cfg): one started before that setting is restarted once.
-  if pid_alive zookeeper && ! grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" 2>/dev/null; then
-    say "ZooKeeper runs without its audit log: restarting it"
+  # Likewise for the line per ACL refusal (authProvider.ip, stack/zookeeper/AclRefusalLog.java).
+  if pid_alive zookeeper && ! { grep -q '^audit.enable=true' "$STATE/zookeeper/zoo.cfg" \
+    && grep -q '^authProvider.ip=org.fleetcap.zookeeper.AclRefusalLog' "$STATE/zookeeper/zoo.cfg"; } 2>/dev/null; then
+    say "ZooKeeper runs without its audit log or its refusal log: restarting it"
     stop_server zookeeper || true
   fi
 }
@@ -400,11 +418,37 @@ cmd_up() {
   say "registering the Debezium connector for sniffer_config"
   # After a change of secrets its task starts again, to log in with the CDC password of connect-cdc.properties.
   if [[ "$SECRETS_CHANGED" == 1 ]]; then probe register-connector --restart; else probe register-connector; fi
+  start_refusal_exporter
   [[ "${FLEETCAP_STACK_ALERTING:-0}" == 1 ]] && bash "$STACK_DIR/alerting.sh" up
   # Every server has the current secrets: the next `up` gives them again only when one changes.
   echo "$SECRETS_STAMP" >"$RUN/secrets.stamp"
   say "stack is up in $((SECONDS - t0))s"
   probe check-all
+}
+
+# The refusal exporter (apps/refusal-exporter) follows ZooKeeper's and MariaDB's logs on this host and counts every
+# refusal in /metrics: it runs beside the servers because it reads their files. One started from older sources, or
+# one that is not healthy, is started again.
+start_refusal_exporter() {
+  local url="http://127.0.0.1:$FLEETCAP_REFUSAL_EXPORTER_PORT/healthz" stamp
+  stamp="$(cat "$REPO_DIR"/apps/refusal-exporter/src/*.ts | sha256sum | cut -c1-16)"
+  if pid_alive refusal-exporter && [[ "$(cat "$RUN/refusal-exporter.stamp" 2>/dev/null)" == "$stamp" ]] \
+    && curl -fsS -o /dev/null "$url" 2>/dev/null; then
+    return
+  fi
+  stop_one refusal-exporter || true
+  echo "$stamp" >"$RUN/refusal-exporter.stamp"
+  launch refusal-exporter node --import tsx --conditions=fleetcap-source "$REPO_DIR/apps/refusal-exporter/src/main.ts"
+  for _ in $(seq 1 60); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+      say "refusal-exporter is healthy: http://127.0.0.1:$FLEETCAP_REFUSAL_EXPORTER_PORT/metrics"
+      return
+    fi
+    pid_alive refusal-exporter || break
+    sleep 0.5
+  done
+  tail -n 20 "$LOGS/refusal-exporter.log" >&2 || true
+  die "refusal-exporter did not become healthy: read $LOGS/refusal-exporter.log"
 }
 
 # Stops one server: SIGTERM to its process group, SIGKILL after 30 s.
@@ -431,6 +475,7 @@ stop_one() {
 cmd_down() {
   local any=0
   bash "$STACK_DIR/alerting.sh" down
+  stop_one refusal-exporter && any=1
   for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
     stop_one "${SERVERS[$i]}" && any=1
     if stop_server "${SERVERS[$i]}"; then any=1; fi

@@ -18,6 +18,7 @@ import { accountRoles, loadAccounts } from '@fleetcap/lib/db/accounts';
 import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import type { Registry } from '@fleetcap/lib/telemetry/metrics';
 import { createListenerMetrics } from '@fleetcap/listener/metrics';
+import { createMetrics as refusalExporterMetrics } from '@fleetcap/refusal-exporter/metrics';
 import { createWorkerMetrics } from '@fleetcap/session-worker/metrics';
 import { createMetrics as splitcapMetrics } from '@fleetcap/splitcap/metrics';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -69,6 +70,7 @@ async function knownMetrics(): Promise<Map<string, string>> {
     'session-worker': createWorkerMetrics().registry,
     'config-sync': configSyncMetrics().registry,
     detector: createDetectorMetrics().registry,
+    'refusal-exporter': refusalExporterMetrics().registry,
     listener: createListenerMetrics({
       zookeeperConnected: () => false,
       appliedRevision: () => null,
@@ -216,7 +218,7 @@ test('every PromQL expression of the dashboard parses (promtool check rules)', (
 });
 
 test('the alerting rules parse and read only metrics an app or RabbitMQ exports (stack/monitoring/alerts.yml)', async () => {
-  assert.match(promtool('check', 'rules', join(monitoring, 'alerts.yml')), /SUCCESS: 5 rules found/);
+  assert.match(promtool('check', 'rules', join(monitoring, 'alerts.yml')), /SUCCESS: 6 rules found/);
   const known = await knownMetrics();
   const rules = parseYaml(readFileSync(join(monitoring, 'alerts.yml'), 'utf8')) as {
     groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
@@ -227,7 +229,7 @@ test('the alerting rules parse and read only metrics an app or RabbitMQ exports 
   }
 });
 
-test('FleetcapDetection fires on a new incident, also one before the first scrape of a just-started detector (promtool test rules)', () => {
+test('FleetcapDetection and FleetcapServerRefusals fire on a new incident or refusal, also one that makes a new series (promtool test rules)', () => {
   assert.match(promtool('test', 'rules', join(monitoring, 'alerts.test.yml')), /SUCCESS/);
 });
 

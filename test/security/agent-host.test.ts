@@ -7,18 +7,32 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import { uploadToken, zkPassword } from '@fleetcap/lib/auth/agent-credential';
+import { uploadToken } from '@fleetcap/lib/auth/agent-credential';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { deleteAgentRows, deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { fleetcap, httpsGet, metricValue, removeCredentials, stackTls } from '../helpers/security.ts';
+import {
+  addSecret,
+  assertSnifferEnvironment,
+  enrollInto,
+  fleetcap,
+  httpsGet,
+  metricValue,
+  processTree,
+  removeCredentials,
+  secretsInEnvironments,
+  secretsOnCommandLines,
+  stackSecrets,
+  stackTls,
+  startHttpsSplitcap,
+} from '../helpers/security.ts';
 import { assertStackUp, connections, mariadbCli, removeZkTree, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const skip = process.getuid?.() !== 0 ? 'SKIPPED: tcpdump needs root' : false;
@@ -56,41 +70,13 @@ async function sendDatagrams(n: number): Promise<void> {
   s.close();
 }
 
-/** The pids of a process and all its descendants. */
-function tree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    out.push(p);
-    for (const c of children.get(p) ?? []) walk(c);
-  };
-  walk(pid);
-  return out;
-}
-
 before(async () => {
   if (skip) return;
   assertStackUp();
   writeFileSync(zkPasswordFile, `${zkConfigSyncPassword}\n`, { mode: 0o600 });
-  fleetcap(['agents', 'add', agentId, '--secret-file', secretFile]);
-  secret = readFileSync(secretFile, 'utf8').trim();
+  secret = enrollInto('add', agentId, secretFile);
   [splitcap, configSync] = await Promise.all([
-    startApp('splitcap', {
-      FLEETCAP_SPLITCAP_PORT: '0',
-      FLEETCAP_SPLITCAP_TLS_CERT: stackTls.cert,
-      FLEETCAP_SPLITCAP_TLS_KEY: stackTls.key,
-      FLEETCAP_SPLITCAP_PLAINTEXT: 'refuse',
-      FLEETCAP_REDIS_PREFIX: prefix,
-      FLEETCAP_QUEUE_PREFIX: prefix,
-      FLEETCAP_SESSION_DELAY_MS: '1000',
-    }),
+    startHttpsSplitcap(prefix),
     startApp(
       'config-sync',
       {
@@ -164,27 +150,18 @@ test("the sniffer's environment holds its upload token and no other secret; no c
   skip,
 }, async () => {
   assert.ok(snifferPid > 0);
-  const environ = readFileSync(`/proc/${snifferPid}/environ`, 'utf8').split('\0');
-  assert.ok(environ.includes(`FLEETCAP_AGENT_TOKEN=${uploadToken(secret)}`), 'the sniffer has its own upload token');
-  const forbidden = [secret, zkPassword(secret), connections.mysqlAdmin.password, zkConfigSyncPassword];
-  for (const s of forbidden) assert.ok(!environ.some((e) => e.includes(s)), 'a secret in the sniffer’s environment');
+  // Every secret of the stack, this agent's (and what derives from it), and this config-sync's ZooKeeper password.
+  const secrets = addSecret(stackSecrets(), secret, 'the agent secret');
+  secrets.set(zkConfigSyncPassword, "this config-sync's ZooKeeper password");
+  assertSnifferEnvironment(snifferPid, uploadToken(secret));
   assert.deepEqual(
-    environ.filter((e) => /PASSWORD|SECRET|CREDENTIAL/.test(e.slice(0, e.indexOf('=')))),
+    secretsInEnvironments(secrets, [snifferPid], (_, s) => s === uploadToken(secret)),
     [],
-    'no password, secret or credential variable',
+    'a secret in the sniffer’s environment',
   );
-  const pids = tree(listener!.child.pid!);
+  const pids = processTree(listener!.child.pid!);
   assert.ok(pids.length >= 3, `listener, sniffers and tcpdump: ${pids.join(', ')}`);
-  for (const pid of pids) {
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const s of [...forbidden, uploadToken(secret)])
-      assert.ok(!cmdline.includes(s), `a secret on the command line of pid ${pid}`);
-  }
+  assert.deepEqual(secretsOnCommandLines(secrets, pids).found, [], 'a secret on a command line of the agent');
 });
 
 test('revoked, the agent is refused by splitcap and by ZooKeeper; the listener logs and counts it', {

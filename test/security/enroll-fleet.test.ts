@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { uploadToken } from '@fleetcap/lib/auth/agent-credential';
 import { BATCHES_PATH, uploadHeaders } from '@fleetcap/lib/upload/batch-upload';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
-import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { fleetcap, httpsPost, removeCredentials, stackTls } from '../helpers/security.ts';
+import type { RunningApp } from '../helpers/processes.ts';
+import { fleetcap, httpsPost, removeCredentials, stackTls, startHttpsSplitcap } from '../helpers/security.ts';
 import { assertStackUp, mariadbCli, uniqueId } from '../helpers/stack.ts';
 import { syntheticCapture } from '../helpers/synthetic-sessions.ts';
 
@@ -48,15 +48,7 @@ async function untilStatus(agent: string, status: number, timeoutMs: number): Pr
 before(async () => {
   assertStackUp();
   mkdirSync(secretsDir, { mode: 0o700 });
-  splitcap = await startApp('splitcap', {
-    FLEETCAP_SPLITCAP_PORT: '0',
-    FLEETCAP_SPLITCAP_TLS_CERT: stackTls.cert,
-    FLEETCAP_SPLITCAP_TLS_KEY: stackTls.key,
-    FLEETCAP_SPLITCAP_PLAINTEXT: 'refuse',
-    FLEETCAP_REDIS_PREFIX: prefix,
-    FLEETCAP_QUEUE_PREFIX: prefix,
-    FLEETCAP_SESSION_DELAY_MS: '1000',
-  });
+  splitcap = await startHttpsSplitcap(prefix);
 });
 
 after(async () => {

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { agentOwnedAcl, zkAuthCredentials } from '@fleetcap/lib/auth/agent-credential';
 import { stackHome } from '@fleetcap/lib/config/secrets';
-import { digestId } from '@fleetcap/lib/zookeeper/acl';
+import { digestId, refusalLogEntry } from '@fleetcap/lib/zookeeper/acl';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { isZkError, ZkCode } from '@fleetcap/lib/zookeeper/errors';
 import { deleteAgentRows, deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
@@ -134,8 +134,9 @@ describe('anonymous clients', () => {
     );
     await noAuth('delete a config', anonymous.remove(paths.config(agentA)));
     await noAuth('create a live node', anonymous.create(`${paths.agent(agentA)}/live`, Buffer.from('{}')));
-    // Logged by ZooKeeper (its audit log: who, from where, what, refused). ZooKeeper 3.8 counts no ACL refusal; a
-    // fleetcap client counts those it meets (fleetcap_listener_zookeeper_refusals, agent-host.test.ts).
+    // Logged by ZooKeeper (its audit log: who, from where, what, refused). ZooKeeper 3.8 counts no ACL refusal: the
+    // refusal exporter counts each, reads included (server-refusals.test.ts); a fleetcap client counts those it meets
+    // (fleetcap_listener_zookeeper_refusals, agent-host.test.ts).
     const anonymousUser = /^127\.0\.0\.1$/;
     await auditedRefusal('create', `${root}/evil`, anonymousUser);
     await auditedRefusal('setData', paths.config(agentA), anonymousUser);
@@ -147,9 +148,9 @@ describe('anonymous clients', () => {
     await noAuth('list the agents', anonymous.getChildren(paths.agents));
     const acl = await admin.getAcl(root);
     assert.deepEqual(
-      acl?.map((e) => e.scheme),
-      ['digest'],
-      'the root is config-sync’s alone',
+      acl?.map((e) => `${e.scheme}:${e.id.split(':')[0]}`),
+      ['digest:fleetcap-configsync', `ip:${refusalLogEntry.id}`],
+      'the root is config-sync’s alone (then the refusal log’s entry, which grants nothing: withRefusalLog)',
     );
   });
 });

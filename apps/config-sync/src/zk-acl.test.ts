@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { credentialVerifiers, newAgentSecret } from '@fleetcap/lib/auth/agent-credential';
-import { ZkPermission } from '@fleetcap/lib/zookeeper/acl';
+import { refusalLogEntry, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import { loadConfigSyncConfig, zkAclSettings } from './config.ts';
 import { type AgentDigestRow, ZkAclPolicy } from './zk-acl.ts';
 
@@ -22,17 +22,22 @@ test('ACLs: config-sync alone on the root; an agent reads its config, creates an
   policy.setRows([a]);
   assert.deepEqual(policy.root(), [
     { scheme: 'digest', id: 'fleetcap-configsync:abc=', permissions: ZkPermission.ALL },
+    refusalLogEntry,
   ]);
   assert.deepEqual(
     policy.config('host-a').map((e) => [e.id, e.permissions]),
     [
       ['fleetcap-configsync:abc=', ZkPermission.ALL],
       [a.zk_digest, ZkPermission.READ],
+      [refusalLogEntry.id, ZkPermission.ALL],
     ],
   );
+  // Last, so that ZooKeeper reaches it only when it is about to refuse (the refusal log, withRefusalLog).
+  for (const acl of [policy.root(), policy.agent('host-a'), policy.config('host-a')])
+    assert.deepEqual(acl.at(-1), refusalLogEntry);
   assert.equal(policy.agent('host-a')[1]?.permissions, ZkPermission.READ | ZkPermission.CREATE | ZkPermission.DELETE);
   assert.ok(!policy.config('host-a').some((e) => e.scheme === 'world'), 'nothing for anonymous clients');
-  assert.equal(policy.config('host-b').length, 1, 'an agent without a credential gets nothing');
+  assert.equal(policy.config('host-b').length, 2, 'an agent without a credential gets nothing');
 });
 
 test('ACLs follow rotation, expiry and revocation; changedAgents says whose to set again', () => {

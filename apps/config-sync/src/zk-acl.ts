@@ -8,7 +8,7 @@
 // its live node (which the agent cannot create again). ZooKeeper checks ACLs on every call, so a change is in force
 // for sessions already open. What the parent's DELETE allows the agent is deleting its own nodes only.
 import type { AgentPaths } from '@fleetcap/lib/agent/paths';
-import { type ZkAclEntry, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
+import { withRefusalLog, type ZkAclEntry, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { isNodeExists, isNoNode } from '@fleetcap/lib/zookeeper/errors';
 
@@ -67,20 +67,24 @@ export class ZkAclPolicy {
     else this.applied.set(agentId, d);
   }
 
+  // Each ACL ends with the refusal log's entry: the stack's ZooKeeper logs every refusal (withRefusalLog).
   root(): ZkAclEntry[] {
-    return [this.admin];
+    return withRefusalLog([this.admin]);
   }
 
   agent(agentId: string): ZkAclEntry[] {
     const perms = ZkPermission.READ | ZkPermission.CREATE | ZkPermission.DELETE;
-    return [this.admin, ...this.digests(agentId).map((id) => ({ scheme: 'digest', id, permissions: perms }))];
+    return withRefusalLog([
+      this.admin,
+      ...this.digests(agentId).map((id) => ({ scheme: 'digest', id, permissions: perms })),
+    ]);
   }
 
   config(agentId: string): ZkAclEntry[] {
-    return [
+    return withRefusalLog([
       this.admin,
       ...this.digests(agentId).map((id) => ({ scheme: 'digest', id, permissions: ZkPermission.READ })),
-    ];
+    ]);
   }
 }
 
@@ -130,7 +134,7 @@ export class AclSync {
       if (await this.setIfExists(this.paths.agent(agentId), agentAcl)) this.events.updated('agent', agentId);
       if (await this.setIfExists(this.paths.config(agentId), this.policy.config(agentId)))
         this.events.updated('config', agentId);
-      if (agentAcl.length === 1) {
+      if (this.policy.digests(agentId).length === 0) {
         const removed = await this.zk.remove(this.paths.live(agentId)).then(
           () => true,
           (err: unknown) => {

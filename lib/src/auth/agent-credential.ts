@@ -9,7 +9,7 @@
 // The sniffer is given only the upload token (it never sees the secret nor the ZooKeeper password).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { digestId, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
+import { digestId, withRefusalLog, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
 
 export const SECRET_PREFIX = 'fca1_';
 export const UPLOAD_TOKEN_PREFIX = 'fcu1_';
@@ -52,10 +52,10 @@ export function zkAuthCredentials(agentId: string, secret: string): string {
  * (it is status, as agent_status is, and config-sync reads it with its own credential).
  */
 export function agentOwnedAcl(agentId: string, secret: string): ZkAclEntry[] {
-  return [
+  return withRefusalLog([
     { scheme: 'digest', id: digestId(zkUser(agentId), zkPassword(secret)), permissions: ZkPermission.ALL },
     { scheme: 'world', id: 'anyone', permissions: ZkPermission.READ },
-  ];
+  ]);
 }
 
 /** sha256 hex: what the table stores for an upload token, and what splitcap compares. */
