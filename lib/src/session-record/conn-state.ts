@@ -668,12 +668,14 @@ export class ConnRecord {
     // The common cases, decided without the timers (expiredBy would find none run out): a TCP packet other than a
     // SYN within the linger time of the last one with no close or attempt timer due, a UDP packet of a connection
     // Zeek's DNS analyzer does not time within the inactivity timeout.
+    // The attempt timer stays set once a connection is answered, but only gives up on one whose responder never
+    // spoke: a packet of an answered connection past it was sent to expiredBy (a quarter of a large capture's).
     if (this.protocol === IPPROTO_TCP) {
       if (
         ((packet.tcpFlags ?? 0) & TCP_SYN) === 0 &&
         this.closeAtUs === 0 &&
-        (this.attemptAtUs === 0 || t < this.attemptAtUs) &&
-        t <= this.lastUs + TCP_CONNECTION_LINGER_US
+        t <= this.lastUs + TCP_CONNECTION_LINGER_US &&
+        (this.attemptAtUs === 0 || t < this.attemptAtUs || this.resp.state !== INACTIVE)
       ) {
         return false;
       }
@@ -745,6 +747,10 @@ export class ConnRecord {
       return;
     }
     const flags = packet.tcpFlags ?? 0;
+    if ((flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0 && endpoint.state !== INACTIVE) {
+      this.addTcpSegment(endpoint, peer, packet, flags);
+      return;
+    }
     const syn = (flags & TCP_SYN) !== 0;
     const fin = (flags & TCP_FIN) !== 0;
     const rst = (flags & TCP_RST) !== 0;
@@ -779,6 +785,45 @@ export class ConnRecord {
     this.updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
     const close = this.updateStateMachine(endpoint, peer, packet, syn, fin, rst, ackFlag, baseSeq, len);
     if (close) this.connectionClosed(endpoint, peer);
+    this.count(endpoint, packet);
+  }
+
+  /**
+   * addTcp of the common packet, an ACK or data without SYN, FIN or RST from an endpoint that has spoken before:
+   * what addTcp does for it, without the steps that such a packet leaves unchanged (initEndpoint, its own relative
+   * sequence number, which only S, F and R letters read, and the state machine, where it changes nothing).
+   */
+  private addTcpSegment(endpoint: Endpoint, peer: Endpoint, packet: ConnPacket, flags: number): void {
+    const baseSeq = (packet.seq ?? 0) >>> 0;
+    const len = packet.payloadLength;
+    if (len > 0) this.checkHistory(endpoint, HIST_DATA, 'D');
+    else if ((flags & TCP_ACK) !== 0) this.checkHistory(endpoint, HIST_ACK, 'A');
+    if (packet.window === 0 && peer.state !== CLOSED && endpoint.state !== RESET) {
+      endpoint.zeroWindows++;
+      if (isScaledStep(endpoint.zeroWindows)) this.addEndpointHistory(endpoint, 'W');
+    }
+    if (!this.orig.didClose || !this.resp.didClose) this.lastUs = packet.timeUs;
+    if ((flags & TCP_ACK) !== 0) {
+      const ackSeq = (packet.ack ?? 0) >>> 0;
+      if (peer.state === INACTIVE) {
+        peer.initSeqs(ackSeq - 1, ackSeq - 1);
+      } else {
+        peer.relative(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (!peer.underflow) {
+          const deltaAck = seqDelta(ackSeq, peer.ackSeq);
+          if (!(ackSeq === 0 && deltaAck > TOO_LARGE_SEQ_DELTA) && deltaAck > 0) peer.updateAckSeq(ackSeq);
+        }
+      }
+    }
+    // updateLastSeq without SYN, FIN or RST.
+    if (endpoint.state !== RESET) {
+      const seqOnePast = (baseSeq + len) >>> 0;
+      if (seqDelta(seqOnePast, endpoint.lastSeq) > 0) endpoint.updateLastSeq(seqOnePast);
+      else if (len > 0) {
+        endpoint.retransmissions++;
+        if (isScaledStep(endpoint.retransmissions)) this.addEndpointHistory(endpoint, 'T');
+      }
+    }
     this.count(endpoint, packet);
   }
 
