@@ -103,7 +103,7 @@ export async function sessionizeFile(
     ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT, captureTimes })
     : new Sessionizer({ captureTimes });
   const records = new SessionRecords();
-  const metadata = options.metadata ? new SessionMetadataCollector(SESSION_MAX_PACKETS) : undefined;
+  const metadata = options.metadata ? new SessionMetadataCollector(SESSION_MAX_PACKETS, sessionizer) : undefined;
   let error: FileResult['error'];
   try {
     await forEachPacketRecord(

@@ -169,6 +169,23 @@ function recognise(a: DirectionStream, b: DirectionStream): Recognised | undefin
   return undefined;
 }
 
+/** Whether a UDP session's port pair is one where DNS is expected (then a DNS header alone is enough). */
+export function isDnsPortPair(responderPort: number, initiatorPort: number): boolean {
+  return EXPECTED_BY_PORT.get(responderPort) === 'dns' || EXPECTED_BY_PORT.get(initiatorPort) === 'dns';
+}
+
+/**
+ * The rule that makes a UDP session DNS, applied to each of its first two datagrams with payload: the whole message
+ * parses as DNS, or (on a DNS port) it starts with a DNS header. The offline collector applies it as datagrams
+ * arrive (from-session.ts), so that a session found not to be DNS keeps no more payload.
+ */
+export function isDnsDatagram(payload: Uint8Array, dnsPort: boolean): boolean {
+  return looksLikeDns(payload) || (dnsPort && looksLikeDnsHeader(payload));
+}
+
+/** How many datagrams with payload decide whether a UDP session is DNS. */
+export const UDP_DATAGRAMS_DECIDING = 2;
+
 function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings): void {
   // Decided from the first two datagrams with payload, before any list is made: most UDP sessions are not DNS.
   const packets = session.packets;
@@ -176,13 +193,12 @@ function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings)
   let dnsPort: boolean | undefined;
   let looked = 0;
   let dns = false;
-  for (let i = 0; i < packets.length && looked < 2 && !dns; i++) {
+  for (let i = 0; i < packets.length && looked < UDP_DATAGRAMS_DECIDING && !dns; i++) {
     const m = packets[i]!.payload;
     if (m.length === 0) continue;
     looked++;
-    dnsPort ??=
-      EXPECTED_BY_PORT.get(session.responderPort) === 'dns' || EXPECTED_BY_PORT.get(session.initiatorPort) === 'dns';
-    dns = looksLikeDns(m) || (dnsPort && looksLikeDnsHeader(m));
+    dnsPort ??= isDnsPortPair(session.responderPort, session.initiatorPort);
+    dns = isDnsDatagram(m, dnsPort);
   }
   if (!dns) return;
   const messages: Uint8Array[] = [];
@@ -192,12 +208,21 @@ function readUdp(session: AppSession, metadata: AppMetadata, findings: Findings)
   if (metadata.dns.rcode === undefined && metadata.dns.queries > 0 && session.morePackets) findings.needs('dns.rcode');
 }
 
+/**
+ * The problem code appMetadataOf reports for a session with payload in which it recognised nothing: the protocol
+ * its ports suggest, if any ("binary bytes on port 80" is `http.unrecognised_payload`).
+ */
+export function unrecognisedPayloadProblem(responderPort: number, initiatorPort: number): string | undefined {
+  const expected = EXPECTED_BY_PORT.get(responderPort) ?? EXPECTED_BY_PORT.get(initiatorPort);
+  return expected ? `${expected}.unrecognised_payload` : undefined;
+}
+
 function explainUnrecognised(session: AppSession, findings: Findings): void {
   const hasPayload = session.packets.some((p) => p.payloadLength > 0);
   if (!hasPayload) {
     if (session.morePackets) findings.needs('service');
     return;
   }
-  const expected = EXPECTED_BY_PORT.get(session.responderPort) ?? EXPECTED_BY_PORT.get(session.initiatorPort);
-  if (expected) findings.problem(`${expected}.unrecognised_payload`);
+  const problem = unrecognisedPayloadProblem(session.responderPort, session.initiatorPort);
+  if (problem) findings.problem(problem);
 }

@@ -372,6 +372,25 @@ const INITIATOR_AT = 10;
 const RESPONDER_AT = INITIATOR_AT + ENDPOINT_SLOTS;
 const RECORD_SLOTS = RESPONDER_AT + ENDPOINT_SLOTS;
 
+/** Slots of ENDPOINT_FIELDS (and didClose) in an endpoint, and of RECORD_FIELDS in a record, for direct reads. */
+const STATE_SLOT = 0;
+const START_SEQ_SLOT = 2;
+const LAST_SEQ_SLOT = 3;
+const ACK_SEQ_SLOT = 4;
+const SEQ_WRAPS_SLOT = 5;
+const ACK_WRAPS_SLOT = 6;
+const DID_CLOSE_SLOT = 11;
+const RETRANSMISSIONS_SLOT = 13;
+const ZERO_WINDOWS_SLOT = 14;
+const PACKETS_SLOT = 15;
+const IP_BYTES_SLOT = 16;
+const PROTOCOL_SLOT = 0;
+const LAST_US_SLOT = 4;
+const ATTEMPT_AT_US_SLOT = 6;
+const CLOSE_AT_US_SLOT = 7;
+const HIST_SEEN_SLOT = 8;
+const DNS_TIMER_SLOT = 9;
+
 /** Serialisation format version, first field of serialize(). */
 const FORMAT = 1;
 
@@ -668,16 +687,28 @@ export class ConnRecord {
     // The common cases, decided without the timers (expiredBy would find none run out): a TCP packet other than a
     // SYN within the linger time of the last one with no close or attempt timer due, a UDP packet of a connection
     // Zeek's DNS analyzer does not time within the inactivity timeout.
-    if (this.protocol === IPPROTO_TCP) {
+    // The attempt timer stays set once a connection is answered, but only gives up on one whose responder never
+    // spoke: a packet of an answered connection past it was sent to expiredBy (a quarter of a large capture's).
+    const v = this.store.values;
+    const at = this.at;
+    const protocol = v[at + PROTOCOL_SLOT];
+    if (protocol === IPPROTO_TCP) {
+      const attemptAtUs = v[at + ATTEMPT_AT_US_SLOT]!;
       if (
         ((packet.tcpFlags ?? 0) & TCP_SYN) === 0 &&
-        this.closeAtUs === 0 &&
-        (this.attemptAtUs === 0 || t < this.attemptAtUs) &&
-        t <= this.lastUs + TCP_CONNECTION_LINGER_US
+        v[at + CLOSE_AT_US_SLOT] === 0 &&
+        t <= v[at + LAST_US_SLOT]! + TCP_CONNECTION_LINGER_US &&
+        (attemptAtUs === 0 ||
+          t < attemptAtUs ||
+          v[at + (this.originatorIsResponder ? INITIATOR_AT : RESPONDER_AT) + STATE_SLOT] !== INACTIVE)
       ) {
         return false;
       }
-    } else if (this.protocol === IPPROTO_UDP && this.dnsTimer === 0 && t < this.lastUs + UDP_INACTIVITY_TIMEOUT_US) {
+    } else if (
+      protocol === IPPROTO_UDP &&
+      v[at + DNS_TIMER_SLOT] === 0 &&
+      t < v[at + LAST_US_SLOT]! + UDP_INACTIVITY_TIMEOUT_US
+    ) {
       return false;
     }
     if (this.expiredBy(t)) return true;
@@ -704,6 +735,19 @@ export class ConnRecord {
 
   /** Adds a packet of this connection (call endsBefore first). */
   add(packet: ConnPacket): void {
+    if (this.protocol === IPPROTO_TCP) {
+      const flags = packet.tcpFlags ?? 0;
+      const from = this.at + (packet.fromInitiator ? INITIATOR_AT : RESPONDER_AT);
+      if (
+        (flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0 &&
+        packet.checksumOk !== false &&
+        this.store.values[from + STATE_SLOT] !== INACTIVE
+      ) {
+        this.addTcpSegment(packet.fromInitiator, packet, flags);
+        this.lastPacketUs = packet.timeUs;
+        return;
+      }
+    }
     const endpoint = packet.fromInitiator ? this.initiator : this.responder;
     const peer = packet.fromInitiator ? this.responder : this.initiator;
     if (this.protocol === IPPROTO_TCP) this.addTcp(endpoint, peer, packet);
@@ -780,6 +824,77 @@ export class ConnRecord {
     const close = this.updateStateMachine(endpoint, peer, packet, syn, fin, rst, ackFlag, baseSeq, len);
     if (close) this.connectionClosed(endpoint, peer);
     this.count(endpoint, packet);
+  }
+
+  /**
+   * addTcp of the common packet, an ACK or data without SYN, FIN or RST from an endpoint that has spoken before
+   * (most packets of a capture): what addTcp does for it, without the steps that such a packet leaves unchanged
+   * (initEndpoint, its own relative sequence number, which only S, F and R letters read, and the state machine).
+   * Written on the store's slots directly rather than through the endpoint views: addTcp's size used up the
+   * optimiser's inlining budget, so each view accessor of the per-packet path was a call.
+   */
+  private addTcpSegment(fromInitiator: boolean, packet: ConnPacket, flags: number): void {
+    const v = this.store.values;
+    const at = this.at;
+    const e = at + (fromInitiator ? INITIATOR_AT : RESPONDER_AT);
+    const p = at + (fromInitiator ? RESPONDER_AT : INITIATOR_AT);
+    const isOrig = fromInitiator !== this.originatorIsResponder;
+    const len = packet.payloadLength;
+    const historyMask = len > 0 ? HIST_DATA : (flags & TCP_ACK) !== 0 ? HIST_ACK : 0;
+    if (historyMask !== 0) {
+      const bit = isOrig ? historyMask : historyMask << 16;
+      const seen = v[at + HIST_SEEN_SLOT]!;
+      if ((seen & bit) === 0) {
+        v[at + HIST_SEEN_SLOT] = seen | bit;
+        this.addHistory(historyMask === HIST_DATA ? (isOrig ? 'D' : 'd') : isOrig ? 'A' : 'a');
+      }
+    }
+    if (packet.window === 0 && v[p + STATE_SLOT] !== CLOSED && v[e + STATE_SLOT] !== RESET) {
+      const zeroWindows = ++v[e + ZERO_WINDOWS_SLOT]!;
+      if (isScaledStep(zeroWindows)) this.addHistory(isOrig ? 'W' : 'w');
+    }
+    if (v[at + INITIATOR_AT + DID_CLOSE_SLOT] !== 1 || v[at + RESPONDER_AT + DID_CLOSE_SLOT] !== 1) {
+      v[at + LAST_US_SLOT] = packet.timeUs;
+    }
+    if ((flags & TCP_ACK) !== 0) {
+      const ackSeq = (packet.ack ?? 0) >>> 0;
+      if (v[p + STATE_SLOT] === INACTIVE) {
+        const start = (ackSeq - 1) >>> 0;
+        v[p + START_SEQ_SLOT] = start;
+        v[p + ACK_SEQ_SLOT] = start;
+        v[p + LAST_SEQ_SLOT] = start;
+      } else {
+        // Endpoint.relative(ackSeq, peer.ackSeq, peer.ackWraps) for its underflow alone.
+        const last = v[p + ACK_SEQ_SLOT]!;
+        let wraps = v[p + ACK_WRAPS_SLOT]!;
+        const delta = seqDelta(ackSeq, last);
+        if (delta < 0) {
+          if (wraps > 0 && ackSeq > last) wraps--;
+        } else if (delta > 0 && ackSeq < last) {
+          wraps++;
+        }
+        const underflow = wraps === 0 && seqDelta(ackSeq, v[p + START_SEQ_SLOT]!) < 0;
+        if (!underflow && !(ackSeq === 0 && delta > TOO_LARGE_SEQ_DELTA) && delta > 0) {
+          // Endpoint.updateAckSeq.
+          if (ackSeq < last) v[p + ACK_WRAPS_SLOT]!++;
+          v[p + ACK_SEQ_SLOT] = ackSeq;
+        }
+      }
+    }
+    // updateLastSeq without SYN, FIN or RST.
+    if (v[e + STATE_SLOT] !== RESET) {
+      const seqOnePast = (((packet.seq ?? 0) >>> 0) + len) >>> 0;
+      const lastSeq = v[e + LAST_SEQ_SLOT]!;
+      if (seqDelta(seqOnePast, lastSeq) > 0) {
+        if (seqOnePast < lastSeq) v[e + SEQ_WRAPS_SLOT]!++;
+        v[e + LAST_SEQ_SLOT] = seqOnePast;
+      } else if (len > 0) {
+        const retransmissions = ++v[e + RETRANSMISSIONS_SLOT]!;
+        if (isScaledStep(retransmissions)) this.addHistory(isOrig ? 'T' : 't');
+      }
+    }
+    v[e + PACKETS_SLOT]!++;
+    v[e + IP_BYTES_SLOT] = v[e + IP_BYTES_SLOT]! + packet.ipLength;
   }
 
   private initEndpoint(endpoint: Endpoint, syn: boolean, firstSeq: number, lastSeq: number): void {

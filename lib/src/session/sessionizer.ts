@@ -398,6 +398,19 @@ export class Sessionizer {
   }
 
   /**
+   * Keeps no more payload for `session` (its later kept packets get an empty one, as when its budget runs out) and
+   * frees what it kept: for a reader that has read all it will of the session's payload.
+   */
+  stopKeepingPayloads(session: Session): void {
+    // A session's ordinal is its flow's index (both count sessions in order of creation).
+    const slot = 2 * session.ordinal;
+    while (this.payloadBudgetUsed.length <= slot + 1) this.payloadBudgetUsed.push(0);
+    this.payloadBudgetUsed[slot] = this.payloadBytesKept;
+    this.payloadBudgetUsed[slot + 1] = this.payloadBytesKept;
+    session.dropPayloads();
+  }
+
+  /**
    * A copy of the decoded packet's captured payload as kept packet k's (the reader reuses its buffer), within the
    * session's per-direction budget.
    */
