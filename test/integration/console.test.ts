@@ -5,17 +5,25 @@
 // a wrong password, a form without its CSRF token and a viewer's admin action are refused; an admin enrols and
 // revokes an agent from the page. Screenshots of each page at 1280×800 go to <stack home>/console-screenshots/.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import type mysql from 'mysql2/promise';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchChromium } from '../helpers/browser.ts';
+import {
+  assertPcapIsKeptPackets,
+  downloadPcap,
+  fleetcapCli,
+  formMinute,
+  newPage,
+  screenshot,
+  setInput,
+  signIn as signInAt,
+} from '../helpers/console-page.ts';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
@@ -45,26 +53,8 @@ let base: string;
 /** The two alert labels of the uploaded captures, most alerts first (what the rules model makes of them). */
 let alertLabels: [string, string];
 
-function fleetcap(args: string[], input?: string) {
-  const r = spawnSync('node', [`${repoRoot}/cli/bin/fleetcap.mjs`, ...args], {
-    encoding: 'utf8',
-    input,
-    env: { ...process.env, FLEETCAP_LOG_LEVEL: 'warn' },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function signIn(page: Page, name: string, password: string): Promise<number> {
-  await page.goto(`${base}/sign-in`);
-  await page.type('input[name=name]', name);
-  await page.type('input[name=password]', password);
-  const [res] = await Promise.all([page.waitForNavigation(), page.click('.sign-in button[type=submit]')]);
-  return res?.status() ?? 0;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(shots, `${name}.png`) });
-}
+const signIn = (page: Page, name: string, password: string) => signInAt(page, base, name, password);
+const shot = (page: Page, name: string) => screenshot(page, shots, name);
 
 /** /metrics over HTTPS, trusting the stack's CA only. */
 function consoleMetrics(): Promise<string> {
@@ -125,9 +115,12 @@ before(async () => {
     assert.equal(res.status, 202, await res.text());
   }
   // Both accounts through the CLI: the admin's password from stdin, the viewer's generated and printed once.
-  const a = fleetcap(['console-user', 'add', admin.name, '--role', 'admin', '--password-stdin'], `${admin.password}\n`);
+  const a = fleetcapCli(
+    ['console-user', 'add', admin.name, '--role', 'admin', '--password-stdin'],
+    `${admin.password}\n`,
+  );
   assert.equal(a.status, 0, a.stderr);
-  const v = fleetcap(['console-user', 'add', viewer.name, '--role', 'viewer']);
+  const v = fleetcapCli(['console-user', 'add', viewer.name, '--role', 'viewer']);
   assert.equal(v.status, 0, v.stderr);
   viewer.password = /shown this once:\n\s+(\S+)/.exec(v.stdout)?.[1] ?? '';
   assert.ok(viewer.password.length >= 12, v.stdout);
@@ -180,8 +173,7 @@ after(async () => {
 
 describe('console', () => {
   test('pages need an account; a wrong password is refused and counted; plain HTTP is refused', async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     const res = await page.goto(`${base}/alerts`);
     assert.equal(new URL(page.url()).pathname, '/sign-in', 'a page without an account sends to the sign-in');
     assert.equal(res?.status(), 200);
@@ -196,8 +188,7 @@ describe('console', () => {
   });
 
   test('an admin sees the fleet: every agent of sniffer_config and agent_status, with its status and config SQL', async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     assert.equal(await signIn(page, admin.name, admin.password), 200);
     assert.equal(new URL(page.url()).pathname, '/fleet');
     const [rows] = await db.query(
@@ -217,8 +208,7 @@ describe('console', () => {
   });
 
   test('the alerts of the uploaded captures, filtered by time range, agent and label, with the chart of their labels', async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     await signIn(page, admin.name, admin.password);
     const [span] = await db.query(
       `SELECT MIN(first_packet_at) AS t0, MAX(first_packet_at) AS t1, COUNT(*) AS n FROM session_verdict
@@ -227,20 +217,10 @@ describe('console', () => {
     );
     const s = (span as Array<{ t0: Date; t1: Date; n: number }>)[0]!;
     assert.ok(Number(s.n) > 0, `alerts of ${alertLabels[0]}`);
-    const minute = (d: Date, add: number) =>
-      new Date(Math.floor(d.getTime() / 60000) * 60000 + add).toISOString().slice(0, 16);
     await page.goto(`${base}/alerts`);
     // Fill the filter form as a person does (datetime-local inputs take typed digits in the page's locale order).
-    await page.$eval(
-      'input[name=from]',
-      (e, v) => ((e as unknown as { value: string }).value = v),
-      minute(s.t0, -60_000),
-    );
-    await page.$eval(
-      'input[name=to]',
-      (e, v) => ((e as unknown as { value: string }).value = v),
-      minute(s.t1, 120_000),
-    );
+    await setInput(page, 'input[name=from]', formMinute(s.t0, -60_000));
+    await setInput(page, 'input[name=to]', formMinute(s.t1, 120_000));
     await page.type('input[name=agent]', agent);
     await page.type('input[name=label]', alertLabels[0]);
     await Promise.all([page.waitForNavigation(), page.click('#filters button[type=submit]')]);
@@ -269,7 +249,7 @@ describe('console', () => {
       [alertLabels[0], h0, h1],
     );
     await page.goto(
-      `${base}/alerts?label=${encodeURIComponent(alertLabels[0])}&from=${minute(h0, 0)}&to=${minute(h1, 0)}`,
+      `${base}/alerts?label=${encodeURIComponent(alertLabels[0])}&from=${formMinute(h0, 0)}&to=${formMinute(h1, 0)}`,
     );
     assert.equal(
       Number(await page.$eval('#alert-total', (e) => e.textContent)),
@@ -278,7 +258,7 @@ describe('console', () => {
     );
     // Without the label filter both captures' labels are there; a bad filter is refused with what was wrong.
     await page.goto(
-      `${base}/alerts?agent=${encodeURIComponent(agent)}&from=${minute(s.t0, -86_400_000 * 400)}&to=${minute(s.t1, 86_400_000 * 400)}`,
+      `${base}/alerts?agent=${encodeURIComponent(agent)}&from=${formMinute(s.t0, -86_400_000 * 400)}&to=${formMinute(s.t1, 86_400_000 * 400)}`,
     );
     assert.match(await page.$eval('#filter-error', (e) => e.textContent ?? ''), /longer than 366 days/);
     const res = await page.goto(`${base}/alerts?source=not-an-address`);
@@ -291,8 +271,7 @@ describe('console', () => {
   });
 
   test('a session: its record, its packets as a table, and a pcap download tshark reads as the kept packets', async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     await signIn(page, admin.name, admin.password);
     const [alerts] = await db.query(
       `SELECT v.id, v.community_id, v.label, COUNT(p.packet_index) AS kept FROM session_verdict v
@@ -314,39 +293,13 @@ describe('console', () => {
     const rows = await page.$$eval('#packets tbody tr', (trs) => trs.length);
     assert.equal(rows, Number(a.kept));
     await shot(page, 'session');
-    const downloads = join(work, 'downloads');
-    mkdirSync(downloads, { recursive: true });
-    const cdp = await page.createCDPSession();
-    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-    await page.click('#pcap');
-    const file = join(downloads, `fleetcap-${a.id}.pcap`);
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(file) && Date.now() < deadline) await sleep(100);
-    assert.ok(existsSync(file), `the browser saved the download (${readdirSync(downloads).join(', ')})`);
-    const tshark = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'frame.len'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter((l) => l !== '');
-    const [kept] = await db.query(
-      'SELECT CAST(ts_us AS CHAR) AS ts_us, wire_length, frame FROM alert_packet WHERE verdict_id = ? ORDER BY ts_us, packet_index',
-      [a.id],
-    );
-    const k = kept as Array<{ ts_us: string; wire_length: number; frame: Buffer }>;
-    assert.deepEqual(
-      tshark,
-      k.map((p) => `${p.ts_us.slice(0, -6)}.${p.ts_us.slice(-6)}000\t${p.wire_length}`),
-    );
-    assert.deepEqual(
-      [...readCaptureBuffer(readFileSync(file))].map((p) => p.data.toString('hex')),
-      k.map((p) => p.frame.toString('hex')),
-    );
+    const file = await downloadPcap(page, join(work, 'downloads'), a.id);
+    assert.equal(await assertPcapIsKeptPackets(db, file, a.id), Number(a.kept));
     await page.close();
   });
 
   test('an admin enrols an agent from the page (its secret shown once) and revokes it', async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     await signIn(page, admin.name, admin.password);
     await page.type('#enrol input[name=agent_id]', enrolled);
     await Promise.all([page.waitForNavigation(), page.click('#enrol button[type=submit]')]);
@@ -371,8 +324,7 @@ describe('console', () => {
   });
 
   test("a viewer's admin action is refused (403) and changes nothing; a form without its CSRF token is refused", async () => {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    const page = await newPage(browser);
     assert.equal(await signIn(page, viewer.name, viewer.password), 200);
     const id = `${enrolled}-v`;
     await page.type('#enrol input[name=agent_id]', id);

@@ -1,17 +1,15 @@
 // Checks a sign-in against console_user: the name, the argon2id hash, the account not disabled. Every refusal reads
 // the same to the person ("wrong name or password"), so the page does not tell which names exist; the outcome
-// (for the metric and the log) says which it was. An unknown name still costs one hash, so that timing does not
-// tell either.
+// (for the metric and the log) says which it was. An unknown name still costs one hash (verifyPassword checks it
+// against a decoy), so that timing does not tell either.
 import {
   type ConsoleRole,
   type ConsoleUserRow,
   consoleUserNamePattern,
   findConsoleUser,
-  generatePassword,
-  hashPassword,
   MAX_PASSWORD_LENGTH,
-  verifyPassword,
 } from '@fleetcap/lib/auth/console-user';
+import { verifyPassword } from '@fleetcap/lib/auth/credential-hash';
 import type mysql from 'mysql2/promise';
 
 export type SignInOutcome = 'ok' | 'wrong-password' | 'unknown-user' | 'disabled' | 'bad-input';
@@ -21,13 +19,6 @@ export interface SignedInUser {
   name: string;
   role: ConsoleRole;
 }
-
-/** A hash of a random password, made once: what an unknown name is checked against. */
-let decoyHash: Promise<string> | undefined;
-const decoy = () => {
-  decoyHash ??= hashPassword(generatePassword());
-  return decoyHash;
-};
 
 export async function checkSignIn(
   sql: Pick<mysql.Pool, 'execute'>,
@@ -39,7 +30,7 @@ export async function checkSignIn(
     return { outcome: 'bad-input' };
   const row: ConsoleUserRow | null = await findConsoleUser(sql, name);
   if (!row) {
-    await verifyPassword(await decoy(), password);
+    await verifyPassword(null, password);
     return { outcome: 'unknown-user' };
   }
   if (!(await verifyPassword(row.password_hash, password))) return { outcome: 'wrong-password' };

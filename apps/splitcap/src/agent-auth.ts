@@ -7,8 +7,8 @@
 // A token is bound to its agent: it is looked up by its hash, and the agent the row names must be the agent the
 // upload claims (X-Fleetcap-Agent), so agent A's token claiming to be agent B is refused, and told apart from a
 // forged one in the log and the metric.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { tokenHash } from '@fleetcap/lib/auth/agent-credential';
+import { matchesDigest, sha256 } from '@fleetcap/lib/auth/credential-hash';
 
 export interface CredentialRow {
   agent_id: string;
@@ -43,10 +43,6 @@ interface Known {
   agentId: string;
   notAfterMs: number | null;
   revoked: boolean;
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }
 
 export class AgentAuth {
@@ -128,8 +124,7 @@ export class AgentAuth {
     }
     const expected = this.enrolled.has(agent) ? undefined : this.staticDigests.get(agent);
     // Compared in constant time, and compared even when there is none, so timing says nothing.
-    const same = timingSafeEqual(sha256(token), expected ?? sha256('\0none'));
-    if (expected !== undefined && same) return { ok: true, source: 'static' };
+    if (matchesDigest(token, expected)) return { ok: true, source: 'static' };
     if (this.tableEnabled && !this.loaded && !this.staticDigests.has(agent))
       return {
         ok: false,

@@ -14,9 +14,8 @@ import {
   revokeAgent,
   rotateAgent,
 } from '@fleetcap/lib/auth/agent-enrolment';
-import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { Command } from 'commander';
-import mysql from 'mysql2/promise';
+import { runSubcommand, withAdmin } from './admin-connection.ts';
 import { renderTable } from './report.ts';
 
 export { addAgent, type Enrolled, listCredentials, revokeAgent, rotateAgent };
@@ -40,26 +39,7 @@ export function agentConfigLines(e: Enrolled, secretFile?: string): string[] {
   ];
 }
 
-async function withAdmin<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const conn = loadConnections();
-  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' }).catch((err: Error) => {
-    throw new Error(
-      `cannot reach MariaDB at ${conn.mysql.host}:${conn.mysql.port} as ${conn.mysqlAdmin.user}: ${err.message}. Is the stack up? (npx fleetcap status)`,
-    );
-  });
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-function run(what: string, fn: () => Promise<void>): Promise<void> {
-  return fn().catch((err: Error) => {
-    console.error(`fleetcap agents ${what}: ${err.message}`);
-    process.exit(1);
-  });
-}
+const run = (what: string, fn: () => Promise<void>) => runSubcommand('agents', what, fn);
 
 function report(e: Enrolled, secretFile?: string): void {
   if (secretFile) writeFileSync(secretFile, `${e.secret}\n`, { mode: 0o600, flag: 'wx' });

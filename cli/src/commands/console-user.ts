@@ -9,9 +9,9 @@ import {
   generatePassword,
   setConsolePassword,
 } from '@fleetcap/lib/auth/console-user';
-import { loadConnections } from '@fleetcap/lib/config/connections';
 import type { Command } from 'commander';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
+import { runSubcommand, withAdmin } from './admin-connection.ts';
 import { renderTable } from './report.ts';
 
 /** The password: stdin's first line with --password-stdin, else a generated one (and it says so). */
@@ -21,26 +21,7 @@ export function choosePassword(fromStdin: boolean, readStdin: () => string = () 
   return { password: line, generated: false };
 }
 
-async function withAdmin<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const conn = loadConnections();
-  const c = await mysql.createConnection({ ...conn.mysql, ...conn.mysqlAdmin, timezone: 'Z' }).catch((err: Error) => {
-    throw new Error(
-      `cannot reach MariaDB at ${conn.mysql.host}:${conn.mysql.port} as ${conn.mysqlAdmin.user}: ${err.message}. Is the stack up? (npx fleetcap status)`,
-    );
-  });
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-function run(what: string, fn: () => Promise<void>): Promise<void> {
-  return fn().catch((err: Error) => {
-    console.error(`fleetcap console-user ${what}: ${err.message}`);
-    process.exit(1);
-  });
-}
+const run = (what: string, fn: () => Promise<void>) => runSubcommand('console-user', what, fn);
 
 function announce(name: string, p: { password: string; generated: boolean }): void {
   if (p.generated) {

@@ -4,12 +4,13 @@
 //   ZK password   = base64url(HMAC-SHA256(secret, "fleetcap zookeeper digest v1"))        -> ZooKeeper digest auth
 // The table agent_credential (sql/008) holds sha256(upload token) and the ZooKeeper digest id of the agent's
 // user (`agent.<id>:base64(sha1(user:password))`, the form ZooKeeper's own ACLs store), never the secret.
-// Why SHA-256 and not scrypt/argon2: the secret is 256 bits from the CSPRNG, so an offline guess is 2^256 work
-// whatever the hash; a slow hash protects low-entropy passwords, and would cost every upload tens of ms of CPU.
+// Why SHA-256 and not scrypt/argon2: the secret is 256 bits from the CSPRNG (./credential-hash.ts says it for every
+// credential).
 // The sniffer is given only the upload token (it never sees the secret nor the ZooKeeper password).
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { digestId, withRefusalLog, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
+import { sha256Hex } from './credential-hash.ts';
 
 export const SECRET_PREFIX = 'fca1_';
 export const UPLOAD_TOKEN_PREFIX = 'fcu1_';
@@ -60,7 +61,7 @@ export function agentOwnedAcl(agentId: string, secret: string): ZkAclEntry[] {
 
 /** sha256 hex: what the table stores for an upload token, and what splitcap compares. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 /** The verifiers of one secret, as stored in agent_credential. */

@@ -1,14 +1,10 @@
 // A shared bearer credential between two of the project's processes (forecast and its session-workers): read from a
 // 0600 file on both sides, compared in constant time.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { matchesDigest, sha256 } from './credential-hash.ts';
 
 /** Whether an Authorization header carries `Bearer <token>` (constant time: hashes of equal length are compared). */
 export function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = createHash('sha256')
-    .update(header ?? '')
-    .digest();
-  const wanted = createHash('sha256').update(`Bearer ${token}`).digest();
-  return timingSafeEqual(given, wanted);
+  return matchesDigest(header ?? '', sha256(`Bearer ${token}`));
 }
 
 /** Loopback addresses: listening there needs no credential (only this machine's processes reach it). */

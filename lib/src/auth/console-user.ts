@@ -1,12 +1,9 @@
-// The console's sign-in accounts (console_user, sql/012): argon2id password hashes, roles, and the SQL that
-// makes and reads them. Shared by `fleetcap console-user` (which makes accounts as the admin account) and the console
-// (which checks sign-ins as its own account).
-// Why argon2id with its library defaults (19 MiB, 2 passes, 1 lane): a person's password has little entropy, so
-// the hash must be slow and memory-hard to guess offline; these are OWASP's recommended minimum, ~30 ms a sign-in
-// here. The hash is a PHC string: salt and parameters travel with it, so raising them later still verifies old rows.
+// The console's sign-in accounts (console_user, sql/012): roles, password rules, and the SQL that makes and reads
+// them. Shared by `fleetcap console-user` (which makes accounts as the admin account) and the console (which checks
+// sign-ins as its own account). The passwords' argon2id hashes are made and checked by ./credential-hash.ts.
 import { randomBytes } from 'node:crypto';
-import { hash, verify } from '@node-rs/argon2';
 import type mysql from 'mysql2/promise';
+import { hashPassword } from './credential-hash.ts';
 
 export const consoleRoles = ['viewer', 'admin'] as const;
 export type ConsoleRole = (typeof consoleRoles)[number];
@@ -45,20 +42,6 @@ export function checkPassword(password: string): void {
 /** A random password (144 bits, base64url): what `console-user add` prints once when none is given. */
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
-}
-
-export function hashPassword(password: string): Promise<string> {
-  return hash(password);
-}
-
-/** A hash that is not an argon2 PHC string (a row edited by hand) verifies nothing instead of throwing. */
-export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
-  if (!passwordHash.startsWith('$argon2')) return false;
-  try {
-    return await verify(passwordHash, password);
-  } catch {
-    return false;
-  }
 }
 
 type Sql = Pick<mysql.Pool, 'execute'>;
