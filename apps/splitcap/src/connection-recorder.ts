@@ -150,13 +150,20 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
-  /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
+  /**
+   * Adds every packet of the batch to its session's record; returns how many sessions had each outcome. `leftOut`,
+   * when given, gets the packets of each session (by key) that its record did not take.
+   */
   async record(
     agent: string,
     batchId: string,
     sessions: BatchSession[],
+    leftOut?: Map<string, number>,
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
+    const note = (session: BatchSession, packets: number) => {
+      if (leftOut && packets > 0) leftOut.set(session.key, (leftOut.get(session.key) ?? 0) + packets);
+    };
     const count = (outcome: RecordOutcome, packets: number) => {
       counts[outcome] = (counts[outcome] ?? 0) + 1;
       this.metrics.recordUpdates.inc({ outcome });
@@ -189,6 +196,7 @@ export class ConnectionRecorder {
             'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
           );
           count('corrupt', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           continue;
         }
         let advanced: AdvancedRecord;
@@ -200,10 +208,12 @@ export class ConnectionRecorder {
             'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
           );
           count('corrupt', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           continue;
         }
         if (!advanced.write) {
           count(advanced.outcome, 0);
+          note(session, advanced.leftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'straggler' }, advanced.leftOut);
           continue;
         }
@@ -217,10 +227,12 @@ export class ConnectionRecorder {
         if (status === 'stale') retry.push(session);
         else if (status === 'done') {
           count('straggler', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           this.metrics.recordLeftOut.inc({ reason: 'straggler' }, session.connection.length / CONN_FIELDS);
         } else if (status === 'dup') count('duplicate', 0);
         else {
           count(advanced.outcome, advanced.added);
+          note(session, advanced.leftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'ended' }, advanced.leftOut);
         }
       }

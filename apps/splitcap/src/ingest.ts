@@ -5,8 +5,10 @@
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
-import { type DecodedBatch, decodeBatch } from './batch-decoder.ts';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
 import type { ConnectionRecorder } from './connection-recorder.ts';
+import { batchDrops, dropsForReceipt } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -25,6 +27,8 @@ export interface IngestOptions {
   now?: () => number;
   /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
   recorder?: ConnectionRecorder;
+  /** Where a batch's dropped packets are counted with its receipt (drop-counts.ts); without it, in the metric only. */
+  drops?: { redis: RedisClient; prefix: string };
 }
 
 /** Every session a batch holds is the uploading agent's own: `agent` is part of each session's identity. */
@@ -35,6 +39,7 @@ export class Ingest {
   private readonly recorder: ConnectionRecorder | undefined;
   private readonly maxSessionsPerBatch: number | undefined;
   private readonly maxPacketsPerSession: number | undefined;
+  private readonly drops: IngestOptions['drops'];
 
   constructor(
     private readonly store: SessionWriter,
@@ -48,6 +53,7 @@ export class Ingest {
     this.recorder = options.recorder;
     this.maxSessionsPerBatch = options.maxSessionsPerBatch;
     this.maxPacketsPerSession = options.maxPacketsPerSession;
+    this.drops = options.drops;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
@@ -66,7 +72,8 @@ export class Ingest {
     // The packet store first, then the connection records: a record lists a batch id only once the append ran for
     // it, which is how the append script knows a retried batch whose occurrence is finished already.
     const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
-    await this.recorder?.record(agent, batchId, [...batch.sessions.values()]);
+    const recordLeftOut = this.recorder ? new Map<string, number>() : undefined;
+    await this.recorder?.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);
@@ -89,7 +96,18 @@ export class Ingest {
       }
     }
     await this.scheduler.publish(messages);
-    await this.store.writeReceipt(agent, batchId, JSON.stringify({ sessions: outcomes.length, at: enqueuedAt }));
+    const drops = batchDrops(
+      { ...batch.skipped, [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured },
+      outcomes,
+      recordLeftOut,
+    );
+    await this.store.writeReceipt(
+      agent,
+      batchId,
+      JSON.stringify({ sessions: outcomes.length, at: enqueuedAt }),
+      this.drops ? await dropsForReceipt(this.drops.redis, this.drops.prefix, agent, drops, enqueuedAt) : undefined,
+    );
+    for (const [reason, n] of Object.entries(drops)) this.metrics.dropped.inc({ reason }, n);
 
     result.duplicate = outcomes.length > 0 && duplicateSessions === outcomes.length;
     this.metrics.batches.inc({ outcome: result.duplicate ? 'duplicate' : 'stored' });
@@ -98,6 +116,8 @@ export class Ingest {
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
     for (const [reason, n] of Object.entries(batch.skipped))
       if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
+    if (batch.wireBelowCaptured)
+      this.metrics.packets.inc({ fate: `skipped-${WIRE_BELOW_CAPTURED}` }, batch.wireBelowCaptured);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);
     return result;
   }
@@ -109,7 +129,12 @@ export class Ingest {
       packetsStored: 0,
       sessions: batch.sessions.size,
       scheduled: {},
-      skipped: { ...batch.skipped, overMax: 0, sessionDone: 0 },
+      skipped: {
+        ...batch.skipped,
+        ...(batch.wireBelowCaptured ? { [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured } : {}),
+        overMax: 0,
+        sessionDone: 0,
+      },
       ...(batch.timeOutOfRange
         ? { timeOutOfRange: { earliestSec: batch.timeOutOfRange.minSec, latestSec: batch.timeOutOfRange.maxSec } }
         : {}),

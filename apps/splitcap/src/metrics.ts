@@ -35,6 +35,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    dropped: new Counter({
+      name: 'fleetcap_splitcap_dropped_packets_total',
+      help: "Packets of acknowledged batches in no verdict and no connection record, by reason (skipped-<decoder reason>: never sessionized; straggler: came after its session's row was completed and its record was closed). The same counts are in MariaDB: packet_drop",
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    dropCopyAge: new Gauge({
+      name: 'fleetcap_splitcap_drop_copy_age_seconds',
+      help: 'Seconds since the dropped-packet counts were last copied into packet_drop (grows while MariaDB is away)',
+      registers: [registry],
+    }),
     recordPackets: new Counter({
       name: 'fleetcap_splitcap_record_packets_total',
       help: 'Packets added to connection records (every packet of a connection, also those after its verdict)',

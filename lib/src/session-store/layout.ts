@@ -49,6 +49,30 @@ export function receiptKey(agent: string, batchId: string, prefix = 'fc'): strin
   return `${prefix}:receipt:{${agent}}:${batchId}`;
 }
 
+/**
+ * The packets of an agent's acknowledged batches dropped in one time bucket, per reason (a hash: reason → packets),
+ * written with the batch's receipt (same hash slot); splitcap copies it into MariaDB's packet_drop.
+ */
+export function dropCountKey(agent: string, bucketStartSec: number, prefix = 'fc'): string {
+  return `${prefix}:drops:{${agent}}:${bucketStartSec}`;
+}
+
+/** The set of drop hashes not yet copied into MariaDB for good (their bucket may still grow). */
+export function dropIndexKey(prefix = 'fc'): string {
+  return `${prefix}:drops:index`;
+}
+
+/** The agent and bucket of a dropCountKey, or null. */
+export function parseDropCountKey(key: string, prefix = 'fc'): { agent: string; bucketStartSec: number } | null {
+  const head = `${prefix}:drops:{`;
+  if (!key.startsWith(head)) return null;
+  const close = key.lastIndexOf('}:');
+  if (close < head.length) return null;
+  const bucketStartSec = Number(key.slice(close + 2));
+  if (!Number.isSafeInteger(bucketStartSec)) return null;
+  return { agent: key.slice(head.length, close), bucketStartSec };
+}
+
 /** The fields of the meta hash (fc:s:{A/K}:m), all written by the append script. */
 export const META = {
   /** Agent id of the session (also in its key). */

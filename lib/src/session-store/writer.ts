@@ -71,13 +71,30 @@ export class SessionWriter {
     return (await this.redis.exists(receiptKey(agent, batchId, this.settings.prefix))) === 1;
   }
 
-  async writeReceipt(agent: string, batchId: string, summary: string): Promise<void> {
-    await this.redis.set(
-      receiptKey(agent, batchId, this.settings.prefix),
-      summary,
-      'EX',
-      this.settings.receiptTtlSeconds,
-    );
+  /**
+   * The receipt, and with it (one MULTI: both or neither) the batch's counted drops added to the agent's drop hash
+   * (`drops.key`, which must share the receipt's hash slot: layout.ts dropCountKey). A batch retried before its
+   * receipt was written counts its drops once, at the attempt that writes the receipt.
+   */
+  async writeReceipt(
+    agent: string,
+    batchId: string,
+    summary: string,
+    drops?: { key: string; counts: Record<string, number>; ttlSeconds: number },
+  ): Promise<void> {
+    const receipt = receiptKey(agent, batchId, this.settings.prefix);
+    const counted = drops ? Object.entries(drops.counts).filter(([, n]) => n > 0) : [];
+    if (!drops || counted.length === 0) {
+      await this.redis.set(receipt, summary, 'EX', this.settings.receiptTtlSeconds);
+      return;
+    }
+    const multi = this.redis.multi().set(receipt, summary, 'EX', this.settings.receiptTtlSeconds);
+    for (const [reason, n] of counted) multi.hincrby(drops.key, reason, n);
+    multi.expire(drops.key, drops.ttlSeconds);
+    const results = await multi.exec();
+    const failed = results?.find(([err]) => err);
+    // exec() is null only when a WATCH failed, and none is set: an error reply is the one failure here.
+    if (failed?.[0]) throw failed[0];
   }
 
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
