@@ -3,9 +3,9 @@
 // script is idempotent per batch id) and loses no schedule (a retried session returns the reasons it
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import type { SessionWriter } from '@fleetcap/lib/session-store/writer';
-import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
+import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
 import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
 import type { ConnectionRecorder } from './connection-recorder.ts';
 import { batchDrops, dropsForReceipt } from './drop-counts.ts';
@@ -65,13 +65,22 @@ export class Ingest {
       undefined,
       this.maxPacketsPerSession,
     );
-    if (await this.store.hasReceipt(agent, batchId)) {
+    const earlier = await this.store.earlierAttempt(agent, batchId);
+    if (earlier.kind === 'received') {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
     }
     // The packet store first, then the connection records: a record lists a batch id only once the append ran for
-    // it, which is how the append script knows a retried batch whose occurrence is finished already.
-    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+    // it, which is how the append script knows a retried batch whose occurrence is finished already. An attempt that
+    // stopped after its append is resumed with what that append decided (writeApplied): appending again after the
+    // occurrence was finished would store the packets a second time.
+    let outcomes: AppendOutcome[];
+    if (earlier.kind === 'applied') {
+      outcomes = earlier.outcomes;
+    } else {
+      outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+      await this.store.writeApplied(agent, batchId, outcomes);
+    }
     const recordLeftOut = this.recorder ? new Map<string, number>() : undefined;
     await this.recorder?.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
     const enqueuedAt = this.now();
@@ -110,7 +119,9 @@ export class Ingest {
     for (const [reason, n] of Object.entries(drops)) this.metrics.dropped.inc({ reason }, n);
 
     result.duplicate = outcomes.length > 0 && duplicateSessions === outcomes.length;
-    this.metrics.batches.inc({ outcome: result.duplicate ? 'duplicate' : 'stored' });
+    this.metrics.batches.inc({
+      outcome: result.duplicate ? 'duplicate' : earlier.kind === 'applied' ? 'resumed' : 'stored',
+    });
     this.metrics.packets.inc({ fate: 'stored' }, result.packetsStored);
     this.metrics.packets.inc({ fate: 'over-max' }, result.skipped.overMax);
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);

@@ -7,7 +7,7 @@ export function createMetrics() {
     registry,
     batches: new Counter({
       name: 'fleetcap_splitcap_batches_total',
-      help: 'Uploaded batches by outcome (stored, duplicate, rejected, unavailable)',
+      help: 'Uploaded batches by outcome (stored, resumed: a retry of an attempt that stopped after its append, duplicate, rejected, unavailable)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

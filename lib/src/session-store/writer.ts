@@ -58,6 +58,59 @@ export interface AppendOutcome {
   communityId: string;
 }
 
+export type EarlierAttempt =
+  | { kind: 'none' }
+  | { kind: 'applied'; outcomes: AppendOutcome[] }
+  /** Stored, published and answered 202 (the receipt's summary). */
+  | { kind: 'received' };
+
+/** The receipt's value while only the append has run: this prefix, then the outcomes (formatAppliedOutcomes). */
+const APPLIED_PREFIX = 'applied:';
+const STATUSES = new Set<AppendOutcome['status']>(['ok', 'dup', 'done']);
+
+/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId]. */
+export function formatAppliedOutcomes(outcomes: readonly AppendOutcome[]): string {
+  return JSON.stringify(
+    outcomes.map((o) => [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId]),
+  );
+}
+
+/** formatAppliedOutcomes read back, or undefined when the text is not such rows. */
+export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows)) return undefined;
+  const outcomes: AppendOutcome[] = [];
+  for (const row of rows) {
+    if (!Array.isArray(row) || row.length !== 7) return undefined;
+    const [key, status, appended, dropped, reasons, occurrence, communityId] = row as unknown[];
+    if (
+      typeof key !== 'string' ||
+      !STATUSES.has(status as AppendOutcome['status']) ||
+      !Number.isSafeInteger(appended) ||
+      !Number.isSafeInteger(dropped) ||
+      typeof reasons !== 'string' ||
+      !Number.isSafeInteger(occurrence) ||
+      typeof communityId !== 'string'
+    )
+      return undefined;
+    outcomes.push({
+      key,
+      status: status as AppendOutcome['status'],
+      appended: appended as number,
+      dropped: dropped as number,
+      reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
+      occurrence: occurrence as number,
+      communityId,
+    });
+  }
+  return outcomes;
+}
+
 export class SessionWriter {
   constructor(
     private readonly redis: RedisClient,
@@ -66,9 +119,32 @@ export class SessionWriter {
     defineSessionScripts(redis);
   }
 
-  /** True when this batch was stored and its messages published before. */
-  async hasReceipt(agent: string, batchId: string): Promise<boolean> {
-    return (await this.redis.exists(receiptKey(agent, batchId, this.settings.prefix))) === 1;
+  /**
+   * What an earlier attempt of this batch left: nothing; the outcomes of its append, when it stopped after the append
+   * (writeApplied: killed, or a 503 from RabbitMQ, Redis or a record conflict); or the receipt of an upload answered
+   * 202 (writeReceipt). An unreadable applied receipt counts as none (the append's own batch ids then decide).
+   */
+  async earlierAttempt(agent: string, batchId: string): Promise<EarlierAttempt> {
+    const text = await this.redis.get(receiptKey(agent, batchId, this.settings.prefix));
+    if (text === null) return { kind: 'none' };
+    if (!text.startsWith(APPLIED_PREFIX)) return { kind: 'received' };
+    const outcomes = parseAppliedOutcomes(text.slice(APPLIED_PREFIX.length));
+    return outcomes ? { kind: 'applied', outcomes } : { kind: 'none' };
+  }
+
+  /**
+   * Records, under the batch's receipt key, that its append ran to the end and what it decided. A retry then resumes
+   * after the append instead of running it again: once the session's occurrence is finished and its done marker has
+   * expired, the append script could no longer tell the batch was applied and would store its packets in a second
+   * occurrence (a second verdict with the same packets: found by the fault run).
+   */
+  async writeApplied(agent: string, batchId: string, outcomes: readonly AppendOutcome[]): Promise<void> {
+    await this.redis.set(
+      receiptKey(agent, batchId, this.settings.prefix),
+      APPLIED_PREFIX + formatAppliedOutcomes(outcomes),
+      'EX',
+      this.settings.receiptTtlSeconds,
+    );
   }
 
   /**
