@@ -43,6 +43,8 @@ export interface Pipeline {
   configSyncGroup: string;
   /** The app processes by name (their pids change when they are restarted). */
   apps(): Array<[string, RunningApp]>;
+  /** What each app wrote, the instances killed before the current one included (FLEETCAP_FAULTS_LOG_DIR). */
+  outputs(): Array<[string, string]>;
   killSplitcap(): Promise<void>;
   killWorker(i: number): Promise<void>;
   /**
@@ -100,6 +102,9 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
     },
     90_000,
   );
+  // The output of the instances killed so far, by app name.
+  const earlier = new Map<string, string>();
+  const keepOutput = (name: string, app: RunningApp) => earlier.set(name, (earlier.get(name) ?? '') + app.output());
   const apps = (): Array<[string, RunningApp]> => [
     ['splitcap', splitcap],
     ['forecast', forecast],
@@ -113,14 +118,17 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
     workers,
     configSyncGroup,
     apps,
+    outputs: () => apps().map(([name, app]) => [name, (earlier.get(name) ?? '') + app.output()]),
     async killSplitcap() {
       splitcap.child.kill('SIGKILL');
       await splitcap.stop();
+      keepOutput('splitcap', splitcap);
       splitcap = await startSplitcap();
     },
     async killWorker(i) {
       workers[i]!.child.kill('SIGKILL');
       await workers[i]!.stop();
+      keepOutput(`session-worker-${i + 1}`, workers[i]!);
       workers[i] = await startWorker(i);
     },
     async pauseConfigSync(ms) {

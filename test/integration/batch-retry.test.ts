@@ -14,7 +14,9 @@ import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { sessionKeyOf } from '@fleetcap/lib/session/key';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { META, sessionKeys } from '@fleetcap/lib/session-store/layout';
+import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
+import { ConnectionRecorder } from '@fleetcap/splitcap/connection-recorder';
 import { Ingest } from '@fleetcap/splitcap/ingest';
 import { createMetrics } from '@fleetcap/splitcap/metrics';
 import { Scheduler, SchedulerUnavailable } from '@fleetcap/splitcap/scheduler';
@@ -37,13 +39,21 @@ after(async () => {
   await removePipelineNamespace(prefix, DELAY_MS).catch(() => {});
 });
 
-/** One UDP packet of a new session, captured now. */
-function oneSessionBatch(): { body: Buffer; key: string } {
-  const frame = buildPacket({ proto: 'udp', src: '10.77.1.1', sport: 40123, dst: '10.77.1.2', dport: 53 });
+/** One UDP packet of each of these sessions (client ports), captured now, from 10.77.<net>.1 to 10.77.<net>.2:53. */
+function batchOf(net: number, ports: number[]): { body: Buffer; keys: string[] } {
   const writer = new PcapWriter({ linktype: 1, nanosecond: false });
   const us = Date.now() * 1000;
-  writer.write({ tsSec: Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000, data: frame, origLen: frame.length });
-  return { body: writer.toBuffer(), key: sessionKeyOf('udp', '10.77.1.1', 40123, '10.77.1.2', 53) };
+  const [src, dst] = [`10.77.${net}.1`, `10.77.${net}.2`];
+  for (const sport of ports) {
+    const frame = buildPacket({ proto: 'udp', src, sport, dst, dport: 53 });
+    writer.write({ tsSec: Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000, data: frame, origLen: frame.length });
+  }
+  return { body: writer.toBuffer(), keys: ports.map((p) => sessionKeyOf('udp', src, p, dst, 53)) };
+}
+
+function oneSessionBatch(): { body: Buffer; key: string } {
+  const { body, keys } = batchOf(1, [40123]);
+  return { body, key: keys[0]! };
 }
 
 function scheduler(amqpUrl: string): Scheduler {
@@ -88,4 +98,57 @@ test('a batch retried after its occurrence was finished and its done marker expi
   // A third attempt (the 202 was lost) is a duplicate.
   const again = await new Ingest(store, up, metrics).ingest(agent, 'b-1', body);
   assert.equal(again.duplicate, true);
+});
+
+test('a straggler whose done marker expired between its append and its record write starts no record', async () => {
+  assertStackUp();
+  // The append found the done marker (status done: nothing stored); by the record write it had expired. A record
+  // started now would belong to no occurrence: never looked at, never in a row, its packets counted nowhere.
+  const key = sessionKeyOf('udp', '10.77.2.1', 40124, '10.77.2.2', 53);
+  const records = new RecordStore(splitcapRedis, prefix);
+  const [status] = await records.write(
+    [{ agent, key, mode: 'start', occurrence: 1, initiator: 0, communityId: '1:x', record: 'r', ended: false }],
+    'b-2',
+    Date.now(),
+    60,
+  );
+  assert.equal(status, 'done', 'refused: no occurrence of the session is being stored');
+  assert.equal(await workerRedis.exists(sessionKeys({ agent, key }, prefix).record), 0, 'no record was started');
+});
+
+test('a retry after the records were completed counts no straggler for the packets its first attempt recorded', async () => {
+  assertStackUp();
+  const store = new SessionWriter(splitcapRedis, {
+    prefix,
+    maxPacketsPerSession: 24,
+    sessionTtlSeconds: 3600,
+    receiptTtlSeconds: 3600,
+  });
+  const metrics = createMetrics();
+  const records = new RecordStore(splitcapRedis, prefix);
+  const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);
+  const up = scheduler(connections.amqpUrl);
+  await up.start();
+  // Session A is classified and finished; its record lives on (it takes the packets after the verdict).
+  const first = batchOf(3, [41001]);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'c-0', first.body);
+  const a = first.keys[0]!;
+  const occurrence = Number(await workerRedis.hget(sessionKeys({ agent, key: a }, prefix).meta, META.occurrence));
+  await new SessionFinisher(workerRedis, prefix, 60).finish([{ agent, key: a, occurrence }]);
+
+  // The next batch: A's packet goes to its record (after the verdict), B is new; the publish of B's message fails.
+  const next = batchOf(3, [41001, 41002]);
+  const away = scheduler('amqp://127.0.0.1:1');
+  await assert.rejects(new Ingest(store, away, metrics, { recorder }).ingest(agent, 'c-1', next.body));
+  const [read] = await records.read([{ agent, key: a }]);
+  const stored = (read as { record?: { version: number; record: string } }).record!;
+  assert.ok(stored, "A's record took the packet");
+
+  // The sweeper completes A's connection (claim, row, release) before the retry comes.
+  assert.deepEqual(await records.claim([{ agent, key: a, version: stored.version }]), [true]);
+  assert.deepEqual(await records.release([{ agent, key: a, occurrence }], 60), [true]);
+
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'c-1', next.body);
+  const stragglers = (await metrics.dropped.get()).values.find((v) => v.labels.reason === 'straggler');
+  assert.equal(stragglers?.value ?? 0, 0, "A's packet is in its completed row, not a counted drop");
 });

@@ -6,9 +6,9 @@
 // larger: a copy repeated after a crash or a MariaDB outage never counts twice) and forgets a bucket once it is closed
 // and copied.
 import type { SkipReason } from '@fleetcap/lib/packet/decode';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import { dropCountKey, dropIndexKey, parseDropCountKey } from '@fleetcap/lib/session-store/layout';
 import type { AppendOutcome } from '@fleetcap/lib/session-store/writer';
-import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 

@@ -81,8 +81,15 @@ export class Ingest {
       outcomes = await this.store.append(agent, batchId, batch.sessions.values());
       await this.store.writeApplied(agent, batchId, outcomes);
     }
-    const recordLeftOut = this.recorder ? new Map<string, number>() : undefined;
-    await this.recorder?.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
+    // The record writes, unless the earlier attempt got through them (then what they left out is known): once a
+    // record is completed and removed, writing again would count the packets it took as stragglers.
+    let recordLeftOut: Map<string, number> | undefined;
+    if (earlier.kind === 'applied' && earlier.recordLeftOut) recordLeftOut = earlier.recordLeftOut;
+    else if (this.recorder) {
+      recordLeftOut = new Map<string, number>();
+      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
+      await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
+    }
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);

@@ -60,12 +60,17 @@ export interface AppendOutcome {
 
 export type EarlierAttempt =
   | { kind: 'none' }
-  | { kind: 'applied'; outcomes: AppendOutcome[] }
+  /** recordLeftOut: when the attempt also got through its record writes, what they left out per session key. */
+  | { kind: 'applied'; outcomes: AppendOutcome[]; recordLeftOut?: Map<string, number> }
   /** Stored, published and answered 202 (the receipt's summary). */
   | { kind: 'received' };
 
-/** The receipt's value while only the append has run: this prefix, then the outcomes (formatAppliedOutcomes). */
+/**
+ * The receipt's value while only the append has run: this prefix, then the outcomes (formatAppliedOutcomes); once the
+ * record writes ran too, RECORDED_PREFIX, what they left out per session ([key, packets] JSON), a newline, the outcomes.
+ */
 const APPLIED_PREFIX = 'applied:';
+const RECORDED_PREFIX = 'recorded:';
 const STATUSES = new Set<AppendOutcome['status']>(['ok', 'dup', 'done']);
 
 /** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId]. */
@@ -111,6 +116,22 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
   return outcomes;
 }
 
+function parseLeftOut(text: string): Map<string, number> | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows)) return undefined;
+  const leftOut = new Map<string, number>();
+  for (const row of rows) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || !Number.isSafeInteger(row[1])) return undefined;
+    leftOut.set(row[0], row[1] as number);
+  }
+  return leftOut;
+}
+
 export class SessionWriter {
   constructor(
     private readonly redis: RedisClient,
@@ -127,6 +148,12 @@ export class SessionWriter {
   async earlierAttempt(agent: string, batchId: string): Promise<EarlierAttempt> {
     const text = await this.redis.get(receiptKey(agent, batchId, this.settings.prefix));
     if (text === null) return { kind: 'none' };
+    if (text.startsWith(RECORDED_PREFIX)) {
+      const newline = text.indexOf('\n');
+      const leftOut = parseLeftOut(text.slice(RECORDED_PREFIX.length, Math.max(newline, 0)));
+      const outcomes = newline < 0 ? undefined : parseAppliedOutcomes(text.slice(newline + 1));
+      return outcomes && leftOut ? { kind: 'applied', outcomes, recordLeftOut: leftOut } : { kind: 'none' };
+    }
     if (!text.startsWith(APPLIED_PREFIX)) return { kind: 'received' };
     const outcomes = parseAppliedOutcomes(text.slice(APPLIED_PREFIX.length));
     return outcomes ? { kind: 'applied', outcomes } : { kind: 'none' };
@@ -138,10 +165,22 @@ export class SessionWriter {
    * expired, the append script could no longer tell the batch was applied and would store its packets in a second
    * occurrence (a second verdict with the same packets: found by the fault run).
    */
-  async writeApplied(agent: string, batchId: string, outcomes: readonly AppendOutcome[]): Promise<void> {
+  async writeApplied(
+    agent: string,
+    batchId: string,
+    outcomes: readonly AppendOutcome[],
+    /**
+     * After the record writes: what they left out per session. A retry then skips them too: once a record is completed
+     * and removed, a record write repeated would count the packets it took as stragglers (counted drops in a row).
+     */
+    recordLeftOut?: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const value = recordLeftOut
+      ? `${RECORDED_PREFIX}${JSON.stringify([...recordLeftOut])}\n${formatAppliedOutcomes(outcomes)}`
+      : APPLIED_PREFIX + formatAppliedOutcomes(outcomes);
     await this.redis.set(
       receiptKey(agent, batchId, this.settings.prefix),
-      APPLIED_PREFIX + formatAppliedOutcomes(outcomes),
+      value,
       'EX',
       this.settings.receiptTtlSeconds,
     );
