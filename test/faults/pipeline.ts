@@ -60,7 +60,12 @@ export interface Pipeline {
 /** config-sync's ZooKeeper session (lib/src/zookeeper/client.ts) is 15 s; its Kafka group session is set here. */
 export const CONFIG_SYNC_KAFKA_SESSION_MS = 10_000;
 
-export async function startPipeline(prefix: string, agentIds: string[], token: string): Promise<Pipeline> {
+export async function startPipeline(
+  prefix: string,
+  agentIds: string[],
+  token: string,
+  options: { configSync?: boolean } = {},
+): Promise<Pipeline> {
   const splitcapPort = await freePort();
   const forecastPort = await freePort();
   const workerPorts = [await freePort(), await freePort()];
@@ -92,16 +97,18 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
   let splitcap = await startSplitcap();
   const workers = [await startWorker(0), await startWorker(1)];
   const configSyncGroup = `${prefix}-config-sync`;
-  const configSync = await startApp(
-    'config-sync',
-    {
-      FLEETCAP_CONFIG_SYNC_PORT: '0',
-      FLEETCAP_CONFIG_SYNC_GROUP: configSyncGroup,
-      FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: String(CONFIG_SYNC_KAFKA_SESSION_MS),
-      FLEETCAP_LOG_LEVEL: 'error',
-    },
-    90_000,
-  );
+  const configSync = !(options.configSync ?? true)
+    ? undefined
+    : await startApp(
+        'config-sync',
+        {
+          FLEETCAP_CONFIG_SYNC_PORT: '0',
+          FLEETCAP_CONFIG_SYNC_GROUP: configSyncGroup,
+          FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: String(CONFIG_SYNC_KAFKA_SESSION_MS),
+          FLEETCAP_LOG_LEVEL: 'error',
+        },
+        90_000,
+      );
   // The output of the instances killed so far, by app name.
   const earlier = new Map<string, string>();
   const keepOutput = (name: string, app: RunningApp) => earlier.set(name, (earlier.get(name) ?? '') + app.output());
@@ -109,7 +116,7 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
     ['splitcap', splitcap],
     ['forecast', forecast],
     ...workers.map((w, i): [string, RunningApp] => [`session-worker-${i + 1}`, w]),
-    ['config-sync', configSync],
+    ...(configSync ? [['config-sync', configSync] as [string, RunningApp]] : []),
   ];
   return {
     splitcapPort,
@@ -132,6 +139,7 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
       workers[i] = await startWorker(i);
     },
     async pauseConfigSync(ms) {
+      if (!configSync) throw new Error('this pipeline runs no config-sync');
       configSync.child.kill('SIGSTOP');
       await new Promise((r) => setTimeout(r, ms));
       configSync.child.kill('SIGCONT');
