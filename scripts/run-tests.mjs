@@ -53,7 +53,8 @@ const args = [
   '--conditions=fleetcap-source',
   '--test',
   '--test-concurrency=1',
-  '--test-timeout=600000',
+  // Per test file; the fuzz's long mode (npm run fuzz) runs far longer than any CI test.
+  `--test-timeout=${process.env.FLEETCAP_TEST_TIMEOUT_MS || 600000}`,
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`,

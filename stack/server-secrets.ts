@@ -15,9 +15,10 @@ import { join } from 'node:path';
 export const redisUsers = {
   // Operator: the CLI, the probe and the tests (they inspect and clean every key).
   fleetcap: '~* &* +@all',
-  // splitcap: appends packets to sessions and records receipts (scripts), watches memory (INFO).
+  // splitcap: appends packets to sessions and records receipts (scripts), counts dropped packets with the receipt (one
+  // MULTI) and copies the counts into MariaDB, watches memory (INFO).
   splitcap:
-    'resetkeys ~*:s:{* ~*:receipt:{* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +cluster|slots +cluster|info',
+    'resetkeys ~*:s:{* ~*:receipt:{* ~*:drops:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +multi +exec +cluster|slots +cluster|info',
   // session-worker: reads, finishes and sweeps sessions; no receipts. Of the detector state it only reads which
   // subjects are under an open incident (detection-backed alerts, lib/src/detectors/detection-alerts.ts).
   worker:

@@ -313,9 +313,10 @@ make_secrets() {
     fi
     chmod 600 "$dir/$name.password"
   done
-  # The servers' files are made again, and given to running servers, only when a secret changed (or a file is
-  # missing): it costs a few seconds, which every `up` of `fleetcap run` and the tests would pay.
-  SECRETS_STAMP="$(cat "$dir"/*.password | sha256sum | cut -c1-16)"
+  # The servers' files are made again, and given to running servers, only when a secret or the accounts' rules
+  # (server-secrets.ts: a user's keys and commands) changed, or a file is missing: it costs a few seconds, which every
+  # `up` of `fleetcap run` and the tests would pay.
+  SECRETS_STAMP="$(cat "$dir"/*.password "$STACK_DIR/server-secrets.ts" | sha256sum | cut -c1-16)"
   SECRETS_CHANGED=0
   if [[ "$(cat "$RUN/secrets.stamp" 2>/dev/null)" != "$SECRETS_STAMP" || ! -f "$STATE/redis/users.acl" \
     || ! -f "$STATE/rabbitmq/definitions.json" || ! -f "$STATE/connect/jaas.conf" || ! -f "$dir/connect-cdc.properties" ]]; then

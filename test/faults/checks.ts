@@ -14,6 +14,10 @@ export function failedChecks(r: FaultRunReport): string[] {
   if (r.stuck.deadLettered > 0) failed.push(`${r.stuck.deadLettered} messages dead-lettered`);
   if (r.stuck.redisSessionKeys > 0) failed.push(`${r.stuck.redisSessionKeys} session keys left in Redis`);
   if (r.unhealthy.length > 0) failed.push(`not healthy at the end: ${r.unhealthy.join(', ')}`);
+  if (!r.countedDrops.copied) failed.push('packet_drop did not catch up with the drop counts in Redis');
+  if (r.countedDrops.countedNotMissing > 0)
+    failed.push(`${r.countedDrops.countedNotMissing} packets counted in packet_drop are in a row too`);
+  if (!r.configDelivery.ok) failed.push(`sniffer_config did not reach ZooKeeper: ${r.configDelivery.error}`);
   if (r.batches.rejected > 0) failed.push(`${r.batches.rejected} batches rejected by splitcap`);
   if (r.problems.length > 0 && failed.length === 0) failed.push(...r.problems);
   return failed;

@@ -1,7 +1,8 @@
 // The fault-injection run (docs/OPERATIONS.md, "Fault-injection run"): two agents (the sniffer's real Spool and
 // Uploader, fed with synthetic batches) upload to a real splitcap, two session-workers and forecast on the stack's
 // real servers, while faults drawn from a seed hit them: kill -9 of splitcap in the middle of a batch, kill -9 of a
-// session-worker, restarts of Redis, RabbitMQ and MariaDB, an agent cut off for longer than DONE_TTL, a full spool.
+// session-worker, restarts of Redis, RabbitMQ, MariaDB, ZooKeeper and Kafka, config-sync frozen past its ZooKeeper
+// session (expired when it wakes), an agent cut off for longer than DONE_TTL, a full spool.
 // Every packet is in a ledger (batch id -> packets per session). At the end, once everything is quiet, each session's
 // verdict rows are read from MariaDB and compared with the ledger: every packet splitcap acknowledged must be in
 // exactly one row's connection record (orig_pkts + resp_pkts: the packets before and after the verdict), or in a
@@ -12,13 +13,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { AgentPaths } from '@fleetcap/lib/agent/paths';
 import { recordSweepQueueNames, sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
+import { deleteAgentRows, deleteConsumerGroups, insertCaptureConfig } from '../helpers/config-sync.ts';
 import { redisKeysWithPrefix, removePipelineNamespace } from '../helpers/namespace.ts';
-import { connections, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
-import { Agent, DELAY_MS, DONE_TTL_S, IDLE_S, type LedgerBatch, SWEEP_MS, startPipeline } from './pipeline.ts';
+import { connections, mysqlAs, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+import {
+  Agent,
+  CONFIG_SYNC_KAFKA_SESSION_MS,
+  DELAY_MS,
+  DONE_TTL_S,
+  IDLE_S,
+  type LedgerBatch,
+  SWEEP_MS,
+  startPipeline,
+} from './pipeline.ts';
 import { rng } from './traffic.ts';
 
 const run = promisify(execFile);
@@ -29,6 +41,9 @@ export const FAULT_KINDS = [
   'redis-restart',
   'rabbitmq-restart',
   'mariadb-restart',
+  'zookeeper-restart',
+  'kafka-restart',
+  'configsync-zk-expiry',
   'agent-cutoff',
   'spool-full',
 ] as const;
@@ -67,13 +82,93 @@ export interface FaultRunReport {
   incompleteRows: number;
   stuck: { queues: Record<string, number>; deadLettered: number; redisSessionKeys: number };
   unhealthy: string[];
+  /**
+   * splitcap's counted drops in MariaDB (packet_drop) for the run's agents, by reason; copied: MariaDB caught up with
+   * the counts in Redis; countedNotMissing: packets counted as dropped beyond those in no row (counted twice).
+   */
+  countedDrops: { copied: boolean; byReason: Record<string, number>; countedNotMissing: number };
+  /** A sniffer_config row inserted after the faults reached ZooKeeper (in ms), or why not. */
+  configDelivery: { ok: boolean; ms: number; error?: string };
   problems: string[];
   durationS: number;
 }
 
+/**
+ * packet_drop's counts of the agents (by agent and reason, and by reason), once they equal the counts splitcap keeps in
+ * Redis (drop-counts.ts copies them every few seconds; a closed bucket's hash is gone from Redis once copied).
+ */
+async function countedDrops(
+  db: Awaited<ReturnType<typeof mysqlAs>>,
+  redis: Redis,
+  prefix: string,
+  agents: string[],
+): Promise<{ copied: boolean; byAgent: Record<string, Record<string, number>>; byReason: Record<string, number> }> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const [rows] = await db.query<RowDataPacket[]>(
+      'SELECT agent_id, reason, SUM(packets) AS packets FROM packet_drop WHERE agent_id IN (?) GROUP BY agent_id, reason',
+      [agents],
+    );
+    const byAgent: Record<string, Record<string, number>> = {};
+    const byReason: Record<string, number> = {};
+    for (const r of rows) {
+      const n = Number(r.packets);
+      const ofAgent = byAgent[r.agent_id as string] ?? {};
+      byAgent[r.agent_id as string] = ofAgent;
+      ofAgent[r.reason as string] = n;
+      byReason[r.reason as string] = (byReason[r.reason as string] ?? 0) + n;
+    }
+    // What Redis holds now must be in MariaDB already (each row is at least its hash's count).
+    let behind = false;
+    for (const agent of agents)
+      for (const key of await redisKeysWithPrefix(redis, prefix, `drops:{${agent}}:*`)) {
+        const bucket = new Date(Number(key.slice(key.lastIndexOf(':') + 1)) * 1000);
+        const [sqlRows] = await db.query<RowDataPacket[]>(
+          'SELECT reason, packets FROM packet_drop WHERE agent_id = ? AND bucket_start = ?',
+          [agent, bucket.toISOString().slice(0, 19).replace('T', ' ')],
+        );
+        const inSql = new Map(sqlRows.map((r) => [r.reason as string, Number(r.packets)]));
+        for (const [reason, n] of Object.entries(await redis.hgetall(key)))
+          if ((inSql.get(reason) ?? 0) < Number(n)) behind = true;
+      }
+    if (!behind || Date.now() > deadline) return { copied: !behind, byAgent, byReason };
+    await sleep(1000);
+  }
+}
+
+/** Inserts a sniffer_config row for `agent` and waits for config-sync to write its ZooKeeper node (then removes both). */
+async function probeConfigDelivery(agent: string, timeoutMs = 120_000): Promise<FaultRunReport['configDelivery']> {
+  const t0 = Date.now();
+  const zk = await zkConnect();
+  const node = new AgentPaths().config(agent);
+  try {
+    insertCaptureConfig(agent, 'eth0', 'udp port 9');
+    while (Date.now() - t0 < timeoutMs) {
+      if (await zk.exists(node).catch(() => null)) return { ok: true, ms: Date.now() - t0 };
+      await sleep(250);
+    }
+    return { ok: false, ms: Date.now() - t0, error: `${node} not written within ${timeoutMs / 1000} s` };
+  } catch (err) {
+    return { ok: false, ms: Date.now() - t0, error: (err as Error).message };
+  } finally {
+    deleteAgentRows(agent);
+    await removeZkTree(zk, node.slice(0, node.lastIndexOf('/'))).catch(() => {});
+    await zk.close();
+  }
+}
+
+/** The faults that hit only the configuration path (sniffer_config → Kafka → config-sync → ZooKeeper). */
+const CONFIG_PATH_FAULTS: ReadonlySet<FaultKind> = new Set([
+  'zookeeper-restart',
+  'kafka-restart',
+  'configsync-zk-expiry',
+]);
+
 // The cut-off fault outlasts the done marker, the idle timeout and a sweep (pipeline.ts).
 const BATCH_INTERVAL_MS = 150;
 const CUTOFF_MS = (DONE_TTL_S + IDLE_S + 6) * 1000;
+// Past config-sync's ZooKeeper session (15 s) and its Kafka group session (pipeline.ts).
+const CONFIG_SYNC_PAUSE_MS = Math.max(20_000, CONFIG_SYNC_KAFKA_SESSION_MS + 5000);
 
 /** The faults in order, at random times from the seed: every kind once first (in a shuffled order), then drawn. */
 export function faultPlan(seed: number, count: number, allowed: readonly FaultKind[] = FAULT_KINDS): FaultKind[] {
@@ -91,6 +186,9 @@ export function faultPlan(seed: number, count: number, allowed: readonly FaultKi
     ['redis-restart', 2],
     ['rabbitmq-restart', 1],
     ['mariadb-restart', 2],
+    ['zookeeper-restart', 1],
+    ['kafka-restart', 1],
+    ['configsync-zk-expiry', 1],
     ['agent-cutoff', 1],
     ['spool-full', 2],
   ];
@@ -119,6 +217,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const problems: string[] = [];
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const spoolRoot = mkdtempSync(join(tmpdir(), 'fleetcap-faults-'));
+  const probeAgent = uniqueId('fcfg').slice(0, 50);
 
   log(`fault run: seed ${o.seed}, ${o.faults} faults, prefix ${prefix}`);
   const p = await startPipeline(prefix, agentIds, token);
@@ -144,14 +243,28 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const random = rng(o.seed ^ 0x5eed);
   const plan = faultPlan(o.seed, o.faults, o.kinds);
   const gapMs = Math.max(500, o.minTrafficMs / Math.max(1, plan.length) - 4000);
+  // The faults of the configuration path (ZooKeeper, Kafka, config-sync) carry no packet: they run one at a time on a
+  // chain of their own, beside the packet path's, which keeps the short form short (a Kafka restart alone takes 40 s
+  // here). An error in either chain ends the run.
+  let configPath: Promise<void> = Promise.resolve();
+  let configPathError: unknown;
   try {
     for (const [n, kind] of plan.entries()) {
       await sleep(Math.floor(random() * gapMs));
-      const t0 = Date.now();
-      await inject(kind);
-      faults[kind]++;
-      log(`fault ${n + 1}/${plan.length}: ${kind} (${Date.now() - t0} ms)`);
+      const injectOne = async () => {
+        const t0 = Date.now();
+        await inject(kind);
+        faults[kind]++;
+        log(`fault ${n + 1}/${plan.length}: ${kind} (${Date.now() - t0} ms)`);
+      };
+      if (CONFIG_PATH_FAULTS.has(kind))
+        configPath = configPath.then(injectOne).catch((err: unknown) => {
+          configPathError ??= err;
+        });
+      else await injectOne();
     }
+    await configPath;
+    if (configPathError) throw configPathError;
     const left = o.minTrafficMs - (Date.now() - started);
     if (left > 0) await sleep(left);
   } finally {
@@ -174,9 +287,15 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       }
       case 'redis-restart':
       case 'rabbitmq-restart':
-      case 'mariadb-restart': {
+      case 'mariadb-restart':
+      case 'zookeeper-restart':
+      case 'kafka-restart': {
         const server = kind.slice(0, kind.indexOf('-'));
         await run('bash', [join(repoRoot, 'stack/stack.sh'), 'restart', server], { cwd: repoRoot });
+        return;
+      }
+      case 'configsync-zk-expiry': {
+        await p.pauseConfigSync(CONFIG_SYNC_PAUSE_MS);
         return;
       }
       case 'agent-cutoff': {
@@ -199,6 +318,9 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   }
 
   log('traffic over; waiting for the spools to empty and the pipeline to go quiet');
+  // After every fault, a change to sniffer_config still reaches ZooKeeper (MariaDB → Connect → Kafka → config-sync).
+  const configDelivery = await probeConfigDelivery(probeAgent);
+  log(`config delivery after the faults: ${configDelivery.ok ? `${configDelivery.ms} ms` : configDelivery.error}`);
   const spoolDeadline = Date.now() + 180_000;
   while (Date.now() < spoolDeadline && agents.some((a) => a.spool.size > 0)) await sleep(200);
   if (agents.some((a) => a.spool.size > 0)) problems.push('spools did not empty within 180 s');
@@ -254,7 +376,10 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       lastProgress = Date.now();
     }
     if (Date.now() - lastProgress > 90_000 || Date.now() > hardDeadline) {
-      problems.push(`not quiet: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open`);
+      const some = (await redisKeysWithPrefix(redis, prefix, 's:*')).filter((k) => !k.endsWith(':d')).slice(0, 5);
+      problems.push(
+        `not quiet: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open (keys such as ${some.join(', ')})`,
+      );
       break;
     }
     await sleep(500);
@@ -262,9 +387,9 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
 
   // What the apps said, for a run that did not go quiet (FLEETCAP_FAULTS_LOG_DIR: one file per app).
   const logDir = process.env.FLEETCAP_FAULTS_LOG_DIR;
-  if (logDir && problems.length > 0) {
+  if (logDir) {
     mkdirSync(logDir, { recursive: true });
-    for (const [name, app] of p.apps()) writeFileSync(join(logDir, `${name}.log`), app.output());
+    for (const [name, output] of p.outputs()) writeFileSync(join(logDir, `${name}.log`), output);
   }
 
   // The apps are healthy again (every check of /healthz).
@@ -321,6 +446,8 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     const id = sessionOf(r.agent_id as string, r.session_key as string);
     rowsOf.set(id, [...(rowsOf.get(id) ?? []), r]);
   }
+  const missingOf = new Map<string, number>();
+  const uncertainOf = new Map<string, number>();
   let duplicateVerdicts = 0;
   let unexpectedOccurrences = 0;
   let incompleteRows = 0;
@@ -332,47 +459,73 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     rowsOf.delete(id);
     let recorded = 0;
     let verdicted = 0;
+    // A row holds the packets of its record (before and after the verdict), or of its verdict when its record has
+    // fewer (a row closed without a record: its occurrence started while the previous one's record took the flow).
+    // Rows are occurrences, so they add up; a sum over the rows of verdicts, or of records, alone misses the packets
+    // of a session whose first row is covered by its record and whose second by its verdict.
+    let covered = 0;
+    let leftOutOfRecords = 0;
     for (const r of its) {
       if (r.completed_at === null) incompleteRows++;
-      recorded += Number(r.orig_pkts ?? 0) + Number(r.resp_pkts ?? 0);
+      const inRecord = Number(r.orig_pkts ?? 0) + Number(r.resp_pkts ?? 0);
+      recorded += inRecord;
       verdicted += Number(r.packets);
+      covered += Math.max(Number(r.packets), inRecord);
+      leftOutOfRecords += Math.max(0, Number(r.packets) - inRecord);
     }
     const most = s.accepted + s.uncertain;
     packets.inVerdicts += Math.min(verdicted, most);
-    packets.afterVerdictInRecord += Math.max(0, Math.min(recorded, most) - verdicted);
+    packets.afterVerdictInRecord += Math.max(0, Math.min(covered, most) - Math.min(verdicted, most));
     if (its.length > 1 && !s.late) unexpectedOccurrences += its.length - 1;
-    if (verdicted > most || recorded > most) {
+    if (verdicted > most || recorded > most || covered > most) {
       duplicateVerdicts++;
-      packets.duplicated += Math.max(verdicted, recorded) - most;
+      packets.duplicated += Math.max(verdicted, recorded, covered) - most;
       if (problems.length < 20)
         problems.push(
-          `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
+          `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows (${covered} in rows), ${s.accepted} sent`,
         );
       continue;
     }
-    const covered = Math.max(verdicted, recorded);
-    if (recorded < verdicted)
-      drop(
-        'verdicted, left out of the connection record (fleetcap_splitcap_record_left_out_packets_total)',
-        Math.min(s.accepted, verdicted) - recorded,
-      );
+    drop(
+      'verdicted, left out of the connection record (fleetcap_splitcap_record_left_out_packets_total)',
+      leftOutOfRecords,
+    );
     if (covered < s.accepted) {
+      // In no row: it must be one of splitcap's counted drops (packet_drop), checked per agent below.
       const missing = s.accepted - covered;
-      if (s.late)
-        drop('straggler: stored after its row completed (fleetcap_splitcap_record_left_out_packets_total)', missing);
-      else {
-        packets.lost += missing;
-        if (problems.length < 20)
-          problems.push(
-            `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows, ${s.accepted} sent`,
-          );
-      }
+      const agent = id.slice(0, id.indexOf('/'));
+      missingOf.set(agent, (missingOf.get(agent) ?? 0) + missing);
+      if (!s.late && problems.length < 20)
+        problems.push(
+          `${id}: ${verdicted} packets in verdicts, ${recorded} in records of ${its.length} rows (${covered} in rows), ${s.accepted} sent (not late)`,
+        );
     }
+    uncertainOf.set(id.slice(0, id.indexOf('/')), (uncertainOf.get(id.slice(0, id.indexOf('/'))) ?? 0) + s.uncertain);
     const partial = Math.min(s.uncertain, Math.max(0, covered - s.accepted));
     drop('spool full after its first try, which had stored it (in rows, not a loss)', partial);
     drop('spool full after its first try, not stored (counted)', s.uncertain - partial);
   }
   if (rowsOf.size > 0) problems.push(`${rowsOf.size} sessions have rows but no packet in the ledger`);
+
+  // The packets in no row against splitcap's counted drops in MariaDB (packet_drop, sql/015), per agent: every
+  // missing packet must be counted there, and no more than those (and the batches the spool dropped after a try,
+  // which may have been stored) may be.
+  const sqlDrops = await countedDrops(db, redis, prefix, agentIds);
+  let countedNotMissing = 0;
+  for (const agent of agentIds) {
+    const missing = missingOf.get(agent) ?? 0;
+    const counted = Object.values(sqlDrops.byAgent[agent] ?? {}).reduce((a, b) => a + b, 0);
+    for (const [reason, n] of Object.entries(sqlDrops.byAgent[agent] ?? {}))
+      drop(`counted by splitcap in packet_drop: ${reason}`, Math.min(n, missing));
+    if (missing > counted) {
+      packets.lost += missing - counted;
+      problems.push(`${agent}: ${missing} packets in no row, ${counted} counted in packet_drop`);
+    } else if (counted > missing + (uncertainOf.get(agent) ?? 0)) {
+      countedNotMissing += counted - missing - (uncertainOf.get(agent) ?? 0);
+      problems.push(`${agent}: ${counted} packets counted in packet_drop, only ${missing} in no row`);
+    }
+  }
+  if (!sqlDrops.copied) problems.push('packet_drop did not catch up with the counts in Redis within 60 s');
 
   const dead = depths[queues.dead] ?? 0;
   const stuckQueues = Object.fromEntries(watched.map((q) => [q.slice(prefix.length + 1), depths[q] ?? -1]));
@@ -388,6 +541,8 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     incompleteRows: Math.max(incompleteRows, notCompleted),
     stuck: { queues: stuckQueues, deadLettered: dead, redisSessionKeys: keysLeft },
     unhealthy,
+    configDelivery,
+    countedDrops: { copied: sqlDrops.copied, byReason: sqlDrops.byReason, countedNotMissing },
     problems,
     durationS: Math.round((Date.now() - started) / 1000),
   };
@@ -397,6 +552,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   redis.disconnect();
   await db.end();
   await removePipelineNamespace(prefix, DELAY_MS, SWEEP_MS).catch(() => {});
+  await deleteConsumerGroups([p.configSyncGroup]).catch(() => {});
   rmSync(spoolRoot, { recursive: true, force: true });
   return report;
 }
@@ -433,6 +589,12 @@ export function formatReport(r: FaultRunReport): string {
   row('  dead-lettered', r.stuck.deadLettered);
   row('  session keys left in Redis', r.stuck.redisSessionKeys);
   row('  apps not healthy at the end', r.unhealthy.join(', ') || 'none');
+  row('  counted drops in packet_drop (SQL), by reason', JSON.stringify(r.countedDrops.byReason));
+  row('  counted in packet_drop but in a row (must be 0)', r.countedDrops.countedNotMissing);
+  row(
+    '  sniffer_config → ZooKeeper after the faults',
+    r.configDelivery.ok ? `${r.configDelivery.ms} ms` : `FAILED: ${r.configDelivery.error}`,
+  );
   for (const p of r.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
 }

@@ -12,12 +12,14 @@ import { FAULT_KINDS, type FaultKind, formatReport, runFaults } from './fault-ru
 const serverFaults = process.env.CI === 'true' || process.env.FLEETCAP_FAULTS_SERVERS === 'restart';
 const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 
-// Known to fail, so marked todo (it runs, prints its table, and counts as neither a pass nor a failure): under server
-// restarts a few sessions still get a second verdict row (a batch retried after the occurrence it was applied to has
-// finished) or keep an open row (seen at stop 14 with seed 19: 7 duplicate verdicts on this machine, 140 open rows in
-// CI, on the code of stop 13 as on this one). Issue 19 stays open for it; remove `todo` when the run passes.
+// Known to fail, so marked todo (it runs, prints its table, and counts as neither a pass nor a failure). Stop 14 saw
+// duplicate verdicts (7), open rows (140-162) and session keys left; the causes found since are fixed (a retry
+// resumes after its append, no record for a session no occurrence is being stored, a late packet never ends a
+// record, a retry skips the record writes it got through). Left (stop 15, seed 19, 7 runs on a private stack at load
+// 12-24): some runs pass, others lose 7-34 packets of late sessions that packet_drop does not count, so a
+// straggler path of splitcap's drop accounting is still missing. Remove `todo` when the run passes repeatedly.
 const KNOWN_FAILING =
-  'issue 19: duplicate verdicts and open rows under server restarts (test/faults/run.ts shows them at scale)';
+  'issue 19: packets of late sessions in no row and not counted in packet_drop under server restarts (test/faults/run.ts shows more at scale)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
   timeout: 290_000,

@@ -1,6 +1,6 @@
 // The pipeline a fault run or a soak drives: forecast, splitcap (on a fixed port, so that a restarted one is found
-// where the agents look) and two session-workers under their own Redis and queue prefixes, on the stack's servers;
-// and the agents: the sniffer's real Spool and Uploader, fed by a TrafficSource, every batch in a ledger.
+// where the agents look) and two session-workers under their own Redis and queue prefixes, and config-sync (its own
+// consumer group: sniffer_config through Kafka into ZooKeeper), on the stack's servers; and the agents: the sniffer's real Spool and Uploader, fed by a TrafficSource, every batch in a ledger.
 import { createServer } from 'node:net';
 import { UPLOAD_HEADERS } from '@fleetcap/lib/upload/batch-upload';
 import { httpPost } from '@fleetcap/sniffer/http-post';
@@ -39,16 +39,33 @@ export interface Pipeline {
   forecastPort: number;
   workerPorts: number[];
   readonly workers: RunningApp[];
+  /** config-sync's Kafka consumer group (removed at the end). */
+  configSyncGroup: string;
   /** The app processes by name (their pids change when they are restarted). */
   apps(): Array<[string, RunningApp]>;
+  /** What each app wrote, the instances killed before the current one included (FLEETCAP_FAULTS_LOG_DIR). */
+  outputs(): Array<[string, string]>;
   killSplitcap(): Promise<void>;
   killWorker(i: number): Promise<void>;
+  /**
+   * Freezes config-sync (SIGSTOP) for longer than its ZooKeeper session timeout and its Kafka group session, then
+   * lets it go on: ZooKeeper has expired its session and the group has moved on without it meanwhile.
+   */
+  pauseConfigSync(ms: number): Promise<void>;
   /** The apps whose /healthz is not ok. */
   unhealthy(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
-export async function startPipeline(prefix: string, agentIds: string[], token: string): Promise<Pipeline> {
+/** config-sync's ZooKeeper session (lib/src/zookeeper/client.ts) is 15 s; its Kafka group session is set here. */
+export const CONFIG_SYNC_KAFKA_SESSION_MS = 10_000;
+
+export async function startPipeline(
+  prefix: string,
+  agentIds: string[],
+  token: string,
+  options: { configSync?: boolean } = {},
+): Promise<Pipeline> {
   const splitcapPort = await freePort();
   const forecastPort = await freePort();
   const workerPorts = [await freePort(), await freePort()];
@@ -79,26 +96,53 @@ export async function startPipeline(prefix: string, agentIds: string[], token: s
   const forecast = await startApp('forecast', { FLEETCAP_FORECAST_PORT: String(forecastPort) }, 60_000);
   let splitcap = await startSplitcap();
   const workers = [await startWorker(0), await startWorker(1)];
+  const configSyncGroup = `${prefix}-config-sync`;
+  const configSync = !(options.configSync ?? true)
+    ? undefined
+    : await startApp(
+        'config-sync',
+        {
+          FLEETCAP_CONFIG_SYNC_PORT: '0',
+          FLEETCAP_CONFIG_SYNC_GROUP: configSyncGroup,
+          FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: String(CONFIG_SYNC_KAFKA_SESSION_MS),
+          FLEETCAP_LOG_LEVEL: 'error',
+        },
+        90_000,
+      );
+  // The output of the instances killed so far, by app name.
+  const earlier = new Map<string, string>();
+  const keepOutput = (name: string, app: RunningApp) => earlier.set(name, (earlier.get(name) ?? '') + app.output());
   const apps = (): Array<[string, RunningApp]> => [
     ['splitcap', splitcap],
     ['forecast', forecast],
     ...workers.map((w, i): [string, RunningApp] => [`session-worker-${i + 1}`, w]),
+    ...(configSync ? [['config-sync', configSync] as [string, RunningApp]] : []),
   ];
   return {
     splitcapPort,
     forecastPort,
     workerPorts,
     workers,
+    configSyncGroup,
     apps,
+    outputs: () => apps().map(([name, app]) => [name, (earlier.get(name) ?? '') + app.output()]),
     async killSplitcap() {
       splitcap.child.kill('SIGKILL');
       await splitcap.stop();
+      keepOutput('splitcap', splitcap);
       splitcap = await startSplitcap();
     },
     async killWorker(i) {
       workers[i]!.child.kill('SIGKILL');
       await workers[i]!.stop();
+      keepOutput(`session-worker-${i + 1}`, workers[i]!);
       workers[i] = await startWorker(i);
+    },
+    async pauseConfigSync(ms) {
+      if (!configSync) throw new Error('this pipeline runs no config-sync');
+      configSync.child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, ms));
+      configSync.child.kill('SIGCONT');
     },
     async unhealthy() {
       const bad: string[] = [];

@@ -23,6 +23,12 @@ import { DEFAULT_STORED_FRAME_BYTES, encodePacketRecordTail } from '@fleetcap/li
 import type { SessionAppend } from '@fleetcap/lib/session-store/writer';
 import { SessionLimitError } from './upload-limits.ts';
 
+/**
+ * A record whose original length is below its captured length: no capture tool writes one (the wire cannot carry
+ * fewer bytes than were captured), and its lengths would reach forecast as a payload longer than the packet.
+ */
+export const WIRE_BELOW_CAPTURED = 'wire-length-below-captured';
+
 /** Numbers per packet in BatchSession.connection (CONN_* offsets). */
 export const CONN_FIELDS = 8;
 export const CONN_TIME = 0;
@@ -47,7 +53,10 @@ export interface DecodedBatch {
   sessions: Map<string, BatchSession>;
   packetsRead: number;
   packetsSessionized: number;
+  /** By the decoder's reasons, as the offline Sessionizer counts them. */
   skipped: Record<SkipReason, number>;
+  /** Records skipped before decoding, splitcap's own reason (the offline Sessionizer keeps them): WIRE_BELOW_CAPTURED. */
+  wireBelowCaptured: number;
   truncatedAtEnd: number;
   /** The earliest and latest capture time of the packets skipped as 'time-out-of-range', for the log line. */
   timeOutOfRange?: { minSec: number; maxSec: number };
@@ -97,6 +106,7 @@ export function decodeBatch(
   const tableSideIsKeySide: boolean[] = [];
   const sessions = new Map<string, BatchSession>();
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+  let wireBelowCaptured = 0;
   let read = 0;
   let sessionized = 0;
   let timeOutOfRange: DecodedBatch['timeOutOfRange'];
@@ -110,6 +120,10 @@ export function decodeBatch(
         timeOutOfRange ??= { minSec: p.tsSec, maxSec: p.tsSec };
         timeOutOfRange.minSec = Math.min(timeOutOfRange.minSec, p.tsSec);
         timeOutOfRange.maxSec = Math.max(timeOutOfRange.maxSec, p.tsSec);
+        continue;
+      }
+      if (p.origLen < p.data.length) {
+        wireBelowCaptured++;
         continue;
       }
       const skip = decodePacket(p.linktype, p.data, decoded, p.origLen);
@@ -192,6 +206,7 @@ export function decodeBatch(
     packetsRead: read,
     packetsSessionized: sessionized,
     skipped,
+    wireBelowCaptured,
     truncatedAtEnd: parser.counters.truncatedAtEnd,
     ...(timeOutOfRange ? { timeOutOfRange } : {}),
   };

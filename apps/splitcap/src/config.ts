@@ -73,6 +73,8 @@ const splitcapEnv = z.object({
     .default('table'),
   /** How often agent_credential is checked for changes: a new or revoked agent is in force within this. */
   FLEETCAP_SPLITCAP_CREDENTIAL_POLL_MS: durationMs(100, 2000).default(1000),
+  /** How often the dropped-packet counts are copied from Redis into MariaDB's packet_drop (drop-counts.ts). */
+  FLEETCAP_SPLITCAP_DROP_COPY_MS: durationMs(200, 600_000).default(5000),
   /** PEM files: with both, splitcap serves HTTPS (uploads, /metrics, /healthz). */
   FLEETCAP_SPLITCAP_TLS_CERT: z.string().min(1).optional(),
   FLEETCAP_SPLITCAP_TLS_KEY: z.string().min(1).optional(),

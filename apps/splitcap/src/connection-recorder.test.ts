@@ -173,4 +173,12 @@ describe('the connection record across batches', () => {
     const record = ConnRecord.deserialize(advanced.write!.record);
     assert.equal(record.origPkts + record.respPkts, firstConn.length);
   });
+
+  test('a batch stored after the next one (a retry) adds its packets: its SYN is not a new connection', () => {
+    const steps = connection(4);
+    const handshake = steps.slice(0, 3);
+    const rest = steps.slice(3);
+    const reordered = advanceOver([pcap(rest), pcap(handshake)]);
+    assert.equal(reordered.origPkts + reordered.respPkts, steps.length);
+  });
 });

@@ -2,7 +2,7 @@
 // (Zeek's conn_state/history inputs and counters, lib/src/session-record/conn-state.ts), before and after the
 // verdict, so that the row the worker completes at the end (FIN/RST, or idle) counts the whole connection. The record
 // is read, advanced here in JavaScript (the same code as `fleetcap sessions`) and written back as compare-and-set
-// (record-connection-2.lua): a record another replica wrote meanwhile is read and advanced again.
+// (record-connection-3.lua): a record another replica wrote meanwhile is read and advanced again.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseSessionKey } from '@fleetcap/lib/session/key';
 import { type ConnPacket, ConnRecord } from '@fleetcap/lib/session-record/conn-state';
@@ -66,7 +66,8 @@ function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket
 /**
  * The batch's packets added to the record read (or a new record from them): pure, so that the compare-and-set loop can
  * run it again on a newer record. Packets from one that starts another connection on the flow (Zeek's rules: a new
- * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended.
+ * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended; a packet older than
+ * the record's latest (a batch stored out of order) is added whatever it is.
  */
 export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord {
   const total = s.connection.length / CONN_FIELDS;
@@ -93,7 +94,11 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
   let added = from;
   for (let i = from; i < total; i++) {
     packetAt(s, i, initiator, packet);
-    if (record.endsBefore(packet)) {
+    // A packet captured before the record's latest one came in a batch stored late (a retry after a 503 or a kill,
+    // while the agent's next batch went through): it is of this connection, so it never ends it. Judged by the rules,
+    // the handshake's SYN arriving after the close looked like a new connection, and the packets after it were left
+    // out of the row (the fault run's lost packets).
+    if (packet.timeUs >= record.lastPacketUs && record.endsBefore(packet)) {
       ended = true;
       break;
     }
@@ -150,13 +155,20 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
-  /** Adds every packet of the batch to its session's record; returns how many sessions had each outcome. */
+  /**
+   * Adds every packet of the batch to its session's record; returns how many sessions had each outcome. `leftOut`,
+   * when given, gets the packets of each session (by key) that its record did not take.
+   */
   async record(
     agent: string,
     batchId: string,
     sessions: BatchSession[],
+    leftOut?: Map<string, number>,
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
+    const note = (session: BatchSession, packets: number) => {
+      if (leftOut && packets > 0) leftOut.set(session.key, (leftOut.get(session.key) ?? 0) + packets);
+    };
     const count = (outcome: RecordOutcome, packets: number) => {
       counts[outcome] = (counts[outcome] ?? 0) + 1;
       this.metrics.recordUpdates.inc({ outcome });
@@ -189,6 +201,7 @@ export class ConnectionRecorder {
             'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
           );
           count('corrupt', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           continue;
         }
         let advanced: AdvancedRecord;
@@ -200,10 +213,12 @@ export class ConnectionRecorder {
             'a connection record does not parse; it is left alone (its row keeps what the verdict saw)',
           );
           count('corrupt', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           continue;
         }
         if (!advanced.write) {
           count(advanced.outcome, 0);
+          note(session, advanced.leftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'straggler' }, advanced.leftOut);
           continue;
         }
@@ -217,10 +232,12 @@ export class ConnectionRecorder {
         if (status === 'stale') retry.push(session);
         else if (status === 'done') {
           count('straggler', 0);
+          note(session, session.connection.length / CONN_FIELDS);
           this.metrics.recordLeftOut.inc({ reason: 'straggler' }, session.connection.length / CONN_FIELDS);
         } else if (status === 'dup') count('duplicate', 0);
         else {
           count(advanced.outcome, advanced.added);
+          note(session, advanced.leftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'ended' }, advanced.leftOut);
         }
       }

@@ -134,6 +134,12 @@ export function createHttpApp(deps: HttpDeps): express.Express {
             },
             'skipped packets captured outside 1990-01-01 to one day past this clock (see the 202 body)',
           );
+        const wireBelow = accepted.skipped['wire-length-below-captured'] ?? 0;
+        if (wireBelow > 0)
+          deps.log.warn(
+            { code: 'splitcap.wire-length-below-captured', agent, batchId, packets: wireBelow },
+            'skipped packet records whose original length is below their captured length (a broken capture writer); counted in packet_drop',
+          );
         res.status(UploadStatus.accepted).json(accepted);
       } catch (err) {
         if (err instanceof BatchFormatError) {

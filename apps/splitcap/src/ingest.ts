@@ -3,10 +3,12 @@
 // script is idempotent per batch id) and loses no schedule (a retried session returns the reasons it
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
-import type { SessionWriter } from '@fleetcap/lib/session-store/writer';
+import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
-import { type DecodedBatch, decodeBatch } from './batch-decoder.ts';
+import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
 import type { ConnectionRecorder } from './connection-recorder.ts';
+import { batchDrops, dropsForReceipt } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -25,6 +27,8 @@ export interface IngestOptions {
   now?: () => number;
   /** Follows every packet of each session's connection into its record (connection-recorder.ts). */
   recorder?: ConnectionRecorder;
+  /** Where a batch's dropped packets are counted with its receipt (drop-counts.ts); without it, in the metric only. */
+  drops?: { redis: RedisClient; prefix: string };
 }
 
 /** Every session a batch holds is the uploading agent's own: `agent` is part of each session's identity. */
@@ -35,6 +39,7 @@ export class Ingest {
   private readonly recorder: ConnectionRecorder | undefined;
   private readonly maxSessionsPerBatch: number | undefined;
   private readonly maxPacketsPerSession: number | undefined;
+  private readonly drops: IngestOptions['drops'];
 
   constructor(
     private readonly store: SessionWriter,
@@ -48,6 +53,7 @@ export class Ingest {
     this.recorder = options.recorder;
     this.maxSessionsPerBatch = options.maxSessionsPerBatch;
     this.maxPacketsPerSession = options.maxPacketsPerSession;
+    this.drops = options.drops;
   }
 
   async ingest(agent: string, batchId: string, body: Buffer): Promise<IngestResult> {
@@ -59,14 +65,31 @@ export class Ingest {
       undefined,
       this.maxPacketsPerSession,
     );
-    if (await this.store.hasReceipt(agent, batchId)) {
+    const earlier = await this.store.earlierAttempt(agent, batchId);
+    if (earlier.kind === 'received') {
       this.metrics.batches.inc({ outcome: 'duplicate' });
       return { ...this.summary(batch), duplicate: true };
     }
     // The packet store first, then the connection records: a record lists a batch id only once the append ran for
-    // it, which is how the append script knows a retried batch whose occurrence is finished already.
-    const outcomes = await this.store.append(agent, batchId, batch.sessions.values());
-    await this.recorder?.record(agent, batchId, [...batch.sessions.values()]);
+    // it, which is how the append script knows a retried batch whose occurrence is finished already. An attempt that
+    // stopped after its append is resumed with what that append decided (writeApplied): appending again after the
+    // occurrence was finished would store the packets a second time.
+    let outcomes: AppendOutcome[];
+    if (earlier.kind === 'applied') {
+      outcomes = earlier.outcomes;
+    } else {
+      outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+      await this.store.writeApplied(agent, batchId, outcomes);
+    }
+    // The record writes, unless the earlier attempt got through them (then what they left out is known): once a
+    // record is completed and removed, writing again would count the packets it took as stragglers.
+    let recordLeftOut: Map<string, number> | undefined;
+    if (earlier.kind === 'applied' && earlier.recordLeftOut) recordLeftOut = earlier.recordLeftOut;
+    else if (this.recorder) {
+      recordLeftOut = new Map<string, number>();
+      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
+      await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
+    }
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
     const result = this.summary(batch);
@@ -89,15 +112,30 @@ export class Ingest {
       }
     }
     await this.scheduler.publish(messages);
-    await this.store.writeReceipt(agent, batchId, JSON.stringify({ sessions: outcomes.length, at: enqueuedAt }));
+    const drops = batchDrops(
+      { ...batch.skipped, [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured },
+      outcomes,
+      recordLeftOut,
+    );
+    await this.store.writeReceipt(
+      agent,
+      batchId,
+      JSON.stringify({ sessions: outcomes.length, at: enqueuedAt }),
+      this.drops ? await dropsForReceipt(this.drops.redis, this.drops.prefix, agent, drops, enqueuedAt) : undefined,
+    );
+    for (const [reason, n] of Object.entries(drops)) this.metrics.dropped.inc({ reason }, n);
 
     result.duplicate = outcomes.length > 0 && duplicateSessions === outcomes.length;
-    this.metrics.batches.inc({ outcome: result.duplicate ? 'duplicate' : 'stored' });
+    this.metrics.batches.inc({
+      outcome: result.duplicate ? 'duplicate' : earlier.kind === 'applied' ? 'resumed' : 'stored',
+    });
     this.metrics.packets.inc({ fate: 'stored' }, result.packetsStored);
     this.metrics.packets.inc({ fate: 'over-max' }, result.skipped.overMax);
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
     for (const [reason, n] of Object.entries(batch.skipped))
       if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
+    if (batch.wireBelowCaptured)
+      this.metrics.packets.inc({ fate: `skipped-${WIRE_BELOW_CAPTURED}` }, batch.wireBelowCaptured);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);
     return result;
   }
@@ -109,7 +147,12 @@ export class Ingest {
       packetsStored: 0,
       sessions: batch.sessions.size,
       scheduled: {},
-      skipped: { ...batch.skipped, overMax: 0, sessionDone: 0 },
+      skipped: {
+        ...batch.skipped,
+        ...(batch.wireBelowCaptured ? { [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured } : {}),
+        overMax: 0,
+        sessionDone: 0,
+      },
       ...(batch.timeOutOfRange
         ? { timeOutOfRange: { earliestSec: batch.timeOutOfRange.minSec, latestSec: batch.timeOutOfRange.maxSec } }
         : {}),

@@ -16,6 +16,7 @@ import mysql from 'mysql2/promise';
 import { AgentAuth, type CredentialRow, credentialColumns } from './agent-auth.ts';
 import { loadSplitcapConfig } from './config.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
+import { DropCopier } from './drop-counts.ts';
 import { createHttpApp } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { createMetrics } from './metrics.ts';
@@ -59,15 +60,15 @@ const metrics = createMetrics();
 // Who may upload: agent_credential (polled), and FLEETCAP_SPLITCAP_TOKENS for development (agent-auth.ts).
 const useTable = config.FLEETCAP_SPLITCAP_CREDENTIALS === 'table';
 const auth = new AgentAuth(config.FLEETCAP_SPLITCAP_TOKENS ?? new Map(), useTable);
-const credentialPool = useTable
-  ? mysql.createPool({
-      ...connections.mysql,
-      user: accounts.splitcap.user,
-      password: accounts.splitcap.password,
-      connectionLimit: 1,
-      connectTimeout: 5000,
-    })
-  : null;
+// MariaDB: agent_credential (with the table) and packet_drop (always: drop-counts.ts).
+const pool = mysql.createPool({
+  ...connections.mysql,
+  user: accounts.splitcap.user,
+  password: accounts.splitcap.password,
+  connectionLimit: 2,
+  connectTimeout: 5000,
+});
+const credentialPool = useTable ? pool : null;
 const credentials = credentialPool
   ? new CredentialTable<CredentialRow>({
       pool: credentialPool,
@@ -88,7 +89,15 @@ const credentials = credentialPool
 setInterval(() => {
   metrics.credentialLoadAge.set(credentials?.loaded ? (Date.now() - credentials.loadedAt) / 1000 : 0);
   metrics.credentialAgents.set(auth.validAgents());
+  metrics.dropCopyAge.set(dropCopier.copiedAt ? (Date.now() - dropCopier.copiedAt) / 1000 : 0);
 }, 1000).unref();
+const dropCopier = new DropCopier({
+  redis,
+  pool,
+  prefix: config.FLEETCAP_REDIS_PREFIX,
+  intervalMs: config.FLEETCAP_SPLITCAP_DROP_COPY_MS,
+  log,
+});
 const tls = config.FLEETCAP_SPLITCAP_TLS_CERT
   ? {
       cert: readFileSync(config.FLEETCAP_SPLITCAP_TLS_CERT),
@@ -130,6 +139,7 @@ const ingest = new Ingest(store, scheduler, metrics, {
   recorder,
   maxSessionsPerBatch: config.FLEETCAP_SPLITCAP_MAX_SESSIONS_PER_BATCH,
   maxPacketsPerSession: config.FLEETCAP_SESSION_MAX_PACKETS,
+  drops: { redis, prefix: config.FLEETCAP_REDIS_PREFIX },
 });
 const limitMetrics = createLimitMetrics(metrics.registry);
 const redisMemory = new RedisMemoryGuard(
@@ -158,6 +168,7 @@ const api = createHttpApp({
   limitMetrics,
 });
 redisMemory.start();
+dropCopier.start();
 
 // Serves even while RabbitMQ is away (uploads get 503 meanwhile); the scheduler keeps trying in the background.
 await scheduler.start();
@@ -201,10 +212,11 @@ shutdown
   .add('requests in flight', () => server.close())
   .add('Redis memory checks', () => redisMemory.stop())
   .add('RabbitMQ', () => scheduler.close())
+  .add('dropped-packet counts', () => dropCopier.stop())
   .add('Redis', () => redis.disconnect())
   .add('agent credentials', async () => {
     await credentials?.stop();
-    await credentialPool?.end().catch(() => undefined);
+    await pool.end().catch(() => undefined);
   });
 signalReady(log, 'splitcap', server.port, {
   host: config.FLEETCAP_SPLITCAP_HOST,

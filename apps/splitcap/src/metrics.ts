@@ -7,7 +7,7 @@ export function createMetrics() {
     registry,
     batches: new Counter({
       name: 'fleetcap_splitcap_batches_total',
-      help: 'Uploaded batches by outcome (stored, duplicate, rejected, unavailable)',
+      help: 'Uploaded batches by outcome (stored, resumed: a retry of an attempt that stopped after its append, duplicate, rejected, unavailable)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
@@ -33,6 +33,17 @@ export function createMetrics() {
       name: 'fleetcap_splitcap_record_left_out_packets_total',
       help: "Packets not added to their session's connection record, by reason: ended (a packet of the batch starts another connection on the flow, e.g. a SYN after data when batches arrive out of order), straggler (the connection's row is completed). They are in the verdict's packets when they came before it",
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    dropped: new Counter({
+      name: 'fleetcap_splitcap_dropped_packets_total',
+      help: "Packets of acknowledged batches in no verdict and no connection record, by reason (skipped-<decoder reason>: never sessionized; straggler: came after its session's row was completed and its record was closed). The same counts are in MariaDB: packet_drop",
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    dropCopyAge: new Gauge({
+      name: 'fleetcap_splitcap_drop_copy_age_seconds',
+      help: 'Seconds since the dropped-packet counts were last copied into packet_drop (grows while MariaDB is away)',
       registers: [registry],
     }),
     recordPackets: new Counter({

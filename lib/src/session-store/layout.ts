@@ -14,7 +14,7 @@
 //                 occurrence, updated by every packet of the connection, before and after the verdict, until the
 //                 connection ends and its row is completed
 //   fc:receipt:{A}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
-// The Lua scripts beside this file (append-session-5.lua, finish-session-4.lua, record-connection-2.lua,
+// The Lua scripts beside this file (append-session-5.lua, finish-session-4.lua, record-connection-3.lua,
 // complete-record-2.lua) spell the same names.
 // Keys of the layout before agent-scoped sessions (fc:s:{K}:…, no agent) are never read; they expire by their TTL.
 import { agentSessionKey } from '../session/key.ts';
@@ -49,6 +49,30 @@ export function receiptKey(agent: string, batchId: string, prefix = 'fc'): strin
   return `${prefix}:receipt:{${agent}}:${batchId}`;
 }
 
+/**
+ * The packets of an agent's acknowledged batches dropped in one time bucket, per reason (a hash: reason → packets),
+ * written with the batch's receipt (same hash slot); splitcap copies it into MariaDB's packet_drop.
+ */
+export function dropCountKey(agent: string, bucketStartSec: number, prefix = 'fc'): string {
+  return `${prefix}:drops:{${agent}}:${bucketStartSec}`;
+}
+
+/** The set of drop hashes not yet copied into MariaDB for good (their bucket may still grow). */
+export function dropIndexKey(prefix = 'fc'): string {
+  return `${prefix}:drops:index`;
+}
+
+/** The agent and bucket of a dropCountKey, or null. */
+export function parseDropCountKey(key: string, prefix = 'fc'): { agent: string; bucketStartSec: number } | null {
+  const head = `${prefix}:drops:{`;
+  if (!key.startsWith(head)) return null;
+  const close = key.lastIndexOf('}:');
+  if (close < head.length) return null;
+  const bucketStartSec = Number(key.slice(close + 2));
+  if (!Number.isSafeInteger(bucketStartSec)) return null;
+  return { agent: key.slice(head.length, close), bucketStartSec };
+}
+
 /** The fields of the meta hash (fc:s:{A/K}:m), all written by the append script. */
 export const META = {
   /** Agent id of the session (also in its key). */
@@ -76,7 +100,7 @@ export const META = {
 
 export type MetaField = (typeof META)[keyof typeof META];
 
-/** The fields of the connection record hash (fc:s:{A/K}:c), written by record-connection-2.lua. */
+/** The fields of the connection record hash (fc:s:{A/K}:c), written by record-connection-3.lua. */
 export const RECORD = {
   /** Compare-and-set version: every write increments it; a writer that read another version reads again. */
   version: 'v',

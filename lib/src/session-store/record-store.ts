@@ -1,5 +1,5 @@
 // The connection records of the session store (fc:s:{A/K}:c, RECORD fields): read in one pipelined round, written as
-// compare-and-set by splitcap (record-connection-2.lua), claimed and released by the session-worker's sweeper
+// compare-and-set by splitcap (record-connection-3.lua), claimed and released by the session-worker's sweeper
 // (complete-record-2.lua). A record is ConnRecord.serialize() of lib/src/session-record/conn-state.ts: the same code
 // computes conn_state and history here and in `fleetcap sessions`.
 import type { RedisClient } from '../redis/connect.ts';
@@ -94,7 +94,7 @@ export async function readRecords(
   });
 }
 
-/** A record change of one session of an agent's batch (see record-connection-2.lua). */
+/** A record change of one session of an agent's batch (see record-connection-3.lua). */
 export type RecordChange = {
   key: string;
   record: string;
@@ -135,6 +135,7 @@ export class RecordStore {
           pipeline.recordConnection(
             k.record,
             k.done,
+            k.meta,
             'start',
             '0',
             ...common,
@@ -144,7 +145,18 @@ export class RecordStore {
             batchId,
           );
         } else {
-          pipeline.recordConnection(k.record, k.done, 'update', String(w.version), ...common, '', '', '', batchId);
+          pipeline.recordConnection(
+            k.record,
+            k.done,
+            k.meta,
+            'update',
+            String(w.version),
+            ...common,
+            '',
+            '',
+            '',
+            batchId,
+          );
         }
       },
     );

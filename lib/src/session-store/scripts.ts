@@ -23,7 +23,7 @@ function script(command: SessionScript['command'], fileName: string): SessionScr
 
 export const APPEND_SESSION = script('appendSession', 'append-session-5.lua');
 export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
-export const RECORD_CONNECTION = script('recordConnection', 'record-connection-2.lua');
+export const RECORD_CONNECTION = script('recordConnection', 'record-connection-3.lua');
 export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua');
 export const SESSION_SCRIPTS: readonly SessionScript[] = [
   APPEND_SESSION,
@@ -51,7 +51,7 @@ export interface SessionScriptCommands {
     ttl: string,
     packetsSeen: string,
   ): unknown;
-  recordConnection(record: string, done: string, ...argv: string[]): unknown;
+  recordConnection(record: string, done: string, meta: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
 }
 

@@ -58,6 +58,80 @@ export interface AppendOutcome {
   communityId: string;
 }
 
+export type EarlierAttempt =
+  | { kind: 'none' }
+  /** recordLeftOut: when the attempt also got through its record writes, what they left out per session key. */
+  | { kind: 'applied'; outcomes: AppendOutcome[]; recordLeftOut?: Map<string, number> }
+  /** Stored, published and answered 202 (the receipt's summary). */
+  | { kind: 'received' };
+
+/**
+ * The receipt's value while only the append has run: this prefix, then the outcomes (formatAppliedOutcomes); once the
+ * record writes ran too, RECORDED_PREFIX, what they left out per session ([key, packets] JSON), a newline, the outcomes.
+ */
+const APPLIED_PREFIX = 'applied:';
+const RECORDED_PREFIX = 'recorded:';
+const STATUSES = new Set<AppendOutcome['status']>(['ok', 'dup', 'done']);
+
+/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId]. */
+export function formatAppliedOutcomes(outcomes: readonly AppendOutcome[]): string {
+  return JSON.stringify(
+    outcomes.map((o) => [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId]),
+  );
+}
+
+/** formatAppliedOutcomes read back, or undefined when the text is not such rows. */
+export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows)) return undefined;
+  const outcomes: AppendOutcome[] = [];
+  for (const row of rows) {
+    if (!Array.isArray(row) || row.length !== 7) return undefined;
+    const [key, status, appended, dropped, reasons, occurrence, communityId] = row as unknown[];
+    if (
+      typeof key !== 'string' ||
+      !STATUSES.has(status as AppendOutcome['status']) ||
+      !Number.isSafeInteger(appended) ||
+      !Number.isSafeInteger(dropped) ||
+      typeof reasons !== 'string' ||
+      !Number.isSafeInteger(occurrence) ||
+      typeof communityId !== 'string'
+    )
+      return undefined;
+    outcomes.push({
+      key,
+      status: status as AppendOutcome['status'],
+      appended: appended as number,
+      dropped: dropped as number,
+      reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
+      occurrence: occurrence as number,
+      communityId,
+    });
+  }
+  return outcomes;
+}
+
+function parseLeftOut(text: string): Map<string, number> | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows)) return undefined;
+  const leftOut = new Map<string, number>();
+  for (const row of rows) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || !Number.isSafeInteger(row[1])) return undefined;
+    leftOut.set(row[0], row[1] as number);
+  }
+  return leftOut;
+}
+
 export class SessionWriter {
   constructor(
     private readonly redis: RedisClient,
@@ -66,18 +140,76 @@ export class SessionWriter {
     defineSessionScripts(redis);
   }
 
-  /** True when this batch was stored and its messages published before. */
-  async hasReceipt(agent: string, batchId: string): Promise<boolean> {
-    return (await this.redis.exists(receiptKey(agent, batchId, this.settings.prefix))) === 1;
+  /**
+   * What an earlier attempt of this batch left: nothing; the outcomes of its append, when it stopped after the append
+   * (writeApplied: killed, or a 503 from RabbitMQ, Redis or a record conflict); or the receipt of an upload answered
+   * 202 (writeReceipt). An unreadable applied receipt counts as none (the append's own batch ids then decide).
+   */
+  async earlierAttempt(agent: string, batchId: string): Promise<EarlierAttempt> {
+    const text = await this.redis.get(receiptKey(agent, batchId, this.settings.prefix));
+    if (text === null) return { kind: 'none' };
+    if (text.startsWith(RECORDED_PREFIX)) {
+      const newline = text.indexOf('\n');
+      const leftOut = parseLeftOut(text.slice(RECORDED_PREFIX.length, Math.max(newline, 0)));
+      const outcomes = newline < 0 ? undefined : parseAppliedOutcomes(text.slice(newline + 1));
+      return outcomes && leftOut ? { kind: 'applied', outcomes, recordLeftOut: leftOut } : { kind: 'none' };
+    }
+    if (!text.startsWith(APPLIED_PREFIX)) return { kind: 'received' };
+    const outcomes = parseAppliedOutcomes(text.slice(APPLIED_PREFIX.length));
+    return outcomes ? { kind: 'applied', outcomes } : { kind: 'none' };
   }
 
-  async writeReceipt(agent: string, batchId: string, summary: string): Promise<void> {
+  /**
+   * Records, under the batch's receipt key, that its append ran to the end and what it decided. A retry then resumes
+   * after the append instead of running it again: once the session's occurrence is finished and its done marker has
+   * expired, the append script could no longer tell the batch was applied and would store its packets in a second
+   * occurrence (a second verdict with the same packets: found by the fault run).
+   */
+  async writeApplied(
+    agent: string,
+    batchId: string,
+    outcomes: readonly AppendOutcome[],
+    /**
+     * After the record writes: what they left out per session. A retry then skips them too: once a record is completed
+     * and removed, a record write repeated would count the packets it took as stragglers (counted drops in a row).
+     */
+    recordLeftOut?: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const value = recordLeftOut
+      ? `${RECORDED_PREFIX}${JSON.stringify([...recordLeftOut])}\n${formatAppliedOutcomes(outcomes)}`
+      : APPLIED_PREFIX + formatAppliedOutcomes(outcomes);
     await this.redis.set(
       receiptKey(agent, batchId, this.settings.prefix),
-      summary,
+      value,
       'EX',
       this.settings.receiptTtlSeconds,
     );
+  }
+
+  /**
+   * The receipt, and with it (one MULTI: both or neither) the batch's counted drops added to the agent's drop hash
+   * (`drops.key`, which must share the receipt's hash slot: layout.ts dropCountKey). A batch retried before its
+   * receipt was written counts its drops once, at the attempt that writes the receipt.
+   */
+  async writeReceipt(
+    agent: string,
+    batchId: string,
+    summary: string,
+    drops?: { key: string; counts: Record<string, number>; ttlSeconds: number },
+  ): Promise<void> {
+    const receipt = receiptKey(agent, batchId, this.settings.prefix);
+    const counted = drops ? Object.entries(drops.counts).filter(([, n]) => n > 0) : [];
+    if (!drops || counted.length === 0) {
+      await this.redis.set(receipt, summary, 'EX', this.settings.receiptTtlSeconds);
+      return;
+    }
+    const multi = this.redis.multi().set(receipt, summary, 'EX', this.settings.receiptTtlSeconds);
+    for (const [reason, n] of counted) multi.hincrby(drops.key, reason, n);
+    multi.expire(drops.key, drops.ttlSeconds);
+    const results = await multi.exec();
+    const failed = results?.find(([err]) => err);
+    // exec() is null only when a WATCH failed, and none is set: an error reply is the one failure here.
+    if (failed?.[0]) throw failed[0];
   }
 
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {

@@ -81,8 +81,12 @@ export interface BatchAccepted {
   sessions: number;
   /** Session messages published, by reason. */
   scheduled: Partial<Record<ScheduleReason, number>>;
-  /** Packets read but not stored: by decoder reason, over the session's cap, or of a session already classified. */
-  skipped: Record<SkipReason, number> & { overMax: number; sessionDone: number };
+  /**
+   * Packets read but not stored: by decoder reason, over the session's cap, or of a session already classified;
+   * 'wire-length-below-captured': records whose original (wire) length is below their captured length, which no
+   * capture tool writes (splitcap refuses them before decoding).
+   */
+  skipped: Record<SkipReason, number> & { overMax: number; sessionDone: number; 'wire-length-below-captured'?: number };
   /**
    * With skipped['time-out-of-range'] > 0: the earliest and latest of those capture times, in seconds since the epoch
    * as read (the accepted window is 1990-01-01 to one day past splitcap's clock: lib/src/pcap/capture-time.ts).

@@ -4,8 +4,11 @@
   JavaScript (the same code as `fleetcap sessions`), and the write only happens when the record is still at V;
   otherwise another splitcap replica (or the sweeper) wrote meanwhile and splitcap reads again. So the record follows
   every packet of the connection across batches, replicas and the verdict, and stays small (no packet list).
-    - mode 'start': the session has no record yet: one is created for the occurrence, unless the session is done
-      (its done marker is set and no record is left: the connection was completed, these are stragglers);
+    - mode 'start': the session has no record yet: one is created for the occurrence being stored (its meta hash's),
+      unless the session is done (its done marker is set and no record is left: the connection was completed, these
+      are stragglers) or no occurrence is being stored (the verdict is in and the done marker expired between the
+      append and this write: a record started then belonged to no occurrence, stayed until its TTL and its packets
+      were in no row and no count; found by the fault run);
     - mode 'update': the record read at version V is replaced, unless the sweeper is completing it;
     - either way, a batch id among the record's latest 16 is a retried batch: nothing is written (its packets are in
       the record already; a retry comes soon after the failed try, the uploader retries its oldest batch first).
@@ -15,6 +18,7 @@
     Input:
       KEYS[1] connection record hash (fc:s:{A/K}:c, A = agent id, K = session key)
       KEYS[2] done marker            (fc:s:{A/K}:d)
+      KEYS[3] meta hash              (fc:s:{A/K}:m: the occurrence being stored, written by the append script)
 
       ARGV[1] mode: 'start' or 'update'
       ARGV[2] version read (update; ignored by start)
@@ -22,7 +26,7 @@
       ARGV[4] '1' when a packet of the batch started another connection on the flow (the record takes no more)
       ARGV[5] wall-clock ms now (splitcap's clock)
       ARGV[6] TTL seconds of the record (a safety net: the sweeper removes it)
-      ARGV[7] start: occurrence (µs, as the append script numbers it)
+      ARGV[7] start: the occurrence the batch's first packet would start (µs); the meta hash's, when it differs, is taken
       ARGV[8] start: canonical side (0|1) of the record's initiator
       ARGV[9] start: Community ID
       ARGV[10] batch id
@@ -30,7 +34,8 @@
     Output: { status, version }
       status   'started' | 'updated'   written; version = the new version
                'stale'                 the record is not at the version read (or exists at a start): read again
-               'done'                  the session's connection was completed: nothing written
+               'done'                  the session's connection was completed, or (start) no occurrence is being
+                                       stored: nothing written
                'dup'                   this batch was added to the record before: nothing written
 ]]
 local recordKey, doneKey = KEYS[1], KEYS[2]
@@ -52,8 +57,10 @@ local batches = table.concat(kept, ',')
 if mode == 'start' then
   if current[1] then return { 'stale', tonumber(current[1]) } end
   if redis.call('EXISTS', doneKey) == 1 then return { 'done', 0 } end
+  local occurrence = redis.call('HGET', KEYS[3], 'occurrence')
+  if not occurrence then return { 'done', 0 } end
   redis.call('HSET', recordKey, 'v', 1, 'rec', ARGV[3], 'ended', ARGV[4], 'seen_ms', ARGV[5],
-    'occurrence', ARGV[7], 'initiator', ARGV[8], 'community_id', ARGV[9], 'batches', batches)
+    'occurrence', occurrence, 'initiator', ARGV[8], 'community_id', ARGV[9], 'batches', batches)
   redis.call('EXPIRE', recordKey, ttl)
   return { 'started', 1 }
 end
