@@ -42,7 +42,7 @@ export interface SpoolOptions {
   dir: string;
   maxBytes: number;
   rejectedKeep?: number;
-  /** Bytes of batch files also kept in memory for their upload (SpoolEntry.data); default 32 MiB, 0: none. */
+  /** Bytes of batch files also kept in memory for their upload (SpoolEntry.data); default 8 MiB, 0: none. */
   memoryMaxBytes?: number;
   onDrop?: (entry: SpoolEntry, why: string) => void;
 }
@@ -73,7 +73,7 @@ export class Spool {
     scanNow = true,
   ) {
     if (options.maxBytes < 1) throw new Error('spool maxBytes must be positive');
-    this.memoryMaxBytes = options.memoryMaxBytes ?? 32 * 1024 * 1024;
+    this.memoryMaxBytes = options.memoryMaxBytes ?? 8 * 1024 * 1024;
     this.rejectedDir = join(options.dir, 'rejected');
     mkdirSync(this.rejectedDir, { recursive: true });
     if (scanNow) this.scan();
