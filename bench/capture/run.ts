@@ -140,6 +140,29 @@ interface StepResult {
   sent: number;
   seen: number;
   kernelDrops: number;
+  /** CPU time of the capturing processes (the sniffer and its tcpdump, or tcpdump) per packet seen, µs. */
+  cpuUsPerPacket: number;
+}
+
+/** user + system CPU seconds of a process and of its children that are still running. */
+function treeCpuSeconds(pid: number): number {
+  const one = (p: number) => {
+    try {
+      const stat = execFileSync('cat', [`/proc/${p}/stat`], { encoding: 'utf8' });
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = one(pid);
+  try {
+    for (const kid of execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean))
+      total += one(Number(kid));
+  } catch {}
+  return total;
 }
 
 const captureArgs = ['-i', pair.devB, '-s', '262144', '-B', String(bufferKiB), '-U'];
@@ -148,8 +171,10 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
   const child = spawnIn(pair.nsB, 'tcpdump', [...captureArgs, '-w', '/dev/null']);
   const out = collect(child);
   await waitFor('tcpdump', () => /listening on/.test(out.text()), 10_000, out.text);
+  const cpuBefore = treeCpuSeconds(child.pid!);
   const r = await replay(pcap, target, stepSeconds);
   await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
+  const cpu = treeCpuSeconds(child.pid!) - cpuBefore;
   child.kill('SIGINT');
   await out.exited;
   const text = out.text();
@@ -163,6 +188,7 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
     sent: r.sent,
     seen: Number(captured[1]),
     kernelDrops: Number(drops[1]),
+    cpuUsPerPacket: (cpu * 1e6) / Math.max(1, Number(captured[1])),
   };
 }
 
@@ -231,8 +257,10 @@ async function snifferStep(
 ): Promise<StepResult> {
   const sniffer = startSniffer(sinkPort, run, tool === 'sniffer' ? root : baseline);
   await sniffer.waitFor('capturing', 30_000);
+  const cpuBefore = treeCpuSeconds(sniffer.child.pid!);
   const r = await replay(pcap, target, stepSeconds);
   await drained(sniffer);
+  const cpu = treeCpuSeconds(sniffer.child.pid!) - cpuBefore;
   const stoppedAt = sniffer.messages.length;
   await sniffer.stop(30_000);
   const stopped = [...sniffer.messages.slice(stoppedAt)]
@@ -240,12 +268,20 @@ async function snifferStep(
     .find((m) => m.type === 'capture-stopped' || m.type === 'stopped');
   if (!stopped) throw new Error(`the sniffer sent no counters at its stop: ${sniffer.output().slice(-2000)}`);
   const c = stopped.counters as { captured: number; kernelDrops: number };
-  return { tool, target, pps: r.pps, sent: r.sent, seen: c.captured, kernelDrops: c.kernelDrops };
+  return {
+    tool,
+    target,
+    pps: r.pps,
+    sent: r.sent,
+    seen: c.captured,
+    kernelDrops: c.kernelDrops,
+    cpuUsPerPacket: (cpu * 1e6) / Math.max(1, c.captured),
+  };
 }
 
 const clean = (s: StepResult) => s.kernelDrops === 0 && s.seen >= s.sent;
 const show = (s: StepResult) =>
-  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}${clean(s) ? '' : '  <- drop'}`;
+  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}; CPU ${s.cpuUsPerPacket.toFixed(2)} µs/packet${clean(s) ? '' : '  <- drop'}`;
 
 /** The tools of a ramp: tcpdump, the sniffer of this checkout and, with --baseline, the earlier one's. */
 type Tool = 'tcpdump' | 'sniffer' | 'sniffer-before';
