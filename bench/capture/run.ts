@@ -6,18 +6,27 @@
 // Then the sniffer's RSS at its ceiling over --rss-seconds (issue: 5 minutes).
 //   flock -o /tmp/fleetcap-integration.lock node --import tsx --conditions=fleetcap-source bench/capture/run.ts \
 //     [--runs 3] [--step-seconds 10] [--start-pps 20000] [--factor 1.25] [--rss-seconds 300] [--short]
+//     [--baseline <an earlier checkout, node_modules installed: its sniffer is ramped too, same run>]
 // Needs root (namespaces, tcpdump), tcpdump and tcpreplay (Debian: apt-get install tcpreplay). Traffic flows only
-// between the two ends of the pair; the namespaces (fcbench-<pid>-g/-c) are removed at the end, also after a failure.
+// between the two ends of the pair (test/helpers/netns.ts makes them, fca-<hex>-a/-b); they are removed at the end,
+// also after a failure.
 // Both tools capture alike: snaplen 262144, the sniffer's kernel buffer (-B, FLEETCAP_CAPTURE_BUFFER_KIB default), -U.
 // The sniffer uploads to a sink in its namespace that answers 202 to every batch (splitcap's cost is not part of a
 // capture ceiling; bench/splitcap-ingest measures it).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type AgentProcess, startAgentApp, type VethPair } from '../../test/helpers/netns.ts';
+import {
+  type AgentProcess,
+  createVethPair,
+  destroy,
+  nsSpawn,
+  startAgentApp,
+  type VethPair,
+} from '../../test/helpers/netns.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -31,8 +40,15 @@ const { values } = parseArgs({
     'rss-seconds': { type: 'string' },
     'buffer-kib': { type: 'string', default: '16384' },
     short: { type: 'boolean', default: false },
+    /** A checkout of an earlier fleetcap (node_modules installed): its sniffer is ramped too, in the same run. */
+    baseline: { type: 'string' },
   },
 });
+const baseline = values.baseline ? resolve(values.baseline) : undefined;
+if (baseline && !existsSync(join(baseline, 'apps/sniffer/src/main.ts'))) {
+  console.error(`bench/capture: --baseline ${baseline} holds no apps/sniffer/src/main.ts (a fleetcap checkout)`);
+  process.exit(2);
+}
 const short = values.short === true;
 const runs = Number(values.runs ?? (short ? 1 : 3));
 // Long enough that the kernel buffer (16 MiB: some 80,000 of these packets) cannot hide a consumer that falls behind.
@@ -59,59 +75,15 @@ if (process.getuid?.() !== 0) {
 need('tcpreplay', 'apt-get install tcpreplay');
 need('tcpdump', 'apt-get install tcpdump');
 
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
-const tag = `fcbench-${process.pid}`;
-const pair: VethPair = {
-  nsA: `${tag}-g`,
-  nsB: `${tag}-c`,
-  devA: `fcbg${process.pid % 100000}`,
-  devB: `fcbc${process.pid % 100000}`,
-  addrA: '10.251.0.1',
-  addrB: '10.251.0.2',
-  dir: mkdtempSync(join(tmpdir(), `${tag}-`)),
-  children: [],
-  nextSourcePort: 20000,
-};
-
-function teardown(): void {
-  for (const c of pair.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const ns of [pair.nsA, pair.nsB]) {
-    try {
-      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {}
-      }
-      ip('netns', 'del', ns);
-    } catch {}
-  }
-  rmSync(pair.dir, { recursive: true, force: true });
-}
+const pair: VethPair = createVethPair();
+const teardown = () => destroy(pair);
 process.once('SIGINT', () => {
   teardown();
   process.exit(130);
 });
 
-function setup(): void {
-  ip('netns', 'add', pair.nsA);
-  ip('netns', 'add', pair.nsB);
-  ip('link', 'add', pair.devA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.devB, 'netns', pair.nsB);
-  for (const [ns, dev, addr] of [
-    [pair.nsA, pair.devA, pair.addrA],
-    [pair.nsB, pair.devB, pair.addrB],
-  ] as const) {
-    ip('-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev);
-    ip('-n', ns, 'link', 'set', dev, 'up');
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-  }
-}
-
-function spawnIn(ns: string, cmd: string, args: string[]): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  pair.children.push(child);
-  return child;
-}
+const spawnIn = (ns: string, cmd: string, args: string[]): ChildProcess =>
+  nsSpawn(pair, ns, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
 function collect(child: ChildProcess): { text: () => string; exited: Promise<number | null> } {
   let text = '';
@@ -168,6 +140,29 @@ interface StepResult {
   sent: number;
   seen: number;
   kernelDrops: number;
+  /** CPU time of the capturing processes (the sniffer and its tcpdump, or tcpdump) per packet seen, µs. */
+  cpuUsPerPacket: number;
+}
+
+/** user + system CPU seconds of a process and of its children that are still running. */
+function treeCpuSeconds(pid: number): number {
+  const one = (p: number) => {
+    try {
+      const stat = execFileSync('cat', [`/proc/${p}/stat`], { encoding: 'utf8' });
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = one(pid);
+  try {
+    for (const kid of execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean))
+      total += one(Number(kid));
+  } catch {}
+  return total;
 }
 
 const captureArgs = ['-i', pair.devB, '-s', '262144', '-B', String(bufferKiB), '-U'];
@@ -176,8 +171,10 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
   const child = spawnIn(pair.nsB, 'tcpdump', [...captureArgs, '-w', '/dev/null']);
   const out = collect(child);
   await waitFor('tcpdump', () => /listening on/.test(out.text()), 10_000, out.text);
+  const cpuBefore = treeCpuSeconds(child.pid!);
   const r = await replay(pcap, target, stepSeconds);
   await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
+  const cpu = treeCpuSeconds(child.pid!) - cpuBefore;
   child.kill('SIGINT');
   await out.exited;
   const text = out.text();
@@ -191,6 +188,7 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
     sent: r.sent,
     seen: Number(captured[1]),
     kernelDrops: Number(drops[1]),
+    cpuUsPerPacket: (cpu * 1e6) / Math.max(1, Number(captured[1])),
   };
 }
 
@@ -210,7 +208,7 @@ async function startSink(): Promise<number> {
   return Number(/port (\d+)/.exec(out.text())![1]);
 }
 
-function startSniffer(sinkPort: number, run: string): AgentProcess {
+function startSniffer(sinkPort: number, run: string, checkout = root): AgentProcess {
   const config = {
     agentId: `bench-capture-${run}`,
     device: pair.devB,
@@ -218,7 +216,7 @@ function startSniffer(sinkPort: number, run: string): AgentProcess {
     splitcapUrl: `http://127.0.0.1:${sinkPort}`,
     revision: 1,
   };
-  const sniffer = startAgentApp(pair, pair.nsB, 'sniffer', root, {
+  const sniffer = startAgentApp(pair, pair.nsB, 'sniffer', checkout, {
     FLEETCAP_AGENT_CONFIG: JSON.stringify(config),
     FLEETCAP_AGENT_TOKEN: 'bench-capture-token',
     FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
@@ -250,11 +248,19 @@ async function drained(sniffer: AgentProcess): Promise<void> {
   }
 }
 
-async function snifferStep(pcap: string, target: number, sinkPort: number, run: string): Promise<StepResult> {
-  const sniffer = startSniffer(sinkPort, run);
+async function snifferStep(
+  tool: Tool,
+  pcap: string,
+  target: number,
+  sinkPort: number,
+  run: string,
+): Promise<StepResult> {
+  const sniffer = startSniffer(sinkPort, run, tool === 'sniffer' ? root : baseline);
   await sniffer.waitFor('capturing', 30_000);
+  const cpuBefore = treeCpuSeconds(sniffer.child.pid!);
   const r = await replay(pcap, target, stepSeconds);
   await drained(sniffer);
+  const cpu = treeCpuSeconds(sniffer.child.pid!) - cpuBefore;
   const stoppedAt = sniffer.messages.length;
   await sniffer.stop(30_000);
   const stopped = [...sniffer.messages.slice(stoppedAt)]
@@ -262,45 +268,52 @@ async function snifferStep(pcap: string, target: number, sinkPort: number, run: 
     .find((m) => m.type === 'capture-stopped' || m.type === 'stopped');
   if (!stopped) throw new Error(`the sniffer sent no counters at its stop: ${sniffer.output().slice(-2000)}`);
   const c = stopped.counters as { captured: number; kernelDrops: number };
-  return { tool: 'sniffer', target, pps: r.pps, sent: r.sent, seen: c.captured, kernelDrops: c.kernelDrops };
+  return {
+    tool,
+    target,
+    pps: r.pps,
+    sent: r.sent,
+    seen: c.captured,
+    kernelDrops: c.kernelDrops,
+    cpuUsPerPacket: (cpu * 1e6) / Math.max(1, c.captured),
+  };
 }
 
 const clean = (s: StepResult) => s.kernelDrops === 0 && s.seen >= s.sent;
 const show = (s: StepResult) =>
-  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}${clean(s) ? '' : '  <- drop'}`;
+  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}; CPU ${s.cpuUsPerPacket.toFixed(2)} µs/packet${clean(s) ? '' : '  <- drop'}`;
 
-/** One ramp: both tools at each rate, up until both have dropped; each tool's ceiling is its last clean rate. */
-interface Ceilings {
-  sniffer: number;
-  tcpdump: number;
-  /** The tool never dropped: the generator, not the capture, set its figure (a lower bound of its ceiling). */
-  snifferBound: boolean;
-  tcpdumpBound: boolean;
-}
+/** The tools of a ramp: tcpdump, the sniffer of this checkout and, with --baseline, the earlier one's. */
+type Tool = 'tcpdump' | 'sniffer' | 'sniffer-before';
+const tools: Tool[] = ['tcpdump', 'sniffer', ...(baseline ? (['sniffer-before'] as const) : [])];
 
+/** One ramp's ceilings; bound: the tool never dropped, so the generator set its figure (a lower bound). */
+type Ceilings = Record<Tool, number> & { bound: Tool[] };
+
+/** One ramp: every tool at each rate, up until all have dropped; each tool's ceiling is its last clean rate. */
 async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilings> {
-  const ceiling = { sniffer: 0, tcpdump: 0 };
-  const done = { sniffer: false, tcpdump: false };
+  const ceiling: Record<Tool, number> = { tcpdump: 0, sniffer: 0, 'sniffer-before': 0 };
+  const done = new Set<Tool>();
   let generatorPeak = 0;
-  for (let target = startPps; target <= maxPps && !(done.sniffer && done.tcpdump); target *= factor) {
-    for (const tool of ['tcpdump', 'sniffer'] as const) {
-      if (done[tool]) continue;
+  for (let target = startPps; target <= maxPps && done.size < tools.length; target *= factor) {
+    for (const tool of tools) {
+      if (done.has(tool)) continue;
       const s =
         tool === 'tcpdump'
           ? await tcpdumpStep(pcap, target)
-          : await snifferStep(pcap, target, sinkPort, `${run}-${Math.round(target)}`);
+          : await snifferStep(tool, pcap, target, sinkPort, `${run}-${tool}-${Math.round(target)}`);
       console.log(show(s));
       // The generator's own ceiling: a rate it does not reach is not a step up.
       if (s.pps < target * 0.9)
         console.log(`  (the generator reached ${Math.round(s.pps)} of ${Math.round(target)} pps)`);
       if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
-      else done[tool] = true;
+      else done.add(tool);
       generatorPeak = Math.max(generatorPeak, s.pps);
     }
     // Rates the generator cannot come near: it is the limit, not the capture.
     if (target > generatorPeak * 2.5) break;
   }
-  return { ...ceiling, snifferBound: !done.sniffer, tcpdumpBound: !done.tcpdump };
+  return { ...ceiling, bound: tools.filter((t) => !done.has(t)) };
 }
 
 /** VmRSS of a process and its children (the sniffer and its tcpdump), MiB. */
@@ -342,7 +355,6 @@ async function rssAt(pcap: string, pps: number, sinkPort: number) {
 }
 
 const loadStart = loadavg()[0]!;
-setup();
 try {
   // 4,000 sessions (TCP and UDP) of 10 packets: 40,000 packets of 54-264 bytes, replayed in a loop.
   const specs = Array.from({ length: 4000 }, (_, i) => ({
@@ -356,14 +368,13 @@ try {
   for (let run = 0; run < runs; run++) {
     console.log(`ramp ${run + 1} of ${runs}: from ${startPps} pps, x${factor} per step, ${stepSeconds} s per step`);
     const c = await ramp(pcap, sinkPort, run);
-    const bound = (b: boolean) => (b ? " (no drop: the generator's limit, a lower bound)" : '');
-    console.log(
-      `  ceilings: sniffer ${Math.round(c.sniffer)} pps${bound(c.snifferBound)}, tcpdump ${Math.round(c.tcpdump)} pps${bound(c.tcpdumpBound)}`,
-    );
+    const bound = (t: Tool) => (c.bound.includes(t) ? " (no drop: the generator's limit, a lower bound)" : '');
+    console.log(`  ceilings: ${tools.map((t) => `${t} ${Math.round(c[t])} pps${bound(t)}`).join(', ')}`);
     ceilings.push(c);
   }
   const sniffer = median(ceilings.map((c) => c.sniffer));
   const tcpdump = median(ceilings.map((c) => c.tcpdump));
+  const before = baseline ? median(ceilings.map((c) => c['sniffer-before'])) : undefined;
   let rss: Awaited<ReturnType<typeof rssAt>> | undefined;
   if (rssSeconds > 0 && sniffer > 0) {
     console.log(`sniffer RSS at ${Math.round(sniffer)} pps for ${rssSeconds} s:`);
@@ -378,6 +389,10 @@ try {
   console.log(`| tcpdump -w /dev/null, zero-drop ceiling | ${Math.round(tcpdump)} packets/s |`);
   console.log(`| sniffer, zero-drop ceiling | ${Math.round(sniffer)} packets/s |`);
   console.log(`| ratio | ${(sniffer / tcpdump).toFixed(2)} × (bar 0.8 ×, goal 1.0 ×) |`);
+  if (before !== undefined) {
+    console.log(`| sniffer of ${baseline}, zero-drop ceiling | ${Math.round(before)} packets/s |`);
+    console.log(`| its ratio | ${(before / tcpdump).toFixed(2)} × |`);
+  }
   console.log(`| load average | ${loadStart.toFixed(1)} at the start, ${loadEnd.toFixed(1)} at the end |`);
   const rssFirst = rss?.samples[0];
   console.log(
@@ -386,8 +401,11 @@ try {
       tcpdump: Math.round(tcpdump),
       ratio: Number((sniffer / tcpdump).toFixed(3)),
       runs,
-      snifferBound: ceilings.some((c) => c.snifferBound),
-      tcpdumpBound: ceilings.some((c) => c.tcpdumpBound),
+      snifferBound: ceilings.some((c) => c.bound.includes('sniffer')),
+      tcpdumpBound: ceilings.some((c) => c.bound.includes('tcpdump')),
+      ...(before !== undefined
+        ? { snifferBefore: Math.round(before), ratioBefore: Number((before / tcpdump).toFixed(3)) }
+        : {}),
       ceilings,
       ...(rss && rssFirst
         ? {

@@ -283,16 +283,29 @@ export const BENCHES: BenchSpec[] = [
     command: ({ short }) => node('bench/console/run.ts', ...(short ? ['--rows', '100000', '--loads', '20'] : [])),
     read: (out) => {
       const rows = num(out, /console pages, ([\d,]+) verdict rows/, 'the row count');
-      // console.table: │ (index) │ page │ p50 ms │ p95 ms │ max ms │ main SQL p50 ms │ page/SQL (p50) │ under 300 ms │
+      // console.table, columns found by their header (the bench adds columns): │ (index) │ page │ … │ p95 ms │ … │
+      // DB p50 ms (or main SQL p50 ms) │ … │ under 300 ms … │
+      const cells = (l: string) => l.split('│').map((c) => c.trim());
+      const header = out.split('\n').find((l) => l.startsWith('│') && l.includes('(index)'));
+      if (!header) throw new Error('no header row in the console table');
+      const names = cells(header);
+      const column = (what: RegExp) => {
+        const i = names.findIndex((n) => what.test(n));
+        if (i < 0) throw new Error(`no column ${what} in the console table (${names.join(' | ')})`);
+        return i;
+      };
+      const [pageAt, p95At, sqlAt, okAt] = [/^page$/, /^p95 ms$/, /^(DB|main SQL) p50 ms$/, /^under 300 ms/].map(
+        column,
+      );
       const pages = out
         .split('\n')
         .filter((l) => l.startsWith('│') && l.includes("'"))
-        .map((l) => l.split('│').map((c) => c.trim()))
+        .map(cells)
         .map((c) => ({
-          page: c[2]!.replace(/'/g, ''),
-          p95: Number(c[4]),
-          sql: Number(c[6]),
-          ok: c[8]!.includes('yes'),
+          page: c[pageAt!]!.replace(/'/g, ''),
+          p95: Number(c[p95At!]),
+          sql: Number(c[sqlAt!]),
+          ok: c[okAt!]!.includes('yes'),
         }));
       if (pages.length === 0) throw new Error('no page rows in the console table');
       const worst = pages.reduce((a, b) => (b.p95 > a.p95 ? b : a));

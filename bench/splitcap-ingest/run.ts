@@ -112,13 +112,18 @@ async function splitcapRun(run: number): Promise<IngestRun> {
   const token = 'bench-token-1234567';
   const apps = await Promise.all(
     Array.from({ length: replicas }, () =>
-      startApp('splitcap', {
-        FLEETCAP_SPLITCAP_PORT: '0',
-        FLEETCAP_SPLITCAP_TOKENS: `bench=${token}`,
-        FLEETCAP_REDIS_PREFIX: prefix,
-        FLEETCAP_QUEUE_PREFIX: prefix,
-        FLEETCAP_SPLITCAP_MAX_READY_DEPTH: '100000000',
-      }),
+      startApp(
+        'splitcap',
+        {
+          FLEETCAP_SPLITCAP_PORT: '0',
+          FLEETCAP_SPLITCAP_TOKENS: `bench=${token}`,
+          FLEETCAP_REDIS_PREFIX: prefix,
+          FLEETCAP_QUEUE_PREFIX: prefix,
+          FLEETCAP_SPLITCAP_MAX_READY_DEPTH: '100000000',
+        },
+        // A tsx start took more than the default 15 s in run-all at load 27-30 (the bench then failed).
+        60_000,
+      ),
     ),
   );
   // Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch (a

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
+import { CaptureParser, readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
+import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { Batcher, type ClosedBatch, type Timers } from './batcher.ts';
 
 /** Manual timers: fire() runs the pending timer, as if maxMs had passed. */
@@ -136,4 +137,45 @@ test('a batch closes before maxBytes: the file never exceeds it, and no packet i
     ['bytes', 'bytes', 'flush'],
   );
   for (const x of batches) assert.ok(x.file.length <= 24 + 3 * 116, `${x.file.length} bytes`);
+});
+
+test("tcpdump's records are batched as they came: the batch file is byte for byte the stream, in any chunking", () => {
+  const w = new PcapWriter({ linktype: 1, snaplen: 65535 });
+  for (let i = 0; i < 7; i++) w.write(pkt(i));
+  const stream = w.toBuffer();
+  const { b, batches } = setup(4);
+  const parser = new CaptureParser();
+  // Chunks that cut records anywhere, as a pipe does.
+  for (let at = 0; at < stream.length; at += 13) {
+    parser.push(stream.subarray(at, at + 13));
+    for (let r = parser.nextRecord(); r !== null; r = parser.nextRecord()) b.addRecord(r, true);
+  }
+  b.flush();
+  assert.deepEqual(
+    batches.map((x) => x.packets),
+    [4, 3],
+  );
+  const again = [...readCaptureBuffer(batches[0]!.file), ...readCaptureBuffer(batches[1]!.file)];
+  const original = [...readCaptureBuffer(stream)];
+  assert.deepEqual(
+    again.map((p) => [p.tsSec, p.tsNsec, p.origLen, p.data.toString()]),
+    original.map((p) => [p.tsSec, p.tsNsec, p.origLen, p.data.toString()]),
+  );
+  assert.deepEqual(
+    batches[0]!.file.subarray(24),
+    stream.subarray(24, 24 + 4 * 16 + again.slice(0, 4).reduce((n, p) => n + p.caplen, 0)),
+  );
+});
+
+test('a record not in the batch encoding (nanosecond stream) is re-encoded, not copied', () => {
+  const w = new PcapWriter({ linktype: 1, snaplen: 65535, nanosecond: true });
+  w.write({ ...pkt(1), tsNsec: 123_456_789 });
+  const { b, batches } = setup(10);
+  const parser = new CaptureParser();
+  parser.push(w.toBuffer());
+  for (let r = parser.nextRecord(); r !== null; r = parser.nextRecord()) b.addRecord(r, true);
+  b.flush();
+  const [p] = [...readCaptureBuffer(batches[0]!.file)];
+  assert.equal(p!.tsNsec, 123_456_000, 'the batch is a microsecond file: the time is rounded down, as add() does');
+  assert.equal(p!.data.toString(), 'packet-1');
 });

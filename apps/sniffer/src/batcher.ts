@@ -2,7 +2,8 @@
 // splitcap's body limit: a batch over it would be refused with 413 and never resent) or maxMs milliseconds after
 // its first packet, whichever comes first (or when the link type changes, or on flush()). Empty batches are never
 // produced. Timers are injectable so that the N/T logic is tested without waiting.
-import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import type { PacketRecord } from '@fleetcap/lib/pcap/reader';
+import { isVerbatimRecord, PcapWriter } from '@fleetcap/lib/pcap/writer';
 
 export interface PacketIn {
   linktype: number;
@@ -61,21 +62,48 @@ export class Batcher {
   }
 
   add(packet: PacketIn): void {
-    if (this.writer !== null && packet.linktype !== this.linktype) this.close('linktype');
+    const writer = this.writerFor(packet.linktype, packet.data.length);
+    writer.write({ tsSec: packet.tsSec, tsNsec: packet.tsNsec, data: packet.data, origLen: packet.origLen });
+    if (writer.packetCount >= this.options.maxPackets) this.close('count');
+  }
+
+  /**
+   * Like add(), for a record of a capture parser (valid only during the call). A classic-pcap record already in the
+   * batch file's encoding (tcpdump's own output on a little-endian host) is appended as it is, without a copy until
+   * the batch closes: the sniffer's cost per packet is then a few header reads. `classicPcap`: the record comes from
+   * a classic pcap stream (its 16-byte header precedes the data); any other record is re-encoded.
+   */
+  addRecord(record: PacketRecord, classicPcap: boolean): void {
+    const writer = this.writerFor(record.linktype, record.caplen);
+    const headerAt = record.dataStart - 16;
+    if (classicPcap && isVerbatimRecord(record.buffer, headerAt, record, this.options.snaplen))
+      writer.writeVerbatim(record.buffer, headerAt, record.caplen);
+    else
+      writer.write({
+        tsSec: record.tsSec,
+        tsNsec: record.tsNsec,
+        data: record.buffer.subarray(record.dataStart, record.dataStart + record.caplen),
+        origLen: record.origLen,
+      });
+    if (writer.packetCount >= this.options.maxPackets) this.close('count');
+  }
+
+  /** The open batch's writer for a packet of this link type and captured length (closing the open one if needed). */
+  private writerFor(linktype: number, caplen: number): PcapWriter {
+    if (this.writer !== null && linktype !== this.linktype) this.close('linktype');
     // A pcap record is a 16-byte header and the captured bytes; the file header is 24.
-    const recordBytes = 16 + packet.data.length;
+    const recordBytes = 16 + Math.min(caplen, this.options.snaplen);
     if (this.writer !== null && this.writer.byteLength + recordBytes > (this.options.maxBytes ?? Infinity))
       this.close('bytes');
     if (this.writer === null) {
-      this.writer = new PcapWriter({ linktype: packet.linktype, snaplen: this.options.snaplen });
-      this.linktype = packet.linktype;
+      this.writer = new PcapWriter({ linktype, snaplen: this.options.snaplen });
+      this.linktype = linktype;
       this.timer = this.timers.set(() => {
         this.timer = null;
         this.close('time');
       }, this.options.maxMs);
     }
-    this.writer.write({ tsSec: packet.tsSec, tsNsec: packet.tsNsec, data: packet.data, origLen: packet.origLen });
-    if (this.writer.packetCount >= this.options.maxPackets) this.close('count');
+    return this.writer;
   }
 
   /** Closes the open batch now, if it has packets. */

@@ -12,7 +12,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type CapturedPacket, CaptureParser } from '@fleetcap/lib/pcap/reader';
+import { CaptureParser, type PacketRecord } from '@fleetcap/lib/pcap/reader';
 
 export interface CaptureOptions {
   device: string;
@@ -24,7 +24,12 @@ export interface CaptureOptions {
   /** tcpdump --immediate-mode: lowest latency, fewer packets per second without drops. */
   immediate?: boolean;
   tcpdump?: string;
-  onPacket: (packet: CapturedPacket) => void;
+  /**
+   * Every packet, as the parser's one reused record (valid only during the call: no object per packet). Its bytes
+   * are views into the stream's chunks, which are never rewritten, so they may be kept. `classicPcap`: the record
+   * comes from a classic pcap stream (tcpdump's -w output), its 16-byte header just before its data.
+   */
+  onRecord: (record: PacketRecord, classicPcap: boolean) => void;
   /** A line tcpdump wrote on stderr that is not a statistics line. */
   onMessage?: (line: string) => void;
 }
@@ -176,10 +181,12 @@ export class Capture {
   private drainParser(): void {
     if (this.broken) return;
     try {
-      for (let p = this.parser.next(); p !== null; p = this.parser.next()) {
+      const parser = this.parser;
+      const onRecord = this.options.onRecord;
+      for (let r = parser.nextRecord(); r !== null; r = parser.nextRecord()) {
         this.packets++;
-        this.linktype = p.linktype;
-        this.options.onPacket(p);
+        this.linktype = r.linktype;
+        onRecord(r, parser.counters.format === 'pcap');
       }
     } catch (err) {
       // Cannot happen with tcpdump's own output; if it does, the capture is unusable: stop it and say why.
@@ -218,7 +225,7 @@ export class Capture {
     return this.stopRequested;
   }
 
-  /** SIGTERM to tcpdump; resolves after every packet it wrote has been handed to onPacket and it has exited. */
+  /** SIGTERM to tcpdump; resolves after every packet it wrote has been handed to onRecord and it has exited. */
   async stop(timeoutMs = 5000): Promise<void> {
     this.stopRequested = true;
     if (this.statsTimer !== null) clearInterval(this.statsTimer);

@@ -98,7 +98,7 @@ export class Sniffer {
       bufferKiB: options.captureBufferKiB,
       immediate: options.immediate,
       tcpdump: options.tcpdump,
-      onPacket: (p) => {
+      onRecord: (p, classicPcap) => {
         // The hand-over window: packets before notBefore belong to the previous sniffer, from cutAt on to the next.
         const us = p.tsSec * 1_000_000 + Math.floor(p.tsNsec / 1000);
         if (us < this.notBeforeUs || us >= this.cutAtUs) {
@@ -106,7 +106,7 @@ export class Sniffer {
           return;
         }
         this.accepted++;
-        this.batcher.add(p);
+        this.batcher.addRecord(p, classicPcap);
       },
       onMessage: (line) => log.info({ tcpdump: line }, 'tcpdump'),
     });

@@ -36,6 +36,7 @@ test('batches come out oldest first and leave the folder when removed', () => {
     droppedBatches: 0,
     droppedPackets: 0,
     rejectedBatches: 0,
+    memoryBytes: 0,
   });
 });
 
@@ -56,6 +57,7 @@ test('the bound drops the oldest batches not in flight first, and counts them', 
     droppedBatches: 1,
     droppedPackets: 20,
     rejectedBatches: 0,
+    memoryBytes: 800,
   });
   assert.equal(readdirSync(d).filter((n) => n.endsWith('.pcap')).length, 2);
   assert.equal(s.add(file(2000), 5), null, 'a batch larger than the bound is itself dropped');
@@ -106,4 +108,17 @@ test('batch ids are X-Fleetcap-Batch values splitcap accepts', () => {
     const id = s.newBatchId(now);
     assert.ok(BATCH_ID_PATTERN.test(id), id);
   }
+});
+
+test('a batch is kept in memory for its upload up to memoryMaxBytes, and let go when it leaves the spool', () => {
+  const s = new Spool({ dir: dir(), maxBytes: 10_000, memoryMaxBytes: 1000 });
+  const a = s.add(file(600), 1)!;
+  const b = s.add(file(600), 1)!;
+  assert.deepEqual(a.data, file(600), 'the first fits the memory bound: its bytes are at hand');
+  assert.equal(b.data, undefined, 'the second does not: its upload reads the file');
+  assert.equal(s.counters().memoryBytes, 600);
+  s.remove(a);
+  assert.equal(a.data, undefined);
+  assert.equal(s.counters().memoryBytes, 0);
+  assert.ok(s.add(file(600), 1)!.data, 'the memory freed by a batch that left is used by the next');
 });

@@ -197,7 +197,7 @@ export class Uploader {
     const started = Date.now();
     let body: Buffer;
     try {
-      body = await readFile(entry.path);
+      body = entry.data ?? (await readFile(entry.path));
     } catch (err) {
       // Deleted under us (an operator, or a disk problem): nothing to send.
       return { kind: 'gone', error: (err as Error).message };

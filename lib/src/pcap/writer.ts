@@ -50,12 +50,38 @@ function writeRecordHeader(target: Buffer, at: number, packet: PacketToWrite, ca
 }
 
 /**
+ * True when the classic-pcap record whose header starts at buffer[headerAt] holds exactly what PcapWriter.write
+ * would write for these fields in a little-endian microsecond file with this snaplen: then it can be appended
+ * verbatim (writeVerbatim), which is how the sniffer batches tcpdump's output without a copy per packet.
+ */
+export function isVerbatimRecord(
+  buffer: Buffer,
+  headerAt: number,
+  fields: { tsSec: number; tsNsec: number; caplen: number; origLen: number },
+  snaplen: number,
+): boolean {
+  return (
+    headerAt >= 0 &&
+    fields.caplen <= snaplen &&
+    fields.tsNsec % 1000 === 0 &&
+    buffer.readUInt32LE(headerAt) === fields.tsSec &&
+    buffer.readUInt32LE(headerAt + 4) === fields.tsNsec / 1000 &&
+    buffer.readUInt32LE(headerAt + 8) === fields.caplen &&
+    buffer.readUInt32LE(headerAt + 12) === fields.origLen
+  );
+}
+
+/**
  * Accumulates packets into one pcap file in memory (a sniffer batch). toBuffer() returns the file so far; the writer
  * can go on after it.
  */
 export class PcapWriter {
   private readonly chunks: Buffer[];
   private bytes: number;
+  /** Records appended verbatim and not yet in chunks: spanBuffer[spanStart, spanEnd), grown while they are contiguous. */
+  private spanBuffer: Buffer | null = null;
+  private spanStart = 0;
+  private spanEnd = 0;
   private count = 0;
   private readonly snaplen: number;
 
@@ -67,6 +93,7 @@ export class PcapWriter {
   }
 
   write(packet: PacketToWrite): void {
+    this.closeSpan();
     const caplen = Math.min(packet.data.length, this.snaplen);
     const header = Buffer.allocUnsafe(16);
     writeRecordHeader(header, 0, packet, caplen, this.options.nanosecond === true);
@@ -74,6 +101,30 @@ export class PcapWriter {
     this.chunks.push(header, Buffer.from(packet.data.subarray(0, caplen)));
     this.bytes += 16 + caplen;
     this.count++;
+  }
+
+  /**
+   * Appends one record that is already in this file's encoding (little-endian, the file's timestamp resolution,
+   * caplen within the snaplen): `buffer[start, start + 16 + caplen)`, header and bytes. No copy until toBuffer(), so
+   * the caller must never rewrite those bytes (a stream's chunks, which are never reused); records that follow one
+   * another in one buffer are kept as one span. The caller checks the encoding (see isVerbatimRecord).
+   */
+  writeVerbatim(buffer: Buffer, start: number, caplen: number): void {
+    const end = start + 16 + caplen;
+    if (this.spanBuffer !== buffer || this.spanEnd !== start) {
+      this.closeSpan();
+      this.spanBuffer = buffer;
+      this.spanStart = start;
+    }
+    this.spanEnd = end;
+    this.bytes += 16 + caplen;
+    this.count++;
+  }
+
+  private closeSpan(): void {
+    if (this.spanBuffer === null) return;
+    this.chunks.push(this.spanBuffer.subarray(this.spanStart, this.spanEnd));
+    this.spanBuffer = null;
   }
 
   get packetCount(): number {
@@ -85,6 +136,7 @@ export class PcapWriter {
   }
 
   toBuffer(): Buffer {
+    this.closeSpan();
     return Buffer.concat(this.chunks, this.bytes);
   }
 }
