@@ -22,7 +22,7 @@ export interface QueueDelivery {
 }
 
 export interface BatchingConsumerOptions {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   log: Logger;
   /** What a lost connection means for this app, for its warning. */
   whileLost: string;
@@ -53,7 +53,7 @@ export class BatchingConsumer {
 
   constructor(private readonly o: BatchingConsumerOptions) {
     this.amqp = new AmqpConnection({
-      url: o.amqpUrl,
+      urls: o.amqpUrls,
       log: o.log,
       whileLost: o.whileLost,
       setup: async (channel) => {
