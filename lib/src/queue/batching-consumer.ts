@@ -79,6 +79,11 @@ export class BatchingConsumer {
     return this.amqp.lastError;
   }
 
+  /** The RabbitMQ node consumed from (its URL without credentials), or undefined while not connected. */
+  get nodeUrl(): string | undefined {
+    return this.amqp.nodeUrl;
+  }
+
   health(): Check {
     return this.amqp.health();
   }
