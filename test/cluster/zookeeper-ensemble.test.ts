@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CONFIGSYNC_ZK_USER } from '@fleetcap/config-sync/zk-acl';
 import type { LiveStatus } from '@fleetcap/lib/agent/live-status';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
 import { digestId, ZkPermission } from '@fleetcap/lib/zookeeper/acl';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { CONFIGSYNC_ZK_USER } from '../../apps/config-sync/src/zk-acl.ts';
-import { type ConfigEvent, ConfigWatch } from '../../apps/listener/src/config-watch.ts';
-import { LiveNode } from '../../apps/listener/src/live-node.ts';
+import { type ConfigEvent, ConfigWatch } from '@fleetcap/listener/config-watch';
+import { LiveNode } from '@fleetcap/listener/live-node';
 
 // Not test/helpers/stack.ts: it reads the shared stack's secrets, which this test does not need.
 const repoRoot = join(import.meta.dirname, '..', '..');
