@@ -4,6 +4,7 @@
 //   unit:        *.test.ts under lib/, cli/, apps/, scripts/  (pure logic, no servers)
 //   integration: test/**/*.test.ts                  (real servers, started by stack/; test/security included)
 //   security:    test/security/*.test.ts            (the attacker tests alone)
+//   cluster:     test/cluster/*.test.ts             (the cluster scripts' servers: stack/*-cluster.sh, zookeeper-ensemble.sh)
 //   all:         both, unit first
 // Integration files run one at a time: they share the stack's servers.
 import { spawnSync } from 'node:child_process';
@@ -33,6 +34,7 @@ function find(dir, out = []) {
 const unit = ['lib', 'cli', 'apps', 'scripts'].flatMap((d) => find(join(root, d))).sort();
 const integration = find(join(root, 'test')).sort();
 const security = integration.filter((f) => f.startsWith('test/security/'));
+const cluster = integration.filter((f) => f.startsWith('test/cluster/'));
 const filter = (files) => (extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files);
 
 const files =
@@ -42,7 +44,9 @@ const files =
       ? filter(integration)
       : kind === 'security'
         ? filter(security)
-        : [...filter(unit), ...filter(integration)];
+        : kind === 'cluster'
+          ? filter(cluster)
+          : [...filter(unit), ...filter(integration)];
 if (files.length === 0) {
   console.error(`run-tests: no ${kind} test files matched`);
   process.exit(1);

@@ -25,13 +25,16 @@ HOME_DIR="$FLEETCAP_STACK_HOME/rabbitmq-cluster"
 DEFINITIONS="$FLEETCAP_STACK_HOME/rabbitmq/definitions.json"
 NODES=3
 BIN=/usr/lib/rabbitmq/bin
+# The pid file is the broker's own (RABBITMQ_PID_FILE): the Erlang VM's pid, not the launcher script's, so that
+# kill -9 takes the node down at once and its peers see the distribution link close.
+CLUSTER_NAME=rabbitmq-cluster CLUSTER_HOME="$HOME_DIR" CLUSTER_NODES=$NODES CLUSTER_PID_FILE=rabbitmq.pid
+# shellcheck source=stack/cluster-lib.sh
+source "$STACK_DIR/cluster-lib.sh"
 
-say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
-die() { printf 'rabbitmq-cluster: %s\n' "$*" >&2; exit 1; }
 node_name() { echo "fleetcap-c$1@localhost"; }
 port_of() { echo $((FLEETCAP_RABBITMQ_CLUSTER_PORT + $1 - 1)); }
-pid_of() { cat "$HOME_DIR/node-$1/rabbitmq.pid" 2>/dev/null || true; }
-alive() { local p; p="$(pid_of "$1")"; [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+node_label() { echo "$(node_name "$1")  amqp 127.0.0.1:$(port_of "$1")"; }
+node_stop() { ctl "$1" stop >/dev/null 2>&1; }
 ctl() { local n="$1"; shift; env HOME="$HOME_DIR/node-$n" "$BIN/rabbitmqctl" -q -n "$(node_name "$n")" "$@"; }
 
 make_cookie() {
@@ -96,35 +99,25 @@ wait_members() {
   die "the cluster has ${running:-0} of $NODES nodes running after ${timeout} s: bash stack/rabbitmq-cluster.sh status"
 }
 
-cmd_up() {
+# The apps' dead-letter queues (`<prefix>.sessions.dead`, `<prefix>.records.dead`, `<queue>.dead`) are classic
+# queues: a classic queue lives on one node, and while that node is down RabbitMQ refuses to declare it (404 "home
+# node ... is down") on every other node, so an app, whose setup declares it, could connect nowhere. Mirrored to
+# every node (classic mirroring, deprecated in RabbitMQ 3.9+ but in 3.10), a dead queue is promoted on a survivor.
+# The lasting fix is quorum dead queues under new names (docs/ARCHITECTURE.md, "RabbitMQ cluster").
+mirror_dead_queues() {
+  ctl 1 set_policy --apply-to queues --priority 1 fleetcap-dead-queues-mirrored '\.dead$' \
+    '{"ha-mode":"all","ha-sync-mode":"automatic"}' >/dev/null || die "could not set the dead queues' mirroring policy"
+}
+
+cluster_up() {
   [[ -s "$DEFINITIONS" ]] || die "the stack's RabbitMQ users are missing: run 'bash stack/stack.sh secrets' (or 'up') first"
   make_cookie
   local n
   for n in $(seq 1 "$NODES"); do start_node "$n"; done
   for n in $(seq 1 "$NODES"); do wait_running "$n" 120; done
   wait_members 60
+  mirror_dead_queues
   say "rabbitmq cluster running: 3 nodes, amqp $(cmd_urls)"
-}
-
-stop_node() {
-  local n="$1" pid
-  pid="$(pid_of "$n")"
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    say "stopping rabbitmq cluster node $n (pid $pid)"
-    ctl "$n" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
-  rm -f "$HOME_DIR/node-$n/rabbitmq.pid"
-}
-
-cmd_kill() {
-  local n="${1:?which node (1-3)?}" pid
-  pid="$(pid_of "$n")"
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || die "node $n is not running"
-  say "kill -9 rabbitmq cluster node $n (pid $pid)"
-  kill -KILL "$pid"
-  rm -f "$HOME_DIR/node-$n/rabbitmq.pid"
 }
 
 cmd_urls() {
@@ -133,11 +126,8 @@ cmd_urls() {
   (IFS=,; echo "${out[*]}")
 }
 
-cmd_status() {
+cluster_summary() {
   local n
-  for n in $(seq 1 "$NODES"); do
-    if alive "$n"; then printf 'node %s  %s  running\n' "$n" "$(node_name "$n")"; else printf 'node %s  %s  down\n' "$n" "$(node_name "$n")"; fi
-  done
   for n in $(seq 1 "$NODES"); do
     if alive "$n"; then
       ctl "$n" cluster_status --formatter json 2>/dev/null | node -e '
@@ -149,13 +139,19 @@ cmd_status() {
   done
 }
 
-case "${1:-}" in
-  up) cmd_up ;;
-  down) for n in $(seq "$NODES" -1 1); do stop_node "$n"; done ;;
-  status) cmd_status ;;
-  urls) cmd_urls ;;
-  kill) cmd_kill "${2:-}" ;;
-  start) make_cookie; start_node "${2:?which node (1-3)?}"; wait_running "$2" 120; wait_members 60 ;;
-  reset) for n in $(seq "$NODES" -1 1); do stop_node "$n"; done; rm -rf "$HOME_DIR" ;;
-  *) die "usage: rabbitmq-cluster.sh up | down | status | urls | kill N | start N | reset" ;;
-esac
+node_start() {
+  make_cookie
+  start_node "$1"
+  wait_running "$1" 120
+  wait_members 60
+}
+
+cluster_usage() { echo urls; }
+cluster_command() {
+  case "$1" in
+    urls) cmd_urls ;;
+    *) return 2 ;;
+  esac
+}
+
+cluster_main "$@"

@@ -23,12 +23,13 @@ source "$STACK_DIR/env.sh"
 HOME_DIR="$FLEETCAP_STACK_HOME/redis-cluster"
 SECRETS="$FLEETCAP_STACK_HOME/secrets"
 NODES=6
+CLUSTER_NAME=redis-cluster CLUSTER_HOME="$HOME_DIR" CLUSTER_NODES=$NODES CLUSTER_PID_FILE=redis.pid
+# shellcheck source=stack/cluster-lib.sh
+source "$STACK_DIR/cluster-lib.sh"
 
-say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
-die() { printf 'redis-cluster: %s\n' "$*" >&2; exit 1; }
 port_of() { echo $((FLEETCAP_REDIS_CLUSTER_PORT + $1 - 1)); }
-pid_of() { cat "$HOME_DIR/node-$1/redis.pid" 2>/dev/null || true; }
-alive() { local p; p="$(pid_of "$1")"; [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+node_label() { echo "127.0.0.1:$(port_of "$1")"; }
+node_state() { cli "$(port_of "$1")" role 2>/dev/null | head -n1; }
 # The operator account, its password through the environment (never on a command line).
 cli() {
   local port="$1"; shift
@@ -99,7 +100,7 @@ wait_state_ok() {
   die "the cluster's state is '${state:-unknown}' after ${timeout} s: bash stack/redis-cluster.sh status"
 }
 
-cmd_up() {
+cluster_up() {
   need_secrets
   [[ -s "$SECRETS/redis-replica.password" ]] || die "no replica secret: run 'bash stack/stack.sh secrets' first"
   mkdir -p "$HOME_DIR"
@@ -117,55 +118,28 @@ cmd_up() {
   say "redis cluster ok: FLEETCAP_REDIS_CLUSTER_NODES=$(cmd_nodes)"
 }
 
-cmd_down() {
-  local n pid
-  for n in $(seq 1 "$NODES"); do
-    pid="$(pid_of "$n")"
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-      say "stopping redis cluster node $n (pid $pid)"
-      kill -TERM "$pid"
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    fi
-    rm -f "$HOME_DIR/node-$n/redis.pid"
-  done
-}
-
-cmd_kill() {
-  local n="${1:?which node (1-6)?}" pid
-  pid="$(pid_of "$n")"
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || die "node $n is not running"
-  say "kill -9 redis cluster node $n (pid $pid, port $(port_of "$n"))"
-  kill -KILL "$pid"
-  rm -f "$HOME_DIR/node-$n/redis.pid"
-}
-
 cmd_nodes() {
   local n out=()
   for n in $(seq 1 "$NODES"); do out+=("127.0.0.1:$(port_of "$n")"); done
   (IFS=,; echo "${out[*]}")
 }
 
-cmd_status() {
-  local n port
-  for n in $(seq 1 "$NODES"); do
-    port="$(port_of "$n")"
-    if alive "$n"; then
-      printf 'node %s  127.0.0.1:%s  %s\n' "$n" "$port" "$(cli "$port" role 2>/dev/null | head -n1)"
-    else
-      printf 'node %s  127.0.0.1:%s  down\n' "$n" "$port"
-    fi
-  done
-  cli "$FLEETCAP_REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -E 'cluster_state|cluster_known_nodes|cluster_size' || true
+cluster_summary() {
+  cli "$FLEETCAP_REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -E 'cluster_state|cluster_known_nodes|cluster_size'
 }
 
-case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  nodes) cmd_nodes ;;
-  kill) cmd_kill "${2:-}" ;;
-  start) need_secrets; start_node "${2:?which node (1-6)?}"; wait_state_ok 30 ;;
-  reset) cmd_down; rm -rf "$HOME_DIR" ;;
-  *) die "usage: redis-cluster.sh up | down | status | nodes | kill N | start N | reset" ;;
-esac
+node_start() {
+  need_secrets
+  start_node "$1"
+  wait_state_ok 30
+}
+
+cluster_usage() { echo nodes; }
+cluster_command() {
+  case "$1" in
+    nodes) cmd_nodes ;;
+    *) return 2 ;;
+  esac
+}
+
+cluster_main "$@"

@@ -56,7 +56,7 @@ const processor = new DetectorProcessor({
 });
 const consumer = new VerdictConsumer(
   {
-    amqpUrl: connections.amqpUrl,
+    amqpUrls: connections.amqpUrls,
     queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
     prefetch: config.FLEETCAP_DETECTOR_PREFETCH,
     batchSize: config.FLEETCAP_DETECTOR_BATCH_SIZE,

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { DetectorProcessor } from './processor.ts';
 
 export interface ConsumerSettings {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   queuePrefix: string;
   prefetch: number;
   batchSize: number;

@@ -43,7 +43,7 @@ const pool = mysql.createPool({
 const metrics = createWorkerMetrics();
 const sweeper = new RecordSweeper(
   {
-    amqpUrl: connections.amqpUrl,
+    amqpUrls: connections.amqpUrls,
     queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
     sweepMs: config.FLEETCAP_RECORD_SWEEP_MS,
     doneTtlSeconds: config.FLEETCAP_DONE_TTL_SECONDS,
@@ -64,7 +64,7 @@ const sweeper = new RecordSweeper(
   },
 );
 const verdictPublisher = new VerdictPublisher({
-  amqpUrl: connections.amqpUrl,
+  amqpUrls: connections.amqpUrls,
   queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
   log,
 });
@@ -90,7 +90,7 @@ const processor = new BatchProcessor({
 });
 const consumer = new QueueConsumer(
   {
-    amqpUrl: connections.amqpUrl,
+    amqpUrls: connections.amqpUrls,
     queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
     prefetch: config.FLEETCAP_WORKER_PREFETCH,
     batchSize: config.FLEETCAP_WORKER_BATCH_SIZE,

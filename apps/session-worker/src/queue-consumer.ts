@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { BatchProcessor } from './processor.ts';
 
 export interface ConsumerSettings {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   queuePrefix: string;
   prefetch: number;
   batchSize: number;

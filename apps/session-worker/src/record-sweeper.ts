@@ -26,7 +26,7 @@ import { withRetry } from './retry.ts';
 import { closeRowsWithoutRecord, completeRows, type RowCompletion } from './row-completion.ts';
 
 export interface SweeperSettings {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   queuePrefix: string;
   /** FLEETCAP_RECORD_SWEEP_MS: time between two looks at a connection. */
   sweepMs: number;
@@ -67,7 +67,7 @@ export class RecordSweeper {
     private readonly d: SweeperDeps,
   ) {
     this.amqp = new AmqpConnection({
-      url: s.amqpUrl,
+      urls: s.amqpUrls,
       log: d.log,
       whileLost: 'rows are completed once it is back (the looks wait in RabbitMQ)',
       setup: async (channel) => {

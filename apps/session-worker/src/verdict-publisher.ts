@@ -17,11 +17,11 @@ export class VerdictPublisher {
   private readonly exchange: string;
   private readonly amqp: AmqpConnection<{ exchange: string }>;
 
-  constructor(options: { amqpUrl: string; queuePrefix: string; log: Logger }) {
+  constructor(options: { amqpUrls: readonly string[]; queuePrefix: string; log: Logger }) {
     this.exchange = verdictExchangeName(options.queuePrefix);
     const exchange = this.exchange;
     this.amqp = new AmqpConnection({
-      url: options.amqpUrl,
+      urls: options.amqpUrls,
       log: options.log,
       whileLost: 'verdict events wait (and with them the acks of their messages) until it is back',
       setup: async (channel) => {

@@ -112,7 +112,7 @@ if (!tls)
 let lastTlsLog = 0;
 const scheduler = new Scheduler(
   {
-    amqpUrl: connections.amqpUrl,
+    amqpUrls: connections.amqpUrls,
     queuePrefix: config.FLEETCAP_QUEUE_PREFIX,
     delayMs: config.FLEETCAP_SESSION_DELAY_MS,
     maxReadyDepth: config.FLEETCAP_SPLITCAP_MAX_READY_DEPTH,

@@ -11,7 +11,7 @@ import type { Check } from '@fleetcap/lib/runtime/health';
 import type { Logger } from 'pino';
 
 export interface SchedulerSettings {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   queuePrefix: string;
   delayMs: number;
   /** Above this many ready messages, ingest pushes back with 503. */
@@ -32,7 +32,7 @@ export class Scheduler {
     log: Logger,
   ) {
     this.amqp = new AmqpConnection({
-      url: settings.amqpUrl,
+      urls: settings.amqpUrls,
       log,
       setup: (channel) => declareSessionQueues(channel, settings.queuePrefix, settings.delayMs),
       whileLost: 'uploads get 503 until it is back',

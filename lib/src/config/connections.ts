@@ -1,6 +1,7 @@
 // Where the servers are. Defaults match stack/env.sh (the local stack on loopback); every value
 // can be overridden through the environment, and a bad value stops the process with a clear error.
 import { z } from 'zod';
+import { amqpNodeUrls, parseAmqpNodes } from '../queue/amqp-nodes.ts';
 import { type ClusterNode, parseClusterNodes } from '../redis/cluster-nodes.ts';
 import { serverPort as port } from './env-schema.ts';
 import { resolveSecrets } from './secrets.ts';
@@ -13,6 +14,16 @@ const connectionEnv = z.object({
   FLEETCAP_AMQP_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_AMQP_PORT: port.default(5672),
   FLEETCAP_AMQP_USER: z.string().min(1).optional(),
+  FLEETCAP_AMQP_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      try {
+        parseAmqpNodes(value);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+      }
+    }),
   FLEETCAP_REDIS_USER: z.string().min(1).optional(),
   FLEETCAP_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_MYSQL_PORT: port.default(3306),
@@ -43,7 +54,13 @@ export interface Connections {
   redisUrl: string;
   /** A Redis Cluster's seed nodes (FLEETCAP_REDIS_CLUSTER_NODES), logged in to with redisUrl's user; else one server. */
   redisClusterNodes?: ClusterNode[];
+  /** The first of amqpUrls. */
   amqpUrl: string;
+  /**
+   * Every node of a RabbitMQ cluster (FLEETCAP_AMQP_CLUSTER_NODES) with amqpUrl's login, in the order given; else
+   * amqpUrl alone. AmqpConnection moves to the next one when its node is lost.
+   */
+  amqpUrls: string[];
   mysql: { host: string; port: number; database: string };
   mysqlAdmin: { user: string; password: string };
   zookeeper: string;
@@ -209,6 +226,11 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
   const secret = resolveSecrets(env, wanted, 'server connection');
   const credentials = (user: string | undefined, password: string | undefined) =>
     user === undefined || password === undefined ? '' : `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;
+  const amqpUrls = amqpNodeUrls(
+    e.FLEETCAP_AMQP_URL ??
+      `amqp://${credentials(amqpUser, secret.amqp)}${e.FLEETCAP_AMQP_HOST}:${e.FLEETCAP_AMQP_PORT}`,
+    parseAmqpNodes(e.FLEETCAP_AMQP_CLUSTER_NODES),
+  );
   const connections: Connections = {
     redisUrl:
       e.FLEETCAP_REDIS_URL ??
@@ -216,9 +238,8 @@ export function loadConnections(env: Env = process.env, service: ServiceName = '
     ...(e.FLEETCAP_REDIS_CLUSTER_NODES?.trim()
       ? { redisClusterNodes: parseClusterNodes(e.FLEETCAP_REDIS_CLUSTER_NODES) }
       : {}),
-    amqpUrl:
-      e.FLEETCAP_AMQP_URL ??
-      `amqp://${credentials(amqpUser, secret.amqp)}${e.FLEETCAP_AMQP_HOST}:${e.FLEETCAP_AMQP_PORT}`,
+    amqpUrl: amqpUrls[0]!,
+    amqpUrls,
     mysql: { host: e.FLEETCAP_MYSQL_HOST, port: e.FLEETCAP_MYSQL_PORT, database: e.FLEETCAP_MYSQL_DATABASE },
     mysqlAdmin: { user: e.FLEETCAP_MYSQL_ADMIN_USER, password: secret.mysqlAdmin ?? '' },
     zookeeper: e.FLEETCAP_ZK_CONNECT ?? `127.0.0.1:${e.FLEETCAP_ZK_PORT}`,

@@ -33,7 +33,7 @@ function harness(outcomes: Array<'refused' | 'ok'>, setup: (ch: ConfirmChannel) 
   const made: FakeConnection[] = [];
   let lost = 0;
   const amqp = new AmqpConnection({
-    url: 'amqp://fleetcap:secret@127.0.0.1:5672',
+    urls: ['amqp://fleetcap:secret@127.0.0.1:5672'],
     log: createLogger('unit', { destination, env: {} }),
     setup,
     whileLost: 'uploads get 503 until it is back',
@@ -169,4 +169,57 @@ test("a broker's consumer cancel (null delivery) reconnects, and health says why
   assert.equal(h.made[0]!.closed, true, 'the old connection is closed (its deliveries go back)');
   assert.equal(h.amqp.health(), 'ok');
   await h.amqp.close();
+});
+
+test('several nodes: a refusing node is passed over in the same attempt, and after a loss the lost node is tried last', async () => {
+  const urls = ['amqp://u:p@n1:5701', 'amqp://u:p@n2:5702', 'amqp://u:p@n3:5703'];
+  const down = new Set(['n1']);
+  const tried: string[] = [];
+  const made: FakeConnection[] = [];
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(String(chunk)));
+      cb();
+    },
+  });
+  const amqp = new AmqpConnection({
+    urls,
+    log: createLogger('unit', { destination, env: {} }),
+    setup: async () => ({ queue: 'q' }),
+    whileLost: 'uploads get 503 until it is back',
+    reconnect: { baseMs: 10, maxMs: 20 },
+    connect: async (url) => {
+      const host = new URL(url).hostname;
+      tried.push(host);
+      if (down.has(host)) throw new Error(`connect ECONNREFUSED ${host}`);
+      const c = new FakeConnection();
+      made.push(c);
+      return c as unknown as ChannelModel;
+    },
+  });
+  assert.equal(await amqp.start(), true, 'the first attempt reaches n2');
+  assert.deepEqual(tried, ['n1', 'n2']);
+  assert.equal(amqp.nodeUrl, 'amqp://n2:5702');
+  down.clear();
+  down.add('n2');
+  tried.length = 0;
+  await made[0]!.close();
+  const lost = lines.find((l) => String(l.msg).startsWith('RabbitMQ connection lost'));
+  assert.equal(lost?.url, 'amqp://n2:5702');
+  assert.equal(lost?.nextUrl, 'amqp://n3:5703');
+  await until('reconnected', () => amqp.connected);
+  assert.deepEqual(tried, ['n3'], 'the node after the lost one first');
+  assert.equal(amqp.nodeUrl, 'amqp://n3:5703');
+  down.add('n1');
+  down.add('n3');
+  tried.length = 0;
+  await made[1]!.close();
+  await until('three refusals', () => tried.length >= 3);
+  assert.deepEqual(tried.slice(0, 3), ['n1', 'n2', 'n3'], 'every node once per attempt, the lost one last');
+  assert.match(amqp.lastError, /^amqp:\/\/n1:5701: connect ECONNREFUSED n1; amqp:\/\/n2:5702: .*; amqp:\/\/n3:5703: /);
+  assert.ok(!JSON.stringify(lines).includes('u:p@'), 'no credentials in the log');
+  down.clear();
+  await until('back', () => amqp.connected);
+  await amqp.close();
 });

@@ -1,13 +1,17 @@
 // One RabbitMQ connection with a confirm channel, kept up: connects, runs the app's setup on every new channel
 // (declare queues, prefetch, consume), and when the connection or its channel is lost, or cannot be made, tries
 // again with the shared backoff until close(). `connected` and `lastError` are what /healthz reports.
+// Given the nodes of a cluster (several URLs), one attempt tries each node in turn, and after a loss it starts with
+// the node after the lost one: a node killed under the app is tried last, so the app is back on a survivor at the
+// first retry. The queues are quorum queues with a member on every node, so any node serves them.
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from '../runtime/backoff.ts';
 import { type Check, check } from '../runtime/health.ts';
 
 export interface AmqpConnectionOptions<T extends object> {
-  url: string;
+  /** One URL per node of the cluster (one for a single server), tried in this order at first. */
+  urls: readonly string[];
   log: Logger;
   /** Runs on every new channel before it counts as connected; a failure closes the connection and retries. */
   setup: (channel: ConfirmChannel) => Promise<T>;
@@ -38,11 +42,20 @@ export class AmqpConnection<T extends object> {
   private connecting: Promise<boolean> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** The node the next attempt starts with; the one in use while connected. */
+  private node = 0;
   private reconnecting = true;
   private closed = false;
   lastError = '';
 
-  constructor(private readonly options: AmqpConnectionOptions<T>) {}
+  constructor(private readonly options: AmqpConnectionOptions<T>) {
+    if (options.urls.length === 0) throw new Error('AmqpConnection: no RabbitMQ URL given');
+  }
+
+  /** The node in use (its URL without credentials), or undefined while not connected. */
+  get nodeUrl(): string | undefined {
+    return this.current ? redactAmqpUrl(this.options.urls[this.node]!) : undefined;
+  }
 
   get connected(): boolean {
     return this.current !== undefined;
@@ -130,13 +143,37 @@ export class AmqpConnection<T extends object> {
     return waitMs;
   }
 
+  /** Each node in turn from `this.node` until one connects and its setup runs. */
   private async connectOnce(): Promise<boolean> {
-    const { log } = this.options;
-    const url = redactAmqpUrl(this.options.url);
+    const { log, urls } = this.options;
+    const errors: string[] = [];
+    for (let k = 0; k < urls.length; k++) {
+      const index = (this.node + k) % urls.length;
+      try {
+        return await this.connectTo(index);
+      } catch (err) {
+        const message = (err as Error).message;
+        errors.push(urls.length === 1 ? message : `${redactAmqpUrl(urls[index]!)}: ${message}`);
+      }
+      if (this.closed) return false;
+    }
+    this.lastError = errors.join('; ');
+    const attempt = this.failures + 1;
+    const retryInMs = this.retryLater();
+    if (retryInMs !== undefined) {
+      const url = urls.map(redactAmqpUrl).join(',');
+      log.warn({ url, err: this.lastError, attempt, retryInMs }, 'cannot reach RabbitMQ; retrying');
+    }
+    return false;
+  }
+
+  /** True when connected to node `index`, false when close() came meanwhile; throws what went wrong. */
+  private async connectTo(index: number): Promise<boolean> {
+    const target = this.options.urls[index]!;
     const connect = this.options.connect ?? ((u, o) => amqp.connect(u, o));
     let connection: ChannelModel | undefined;
     try {
-      connection = await connect(this.options.url, { timeout: this.options.connectTimeoutMs ?? 3000 });
+      connection = await connect(target, { timeout: this.options.connectTimeoutMs ?? 3000 });
       const made = connection;
       made.on('error', (err: Error) => {
         this.lastError = err.message;
@@ -157,19 +194,22 @@ export class AmqpConnection<T extends object> {
       }
       this.connection = made;
       this.current = { channel, value };
+      this.node = index;
       this.lastError = '';
       this.failures = 0;
-      log.info({ url, ...(value as Record<string, unknown>) }, 'connected to RabbitMQ');
+      this.options.log.info(
+        { url: redactAmqpUrl(target), ...(value as Record<string, unknown>) },
+        'connected to RabbitMQ',
+      );
       return true;
     } catch (err) {
-      this.lastError = (err as Error).message;
       await connection?.close().catch(() => {});
-      const attempt = this.failures + 1;
-      const retryInMs = this.retryLater();
-      if (retryInMs !== undefined)
-        log.warn({ url, err: this.lastError, attempt, retryInMs }, 'cannot reach RabbitMQ; retrying');
-      return false;
+      throw err;
     }
+  }
+
+  private get nextUrl(): string {
+    return redactAmqpUrl(this.options.urls[this.node]!);
   }
 
   private lost(connection: ChannelModel): void {
@@ -177,8 +217,19 @@ export class AmqpConnection<T extends object> {
     this.connection = undefined;
     this.current = undefined;
     if (this.closed) return;
+    const lostUrl = redactAmqpUrl(this.options.urls[this.node]!);
+    // The lost node is tried last: a node that died refuses, or worse hangs, a connection for a while.
+    this.node = (this.node + 1) % this.options.urls.length;
     this.options.onLost?.();
     const retryInMs = this.retryLater();
-    this.options.log.warn({ err: this.lastError, retryInMs }, `RabbitMQ connection lost; ${this.options.whileLost}`);
+    this.options.log.warn(
+      {
+        url: lostUrl,
+        err: this.lastError,
+        retryInMs,
+        ...(this.options.urls.length > 1 ? { nextUrl: this.nextUrl } : {}),
+      },
+      `RabbitMQ connection lost; ${this.options.whileLost}`,
+    );
   }
 }

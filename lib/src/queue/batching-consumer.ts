@@ -22,7 +22,7 @@ export interface QueueDelivery {
 }
 
 export interface BatchingConsumerOptions {
-  amqpUrl: string;
+  amqpUrls: readonly string[];
   log: Logger;
   /** What a lost connection means for this app, for its warning. */
   whileLost: string;
@@ -53,7 +53,7 @@ export class BatchingConsumer {
 
   constructor(private readonly o: BatchingConsumerOptions) {
     this.amqp = new AmqpConnection({
-      url: o.amqpUrl,
+      urls: o.amqpUrls,
       log: o.log,
       whileLost: o.whileLost,
       setup: async (channel) => {
@@ -77,6 +77,11 @@ export class BatchingConsumer {
 
   get lastError(): string {
     return this.amqp.lastError;
+  }
+
+  /** The RabbitMQ node consumed from (its URL without credentials), or undefined while not connected. */
+  get nodeUrl(): string | undefined {
+    return this.amqp.nodeUrl;
   }
 
   health(): Check {
