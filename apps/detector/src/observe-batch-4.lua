@@ -42,12 +42,14 @@
               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of a bucket,
               generation ms]
     ARGV[3]  key prefix "<prefix>:det:"
-    ARGV[4..] five per subject, grouped by bucket and detector: bucket, detector (index into ARGV[2], from 1),
-             field "<detector>|<subject>", observation count, JSON [member, session start µs, session end µs,
-             member session, member, ...]
+    ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, five tab-separated
+             parts: bucket, detector (index into ARGV[2], from 1), field "<detector>|<subject>", observation count,
+             JSON [member, session start µs, session end µs, member session, member, ...] (JSON escapes tabs and
+             newlines; fields hold none). One argument, not five per subject: each argument costs ioredis and Redis
+             more than the bytes do.
 
     Returns: { per subject with something to say (status not 0, or evictions, or refusals), 5 numbers:
-                 subject index (from 1, in ARGV order), status, incidents opened, members evicted, observations refused;
+                 subject index (from 1, in ARGV[4]'s order), status, incidents opened, members evicted, observations refused;
                changed incidents: { subject index, id, first, last, sessions, peak, window, version, period,
                                     over targets, over sources, over agents, over evidence,
                                     { targets }, { sources }, { agents }, { evidence } } ... }
@@ -140,6 +142,12 @@ local function period(c, mNames, mTimes, live, h)
 end
 
 local perSubject, changed = {}, {}
+
+local B, D, F, K, O = {}, {}, {}, {}, {}
+for b, d, f, k, o in string.gmatch(ARGV[4], '([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\n]*)') do
+  local i = #B + 1
+  B[i], D[i], F[i], K[i], O[i] = b, d, f, tonumber(k), o
+end
 
 -- Applies the observations `obs` (4 values each) to the state `st` (or a new one); returns the packed value to
 -- store and reports the subject's outcome.
@@ -261,17 +269,18 @@ local function apply(si, field, c, st, obs)
   return c.deadline .. 'm' .. cmsgpack.pack({ now, nNames, nTimes, nData, inc })
 end
 
--- The subjects of ARGV[from], ARGV[from + 5], ... (one bucket and detector), `count` of them.
-local function group(from, count)
-  local bucket, c = ARGV[from], cfg[tonumber(ARGV[from + 1])]
-  local base = prefix .. '{b' .. bucket .. '}:' .. ARGV[from + 1] .. ':'
+-- The subjects from..to (one bucket and detector).
+local function group(from, to)
+  local c = cfg[tonumber(D[from])]
+  local base = prefix .. '{b' .. B[from] .. '}:' .. D[from] .. ':'
+  local count = to - from + 1
   local keys = { base .. c.gen, base .. (c.gen - 1), base .. (c.gen - 2) }
   local values, where, nums, latest = {}, {}, {}, {}
   local missing = {}
   for i = 1, count do missing[i] = i end
   for g = 1, 3 do
     local ask = { '#n', '#d' }
-    for _, i in ipairs(missing) do ask[#ask + 1] = ARGV[from + (i - 1) * 5 + 2] end
+    for _, i in ipairs(missing) do ask[#ask + 1] = F[from + i - 1] end
     local got = hmget(keys[g], ask)
     nums[g], latest[g] = tonumber(got[1]) or 0, tonumber(got[2]) or 0
     local still = {}
@@ -292,9 +301,8 @@ local function group(from, count)
 
   local writes, moved = {}, { {}, {}, {} }
   for i = 1, count do
-    local at = from + (i - 1) * 5
-    local si = (at - 4) / 5 + 1
-    local field, k, obsJson = ARGV[at + 2], tonumber(ARGV[at + 3]), ARGV[at + 4]
+    local si = from + i - 1
+    local field, k, obsJson = F[si], K[si], O[si]
     local v, g = values[i], where[i]
     local refused = false
     if not v then
@@ -359,12 +367,11 @@ local function group(from, count)
   end
 end
 
-local from = 4
-while from <= #ARGV do
-  local bucket, detector = ARGV[from], ARGV[from + 1]
-  local to = from + 5
-  while to <= #ARGV and ARGV[to] == bucket and ARGV[to + 1] == detector do to = to + 5 end
-  group(from, (to - from) / 5)
-  from = to
+local from = 1
+while from <= #B do
+  local to = from
+  while to < #B and B[to + 1] == B[from] and D[to + 1] == D[from] do to = to + 1 end
+  group(from, to)
+  from = to + 1
 end
 return { perSubject, changed }

@@ -122,7 +122,7 @@ interface Group {
 }
 
 interface ScriptRedis {
-  observeBatch(routing: string, nowMs: string, settings: string, keyPrefix: string, ...subjects: string[]): unknown;
+  observeBatch(routing: string, nowMs: string, settings: string, keyPrefix: string, subjects: string): unknown;
 }
 
 /** The subjects of one bucket, sorted by detector (the script takes each bucket's detectors as contiguous runs). */
@@ -238,26 +238,21 @@ export class RedisDetector {
       calls.map((call, i) => ({ call, subjects: subjectsOf[i]! })),
       ({ call }) => routingKey(this.prefix, call[0]!.bucket),
       (pipeline, { call, subjects }) => {
-        const args: string[] = [];
+        const lines: string[] = [];
         for (const c of call) {
-          const bucket = String(c.bucket);
           for (const g of c.groups) {
-            args.push(
-              bucket,
-              String(DETECTOR_INDEX[g.detector]),
-              g.field,
-              String(g.observations.length / 4),
-              JSON.stringify(g.observations),
+            lines.push(
+              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.observations.length / 4}\t${JSON.stringify(g.observations)}`,
             );
           }
         }
-        if (args.length !== subjects.length * 5) throw new Error('observe-batch: arguments out of step');
+        if (lines.length !== subjects.length) throw new Error('observe-batch: subjects out of step');
         (pipeline as unknown as ScriptRedis).observeBatch(
           routingKey(this.prefix, call[0]!.bucket),
           now,
           settings,
           this.keyPrefix,
-          ...args,
+          lines.join('\n'),
         );
       },
     );
