@@ -232,12 +232,13 @@ export class RedisDetector {
     // One script call per master: on a Redis Cluster the buckets' hash tags spread them over the masters, one
     // pipeline each (lib/src/redis/slot-groups.ts).
     const calls = groupByMaster(this.redis, [...byBucket.values()], (c) => routingKey(this.prefix, c.bucket));
+    // A call's subjects in the order of its lines: the reply's subject indexes count from 1 in it.
     const subjectsOf = calls.map((call) => call.flatMap((c) => c.groups));
     const replies = await pipelineByItem(
       this.redis,
-      calls.map((call, i) => ({ call, subjects: subjectsOf[i]! })),
-      ({ call }) => routingKey(this.prefix, call[0]!.bucket),
-      (pipeline, { call, subjects }) => {
+      calls,
+      (call) => routingKey(this.prefix, call[0]!.bucket),
+      (pipeline, call) => {
         const lines: string[] = [];
         for (const c of call) {
           for (const g of c.groups) {
@@ -246,7 +247,6 @@ export class RedisDetector {
             );
           }
         }
-        if (lines.length !== subjects.length) throw new Error('observe-batch: subjects out of step');
         (pipeline as unknown as ScriptRedis).observeBatch(
           routingKey(this.prefix, call[0]!.bucket),
           now,
