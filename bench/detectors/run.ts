@@ -2,7 +2,7 @@
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
 //  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of 512 through
-//     RedisDetector: one observe-bucket-3.lua call per bucket touched, pipelined, as the detector app does): sessions
+//     RedisDetector: one observe-batch-4.lua call per Redis master, pipelined, as the detector app does): sessions
 //     per second, and per CPU-second, "per core" counting this process's and
 //     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of
 //     `redis-benchmark -P 64 -t zadd` on the same Redis in the same run (its per-CPU-second figure counts
@@ -10,6 +10,7 @@
 //  3. state memory per tracked subject: heap (pure) and Redis used_memory (Redis path) for many sources that each
 //     probed a few destinations (a flood of distinct sources: the case the caps are for).
 // Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
+// --baseline DIR also measures the Redis path of another checkout (a worktree of main) in the same runs.
 //   node --expose-gc --import tsx --conditions=fleetcap-source bench/detectors/run.ts [--sessions 200000] [--sources 20000]
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
