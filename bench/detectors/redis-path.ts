@@ -1,6 +1,7 @@
 // The Redis half of bench/detectors: RedisDetector fed batches as the detector app feeds it, and Redis' memory per
 // tracked subject. Every key is under its own prefix, removed afterwards.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { RedisDetector } from '@fleetcap/detector/redis-detector';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
@@ -21,12 +22,37 @@ export function procCpuSeconds(pid: number | 'self', children = false): number {
   return ticks / TICKS_PER_SECOND;
 }
 
+/** The detector code measured: this checkout's, or another checkout's (`--baseline`), loaded from its sources. */
+export interface DetectorImplementation {
+  RedisDetector: new (
+    redis: Redis,
+    prefix: string,
+  ) => { process: (sessions: DetectorSession[], config: ReturnType<typeof defaultDetectorConfig>) => Promise<Outcome> };
+  decodeVerdictEvent: (body: Buffer) => DetectorSession;
+}
+
+interface Outcome {
+  observations: Record<string, number>;
+}
+
+export const THIS_CHECKOUT: DetectorImplementation = { RedisDetector, decodeVerdictEvent };
+
+/** The implementation of the checkout at `root` (its own lib, through its node_modules). */
+export async function implementationAt(root: string): Promise<DetectorImplementation> {
+  const detector = await import(resolve(root, 'apps/detector/src/redis-detector.ts'));
+  const events = await import(resolve(root, 'lib/src/detectors/verdict-event.ts'));
+  return { RedisDetector: detector.RedisDetector, decodeVerdictEvent: events.decodeVerdictEvent };
+}
+
 export class DetectorRedis {
   private readonly redis: Redis;
 
   private redisPid = 0;
 
-  constructor(url: string) {
+  constructor(
+    url: string,
+    private readonly impl: DetectorImplementation = THIS_CHECKOUT,
+  ) {
     this.redis = new Redis(url);
   }
 
@@ -53,7 +79,7 @@ export class DetectorRedis {
     detectorCpuSeconds: number;
     redisCpuSeconds: number;
   }> {
-    const detector = new RedisDetector(this.redis, prefix);
+    const detector = new this.impl.RedisDetector(this.redis, prefix);
     const config = defaultDetectorConfig();
     // The messages as the worker publishes them: decoding them is the detector process's work too.
     const bodies = sessions.map(encodeVerdictEvent);
@@ -63,7 +89,7 @@ export class DetectorRedis {
     const started = performance.now();
     let observations = 0;
     for (let i = 0; i < bodies.length; i += BATCH) {
-      const batch = bodies.slice(i, i + BATCH).map(decodeVerdictEvent);
+      const batch = bodies.slice(i, i + BATCH).map((b) => this.impl.decodeVerdictEvent(b));
       const outcome = await detector.process(batch, config);
       observations += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
     }
@@ -82,7 +108,7 @@ export class DetectorRedis {
 
   async memoryPerSubject(sessions: DetectorSession[], prefix: string): Promise<number> {
     const used = async () => Number(/^used_memory:(\d+)/m.exec(await this.redis.info('memory'))?.[1]);
-    const detector = new RedisDetector(this.redis, prefix);
+    const detector = new this.impl.RedisDetector(this.redis, prefix);
     const before = await used();
     let subjects = 0;
     const seen = new Set<string>();

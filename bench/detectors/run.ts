@@ -2,7 +2,7 @@
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
 //  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of 512 through
-//     RedisDetector: one observe-bucket-3.lua call per bucket touched, pipelined, as the detector app does): sessions
+//     RedisDetector: one observe-batch-4.lua call per Redis master, pipelined, as the detector app does): sessions
 //     per second, and per CPU-second, "per core" counting this process's and
 //     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of
 //     `redis-benchmark -P 64 -t zadd` on the same Redis in the same run (its per-CPU-second figure counts
@@ -10,94 +10,30 @@
 //  3. state memory per tracked subject: heap (pure) and Redis used_memory (Redis path) for many sources that each
 //     probed a few destinations (a flood of distinct sources: the case the caps are for).
 // Each measured 3 times, medians quoted. Needs the local stack's Redis (`npx fleetcap up`).
+// --baseline DIR also measures the Redis path of another checkout (a worktree of main) in the same runs.
 //   node --expose-gc --import tsx --conditions=fleetcap-source bench/detectors/run.ts [--sessions 200000] [--sources 20000]
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
-import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
-import { type SessionShape, syntheticSession } from '@fleetcap/lib/detectors/synthetic';
 import { connections } from '../../test/helpers/stack.ts';
 import { withBenchmarkLogin } from '../redis-benchmark-login.ts';
-import { DetectorRedis, procCpuSeconds } from './redis-path.ts';
+import { DetectorRedis, implementationAt, procCpuSeconds } from './redis-path.ts';
+import { distinctSources, fleetMix } from './workloads.ts';
 
 const { values } = parseArgs({
   options: {
     sessions: { type: 'string', default: '200000' },
     sources: { type: 'string', default: '20000' },
     runs: { type: 'string', default: '3' },
+    /** Another checkout (e.g. a worktree of main) whose Redis path is measured in the same runs, alternating. */
+    baseline: { type: 'string' },
   },
 });
 const SESSIONS = Number(values.sessions);
 const SOURCES = Number(values.sources);
 const RUNS = Number(values.runs);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const T0 = 1_800_000_000;
-
-const ip = (n: number, base: number) => `${base}.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-
-/**
- * A fleet's mix, in time order over 10 minutes: 70% conversations of 5,000 clients with 500 servers, 8% horizontal
- * and 7% vertical scan probes (20 scanners), 10% half-open SYNs at 2 targets from spoofed sources, 5% brute force.
- */
-function fleetMix(n: number, run: number): DetectorSession[] {
-  const sessions: DetectorSession[] = [];
-  // mulberry32: an LCG's low bits repeat with a short period, which the beaconing detector rightly finds.
-  let x = 12345 + run;
-  const rand = () => {
-    x = (x + 0x6d2b79f5) | 0;
-    let t = Math.imul(x ^ (x >>> 15), 1 | x);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < n; i++) {
-    const atSec = T0 + (i / n) * 600;
-    const r = rand();
-    const agent = `agent-${i % 8}`;
-    const communityId = `1:r${run}s${i}=`;
-    let shape: SessionShape = 'conversation';
-    let fields: Partial<DetectorSession> = {};
-    if (r < 0.7) {
-      fields = { src: ip(Math.floor(rand() * 5000), 10), dst: ip(Math.floor(rand() * 500), 172), dport: 443 };
-    } else if (r < 0.78) {
-      shape = 'rejected';
-      fields = { src: ip(Math.floor(rand() * 20), 100), dst: ip(Math.floor(rand() * 65536), 172), dport: 22 };
-    } else if (r < 0.85) {
-      shape = 'rejected';
-      fields = {
-        src: ip(Math.floor(rand() * 20), 100),
-        dst: ip(Math.floor(rand() * 500), 172),
-        dport: 1 + Math.floor(rand() * 1024),
-      };
-    } else if (r < 0.95) {
-      shape = 'half-open';
-      fields = { src: ip(Math.floor(rand() * 16_000_000), 198), dst: ip(Math.floor(rand() * 2), 172), dport: 80 };
-    } else {
-      fields = { src: ip(Math.floor(rand() * 10), 100), dst: ip(Math.floor(rand() * 5), 172), dport: 22 };
-    }
-    sessions.push(syntheticSession(shape, { ...fields, agent, communityId, atSec }));
-  }
-  return sessions;
-}
-
-/** Sources that each probed 3 destinations: every one a tracked subject of the horizontal scan detector. */
-function distinctSources(n: number, run: number): DetectorSession[] {
-  const sessions: DetectorSession[] = [];
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) {
-      sessions.push(
-        syntheticSession('rejected', {
-          src: ip(i, 100),
-          dst: ip(k, 172),
-          dport: 23,
-          communityId: `1:m${run}s${i}k${k}=`,
-          atSec: T0 + i * 0.001,
-        }),
-      );
-    }
-  }
-  return sessions;
-}
 
 function cpuSeconds(): number {
   const u = process.cpuUsage();
@@ -169,6 +105,10 @@ const redisShare: number[] = [];
 const pureBytes: number[] = [];
 const redisBytes: number[] = [];
 const redisPath = new DetectorRedis(connections.redisUrl);
+const baselinePath = values.baseline
+  ? new DetectorRedis(connections.redisUrl, await implementationAt(values.baseline))
+  : undefined;
+const baseline = { perCore: [] as number[], bytes: [] as number[], redisShare: [] as number[] };
 try {
   for (let run = 0; run < RUNS; run++) {
     const p = purePath(run);
@@ -181,6 +121,20 @@ try {
     redisShare.push(r.redisCpuSeconds / (r.redisCpuSeconds + r.detectorCpuSeconds));
     observationRates.push(r.observationsPerSecond);
     redisBytes.push(await redisPath.memoryPerSubject(distinctSources(SOURCES, run), `benchdetm${process.pid}r${run}`));
+    if (baselinePath) {
+      const b = await baselinePath.throughput(
+        fleetMix(Math.min(SESSIONS, 100_000), run),
+        `benchdetb${process.pid}r${run}`,
+      );
+      baseline.perCore.push(b.sessionsPerCoreSecond);
+      baseline.redisShare.push(b.redisCpuSeconds / (b.redisCpuSeconds + b.detectorCpuSeconds));
+      baseline.bytes.push(
+        await baselinePath.memoryPerSubject(distinctSources(SOURCES, run), `benchdetbm${process.pid}r${run}`),
+      );
+      console.log(
+        `run ${run + 1}: baseline redis ${Math.round(b.sessionsPerCoreSecond)} per CPU-second (detector ${b.detectorCpuSeconds.toFixed(2)} s + redis ${b.redisCpuSeconds.toFixed(2)} s)`,
+      );
+    }
     const z = redisBenchmarkZadd(await redisPath.serverPid());
     zadd.push(z.perSecond);
     zaddPerCpu.push(z.perCpuSecond);
@@ -190,6 +144,7 @@ try {
   }
 } finally {
   await redisPath.close();
+  await baselinePath?.close();
 }
 const ratio = median(observationRates) / median(zadd);
 console.log(
@@ -211,6 +166,15 @@ console.log(
       redisShareOfCpu: Number(median(redisShare).toFixed(2)),
       pureBytesPerTrackedSource: Math.round(median(pureBytes)),
       redisBytesPerTrackedSource: Math.round(median(redisBytes)),
+      ...(baselinePath
+        ? {
+            baseline: values.baseline,
+            baselineRedisSessionsPerCoreSecond: Math.round(median(baseline.perCore)),
+            baselineRedisShareOfCpu: Number(median(baseline.redisShare).toFixed(2)),
+            baselineRedisBytesPerTrackedSource: Math.round(median(baseline.bytes)),
+            perCoreSecondToBaselineRatio: Number((median(results.redisPerCore) / median(baseline.perCore)).toFixed(2)),
+          }
+        : {}),
     },
     null,
     2,

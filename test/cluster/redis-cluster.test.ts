@@ -2,12 +2,19 @@
 // users): splitcap's appends, the worker's loads and finishes spread over every master, and a master killed with
 // kill -9 while appends flow loses no acknowledged packet (appends wait for a replica, WAIT 1, before they count).
 // A single-server client is refused with MOVED, which is why every app connects through lib/src/redis/connect.ts.
+// The detectors' state spreads over every master, one script call per master and batch, with the in-memory
+// engine's incidents.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { newestPerIncident } from '@fleetcap/detector/detection-writer';
+import { RedisDetector } from '@fleetcap/detector/redis-detector';
 import { loadConnections } from '@fleetcap/lib/config/connections';
+import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
+import type { Detection } from '@fleetcap/lib/detectors/detection';
+import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { parseClusterNodes } from '@fleetcap/lib/redis/cluster-nodes';
 import { connectRedis, masters, type RedisClient } from '@fleetcap/lib/redis/connect';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
@@ -15,6 +22,7 @@ import { encodePacketRecordTail, sessionKeys } from '@fleetcap/lib/session-store
 import { loadSessions } from '@fleetcap/lib/session-store/reader';
 import { type SessionAppend, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { Redis } from 'ioredis';
+import { fleetMix } from '../../bench/detectors/workloads.ts';
 import { repoRoot, uniqueId } from '../helpers/stack.ts';
 
 const script = join(repoRoot, 'stack', 'redis-cluster.sh');
@@ -29,6 +37,7 @@ let nodes: ReturnType<typeof parseClusterNodes>;
 let splitcapRedis: RedisClient;
 let workerRedis: RedisClient;
 let operatorRedis: RedisClient;
+let detectorRedis: RedisClient;
 
 /** n sessions of one agent, `packets` packets each, timestamps from `t0` µs. */
 function sessions(n: number, packets: number, t0: number, tag: string): SessionAppend[] {
@@ -58,11 +67,12 @@ before(() => {
   spawnSync('bash', [join(repoRoot, 'stack', 'stack.sh'), 'secrets'], { stdio: 'ignore', timeout: 120_000 });
   cluster('up');
   nodes = parseClusterNodes(cluster('nodes').trim());
-  const as = (service: 'splitcap' | 'session-worker' | 'operator') =>
+  const as = (service: 'splitcap' | 'session-worker' | 'operator' | 'detector') =>
     connectRedis(loadConnections(process.env, service).redisUrl, nodes, { maxRetriesPerRequest: 2 });
   splitcapRedis = as('splitcap');
   workerRedis = as('session-worker');
   operatorRedis = as('operator');
+  detectorRedis = as('detector');
 });
 
 after(async () => {
@@ -71,7 +81,7 @@ after(async () => {
     const keys = await node.keys(`${prefix}:*`).catch(() => [] as string[]);
     for (const k of keys) await node.del(k).catch(() => {});
   }
-  for (const c of [splitcapRedis, workerRedis, operatorRedis]) c?.disconnect();
+  for (const c of [splitcapRedis, workerRedis, operatorRedis, detectorRedis]) c?.disconnect();
   cluster('down');
 });
 
@@ -206,3 +216,37 @@ function masterNumber(address: string): number {
   assert.ok(i >= 0, `${address} is one of the cluster's nodes`);
   return i + 1;
 }
+
+describe('the detectors on a Redis Cluster', () => {
+  test("one script call per master and batch: state on every master, the in-memory engine's incidents", async () => {
+    // Scans, a SYN flood, brute force and conversations, as the bench's fleet mix (bench/detectors/workloads.ts).
+    const sessions = fleetMix(6000, 3);
+    const config = defaultDetectorConfig();
+    const engine = new DetectorEngine(config);
+    for (const s of sessions) engine.process(s);
+    const detector = new RedisDetector(detectorRedis, prefix);
+    const seen: Detection[] = [];
+    for (let i = 0; i < sessions.length; i += 512)
+      seen.push(...(await detector.process(sessions.slice(i, i + 512), config)).detections);
+    const summary = (d: Detection) => [
+      d.sessions,
+      d.peakCount,
+      d.distinctTargets,
+      [...d.evidence].sort(),
+      d.lastSeenUs,
+    ];
+    const fromRedis = new Map(newestPerIncident(seen).map((d) => [d.id, summary(d)]));
+    const fromEngine = new Map(engine.detections().map((d) => [d.id, summary(d)]));
+    assert.ok(fromEngine.size >= 5, `incidents of several detectors: ${[...fromEngine.keys()].join(' ')}`);
+    assert.deepEqual([...fromRedis.keys()].sort(), [...fromEngine.keys()].sort());
+    for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
+    const perMaster = await Promise.all(
+      masters(operatorRedis).map(async (node) => (await node.keys(`${prefix}:det:*`)).length),
+    );
+    assert.equal(perMaster.length, 3);
+    assert.ok(
+      perMaster.every((n) => n > 0),
+      `state hashes on every master: ${perMaster.join(' ')}`,
+    );
+  });
+});

@@ -1,14 +1,16 @@
 // The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions are
-// grouped per subject in memory, the subjects per bucket, and each bucket the batch touches is one call of
-// observe-bucket-3.lua, all in one pipeline: a batch of 512 sessions costs one round trip and at most BUCKETS
-// script calls, however many subjects it touches. The script keeps each subject's window and incident atomically,
-// so several replicas fed from one queue open every incident once, and returns the incidents it opened or changed,
-// so nothing is read back.
+// grouped per subject in memory, the subjects per bucket, the buckets per Redis master, and each master is one call
+// of observe-batch-4.lua, all in one pipeline: a batch of 512 sessions costs one round trip and one script call per
+// master, however many subjects it touches. The script keeps each subject's window and incident atomically, so
+// several replicas fed from one queue open every incident once, and returns the incidents it opened or changed, so
+// nothing is read back.
 //
-// Key layout (prefix FLEETCAP_REDIS_PREFIX, default fc); the hash tag is the bucket, so both keys of a call share
-// one Cluster slot and the BUCKETS buckets spread over the cluster's shards:
-//   fc:det:{b<bucket>}:s   hash, "<detector>|<subject>" -> deadline + packed state (window members, open incident)
-//   fc:det:{b<bucket>}:n   hash, the sweep cursor and per detector the subjects tracked (the subject cap)
+// Key layout (prefix FLEETCAP_REDIS_PREFIX, default fc), one hash per bucket, detector and generation; the hash tag
+// is the bucket, which spreads the state over a Cluster's shards (one bucket on a single server: there is nothing to
+// spread, and each bucket costs the script a few lookups):
+//   fc:det:{b<bucket>}:<detector index>:<generation>   "<detector>|<subject>" -> deadline + state; '#n', '#d'
+// A generation is half a detector's TTL (two windows and a minute); a hash expires whole when every deadline in it
+// has passed, so expiry needs no sweep (observe-batch-4.lua says how subjects move between generations).
 import { readFileSync } from 'node:fs';
 import {
   DETECTORS,
@@ -20,29 +22,49 @@ import type { Detection } from '@fleetcap/lib/detectors/detection';
 import { type DetectorSession, endpointText } from '@fleetcap/lib/detectors/detector-session';
 import { observe } from '@fleetcap/lib/detectors/rules';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
-import { pipelineByItem } from '@fleetcap/lib/redis/slot-groups';
+import { groupByMaster, pipelineByItem } from '@fleetcap/lib/redis/slot-groups';
+import { Cluster } from 'ioredis';
 
-const SCRIPT = readFileSync(new URL('./observe-bucket-3.lua', import.meta.url), 'utf8');
+const SCRIPT = readFileSync(new URL('./observe-batch-4.lua', import.meta.url), 'utf8');
 
 /**
- * Buckets of detector state. Fewer buckets make fewer script calls per batch; more spread the state over more
- * Cluster shards. 64 covers any cluster of up to 64 primaries. Changing it moves every subject: their windows start
- * again (all replicas must run the same value).
+ * Buckets of detector state on a Redis Cluster: 64 spread it over any cluster of up to 64 primaries. A single server
+ * has one. Changing the number moves every subject: their windows start again (all replicas must run the same value).
  */
-export const BUCKETS = 64;
+export const CLUSTER_BUCKETS = 64;
 
-/** FNV-1a of the subject's field, mod BUCKETS. */
-export function bucketOf(field: string): number {
+/** FNV-1a of the subject's field, mod `buckets`. */
+export function bucketOf(field: string, buckets: number): number {
+  if (buckets === 1) return 0;
   let h = 0x811c9dc5;
   for (let i = 0; i < field.length; i++) {
     h ^= field.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0) % BUCKETS;
+  return (h >>> 0) % buckets;
 }
 
-export function bucketKeys(prefix: string, bucket: number): { subjects: string; meta: string } {
-  return { subjects: `${prefix}:det:{b${bucket}}:s`, meta: `${prefix}:det:{b${bucket}}:n` };
+/** Index (from 1) of each detector in the settings the script is given, and in its keys. */
+const DETECTOR_INDEX = Object.fromEntries(DETECTORS.map((d, i) => [d, i + 1])) as Record<DetectorName, number>;
+
+/** TTL of a subject's state: a window past its last session (an incident is closed by then), and a minute. */
+function ttlMs(s: DetectorSettings): number {
+  return (s.windowSeconds * 2 + 60) * 1000;
+}
+
+/** Length of a generation of a detector's state: half the TTL, so that three generations cover every deadline. */
+export function generationMs(s: DetectorSettings): number {
+  return Math.ceil(ttlMs(s) / 2);
+}
+
+/** The hash of one bucket, detector and generation (observe-batch-4.lua builds the same names). */
+export function stateKey(prefix: string, bucket: number, detector: DetectorName, generation: number): string {
+  return `${prefix}:det:{b${bucket}}:${DETECTOR_INDEX[detector]}:${generation}`;
+}
+
+/** The key a call is routed by: its first bucket's hash tag (never read or written). */
+export function routingKey(prefix: string, bucket: number): string {
+  return `${prefix}:det:{b${bucket}}`;
 }
 
 export const STATUS_REFUSED = -1;
@@ -89,6 +111,8 @@ type IncidentReply = [
 type ScriptReply = [number[], IncidentReply[]];
 
 interface Group {
+  /** "<detector>|<subject>" */
+  field: string;
   detector: DetectorName;
   subject: string;
   source: string | null;
@@ -98,17 +122,17 @@ interface Group {
 }
 
 interface ScriptRedis {
-  observeBucket(subjectsKey: string, metaKey: string, nowMs: string, settings: string, subjects: string): unknown;
+  observeBatch(routing: string, nowMs: string, settings: string, keyPrefix: string, subjects: string): unknown;
 }
 
-/** TTL of a subject's state: a window past its last session (an incident is closed by then), and a minute. */
-function ttlMs(s: DetectorSettings): number {
-  return (s.windowSeconds * 2 + 60) * 1000;
+/** The subjects of one bucket, sorted by detector (the script takes each bucket's detectors as contiguous runs). */
+interface BucketCall {
+  bucket: number;
+  groups: Group[];
 }
 
 /** The per-detector part of the script's arguments (JSON): the same for every call of a batch. */
-function settingsJson(config: DetectorConfig): string {
-  // Every detector, also a disabled one: the sweep keeps each one's subject count right in either case.
+function settingsJson(config: DetectorConfig, buckets: number): string {
   return JSON.stringify(
     DETECTORS.map((d) => {
       const s = config[d];
@@ -124,22 +148,27 @@ function settingsJson(config: DetectorConfig): string {
         s.mergeSeconds * 1e6,
         ttlMs(s),
         // Subjects hash evenly over the buckets: each bucket holds its share of the cap.
-        Math.max(1, Math.ceil(s.subjectCap / BUCKETS)),
+        Math.max(1, Math.ceil(s.subjectCap / buckets)),
+        generationMs(s),
       ];
     }),
   );
 }
 
-/** Index (from 1) of each detector in the settings the script is given. */
-const DETECTOR_INDEX = Object.fromEntries(DETECTORS.map((d, i) => [d, i + 1])) as Record<DetectorName, number>;
-
 export class RedisDetector {
+  private readonly keyPrefix: string;
+
+  /**
+   * `buckets`: 1 on a single server, CLUSTER_BUCKETS on a Cluster (every replica of a deployment picks the same).
+   */
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
+    private readonly buckets: number = redis instanceof Cluster ? CLUSTER_BUCKETS : 1,
   ) {
-    redis.defineCommand('observeBucket', { numberOfKeys: 2, lua: SCRIPT });
+    this.keyPrefix = `${prefix}:det:`;
+    redis.defineCommand('observeBatch', { numberOfKeys: 1, lua: SCRIPT });
   }
 
   /** The settings' JSON, made once per configuration (config-source.ts hands out a new object when it changes). */
@@ -154,7 +183,7 @@ export class RedisDetector {
       memberEvictions: perDetector(),
       subjectEvictions: perDetector(),
     };
-    // The batch's observations per subject, in order, and the subjects per bucket.
+    // The batch's observations per subject, in order.
     const groups = new Map<string, Group>();
     for (const session of sessions) {
       let evidence: string | undefined;
@@ -168,6 +197,7 @@ export class RedisDetector {
         let group = groups.get(name);
         if (!group) {
           group = {
+            field: name,
             detector,
             subject: o.subject.key,
             source: o.subject.source,
@@ -183,42 +213,57 @@ export class RedisDetector {
       }
     }
     if (groups.size === 0) return outcome;
-    const buckets = new Map<number, Array<[string, Group]>>();
-    for (const entry of groups) {
-      const b = bucketOf(entry[0]);
-      const list = buckets.get(b);
-      if (list) list.push(entry);
-      else buckets.set(b, [entry]);
+    const byBucket = new Map<number, BucketCall>();
+    for (const group of groups.values()) {
+      const b = bucketOf(group.field, this.buckets);
+      const call = byBucket.get(b);
+      if (call) call.groups.push(group);
+      else byBucket.set(b, { bucket: b, groups: [group] });
+    }
+    for (const call of byBucket.values()) {
+      if (call.groups.length > 1) call.groups.sort((a, b) => DETECTOR_INDEX[a.detector] - DETECTOR_INDEX[b.detector]);
     }
     let settings = this.settingsOf.get(config);
     if (settings === undefined) {
-      settings = settingsJson(config);
+      settings = settingsJson(config, this.buckets);
       this.settingsOf.set(config, settings);
     }
     const now = String(this.now());
-    // One script call per bucket; on a Redis Cluster the buckets' hash tags spread them over the masters, one
+    // One script call per master: on a Redis Cluster the buckets' hash tags spread them over the masters, one
     // pipeline each (lib/src/redis/slot-groups.ts).
-    const calls = [...buckets];
+    const calls = groupByMaster(this.redis, [...byBucket.values()], (c) => routingKey(this.prefix, c.bucket));
+    // A call's subjects in the order of its lines: the reply's subject indexes count from 1 in it.
+    const subjectsOf = calls.map((call) => call.flatMap((c) => c.groups));
     const replies = await pipelineByItem(
       this.redis,
       calls,
-      ([bucket]) => bucketKeys(this.prefix, bucket).subjects,
-      (pipeline, [bucket, members]) => {
-        const k = bucketKeys(this.prefix, bucket);
-        const subjects = JSON.stringify(
-          members.map(([field, g]) => [field, DETECTOR_INDEX[g.detector], g.observations]),
+      (call) => routingKey(this.prefix, call[0]!.bucket),
+      (pipeline, call) => {
+        const lines: string[] = [];
+        for (const c of call) {
+          for (const g of c.groups) {
+            lines.push(
+              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.observations.length / 4}\t${JSON.stringify(g.observations)}`,
+            );
+          }
+        }
+        (pipeline as unknown as ScriptRedis).observeBatch(
+          routingKey(this.prefix, call[0]!.bucket),
+          now,
+          settings,
+          this.keyPrefix,
+          lines.join('\n'),
         );
-        (pipeline as unknown as ScriptRedis).observeBucket(k.subjects, k.meta, now, settings, subjects);
       },
     );
     for (const [c, item] of replies.entries()) {
       const [err, reply] = item[0]!;
       if (err) throw err;
       const [perSubject, incidents] = reply as ScriptReply;
-      const members = calls[c]![1];
+      const members = subjectsOf[c]!;
       const openedIn = new Set<number>();
       for (let i = 0; i < perSubject.length; i += 5) {
-        const g = members[perSubject[i]! - 1]![1];
+        const g = members[perSubject[i]! - 1]!;
         const status = perSubject[i + 1]!;
         const opened = perSubject[i + 2]!;
         outcome.memberEvictions[g.detector] += perSubject[i + 3]!;
@@ -227,7 +272,7 @@ export class RedisDetector {
         if (status === STATUS_REFUSED) outcome.subjectEvictions[g.detector] += perSubject[i + 4]!;
       }
       for (const r of incidents) {
-        const g = members[r[0] - 1]![1];
+        const g = members[r[0] - 1]!;
         const d = this.detection(g, r, config[g.detector]);
         outcome.detections.push(d);
         if (openedIn.has(r[0])) outcome.openedIds.add(d.id);

@@ -78,6 +78,24 @@ export async function pipelineByItem<T>(
   return out;
 }
 
+/**
+ * The items grouped by the master that serves the slot of `slotKey(item)`, for a command that covers several slots
+ * of one master (a script with the allow-cross-slot-keys flag): one group of everything on a single server.
+ */
+export function groupByMaster<T>(redis: RedisClient, items: readonly T[], slotKey: (item: T) => string): T[][] {
+  if (items.length === 0) return [];
+  if (!(redis instanceof Cluster)) return [[...items]];
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const slot = keySlot(slotKey(item));
+    const node = redis.slots[slot]?.[0] ?? `slot ${slot}`;
+    const group = groups.get(node);
+    if (group) group.push(item);
+    else groups.set(node, [item]);
+  }
+  return [...groups.values()];
+}
+
 async function round<T>(
   redis: RedisClient,
   items: readonly T[],
