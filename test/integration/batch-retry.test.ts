@@ -57,7 +57,7 @@ function oneSessionBatch(): { body: Buffer; key: string } {
 }
 
 function scheduler(amqpUrl: string): Scheduler {
-  const s = new Scheduler({ amqpUrl, queuePrefix: prefix, delayMs: DELAY_MS, maxReadyDepth: 10_000 }, log);
+  const s = new Scheduler({ amqpUrls: [amqpUrl], queuePrefix: prefix, delayMs: DELAY_MS, maxReadyDepth: 10_000 }, log);
   schedulers.push(s);
   return s;
 }
