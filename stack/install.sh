@@ -12,6 +12,7 @@ say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 APT_PACKAGES=(
   redis-server redis-tools rabbitmq-server mariadb-server mariadb-client zookeeper libslf4j-java
   default-jre-headless maven nodejs npm
+  default-jdk-headless  # javac: stack.sh compiles ZooKeeper's refusal log (stack/zookeeper/AclRefusalLog.java)
   libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates openssl docker-compose socat util-linux
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
   libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
@@ -28,6 +29,7 @@ for p in "${APT_PACKAGES[@]}"; do
     npm) command -v npm >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
     default-jre-headless) command -v java >/dev/null && continue ;;
+    default-jdk-headless) command -v javac >/dev/null && continue ;;
     prometheus) command -v promtool >/dev/null && command -v prometheus >/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
