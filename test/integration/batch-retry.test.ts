@@ -56,6 +56,15 @@ function oneSessionBatch(): { body: Buffer; key: string } {
   return { body, key: keys[0]! };
 }
 
+function sessionWriter(): SessionWriter {
+  return new SessionWriter(splitcapRedis, {
+    prefix,
+    maxPacketsPerSession: 24,
+    sessionTtlSeconds: 3600,
+    receiptTtlSeconds: 3600,
+  });
+}
+
 function scheduler(amqpUrl: string): Scheduler {
   const s = new Scheduler({ amqpUrls: [amqpUrl], queuePrefix: prefix, delayMs: DELAY_MS, maxReadyDepth: 10_000 }, log);
   schedulers.push(s);
@@ -64,12 +73,7 @@ function scheduler(amqpUrl: string): Scheduler {
 
 test('a batch retried after its occurrence was finished and its done marker expired stores nothing twice', async () => {
   assertStackUp();
-  const store = new SessionWriter(splitcapRedis, {
-    prefix,
-    maxPacketsPerSession: 24,
-    sessionTtlSeconds: 3600,
-    receiptTtlSeconds: 3600,
-  });
+  const store = sessionWriter();
   const metrics = createMetrics();
   const { body, key } = oneSessionBatch();
   const keys = sessionKeys({ agent, key }, prefix);
@@ -118,12 +122,7 @@ test('a straggler whose done marker expired between its append and its record wr
 
 test('a retry after the records were completed counts no straggler for the packets its first attempt recorded', async () => {
   assertStackUp();
-  const store = new SessionWriter(splitcapRedis, {
-    prefix,
-    maxPacketsPerSession: 24,
-    sessionTtlSeconds: 3600,
-    receiptTtlSeconds: 3600,
-  });
+  const store = sessionWriter();
   const metrics = createMetrics();
   const records = new RecordStore(splitcapRedis, prefix);
   const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);

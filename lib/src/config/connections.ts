@@ -6,6 +6,20 @@ import { type ClusterNode, parseClusterNodes } from '../redis/cluster-nodes.ts';
 import { serverPort as port } from './env-schema.ts';
 import { resolveSecrets } from './secrets.ts';
 
+/** An optional host:port list that `parse` accepts; what it throws becomes the variable's error. */
+function nodeList(parse: (value: string | undefined) => unknown) {
+  return z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      try {
+        parse(value);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+      }
+    });
+}
+
 const connectionEnv = z.object({
   FLEETCAP_REDIS_URL: z.string().url().optional(),
   FLEETCAP_REDIS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -14,16 +28,7 @@ const connectionEnv = z.object({
   FLEETCAP_AMQP_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_AMQP_PORT: port.default(5672),
   FLEETCAP_AMQP_USER: z.string().min(1).optional(),
-  FLEETCAP_AMQP_CLUSTER_NODES: z
-    .string()
-    .optional()
-    .superRefine((value, ctx) => {
-      try {
-        parseAmqpNodes(value);
-      } catch (e) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
-      }
-    }),
+  FLEETCAP_AMQP_CLUSTER_NODES: nodeList(parseAmqpNodes),
   FLEETCAP_REDIS_USER: z.string().min(1).optional(),
   FLEETCAP_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   FLEETCAP_MYSQL_PORT: port.default(3306),
@@ -32,16 +37,7 @@ const connectionEnv = z.object({
     .regex(/^[A-Za-z0-9_]+$/)
     .default('fleetcap'),
   FLEETCAP_MYSQL_ADMIN_USER: z.string().min(1).default('fleetcap_admin'),
-  FLEETCAP_REDIS_CLUSTER_NODES: z
-    .string()
-    .optional()
-    .superRefine((value, ctx) => {
-      try {
-        parseClusterNodes(value);
-      } catch (e) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
-      }
-    }),
+  FLEETCAP_REDIS_CLUSTER_NODES: nodeList(parseClusterNodes),
   FLEETCAP_ZK_CONNECT: z.string().min(1).optional(),
   FLEETCAP_ZK_PORT: port.default(2181),
   FLEETCAP_KAFKA_BROKERS: z.string().min(1).optional(),

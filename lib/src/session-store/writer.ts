@@ -82,13 +82,8 @@ export function formatAppliedOutcomes(outcomes: readonly AppendOutcome[]): strin
 
 /** formatAppliedOutcomes read back, or undefined when the text is not such rows. */
 export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined {
-  let rows: unknown;
-  try {
-    rows = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(rows)) return undefined;
+  const rows = jsonArray(text);
+  if (!rows) return undefined;
   const outcomes: AppendOutcome[] = [];
   for (const row of rows) {
     if (!Array.isArray(row) || row.length !== 7) return undefined;
@@ -116,14 +111,19 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
   return outcomes;
 }
 
-function parseLeftOut(text: string): Map<string, number> | undefined {
-  let rows: unknown;
+/** The JSON array `text` holds, or undefined when it holds something else or is no JSON. */
+function jsonArray(text: string): unknown[] | undefined {
   try {
-    rows = JSON.parse(text);
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : undefined;
   } catch {
     return undefined;
   }
-  if (!Array.isArray(rows)) return undefined;
+}
+
+function parseLeftOut(text: string): Map<string, number> | undefined {
+  const rows = jsonArray(text);
+  if (!rows) return undefined;
   const leftOut = new Map<string, number>();
   for (const row of rows) {
     if (!Array.isArray(row) || typeof row[0] !== 'string' || !Number.isSafeInteger(row[1])) return undefined;
