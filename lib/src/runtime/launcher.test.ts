@@ -36,11 +36,13 @@ describe('launchApp', () => {
   mkdirSync(join(root, 'apps', 'fake', 'src'), { recursive: true });
   writeFileSync(
     join(root, 'apps', 'fake', 'src', 'main.ts'),
+    // The SIGTERM handler comes before the first line of output: a test that stops the app once it has printed
+    // must never meet the default handler (exit by signal, so stop() would resolve null).
     `const mode: string = process.env.FAKE_MODE ?? '';
-console.log('fake up in', process.cwd());
-if (mode === 'exit') process.exit(3);
 if (mode === 'stubborn') process.on('SIGTERM', () => console.log('not stopping'));
 else process.on('SIGTERM', () => process.exit(0));
+console.log('fake up in', process.cwd());
+if (mode === 'exit') process.exit(3);
 if (mode === 'ready') process.send?.({ type: 'ready', app: 'fake', pid: process.pid, port: 4321 });
 if (mode === 'stubborn') process.send?.({ type: 'ready', app: 'fake', pid: process.pid, port: null });
 setInterval(() => {}, 1000);
