@@ -62,8 +62,8 @@ interface Tool {
 }
 
 const sourceFleetcap =
-  (...extra: string[]) =>
-  (file: string) => [process.execPath, join(root, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', ...extra, file];
+  (checkout: string, ...extra: string[]) =>
+  (file: string) => [process.execPath, join(checkout, 'cli/bin/fleetcap.mjs'), 'sessions', '--json', ...extra, file];
 const compiledFleetcap =
   (entry: string, ...extra: string[]) =>
   (file: string) => [process.execPath, entry, 'sessions', '--json', ...extra, file];
@@ -92,8 +92,11 @@ const ours = join(root, 'cli/dist/main.js');
 const tools: Tool[] = [
   { name: 'fleetcap', command: compiledFleetcap(ours) },
   { name: 'fleetcap --no-metadata', command: compiledFleetcap(ours, '--no-metadata') },
-  ...(sources ? [{ name: 'fleetcap from sources (tsx)', command: sourceFleetcap() }] : []),
+  ...(sources ? [{ name: 'fleetcap from sources (tsx)', command: sourceFleetcap(root) }] : []),
   ...(before ? [{ name: 'fleetcap before #17', command: compiledFleetcap(before.entry) }] : []),
+  ...(before && sources
+    ? [{ name: 'fleetcap before #17 from sources (tsx)', command: sourceFleetcap(baseline!) }]
+    : []),
   { name: 'ndpiReader', command: (file) => ['ndpiReader', '-i', file] },
   { name: 'tshark', command: (file) => ['tshark', '-q', '-z', 'conv,tcp', '-z', 'conv,udp', '-r', file] },
 ];
@@ -184,6 +187,8 @@ const results = inputs.map((input, i) => {
   });
   const ours = byTool.fleetcap!;
   const ratio = (peer: string, kind: 'wall' | 'cpu') => byTool[peer]![kind] / ours[kind];
+  const ratioOf = (name: string, reference: string, kind: 'wall' | 'cpu') =>
+    byTool[name] && byTool[reference] ? byTool[name]![kind] / byTool[reference]![kind] : undefined;
   const versusBaseline = (name: string, kind: 'wall' | 'cpu') =>
     byTool['fleetcap before #17'] ? byTool[name]![kind] / byTool['fleetcap before #17']![kind] : undefined;
   return {
@@ -195,6 +200,10 @@ const results = inputs.map((input, i) => {
       ndpiReader: { wall: ratio('ndpiReader', 'wall'), cpu: ratio('ndpiReader', 'cpu') },
       tshark: { wall: ratio('tshark', 'wall'), cpu: ratio('tshark', 'cpu') },
       metadataVsBefore17: { wall: versusBaseline('fleetcap', 'wall'), cpu: versusBaseline('fleetcap', 'cpu') },
+      sourcesVsBefore17Sources: {
+        wall: ratioOf('fleetcap from sources (tsx)', 'fleetcap before #17 from sources (tsx)', 'wall'),
+        cpu: ratioOf('fleetcap from sources (tsx)', 'fleetcap before #17 from sources (tsx)', 'cpu'),
+      },
       noMetadataVsBefore17: {
         wall: versusBaseline('fleetcap --no-metadata', 'wall'),
         cpu: versusBaseline('fleetcap --no-metadata', 'cpu'),
@@ -211,7 +220,8 @@ const lines = [
   `Median of ${runs} run(s) each, seconds of wall time (CPU seconds, user + system, in parentheses); the tools`,
   "interleaved run by run. Ratios are the peer's time over fleetcap's (above 1: fleetcap is faster) and",
   "fleetcap's time over the fleetcap of before issue 17 (issue 17's bar: at most 1.20 with metadata on)." +
-    ' fleetcap is the compiled CLI (cli/dist/main.js, npm run build), the form the image runs.',
+    ' fleetcap is the compiled CLI (cli/dist/main.js, npm run build), the form the image runs; "from sources"' +
+    ' ratios (--sources) compare the two checkouts both run through tsx, which adds the same ~0.3 s of CPU to each.',
   '',
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; load average ${startLoad.toFixed(1)} at the start,` +
     ` ${endLoad.toFixed(1)} at the end. Node ${process.version}, ` +
@@ -231,7 +241,11 @@ const lines = [
       ` | ${f2(r.ratios.ndpiReader.wall)} (${f2(r.ratios.ndpiReader.cpu)})` +
       ` | ${f2(r.ratios.tshark.wall)} (${f2(r.ratios.tshark.cpu)})` +
       ` | ${f2(r.ratios.metadataVsBefore17.wall)} (${f2(r.ratios.noMetadataVsBefore17.wall)})` +
-      ` cpu ${f2(r.ratios.metadataVsBefore17.cpu)} (${f2(r.ratios.noMetadataVsBefore17.cpu)}) |`,
+      ` cpu ${f2(r.ratios.metadataVsBefore17.cpu)} (${f2(r.ratios.noMetadataVsBefore17.cpu)})` +
+      (r.ratios.sourcesVsBefore17Sources.cpu === undefined
+        ? ''
+        : `; from sources ${f2(r.ratios.sourcesVsBefore17Sources.wall)} cpu ${f2(r.ratios.sourcesVsBefore17Sources.cpu)}`) +
+      ' |',
   ),
   '',
   'Commands, for FILE each input:',
