@@ -124,7 +124,7 @@ export const BENCHES: BenchSpec[] = [
         const time = (t: { wall: number; cpu: number }) => `${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)} s)`;
         return [
           {
-            measure: `offline sessionizing, ${when}: \`fleetcap sessions --json\` vs \`ndpiReader -i\``,
+            measure: `offline sessionizing, ${when}: compiled \`fleetcap sessions --json\` (cli/dist/main.js) vs \`ndpiReader -i\``,
             fleetcap: time(ours),
             peer: `ndpiReader ${time(peer('ndpiReader'))}`,
             ratio: `${x2(ndpi.wall!)} (CPU ${x2(ndpi.cpu!)})`,

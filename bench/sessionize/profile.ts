@@ -3,8 +3,9 @@
 // sample's leaf (reading a record, decoding and sessionizing, the session record, application metadata, JSON
 // output), with the garbage collector and everything outside fleetcap's code (start-up, module loading) apart.
 // Shares of the busy samples (idle excluded); run it on a quiet machine or read the shares, not the milliseconds.
-//   node --import tsx --conditions=fleetcap-source bench/sessionize/profile.ts [--compiled] [--no-metadata] FILE
-// --compiled profiles cli/dist/main.js (npm run build first), the form the image ships; default: cli/bin/fleetcap.mjs.
+//   node --import tsx --conditions=fleetcap-source bench/sessionize/profile.ts [--sources] [--no-metadata] FILE
+// Profiles cli/dist/main.js (npm run build first), the form the image ships and the bench measures; --sources profiles
+// cli/bin/fleetcap.mjs (through tsx) instead. --compiled, the default now, is still accepted.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +15,15 @@ import { parseArgs } from 'node:util';
 const root = new URL('../../', import.meta.url).pathname;
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { compiled: { type: 'boolean', default: false }, 'no-metadata': { type: 'boolean', default: false } },
+  options: {
+    sources: { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
+    'no-metadata': { type: 'boolean', default: false },
+  },
 });
 const file = positionals[0];
 if (!file) {
-  console.error('usage: bench/sessionize/profile.ts [--compiled] [--no-metadata] FILE');
+  console.error('usage: bench/sessionize/profile.ts [--sources] [--no-metadata] FILE');
   process.exit(64);
 }
 
@@ -50,7 +55,7 @@ function phaseOf(url: string, functionName: string): string | undefined {
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetcap-sessionize-profile-'));
 try {
-  const entry = values.compiled ? join(root, 'cli/dist/main.js') : join(root, 'cli/bin/fleetcap.mjs');
+  const entry = values.sources ? join(root, 'cli/bin/fleetcap.mjs') : join(root, 'cli/dist/main.js');
   const args = ['--cpu-prof', `--cpu-prof-dir=${dir}`, entry, 'sessions', '--json'];
   if (values['no-metadata']) args.push('--no-metadata');
   const run = spawnSync(process.execPath, [...args, file], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -92,7 +97,7 @@ try {
   let busy = 0;
   for (const t of totals.values()) busy += t;
   console.log(
-    `${values.compiled ? 'cli/dist/main.js' : 'cli/bin/fleetcap.mjs'} sessions --json` +
+    `${values.sources ? 'cli/bin/fleetcap.mjs' : 'cli/dist/main.js'} sessions --json` +
       `${values['no-metadata'] ? ' --no-metadata' : ''} ${file}: ${(busy / 1e6).toFixed(2)} s busy in the profile`,
   );
   console.log('| phase | share |\n|---|---|');

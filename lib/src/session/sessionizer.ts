@@ -125,9 +125,9 @@ export class KeptPackets {
     }
     const chunk = this.chunks[this.chunk]!;
     const at = this.chunkUsed;
-    // Buffer's copy is one native call; a subarray would make a Buffer object first.
-    if (Buffer.isBuffer(bytes)) bytes.copy(chunk, at, from, from + length);
-    else chunk.set(bytes.subarray(from, from + length), at);
+    // A plain Uint8Array view and one native set: Buffer's copy validates its arguments in JavaScript before the
+    // same set (its _copyActual was 3.5% of `fleetcap sessions --json`), and a Buffer subarray builds a Buffer.
+    chunk.set(new Uint8Array(bytes.buffer, bytes.byteOffset + from, length), at);
     this.chunkUsed = at + length;
     this.chunkOf[k] = this.chunk;
     this.chunkUsers[this.chunk]!++;
