@@ -1,7 +1,8 @@
 // What stack/kafka-cluster.sh asks of its brokers and Connect workers through the clients the apps use (kafkajs, HTTP
 // with the stack's Connect login). The brokers are named by FLEETCAP_KAFKA_BROKERS, the workers by
 // FLEETCAP_CONNECT_URLS (comma-separated), both set by the script.
-//   kafka-cluster.ts wait-brokers N SECONDS   until N brokers are registered (the controllers elected one leader)
+//   kafka-cluster.ts wait-brokers N SECONDS [--isr]  until N brokers are registered (the controllers elected one
+//                                             leader); with --isr, then until every replica is in sync (as wait-isr)
 //   kafka-cluster.ts topic                    create the sniffer_config topic (RF 3, min ISR 2) once; wait for leaders
 //   kafka-cluster.ts wait-isr SECONDS         until every partition of the cluster's topics has all its replicas in sync
 //   kafka-cluster.ts leader [PARTITION]       the node id leading a partition of sniffer_config (default 0)
@@ -218,7 +219,10 @@ async function taskWorker(): Promise<number> {
 
 const [cmd, a1, a2] = process.argv.slice(2);
 let code: number;
-if (cmd === 'wait-brokers') code = await waitBrokers(Number(a1 ?? 3), Number(a2 ?? 90));
+if (cmd === 'wait-brokers') {
+  code = await waitBrokers(Number(a1 ?? 3), Number(a2 ?? 90));
+  if (code === 0 && process.argv[5] === '--isr') code = await waitIsr(Number(a2 ?? 90));
+}
 else if (cmd === 'topic') code = await createTopic();
 else if (cmd === 'wait-isr') code = await waitIsr(Number(a1 ?? 90));
 else if (cmd === 'leader') code = await leader(Number(a1 ?? 0));
