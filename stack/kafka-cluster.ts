@@ -78,35 +78,37 @@ function waitBrokers(expected: number, seconds: number): Promise<number> {
   );
 }
 
-async function createTopic(): Promise<number> {
-  return withAdmin(async (admin) => {
-    const created = await admin.createTopics({
-      topics: [
-        {
-          topic,
-          numPartitions: 3,
-          replicationFactor: REPLICAS,
-          configEntries: [{ name: 'min.insync.replicas', value: String(MIN_INSYNC) }],
-        },
-      ],
-      waitForLeaders: true,
-    });
-    const [config] = (
-      await admin.describeConfigs({
-        resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['min.insync.replicas'] }],
-        includeSynonyms: false,
-      })
-    ).resources;
-    const minIsr = config?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
-    const md = await admin.fetchTopicMetadata({ topics: [topic] });
-    const rf = md.topics[0]?.partitions.map((p) => p.replicas.length) ?? [];
-    if (minIsr !== String(MIN_INSYNC) || rf.some((n) => n !== REPLICAS)) {
-      console.error(`${topic} exists with replicas ${rf.join(',')} and min.insync.replicas ${minIsr}: delete it, or reset`);
-      return 1;
-    }
-    console.log(`${topic}: ${created ? 'created' : 'exists'}, ${rf.length} partitions, RF ${REPLICAS}, min ISR ${minIsr}`);
-    return 0;
-  });
+/** Creates the topic once (RF 3, min ISR 2) and checks what exists; retried while the brokers elect leaders. */
+function createTopic(): Promise<number> {
+  return until(120, `${topic} with RF ${REPLICAS} and min ISR ${MIN_INSYNC}`, () =>
+    withAdmin(async (admin) => {
+      const created = await admin.createTopics({
+        topics: [
+          {
+            topic,
+            numPartitions: 3,
+            replicationFactor: REPLICAS,
+            configEntries: [{ name: 'min.insync.replicas', value: String(MIN_INSYNC) }],
+          },
+        ],
+        waitForLeaders: true,
+      });
+      const [config] = (
+        await admin.describeConfigs({
+          resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['min.insync.replicas'] }],
+          includeSynonyms: false,
+        })
+      ).resources;
+      const minIsr = config?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
+      const md = await admin.fetchTopicMetadata({ topics: [topic] });
+      const rf = md.topics[0]?.partitions.map((p) => p.replicas.length) ?? [];
+      if (minIsr !== String(MIN_INSYNC) || rf.length === 0 || rf.some((n) => n !== REPLICAS))
+        return {
+          notYet: `${topic} exists with replicas ${rf.join(',')} and min.insync.replicas ${minIsr}: delete it, or reset`,
+        };
+      return `${topic}: ${created ? 'created' : 'exists'}, ${rf.length} partitions, RF ${REPLICAS}, min ISR ${minIsr}`;
+    }),
+  );
 }
 
 /** Every partition of every topic has all its replicas in sync (a restarted broker has caught up). */
@@ -222,8 +224,7 @@ let code: number;
 if (cmd === 'wait-brokers') {
   code = await waitBrokers(Number(a1 ?? 3), Number(a2 ?? 90));
   if (code === 0 && process.argv[5] === '--isr') code = await waitIsr(Number(a2 ?? 90));
-}
-else if (cmd === 'topic') code = await createTopic();
+} else if (cmd === 'topic') code = await createTopic();
 else if (cmd === 'wait-isr') code = await waitIsr(Number(a1 ?? 90));
 else if (cmd === 'leader') code = await leader(Number(a1 ?? 0));
 else if (cmd === 'wait-worker' && a1) code = await waitWorker(a1, Number(a2 ?? 120));
