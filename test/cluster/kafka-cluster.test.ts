@@ -1,11 +1,12 @@
 // The configuration path on a real Kafka cluster (stack/kafka-cluster.sh: 3 KRaft brokers, sniffer_config replicated
 // 3 times with min ISR 2, Kafka Connect in distributed mode with 2 workers running the stack's Debezium connector
 // against the stack's MariaDB) and two config-sync processes in one consumer group, writing the stack's ZooKeeper.
-// While UPDATEs of sniffer_config flow (every agent's row, every 400 ms), three losses, one after the other, each by
-// kill -9 and each restarted while the updates go on: the broker leading a partition of sniffer_config, the Connect
-// worker running the connector's task, one of the two config-syncs. Checked: every change reaches ZooKeeper (each
-// agent's config node holds its row's last revision, and its version says every revision was set once), and no
-// agent's watch ever sees its revision go back. Printed: each loss's time to recover and what was delivered again.
+// While UPDATEs of sniffer_config flow (every agent's row, every 400 ms), three losses by kill -9, each once the one
+// before has recovered: the broker leading a partition of sniffer_config, the Connect worker running the connector's
+// task, one of the two config-syncs; each is started again while the next loss is made. Checked: every change reaches
+// ZooKeeper (each agent's config node holds its row's last revision, and its version says every revision was set
+// exactly once), no agent's watch ever sees its revision go back, and the topic holds every change. Printed: each
+// loss's time to recover, what config-sync applied again, and what Connect sent twice.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
