@@ -16,6 +16,13 @@ export interface ConnectorSettings {
   database: string;
   cdc: Account;
   kafkaBrokers: string[];
+  /**
+   * The binlog client's server id (default 184054). Two connectors reading one MariaDB (the stack's Connect and the
+   * cluster's, stack/kafka-cluster.sh) need two ids: MariaDB drops the older connection of a server id that logs in again.
+   */
+  serverId?: number;
+  /** Replication factor of the topics the connector creates (default 1: one broker; 3 on stack/kafka-cluster.sh). */
+  replicationFactor?: number;
 }
 
 export function snifferConfigConnector(s: ConnectorSettings): Record<string, string> {
@@ -27,7 +34,7 @@ export function snifferConfigConnector(s: ConnectorSettings): Record<string, str
     'database.user': s.cdc.user,
     'database.password': s.cdc.password,
     // Must differ from every MariaDB server id and other binlog client of the same server.
-    'database.server.id': '184054',
+    'database.server.id': String(s.serverId ?? 184054),
     // The MariaDB driver Debezium bundles rejects the connector's default ssl mode ('preferred').
     'database.ssl.mode': 'disabled',
     'topic.prefix': topicPrefix,
@@ -46,7 +53,7 @@ export function snifferConfigConnector(s: ConnectorSettings): Record<string, str
     'key.converter.schemas.enable': 'false',
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'value.converter.schemas.enable': 'false',
-    'topic.creation.default.replication.factor': '1',
+    'topic.creation.default.replication.factor': String(s.replicationFactor ?? 1),
     'topic.creation.default.partitions': '3',
   };
 }
