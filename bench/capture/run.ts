@@ -1,20 +1,27 @@
 // Benchmark: the sniffer's zero-drop capture ceiling against `tcpdump -w /dev/null` (issue 20, part 2). Both capture
-// on one end of a veth pair in a network namespace the bench makes; the same generator (tcpreplay --pps, from the
-// other namespace, replaying one synthetic capture) steps the rate up until the first packet the kernel drops. At
-// each rate both tools are measured, one after the other; the ceiling of a tool is the highest rate it took with no
+// on one end of a veth pair in a network namespace the bench makes; the same generator, from the other namespace,
+// steps the rate up until the first packet the kernel drops, then sends at its full speed as a last step. At each
+// rate both tools are measured, one after the other; the ceiling of a tool is the highest rate it took with no
 // kernel drop and no packet missing. The ratio is the sniffer's ceiling over tcpdump's, median over --runs ramps.
 // Then the sniffer's RSS at its ceiling over --rss-seconds (issue: 5 minutes).
 //   flock -o /tmp/fleetcap-integration.lock node --import tsx --conditions=fleetcap-source bench/capture/run.ts \
 //     [--runs 3] [--step-seconds 10] [--start-pps 20000] [--factor 1.25] [--rss-seconds 300] [--short]
+//     [--generator trafgen|tcpreplay] [--generators 2] [--batch-packets 10000] [--spool-write on-failure|always]
 //     [--baseline <an earlier checkout, node_modules installed: its sniffer is ramped too, same run>]
-// Needs root (namespaces, tcpdump), tcpdump and tcpreplay (Debian: apt-get install tcpreplay). Traffic flows only
-// between the two ends of the pair (test/helpers/netns.ts makes them, fca-<hex>-a/-b); they are removed at the end,
-// also after a failure.
+// Needs root (namespaces, tcpdump), tcpdump, and the generator: trafgen (Debian: apt-get install netsniff-ng), or
+// tcpreplay (apt-get install tcpreplay). Traffic flows only between the two ends of the pair (test/helpers/netns.ts
+// makes them, fca-<hex>-a/-b); they are removed at the end, also after a failure.
+// The generator (see docs/ARCHITECTURE.md, Benchmarks, Capture ceiling): trafgen by default, because tcpreplay was
+// the limit (it never made tcpdump drop). Rated steps run --generators trafgen processes (-P 1, -b rate/N pps
+// each: trafgen's rated path is one sendto per packet, one process per core); the last step is trafgen unrated on
+// every core (-P N, its PACKET_MMAP TX_RING path, the fastest this host sends). On a veth pair the receive path, with
+// the copy into each capture's ring, runs in the sender's context: the generator pays for it, so a capture that
+// does not drop at full speed has a ceiling of at least the generator's (printed as a lower bound).
 // Both tools capture alike: snaplen 262144, the sniffer's kernel buffer (-B, FLEETCAP_CAPTURE_BUFFER_KIB default), -U.
 // The sniffer uploads to a sink in its namespace that answers 202 to every batch (splitcap's cost is not part of a
 // capture ceiling; bench/splitcap-ingest measures it).
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +47,11 @@ const { values } = parseArgs({
     'rss-seconds': { type: 'string' },
     'buffer-kib': { type: 'string', default: '16384' },
     short: { type: 'boolean', default: false },
+    generator: { type: 'string', default: 'trafgen' },
+    generators: { type: 'string', default: '2' },
+    /** The sniffer's batchPackets (a high-rate deployment's setting: a batch closes at this count or batchMs). */
+    'batch-packets': { type: 'string', default: '10000' },
+    'spool-write': { type: 'string', default: 'on-failure' },
     /** A checkout of an earlier fleetcap (node_modules installed): its sniffer is ramped too, in the same run. */
     baseline: { type: 'string' },
   },
@@ -58,6 +70,14 @@ const factor = Number(values.factor);
 const maxPps = Number(values['max-pps']);
 const rssSeconds = Number(values['rss-seconds'] ?? (short ? 30 : 300));
 const bufferKiB = Number(values['buffer-kib']);
+const generator = values.generator;
+if (generator !== 'trafgen' && generator !== 'tcpreplay') {
+  console.error(`bench/capture: --generator ${generator}: trafgen or tcpreplay`);
+  process.exit(2);
+}
+const generators = Math.max(1, Number(values.generators));
+const batchPackets = Number(values['batch-packets']);
+const spoolWrite = values['spool-write']!;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function need(cmd: string, hint: string): void {
@@ -72,11 +92,15 @@ if (process.getuid?.() !== 0) {
   console.error('bench/capture: needs root (network namespaces and packet capture)');
   process.exit(2);
 }
-need('tcpreplay', 'apt-get install tcpreplay');
+if (generator === 'tcpreplay') need('tcpreplay', 'apt-get install tcpreplay');
+else need('trafgen', 'apt-get install netsniff-ng');
 need('tcpdump', 'apt-get install tcpdump');
 
 const pair: VethPair = createVethPair();
-const teardown = () => destroy(pair);
+const teardown = () => {
+  destroy(pair);
+  restoreSocketMemory();
+};
 process.once('SIGINT', () => {
   teardown();
   process.exit(130);
@@ -108,6 +132,81 @@ async function waitFor(what: string, check: () => boolean, ms: number, output: (
 interface Replay {
   sent: number;
   pps: number;
+}
+
+/** trafgen's packet configuration: the first `count` packets of the capture, one `{ bytes }` block each. */
+function trafgenConfig(pcap: Buffer, count: number): string {
+  const blocks: string[] = [];
+  for (let at = 24; at + 16 <= pcap.length && blocks.length < count; ) {
+    const caplen = pcap.readUInt32LE(at + 8);
+    const bytes = pcap.subarray(at + 16, at + 16 + caplen);
+    blocks.push(`{ ${Array.from(bytes, (b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')} }`);
+    at += 16 + caplen;
+  }
+  return `${blocks.join('\n')}\n`;
+}
+
+/** One trafgen process; `pps` undefined: unrated, on `cpus` cores. Returns packets sent and its sending seconds. */
+async function trafgen(cfg: string, pps: number | undefined, cpus: number, seconds: number) {
+  const count = Math.round((pps ?? 2_000_000) * seconds);
+  const child = spawnIn(pair.nsA, 'trafgen', [
+    '-o',
+    pair.devA,
+    '-i',
+    cfg,
+    '-n',
+    String(count),
+    '-P',
+    String(cpus),
+    '-Q',
+    ...(pps !== undefined ? ['-b', `${Math.round(pps)}pps`] : []),
+  ]);
+  const out = collect(child);
+  // The count bounds a rated run; an unrated one is stopped after `seconds` (its packet configuration parsed first).
+  const timer = setTimeout(() => child.kill('SIGINT'), (seconds + 3) * 1000);
+  const code = await out.exited;
+  clearTimeout(timer);
+  const text = out.text();
+  const sent = /(\d+) packets outgoing/.exec(text);
+  const cpuTimes = [...text.matchAll(/(\d+) sec,\s+(\d+) usec on CPU\d+/g)].map(
+    (m) => Number(m[1]) + Number(m[2]) / 1e6,
+  );
+  if (!sent || cpuTimes.length === 0) throw new Error(`trafgen exited with ${code}: ${text.slice(-1500)}`);
+  return { sent: Number(sent[1]), seconds: Math.max(...cpuTimes) };
+}
+
+/** trafgen changes these (socket buffer bounds) while it runs: the bench puts them back as they were. */
+const SOCKET_MEMORY = ['rmem_default', 'rmem_max', 'wmem_default', 'wmem_max'].map((n) => `/proc/sys/net/core/${n}`);
+const socketMemoryBefore = SOCKET_MEMORY.map((f) => {
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+});
+function restoreSocketMemory(): void {
+  SOCKET_MEMORY.forEach((f, i) => {
+    const v = socketMemoryBefore[i];
+    try {
+      if (v !== undefined && readFileSync(f, 'utf8').trim() !== v) writeFileSync(f, v);
+    } catch {}
+  });
+}
+
+let trafgenCfg = '';
+
+/**
+ * The generator at `pps` (Infinity: as fast as it goes) for about `seconds`; returns what it sent and its rate.
+ * trafgen: `generators` rated processes at pps/N each, or one unrated process on `generators` cores.
+ */
+async function generate(pcap: string, pps: number, seconds: number): Promise<Replay> {
+  if (generator === 'tcpreplay') return replay(pcap, Number.isFinite(pps) ? pps : 10_000_000, seconds);
+  const runs = Number.isFinite(pps)
+    ? await Promise.all(Array.from({ length: generators }, () => trafgen(trafgenCfg, pps / generators, 1, seconds)))
+    : [await trafgen(trafgenCfg, undefined, generators, seconds)];
+  restoreSocketMemory();
+  const sent = runs.reduce((a, r) => a + r.sent, 0);
+  return { sent, pps: sent / Math.max(...runs.map((r) => r.seconds)) };
 }
 
 /** The generator: tcpreplay at `pps` for `seconds`, looping the capture; returns what it says it sent. */
@@ -172,7 +271,7 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
   const out = collect(child);
   await waitFor('tcpdump', () => /listening on/.test(out.text()), 10_000, out.text);
   const cpuBefore = treeCpuSeconds(child.pid!);
-  const r = await replay(pcap, target, stepSeconds);
+  const r = await generate(pcap, target, stepSeconds);
   await new Promise((res) => setTimeout(res, 1500)); // libpcap's last block (1 s timeout)
   const cpu = treeCpuSeconds(child.pid!) - cpuBefore;
   child.kill('SIGINT');
@@ -214,6 +313,7 @@ function startSniffer(sinkPort: number, run: string, checkout = root): AgentProc
     device: pair.devB,
     bpfFilter: '',
     splitcapUrl: `http://127.0.0.1:${sinkPort}`,
+    batchPackets,
     revision: 1,
   };
   const sniffer = startAgentApp(pair, pair.nsB, 'sniffer', checkout, {
@@ -222,6 +322,7 @@ function startSniffer(sinkPort: number, run: string, checkout = root): AgentProc
     FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
     FLEETCAP_SPOOL_DIR: join(pair.dir, `spool-${run}`),
     FLEETCAP_CAPTURE_BUFFER_KIB: String(bufferKiB),
+    FLEETCAP_SPOOL_WRITE: spoolWrite,
     FLEETCAP_LOG_LEVEL: 'warn',
   });
   return sniffer;
@@ -258,7 +359,7 @@ async function snifferStep(
   const sniffer = startSniffer(sinkPort, run, tool === 'sniffer' ? root : baseline);
   await sniffer.waitFor('capturing', 30_000);
   const cpuBefore = treeCpuSeconds(sniffer.child.pid!);
-  const r = await replay(pcap, target, stepSeconds);
+  const r = await generate(pcap, target, stepSeconds);
   await drained(sniffer);
   const cpu = treeCpuSeconds(sniffer.child.pid!) - cpuBefore;
   const stoppedAt = sniffer.messages.length;
@@ -281,7 +382,7 @@ async function snifferStep(
 
 const clean = (s: StepResult) => s.kernelDrops === 0 && s.seen >= s.sent;
 const show = (s: StepResult) =>
-  `  ${s.tool.padEnd(8)} target ${String(Math.round(s.target)).padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}; CPU ${s.cpuUsPerPacket.toFixed(2)} µs/packet${clean(s) ? '' : '  <- drop'}`;
+  `  ${s.tool.padEnd(8)} target ${(Number.isFinite(s.target) ? String(Math.round(s.target)) : 'full').padStart(8)} pps, sent ${s.sent} at ${Math.round(s.pps)} pps; seen ${s.seen}, kernel drops ${s.kernelDrops}; CPU ${s.cpuUsPerPacket.toFixed(2)} µs/packet${clean(s) ? '' : '  <- drop'}`;
 
 /** The tools of a ramp: tcpdump, the sniffer of this checkout and, with --baseline, the earlier one's. */
 type Tool = 'tcpdump' | 'sniffer' | 'sniffer-before';
@@ -290,28 +391,40 @@ const tools: Tool[] = ['tcpdump', 'sniffer', ...(baseline ? (['sniffer-before'] 
 /** One ramp's ceilings; bound: the tool never dropped, so the generator set its figure (a lower bound). */
 type Ceilings = Record<Tool, number> & { bound: Tool[] };
 
-/** One ramp: every tool at each rate, up until all have dropped; each tool's ceiling is its last clean rate. */
+/**
+ * One ramp: every tool at each rate, up until all have dropped or the generator falls short of the rate; then, with
+ * trafgen, one step at the generator's full speed for the tools still clean. A tool's ceiling is its highest clean
+ * rate; one that is still clean at the end is bound by the generator (its figure is a lower bound).
+ */
 async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilings> {
   const ceiling: Record<Tool, number> = { tcpdump: 0, sniffer: 0, 'sniffer-before': 0 };
   const done = new Set<Tool>();
-  let generatorPeak = 0;
+  const step = async (tool: Tool, target: number) => {
+    const s =
+      tool === 'tcpdump'
+        ? await tcpdumpStep(pcap, target)
+        : await snifferStep(tool, pcap, target, sinkPort, `${run}-${tool}-${Math.round(Math.min(target, 1e9))}`);
+    console.log(show(s));
+    if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
+    else done.add(tool);
+    return s;
+  };
   for (let target = startPps; target <= maxPps && done.size < tools.length; target *= factor) {
+    let short = false;
     for (const tool of tools) {
       if (done.has(tool)) continue;
-      const s =
-        tool === 'tcpdump'
-          ? await tcpdumpStep(pcap, target)
-          : await snifferStep(tool, pcap, target, sinkPort, `${run}-${tool}-${Math.round(target)}`);
-      console.log(show(s));
+      const s = await step(tool, target);
       // The generator's own ceiling: a rate it does not reach is not a step up.
-      if (s.pps < target * 0.9)
+      if (s.pps < target * 0.9) {
         console.log(`  (the generator reached ${Math.round(s.pps)} of ${Math.round(target)} pps)`);
-      if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
-      else done.add(tool);
-      generatorPeak = Math.max(generatorPeak, s.pps);
+        short = true;
+      }
     }
-    // Rates the generator cannot come near: it is the limit, not the capture.
-    if (target > generatorPeak * 2.5) break;
+    if (short) break;
+  }
+  if (generator === 'trafgen' && done.size < tools.length) {
+    console.log(`  full speed (trafgen unrated, PACKET_MMAP, ${generators} cores):`);
+    for (const tool of tools) if (!done.has(tool)) await step(tool, Number.POSITIVE_INFINITY);
   }
   return { ...ceiling, bound: tools.filter((t) => !done.has(t)) };
 }
@@ -342,7 +455,7 @@ async function rssAt(pcap: string, pps: number, sinkPort: number) {
   await sniffer.waitFor('capturing', 30_000);
   const pid = sniffer.child.pid!;
   const samples: number[] = [];
-  const replaying = replay(pcap, pps, rssSeconds);
+  const replaying = generate(pcap, pps, rssSeconds);
   const timer = setInterval(() => samples.push(rssMiB(pid)), Math.max(1000, (rssSeconds * 1000) / 60));
   const r = await replaying;
   clearInterval(timer);
@@ -362,7 +475,11 @@ try {
     packets: 10,
   }));
   const pcap = join(pair.dir, 'replay.pcap');
-  writeFileSync(pcap, syntheticCapture(specs, 4242).pcap);
+  const capture = syntheticCapture(specs, 4242).pcap;
+  writeFileSync(pcap, capture);
+  // trafgen parses its configuration at each start (some 1 s for 4,000 packets): the first 400 sessions' packets.
+  trafgenCfg = join(pair.dir, 'replay.trafgen');
+  writeFileSync(trafgenCfg, trafgenConfig(capture, 4000));
   const sinkPort = await startSink();
   const ceilings: Ceilings[] = [];
   for (let run = 0; run < runs; run++) {
