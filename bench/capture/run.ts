@@ -20,21 +20,26 @@
 // Both tools capture alike: snaplen 262144, the sniffer's kernel buffer (-B, FLEETCAP_CAPTURE_BUFFER_KIB default), -U.
 // The sniffer uploads to a sink in its namespace that answers 202 to every batch (splitcap's cost is not part of a
 // capture ceiling; bench/splitcap-ingest measures it).
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  type AgentProcess,
-  createVethPair,
-  destroy,
-  nsSpawn,
-  startAgentApp,
-  type VethPair,
-} from '../../test/helpers/netns.ts';
+import { type AgentProcess, createVethPair, destroy, startAgentApp, type VethPair } from '../../test/helpers/netns.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
+import {
+  collect,
+  cpuSeconds,
+  processTree,
+  rssKiB,
+  socketMemoryKeeper,
+  spawnIn as spawnInPair,
+  startSink,
+  trafgen,
+  trafgenConfig,
+  waitFor,
+} from './traffic.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
@@ -106,91 +111,9 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
-const spawnIn = (ns: string, cmd: string, args: string[]): ChildProcess =>
-  nsSpawn(pair, ns, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-
-function collect(child: ChildProcess): { text: () => string; exited: Promise<number | null> } {
-  let text = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    text += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    text += c.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { text: () => text, exited };
-}
-
-async function waitFor(what: string, check: () => boolean, ms: number, output: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what} not ready in ${ms} ms: ${output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 interface Replay {
   sent: number;
   pps: number;
-}
-
-/** trafgen's packet configuration: the first `count` packets of the capture, one `{ bytes }` block each. */
-function trafgenConfig(pcap: Buffer, count: number): string {
-  const blocks: string[] = [];
-  for (let at = 24; at + 16 <= pcap.length && blocks.length < count; ) {
-    const caplen = pcap.readUInt32LE(at + 8);
-    const bytes = pcap.subarray(at + 16, at + 16 + caplen);
-    blocks.push(`{ ${Array.from(bytes, (b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')} }`);
-    at += 16 + caplen;
-  }
-  return `${blocks.join('\n')}\n`;
-}
-
-/** One trafgen process; `pps` undefined: unrated, on `cpus` cores. Returns packets sent and its sending seconds. */
-async function trafgen(cfg: string, pps: number | undefined, cpus: number, seconds: number) {
-  const count = Math.round((pps ?? 2_000_000) * seconds);
-  const child = spawnIn(pair.nsA, 'trafgen', [
-    '-o',
-    pair.devA,
-    '-i',
-    cfg,
-    '-n',
-    String(count),
-    '-P',
-    String(cpus),
-    '-Q',
-    ...(pps !== undefined ? ['-b', `${Math.round(pps)}pps`] : []),
-  ]);
-  const out = collect(child);
-  // The count bounds a rated run; an unrated one is stopped after `seconds` (its packet configuration parsed first).
-  const timer = setTimeout(() => child.kill('SIGINT'), (seconds + 3) * 1000);
-  const code = await out.exited;
-  clearTimeout(timer);
-  const text = out.text();
-  const sent = /(\d+) packets outgoing/.exec(text);
-  const cpuTimes = [...text.matchAll(/(\d+) sec,\s+(\d+) usec on CPU\d+/g)].map(
-    (m) => Number(m[1]) + Number(m[2]) / 1e6,
-  );
-  if (!sent || cpuTimes.length === 0) throw new Error(`trafgen exited with ${code}: ${text.slice(-1500)}`);
-  return { sent: Number(sent[1]), seconds: Math.max(...cpuTimes) };
-}
-
-/** trafgen changes these (socket buffer bounds) while it runs: the bench puts them back as they were. */
-const SOCKET_MEMORY = ['rmem_default', 'rmem_max', 'wmem_default', 'wmem_max'].map((n) => `/proc/sys/net/core/${n}`);
-const socketMemoryBefore = SOCKET_MEMORY.map((f) => {
-  try {
-    return readFileSync(f, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-});
-function restoreSocketMemory(): void {
-  SOCKET_MEMORY.forEach((f, i) => {
-    const v = socketMemoryBefore[i];
-    try {
-      if (v !== undefined && readFileSync(f, 'utf8').trim() !== v) writeFileSync(f, v);
-    } catch {}
-  });
 }
 
 let trafgenCfg = '';
@@ -202,8 +125,10 @@ let trafgenCfg = '';
 async function generate(pcap: string, pps: number, seconds: number): Promise<Replay> {
   if (generator === 'tcpreplay') return replay(pcap, Number.isFinite(pps) ? pps : 10_000_000, seconds);
   const runs = Number.isFinite(pps)
-    ? await Promise.all(Array.from({ length: generators }, () => trafgen(trafgenCfg, pps / generators, 1, seconds)))
-    : [await trafgen(trafgenCfg, undefined, generators, seconds)];
+    ? await Promise.all(
+        Array.from({ length: generators }, () => trafgen(pair, trafgenCfg, pps / generators, 1, seconds)),
+      )
+    : [await trafgen(pair, trafgenCfg, undefined, generators, seconds)];
   restoreSocketMemory();
   const sent = runs.reduce((a, r) => a + r.sent, 0);
   return { sent, pps: sent / Math.max(...runs.map((r) => r.seconds)) };
@@ -243,27 +168,6 @@ interface StepResult {
   cpuUsPerPacket: number;
 }
 
-/** user + system CPU seconds of a process and of its children that are still running. */
-function treeCpuSeconds(pid: number): number {
-  const one = (p: number) => {
-    try {
-      const stat = execFileSync('cat', [`/proc/${p}/stat`], { encoding: 'utf8' });
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      return 0;
-    }
-  };
-  let total = one(pid);
-  try {
-    for (const kid of execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .split(/\s+/)
-      .filter(Boolean))
-      total += one(Number(kid));
-  } catch {}
-  return total;
-}
-
 const captureArgs = ['-i', pair.devB, '-s', '262144', '-B', String(bufferKiB), '-U'];
 
 async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
@@ -291,21 +195,12 @@ async function tcpdumpStep(pcap: string, target: number): Promise<StepResult> {
   };
 }
 
-/** A sink in the capture namespace that takes every batch (202), so that the sniffer's uploads never back up. */
-const SINK = `
-  const http = require('http');
-  const s = http.createServer((req, res) => { let n = 0; req.on('data', (c) => { n += c.length; }); req.on('end', () => {
-    res.writeHead(202, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ batchId: req.headers['x-fleetcap-batch'] || '', duplicate: false, packetsRead: 0, packetsStored: 0, sessions: 0, scheduled: {}, skipped: {} }));
-  }); });
-  s.listen(0, '127.0.0.1', () => process.stdout.write('port ' + s.address().port + '\\n'));`;
+const spawnIn = (ns: string, cmd: string, args: string[]) => spawnInPair(pair, ns, cmd, args);
+const socketMemory = socketMemoryKeeper();
+const restoreSocketMemory = () => socketMemory.restore();
 
-async function startSink(): Promise<number> {
-  const child = spawnIn(pair.nsB, process.execPath, ['-e', SINK]);
-  const out = collect(child);
-  await waitFor('upload sink', () => /port \d+/.test(out.text()), 10_000, out.text);
-  return Number(/port (\d+)/.exec(out.text())![1]);
-}
+/** CPU seconds of a process and of its descendants that are still running (the sniffer and its tcpdump). */
+const treeCpuSeconds = (pid: number) => processTree(pid).reduce((a, p) => a + cpuSeconds(p), 0);
 
 function startSniffer(sinkPort: number, run: string, checkout = root): AgentProcess {
   const config = {
@@ -357,7 +252,7 @@ async function snifferStep(
   run: string,
 ): Promise<StepResult> {
   const sniffer = startSniffer(sinkPort, run, tool === 'sniffer' ? root : baseline);
-  await sniffer.waitFor('capturing', 30_000);
+  await sniffer.waitFor('capturing', 120_000);
   const cpuBefore = treeCpuSeconds(sniffer.child.pid!);
   const r = await generate(pcap, target, stepSeconds);
   await drained(sniffer);
@@ -429,30 +324,12 @@ async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilin
   return { ...ceiling, bound: tools.filter((t) => !done.has(t)) };
 }
 
-/** VmRSS of a process and its children (the sniffer and its tcpdump), MiB. */
-function rssMiB(pid: number): number {
-  const pids = [pid];
-  try {
-    pids.push(
-      ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-        .split(/\s+/)
-        .filter(Boolean)
-        .map(Number),
-    );
-  } catch {}
-  let kib = 0;
-  for (const p of pids) {
-    try {
-      const status = execFileSync('cat', [`/proc/${p}/status`], { encoding: 'utf8' });
-      kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    } catch {}
-  }
-  return kib / 1024;
-}
+/** VmRSS of a process and its descendants (the sniffer and its tcpdump), MiB. */
+const rssMiB = (pid: number) => processTree(pid).reduce((a, p) => a + rssKiB(p), 0) / 1024;
 
 async function rssAt(pcap: string, pps: number, sinkPort: number) {
   const sniffer = startSniffer(sinkPort, 'rss');
-  await sniffer.waitFor('capturing', 30_000);
+  await sniffer.waitFor('capturing', 120_000);
   const pid = sniffer.child.pid!;
   const samples: number[] = [];
   const replaying = generate(pcap, pps, rssSeconds);
@@ -480,7 +357,7 @@ try {
   // trafgen parses its configuration at each start (some 1 s for 4,000 packets): the first 400 sessions' packets.
   trafgenCfg = join(pair.dir, 'replay.trafgen');
   writeFileSync(trafgenCfg, trafgenConfig(capture, 4000));
-  const sinkPort = await startSink();
+  const sinkPort = await startSink(pair, pair.nsB);
   const ceilings: Ceilings[] = [];
   for (let run = 0; run < runs; run++) {
     console.log(`ramp ${run + 1} of ${runs}: from ${startPps} pps, x${factor} per step, ${stepSeconds} s per step`);
