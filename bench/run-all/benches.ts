@@ -187,6 +187,50 @@ export const BENCHES: BenchSpec[] = [
     summary: withoutResultLine(20),
   },
   {
+    name: 'agent-footprint',
+    title: "the agent's footprint, idle and at 10 k packets/s (`bench/agent-footprint`)",
+    goal: '≤ 150 MB RSS in all, ≤ 25% of one core at 10 k packets/s',
+    // A veth pair of its own and the stack's ZooKeeper: under the shared lock.
+    command: ({ short }) => underLock(node('bench/agent-footprint/run.ts', ...(short ? ['--short'] : []))),
+    read: (out) => {
+      const r = benchResult<{
+        pps: number;
+        agentIdleRssMiB: number;
+        agentLoadRssMaxMiB: number;
+        standbyRssMiB: number;
+        agentIdleCpuPercent: number;
+        agentLoadCpuPercent: number;
+        tcpdumpLoadRssMiB: number;
+        tcpdumpLoadCpuPercent: number;
+        snifferStartCompiledMs: number;
+        snifferStartSourceMs: number;
+      }>(out);
+      const mib = (x: number) => `${((x * 1048576) / 1e6).toFixed(0)} MB`;
+      return [
+        {
+          measure: `agent RSS (listener, sniffer, its tcpdump, standby sniffer; compiled), idle / at ${k(r.pps)} packets/s (max)`,
+          fleetcap: `${mib(r.agentIdleRssMiB)} / ${mib(r.agentLoadRssMaxMiB)} (standby ${mib(r.standbyRssMiB)})`,
+          peer: `\`tcpdump -w /dev/null\` ${mib(r.tcpdumpLoadRssMiB)}`,
+          goal: '≤ 150 MB',
+          met: r.agentLoadRssMaxMiB * 1.048576 <= 150,
+        },
+        {
+          measure: `agent CPU at ${k(r.pps)} packets/s (idle)`,
+          fleetcap: `${r.agentLoadCpuPercent.toFixed(1)}% of one core (${r.agentIdleCpuPercent.toFixed(1)}%)`,
+          peer: `\`tcpdump -w /dev/null\` ${r.tcpdumpLoadCpuPercent.toFixed(1)}%`,
+          goal: '≤ 25%',
+          met: r.agentLoadCpuPercent <= 25,
+        },
+        {
+          measure: "sniffer start, fork to 'capturing' (median)",
+          fleetcap: `compiled ${r.snifferStartCompiledMs} ms`,
+          peer: `tsx from sources ${r.snifferStartSourceMs} ms`,
+        },
+      ];
+    },
+    summary: withoutResultLine(20),
+  },
+  {
     name: 'verdicts',
     title: 'upload → verdict row at 1,000 sessions/s (`bench/verdicts`)',
     goal: 'p99 < 500 ms',
