@@ -35,6 +35,27 @@ test('a capture ramp the generator limited gives no ceiling ratio and no verdict
   assert.equal(bench('capture').read(dropped, '/nonexistent')[0]?.met, true);
 });
 
+test('the agent-footprint rows hold RSS in MB and CPU against their goals', () => {
+  const result = {
+    pps: 10000,
+    agentIdleRssMiB: 200,
+    agentLoadRssMaxMiB: 210,
+    standbyRssMiB: 60,
+    agentIdleCpuPercent: 1.2,
+    agentLoadCpuPercent: 12.5,
+    tcpdumpLoadRssMiB: 8,
+    tcpdumpLoadCpuPercent: 0.5,
+    snifferStartCompiledMs: 180,
+    snifferStartSourceMs: 700,
+  };
+  const [rss, cpu, start] = bench('agent-footprint').read(`bench-result: ${JSON.stringify(result)}\n`, '/none');
+  assert.match(rss?.fleetcap ?? '', /^210 MB \/ 220 MB \(standby 63 MB\)$/);
+  assert.equal(rss?.met, false, '220 MB is over 150 MB');
+  assert.equal(cpu?.met, true);
+  assert.match(cpu?.fleetcap ?? '', /12\.5% of one core/);
+  assert.match(start?.peer ?? '', /700 ms/);
+});
+
 test('a bench whose output lacks its figures is an error naming what is missing', () => {
   assert.throws(() => bench('verdicts').read('nothing here', '/nonexistent'), /cannot find the p99/);
   assert.throws(() => bench('capture').read('no result', '/nonexistent'), /no bench-result line/);
