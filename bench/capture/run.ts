@@ -284,7 +284,14 @@ type Tool = 'tcpdump' | 'sniffer' | 'sniffer-before';
 const tools: Tool[] = ['tcpdump', 'sniffer', ...(baseline ? (['sniffer-before'] as const) : [])];
 
 /** One ramp's ceilings; bound: the tool never dropped, so the generator set its figure (a lower bound). */
-type Ceilings = Record<Tool, number> & { bound: Tool[] };
+/**
+ * firstDrop: the step at which a tool first dropped (the rate the generator reached, and the share of packets lost);
+ * the tool's ceiling lies between its figure and this rate.
+ */
+type Ceilings = Record<Tool, number> & {
+  bound: Tool[];
+  firstDrop: Partial<Record<Tool, { pps: number; lost: number }>>;
+};
 
 /**
  * One ramp: every tool at each rate, up until all have dropped or the generator falls short of the rate; then, with
@@ -294,6 +301,7 @@ type Ceilings = Record<Tool, number> & { bound: Tool[] };
 async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilings> {
   const ceiling: Record<Tool, number> = { tcpdump: 0, sniffer: 0, 'sniffer-before': 0 };
   const done = new Set<Tool>();
+  const firstDrop: Ceilings['firstDrop'] = {};
   const step = async (tool: Tool, target: number) => {
     const s =
       tool === 'tcpdump'
@@ -301,7 +309,10 @@ async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilin
         : await snifferStep(tool, pcap, target, sinkPort, `${run}-${tool}-${Math.round(Math.min(target, 1e9))}`);
     console.log(show(s));
     if (clean(s)) ceiling[tool] = Math.max(ceiling[tool], s.pps);
-    else done.add(tool);
+    else {
+      done.add(tool);
+      firstDrop[tool] = { pps: Math.round(s.pps), lost: Number((1 - Math.min(s.seen, s.sent) / s.sent).toFixed(4)) };
+    }
     return s;
   };
   for (let target = startPps; target <= maxPps && done.size < tools.length; target *= factor) {
@@ -310,7 +321,7 @@ async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilin
       if (done.has(tool)) continue;
       const s = await step(tool, target);
       // The generator's own ceiling: a rate it does not reach is not a step up.
-      if (s.pps < target * 0.9) {
+      if (s.pps < target * 0.8) {
         console.log(`  (the generator reached ${Math.round(s.pps)} of ${Math.round(target)} pps)`);
         short = true;
       }
@@ -321,7 +332,7 @@ async function ramp(pcap: string, sinkPort: number, run: number): Promise<Ceilin
     console.log(`  full speed (trafgen unrated, PACKET_MMAP, ${generators} cores):`);
     for (const tool of tools) if (!done.has(tool)) await step(tool, Number.POSITIVE_INFINITY);
   }
-  return { ...ceiling, bound: tools.filter((t) => !done.has(t)) };
+  return { ...ceiling, bound: tools.filter((t) => !done.has(t)), firstDrop };
 }
 
 /** VmRSS of a process and its descendants (the sniffer and its tcpdump), MiB. */
@@ -363,7 +374,11 @@ try {
     console.log(`ramp ${run + 1} of ${runs}: from ${startPps} pps, x${factor} per step, ${stepSeconds} s per step`);
     const c = await ramp(pcap, sinkPort, run);
     const bound = (t: Tool) => (c.bound.includes(t) ? " (no drop: the generator's limit, a lower bound)" : '');
-    console.log(`  ceilings: ${tools.map((t) => `${t} ${Math.round(c[t])} pps${bound(t)}`).join(', ')}`);
+    const upTo = (t: Tool) => {
+      const d = c.firstDrop[t];
+      return d ? ` (dropped ${(d.lost * 100).toFixed(1)}% at ${d.pps})` : '';
+    };
+    console.log(`  ceilings: ${tools.map((t) => `${t} ${Math.round(c[t])} pps${bound(t)}${upTo(t)}`).join(', ')}`);
     ceilings.push(c);
   }
   const sniffer = median(ceilings.map((c) => c.sniffer));
@@ -383,6 +398,10 @@ try {
   console.log(`| tcpdump -w /dev/null, zero-drop ceiling | ${Math.round(tcpdump)} packets/s |`);
   console.log(`| sniffer, zero-drop ceiling | ${Math.round(sniffer)} packets/s |`);
   console.log(`| ratio | ${(sniffer / tcpdump).toFixed(2)} × (bar 0.8 ×, goal 1.0 ×) |`);
+  for (const t of ['sniffer', 'tcpdump'] as const)
+    console.log(
+      `| ${t}, first drop (median) | ${Math.round(median(ceilings.map((c) => c.firstDrop[t]?.pps ?? 0)))} packets/s |`,
+    );
   if (before !== undefined) {
     console.log(`| sniffer of ${baseline}, zero-drop ceiling | ${Math.round(before)} packets/s |`);
     console.log(`| its ratio | ${(before / tcpdump).toFixed(2)} × |`);
@@ -394,6 +413,16 @@ try {
       sniffer: Math.round(sniffer),
       tcpdump: Math.round(tcpdump),
       ratio: Number((sniffer / tcpdump).toFixed(3)),
+      // Each tool's ceiling pinned down to one step (its first drop at most a step above its figure) in every ramp:
+      // otherwise the figures are the generator's last rated rate, and the ratio says nothing.
+      resolved: ceilings.every((c) =>
+        (['sniffer', 'tcpdump'] as const).every((t) => {
+          const d = c.firstDrop[t];
+          return d !== undefined && c[t] > 0 && d.pps <= c[t] * factor * 1.2;
+        }),
+      ),
+      snifferDroppedAt: median(ceilings.map((c) => c.firstDrop.sniffer?.pps ?? 0)),
+      tcpdumpDroppedAt: median(ceilings.map((c) => c.firstDrop.tcpdump?.pps ?? 0)),
       runs,
       snifferBound: ceilings.some((c) => c.bound.includes('sniffer')),
       tcpdumpBound: ceilings.some((c) => c.bound.includes('tcpdump')),

@@ -50,7 +50,16 @@ export async function trafgen(pair: VethPair, cfg: string, pps: number | undefin
   const child = spawnIn(pair, pair.nsA, 'trafgen', args);
   const out = collect(child);
   // The count bounds a rated run; an unrated one is stopped after `seconds` (its packet configuration parsed first).
-  const timer = setTimeout(() => child.kill('SIGINT'), (seconds + 3) * 1000);
+  // trafgen -P N forks one sender per core, which a SIGINT to the parent alone does not stop: the whole tree gets it.
+  const timer = setTimeout(
+    () => {
+      for (const pid of processTree(child.pid!).reverse())
+        try {
+          process.kill(pid, 'SIGINT');
+        } catch {}
+    },
+    (seconds + 3) * 1000,
+  );
   const code = await out.exited;
   clearTimeout(timer);
   const text = out.text();
