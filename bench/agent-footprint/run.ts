@@ -219,9 +219,20 @@ try {
   writeFileSync(cfg, trafgenConfig(syntheticCapture(specs, 4242).pcap, 4000));
   const sinkPort = await startSink(pair, pair.nsB);
 
-  // The peer first: tcpdump -w /dev/null on the same end, idle then under the same traffic.
+  // The peer first: tcpdump -w /dev/null on the same end, with the sniffer's kernel buffer (16 MiB, mapped into its
+  // RSS as the sniffer's tcpdump's is), idle then under the same traffic.
   console.log(`tcpdump -w /dev/null (peer): idle ${idleSeconds} s, then ${pps} pps for ${loadSeconds} s`);
-  const tcpdump = spawnIn(pair, pair.nsB, 'tcpdump', ['-i', pair.devB, '-s', '262144', '-U', '-w', '/dev/null']);
+  const tcpdump = spawnIn(pair, pair.nsB, 'tcpdump', [
+    '-i',
+    pair.devB,
+    '-s',
+    '262144',
+    '-B',
+    '16384',
+    '-U',
+    '-w',
+    '/dev/null',
+  ]);
   const tcpdumpOut = collect(tcpdump);
   await waitFor('tcpdump', () => /listening on/.test(tcpdumpOut.text()), 30_000, tcpdumpOut.text);
   const peerIdle = await measure('idle', tcpdump.pid!, () => pause(idleSeconds));
@@ -246,46 +257,53 @@ try {
     ),
   );
   await relayZooKeeper(pair, pair.nsB);
-  const agent = nsSpawn(pair, pair.nsB, process.execPath, [listenerMain], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      FLEETCAP_AGENT_ID: agentId,
-      FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
-      FLEETCAP_AGENT_TOKEN: 'bench-footprint-token',
-      FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
-      FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool'),
-      FLEETCAP_LOG_LEVEL: 'warn',
-    },
-  });
-  const agentOut = collect(agent);
-  const tree = () => processTree(agent.pid!).map(role);
-  // Capturing, and the standby forked: two sniffers, one tcpdump.
-  await waitFor(
-    'the agent (listener, sniffer capturing, standby)',
-    () => tree().filter((r) => r === 'sniffer').length >= 2 && tree().includes('tcpdump'),
-    120_000,
-    agentOut.text,
-  );
-  await new Promise((r) => setTimeout(r, 3000)); // the standby's modules loaded
-  console.log(`agent (compiled: listener + sniffer + its tcpdump + standby sniffer): idle, then ${pps} pps`);
-  const agentIdle = await measure('idle', agent.pid!, () => pause(idleSeconds));
-  const agentLoad = await measure(`${pps} pps`, agent.pid!, () => load(loadSeconds));
-  const standbyMiB = (phase: Phase) => {
+  /** The agent with (FLEETCAP_SNIFFER_STANDBY=1, the default) or without its standby sniffer, idle then loaded. */
+  async function agentRun(standby: boolean) {
+    const agent = nsSpawn(pair, pair.nsB, process.execPath, [listenerMain], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        FLEETCAP_AGENT_ID: agentId,
+        FLEETCAP_ZK_CONNECT: `127.0.0.1:2181${chroot}`,
+        FLEETCAP_AGENT_TOKEN: 'bench-footprint-token',
+        FLEETCAP_UPLOAD_PLAINTEXT: 'loopback',
+        FLEETCAP_SPOOL_DIR: join(pair.dir, 'spool'),
+        FLEETCAP_SNIFFER_STANDBY: standby ? '1' : '0',
+        FLEETCAP_LOG_LEVEL: 'warn',
+      },
+    });
+    const agentOut = collect(agent);
+    const tree = () => processTree(agent.pid!).map(role);
+    // Capturing (a sniffer with its tcpdump), and with a standby a second sniffer.
+    await waitFor(
+      `the agent (listener, sniffer capturing${standby ? ', standby' : ''})`,
+      () => tree().filter((r) => r === 'sniffer').length >= (standby ? 2 : 1) && tree().includes('tcpdump'),
+      120_000,
+      agentOut.text,
+    );
+    await new Promise((r) => setTimeout(r, 3000)); // the standby's modules loaded
+    console.log(
+      `agent (compiled: listener + sniffer + its tcpdump${standby ? ' + standby sniffer' : ', no standby'}): idle, then ${pps} pps`,
+    );
+    const idle = await measure('idle', agent.pid!, () => pause(idleSeconds));
+    const loaded = await measure(`${pps} pps`, agent.pid!, () => load(loadSeconds));
     // The standby is the sniffer with no tcpdump child.
-    const sniffers = phase.processes.filter((p) => p.role === 'sniffer');
     const withCapture = new Set(
       processTree(agent.pid!)
         .filter((p) => role(p) === 'tcpdump')
         .map(parentOf),
     );
-    const standby = sniffers.find((p) => !withCapture.has(p.pid));
-    return standby?.rssMiB ?? 0;
-  };
-  const standbyLoad = standbyMiB(agentLoad);
-  agent.kill('SIGTERM');
-  await agentOut.exited;
+    const standbyMiB = loaded.processes.find((p) => p.role === 'sniffer' && !withCapture.has(p.pid))?.rssMiB ?? 0;
+    agent.kill('SIGTERM');
+    await agentOut.exited;
+    return { idle, loaded, standbyMiB };
+  }
+  const withStandby = await agentRun(true);
+  const agentIdle = withStandby.idle;
+  const agentLoad = withStandby.loaded;
+  const standbyLoad = withStandby.standbyMiB;
+  const lean = await agentRun(false);
 
   // Start times: what a hand-over would wait for without a standby.
   console.log(`sniffer start, fork to 'capturing' (${starts} each):`);
@@ -306,6 +324,9 @@ try {
   console.log(
     `| RSS at ${pps} pps (max) | ${agentLoad.rssMiB.toFixed(0)} MiB (${agentLoad.rssMaxMiB.toFixed(0)}), of which the standby ${standbyLoad.toFixed(0)} | ${peerLoad.rssMiB.toFixed(0)} MiB | ≤ 150 MB |`,
   );
+  console.log(
+    `| without the standby (FLEETCAP_SNIFFER_STANDBY=0): RSS idle / at ${pps} pps (max), CPU | ${lean.idle.rssMiB.toFixed(0)} / ${lean.loaded.rssMiB.toFixed(0)} MiB (${lean.loaded.rssMaxMiB.toFixed(0)}), ${lean.loaded.cpuPercent.toFixed(1)}% | | |`,
+  );
   console.log(`| CPU idle | ${agentIdle.cpuPercent.toFixed(1)}% | ${peerIdle.cpuPercent.toFixed(1)}% | |`);
   console.log(
     `| CPU at ${pps} pps | ${agentLoad.cpuPercent.toFixed(1)}% of one core | ${peerLoad.cpuPercent.toFixed(1)}% | ≤ 25% |`,
@@ -324,6 +345,9 @@ try {
       agentIdleCpuPercent: agentIdle.cpuPercent,
       agentLoadCpuPercent: agentLoad.cpuPercent,
       agentLoadSentPps: agentLoad.sentPps,
+      leanIdleRssMiB: lean.idle.rssMiB,
+      leanLoadRssMaxMiB: lean.loaded.rssMaxMiB,
+      leanLoadCpuPercent: lean.loaded.cpuPercent,
       tcpdumpIdleRssMiB: peerIdle.rssMiB,
       tcpdumpLoadRssMiB: peerLoad.rssMiB,
       tcpdumpLoadCpuPercent: peerLoad.cpuPercent,
