@@ -37,6 +37,11 @@ export class Sniffer {
         dir: options.spoolDir,
         maxBytes: options.spoolMaxBytes,
         writeOnAdd: options.spoolWriteOnAdd,
+        onWriteError: (e, err) =>
+          log.error(
+            { code: 'sniffer.spool.write-failed', batch: e.id, packets: e.packets, error: err.message },
+            'could not write a batch to the spool folder; it stays in memory and is retried from there (lost if the sniffer exits before it is uploaded)',
+          ),
         onDrop: (e, why) => log.warn({ batch: e.id, packets: e.packets, bytes: e.bytes }, `batch dropped: ${why}`),
       },
       !options.deferScan,

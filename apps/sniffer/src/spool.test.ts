@@ -165,3 +165,22 @@ test('writeOnAdd false: a rejected batch is kept under rejected/, a dropped one 
     'nothing was written for the batches in memory',
   );
 });
+
+test('writeOnAdd false: a batch whose file cannot be written stays in memory, is reported, and is still retried', () => {
+  const d = dir();
+  const errors: string[] = [];
+  const s = new Spool({
+    dir: d,
+    maxBytes: 10_000,
+    writeOnAdd: false,
+    onWriteError: (e, err) => errors.push(`${e.packets}: ${(err as NodeJS.ErrnoException).code}`),
+  });
+  const batch = s.add(file(300), 7)!;
+  rmSync(d, { recursive: true, force: true }); // the folder gone under the sniffer
+  s.claim();
+  s.release(batch);
+  assert.deepEqual(errors, ['7: ENOENT']);
+  assert.equal(batch.onDisk, false);
+  assert.equal(s.claim(), batch, 'still the oldest candidate, from memory');
+  assert.ok(batch.data);
+});

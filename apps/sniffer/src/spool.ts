@@ -60,6 +60,8 @@ export interface SpoolOptions {
    * it must outlive its first upload attempt (release, reject, persistAll).
    */
   writeOnAdd?: boolean;
+  /** A batch held in memory could not be written to its file (it stays in memory). */
+  onWriteError?: (entry: SpoolEntry, err: Error) => void;
 }
 
 const FILE_RE = /^(\d{13}-\d+-\d+-[0-9a-f]+)\.n(\d+)\.pcap$/;
@@ -182,19 +184,26 @@ export class Spool {
     e.onDisk = true;
   }
 
-  /** Writes a batch held only in memory to its file (it must outlive this process or its first attempt). */
-  persist(e: SpoolEntry): void {
-    if (!e.onDisk && e.data !== undefined && this.entries.includes(e)) this.writeFile(e, e.data);
+  /**
+   * Writes a batch held only in memory to its file (it must outlive this process or its first attempt). A write that
+   * fails (disk full, folder gone) leaves the batch in memory, still retried from there: returns false.
+   */
+  persist(e: SpoolEntry): boolean {
+    if (e.onDisk || e.data === undefined || !this.entries.includes(e)) return true;
+    try {
+      this.writeFile(e, e.data);
+      return true;
+    } catch (err) {
+      rmSync(`${e.path}.tmp`, { force: true });
+      this.options.onWriteError?.(e, err as Error);
+      return false;
+    }
   }
 
   /** Writes every batch held only in memory (the sniffer exits with them unsent); returns how many. */
   persistAll(): number {
     let n = 0;
-    for (const e of this.entries)
-      if (!e.onDisk) {
-        this.persist(e);
-        n++;
-      }
+    for (const e of this.entries) if (!e.onDisk && this.persist(e)) n++;
     return n;
   }
 
