@@ -33,6 +33,34 @@ test('a capture ramp the generator limited gives no ceiling ratio and no verdict
   assert.match(row?.ratio ?? '', /generator was the limit/);
   const dropped = `bench-result: ${JSON.stringify({ sniffer: 90000, tcpdump: 100000, ratio: 0.9, runs: 3 })}\n`;
   assert.equal(bench('capture').read(dropped, '/nonexistent')[0]?.met, true);
+  const unresolved = { sniffer: 13323, tcpdump: 14893, ratio: 0.89, runs: 1, resolved: false, snifferDroppedAt: 33493 };
+  const [row2] = bench('capture').read(
+    `bench-result: ${JSON.stringify({ ...unresolved, tcpdumpDroppedAt: 41307 })}`,
+    '/n',
+  );
+  assert.equal(row2?.met, undefined, 'both ceilings only bracketed: no verdict');
+  assert.match(row2?.ratio ?? '', /not resolved.*33 k.*41 k/);
+});
+
+test('the agent-footprint rows hold RSS in MB and CPU against their goals', () => {
+  const result = {
+    pps: 10000,
+    agentIdleRssMiB: 200,
+    agentLoadRssMaxMiB: 210,
+    standbyRssMiB: 60,
+    agentIdleCpuPercent: 1.2,
+    agentLoadCpuPercent: 12.5,
+    tcpdumpLoadRssMiB: 8,
+    tcpdumpLoadCpuPercent: 0.5,
+    snifferStartCompiledMs: 180,
+    snifferStartSourceMs: 700,
+  };
+  const [rss, cpu, start] = bench('agent-footprint').read(`bench-result: ${JSON.stringify(result)}\n`, '/none');
+  assert.match(rss?.fleetcap ?? '', /^210 MB \/ 220 MB \(standby 63 MB\)$/);
+  assert.equal(rss?.met, false, '220 MB is over 150 MB');
+  assert.equal(cpu?.met, true);
+  assert.match(cpu?.fleetcap ?? '', /12\.5% of one core/);
+  assert.match(start?.peer ?? '', /700 ms/);
 });
 
 test('a bench whose output lacks its figures is an error naming what is missing', () => {

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     restartMaxMs: options.restartMaxMs,
     crashLoopCount: 3,
     crashWindowMs: 60_000,
+    standby: options.standby,
     log: alog,
   });
   supervisor.warmUp();

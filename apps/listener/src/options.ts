@@ -16,7 +16,7 @@ import {
   loadConnections,
   parseEnv,
 } from '@fleetcap/lib/config/connections';
-import { durationMs, listenHost, type PortSetting, telemetryPort } from '@fleetcap/lib/config/env-schema';
+import { durationMs, flag, listenHost, type PortSetting, telemetryPort } from '@fleetcap/lib/config/env-schema';
 import { type UploadPlaintextPolicy, uploadPlaintextSetting } from '@fleetcap/lib/upload/transport';
 import type { ZkAclEntry } from '@fleetcap/lib/zookeeper/acl';
 import { z } from 'zod';
@@ -39,6 +39,8 @@ const listenerEnv = z.object({
   FLEETCAP_RESTART_BACKOFF_BASE_MS: durationMs(10, 600_000).default(1000),
   FLEETCAP_RESTART_BACKOFF_MAX_MS: durationMs(10, 3_600_000).default(30_000),
   FLEETCAP_TCPDUMP: z.string().min(1).default('tcpdump'),
+  /** 1: keep a sniffer forked ahead for the next config change; 0: fork it at the change (one process less). */
+  FLEETCAP_SNIFFER_STANDBY: flag.default('1'),
   /**
    * This agent's secret (`fleetcap agents add`), better from a 0600 file: the listener derives from it the upload
    * token it hands the sniffer and its ZooKeeper digest credential. Without one, FLEETCAP_AGENT_TOKEN is the
@@ -64,6 +66,8 @@ export interface ListenerOptions {
   restartBaseMs: number;
   restartMaxMs: number;
   tcpdump: string;
+  /** FLEETCAP_SNIFFER_STANDBY: keep a sniffer forked ahead for the next config change. */
+  standby: boolean;
   /** The sniffer's bearer token ('' when none was given). */
   uploadToken: string;
   /** `agent.<id>:<password>` for ZooKeeper's digest auth, and the ACL of its live node, when the agent has a secret. */
@@ -138,5 +142,6 @@ export function loadListenerOptions(env: Env = process.env): ListenerOptions {
     restartBaseMs: e.FLEETCAP_RESTART_BACKOFF_BASE_MS,
     restartMaxMs: e.FLEETCAP_RESTART_BACKOFF_MAX_MS,
     tcpdump: e.FLEETCAP_TCPDUMP,
+    standby: e.FLEETCAP_SNIFFER_STANDBY,
   };
 }

@@ -43,6 +43,11 @@ export interface SupervisorOptions {
   /** This many unexpected exits within crashWindowMs is a crash loop. */
   crashLoopCount: number;
   crashWindowMs: number;
+  /**
+   * Keep a sniffer forked ahead, waiting for the next config (default true). false: a change forks the new sniffer
+   * then, one Node process less on the host, and the change waits for that start (compiled: bench/agent-footprint).
+   */
+  standby?: boolean;
   log: Logger;
 }
 
@@ -122,6 +127,7 @@ export class Supervisor extends EventEmitter {
 
   /** Forks a sniffer in standby mode ahead of need. */
   warmUp(): void {
+    if (this.options.standby === false) return;
     if (this.standby === null && !this.shuttingDown) this.standby = this.fork();
   }
 

@@ -104,6 +104,8 @@ async function main(): Promise<void> {
   listenerMessages.push((m) => {
     if (m.type === 'rescan') sniffer.rescan();
   });
+  // Any exit that still runs code (process.exit, an uncaught error) writes the batches held only in memory.
+  process.once('exit', () => sniffer.spool.persistAll());
   const registry = createRegistry('sniffer');
   const counterHelp: Array<[keyof SnifferCounters, string]> = [
     ['captured', 'packets captured'],

@@ -17,6 +17,12 @@ const snifferEnv = z.object({
   /** Plain http:// splitcapUrls: refuse (default), loopback (to a loopback address only), any. */
   FLEETCAP_UPLOAD_PLAINTEXT: uploadPlaintextSetting,
   FLEETCAP_SPOOL_DIR: z.string().min(1).optional(),
+  /**
+   * on-failure: a batch is written to the spool folder only when it must outlive its first upload attempt (it failed,
+   * was refused, or the sniffer exits with it unsent); always: every batch is written when it closes (it survives a
+   * crash of the sniffer, at the cost of a file write, rename and unlink per batch).
+   */
+  FLEETCAP_SPOOL_WRITE: z.enum(['on-failure', 'always']).default('on-failure'),
   FLEETCAP_SPOOL_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -53,6 +59,8 @@ export interface SnifferOptions {
   splitcapCa?: Buffer;
   spoolDir: string;
   spoolMaxBytes: number;
+  /** FLEETCAP_SPOOL_WRITE=always: every batch is written to its file when it closes. */
+  spoolWriteOnAdd: boolean;
   batchMaxBytes: number;
   drainMs: number;
   backoffBaseMs: number;
@@ -108,6 +116,7 @@ export function loadSnifferOptions(
     ...(e.FLEETCAP_SPLITCAP_CA_FILE !== undefined ? { splitcapCaFile: e.FLEETCAP_SPLITCAP_CA_FILE, splitcapCa } : {}),
     spoolDir: e.FLEETCAP_SPOOL_DIR ?? join(tmpdir(), 'fleetcap-spool', config.agentId),
     spoolMaxBytes: e.FLEETCAP_SPOOL_MAX_BYTES,
+    spoolWriteOnAdd: e.FLEETCAP_SPOOL_WRITE === 'always',
     batchMaxBytes: e.FLEETCAP_BATCH_MAX_BYTES,
     drainMs: e.FLEETCAP_DRAIN_MS,
     backoffBaseMs: e.FLEETCAP_UPLOAD_BACKOFF_BASE_MS,

@@ -36,6 +36,12 @@ export class Sniffer {
       {
         dir: options.spoolDir,
         maxBytes: options.spoolMaxBytes,
+        writeOnAdd: options.spoolWriteOnAdd,
+        onWriteError: (e, err) =>
+          log.error(
+            { code: 'sniffer.spool.write-failed', batch: e.id, packets: e.packets, error: err.message },
+            'could not write a batch to the spool folder; it stays in memory and is retried from there (lost if the sniffer exits before it is uploaded)',
+          ),
         onDrop: (e, why) => log.warn({ batch: e.id, packets: e.packets, bytes: e.bytes }, `batch dropped: ${why}`),
       },
       !options.deferScan,
@@ -159,6 +165,8 @@ export class Sniffer {
       this.batcher.flush();
       await onCaptureStopped?.();
       const result = await this.uploader.stop(this.options.drainMs);
+      const written = this.spool.persistAll();
+      if (written > 0) this.log.info({ batches: written }, 'unsent batches written to the spool for the next sniffer');
       this.log.info({ ...this.counters(), drained: result.drained }, 'sniffer stopped');
       return result;
     })();

@@ -37,6 +37,7 @@ test('batches come out oldest first and leave the folder when removed', () => {
     droppedPackets: 0,
     rejectedBatches: 0,
     memoryBytes: 0,
+    memoryOnly: 0,
   });
 });
 
@@ -58,6 +59,7 @@ test('the bound drops the oldest batches not in flight first, and counts them', 
     droppedPackets: 20,
     rejectedBatches: 0,
     memoryBytes: 800,
+    memoryOnly: 0,
   });
   assert.equal(readdirSync(d).filter((n) => n.endsWith('.pcap')).length, 2);
   assert.equal(s.add(file(2000), 5), null, 'a batch larger than the bound is itself dropped');
@@ -121,4 +123,64 @@ test('a batch is kept in memory for its upload up to memoryMaxBytes, and let go 
   assert.equal(a.data, undefined);
   assert.equal(s.counters().memoryBytes, 0);
   assert.ok(s.add(file(600), 1)!.data, 'the memory freed by a batch that left is used by the next');
+});
+
+test('writeOnAdd false: a batch in memory gets its file only when it must outlive its first attempt', () => {
+  const d = dir();
+  const s = new Spool({ dir: d, maxBytes: 10_000, memoryMaxBytes: 1000, writeOnAdd: false });
+  const files = () => readdirSync(d).filter((n) => n.endsWith('.pcap'));
+  const uploaded = s.add(file(300), 1)!;
+  const failed = s.add(file(300), 2)!;
+  const unsent = s.add(file(300), 3)!;
+  assert.deepEqual(files(), [], 'no file while the batches are only waiting for their first attempt');
+  assert.equal(s.counters().memoryOnly, 3);
+  const overflow = s.add(file(300), 4)!;
+  assert.deepEqual(files(), [`${overflow.id}.n4.pcap`], 'a batch over the memory bound is written at once');
+  assert.equal(s.claim(), uploaded);
+  s.remove(uploaded);
+  assert.equal(s.claim(), failed);
+  s.release(failed);
+  assert.ok(files().includes(`${failed.id}.n2.pcap`), 'a failed attempt writes the batch for its retries');
+  assert.ok(failed.data, 'and its bytes stay at hand for the retry');
+  assert.equal(s.persistAll(), 1, 'at exit, the one never attempted');
+  assert.deepEqual(files().sort(), [`${failed.id}.n2.pcap`, `${unsent.id}.n3.pcap`, `${overflow.id}.n4.pcap`].sort());
+  const next = new Spool({ dir: d, maxBytes: 10_000 });
+  assert.equal(next.counters().spooledPackets, 2 + 3 + 4, 'the next sniffer adopts every batch not uploaded');
+});
+
+test('writeOnAdd false: a rejected batch is kept under rejected/, a dropped one leaves no file', () => {
+  const d = dir();
+  const s = new Spool({ dir: d, maxBytes: 700, memoryMaxBytes: 10_000, writeOnAdd: false });
+  const refused = s.add(file(300), 1)!;
+  s.claim();
+  s.reject(refused);
+  assert.deepEqual(readdirSync(join(d, 'rejected')), [`${refused.id}.n1.pcap`]);
+  s.add(file(300), 2);
+  s.add(file(300), 3);
+  s.add(file(300), 4);
+  assert.equal(s.counters().droppedBatches, 1, 'the oldest dropped for the bound');
+  assert.deepEqual(
+    readdirSync(d).filter((n) => n.endsWith('.pcap')),
+    [],
+    'nothing was written for the batches in memory',
+  );
+});
+
+test('writeOnAdd false: a batch whose file cannot be written stays in memory, is reported, and is still retried', () => {
+  const d = dir();
+  const errors: string[] = [];
+  const s = new Spool({
+    dir: d,
+    maxBytes: 10_000,
+    writeOnAdd: false,
+    onWriteError: (e, err) => errors.push(`${e.packets}: ${(err as NodeJS.ErrnoException).code}`),
+  });
+  const batch = s.add(file(300), 7)!;
+  rmSync(d, { recursive: true, force: true }); // the folder gone under the sniffer
+  s.claim();
+  s.release(batch);
+  assert.deepEqual(errors, ['7: ENOENT']);
+  assert.equal(batch.onDisk, false);
+  assert.equal(s.claim(), batch, 'still the oldest candidate, from memory');
+  assert.ok(batch.data);
 });

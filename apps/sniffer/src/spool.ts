@@ -5,6 +5,12 @@
 // File names: <batchId>.n<packets>.pcap, where batchId = <ms since epoch, 13 digits>-<pid>-<seq>-<random> sorts by
 // age. A batch is written to a .tmp name and renamed, so a half-written file is never uploaded. Batches splitcap
 // refuses for good (400/401/413) move to rejected/, which keeps the newest `rejectedKeep` files.
+//
+// writeOnAdd false (the sniffer's FLEETCAP_SPOOL_WRITE=on-failure): a batch that fits the memory bound is written
+// only when it needs to outlive its first attempt: its upload fails, splitcap rejects it, or the sniffer exits with it
+// unsent (persistAll). In a healthy pipeline no batch file is written at all (issue 20: the file write, rename and
+// unlink were a large part of the per-batch cost); a crash (SIGKILL, OOM) loses the batches held only in memory, at
+// most memoryMaxBytes, as it already loses the open batch.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +29,8 @@ export interface SpoolEntry {
    * the file back (a read costs the sniffer more CPU per batch than writing it). Undefined: read the file.
    */
   data?: Buffer;
+  /** False while the batch is held only in memory (writeOnAdd false): no file yet. */
+  onDisk: boolean;
 }
 
 export interface SpoolCounters {
@@ -36,6 +44,8 @@ export interface SpoolCounters {
   rejectedBatches: number;
   /** Bytes of spooled batches also held in memory for their upload. */
   memoryBytes: number;
+  /** Batches held only in memory now (no file written yet). */
+  memoryOnly: number;
 }
 
 export interface SpoolOptions {
@@ -45,6 +55,13 @@ export interface SpoolOptions {
   /** Bytes of batch files also kept in memory for their upload (SpoolEntry.data); default 8 MiB, 0: none. */
   memoryMaxBytes?: number;
   onDrop?: (entry: SpoolEntry, why: string) => void;
+  /**
+   * true (default): every batch is written to its file in add(). false: a batch kept in memory is written only when
+   * it must outlive its first upload attempt (release, reject, persistAll).
+   */
+  writeOnAdd?: boolean;
+  /** A batch held in memory could not be written to its file (it stays in memory). */
+  onWriteError?: (entry: SpoolEntry, err: Error) => void;
 }
 
 const FILE_RE = /^(\d{13}-\d+-\d+-[0-9a-f]+)\.n(\d+)\.pcap$/;
@@ -100,7 +117,7 @@ export class Spool {
       } catch {
         continue;
       }
-      found.push({ id: m[1]!, path, bytes, packets: Number(m[2]), uploading: false, attempts: 0 });
+      found.push({ id: m[1]!, path, bytes, packets: Number(m[2]), uploading: false, attempts: 0, onDisk: true });
     }
     for (const e of found) this.push(e);
     this.entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -139,7 +156,7 @@ export class Spool {
   add(file: Buffer, packets: number, now = Date.now()): SpoolEntry | null {
     const id = this.newBatchId(now);
     const path = join(this.options.dir, batchFileName(id, packets));
-    const entry: SpoolEntry = { id, path, bytes: file.length, packets, uploading: false, attempts: 0 };
+    const entry: SpoolEntry = { id, path, bytes: file.length, packets, uploading: false, attempts: 0, onDisk: false };
     if (file.length > this.options.maxBytes) {
       this.countDrop(entry, `batch of ${file.length} bytes is larger than the spool bound ${this.options.maxBytes}`);
       return null;
@@ -149,15 +166,49 @@ export class Spool {
       this.countDrop(entry, 'spool full of batches in flight');
       return null;
     }
-    writeFileSync(`${path}.tmp`, file);
-    renameSync(`${path}.tmp`, path);
-    if (this.memoryBytes + file.length <= this.memoryMaxBytes) {
+    const inMemory = this.memoryBytes + file.length <= this.memoryMaxBytes;
+    if (inMemory) {
       entry.data = file;
       this.memoryBytes += file.length;
     }
+    if (!inMemory || this.options.writeOnAdd !== false) this.writeFile(entry, file);
     this.push(entry);
     for (const l of this.listeners) l();
     return entry;
+  }
+
+  /** Written to a .tmp name and renamed, so that a half-written file is never uploaded. */
+  private writeFile(e: SpoolEntry, file: Buffer): void {
+    writeFileSync(`${e.path}.tmp`, file);
+    renameSync(`${e.path}.tmp`, e.path);
+    e.onDisk = true;
+  }
+
+  /**
+   * Writes a batch held only in memory to its file (it must outlive this process or its first attempt). A write that
+   * fails (disk full, folder gone) leaves the batch in memory, still retried from there: returns false.
+   */
+  persist(e: SpoolEntry): boolean {
+    if (e.onDisk || e.data === undefined || !this.entries.includes(e)) return true;
+    try {
+      this.writeFile(e, e.data);
+      return true;
+    } catch (err) {
+      rmSync(`${e.path}.tmp`, { force: true });
+      this.options.onWriteError?.(e, err as Error);
+      return false;
+    }
+  }
+
+  /** Writes every batch held only in memory (the sniffer exits with them unsent); returns how many. */
+  persistAll(): number {
+    let n = 0;
+    for (const e of this.entries) if (!e.onDisk && this.persist(e)) n++;
+    return n;
+  }
+
+  private deleteFile(e: SpoolEntry): void {
+    if (e.onDisk) rmSync(e.path, { force: true });
   }
 
   private enforceBound(incoming: number): void {
@@ -169,7 +220,7 @@ export class Spool {
         continue;
       }
       this.unlink(e);
-      rmSync(e.path, { force: true });
+      this.deleteFile(e);
       this.countDrop(e, 'spool full: oldest batch dropped');
     }
   }
@@ -193,6 +244,7 @@ export class Spool {
 
   /** Gives a batch back after a failed attempt: it is again the oldest candidate (and droppable). */
   release(e: SpoolEntry): void {
+    this.persist(e);
     e.uploading = false;
     e.attempts++;
   }
@@ -200,11 +252,12 @@ export class Spool {
   /** splitcap has the batch. */
   remove(e: SpoolEntry): void {
     this.unlink(e);
-    rmSync(e.path, { force: true });
+    this.deleteFile(e);
   }
 
   /** splitcap refused the batch for good: keep it for a human under rejected/, never retry it. */
   reject(e: SpoolEntry): void {
+    this.persist(e);
     this.unlink(e);
     this.rejectedBatches++;
     try {
@@ -248,6 +301,7 @@ export class Spool {
       droppedPackets: this.droppedPackets,
       rejectedBatches: this.rejectedBatches,
       memoryBytes: this.memoryBytes,
+      memoryOnly: this.entries.filter((e) => !e.onDisk).length,
     };
   }
 }
