@@ -16,7 +16,8 @@ APT_PACKAGES=(
   libpcap-dev tcpdump tshark iproute2 procps netcat-openbsd curl ca-certificates openssl docker-compose socat util-linux
   prometheus  # for promtool: the tests validate stack/monitoring/ with it; its daemon is not started (below)
   libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
-  tcpreplay  # bench/capture: the generator both captures are measured with
+  tcpreplay  # bench/capture --generator tcpreplay: the former generator
+  netsniff-ng  # trafgen: bench/capture's generator (PACKET_MMAP, faster than the captures it measures)
   prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
   chromium  # the console's browser tests drive it through puppeteer-core (nothing downloads a browser)
 )

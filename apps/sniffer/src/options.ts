@@ -20,9 +20,11 @@ const snifferEnv = z.object({
   /**
    * on-failure: a batch is written to the spool folder only when it must outlive its first upload attempt (it failed,
    * was refused, or the sniffer exits with it unsent); always: every batch is written when it closes (it survives a
-   * crash of the sniffer, at the cost of a file write, rename and unlink per batch).
+   * crash of the sniffer, at the cost of a file write, rename and unlink per batch). always is the default: a
+   * sniffer killed outright must not lose closed batches, and on-failure's gain on the capture ceiling is not yet
+   * measured apart (ARCHITECTURE, Capture).
    */
-  FLEETCAP_SPOOL_WRITE: z.enum(['on-failure', 'always']).default('on-failure'),
+  FLEETCAP_SPOOL_WRITE: z.enum(['on-failure', 'always']).default('always'),
   FLEETCAP_SPOOL_MAX_BYTES: z.coerce
     .number()
     .int()
