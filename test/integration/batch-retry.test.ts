@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { encodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { sessionKeyOf } from '@fleetcap/lib/session/key';
 import { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
@@ -18,13 +19,17 @@ import { META, sessionKeys } from '@fleetcap/lib/session-store/layout';
 import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { ForecastClient } from '@fleetcap/session-worker/forecast-client';
+import { createWorkerMetrics } from '@fleetcap/session-worker/metrics';
+import { BatchProcessor, type FinishedSession } from '@fleetcap/session-worker/processor';
 import { decodeBatch } from '@fleetcap/splitcap/batch-decoder';
 import { ConnectionRecorder } from '@fleetcap/splitcap/connection-recorder';
 import { Ingest } from '@fleetcap/splitcap/ingest';
 import { createMetrics } from '@fleetcap/splitcap/metrics';
 import { Scheduler, SchedulerUnavailable } from '@fleetcap/splitcap/scheduler';
+import mysql from 'mysql2/promise';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
-import { assertStackUp, connections, uniqueId } from '../helpers/stack.ts';
+import { accounts, assertStackUp, connections, uniqueId } from '../helpers/stack.ts';
 
 const prefix = uniqueId('rty').replace(/[^A-Za-z0-9]/g, '');
 const agent = uniqueId('retry-agent').slice(0, 60);
@@ -230,4 +235,63 @@ test("a retry resumed after its occurrence was finished and a new one began adds
     1,
     "the second occurrence's record did not take the retried packet",
   );
+});
+
+test("a message that comes back after its session's done marker expired arms the sweeper's look again", async () => {
+  assertStackUp();
+  // A worker killed after its finish and before the sweeper's first look: the message is redelivered, but only after
+  // the done marker expired (both workers away, RabbitMQ restarting). Without a look the record stays open, its row is
+  // never completed, and splitcap, which starts no occurrence while it is open, adds the session's packets to it.
+  const store = sessionWriter();
+  const metrics = createMetrics();
+  const records = new RecordStore(splitcapRedis, prefix);
+  const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);
+  const up = scheduler(connections.amqpUrl);
+  await up.start();
+  const first = batchOf(6, [44001]);
+  const key = first.keys[0]!;
+  const keys = sessionKeys({ agent, key }, prefix);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'f-0', first.body);
+  const occurrence = Number(await workerRedis.hget(keys.meta, META.occurrence));
+  const communityId = (await workerRedis.hget(keys.meta, META.communityId)) ?? '';
+  await new SessionFinisher(workerRedis, prefix, 1).finish([{ agent, key, occurrence }]);
+  await sleep(1500);
+  assert.equal(await workerRedis.exists(keys.done), 0, 'the done marker expired');
+
+  const pool = mysql.createPool({
+    ...connections.mysql,
+    user: accounts.worker.user,
+    password: accounts.worker.password,
+  });
+  const armed: FinishedSession[] = [];
+  const processor = new BatchProcessor({
+    redis: workerRedis,
+    prefix,
+    pool,
+    forecast: new ForecastClient('http://127.0.0.1:1', 1000),
+    finisher: new SessionFinisher(workerRedis, prefix, 1),
+    metrics: createWorkerMetrics(),
+    log,
+    isStopping: () => false,
+    afterFinish: async (sessions) => {
+      armed.push(...sessions);
+    },
+  });
+  let acked = false;
+  const message: SessionMessage = { key, agent, communityId, reason: 'delay', occurrence, enqueuedAt: Date.now() };
+  try {
+    await processor.process([
+      {
+        body: encodeSessionMessage(message),
+        ack: () => {
+          acked = true;
+        },
+        deadLetter: async () => assert.fail('not dead-lettered'),
+      },
+    ]);
+  } finally {
+    await pool.end();
+  }
+  assert.ok(acked, 'the message is acknowledged');
+  assert.deepEqual(armed, [{ agent, key, occurrence, communityId }], "the sweeper's look is armed for its record");
 });
