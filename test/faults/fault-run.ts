@@ -218,6 +218,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const spoolRoot = mkdtempSync(join(tmpdir(), 'fleetcap-faults-'));
   const probeAgent = uniqueId('fcfg').slice(0, 50);
+  const faultTimes: Array<{ kind: FaultKind; startedAt: number; endedAt: number }> = [];
 
   log(`fault run: seed ${o.seed}, ${o.faults} faults, prefix ${prefix}`);
   const p = await startPipeline(prefix, agentIds, token);
@@ -255,6 +256,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
         const t0 = Date.now();
         await inject(kind);
         faults[kind]++;
+        faultTimes.push({ kind, startedAt: t0, endedAt: Date.now() });
         log(`fault ${n + 1}/${plan.length}: ${kind} (${Date.now() - t0} ms)`);
       };
       if (CONFIG_PATH_FAULTS.has(kind))
@@ -398,7 +400,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
 
   // The ledger against the rows.
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT agent_id, session_key, occurrence, packets, orig_pkts, resp_pkts, completed_at
+    `SELECT agent_id, session_key, occurrence, packets, orig_pkts, resp_pkts, completed_at, classified_at, conn_state, history
        FROM session_verdict WHERE agent_id IN (?)`,
     [agentIds],
   );
@@ -417,7 +419,18 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const drop = (reason: string, n: number) => {
     if (n > 0) packets.dropped[reason] = (packets.dropped[reason] ?? 0) + n;
   };
-  const ordered = [...ledger.values()].sort((a, b) => (a.firstTryAt ?? 0) - (b.firstTryAt ?? 0));
+  const ordered = [...ledger.entries()]
+    .sort(([, a], [, b]) => (a.firstTryAt ?? 0) - (b.firstTryAt ?? 0))
+    .map(([id, b]) => ({ ...b, id }));
+  // What a traced session went through (FLEETCAP_FAULTS_TRACE_FILE): its batches and its rows.
+  const batchesOf = new Map<
+    string,
+    Array<{ id: string; n: number; state: string; firstTryAt?: number; acceptedAt?: number }>
+  >();
+  const traced: unknown[] = [];
+  const trace = (id: string, why: string, its: RowDataPacket[]) => {
+    if (traced.length < 200) traced.push({ id, why, batches: batchesOf.get(id), rows: its });
+  };
   for (const b of ordered) {
     batches.sent++;
     packets.sent += b.packets;
@@ -432,6 +445,10 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       const id = sessionOf(b.agent, key);
       const s = perSession.get(id) ?? { accepted: 0, uncertain: 0, late: false, lastFirstTry: 0 };
       perSession.set(id, s);
+      batchesOf.set(id, [
+        ...(batchesOf.get(id) ?? []),
+        { id: b.id, n, state: b.state, firstTryAt: b.firstTryAt, acceptedAt: b.acceptedAt },
+      ]);
       if (b.state === 'accepted') {
         s.accepted += n;
         // Stored between its first try and its 202: when that may be more than the idle timeout after the session's
@@ -479,6 +496,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     if (its.length > 1 && !s.late) unexpectedOccurrences += its.length - 1;
     if (verdicted > most || recorded > most || covered > most) {
       duplicateVerdicts++;
+      trace(id, 'counted twice', its);
       packets.duplicated += Math.max(verdicted, recorded, covered) - most;
       if (problems.length < 20)
         problems.push(
@@ -493,6 +511,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     if (covered < s.accepted) {
       // In no row: it must be one of splitcap's counted drops (packet_drop), checked per agent below.
       const missing = s.accepted - covered;
+      trace(id, `${missing} in no row`, its);
       const agent = id.slice(0, id.indexOf('/'));
       missingOf.set(agent, (missingOf.get(agent) ?? 0) + missing);
       if (!s.late && problems.length < 20)
@@ -526,6 +545,10 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     }
   }
   if (!sqlDrops.copied) problems.push('packet_drop did not catch up with the counts in Redis within 60 s');
+
+  const traceFile = process.env.FLEETCAP_FAULTS_TRACE_FILE;
+  if (traceFile)
+    writeFileSync(traceFile, `${JSON.stringify({ prefix, faults: faultTimes, sessions: traced }, null, 1)}\n`);
 
   const dead = depths[queues.dead] ?? 0;
   const stuckQueues = Object.fromEntries(watched.map((q) => [q.slice(prefix.length + 1), depths[q] ?? -1]));

@@ -15,11 +15,16 @@ const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 // Known to fail, so marked todo (it runs, prints its table, and counts as neither a pass nor a failure). Stop 14 saw
 // duplicate verdicts (7), open rows (140-162) and session keys left; the causes found since are fixed (a retry
 // resumes after its append, no record for a session no occurrence is being stored, a late packet never ends a
-// record, a retry skips the record writes it got through). Left (stop 15, seed 19, 7 runs on a private stack at load
-// 12-24): some runs pass, others lose 7-34 packets of late sessions that packet_drop does not count, so a
-// straggler path of splitcap's drop accounting is still missing. Remove `todo` when the run passes repeatedly.
+// record, a retry skips the record writes it got through). Stop 15 (seed 19, 7 runs at load 12-24): some runs
+// passed, others lost 7-34 packets of late sessions. Stop 16 found why in a run's trace: the done marker expired while
+// the finished occurrence's record was open (the sweeper's looks came late), and the next batch started a second
+// occurrence, whose verdict shared packets with the first row's record (doubled) and whose packets after its load
+// went to no record (lost). Fixed (no occurrence starts while such a record is open; a record takes only its own
+// occurrence's batches; a message skipped as gone arms a look), but not yet shown to pass repeatedly: the runs of stop
+// 16 were on a host at load 40-55, where the pipeline fell minutes behind the agents and the run ended before it was
+// quiet. Remove `todo` when the run passes repeatedly.
 const KNOWN_FAILING =
-  'issue 19: packets of late sessions in no row and not counted in packet_drop under server restarts (test/faults/run.ts shows more at scale)';
+  'issue 19: not yet shown to pass repeatedly since the fixes for late sessions (test/faults/run.ts shows more at scale)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
   timeout: 290_000,

@@ -10,19 +10,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConnections } from '@fleetcap/lib/config/connections';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
+import { encodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
 import { connectRedis } from '@fleetcap/lib/redis/connect';
 import { sessionKeyOf } from '@fleetcap/lib/session/key';
+import { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import { SessionFinisher } from '@fleetcap/lib/session-store/finisher';
 import { META, sessionKeys } from '@fleetcap/lib/session-store/layout';
 import { RecordStore } from '@fleetcap/lib/session-store/record-store';
 import { SessionWriter } from '@fleetcap/lib/session-store/writer';
 import { createLogger } from '@fleetcap/lib/telemetry/logger';
+import { ForecastClient } from '@fleetcap/session-worker/forecast-client';
+import { createWorkerMetrics } from '@fleetcap/session-worker/metrics';
+import { BatchProcessor, type FinishedSession } from '@fleetcap/session-worker/processor';
+import { decodeBatch } from '@fleetcap/splitcap/batch-decoder';
 import { ConnectionRecorder } from '@fleetcap/splitcap/connection-recorder';
 import { Ingest } from '@fleetcap/splitcap/ingest';
 import { createMetrics } from '@fleetcap/splitcap/metrics';
 import { Scheduler, SchedulerUnavailable } from '@fleetcap/splitcap/scheduler';
+import mysql from 'mysql2/promise';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
-import { assertStackUp, connections, uniqueId } from '../helpers/stack.ts';
+import { accounts, assertStackUp, connections, uniqueId } from '../helpers/stack.ts';
 
 const prefix = uniqueId('rty').replace(/[^A-Za-z0-9]/g, '');
 const agent = uniqueId('retry-agent').slice(0, 60);
@@ -150,4 +157,141 @@ test('a retry after the records were completed counts no straggler for the packe
   await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'c-1', next.body);
   const stragglers = (await metrics.dropped.get()).values.find((v) => v.labels.reason === 'straggler');
   assert.equal(stragglers?.value ?? 0, 0, "A's packet is in its completed row, not a counted drop");
+});
+
+/** The packets a session's connection record holds now (0 when it has none). */
+async function recordedPackets(records: RecordStore, key: string): Promise<number> {
+  const [read] = await records.read([{ agent, key }]);
+  const stored = (read as { record?: { record: string } }).record;
+  if (!stored) return 0;
+  const record = ConnRecord.deserialize(stored.record);
+  return record.origPkts + record.respPkts;
+}
+
+test("a batch that comes after a finished occurrence's done marker expired, while its record is open, goes to that record", async () => {
+  assertStackUp();
+  // The sweeper keeps the done marker alive at each look while the connection lives; a look that comes late (a worker
+  // killed, RabbitMQ restarting, a loaded host) let it expire, and the next batch started a second occurrence whose
+  // verdict counted packets the first row's record counted too (the fault run's duplicate verdicts).
+  const store = sessionWriter();
+  const metrics = createMetrics();
+  const records = new RecordStore(splitcapRedis, prefix);
+  const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);
+  const up = scheduler(connections.amqpUrl);
+  await up.start();
+  const first = batchOf(4, [42001]);
+  const key = first.keys[0]!;
+  const keys = sessionKeys({ agent, key }, prefix);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'd-0', first.body);
+  const occurrence = Number(await workerRedis.hget(keys.meta, META.occurrence));
+  await new SessionFinisher(workerRedis, prefix, 1).finish([{ agent, key, occurrence }]);
+  await sleep(1500);
+  assert.equal(await workerRedis.exists(keys.done), 0, 'the done marker expired');
+
+  const result = await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'd-1', batchOf(4, [42001]).body);
+  assert.equal(await workerRedis.exists(keys.meta), 0, 'no second occurrence was started');
+  assert.equal(result.skipped.sessionDone, 1, 'the packet is not stored for a verdict');
+  assert.equal(await recordedPackets(records, key), 2, "the open record took it: it is in the first occurrence's row");
+  const stragglers = (await metrics.dropped.get()).values.find((v) => v.labels.reason === 'straggler');
+  assert.equal(stragglers?.value ?? 0, 0, 'not counted as dropped: it is in a row');
+});
+
+test("a retry resumed after its occurrence was finished and a new one began adds nothing to the new one's record", async () => {
+  assertStackUp();
+  const store = sessionWriter();
+  const metrics = createMetrics();
+  const records = new RecordStore(splitcapRedis, prefix);
+  const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);
+  const up = scheduler(connections.amqpUrl);
+  await up.start();
+  const first = batchOf(5, [43001]);
+  const key = first.keys[0]!;
+  const keys = sessionKeys({ agent, key }, prefix);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'e-0', first.body);
+  const occurrence = Number(await workerRedis.hget(keys.meta, META.occurrence));
+
+  // The next batch's first attempt: its append runs, then splitcap is killed before the record writes (what the
+  // attempt leaves: the packet stored and the applied receipt).
+  const killed = batchOf(5, [43001]);
+  const decoded = decodeBatch(killed.body);
+  await store.writeApplied(agent, 'e-1', await store.append(agent, 'e-1', decoded.sessions.values()));
+
+  // Meanwhile the occurrence is classified and its connection completed; a later batch starts a new occurrence.
+  await new SessionFinisher(workerRedis, prefix, 1).finish([{ agent, key, occurrence }]);
+  const [read] = await records.read([{ agent, key }]);
+  const version = (read as { record: { version: number } }).record.version;
+  assert.deepEqual(await records.claim([{ agent, key, version }]), [true]);
+  assert.deepEqual(await records.release([{ agent, key, occurrence }], 1), [true]);
+  await sleep(1500);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'e-2', batchOf(5, [43001]).body);
+  const second = Number(await workerRedis.hget(keys.meta, META.occurrence));
+  assert.ok(second > occurrence, 'a second occurrence began');
+  assert.equal(await recordedPackets(records, key), 1, "the second occurrence's record holds its own packet");
+
+  // The retry resumes after its append: its packet belongs to the first occurrence, not to the second's record.
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'e-1', killed.body);
+  assert.equal(
+    await recordedPackets(records, key),
+    1,
+    "the second occurrence's record did not take the retried packet",
+  );
+});
+
+test("a message that comes back after its session's done marker expired arms the sweeper's look again", async () => {
+  assertStackUp();
+  // A worker killed after its finish and before the sweeper's first look: the message is redelivered, but only after
+  // the done marker expired (both workers away, RabbitMQ restarting). Without a look the record stays open, its row is
+  // never completed, and splitcap, which starts no occurrence while it is open, adds the session's packets to it.
+  const store = sessionWriter();
+  const metrics = createMetrics();
+  const records = new RecordStore(splitcapRedis, prefix);
+  const recorder = new ConnectionRecorder(records, { ttlSeconds: 3600 }, metrics, log);
+  const up = scheduler(connections.amqpUrl);
+  await up.start();
+  const first = batchOf(6, [44001]);
+  const key = first.keys[0]!;
+  const keys = sessionKeys({ agent, key }, prefix);
+  await new Ingest(store, up, metrics, { recorder }).ingest(agent, 'f-0', first.body);
+  const occurrence = Number(await workerRedis.hget(keys.meta, META.occurrence));
+  const communityId = (await workerRedis.hget(keys.meta, META.communityId)) ?? '';
+  await new SessionFinisher(workerRedis, prefix, 1).finish([{ agent, key, occurrence }]);
+  await sleep(1500);
+  assert.equal(await workerRedis.exists(keys.done), 0, 'the done marker expired');
+
+  const pool = mysql.createPool({
+    ...connections.mysql,
+    user: accounts.worker.user,
+    password: accounts.worker.password,
+  });
+  const armed: FinishedSession[] = [];
+  const processor = new BatchProcessor({
+    redis: workerRedis,
+    prefix,
+    pool,
+    forecast: new ForecastClient('http://127.0.0.1:1', 1000),
+    finisher: new SessionFinisher(workerRedis, prefix, 1),
+    metrics: createWorkerMetrics(),
+    log,
+    isStopping: () => false,
+    afterFinish: async (sessions) => {
+      armed.push(...sessions);
+    },
+  });
+  let acked = false;
+  const message: SessionMessage = { key, agent, communityId, reason: 'delay', occurrence, enqueuedAt: Date.now() };
+  try {
+    await processor.process([
+      {
+        body: encodeSessionMessage(message),
+        ack: () => {
+          acked = true;
+        },
+        deadLetter: async () => assert.fail('not dead-lettered'),
+      },
+    ]);
+  } finally {
+    await pool.end();
+  }
+  assert.ok(acked, 'the message is acknowledged');
+  assert.deepEqual(armed, [{ agent, key, occurrence, communityId }], "the sweeper's look is armed for its record");
 });

@@ -128,8 +128,11 @@ export class BatchProcessor {
       }
       if (outcome.kind === 'skip') {
         // A session already done may be one whose worker died after its finish and before the sweeper's first look:
-        // its message came back, so the look is armed again (a look at a record already completed finds it gone).
-        if (outcome.why === 'done') {
+        // its message came back, so the look is armed again (a look at a record already completed finds it gone, and
+        // closes nothing that is closed). So is one whose done marker expired before the message came back (gone, or
+        // another occurrence since): its record would otherwise stay open, never completed, and take the session's
+        // packets into no row until its TTL (splitcap starts no occurrence while a finished one's record is open).
+        {
           const { agent, key, occurrence, communityId } = message;
           lookAgain.push({ agent, key, occurrence, communityId });
         }

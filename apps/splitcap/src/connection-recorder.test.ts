@@ -155,6 +155,13 @@ describe('the connection record across batches', () => {
       advanceRecord(s, { record: { ...stored, completing: false, ended: true }, done: true }).outcome,
       'straggler',
     );
+    // The append stored nothing (the session was done) and no record is open: nothing to start a record for.
+    assert.equal(advanceRecord(s, { record: undefined, done: false }, 0).outcome, 'straggler');
+    // The batch goes to the occurrence its append stored it in, whichever of its packets came first.
+    const resumed = advanceRecord(s, { record: undefined, done: false }, 42).write!;
+    assert.equal(resumed.mode === 'start' && resumed.occurrence, 42);
+    const update = advanceRecord(s, { record: { ...stored, completing: false }, done: false }, 42).write!;
+    assert.equal(update.mode === 'update' && update.occurrence, 42);
   });
 
   test('a new SYN after the close starts another connection: the record ends and keeps the first one', () => {

@@ -67,13 +67,16 @@ function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket
  * The batch's packets added to the record read (or a new record from them): pure, so that the compare-and-set loop can
  * run it again on a newer record. Packets from one that starts another connection on the flow (Zeek's rules: a new
  * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended; a packet older than
- * the record's latest (a batch stored out of order) is added whatever it is.
+ * the record's latest (a batch stored out of order) is added whatever it is. `appendedTo` is the occurrence the append
+ * stored the batch in (0: none, the session was done): the record script takes the batch only into that occurrence's
+ * record (or, for 0, into the open record of the finished one).
  */
-export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord {
+export function advanceRecord(s: BatchSession, read: RecordRead, appendedTo: number = s.firstUs): AdvancedRecord {
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
   const stored = read.record;
-  if (stored?.completing || stored?.ended || (!stored && read.done))
+  // appendedTo 0: the append stored nothing (the session was done), so there is no occurrence to start a record for.
+  if (stored?.completing || stored?.ended || (!stored && (read.done || appendedTo === 0)))
     return { outcome: 'straggler', added: 0, leftOut: total };
   let record: ConnRecord;
   let initiator: 0 | 1;
@@ -111,7 +114,7 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
       outcome: 'updated',
       added,
       leftOut: total - added,
-      write: { key: s.key, mode: 'update', version: stored.version, record: text, ended },
+      write: { key: s.key, mode: 'update', version: stored.version, occurrence: appendedTo, record: text, ended },
     };
   }
   return {
@@ -121,7 +124,7 @@ export function advanceRecord(s: BatchSession, read: RecordRead): AdvancedRecord
     write: {
       key: s.key,
       mode: 'start',
-      occurrence: s.firstUs,
+      occurrence: appendedTo,
       initiator,
       communityId: s.communityId,
       record: text,
@@ -164,6 +167,8 @@ export class ConnectionRecorder {
     batchId: string,
     sessions: BatchSession[],
     leftOut?: Map<string, number>,
+    /** Per session key, the occurrence the append stored the batch in (0: the session was done); default its first µs. */
+    appendedTo?: ReadonlyMap<string, number>,
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
     const note = (session: BatchSession, packets: number) => {
@@ -206,7 +211,7 @@ export class ConnectionRecorder {
         }
         let advanced: AdvancedRecord;
         try {
-          advanced = advanceRecord(session, read);
+          advanced = advanceRecord(session, read, appendedTo?.get(session.key) ?? session.firstUs);
         } catch (err) {
           this.log.error(
             { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },

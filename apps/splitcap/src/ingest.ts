@@ -87,7 +87,10 @@ export class Ingest {
     if (earlier.kind === 'applied' && earlier.recordLeftOut) recordLeftOut = earlier.recordLeftOut;
     else if (this.recorder) {
       recordLeftOut = new Map<string, number>();
-      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut);
+      // Each session's packets go to the record of the occurrence its append stored them in, and to no other: a retry
+      // resumed long after its append may find a newer occurrence, whose record must not count them.
+      const appendedTo = new Map(outcomes.map((o) => [o.key, o.status === 'done' ? 0 : o.occurrence]));
+      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut, appendedTo);
       await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
     }
     const enqueuedAt = this.now();

@@ -4,8 +4,9 @@
       reports the reasons decided the first time); also when the occurrence it was applied to is finished (its batches
       hash went with it) but the connection record still lists the batch id: splitcap records a batch only after
       this script ran for it, so a listed id means an earlier attempt stored it (a retry after a 503 or a kill, coming
-      after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done (classified, marker not expired)
-      and no occurrence of it is being stored (a live occurrence takes the packets whatever the marker);
+      after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done
+      and no occurrence of it is being stored: classified and its done marker set, or its connection record still
+      open (the record takes the packets; a live occurrence takes them whatever the marker);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
       occurrence (the first packet's µs) are recorded;
     - numbers and stores the packets that fit under the cap, and counts the others as overflow;
@@ -45,7 +46,8 @@
     Output: { status, appended, dropped, reasons, occurrence, communityId }
       status      'ok'   stored
                   'dup'  batch already applied: appended and dropped are 0, reasons are those decided then
-                  'done' session already classified: nothing stored, dropped = the batch's packets
+                  'done' session already classified (done marker, or its connection record still open): nothing
+                         stored, dropped = the batch's packets
       appended    packets stored by this call
       dropped     packets of the batch not stored (over the cap, or the session is done)
       reasons     comma-separated schedule reasons to publish ('' for none)
@@ -70,7 +72,11 @@ end
 local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
 -- A live occurrence (its meta hash exists) takes the packets even when a done marker is set: the marker may be the
 -- previous occurrence's, set again when its connection record completed after this occurrence had started.
-if not m[2] and redis.call('EXISTS', doneKey) == 1 then
+-- With no live occurrence, a finished one's connection record (it lives until the sweeper completes its row) takes
+-- the packets, whether or not the done marker is still set: the marker's TTL may run out while the sweeper is away (a
+-- worker killed, RabbitMQ restarting), and a second occurrence started then shared its packets with the first row's
+-- record (counted twice), or lost those that came after its load (the record refused them; found by the fault run).
+if not m[2] and (recorded[2] or redis.call('EXISTS', doneKey) == 1) then
   return { 'done', 0, npackets, '', '0', '' }
 end
 

@@ -100,8 +100,19 @@ export type RecordChange = {
   record: string;
   ended: boolean;
 } & (
-  | { mode: 'update'; version: number }
-  | { mode: 'start'; occurrence: number; initiator: 0 | 1; communityId: string }
+  | {
+      mode: 'update';
+      version: number;
+      /** The occurrence the append stored the batch in: another occurrence's record refuses it (0 or absent: any). */
+      occurrence?: number;
+    }
+  | {
+      mode: 'start';
+      /** The occurrence the append stored the batch in: started only while that occurrence is being stored. */
+      occurrence: number;
+      initiator: 0 | 1;
+      communityId: string;
+    }
 );
 
 /** One record write of splitcap. */
@@ -152,7 +163,7 @@ export class RecordStore {
             'update',
             String(w.version),
             ...common,
-            '',
+            w.occurrence ? String(w.occurrence) : '',
             '',
             '',
             batchId,
