@@ -1,7 +1,7 @@
 // The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions are
 // grouped per subject in memory, the subjects per bucket, the buckets per Redis master, and each master is one call
-// of observe-batch-4.lua, all in one pipeline: a batch of 512 sessions costs one round trip and one script call per
-// master, however many subjects it touches. The script keeps each subject's window and incident atomically, so
+// of observe-batch-4.lua, all in one pipeline: a batch (2048 sessions by default) costs one round trip and one script
+// call per master, however many subjects it touches. The script keeps each subject's window and incident atomically, so
 // several replicas fed from one queue open every incident once, and returns the incidents it opened or changed, so
 // nothing is read back.
 //
