@@ -120,6 +120,11 @@ interface Group {
   target: string;
   /** 4 per observation: member, start µs, end µs, the session's evidence. */
   observations: Array<string | number>;
+  /**
+   * The subject's incident as held when the call was made (what the script's tails are relative to): kept with the
+   * group, as another subject's reply in the same batch may push it out of the held map first.
+   */
+  held?: HeldIncident;
 }
 
 interface ScriptRedis {
@@ -182,6 +187,8 @@ export class RedisDetector {
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
     private readonly buckets: number = redis instanceof Cluster ? CLUSTER_BUCKETS : 1,
+    /** Open incidents whose lists this replica holds (fewer in a test, to make them leave within a batch). */
+    private readonly heldIncidents: number = HELD_INCIDENTS,
   ) {
     this.keyPrefix = `${prefix}:det:`;
     redis.defineCommand('observeBatch', { numberOfKeys: 1, lua: SCRIPT });
@@ -262,6 +269,7 @@ export class RedisDetector {
         for (const c of call) {
           for (const g of c.groups) {
             const h = this.held.get(g.field);
+            g.held = h;
             const held = h
               ? `${h.id},${h.version},${h.lists[0].length},${h.lists[1].length},${h.lists[2].length},${h.lists[3].length}`
               : '';
@@ -309,7 +317,7 @@ export class RedisDetector {
     const id = r[1];
     const version = r[7];
     const replied = [r[13], r[14], r[15], r[16]] as const;
-    let h = this.held.get(g.field);
+    let h = g.held;
     // `from` 1: the tails past what was held when the call was made (lists only grow, so that is a prefix of now).
     if (r[17] === 1 && h && h.id === id) {
       this.held.delete(g.field);
@@ -330,7 +338,7 @@ export class RedisDetector {
       h = { id, version, lists, sorted: lists.map((l) => [...l].sort()) as HeldIncident['sorted'] };
     }
     this.held.set(g.field, h);
-    if (this.held.size > HELD_INCIDENTS) this.held.delete(this.held.keys().next().value!);
+    if (this.held.size > this.heldIncidents) this.held.delete(this.held.keys().next().value!);
     return h.sorted;
   }
 
