@@ -5,12 +5,15 @@
 // detection is a false one. Benign sessions: every session of a benign run, the sessions of an attack run with no
 // attacker address, and every session of the shared captures (zeek/, tcpdump-tests/, each file its own capture).
 //   node --import tsx --conditions=fleetcap-source bench/detectors/lab-corpus.ts [--runs DIR] [--shared DIR] [--json]
+//     [--classify]
+// --classify labels every session with the shipped model first, as the worker does online (brute force also counts
+// the sessions the model labels `bruteforce`: encrypted login forms, services on ports that are no auth port).
 // Expected per scenario: portscan vertical or horizontal scans, synflood syn_floods, bruteforce brute_force (one per
 // target attacked), benign, slowloris and sqli nothing. zeek/ssh/sshguess.pcap is password guessing: not benign.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { detectOffline, detectorSessionsOfFile } from '@fleetcap/cli/commands/detections';
+import { detectOffline, detectorSessionsOfFile, labelsOfFile, loadClassifier } from '@fleetcap/cli/commands/detections';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '/work/wt/model/.lab/runs' },
     shared: { type: 'string', default: sharedPcaps },
     json: { type: 'boolean', default: false },
+    classify: { type: 'boolean', default: false },
   },
 });
 
@@ -63,11 +67,14 @@ if (!existsSync(values.runs)) {
   console.error(`lab-corpus: --runs ${values.runs}: no such folder; give the lab's runs (lab/run.sh writes .lab/runs)`);
   process.exit(2);
 }
+const classifier = values.classify ? await loadClassifier() : undefined;
 for (const run of readdirSync(values.runs).sort()) {
   const dir = join(values.runs, run);
   if (!existsSync(join(dir, 'labels.json')) || !existsSync(join(dir, 'capture.pcap'))) continue;
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Labels;
-  const { sessions: all } = await detectorSessionsOfFile(join(dir, 'capture.pcap'), 'offline');
+  const capture = join(dir, 'capture.pcap');
+  const labelsOfRun = classifier ? await labelsOfFile(classifier, capture) : undefined;
+  const { sessions: all } = await detectorSessionsOfFile(capture, 'offline', labelsOfRun);
   all.sort((a: DetectorSession, b: DetectorSession) => a.firstUs - b.firstUs);
   const engine = new DetectorEngine(defaultDetectorConfig());
   for (const s of all) engine.process(s);
@@ -97,7 +104,16 @@ if (haveSharedPcaps(values.shared)) {
     ...(existsSync(slips) ? filesUnder(slips).filter(isBenignCapture) : []),
   ];
   for (const file of benign) {
-    const result = await detectOffline([file]);
+    // One model for every file (detectOffline's --classify would load it per file).
+    const result = classifier
+      ? await (async () => {
+          const { sessions } = await detectorSessionsOfFile(file, 'offline', await labelsOfFile(classifier, file));
+          sessions.sort((a: DetectorSession, b: DetectorSession) => a.firstUs - b.firstUs);
+          const engine = new DetectorEngine(defaultDetectorConfig());
+          for (const x of sessions) engine.process(x);
+          return { sessions: sessions.length, detections: engine.detections() };
+        })()
+      : await detectOffline([file]);
     report.benignSessions += result.sessions;
     for (const d of result.detections) {
       report.falseDetections.push(`${file}: ${d.detector} ${d.source ?? '*'} -> ${d.target} (${d.peakCount})`);
@@ -105,6 +121,7 @@ if (haveSharedPcaps(values.shared)) {
   }
 }
 
+await classifier?.release();
 const misses = report.runs.filter((r) => !r.ok);
 const summary = {
   attackRuns: report.runs.filter((r) => (EXPECTED[r.scenario] ?? []).length > 0).length,

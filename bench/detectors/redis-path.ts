@@ -2,14 +2,13 @@
 // tracked subject. Every key is under its own prefix, removed afterwards.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_DETECTOR_BATCH_SIZE } from '@fleetcap/detector/config';
 import { RedisDetector } from '@fleetcap/detector/redis-detector';
 import { defaultDetectorConfig } from '@fleetcap/lib/detectors/config';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { decodeVerdictEvent, encodeVerdictEvent } from '@fleetcap/lib/detectors/verdict-event';
 import { Redis } from 'ioredis';
 import { redisKeysWithPrefix } from '../../test/helpers/namespace.ts';
-
-const BATCH = 512;
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -52,6 +51,8 @@ export class DetectorRedis {
   constructor(
     url: string,
     private readonly impl: DetectorImplementation = THIS_CHECKOUT,
+    /** Sessions per batch: the detector app's default (FLEETCAP_DETECTOR_BATCH_SIZE) unless told. */
+    private readonly batch: number = DEFAULT_DETECTOR_BATCH_SIZE,
   ) {
     this.redis = new Redis(url);
   }
@@ -66,12 +67,14 @@ export class DetectorRedis {
 
   private async clear(prefix: string): Promise<void> {
     const keys = await redisKeysWithPrefix(this.redis, prefix);
-    for (let i = 0; i < keys.length; i += 5000) await this.redis.unlink(...keys.slice(i, i + 5000));
+    // DEL, not UNLINK: memory freed in the background would show up in the next measurement.
+    for (let i = 0; i < keys.length; i += 5000) await this.redis.del(...keys.slice(i, i + 5000));
   }
 
   async throughput(
     sessions: DetectorSession[],
     prefix: string,
+    config = defaultDetectorConfig(),
   ): Promise<{
     sessionsPerSecond: number;
     sessionsPerCoreSecond: number;
@@ -80,7 +83,6 @@ export class DetectorRedis {
     redisCpuSeconds: number;
   }> {
     const detector = new this.impl.RedisDetector(this.redis, prefix);
-    const config = defaultDetectorConfig();
     // The messages as the worker publishes them: decoding them is the detector process's work too.
     const bodies = sessions.map(encodeVerdictEvent);
     const pid = await this.serverPid();
@@ -88,8 +90,8 @@ export class DetectorRedis {
     const selfBefore = procCpuSeconds('self');
     const started = performance.now();
     let observations = 0;
-    for (let i = 0; i < bodies.length; i += BATCH) {
-      const batch = bodies.slice(i, i + BATCH).map((b) => this.impl.decodeVerdictEvent(b));
+    for (let i = 0; i < bodies.length; i += this.batch) {
+      const batch = bodies.slice(i, i + this.batch).map((b) => this.impl.decodeVerdictEvent(b));
       const outcome = await detector.process(batch, config);
       observations += Object.values(outcome.observations).reduce((a, b) => a + b, 0);
     }
@@ -112,8 +114,8 @@ export class DetectorRedis {
     const before = await used();
     let subjects = 0;
     const seen = new Set<string>();
-    for (let i = 0; i < sessions.length; i += BATCH)
-      await detector.process(sessions.slice(i, i + BATCH), defaultDetectorConfig());
+    for (let i = 0; i < sessions.length; i += this.batch)
+      await detector.process(sessions.slice(i, i + this.batch), defaultDetectorConfig());
     for (const s of sessions) seen.add(s.src);
     subjects = seen.size;
     const bytes = (await used()) - before;

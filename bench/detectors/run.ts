@@ -1,7 +1,7 @@
 // Benchmark of the detectors (lib/src/detectors, apps/detector):
 //  1. the pure path (DetectorEngine, in memory: what `fleetcap detections FILE...` runs): sessions per second per
 //     core (CPU time of this one-threaded process);
-//  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of 512 through
+//  2. the Redis path (the verdict events as the worker publishes them, decoded, in batches of the app's default size (2048) through
 //     RedisDetector: one observe-batch-4.lua call per Redis master, pipelined, as the detector app does): sessions
 //     per second, and per CPU-second, "per core" counting this process's and
 //     redis-server's CPU time (user + system, all threads, from /proc/<pid>/stat); both as ratios of

@@ -357,24 +357,31 @@ describe('the Redis path and the in-memory engine', () => {
   });
 
   // Batches of 256 and of 13 (subjects whose observations stay under the threshold are stored as they came and
-  // joined across calls: small batches make every subject go through that).
-  for (const [batch, buckets] of [
-    [256, 1],
-    [13, 1],
-    [256, CLUSTER_BUCKETS],
+  // joined across calls: small batches make every subject go through that). Two replicas taking turns: each holds
+  // the incidents it saw and is sent only what the other appended to their lists since; holding 2 incidents, a
+  // batch's replies push out incidents whose replies (tails) are still to come.
+  for (const [batch, buckets, replicas, held] of [
+    [256, 1, 1, undefined],
+    [13, 1, 1, undefined],
+    [256, CLUSTER_BUCKETS, 1, undefined],
+    [64, 1, 2, undefined],
+    [512, 1, 2, 2],
   ] as const)
-    test(`open the same incidents, with the same counts, lists and times (batches of ${batch}, ${buckets} bucket(s))`, async () => {
+    test(`open the same incidents, with the same counts, lists and times (batches of ${batch}, ${buckets} bucket(s), ${replicas} replica(s)${held ? `, ${held} incidents held` : ''})`, async () => {
       const sessions = mix();
       const config = defaultDetectorConfig();
       const engine = new DetectorEngine(config);
       for (const s of sessions) engine.process(s);
       const redis = new Redis(connections.redisUrl);
-      const p = `${prefix}eq${batch}b${buckets}`;
+      const p = `${prefix}eq${batch}b${buckets}r${replicas}h${held ?? 0}`;
       try {
-        const detector = new RedisDetector(redis, p, Date.now, buckets);
+        const detectors = Array.from({ length: replicas }, () => new RedisDetector(redis, p, Date.now, buckets, held));
         const seen: Detection[] = [];
-        for (let i = 0; i < sessions.length; i += batch)
+        // Turns of uneven length, so that each replica misses some of every incident's changes.
+        for (let i = 0, turn = 0; i < sessions.length; i += batch, turn++) {
+          const detector = detectors[Math.floor(turn / (1 + (turn % 3))) % replicas]!;
           seen.push(...(await detector.process(sessions.slice(i, i + batch), config)).detections);
+        }
         const fromRedis = new Map(newestPerIncident(seen).map((d) => [d.id, summary(d)]));
         const fromEngine = new Map(engine.detections().map((d) => [d.id, summary(d)]));
         assert.deepEqual([...fromRedis.keys()].sort(), [...fromEngine.keys()].sort());

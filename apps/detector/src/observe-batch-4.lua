@@ -42,17 +42,23 @@
               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of a bucket,
               generation ms]
     ARGV[3]  key prefix "<prefix>:det:"
-    ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, five tab-separated
+    ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, six tab-separated
              parts: bucket, detector (index into ARGV[2], from 1), field "<detector>|<subject>", observation count,
-             JSON [member, session start µs, session end µs, member session, member, ...] (JSON escapes tabs and
-             newlines; fields hold none). One argument, not five per subject: each argument costs ioredis and Redis
-             more than the bytes do.
+             what the caller already holds of the subject's open incident ("" or "<id>,<version>,<targets>,<sources>,
+             <agents>,<evidence>": the id and version it last saw, the lengths of its four lists), JSON [member,
+             session start µs, session end µs, member session, member, ...] (JSON escapes tabs and newlines; fields
+             hold none). One argument, not six per subject: each argument costs ioredis and Redis more than the bytes
+             do.
 
     Returns: { per subject with something to say (status not 0, or evictions, or refusals), 5 numbers:
                  subject index (from 1, in ARGV[4]'s order), status, incidents opened, members evicted, observations refused;
                changed incidents: { subject index, id, first, last, sessions, peak, window, version, period,
                                     over targets, over sources, over agents, over evidence,
-                                    { targets }, { sources }, { agents }, { evidence } } ... }
+                                    { targets }, { sources }, { agents }, { evidence }, from } ... }
+             The lists of an incident only grow (appended to, capped), so when the caller holds the same incident at
+             a version no newer, `from` is 1 and each list holds only the values past the length the caller holds;
+             else `from` is 0 and the lists are whole. A scanner's incident changes in every batch: sending its four
+             lists whole each time was most of the reply, and of the caller's work.
     status  0 counted, no incident   1 an incident opened   2 the incident was updated   -1 new subject refused (cap)
 ]=]
 local nowMs = tonumber(ARGV[1])
@@ -143,10 +149,33 @@ end
 
 local perSubject, changed = {}, {}
 
-local B, D, F, K, O = {}, {}, {}, {}, {}
-for b, d, f, k, o in string.gmatch(ARGV[4], '([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\n]*)') do
+local B, D, F, K, H, O = {}, {}, {}, {}, {}, {}
+for b, d, f, k, h, o in
+  string.gmatch(ARGV[4], '([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\n]*)')
+do
   local i = #B + 1
-  B[i], D[i], F[i], K[i], O[i] = b, d, f, tonumber(k), o
+  B[i], D[i], F[i], K[i], H[i], O[i] = b, d, f, tonumber(k), h, o
+end
+
+-- The part of list `list` past the first `n` values.
+local function tail(list, n)
+  if n == 0 then return list end
+  local out = {}
+  for j = n + 1, #list do out[#out + 1] = list[j] end
+  return out
+end
+
+-- The incident's lists for the caller, who holds `held` ("<id>,<version>,<4 lengths>" or "") of it.
+local function lists(inc, held)
+  if held ~= '' then
+    local id, version, nt, ns, na, ne = string.match(held, '^(.*),(%d+),(%d+),(%d+),(%d+),(%d+)$')
+    nt, ns, na, ne = tonumber(nt), tonumber(ns), tonumber(na), tonumber(ne)
+    if id == inc[1] and tonumber(version) <= inc[7] and nt <= #inc[9] and ns <= #inc[10] and na <= #inc[11]
+      and ne <= #inc[12] then
+      return tail(inc[9], nt), tail(inc[10], ns), tail(inc[11], na), tail(inc[12], ne), 1
+    end
+  end
+  return inc[9], inc[10], inc[11], inc[12], 0
 end
 
 -- Applies the observations `obs` (4 values each) to the state `st` (or a new one); returns the packed value to
@@ -261,9 +290,10 @@ local function apply(si, field, c, st, obs)
     perSubject[#perSubject + 1] = 0
   end
   if status == 1 or status == 2 then
+    local targets, sources, agents, evidence, from = lists(inc, H[si])
     changed[#changed + 1] = {
       si, inc[1], us(inc[2]), us(inc[3]), inc[4], inc[5], inc[6], inc[7], inc[8] and tostring(inc[8]) or '',
-      inc[13], inc[14], inc[15], inc[16], inc[9], inc[10], inc[11], inc[12],
+      inc[13], inc[14], inc[15], inc[16], targets, sources, agents, evidence, from,
     }
   end
   return c.deadline .. 'm' .. cmsgpack.pack({ now, nNames, nTimes, nData, inc })

@@ -1,7 +1,7 @@
 // The detectors with their state in Redis: the observations (lib/src/detectors/rules.ts) of a batch of sessions are
 // grouped per subject in memory, the subjects per bucket, the buckets per Redis master, and each master is one call
-// of observe-batch-4.lua, all in one pipeline: a batch of 512 sessions costs one round trip and one script call per
-// master, however many subjects it touches. The script keeps each subject's window and incident atomically, so
+// of observe-batch-4.lua, all in one pipeline: a batch (2048 sessions by default) costs one round trip and one script
+// call per master, however many subjects it touches. The script keeps each subject's window and incident atomically, so
 // several replicas fed from one queue open every incident once, and returns the incidents it opened or changed, so
 // nothing is read back.
 //
@@ -106,6 +106,7 @@ type IncidentReply = [
   string[],
   string[],
   string[],
+  number,
 ];
 /** Per subject with something to say, 5 numbers (index from 1, status, opened, evicted, refused); the incidents. */
 type ScriptReply = [number[], IncidentReply[]];
@@ -119,11 +120,31 @@ interface Group {
   target: string;
   /** 4 per observation: member, start µs, end µs, the session's evidence. */
   observations: Array<string | number>;
+  /**
+   * The subject's incident as held when the call was made (what the script's tails are relative to): kept with the
+   * group, as another subject's reply in the same batch may push it out of the held map first.
+   */
+  held?: HeldIncident;
 }
 
 interface ScriptRedis {
   observeBatch(routing: string, nowMs: string, settings: string, keyPrefix: string, subjects: string): unknown;
 }
+
+/**
+ * An open incident as this replica last saw it: the script sends only what was appended to its lists since (they
+ * only grow), so a scanner's incident, changed in every batch, does not cost its four lists whole each time.
+ */
+interface HeldIncident {
+  id: string;
+  version: number;
+  /** targets, sources, agents, evidence: in the script's order (appended to), and sorted (as Detection lists). */
+  lists: [string[], string[], string[], string[]];
+  sorted: [string[], string[], string[], string[]];
+}
+
+/** Incidents held per replica, the least recently changed forgotten first (a forgotten one is sent whole again). */
+export const HELD_INCIDENTS = 4096;
 
 /** The subjects of one bucket, sorted by detector (the script takes each bucket's detectors as contiguous runs). */
 interface BucketCall {
@@ -166,10 +187,15 @@ export class RedisDetector {
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
     private readonly buckets: number = redis instanceof Cluster ? CLUSTER_BUCKETS : 1,
+    /** Open incidents whose lists this replica holds (fewer in a test, to make them leave within a batch). */
+    private readonly heldIncidents: number = HELD_INCIDENTS,
   ) {
     this.keyPrefix = `${prefix}:det:`;
     redis.defineCommand('observeBatch', { numberOfKeys: 1, lua: SCRIPT });
   }
+
+  /** Per subject field, its open incident as this replica last saw it (Map order: least recently changed first). */
+  private readonly held = new Map<string, HeldIncident>();
 
   /** The settings' JSON, made once per configuration (config-source.ts hands out a new object when it changes). */
   private settingsOf = new WeakMap<DetectorConfig, string>();
@@ -242,8 +268,13 @@ export class RedisDetector {
         const lines: string[] = [];
         for (const c of call) {
           for (const g of c.groups) {
+            const h = this.held.get(g.field);
+            g.held = h;
+            const held = h
+              ? `${h.id},${h.version},${h.lists[0].length},${h.lists[1].length},${h.lists[2].length},${h.lists[3].length}`
+              : '';
             lines.push(
-              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.observations.length / 4}\t${JSON.stringify(g.observations)}`,
+              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.observations.length / 4}\t${held}\t${JSON.stringify(g.observations)}`,
             );
           }
         }
@@ -281,8 +312,39 @@ export class RedisDetector {
     return outcome;
   }
 
+  /** The incident's lists: the reply's, or what this replica held with the reply's tails appended. */
+  private listsOf(g: Group, r: IncidentReply): HeldIncident['sorted'] {
+    const id = r[1];
+    const version = r[7];
+    const replied = [r[13], r[14], r[15], r[16]] as const;
+    let h = g.held;
+    // `from` 1: the tails past what was held when the call was made (lists only grow, so that is a prefix of now).
+    if (r[17] === 1 && h && h.id === id) {
+      this.held.delete(g.field);
+      if (replied.some((tail) => tail.length > 0)) {
+        const lists = h.lists.map((l, i) =>
+          replied[i]!.length > 0 ? [...l, ...replied[i]!] : l,
+        ) as HeldIncident['lists'];
+        const sorted = lists.map((l, i) =>
+          replied[i]!.length > 0 ? [...l].sort() : h!.sorted[i]!,
+        ) as HeldIncident['sorted'];
+        h = { id, version, lists, sorted };
+      } else {
+        h = { ...h, version };
+      }
+    } else {
+      this.held.delete(g.field);
+      const lists = replied.map((l) => [...l]) as HeldIncident['lists'];
+      h = { id, version, lists, sorted: lists.map((l) => [...l].sort()) as HeldIncident['sorted'] };
+    }
+    this.held.set(g.field, h);
+    if (this.held.size > this.heldIncidents) this.held.delete(this.held.keys().next().value!);
+    return h.sorted;
+  }
+
   private detection(g: Group, r: IncidentReply, settings: DetectorSettings): Detection {
-    const [, id, first, last, sessions, peak, window, version, period, overT, overS, , , targets, sources, agents] = r;
+    const [, id, first, last, sessions, peak, window, version, period, overT, overS] = r;
+    const [targets, sources, agents, evidence] = this.listsOf(g, r);
     return {
       id,
       detector: g.detector,
@@ -294,12 +356,13 @@ export class RedisDetector {
       windowCount: window,
       peakCount: peak,
       sessions,
-      targets: [...targets].sort(),
+      // Shared with the held incident and later detections of it: never changed in place.
+      targets,
       distinctTargets: targets.length + overT,
-      sources: [...sources].sort(),
+      sources,
       distinctSources: sources.length + overS,
-      agents: [...agents].sort(),
-      evidence: [...r[16]].sort(),
+      agents,
+      evidence,
       firstSeenUs: Number(first),
       lastSeenUs: Number(last),
       periodSeconds: period === '' ? null : Number(period),

@@ -32,7 +32,23 @@ export interface DetectionsOptions {
 
 const DEFAULT_MODEL = new URL('../../../model/model.onnx', import.meta.url).pathname;
 
-type Labels = Map<string, { label: string; score: number }>;
+export type Labels = Map<string, { label: string; score: number }>;
+
+/** The model's shipped file, or `model` / FLEETCAP_MODEL_PATH. */
+export async function loadClassifier(model?: string): Promise<Classifier> {
+  return await Classifier.load({ modelPath: resolve(model ?? process.env.FLEETCAP_MODEL_PATH ?? DEFAULT_MODEL) });
+}
+
+/** The model's label of every session of `file`, by session key (what the worker gives each session online). */
+export async function labelsOfFile(classifier: Classifier, file: string): Promise<Labels> {
+  const classified = await classifyFile(classifier, file);
+  return new Map(
+    classified.sessions.map((s, i) => [
+      s.key,
+      { label: classified.verdicts[i]!.label, score: classified.verdicts[i]!.score },
+    ]),
+  );
+}
 
 export interface FileSessions {
   file: string;
@@ -87,21 +103,10 @@ export async function detectOffline(
 ): Promise<OfflineResult> {
   const all: DetectorSession[] = [];
   const errors: OfflineResult['errors'] = [];
-  const classifier = options.classify
-    ? await Classifier.load({ modelPath: resolve(options.model ?? process.env.FLEETCAP_MODEL_PATH ?? DEFAULT_MODEL) })
-    : undefined;
+  const classifier = options.classify ? await loadClassifier(options.model) : undefined;
   for (const file of files) {
     const agent = options.agentPerFile ? basename(file).replace(/[^A-Za-z0-9._-]/g, '_') : (options.agent ?? 'offline');
-    let labels: Labels | undefined;
-    if (classifier) {
-      const classified = await classifyFile(classifier, file);
-      labels = new Map(
-        classified.sessions.map((s, i) => [
-          s.key,
-          { label: classified.verdicts[i]!.label, score: classified.verdicts[i]!.score },
-        ]),
-      );
-    }
+    const labels = classifier ? await labelsOfFile(classifier, file) : undefined;
     const r = await detectorSessionsOfFile(file, agent, labels);
     for (const s of r.sessions) all.push(s);
     if (r.error) errors.push({ file, error: r.error });
