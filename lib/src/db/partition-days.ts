@@ -1,0 +1,14 @@
+// The days the partitioned tables are split by (sql/016): MariaDB's TO_DAYS of a UTC date, so that the app and the
+// migration's DEFAULT expressions name the same partition for a row.
+
+/** TO_DAYS('1970-01-01'). */
+export const EPOCH_TO_DAYS = 719_528;
+const DAY_US = 86_400_000_000;
+
+/**
+ * The day of a session occurrence (µs since the epoch of its first packet, `occurrence`): its verdict row's and its
+ * alert packets' occurrence_day. 0 for occurrence 0: such a row takes its first packet's day in SQL.
+ */
+export function occurrenceDay(occurrenceUs: number): number {
+  return occurrenceUs > 0 ? Math.floor(occurrenceUs / DAY_US) + EPOCH_TO_DAYS : 0;
+}
