@@ -43,7 +43,7 @@ export function alertPacketRows(verdictId: number, session: LoadedSession): Aler
   // In capture-time order, packets of one time in the order they were stored (the sorted set orders those by member
   // text, where "10:" comes before "9:").
   const ordered = [...session.packets].sort((a, b) => a.tsUs - b.tsUs || a.seq - b.seq);
-  const day = occurrenceDay(session.occurrence);
+  const day = occurrenceDay(session.occurrence, session.firstUs);
   return ordered.map((p, index) => ({
     verdictId,
     index,
@@ -76,17 +76,27 @@ export function chunkByFrameBytes(rows: AlertPacketRow[], maxBytes = MAX_INSERT_
 const naturalKey = (agent: string, key: string, occurrence: number | string) =>
   `${agent}\u0000${key}\u0000${occurrence}`;
 
-/** The ids of the stored rows of these sessions that are alerts (by agent, session key and occurrence). */
+/**
+ * The ids of the stored rows of these sessions that are alerts. Each row is found by its whole unique key, day
+ * included (sql/016: one partition, one index lookup); whether it is an alert is checked on the row found, not in
+ * the WHERE, where it would lead MariaDB to an index on alert that scans every alert of the agent.
+ */
 async function alertedRowIds(conn: PoolConnection, rows: VerdictRow[]): Promise<Map<string, number>> {
-  const tuples = rows.map(() => '(?,?,?)').join(',');
+  const tuples = rows.map(() => '(?,?,?,?)').join(',');
   const [found] = await conn.query(
-    `SELECT id, agent_id, session_key, occurrence FROM session_verdict
-     WHERE alert = 1 AND (agent_id, session_key, occurrence) IN (${tuples})`,
-    rows.flatMap((r) => [r.session.agent, r.session.message.key, r.session.occurrence]),
+    `SELECT id, agent_id, session_key, occurrence, alert FROM session_verdict FORCE INDEX (uq_agent_session_occurrence)
+     WHERE (agent_id, session_key, occurrence, occurrence_day) IN (${tuples})`,
+    rows.flatMap((r) => [r.session.agent, r.session.message.key, r.session.occurrence, occurrenceDay(r.session.occurrence, r.session.firstUs)]),
   );
   const ids = new Map<string, number>();
-  for (const r of found as Array<{ id: number; agent_id: string; session_key: string; occurrence: number | string }>)
-    ids.set(naturalKey(r.agent_id, r.session_key, r.occurrence), Number(r.id));
+  for (const r of found as Array<{
+    id: number;
+    agent_id: string;
+    session_key: string;
+    occurrence: number | string;
+    alert: number;
+  }>)
+    if (Number(r.alert) === 1) ids.set(naturalKey(r.agent_id, r.session_key, r.occurrence), Number(r.id));
   return ids;
 }
 

@@ -6,9 +6,10 @@ export const EPOCH_TO_DAYS = 719_528;
 const DAY_US = 86_400_000_000;
 
 /**
- * The day of a session occurrence (µs since the epoch of its first packet, `occurrence`): its verdict row's and its
- * alert packets' occurrence_day. 0 for occurrence 0: such a row takes its first packet's day in SQL.
+ * The day of a session occurrence (`occurrence`: µs since the epoch of its first packet, set when it starts): its
+ * verdict row's and its alert packets' occurrence_day. A row without an occurrence (0) takes its first packet's day,
+ * as the column's DEFAULT does.
  */
-export function occurrenceDay(occurrenceUs: number): number {
-  return occurrenceUs > 0 ? Math.floor(occurrenceUs / DAY_US) + EPOCH_TO_DAYS : 0;
+export function occurrenceDay(occurrenceUs: number, firstPacketUs: number): number {
+  return Math.floor((occurrenceUs > 0 ? occurrenceUs : firstPacketUs) / DAY_US) + EPOCH_TO_DAYS;
 }
