@@ -80,16 +80,18 @@ BEGIN
 END;
 
 -- Rebuilds a table, not yet partitioned, with `changes` (its key changes) and partitioned by day on day_expr, with a
--- partition per day from the day of its oldest row (first_day; NULL: today; at most 1,000 days back, older rows go to
--- p_before) to days_ahead after today. One ALTER: one copy of the table.
+-- partition per day from the day of its oldest row (first_day), or from its retention's first day when that is
+-- earlier (so that p_before holds only expired rows and leaves at the first maintenance), at most 1,000 days back,
+-- to days_ahead after today. One ALTER: one copy of the table.
 CREATE OR REPLACE PROCEDURE fleetcap_partition_by_day(tbl VARCHAR(64), changes TEXT, day_expr VARCHAR(255), first_day INT)
 BEGIN
   DECLARE today INT DEFAULT TO_DAYS(UTC_DATE());
   DECLARE ahead INT DEFAULT (SELECT days_ahead FROM partition_maintenance WHERE table_name = tbl);
+  DECLARE keep INT DEFAULT (SELECT retention_days FROM retention_policy WHERE data = tbl);
   DECLARE parts TEXT;
   IF NOT EXISTS (SELECT 1 FROM information_schema.PARTITIONS
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = tbl AND PARTITION_NAME IS NOT NULL) THEN
-    CALL fleetcap_day_partitions(GREATEST(LEAST(COALESCE(first_day, today), today), today - 1000),
+    CALL fleetcap_day_partitions(GREATEST(LEAST(COALESCE(first_day, today), today - COALESCE(keep, 0)), today - 1000),
                                  today + COALESCE(ahead, 3), parts);
     EXECUTE IMMEDIATE CONCAT('ALTER TABLE ', tbl, ' ', changes, ' PARTITION BY RANGE (', day_expr, ') (', parts, ')');
   END IF;
