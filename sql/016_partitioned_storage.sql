@@ -68,7 +68,8 @@ INSERT IGNORE INTO partition_maintenance (table_name) VALUES
 
 -- The partition list of a table partitioned by day: p_before, the days first_day .. last_day, p_future. (A procedure:
 -- a function would need log_bin_trust_function_creators with the binlog on.)
-CREATE OR REPLACE PROCEDURE fleetcap_day_partitions(first_day INT, last_day INT, OUT parts TEXT)
+DROP PROCEDURE IF EXISTS fleetcap_day_partitions;
+CREATE PROCEDURE fleetcap_day_partitions(first_day INT, last_day INT, OUT parts TEXT)
 BEGIN
   DECLARE d INT DEFAULT first_day;
   SET parts = CONCAT('PARTITION p_before VALUES LESS THAN (', first_day, ')');
@@ -83,32 +84,41 @@ END;
 -- partition per day from the day of its oldest row (first_day), or from its retention's first day when that is
 -- earlier (so that p_before holds only expired rows and leaves at the first maintenance), at most 1,000 days back,
 -- to days_ahead after today. One ALTER: one copy of the table.
-CREATE OR REPLACE PROCEDURE fleetcap_partition_by_day(tbl VARCHAR(64), changes TEXT, day_expr VARCHAR(255), first_day INT)
+DROP PROCEDURE IF EXISTS fleetcap_partition_by_day;
+CREATE PROCEDURE fleetcap_partition_by_day(tbl VARCHAR(64), changes TEXT, day_expr VARCHAR(255), first_day INT)
 BEGIN
   DECLARE today INT DEFAULT TO_DAYS(UTC_DATE());
-  DECLARE ahead INT DEFAULT (SELECT days_ahead FROM partition_maintenance WHERE table_name = tbl);
-  DECLARE keep INT DEFAULT (SELECT retention_days FROM retention_policy WHERE data = tbl);
+  DECLARE ahead INT;
+  DECLARE keep INT;
   DECLARE parts TEXT;
+  SELECT days_ahead INTO ahead FROM partition_maintenance WHERE table_name = tbl;
+  SELECT MAX(retention_days) INTO keep FROM retention_policy WHERE data = tbl;
   IF NOT EXISTS (SELECT 1 FROM information_schema.PARTITIONS
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = tbl AND PARTITION_NAME IS NOT NULL) THEN
     CALL fleetcap_day_partitions(GREATEST(LEAST(COALESCE(first_day, today), today - COALESCE(keep, 0)), today - 1000),
                                  today + COALESCE(ahead, 3), parts);
-    EXECUTE IMMEDIATE CONCAT('ALTER TABLE ', tbl, ' ', changes, ' PARTITION BY RANGE (', day_expr, ') (', parts, ')');
+    SET @fleetcap_ddl = CONCAT('ALTER TABLE ', tbl, ' ', changes, ' PARTITION BY RANGE (', day_expr, ') (', parts, ')');
+    PREPARE fleetcap_ddl FROM @fleetcap_ddl;
+    EXECUTE fleetcap_ddl;
+    DEALLOCATE PREPARE fleetcap_ddl;
   END IF;
 END;
 
 -- One table: adds its days up to days_ahead after as_of, drops the partitions older than its retention (none when
 -- it has no retention_policy row: deleting on a guess would lose data), and records what it did.
-CREATE OR REPLACE PROCEDURE fleetcap_maintain_table(tbl VARCHAR(64), today INT)
+DROP PROCEDURE IF EXISTS fleetcap_maintain_table;
+CREATE PROCEDURE fleetcap_maintain_table(tbl VARCHAR(64), today INT)
 BEGIN
-  DECLARE keep INT DEFAULT (SELECT retention_days FROM retention_policy WHERE data = tbl);
-  DECLARE ahead INT DEFAULT (SELECT days_ahead FROM partition_maintenance WHERE table_name = tbl);
+  DECLARE keep INT;
+  DECLARE ahead INT;
   DECLARE last_bound INT;
   DECLARE new_parts TEXT DEFAULT '';
   DECLARE added INT DEFAULT 0;
   DECLARE expired TEXT;
   DECLARE n_expired INT DEFAULT 0;
   DECLARE expired_bound INT;
+  SELECT MAX(retention_days) INTO keep FROM retention_policy WHERE data = tbl;
+  SELECT days_ahead INTO ahead FROM partition_maintenance WHERE table_name = tbl;
   SELECT MAX(CAST(PARTITION_DESCRIPTION AS SIGNED)) INTO last_bound FROM information_schema.PARTITIONS
    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = tbl AND PARTITION_DESCRIPTION <> 'MAXVALUE';
   IF last_bound IS NULL THEN
@@ -121,8 +131,11 @@ BEGIN
     SET last_bound = last_bound + 1, added = added + 1;
   END WHILE;
   IF added > 0 THEN
-    EXECUTE IMMEDIATE CONCAT('ALTER TABLE ', tbl, ' REORGANIZE PARTITION p_future INTO (', new_parts,
+    SET @fleetcap_ddl = CONCAT('ALTER TABLE ', tbl, ' REORGANIZE PARTITION p_future INTO (', new_parts,
                              'PARTITION p_future VALUES LESS THAN MAXVALUE)');
+    PREPARE fleetcap_ddl FROM @fleetcap_ddl;
+    EXECUTE fleetcap_ddl;
+    DEALLOCATE PREPARE fleetcap_ddl;
   END IF;
   IF keep IS NOT NULL THEN
     SELECT GROUP_CONCAT(PARTITION_NAME ORDER BY PARTITION_ORDINAL_POSITION), COUNT(*), MAX(CAST(PARTITION_DESCRIPTION AS SIGNED))
@@ -131,7 +144,10 @@ BEGIN
      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = tbl AND PARTITION_DESCRIPTION <> 'MAXVALUE'
        AND CAST(PARTITION_DESCRIPTION AS SIGNED) <= today - keep;
     IF n_expired > 0 THEN
-      EXECUTE IMMEDIATE CONCAT('ALTER TABLE ', tbl, ' DROP PARTITION ', expired);
+      SET @fleetcap_ddl = CONCAT('ALTER TABLE ', tbl, ' DROP PARTITION ', expired);
+      PREPARE fleetcap_ddl FROM @fleetcap_ddl;
+      EXECUTE fleetcap_ddl;
+      DEALLOCATE PREPARE fleetcap_ddl;
       IF tbl = 'session_verdict' THEN
         DELETE FROM alert_count_hour WHERE hour_start < FROM_DAYS(expired_bound);
       END IF;
@@ -149,9 +165,10 @@ END;
 
 -- Every table of partition_maintenance, as of a day (NULL: today, UTC). One run at a time (a named lock: a second
 -- caller returns at once with no rows); returns each table's row of partition_maintenance after the run.
-CREATE OR REPLACE PROCEDURE fleetcap_maintain_partitions(as_of DATE)
+DROP PROCEDURE IF EXISTS fleetcap_maintain_partitions;
+CREATE PROCEDURE fleetcap_maintain_partitions(as_of DATE)
 BEGIN
-  DECLARE today INT DEFAULT TO_DAYS(COALESCE(as_of, UTC_DATE()));
+  DECLARE today INT DEFAULT TO_DAYS(IFNULL(as_of, UTC_DATE()));
   DECLARE tbl VARCHAR(64) DEFAULT '';
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
@@ -159,11 +176,11 @@ BEGIN
     RESIGNAL;
   END;
   IF GET_LOCK('fleetcap_partition_maintenance', 0) = 1 THEN
-    tables: LOOP
+    each_table: LOOP
       SET tbl = (SELECT MIN(table_name) FROM partition_maintenance WHERE table_name > tbl);
-      IF tbl IS NULL THEN LEAVE tables; END IF;
+      IF tbl IS NULL THEN LEAVE each_table; END IF;
       CALL fleetcap_maintain_table(tbl, today);
-    END LOOP;
+    END LOOP each_table;
     DO RELEASE_LOCK('fleetcap_partition_maintenance');
     SELECT table_name, partitions, oldest_day, newest_day, last_added, last_dropped, last_run_at
       FROM partition_maintenance ORDER BY table_name;
