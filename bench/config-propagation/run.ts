@@ -183,7 +183,7 @@ async function fleetRun(agents: number, sessions: number): Promise<void> {
   const clients = await Promise.all(Array.from({ length: Math.min(sessions, agents) }, () => zkConnect()));
   const followers = ids.map((id, i) => new NodeFollower(clients[i % clients.length]!, `/fleetcap/agents/${id}/config`));
   try {
-    const created = followers.map((f) => f.when('revision 1 in ZooKeeper', (j) => Number(j.revision) >= 1, 120_000));
+    const created = followers.map((f) => f.when('revision 1 in ZooKeeper', (j) => Number(j.revision) >= 1, 900_000));
     for (let i = 0; i < ids.length; i += 500)
       await db.query('INSERT INTO sniffer_config (agent_id, device, bpf_filter, splitcap_url) VALUES ?', [
         ids.slice(i, i + 500).map((id) => [id, 'lo', filter(0), 'http://127.0.0.1:9']),
@@ -194,7 +194,7 @@ async function fleetRun(agents: number, sessions: number): Promise<void> {
     for (let u = 1; u <= updates; u++) {
       const revision = u + 1;
       const seen = followers.map((f) =>
-        f.when(`revision ${revision} in ZooKeeper`, (j) => Number(j.revision) >= revision),
+        f.when(`revision ${revision} in ZooKeeper`, (j) => Number(j.revision) >= revision, 180_000),
       );
       await db.query('UPDATE sniffer_config SET bpf_filter = ? WHERE agent_id LIKE ?', [filter(u), `${prefix}%`]);
       const committed = performance.now();

@@ -202,7 +202,9 @@ function verdictBatch(): VerdictRow[] {
         }))
       : [];
     const session = {
-      message: { key: `tcp/172.16.${(n >> 8) & 255}.${n & 255}/${1024 + (n % 60000)}/198.51.100.${n % 250}/443/w${process.pid}-${n}` },
+      message: {
+        key: `tcp/172.16.${(n >> 8) & 255}.${n & 255}/${1024 + (n % 60000)}/198.51.100.${n % 250}/443/w${process.pid}-${n}`,
+      },
       proto: 'tcp',
       client: { address: `172.16.${(n >> 8) & 255}.${n & 255}`, port: 1024 + (n % 60000) },
       server: { address: `198.51.100.${n % 250}`, port: 443 },
@@ -484,7 +486,9 @@ try {
       queries,
       partitions: Number(parts[0]!.n),
     });
-    console.error(`  ${size.toLocaleString()} rows: loaded in ${loadSeconds.toFixed(0)} s, inserts ${insert.rowsPerSecond.toFixed(0)} rows/s`);
+    console.error(
+      `  ${size.toLocaleString()} rows: loaded in ${loadSeconds.toFixed(0)} s, inserts ${insert.rowsPerSecond.toFixed(0)} rows/s`,
+    );
   }
   await db.end();
   await peer?.end();
@@ -499,7 +503,9 @@ try {
 // The report.
 const sizes = results.map((r) => r.rows);
 const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1000} k`);
-console.log(`\n# Verdict storage at fleet scale (sql/016: partitioned by day), ${WRITERS} writers, batches of ${BATCH}\n`);
+console.log(
+  `\n# Verdict storage at fleet scale (sql/016: partitioned by day), ${WRITERS} writers, batches of ${BATCH}\n`,
+);
 console.log(`| measure | ${sizes.map((s) => `${label(s)} rows`).join(' | ')} | slope → 100 M | goal |`);
 console.log(`|---|${sizes.map(() => '---|').join('')}---|---|`);
 const slope = (xs: number[]) => {
@@ -529,9 +535,7 @@ if (results.every((r) => r.peerInsert)) {
     `| ratio partitioned / not partitioned | ${results.map((r) => `${(r.insert.rowsPerSecond / r.peerInsert!.rowsPerSecond).toFixed(2)} ×`).join(' | ')} | | |`,
   );
 }
-console.log(
-  `| p99 of one batch's transaction, ms | ${results.map((r) => fmt(r.insert.p99BatchMs)).join(' | ')} | | |`,
-);
+console.log(`| p99 of one batch's transaction, ms | ${results.map((r) => fmt(r.insert.p99BatchMs)).join(' | ')} | | |`);
 const names = results[0]!.queries.map((x, i) => ({ i, name: x.name, window: x.window }));
 for (const n of names) {
   const ms = results.map((r) => r.queries[n.i]!.ms);
@@ -553,6 +557,9 @@ console.log(
     peerInsertRowsPerSecond: results.map((r) => r.peerInsert?.rowsPerSecond ?? null),
     slowQueries: slow,
     fullScans: [...new Set(results.flatMap((r) => r.queries.flatMap((x) => (x.fullScans.length ? [x.name] : []))))],
-    queries: results.map((r) => ({ rows: r.rows, times: r.queries.map((x) => ({ name: x.name, window: x.window, ms: x.ms })) })),
+    queries: results.map((r) => ({
+      rows: r.rows,
+      times: r.queries.map((x) => ({ name: x.name, window: x.window, ms: x.ms })),
+    })),
   })}`,
 );
