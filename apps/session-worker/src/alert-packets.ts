@@ -86,7 +86,12 @@ async function alertedRowIds(conn: PoolConnection, rows: VerdictRow[]): Promise<
   const [found] = await conn.query(
     `SELECT id, agent_id, session_key, occurrence, alert FROM session_verdict FORCE INDEX (uq_agent_session_occurrence)
      WHERE (agent_id, session_key, occurrence, occurrence_day) IN (${tuples})`,
-    rows.flatMap((r) => [r.session.agent, r.session.message.key, r.session.occurrence, occurrenceDay(r.session.occurrence, r.session.firstUs)]),
+    rows.flatMap((r) => [
+      r.session.agent,
+      r.session.message.key,
+      r.session.occurrence,
+      occurrenceDay(r.session.occurrence, r.session.firstUs),
+    ]),
   );
   const ids = new Map<string, number>();
   for (const r of found as Array<{
