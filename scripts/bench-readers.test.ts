@@ -81,3 +81,30 @@ test('the console row names the slowest page and how many pages met 300 ms', () 
   assert.equal(row?.met, false);
   assert.match(row?.fleetcap ?? '', /1 of 2 pages under 300 ms; slowest alerts 334.5 ms/);
 });
+
+test('the verdict-storage rows are the largest size: inserts against the unpartitioned peer, and the slow queries', () => {
+  const result = {
+    sizes: [1_000_000, 10_000_000],
+    insertRowsPerSecond: [6000, 5500],
+    insertRowsPerServerCpuSecond: [9000, 8000],
+    peerInsertRowsPerSecond: [6100, 5000],
+    slowQueries: ['view report_top_talkers at 10 M'],
+  };
+  const [inserts, views] = bench('verdict-storage').read(`| table |\nbench-result: ${JSON.stringify(result)}\n`, '/x');
+  assert.equal(inserts?.ratio, '1.10 ×');
+  assert.equal(inserts?.met, true);
+  assert.match(inserts?.measure ?? '', /10 M rows/);
+  assert.equal(views?.met, false);
+  assert.match(views?.fleetcap ?? '', /report_top_talkers at 10 M/);
+});
+
+test('the fleet config-propagation row is the p99 per watcher', () => {
+  const out = [
+    "fleet config propagation: 1000 agents' rows changed by one UPDATE (5 UPDATEs, 100 ms apart), 1000 ZooKeeper watchers over 40 sessions of one process:",
+    '  -> each watcher reads the new revision       p50   720.9 ms  p90  1454.6 ms  p99  2613.9 ms  max  2700.0 ms  (n=5000)',
+  ].join('\n');
+  const [row] = bench('config-propagation-fleet').read(out, '/x');
+  assert.equal(row?.fleetcap, 'p99 2614 ms');
+  assert.equal(row?.met, false);
+  assert.match(row?.measure ?? '', /1000 agents/);
+});

@@ -383,4 +383,60 @@ export const BENCHES: BenchSpec[] = [
     },
     summary: lastLines(16),
   },
+  {
+    name: 'verdict-storage',
+    title: 'verdict storage partitioned by day (`bench/verdict-storage`)',
+    goal: 'inserts ≥ 5,000 rows/s; every view < 1 s over its window',
+    command: ({ short }) => node('bench/verdict-storage/run.ts', ...(short ? ['--short'] : [])),
+    read: (out) => {
+      const r = benchResult<{
+        sizes: number[];
+        insertRowsPerSecond: number[];
+        insertRowsPerServerCpuSecond: number[];
+        peerInsertRowsPerSecond: Array<number | null>;
+        slowQueries: string[];
+      }>(out);
+      const last = r.sizes.length - 1;
+      const rows = `${(r.sizes[last]! / 1e6).toLocaleString('en-US')} M rows`;
+      const peer = r.peerInsertRowsPerSecond[last];
+      return [
+        {
+          measure: `verdict inserts through the worker's write path at ${rows}, partitioned by day`,
+          fleetcap: `${k(r.insertRowsPerSecond[last]!)} rows/s (${k(r.insertRowsPerServerCpuSecond[last]!)} per server CPU-second)`,
+          ...(peer
+            ? { peer: `same tables unpartitioned ${k(peer)} rows/s`, ratio: x2(r.insertRowsPerSecond[last]! / peer) }
+            : {}),
+          goal: '≥ 5,000 rows/s',
+          met: r.insertRowsPerSecond[last]! >= 5000,
+        },
+        {
+          measure: `reporting views and console queries over their windows at ${rows}`,
+          fleetcap: r.slowQueries.length === 0 ? 'all under 1 s' : `over 1 s: ${r.slowQueries.join('; ')}`,
+          goal: 'every view < 1 s',
+          met: r.slowQueries.length === 0,
+        },
+      ];
+    },
+    summary: withoutResultLine(30),
+  },
+  {
+    name: 'config-propagation-fleet',
+    title: 'one UPDATE of 1,000 agents → each ZooKeeper watcher (`bench/config-propagation --agents 1000`)',
+    goal: 'p99 < 2 s',
+    command: ({ short }) =>
+      node('bench/config-propagation/run.ts', '--agents', short ? '200' : '1000', '--updates', short ? '2' : '5'),
+    read: (out) => {
+      const p99 = num(out, /-> each watcher reads the new revision\s+p50[^\n]*p99\s+([\d.]+) ms/, 'the p99');
+      const agents = num(out, /fleet config propagation: (\d+) agents/, 'the number of agents');
+      return [
+        {
+          measure: `one SQL UPDATE of ${agents} agents' configs → each of ${agents} ZooKeeper watchers`,
+          fleetcap: `p99 ${p99.toFixed(0)} ms`,
+          goal: 'p99 < 2 s',
+          met: p99 < 2000,
+        },
+      ];
+    },
+    summary: lastLines(5),
+  },
 ];

@@ -79,7 +79,8 @@ describe('migrations', () => {
         (indexes as Array<{ index_name: string; non_unique: number; columns: string }>).map((i) => [i.index_name, i]),
       );
       const unique = [...byName.values()].filter((i) => Number(i.non_unique) === 0).map((i) => i.columns);
-      assert.deepEqual(unique.sort(), ['agent_id,session_key,occurrence', 'id']);
+      // With the occurrence's day, which sql/016 partitions by (a function of the occurrence: still one row each).
+      assert.deepEqual(unique.sort(), ['agent_id,session_key,occurrence,occurrence_day', 'id,occurrence_day']);
       assert.ok(
         [...byName.values()].some((i) => i.columns.startsWith('community_id')),
         'an index leads with community_id',

@@ -23,7 +23,10 @@ export interface SyncConsumerOptions {
   onPositioned?: () => void;
   /** Called when the consumer crashed and kafkajs will not restart it: the process should exit and be restarted. */
   onFatal?: (err: Error) => void;
-  /** Commit after this many applied events at most (and at the end of every batch). */
+  /**
+   * Events applied side by side, and committed together once all are applied (so at most this many are replayed
+   * after a crash); also committed at the end of every batch.
+   */
   commitEvery: number;
 }
 
@@ -131,13 +134,20 @@ export class SyncConsumer {
       lastCommit = Date.now();
     };
     try {
-      for (const message of batch.messages) {
+      // The events of a window are applied side by side (fleet scale: one UPDATE of 1,000 agents is 1,000 events on
+      // three partitions, and one at a time they took a ZooKeeper round trip each, tens of seconds in all). Events of
+      // one agent keep their order: each reaches the mirror's per-agent lock (zk-mirror.ts) synchronously, in offset
+      // order. The window is committed once every event of it is applied.
+      const window = Math.max(1, this.options.commitEvery);
+      for (let start = 0; start < batch.messages.length; start += window) {
         if (this.stopping || !isRunning() || isStale()) break;
-        const done = await this.handleWithRetry(message, batch.partition, heartbeat);
-        if (!done) break; // stopping: not committed, the next owner of the partition replays it
-        resolveOffset(message.offset);
-        uncommitted = (BigInt(message.offset) + 1n).toString();
-        sinceCommit += 1;
+        const messages = batch.messages.slice(start, start + window);
+        const done = await Promise.all(messages.map((m) => this.handleWithRetry(m, batch.partition, heartbeat)));
+        if (done.includes(false)) break; // stopping: not committed, the next owner of the partition replays it
+        const last = messages[messages.length - 1]!;
+        resolveOffset(last.offset);
+        uncommitted = (BigInt(last.offset) + 1n).toString();
+        sinceCommit += messages.length;
         if (sinceCommit >= this.options.commitEvery || Date.now() - lastCommit >= 200) await commit();
         await heartbeat();
       }

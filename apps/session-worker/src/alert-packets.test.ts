@@ -31,6 +31,19 @@ describe('alert packets', () => {
     );
   });
 
+  test("every row carries its verdict's day (sql/016 partitions the packets with their verdict)", () => {
+    // 2026-12-02T10:00:00Z: TO_DAYS('2026-12-02') is 740317.
+    const at = Date.UTC(2026, 11, 2, 10) * 1000;
+    const rows = alertPacketRows(3, {
+      ...session([packet(1, at), packet(2, at + 5)]),
+      occurrence: at,
+    } as LoadedSession);
+    assert.deepEqual(
+      rows?.map((r) => r.occurrenceDay),
+      [740_317, 740_317],
+    );
+  });
+
   test('a session stored without frames (linktype -1) has no rows to keep', () => {
     assert.equal(alertPacketRows(1, session([packet(1, 5), packet(2, 6, -1)])), null);
   });
@@ -39,6 +52,7 @@ describe('alert packets', () => {
     const row = (n: number): AlertPacketRow => ({
       verdictId: 1,
       index: n,
+      occurrenceDay: 740_317,
       tsUs: n,
       wireLength: 10,
       linktype: 1,

@@ -4,6 +4,7 @@
 // duplicate message, or an earlier attempt) gets its packets with INSERT IGNORE on (verdict_id, packet_index), so
 // nothing is stored twice or lost. Whether a row is an alert is the stored row's `alert`, not this attempt's answer,
 // so that the packets always follow the row an analyst reads. Redis is freed after the commit, as before.
+import { occurrenceDay } from '@fleetcap/lib/db/partition-days';
 import type { LoadedSession } from '@fleetcap/lib/session-store/reader';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
@@ -11,6 +12,8 @@ import { insertVerdicts, type VerdictRow } from './verdict-writer.ts';
 export interface AlertPacketRow {
   verdictId: number;
   index: number;
+  /** The verdict row's day (sql/016): the packets live in the partition of their verdict's day. */
+  occurrenceDay: number;
   tsUs: number;
   wireLength: number;
   linktype: number;
@@ -40,9 +43,11 @@ export function alertPacketRows(verdictId: number, session: LoadedSession): Aler
   // In capture-time order, packets of one time in the order they were stored (the sorted set orders those by member
   // text, where "10:" comes before "9:").
   const ordered = [...session.packets].sort((a, b) => a.tsUs - b.tsUs || a.seq - b.seq);
+  const day = occurrenceDay(session.occurrence, session.firstUs);
   return ordered.map((p, index) => ({
     verdictId,
     index,
+    occurrenceDay: day,
     tsUs: p.tsUs,
     wireLength: p.wireLength,
     linktype: p.linktype,
@@ -71,17 +76,32 @@ export function chunkByFrameBytes(rows: AlertPacketRow[], maxBytes = MAX_INSERT_
 const naturalKey = (agent: string, key: string, occurrence: number | string) =>
   `${agent}\u0000${key}\u0000${occurrence}`;
 
-/** The ids of the stored rows of these sessions that are alerts (by agent, session key and occurrence). */
+/**
+ * The ids of the stored rows of these sessions that are alerts. Each row is found by its whole unique key, day
+ * included (sql/016: one partition, one index lookup); whether it is an alert is checked on the row found, not in
+ * the WHERE, where it would lead MariaDB to an index on alert that scans every alert of the agent.
+ */
 async function alertedRowIds(conn: PoolConnection, rows: VerdictRow[]): Promise<Map<string, number>> {
-  const tuples = rows.map(() => '(?,?,?)').join(',');
+  const tuples = rows.map(() => '(?,?,?,?)').join(',');
   const [found] = await conn.query(
-    `SELECT id, agent_id, session_key, occurrence FROM session_verdict
-     WHERE alert = 1 AND (agent_id, session_key, occurrence) IN (${tuples})`,
-    rows.flatMap((r) => [r.session.agent, r.session.message.key, r.session.occurrence]),
+    `SELECT id, agent_id, session_key, occurrence, alert FROM session_verdict FORCE INDEX (uq_agent_session_occurrence)
+     WHERE (agent_id, session_key, occurrence, occurrence_day) IN (${tuples})`,
+    rows.flatMap((r) => [
+      r.session.agent,
+      r.session.message.key,
+      r.session.occurrence,
+      occurrenceDay(r.session.occurrence, r.session.firstUs),
+    ]),
   );
   const ids = new Map<string, number>();
-  for (const r of found as Array<{ id: number; agent_id: string; session_key: string; occurrence: number | string }>)
-    ids.set(naturalKey(r.agent_id, r.session_key, r.occurrence), Number(r.id));
+  for (const r of found as Array<{
+    id: number;
+    agent_id: string;
+    session_key: string;
+    occurrence: number | string;
+    alert: number;
+  }>)
+    if (Number(r.alert) === 1) ids.set(naturalKey(r.agent_id, r.session_key, r.occurrence), Number(r.id));
   return ids;
 }
 
@@ -89,10 +109,10 @@ async function insertPackets(conn: PoolConnection, rows: AlertPacketRow[]): Prom
   let inserted = 0;
   for (const chunk of chunkByFrameBytes(rows)) {
     const [result] = await conn.query(
-      `INSERT IGNORE INTO alert_packet (verdict_id, packet_index, ts_us, wire_length, linktype, frame) VALUES ${chunk
-        .map(() => '(?,?,?,?,?,?)')
+      `INSERT IGNORE INTO alert_packet (verdict_id, packet_index, occurrence_day, ts_us, wire_length, linktype, frame) VALUES ${chunk
+        .map(() => '(?,?,?,?,?,?,?)')
         .join(',')}`,
-      chunk.flatMap((r) => [r.verdictId, r.index, r.tsUs, r.wireLength, r.linktype, r.frame]),
+      chunk.flatMap((r) => [r.verdictId, r.index, r.occurrenceDay, r.tsUs, r.wireLength, r.linktype, r.frame]),
     );
     inserted += (result as { affectedRows: number }).affectedRows;
   }

@@ -25,7 +25,7 @@ const workerEnv = z
     FLEETCAP_WORKER_HOST: listenHost.default('127.0.0.1'),
     FLEETCAP_FORECAST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
     FLEETCAP_DONE_TTL_SECONDS: z.coerce.number().int().min(1).default(120),
-    /** How often the retention of alert packets runs (retention_policy holds the period itself). */
+    /** How often the partition maintenance and retention runs (sql/016; retention_policy holds the periods). */
     FLEETCAP_RETENTION_INTERVAL_MS: durationMs(1000, 86_400_000).default(600_000),
     /**
      * Time between two looks of the sweeper at a connection that goes on (record-sweeper.ts); the done marker of an

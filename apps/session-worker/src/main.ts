@@ -20,7 +20,7 @@ import { createWorkerMetrics } from './metrics.ts';
 import { BatchProcessor } from './processor.ts';
 import { QueueConsumer } from './queue-consumer.ts';
 import { RecordSweeper } from './record-sweeper.ts';
-import { AlertPacketRetention } from './retention.ts';
+import { PartitionRetention } from './retention.ts';
 import { VerdictPublisher } from './verdict-publisher.ts';
 
 const log = createLogger('session-worker');
@@ -115,7 +115,7 @@ const telemetry = await startHttpServer({
 await sweeper.start();
 await verdictPublisher.start();
 await consumer.start();
-const retention = new AlertPacketRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
+const retention = new PartitionRetention(pool, log, metrics, { intervalMs: config.FLEETCAP_RETENTION_INTERVAL_MS });
 retention.start();
 shutdown
   .add('the batch in hand', () => consumer.stop(10_000))

@@ -1,5 +1,5 @@
 // session-worker's Prometheus metrics.
-import { Counter, createRegistry, Histogram } from '@fleetcap/lib/telemetry/metrics';
+import { Counter, createRegistry, Gauge, Histogram } from '@fleetcap/lib/telemetry/metrics';
 import { detectionBackingMetrics } from './detection-backing.ts';
 
 export function createWorkerMetrics() {
@@ -44,15 +44,27 @@ export function createWorkerMetrics() {
       help: 'Alerted sessions whose packets were stored without frames (by a splitcap from before frames): none kept',
       registers: [registry],
     }),
-    retentionDeleted: new Counter({
-      name: 'fleetcap_worker_retention_deleted_total',
-      help: "Rows deleted by the retention (retention_policy's retention_days), by table",
+    partitions: new Gauge({
+      name: 'fleetcap_worker_partitions',
+      help: 'Day partitions of each table partitioned by day (sql/016) after the last maintenance run',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    partitionsAdded: new Counter({
+      name: 'fleetcap_worker_partitions_added_total',
+      help: 'Day partitions added ahead by the maintenance, by table',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    partitionsDropped: new Counter({
+      name: 'fleetcap_worker_partitions_dropped_total',
+      help: "Partitions dropped by the retention (older than retention_policy's retention_days), by table",
       labelNames: ['table'],
       registers: [registry],
     }),
     retentionRuns: new Counter({
       name: 'fleetcap_worker_retention_runs_total',
-      help: 'Retention runs by outcome (done, skipped: another worker holds the lock, failed, no-policy)',
+      help: 'Retention (partition maintenance) runs by outcome (done, skipped: another worker holds the lock, failed; no-policy: a table has no retention row)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

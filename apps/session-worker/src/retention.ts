@@ -1,64 +1,63 @@
-// The retention of alert packets: every interval, one session-worker (a MariaDB named lock; the others skip that run)
-// deletes the alert_packet rows stored longer ago than retention_policy's retention_days for 'alert_packet', in
-// bounded batches so that no delete holds locks on the table for long. The period lives in SQL, where operators set
-// it (UPDATE retention_policy ...); it is read at every run, so a change applies at the next one. A missing row
-// keeps everything (deleting on a guess would lose evidence) and is reported.
+// The retention of the tables that grow with traffic (session_verdict, alert_packet, detection, packet_drop), by
+// partition (sql/016): every interval one session-worker calls fleetcap_maintain_partitions(), which adds each
+// table's days ahead and drops the days older than retention_policy's retention_days for it (one run at a time: a
+// named lock in the procedure; a second caller gets no rows and counts a skip). The periods live in SQL, where
+// operators set them (UPDATE retention_policy ...), read at every run. A table without a retention row keeps all its
+// days (dropping on a guess would lose evidence) and is reported.
 //
-// Why the worker and not a MariaDB event: the event scheduler is off by default (it is in the stack) and an event's
-// failures reach only the server's error log; here a run is logged with a code, counted in /metrics, and tested
-// like the rest of the worker, and it needs no privilege beyond DELETE on alert_packet.
+// Why the worker and not a MariaDB event: the event scheduler is off by default and an event's failures reach only
+// the server's error log; here a run is logged with a code, counted in /metrics, and tested like the rest of the
+// worker. The procedure runs as its definer, so the worker needs EXECUTE on it and no ALTER or DROP.
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { WorkerMetrics } from './metrics.ts';
 
-export const RETENTION_LOCK = 'fleetcap_alert_packet_retention';
-export const ALERT_PACKET_DATA = 'alert_packet';
-
 export interface RetentionOptions {
   intervalMs: number;
-  /** Rows per DELETE statement. */
-  batchRows?: number;
+}
+
+export interface TableMaintenance {
+  table: string;
+  /** Day partitions now (p_before and p_future not counted). */
+  partitions: number;
+  added: number;
+  dropped: number;
 }
 
 export type RetentionOutcome =
-  | { outcome: 'done'; retentionDays: number; deleted: number }
-  | { outcome: 'skipped' }
-  | { outcome: 'no-policy' };
+  | { outcome: 'done'; tables: TableMaintenance[]; withoutPolicy: string[] }
+  | { outcome: 'skipped' };
 
-/** One run: the number of rows deleted, or why none were. */
-export async function applyAlertPacketRetention(pool: Pool, batchRows = 5000): Promise<RetentionOutcome> {
-  const conn = await pool.getConnection();
-  try {
-    // A named lock belongs to the connection: held by this run only, freed if the worker dies.
-    const [lock] = await conn.query('SELECT GET_LOCK(?, 0) AS got', [RETENTION_LOCK]);
-    if ((lock as Array<{ got: number | null }>)[0]?.got !== 1) return { outcome: 'skipped' };
-    try {
-      const [policy] = await conn.query('SELECT retention_days FROM retention_policy WHERE data = ?', [
-        ALERT_PACKET_DATA,
-      ]);
-      const days = (policy as Array<{ retention_days: number }>)[0]?.retention_days;
-      if (days === undefined) return { outcome: 'no-policy' };
-      let deleted = 0;
-      for (;;) {
-        const [result] = await conn.query(
-          'DELETE FROM alert_packet WHERE stored_at < NOW(6) - INTERVAL ? DAY ORDER BY stored_at LIMIT ?',
-          [days, batchRows],
-        );
-        const n = (result as { affectedRows: number }).affectedRows;
-        deleted += n;
-        if (n < batchRows) break;
-      }
-      return { outcome: 'done', retentionDays: days, deleted };
-    } finally {
-      await conn.query('SELECT RELEASE_LOCK(?)', [RETENTION_LOCK]);
-    }
-  } finally {
-    conn.release();
-  }
+/** One run: what it did to each table, or that another run holds the lock. */
+export async function maintainPartitions(pool: Pool): Promise<RetentionOutcome> {
+  const [results] = await pool.query('CALL fleetcap_maintain_partitions(NULL)');
+  // A CALL returns its SELECT's rows (none when the lock was held), then the status of the CALL itself.
+  const sets = Array.isArray(results) ? results : [];
+  const rows = (Array.isArray(sets[0]) ? sets[0] : []) as Array<{
+    table_name: string;
+    partitions: number | null;
+    last_added: number | null;
+    last_dropped: number | null;
+  }>;
+  if (rows.length === 0) return { outcome: 'skipped' };
+  const [missing] = await pool.query(
+    `SELECT m.table_name FROM partition_maintenance m LEFT JOIN retention_policy r ON r.data = m.table_name
+      WHERE r.data IS NULL ORDER BY m.table_name`,
+  );
+  return {
+    outcome: 'done',
+    tables: rows.map((r) => ({
+      table: r.table_name,
+      partitions: Number(r.partitions ?? 0),
+      added: Number(r.last_added ?? 0),
+      dropped: Number(r.last_dropped ?? 0),
+    })),
+    withoutPolicy: (missing as Array<{ table_name: string }>).map((r) => r.table_name),
+  };
 }
 
-/** Runs the retention every intervalMs (the first run soon after start) until stopped. */
-export class AlertPacketRetention {
+/** Runs the maintenance every intervalMs (the first run soon after start) until stopped. */
+export class PartitionRetention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -88,26 +87,31 @@ export class AlertPacketRetention {
 
   async runOnce(): Promise<void> {
     try {
-      const r = await applyAlertPacketRetention(this.pool, this.options.batchRows);
+      const r = await maintainPartitions(this.pool);
       this.metrics.retentionRuns.inc({ outcome: r.outcome });
-      if (r.outcome === 'done' && r.deleted > 0) {
-        this.metrics.retentionDeleted.inc({ table: ALERT_PACKET_DATA }, r.deleted);
-        this.log.info(
-          { deleted: r.deleted, retentionDays: r.retentionDays },
-          'retention deleted alert packets stored longer ago than retention_days',
-        );
+      if (r.outcome !== 'done') return;
+      for (const t of r.tables) {
+        this.metrics.partitions.set({ table: t.table }, t.partitions);
+        this.metrics.partitionsAdded.inc({ table: t.table }, t.added);
+        this.metrics.partitionsDropped.inc({ table: t.table }, t.dropped);
+        if (t.dropped > 0)
+          this.log.info(
+            { table: t.table, dropped: t.dropped, partitions: t.partitions },
+            'retention dropped the days older than retention_days',
+          );
       }
-      if (r.outcome === 'no-policy') {
+      if (r.withoutPolicy.length > 0) {
+        this.metrics.retentionRuns.inc({ outcome: 'no-policy' });
         this.log.warn(
-          { code: 'session-worker.retention-no-policy' },
-          "no retention_policy row for 'alert_packet': alert packets are kept until one is inserted",
+          { code: 'session-worker.retention-no-policy', tables: r.withoutPolicy },
+          'no retention_policy row for these tables: their days are kept until one is inserted',
         );
       }
     } catch (err) {
       this.metrics.retentionRuns.inc({ outcome: 'failed' });
       this.log.warn(
         { code: 'session-worker.retention-failed', err: (err as Error).message },
-        'the retention of alert packets failed; trying again at the next interval',
+        'the partition maintenance (retention) failed; trying again at the next interval',
       );
     }
   }

@@ -73,9 +73,12 @@ export const METADATA_COLUMN_NAMES = Object.keys(METADATA_COLUMNS) as MetadataCo
 /** What the verdict INSERT writes, in its order. */
 export const VERDICT_INSERT_COLUMNS = [...SESSION_COLUMNS, ...VERDICT_COLUMNS, ...METADATA_COLUMN_NAMES] as const;
 
-/** The record in the groups a person reads it by, with the columns MariaDB fills (id, classified_at, completed_at). */
+/**
+ * The record in the groups a person reads it by, with the columns MariaDB fills (id, occurrence_day: the day
+ * partition of the occurrence, sql/016; classified_at, completed_at).
+ */
 export const RECORD_GROUPS: ReadonlyArray<{ title: string; columns: readonly string[] }> = [
-  { title: 'Session', columns: ['id', ...SESSION_COLUMNS] },
+  { title: 'Session', columns: ['id', ...SESSION_COLUMNS, 'occurrence_day'] },
   { title: 'Verdict', columns: [...VERDICT_COLUMNS, 'classified_at'] },
   { title: 'Connection (Zeek conn_state and history)', columns: [...CONNECTION_COLUMNS, 'completed_at'] },
   { title: 'Metadata', columns: METADATA_COLUMN_NAMES },
