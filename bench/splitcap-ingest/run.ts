@@ -309,6 +309,8 @@ async function costGrowth(levels: number[]): Promise<void> {
   const rates: number[] = [];
   const perCpu: number[] = [];
   let uploadedRatio = '';
+  const results: Array<Record<string, number>> = [];
+  let uploaded: Record<string, number> = {};
   try {
     const base = await usedMemory();
     const templates = ingestBodies(levels[0]! / sessionsPerBatch, 700_000, sessionsPerBatch, activePackets);
@@ -368,6 +370,7 @@ async function costGrowth(levels: number[]): Promise<void> {
         const uploadedSessions = (warmup + run.batches) * 50;
         const sample = ingestBodies(1, 123_456)[0]!;
         const perSession = ((await usedMemory()) - before) / uploadedSessions;
+        uploaded = { bytesPerSession: Math.round(perSession), packetBytes: Math.round(frameBytes(sample, 1000) / 50) };
         uploadedRatio =
           `| Redis bytes per active session, the measured uploads' 20-packet sessions | ${Math.round(perSession)} ` +
           `(${(perSession / (frameBytes(sample, 1000) / 50)).toFixed(2)} × the ${Math.round(frameBytes(sample, 1000) / 50)} packet bytes it stores) |`;
@@ -377,6 +380,13 @@ async function costGrowth(levels: number[]): Promise<void> {
       console.log(
         `level ${level}: ${Math.round(run.packetsPerSecond)} packets/s (${run.batches} batches), ${Math.round(run.perCpuSecond)} per CPU-s; ${cpuText(run.cpuPer1000)}`,
       );
+      results.push({
+        active: level,
+        bytesPerSession: Math.round(memory / level),
+        packetBytes: Math.round(templateFrameBytes),
+        packetsPerSecond: Math.round(run.packetsPerSecond),
+        perCpuSecond: Math.round(run.perCpuSecond),
+      });
       rows.push(
         `| ${level} | ${Math.round(memory / level)} | ${(memory / level / templateFrameBytes).toFixed(2)} | ${Math.round(run.packetsPerSecond)} | ${Math.round(run.perCpuSecond)} |`,
       );
@@ -398,6 +408,9 @@ async function costGrowth(levels: number[]): Promise<void> {
     );
     console.log(`| per CPU-second spread over the levels | ${(spread(perCpu) * 100).toFixed(1)}% |`);
     console.log(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} |`);
+    console.log(
+      `bench-result: ${JSON.stringify({ levels: results, uploaded, spread: spread(rates), perCpuSpread: spread(perCpu) })}`,
+    );
   } finally {
     await Promise.all(apps.map((a) => a.stop()));
     await removePipelineNamespace(prefix);
