@@ -1,6 +1,9 @@
 // Benchmark: splitcap ingest into Redis, as a ratio of what `redis-benchmark -P 64 -t zadd` reaches on
 // the same Redis in the same run (DESIGN.md: at least 50%). Both are measured 3 times, medians quoted.
 //   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4] [--runs 3] [--zadd-requests 2000000]
+//   ... run.ts --active 10000,100000,1000000 [--active-packets 2] [--max-redis-mb 2500]: cost growth instead (issue 20
+//   item 4: the ingest rate with that many sessions active, and Redis bytes per active session; costGrowth below).
+// Each splitcap gets --warmup batches (default 40) before its clock starts.
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -345,14 +348,17 @@ async function costGrowth(levels: number[]): Promise<void> {
         await admin.config('SET', 'maxmemory', String(maxmemory));
         const count = (level - active) / levels[0]!;
         const started = Date.now();
-        for (let at = 0; at < tags.length; at += 200)
+        // About 5,000 copies a call: a script holds Redis while it runs (at load 40, 90,000 copies took over 5 s,
+        // and other clients got BUSY).
+        const perCall = Math.max(1, Math.floor(1000 / count));
+        for (let at = 0; at < tags.length; at += perCall)
           await admin.eval(
             cloneLua,
             0,
             `${prefix}:s:{`,
             String(clones + 1),
             String(count),
-            ...tags.slice(at, at + 200),
+            ...tags.slice(at, at + perCall),
           );
         clones += count;
         active = level;
