@@ -40,7 +40,7 @@
       ARGV[12] packets packed in ARGV[13]: at most the first max-packets of the batch's (splitcap trims the rest:
                no session keeps more)
       ARGV[13] those packets in batch order, packed into one string (writer.ts packPackets: one argument per
-               session, not two per packet, is what halves the cost of sending them), each as: one byte, the
+               session, not two per packet: less for ioredis to encode and Redis to parse), each as: one byte, the
                length of the capture time's text; the capture time µs as text (the score); 4 bytes big-endian,
                the member's length; the member after the sequence number ("dir:tsUs:wire:payload:flags:linktype:"
                and the binary frame, encodePacketRecordTail)
