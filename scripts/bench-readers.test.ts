@@ -108,3 +108,25 @@ test('the fleet config-propagation row is the p99 per watcher', () => {
   assert.equal(row?.met, false);
   assert.match(row?.measure ?? '', /1000 agents/);
 });
+
+test('the cost-growth rows: bytes per session against the packet bytes, and the rates’ spread over the levels', () => {
+  const result = {
+    levels: [
+      { active: 10000, bytesPerSession: 1200, packetBytes: 108, packetsPerSecond: 50000, perCpuSecond: 30000 },
+      { active: 100000, bytesPerSession: 1150, packetBytes: 108, packetsPerSecond: 45000, perCpuSecond: 29000 },
+      { active: 1000000, bytesPerSession: 1100, packetBytes: 108, packetsPerSecond: 40000, perCpuSecond: 28000 },
+    ],
+    uploaded: { bytesPerSession: 4500, packetBytes: 3053 },
+    spread: 0.25,
+    perCpuSpread: 0.07,
+  };
+  const [bytes, rates] = bench('splitcap-growth').read(
+    `level 1\nbench-result: ${JSON.stringify(result)}\n`,
+    '/nonexistent',
+  );
+  assert.equal(bytes?.ratio, '1.47 ×');
+  assert.equal(bytes?.met, true);
+  assert.match(rates?.measure ?? '', /10 k \/ 100 k \/ 1 M sessions active/);
+  assert.equal(rates?.fleetcap, '50 k / 45 k / 40 k packets/s');
+  assert.equal(rates?.met, false);
+});

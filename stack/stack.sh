@@ -119,7 +119,8 @@ start_redis() {
   launch redis redis-server --bind 127.0.0.1 --port "$FLEETCAP_REDIS_PORT" --dir "$STATE/redis" \
     --save 60 1000 --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
     --aclfile "$STATE/redis/users.acl" \
-    --maxmemory "$FLEETCAP_REDIS_MAXMEMORY" --maxmemory-policy noeviction
+    --maxmemory "$FLEETCAP_REDIS_MAXMEMORY" --maxmemory-policy noeviction \
+    --zset-max-listpack-value 4096 # a session's packets in one listpack: docs/OPERATIONS.md, Redis memory per session
 }
 
 start_rabbitmq() {

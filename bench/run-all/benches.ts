@@ -98,6 +98,46 @@ export const BENCHES: BenchSpec[] = [
     summary: lastLines(12),
   },
   {
+    name: 'splitcap-growth',
+    title:
+      'cost growth: ingest with 10 k, 100 k and 1 M sessions active, Redis bytes per session (`bench/splitcap-ingest --active`)',
+    goal: '≤ 1.5 × the packet bytes; rates within 20%',
+    command: ({ short }) =>
+      node(
+        'bench/splitcap-ingest/run.ts',
+        '--active',
+        '10000,100000,1000000',
+        ...(short ? ['--seconds', '3', '--warmup', '30', '--batches', '500'] : ['--seconds', '8', '--warmup', '60']),
+      ),
+    read: (out) => {
+      const r = benchResult<{
+        levels: Array<{ active: number; bytesPerSession: number; packetBytes: number; packetsPerSecond: number }>;
+        uploaded: { bytesPerSession: number; packetBytes: number };
+        spread: number;
+      }>(out);
+      const bytesRatio = r.uploaded.bytesPerSession / r.uploaded.packetBytes;
+      const at = (l: { active: number }) => (l.active >= 1_000_000 ? `${l.active / 1_000_000} M` : k(l.active));
+      return [
+        {
+          measure: 'Redis bytes per active session (20-packet TCP sessions) against the packet bytes it stores',
+          fleetcap: `${r.uploaded.bytesPerSession.toLocaleString('en-US')} B`,
+          peer: `${r.uploaded.packetBytes.toLocaleString('en-US')} B of packets`,
+          ratio: x2(bytesRatio),
+          goal: '≤ 1.5 ×',
+          met: bytesRatio <= 1.5,
+        },
+        {
+          measure: `ingest with ${r.levels.map(at).join(' / ')} sessions active (2-packet sessions, ${r.levels.map((l) => `${l.bytesPerSession} B`).join(' / ')} each)`,
+          fleetcap: r.levels.map((l) => `${k(l.packetsPerSecond)}`).join(' / ') + ' packets/s',
+          ratio: `max/min ${x2(1 + r.spread)}`,
+          goal: 'within 20%',
+          met: r.spread <= 0.2,
+        },
+      ];
+    },
+    summary: withoutResultLine(14),
+  },
+  {
     name: 'sessionize',
     title: 'offline sessionizing (`bench/sessionize`)',
     goal: '≥ 0.7 × ndpiReader (goal 1.0 ×), ≥ 10 × tshark',

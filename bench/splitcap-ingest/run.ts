@@ -1,6 +1,9 @@
 // Benchmark: splitcap ingest into Redis, as a ratio of what `redis-benchmark -P 64 -t zadd` reaches on
 // the same Redis in the same run (DESIGN.md: at least 50%). Both are measured 3 times, medians quoted.
 //   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4] [--runs 3] [--zadd-requests 2000000]
+//   ... run.ts --active 10000,100000,1000000 [--active-packets 2] [--max-redis-mb 2500]: cost growth instead (issue 20
+//   item 4: the ingest rate with that many sessions active, and Redis bytes per active session; costGrowth below).
+// Each splitcap gets --warmup batches (default 40) before its clock starts.
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { removePipelineNamespace } from '../../test/helpers/namespace.ts';
-import { startApp } from '../../test/helpers/processes.ts';
+import { type RunningApp, startApp } from '../../test/helpers/processes.ts';
 import { connections, repoRoot } from '../../test/helpers/stack.ts';
 import { syntheticCapture } from '../../test/helpers/synthetic-sessions.ts';
 import { withBenchmarkLogin } from '../redis-benchmark-login.ts';
@@ -22,6 +25,10 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     batches: { type: 'string', default: '1500' },
     'zadd-requests': { type: 'string', default: '2000000' },
+    warmup: { type: 'string', default: '40' },
+    active: { type: 'string' },
+    'active-packets': { type: 'string', default: '2' },
+    'max-redis-mb': { type: 'string', default: '2500' },
   },
 });
 const seconds = Number(values.seconds);
@@ -30,6 +37,7 @@ const concurrency = Number(values.concurrency);
 const runs = Number(values.runs);
 const batchesPerRun = Number(values.batches);
 const zaddRequests = Number(values['zadd-requests']);
+const warmup = Number(values.warmup);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // CPU time of each process taking part, from /proc (user + system; with `children`, waited-for children too): on a
@@ -107,10 +115,10 @@ interface IngestRun {
   perCpuSecond: number;
 }
 
-async function splitcapRun(run: number): Promise<IngestRun> {
-  const prefix = `bench${process.pid}r${run}`;
-  const token = 'bench-token-1234567';
-  const apps = await Promise.all(
+const token = 'bench-token-1234567';
+
+async function startSplitcaps(prefix: string): Promise<RunningApp[]> {
+  return await Promise.all(
     Array.from({ length: replicas }, () =>
       startApp(
         'splitcap',
@@ -122,23 +130,75 @@ async function splitcapRun(run: number): Promise<IngestRun> {
           FLEETCAP_SPLITCAP_MAX_READY_DEPTH: '100000000',
         },
         // A tsx start took more than the default 15 s in run-all at load 27-30 (the bench then failed).
-        60_000,
+        120_000,
       ),
     ),
   );
-  // Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch (a
-  // reused body would only add packets over the cap). Made before the clock starts.
-  const bodies = Array.from(
-    { length: batchesPerRun },
+}
+
+/**
+ * Batches of 1,000 packets: 50 TCP sessions of 20 packets each, new sessions in every batch (a reused body would
+ * only add packets over the cap). `seed` keeps each call's sessions apart. Made before the clock starts.
+ */
+function ingestBodies(count: number, seed: number, sessions = 50, packets = 20): Buffer[] {
+  return Array.from(
+    { length: count },
     (_, i) =>
       syntheticCapture(
-        Array.from({ length: 50 }, () => ({ proto: 'tcp' as const, packets: 20 })),
-        run * 100000 + i,
+        Array.from({ length: sessions }, () => ({ proto: 'tcp' as const, packets })),
+        seed + i,
       ).pcap,
   );
+}
+
+/** Sends `bodies` with `concurrency` uploads at a time until they or `limitSeconds` run out; what each upload stored. */
+async function upload(apps: RunningApp[], bodies: Buffer[], limitSeconds: number, tag: string) {
   let packets = 0;
   let batches = 0;
   let next = 0;
+  const deadline = Date.now() + limitSeconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (Date.now() < deadline && next < bodies.length) {
+        const i = next++;
+        const app = apps[(w + i) % apps.length]!;
+        const send = () =>
+          fetch(`http://127.0.0.1:${app.port}/v1/batches`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${token}`,
+              'x-fleetcap-agent': 'bench',
+              'x-fleetcap-batch': `${tag}${i}`,
+              'content-type': 'application/vnd.tcpdump.pcap',
+            },
+            body: bodies[i]!,
+          });
+        let res: Response;
+        try {
+          res = await send();
+        } catch {
+          // A kept-alive connection that splitcap closed while idle (5 s, while the next bodies were made) fails
+          // before any answer; the same batch id sent again is what an agent does, and is stored once.
+          res = await send();
+        }
+        const body = (await res.json()) as { packetsStored?: number };
+        if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${JSON.stringify(body)}`);
+        packets += body.packetsStored ?? 0;
+        batches++;
+      }
+    }),
+  );
+  return { packets, batches, allSent: next >= bodies.length };
+}
+
+/**
+ * The measured uploads: `warmup` batches first, off the clock (a fresh splitcap runs its first batches through cold
+ * code: at load 20-50, the first 4 s were mostly JIT, while redis-benchmark has nothing to warm), then `seconds`.
+ */
+async function measureIngest(apps: RunningApp[], seed: number, tag: string): Promise<IngestRun> {
+  const warm = ingestBodies(warmup, seed + 50_000);
+  const bodies = ingestBodies(batchesPerRun, seed);
+  await upload(apps, warm, 10 * seconds + 60, `${tag}w`);
   const pids = { splitcap: apps.map((a) => a.child.pid!), redis: redisPid, rabbitmq: beamPid };
   const cpuNow = () => ({
     splitcap: pids.splitcap.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
@@ -147,39 +207,15 @@ async function splitcapRun(run: number): Promise<IngestRun> {
     client: cpuSeconds('self'),
   });
   const cpuBefore = cpuNow();
-  const deadline = Date.now() + seconds * 1000;
   const started = Date.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      while (Date.now() < deadline && next < bodies.length) {
-        const i = next++;
-        const app = apps[(w + i) % apps.length]!;
-        const res = await fetch(`http://127.0.0.1:${app.port}/v1/batches`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'x-fleetcap-agent': 'bench',
-            'x-fleetcap-batch': `b${i}`,
-            'content-type': 'application/vnd.tcpdump.pcap',
-          },
-          body: bodies[i]!,
-        });
-        const body = (await res.json()) as { packetsStored?: number };
-        if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${JSON.stringify(body)}`);
-        packets += body.packetsStored ?? 0;
-        batches++;
-      }
-    }),
-  );
+  const { packets, batches, allSent } = await upload(apps, bodies, seconds, tag);
   const elapsed = (Date.now() - started) / 1000;
   const cpuAfter = cpuNow();
   const used = (k: keyof typeof cpuBefore) => cpuAfter[k] - cpuBefore[k];
   const per1000 = (k: keyof typeof cpuBefore) => (used(k) * 1000) / Math.max(1, packets);
   const serverSide = used('splitcap') + used('redis') + used('rabbitmq');
-  if (next >= bodies.length)
+  if (allSent)
     console.log(`  (all ${bodies.length} prepared batches sent before the ${seconds} s were up: raise --batches)`);
-  await Promise.all(apps.map((a) => a.stop()));
-  await removePipelineNamespace(prefix);
   return {
     packetsPerSecond: packets / elapsed,
     batches,
@@ -193,6 +229,26 @@ async function splitcapRun(run: number): Promise<IngestRun> {
   };
 }
 
+async function splitcapRun(run: number): Promise<IngestRun> {
+  const prefix = `bench${process.pid}r${run}`;
+  const apps = await startSplitcaps(prefix);
+  try {
+    return await measureIngest(apps, run * 100_000, `r${run}b`);
+  } finally {
+    await Promise.all(apps.map((a) => a.stop()));
+    await removePipelineNamespace(prefix);
+  }
+}
+
+const ms = (x: number) => (x * 1000).toFixed(2);
+const cpuText = (c: IngestRun['cpuPer1000']) =>
+  `CPU ms per 1,000 packets: splitcap ${ms(c.splitcap)}, redis ${ms(c.redis)}, rabbitmq ${ms(c.rabbitmq)}, client ${ms(c.client)}`;
+
+if (values.active) {
+  await costGrowth(values.active.split(',').map(Number));
+  process.exit(0);
+}
+
 const zadd: number[] = [];
 const zaddPerCpu: number[] = [];
 const ingest: number[] = [];
@@ -204,12 +260,9 @@ for (let run = 0; run < runs; run++) {
   const r = await splitcapRun(run);
   ingest.push(r.packetsPerSecond);
   ingestPerCpu.push(r.perCpuSecond);
-  const c = r.cpuPer1000;
-  const ms = (x: number) => (x * 1000).toFixed(2);
   console.log(
     `run ${run + 1}: redis-benchmark zadd -P 64 ${Math.round(z.perSecond)} ops/s (${Math.round(z.perCpuSecond)} per CPU-s); ` +
-      `splitcap ${Math.round(r.packetsPerSecond)} packets/s (${r.batches} batches), ${Math.round(r.perCpuSecond)} per CPU-s; ` +
-      `CPU ms per 1,000 packets: splitcap ${ms(c.splitcap)}, redis ${ms(c.redis)}, rabbitmq ${ms(c.rabbitmq)}, client ${ms(c.client)}`,
+      `splitcap ${Math.round(r.packetsPerSecond)} packets/s (${r.batches} batches), ${Math.round(r.perCpuSecond)} per CPU-s; ${cpuText(r.cpuPer1000)}`,
   );
 }
 const ratio = median(ingest) / median(zadd);
@@ -229,3 +282,145 @@ console.log(
 );
 console.log(`| ratio per CPU-second | ${(cpuRatio * 100).toFixed(1)}% |`);
 console.log(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} |`);
+
+/**
+ * Cost growth (issue 20 item 4): the ingest rate with `levels` sessions active in Redis, and Redis bytes per active
+ * session against the packet bytes it stores. The first level's sessions are uploaded through splitcap
+ * (--active-packets packets each: a TCP handshake by default, the shape of the many sessions a scan or a fleet's
+ * idle connections leave active); the next levels copy them (clone-sessions.lua) up to the level. At each level the
+ * same measured uploads as the ratio runs (20-packet sessions, after the warm-up) give packets/s and per CPU-second.
+ * No worker runs, so nothing stored is removed.
+ */
+async function costGrowth(levels: number[]): Promise<void> {
+  const activePackets = Number(values['active-packets']);
+  const maxRedisBytes = Number(values['max-redis-mb']) * 1024 * 1024;
+  const sessionsPerBatch = 1000;
+  if (levels.some((l, i) => !Number.isInteger(l / levels[0]!) || (i > 0 && l <= levels[i - 1]!)))
+    throw new Error(`--active ${values.active}: ascending levels, each a multiple of the first`);
+  if (levels[0]! % sessionsPerBatch !== 0)
+    throw new Error(`--active: the first level is a multiple of ${sessionsPerBatch}`);
+  const admin = new Redis(connections.redisUrl);
+  const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))?.[1]);
+  const maxmemoryBefore = (await admin.config('GET', 'maxmemory')) as string[];
+  const listpack = (await admin.config('GET', '*-max-listpack-value')) as string[];
+  const cloneLua = readFileSync(new URL('./clone-sessions.lua', import.meta.url), 'utf8');
+  const prefix = `bench${process.pid}g`;
+  // Captured bytes of a pcap of `packets` packets: the body less the file header and a record header per packet.
+  const frameBytes = (pcap: Buffer, packets: number) => pcap.length - 24 - 16 * packets;
+  const apps = await startSplitcaps(prefix);
+  const rows: string[] = [];
+  const rates: number[] = [];
+  const perCpu: number[] = [];
+  let uploadedRatio = '';
+  const results: Array<Record<string, number>> = [];
+  let uploaded: Record<string, number> = {};
+  try {
+    const base = await usedMemory();
+    const templates = ingestBodies(levels[0]! / sessionsPerBatch, 700_000, sessionsPerBatch, activePackets);
+    const stored = await upload(apps, templates, 1e9, 'g-t');
+    if (stored.packets !== levels[0]! * activePackets)
+      throw new Error(`the first level stored ${stored.packets} packets, not ${levels[0]! * activePackets}`);
+    const templateFrameBytes =
+      templates.reduce((sum, b) => sum + frameBytes(b, sessionsPerBatch * activePackets), 0) / levels[0]!;
+    const tags: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:s:*:m`, 'COUNT', 5000);
+      for (const k of keys) tags.push(k.slice(k.indexOf('{') + 1, k.lastIndexOf('}')));
+      cursor = next;
+    } while (cursor !== '0');
+    if (tags.length !== levels[0]) throw new Error(`found ${tags.length} sessions after the first level's uploads`);
+    let active = levels[0]!;
+    let uploadsMemory = 0;
+    let clones = 0;
+    for (const [i, level] of levels.entries()) {
+      if (level > active) {
+        const perSession = ((await usedMemory()) - base - uploadsMemory) / active;
+        const needed = base + level * perSession * 1.1;
+        if (needed > maxRedisBytes) {
+          console.log(
+            `level ${level}: about ${Math.round(needed / 2 ** 20)} MB of Redis, over --max-redis-mb ${values['max-redis-mb']}: not run`,
+          );
+          break;
+        }
+        // Above the splitcap memory guard's high-water mark (0.8 of maxmemory by default), with room for the uploads.
+        const maxmemory = Math.max(Number(maxmemoryBefore[1]), Math.ceil((needed + 256 * 2 ** 20) / 0.75));
+        await admin.config('SET', 'maxmemory', String(maxmemory));
+        const count = (level - active) / levels[0]!;
+        const started = Date.now();
+        // About 5,000 copies a call: a script holds Redis while it runs (at load 40, 90,000 copies took over 5 s,
+        // and other clients got BUSY).
+        const perCall = Math.max(1, Math.floor(1000 / count));
+        for (let at = 0; at < tags.length; at += perCall)
+          await admin.eval(
+            cloneLua,
+            0,
+            `${prefix}:s:{`,
+            String(clones + 1),
+            String(count),
+            ...tags.slice(at, at + perCall),
+          );
+        clones += count;
+        active = level;
+        console.log(
+          `level ${level}: ${count} copies of each session made in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        );
+      }
+      // What the active sessions hold: the measured uploads of the levels before are left out.
+      const before = await usedMemory();
+      const memory = before - base - uploadsMemory;
+      const run = await measureIngest(apps, 200_000 + i * 100_000, `g${i}b`);
+      uploadsMemory += (await usedMemory()) - before;
+      if (i === 0) {
+        // The measured uploads' own sessions: 20 packets each, (warm-up + measured batches) × 50 of them.
+        const uploadedSessions = (warmup + run.batches) * 50;
+        const sample = ingestBodies(1, 123_456)[0]!;
+        const perSession = ((await usedMemory()) - before) / uploadedSessions;
+        uploaded = { bytesPerSession: Math.round(perSession), packetBytes: Math.round(frameBytes(sample, 1000) / 50) };
+        uploadedRatio =
+          `| Redis bytes per active session, the measured uploads' 20-packet sessions | ${Math.round(perSession)} ` +
+          `(${(perSession / (frameBytes(sample, 1000) / 50)).toFixed(2)} × the ${Math.round(frameBytes(sample, 1000) / 50)} packet bytes it stores) |`;
+      }
+      rates.push(run.packetsPerSecond);
+      perCpu.push(run.perCpuSecond);
+      console.log(
+        `level ${level}: ${Math.round(run.packetsPerSecond)} packets/s (${run.batches} batches), ${Math.round(run.perCpuSecond)} per CPU-s; ${cpuText(run.cpuPer1000)}`,
+      );
+      results.push({
+        active: level,
+        bytesPerSession: Math.round(memory / level),
+        packetBytes: Math.round(templateFrameBytes),
+        packetsPerSecond: Math.round(run.packetsPerSecond),
+        perCpuSecond: Math.round(run.perCpuSecond),
+      });
+      rows.push(
+        `| ${level} | ${Math.round(memory / level)} | ${(memory / level / templateFrameBytes).toFixed(2)} | ${Math.round(run.packetsPerSecond)} | ${Math.round(run.perCpuSecond)} |`,
+      );
+    }
+    const spread = (xs: number[]) => Math.max(...xs) / Math.min(...xs) - 1;
+    console.log(
+      `\nActive sessions of ${activePackets} packets (${Math.round(templateFrameBytes)} packet bytes stored each); Redis ${listpack.join(' ')}`,
+    );
+    console.log(
+      '| active sessions | Redis bytes per active session | ÷ packet bytes stored | ingest packets/s | packets per CPU-s |',
+    );
+    console.log('|---|---|---|---|---|');
+    for (const r of rows) console.log(r);
+    console.log('\n| measure | value |');
+    console.log('|---|---|');
+    console.log(uploadedRatio);
+    console.log(
+      `| ingest rate spread over the levels (max/min - 1) | ${(spread(rates) * 100).toFixed(1)}% (goal: within 20%) |`,
+    );
+    console.log(`| per CPU-second spread over the levels | ${(spread(perCpu) * 100).toFixed(1)}% |`);
+    console.log(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} |`);
+    console.log(
+      `bench-result: ${JSON.stringify({ levels: results, uploaded, spread: spread(rates), perCpuSpread: spread(perCpu) })}`,
+    );
+  } finally {
+    await Promise.all(apps.map((a) => a.stop()));
+    await removePipelineNamespace(prefix);
+    await admin.config('SET', 'maxmemory', maxmemoryBefore[1]!);
+    await admin.quit();
+  }
+}

@@ -37,11 +37,14 @@
       ARGV[8] wire bytes in the batch
       ARGV[9] '1' when a packet of the batch carries TCP FIN or RST, else '0'
       ARGV[10] Community ID of the conversation (recorded when the batch starts a new occurrence)
-      ARGV[11] packets of the session in the batch (those beyond the pairs below only count)
-      ARGV[12..] two values per packet, in batch order, for at most the first max-packets of them (splitcap
-                 trims the rest: no session keeps more): capture time µs (the score), the member after the
-                 sequence number ("dir:tsUs:wire:payload:flags:linktype:" and the binary frame,
-                 encodePacketRecordTail)
+      ARGV[11] packets of the session in the batch (those beyond the ones packed below only count)
+      ARGV[12] packets packed in ARGV[13]: at most the first max-packets of the batch's (splitcap trims the rest:
+               no session keeps more)
+      ARGV[13] those packets in batch order, packed into one string (writer.ts packPackets: one argument per
+               session, not two per packet: less for ioredis to encode and Redis to parse), each as: one byte, the
+               length of the capture time's text; the capture time µs as text (the score); 4 bytes big-endian,
+               the member's length; the member after the sequence number ("dir:tsUs:wire:payload:flags:linktype:"
+               and the binary frame, encodePacketRecordTail)
 
     Output: { status, appended, dropped, reasons, occurrence, communityId }
       status      'ok'   stored
@@ -58,7 +61,7 @@ local packetsKey, metaKey, batchesKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS
 local batchId, agent = ARGV[1], ARGV[2]
 local maxPackets, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local npackets = tonumber(ARGV[11])
-local given = (#ARGV - 11) / 2
+local given = tonumber(ARGV[12])
 
 local prior = redis.call('HGET', batchesKey, batchId)
 if prior then
@@ -95,10 +98,11 @@ local keep = math.min(given, maxPackets - count)
 if keep < 0 then keep = 0 end
 if keep > 0 then
   local members = {}
+  local packed, at, score, member = ARGV[13], 1, nil, nil
   for i = 1, keep do
-    local base = 10 + i * 2
-    members[#members + 1] = ARGV[base]
-    members[#members + 1] = (count + i) .. ':' .. ARGV[base + 1]
+    score, member, at = struct.unpack('>Bc0I4c0', packed, at)
+    members[i * 2 - 1] = score
+    members[i * 2] = (count + i) .. ':' .. member
   end
   redis.call('ZADD', packetsKey, unpack(members))
 end

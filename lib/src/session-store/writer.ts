@@ -4,7 +4,7 @@
 
 import type { ScheduleReason } from '../queue/session-message.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { pipelineByItem } from '../redis/slot-groups.ts';
+import { groupByMaster, pipelineByItem } from '../redis/slot-groups.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
 import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
@@ -212,54 +212,110 @@ export class SessionWriter {
     if (failed?.[0]) throw failed[0];
   }
 
+  /**
+   * Stores the batch's sessions: one append-sessions.lua call per master (on a single Redis: per batch) and at most
+   * SESSIONS_PER_CALL sessions, all calls in one pipeline per master, each session's packets packed into one
+   * argument (packPackets). Outcomes in session order.
+   */
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     const all = [...sessions];
+    const packetsKey = (s: SessionAppend) => sessionKeys({ agent, key: s.key }, this.settings.prefix).packets;
+    const calls: SessionAppend[][] = [];
+    for (const group of groupByMaster(this.redis, all, packetsKey))
+      for (let at = 0; at < group.length; at += SESSIONS_PER_CALL) calls.push(group.slice(at, at + SESSIONS_PER_CALL));
     const results = await pipelineByItem(
       this.redis,
-      all,
-      (s) => sessionKeys({ agent, key: s.key }, this.settings.prefix).packets,
-      (pipeline, s) => {
-        const k = sessionKeys({ agent, key: s.key }, this.settings.prefix);
-        (pipeline as SessionScriptPipeline).appendSession(
-          k.packets,
-          k.meta,
-          k.batches,
-          k.done,
-          k.record,
-          ...fixed,
-          String(s.firstSide),
-          String(s.firstUs),
-          String(s.lastUs),
-          String(s.bytes),
-          s.closing ? '1' : '0',
-          s.communityId,
-          String(s.packets),
-          ...s.args,
-        );
+      calls,
+      (call) => packetsKey(call[0]!),
+      (pipeline, call) => {
+        const keys: string[] = [];
+        const argv: (string | Buffer)[] = [...fixed];
+        for (const s of call) {
+          const k = sessionKeys({ agent, key: s.key }, this.settings.prefix);
+          keys.push(k.packets, k.meta, k.batches, k.done, k.record);
+          argv.push(
+            String(s.firstSide),
+            String(s.firstUs),
+            String(s.lastUs),
+            String(s.bytes),
+            s.closing ? '1' : '0',
+            s.communityId,
+            String(s.packets),
+            String(s.args.length / 2),
+            packPackets(s.args),
+          );
+        }
+        (pipeline as SessionScriptPipeline).appendSessions(keys.length, ...keys, ...argv);
       },
       { replicas: this.settings.waitReplicas ?? 0, timeoutMs: this.settings.waitTimeoutMs ?? 1000 },
     );
-    return results.map((item, i) => {
+    const outcomes = new Map<SessionAppend, AppendOutcome>();
+    for (const [c, item] of results.entries()) {
+      const call = calls[c]!;
       const [err, value] = item[0]!;
-      if (err) throw new Error(`append script failed for session ${all[i]!.key}: ${err.message}`);
-      const [status, appended, dropped, reasons, occurrence, communityId] = value as [
-        string,
-        number,
-        number,
-        string,
-        string,
-        string,
-      ];
-      return {
-        key: all[i]!.key,
-        status: status as AppendOutcome['status'],
-        appended,
-        dropped,
-        reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
-        occurrence: Number(occurrence),
-        communityId,
-      };
-    });
+      if (err)
+        throw new Error(
+          `append script failed for the ${call.length} session(s) from ${call[0]!.key} on: ${err.message}`,
+        );
+      for (const [i, reply] of (value as unknown[]).entries())
+        outcomes.set(call[i]!, appendOutcome(call[i]!.key, reply));
+    }
+    return all.map((s) => outcomes.get(s)!);
   }
+}
+
+/**
+ * Sessions per append-sessions.lua call: a call is atomic, so it holds its master for its whole length (about 1 ms per
+ * 1,000 packets here); a sniffer's batch of thousands of sessions is sent as several calls of one pipeline.
+ */
+const SESSIONS_PER_CALL = 64;
+
+function appendOutcome(key: string, reply: unknown): AppendOutcome {
+  const [status, appended, dropped, reasons, occurrence, communityId] = reply as [
+    string,
+    number,
+    number,
+    string,
+    string,
+    string,
+  ];
+  return {
+    key,
+    status: status as AppendOutcome['status'],
+    appended,
+    dropped,
+    reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
+    occurrence: Number(occurrence),
+    communityId,
+  };
+}
+
+/**
+ * A session's packets as the append script's one packed argument (append-session-5.lua ARGV[13]): per packet, the
+ * capture time's text length (1 byte) and text, then the member's length (4 bytes, big-endian) and bytes. `args` is
+ * SessionAppend.args (time, member, time, member, ...). One argument instead of two per packet: ioredis encodes and
+ * Redis parses one bulk string per session, not forty.
+ */
+export function packPackets(args: readonly (string | Buffer)[]): Buffer {
+  let size = 0;
+  for (let i = 0; i < args.length; i += 2) size += 5 + (args[i] as string).length + args[i + 1]!.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < args.length; i += 2) {
+    const score = args[i] as string;
+    const member = args[i + 1]!;
+    out[at] = score.length;
+    at += 1 + out.write(score, at + 1, 'latin1');
+    if (typeof member === 'string') {
+      const length = Buffer.byteLength(member, 'latin1');
+      out.writeUInt32BE(length, at);
+      at += 4 + out.write(member, at + 4, 'latin1');
+    } else {
+      out.writeUInt32BE(member.length, at);
+      out.set(member, at + 4);
+      at += 4 + member.length;
+    }
+  }
+  return out;
 }
