@@ -19,6 +19,7 @@ APT_PACKAGES=(
   tcpreplay  # bench/capture: the generator both captures are measured with
   prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
   chromium  # the console's browser tests drive it through puppeteer-core (nothing downloads a browser)
+  haproxy  # the cluster stack's balancer before two splitcaps (stack/splitcap-balancer.sh); no daemon started
 )
 
 missing=()
