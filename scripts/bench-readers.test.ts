@@ -53,3 +53,16 @@ test('the console row names the slowest page and how many pages met 300 ms', () 
   assert.equal(row?.met, false);
   assert.match(row?.fleetcap ?? '', /1 of 2 pages under 300 ms; slowest alerts 334.5 ms/);
 });
+
+test('the cluster rows are the cluster stack against the single-node stack of the same run, with no goal', () => {
+  const result = {
+    rounds: 3,
+    result: { 'splitcap ingest, packets/s': { single: 20000, cluster: 15000, ratio: 0.75 } },
+  };
+  const rows = bench('cluster').read(`round 1: ...\nbench-result: ${JSON.stringify(result)}\n`, '/nonexistent');
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]?.ratio, '0.75 ×');
+  assert.equal(rows[0]?.met, undefined);
+  assert.match(rows[0]?.peer ?? '', /single-node stack 20 k/);
+  assert.ok(bench('cluster').needsCluster, 'run only with --cluster: it needs the cluster stack up');
+});
