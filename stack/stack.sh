@@ -579,6 +579,9 @@ start_refusal_exporter() {
   fi
   stop_one refusal-exporter || true
   echo "$stamp" >"$RUN/refusal-exporter.stamp"
+  # The ensemble's servers log to their own files without the refusal log (stack/zookeeper-ensemble.sh): on the cluster
+  # stack it follows MariaDB's log alone.
+  if [[ $CLUSTER_MODE == 1 && ! -f "$LOGS/zookeeper.log" ]]; then export FLEETCAP_REFUSAL_ZOOKEEPER_LOG=off; fi
   launch refusal-exporter node --import tsx --conditions=fleetcap-source "$REPO_DIR/apps/refusal-exporter/src/main.ts"
   for _ in $(seq 1 60); do
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then
