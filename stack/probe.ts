@@ -195,8 +195,18 @@ async function registerConnector(restart: boolean): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
+    // On a cluster of 3 or more brokers (kafka-cluster.sh, compose's cluster profile) it is replicated 3 times and a
+    // write needs 2 of them, so one broker can be lost; a single broker keeps the one copy it can.
+    const brokers = (await admin.describeCluster()).brokers.length;
     await admin.createTopics({
-      topics: [{ topic: snifferConfigTopic(conn.mysql.database), numPartitions: 3, replicationFactor: 1 }],
+      topics: [
+        {
+          topic: snifferConfigTopic(conn.mysql.database),
+          numPartitions: 3,
+          replicationFactor: brokers >= 3 ? 3 : 1,
+          ...(brokers >= 3 ? { configEntries: [{ name: 'min.insync.replicas', value: '2' }] } : {}),
+        },
+      ],
       waitForLeaders: true,
     });
   } finally {
