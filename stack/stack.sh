@@ -440,16 +440,21 @@ cmd_up() {
     fi
   fi
   if [[ $CLUSTER_MODE == 1 ]]; then
+    # Before the clusters: kafka-cluster.sh registers its connector against the migrated MariaDB.
+    say "applying SQL migrations"
+    (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
     start_clusters
-    # The probe (the migrations, the connector) and what follows use the clusters' addresses.
+    # The probe (the connector) and what follows use the clusters' addresses.
     set -a
     # shellcheck source=/dev/null
     source "$CLUSTER_ENV"
     set +a
   fi
 
-  say "applying SQL migrations"
-  (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
+  if [[ $CLUSTER_MODE != 1 ]]; then
+    say "applying SQL migrations"
+    (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
+  fi
   say "registering the Debezium connector for sniffer_config"
   # After a change of secrets its task starts again, to log in with the CDC password of connect-cdc.properties.
   if [[ "$SECRETS_CHANGED" == 1 ]]; then probe register-connector --restart; else probe register-connector; fi
@@ -482,10 +487,8 @@ start_clusters() {
     echo "FLEETCAP_REDIS_CLUSTER_NODES=$(bash "$STACK_DIR/redis-cluster.sh" nodes)"
     echo "FLEETCAP_AMQP_CLUSTER_NODES=$(bash "$STACK_DIR/rabbitmq-cluster.sh" urls)"
     echo "FLEETCAP_ZK_CONNECT=$(bash "$STACK_DIR/zookeeper-ensemble.sh" connect)"
-    if [[ -f "$STACK_DIR/kafka-cluster.sh" ]]; then
-      echo "FLEETCAP_KAFKA_BROKERS=$(bash "$STACK_DIR/kafka-cluster.sh" brokers)"
-      echo "FLEETCAP_CONNECT_URL=$(bash "$STACK_DIR/kafka-cluster.sh" connect-url)"
-    fi
+    # FLEETCAP_KAFKA_BROKERS=… and FLEETCAP_CONNECT_URL=… (kafka-cluster.sh env).
+    if [[ -f "$STACK_DIR/kafka-cluster.sh" ]]; then bash "$STACK_DIR/kafka-cluster.sh" env | grep '^FLEETCAP_'; fi
     echo "FLEETCAP_SPLITCAP_BALANCER_URL=https://127.0.0.1:$FLEETCAP_SPLITCAP_BALANCER_PORT"
     echo "FLEETCAP_SPLITCAP_REPLICA_PORTS=$FLEETCAP_SPLITCAP_REPLICA_PORT,$((FLEETCAP_SPLITCAP_REPLICA_PORT + 1))"
   } >"$tmp"
