@@ -1,4 +1,4 @@
-// The cluster run's short form (CI, about 4 minutes on a cluster stack that is up): the file brings the cluster
+// The cluster run's short form (CI; 11 minutes at load 28-57 here, over the 5 asked for): the file brings the cluster
 // stack up (bash stack/stack.sh up --cluster; seconds when it runs already), then one round of losses: kill -9 of a
 // Redis master, a RabbitMQ node, the ZooKeeper leader, a splitcap behind HAProxy, and a Kafka broker when
 // stack/kafka-cluster.sh runs, each restarted after 8 s while two agents upload. Then every acknowledged packet is in
