@@ -1,5 +1,5 @@
 // The cluster run's short form (CI; 11 minutes at load 28-57 here, over the 5 asked for): the file brings the cluster
-// stack up (bash stack/stack.sh up --cluster; seconds when it runs already), then one round of losses: kill -9 of a
+// stack up (bash stack/stack.sh up --cluster; 2 minutes here when it runs already), then one round of losses: kill -9 of a
 // Redis master, a RabbitMQ node, the ZooKeeper leader, a splitcap behind HAProxy, and a Kafka broker when
 // stack/kafka-cluster.sh runs, each restarted after 8 s while two agents upload. Then every acknowledged packet is in
 // exactly one verdict row, nothing is stuck, configs still reach ZooKeeper, both agents kept uploading and every app
