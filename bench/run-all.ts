@@ -2,7 +2,8 @@
 // then bench/RESULTS.md: issue 20's table with every ratio, the machine, the versions and the exact commands, and
 // each bench's own output. Each bench is invoked as it is (its own script and options); this file only runs them,
 // reads the figures they print and writes the table.
-//   bash bench/run-all.sh [--short] [--only name,name] [--skip name,name] [--out bench/RESULTS.md]
+//   bash bench/run-all.sh [--short] [--cluster] [--only name,name] [--skip name,name] [--out bench/RESULTS.md]
+// (--cluster: also bench/cluster, the cluster stack against the single-node stack; both must be up)
 // (or `npx fleetcap bench [same options]`). --short: fewer runs, smaller inputs, shorter soaks (minutes, not an
 // hour): the figures are rougher but the table has every row. Needs the local stack up (bash stack/stack.sh up, or
 // FLEETCAP_STACK_HOME pointing at a running one) and root for the capture benches (tcpdump, network namespaces).
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     skip: { type: 'string' },
     out: { type: 'string', default: join(root, 'bench/RESULTS.md') },
     logs: { type: 'string' },
+    // The benches that need the cluster stack too (bash stack/stack.sh up --cluster): bench/cluster.
+    cluster: { type: 'boolean', default: false },
   },
 });
 const short = values.short === true;
@@ -35,7 +38,10 @@ for (const n of [...only, ...skip]) {
     process.exit(2);
   }
 }
-const chosen = BENCHES.filter((b) => (only.length === 0 || only.includes(b.name)) && !skip.includes(b.name));
+const chosen = BENCHES.filter(
+  (b) =>
+    (only.length === 0 ? !b.needsCluster || values.cluster === true : only.includes(b.name)) && !skip.includes(b.name),
+);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const logDir = resolve(values.logs ?? join(tmpdir(), `fleetcap-bench-all-${stamp}`));
 mkdirSync(logDir, { recursive: true });

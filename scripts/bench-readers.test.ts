@@ -130,3 +130,16 @@ test('the cost-growth rows: bytes per session against the packet bytes, and the 
   assert.equal(rates?.fleetcap, '50 k / 45 k / 40 k packets/s');
   assert.equal(rates?.met, false);
 });
+
+test('the cluster rows are the cluster stack against the single-node stack of the same run, with no goal', () => {
+  const result = {
+    rounds: 3,
+    result: { 'splitcap ingest, packets/s': { single: 20000, cluster: 15000, ratio: 0.75 } },
+  };
+  const rows = bench('cluster').read(`round 1: ...\nbench-result: ${JSON.stringify(result)}\n`, '/nonexistent');
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]?.ratio, '0.75 ×');
+  assert.equal(rows[0]?.met, undefined);
+  assert.match(rows[0]?.peer ?? '', /single-node stack 20 k/);
+  assert.ok(bench('cluster').needsCluster, 'run only with --cluster: it needs the cluster stack up');
+});

@@ -59,4 +59,17 @@ test("RabbitMQ's password hash is what rabbit_password_hashing_sha256 computes",
   assert.ok(worker.test('fleetcap.sessions.ready') && !worker.test('fleetcap.detector'));
   const detector = new RegExp(amqpUsers.detector.read);
   assert.ok(detector.test('fleetcap.detector') && !detector.test('fleetcap.sessions.ready'));
+  // The quorum dead-letter topology's names (lib/src/queue/topology.ts), and the old ones while a deployment drains.
+  for (const name of ['fleetcap.sessions.ready.q', 'fleetcap.sessions.dead.q', 'fleetcap.records.due.q'])
+    assert.ok(worker.test(name), name);
+  const splitcap = new RegExp(amqpUsers.splitcap.configure);
+  for (const name of [
+    'x.sessions.delay.1000ms.q2',
+    'x.sessions.ready.q',
+    'x.sessions.dead.q',
+    'x.sessions.delay.1000ms.q',
+  ])
+    assert.ok(splitcap.test(name), name);
+  assert.ok(!splitcap.test('x.records.due.q') && !splitcap.test('x.detector.q'));
+  assert.ok(detector.test('fleetcap.detector.q') && detector.test('fleetcap.detector.dead.q'));
 });

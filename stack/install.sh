@@ -20,6 +20,7 @@ APT_PACKAGES=(
   netsniff-ng  # trafgen: bench/capture's generator (PACKET_MMAP, faster than the captures it measures)
   prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
   chromium  # the console's browser tests drive it through puppeteer-core (nothing downloads a browser)
+  haproxy  # the cluster stack's balancer before two splitcaps (stack/splitcap-balancer.sh); no daemon started
 )
 
 missing=()

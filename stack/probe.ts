@@ -144,8 +144,21 @@ async function check(name: Server): Promise<{ ok: boolean; detail: string }> {
   }
 }
 
+/**
+ * The servers this stack runs: all, or those FLEETCAP_STACK_SERVERS names (stack.sh up --cluster: MariaDB and, until
+ * Kafka has its cluster script, Kafka and Connect; the clusters answer their scripts' status).
+ */
+function stackServers(): readonly Server[] {
+  const named = process.env.FLEETCAP_STACK_SERVERS?.split(/[\s,]+/).filter(Boolean);
+  if (!named?.length) return servers;
+  const unknown = named.filter((n) => !servers.includes(n as Server));
+  if (unknown.length > 0)
+    throw new Error(`FLEETCAP_STACK_SERVERS: unknown server ${unknown.join(', ')}; give some of ${servers.join(', ')}`);
+  return servers.filter((s) => named.includes(s));
+}
+
 async function checkAll(quiet: boolean): Promise<number> {
-  const results = await Promise.all(servers.map(async (s) => [s, await check(s)] as const));
+  const results = await Promise.all(stackServers().map(async (s) => [s, await check(s)] as const));
   if (quiet) {
     for (const [s, r] of results) if (r.ok) console.log(s);
     return 0;
@@ -182,8 +195,18 @@ async function registerConnector(restart: boolean): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
+    // On a cluster of 3 or more brokers (kafka-cluster.sh, compose's cluster profile) it is replicated 3 times and a
+    // write needs 2 of them, so one broker can be lost; a single broker keeps the one copy it can.
+    const brokers = (await admin.describeCluster()).brokers.length;
     await admin.createTopics({
-      topics: [{ topic: snifferConfigTopic(conn.mysql.database), numPartitions: 3, replicationFactor: 1 }],
+      topics: [
+        {
+          topic: snifferConfigTopic(conn.mysql.database),
+          numPartitions: 3,
+          replicationFactor: brokers >= 3 ? 3 : 1,
+          ...(brokers >= 3 ? { configEntries: [{ name: 'min.insync.replicas', value: '2' }] } : {}),
+        },
+      ],
       waitForLeaders: true,
     });
   } finally {

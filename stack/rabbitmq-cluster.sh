@@ -99,15 +99,9 @@ wait_members() {
   die "the cluster has ${running:-0} of $NODES nodes running after ${timeout} s: bash stack/rabbitmq-cluster.sh status"
 }
 
-# The apps' dead-letter queues (`<prefix>.sessions.dead`, `<prefix>.records.dead`, `<queue>.dead`) are classic
-# queues: a classic queue lives on one node, and while that node is down RabbitMQ refuses to declare it (404 "home
-# node ... is down") on every other node, so an app, whose setup declares it, could connect nowhere. Mirrored to
-# every node (classic mirroring, deprecated in RabbitMQ 3.9+ but in 3.10), a dead queue is promoted on a survivor.
-# The lasting fix is quorum dead queues under new names (docs/ARCHITECTURE.md, "RabbitMQ cluster").
-mirror_dead_queues() {
-  ctl 1 set_policy --apply-to queues --priority 1 fleetcap-dead-queues-mirrored '\.dead$' \
-    '{"ha-mode":"all","ha-sync-mode":"automatic"}' >/dev/null || die "could not set the dead queues' mirroring policy"
-}
+# The apps' dead-letter queues are quorum queues (`.dead.q`, lib/src/queue/topology.ts), replicated like the others:
+# the classic ones of before, mirrored by a policy of this script until stop 15, are drained and deleted by the upgrade
+# (docs/OPERATIONS.md, "Upgrading to the quorum dead-letter queues"), which also clears that policy.
 
 cluster_up() {
   [[ -s "$DEFINITIONS" ]] || die "the stack's RabbitMQ users are missing: run 'bash stack/stack.sh secrets' (or 'up') first"
@@ -116,7 +110,6 @@ cluster_up() {
   for n in $(seq 1 "$NODES"); do start_node "$n"; done
   for n in $(seq 1 "$NODES"); do wait_running "$n" 120; done
   wait_members 60
-  mirror_dead_queues
   say "rabbitmq cluster running: 3 nodes, amqp $(cmd_urls)"
 }
 

@@ -62,21 +62,21 @@ export const amqpUsers = {
   fleetcap: { tags: 'administrator', configure: '.*', write: '.*', read: '.*' },
   splitcap: {
     tags: '',
-    configure: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms(\\.q)?)$',
+    configure: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms)(\\.q2?)?$',
     write: '^amq\\.default$',
-    read: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms(\\.q)?)$',
+    read: '\\.sessions\\.(ready|dead|delay\\.[0-9]+ms)(\\.q2?)?$',
   },
   worker: {
     tags: '',
-    configure: '\\.(sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms(\\.q)?|due)|verdicts)$',
+    configure: '\\.((sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms|due))(\\.q2?)?|verdicts)$',
     write: '^amq\\.default$|\\.verdicts$',
-    read: '\\.(sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms(\\.q)?|due))$',
+    read: '\\.(sessions\\.(ready|dead)|records\\.(sweep\\.[0-9]+ms|due))(\\.q2?)?$',
   },
   detector: {
     tags: '',
-    configure: '\\.(verdicts|detector|detector\\.dead)$',
-    write: '^amq\\.default$|\\.(detector|detector\\.dead)$',
-    read: '\\.(verdicts|detector|detector\\.dead)$',
+    configure: '\\.(verdicts|detector(\\.dead)?(\\.q)?)$',
+    write: '^amq\\.default$|\\.detector(\\.dead)?(\\.q)?$',
+    read: '\\.(verdicts|detector(\\.dead)?(\\.q)?)$',
   },
 } as const;
 export type AmqpUser = keyof typeof amqpUsers;

@@ -6,6 +6,10 @@
 #   bash stack/stack.sh up       install what is missing, start what is not running, wait for health,
 #                                apply the SQL migrations, register the Debezium connector
 #                                (FLEETCAP_STACK_ALERTING=1: also Prometheus and Alertmanager, stack/alerting.sh)
+#   bash stack/stack.sh up --cluster  the cluster stack (issue 15): MariaDB alone, a Redis Cluster, a RabbitMQ
+#                                cluster, a ZooKeeper ensemble (stack/*-cluster.sh, zookeeper-ensemble.sh), Kafka's
+#                                cluster when stack/kafka-cluster.sh exists (else the single Kafka and Connect), and
+#                                HAProxy before two splitcaps; the apps' settings for them in .stack/run/cluster.env
 #   bash stack/stack.sh down     stop every server, leave no process behind (data is kept)
 #   bash stack/stack.sh status   every server, healthy or not, and why
 #   bash stack/stack.sh logs [S] list log files, or follow the log of server S
@@ -24,6 +28,11 @@ STATE="$FLEETCAP_STACK_HOME"
 LOGS="$STATE/logs"
 RUN="$STATE/run"
 SERVERS=(mariadb redis rabbitmq zookeeper kafka connect)
+# The cluster stack's settings for the apps and the tests (written by `up --cluster`, removed by `down`).
+CLUSTER_ENV="$RUN/cluster.env"
+CLUSTER_MODE=0
+: "${FLEETCAP_SPLITCAP_BALANCER_PORT:=7401}"
+: "${FLEETCAP_SPLITCAP_REPLICA_PORT:=7411}"
 
 say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
@@ -308,6 +317,12 @@ make_secrets() {
     (umask 077 && printf 'fca1_%s\n' "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')" >"$dir/compose-agent.secret")
   fi
   chmod 600 "$dir/compose-agent.secret"
+  # docker-compose's cluster profile: the Erlang cookie its three RabbitMQ nodes share (stack/rabbitmq-cluster.sh
+  # makes its own for the local cluster).
+  if [[ ! -s "$dir/rabbitmq-cluster.cookie" ]]; then
+    (umask 077 && openssl rand -hex 20 | tr 'a-f' 'A-F' >"$dir/rabbitmq-cluster.cookie")
+  fi
+  chmod 600 "$dir/rabbitmq-cluster.cookie"
   for name in "${SECRET_NAMES[@]}"; do
     if [[ ! -s "$dir/$name.password" ]]; then
       (umask 077 && openssl rand -base64 33 | tr '+/' '-_' >"$dir/$name.password")
@@ -392,9 +407,18 @@ cmd_up() {
   health="$(probe check-all --quiet || true)"
   healthy() { grep -qx "$1" <<<"$health"; }
 
+  # The cluster stack runs MariaDB alone (and Kafka and Connect alone until Kafka has its cluster script); the
+  # probe checks only these (FLEETCAP_STACK_SERVERS), the clusters answer their own scripts.
+  local independent=(mariadb redis rabbitmq zookeeper) kafka_single=1
+  if [[ $CLUSTER_MODE == 1 ]]; then
+    independent=(mariadb)
+    [[ -f "$STACK_DIR/kafka-cluster.sh" ]] && kafka_single=0
+    if [[ $kafka_single == 1 ]]; then export FLEETCAP_STACK_SERVERS="mariadb kafka connect"
+    else export FLEETCAP_STACK_SERVERS="mariadb"; fi
+  fi
   # The four independent servers start together; the JVM chain (Kafka, then Connect) follows.
   local started=()
-  for s in mariadb redis rabbitmq zookeeper; do
+  for s in "${independent[@]}"; do
     if healthy "$s"; then continue; fi
     pid_alive "$s" || "start_$s"
     started+=("$s")
@@ -406,17 +430,32 @@ cmd_up() {
     esac
   done
   bootstrap_mariadb_admin
-  if ! healthy kafka; then
-    pid_alive kafka || start_kafka
-    wait_healthy kafka 90
+  if [[ $kafka_single == 1 ]]; then
+    if ! healthy kafka; then
+      pid_alive kafka || start_kafka
+      wait_healthy kafka 90
+    fi
+    if ! healthy connect; then
+      pid_alive connect || start_connect
+      wait_healthy connect 120
+    fi
   fi
-  if ! healthy connect; then
-    pid_alive connect || start_connect
-    wait_healthy connect 120
+  if [[ $CLUSTER_MODE == 1 ]]; then
+    # Before the clusters: kafka-cluster.sh registers its connector against the migrated MariaDB.
+    say "applying SQL migrations"
+    (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
+    start_clusters
+    # The probe (the connector) and what follows use the clusters' addresses.
+    set -a
+    # shellcheck source=/dev/null
+    source "$CLUSTER_ENV"
+    set +a
   fi
 
-  say "applying SQL migrations"
-  (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
+  if [[ $CLUSTER_MODE != 1 ]]; then
+    say "applying SQL migrations"
+    (cd "$REPO_DIR" && node --import tsx --conditions=fleetcap-source "$REPO_DIR/cli/src/main.ts" migrate)
+  fi
   say "registering the Debezium connector for sniffer_config"
   # After a change of secrets its task starts again, to log in with the CDC password of connect-cdc.properties.
   if [[ "$SECRETS_CHANGED" == 1 ]]; then probe register-connector --restart; else probe register-connector; fi
@@ -426,6 +465,110 @@ cmd_up() {
   echo "$SECRETS_STAMP" >"$RUN/secrets.stamp"
   say "stack is up in $((SECONDS - t0))s"
   probe check-all
+  if [[ $CLUSTER_MODE == 1 ]]; then cluster_status; fi
+}
+
+# The cluster scripts of the stack, in the order `up --cluster` starts them (stack/cluster-lib.sh's interface).
+cluster_scripts() {
+  local s
+  for s in redis-cluster rabbitmq-cluster zookeeper-ensemble kafka-cluster; do
+    [[ -f "$STACK_DIR/$s.sh" ]] && echo "$s"
+  done
+}
+
+# Starts every cluster, then HAProxy, and writes the apps' settings (cluster.env): one line each, as `export` would.
+start_clusters() {
+  local s
+  for s in $(cluster_scripts); do
+    bash "$STACK_DIR/$s.sh" up || die "$s did not start: bash stack/$s.sh status, and its node logs under $STATE/$s/"
+  done
+  local tmp="$CLUSTER_ENV.tmp"
+  {
+    echo "# written by stack.sh up --cluster: the apps' settings for the cluster stack (source it before starting them)"
+    echo "FLEETCAP_REDIS_CLUSTER_NODES=$(bash "$STACK_DIR/redis-cluster.sh" nodes)"
+    echo "FLEETCAP_AMQP_CLUSTER_NODES=$(bash "$STACK_DIR/rabbitmq-cluster.sh" urls)"
+    echo "FLEETCAP_ZK_CONNECT=$(bash "$STACK_DIR/zookeeper-ensemble.sh" connect)"
+    # FLEETCAP_KAFKA_BROKERS=… and FLEETCAP_CONNECT_URL=… (kafka-cluster.sh env).
+    if [[ -f "$STACK_DIR/kafka-cluster.sh" ]]; then bash "$STACK_DIR/kafka-cluster.sh" env | grep '^FLEETCAP_'; fi
+    echo "FLEETCAP_SPLITCAP_BALANCER_URL=https://127.0.0.1:$FLEETCAP_SPLITCAP_BALANCER_PORT"
+    echo "FLEETCAP_SPLITCAP_REPLICA_PORTS=$FLEETCAP_SPLITCAP_REPLICA_PORT,$((FLEETCAP_SPLITCAP_REPLICA_PORT + 1))"
+  } >"$tmp"
+  mv "$tmp" "$CLUSTER_ENV"
+  start_balancer
+  say "cluster settings for the apps: $CLUSTER_ENV"
+}
+
+# HAProxy before the two splitcaps (ports FLEETCAP_SPLITCAP_REPLICA_PORT and +1) on FLEETCAP_SPLITCAP_BALANCER_PORT,
+# TLS passed through (mode tcp): splitcap keeps terminating TLS with the stack's certificate and checking the agents'
+# tokens, so an agent sees one splitcap. Each replica is checked with GET /healthz over TLS, verified against the
+# stack's CA, every second; two failed checks take it out, and the connections it had are closed so that their
+# agents retry on the other one (an upload is safe to retry: docs/ARCHITECTURE.md, "What a 202 promises").
+start_balancer() {
+  local dir="$STATE/balancer" first="$FLEETCAP_SPLITCAP_REPLICA_PORT"
+  mkdir -p "$dir"
+  cat >"$dir/haproxy.cfg" <<CONF
+global
+  maxconn 2000
+  log stdout format short local0 info
+defaults
+  mode tcp
+  log global
+  option tcplog
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  # An upload refused by a replica that went down before it answered is sent again by the agent, not by HAProxy.
+  retries 2
+frontend splitcap
+  bind 127.0.0.1:$FLEETCAP_SPLITCAP_BALANCER_PORT
+  default_backend splitcaps
+backend splitcaps
+  balance leastconn
+  option httpchk
+  http-check send meth GET uri /healthz
+  http-check expect status 200
+  default-server check check-ssl verify required ca-file $STATE/tls/ca.crt inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+  server splitcap-1 127.0.0.1:$first
+  server splitcap-2 127.0.0.1:$((first + 1))
+frontend stats
+  mode http
+  bind 127.0.0.1:$((FLEETCAP_SPLITCAP_BALANCER_PORT + 1))
+  http-request use-service prometheus-exporter if { path /metrics }
+  stats enable
+  stats uri /stats
+CONF
+  haproxy -c -q -f "$dir/haproxy.cfg" >>"$LOGS/balancer.log" 2>&1 \
+    || die "HAProxy refused its configuration $dir/haproxy.cfg: read $LOGS/balancer.log"
+  if pid_alive balancer; then
+    # A running HAProxy takes the configuration again: stop it and start it (a second or so without the balancer).
+    stop_one balancer || true
+  fi
+  launch balancer haproxy -db -f "$dir/haproxy.cfg"
+  for _ in $(seq 1 20); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$((FLEETCAP_SPLITCAP_BALANCER_PORT + 1))/stats" 2>/dev/null; then
+      say "HAProxy for splitcap on 127.0.0.1:$FLEETCAP_SPLITCAP_BALANCER_PORT (replicas on $first and $((first + 1)); stats http://127.0.0.1:$((FLEETCAP_SPLITCAP_BALANCER_PORT + 1))/stats)"
+      return
+    fi
+    pid_alive balancer || break
+    sleep 0.5
+  done
+  tail -n 20 "$LOGS/balancer.log" >&2 || true
+  die "HAProxy did not start: read $LOGS/balancer.log"
+}
+
+cluster_status() {
+  local s
+  for s in $(cluster_scripts); do
+    echo "$s:"
+    bash "$STACK_DIR/$s.sh" status | sed 's/^/  /' || true
+  done
+  if pid_alive balancer; then
+    echo "balancer: HAProxy on 127.0.0.1:$FLEETCAP_SPLITCAP_BALANCER_PORT, replicas:"
+    curl -fsS "http://127.0.0.1:$((FLEETCAP_SPLITCAP_BALANCER_PORT + 1))/stats;csv" 2>/dev/null \
+      | awk -F, '$1 == "splitcaps" && $2 != "BACKEND" { printf "  %s %s\n", $2, $18 }' || true
+  else
+    echo "balancer: not running"
+  fi
 }
 
 # The refusal exporter (apps/refusal-exporter) follows ZooKeeper's and MariaDB's logs on this host and counts every
@@ -440,6 +583,9 @@ start_refusal_exporter() {
   fi
   stop_one refusal-exporter || true
   echo "$stamp" >"$RUN/refusal-exporter.stamp"
+  # The ensemble's servers log to their own files without the refusal log (stack/zookeeper-ensemble.sh): on the cluster
+  # stack it follows MariaDB's log alone.
+  if [[ $CLUSTER_MODE == 1 && ! -f "$LOGS/zookeeper.log" ]]; then export FLEETCAP_REFUSAL_ZOOKEEPER_LOG=off; fi
   launch refusal-exporter node --import tsx --conditions=fleetcap-source "$REPO_DIR/apps/refusal-exporter/src/main.ts"
   for _ in $(seq 1 60); do
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then
@@ -478,6 +624,13 @@ cmd_down() {
   local any=0
   bash "$STACK_DIR/alerting.sh" down
   stop_one refusal-exporter && any=1
+  # The cluster stack's parts, when it ran (their scripts stop only the nodes their pid files name).
+  stop_one balancer && any=1
+  local c
+  for c in $(cluster_scripts); do
+    if [[ -d "$STATE/$c" ]]; then bash "$STACK_DIR/$c.sh" down; fi
+  done
+  rm -f "$CLUSTER_ENV"
   for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
     stop_one "${SERVERS[$i]}" && any=1
     if stop_server "${SERVERS[$i]}"; then any=1; fi
@@ -508,6 +661,13 @@ cmd_secrets() {
 }
 
 cmd_status() {
+  if [[ -f "$CLUSTER_ENV" ]]; then
+    local rc=0
+    if [[ -f "$STACK_DIR/kafka-cluster.sh" ]]; then FLEETCAP_STACK_SERVERS=mariadb probe check-all || rc=$?
+    else FLEETCAP_STACK_SERVERS="mariadb kafka connect" probe check-all || rc=$?; fi
+    cluster_status
+    return "$rc"
+  fi
   probe check-all
 }
 
@@ -527,12 +687,19 @@ cmd_reset() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up)
+    case "${2:-}" in
+      --cluster) CLUSTER_MODE=1 ;;
+      '') ;;
+      *) die "usage: stack.sh up [--cluster]" ;;
+    esac
+    cmd_up
+    ;;
   down) cmd_down ;;
   status) cmd_status ;;
   secrets) cmd_secrets ;;
   logs) shift; cmd_logs "$@" ;;
   reset) cmd_reset ;;
   restart) shift; cmd_restart "$@" ;;
-  *) die "usage: stack.sh up|down|status|logs [server]|reset|restart SERVER|secrets" ;;
+  *) die "usage: stack.sh up [--cluster]|down|status|logs [server]|reset|restart SERVER|secrets" ;;
 esac

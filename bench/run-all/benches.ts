@@ -30,6 +30,8 @@ export interface BenchSpec {
   read: (output: string, outDir: string) => BenchRow[];
   /** The part of the output quoted under the table. */
   summary: (output: string) => string;
+  /** Runs only with run-all's --cluster (or --only NAME): it needs the cluster stack up as well. */
+  needsCluster?: boolean;
 }
 
 /** The shared lock of the stack's servers and of network namespaces (docs/OPERATIONS.md "Shared machine"). */
@@ -478,5 +480,25 @@ export const BENCHES: BenchSpec[] = [
       ];
     },
     summary: lastLines(5),
+  },
+  {
+    name: 'cluster',
+    title: 'ingest and verdicts on the cluster stack against the single-node stack (`bench/cluster`)',
+    goal: 'quoted (no goal)',
+    needsCluster: true,
+    command: ({ short }) => node('bench/cluster/run.ts', ...(short ? ['--rounds', '1', '--short'] : ['--rounds', '3'])),
+    read: (out) => {
+      const r = benchResult<{
+        rounds: number;
+        result: Record<string, { single: number; cluster: number; ratio: number }>;
+      }>(out);
+      return Object.entries(r.result).map(([measure, f]) => ({
+        measure: `cluster stack: ${measure} (median of ${r.rounds})`,
+        fleetcap: `${k(f.cluster)}`,
+        peer: `single-node stack ${k(f.single)}`,
+        ratio: x2(f.ratio),
+      }));
+    },
+    summary: withoutResultLine(8),
   },
 ];

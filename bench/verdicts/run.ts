@@ -33,23 +33,32 @@ const pct = (xs: number[], p: number) =>
 
 const db = await mysqlAs('admin', { dateStrings: false });
 const apps: RunningApp[] = [];
-const splitcap = await startApp('splitcap', {
-  FLEETCAP_SPLITCAP_PORT: '0',
-  FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token}`,
-  FLEETCAP_REDIS_PREFIX: prefix,
-  FLEETCAP_QUEUE_PREFIX: prefix,
-  FLEETCAP_SPLITCAP_MAX_READY_DEPTH: '1000000',
-});
-const forecast = await startApp('forecast', { FLEETCAP_FORECAST_PORT: '0' }, 30000);
+const splitcap = await startApp(
+  'splitcap',
+  {
+    FLEETCAP_SPLITCAP_PORT: '0',
+    FLEETCAP_SPLITCAP_TOKENS: `${agent}=${token}`,
+    FLEETCAP_REDIS_PREFIX: prefix,
+    FLEETCAP_QUEUE_PREFIX: prefix,
+    FLEETCAP_SPLITCAP_MAX_READY_DEPTH: '1000000',
+    // A tsx start takes more than the default 15 s at load 30-50 (bench/cluster's runs failed there).
+  },
+  60_000,
+);
+const forecast = await startApp('forecast', { FLEETCAP_FORECAST_PORT: '0' }, 60_000);
 apps.push(splitcap, forecast);
 for (let i = 0; i < 2; i++) {
   apps.push(
-    await startApp('session-worker', {
-      FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecast.port}`,
-      FLEETCAP_REDIS_PREFIX: prefix,
-      FLEETCAP_QUEUE_PREFIX: prefix,
-      FLEETCAP_WORKER_PORT: '0',
-    }),
+    await startApp(
+      'session-worker',
+      {
+        FLEETCAP_FORECAST_URL: `http://127.0.0.1:${forecast.port}`,
+        FLEETCAP_REDIS_PREFIX: prefix,
+        FLEETCAP_QUEUE_PREFIX: prefix,
+        FLEETCAP_WORKER_PORT: '0',
+      },
+      60_000,
+    ),
   );
 }
 

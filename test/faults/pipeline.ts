@@ -1,6 +1,7 @@
 // The pipeline a fault run or a soak drives: forecast, splitcap (on a fixed port, so that a restarted one is found
 // where the agents look) and two session-workers under their own Redis and queue prefixes, and config-sync (its own
 // consumer group: sniffer_config through Kafka into ZooKeeper), on the stack's servers; and the agents: the sniffer's real Spool and Uploader, fed by a TrafficSource, every batch in a ledger.
+import type { Agent as HttpsAgent } from 'node:https';
 import { createServer } from 'node:net';
 import { UPLOAD_HEADERS } from '@fleetcap/lib/upload/batch-upload';
 import { httpPost } from '@fleetcap/sniffer/http-post';
@@ -176,6 +177,8 @@ export class Agent {
     private readonly ledger: Map<string, LedgerBatch>,
     private readonly url: () => string,
     private readonly token: string,
+    /** For an https:// URL (the cluster run, test/cluster/cluster-run.ts): an agent trusting the stack's CA. */
+    private readonly tlsAgent?: HttpsAgent,
   ) {
     this.source = new TrafficSource(seed, index + 1);
     this.spool = new Spool({
@@ -199,6 +202,7 @@ export class Agent {
       backoff: { baseMs: 100, maxMs: 2000 },
       maxWaitMs: 2000,
       requestTimeoutMs: 20_000,
+      ...(this.tlsAgent ? { tlsAgent: this.tlsAgent } : {}),
       // The real POST, timed: a batch is stored somewhere between its first attempt and its 202.
       post: (url, headers, body, ...rest) => {
         const b = this.ledger.get(headers[UPLOAD_HEADERS.batch] ?? '');

@@ -3,8 +3,9 @@
 // removes everything such a namespace left behind.
 
 import { recordSweepQueueNames, sessionQueueNames } from '@fleetcap/lib/queue/topology';
+import { connectRedis, masters } from '@fleetcap/lib/redis/connect';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connections } from './stack.ts';
 
 export async function redisKeysWithPrefix(redis: Redis, prefix: string, what = '*'): Promise<string[]> {
@@ -19,10 +20,18 @@ export async function redisKeysWithPrefix(redis: Redis, prefix: string, what = '
 }
 
 export async function removePipelineNamespace(prefix: string, delayMs = 5000, sweepMs = 30_000): Promise<void> {
-  const redis = new Redis(connections.redisUrl);
+  // On a Redis Cluster (FLEETCAP_REDIS_CLUSTER_NODES: the cluster stack's benches) every master holds some keys; a key
+  // is unlinked through the cluster client, which sends it to its slot's master.
+  const redis = connectRedis(connections.redisUrl, connections.redisClusterNodes);
   try {
-    const keys = await redisKeysWithPrefix(redis, prefix);
-    for (let i = 0; i < keys.length; i += 5000) await redis.unlink(...keys.slice(i, i + 5000));
+    for (const node of masters(redis)) {
+      const keys = await redisKeysWithPrefix(node, prefix);
+      if (node === redis) for (let i = 0; i < keys.length; i += 5000) await redis.unlink(...keys.slice(i, i + 5000));
+      // A node's keys are in many slots: one UNLINK each (a multi-key one would be refused, CROSSSLOT).
+      else
+        for (let i = 0; i < keys.length; i += 500)
+          await Promise.all(keys.slice(i, i + 500).map((k) => redis.unlink(k)));
+    }
   } finally {
     redis.disconnect();
   }

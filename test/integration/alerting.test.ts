@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { syntheticSession } from '@fleetcap/lib/detectors/synthetic';
-import { encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
+import { detectorDeadQueueName, encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
 import amqp from 'amqplib';
 import type mysql from 'mysql2/promise';
 import { removePipelineNamespace } from '../helpers/namespace.ts';
@@ -157,7 +157,7 @@ after(async () => {
   const conn = await amqp.connect(connections.amqpUrl);
   const ch = await conn.createChannel();
   await ch.deleteQueue(`${prefix}.detector`).catch(() => {});
-  await ch.deleteQueue(`${prefix}.detector.dead`).catch(() => {});
+  await ch.deleteQueue(detectorDeadQueueName(prefix)).catch(() => {});
   await ch.deleteExchange(verdictExchangeName(prefix)).catch(() => {});
   await conn.close();
   await removePipelineNamespace(prefix);

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectOffline } from '@fleetcap/cli/commands/detections';
 import { alertConfigKey } from '@fleetcap/lib/detectors/detection-alerts';
-import { detectorQueueName, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
+import { detectorDeadQueueName, detectorQueueName, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type mysql from 'mysql2/promise';
@@ -134,7 +134,7 @@ after(async () => {
   const conn = await amqp.connect(connections.amqpUrl);
   const ch = await conn.createChannel();
   await ch.deleteQueue(detectorQueueName(prefix)).catch(() => {});
-  await ch.deleteQueue(`${detectorQueueName(prefix)}.dead`).catch(() => {});
+  await ch.deleteQueue(detectorDeadQueueName(prefix)).catch(() => {});
   await ch.deleteExchange(verdictExchangeName(prefix)).catch(() => {});
   await conn.close();
   await admin?.end();

@@ -14,7 +14,7 @@ import type { Detection } from '@fleetcap/lib/detectors/detection';
 import type { DetectorSession } from '@fleetcap/lib/detectors/detector-session';
 import { DetectorEngine } from '@fleetcap/lib/detectors/engine';
 import { syntheticSession } from '@fleetcap/lib/detectors/synthetic';
-import { encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
+import { detectorDeadQueueName, encodeVerdictEvent, verdictExchangeName } from '@fleetcap/lib/detectors/verdict-event';
 import { buildPacket } from '@fleetcap/lib/packet/build';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '@fleetcap/lib/packet/decode';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
@@ -114,7 +114,7 @@ after(async () => {
   }
   if (sources.length > 0) await admin.query('DELETE FROM detection WHERE source_addr IN (?)', [sources]);
   await channel?.deleteQueue(`${prefix}.detector`).catch(() => {});
-  await channel?.deleteQueue(`${prefix}.detector.dead`).catch(() => {});
+  await channel?.deleteQueue(detectorDeadQueueName(prefix)).catch(() => {});
   await channel?.deleteExchange(verdictExchangeName(prefix)).catch(() => {});
   await amqpConn?.close();
   await admin?.end();

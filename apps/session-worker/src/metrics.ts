@@ -12,6 +12,11 @@ export function createWorkerMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    redeliveries: new Counter({
+      name: 'fleetcap_worker_redeliveries_total',
+      help: 'Queue messages RabbitMQ delivered again (x-delivery-count > 0: a consumer or a node lost before the ack)',
+      registers: [registry],
+    }),
     packetsAfterLoad: new Counter({
       name: 'fleetcap_worker_packets_after_load_total',
       help: "Packets appended to a session between the worker's load and its finish: not in the verdict's packets, only in its connection record",

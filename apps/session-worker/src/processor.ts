@@ -24,6 +24,8 @@ import type { VerdictRow } from './verdict-writer.ts';
 
 export interface Delivery {
   body: Buffer;
+  /** RabbitMQ's x-delivery-count: deliveries of this message before this one (counted in the redeliveries metric). */
+  deliveryCount?: number;
   ack: () => void;
   deadLetter: (reason: string) => Promise<void>;
 }
@@ -99,6 +101,8 @@ export class BatchProcessor {
 
   async process(deliveries: Delivery[]): Promise<void> {
     const started = process.hrtime.bigint();
+    const again = deliveries.filter((d) => (d.deliveryCount ?? 0) > 0).length;
+    if (again > 0) this.d.metrics.redeliveries.inc(again);
     const valid: Array<{ delivery: Delivery; message: SessionMessage }> = [];
     for (const delivery of deliveries) {
       try {

@@ -17,8 +17,14 @@ export function registerStackCommands(program: Command): void {
     .description(
       'install what is missing, start every server of the local stack on loopback, apply the schema, start the console',
     )
-    .action(async () => {
-      const res = spawnSync('bash', [stackScript, 'up'], { stdio: 'inherit' });
+    .option(
+      '--cluster',
+      'the cluster stack: MariaDB, a Redis Cluster, a RabbitMQ cluster, a ZooKeeper ensemble, HAProxy (docs/OPERATIONS.md)',
+    )
+    .action(async (options: { cluster?: boolean }) => {
+      const res = spawnSync('bash', [stackScript, 'up', ...(options.cluster ? ['--cluster'] : [])], {
+        stdio: 'inherit',
+      });
       if (res.status !== 0) process.exit(res.status ?? 1);
       const { startConsoleDaemon } = await import('../console-daemon.ts');
       try {

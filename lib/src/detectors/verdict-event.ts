@@ -17,7 +17,12 @@ export function verdictExchangeName(queuePrefix: string): string {
 }
 
 export function detectorQueueName(queuePrefix: string): string {
-  return `${queuePrefix}.detector`;
+  return `${queuePrefix}.detector.q`;
+}
+
+/** Where the detector queue dead-letters (a quorum queue: lib/src/queue/topology.ts says why the names end in .q). */
+export function detectorDeadQueueName(queuePrefix: string): string {
+  return `${queuePrefix}.detector.dead.q`;
 }
 
 /** The detector's view of a session the worker loaded from Redis, with its verdict. */

@@ -8,8 +8,14 @@
 // `x-overflow: reject-publish` (at-least-once refuses drop-head), which makes a full queue a refused publish
 // (splitcap answers 503) rather than a silent drop. Their names end in `.q`: an existing classic queue of the
 // same name could not change type.
+// The dead-letter queues are quorum queues too (names ending `.dead.q`): a classic queue lives on one node, and while
+// that node is down RabbitMQ refuses to declare it on every other (404 "home node ... is down"), so no app could
+// start its consumer anywhere on a cluster that lost that node. A queue's dead-letter target is one of its
+// arguments, which cannot change either: the queues that dead-letter into the new dead queues have new names too
+// (`.ready.q`, `.due.q`, `.detector.q`, and the TTL queues in front of them `.q2`). Upgrading a deployment that has
+// the old queues: docs/OPERATIONS.md, "Upgrading to the quorum dead-letter queues".
 import type { Channel } from 'amqplib';
-import { detectorQueueName, verdictExchangeName } from '../detectors/verdict-event.ts';
+import { detectorDeadQueueName, detectorQueueName, verdictExchangeName } from '../detectors/verdict-event.ts';
 
 // The prefix (FLEETCAP_QUEUE_PREFIX, default "fleetcap") lets several pipelines, or tests, share one broker.
 export interface SessionQueues {
@@ -20,9 +26,9 @@ export interface SessionQueues {
 
 export function sessionQueueNames(prefix: string, delayMs: number): SessionQueues {
   return {
-    ready: `${prefix}.sessions.ready`,
-    dead: `${prefix}.sessions.dead`,
-    delay: `${prefix}.sessions.delay.${delayMs}ms.q`,
+    ready: `${prefix}.sessions.ready.q`,
+    dead: `${prefix}.sessions.dead.q`,
+    delay: `${prefix}.sessions.delay.${delayMs}ms.q2`,
   };
 }
 
@@ -38,6 +44,9 @@ export function ttlQueueArguments(ttlMs: number, target: string): Record<string,
   };
 }
 
+/** A dead-letter queue: quorum, so that it has a replica on every node of a cluster and survives one's loss. */
+export const deadQueueOptions = { durable: true, arguments: { 'x-queue-type': 'quorum' } } as const;
+
 /** Deliveries of one message before RabbitMQ dead-letters it (a message that keeps crashing workers). */
 export const maxDeliveries = 10;
 
@@ -50,7 +59,7 @@ export async function declareReadyQueues(
   prefix: string,
 ): Promise<Pick<SessionQueues, 'ready' | 'dead'>> {
   const q = sessionQueueNames(prefix, 0);
-  await channel.assertQueue(q.dead, { durable: true });
+  await channel.assertQueue(q.dead, deadQueueOptions);
   await channel.assertQueue(q.ready, {
     durable: true,
     arguments: {
@@ -83,9 +92,9 @@ export interface RecordSweepQueues {
 
 export function recordSweepQueueNames(prefix: string, sweepMs: number): RecordSweepQueues {
   return {
-    sweep: `${prefix}.records.sweep.${sweepMs}ms.q`,
-    due: `${prefix}.records.due`,
-    dead: `${prefix}.sessions.dead`,
+    sweep: `${prefix}.records.sweep.${sweepMs}ms.q2`,
+    due: `${prefix}.records.due.q`,
+    dead: `${prefix}.sessions.dead.q`,
   };
 }
 
@@ -95,7 +104,7 @@ export async function declareRecordSweepQueues(
   sweepMs: number,
 ): Promise<RecordSweepQueues> {
   const q = recordSweepQueueNames(prefix, sweepMs);
-  await channel.assertQueue(q.dead, { durable: true });
+  await channel.assertQueue(q.dead, deadQueueOptions);
   await channel.assertQueue(q.due, {
     durable: true,
     arguments: {
@@ -116,9 +125,9 @@ export async function declareRecordSweepQueues(
 export async function declareDetectorQueue(channel: Channel, prefix: string): Promise<{ queue: string; dead: string }> {
   const exchange = verdictExchangeName(prefix);
   const queue = detectorQueueName(prefix);
-  const dead = `${queue}.dead`;
+  const dead = detectorDeadQueueName(prefix);
   await channel.assertExchange(exchange, 'fanout', { durable: true });
-  await channel.assertQueue(dead, { durable: true });
+  await channel.assertQueue(dead, deadQueueOptions);
   await channel.assertQueue(queue, {
     durable: true,
     arguments: {
