@@ -32,7 +32,8 @@ describe('the append scripts’ packed packets', () => {
     assert.equal(unpacked.length, 4);
     for (const [i, [score, member]] of unpacked.entries()) {
       assert.equal(score, args[i * 2]);
-      assert.deepEqual(member, Buffer.from(args[i * 2 + 1]! as Buffer | string, 'latin1'));
+      const given = args[i * 2 + 1]!;
+      assert.deepEqual(member, typeof given === 'string' ? Buffer.from(given, 'latin1') : Buffer.from(given));
     }
     assert.equal(packPackets([]).length, 0);
   });
