@@ -96,6 +96,24 @@ export function groupByMaster<T>(redis: RedisClient, items: readonly T[], slotKe
   return [...groups.values()];
 }
 
+/**
+ * The items grouped by the slot of `slotKey(item)`, for a command that passes every item's keys as KEYS: ioredis's
+ * Cluster client refuses such a command when its keys are in several slots ("All the keys in a pipeline command
+ * should belong to the same slot"), whatever the script's flags. One group of everything on a single server.
+ */
+export function groupBySlot<T>(redis: RedisClient, items: readonly T[], slotKey: (item: T) => string): T[][] {
+  if (items.length === 0) return [];
+  if (!(redis instanceof Cluster)) return [[...items]];
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const slot = keySlot(slotKey(item));
+    const group = groups.get(slot);
+    if (group) group.push(item);
+    else groups.set(slot, [item]);
+  }
+  return [...groups.values()];
+}
+
 async function round<T>(
   redis: RedisClient,
   items: readonly T[],

@@ -4,7 +4,7 @@
 
 import type { ScheduleReason } from '../queue/session-message.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { groupByMaster, pipelineByItem } from '../redis/slot-groups.ts';
+import { groupBySlot, pipelineByItem } from '../redis/slot-groups.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
 import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
@@ -213,8 +213,9 @@ export class SessionWriter {
   }
 
   /**
-   * Stores the batch's sessions: one append-sessions.lua call per master (on a single Redis: per batch) and at most
-   * SESSIONS_PER_CALL sessions, all calls in one pipeline per master, each session's packets packed into one
+   * Stores the batch's sessions: one append-sessions.lua call per slot (on a single Redis: per batch) and at most
+   * SESSIONS_PER_CALL sessions, all calls in one pipeline per master (a call passes its sessions' keys as KEYS, which
+   * ioredis's Cluster client allows from one slot only), each session's packets packed into one
    * argument (packPackets). Outcomes in session order.
    */
   async append(agent: string, batchId: string, sessions: Iterable<SessionAppend>): Promise<AppendOutcome[]> {
@@ -222,7 +223,7 @@ export class SessionWriter {
     const all = [...sessions];
     const packetsKey = (s: SessionAppend) => sessionKeys({ agent, key: s.key }, this.settings.prefix).packets;
     const calls: SessionAppend[][] = [];
-    for (const group of groupByMaster(this.redis, all, packetsKey))
+    for (const group of groupBySlot(this.redis, all, packetsKey))
       for (let at = 0; at < group.length; at += SESSIONS_PER_CALL) calls.push(group.slice(at, at + SESSIONS_PER_CALL));
     const results = await pipelineByItem(
       this.redis,
