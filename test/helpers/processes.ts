@@ -18,11 +18,12 @@ export function appEntry(name: string, build: Build = 'sources'): string {
   return entryOf(repoRoot, name, build);
 }
 
-/** Starts apps/<name> (see Build) and waits for its ready signal, which must name the port it serves. */
+/** Starts apps/<name> (see Build) and waits for its ready signal, which must name the port it serves. The default wait
+ * is 30 s: a tsx start of splitcap took over 15 s at load 40-60, which failed tests that had nothing wrong. */
 export async function startApp(
   name: string,
   env: Record<string, string>,
-  timeoutMs = 15000,
+  timeoutMs = 30000,
   build: Build = 'sources',
 ): Promise<RunningApp> {
   // config-sync has ZooKeeper ACLs on by default; the tests of other behaviour run their agents unenrolled, so they
