@@ -44,6 +44,10 @@ export interface SessionPacket {
 const NO_PACKETS: readonly SessionPacket[] = Object.freeze([]);
 const EMPTY_PAYLOAD = new Uint8Array(0);
 const PAYLOAD_CHUNK_BYTES = 256 * 1024;
+/** Released chunks kept for reuse: enough for the bursts in which several sessions finish at once. */
+const SPARE_CHUNKS = 16;
+/** Payloads up to this long are copied byte by byte: cheaper than the typed-array view a native copy needs. */
+const SHORT_PAYLOAD_BYTES = 64;
 /** keptChunk values: no payload kept (none asked for, or dropped), or an empty one (the budget ran out). */
 const NO_PAYLOAD = -2;
 const EMPTY_PAYLOAD_KEPT = -1;
@@ -71,6 +75,12 @@ export class KeptPackets {
   readonly chunks: (Uint8Array | undefined)[] = [];
   /** Kept payloads in each chunk, to release it at 0. */
   readonly chunkUsers: number[] = [];
+  /**
+   * Released chunks, reused for the next ones: a fresh 256 KiB array is memory the allocator maps and the kernel
+   * zeroes and faults in page by page, then unmaps when the collector frees it, and a large capture fills over a
+   * thousand of them (its system time grew by half with the payloads kept).
+   */
+  private readonly spareChunks: Uint8Array[] = [];
   private chunk = -1;
   private chunkUsed = 0;
 
@@ -118,16 +128,20 @@ export class KeptPackets {
     if (this.chunk < 0 || this.chunkUsed + length > PAYLOAD_CHUNK_BYTES) {
       if (this.chunk >= 0) this.release(this.chunk);
       this.chunk = this.chunks.length;
-      this.chunks.push(new Uint8Array(PAYLOAD_CHUNK_BYTES));
+      this.chunks.push(this.spareChunks.pop() ?? new Uint8Array(PAYLOAD_CHUNK_BYTES));
       // The chunk being filled is not released while it is being filled.
       this.chunkUsers.push(1);
       this.chunkUsed = 0;
     }
     const chunk = this.chunks[this.chunk]!;
     const at = this.chunkUsed;
-    // A plain Uint8Array view and one native set: Buffer's copy validates its arguments in JavaScript before the
-    // same set (its _copyActual was 3.5% of `fleetcap sessions --json`), and a Buffer subarray builds a Buffer.
-    chunk.set(new Uint8Array(bytes.buffer, bytes.byteOffset + from, length), at);
+    if (length <= SHORT_PAYLOAD_BYTES) {
+      for (let i = 0; i < length; i++) chunk[at + i] = bytes[from + i]!;
+    } else {
+      // A plain Uint8Array view and one native set: Buffer's copy validates its arguments in JavaScript before the
+      // same set (its _copyActual was 3.5% of `fleetcap sessions --json`), and a Buffer subarray builds a Buffer.
+      chunk.set(new Uint8Array(bytes.buffer, bytes.byteOffset + from, length), at);
+    }
     this.chunkUsed = at + length;
     this.chunkOf[k] = this.chunk;
     this.chunkUsers[this.chunk]!++;
@@ -152,8 +166,15 @@ export class KeptPackets {
     }
   }
 
+  /**
+   * A payload view (payloadOf, packetsFrom) is valid until the session's payloads are dropped: the chunk it points
+   * into is then reused once no kept payload refers to it.
+   */
   private release(c: number): void {
-    if (--this.chunkUsers[c]! === 0) this.chunks[c] = undefined;
+    if (--this.chunkUsers[c]! !== 0) return;
+    const chunk = this.chunks[c]!;
+    this.chunks[c] = undefined;
+    if (chunk.length === PAYLOAD_CHUNK_BYTES && this.spareChunks.length < SPARE_CHUNKS) this.spareChunks.push(chunk);
   }
 
   packetsFrom(first: number): SessionPacket[] {
