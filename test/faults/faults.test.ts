@@ -23,11 +23,14 @@ const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 // occurrence's batches; a message skipped as gone arms a look), but not yet shown to pass repeatedly: the runs of stop
 // 16 were on a host at load 40-55, where the pipeline fell minutes behind the agents and the run ended before it was
 // quiet. Remove `todo` when the run passes repeatedly.
+// The traffic is paced by the agents' spools (fault-run.ts, MAX_SPOOLED), so the backlog at the end is a few batches;
+// two minutes to drain it is many times what a loaded machine needs, and the run fails saying what is still pending.
+const DRAIN_DEADLINE_MS = 120_000;
 const KNOWN_FAILING =
   'issue 19: not yet shown to pass repeatedly since the fixes for late sessions (test/faults/run.ts shows more at scale)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
-  timeout: 290_000,
+  timeout: 480_000,
   todo: KNOWN_FAILING,
 }, async (t) => {
   assertStackUp();
@@ -39,6 +42,7 @@ test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing s
     faults: kinds.length,
     kinds,
     minTrafficMs: 45_000,
+    drainDeadlineMs: DRAIN_DEADLINE_MS,
     log: (l) => t.diagnostic(l),
   });
   const table = formatReport(report);
