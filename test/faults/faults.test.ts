@@ -22,12 +22,17 @@ const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 // went to no record (lost). Fixed (no occurrence starts while such a record is open; a record takes only its own
 // occurrence's batches; a message skipped as gone arms a look), but not yet shown to pass repeatedly: the runs of stop
 // 16 were on a host at load 40-55, where the pipeline fell minutes behind the agents and the run ended before it was
-// quiet. Remove `todo` when the run passes repeatedly.
+// quiet. Stop 17 paced the traffic by the spools and waits for a drained pipeline (it drains in 5-7 s now), and fixed
+// the config path (Debezium's binlog keep-alive); 2 runs at load 20-34 still lost 9 and 572 packets of sessions whose
+// last batch was stored after the worker loaded the session (in its live occurrence, so not a straggler) and was
+// refused by the connection record (left out, or the record being completed): such packets are in no row and, since
+// splitcap counts a drop only for an append answered 'done' (drop-counts.ts batchDrops), in no count either. Remove
+// `todo` when the run passes repeatedly.
 // The traffic is paced by the agents' spools (fault-run.ts, MAX_SPOOLED), so the backlog at the end is a few batches;
 // two minutes to drain it is many times what a loaded machine needs, and the run fails saying what is still pending.
 const DRAIN_DEADLINE_MS = 120_000;
 const KNOWN_FAILING =
-  'issue 19: not yet shown to pass repeatedly since the fixes for late sessions (test/faults/run.ts shows more at scale)';
+  'issue 19: packets stored after the worker loaded their session and refused by its connection record are in no row and no count (stop 17)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
   timeout: 480_000,
