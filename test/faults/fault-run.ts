@@ -174,6 +174,7 @@ const BATCH_INTERVAL_MS = 150;
 // Stop 16 measured splitcap taking 3.5 batches/s at load 40-55 against the agents' 13: the run ended minutes before
 // the pipeline drained. Paced by the spool, the agents send no faster than the pipeline takes.
 const MAX_SPOOLED = 6;
+const MAX_PAUSE_MS = (IDLE_S - 2) * 1000;
 const CUTOFF_MS = (DONE_TTL_S + IDLE_S + 6) * 1000;
 // Past config-sync's ZooKeeper session (15 s) and its Kafka group session (pipeline.ts).
 const CONFIG_SYNC_PAUSE_MS = Math.max(20_000, CONFIG_SYNC_KAFKA_SESSION_MS + 5000);
@@ -237,12 +238,20 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   for (const a of agents) a.startUploads();
 
   let producing = true;
+  const lastProduced = agents.map(() => Date.now());
   const producer = (async () => {
     while (producing) {
       // At most MAX_SPOOLED batches wait per agent: the traffic slows to what this machine's pipeline takes, so the
-      // backlog at the end is small and the run drains soon after its traffic, on a loaded CI machine too. A fault
-      // that stops uploads still fills the spool up to there (and spool-full floods it on its own).
-      for (const a of agents) if (a.spool.size < MAX_SPOOLED) a.produce(3);
+      // backlog at the end is small and the run drains soon after its traffic, on a loaded CI machine too. But an agent
+      // never pauses longer than MAX_PAUSE_MS, below the idle timeout: a longer pause is a gap in every open session's
+      // capture times, which the paced traffic would have made in every cut-off (a traffic shape of its own, reported
+      // in the stop-17 note, not what this run is about). A fault that stops uploads fills the spool past the bound.
+      const now = Date.now();
+      for (const [i, a] of agents.entries())
+        if (a.spool.size < MAX_SPOOLED || now - lastProduced[i]! >= MAX_PAUSE_MS) {
+          a.produce(3);
+          lastProduced[i] = now;
+        }
       await sleep(BATCH_INTERVAL_MS);
     }
     // The open sessions get their last packets, so every session ends.
@@ -323,7 +332,12 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
         await a.stopUploads();
         const before = a.spool.droppedBatches;
         // A burst (a flood on the capture) while the agent cannot upload, until the spool drops batches.
-        for (let i = 0; i < 2000 && a.spool.droppedBatches < before + 3; i++) a.produce(200);
+        // It yields between batches: a burst of several seconds in one go blocked the other agent's traffic for longer
+        // than the idle timeout (a capture gap in all its sessions: stop 17's trace), not what this fault is about.
+        for (let i = 0; i < 2000 && a.spool.droppedBatches < before + 3; i++) {
+          a.produce(200);
+          await sleep(0);
+        }
         a.startUploads();
         return;
       }
