@@ -24,6 +24,7 @@ import { connectRedis, masters, type RedisClient } from '@fleetcap/lib/redis/con
 import { httpsAgentFor } from '@fleetcap/sniffer/http-post';
 import amqp from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
+import { waitForDrain } from '../faults/checks.ts';
 import { Agent, DELAY_MS, DONE_TTL_S, type LedgerBatch, SWEEP_MS } from '../faults/pipeline.ts';
 import { rng } from '../faults/traffic.ts';
 import { deleteAgentRows, deleteConsumerGroups, insertCaptureConfig } from '../helpers/config-sync.ts';
@@ -468,7 +469,6 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
       await conn.close().catch(() => {});
     }
   };
-  const sessionKeys = async () => (await keysOnCluster(redis, `${prefix}:s:*`)).filter((k) => !k.endsWith(':d')).length;
   const openRows = async () => {
     const [rows] = await db.query<RowDataPacket[]>(
       'SELECT COUNT(*) AS n FROM session_verdict WHERE agent_id IN (?) AND completed_at IS NULL',
@@ -476,24 +476,19 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     );
     return Number(rows[0]!.n);
   };
-  let stuck: Record<string, number> = {};
-  let keysLeft = 0;
-  let notCompleted = 0;
-  const quietDeadline = Date.now() + 300_000;
-  for (;;) {
-    stuck = await depths().catch(() => ({}));
-    keysLeft = await sessionKeys();
-    notCompleted = await openRows();
-    const queued = Object.entries(stuck)
-      .filter(([q]) => !q.endsWith('.dead.q'))
-      .reduce((a, [, n]) => a + Math.max(0, n), 0);
-    if (queued + keysLeft + notCompleted === 0) break;
-    if (Date.now() > quietDeadline) {
-      problems.push(`not quiet after 300 s: ${queued} queued, ${keysLeft} session keys, ${notCompleted} rows open`);
-      break;
-    }
-    await sleep(500);
-  }
+  // Drained (test/faults/checks.ts): nothing queued, no session key, every row completed, within 300 s.
+  const drain = await waitForDrain(
+    {
+      queueDepths: async () =>
+        Object.fromEntries(Object.entries(await depths()).filter(([q]) => !q.endsWith('.dead.q'))),
+      sessionKeys: async () => (await keysOnCluster(redis, `${prefix}:s:*`)).filter((k) => !k.endsWith(':d')),
+      openRows,
+    },
+    { deadlineMs: 300_000 },
+  );
+  if (!drain.drained) problems.push(drain.pending);
+  const stuck: Record<string, number> = await depths().catch(() => ({}));
+  const keysLeft = drain.sessionKeys;
 
   // What the apps said (FLEETCAP_CLUSTER_LOG_DIR: one file per app), for a run that did not go quiet.
   const logDir = process.env.FLEETCAP_CLUSTER_LOG_DIR;

@@ -22,12 +22,22 @@ const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 // went to no record (lost). Fixed (no occurrence starts while such a record is open; a record takes only its own
 // occurrence's batches; a message skipped as gone arms a look), but not yet shown to pass repeatedly: the runs of stop
 // 16 were on a host at load 40-55, where the pipeline fell minutes behind the agents and the run ended before it was
-// quiet. Remove `todo` when the run passes repeatedly.
+// quiet. Stop 17 paced the traffic by the spools, waits for a drained pipeline (5-13 s now) and fixed the config path
+// after a MariaDB restart (Debezium's binlog keep-alive). Its first runs lost 9-572 packets, all in sessions with a
+// capture gap longer than the idle timeout that the harness itself made (a paused producer, a burst that blocked the
+// event loop; both fixed); the pipeline bug behind it (a batch after such a gap joins the live occurrence; stored after
+// the worker's load, it is in no verdict, the ended record refuses it and no drop counts it) is in the stop-17 note.
+// The two runs since lost 0 and doubled 0, but one had config-sync stuck after the Kafka and ZooKeeper restarts
+// (unhealthy, no config delivery in 120 s: its change-event retry loop never ended while the group dropped it) and
+// the other 1 unexpected second occurrence. Remove `todo` when the run passes repeatedly.
+// The traffic is paced by the agents' spools (fault-run.ts, MAX_SPOOLED), so the backlog at the end is a few batches;
+// two minutes to drain it is many times what a loaded machine needs, and the run fails saying what is still pending.
+const DRAIN_DEADLINE_MS = 120_000;
 const KNOWN_FAILING =
-  'issue 19: not yet shown to pass repeatedly since the fixes for late sessions (test/faults/run.ts shows more at scale)';
+  'issue 19: stop 17 runs: 0 lost since the harness makes no capture gaps, but config-sync stuck after Kafka+ZooKeeper restarts (1 of 2) and an unexpected second occurrence (1 of 2)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
-  timeout: 290_000,
+  timeout: 480_000,
   todo: KNOWN_FAILING,
 }, async (t) => {
   assertStackUp();
@@ -39,6 +49,7 @@ test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing s
     faults: kinds.length,
     kinds,
     minTrafficMs: 45_000,
+    drainDeadlineMs: DRAIN_DEADLINE_MS,
     log: (l) => t.diagnostic(l),
   });
   const table = formatReport(report);

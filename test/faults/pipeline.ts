@@ -106,7 +106,8 @@ export async function startPipeline(
           FLEETCAP_CONFIG_SYNC_PORT: '0',
           FLEETCAP_CONFIG_SYNC_GROUP: configSyncGroup,
           FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: String(CONFIG_SYNC_KAFKA_SESSION_MS),
-          FLEETCAP_LOG_LEVEL: 'error',
+          // Its retries of a change event are warnings: FLEETCAP_FAULTS_APP_LOG_LEVEL=warn shows why one is stuck.
+          FLEETCAP_LOG_LEVEL: process.env.FLEETCAP_FAULTS_APP_LOG_LEVEL ?? 'error',
         },
         90_000,
       );
