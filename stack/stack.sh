@@ -228,27 +228,8 @@ CONF
 start_connect() {
   local dir="$STATE/connect"
   mkdir -p "$dir"
-  cat >"$dir/connect.properties" <<CONF
-bootstrap.servers=127.0.0.1:$FLEETCAP_KAFKA_PORT
-group.id=fleetcap-connect
-listeners=http://127.0.0.1:$FLEETCAP_CONNECT_PORT
-key.converter=org.apache.kafka.connect.json.JsonConverter
-value.converter=org.apache.kafka.connect.json.JsonConverter
-key.converter.schemas.enable=false
-value.converter.schemas.enable=false
-config.storage.topic=fleetcap-connect-configs
-offset.storage.topic=fleetcap-connect-offsets
-status.storage.topic=fleetcap-connect-status
-config.storage.replication.factor=1
-offset.storage.replication.factor=1
-status.storage.replication.factor=1
-offset.flush.interval.ms=1000
-# The REST API asks for basic auth (users in rest-users.properties, via jaas.conf); connector configs name secrets
-# in files (\${file:PATH:KEY}) that the worker reads, so GET /connectors/*/config shows no password.
-rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension
-config.providers=file
-config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
-CONF
+  connect_worker_properties "127.0.0.1:$FLEETCAP_KAFKA_PORT" fleetcap-connect "$FLEETCAP_CONNECT_PORT" 1 \
+    >"$dir/connect.properties"
   # Kafka Connect reads its REST users once, at start (PropertyFileLoginModule caches the file): up restarts it when
   # the password changed since (apply_secrets_to_running compares this stamp).
   mkdir -p "$RUN" && connect_rest_stamp >"$RUN/connect-rest.stamp"

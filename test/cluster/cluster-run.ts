@@ -60,6 +60,8 @@ export interface LossReport {
   redelivered: number;
   /** `start N` of the node (or the app's start) until it served again. */
   restartMs: number;
+  /** When the kill was, from the run's start (the doubled sessions' histories are timed so too). */
+  killedAtS?: number;
   /** For the configuration path: a sniffer_config change made just after the kill, until it was in ZooKeeper. */
   configMs?: number | null;
 }
@@ -72,6 +74,8 @@ export interface ClusterRunReport {
   sessions: number;
   verdictRows: number;
   duplicateSessions: number;
+  /** Each doubled session's rows and ledger batches (the first 5). */
+  doubledHistories: string[];
   unexpectedOccurrences: number;
   incompleteRows: number;
   stuck: Record<string, number>;
@@ -425,6 +429,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
       batchesRetried: retried,
       redelivered: after - before,
       restartMs,
+      killedAtS: Math.round((t0 - started) / 100) / 10,
     };
     if (configProbe) loss.configMs = await configProbe;
     return loss;
@@ -523,7 +528,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   // The ledger against the rows: per session, the packets acknowledged against those in its rows (a row holds its
   // verdict's packets, or its connection record's when that has more: test/faults/fault-run.ts says why).
   const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT agent_id, session_key, packets, orig_pkts, resp_pkts FROM session_verdict WHERE agent_id IN (?)',
+    'SELECT agent_id, session_key, occurrence, packets, orig_pkts, resp_pkts, reason, conn_state, classified_at, completed_at FROM session_verdict WHERE agent_id IN (?)',
     [agentIds],
   );
   const accepted = new Map<string, { packets: number; late: boolean; lastFirstTry: number }>();
@@ -546,6 +551,24 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     const id = `${r.agent_id}/${r.session_key}`;
     rowsOf.set(id, [...(rowsOf.get(id) ?? []), r]);
   }
+  // A doubled session's story, for finding why: its rows, and every batch of the ledger that held its packets.
+  const doubled: string[] = [];
+  const sessionHistory = (id: string, its: RowDataPacket[]): string => {
+    const at = (t: number | undefined) => (t === undefined ? '-' : `${((t - started) / 1000).toFixed(1)}s`);
+    const lines = [`${id}:`];
+    for (const r of its)
+      lines.push(
+        `  row occurrence ${r.occurrence} (${r.reason}): ${r.packets} packets, record ${r.orig_pkts ?? '-'}+${r.resp_pkts ?? '-'} ${r.conn_state ?? ''}, classified ${String(r.classified_at)}, completed ${String(r.completed_at)}`,
+      );
+    const key = id.slice(id.indexOf('/') + 1);
+    for (const [batchId, b] of ledger)
+      if (`${b.agent}/${key}` === id && b.perSession.has(key))
+        lines.push(
+          `  batch ${batchId}: ${b.perSession.get(key)} packets, ${b.state}, first try ${at(b.firstTryAt)}, 202 ${at(b.acceptedAt)}${b.attempted ? ', retried' : ''}`,
+        );
+    for (const l of losses) lines.push(`  loss ${l.kind} ${l.node} at ${l.killedAtS}s, down ${o.downMs / 1000}s`);
+    return lines.join('\n');
+  };
   let duplicateSessions = 0;
   let unexpectedOccurrences = 0;
   let missing = 0;
@@ -563,6 +586,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
       packets.duplicated += covered - s.packets;
       if (problems.length < 20)
         problems.push(`${id}: ${covered} packets in ${its.length} rows, ${s.packets} acknowledged`);
+      if (doubled.length < 5) doubled.push(sessionHistory(id, its));
     } else if (covered < s.packets) {
       missing += s.packets - covered;
       if (problems.length < 20)
@@ -592,6 +616,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     sessions: accepted.size,
     verdictRows: rows.length,
     duplicateSessions,
+    doubledHistories: doubled,
     unexpectedOccurrences,
     incompleteRows,
     stuck,
@@ -678,5 +703,6 @@ export function formatClusterReport(r: ClusterRunReport): string {
   row('sniffer_config → ZooKeeper at the end', r.configDeliveryMs === null ? 'FAILED' : `${r.configDeliveryMs} ms`);
   row('apps not healthy at the end', r.unhealthy.join(', ') || 'none');
   for (const p of r.problems) lines.push(`problem: ${p}`);
+  for (const h of r.doubledHistories ?? []) lines.push(h);
   return lines.join('\n');
 }
