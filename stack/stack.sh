@@ -449,7 +449,7 @@ cmd_up() {
   if [[ $CLUSTER_MODE == 1 ]]; then cluster_status; fi
 }
 
-# The cluster scripts of the stack, in the order `up --cluster` starts them (stack/cluster-lib.sh's interface).
+# The cluster scripts of the stack (stack/cluster-lib.sh's interface): `up --cluster` starts them together.
 cluster_scripts() {
   local s
   for s in redis-cluster rabbitmq-cluster zookeeper-ensemble kafka-cluster; do
@@ -459,10 +459,17 @@ cluster_scripts() {
 
 # Starts every cluster, then HAProxy, and writes the apps' settings (cluster.env): one line each, as `export` would.
 start_clusters() {
-  local s
+  # The four clusters need nothing of each other (Kafka runs KRaft, not ZooKeeper; its connector needs only MariaDB,
+  # migrated before): they start side by side, which took the start from about 2.5 min to the slowest one's (Kafka's).
+  local s i pids=() names=() failed=()
   for s in $(cluster_scripts); do
-    bash "$STACK_DIR/$s.sh" up || die "$s did not start: bash stack/$s.sh status, and its node logs under $STATE/$s/"
+    bash "$STACK_DIR/$s.sh" up &
+    pids+=("$!")
+    names+=("$s")
   done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${names[$i]}"); done
+  for s in "${failed[@]}"; do say "$s did not start: bash stack/$s.sh status, and its node logs under $STATE/$s/"; done
+  ((${#failed[@]} == 0)) || die "clusters that did not start: ${failed[*]}"
   local tmp="$CLUSTER_ENV.tmp"
   {
     echo "# written by stack.sh up --cluster: the apps' settings for the cluster stack (source it before starting them)"

@@ -44,6 +44,10 @@ export interface ClusterRunOptions {
   downMs: number;
   /** Traffic before the first loss and after the last restart. */
   calmMs: number;
+  /** Time between two batches of each agent (the traffic's rate); BATCH_INTERVAL_MS unless given. */
+  batchIntervalMs?: number;
+  /** How long each loss is watched after its node's restart (its gap, redeliveries) before the next; 10 s unless given. */
+  settleMs?: number;
   log?: (line: string) => void;
 }
 
@@ -52,7 +56,7 @@ export interface LossReport {
   node: string;
   /** From the kill until a batch whose first upload attempt came after the kill was acknowledged (202). */
   ackRecoveredMs: number | null;
-  /** The longest time without any 202 from the kill until 10 s after the restart. */
+  /** The longest time without any 202 from the kill until the end of the settle time after the restart. */
   longestAckGapMs: number;
   /** Batches first tried in that window that needed more than one attempt. */
   batchesRetried: number;
@@ -265,11 +269,11 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const producer = (async () => {
     while (producing) {
       for (const a of agents) a.produce(NEW_SESSIONS_PER_BATCH);
-      await sleep(BATCH_INTERVAL_MS);
+      await sleep(o.batchIntervalMs ?? BATCH_INTERVAL_MS);
     }
     for (let i = 0; i < 5; i++) {
       for (const a of agents) a.produce(0);
-      await sleep(BATCH_INTERVAL_MS);
+      await sleep(o.batchIntervalMs ?? BATCH_INTERVAL_MS);
     }
   })();
 
@@ -414,7 +418,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     const r0 = Date.now();
     await restart!();
     const restartMs = Date.now() - r0;
-    await sleep(10_000);
+    await sleep(o.settleMs ?? 10_000);
     await watchAck;
     const end = Date.now();
     const after = await redeliveries();

@@ -1,5 +1,6 @@
 // The cluster run from the command line (the long form; docs/OPERATIONS.md, "The cluster stack"):
-//   node --import tsx --conditions=fleetcap-source test/cluster/run.ts [--seed N] [--rounds N] [--down-s S] [--json F]
+//   node --import tsx --conditions=fleetcap-source test/cluster/run.ts [--seed N] [--rounds N] [--down-s S]
+//     [--calm-s S] [--settle-s S] [--json F]
 // On the cluster stack only (bash stack/stack.sh up --cluster), and one nobody else uses: it kills its nodes.
 // Exit 0 when every check holds, 1 otherwise; the table goes to stdout, the JSON report to --json FILE.
 import './cluster-env.ts';
@@ -13,6 +14,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 100000) },
     rounds: { type: 'string', default: '3' },
     'down-s': { type: 'string', default: '20' },
+    'calm-s': { type: 'string', default: '15' },
+    'settle-s': { type: 'string', default: '10' },
     json: { type: 'string' },
   },
 });
@@ -21,7 +24,8 @@ const report = await runCluster({
   seed: Number(values.seed),
   rounds: Number(values.rounds),
   downMs: Number(values['down-s']) * 1000,
-  calmMs: 15_000,
+  calmMs: Number(values['calm-s']) * 1000,
+  settleMs: Number(values['settle-s']) * 1000,
   log: (line) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`),
 });
 console.log(formatClusterReport(report));
