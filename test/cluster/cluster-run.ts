@@ -44,6 +44,8 @@ export interface ClusterRunOptions {
   downMs: number;
   /** Traffic before the first loss and after the last restart. */
   calmMs: number;
+  /** The kinds of loss played, in this order each round; every kind unless given (the Kafka broker's only on its cluster). */
+  kinds?: readonly LossKind[];
   /** Time between two batches of each agent (the traffic's rate); BATCH_INTERVAL_MS unless given. */
   batchIntervalMs?: number;
   /** How long each loss is watched after its node's restart (its gap, redeliveries) before the next; 10 s unless given. */
@@ -203,6 +205,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const random = rng(o.seed);
 
   log(`cluster run: seed ${o.seed}, ${o.rounds} round(s), prefix ${prefix}, through ${balancerUrl}`);
+  const stamp = (line: string) => log(`+${Math.round((Date.now() - started) / 1000)}s ${line}`);
   const common = {
     FLEETCAP_REDIS_PREFIX: prefix,
     FLEETCAP_QUEUE_PREFIX: prefix,
@@ -235,18 +238,15 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '10000',
     FLEETCAP_LOG_LEVEL: 'error',
   };
-  const splitcaps: RunningApp[] = [];
-  for (const i of [0, 1]) splitcaps.push(await startApp('splitcap', splitcapEnv(i), 90_000));
-  const workers = [
-    await startApp('session-worker', workerEnv, 90_000),
-    await startApp('session-worker', workerEnv, 90_000),
-  ];
-  const configSyncs = [
-    await startApp('config-sync', configSyncEnv, 120_000),
-    await startApp('config-sync', configSyncEnv, 120_000),
-  ];
+  // The six start together: one after the other they took a minute of each run at load 20 (tsx compiling each).
+  const [splitcaps, workers, configSyncs] = await Promise.all([
+    Promise.all([0, 1].map((i) => startApp('splitcap', splitcapEnv(i), 120_000))),
+    Promise.all([0, 1].map(() => startApp('session-worker', workerEnv, 120_000))),
+    Promise.all([0, 1].map(() => startApp('config-sync', configSyncEnv, 150_000))),
+  ]);
   // HAProxy sees both replicas up (two good checks a second apart) before the agents start.
   for (let i = 0; i < 30 && (await balancerUp()) < 2; i++) await sleep(500);
+  stamp('apps up; the agents start');
 
   // The workers' redeliveries (they are not killed here: their counters only grow).
   const redeliveries = async () => {
@@ -301,7 +301,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     const calm0 = await redeliveries();
     await sleep(3000);
     redeliveredCalm = (await redeliveries()) - calm0;
-    const kinds = LOSS_KINDS.filter((k) => k !== 'kafka-broker' || kafkaCluster);
+    const kinds = (o.kinds ?? LOSS_KINDS).filter((k) => k !== 'kafka-broker' || kafkaCluster);
     plays: for (let round = 0; round < o.rounds; round++)
       for (const kind of kinds) {
         let loss: LossReport;
@@ -313,7 +313,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
           break plays;
         }
         losses.push(loss);
-        log(
+        stamp(
           `loss ${losses.length}: ${kind} ${loss.node}: 202 again after ${loss.ackRecoveredMs ?? 'never'} ms, longest gap ${loss.longestAckGapMs} ms, ${loss.batchesRetried} batches retried, ${loss.redelivered} redelivered, restart ${loss.restartMs} ms${loss.configMs !== undefined ? `, config ${loss.configMs ?? 'never'} ms` : ''}`,
         );
         await sleep(3000);
@@ -439,12 +439,13 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     return loss;
   }
 
-  log('traffic over; waiting for the spools to empty and the pipeline to go quiet');
+  stamp('traffic over; waiting for the spools to empty and the pipeline to go quiet');
   const trafficEnd = Date.now();
   const configDeliveryMs = await configDelivery(uniqueId('cend').slice(0, 50)).catch(() => null);
   const spoolDeadline = Date.now() + 300_000;
   while (Date.now() < spoolDeadline && agents.some((a) => a.spool.size > 0)) await sleep(200);
   if (agents.some((a) => a.spool.size > 0)) problems.push('spools did not empty within 300 s');
+  stamp('spools empty');
 
   const agentLongestGapMs: Record<string, number> = {};
   for (const id of agentIds) {
@@ -504,6 +505,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     await sleep(500);
   }
 
+  stamp('quiet; checking the rows against the ledger');
   // What the apps said (FLEETCAP_CLUSTER_LOG_DIR: one file per app), for a run that did not go quiet.
   const logDir = process.env.FLEETCAP_CLUSTER_LOG_DIR;
   if (logDir) {
