@@ -48,6 +48,13 @@ export interface ClusterRunOptions {
   kinds?: readonly LossKind[];
   /** Time between two batches of each agent (the traffic's rate); BATCH_INTERVAL_MS unless given. */
   batchIntervalMs?: number;
+  /**
+   * Each node's restart goes on while the next loss (of another cluster) is played, and the run waits for every restart
+   * before its last calm: the short form's, whose time was mostly the restarts (a RabbitMQ node 50-80 s, a splitcap
+   * 50 s at load 20-28). The settle time then counts from the restart's start. A second loss of one kind (rounds > 1)
+   * waits for that kind's restart.
+   */
+  overlapRestarts?: boolean;
   /** How long each loss is watched after its node's restart (its gap, redeliveries) before the next; 10 s unless given. */
   settleMs?: number;
   log?: (line: string) => void;
@@ -64,8 +71,8 @@ export interface LossReport {
   batchesRetried: number;
   /** Messages RabbitMQ delivered to the workers again in that window (fleetcap_worker_redeliveries_total). */
   redelivered: number;
-  /** `start N` of the node (or the app's start) until it served again. */
-  restartMs: number;
+  /** `start N` of the node (or the app's start) until it served again; null while it goes on (overlapRestarts). */
+  restartMs: number | null;
   /** When the kill was, from the run's start (the doubled sessions' histories are timed so too). */
   killedAtS?: number;
   /** For the configuration path: a sniffer_config change made just after the kill, until it was in ZooKeeper. */
@@ -295,6 +302,16 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   };
 
   const losses: LossReport[] = [];
+  // The restarts still going on (overlapRestarts), by kind.
+  const restarting = new Map<LossKind, Promise<void>>();
+  const restartProblem = async (kind: LossKind) => {
+    const going = restarting.get(kind);
+    restarting.delete(kind);
+    return going?.then(
+      () => undefined,
+      (err: Error) => `${kind}: ${err.message.split('\n')[0]}`,
+    );
+  };
   let redeliveredCalm = 0;
   try {
     await sleep(o.calmMs);
@@ -305,6 +322,11 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     plays: for (let round = 0; round < o.rounds; round++)
       for (const kind of kinds) {
         let loss: LossReport;
+        const before = await restartProblem(kind);
+        if (before) {
+          problems.push(before);
+          break plays;
+        }
         try {
           loss = await lose(kind, round);
         } catch (err) {
@@ -314,10 +336,15 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
         }
         losses.push(loss);
         stamp(
-          `loss ${losses.length}: ${kind} ${loss.node}: 202 again after ${loss.ackRecoveredMs ?? 'never'} ms, longest gap ${loss.longestAckGapMs} ms, ${loss.batchesRetried} batches retried, ${loss.redelivered} redelivered, restart ${loss.restartMs} ms${loss.configMs !== undefined ? `, config ${loss.configMs ?? 'never'} ms` : ''}`,
+          `loss ${losses.length}: ${kind} ${loss.node}: 202 again after ${loss.ackRecoveredMs ?? 'never'} ms, longest gap ${loss.longestAckGapMs} ms, ${loss.batchesRetried} batches retried, ${loss.redelivered} redelivered, restart ${loss.restartMs === null ? 'going on' : `${loss.restartMs} ms`}${loss.configMs !== undefined ? `, config ${loss.configMs ?? 'never'} ms` : ''}`,
         );
         await sleep(3000);
       }
+    for (const kind of [...restarting.keys()]) {
+      const failed = await restartProblem(kind);
+      if (failed) problems.push(failed);
+    }
+    stamp('every node restarted');
     await sleep(o.calmMs);
   } finally {
     producing = false;
@@ -346,6 +373,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
 
   async function lose(kind: LossKind, round: number): Promise<LossReport> {
     let node = '';
+    let loss: LossReport | undefined;
     let restart: () => Promise<void>;
     const before = await redeliveries();
     const t0 = Date.now();
@@ -416,8 +444,15 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     })();
     await sleep(o.downMs);
     const r0 = Date.now();
-    await restart!();
-    const restartMs = Date.now() - r0;
+    let restartMs: number | null = null;
+    const restarted = restart!().then(() => {
+      restartMs = Date.now() - r0;
+      if (loss) loss.restartMs = restartMs;
+    });
+    if (o.overlapRestarts) {
+      restarted.catch(() => {});
+      restarting.set(kind, restarted);
+    } else await restarted;
     await sleep(o.settleMs ?? 10_000);
     await watchAck;
     const end = Date.now();
@@ -425,7 +460,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     const retried = [...ledger.values()].filter(
       (b) => (b.firstTryAt ?? 0) >= t0 && (b.firstTryAt ?? 0) <= end && b.attempted,
     ).length;
-    const loss: LossReport = {
+    loss = {
       kind,
       node,
       ackRecoveredMs,
@@ -690,7 +725,7 @@ export function formatClusterReport(r: ClusterRunReport): string {
   );
   for (const l of r.losses)
     lines.push(
-      `  ${l.kind.padEnd(17)} ${l.node.padEnd(24)} ${`${l.ackRecoveredMs ?? 'never'} ms`.padStart(10)} ${`${l.longestAckGapMs} ms`.padStart(12)} ${String(l.batchesRetried).padStart(8)} ${String(l.redelivered).padStart(12)} ${`${l.restartMs} ms`.padStart(9)} ${(l.configMs === undefined ? '-' : `${l.configMs ?? 'never'} ms`).padStart(9)}`,
+      `  ${l.kind.padEnd(17)} ${l.node.padEnd(24)} ${`${l.ackRecoveredMs ?? 'never'} ms`.padStart(10)} ${`${l.longestAckGapMs} ms`.padStart(12)} ${String(l.batchesRetried).padStart(8)} ${String(l.redelivered).padStart(12)} ${(l.restartMs === null ? 'never' : `${l.restartMs} ms`).padStart(9)} ${(l.configMs === undefined ? '-' : `${l.configMs ?? 'never'} ms`).padStart(9)}`,
     );
   const row = (k: string, v: string | number) => lines.push(`${k.padEnd(58)} ${v}`);
   row('redelivered in 3 s without a loss (noise floor)', r.redeliveredCalm);

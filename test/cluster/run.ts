@@ -1,6 +1,6 @@
 // The cluster run from the command line (the long form; docs/OPERATIONS.md, "The cluster stack"):
 //   node --import tsx --conditions=fleetcap-source test/cluster/run.ts [--seed N] [--rounds N] [--down-s S]
-//     [--calm-s S] [--settle-s S] [--kinds redis-master,rabbitmq-node,...] [--json F]
+//     [--calm-s S] [--settle-s S] [--kinds redis-master,rabbitmq-node,...] [--overlap-restarts] [--json F]
 // On the cluster stack only (bash stack/stack.sh up --cluster), and one nobody else uses: it kills its nodes.
 // Exit 0 when every check holds, 1 otherwise; the table goes to stdout, the JSON report to --json FILE.
 import './cluster-env.ts';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     'calm-s': { type: 'string', default: '15' },
     'settle-s': { type: 'string', default: '10' },
     kinds: { type: 'string' },
+    'overlap-restarts': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -31,6 +32,7 @@ const report = await runCluster({
   calmMs: Number(values['calm-s']) * 1000,
   settleMs: Number(values['settle-s']) * 1000,
   ...(kinds ? { kinds } : {}),
+  overlapRestarts: values['overlap-restarts'],
   log: (line) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`),
 });
 console.log(formatClusterReport(report));
