@@ -148,26 +148,14 @@ start_worker() {
   local n="$1" dir="$HOME_DIR/node-$1" port
   port="$(worker_port "$n")"
   mkdir -p "$dir"
-  cat >"$dir/connect.properties" <<CONF
-bootstrap.servers=$(cmd_brokers)
-group.id=fleetcap-connect-cluster
-listeners=http://127.0.0.1:$port
+  {
+    connect_worker_properties "$(cmd_brokers)" fleetcap-connect-cluster "$port" 3
+    cat <<CONF
 rest.advertised.host.name=127.0.0.1
 rest.advertised.port=$port
 rest.advertised.listener=http
-key.converter=org.apache.kafka.connect.json.JsonConverter
-value.converter=org.apache.kafka.connect.json.JsonConverter
-key.converter.schemas.enable=false
-value.converter.schemas.enable=false
-config.storage.topic=fleetcap-connect-configs
-offset.storage.topic=fleetcap-connect-offsets
-status.storage.topic=fleetcap-connect-status
-config.storage.replication.factor=3
-offset.storage.replication.factor=3
-status.storage.replication.factor=3
 offset.storage.partitions=5
 status.storage.partitions=3
-offset.flush.interval.ms=1000
 # The plugins are found by their ServiceLoader manifests (every jar on the classpath has them): scanning the classes
 # too took 31 s of the 57 s a worker took to start at load 25.
 plugin.discovery=service_load
@@ -176,12 +164,8 @@ plugin.discovery=service_load
 session.timeout.ms=6000
 heartbeat.interval.ms=2000
 scheduled.rebalance.max.delay.ms=5000
-# The REST API asks for the stack's login (users in rest-users.properties, via jaas.conf); connector configs name
-# secrets in files (\${file:PATH:KEY}) that the worker reads.
-rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension
-config.providers=file
-config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 CONF
+  } >"$dir/connect.properties"
   say "starting kafka connect worker $((n - BROKERS)) on http://127.0.0.1:$port (log: $dir/connect.log)"
   # shellcheck disable=SC2046
   setsid java $(jvm_flags "$FLEETCAP_CONNECT_CLUSTER_HEAP") \

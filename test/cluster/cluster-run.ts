@@ -45,6 +45,19 @@ export interface ClusterRunOptions {
   downMs: number;
   /** Traffic before the first loss and after the last restart. */
   calmMs: number;
+  /** The kinds of loss played, in this order each round; every kind unless given (the Kafka broker's only on its cluster). */
+  kinds?: readonly LossKind[];
+  /** Time between two batches of each agent (the traffic's rate); BATCH_INTERVAL_MS unless given. */
+  batchIntervalMs?: number;
+  /**
+   * Each node's restart goes on while the next loss (of another cluster) is played, and the run waits for every restart
+   * before its last calm: the short form's, whose time was mostly the restarts (a RabbitMQ node 50-80 s, a splitcap
+   * 50 s at load 20-28). The settle time then counts from the restart's start. A second loss of one kind (rounds > 1)
+   * waits for that kind's restart.
+   */
+  overlapRestarts?: boolean;
+  /** How long each loss is watched after its node's restart (its gap, redeliveries) before the next; 10 s unless given. */
+  settleMs?: number;
   log?: (line: string) => void;
 }
 
@@ -53,14 +66,16 @@ export interface LossReport {
   node: string;
   /** From the kill until a batch whose first upload attempt came after the kill was acknowledged (202). */
   ackRecoveredMs: number | null;
-  /** The longest time without any 202 from the kill until 10 s after the restart. */
+  /** The longest time without any 202 from the kill until the end of the settle time after the restart. */
   longestAckGapMs: number;
   /** Batches first tried in that window that needed more than one attempt. */
   batchesRetried: number;
   /** Messages RabbitMQ delivered to the workers again in that window (fleetcap_worker_redeliveries_total). */
   redelivered: number;
-  /** `start N` of the node (or the app's start) until it served again. */
-  restartMs: number;
+  /** `start N` of the node (or the app's start) until it served again; null while it goes on (overlapRestarts). */
+  restartMs: number | null;
+  /** When the kill was, from the run's start (the doubled sessions' histories are timed so too). */
+  killedAtS?: number;
   /** For the configuration path: a sniffer_config change made just after the kill, until it was in ZooKeeper. */
   configMs?: number | null;
 }
@@ -73,6 +88,8 @@ export interface ClusterRunReport {
   sessions: number;
   verdictRows: number;
   duplicateSessions: number;
+  /** Each doubled session's rows and ledger batches (the first 5). */
+  doubledHistories: string[];
   unexpectedOccurrences: number;
   incompleteRows: number;
   stuck: Record<string, number>;
@@ -196,6 +213,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const random = rng(o.seed);
 
   log(`cluster run: seed ${o.seed}, ${o.rounds} round(s), prefix ${prefix}, through ${balancerUrl}`);
+  const stamp = (line: string) => log(`+${Math.round((Date.now() - started) / 1000)}s ${line}`);
   const common = {
     FLEETCAP_REDIS_PREFIX: prefix,
     FLEETCAP_QUEUE_PREFIX: prefix,
@@ -228,18 +246,15 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '10000',
     FLEETCAP_LOG_LEVEL: 'error',
   };
-  const splitcaps: RunningApp[] = [];
-  for (const i of [0, 1]) splitcaps.push(await startApp('splitcap', splitcapEnv(i), 90_000));
-  const workers = [
-    await startApp('session-worker', workerEnv, 90_000),
-    await startApp('session-worker', workerEnv, 90_000),
-  ];
-  const configSyncs = [
-    await startApp('config-sync', configSyncEnv, 120_000),
-    await startApp('config-sync', configSyncEnv, 120_000),
-  ];
+  // The six start together: one after the other they took a minute of each run at load 20 (tsx compiling each).
+  const [splitcaps, workers, configSyncs] = await Promise.all([
+    Promise.all([0, 1].map((i) => startApp('splitcap', splitcapEnv(i), 120_000))),
+    Promise.all([0, 1].map(() => startApp('session-worker', workerEnv, 120_000))),
+    Promise.all([0, 1].map(() => startApp('config-sync', configSyncEnv, 150_000))),
+  ]);
   // HAProxy sees both replicas up (two good checks a second apart) before the agents start.
   for (let i = 0; i < 30 && (await balancerUp()) < 2; i++) await sleep(500);
+  stamp('apps up; the agents start');
 
   // The workers' redeliveries (they are not killed here: their counters only grow).
   const redeliveries = async () => {
@@ -262,11 +277,11 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const producer = (async () => {
     while (producing) {
       for (const a of agents) a.produce(NEW_SESSIONS_PER_BATCH);
-      await sleep(BATCH_INTERVAL_MS);
+      await sleep(o.batchIntervalMs ?? BATCH_INTERVAL_MS);
     }
     for (let i = 0; i < 5; i++) {
       for (const a of agents) a.produce(0);
-      await sleep(BATCH_INTERVAL_MS);
+      await sleep(o.batchIntervalMs ?? BATCH_INTERVAL_MS);
     }
   })();
 
@@ -288,16 +303,31 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   };
 
   const losses: LossReport[] = [];
+  // The restarts still going on (overlapRestarts), by kind.
+  const restarting = new Map<LossKind, Promise<void>>();
+  const restartProblem = async (kind: LossKind) => {
+    const going = restarting.get(kind);
+    restarting.delete(kind);
+    return going?.then(
+      () => undefined,
+      (err: Error) => `${kind}: ${err.message.split('\n')[0]}`,
+    );
+  };
   let redeliveredCalm = 0;
   try {
     await sleep(o.calmMs);
     const calm0 = await redeliveries();
     await sleep(3000);
     redeliveredCalm = (await redeliveries()) - calm0;
-    const kinds = LOSS_KINDS.filter((k) => k !== 'kafka-broker' || kafkaCluster);
+    const kinds = (o.kinds ?? LOSS_KINDS).filter((k) => k !== 'kafka-broker' || kafkaCluster);
     plays: for (let round = 0; round < o.rounds; round++)
       for (const kind of kinds) {
         let loss: LossReport;
+        const before = await restartProblem(kind);
+        if (before) {
+          problems.push(before);
+          break plays;
+        }
         try {
           loss = await lose(kind, round);
         } catch (err) {
@@ -306,11 +336,16 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
           break plays;
         }
         losses.push(loss);
-        log(
-          `loss ${losses.length}: ${kind} ${loss.node}: 202 again after ${loss.ackRecoveredMs ?? 'never'} ms, longest gap ${loss.longestAckGapMs} ms, ${loss.batchesRetried} batches retried, ${loss.redelivered} redelivered, restart ${loss.restartMs} ms${loss.configMs !== undefined ? `, config ${loss.configMs ?? 'never'} ms` : ''}`,
+        stamp(
+          `loss ${losses.length}: ${kind} ${loss.node}: 202 again after ${loss.ackRecoveredMs ?? 'never'} ms, longest gap ${loss.longestAckGapMs} ms, ${loss.batchesRetried} batches retried, ${loss.redelivered} redelivered, restart ${loss.restartMs === null ? 'going on' : `${loss.restartMs} ms`}${loss.configMs !== undefined ? `, config ${loss.configMs ?? 'never'} ms` : ''}`,
         );
         await sleep(3000);
       }
+    for (const kind of [...restarting.keys()]) {
+      const failed = await restartProblem(kind);
+      if (failed) problems.push(failed);
+    }
+    stamp('every node restarted');
     await sleep(o.calmMs);
   } finally {
     producing = false;
@@ -339,6 +374,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
 
   async function lose(kind: LossKind, round: number): Promise<LossReport> {
     let node = '';
+    let loss: LossReport | undefined;
     let restart: () => Promise<void>;
     const before = await redeliveries();
     const t0 = Date.now();
@@ -409,16 +445,23 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     })();
     await sleep(o.downMs);
     const r0 = Date.now();
-    await restart!();
-    const restartMs = Date.now() - r0;
-    await sleep(10_000);
+    let restartMs: number | null = null;
+    const restarted = restart!().then(() => {
+      restartMs = Date.now() - r0;
+      if (loss) loss.restartMs = restartMs;
+    });
+    if (o.overlapRestarts) {
+      restarted.catch(() => {});
+      restarting.set(kind, restarted);
+    } else await restarted;
+    await sleep(o.settleMs ?? 10_000);
     await watchAck;
     const end = Date.now();
     const after = await redeliveries();
     const retried = [...ledger.values()].filter(
       (b) => (b.firstTryAt ?? 0) >= t0 && (b.firstTryAt ?? 0) <= end && b.attempted,
     ).length;
-    const loss: LossReport = {
+    loss = {
       kind,
       node,
       ackRecoveredMs,
@@ -426,17 +469,19 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
       batchesRetried: retried,
       redelivered: after - before,
       restartMs,
+      killedAtS: Math.round((t0 - started) / 100) / 10,
     };
     if (configProbe) loss.configMs = await configProbe;
     return loss;
   }
 
-  log('traffic over; waiting for the spools to empty and the pipeline to go quiet');
+  stamp('traffic over; waiting for the spools to empty and the pipeline to go quiet');
   const trafficEnd = Date.now();
   const configDeliveryMs = await configDelivery(uniqueId('cend').slice(0, 50)).catch(() => null);
   const spoolDeadline = Date.now() + 300_000;
   while (Date.now() < spoolDeadline && agents.some((a) => a.spool.size > 0)) await sleep(200);
   if (agents.some((a) => a.spool.size > 0)) problems.push('spools did not empty within 300 s');
+  stamp('spools empty');
 
   const agentLongestGapMs: Record<string, number> = {};
   for (const id of agentIds) {
@@ -490,6 +535,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const stuck: Record<string, number> = await depths().catch(() => ({}));
   const keysLeft = drain.sessionKeys;
 
+  stamp('quiet; checking the rows against the ledger');
   // What the apps said (FLEETCAP_CLUSTER_LOG_DIR: one file per app), for a run that did not go quiet.
   const logDir = process.env.FLEETCAP_CLUSTER_LOG_DIR;
   if (logDir) {
@@ -518,7 +564,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   // The ledger against the rows: per session, the packets acknowledged against those in its rows (a row holds its
   // verdict's packets, or its connection record's when that has more: test/faults/fault-run.ts says why).
   const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT agent_id, session_key, packets, orig_pkts, resp_pkts FROM session_verdict WHERE agent_id IN (?)',
+    'SELECT agent_id, session_key, occurrence, packets, orig_pkts, resp_pkts, reason, conn_state, classified_at, completed_at FROM session_verdict WHERE agent_id IN (?)',
     [agentIds],
   );
   const accepted = new Map<string, { packets: number; late: boolean; lastFirstTry: number }>();
@@ -541,6 +587,24 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     const id = `${r.agent_id}/${r.session_key}`;
     rowsOf.set(id, [...(rowsOf.get(id) ?? []), r]);
   }
+  // A doubled session's story, for finding why: its rows, and every batch of the ledger that held its packets.
+  const doubled: string[] = [];
+  const sessionHistory = (id: string, its: RowDataPacket[]): string => {
+    const at = (t: number | undefined) => (t === undefined ? '-' : `${((t - started) / 1000).toFixed(1)}s`);
+    const lines = [`${id}:`];
+    for (const r of its)
+      lines.push(
+        `  row occurrence ${r.occurrence} (${r.reason}): ${r.packets} packets, record ${r.orig_pkts ?? '-'}+${r.resp_pkts ?? '-'} ${r.conn_state ?? ''}, classified ${String(r.classified_at)}, completed ${String(r.completed_at)}`,
+      );
+    const key = id.slice(id.indexOf('/') + 1);
+    for (const [batchId, b] of ledger)
+      if (`${b.agent}/${key}` === id && b.perSession.has(key))
+        lines.push(
+          `  batch ${batchId}: ${b.perSession.get(key)} packets, ${b.state}, first try ${at(b.firstTryAt)}, 202 ${at(b.acceptedAt)}${b.attempted ? ', retried' : ''}`,
+        );
+    for (const l of losses) lines.push(`  loss ${l.kind} ${l.node} at ${l.killedAtS}s, down ${o.downMs / 1000}s`);
+    return lines.join('\n');
+  };
   let duplicateSessions = 0;
   let unexpectedOccurrences = 0;
   let missing = 0;
@@ -558,6 +622,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
       packets.duplicated += covered - s.packets;
       if (problems.length < 20)
         problems.push(`${id}: ${covered} packets in ${its.length} rows, ${s.packets} acknowledged`);
+      if (doubled.length < 5) doubled.push(sessionHistory(id, its));
     } else if (covered < s.packets) {
       missing += s.packets - covered;
       if (problems.length < 20)
@@ -587,6 +652,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     sessions: accepted.size,
     verdictRows: rows.length,
     duplicateSessions,
+    doubledHistories: doubled,
     unexpectedOccurrences,
     incompleteRows,
     stuck,
@@ -654,7 +720,7 @@ export function formatClusterReport(r: ClusterRunReport): string {
   );
   for (const l of r.losses)
     lines.push(
-      `  ${l.kind.padEnd(17)} ${l.node.padEnd(24)} ${`${l.ackRecoveredMs ?? 'never'} ms`.padStart(10)} ${`${l.longestAckGapMs} ms`.padStart(12)} ${String(l.batchesRetried).padStart(8)} ${String(l.redelivered).padStart(12)} ${`${l.restartMs} ms`.padStart(9)} ${(l.configMs === undefined ? '-' : `${l.configMs ?? 'never'} ms`).padStart(9)}`,
+      `  ${l.kind.padEnd(17)} ${l.node.padEnd(24)} ${`${l.ackRecoveredMs ?? 'never'} ms`.padStart(10)} ${`${l.longestAckGapMs} ms`.padStart(12)} ${String(l.batchesRetried).padStart(8)} ${String(l.redelivered).padStart(12)} ${(l.restartMs === null ? 'never' : `${l.restartMs} ms`).padStart(9)} ${(l.configMs === undefined ? '-' : `${l.configMs ?? 'never'} ms`).padStart(9)}`,
     );
   const row = (k: string, v: string | number) => lines.push(`${k.padEnd(58)} ${v}`);
   row('redelivered in 3 s without a loss (noise floor)', r.redeliveredCalm);
@@ -673,5 +739,6 @@ export function formatClusterReport(r: ClusterRunReport): string {
   row('sniffer_config → ZooKeeper at the end', r.configDeliveryMs === null ? 'FAILED' : `${r.configDeliveryMs} ms`);
   row('apps not healthy at the end', r.unhealthy.join(', ') || 'none');
   for (const p of r.problems) lines.push(`problem: ${p}`);
+  for (const h of r.doubledHistories ?? []) lines.push(h);
   return lines.join('\n');
 }

@@ -16,9 +16,9 @@ import { promisify } from 'node:util';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { type ConfigEvent, ConfigWatch } from '@fleetcap/listener/config-watch';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import type mysql from 'mysql2/promise';
-import { waiterFor } from '../helpers/config-sync.ts';
+import { agentsOnEveryPartition, configSyncGroupEnv, waiterFor } from '../helpers/config-sync.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, connections, mysqlAs, repoRoot, uniqueId } from '../helpers/stack.ts';
 
@@ -57,25 +57,8 @@ async function clusterAsync(...args: string[]): Promise<string> {
 
 const run = uniqueId('kfc');
 const topic = snifferConfigTopic(connections.mysql.database);
-const partitionOf = (() => {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = [0, 1, 2].map((partitionId) => ({
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-    partitionErrorCode: 0,
-  }));
-  // Debezium's JsonConverter key, hashed like Kafka's Java default partitioner (murmur2).
-  return (id: string) =>
-    partitioner({ topic: 't', partitionMetadata, message: { key: JSON.stringify({ agent_id: id }), value: null } });
-})();
 // Two agents on each of the three partitions.
-const agents: string[] = [];
-for (let i = 0; agents.length < 6; i++) {
-  const id = `${run}-${i}`;
-  if (agents.filter((a) => partitionOf(a) === partitionOf(id)).length < 2) agents.push(id);
-}
+const agents = agentsOnEveryPartition(run);
 const configPath = (id: string) => `/fleetcap/agents/${id}/config`;
 
 let brokers: string;
@@ -83,15 +66,8 @@ let db: mysql.Connection;
 let zk: ZkClient;
 let apps: RunningApp[] = [];
 const group = `itest-${run}`;
-const appEnv = () => ({
-  FLEETCAP_KAFKA_BROKERS: brokers,
-  FLEETCAP_CONFIG_SYNC_PORT: '0',
-  FLEETCAP_CONFIG_SYNC_GROUP: group,
-  FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '6000',
-  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
-  // The stream alone: no reconcile to fill a gap the losses would leave.
-  FLEETCAP_CONFIG_SYNC_RECONCILE: 'false',
-});
+// The stream alone (configSyncGroupEnv: no reconcile to fill a gap the losses would leave).
+const appEnv = () => configSyncGroupEnv(group, { FLEETCAP_KAFKA_BROKERS: brokers });
 const waitFor = waiterFor(() => apps.map((a) => a.output().slice(-3000)).join('\n---\n'), 60_000);
 
 // What the agents see: each agent's config node watched as the listener watches it (ConfigWatch), every revision

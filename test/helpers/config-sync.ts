@@ -2,7 +2,7 @@
 // effect with the apps' output in the failure, removing the Kafka consumer groups their instances joined, and, for
 // the tests with a real listener, its sniffer_config row and the listener in a network namespace.
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type AgentProcess, createVethPair, destroy, relayZooKeeper, startAgentApp, type VethPair } from './netns.ts';
 import { connections, mariadbCli, mysqlAs, repoRoot } from './stack.ts';
@@ -147,4 +147,48 @@ export function capturingAt(
       ? r
       : null;
   };
+}
+
+/**
+ * The settings of config-sync instances that share one consumer group, as the group tests run them: a short session
+ * (a killed instance's partitions move within seconds), only changes made from now on, and the stream alone (no
+ * reconcile fills a gap, so what arrives must come from the committed offsets). `extra` adds to them (the brokers).
+ */
+export function configSyncGroupEnv(group: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    FLEETCAP_CONFIG_SYNC_PORT: '0',
+    FLEETCAP_CONFIG_SYNC_GROUP: group,
+    FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '6000',
+    FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
+    FLEETCAP_CONFIG_SYNC_RECONCILE: 'false',
+    ...extra,
+  };
+}
+
+/** The sniffer_config partition (of `partitions`) Debezium's record of an agent goes to. */
+export function snifferConfigPartition(agentId: string, partitions = 3): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+  }));
+  // Debezium's JsonConverter key, hashed like Kafka's Java default partitioner (murmur2).
+  return Partitioners.DefaultPartitioner()({
+    topic: 't',
+    partitionMetadata,
+    message: { key: JSON.stringify({ agent_id: agentId }), value: null },
+  });
+}
+
+/** Agent ids `${run}-N`, `perPartition` of them on each of the topic's `partitions`: every instance gets some. */
+export function agentsOnEveryPartition(run: string, perPartition = 2, partitions = 3): string[] {
+  const agents: string[] = [];
+  for (let i = 0; agents.length < perPartition * partitions; i++) {
+    const id = `${run}-${i}`;
+    const p = snifferConfigPartition(id, partitions);
+    if (agents.filter((a) => snifferConfigPartition(a, partitions) === p).length < perPartition) agents.push(id);
+  }
+  return agents;
 }

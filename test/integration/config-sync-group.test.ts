@@ -4,40 +4,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { Partitioners } from 'kafkajs';
-import { deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
+import { agentsOnEveryPartition, configSyncGroupEnv, deleteConsumerGroups, waiterFor } from '../helpers/config-sync.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
 import { assertStackUp, mariadbCli, uniqueId, zkConnect } from '../helpers/stack.ts';
 
 const run = uniqueId('csg');
-const env = {
-  FLEETCAP_CONFIG_SYNC_PORT: '0',
-  FLEETCAP_CONFIG_SYNC_GROUP: `itest-${run}`,
-  FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '6000',
-  FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
-  // The stream alone: no reconcile to fill gaps, so the takeover must come from committed offsets.
-  FLEETCAP_CONFIG_SYNC_RECONCILE: 'false',
-};
-const partitionOf = (() => {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = [0, 1, 2].map((partitionId) => ({
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-    partitionErrorCode: 0,
-  }));
-  // Debezium's JsonConverter key, hashed like Kafka's Java default partitioner (murmur2).
-  return (id: string) =>
-    partitioner({ topic: 't', partitionMetadata, message: { key: JSON.stringify({ agent_id: id }), value: null } });
-})();
-
+// The stream alone (configSyncGroupEnv: no reconcile), so the takeover must come from committed offsets.
+const group = `itest-${run}`;
+const env = configSyncGroupEnv(group);
 // Two agents on each of the three partitions.
-const agents: string[] = [];
-for (let i = 0; agents.length < 6; i++) {
-  const id = `${run}-${i}`;
-  if (agents.filter((a) => partitionOf(a) === partitionOf(id)).length < 2) agents.push(id);
-}
+const agents = agentsOnEveryPartition(run);
 
 let zk: ZkClient;
 let apps: RunningApp[] = [];
@@ -77,7 +53,7 @@ after(async () => {
     await zk.remove(`/fleetcap/agents/${id}`).catch(() => undefined);
   }
   await zk.close();
-  await deleteConsumerGroups([env.FLEETCAP_CONFIG_SYNC_GROUP]);
+  await deleteConsumerGroups([group]);
 });
 
 test('two instances share the partitions; when one is killed the other takes over and nothing is lost', async () => {
