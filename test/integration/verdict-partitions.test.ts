@@ -297,7 +297,9 @@ describe('verdict storage partitioned by day (sql/016)', () => {
       );
       await storeVerdictsWithAlertPackets(
         worker,
-        [0, 1, 2, 30].map((h) => session(`w-${h}`, (now - h * 3_600_000) * 1000, (now - h * 3_600_000) * 1000, h % 2 === 0)),
+        [0, 1, 2, 30].map((h) =>
+          session(`w-${h}`, (now - h * 3_600_000) * 1000, (now - h * 3_600_000) * 1000, h % 2 === 0),
+        ),
       );
       await migrate(admin, loadMigrations(defaultMigrationsDir, migrationVariables()));
       await same('after the fill');
@@ -311,7 +313,9 @@ describe('verdict storage partitioned by day (sql/016)', () => {
       await admin.query(
         "UPDATE session_verdict SET alert = 1, alert_reason = 'detection', alert_label = 'bruteforce', detection_id = 'd|x|1' WHERE session_key LIKE 't-1%'",
       );
-      await admin.query("UPDATE session_verdict SET label = 'synflood', score = 0.25 WHERE session_key IN ('h10', 'h11')");
+      await admin.query(
+        "UPDATE session_verdict SET label = 'synflood', score = 0.25 WHERE session_key IN ('h10', 'h11')",
+      );
       await admin.query("UPDATE session_verdict SET conn_state = 'SF' WHERE session_key LIKE 'h2%'");
       await admin.query("DELETE FROM session_verdict WHERE session_key LIKE 'h3%'");
       await same('after inserts, updates and deletes');
