@@ -261,7 +261,7 @@ describe('verdict storage partitioned by day (sql/016)', () => {
     }
   });
 
-  test('017: report_verdicts_per_label_hour (from its rollup) and report_alerts_per_hour (the rollup's hours) equal what the old views computed from the rows, through inserts, updates, deletes and a dropped day', async () => {
+  test('017: report_verdicts_per_label_hour (from its rollup) and report_alerts_per_hour (the hours of the rollup) equal what the old views computed from the rows, through inserts, updates, deletes and a dropped day', async () => {
     // sql/010's view, computed from the rows.
     const fromRows = `SELECT DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00') AS hour, label, COUNT(*) AS sessions,
         SUM(alert) AS alerts, SUM(unknown) AS unknown, SUM(packets) AS packets, SUM(bytes) AS bytes,
@@ -344,7 +344,6 @@ describe('verdict storage partitioned by day (sql/016)', () => {
         plan.some((r) => r.table === 'verdict_count_hour') && plan.every((r) => r.table !== 'session_verdict'),
         `the view reads the rollup only: ${JSON.stringify(plan)}`,
       );
-
     } finally {
       await worker.end();
       await report.end();
