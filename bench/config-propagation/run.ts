@@ -13,6 +13,8 @@
 // from one address by default: the bench's sessions come from one). Goal: p99 under 2 s. --updates such UPDATEs.
 //   node --import tsx --conditions=fleetcap-source bench/config-propagation/run.ts [--updates 60] [--gap-ms 100] [--listener]
 //   node --import tsx --conditions=fleetcap-source bench/config-propagation/run.ts --agents 1000 [--zk-sessions 40] [--updates 5]
+// BENCH_SYNC_LOG=FILE: config-sync logs at info (each event applied, with its time) and its output goes to FILE, to
+// see where an UPDATE's time goes; each fleet UPDATE's commit time is printed on stderr.
 // Needs the local stack (bash stack/stack.sh up). Starts its own config-sync (own consumer group), uses its own
 // agent row, removed after.
 import { type ChildProcess, fork } from 'node:child_process';
