@@ -132,27 +132,6 @@ FROM verdict_count_hour
 GROUP BY hour_start, label
 HAVING SUM(sessions) > 0;
 
--- report_alerts_per_hour counts distinct agents, clients and servers, which no sum can keep; it grouped every alert
--- of the table and filtered the hours after (its hour is an expression). It now takes its hours from the rollup of
--- sql/014 (a condition on `hour` filters those few rows) and, for each, reads that hour's alerts by the range of
--- ix_alert_time_class (alert, first_packet_at, …; named, since on a small table MariaDB would rather join the hours
--- with every alert): a query over one day reads that day's alerts only. An hour whose
--- alerts were all deleted still has rollup rows (their counts add up to 0) but no alert: no row, as before.
-CREATE OR REPLACE VIEW report_alerts_per_hour AS
-SELECT h.hour,
-       COALESCE(v.alert_label, v.label) AS label,
-       COUNT(*)                    AS alerts,
-       COUNT(DISTINCT v.agent_id)    AS agents,
-       COUNT(DISTINCT v.client_addr) AS clients,
-       COUNT(DISTINCT v.server_addr) AS servers,
-       AVG(v.score)                  AS avg_score,
-       SUM(v.detection_id IS NOT NULL)  AS by_detection,
-       SUM(v.alert_reason <> 'detection') AS by_model
-FROM (SELECT DISTINCT DATE_FORMAT(hour_start, '%Y-%m-%d %H:00:00') AS hour, hour_start FROM alert_count_hour) h
-JOIN session_verdict v FORCE INDEX (ix_alert_time_class)
-  ON v.alert = 1 AND v.first_packet_at >= h.hour_start AND v.first_packet_at < h.hour_start + INTERVAL 1 HOUR
-GROUP BY h.hour, COALESCE(v.alert_label, v.label);
-
 -- sql/016's maintenance of one table, with one change: a dropped day of verdicts takes its hours out of both rollups.
 DROP PROCEDURE IF EXISTS fleetcap_maintain_table;
 CREATE PROCEDURE fleetcap_maintain_table(tbl VARCHAR(64), today INT)

@@ -165,21 +165,21 @@ export class ZkMirror {
         return 'invalid';
       }
       if (isStale) return 'stale';
-      if (json === null) throw new Error('unreachable: a valid row has its JSON');
+      const text = json ?? agentConfigToJson(parsed.value);
       if (current) {
-        if (current.data?.toString('utf8') === json) {
+        if (current.data?.toString('utf8') === text) {
           await this.status.clearConfigError(agentId, revision);
           return 'unchanged';
         }
         try {
-          await this.zk.setData(path, Buffer.from(json), current.stat.version);
+          await this.zk.setData(path, Buffer.from(text), current.stat.version);
         } catch (err) {
           this.known.delete(agentId);
           // Someone else wrote or deleted it since we read it: read again and decide again.
           if (isZkError(err, ZkCode.BAD_VERSION) || isZkError(err, ZkCode.NO_NODE)) continue;
           throw err;
         }
-        this.known.set(agentId, { version: current.stat.version + 1, data: json });
+        this.known.set(agentId, { version: current.stat.version + 1, data: text });
         await this.status.clearConfigError(agentId, revision);
         return 'updated';
       }
@@ -190,12 +190,12 @@ export class ZkMirror {
         });
       } else await this.zk.mkdirp(this.paths.agent(agentId));
       try {
-        await this.zk.create(path, Buffer.from(json), undefined, this.acl?.config(agentId));
+        await this.zk.create(path, Buffer.from(text), undefined, this.acl?.config(agentId));
       } catch (err) {
         if (isZkError(err, ZkCode.NODE_EXISTS)) continue;
         throw err;
       }
-      this.known.set(agentId, { version: 0, data: json });
+      this.known.set(agentId, { version: 0, data: text });
       await this.status.clearConfigError(agentId, revision);
       return 'created';
     }
