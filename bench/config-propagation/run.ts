@@ -13,10 +13,12 @@
 // from one address by default: the bench's sessions come from one). Goal: p99 under 2 s. --updates such UPDATEs.
 //   node --import tsx --conditions=fleetcap-source bench/config-propagation/run.ts [--updates 60] [--gap-ms 100] [--listener]
 //   node --import tsx --conditions=fleetcap-source bench/config-propagation/run.ts --agents 1000 [--zk-sessions 40] [--updates 5]
+// BENCH_SYNC_LOG=FILE: config-sync logs at info (each event applied, with its time) and its output goes to FILE, to
+// see where an UPDATE's time goes; each fleet UPDATE's commit time is printed on stderr.
 // Needs the local stack (bash stack/stack.sh up). Starts its own config-sync (own consumer group), uses its own
 // agent row, removed after.
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { snifferConfigTopic } from '@fleetcap/lib/cdc/debezium-connector';
 import { execArgvFor } from '@fleetcap/lib/runtime/entry';
@@ -75,6 +77,7 @@ const app = await startApp(
     FLEETCAP_CONFIG_SYNC_PORT: '0',
     FLEETCAP_CONFIG_SYNC_GROUP: syncGroup,
     FLEETCAP_CONFIG_SYNC_FROM_BEGINNING: 'false',
+    ...(process.env.BENCH_SYNC_LOG ? { FLEETCAP_LOG_LEVEL: 'info' } : {}),
   },
   30000,
 );
@@ -92,11 +95,14 @@ class NodeFollower {
   ) {}
   private refresh(): void {
     void (async () => {
-      const stat = await this.zk.exists(this.path, this.watcher);
-      if (!stat) return;
-      const node = await this.zk.getData(this.path);
+      // One read that also re-arms the watch, as the listener's config watch does (apps/listener/src/config-watch.ts);
+      // a missing node sets no watch on getData: exists then watches for its creation.
+      const node = await this.zk.getData(this.path, this.watcher);
       const now = performance.now();
-      if (!node) return;
+      if (!node) {
+        if (await this.zk.exists(this.path, this.watcher)) this.refresh();
+        return;
+      }
       const json = JSON.parse(String(node.data)) as Record<string, unknown>;
       for (const w of this.waiters.filter((x) => x.ok(json))) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -143,16 +149,19 @@ const kafka = new Kafka({
 });
 const tap = kafka.consumer({ groupId: tapGroup, maxWaitTimeInMs: 1000 });
 const onKafka = new Map<number, number>();
+/** Fleet runs: when each agent's event of each revision reached Kafka ("agent|revision" -> time). */
+const onKafkaPerAgent = new Map<string, number>();
 await tap.connect();
 await tap.subscribe({ topic: snifferConfigTopic(connections.mysql.database), fromBeginning: false });
 await tap.run({
   eachMessage: async ({ message }) => {
     const arrived = performance.now();
     if (!message.key?.toString().includes(agentId) || !message.value) return;
-    const revision = Number(
-      (JSON.parse(message.value.toString()) as { after?: { revision?: number } }).after?.revision,
-    );
-    if (Number.isFinite(revision)) onKafka.set(revision, arrived);
+    const after = (JSON.parse(message.value.toString()) as { after?: { revision?: number; agent_id?: string } }).after;
+    const revision = Number(after?.revision);
+    if (!Number.isFinite(revision)) return;
+    if (after?.agent_id === agentId) onKafka.set(revision, arrived);
+    else if (after?.agent_id) onKafkaPerAgent.set(`${after.agent_id}|${revision}`, arrived);
   },
 });
 await new Promise((r) => setTimeout(r, 2000)); // the tap positioned on its partitions
@@ -191,6 +200,10 @@ async function fleetRun(agents: number, sessions: number): Promise<void> {
     await Promise.all(created);
     const perAgent: number[] = [];
     const lastPerUpdate: number[] = [];
+    // Where the time goes: commit -> the event read from Kafka (by a consumer of the bench's own: Debezium and the
+    // broker), and from there -> the watcher (config-sync and ZooKeeper).
+    const toKafkaPerAgent: number[] = [];
+    const kafkaToZkPerAgent: number[] = [];
     for (let u = 1; u <= updates; u++) {
       const revision = u + 1;
       const seen = followers.map((f) =>
@@ -198,8 +211,28 @@ async function fleetRun(agents: number, sessions: number): Promise<void> {
       );
       await db.query('UPDATE sniffer_config SET bpf_filter = ? WHERE agent_id LIKE ?', [filter(u), `${prefix}%`]);
       const committed = performance.now();
-      const times = (await Promise.all(seen)).map((t) => t - committed);
+      const seenAt = await Promise.all(seen);
+      if (process.env.BENCH_SYNC_LOG)
+        console.error(
+          `update ${u}: committed at ${new Date(Date.now() - (performance.now() - committed)).toISOString()}, seen ${[
+            0.01, 0.5, 0.99,
+          ]
+            .map((q) =>
+              quantile(
+                seenAt.map((t) => t - committed),
+                q,
+              ).toFixed(0),
+            )
+            .join('/')} ms`,
+        );
+      const times = seenAt.map((t) => t - committed);
       perAgent.push(...times);
+      ids.forEach((id, i) => {
+        const tKafka = onKafkaPerAgent.get(`${id}|${revision}`);
+        if (tKafka === undefined) return;
+        toKafkaPerAgent.push(tKafka - committed);
+        kafkaToZkPerAgent.push(seenAt[i]! - tKafka);
+      });
       lastPerUpdate.push(Math.max(...times));
       await new Promise((r) => setTimeout(r, gapMs));
     }
@@ -209,6 +242,10 @@ async function fleetRun(agents: number, sessions: number): Promise<void> {
     );
     line('-> each watcher reads the new revision', perAgent);
     line('-> the last of the fleet (per UPDATE)', lastPerUpdate);
+    if (toKafkaPerAgent.length > 0) {
+      line('   of which commit -> event read from Kafka', toKafkaPerAgent);
+      line('   and Kafka -> watcher (config-sync, ZooKeeper)', kafkaToZkPerAgent);
+    }
     const p99 = quantile(perAgent, 0.99);
     console.log(`  target p99 < 2000 ms per watcher: ${p99 < 2000 ? 'met' : 'NOT met'} (${fmt(p99)})`);
   } finally {
@@ -295,6 +332,7 @@ try {
     listener.kill('SIGTERM');
     await new Promise((r) => listener?.once('exit', r));
   }
+  if (process.env.BENCH_SYNC_LOG) writeFileSync(process.env.BENCH_SYNC_LOG, app.output());
   await app.stop();
   await tap.disconnect();
   const admin = kafka.admin();

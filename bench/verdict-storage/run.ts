@@ -110,7 +110,7 @@ async function growTo(db: mysql.Connection, from: number, rows: number): Promise
   );
   const indexes = indexRows as Array<{ index_name: string; non_unique: number; cols: string }>;
   await db.query(`ALTER TABLE session_verdict ${indexes.map((i) => `DROP KEY ${i.index_name}`).join(', ')}`);
-  // The rollup's triggers (sql/014) are left out of the load too (the rollup is counted again after it) and made
+  // The rollups' triggers (sql/014, sql/017) are left out of the load too (the rollup is counted again after it) and made
   // again as they were.
   const [triggerRows] = await db.query<mysql.RowDataPacket[]>(
     "SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'session_verdict'",
@@ -154,6 +154,15 @@ async function growTo(db: mysql.Connection, from: number, rows: number): Promise
     `INSERT INTO alert_count_hour (hour_start, alert_label, slot, alerts)
      SELECT DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00'), COALESCE(alert_label, label), 0, COUNT(*)
      FROM session_verdict WHERE alert = 1 GROUP BY 1, 2`,
+  );
+  // And the verdicts per hour and label (sql/017).
+  await db.query('DELETE FROM verdict_count_hour');
+  await db.query(
+    `INSERT INTO verdict_count_hour (hour_start, label, slot, sessions, alerts, unknown, packets, bytes, score_sum,
+       detection_alerts)
+     SELECT DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00'), label, 0, COUNT(*), SUM(alert), SUM(unknown),
+            SUM(packets), SUM(bytes), SUM(score), SUM(detection_id IS NOT NULL)
+     FROM session_verdict GROUP BY 1, 2`,
   );
   await db.query('ANALYZE TABLE session_verdict, alert_packet, detection');
   return (Date.now() - t0) / 1000;

@@ -261,6 +261,87 @@ describe('verdict storage partitioned by day (sql/016)', () => {
     }
   });
 
+  test('017: report_verdicts_per_label_hour from its rollup equals what the old view computed from the rows, through inserts, updates, deletes and a dropped day', async () => {
+    // sql/010's view, computed from the rows.
+    const fromRows = `SELECT DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00') AS hour, label, COUNT(*) AS sessions,
+        SUM(alert) AS alerts, SUM(unknown) AS unknown, SUM(packets) AS packets, SUM(bytes) AS bytes,
+        AVG(score) AS avg_score, SUM(detection_id IS NOT NULL) AS detection_alerts
+      FROM session_verdict GROUP BY DATE_FORMAT(first_packet_at, '%Y-%m-%d %H:00:00'), label ORDER BY hour, label`;
+    const fromView = 'SELECT * FROM report_verdicts_per_label_hour ORDER BY hour, label';
+    const { db, admin } = await scratchDatabase(16);
+    const worker = pool(db, 'worker');
+    const report = pool(db, 'report');
+    const same = async (when: string) => {
+      await sameRows(`${when} (report_verdicts_per_label_hour)`, fromRows, fromView);
+    };
+    const sameRows = async (when: string, rowsSql: string, viewSql: string) => {
+      const [expected] = await admin.query<mysql.RowDataPacket[]>(rowsSql);
+      const [got] = await report.query<mysql.RowDataPacket[]>(viewSql);
+      assert.ok(expected.length > 0, when);
+      assert.equal(got.length, expected.length, `${when}: one row per hour and label`);
+      got.forEach((row, i) => {
+        const want = expected[i]!;
+        assert.ok(Math.abs(Number(row.avg_score) - Number(want.avg_score)) < 1e-9, `${when}: avg_score of ${row.hour}`);
+        assert.deepEqual({ ...row, avg_score: 0 }, { ...want, avg_score: 0 }, `${when}: ${row.hour} ${row.label}`);
+      });
+    };
+    const now = Date.now();
+    try {
+      // Before 017: rows by hand (several hours, labels, scores) and through the worker; 017 fills its rollup.
+      await admin.query(
+        `INSERT INTO session_verdict (session_key, occurrence, agent_id, protocol, client_addr, client_port, server_addr,
+           server_port, first_packet_at, last_packet_at, packets, bytes, label, score, alert, unknown, model_version,
+           reason, alert_label)
+         SELECT CONCAT('h', s.seq), 0, 'agent-h', 'tcp', '10.0.0.2', 1000 + s.seq, '192.0.2.2', 80,
+                UTC_TIMESTAMP(6) - INTERVAL (s.seq * 7) MINUTE, UTC_TIMESTAMP(6) - INTERVAL (s.seq * 7) MINUTE,
+                s.seq % 9, s.seq * 100, ELT(1 + s.seq % 3, 'benign', 'sqli', 'portscan'), (s.seq % 7) / 7,
+                s.seq % 3 <> 0, s.seq % 5 = 0, 't', 'closed', IF(s.seq % 3 <> 0, ELT(1 + s.seq % 3, 'benign', 'sqli', 'portscan'), NULL)
+         FROM seq_1_to_300 s`,
+      );
+      await storeVerdictsWithAlertPackets(
+        worker,
+        [0, 1, 2, 30].map((h) =>
+          session(`w-${h}`, (now - h * 3_600_000) * 1000, (now - h * 3_600_000) * 1000, h % 2 === 0),
+        ),
+      );
+      await migrate(admin, loadMigrations(defaultMigrationsDir, migrationVariables()));
+      await same('after the fill');
+      // Through the triggers: the worker's batches (one replayed: counted once), a detector marking evidence rows,
+      // a label changed by hand, rows deleted, and a row's connection record completed (nothing counted changes).
+      const batch = Array.from({ length: 20 }, (_, i) =>
+        session(`t-${i}`, (now - i * 1_000_000) * 1000, (now - i * 1_000_000) * 1000, i % 4 === 0),
+      );
+      await storeVerdictsWithAlertPackets(worker, batch);
+      await storeVerdictsWithAlertPackets(worker, batch);
+      await admin.query(
+        "UPDATE session_verdict SET alert = 1, alert_reason = 'detection', alert_label = 'bruteforce', detection_id = 'd|x|1' WHERE session_key LIKE 't-1%'",
+      );
+      await admin.query(
+        "UPDATE session_verdict SET label = 'synflood', score = 0.25 WHERE session_key IN ('h10', 'h11')",
+      );
+      await admin.query("UPDATE session_verdict SET conn_state = 'SF' WHERE session_key LIKE 'h2%'");
+      await admin.query("DELETE FROM session_verdict WHERE session_key LIKE 'h3%'");
+      await same('after inserts, updates and deletes');
+      // A day dropped by retention takes its hours out of the rollup.
+      await admin.query("UPDATE retention_policy SET retention_days = 1 WHERE data = 'session_verdict'");
+      const dropped = await maintainPartitions(worker);
+      assert.equal(dropped.outcome, 'done');
+      await same('after a day was dropped');
+      const [plan] = await report.query<mysql.RowDataPacket[]>(
+        `EXPLAIN ${fromView.replace('ORDER BY hour, label', 'WHERE hour >= ?')}`,
+        [new Date(now - 86_400_000)],
+      );
+      assert.ok(
+        plan.some((r) => r.table === 'verdict_count_hour') && plan.every((r) => r.table !== 'session_verdict'),
+        `the view reads the rollup only: ${JSON.stringify(plan)}`,
+      );
+    } finally {
+      await worker.end();
+      await report.end();
+      await admin.end();
+    }
+  });
+
   test('the views over their time windows and the console queries read indexes, no full scan of a big table', async () => {
     const { db, admin } = await scratchDatabase();
     const report = pool(db, 'report');

@@ -185,7 +185,7 @@ const syncConsumer = new SyncConsumer(
     table: 'sniffer_config',
     database: connections.mysql.database,
     onPositioned: () => requestReconcile('consumer group (re)joined'),
-    commitEvery: 128,
+    commitEvery: 512,
     onFatal: () => {
       // Nothing uncommitted is lost: exit and let the supervisor start a fresh consumer.
       log.fatal('the Kafka consumer stopped for good; exiting so that a fresh process takes over');

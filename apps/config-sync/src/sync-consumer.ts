@@ -53,6 +53,8 @@ export class SyncConsumer {
     const ev = consumer.events;
     consumer.on(ev.GROUP_JOIN, (e) => {
       this.joined = true;
+      // Another member may have written this member's new partitions' nodes meanwhile: read before writing again.
+      this.mirror.forgetKnown();
       this.crashed = null;
       this.awaitingFirstFetch = true;
       this.log.info(

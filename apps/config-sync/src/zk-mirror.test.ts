@@ -228,3 +228,31 @@ test('heldRevision reads the revision of a config node, null for anything else',
   assert.equal(heldRevision(Buffer.from('nope')), null);
   assert.equal(heldRevision(null), null);
 });
+
+test('a change is set on the version last written, without a read; a node written by another meanwhile is read again', async () => {
+  const { zk, mirror } = setup();
+  const p = paths.config('a1');
+  assert.equal(await mirror.apply(upsert(row('a1', 1), 'create')), 'created');
+  let reads = 0;
+  const getData = zk.getData.bind(zk);
+  zk.getData = async (path: string) => {
+    reads++;
+    return getData(path);
+  };
+  assert.equal(await mirror.apply(upsert(row('a1', 2, { bpf_filter: 'udp' }))), 'updated');
+  assert.equal(await mirror.apply(upsert(row('a1', 3, { bpf_filter: 'icmp' }))), 'updated');
+  assert.equal(reads, 0, 'the versions it wrote are known: no read before the sets');
+  // Another writer sets a newer revision: the set on the known version is refused, the node read, the event stale.
+  const n = zk.nodes.get(p)!;
+  await zk.setData(p, Buffer.from(JSON.stringify({ ...JSON.parse(n.data.toString()), revision: 9 })), n.version);
+  assert.equal(await mirror.apply(upsert(row('a1', 4, { bpf_filter: 'tcp port 1' }))), 'stale');
+  assert.ok(reads >= 1, 'decided on a fresh read');
+  assert.equal(JSON.parse(zk.nodes.get(p)!.data.toString()).revision, 9, 'the newer node is kept');
+  // An unchanged event is decided on a read too (only a write relies on the known version).
+  reads = 0;
+  mirror.forgetKnown();
+  assert.equal(await mirror.apply(upsert(row('a1', 10, { bpf_filter: 'tcp port 2' }))), 'updated');
+  assert.equal(reads, 1, 'after forgetKnown, one read');
+  assert.equal(await mirror.apply(upsert(row('a1', 10, { bpf_filter: 'tcp port 2' }))), 'unchanged');
+  assert.equal(reads, 2, 'unchanged was read, not taken from memory');
+});

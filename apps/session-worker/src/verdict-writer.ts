@@ -70,14 +70,17 @@ export function verdictValues(r: VerdictRow): Array<string | number | null> {
 const HOUR_US = 3_600_000_000;
 
 /**
- * The rows in the order of the rows of alert_count_hour they add to (sql/014's trigger: the hour of the first packet,
- * then the class): every batch then locks those rollup rows in one order, so two workers' batches never deadlock on
- * them. Rows that are no alert add to none: they go first.
+ * The rows in the order of the rollup rows they add to (sql/017's trigger: verdict_count_hour by the hour of the first
+ * packet and the label, and for an alert alert_count_hour by the hour and the class): every batch then locks those
+ * rollup rows in one order, so two workers' batches (on connections of the same slot) do not deadlock on them. The
+ * class follows the label, so an alert whose class differs from its label (a detection's evidence) can still meet
+ * another batch's rows in the other order: InnoDB then refuses one transaction and the worker retries it.
  */
 export function inRollupOrder(rows: VerdictRow[]): VerdictRow[] {
-  const hour = (r: VerdictRow) => (r.alert ? Math.floor(r.session.firstUs / HOUR_US) : -1);
-  const label = (r: VerdictRow) => (r.alert ? (r.alertLabel ?? r.label) : '');
-  return [...rows].sort((a, b) => hour(a) - hour(b) || (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : 0));
+  const hour = (r: VerdictRow) => Math.floor(r.session.firstUs / HOUR_US);
+  const cls = (r: VerdictRow) => (r.alert ? (r.alertLabel ?? r.label) : '');
+  const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...rows].sort((a, b) => hour(a) - hour(b) || text(a.label, b.label) || text(cls(a), cls(b)));
 }
 
 export async function insertVerdicts(pool: Pool | PoolConnection, rows: VerdictRow[]): Promise<number> {

@@ -107,7 +107,7 @@ describe('session-worker pure parts', () => {
     assert.deepEqual(reasonColumns(values), ['detection', 'bruteforce', 'brute_force|s|1']);
   });
 
-  test("a batch's alert rows go in the order of the rollup rows they add to (hour, class), the rest first", () => {
+  test("a batch's rows go in the order of the rollup rows they add to (hour, label, class)", () => {
     const session = buildSession(message, meta, members);
     const at = (hours: number) => ({ ...session, firstUs: session.firstUs + hours * 3_600_000_000 });
     const row = (name: string, hours: number, label: string, alert: boolean, alertLabel?: string) => ({
@@ -129,7 +129,7 @@ describe('session-worker pure parts', () => {
     ];
     assert.deepEqual(
       inRollupOrder(batch).map((r) => r.modelVersion),
-      ['benign', 'bruteforce-by-detection', 'portscan', 'sqli', 'sqli+1h'],
+      ['bruteforce-by-detection', 'portscan', 'sqli', 'sqli+1h', 'benign'],
     );
   });
 
