@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AuthPacket, authAttempts, MAX_ATTEMPTS_PER_SESSION } from './auth-attempts.ts';
+import { type AuthPacket, authAttempts, credentialFingerprints, MAX_ATTEMPTS_PER_SESSION } from './auth-attempts.ts';
 
 const text = (direction: number, s: string): AuthPacket => {
   const payload = Buffer.from(s, 'latin1');
@@ -82,5 +82,52 @@ describe('authAttempts', () => {
   it('finds none in a page fetch or a UDP session', () => {
     assert.equal(authAttempts('tcp', 40000, 80, [text(0, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')]), 0);
     assert.equal(authAttempts('udp', 40000, 53, [text(0, 'USER x\r\n')]), 0);
+  });
+});
+
+describe('credentialFingerprints', () => {
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`;
+
+  it('fingerprints Redis AUTH, FTP USER+PASS, IMAP LOGIN, SMTP AUTH, HTTP Basic and login forms', () => {
+    const redis = credentialFingerprints([text(0, resp('AUTH', 'sunshine1')), text(1, '+OK\r\n')]);
+    assert.equal(redis.length, 1);
+    assert.match(redis[0]!, /^[0-9a-f]{4}$/);
+    assert.notDeepEqual(credentialFingerprints([text(0, resp('AUTH', '123456789'))]), redis);
+    assert.deepEqual(credentialFingerprints([text(0, resp('AUTH', 'sunshine1'))]), redis, 'the same in every session');
+    const ftp = credentialFingerprints([
+      text(0, 'USER admin\r\n'),
+      text(0, 'PASS one\r\n'),
+      text(0, 'USER admin\r\n'),
+      text(0, 'PASS two\r\n'),
+      text(0, 'USER root\r\n'),
+      text(0, 'PASS one\r\n'),
+    ]);
+    assert.equal(new Set(ftp).size, 3, 'a user and a password make a credential');
+    assert.equal(credentialFingerprints([text(0, 'a1 LOGIN bob secret\r\n')]).length, 1);
+    assert.equal(credentialFingerprints([text(0, 'AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n')]).length, 1);
+    assert.equal(
+      credentialFingerprints([text(0, 'GET / HTTP/1.1\r\nAuthorization: Basic Ym9iOnM=\r\n\r\n')]).length,
+      1,
+    );
+    const form = (pw: string, token: string) =>
+      text(0, `POST /login HTTP/1.1\r\nHost: x\r\n\r\nusername=bob&password=${pw}&csrf=${token}`);
+    assert.deepEqual(
+      credentialFingerprints([form('a', 't1')]),
+      credentialFingerprints([form('a', 't2')]),
+      'a form is its user and password fields, not its other fields',
+    );
+    assert.notDeepEqual(credentialFingerprints([form('a', 't1')]), credentialFingerprints([form('b', 't1')]));
+  });
+
+  it('shows none for server lines, other commands, and encrypted or challenge-response logins', () => {
+    assert.deepEqual(credentialFingerprints([text(1, resp('AUTH', 'x')), text(0, resp('GET', 'key'))]), []);
+    assert.deepEqual(credentialFingerprints([text(0, 'SSH-2.0-OpenSSH_9.2\r\n')]), []);
+    assert.deepEqual(credentialFingerprints([text(0, 'GET /index.html HTTP/1.1\r\n\r\n')]), []);
+  });
+
+  it('lists each credential once, at most MAX_ATTEMPTS_PER_SESSION', () => {
+    const packets = Array.from({ length: 10 }, (_, i) => text(0, `PASS p${i % 8}\r\n`));
+    assert.equal(credentialFingerprints(packets).length, MAX_ATTEMPTS_PER_SESSION);
+    assert.equal(credentialFingerprints([text(0, 'PASS same\r\n'), text(0, 'PASS same\r\n')]).length, 1);
   });
 });
