@@ -164,7 +164,8 @@ export class DetectorEngine {
     const incident = state.incident;
     this.record(incident, entry);
     const d = incident.detection;
-    d.sessions++;
+    // A credential is no further session: the attempt member of the same session counted it.
+    if (!isCredentialMember(o.member)) d.sessions++;
     d.windowCount = state.members.size - credentialCount(state, settings);
     d.peakCount = Math.max(d.peakCount, d.windowCount);
     d.firstSeenUs = Math.min(d.firstSeenUs, o.timeUs);

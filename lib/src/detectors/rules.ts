@@ -138,6 +138,10 @@ export function regularPeriod(startsUs: number[], settings: DetectorSettings): n
     if (starts.length === 0 || t - starts[starts.length - 1]! >= settings.mergeSeconds * 1e6) starts.push(t);
   }
   if (starts.length < settings.threshold) return null;
+  // At least 80% of the intervals lie within maxJitter of the median, so their mean is at least 0.8 (1 - maxJitter)
+  // of the median, which must reach minPeriodSeconds: a lower mean holds no period (1e-9: rounding stays safe).
+  const meanUs = (starts[starts.length - 1]! - starts[0]!) / (starts.length - 1);
+  if (meanUs < 0.8 * (1 - settings.maxJitter) * settings.minPeriodSeconds * 1e6 * (1 - 1e-9)) return null;
   const intervals: number[] = [];
   for (let i = 1; i < starts.length; i++) intervals.push((starts[i]! - starts[i - 1]!) / 1e6);
   const byLength = [...intervals].sort((a, b) => a - b);
