@@ -31,9 +31,10 @@ export interface DetectorSettings {
   maxJitter: number;
   mergeSeconds: number;
   /**
-   * brute_force: distinct cleartext credentials (auth-attempts.ts) tried from the source against the service within
-   * the window that open an incident whatever the attempts' count (0: off). They are counted apart from the attempts:
-   * a client that reconnects with its one password adds one credential however often it reconnects.
+   * brute_force: distinct cleartext credentials (auth-attempts.ts) the service refused to the source within the
+   * window that open an incident whatever the attempts' count (0: off; 3 by default, pam_faillock's deny). They are
+   * counted apart from the attempts: a client that reconnects with its one wrong password adds one credential
+   * however often it reconnects.
    */
   credentialThreshold: number;
 }
@@ -73,7 +74,7 @@ export function defaultDetectorConfig(): DetectorConfig {
       ports: AUTH_PORTS,
       labels: ['bruteforce'],
       maxSessionSeconds: 30,
-      credentialThreshold: 4,
+      credentialThreshold: 3,
     },
     beaconing: {
       ...base,
