@@ -339,6 +339,20 @@ describe('the Redis path and the in-memory engine', () => {
     for (let i = 0; i < 8; i++) add('unanswered', { src: '203.0.113.4', dst: `10.8.0.${i}`, dport: 3389 }, t0 + i);
     for (let i = 0; i < 8; i++)
       add('unanswered', { src: '203.0.113.4', dst: `10.8.1.${i}`, dport: 3389 }, t0 + 400 + i);
+    // Password guessing with few connections (hydra finding a Redis password at its 4th): distinct credentials,
+    // counted apart from the attempts; a client reconnecting with its one password is not guessing.
+    for (let i = 0; i < 5; i++)
+      add(
+        'conversation',
+        { src: '203.0.113.5', dst: '10.9.9.12', dport: 6380, authAttempts: 1, credentials: [`00a${i}`] },
+        t0 + 50 + i * 0.001,
+      );
+    for (let i = 0; i < 19; i++)
+      add(
+        'conversation',
+        { src: '10.9.1.51', dst: '10.9.9.12', dport: 6380, authAttempts: 1, credentials: ['0bbb'] },
+        t0 + 50 + i,
+      );
     for (let i = 0; i < 1500; i++)
       add('conversation', { src: `10.7.${i % 50}.${i % 7}`, dst: `10.6.0.${i % 40}`, dport: 443 }, t0 + i * 0.4);
     return out.sort((a, b) => a.firstUs - b.firstUs);
@@ -346,6 +360,7 @@ describe('the Redis path and the in-memory engine', () => {
 
   const summary = (d: Detection) => ({
     sessions: d.sessions,
+    window: d.windowCount,
     peak: d.peakCount,
     targets: d.distinctTargets,
     sources: d.distinctSources,
@@ -385,7 +400,10 @@ describe('the Redis path and the in-memory engine', () => {
         const fromRedis = new Map(newestPerIncident(seen).map((d) => [d.id, summary(d)]));
         const fromEngine = new Map(engine.detections().map((d) => [d.id, summary(d)]));
         assert.deepEqual([...fromRedis.keys()].sort(), [...fromEngine.keys()].sort());
-        assert.ok(fromEngine.size >= 6, `every kind of incident: ${[...fromEngine.keys()].join(' ')}`);
+        assert.ok(fromEngine.size >= 7, `every kind of incident: ${[...fromEngine.keys()].join(' ')}`);
+        const ids = [...fromEngine.keys()];
+        assert.equal(ids.filter((id) => id.startsWith('brute_force|203.0.113.5|')).length, 1, 'credentials guessed');
+        assert.equal(ids.filter((id) => id.startsWith('brute_force|10.9.1.51|')).length, 0, 'one credential');
         for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
       } finally {
         await removePipelineNamespace(p).catch(() => {});

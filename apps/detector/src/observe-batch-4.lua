@@ -40,7 +40,10 @@
     ARGV[2]  JSON, one array per detector described:
              [name, window µs, threshold, member cap, evidence cap, mode (count | period), shortest period µs,
               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of a bucket,
-              generation ms]
+              generation ms, credential threshold (0: off)]
+             Brute force: members named 'k:<fingerprint>' are distinct credentials, counted apart from the attempts
+             (the other members): an incident opens when the attempts reach the threshold or the credentials the
+             credential threshold (countTriggers in rules.ts); the incident's counts are the attempts'.
     ARGV[3]  key prefix "<prefix>:det:"
     ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, six tab-separated
              parts: bucket, detector (index into ARGV[2], from 1), field "<detector>|<subject>", observation count,
@@ -70,7 +73,11 @@ for i, d in ipairs(cjson.decode(ARGV[2])) do
   local gen = math.floor(nowMs / d[12])
   cfg[i] = {
     name = d[1], window = d[2], threshold = d[3], cap = d[4], ecap = d[5], period = d[6] == 'period',
-    minPeriod = d[7], jitter = d[8], merge = d[9], subjectCap = d[11], gen = gen,
+    minPeriod = d[7], jitter = d[8], merge = d[9], subjectCap = d[11], gen = gen, cred = d[13] or 0,
+    -- Fewer observations than this cannot open an incident (each is one member at most).
+    least = (d[13] or 0) > 0 and math.min(d[3], d[13]) or d[3],
+    -- Below it the mean interval cannot hold a period (period() says why); 1e-9 keeps rounding on the safe side.
+    meanFloor = 0.8 * (1 - d[8]) * d[7] * (1 - 1e-9),
     -- Every field this call writes for the detector gets the same deadline.
     deadlineMs = nowMs + d[10], deadline = string.format('%013.0f', nowMs + d[10]),
     -- A generation's hash is read until the end of the second generation after it.
@@ -131,6 +138,10 @@ local function period(c, mNames, mTimes, live, h)
     if live[mNames[j]] == x and (#starts == 0 or x - starts[#starts] >= c.merge) then starts[#starts + 1] = x end
   end
   if #starts < c.threshold then return nil end
+  -- At least 80% of the intervals lie within the jitter of the median, so the mean is at least 0.8 (1 - jitter) of
+  -- the median, which must reach the shortest period: a mean below that cannot hold a period (as rules.ts), and
+  -- needs no sort. A busy pair (a client polling every few seconds) is most of the calls.
+  if (starts[#starts] - starts[1]) / (#starts - 1) < c.meanFloor then return nil end
   local intervals, sorted = {}, {}
   for j = 2, #starts do
     intervals[#intervals + 1] = starts[j] - starts[j - 1]
@@ -185,6 +196,14 @@ local function apply(si, field, c, st, obs)
   local now, mNames, mTimes, mData, inc = st[1], st[2], st[3], st[4], st[5]
   local live, n, h = {}, #mNames, 1
   for j = 1, n do live[mNames[j]] = mTimes[j] end
+  -- Live credential members (brute force), counted apart from the attempts.
+  local counting = c.cred > 0
+  local nk = 0
+  if counting then
+    for j = 1, n do
+      if string.sub(mNames[j], 1, 2) == 'k:' then nk = nk + 1 end
+    end
+  end
   local windowUs, cap, ecap = c.window, c.cap, c.ecap
   local tombstones = false
   local status, opened, evicted = 0, 0, 0
@@ -210,6 +229,7 @@ local function apply(si, field, c, st, obs)
       end
       live[member] = t
       n = n + 1
+      if old == nil and counting and string.sub(member, 1, 2) == 'k:' then nk = nk + 1 end
     else
       for j = #mNames, h, -1 do
         if mNames[j] == member and mTimes[j] == old then
@@ -225,6 +245,7 @@ local function apply(si, field, c, st, obs)
         live[name] = nil
         if mTimes[h] >= cutoff then evicted = evicted + 1 end
         n = n - 1
+        if counting and string.sub(name, 1, 2) == 'k:' then nk = nk - 1 end
       end
       h = h + 1
     end
@@ -237,7 +258,7 @@ local function apply(si, field, c, st, obs)
         if n >= c.threshold then pr = period(c, mNames, mTimes, live, h) end
         triggered = pr ~= nil
       else
-        triggered = n >= c.threshold
+        triggered = n - nk >= c.threshold or (counting and nk >= c.cred)
       end
       if triggered then
         local firstUs = nil
@@ -247,7 +268,8 @@ local function apply(si, field, c, st, obs)
             break
           end
         end
-        inc = { field .. '|' .. us(firstUs), firstUs, now, n, n, n, 1, pr or false, {}, {}, {}, {}, 0, 0, 0, 0 }
+        local na = n - nk
+        inc = { field .. '|' .. us(firstUs), firstUs, now, na, na, na, 1, pr or false, {}, {}, {}, {}, 0, 0, 0, 0 }
         sets = setsOf(inc)
         for j = h, #mTimes do
           if live[mNames[j]] == mTimes[j] then record(inc, sets, ecap, mData[j]) end
@@ -256,9 +278,10 @@ local function apply(si, field, c, st, obs)
       end
     else
       record(inc, sets, ecap, data)
-      inc[4] = inc[4] + 1
-      inc[6] = n
-      if n > inc[5] then inc[5] = n end
+      -- A credential is no further session: the attempt member of the same session counted it.
+      if not (counting and string.sub(member, 1, 2) == 'k:') then inc[4] = inc[4] + 1 end
+      inc[6] = n - nk
+      if n - nk > inc[5] then inc[5] = n - nk end
       if t < inc[2] then inc[2] = t end
       inc[3] = math.max(inc[3], lastUs, t)
       if c.period then
@@ -359,7 +382,7 @@ local function group(from, to)
         if string.sub(v, 14, 14) == 'j' then
           local colon = string.find(v, ':', 15, true)
           local stored = tonumber(string.sub(v, 15, colon - 1))
-          if stored + k < c.threshold then
+          if stored + k < c.least then
             value = c.deadline .. 'j' .. (stored + k) .. ':' .. string.sub(v, colon + 1, -2) .. ',' .. string.sub(obsJson, 2)
           else
             local obs = cjson.decode(string.sub(v, colon + 1))
@@ -369,7 +392,7 @@ local function group(from, to)
         else
           value = apply(si, field, c, cmsgpack.unpack(string.sub(v, 15)), cjson.decode(obsJson))
         end
-      elseif k < c.threshold then
+      elseif k < c.least then
         -- Members are counted once each: fewer observations than the threshold cannot open an incident, nor
         -- exceed the member cap (at least the threshold).
         value = c.deadline .. 'j' .. k .. ':' .. obsJson

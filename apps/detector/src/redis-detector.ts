@@ -171,6 +171,7 @@ function settingsJson(config: DetectorConfig, buckets: number): string {
         // Subjects hash evenly over the buckets: each bucket holds its share of the cap.
         Math.max(1, Math.ceil(s.subjectCap / buckets)),
         generationMs(s),
+        s.credentialThreshold,
       ];
     }),
   );

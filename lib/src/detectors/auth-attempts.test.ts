@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AuthPacket, authAttempts, MAX_ATTEMPTS_PER_SESSION } from './auth-attempts.ts';
+import { type AuthPacket, authAttempts, credentialFingerprints, MAX_ATTEMPTS_PER_SESSION } from './auth-attempts.ts';
 
 const text = (direction: number, s: string): AuthPacket => {
   const payload = Buffer.from(s, 'latin1');
@@ -82,5 +82,85 @@ describe('authAttempts', () => {
   it('finds none in a page fetch or a UDP session', () => {
     assert.equal(authAttempts('tcp', 40000, 80, [text(0, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')]), 0);
     assert.equal(authAttempts('udp', 40000, 53, [text(0, 'USER x\r\n')]), 0);
+  });
+});
+
+describe('credentialFingerprints', () => {
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`;
+  const wrongpass = text(1, '-WRONGPASS invalid username-password pair or user is disabled.\r\n');
+
+  it('fingerprints the refused credentials of Redis, FTP, IMAP, SMTP, HTTP Basic and login forms', () => {
+    const redis = credentialFingerprints([text(0, resp('AUTH', 'sunshine0')), wrongpass]);
+    assert.equal(redis.length, 1);
+    assert.match(redis[0]!, /^[0-9a-f]{4}$/);
+    assert.notDeepEqual(credentialFingerprints([text(0, resp('AUTH', '123456789')), wrongpass]), redis);
+    assert.deepEqual(
+      credentialFingerprints([text(0, resp('AUTH', 'sunshine0')), wrongpass]),
+      redis,
+      'the same in every session',
+    );
+    const refused = text(1, '530 Login incorrect.\r\n');
+    const ftp = credentialFingerprints([
+      text(1, '220 ready\r\n'),
+      text(0, 'USER admin\r\n'),
+      text(1, '331 Password required\r\n'),
+      text(0, 'PASS one\r\n'),
+      refused,
+      text(0, 'USER admin\r\n'),
+      text(1, '331 Password required\r\n'),
+      text(0, 'PASS two\r\n'),
+      refused,
+      text(0, 'USER root\r\n'),
+      text(1, '331 Password required\r\n'),
+      text(0, 'PASS one\r\n'),
+      refused,
+    ]);
+    assert.equal(new Set(ftp).size, 3, 'a user and a password make a credential');
+    assert.equal(
+      credentialFingerprints([text(0, 'a1 LOGIN bob secret\r\n'), text(1, 'a1 NO [AUTHENTICATIONFAILED]\r\n')]).length,
+      1,
+    );
+    assert.equal(
+      credentialFingerprints([text(0, 'AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n'), text(1, '535 5.7.8 failed\r\n')]).length,
+      1,
+    );
+    const basic = text(0, 'GET / HTTP/1.1\r\nAuthorization: Basic Ym9iOnM=\r\n\r\n');
+    assert.equal(credentialFingerprints([basic, text(1, 'HTTP/1.1 401 Unauthorized\r\n\r\n')]).length, 1);
+    const form = (pw: string, token: string) =>
+      text(0, `POST /login HTTP/1.1\r\nHost: x\r\n\r\nusername=bob&password=${pw}&csrf=${token}`);
+    const forbidden = text(1, 'HTTP/1.1 403 Forbidden\r\n\r\n');
+    assert.deepEqual(
+      credentialFingerprints([form('a', 't1'), forbidden]),
+      credentialFingerprints([form('a', 't2'), forbidden]),
+      'a form is its user and password fields, not its other fields',
+    );
+    assert.notDeepEqual(
+      credentialFingerprints([form('a', 't1'), forbidden]),
+      credentialFingerprints([form('b', 't1'), forbidden]),
+    );
+  });
+
+  it('shows none for accepted logins (a webmail server logging its users in), other commands and encrypted logins', () => {
+    assert.deepEqual(credentialFingerprints([text(0, resp('AUTH', 'right')), text(1, '+OK\r\n')]), []);
+    const webmail = [];
+    for (let i = 0; i < 10; i++)
+      webmail.push(text(0, `a${i} LOGIN user${i} pw${i}\r\n`), text(1, `a${i} OK LOGIN completed\r\n`));
+    assert.deepEqual(credentialFingerprints(webmail), []);
+    assert.deepEqual(credentialFingerprints([text(1, resp('AUTH', 'x')), text(0, resp('GET', 'key')), wrongpass]), []);
+    assert.deepEqual(credentialFingerprints([text(0, 'SSH-2.0-OpenSSH_9.2\r\n'), text(1, 'SSH-2.0-x\r\n')]), []);
+    assert.deepEqual(
+      credentialFingerprints([text(0, 'GET /index.html HTTP/1.1\r\n\r\n'), text(1, 'HTTP/1.1 403 Forbidden\r\n')]),
+      [],
+    );
+  });
+
+  it('lists each credential once, at most MAX_ATTEMPTS_PER_SESSION', () => {
+    const refused = text(1, '-ERR invalid password\r\n');
+    const packets = Array.from({ length: 10 }, (_, i) => [text(0, `PASS p${i % 8}\r\n`), refused]).flat();
+    assert.equal(credentialFingerprints(packets).length, MAX_ATTEMPTS_PER_SESSION);
+    assert.equal(
+      credentialFingerprints([text(0, 'PASS same\r\n'), refused, text(0, 'PASS same\r\n'), refused]).length,
+      1,
+    );
   });
 });

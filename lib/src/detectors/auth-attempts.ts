@@ -23,6 +23,7 @@
 // no success is, and the session went on past the kept packets, its further packets are taken to carry further
 // attempts at the rate the kept ones did (rounded; still at most MAX_ATTEMPTS_PER_SESSION). Not for SSH, whose
 // success is encrypted too: a user's session after one login would count as many attempts.
+import { createHash } from 'node:crypto';
 import { CONTENT_FEATURE_NAMES, type ContentFeatureName, writeContentFeatures } from '../features/content.ts';
 import type { FeaturePacket } from '../features/features.ts';
 
@@ -100,4 +101,96 @@ export function authAttempts(
     attempts = 1;
   }
   return Math.min(attempts, MAX_ATTEMPTS_PER_SESSION);
+}
+
+/** Distinct credentials listed per session at most (as attempts: OpenSSH's MaxAuthTries). */
+export const MAX_CREDENTIALS_PER_SESSION = MAX_ATTEMPTS_PER_SESSION;
+
+/** A server's refusal of a login: as the content features' auth_failures_bwd (content.ts), and HTTP 401/403. */
+const REFUSAL = /^(530|535|534|454)[ -]|^-err\b|^-wrongpass|^-noauth|^[a-z0-9.*]+\s+no\b|^http\/1\.[01] (401|403)\b/i;
+const LOGIN = /^(?:([a-z0-9.]+)\s+)?(user|pass|login|auth|authorization:\s*basic)\s+(.*)$/i;
+const FORM_PASSWORD = /^(pass|passwd|password|pwd|pw|passw)$/i;
+const FORM_LOGIN = /^(user|username|login|email|name|uid)$/i;
+
+function textLines(b: Uint8Array): string[] {
+  return decoder
+    .decode(b)
+    .split('\n')
+    .map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+}
+
+/** The credentials a client packet's lines send (before hashing), in order. */
+function credentialsSent(lines: string[], payload: Uint8Array, user: { name: string }): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    // Redis RESP: *<n>, then $<len> and the value per element: AUTH [user] password.
+    if ((line === '*2' || line === '*3') && lines[i + 1] === '$4' && /^auth$/i.test(lines[i + 2] ?? '')) {
+      const n = Number(line.slice(1));
+      const values: string[] = [];
+      for (let k = 0; k < n - 1; k++) values.push(lines[i + 4 + 2 * k] ?? '');
+      out.push(`redis\0${values.join('\0')}`);
+      i += 2 + 2 * (n - 1);
+      continue;
+    }
+    const m = LOGIN.exec(line);
+    if (!m) continue;
+    const verb = m[2]!.toLowerCase();
+    const rest = m[3]!.trim();
+    if (verb === 'user' && !m[1]) user.name = rest;
+    else if (verb === 'pass' && !m[1]) out.push(`userpass\0${user.name}\0${rest}`);
+    else if (verb === 'login' && m[1]) out.push(`imap\0${rest}`);
+    else if (verb === 'auth' && !m[1]) {
+      // SMTP AUTH LOGIN: the user and the password follow on lines of their own.
+      if (/^login$/i.test(rest)) out.push(`smtp\0${lines[i + 1] ?? ''}\0${lines[i + 2] ?? ''}`);
+      else out.push(`auth\0${rest}`);
+    } else if (verb.startsWith('authorization')) out.push(`basic\0${rest}`);
+  }
+  if (payload[0] === 0x50 && lines[0]?.startsWith('POST ') && PASSWORD_FIELD.test(decoder.decode(payload))) {
+    const fields = [...new URLSearchParams(lines[lines.length - 1] ?? '')];
+    const password = fields.find(([k]) => FORM_PASSWORD.test(k))?.[1];
+    const login = fields.find(([k]) => FORM_LOGIN.test(k))?.[1] ?? '';
+    if (password !== undefined) out.push(`form\0${login}\0${password}`);
+  }
+  return out;
+}
+
+/**
+ * Fingerprints of the credentials the server refused, distinct, in order: each credential the client sent in a
+ * cleartext login (Redis AUTH, FTP/POP3 USER+PASS, IMAP LOGIN, SMTP AUTH PLAIN/LOGIN, HTTP Basic, a login form's
+ * user and password fields) that the server's next reply refused (530, 535, -ERR, -WRONGPASS, IMAP NO, HTTP 401/403),
+ * as 4 hex digits of SHA-256.
+ *
+ * Why refused ones only: password guessing is many refused credentials against one service. A client with a wrong
+ * password repeats one; a webmail server logging its users in to IMAP sends many credentials from one address, and
+ * nearly all are accepted. Why 16 bits: enough to count a handful of distinct credentials (two of 25 collide with
+ * probability 0.5%), too few to give a password back (a dictionary of 10 million words leaves about 150 candidates
+ * for each fingerprint). Encrypted logins (SSH, TLS) and challenge-response ones (MySQL, PostgreSQL, APOP) show none.
+ */
+export function credentialFingerprints(packets: readonly AuthPacket[]): string[] {
+  const found: string[] = [];
+  const seen = new Set<string>();
+  const user = { name: '' };
+  let pending: string[] = [];
+  for (const p of packets) {
+    const b = p.payload;
+    if (!b || b.length === 0) continue;
+    const lines = textLines(b);
+    if (p.direction === 0) {
+      pending.push(...credentialsSent(lines, b, user));
+      continue;
+    }
+    if (pending.length === 0) continue;
+    if (lines.some((line) => line.length <= 512 && REFUSAL.test(line))) {
+      for (const credential of pending) {
+        const fp = createHash('sha256').update(credential, 'latin1').digest('hex').slice(0, 4);
+        if (seen.has(fp)) continue;
+        seen.add(fp);
+        found.push(fp);
+        if (found.length >= MAX_CREDENTIALS_PER_SESSION) return found;
+      }
+    }
+    pending = [];
+  }
+  return found;
 }

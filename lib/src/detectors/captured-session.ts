@@ -5,7 +5,7 @@ import { CONTENT_BYTES_PER_PACKET } from '../features/content.ts';
 import { SESSION_MAX_PACKETS } from '../features/features.ts';
 import { FROM_INITIATOR, type Session } from '../session/sessionizer.ts';
 import type { SessionRecord } from '../session-record/session-records.ts';
-import { type AuthPacket, authAttempts } from './auth-attempts.ts';
+import { type AuthPacket, authAttempts, credentialFingerprints } from './auth-attempts.ts';
 import type { DetectorSession } from './detector-session.ts';
 
 /** The agent offline sessions are attributed to. */
@@ -55,6 +55,7 @@ export function detectorSessionOfCaptured(
     });
   }
   const attempts = authAttempts(s.proto, s.sport, s.dport, auth, Math.max(s.packets, auth.length));
+  const credentials = s.proto === 'tcp' ? credentialFingerprints(auth) : [];
   return {
     agent,
     communityId: record.communityId,
@@ -73,6 +74,7 @@ export function detectorSessionOfCaptured(
     srcPayloadBytes,
     dstPayloadBytes,
     ...(attempts > 0 ? { authAttempts: attempts } : {}),
+    ...(credentials.length > 0 ? { credentials } : {}),
     connState: record.first.connState,
     ...(verdict ? { label: verdict.label, score: verdict.score } : {}),
   };

@@ -30,6 +30,13 @@ export interface DetectorSettings {
   minPeriodSeconds: number;
   maxJitter: number;
   mergeSeconds: number;
+  /**
+   * brute_force: distinct cleartext credentials (auth-attempts.ts) the service refused to the source within the
+   * window that open an incident whatever the attempts' count (0: off; 3 by default, pam_faillock's deny). They are
+   * counted apart from the attempts: a client that reconnects with its one wrong password adds one credential
+   * however often it reconnects.
+   */
+  credentialThreshold: number;
 }
 
 export type DetectorConfig = Record<DetectorName, DetectorSettings>;
@@ -47,6 +54,7 @@ const base = {
   minPeriodSeconds: 0,
   maxJitter: 0,
   mergeSeconds: 0,
+  credentialThreshold: 0,
 };
 
 export function defaultDetectorConfig(): DetectorConfig {
@@ -66,6 +74,7 @@ export function defaultDetectorConfig(): DetectorConfig {
       ports: AUTH_PORTS,
       labels: ['bruteforce'],
       maxSessionSeconds: 30,
+      credentialThreshold: 3,
     },
     beaconing: {
       ...base,
@@ -117,6 +126,13 @@ export const detectorConfigRow = z.object({
           min_period_seconds: z.number().min(0).max(86_400).optional(),
           max_jitter: z.number().min(0).max(1).optional(),
           merge_seconds: z.number().min(0).max(3600).optional(),
+          credential_threshold: z
+            .number()
+            .int()
+            .min(0)
+            .max(4096)
+            .refine((v) => v === 0 || v >= 2, 'must be 0 (off) or at least 2')
+            .optional(),
         })
         .strict(),
     ),
@@ -168,6 +184,7 @@ export function settingsFromRow(row: Record<string, unknown>, defaults: Detector
     minPeriodSeconds: p.min_period_seconds ?? defaults.minPeriodSeconds,
     maxJitter: p.max_jitter ?? defaults.maxJitter,
     mergeSeconds: p.merge_seconds ?? defaults.mergeSeconds,
+    credentialThreshold: p.credential_threshold ?? defaults.credentialThreshold,
   };
 }
 

@@ -36,6 +36,11 @@ export interface DetectorSession {
    * What the brute-force detector counts.
    */
   authAttempts?: number;
+  /**
+   * Fingerprints of the distinct cleartext credentials the client sent (auth-attempts.ts): password guessing is many
+   * of them against one service. Absent: none seen.
+   */
+  credentials?: string[];
   /** The model's verdict, when the session was classified. */
   label?: string;
   score?: number;

@@ -164,6 +164,42 @@ describe('vertical scan, SYN flood, brute force', () => {
     );
     assert.equal(long.detections().length, 0, 'long SSH sessions are not attempts');
   });
+
+  it('brute force: distinct refused credentials reach their own threshold; one credential repeated does not', () => {
+    // hydra against Redis with 4 connections at once: 3 refused passwords and the right one (a lab run).
+    const guessing = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      guessing,
+      ['a1b2', 'c3d4', 'e5f6'].map((fp, i) =>
+        session('conversation', { dport: 6380, authAttempts: 1, credentials: [fp], atSec: T0 + i * 0.001 }),
+      ),
+    );
+    assert.deepEqual(
+      guessing.detections().map((d) => [d.detector, d.target, d.windowCount, d.sessions]),
+      [['brute_force', '10.0.1.1:6380/tcp', 3, 3]],
+      'the counts are the attempts, the credentials are counted apart',
+    );
+    // A client that reconnects 19 times with its one (wrong or right) password: 19 attempts, 1 credential.
+    const reconnecting = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      reconnecting,
+      Array.from({ length: 19 }, (_, i) =>
+        session('conversation', { dport: 6380, authAttempts: 1, credentials: ['a1b2'], atSec: T0 + i }),
+      ),
+    );
+    assert.equal(reconnecting.detections().length, 0, 'the credential does not add to the 19 attempts');
+    // Off: credential_threshold 0.
+    const config = defaultDetectorConfig();
+    config.brute_force.credentialThreshold = 0;
+    const off = new DetectorEngine(config);
+    feed(
+      off,
+      ['a1b2', 'c3d4', 'e5f6'].map((fp, i) =>
+        session('conversation', { dport: 6380, authAttempts: 1, credentials: [fp], atSec: T0 + i }),
+      ),
+    );
+    assert.equal(off.detections().length, 0);
+  });
 });
 
 describe('beaconing', () => {

@@ -8,7 +8,7 @@
 import { DETECTORS, type DetectorConfig, type DetectorName, type DetectorSettings } from './config.ts';
 import { CappedList, type Detection } from './detection.ts';
 import { type DetectorSession, endpointText } from './detector-session.ts';
-import { type Observation, observe, regularPeriod } from './rules.ts';
+import { countTriggers, isCredentialMember, type Observation, observe, regularPeriod } from './rules.ts';
 
 interface MemberEntry {
   timeUs: number;
@@ -44,6 +44,14 @@ export interface EngineCounters {
 
 function perDetector(): Record<DetectorName, number> {
   return Object.fromEntries(DETECTORS.map((d) => [d, 0])) as Record<DetectorName, number>;
+}
+
+/** The credential members of a brute-force window (counted apart from its attempts; rules.ts). */
+function credentialCount(state: SubjectState, settings: DetectorSettings): number {
+  if (settings.credentialThreshold === 0) return 0;
+  let n = 0;
+  for (const member of state.members.keys()) if (isCredentialMember(member)) n++;
+  return n;
 }
 
 /** Idle subjects looked at per observation, so that expiry costs a constant share of the work. */
@@ -146,16 +154,19 @@ export class DetectorEngine {
     if (state.incident && o.timeUs - state.incident.detection.lastSeenUs > windowUs) state.incident = null;
     if (!state.incident) {
       const period = detector === 'beaconing' ? this.period(state, settings) : null;
-      const triggered = detector === 'beaconing' ? period !== null : state.members.size >= settings.threshold;
+      const credentials = credentialCount(state, settings);
+      const triggered =
+        detector === 'beaconing' ? period !== null : countTriggers(state.members.size, credentials, settings);
       if (!triggered) return null;
-      state.incident = this.open(detector, settings, o, state, period);
+      state.incident = this.open(detector, settings, o, state, period, state.members.size - credentials);
       return state.incident.detection;
     }
     const incident = state.incident;
     this.record(incident, entry);
     const d = incident.detection;
-    d.sessions++;
-    d.windowCount = state.members.size;
+    // A credential is no further session: the attempt member of the same session counted it.
+    if (!isCredentialMember(o.member)) d.sessions++;
+    d.windowCount = state.members.size - credentialCount(state, settings);
     d.peakCount = Math.max(d.peakCount, d.windowCount);
     d.firstSeenUs = Math.min(d.firstSeenUs, o.timeUs);
     d.lastSeenUs = Math.max(d.lastSeenUs, session.lastUs, o.timeUs);
@@ -178,6 +189,7 @@ export class DetectorEngine {
     o: Observation,
     state: SubjectState,
     period: number | null,
+    count: number,
   ): OpenIncident {
     let first = Number.POSITIVE_INFINITY;
     let last = 0;
@@ -195,9 +207,9 @@ export class DetectorEngine {
         target: o.subject.target,
         windowSeconds: settings.windowSeconds,
         threshold: settings.threshold,
-        windowCount: state.members.size,
-        peakCount: state.members.size,
-        sessions: state.members.size,
+        windowCount: count,
+        peakCount: count,
+        sessions: count,
         targets: [],
         distinctTargets: 0,
         sources: [],

@@ -56,8 +56,9 @@ function bruteForce(s: DetectorSession, settings: DetectorSettings): Observation
   if (s.proto !== 'tcp') return null;
   const labelled = s.label !== undefined && settings.labels.includes(s.label);
   const attempts = s.authAttempts ?? 0;
+  const credentials = settings.credentialThreshold > 0 ? (s.credentials ?? []) : [];
   // An authentication service is recognised by its content (any port), by its port, or by the model's label.
-  if (!labelled && attempts === 0 && !settings.ports.includes(s.dport)) return null;
+  if (!labelled && attempts === 0 && credentials.length === 0 && !settings.ports.includes(s.dport)) return null;
   // An attempt is an established connection in which the client spoke, and that ended soon.
   if (attemptOutcome(s) !== 'data' || s.srcPayloadBytes === 0) return null;
   if (s.lastUs - s.firstUs > settings.maxSessionSeconds * 1e6) return null;
@@ -66,9 +67,14 @@ function bruteForce(s: DetectorSession, settings: DetectorSettings): Observation
   // same for every agent that saw the session).
   const moreMembers: string[] = [];
   for (let n = 2; n <= attempts; n++) moreMembers.push(`${s.communityId}#${n}`);
+  // Each distinct credential is a member of its own (`k:<fingerprint>`, the same in every session that sent it),
+  // counted apart from the attempts against credentialThreshold (isCredentialMember).
+  for (const c of credentials) moreMembers.push(`${CREDENTIAL_MEMBER}${c}`);
+  // A session recognised by its credentials alone (a login that worked, on no auth port) is no attempt.
+  const attempted = labelled || attempts > 0 || settings.ports.includes(s.dport);
   return {
     subject: { key: `${s.src}|${s.dst}|${s.dport}`, source: s.src, target },
-    member: s.communityId,
+    member: attempted ? s.communityId : moreMembers.shift()!,
     ...(moreMembers.length > 0 ? { moreMembers } : {}),
     timeUs: s.firstUs,
   };
@@ -85,6 +91,24 @@ function beaconing(s: DetectorSession): Observation | null {
     member: `${s.communityId}@${Math.floor(s.firstUs / 1e6)}`,
     timeUs: s.firstUs,
   };
+}
+
+/** The prefix of a credential member (brute force); attempt members are Community IDs, which never start so. */
+export const CREDENTIAL_MEMBER = 'k:';
+
+export function isCredentialMember(member: string): boolean {
+  return member.startsWith(CREDENTIAL_MEMBER);
+}
+
+/**
+ * Whether a count-mode window opens an incident: its attempt members reach the threshold, or its credential members
+ * reach credentialThreshold (brute force; 0: off). `members` counts both kinds, `credentials` the latter.
+ */
+export function countTriggers(members: number, credentials: number, settings: DetectorSettings): boolean {
+  return (
+    members - credentials >= settings.threshold ||
+    (settings.credentialThreshold > 0 && credentials >= settings.credentialThreshold)
+  );
 }
 
 export function observe(detector: DetectorName, s: DetectorSession, settings: DetectorSettings): Observation | null {
@@ -114,6 +138,10 @@ export function regularPeriod(startsUs: number[], settings: DetectorSettings): n
     if (starts.length === 0 || t - starts[starts.length - 1]! >= settings.mergeSeconds * 1e6) starts.push(t);
   }
   if (starts.length < settings.threshold) return null;
+  // At least 80% of the intervals lie within maxJitter of the median, so their mean is at least 0.8 (1 - maxJitter)
+  // of the median, which must reach minPeriodSeconds: a lower mean holds no period (1e-9: rounding stays safe).
+  const meanUs = (starts[starts.length - 1]! - starts[0]!) / (starts.length - 1);
+  if (meanUs < 0.8 * (1 - settings.maxJitter) * settings.minPeriodSeconds * 1e6 * (1 - 1e-9)) return null;
   const intervals: number[] = [];
   for (let i = 1; i < starts.length; i++) intervals.push((starts[i]! - starts[i - 1]!) / 1e6);
   const byLength = [...intervals].sort((a, b) => a - b);

@@ -116,6 +116,11 @@ describe('verdict events', () => {
       { label: 'l'.repeat(65) },
       { connState: 'LONGSTATE' },
       { authAttempts: 1001 },
+      { credentials: ['a1b2', '0f0f'] },
+      { credentials: [] },
+      { credentials: ['A1B2'] },
+      { credentials: 'a1b2' },
+      { credentials: ['a1b2', 'a1b2', 'a1b2', 'a1b2', 'a1b2', 'a1b2', 'a1b2'] },
       { bytes: 1.5 },
       { agent: 7 },
     ];

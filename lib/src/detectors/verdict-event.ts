@@ -7,7 +7,7 @@ import { agentIdPattern } from '../agent/paths.ts';
 import { appSessionOfStored } from '../app-metadata/from-stored-session.ts';
 import { FROM_CLIENT } from '../session-store/layout.ts';
 import type { LoadedSession } from '../session-store/reader.ts';
-import { authAttempts } from './auth-attempts.ts';
+import { authAttempts, credentialFingerprints, MAX_CREDENTIALS_PER_SESSION } from './auth-attempts.ts';
 import type { DetectorSession } from './detector-session.ts';
 
 export const VERDICT_EVENT_VERSION = 1;
@@ -45,6 +45,8 @@ export function detectorSessionOfLoaded(s: LoadedSession, label: string, score: 
   // Only the kept packets have a direction: a responder silent in them is taken as silent in the rest.
   const keptFromDst = s.packets.length - keptFromSrc;
   const packetsFromSrc = keptFromDst === 0 ? s.packetsSeen : s.packetsSeen - keptFromDst;
+  const appPackets = appSessionOfStored(s).packets;
+  const credentials = s.proto === 'tcp' ? credentialFingerprints(appPackets) : [];
   return {
     agent: s.agent,
     communityId: s.communityId,
@@ -66,9 +68,10 @@ export function detectorSessionOfLoaded(s: LoadedSession, label: string, score: 
       s.proto,
       s.client.port,
       s.server.port,
-      appSessionOfStored(s).packets,
+      appPackets,
       Math.max(s.packetsSeen, s.packets.length),
     ),
+    ...(credentials.length > 0 ? { credentials } : {}),
     label,
     score,
   };
@@ -79,6 +82,7 @@ export function encodeVerdictEvent(s: DetectorSession): Buffer {
 }
 
 const port = z.number().int().min(0).max(65535);
+const CREDENTIAL = /^[0-9a-f]{4}$/;
 const count = z.number().int().min(0);
 const timeUs = z.number().int().min(0);
 /** The event's schema: what decodeVerdictEvent accepts, and the source of its refusals' messages. */
@@ -116,6 +120,10 @@ export const verdictEventSchema = z.object({
   dstPayloadBytes: count,
   connState: z.string().max(8).optional(),
   authAttempts: z.number().int().min(0).max(1000).optional(),
+  credentials: z
+    .array(z.string().regex(CREDENTIAL, 'must be a credential fingerprint (4 hex digits)'))
+    .max(MAX_CREDENTIALS_PER_SESSION)
+    .optional(),
   label: z.string().max(64).optional(),
   score: z.number().optional(),
 });
@@ -157,6 +165,14 @@ const FIELDS: ReadonlyArray<{ name: keyof DetectorSession; check: FieldCheck; op
   { name: 'dstPayloadBytes', check: whole(MAX) },
   { name: 'connState', check: text(8), optional: true },
   { name: 'authAttempts', check: whole(1000), optional: true },
+  {
+    name: 'credentials',
+    check: (x) =>
+      Array.isArray(x) &&
+      x.length <= MAX_CREDENTIALS_PER_SESSION &&
+      x.every((c) => typeof c === 'string' && CREDENTIAL.test(c)),
+    optional: true,
+  },
   { name: 'label', check: text(64), optional: true },
   { name: 'score', check: (x) => typeof x === 'number' && Number.isFinite(x), optional: true },
 ];
