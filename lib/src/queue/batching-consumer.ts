@@ -35,6 +35,11 @@ export interface BatchingConsumerOptions {
   process: (deliveries: QueueDelivery[]) => Promise<void>;
   /** The log code of a failed batch, e.g. `detector.batch-failed`. */
   batchFailedCode: string;
+  /**
+   * The parts of a message that holds several (the session-worker's schedule messages of a batch's sessions), each
+   * processed and settled as a delivery of its own; undefined: the message is one delivery.
+   */
+  split?: (body: Buffer) => Buffer[] | undefined;
 }
 
 interface Consuming {
@@ -94,35 +99,53 @@ export class BatchingConsumer {
   }
 
   private onMessage(channel: ConfirmChannel, deadQueue: string, msg: ConsumeMessage): void {
-    let settled = false;
     const current = () => this.channel === channel;
-    const delivery: QueueDelivery & { settled: () => boolean; requeue: () => void } = {
-      body: msg.content,
-      deliveryCount: Number(msg.properties.headers?.['x-delivery-count'] ?? 0),
-      ack: () => {
-        if (settled) return;
-        settled = true;
-        // A channel that closed meanwhile has handed the message back to RabbitMQ already.
-        if (current()) channel.ack(msg);
-      },
-      deadLetter: async (reason: string) => {
-        if (settled) return;
-        await publishToQueue(channel, deadQueue, msg.content, {
-          headers: { 'x-fleetcap-reason': reason, 'x-fleetcap-dead-at': new Date().toISOString() },
-        });
-        settled = true;
-        if (current()) channel.ack(msg);
-      },
-      settled: () => settled,
-      requeue: () => {
-        if (settled) return;
-        settled = true;
-        if (current()) channel.nack(msg, false, true);
-      },
+    const deliveryCount = Number(msg.properties.headers?.['x-delivery-count'] ?? 0);
+    // A message of several parts (split) is settled once every part is: acked when all are acked or dead-lettered,
+    // handed back whole when any part's batch fails (the parts done already are idempotent for the processor).
+    const parts = this.o.split?.(msg.content) ?? [msg.content];
+    let open = parts.length;
+    let messageSettled = false;
+    const settleMessage = (requeue: boolean) => {
+      if (messageSettled) return;
+      messageSettled = true;
+      // A channel that closed meanwhile has handed the message back to RabbitMQ already.
+      if (!current()) return;
+      if (requeue) channel.nack(msg, false, true);
+      else channel.ack(msg);
     };
-    this.pending.push(delivery);
-    if (this.pending.length >= this.o.batchSize) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchMs);
+    for (const body of parts) {
+      let settled = false;
+      const isSettled = () => settled || messageSettled;
+      const partDone = () => {
+        settled = true;
+        open--;
+        if (open === 0) settleMessage(false);
+      };
+      const delivery: QueueDelivery & { settled: () => boolean; requeue: () => void } = {
+        body,
+        deliveryCount,
+        ack: () => {
+          if (!isSettled()) partDone();
+        },
+        deadLetter: async (reason: string) => {
+          if (isSettled()) return;
+          await publishToQueue(channel, deadQueue, body, {
+            headers: { 'x-fleetcap-reason': reason, 'x-fleetcap-dead-at': new Date().toISOString() },
+          });
+          if (!isSettled()) partDone();
+        },
+        settled: isSettled,
+        requeue: () => {
+          if (isSettled()) return;
+          settled = true;
+          settleMessage(true);
+        },
+      };
+      this.pending.push(delivery);
+    }
+    while (this.pending.length >= this.o.batchSize && this.inFlight.size < this.o.concurrentBatches) this.flush();
+    if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchMs);
   }
 
   /** Starts a batch when a slot is free; a finishing batch starts the next from what waited meanwhile. */
