@@ -99,51 +99,25 @@ export class BatchingConsumer {
   }
 
   private onMessage(channel: ConfirmChannel, deadQueue: string, msg: ConsumeMessage): void {
+    // A channel that closed meanwhile has handed the message back to RabbitMQ already.
     const current = () => this.channel === channel;
-    const deliveryCount = Number(msg.properties.headers?.['x-delivery-count'] ?? 0);
-    // A message of several parts (split) is settled once every part is: acked when all are acked or dead-lettered,
-    // handed back whole when any part's batch fails (the parts done already are idempotent for the processor).
-    const parts = this.o.split?.(msg.content) ?? [msg.content];
-    let open = parts.length;
-    let messageSettled = false;
-    const settleMessage = (requeue: boolean) => {
-      if (messageSettled) return;
-      messageSettled = true;
-      // A channel that closed meanwhile has handed the message back to RabbitMQ already.
-      if (!current()) return;
-      if (requeue) channel.nack(msg, false, true);
-      else channel.ack(msg);
-    };
-    for (const body of parts) {
-      let settled = false;
-      const isSettled = () => settled || messageSettled;
-      const partDone = () => {
-        settled = true;
-        open--;
-        if (open === 0) settleMessage(false);
-      };
-      const delivery: QueueDelivery & { settled: () => boolean; requeue: () => void } = {
-        body,
-        deliveryCount,
+    const deliveries = partDeliveries(
+      this.o.split?.(msg.content) ?? [msg.content],
+      Number(msg.properties.headers?.['x-delivery-count'] ?? 0),
+      {
         ack: () => {
-          if (!isSettled()) partDone();
+          if (current()) channel.ack(msg);
         },
-        deadLetter: async (reason: string) => {
-          if (isSettled()) return;
-          await publishToQueue(channel, deadQueue, body, {
-            headers: { 'x-fleetcap-reason': reason, 'x-fleetcap-dead-at': new Date().toISOString() },
-          });
-          if (!isSettled()) partDone();
-        },
-        settled: isSettled,
         requeue: () => {
-          if (isSettled()) return;
-          settled = true;
-          settleMessage(true);
+          if (current()) channel.nack(msg, false, true);
         },
-      };
-      this.pending.push(delivery);
-    }
+      },
+      (body, reason) =>
+        publishToQueue(channel, deadQueue, body, {
+          headers: { 'x-fleetcap-reason': reason, 'x-fleetcap-dead-at': new Date().toISOString() },
+        }),
+    );
+    this.pending.push(...deliveries);
     while (this.pending.length >= this.o.batchSize && this.inFlight.size < this.o.concurrentBatches) this.flush();
     if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchMs);
   }
@@ -159,7 +133,7 @@ export class BatchingConsumer {
       .process(batch)
       .catch((err: Error) => {
         // Handed back now rather than when the channel closes: the delivery limit counts the tries.
-        for (const d of batch) (d as QueueDelivery & { requeue: () => void }).requeue();
+        for (const d of batch) (d as PartDelivery).requeue();
         this.o.log.error(
           { code: this.o.batchFailedCode, err: err.message, messages: batch.length },
           'batch failed; its messages go back to the queue (dead-lettered after the delivery limit)',
@@ -186,4 +160,54 @@ export class BatchingConsumer {
     await this.amqp.close();
     this.channel = undefined;
   }
+}
+
+/** A delivery as the consumer holds it: also handed back (requeue) when its batch fails. */
+export type PartDelivery = QueueDelivery & { settled: () => boolean; requeue: () => void };
+
+/**
+ * The deliveries of one message's parts (one part: the message itself). The message is settled once: acked when every
+ * part is acked or dead-lettered, handed back whole (`message.requeue`) when any part is handed back; a part settled
+ * after that does nothing (the message comes again, and the processor's work is idempotent). A part dead-lettered
+ * goes to the dead queue as its own body (`publishDead`, awaited before the part counts as settled).
+ */
+export function partDeliveries(
+  parts: readonly Buffer[],
+  deliveryCount: number,
+  message: { ack: () => void; requeue: () => void },
+  publishDead: (body: Buffer, reason: string) => Promise<void>,
+): PartDelivery[] {
+  let open = parts.length;
+  let messageSettled = false;
+  return parts.map((body) => {
+    let settled = false;
+    const isSettled = () => settled || messageSettled;
+    const partDone = () => {
+      settled = true;
+      open--;
+      if (open === 0 && !messageSettled) {
+        messageSettled = true;
+        message.ack();
+      }
+    };
+    return {
+      body,
+      deliveryCount,
+      ack: () => {
+        if (!isSettled()) partDone();
+      },
+      deadLetter: async (reason: string) => {
+        if (isSettled()) return;
+        await publishDead(body, reason);
+        if (!isSettled()) partDone();
+      },
+      settled: isSettled,
+      requeue: () => {
+        if (isSettled()) return;
+        settled = true;
+        messageSettled = true;
+        message.requeue();
+      },
+    };
+  });
 }
