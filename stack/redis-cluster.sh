@@ -72,6 +72,7 @@ masterauth $(head -n1 "$SECRETS/redis-replica.password")
 maxmemory $FLEETCAP_REDIS_CLUSTER_MAXMEMORY
 maxmemory-policy noeviction
 zset-max-listpack-value 4096
+hash-max-listpack-value 1024
 CONF
   )
   say "starting redis cluster node $n on 127.0.0.1:$port (log: $dir/redis.log)"

@@ -129,7 +129,7 @@ start_redis() {
     --save 60 1000 --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
     --aclfile "$STATE/redis/users.acl" \
     --maxmemory "$FLEETCAP_REDIS_MAXMEMORY" --maxmemory-policy noeviction \
-    --zset-max-listpack-value 4096 # a session's packets in one listpack: docs/OPERATIONS.md, Redis memory per session
+    --zset-max-listpack-value 4096 --hash-max-listpack-value 1024 # a session's packets and record in listpacks: docs/OPERATIONS.md, Redis memory per session
 }
 
 start_rabbitmq() {

@@ -2,7 +2,8 @@
 // the same Redis in the same run (DESIGN.md: at least 50%). Both are measured 3 times, medians quoted.
 //   node --import tsx --conditions=fleetcap-source bench/splitcap-ingest/run.ts [--seconds 8] [--replicas 1] [--concurrency 4] [--runs 3] [--zadd-requests 2000000]
 //   ... run.ts --active 10000,100000,1000000 [--active-packets 2] [--max-redis-mb 2500]: cost growth instead (issue 20
-//   item 4: the ingest rate with that many sessions active, and Redis bytes per active session; costGrowth below).
+//   item 4: the ingest rate with that many sessions active, and Redis bytes per active session; costGrowth below;
+//   [--samples 3]: measured uploads per level, the median quoted).
 // Each splitcap gets --warmup batches (default 40) before its clock starts.
 // Needs the local stack (bash stack/stack.sh up). Uses its own Redis prefix and queues, removed after.
 import { execFileSync } from 'node:child_process';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '40' },
     active: { type: 'string' },
     'active-packets': { type: 'string', default: '2' },
+    samples: { type: 'string', default: '3' },
     'max-redis-mb': { type: 'string', default: '2500' },
   },
 });
@@ -369,11 +371,15 @@ async function costGrowth(levels: number[]): Promise<void> {
       // What the active sessions hold: the measured uploads of the levels before are left out.
       const before = await usedMemory();
       const memory = before - base - uploadsMemory;
-      const run = await measureIngest(apps, 200_000 + i * 100_000, `g${i}b`);
+      const samples: IngestRun[] = [];
+      for (let n = 0; n < Number(values.samples); n++)
+        samples.push(await measureIngest(apps, 200_000 + i * 100_000 + n * 10_000, `g${i}s${n}b`));
+      const run = samples.sort((a, b) => a.packetsPerSecond - b.packetsPerSecond)[Math.floor(samples.length / 2)]!;
+      const perCpuMedian = median(samples.map((r) => r.perCpuSecond));
       uploadsMemory += (await usedMemory()) - before;
       if (i === 0) {
-        // The measured uploads' own sessions: 20 packets each, (warm-up + measured batches) × 50 of them.
-        const uploadedSessions = (warmup + run.batches) * 50;
+        // The measured uploads' own sessions: 20 packets each, (warm-up + measured batches) × 50 of them per sample.
+        const uploadedSessions = samples.reduce((sum, r) => sum + (warmup + r.batches) * 50, 0);
         const sample = ingestBodies(1, 123_456)[0]!;
         const perSession = ((await usedMemory()) - before) / uploadedSessions;
         uploaded = { bytesPerSession: Math.round(perSession), packetBytes: Math.round(frameBytes(sample, 1000) / 50) };
@@ -382,19 +388,19 @@ async function costGrowth(levels: number[]): Promise<void> {
           `(${(perSession / (frameBytes(sample, 1000) / 50)).toFixed(2)} × the ${Math.round(frameBytes(sample, 1000) / 50)} packet bytes it stores) |`;
       }
       rates.push(run.packetsPerSecond);
-      perCpu.push(run.perCpuSecond);
+      perCpu.push(perCpuMedian);
       console.log(
-        `level ${level}: ${Math.round(run.packetsPerSecond)} packets/s (${run.batches} batches), ${Math.round(run.perCpuSecond)} per CPU-s; ${cpuText(run.cpuPer1000)}`,
+        `level ${level}: median of ${samples.length}: ${Math.round(run.packetsPerSecond)} packets/s (samples ${samples.map((r) => Math.round(r.packetsPerSecond)).join(', ')}), ${Math.round(perCpuMedian)} per CPU-s (samples ${samples.map((r) => Math.round(r.perCpuSecond)).join(', ')}); ${cpuText(run.cpuPer1000)}`,
       );
       results.push({
         active: level,
         bytesPerSession: Math.round(memory / level),
         packetBytes: Math.round(templateFrameBytes),
         packetsPerSecond: Math.round(run.packetsPerSecond),
-        perCpuSecond: Math.round(run.perCpuSecond),
+        perCpuSecond: Math.round(perCpuMedian),
       });
       rows.push(
-        `| ${level} | ${Math.round(memory / level)} | ${(memory / level / templateFrameBytes).toFixed(2)} | ${Math.round(run.packetsPerSecond)} | ${Math.round(run.perCpuSecond)} |`,
+        `| ${level} | ${Math.round(memory / level)} | ${(memory / level / templateFrameBytes).toFixed(2)} | ${Math.round(run.packetsPerSecond)} | ${Math.round(perCpuMedian)} |`,
       );
     }
     const spread = (xs: number[]) => Math.max(...xs) / Math.min(...xs) - 1;

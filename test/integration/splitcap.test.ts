@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TCP_ACK, TCP_FIN, TCP_RST } from '@fleetcap/lib/packet/decode';
 import { readCaptureBuffer } from '@fleetcap/lib/pcap/reader';
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
-import { decodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
+import { decodeSessionMessage, type SessionMessage, splitScheduleMessage } from '@fleetcap/lib/queue/session-message';
 import { sessionQueueNames } from '@fleetcap/lib/queue/topology';
 import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
 import { communityId } from '@fleetcap/lib/session-record/community-id';
@@ -113,13 +113,13 @@ async function upload(port: number, body: Uint8Array, headers: Record<string, st
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Every message in the ready queue now. */
+/** Every session scheduled in the ready queue now (a message of a batch holds several: splitScheduleMessage). */
 async function readyMessages(): Promise<SessionMessage[]> {
   const messages: SessionMessage[] = [];
   for (;;) {
     const m = await channel.get(queues.ready, { noAck: true });
     if (!m) return messages;
-    messages.push(decodeSessionMessage(m.content));
+    for (const part of splitScheduleMessage(m.content) ?? [m.content]) messages.push(decodeSessionMessage(part));
   }
 }
 

@@ -1,6 +1,7 @@
 // Consumes the ready queue with lib's batching consumer (lib/src/queue/batching-consumer.ts: bounded prefetch,
 // batches by size or time, reconnect on a lost connection or a broker's cancel, failed batches handed back).
 import { BatchingConsumer } from '@fleetcap/lib/queue/batching-consumer';
+import { splitScheduleMessage } from '@fleetcap/lib/queue/session-message';
 import { declareReadyQueues } from '@fleetcap/lib/queue/topology';
 import type { Logger } from 'pino';
 import type { BatchProcessor } from './processor.ts';
@@ -25,6 +26,8 @@ export class QueueConsumer extends BatchingConsumer {
         const queues = await declareReadyQueues(channel, s.queuePrefix);
         return { queue: queues.ready, dead: queues.dead };
       },
+      // splitcap's message of a batch's sessions: each session is processed and settled as a message of its own.
+      split: splitScheduleMessage,
       process: (deliveries) => processor.process(deliveries),
       batchFailedCode: 'session-worker.batch-failed',
     });

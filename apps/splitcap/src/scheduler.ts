@@ -5,7 +5,11 @@
 
 import { AmqpConnection } from '@fleetcap/lib/queue/amqp-connection';
 import { publishToQueue, UnroutableMessage } from '@fleetcap/lib/queue/confirmed-publish';
-import { encodeSessionMessage, type SessionMessage } from '@fleetcap/lib/queue/session-message';
+import {
+  encodeScheduleMessages,
+  SESSIONS_PER_SCHEDULE_MESSAGE,
+  type SessionMessage,
+} from '@fleetcap/lib/queue/session-message';
 import { declareSessionQueues, type SessionQueues } from '@fleetcap/lib/queue/topology';
 import type { Check } from '@fleetcap/lib/runtime/health';
 import type { Logger } from 'pino';
@@ -77,22 +81,32 @@ export class Scheduler {
     return undefined;
   }
 
-  /** Resolves once RabbitMQ has confirmed every message (persistent, durable queues). */
+  /**
+   * Resolves once RabbitMQ has confirmed every message (persistent, durable queues). The sessions of one call (one
+   * agent's batch) go as one message per queue, at most SESSIONS_PER_SCHEDULE_MESSAGE sessions each
+   * (encodeScheduleMessages; the worker splits it): RabbitMQ stores and confirms two messages for a batch, not one
+   * or two per session.
+   */
   async publish(messages: SessionMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const link = this.amqp.link;
     if (!link) throw new SchedulerUnavailable(`RabbitMQ is unavailable (${this.amqp.lastError || 'connecting'})`);
     const { channel, value: queues } = link;
+    const delayed = messages.filter((m) => m.reason === 'delay');
+    const ready = messages.filter((m) => m.reason !== 'delay');
+    const bodies: Array<[string, Buffer]> = [];
+    for (const [queue, sessions] of [
+      [queues.delay, delayed],
+      [queues.ready, ready],
+    ] as const)
+      for (let at = 0; at < sessions.length; at += SESSIONS_PER_SCHEDULE_MESSAGE)
+        bodies.push([queue, encodeScheduleMessages(sessions.slice(at, at + SESSIONS_PER_SCHEDULE_MESSAGE))]);
     try {
       // Each message's own confirm, not waitForConfirms: concurrent uploads then share RabbitMQ's disk
       // syncs instead of each waiting for everyone's.
       // mandatory: a message no queue takes (a queue deleted under splitcap) fails the upload instead of vanishing.
       await Promise.all(
-        messages.map((m) =>
-          publishToQueue(channel, m.reason === 'delay' ? queues.delay : queues.ready, encodeSessionMessage(m), {
-            contentType: 'application/json',
-          }),
-        ),
+        bodies.map(([queue, body]) => publishToQueue(channel, queue, body, { contentType: 'application/json' })),
       );
     } catch (err) {
       // A returned message means the queues are gone: declaring them again on a new channel is the repair.

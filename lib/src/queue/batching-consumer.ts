@@ -35,6 +35,11 @@ export interface BatchingConsumerOptions {
   process: (deliveries: QueueDelivery[]) => Promise<void>;
   /** The log code of a failed batch, e.g. `detector.batch-failed`. */
   batchFailedCode: string;
+  /**
+   * The parts of a message that holds several (the session-worker's schedule messages of a batch's sessions), each
+   * processed and settled as a delivery of its own; undefined: the message is one delivery.
+   */
+  split?: (body: Buffer) => Buffer[] | undefined;
 }
 
 interface Consuming {
@@ -94,35 +99,27 @@ export class BatchingConsumer {
   }
 
   private onMessage(channel: ConfirmChannel, deadQueue: string, msg: ConsumeMessage): void {
-    let settled = false;
+    // A channel that closed meanwhile has handed the message back to RabbitMQ already.
     const current = () => this.channel === channel;
-    const delivery: QueueDelivery & { settled: () => boolean; requeue: () => void } = {
-      body: msg.content,
-      deliveryCount: Number(msg.properties.headers?.['x-delivery-count'] ?? 0),
-      ack: () => {
-        if (settled) return;
-        settled = true;
-        // A channel that closed meanwhile has handed the message back to RabbitMQ already.
-        if (current()) channel.ack(msg);
+    const deliveries = partDeliveries(
+      this.o.split?.(msg.content) ?? [msg.content],
+      Number(msg.properties.headers?.['x-delivery-count'] ?? 0),
+      {
+        ack: () => {
+          if (current()) channel.ack(msg);
+        },
+        requeue: () => {
+          if (current()) channel.nack(msg, false, true);
+        },
       },
-      deadLetter: async (reason: string) => {
-        if (settled) return;
-        await publishToQueue(channel, deadQueue, msg.content, {
+      (body, reason) =>
+        publishToQueue(channel, deadQueue, body, {
           headers: { 'x-fleetcap-reason': reason, 'x-fleetcap-dead-at': new Date().toISOString() },
-        });
-        settled = true;
-        if (current()) channel.ack(msg);
-      },
-      settled: () => settled,
-      requeue: () => {
-        if (settled) return;
-        settled = true;
-        if (current()) channel.nack(msg, false, true);
-      },
-    };
-    this.pending.push(delivery);
-    if (this.pending.length >= this.o.batchSize) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchMs);
+        }),
+    );
+    this.pending.push(...deliveries);
+    while (this.pending.length >= this.o.batchSize && this.inFlight.size < this.o.concurrentBatches) this.flush();
+    if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchMs);
   }
 
   /** Starts a batch when a slot is free; a finishing batch starts the next from what waited meanwhile. */
@@ -136,7 +133,7 @@ export class BatchingConsumer {
       .process(batch)
       .catch((err: Error) => {
         // Handed back now rather than when the channel closes: the delivery limit counts the tries.
-        for (const d of batch) (d as QueueDelivery & { requeue: () => void }).requeue();
+        for (const d of batch) (d as PartDelivery).requeue();
         this.o.log.error(
           { code: this.o.batchFailedCode, err: err.message, messages: batch.length },
           'batch failed; its messages go back to the queue (dead-lettered after the delivery limit)',
@@ -163,4 +160,54 @@ export class BatchingConsumer {
     await this.amqp.close();
     this.channel = undefined;
   }
+}
+
+/** A delivery as the consumer holds it: also handed back (requeue) when its batch fails. */
+export type PartDelivery = QueueDelivery & { settled: () => boolean; requeue: () => void };
+
+/**
+ * The deliveries of one message's parts (one part: the message itself). The message is settled once: acked when every
+ * part is acked or dead-lettered, handed back whole (`message.requeue`) when any part is handed back; a part settled
+ * after that does nothing (the message comes again, and the processor's work is idempotent). A part dead-lettered
+ * goes to the dead queue as its own body (`publishDead`, awaited before the part counts as settled).
+ */
+export function partDeliveries(
+  parts: readonly Buffer[],
+  deliveryCount: number,
+  message: { ack: () => void; requeue: () => void },
+  publishDead: (body: Buffer, reason: string) => Promise<void>,
+): PartDelivery[] {
+  let open = parts.length;
+  let messageSettled = false;
+  return parts.map((body) => {
+    let settled = false;
+    const isSettled = () => settled || messageSettled;
+    const partDone = () => {
+      settled = true;
+      open--;
+      if (open === 0 && !messageSettled) {
+        messageSettled = true;
+        message.ack();
+      }
+    };
+    return {
+      body,
+      deliveryCount,
+      ack: () => {
+        if (!isSettled()) partDone();
+      },
+      deadLetter: async (reason: string) => {
+        if (isSettled()) return;
+        await publishDead(body, reason);
+        if (!isSettled()) partDone();
+      },
+      settled: isSettled,
+      requeue: () => {
+        if (isSettled()) return;
+        settled = true;
+        messageSettled = true;
+        message.requeue();
+      },
+    };
+  });
 }

@@ -60,3 +60,55 @@ export function decodeSessionMessage(body: Buffer): SessionMessage {
   }
   return parsed.data;
 }
+
+/**
+ * Sessions per schedule message (encodeScheduleMessages): one message per batch and queue instead of one per session
+ * (RabbitMQ's persistent publishes and confirms were a third of ingest's CPU), cut at this many so that a message
+ * stays small (about 30 KB) and one failing session sends back no more than this many with it.
+ */
+export const SESSIONS_PER_SCHEDULE_MESSAGE = 256;
+
+/**
+ * The schedule message of several sessions of one agent's batch: JSON `{agent, enqueuedAt, sessions: [[key, reason,
+ * occurrence, communityId], ...]}`. The worker's consumer splits it back into one message per session
+ * (splitScheduleMessage), each settled on its own; the whole message is acknowledged once all of them are.
+ */
+export function encodeScheduleMessages(messages: readonly SessionMessage[]): Buffer {
+  const first = messages[0];
+  if (!first) throw new Error('a schedule message holds at least one session');
+  for (const m of messages)
+    if (m.agent !== first.agent || m.enqueuedAt !== first.enqueuedAt)
+      throw new Error(`a schedule message holds one agent's sessions of one batch: ${m.agent} beside ${first.agent}`);
+  return Buffer.from(
+    JSON.stringify({
+      agent: first.agent,
+      enqueuedAt: first.enqueuedAt,
+      sessions: messages.map((m) => [m.key, m.reason, m.occurrence, m.communityId]),
+    }),
+  );
+}
+
+/**
+ * The sessions of a schedule message of several (encodeScheduleMessages), each as the body of a message of its own
+ * (encodeSessionMessage), for the consumer to settle one by one; undefined for any other body (a message of one
+ * session, from a splitcap of before, or no schedule message at all: decodeSessionMessage then says what is wrong).
+ * A session entry that is not one is handed on as it is, so that its own decode dead-letters it with the reason.
+ */
+export function splitScheduleMessage(body: Buffer): Buffer[] | undefined {
+  if (body[0] !== 0x7b || !body.includes('"sessions"')) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof json !== 'object' || json === null || !Array.isArray((json as { sessions?: unknown }).sessions))
+    return undefined;
+  const { agent, enqueuedAt, sessions } = json as { agent: unknown; enqueuedAt: unknown; sessions: unknown[] };
+  if (sessions.length === 0) return undefined;
+  return sessions.map((s) => {
+    if (!Array.isArray(s) || s.length !== 4) return Buffer.from(JSON.stringify({ session: s, agent, enqueuedAt }));
+    const [key, reason, occurrence, communityId] = s as unknown[];
+    return Buffer.from(JSON.stringify({ key, agent, communityId, reason, occurrence, enqueuedAt }));
+  });
+}

@@ -114,6 +114,40 @@ export function groupBySlot<T>(redis: RedisClient, items: readonly T[], slotKey:
   return [...groups.values()];
 }
 
+/**
+ * One script call per group of items that share a slot (on a single Redis: one group of all), at most `perCall` items
+ * a call, every call of one master in one pipeline (pipelineByItem). `add` adds the call of the items given, a script
+ * that returns one reply per item, in their order; `failed` makes the error of a call that failed. Returns each item's
+ * reply, in item order. The script's KEYS are those of all its items: ioredis's Cluster client takes them from one
+ * slot only (groupBySlot).
+ */
+export async function callPerSlot<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  slotKey: (item: T) => string,
+  perCall: number,
+  add: (pipeline: ChainableCommander, call: readonly T[]) => void,
+  failed: (call: readonly T[], err: Error) => Error,
+  ack?: ReplicaAck,
+): Promise<unknown[]> {
+  const calls: number[][] = [];
+  const indexes = items.map((_, i) => i);
+  for (const group of groupBySlot(redis, indexes, (i) => slotKey(items[i]!)))
+    for (let at = 0; at < group.length; at += perCall) calls.push(group.slice(at, at + perCall));
+  const callItems = calls.map((call) => call.map((i) => items[i]!));
+  const results = await pipelineByItem(redis, callItems, (call) => slotKey(call[0]!), add, ack);
+  const replies: unknown[] = new Array(items.length);
+  for (const [c, result] of results.entries()) {
+    const [err, value] = result[0]!;
+    if (err) throw failed(callItems[c]!, err);
+    const call = calls[c]!;
+    if (!Array.isArray(value) || value.length !== call.length)
+      throw failed(callItems[c]!, new Error(`expected ${call.length} replies, got ${JSON.stringify(value)}`));
+    for (const [j, reply] of value.entries()) replies[call[j]!] = reply;
+  }
+  return replies;
+}
+
 async function round<T>(
   redis: RedisClient,
   items: readonly T[],

@@ -1,9 +1,10 @@
-// The connection records of the session store (fc:s:{A/K}:c, RECORD fields): read in one pipelined round, written as
+// The connection records of the session store (fc:s:{A/K}:c, RECORD fields): read in one read-records.lua call per slot
+// (per batch on a single Redis), written as
 // compare-and-set by splitcap (record-connection-3.lua), claimed and released by the session-worker's sweeper
 // (complete-record-2.lua). A record is ConnRecord.serialize() of lib/src/session-record/conn-state.ts: the same code
 // computes conn_state and history here and in `fleetcap sessions`.
 import type { RedisClient } from '../redis/connect.ts';
-import { type CommandResult, pipelineByItem } from '../redis/slot-groups.ts';
+import { callPerSlot, pipelineByItem } from '../redis/slot-groups.ts';
 import { RECORD, type StoredSessionName, sessionKeys } from './layout.ts';
 import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
@@ -71,28 +72,40 @@ export async function readRecords(
   prefix: string,
   names: StoredSessionName[],
 ): Promise<Array<RecordRead | RecordFormatError>> {
-  const results = await pipelineByItem(
+  const replies = await callPerSlot(
     redis,
     names,
     (n) => sessionKeys(n, prefix).record,
-    (pipeline, n) => {
-      const k = sessionKeys(n, prefix);
-      pipeline.hmget(k.record, ...FIELDS);
-      pipeline.exists(k.done);
+    SESSIONS_PER_CALL,
+    (pipeline, call) => {
+      const keys: string[] = [];
+      for (const n of call) {
+        const k = sessionKeys(n, prefix);
+        keys.push(k.record, k.done);
+      }
+      (pipeline as SessionScriptPipeline).readRecords(keys.length, ...keys, '');
     },
+    (call, err) => new Error(`reading the connection records of ${call.length} session(s) failed: ${err.message}`),
   );
   return names.map((name, i) => {
-    const [[recordErr, values], [doneErr, done]] = results[i] as [CommandResult, CommandResult];
-    const err = recordErr ?? doneErr;
-    if (err) throw err;
+    const values = replies[i] as Array<string | number | null>;
     try {
-      return { record: parseStored(name, values as Array<string | null>), done: done === 1 };
+      return {
+        record: parseStored(name, values.slice(0, FIELDS.length) as Array<string | null>),
+        done: values[8] === 1,
+      };
     } catch (e) {
       if (e instanceof RecordFormatError) return e;
       throw e;
     }
   });
 }
+
+/**
+ * Sessions per read-records.lua or record-connections.lua call: a call holds its master while it runs, so a batch of
+ * thousands of sessions is sent as several calls of one pipeline (as the appends are, writer.ts).
+ */
+const SESSIONS_PER_CALL = 64;
 
 /** A record change of one session of an agent's batch (see record-connection-3.lua). */
 export type RecordChange = {
@@ -132,50 +145,46 @@ export class RecordStore {
     return readRecords(this.redis, this.prefix, names);
   }
 
-  /** The writes, as one pipelined round; each says whether it was written or must be read again (stale). */
+  /** The writes, one record-connections.lua call per slot; each says whether it was written or must be read again (stale). */
   async write(writes: RecordWrite[], batchId: string, nowMs: number, ttlSeconds: number): Promise<RecordWriteStatus[]> {
-    const results = await pipelineByItem(
+    const replies = await callPerSlot(
       this.redis,
       writes,
       (w) => sessionKeys(w, this.prefix).record,
-      (p, w) => {
-        const pipeline = p as SessionScriptPipeline;
-        const k = sessionKeys(w, this.prefix);
-        const common = [w.record, w.ended ? '1' : '0', String(nowMs), String(ttlSeconds)];
-        if (w.mode === 'start') {
-          pipeline.recordConnection(
-            k.record,
-            k.done,
-            k.meta,
-            'start',
-            '0',
-            ...common,
-            String(w.occurrence),
-            String(w.initiator),
-            w.communityId,
-            batchId,
-          );
-        } else {
-          pipeline.recordConnection(
-            k.record,
-            k.done,
-            k.meta,
-            'update',
-            String(w.version),
-            ...common,
-            w.occurrence ? String(w.occurrence) : '',
-            '',
-            '',
-            batchId,
-          );
+      SESSIONS_PER_CALL,
+      (pipeline, call) => {
+        const keys: string[] = [];
+        const argv: string[] = [String(nowMs), String(ttlSeconds), batchId];
+        for (const w of call) {
+          const k = sessionKeys(w, this.prefix);
+          keys.push(k.record, k.done, k.meta);
+          if (w.mode === 'start')
+            argv.push(
+              'start',
+              '0',
+              w.record,
+              w.ended ? '1' : '0',
+              String(w.occurrence),
+              String(w.initiator),
+              w.communityId,
+            );
+          else
+            argv.push(
+              'update',
+              String(w.version),
+              w.record,
+              w.ended ? '1' : '0',
+              w.occurrence ? String(w.occurrence) : '',
+              '',
+              '',
+            );
         }
+        (pipeline as SessionScriptPipeline).recordConnections(keys.length, ...keys, ...argv);
       },
+      (call, err) =>
+        new Error(`record script failed for the ${call.length} session(s) from ${call[0]!.key} on: ${err.message}`),
     );
-    return results.map((item, i) => {
-      const [err, value] = item[0]!;
-      if (err) throw new Error(`record script failed for session ${writes[i]!.key}: ${err.message}`);
-      return (value as [RecordWriteStatus, number])[0];
-    });
+    return replies.map((reply) => (reply as [RecordWriteStatus, number])[0]);
   }
 
   /** Marks records read at these versions as being completed; false where the record changed (read again). */

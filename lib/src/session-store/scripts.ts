@@ -30,13 +30,37 @@ export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua')
  * append-session-5.lua over several sessions in one call (append-sessions.lua): that file with the per-session
  * script's text as the body of its function, so that the two can never differ. Its KEYS are five per session.
  */
-export const APPEND_SESSIONS = appendSessionsScript(new URL('./append-sessions.lua', import.meta.url));
+export const APPEND_SESSIONS = wrappedScript('appendSessions', 'append-sessions.lua', 'APPEND_SESSION', APPEND_SESSION);
 
-function appendSessionsScript(file: URL): { command: 'appendSessions'; file: URL; lua: string } {
+/** record-connection-3.lua over several sessions in one call (record-connections.lua), made as APPEND_SESSIONS is. */
+export const RECORD_CONNECTIONS = wrappedScript(
+  'recordConnections',
+  'record-connections.lua',
+  'RECORD_CONNECTION',
+  RECORD_CONNECTION,
+);
+
+/** The connection records and done markers of several sessions in one call (read-records.lua): two KEYS a session. */
+export const READ_RECORDS = {
+  command: 'readRecords' as const,
+  file: new URL('./read-records.lua', import.meta.url),
+  lua: readFileSync(new URL('./read-records.lua', import.meta.url), 'utf8'),
+};
+
+/** The multi-session scripts: their number of KEYS is given with each call. */
+export const BATCH_SCRIPTS = [APPEND_SESSIONS, RECORD_CONNECTIONS, READ_RECORDS] as const;
+
+function wrappedScript<C extends string>(
+  command: C,
+  fileName: string,
+  marker: string,
+  inner: SessionScript,
+): { command: C; file: URL; lua: string } {
+  const file = new URL(`./${fileName}`, import.meta.url);
   const wrapper = readFileSync(file, 'utf8');
-  const marker = '\n--APPEND_SESSION\n';
-  if (!wrapper.includes(marker)) throw new Error(`${file}: no --APPEND_SESSION line to put the script in`);
-  return { command: 'appendSessions', file, lua: wrapper.replace(marker, () => `\n${APPEND_SESSION.lua}\n`) };
+  const line = `\n--${marker}\n`;
+  if (!wrapper.includes(line)) throw new Error(`${file}: no --${marker} line to put the script in`);
+  return { command, file, lua: wrapper.replace(line, () => `\n${inner.lua}\n`) };
 }
 
 export const SESSION_SCRIPTS: readonly SessionScript[] = [
@@ -67,6 +91,10 @@ export interface SessionScriptCommands {
   ): unknown;
   /** Five keys per session, then ARGV (append-sessions.lua): `keys` is their number. */
   appendSessions(keys: number, ...keysAndArgv: (string | Buffer)[]): unknown;
+  /** Three keys per session, then ARGV (record-connections.lua). */
+  recordConnections(keys: number, ...keysAndArgv: string[]): unknown;
+  /** Two keys per session (read-records.lua). */
+  readRecords(keys: number, ...keysAndArgv: string[]): unknown;
   recordConnection(record: string, done: string, meta: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
 }
@@ -76,7 +104,7 @@ export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;
 /** Defines the scripts on this connection (EVALSHA, loading the script on NOSCRIPT); harmless when repeated. */
 export function defineSessionScripts(redis: RedisClient): void {
   for (const s of SESSION_SCRIPTS) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
-  redis.defineCommand(APPEND_SESSIONS.command, { lua: APPEND_SESSIONS.lua });
+  for (const s of BATCH_SCRIPTS) redis.defineCommand(s.command, { lua: s.lua });
 }
 
 /** A pipeline on a connection given to defineSessionScripts, with the scripts' commands. */

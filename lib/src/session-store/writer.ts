@@ -4,7 +4,7 @@
 
 import type { ScheduleReason } from '../queue/session-message.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { groupBySlot, pipelineByItem } from '../redis/slot-groups.ts';
+import { callPerSlot } from '../redis/slot-groups.ts';
 import { receiptKey, sessionKeys } from './layout.ts';
 import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
 
@@ -222,13 +222,11 @@ export class SessionWriter {
     const fixed = [batchId, agent, String(this.settings.maxPacketsPerSession), String(this.settings.sessionTtlSeconds)];
     const all = [...sessions];
     const packetsKey = (s: SessionAppend) => sessionKeys({ agent, key: s.key }, this.settings.prefix).packets;
-    const calls: SessionAppend[][] = [];
-    for (const group of groupBySlot(this.redis, all, packetsKey))
-      for (let at = 0; at < group.length; at += SESSIONS_PER_CALL) calls.push(group.slice(at, at + SESSIONS_PER_CALL));
-    const results = await pipelineByItem(
+    const replies = await callPerSlot(
       this.redis,
-      calls,
-      (call) => packetsKey(call[0]!),
+      all,
+      packetsKey,
+      SESSIONS_PER_CALL,
       (pipeline, call) => {
         const keys: string[] = [];
         const argv: (string | Buffer)[] = [...fixed];
@@ -249,20 +247,11 @@ export class SessionWriter {
         }
         (pipeline as SessionScriptPipeline).appendSessions(keys.length, ...keys, ...argv);
       },
+      (call, err) =>
+        new Error(`append script failed for the ${call.length} session(s) from ${call[0]!.key} on: ${err.message}`),
       { replicas: this.settings.waitReplicas ?? 0, timeoutMs: this.settings.waitTimeoutMs ?? 1000 },
     );
-    const outcomes = new Map<SessionAppend, AppendOutcome>();
-    for (const [c, item] of results.entries()) {
-      const call = calls[c]!;
-      const [err, value] = item[0]!;
-      if (err)
-        throw new Error(
-          `append script failed for the ${call.length} session(s) from ${call[0]!.key} on: ${err.message}`,
-        );
-      for (const [i, reply] of (value as unknown[]).entries())
-        outcomes.set(call[i]!, appendOutcome(call[i]!.key, reply));
-    }
-    return all.map((s) => outcomes.get(s)!);
+    return all.map((s, i) => appendOutcome(s.key, replies[i]));
   }
 }
 
