@@ -63,58 +63,113 @@ function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket
   return into;
 }
 
+/** The record the batch's packets go to: the stored one, or one started by the batch's first packet (from = 1). */
+function openRecord(
+  s: BatchSession,
+  stored: RecordRead['record'],
+  packet: ConnPacket,
+): { record: ConnRecord; initiator: 0 | 1; from: number } {
+  if (stored) return { record: ConnRecord.deserialize(stored.record), initiator: stored.initiator, from: 0 };
+  const initiator = s.firstSide;
+  const key = parseSessionKey(s.key);
+  const [sender, receiver] = initiator === 0 ? [key.a, key.b] : [key.b, key.a];
+  const record = ConnRecord.start(s.ipProtocol, sender.port, receiver.port, packetAt(s, 0, initiator, packet), {
+    toBroadcast: receiver.address === '255.255.255.255',
+  });
+  return { record, initiator, from: 1 };
+}
+
+/**
+ * The index of the batch's first packet (batch order, from `from`) that starts another connection on the flow (Zeek's
+ * rules: a gap longer than the inactivity timeout, a new SYN after a close), or the packet count when none does;
+ * `add` adds the packets before it to the record. A packet captured before the record's latest one came in a batch
+ * stored late (a retry after a 503 or a kill, while the agent's next batch went through): it is of this connection, so
+ * it never ends it. Judged by the rules, the handshake's SYN arriving after the close looked like a new connection, and
+ * the packets after it were left out of the row (the fault run's lost packets).
+ */
+function sameConnectionUntil(
+  s: BatchSession,
+  record: ConnRecord,
+  initiator: 0 | 1,
+  from: number,
+  packet: ConnPacket,
+  add: boolean,
+): number {
+  const total = s.connection.length / CONN_FIELDS;
+  for (let i = from; i < total; i++) {
+    packetAt(s, i, initiator, packet);
+    if (packet.timeUs >= record.lastPacketUs && record.endsBefore(packet)) return i;
+    if (add) record.add(packet);
+  }
+  return total;
+}
+
+/**
+ * How many of the batch's first packets of the session (batch order) the session's connection takes, by the record
+ * read before the append: the packets from the first that starts another connection on the flow on (all of them when
+ * the record has ended) belong to no occurrence the pipeline can store while this one's occurrence or record is open
+ * (one per agent's session key at a time), so splitcap stores none of them and counts them as a drop
+ * (`new-connection`). Before, the append stored them in the live occurrence and the record refused them: stored after
+ * the worker's load, they were in no verdict, no record and no count (the fault run's packets after a capture gap).
+ * A record being completed, or none (the append and the record decide as before), takes them all.
+ */
+export function connectionTakes(s: BatchSession, read: RecordRead | RecordFormatError): number {
+  const total = s.connection.length / CONN_FIELDS;
+  if (read instanceof RecordFormatError) return total;
+  const stored = read.record;
+  if (stored?.completing) return total;
+  if (stored?.ended) return 0;
+  const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
+  try {
+    const { record, initiator, from } = openRecord(s, stored, packet);
+    return sameConnectionUntil(s, record, initiator, from, packet, true);
+  } catch {
+    // A record that does not parse is the recorder's to report (splitcap.record-corrupt).
+    return total;
+  }
+}
+
 /**
  * The batch's packets added to the record read (or a new record from them): pure, so that the compare-and-set loop can
  * run it again on a newer record. Packets from one that starts another connection on the flow (Zeek's rules: a new
  * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended; a packet older than
  * the record's latest (a batch stored out of order) is added whatever it is. `appendedTo` is the occurrence the append
  * stored the batch in (0: none, the session was done): the record script takes the batch only into that occurrence's
- * record (or, for 0, into the open record of the finished one).
+ * record (or, for 0, into the open record of the finished one). `stored` (with an occurrence): the append stored these
+ * packets in that occurrence, trimmed by connectionTakes to the connection read before it, so the record takes them all
+ * (a record that changed meanwhile judging one of them another connection's would leave it in no row when it was
+ * stored after the worker's load); it still refuses them while the sweeper completes it.
  */
-export function advanceRecord(s: BatchSession, read: RecordRead, appendedTo: number = s.firstUs): AdvancedRecord {
+export function advanceRecord(
+  s: BatchSession,
+  read: RecordRead,
+  appendedTo: number = s.firstUs,
+  stored = false,
+): AdvancedRecord {
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
-  const stored = read.record;
+  const existing = read.record;
+  const forced = stored && appendedTo !== 0;
   // appendedTo 0: the append stored nothing (the session was done), so there is no occurrence to start a record for.
-  if (stored?.completing || stored?.ended || (!stored && (read.done || appendedTo === 0)))
+  if (existing?.completing || (existing?.ended && !forced) || (!existing && (read.done || appendedTo === 0)))
     return { outcome: 'straggler', added: 0, leftOut: total };
-  let record: ConnRecord;
-  let initiator: 0 | 1;
-  let from = 0;
-  if (stored) {
-    record = ConnRecord.deserialize(stored.record);
-    initiator = stored.initiator;
-  } else {
-    initiator = s.firstSide;
-    const key = parseSessionKey(s.key);
-    const [sender, receiver] = initiator === 0 ? [key.a, key.b] : [key.b, key.a];
-    record = ConnRecord.start(s.ipProtocol, sender.port, receiver.port, packetAt(s, 0, initiator, packet), {
-      toBroadcast: receiver.address === '255.255.255.255',
-    });
-    from = 1;
-  }
-  let ended = false;
+  const { record, initiator, from } = openRecord(s, existing, packet);
+  let ended = existing?.ended ?? false;
   let added = from;
-  for (let i = from; i < total; i++) {
-    packetAt(s, i, initiator, packet);
-    // A packet captured before the record's latest one came in a batch stored late (a retry after a 503 or a kill,
-    // while the agent's next batch went through): it is of this connection, so it never ends it. Judged by the rules,
-    // the handshake's SYN arriving after the close looked like a new connection, and the packets after it were left
-    // out of the row (the fault run's lost packets).
-    if (packet.timeUs >= record.lastPacketUs && record.endsBefore(packet)) {
-      ended = true;
-      break;
-    }
-    record.add(packet);
-    added++;
+  if (forced) {
+    for (let i = from; i < total; i++) record.add(packetAt(s, i, initiator, packet));
+    added = total;
+  } else {
+    added = sameConnectionUntil(s, record, initiator, from, packet, true);
+    if (added < total) ended = true;
   }
   const text = record.serialize();
-  if (stored) {
+  if (existing) {
     return {
       outcome: 'updated',
       added,
       leftOut: total - added,
-      write: { key: s.key, mode: 'update', version: stored.version, occurrence: appendedTo, record: text, ended },
+      write: { key: s.key, mode: 'update', version: existing.version, occurrence: appendedTo, record: text, ended },
     };
   }
   return {
@@ -158,6 +213,15 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
+  /** The sessions' records as they are before the batch's append, by session key (for connectionTakes). */
+  async readBefore(
+    agent: string,
+    sessions: readonly BatchSession[],
+  ): Promise<Map<string, RecordRead | RecordFormatError>> {
+    const reads = await this.store.read(sessions.map((s) => ({ agent, key: s.key })));
+    return new Map(sessions.map((s, i) => [s.key, reads[i]!]));
+  }
+
   /**
    * Adds every packet of the batch to its session's record; returns how many sessions had each outcome. `leftOut`,
    * when given, gets the packets of each session (by key) that its record did not take.
@@ -169,6 +233,12 @@ export class ConnectionRecorder {
     leftOut?: Map<string, number>,
     /** Per session key, the occurrence the append stored the batch in (0: the session was done); default its first µs. */
     appendedTo?: ReadonlyMap<string, number>,
+    /**
+     * readFirst: the records read before the append (readBefore), used for the first round instead of reading again
+     * (the compare-and-set finds any change since); trimmed: the sessions were trimmed by connectionTakes before the
+     * append, so a record takes every packet stored in an occurrence (advanceRecord's `stored`).
+     */
+    options: { readFirst?: ReadonlyMap<string, RecordRead | RecordFormatError>; trimmed?: boolean } = {},
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
     const note = (session: BatchSession, packets: number) => {
@@ -195,7 +265,10 @@ export class ConnectionRecorder {
       }
       // Two uploads of one agent's consecutive batches touch the same records: a little jitter separates them.
       if (attempt > 1) await sleep(Math.random() * 5 * attempt);
-      const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
+      const firstReads = attempt === 1 ? options.readFirst : undefined;
+      const reads = firstReads
+        ? pending.map((s) => firstReads.get(s.key) ?? { record: undefined, done: false })
+        : await this.store.read(pending.map((s) => ({ agent, key: s.key })));
       const writes: RecordWrite[] = [];
       const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
       for (const [i, read] of reads.entries()) {
@@ -211,7 +284,12 @@ export class ConnectionRecorder {
         }
         let advanced: AdvancedRecord;
         try {
-          advanced = advanceRecord(session, read, appendedTo?.get(session.key) ?? session.firstUs);
+          advanced = advanceRecord(
+            session,
+            read,
+            appendedTo?.get(session.key) ?? session.firstUs,
+            options.trimmed ?? false,
+          );
         } catch (err) {
           this.log.error(
             { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },

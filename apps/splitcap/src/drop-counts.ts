@@ -21,6 +21,13 @@ export const DROP_KEY_TTL_SECONDS = 7 * 24 * 3600;
 /** The reason of packets whose session was classified before they came, and whose record did not take them. */
 export const STRAGGLER = 'straggler';
 
+/**
+ * The reason of packets that start another connection on the flow (Zeek's rules: a gap longer than the inactivity
+ * timeout, a new SYN after a close) while the previous connection's occurrence or record is still open: one occurrence
+ * per agent's session key at a time, so splitcap stores them nowhere (ingest.ts, connectionTakes).
+ */
+export const NEW_CONNECTION = 'new-connection';
+
 export function dropBucketStart(nowMs: number): number {
   const sec = Math.floor(nowMs / 1000);
   return sec - (sec % DROP_BUCKET_SECONDS);
@@ -29,7 +36,8 @@ export function dropBucketStart(nowMs: number): number {
 /**
  * A batch's drops by reason: the packets its decoder skipped (`skipped-<reason>`: never sessionized), and per session
  * the packets the append script refused because the session is classified (status done) that its connection record
- * did not take either (`straggler`). Packets the append refused but the record took are in the row; packets over the
+ * did not take either (`straggler`), and the packets splitcap did not append because they start another connection
+ * on the flow (`new-connection`). Packets the append refused but the record took are in the row; packets over the
  * stored maximum are in the verdict's count and the record: neither is a drop.
  */
 export function batchDrops(
@@ -47,6 +55,8 @@ export function batchDrops(
     stragglers += Math.min(o.dropped, leftOut);
   }
   if (stragglers > 0) drops[STRAGGLER] = stragglers;
+  const newConnection = outcomes.reduce((sum, o) => sum + (o.newConnection ?? 0), 0);
+  if (newConnection > 0) drops[NEW_CONNECTION] = newConnection;
   return drops;
 }
 

@@ -4,11 +4,18 @@
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import type { RecordFormatError, RecordRead } from '@fleetcap/lib/session-store/record-store';
 import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
-import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
-import type { ConnectionRecorder } from './connection-recorder.ts';
-import { batchDrops, dropsForReceipt } from './drop-counts.ts';
+import {
+  type BatchSession,
+  type DecodedBatch,
+  decodeBatch,
+  firstPackets,
+  WIRE_BELOW_CAPTURED,
+} from './batch-decoder.ts';
+import { type ConnectionRecorder, connectionTakes } from './connection-recorder.ts';
+import { batchDrops, dropsForReceipt, NEW_CONNECTION } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -74,11 +81,49 @@ export class Ingest {
     // it, which is how the append script knows a retried batch whose occurrence is finished already. An attempt that
     // stopped after its append is resumed with what that append decided (writeApplied): appending again after the
     // occurrence was finished would store the packets a second time.
+    // Before the append, the records: the packets of a session from the first that starts another connection on the
+    // flow on (Zeek's rules: a gap longer than the inactivity timeout, a new SYN after a close) are not stored, since
+    // the open occurrence's record refuses them and a verdict that loaded the session before would not hold them
+    // either; they are a counted drop (new-connection). An attempt resumed after its append trims as it did.
+    const sessions = [...batch.sessions.values()];
     let outcomes: AppendOutcome[];
+    let stored: BatchSession[];
+    let readFirst: Map<string, RecordRead | RecordFormatError> | undefined;
     if (earlier.kind === 'applied') {
       outcomes = earlier.outcomes;
+      const refused = new Map(outcomes.map((o) => [o.key, o.newConnection ?? 0]));
+      stored = sessions.map((s) => firstPackets(s, s.packets - (refused.get(s.key) ?? 0))).filter((s) => s.packets > 0);
     } else {
-      outcomes = await this.store.append(agent, batchId, batch.sessions.values());
+      const refused = new Map<string, number>();
+      stored = sessions;
+      if (this.recorder) {
+        readFirst = await this.recorder.readBefore(agent, sessions);
+        stored = [];
+        for (const s of sessions) {
+          const takes = connectionTakes(s, readFirst.get(s.key)!);
+          if (takes < s.packets) refused.set(s.key, s.packets - takes);
+          if (takes > 0) stored.push(firstPackets(s, takes));
+        }
+      }
+      outcomes = await this.store.append(agent, batchId, stored);
+      for (const o of outcomes) {
+        const n = refused.get(o.key);
+        if (n) o.newConnection = n;
+      }
+      // A session none of whose packets were stored: no append, nothing scheduled, all its packets counted.
+      const appended = new Set(stored.map((s) => s.key));
+      for (const [key, n] of refused)
+        if (!appended.has(key))
+          outcomes.push({
+            key,
+            status: 'done',
+            appended: 0,
+            dropped: 0,
+            reasons: [],
+            occurrence: 0,
+            communityId: '',
+            newConnection: n,
+          });
       await this.store.writeApplied(agent, batchId, outcomes);
     }
     // The record writes, unless the earlier attempt got through them (then what they left out is known): once a
@@ -90,7 +135,10 @@ export class Ingest {
       // Each session's packets go to the record of the occurrence its append stored them in, and to no other: a retry
       // resumed long after its append may find a newer occurrence, whose record must not count them.
       const appendedTo = new Map(outcomes.map((o) => [o.key, o.status === 'done' ? 0 : o.occurrence]));
-      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut, appendedTo);
+      await this.recorder.record(agent, batchId, stored, recordLeftOut, appendedTo, {
+        ...(readFirst ? { readFirst } : {}),
+        trimmed: true,
+      });
       await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
     }
     const enqueuedAt = this.now();
@@ -137,6 +185,8 @@ export class Ingest {
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
     for (const [reason, n] of Object.entries(batch.skipped))
       if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
+    const newConnection = outcomes.reduce((sum, o) => sum + (o.newConnection ?? 0), 0);
+    if (newConnection) this.metrics.packets.inc({ fate: NEW_CONNECTION }, newConnection);
     if (batch.wireBelowCaptured)
       this.metrics.packets.inc({ fate: `skipped-${WIRE_BELOW_CAPTURED}` }, batch.wireBelowCaptured);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);

@@ -56,6 +56,11 @@ export interface AppendOutcome {
   occurrence: number;
   /** The Community ID the occurrence recorded at its start ('' when the session is done). */
   communityId: string;
+  /**
+   * Packets of the batch splitcap did not append because they start another connection on the flow while this one's
+   * occurrence or record is open (splitcap's connectionTakes): a counted drop, `new-connection`.
+   */
+  newConnection?: number;
 }
 
 export type EarlierAttempt =
@@ -73,10 +78,14 @@ const APPLIED_PREFIX = 'applied:';
 const RECORDED_PREFIX = 'recorded:';
 const STATUSES = new Set<AppendOutcome['status']>(['ok', 'dup', 'done']);
 
-/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId]. */
+/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId(, newConnection)]. */
 export function formatAppliedOutcomes(outcomes: readonly AppendOutcome[]): string {
   return JSON.stringify(
-    outcomes.map((o) => [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId]),
+    outcomes.map((o) => {
+      const row: unknown[] = [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId];
+      if (o.newConnection) row.push(o.newConnection);
+      return row;
+    }),
   );
 }
 
@@ -86,8 +95,11 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
   if (!rows) return undefined;
   const outcomes: AppendOutcome[] = [];
   for (const row of rows) {
-    if (!Array.isArray(row) || row.length !== 7) return undefined;
-    const [key, status, appended, dropped, reasons, occurrence, communityId] = row as unknown[];
+    // The 8th field (newConnection) is left out when 0, and by receipts written before it.
+    if (!Array.isArray(row) || (row.length !== 7 && row.length !== 8)) return undefined;
+    const [key, status, appended, dropped, reasons, occurrence, communityId, newConnection] = row as unknown[];
+    if (newConnection !== undefined && !(Number.isSafeInteger(newConnection) && (newConnection as number) > 0))
+      return undefined;
     if (
       typeof key !== 'string' ||
       !STATUSES.has(status as AppendOutcome['status']) ||
@@ -106,6 +118,7 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
       reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
       occurrence: occurrence as number,
       communityId,
+      ...(newConnection ? { newConnection: newConnection as number } : {}),
     });
   }
   return outcomes;
