@@ -49,6 +49,8 @@ export interface BatchSession extends SessionAppend {
   connection: number[];
   /** Each packet's wire length, in batch order (what `bytes` sums): for firstPackets. */
   wireLengths?: number[];
+  /** Cut by firstPackets because the next packet starts another connection on the flow: the record ends here. */
+  endsConnection?: boolean;
 }
 
 export interface DecodedBatch {
@@ -218,10 +220,10 @@ export function decodeBatch(
 
 /**
  * The session's first `n` packets (batch order) as a session of their own: what splitcap stores when the packets from
- * the n+1th on start another connection on the flow (connection-recorder.ts connectionTakes). Times, bytes and the
- * close flag are those of the n packets.
+ * the n+1th on start another connection on the flow (connection-recorder.ts planConnection; `endsConnection` then).
+ * Times, bytes and the close flag are those of the n packets.
  */
-export function firstPackets(s: BatchSession, n: number): BatchSession {
+export function firstPackets(s: BatchSession, n: number, endsConnection = false): BatchSession {
   if (n >= s.packets) return s;
   const connection = s.connection.slice(0, n * CONN_FIELDS);
   let firstUs = Number.POSITIVE_INFINITY;
@@ -244,5 +246,6 @@ export function firstPackets(s: BatchSession, n: number): BatchSession {
     packets: n,
     connection,
     ...(wireLengths ? { wireLengths } : {}),
+    ...(endsConnection ? { endsConnection } : {}),
   };
 }

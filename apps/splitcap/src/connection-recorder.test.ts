@@ -9,7 +9,7 @@ import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import type { RecordRead } from '@fleetcap/lib/session-store/record-store';
 import { decodeBatch, firstPackets } from './batch-decoder.ts';
-import { advanceRecord, connectionTakes } from './connection-recorder.ts';
+import { advanceRecord, planConnection } from './connection-recorder.ts';
 
 const client = { address: '10.0.0.9', port: 51000 };
 const server = { address: '10.0.0.2', port: 22 };
@@ -198,8 +198,9 @@ describe('the connection record across batches', () => {
     }));
     const session = only(decodeBatch(pcap([...firstConn, ...again])).sessions);
     const none: RecordRead = { record: undefined, done: false };
-    assert.equal(connectionTakes(session, none), firstConn.length);
-    const cut = firstPackets(session, firstConn.length);
+    const plan = planConnection(session, none);
+    assert.deepEqual([plan.takes, plan.endsConnection], [firstConn.length, true]);
+    const cut = firstPackets(session, firstConn.length, true);
     const whole = only(decodeBatch(pcap(firstConn)).sessions);
     assert.deepEqual(
       { first: cut.firstUs, last: cut.lastUs, bytes: cut.bytes, packets: cut.packets, closing: cut.closing },
@@ -208,7 +209,15 @@ describe('the connection record across batches', () => {
     assert.deepEqual(cut.args, whole.args);
     assert.deepEqual(cut.connection, whole.connection);
     // A whole connection, or a record being completed (the append and the record decide), is not cut.
-    assert.equal(connectionTakes(whole, none), firstConn.length);
+    assert.deepEqual(
+      [planConnection(whole, none).takes, planConnection(whole, none).endsConnection],
+      [firstConn.length, false],
+    );
+    // The cut session ends the record, and the record planConnection prepared is the one advanceRecord makes.
+    const fromPlan = advanceRecord(cut, none, 5, true, plan.record);
+    const fresh = advanceRecord(cut, none, 5, true);
+    assert.equal(fromPlan.write?.ended, true);
+    assert.deepEqual(fromPlan.write, fresh.write);
   });
 
   test('an ended record takes none of a later batch; a record takes every packet stored in its occurrence', () => {
@@ -225,8 +234,8 @@ describe('the connection record across batches', () => {
       completing: false,
     };
     const later = only(decodeBatch(pcap(connection(1, steps.at(-1)!.atUs + 400_000_000))).sessions);
-    assert.equal(connectionTakes(later, { record: stored, done: false }), 0);
-    assert.equal(connectionTakes(later, { record: { ...stored, completing: true }, done: false }), later.packets);
+    assert.equal(planConnection(later, { record: stored, done: false }).takes, 0);
+    assert.equal(planConnection(later, { record: { ...stored, completing: true }, done: false }).takes, later.packets);
     // Stored in occurrence 5 (the record read before the append had not ended): the record takes them all.
     const forced = advanceRecord(later, { record: stored, done: false }, 5, true);
     assert.equal(forced.added, later.packets);

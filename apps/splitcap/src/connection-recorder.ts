@@ -104,6 +104,19 @@ function sameConnectionUntil(
   return total;
 }
 
+/** What the record read before the append makes of a batch's session (planConnection). */
+export interface ConnectionPlan {
+  /** The session's first packets (batch order) that are of the record's connection: the ones splitcap stores. */
+  takes: number;
+  /** A packet after those starts another connection on the flow: the record ends with them. */
+  endsConnection: boolean;
+  /**
+   * The record read (or started) with those packets added, for the recorder's first compare-and-set round on the same
+   * read (advanceRecord's `prepared`): the packets are added to a record once per batch, not twice.
+   */
+  record?: ConnRecord;
+}
+
 /**
  * How many of the batch's first packets of the session (batch order) the session's connection takes, by the record
  * read before the append: the packets from the first that starts another connection on the flow on (all of them when
@@ -111,21 +124,22 @@ function sameConnectionUntil(
  * (one per agent's session key at a time), so splitcap stores none of them and counts them as a drop
  * (`new-connection`). Before, the append stored them in the live occurrence and the record refused them: stored after
  * the worker's load, they were in no verdict, no record and no count (the fault run's packets after a capture gap).
- * A record being completed, or none (the append and the record decide as before), takes them all.
+ * A record being completed, or one that does not parse, takes them all (the append and the record decide as before).
  */
-export function connectionTakes(s: BatchSession, read: RecordRead | RecordFormatError): number {
+export function planConnection(s: BatchSession, read: RecordRead | RecordFormatError): ConnectionPlan {
   const total = s.connection.length / CONN_FIELDS;
-  if (read instanceof RecordFormatError) return total;
+  if (read instanceof RecordFormatError) return { takes: total, endsConnection: false };
   const stored = read.record;
-  if (stored?.completing) return total;
-  if (stored?.ended) return 0;
+  if (stored?.completing) return { takes: total, endsConnection: false };
+  if (stored?.ended) return { takes: 0, endsConnection: false };
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
   try {
     const { record, initiator, from } = openRecord(s, stored, packet);
-    return sameConnectionUntil(s, record, initiator, from, packet, true);
+    const takes = sameConnectionUntil(s, record, initiator, from, packet, true);
+    return { takes, endsConnection: takes < total, record };
   } catch {
     // A record that does not parse is the recorder's to report (splitcap.record-corrupt).
-    return total;
+    return { takes: total, endsConnection: false };
   }
 }
 
@@ -136,15 +150,18 @@ export function connectionTakes(s: BatchSession, read: RecordRead | RecordFormat
  * the record's latest (a batch stored out of order) is added whatever it is. `appendedTo` is the occurrence the append
  * stored the batch in (0: none, the session was done): the record script takes the batch only into that occurrence's
  * record (or, for 0, into the open record of the finished one). `stored` (with an occurrence): the append stored these
- * packets in that occurrence, trimmed by connectionTakes to the connection read before it, so the record takes them all
+ * packets in that occurrence, cut by planConnection to the connection read before it, so the record takes them all
  * (a record that changed meanwhile judging one of them another connection's would leave it in no row when it was
- * stored after the worker's load); it still refuses them while the sweeper completes it.
+ * stored after the worker's load); it still refuses them while the sweeper completes it. `prepared`: planConnection's
+ * record for this very read (the session's packets added already). A session cut by planConnection
+ * (`endsConnection`) ends the record, even with no packet left to add.
  */
 export function advanceRecord(
   s: BatchSession,
   read: RecordRead,
   appendedTo: number = s.firstUs,
   stored = false,
+  prepared?: ConnRecord,
 ): AdvancedRecord {
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
@@ -153,16 +170,22 @@ export function advanceRecord(
   // appendedTo 0: the append stored nothing (the session was done), so there is no occurrence to start a record for.
   if (existing?.completing || (existing?.ended && !forced) || (!existing && (read.done || appendedTo === 0)))
     return { outcome: 'straggler', added: 0, leftOut: total };
-  const { record, initiator, from } = openRecord(s, existing, packet);
-  let ended = existing?.ended ?? false;
-  let added = from;
-  if (forced) {
-    for (let i = from; i < total; i++) record.add(packetAt(s, i, initiator, packet));
+  let record: ConnRecord;
+  let initiator: 0 | 1;
+  let added: number;
+  if (prepared) {
+    record = prepared;
+    initiator = existing?.initiator ?? s.firstSide;
     added = total;
   } else {
-    added = sameConnectionUntil(s, record, initiator, from, packet, true);
-    if (added < total) ended = true;
+    let from: number;
+    ({ record, initiator, from } = openRecord(s, existing, packet));
+    if (forced) {
+      for (let i = from; i < total; i++) record.add(packetAt(s, i, initiator, packet));
+      added = total;
+    } else added = sameConnectionUntil(s, record, initiator, from, packet, true);
   }
+  const ended = (existing?.ended ?? false) || s.endsConnection === true || added < total;
   const text = record.serialize();
   if (existing) {
     return {
@@ -213,7 +236,7 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
-  /** The sessions' records as they are before the batch's append, by session key (for connectionTakes). */
+  /** The sessions' records as they are before the batch's append, by session key (for planConnection). */
   async readBefore(
     agent: string,
     sessions: readonly BatchSession[],
@@ -235,10 +258,15 @@ export class ConnectionRecorder {
     appendedTo?: ReadonlyMap<string, number>,
     /**
      * readFirst: the records read before the append (readBefore), used for the first round instead of reading again
-     * (the compare-and-set finds any change since); trimmed: the sessions were trimmed by connectionTakes before the
+     * (the compare-and-set finds any change since); trimmed: the sessions were cut by planConnection before the
      * append, so a record takes every packet stored in an occurrence (advanceRecord's `stored`).
      */
-    options: { readFirst?: ReadonlyMap<string, RecordRead | RecordFormatError>; trimmed?: boolean } = {},
+    options: {
+      readFirst?: ReadonlyMap<string, RecordRead | RecordFormatError>;
+      /** planConnection's records for readFirst, by session key. */
+      prepared?: ReadonlyMap<string, ConnRecord>;
+      trimmed?: boolean;
+    } = {},
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
     const note = (session: BatchSession, packets: number) => {
@@ -289,6 +317,7 @@ export class ConnectionRecorder {
             read,
             appendedTo?.get(session.key) ?? session.firstUs,
             options.trimmed ?? false,
+            firstReads ? options.prepared?.get(session.key) : undefined,
           );
         } catch (err) {
           this.log.error(

@@ -24,7 +24,7 @@ export const STRAGGLER = 'straggler';
 /**
  * The reason of packets that start another connection on the flow (Zeek's rules: a gap longer than the inactivity
  * timeout, a new SYN after a close) while the previous connection's occurrence or record is still open: one occurrence
- * per agent's session key at a time, so splitcap stores them nowhere (ingest.ts, connectionTakes).
+ * per agent's session key at a time, so splitcap stores them nowhere (ingest.ts, planConnection).
  */
 export const NEW_CONNECTION = 'new-connection';
 

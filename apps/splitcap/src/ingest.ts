@@ -4,6 +4,7 @@
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
+import type { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import type { RecordFormatError, RecordRead } from '@fleetcap/lib/session-store/record-store';
 import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
@@ -14,7 +15,7 @@ import {
   firstPackets,
   WIRE_BELOW_CAPTURED,
 } from './batch-decoder.ts';
-import { type ConnectionRecorder, connectionTakes } from './connection-recorder.ts';
+import { type ConnectionRecorder, planConnection } from './connection-recorder.ts';
 import { batchDrops, dropsForReceipt, NEW_CONNECTION } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -82,17 +83,24 @@ export class Ingest {
     // stopped after its append is resumed with what that append decided (writeApplied): appending again after the
     // occurrence was finished would store the packets a second time.
     // Before the append, the records: the packets of a session from the first that starts another connection on the
-    // flow on (Zeek's rules: a gap longer than the inactivity timeout, a new SYN after a close) are not stored, since
+    // flow on (planConnection; Zeek's rules: a gap longer than the inactivity timeout, a new SYN after a close) are not stored, since
     // the open occurrence's record refuses them and a verdict that loaded the session before would not hold them
     // either; they are a counted drop (new-connection). An attempt resumed after its append trims as it did.
     const sessions = [...batch.sessions.values()];
     let outcomes: AppendOutcome[];
+    // The sessions as stored: cut where another connection starts (one cut to no packet still ends its record).
     let stored: BatchSession[];
     let readFirst: Map<string, RecordRead | RecordFormatError> | undefined;
+    const prepared = new Map<string, ConnRecord>();
     if (earlier.kind === 'applied') {
       outcomes = earlier.outcomes;
       const refused = new Map(outcomes.map((o) => [o.key, o.newConnection ?? 0]));
-      stored = sessions.map((s) => firstPackets(s, s.packets - (refused.get(s.key) ?? 0))).filter((s) => s.packets > 0);
+      stored = sessions
+        .map((s) => {
+          const n = refused.get(s.key) ?? 0;
+          return n > 0 ? firstPackets(s, s.packets - n, true) : s;
+        })
+        .filter((s) => s.packets > 0 || s.endsConnection);
     } else {
       const refused = new Map<string, number>();
       stored = sessions;
@@ -100,18 +108,23 @@ export class Ingest {
         readFirst = await this.recorder.readBefore(agent, sessions);
         stored = [];
         for (const s of sessions) {
-          const takes = connectionTakes(s, readFirst.get(s.key)!);
-          if (takes < s.packets) refused.set(s.key, s.packets - takes);
-          if (takes > 0) stored.push(firstPackets(s, takes));
+          const plan = planConnection(s, readFirst.get(s.key)!);
+          if (plan.record) prepared.set(s.key, plan.record);
+          if (plan.takes < s.packets) refused.set(s.key, s.packets - plan.takes);
+          if (plan.takes > 0 || plan.endsConnection) stored.push(firstPackets(s, plan.takes, plan.endsConnection));
         }
       }
-      outcomes = await this.store.append(agent, batchId, stored);
+      outcomes = await this.store.append(
+        agent,
+        batchId,
+        stored.filter((s) => s.packets > 0),
+      );
       for (const o of outcomes) {
         const n = refused.get(o.key);
         if (n) o.newConnection = n;
       }
       // A session none of whose packets were stored: no append, nothing scheduled, all its packets counted.
-      const appended = new Set(stored.map((s) => s.key));
+      const appended = new Set(outcomes.map((o) => o.key));
       for (const [key, n] of refused)
         if (!appended.has(key))
           outcomes.push({
@@ -136,7 +149,7 @@ export class Ingest {
       // resumed long after its append may find a newer occurrence, whose record must not count them.
       const appendedTo = new Map(outcomes.map((o) => [o.key, o.status === 'done' ? 0 : o.occurrence]));
       await this.recorder.record(agent, batchId, stored, recordLeftOut, appendedTo, {
-        ...(readFirst ? { readFirst } : {}),
+        ...(readFirst ? { readFirst, prepared } : {}),
         trimmed: true,
       });
       await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
