@@ -146,6 +146,12 @@ test('packets after a gap longer than the inactivity timeout, stored after the l
   const metric = await droppedInMetric(metrics);
   const sql = await droppedInSql();
   assert.equal(inRecord, 2, 'the record counts the first connection only');
+  const [read] = await new RecordStore(redis, prefix).read([{ agent, key: first.key }]);
+  assert.equal(
+    (read as { record?: { ended: boolean } }).record?.ended,
+    true,
+    'the record ended: the sweeper completes it',
+  );
   assert.equal(
     inRow + sum(metric),
     sent,
