@@ -47,10 +47,6 @@ export interface BatchSession extends SessionAppend {
   ipProtocol: number;
   /** What the connection record needs of each packet, CONN_FIELDS numbers per packet in batch order. */
   connection: number[];
-  /** Each packet's wire length, in batch order (what `bytes` sums): for firstPackets. */
-  wireLengths?: number[];
-  /** Cut by firstPackets because the next packet starts another connection on the flow: the record ends here. */
-  endsConnection?: boolean;
 }
 
 export interface DecodedBatch {
@@ -157,7 +153,6 @@ export function decodeBatch(
           packets: 0,
           ipProtocol: decoded.ipProtocol,
           connection: [],
-          wireLengths: [],
         };
         byFlow[flow.index] = s;
         sessions.set(key, s);
@@ -184,7 +179,6 @@ export function decodeBatch(
       if (tsUs < s.firstUs) s.firstUs = tsUs;
       if (tsUs > s.lastUs) s.lastUs = tsUs;
       s.bytes += p.origLen;
-      s.wireLengths!.push(p.origLen);
       if (decoded.tcpFlags & (TCP_FIN | TCP_RST)) s.closing = true;
       // The acknowledgement and window are read from the TCP header only when there is one.
       const tcp = decoded.ipProtocol === IPPROTO_TCP;
@@ -215,37 +209,5 @@ export function decodeBatch(
     wireBelowCaptured,
     truncatedAtEnd: parser.counters.truncatedAtEnd,
     ...(timeOutOfRange ? { timeOutOfRange } : {}),
-  };
-}
-
-/**
- * The session's first `n` packets (batch order) as a session of their own: what splitcap stores when the packets from
- * the n+1th on start another connection on the flow (connection-recorder.ts planConnection; `endsConnection` then).
- * Times, bytes and the close flag are those of the n packets.
- */
-export function firstPackets(s: BatchSession, n: number, endsConnection = false): BatchSession {
-  if (n >= s.packets) return s;
-  const connection = s.connection.slice(0, n * CONN_FIELDS);
-  let firstUs = Number.POSITIVE_INFINITY;
-  let lastUs = Number.NEGATIVE_INFINITY;
-  let closing = false;
-  for (let at = 0; at < connection.length; at += CONN_FIELDS) {
-    const t = connection[at + CONN_TIME]!;
-    if (t < firstUs) firstUs = t;
-    if (t > lastUs) lastUs = t;
-    if (s.ipProtocol === IPPROTO_TCP && connection[at + CONN_FLAGS]! & (TCP_FIN | TCP_RST)) closing = true;
-  }
-  const wireLengths = s.wireLengths?.slice(0, n);
-  return {
-    ...s,
-    firstUs: n > 0 ? firstUs : s.firstUs,
-    lastUs: n > 0 ? lastUs : s.lastUs,
-    bytes: wireLengths ? wireLengths.reduce((a, b) => a + b, 0) : s.bytes,
-    closing,
-    args: s.args.slice(0, 2 * n),
-    packets: n,
-    connection,
-    ...(wireLengths ? { wireLengths } : {}),
-    ...(endsConnection ? { endsConnection } : {}),
   };
 }

@@ -8,8 +8,8 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '@fleetcap/lib/packet/decode'
 import { PcapWriter } from '@fleetcap/lib/pcap/writer';
 import { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
 import type { RecordRead } from '@fleetcap/lib/session-store/record-store';
-import { decodeBatch, firstPackets } from './batch-decoder.ts';
-import { advanceRecord, planConnection } from './connection-recorder.ts';
+import { decodeBatch } from './batch-decoder.ts';
+import { advanceRecord } from './connection-recorder.ts';
 
 const client = { address: '10.0.0.9', port: 51000 };
 const server = { address: '10.0.0.2', port: 22 };
@@ -187,60 +187,5 @@ describe('the connection record across batches', () => {
     const rest = steps.slice(3);
     const reordered = advanceOver([pcap(rest), pcap(handshake)]);
     assert.equal(reordered.origPkts + reordered.respPkts, steps.length);
-  });
-
-  test('before the append, a session is cut at the packet that starts another connection (the rest is not stored)', () => {
-    const firstConn = connection(2);
-    const again = connection(2, firstConn.at(-1)!.atUs + 1000).map((p) => ({
-      ...p,
-      seq: p.seq + 77_777,
-      ack: p.ack ? p.ack + 77_777 : 0,
-    }));
-    const session = only(decodeBatch(pcap([...firstConn, ...again])).sessions);
-    const none: RecordRead = { record: undefined, done: false };
-    const plan = planConnection(session, none);
-    assert.deepEqual([plan.takes, plan.endsConnection], [firstConn.length, true]);
-    const cut = firstPackets(session, firstConn.length, true);
-    const whole = only(decodeBatch(pcap(firstConn)).sessions);
-    assert.deepEqual(
-      { first: cut.firstUs, last: cut.lastUs, bytes: cut.bytes, packets: cut.packets, closing: cut.closing },
-      { first: whole.firstUs, last: whole.lastUs, bytes: whole.bytes, packets: whole.packets, closing: whole.closing },
-    );
-    assert.deepEqual(cut.args, whole.args);
-    assert.deepEqual(cut.connection, whole.connection);
-    // A whole connection, or a record being completed (the append and the record decide), is not cut.
-    assert.deepEqual(
-      [planConnection(whole, none).takes, planConnection(whole, none).endsConnection],
-      [firstConn.length, false],
-    );
-    // The cut session ends the record, and the record planConnection prepared is the one advanceRecord makes.
-    const fromPlan = advanceRecord(cut, none, 5, true, plan.record);
-    const fresh = advanceRecord(cut, none, 5, true);
-    assert.equal(fromPlan.write?.ended, true);
-    assert.deepEqual(fromPlan.write, fresh.write);
-  });
-
-  test('an ended record takes none of a later batch; a record takes every packet stored in its occurrence', () => {
-    const steps = connection(2);
-    const advanced = advanceRecord(only(decodeBatch(pcap(steps)).sessions), { record: undefined, done: false });
-    const stored = {
-      version: 1,
-      record: advanced.write!.record,
-      occurrence: 5,
-      initiator: 0 as const,
-      communityId: '',
-      seenMs: 0,
-      ended: true,
-      completing: false,
-    };
-    const later = only(decodeBatch(pcap(connection(1, steps.at(-1)!.atUs + 400_000_000))).sessions);
-    assert.equal(planConnection(later, { record: stored, done: false }).takes, 0);
-    assert.equal(planConnection(later, { record: { ...stored, completing: true }, done: false }).takes, later.packets);
-    // Stored in occurrence 5 (the record read before the append had not ended): the record takes them all.
-    const forced = advanceRecord(later, { record: stored, done: false }, 5, true);
-    assert.equal(forced.added, later.packets);
-    assert.equal(forced.leftOut, 0);
-    // Not stored in an occurrence (the session was done): the record decides, and refuses them.
-    assert.equal(advanceRecord(later, { record: stored, done: false }, 0, true).outcome, 'straggler');
   });
 });

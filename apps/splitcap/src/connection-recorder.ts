@@ -45,6 +45,11 @@ export interface AdvancedRecord {
   added: number;
   /** Packets of the batch not added: the connection is over, or a packet of the batch started another one. */
   leftOut?: number;
+  /**
+   * Of those, the packets left out because the record ended: this batch's packet, or an earlier one, started another
+   * connection on the flow (Zeek's rules: a gap longer than the inactivity timeout, a new SYN after a close).
+   */
+  endedLeftOut?: number;
 }
 
 function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket): ConnPacket {
@@ -63,142 +68,71 @@ function packetAt(s: BatchSession, i: number, initiator: 0 | 1, into: ConnPacket
   return into;
 }
 
-/** The record the batch's packets go to: the stored one, or one started by the batch's first packet (from = 1). */
-function openRecord(
-  s: BatchSession,
-  stored: RecordRead['record'],
-  packet: ConnPacket,
-): { record: ConnRecord; initiator: 0 | 1; from: number } {
-  if (stored) return { record: ConnRecord.deserialize(stored.record), initiator: stored.initiator, from: 0 };
-  const initiator = s.firstSide;
-  const key = parseSessionKey(s.key);
-  const [sender, receiver] = initiator === 0 ? [key.a, key.b] : [key.b, key.a];
-  const record = ConnRecord.start(s.ipProtocol, sender.port, receiver.port, packetAt(s, 0, initiator, packet), {
-    toBroadcast: receiver.address === '255.255.255.255',
-  });
-  return { record, initiator, from: 1 };
-}
-
-/**
- * The index of the batch's first packet (batch order, from `from`) that starts another connection on the flow (Zeek's
- * rules: a gap longer than the inactivity timeout, a new SYN after a close), or the packet count when none does;
- * `add` adds the packets before it to the record. A packet captured before the record's latest one came in a batch
- * stored late (a retry after a 503 or a kill, while the agent's next batch went through): it is of this connection, so
- * it never ends it. Judged by the rules, the handshake's SYN arriving after the close looked like a new connection, and
- * the packets after it were left out of the row (the fault run's lost packets).
- */
-function sameConnectionUntil(
-  s: BatchSession,
-  record: ConnRecord,
-  initiator: 0 | 1,
-  from: number,
-  packet: ConnPacket,
-  add: boolean,
-): number {
-  const total = s.connection.length / CONN_FIELDS;
-  for (let i = from; i < total; i++) {
-    packetAt(s, i, initiator, packet);
-    if (packet.timeUs >= record.lastPacketUs && record.endsBefore(packet)) return i;
-    if (add) record.add(packet);
-  }
-  return total;
-}
-
-/** What the record read before the append makes of a batch's session (planConnection). */
-export interface ConnectionPlan {
-  /** The session's first packets (batch order) that are of the record's connection: the ones splitcap stores. */
-  takes: number;
-  /** A packet after those starts another connection on the flow: the record ends with them. */
-  endsConnection: boolean;
-  /**
-   * The record read (or started) with those packets added, for the recorder's first compare-and-set round on the same
-   * read (advanceRecord's `prepared`): the packets are added to a record once per batch, not twice.
-   */
-  record?: ConnRecord;
-}
-
-/**
- * How many of the batch's first packets of the session (batch order) the session's connection takes, by the record
- * read before the append: the packets from the first that starts another connection on the flow on (all of them when
- * the record has ended) belong to no occurrence the pipeline can store while this one's occurrence or record is open
- * (one per agent's session key at a time), so splitcap stores none of them and counts them as a drop
- * (`new-connection`). Before, the append stored them in the live occurrence and the record refused them: stored after
- * the worker's load, they were in no verdict, no record and no count (the fault run's packets after a capture gap).
- * A record being completed, or one that does not parse, takes them all (the append and the record decide as before).
- */
-export function planConnection(s: BatchSession, read: RecordRead | RecordFormatError): ConnectionPlan {
-  const total = s.connection.length / CONN_FIELDS;
-  if (read instanceof RecordFormatError) return { takes: total, endsConnection: false };
-  const stored = read.record;
-  if (stored?.completing) return { takes: total, endsConnection: false };
-  if (stored?.ended) return { takes: 0, endsConnection: false };
-  const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
-  try {
-    const { record, initiator, from } = openRecord(s, stored, packet);
-    const takes = sameConnectionUntil(s, record, initiator, from, packet, true);
-    return { takes, endsConnection: takes < total, record };
-  } catch {
-    // A record that does not parse is the recorder's to report (splitcap.record-corrupt).
-    return { takes: total, endsConnection: false };
-  }
-}
-
 /**
  * The batch's packets added to the record read (or a new record from them): pure, so that the compare-and-set loop can
  * run it again on a newer record. Packets from one that starts another connection on the flow (Zeek's rules: a new
  * SYN after a close, a gap longer than the idle timeout) on are not added, and the record is marked ended; a packet older than
  * the record's latest (a batch stored out of order) is added whatever it is. `appendedTo` is the occurrence the append
  * stored the batch in (0: none, the session was done): the record script takes the batch only into that occurrence's
- * record (or, for 0, into the open record of the finished one). `stored` (with an occurrence): the append stored these
- * packets in that occurrence, cut by planConnection to the connection read before it, so the record takes them all
- * (a record that changed meanwhile judging one of them another connection's would leave it in no row when it was
- * stored after the worker's load); it still refuses them while the sweeper completes it. `prepared`: planConnection's
- * record for this very read (the session's packets added already). A session cut by planConnection
- * (`endsConnection`) ends the record, even with no packet left to add.
+ * record (or, for 0, into the open record of the finished one).
  */
-export function advanceRecord(
-  s: BatchSession,
-  read: RecordRead,
-  appendedTo: number = s.firstUs,
-  stored = false,
-  prepared?: ConnRecord,
-): AdvancedRecord {
+export function advanceRecord(s: BatchSession, read: RecordRead, appendedTo: number = s.firstUs): AdvancedRecord {
   const total = s.connection.length / CONN_FIELDS;
   const packet: ConnPacket = { timeUs: 0, fromInitiator: true, ipLength: 0, payloadLength: 0 };
-  const existing = read.record;
-  const forced = stored && appendedTo !== 0;
+  const stored = read.record;
   // appendedTo 0: the append stored nothing (the session was done), so there is no occurrence to start a record for.
-  if (existing?.completing || (existing?.ended && !forced) || (!existing && (read.done || appendedTo === 0)))
-    return { outcome: 'straggler', added: 0, leftOut: total };
+  if (stored?.completing || stored?.ended || (!stored && (read.done || appendedTo === 0)))
+    return {
+      outcome: 'straggler',
+      added: 0,
+      leftOut: total,
+      ...(stored?.ended && !stored.completing ? { endedLeftOut: total } : {}),
+    };
   let record: ConnRecord;
   let initiator: 0 | 1;
-  let added: number;
-  if (prepared) {
-    record = prepared;
-    initiator = existing?.initiator ?? s.firstSide;
-    added = total;
+  let from = 0;
+  if (stored) {
+    record = ConnRecord.deserialize(stored.record);
+    initiator = stored.initiator;
   } else {
-    let from: number;
-    ({ record, initiator, from } = openRecord(s, existing, packet));
-    if (forced) {
-      for (let i = from; i < total; i++) record.add(packetAt(s, i, initiator, packet));
-      added = total;
-    } else added = sameConnectionUntil(s, record, initiator, from, packet, true);
+    initiator = s.firstSide;
+    const key = parseSessionKey(s.key);
+    const [sender, receiver] = initiator === 0 ? [key.a, key.b] : [key.b, key.a];
+    record = ConnRecord.start(s.ipProtocol, sender.port, receiver.port, packetAt(s, 0, initiator, packet), {
+      toBroadcast: receiver.address === '255.255.255.255',
+    });
+    from = 1;
   }
-  const ended = (existing?.ended ?? false) || s.endsConnection === true || added < total;
+  let ended = false;
+  let added = from;
+  for (let i = from; i < total; i++) {
+    packetAt(s, i, initiator, packet);
+    // A packet captured before the record's latest one came in a batch stored late (a retry after a 503 or a kill,
+    // while the agent's next batch went through): it is of this connection, so it never ends it. Judged by the rules,
+    // the handshake's SYN arriving after the close looked like a new connection, and the packets after it were left
+    // out of the row (the fault run's lost packets).
+    if (packet.timeUs >= record.lastPacketUs && record.endsBefore(packet)) {
+      ended = true;
+      break;
+    }
+    record.add(packet);
+    added++;
+  }
   const text = record.serialize();
-  if (existing) {
+  if (stored) {
     return {
       outcome: 'updated',
       added,
       leftOut: total - added,
-      write: { key: s.key, mode: 'update', version: existing.version, occurrence: appendedTo, record: text, ended },
+      endedLeftOut: total - added,
+      write: { key: s.key, mode: 'update', version: stored.version, occurrence: appendedTo, record: text, ended },
     };
   }
   return {
     outcome: 'started',
     added,
     leftOut: total - added,
+    endedLeftOut: total - added,
     write: {
       key: s.key,
       mode: 'start',
@@ -236,15 +170,6 @@ export class ConnectionRecorder {
     this.maxAttempts = settings.maxAttempts ?? 8;
   }
 
-  /** The sessions' records as they are before the batch's append, by session key (for planConnection). */
-  async readBefore(
-    agent: string,
-    sessions: readonly BatchSession[],
-  ): Promise<Map<string, RecordRead | RecordFormatError>> {
-    const reads = await this.store.read(sessions.map((s) => ({ agent, key: s.key })));
-    return new Map(sessions.map((s, i) => [s.key, reads[i]!]));
-  }
-
   /**
    * Adds every packet of the batch to its session's record; returns how many sessions had each outcome. `leftOut`,
    * when given, gets the packets of each session (by key) that its record did not take.
@@ -256,21 +181,13 @@ export class ConnectionRecorder {
     leftOut?: Map<string, number>,
     /** Per session key, the occurrence the append stored the batch in (0: the session was done); default its first µs. */
     appendedTo?: ReadonlyMap<string, number>,
-    /**
-     * readFirst: the records read before the append (readBefore), used for the first round instead of reading again
-     * (the compare-and-set finds any change since); trimmed: the sessions were cut by planConnection before the
-     * append, so a record takes every packet stored in an occurrence (advanceRecord's `stored`).
-     */
-    options: {
-      readFirst?: ReadonlyMap<string, RecordRead | RecordFormatError>;
-      /** planConnection's records for readFirst, by session key. */
-      prepared?: ReadonlyMap<string, ConnRecord>;
-      trimmed?: boolean;
-    } = {},
+    /** Gets, of `leftOut`, the packets each session's record left out because it had ended (AdvancedRecord.endedLeftOut). */
+    endedLeftOut?: Map<string, number>,
   ): Promise<Partial<Record<RecordOutcome, number>>> {
     const counts: Partial<Record<RecordOutcome, number>> = {};
-    const note = (session: BatchSession, packets: number) => {
+    const note = (session: BatchSession, packets: number, ended = 0) => {
       if (leftOut && packets > 0) leftOut.set(session.key, (leftOut.get(session.key) ?? 0) + packets);
+      if (endedLeftOut && ended > 0) endedLeftOut.set(session.key, (endedLeftOut.get(session.key) ?? 0) + ended);
     };
     const count = (outcome: RecordOutcome, packets: number) => {
       counts[outcome] = (counts[outcome] ?? 0) + 1;
@@ -293,10 +210,7 @@ export class ConnectionRecorder {
       }
       // Two uploads of one agent's consecutive batches touch the same records: a little jitter separates them.
       if (attempt > 1) await sleep(Math.random() * 5 * attempt);
-      const firstReads = attempt === 1 ? options.readFirst : undefined;
-      const reads = firstReads
-        ? pending.map((s) => firstReads.get(s.key) ?? { record: undefined, done: false })
-        : await this.store.read(pending.map((s) => ({ agent, key: s.key })));
+      const reads = await this.store.read(pending.map((s) => ({ agent, key: s.key })));
       const writes: RecordWrite[] = [];
       const written: Array<{ session: BatchSession; advanced: AdvancedRecord }> = [];
       for (const [i, read] of reads.entries()) {
@@ -312,13 +226,7 @@ export class ConnectionRecorder {
         }
         let advanced: AdvancedRecord;
         try {
-          advanced = advanceRecord(
-            session,
-            read,
-            appendedTo?.get(session.key) ?? session.firstUs,
-            options.trimmed ?? false,
-            firstReads ? options.prepared?.get(session.key) : undefined,
-          );
+          advanced = advanceRecord(session, read, appendedTo?.get(session.key) ?? session.firstUs);
         } catch (err) {
           this.log.error(
             { code: 'splitcap.record-corrupt', agent, key: session.key, err: (err as Error).message },
@@ -330,7 +238,7 @@ export class ConnectionRecorder {
         }
         if (!advanced.write) {
           count(advanced.outcome, 0);
-          note(session, advanced.leftOut ?? 0);
+          note(session, advanced.leftOut ?? 0, advanced.endedLeftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'straggler' }, advanced.leftOut);
           continue;
         }
@@ -349,7 +257,7 @@ export class ConnectionRecorder {
         } else if (status === 'dup') count('duplicate', 0);
         else {
           count(advanced.outcome, advanced.added);
-          note(session, advanced.leftOut ?? 0);
+          note(session, advanced.leftOut ?? 0, advanced.endedLeftOut ?? 0);
           if (advanced.leftOut) this.metrics.recordLeftOut.inc({ reason: 'ended' }, advanced.leftOut);
         }
       }

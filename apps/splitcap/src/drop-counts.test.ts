@@ -15,7 +15,6 @@ import {
   DROP_BUCKET_SECONDS,
   dropBucketStart,
   dropRows,
-  NEW_CONNECTION,
   STRAGGLER,
 } from './drop-counts.ts';
 
@@ -51,15 +50,6 @@ describe('batchDrops', () => {
 
   test('without a recorder, every packet the append refused is a drop', () => {
     assert.deepEqual(batchDrops({}, [outcome('a', 'done', 3)], undefined), { [STRAGGLER]: 3 });
-  });
-
-  test('packets not stored because they start another connection are a drop of their own, beside the stragglers', () => {
-    const outcomes = [
-      { ...outcome('a', 'ok', 0), newConnection: 2 },
-      { ...outcome('b', 'done', 0), appended: 0, newConnection: 3 },
-      { ...outcome('c', 'done', 4), newConnection: 1 },
-    ];
-    assert.deepEqual(batchDrops({}, outcomes, new Map([['c', 4]])), { [STRAGGLER]: 4, [NEW_CONNECTION]: 6 });
   });
 });
 

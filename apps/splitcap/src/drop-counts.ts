@@ -22,9 +22,11 @@ export const DROP_KEY_TTL_SECONDS = 7 * 24 * 3600;
 export const STRAGGLER = 'straggler';
 
 /**
- * The reason of packets that start another connection on the flow (Zeek's rules: a gap longer than the inactivity
- * timeout, a new SYN after a close) while the previous connection's occurrence or record is still open: one occurrence
- * per agent's session key at a time, so splitcap stores them nowhere (ingest.ts, planConnection).
+ * The reason of packets that came after their session's occurrence was loaded for its verdict (or classified), and
+ * that its connection record refused because it had ended: by Zeek's rules another connection began on the flow (a
+ * capture gap longer than the inactivity timeout, a new SYN after a close). The pipeline keeps one occurrence per
+ * agent's session key at a time, so that connection has no row until the old row is completed and its done marker
+ * expired; its packets until then are counted here.
  */
 export const NEW_CONNECTION = 'new-connection';
 
@@ -36,26 +38,30 @@ export function dropBucketStart(nowMs: number): number {
 /**
  * A batch's drops by reason: the packets its decoder skipped (`skipped-<reason>`: never sessionized), and per session
  * the packets the append script refused because the session is classified (status done) that its connection record
- * did not take either (`straggler`), and the packets splitcap did not append because they start another connection
- * on the flow (`new-connection`). Packets the append refused but the record took are in the row; packets over the
+ * did not take either (`straggler`, or `new-connection` when the record refused them because it had ended). A session
+ * loaded by the worker for its verdict is done for the append as a classified one is (append-session-6.lua). Packets the append refused but the record took are in the row; packets over the
  * stored maximum are in the verdict's count and the record: neither is a drop.
  */
 export function batchDrops(
   skipped: Partial<Record<SkipReason | string, number>>,
   outcomes: readonly AppendOutcome[],
   recordLeftOut: ReadonlyMap<string, number> | undefined,
+  /** Of recordLeftOut, what each session's record left out because it had ended (`new-connection`). */
+  recordEnded?: ReadonlyMap<string, number>,
 ): Record<string, number> {
   const drops: Record<string, number> = {};
   for (const [reason, n] of Object.entries(skipped)) if (n) drops[`skipped-${reason}`] = n;
   let stragglers = 0;
+  let newConnection = 0;
   for (const o of outcomes) {
     if (o.status !== 'done' || o.dropped === 0) continue;
     // Without a recorder no record takes anything.
-    const leftOut = recordLeftOut ? (recordLeftOut.get(o.key) ?? 0) : o.dropped;
-    stragglers += Math.min(o.dropped, leftOut);
+    const leftOut = Math.min(o.dropped, recordLeftOut ? (recordLeftOut.get(o.key) ?? 0) : o.dropped);
+    const ended = Math.min(leftOut, recordEnded?.get(o.key) ?? 0);
+    stragglers += leftOut - ended;
+    newConnection += ended;
   }
   if (stragglers > 0) drops[STRAGGLER] = stragglers;
-  const newConnection = outcomes.reduce((sum, o) => sum + (o.newConnection ?? 0), 0);
   if (newConnection > 0) drops[NEW_CONNECTION] = newConnection;
   return drops;
 }

@@ -4,19 +4,11 @@
 // decided the first time, which are published again; the worker tolerates duplicates).
 import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
-import type { ConnRecord } from '@fleetcap/lib/session-record/conn-state';
-import type { RecordFormatError, RecordRead } from '@fleetcap/lib/session-store/record-store';
 import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
-import {
-  type BatchSession,
-  type DecodedBatch,
-  decodeBatch,
-  firstPackets,
-  WIRE_BELOW_CAPTURED,
-} from './batch-decoder.ts';
-import { type ConnectionRecorder, planConnection } from './connection-recorder.ts';
-import { batchDrops, dropsForReceipt, NEW_CONNECTION } from './drop-counts.ts';
+import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
+import type { ConnectionRecorder } from './connection-recorder.ts';
+import { batchDrops, dropsForReceipt } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -82,77 +74,28 @@ export class Ingest {
     // it, which is how the append script knows a retried batch whose occurrence is finished already. An attempt that
     // stopped after its append is resumed with what that append decided (writeApplied): appending again after the
     // occurrence was finished would store the packets a second time.
-    // Before the append, the records: the packets of a session from the first that starts another connection on the
-    // flow on (planConnection; Zeek's rules: a gap longer than the inactivity timeout, a new SYN after a close) are not stored, since
-    // the open occurrence's record refuses them and a verdict that loaded the session before would not hold them
-    // either; they are a counted drop (new-connection). An attempt resumed after its append trims as it did.
-    const sessions = [...batch.sessions.values()];
     let outcomes: AppendOutcome[];
-    // The sessions as stored: cut where another connection starts (one cut to no packet still ends its record).
-    let stored: BatchSession[];
-    let readFirst: Map<string, RecordRead | RecordFormatError> | undefined;
-    const prepared = new Map<string, ConnRecord>();
     if (earlier.kind === 'applied') {
       outcomes = earlier.outcomes;
-      const refused = new Map(outcomes.map((o) => [o.key, o.newConnection ?? 0]));
-      stored = sessions
-        .map((s) => {
-          const n = refused.get(s.key) ?? 0;
-          return n > 0 ? firstPackets(s, s.packets - n, true) : s;
-        })
-        .filter((s) => s.packets > 0 || s.endsConnection);
     } else {
-      const refused = new Map<string, number>();
-      stored = sessions;
-      if (this.recorder) {
-        readFirst = await this.recorder.readBefore(agent, sessions);
-        stored = [];
-        for (const s of sessions) {
-          const plan = planConnection(s, readFirst.get(s.key)!);
-          if (plan.record) prepared.set(s.key, plan.record);
-          if (plan.takes < s.packets) refused.set(s.key, s.packets - plan.takes);
-          if (plan.takes > 0 || plan.endsConnection) stored.push(firstPackets(s, plan.takes, plan.endsConnection));
-        }
-      }
-      outcomes = await this.store.append(
-        agent,
-        batchId,
-        stored.filter((s) => s.packets > 0),
-      );
-      for (const o of outcomes) {
-        const n = refused.get(o.key);
-        if (n) o.newConnection = n;
-      }
-      // A session none of whose packets were stored: no append, nothing scheduled, all its packets counted.
-      const appended = new Set(outcomes.map((o) => o.key));
-      for (const [key, n] of refused)
-        if (!appended.has(key))
-          outcomes.push({
-            key,
-            status: 'done',
-            appended: 0,
-            dropped: 0,
-            reasons: [],
-            occurrence: 0,
-            communityId: '',
-            newConnection: n,
-          });
+      outcomes = await this.store.append(agent, batchId, batch.sessions.values());
       await this.store.writeApplied(agent, batchId, outcomes);
     }
     // The record writes, unless the earlier attempt got through them (then what they left out is known): once a
     // record is completed and removed, writing again would count the packets it took as stragglers.
     let recordLeftOut: Map<string, number> | undefined;
-    if (earlier.kind === 'applied' && earlier.recordLeftOut) recordLeftOut = earlier.recordLeftOut;
-    else if (this.recorder) {
+    let recordEnded: Map<string, number> | undefined;
+    if (earlier.kind === 'applied' && earlier.recordLeftOut) {
+      recordLeftOut = earlier.recordLeftOut;
+      recordEnded = earlier.recordEnded;
+    } else if (this.recorder) {
       recordLeftOut = new Map<string, number>();
+      recordEnded = new Map<string, number>();
       // Each session's packets go to the record of the occurrence its append stored them in, and to no other: a retry
       // resumed long after its append may find a newer occurrence, whose record must not count them.
       const appendedTo = new Map(outcomes.map((o) => [o.key, o.status === 'done' ? 0 : o.occurrence]));
-      await this.recorder.record(agent, batchId, stored, recordLeftOut, appendedTo, {
-        ...(readFirst ? { readFirst, prepared } : {}),
-        trimmed: true,
-      });
-      await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut);
+      await this.recorder.record(agent, batchId, [...batch.sessions.values()], recordLeftOut, appendedTo, recordEnded);
+      await this.store.writeApplied(agent, batchId, outcomes, recordLeftOut, recordEnded);
     }
     const enqueuedAt = this.now();
     const messages: SessionMessage[] = [];
@@ -180,6 +123,7 @@ export class Ingest {
       { ...batch.skipped, [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured },
       outcomes,
       recordLeftOut,
+      recordEnded,
     );
     await this.store.writeReceipt(
       agent,
@@ -198,8 +142,6 @@ export class Ingest {
     this.metrics.packets.inc({ fate: 'session-done' }, result.skipped.sessionDone);
     for (const [reason, n] of Object.entries(batch.skipped))
       if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
-    const newConnection = outcomes.reduce((sum, o) => sum + (o.newConnection ?? 0), 0);
-    if (newConnection) this.metrics.packets.inc({ fate: NEW_CONNECTION }, newConnection);
     if (batch.wireBelowCaptured)
       this.metrics.packets.inc({ fate: `skipped-${WIRE_BELOW_CAPTURED}` }, batch.wireBelowCaptured);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);

@@ -26,22 +26,9 @@ const outcomes: AppendOutcome[] = [
 test("an applied receipt gives back the append's outcomes as they were decided", () => {
   assert.deepEqual(parseAppliedOutcomes(formatAppliedOutcomes(outcomes)), outcomes);
   assert.deepEqual(parseAppliedOutcomes(formatAppliedOutcomes([])), []);
-  // Packets cut off because they start another connection (splitcap's planConnection) are kept with the outcome.
-  const cut = outcomes.map((o, i) => (i === 0 ? { ...o, newConnection: 3 } : o));
-  assert.deepEqual(parseAppliedOutcomes(formatAppliedOutcomes(cut)), cut);
-  assert.equal(JSON.parse(formatAppliedOutcomes(outcomes))[0].length, 7, 'without them, the rows of before');
 });
 
 test('an applied receipt that is not such rows reads as none (the append then runs again)', () => {
-  for (const text of [
-    '',
-    '{',
-    '{}',
-    '[[1]]',
-    '[["k","lost",0,0,"",0,""]]',
-    '[["k","ok",0.5,0,"",0,""]]',
-    '[["k","ok",0,0,"",0,"",0]]',
-    '[["k","ok",0,0,"",0,"",-1]]',
-  ])
+  for (const text of ['', '{', '{}', '[[1]]', '[["k","lost",0,0,"",0,""]]', '[["k","ok",0.5,0,"",0,""]]'])
     assert.equal(parseAppliedOutcomes(text), undefined, text);
 });

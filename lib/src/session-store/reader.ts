@@ -7,6 +7,10 @@ import type { RedisClient } from '../redis/connect.ts';
 import { type CommandResult, pipelineByItem } from '../redis/slot-groups.ts';
 import { parseSessionKey } from '../session/key.ts';
 import { decodePacketRecord, META, type PacketRecord, sessionKeys, toClientDirection } from './layout.ts';
+import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
+
+/** Connections the scripts are defined on (defineSessionScripts once per connection, not per load). */
+const withScripts = new WeakSet<RedisClient>();
 
 export interface LoadedSession {
   message: SessionMessage;
@@ -68,12 +72,19 @@ export async function loadSessions(
   prefix: string,
   messages: SessionMessage[],
 ): Promise<LoadOutcome[]> {
+  if (!withScripts.has(redis)) {
+    defineSessionScripts(redis);
+    withScripts.add(redis);
+  }
   const results = await pipelineByItem(
     redis,
     messages,
     (m) => sessionKeys(m, prefix).meta,
     (pipeline, m) => {
       const k = sessionKeys(m, prefix);
+      // First: from here on the append stores nothing more in this occurrence, so what is read below is exactly what
+      // the verdict holds; later packets go to the connection record or are counted (mark-loaded-1.lua).
+      (pipeline as SessionScriptPipeline).markLoaded(k.meta, String(m.occurrence));
       pipeline.exists(k.done);
       pipeline.hgetall(k.meta);
       // Buffers: a member ends with the packet's binary frame.
@@ -81,12 +92,13 @@ export async function loadSessions(
     },
   );
   return messages.map((message, i) => {
-    const [[doneErr, done], [metaErr, meta], [membersErr, members]] = results[i] as [
+    const [[markErr], [doneErr, done], [metaErr, meta], [membersErr, members]] = results[i] as [
+      CommandResult,
       CommandResult,
       CommandResult,
       CommandResult,
     ];
-    const err = doneErr ?? metaErr ?? membersErr;
+    const err = markErr ?? doneErr ?? metaErr ?? membersErr;
     if (err) throw err;
     const m = meta as Record<string, string>;
     const occurrence = m[META.occurrence];

@@ -56,36 +56,34 @@ export interface AppendOutcome {
   occurrence: number;
   /** The Community ID the occurrence recorded at its start ('' when the session is done). */
   communityId: string;
-  /**
-   * Packets of the batch splitcap did not append because they start another connection on the flow while this one's
-   * occurrence or record is open (splitcap's connectionTakes): a counted drop, `new-connection`.
-   */
-  newConnection?: number;
 }
 
 export type EarlierAttempt =
   | { kind: 'none' }
   /** recordLeftOut: when the attempt also got through its record writes, what they left out per session key. */
-  | { kind: 'applied'; outcomes: AppendOutcome[]; recordLeftOut?: Map<string, number> }
+  | {
+      kind: 'applied';
+      outcomes: AppendOutcome[];
+      recordLeftOut?: Map<string, number>;
+      /** Of recordLeftOut, what each session's record left out because it had ended (another connection began). */
+      recordEnded?: Map<string, number>;
+    }
   /** Stored, published and answered 202 (the receipt's summary). */
   | { kind: 'received' };
 
 /**
  * The receipt's value while only the append has run: this prefix, then the outcomes (formatAppliedOutcomes); once the
- * record writes ran too, RECORDED_PREFIX, what they left out per session ([key, packets] JSON), a newline, the outcomes.
+ * record writes ran too, RECORDED_PREFIX, what they left out per session ([key, packets] JSON, or [key, packets, ended]
+ * when some of them were left out because the record had ended), a newline, the outcomes.
  */
 const APPLIED_PREFIX = 'applied:';
 const RECORDED_PREFIX = 'recorded:';
 const STATUSES = new Set<AppendOutcome['status']>(['ok', 'dup', 'done']);
 
-/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId(, newConnection)]. */
+/** The outcomes as JSON rows [key, status, appended, dropped, reasons, occurrence, communityId]. */
 export function formatAppliedOutcomes(outcomes: readonly AppendOutcome[]): string {
   return JSON.stringify(
-    outcomes.map((o) => {
-      const row: unknown[] = [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId];
-      if (o.newConnection) row.push(o.newConnection);
-      return row;
-    }),
+    outcomes.map((o) => [o.key, o.status, o.appended, o.dropped, o.reasons.join(','), o.occurrence, o.communityId]),
   );
 }
 
@@ -95,11 +93,8 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
   if (!rows) return undefined;
   const outcomes: AppendOutcome[] = [];
   for (const row of rows) {
-    // The 8th field (newConnection) is left out when 0, and by receipts written before it.
-    if (!Array.isArray(row) || (row.length !== 7 && row.length !== 8)) return undefined;
-    const [key, status, appended, dropped, reasons, occurrence, communityId, newConnection] = row as unknown[];
-    if (newConnection !== undefined && !(Number.isSafeInteger(newConnection) && (newConnection as number) > 0))
-      return undefined;
+    if (!Array.isArray(row) || row.length !== 7) return undefined;
+    const [key, status, appended, dropped, reasons, occurrence, communityId] = row as unknown[];
     if (
       typeof key !== 'string' ||
       !STATUSES.has(status as AppendOutcome['status']) ||
@@ -118,7 +113,6 @@ export function parseAppliedOutcomes(text: string): AppendOutcome[] | undefined 
       reasons: reasons ? (reasons.split(',') as ScheduleReason[]) : [],
       occurrence: occurrence as number,
       communityId,
-      ...(newConnection ? { newConnection: newConnection as number } : {}),
     });
   }
   return outcomes;
@@ -134,15 +128,18 @@ function jsonArray(text: string): unknown[] | undefined {
   }
 }
 
-function parseLeftOut(text: string): Map<string, number> | undefined {
+function parseLeftOut(text: string): { leftOut: Map<string, number>; ended: Map<string, number> } | undefined {
   const rows = jsonArray(text);
   if (!rows) return undefined;
   const leftOut = new Map<string, number>();
+  const ended = new Map<string, number>();
   for (const row of rows) {
     if (!Array.isArray(row) || typeof row[0] !== 'string' || !Number.isSafeInteger(row[1])) return undefined;
+    if (row.length > 2 && !(Number.isSafeInteger(row[2]) && row[2] > 0 && row[2] <= row[1])) return undefined;
     leftOut.set(row[0], row[1] as number);
+    if (row.length > 2) ended.set(row[0], row[2] as number);
   }
-  return leftOut;
+  return { leftOut, ended };
 }
 
 export class SessionWriter {
@@ -163,9 +160,11 @@ export class SessionWriter {
     if (text === null) return { kind: 'none' };
     if (text.startsWith(RECORDED_PREFIX)) {
       const newline = text.indexOf('\n');
-      const leftOut = parseLeftOut(text.slice(RECORDED_PREFIX.length, Math.max(newline, 0)));
+      const left = parseLeftOut(text.slice(RECORDED_PREFIX.length, Math.max(newline, 0)));
       const outcomes = newline < 0 ? undefined : parseAppliedOutcomes(text.slice(newline + 1));
-      return outcomes && leftOut ? { kind: 'applied', outcomes, recordLeftOut: leftOut } : { kind: 'none' };
+      return outcomes && left
+        ? { kind: 'applied', outcomes, recordLeftOut: left.leftOut, recordEnded: left.ended }
+        : { kind: 'none' };
     }
     if (!text.startsWith(APPLIED_PREFIX)) return { kind: 'received' };
     const outcomes = parseAppliedOutcomes(text.slice(APPLIED_PREFIX.length));
@@ -187,9 +186,17 @@ export class SessionWriter {
      * and removed, a record write repeated would count the packets it took as stragglers (counted drops in a row).
      */
     recordLeftOut?: ReadonlyMap<string, number>,
+    /** Of recordLeftOut, what each session's record left out because it had ended. */
+    recordEnded?: ReadonlyMap<string, number>,
   ): Promise<void> {
-    const value = recordLeftOut
-      ? `${RECORDED_PREFIX}${JSON.stringify([...recordLeftOut])}\n${formatAppliedOutcomes(outcomes)}`
+    const rows = recordLeftOut
+      ? [...recordLeftOut].map(([key, n]) => {
+          const ended = recordEnded?.get(key) ?? 0;
+          return ended > 0 ? [key, n, ended] : [key, n];
+        })
+      : undefined;
+    const value = rows
+      ? `${RECORDED_PREFIX}${JSON.stringify(rows)}\n${formatAppliedOutcomes(outcomes)}`
       : APPLIED_PREFIX + formatAppliedOutcomes(outcomes);
     await this.redis.set(
       receiptKey(agent, batchId, this.settings.prefix),
@@ -295,7 +302,7 @@ function appendOutcome(key: string, reply: unknown): AppendOutcome {
 }
 
 /**
- * A session's packets as the append script's one packed argument (append-session-5.lua ARGV[13]): per packet, the
+ * A session's packets as the append script's one packed argument (append-session-6.lua ARGV[13]): per packet, the
  * capture time's text length (1 byte) and text, then the member's length (4 bytes, big-endian) and bytes. `args` is
  * SessionAppend.args (time, member, time, member, ...). One argument instead of two per packet: ioredis encodes and
  * Redis parses one bulk string per session, not forty.

@@ -6,7 +6,12 @@
       this script ran for it, so a listed id means an earlier attempt stored it (a retry after a 503 or a kill, coming
       after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done
       and no occurrence of it is being stored: classified and its done marker set, or its connection record still
-      open (the record takes the packets; a live occurrence takes them whatever the marker);
+      open (the record takes the packets; a live occurrence takes them whatever the marker); or when the live
+      occurrence was loaded by the session-worker for its verdict (mark-loaded-1.lua set its `loaded` field): a packet
+      stored now would be in no verdict (the finish deletes it), so, as after the verdict, the connection record takes
+      it or it is a counted straggler. Before (append-session-5.lua), such packets were stored, and when the record
+      refused them too (a packet after a capture gap longer than the inactivity timeout starts another connection by
+      Zeek's rules, and the record takes no more) they were in no row and no count (found by the fault run);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
       occurrence (the first packet's µs) are recorded;
     - numbers and stores the packets that fit under the cap, and counts the others as overflow;
@@ -49,8 +54,8 @@
     Output: { status, appended, dropped, reasons, occurrence, communityId }
       status      'ok'   stored
                   'dup'  batch already applied: appended and dropped are 0, reasons are those decided then
-                  'done' session already classified (done marker, or its connection record still open): nothing
-                         stored, dropped = the batch's packets
+                  'done' session already classified (done marker, or its connection record still open), or its
+                         live occurrence loaded for its verdict: nothing stored, dropped = the batch's packets
       appended    packets stored by this call
       dropped     packets of the batch not stored (over the cap, or the session is done)
       reasons     comma-separated schedule reasons to publish ('' for none)
@@ -72,7 +77,11 @@ local recorded = redis.call('HMGET', KEYS[5], 'batches', 'occurrence')
 if recorded[1] and string.find(',' .. recorded[1] .. ',', ',' .. batchId .. ',', 1, true) then
   return { 'dup', 0, 0, '', recorded[2] or '0', ARGV[10] }
 end
-local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id')
+local m = redis.call('HMGET', metaKey, 'packets', 'occurrence', 'first', 'last', 'bytes', 'overflow', 'sched_delay', 'sched_now', 'community_id', 'loaded')
+-- The worker has read the live occurrence for its verdict: what comes now goes where packets after the verdict go.
+if m[2] and m[10] then
+  return { 'done', 0, npackets, '', '0', '' }
+end
 -- A live occurrence (its meta hash exists) takes the packets even when a done marker is set: the marker may be the
 -- previous occurrence's, set again when its connection record completed after this occurrence had started.
 -- With no live occurrence, a finished one's connection record (it lives until the sweeper completes its row) takes
