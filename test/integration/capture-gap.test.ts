@@ -195,7 +195,8 @@ test('a batch after such a gap, for a finished occurrence whose record is open, 
   await ingest.ingest(agent, 'gapc-2', udpBatch(3, 45003, [GAP_US + 2000]).body);
 
   const inRecord = await recordedPackets(first.key);
-  const dropped = sum(await droppedInMetric(metrics));
+  const metric = await droppedInMetric(metrics);
   assert.equal(inRecord, 2);
-  assert.equal(Math.max(packetsSeen, inRecord) + dropped, 5, `${inRecord} in the row, ${dropped} dropped`);
+  assert.equal(Math.max(packetsSeen, inRecord) + sum(metric), 5, `${inRecord} in the row, ${JSON.stringify(metric)}`);
+  assert.deepEqual(metric, { 'new-connection': 3 }, 'refused by the ended record: another connection, not a straggler');
 });

@@ -177,6 +177,25 @@ describe('the connection record across batches', () => {
     });
     assert.equal(advanced.write?.ended, true);
     assert.equal(advanced.added, firstConn.length);
+    // What it leaves out is left out because the record ended (counted as new-connection when not in a verdict).
+    assert.equal(advanced.endedLeftOut, again.length);
+    const ended = {
+      version: 1,
+      record: advanced.write!.record,
+      occurrence: 1,
+      initiator: 0 as const,
+      communityId: '',
+      seenMs: 0,
+      ended: true,
+      completing: false,
+    };
+    const later = only(decodeBatch(pcap(again)).sessions);
+    assert.equal(advanceRecord(later, { record: ended, done: false }, 0).endedLeftOut, again.length);
+    // A record being completed refuses them as stragglers of the completed connection.
+    assert.equal(
+      advanceRecord(later, { record: { ...ended, completing: true }, done: false }, 0).endedLeftOut,
+      undefined,
+    );
     const record = ConnRecord.deserialize(advanced.write!.record);
     assert.equal(record.origPkts + record.respPkts, firstConn.length);
   });

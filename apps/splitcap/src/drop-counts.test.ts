@@ -15,6 +15,7 @@ import {
   DROP_BUCKET_SECONDS,
   dropBucketStart,
   dropRows,
+  NEW_CONNECTION,
   STRAGGLER,
 } from './drop-counts.ts';
 
@@ -50,6 +51,21 @@ describe('batchDrops', () => {
 
   test('without a recorder, every packet the append refused is a drop', () => {
     assert.deepEqual(batchDrops({}, [outcome('a', 'done', 3)], undefined), { [STRAGGLER]: 3 });
+  });
+
+  test('packets an ended record refused are new-connection drops, the rest of those it refused stragglers', () => {
+    const outcomes = [outcome('a', 'done', 4), outcome('b', 'done', 5), outcome('c', 'ok', 7)];
+    const leftOut = new Map([
+      ['a', 4],
+      ['b', 2],
+      ['c', 7],
+    ]);
+    const ended = new Map([
+      ['a', 3],
+      ['c', 7],
+    ]);
+    // c's packets are stored (in the verdict): never a drop, whatever its record did.
+    assert.deepEqual(batchDrops({}, outcomes, leftOut, ended), { [STRAGGLER]: 3, [NEW_CONNECTION]: 3 });
   });
 });
 

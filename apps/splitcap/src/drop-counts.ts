@@ -39,7 +39,7 @@ export function dropBucketStart(nowMs: number): number {
  * A batch's drops by reason: the packets its decoder skipped (`skipped-<reason>`: never sessionized), and per session
  * the packets the append script refused because the session is classified (status done) that its connection record
  * did not take either (`straggler`, or `new-connection` when the record refused them because it had ended). A session
- * loaded by the worker for its verdict is done for the append as a classified one is (append-session-6.lua). Packets the append refused but the record took are in the row; packets over the
+ * loaded by the worker for its verdict is done for the append as a classified one is (append-session-5.lua). Packets the append refused but the record took are in the row; packets over the
  * stored maximum are in the verdict's count and the record: neither is a drop.
  */
 export function batchDrops(

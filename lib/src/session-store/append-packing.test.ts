@@ -4,7 +4,7 @@ import { encodePacketRecordTail } from './layout.ts';
 import { APPEND_SESSION, APPEND_SESSIONS } from './scripts.ts';
 import { packPackets } from './writer.ts';
 
-/** packPackets read back as append-session-6.lua reads ARGV[13] (struct.unpack('>Bc0I4c0')). */
+/** packPackets read back as append-session-5.lua reads ARGV[13] (struct.unpack('>Bc0I4c0')). */
 function unpack(packed: Buffer): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
   let at = 0;

@@ -1,6 +1,6 @@
 #!lua flags=allow-cross-slot-keys
 --[[
-  Appends one batch's packets of several sessions of one Redis master in one call: append-session-6.lua, run for each
+  Appends one batch's packets of several sessions of one Redis master in one call: append-session-5.lua, run for each
   session in turn, exactly as one call of its own would run it (scripts.ts puts that file's text in place of the
   APPEND_SESSION line below, as the body of appendSession, whose KEYS and ARGV are then the session's own). One call
   per batch (per master on a Redis Cluster) instead of one per session: Redis parses, looks up and enters one script
@@ -10,12 +10,12 @@
   (writer.ts groups the sessions by master, lib/src/redis/slot-groups.ts groupByMaster).
 
     Input (S sessions):
-      KEYS[5s-4..5s] session s's five keys, as append-session-6.lua's KEYS[1..5]
+      KEYS[5s-4..5s] session s's five keys, as append-session-5.lua's KEYS[1..5]
 
-      ARGV[1..4] batch id, agent id, max packets per session, session TTL seconds (append-session-6.lua ARGV[1..4])
-      ARGV[5..]  nine values per session, in KEYS order: append-session-6.lua's ARGV[5..13]
+      ARGV[1..4] batch id, agent id, max packets per session, session TTL seconds (append-session-5.lua ARGV[1..4])
+      ARGV[5..]  nine values per session, in KEYS order: append-session-5.lua's ARGV[5..13]
 
-    Output: one entry per session, in KEYS order: append-session-6.lua's output
+    Output: one entry per session, in KEYS order: append-session-5.lua's output
 ]]
 local appendSession = function(KEYS, ARGV)
 --APPEND_SESSION

@@ -14,7 +14,7 @@
 //                 occurrence, updated by every packet of the connection, before and after the verdict, until the
 //                 connection ends and its row is completed
 //   fc:receipt:{A}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
-// The Lua scripts beside this file (append-session-6.lua, finish-session-4.lua, record-connection-3.lua,
+// The Lua scripts beside this file (append-session-5.lua, finish-session-4.lua, record-connection-3.lua,
 // complete-record-2.lua, mark-loaded-1.lua) spell the same names.
 // Keys of the layout before agent-scoped sessions (fc:s:{K}:…, no agent) are never read; they expire by their TTL.
 import { agentSessionKey } from '../session/key.ts';

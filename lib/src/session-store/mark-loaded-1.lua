@@ -1,6 +1,6 @@
 --[[
   Marks a session occurrence loaded by the session-worker for its verdict, before the worker reads its packets: from
-  then on the append script (append-session-6.lua) stores no more packets in it (they would be in no verdict: the
+  then on the append script (append-session-5.lua) stores no more packets in it (they would be in no verdict: the
   finish deletes them) and answers 'done', so that they go where packets after the verdict go: the connection record,
   or a counted straggler. Before, a batch stored between the load and the finish was in the verdict of no one, and
   lost when the record refused it too (a capture gap longer than the inactivity timeout; found by the fault run).

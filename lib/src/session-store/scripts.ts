@@ -1,6 +1,6 @@
 // The session store's Lua scripts, read from the files beside this module (located by import.meta.url, so a
 // compiled build that copies the .lua files next to the JS finds them the same way). As in BullMQ, a script's
-// file name ends with the number of KEYS it takes (append-session-6.lua: 5 keys), and its header states its
+// file name ends with the number of KEYS it takes (append-session-5.lua: 5 keys), and its header states its
 // KEYS, ARGV and output.
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
@@ -21,14 +21,14 @@ function script(command: SessionScript['command'], fileName: string): SessionScr
   return { command, file, numberOfKeys: Number(keys[1]), lua: readFileSync(file, 'utf8') };
 }
 
-export const APPEND_SESSION = script('appendSession', 'append-session-6.lua');
+export const APPEND_SESSION = script('appendSession', 'append-session-5.lua');
 export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
 export const RECORD_CONNECTION = script('recordConnection', 'record-connection-3.lua');
 export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua');
 export const MARK_LOADED = script('markLoaded', 'mark-loaded-1.lua');
 
 /**
- * append-session-6.lua over several sessions in one call (append-sessions.lua): that file with the per-session
+ * append-session-5.lua over several sessions in one call (append-sessions.lua): that file with the per-session
  * script's text as the body of its function, so that the two can never differ. Its KEYS are five per session.
  */
 export const APPEND_SESSIONS = wrappedScript('appendSessions', 'append-sessions.lua', 'APPEND_SESSION', APPEND_SESSION);

@@ -302,7 +302,7 @@ function appendOutcome(key: string, reply: unknown): AppendOutcome {
 }
 
 /**
- * A session's packets as the append script's one packed argument (append-session-6.lua ARGV[13]): per packet, the
+ * A session's packets as the append script's one packed argument (append-session-5.lua ARGV[13]): per packet, the
  * capture time's text length (1 byte) and text, then the member's length (4 bytes, big-endian) and bytes. `args` is
  * SessionAppend.args (time, member, time, member, ...). One argument instead of two per packet: ioredis encodes and
  * Redis parses one bulk string per session, not forty.

@@ -9,7 +9,7 @@
       open (the record takes the packets; a live occurrence takes them whatever the marker); or when the live
       occurrence was loaded by the session-worker for its verdict (mark-loaded-1.lua set its `loaded` field): a packet
       stored now would be in no verdict (the finish deletes it), so, as after the verdict, the connection record takes
-      it or it is a counted straggler. Before (append-session-5.lua), such packets were stored, and when the record
+      it or it is a counted straggler or new-connection drop. Before, such packets were stored, and when the record
       refused them too (a packet after a capture gap longer than the inactivity timeout starts another connection by
       Zeek's rules, and the record takes no more) they were in no row and no count (found by the fault run);
     - starts a new occurrence when the session has no meta hash yet: agent, Community ID, initiator side and
