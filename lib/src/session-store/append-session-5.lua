@@ -7,7 +7,7 @@
       after the verdict: before, it started a second occurrence with the same packets; found by the fault run); or when the session is done
       and no occurrence of it is being stored: classified and its done marker set, or its connection record still
       open (the record takes the packets; a live occurrence takes them whatever the marker); or when the live
-      occurrence was loaded by the session-worker for its verdict (mark-loaded-1.lua set its `loaded` field): a packet
+      occurrence was loaded by the session-worker for its verdict (load-session-3.lua set its `loaded` field): a packet
       stored now would be in no verdict (the finish deletes it), so, as after the verdict, the connection record takes
       it or it is a counted straggler or new-connection drop. Before, such packets were stored, and when the record
       refused them too (a packet after a capture gap longer than the inactivity timeout starts another connection by

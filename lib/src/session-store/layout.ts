@@ -15,7 +15,7 @@
 //                 connection ends and its row is completed
 //   fc:receipt:{A}:<batch id>  a batch fully stored and published: a retry is answered at once as a duplicate
 // The Lua scripts beside this file (append-session-5.lua, finish-session-4.lua, record-connection-3.lua,
-// complete-record-2.lua, mark-loaded-1.lua) spell the same names.
+// complete-record-2.lua, load-session-3.lua) spell the same names.
 // Keys of the layout before agent-scoped sessions (fc:s:{K}:…, no agent) are never read; they expire by their TTL.
 import { agentSessionKey } from '../session/key.ts';
 import { FROM_INITIATOR, TO_INITIATOR } from '../session/sessionizer.ts';
@@ -96,7 +96,7 @@ export const META = {
   schedDelay: 'sched_delay',
   /** 'full' or 'closed' once the immediate message was decided. */
   schedNow: 'sched_now',
-  /** '1' once the session-worker loaded the occurrence for its verdict (mark-loaded-1.lua): it stores no more. */
+  /** '1' once the session-worker loaded the occurrence for its verdict (load-session-3.lua): it stores no more. */
   loaded: 'loaded',
 } as const;
 

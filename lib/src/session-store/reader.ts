@@ -82,25 +82,17 @@ export async function loadSessions(
     (m) => sessionKeys(m, prefix).meta,
     (pipeline, m) => {
       const k = sessionKeys(m, prefix);
-      // First: from here on the append stores nothing more in this occurrence, so what is read below is exactly what
-      // the verdict holds; later packets go to the connection record or are counted (mark-loaded-1.lua).
-      (pipeline as SessionScriptPipeline).markLoaded(k.meta, String(m.occurrence));
-      pipeline.exists(k.done);
-      pipeline.hgetall(k.meta);
-      // Buffers: a member ends with the packet's binary frame.
-      pipeline.zrangeBuffer(k.packets, 0, -1);
+      // Read and marked loaded in one step: from here on the append stores nothing more in this occurrence, so what
+      // is read is exactly what the verdict holds; later packets go to the connection record or are counted.
+      (pipeline as SessionScriptPipeline).loadSessionBuffer(k.done, k.meta, k.packets, String(m.occurrence));
     },
   );
   return messages.map((message, i) => {
-    const [[markErr], [doneErr, done], [metaErr, meta], [membersErr, members]] = results[i] as [
-      CommandResult,
-      CommandResult,
-      CommandResult,
-      CommandResult,
-    ];
-    const err = markErr ?? doneErr ?? metaErr ?? membersErr;
+    const [[err, reply]] = results[i] as [CommandResult];
     if (err) throw err;
-    const m = meta as Record<string, string>;
+    const [done, flat, members] = reply as [number, Buffer[], Buffer[]];
+    const m: Record<string, string> = {};
+    for (let f = 0; f + 1 < flat.length; f += 2) m[flat[f]!.toString()] = flat[f + 1]!.toString();
     const occurrence = m[META.occurrence];
     // The occurrence the message names is still stored: classify it, whatever the done marker says (a marker set
     // again by the previous occurrence's record completion, after this occurrence started, must not strand it).
@@ -108,7 +100,7 @@ export async function loadSessions(
     if (!occurrence) return { kind: 'skip', why: 'gone' };
     if (Number(occurrence) !== message.occurrence) return { kind: 'skip', why: 'other-occurrence' };
     try {
-      return { kind: 'session', session: buildSession(message, m, members as Buffer[]) };
+      return { kind: 'session', session: buildSession(message, m, members) };
     } catch (e) {
       return { kind: 'poison', why: (e as Error).message };
     }

@@ -8,7 +8,7 @@ import type { RedisClient } from '../redis/connect.ts';
 
 export interface SessionScript {
   /** The ioredis command it is defined as. */
-  command: 'appendSession' | 'finishSession' | 'recordConnection' | 'completeRecord' | 'markLoaded';
+  command: 'appendSession' | 'finishSession' | 'recordConnection' | 'completeRecord' | 'loadSession';
   file: URL;
   numberOfKeys: number;
   lua: string;
@@ -25,7 +25,7 @@ export const APPEND_SESSION = script('appendSession', 'append-session-5.lua');
 export const FINISH_SESSION = script('finishSession', 'finish-session-4.lua');
 export const RECORD_CONNECTION = script('recordConnection', 'record-connection-3.lua');
 export const COMPLETE_RECORD = script('completeRecord', 'complete-record-2.lua');
-export const MARK_LOADED = script('markLoaded', 'mark-loaded-1.lua');
+export const LOAD_SESSION = script('loadSession', 'load-session-3.lua');
 
 /**
  * append-session-5.lua over several sessions in one call (append-sessions.lua): that file with the per-session
@@ -69,7 +69,7 @@ export const SESSION_SCRIPTS: readonly SessionScript[] = [
   FINISH_SESSION,
   RECORD_CONNECTION,
   COMPLETE_RECORD,
-  MARK_LOADED,
+  LOAD_SESSION,
 ];
 
 /** The scripts as commands, typed: (packets, meta, batches, done keys, then ARGV as the headers say). */
@@ -99,7 +99,8 @@ export interface SessionScriptCommands {
   readRecords(keys: number, ...keysAndArgv: string[]): unknown;
   recordConnection(record: string, done: string, meta: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
-  markLoaded(meta: string, occurrence: string): unknown;
+  /** Replies with Buffers (the packet records end with binary frames). */
+  loadSessionBuffer(done: string, meta: string, packets: string, occurrence: string): unknown;
 }
 
 export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { SessionKeyError } from '../session/key.ts';
 import { decodePacketRecord, encodePacketRecordTail, META, RECORD, receiptKey, sessionKeys } from './layout.ts';
 import { buildSession } from './reader.ts';
-import { APPEND_SESSION, FINISH_SESSION, MARK_LOADED, SESSION_SCRIPTS } from './scripts.ts';
+import { APPEND_SESSION, FINISH_SESSION, LOAD_SESSION, SESSION_SCRIPTS } from './scripts.ts';
 
 /** The part of a Redis key that Cluster hashes: the first {…} with something in it. */
 function hashTag(redisKey: string): string {
@@ -166,8 +166,8 @@ describe('the layout the scripts and the readers share', () => {
       new RegExp(`HMGET', KEYS\\[2\\], '${META.occurrence}', '${META.packets}', '${META.overflow}'`),
     );
     // The worker's load marks the occurrence by the field the append script reads.
-    assert.match(MARK_LOADED.lua, new RegExp(`HGET', KEYS\\[1\\], '${META.occurrence}'\\) ~= ARGV\\[1\\]`));
-    assert.match(MARK_LOADED.lua, new RegExp(`HSET', KEYS\\[1\\], '${META.loaded}', '1'`));
+    assert.match(LOAD_SESSION.lua, new RegExp(`meta\\[i\\] == '${META.occurrence}'`));
+    assert.match(LOAD_SESSION.lua, new RegExp(`HSET', KEYS\\[2\\], '${META.loaded}', '1'`));
   });
 
   test('each script is read from beside the module, and its header states as many KEYS as its name says', () => {
