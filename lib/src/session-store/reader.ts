@@ -4,10 +4,13 @@
 
 import type { SessionMessage } from '../queue/session-message.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { type CommandResult, pipelineByItem } from '../redis/slot-groups.ts';
+import { callPerSlot } from '../redis/slot-groups.ts';
 import { parseSessionKey } from '../session/key.ts';
 import { decodePacketRecord, META, type PacketRecord, sessionKeys, toClientDirection } from './layout.ts';
 import { defineSessionScripts, type SessionScriptPipeline } from './scripts.ts';
+
+/** Sessions per load-sessions.lua call: a call is atomic, so it holds its master while it reads them all. */
+const SESSIONS_PER_CALL = 64;
 
 /** Connections the scripts are defined on (defineSessionScripts once per connection, not per load). */
 const withScripts = new WeakSet<RedisClient>();
@@ -76,21 +79,28 @@ export async function loadSessions(
     defineSessionScripts(redis);
     withScripts.add(redis);
   }
-  const results = await pipelineByItem(
+  // Read and marked loaded in one step: from here on the append stores nothing more in these occurrences, so what is
+  // read is exactly what the verdicts hold; later packets go to the connection record or are counted drops.
+  const replies = await callPerSlot(
     redis,
     messages,
     (m) => sessionKeys(m, prefix).meta,
-    (pipeline, m) => {
-      const k = sessionKeys(m, prefix);
-      // Read and marked loaded in one step: from here on the append stores nothing more in this occurrence, so what
-      // is read is exactly what the verdict holds; later packets go to the connection record or are counted.
-      (pipeline as SessionScriptPipeline).loadSessionBuffer(k.done, k.meta, k.packets, String(m.occurrence));
+    SESSIONS_PER_CALL,
+    (pipeline, call) => {
+      const keys: string[] = [];
+      const argv: string[] = [];
+      for (const m of call) {
+        const k = sessionKeys(m, prefix);
+        keys.push(k.done, k.meta, k.packets);
+        argv.push(String(m.occurrence));
+      }
+      (pipeline as SessionScriptPipeline).loadSessionsBuffer(keys.length, ...keys, ...argv);
     },
+    (call, err) =>
+      new Error(`load script failed for the ${call.length} session(s) from ${call[0]!.key} on: ${err.message}`),
   );
   return messages.map((message, i) => {
-    const [[err, reply]] = results[i] as [CommandResult];
-    if (err) throw err;
-    const [done, flat, members] = reply as [number, Buffer[], Buffer[]];
+    const [done, flat, members] = replies[i] as [number, Buffer[], Buffer[]];
     const m: Record<string, string> = {};
     for (let f = 0; f + 1 < flat.length; f += 2) m[flat[f]!.toString()] = flat[f + 1]!.toString();
     const occurrence = m[META.occurrence];

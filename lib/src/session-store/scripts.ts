@@ -41,6 +41,9 @@ export const RECORD_CONNECTIONS = wrappedScript(
   RECORD_CONNECTION,
 );
 
+/** load-session-3.lua over several sessions in one call (load-sessions.lua), made as APPEND_SESSIONS is. */
+export const LOAD_SESSIONS = wrappedScript('loadSessions', 'load-sessions.lua', 'LOAD_SESSION', LOAD_SESSION);
+
 /** The connection records and done markers of several sessions in one call (read-records.lua): two KEYS a session. */
 export const READ_RECORDS = {
   command: 'readRecords' as const,
@@ -49,7 +52,7 @@ export const READ_RECORDS = {
 };
 
 /** The multi-session scripts: their number of KEYS is given with each call. */
-export const BATCH_SCRIPTS = [APPEND_SESSIONS, RECORD_CONNECTIONS, READ_RECORDS] as const;
+export const BATCH_SCRIPTS = [APPEND_SESSIONS, RECORD_CONNECTIONS, READ_RECORDS, LOAD_SESSIONS] as const;
 
 function wrappedScript<C extends string>(
   command: C,
@@ -99,8 +102,8 @@ export interface SessionScriptCommands {
   readRecords(keys: number, ...keysAndArgv: string[]): unknown;
   recordConnection(record: string, done: string, meta: string, ...argv: string[]): unknown;
   completeRecord(record: string, done: string, ...argv: string[]): unknown;
-  /** Replies with Buffers (the packet records end with binary frames). */
-  loadSessionBuffer(done: string, meta: string, packets: string, occurrence: string): unknown;
+  /** Three keys per session, then one ARGV (load-sessions.lua); replies with Buffers (records end with frames). */
+  loadSessionsBuffer(keys: number, ...keysAndArgv: string[]): unknown;
 }
 
 export type SessionScriptPipeline = SessionScriptCommands & ChainableCommander;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { SessionKeyError } from '../session/key.ts';
 import { decodePacketRecord, encodePacketRecordTail, META, RECORD, receiptKey, sessionKeys } from './layout.ts';
 import { buildSession } from './reader.ts';
-import { APPEND_SESSION, FINISH_SESSION, LOAD_SESSION, SESSION_SCRIPTS } from './scripts.ts';
+import { APPEND_SESSION, FINISH_SESSION, LOAD_SESSION, LOAD_SESSIONS, SESSION_SCRIPTS } from './scripts.ts';
 
 /** The part of a Redis key that Cluster hashes: the first {…} with something in it. */
 function hashTag(redisKey: string): string {
@@ -165,7 +165,9 @@ describe('the layout the scripts and the readers share', () => {
       FINISH_SESSION.lua,
       new RegExp(`HMGET', KEYS\\[2\\], '${META.occurrence}', '${META.packets}', '${META.overflow}'`),
     );
-    // The worker's load marks the occurrence by the field the append script reads.
+    // The worker's load marks the occurrence by the field the append script reads; its batch form runs that script.
+    assert.ok(LOAD_SESSIONS.lua.includes(`local loadSession = function(KEYS, ARGV)\n${LOAD_SESSION.lua}\nend`));
+    assert.doesNotMatch(LOAD_SESSIONS.lua, /--LOAD_SESSION\n/, 'the marker is replaced');
     assert.match(LOAD_SESSION.lua, new RegExp(`meta\\[i\\] == '${META.occurrence}'`));
     assert.match(LOAD_SESSION.lua, new RegExp(`HSET', KEYS\\[2\\], '${META.loaded}', '1'`));
   });
