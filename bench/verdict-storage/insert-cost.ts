@@ -15,6 +15,7 @@ import { storeVerdictsWithAlertPackets } from '@fleetcap/session-worker/alert-pa
 import type { VerdictRow } from '@fleetcap/session-worker/verdict-writer';
 import mysql from 'mysql2/promise';
 import { connections, repoRoot } from '../../test/helpers/stack.ts';
+import { dropTriggers, restoreTriggers, saveVerdictTriggers } from './verdict-triggers.ts';
 
 const { values } = parseArgs({
   options: { batches: { type: 'string', default: '40' }, rows: { type: 'string', default: '0' } },
@@ -124,14 +125,7 @@ async function cost(setup: string[]): Promise<number> {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const [triggerRows] = await db.query<mysql.RowDataPacket[]>(
-  "SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'session_verdict'",
-);
-const triggers: string[] = [];
-for (const t of triggerRows) {
-  const [made] = await db.query<mysql.RowDataPacket[]>(`SHOW CREATE TRIGGER ${t.name}`);
-  triggers.push(String(made[0]!['SQL Original Statement']));
-}
+const triggers = await saveVerdictTriggers(db);
 const [indexRows] = await db.query<mysql.RowDataPacket[]>(
   `SELECT index_name, GROUP_CONCAT(column_name ORDER BY seq_in_index) AS cols FROM information_schema.statistics
    WHERE table_schema = DATABASE() AND table_name = 'session_verdict' AND non_unique = 1 GROUP BY index_name`,
@@ -151,10 +145,10 @@ const variants: Array<{ name: string; before?: () => Promise<void>; setup?: stri
   {
     name: 'without the rollup triggers',
     before: async () => {
-      for (const t of triggerRows) await db.query(`DROP TRIGGER ${t.name}`);
+      await dropTriggers(db, triggers);
     },
     after: async () => {
-      for (const t of triggers) await db.query(t);
+      await restoreTriggers(db, triggers);
     },
   },
   {

@@ -28,6 +28,7 @@ import { storeVerdictsWithAlertPackets } from '@fleetcap/session-worker/alert-pa
 import type { VerdictRow } from '@fleetcap/session-worker/verdict-writer';
 import mysql from 'mysql2/promise';
 import { accounts, connections, repoRoot } from '../../test/helpers/stack.ts';
+import { dropTriggers, restoreTriggers, saveVerdictTriggers } from './verdict-triggers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -112,15 +113,8 @@ async function growTo(db: mysql.Connection, from: number, rows: number): Promise
   await db.query(`ALTER TABLE session_verdict ${indexes.map((i) => `DROP KEY ${i.index_name}`).join(', ')}`);
   // The rollups' triggers (sql/014, sql/017) are left out of the load too (the rollup is counted again after it) and made
   // again as they were.
-  const [triggerRows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'session_verdict'",
-  );
-  const triggers: string[] = [];
-  for (const t of triggerRows) {
-    const [made] = await db.query<mysql.RowDataPacket[]>(`SHOW CREATE TRIGGER ${t.name}`);
-    triggers.push(String(made[0]!['SQL Original Statement']));
-    await db.query(`DROP TRIGGER ${t.name}`);
-  }
+  const triggers = await saveVerdictTriggers(db);
+  await dropTriggers(db, triggers);
   const chunk = 250_000;
   for (let start = from + 1; start <= rows; start += chunk) {
     const end = Math.min(rows, start + chunk - 1);
@@ -147,7 +141,7 @@ async function growTo(db: mysql.Connection, from: number, rows: number): Promise
       .map((i) => `ADD ${Number(i.non_unique) === 0 ? 'UNIQUE ' : ''}KEY ${i.index_name} (${i.cols})`)
       .join(', ')}`,
   );
-  for (const t of triggers) await db.query(t);
+  await restoreTriggers(db, triggers);
   // The rollup of alerts per hour, counted again from the rows.
   await db.query('DELETE FROM alert_count_hour');
   await db.query(
