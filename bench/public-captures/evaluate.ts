@@ -129,9 +129,28 @@ function rate(events: number, trials: number) {
   return {
     events,
     trials,
+    share: trials === 0 ? null : Number((events / trials).toFixed(4)),
+    upper95Share: trials === 0 ? null : Number(clopperPearsonUpper(events, trials).toFixed(4)),
     perTenThousand: trials === 0 ? null : Number(((events * 10_000) / trials).toFixed(2)),
     upper95PerTenThousand: trials === 0 ? null : Number((clopperPearsonUpper(events, trials) * 10_000).toFixed(2)),
   };
+}
+
+/** `horizontal_scan udp` -> detections and the files they came from (from the no-model detections). */
+function detectionPatterns(files: FileResult[], base: (f: FileResult) => string) {
+  const patterns: Record<string, { detections: number; sessions: number; files: string[] }> = {};
+  for (const f of files) {
+    for (const d of f.detections) {
+      const transport = / target \S*\/(tcp|udp)\b/.exec(d)?.[1] ?? 'any';
+      const key = `${d.split(' ')[0]} ${transport}`;
+      const p = patterns[key] ?? { detections: 0, sessions: 0, files: [] };
+      patterns[key] = p;
+      p.detections += 1;
+      p.sessions += Number(/, (\d+) sessions,/.exec(d)?.[1] ?? 0);
+      if (!p.files.includes(base(f))) p.files.push(base(f));
+    }
+  }
+  return patterns;
 }
 
 function detectorsOf(lines: string[]): string[] {
@@ -172,10 +191,7 @@ export async function evaluate(options: { cache: string; only?: string[]; files?
         sessions,
         alertsAsServed: rate(sum('alerts'), sessions),
         modelAlerts: rate(sum('modelAlerts'), sessions),
-        filesAlerted: rate(
-          set.filter((f) => f.alerts > 0).length,
-          set.filter((f) => f.sessions > 0).length,
-        ),
+        filesAlerted: rate(set.filter((f) => f.alerts > 0).length, set.filter((f) => f.sessions > 0).length),
         detections: rate(
           set.reduce((a, f) => a + f.detections.length, 0),
           sessions,
@@ -197,8 +213,7 @@ export async function evaluate(options: { cache: string; only?: string[]; files?
           label.expect.alertClass === null || f.sessions === 0
             ? null
             : Number(((f.alertsByLabel[label.expect.alertClass] ?? 0) / f.sessions).toFixed(4));
-        const met =
-          missingDetections.length === 0 && (label.expect.alertClass === null || (alertClassShare ?? 0) > 0);
+        const met = missingDetections.length === 0 && (label.expect.alertClass === null || (alertClassShare ?? 0) > 0);
         if (!met) unmet.push(`${name}/${base(f)}`);
         return {
           capture: base(f),
@@ -218,6 +233,8 @@ export async function evaluate(options: { cache: string; only?: string[]; files?
       unreadable: perFile.filter((f) => f.error).map((f) => `${base(f)}: ${f.error}`),
       benign: summarise(benign),
       benignWithoutMalformed: summarise(clean),
+      // The false alarms' patterns: detections on benign captures by detector and transport, with the files.
+      benignDetectionPatterns: detectionPatterns(benign, base),
       // What raised the false alarms: per benign file, its alerted sessions and detections.
       benignAlarms: benign
         .filter((f) => f.alerts > 0 || f.detections.length > 0 || f.classifyDetections.length > 0)
@@ -256,17 +273,22 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`evaluate: SKIPPED: source ${m} is not in ${values.cache}: run bash bench/public-captures/fetch.sh`);
   }
   const out = values.out ?? join(values.cache, 'results.json');
+  // The cache's place is no part of the result: the command is recorded as one runs it from the repository.
+  const command = ['bench/public-captures/evaluate.ts', ...process.argv.slice(2)].join(' ');
   const manifest = readManifest();
   writeFileSync(
     out,
-    `${JSON.stringify({ model: JSON.parse(readFileSync(new URL('../../model/model-card.json', import.meta.url), 'utf8')).version, command: process.argv.slice(1).join(' '), ...report }, null, 2)}\n`,
+    `${JSON.stringify({ model: JSON.parse(readFileSync(new URL('../../model/model-card.json', import.meta.url), 'utf8')).modelVersion, command, ...report }, null, 2)}\n`,
   );
-  for (const [name, r] of Object.entries(report.results) as Array<[string, Record<string, never>]>) {
-    const b = r.benign as ReturnType<typeof Object>;
+  type Printed = { benign: unknown; benignWithoutMalformed: unknown; attacks: Array<Record<string, unknown>> };
+  for (const [name, r] of Object.entries(report.results as Record<string, Printed>)) {
     console.log(`${name} (${manifest.sources[name]?.package} ${manifest.sources[name]?.version}):`);
-    console.log(`  benign ${JSON.stringify(b)}`);
+    console.log(`  benign ${JSON.stringify(r.benign)}`);
     console.log(`  benign without malformed ${JSON.stringify(r.benignWithoutMalformed)}`);
-    for (const a of r.attacks as Array<Record<string, unknown>>) console.log(`  attack ${JSON.stringify(a)}`);
+    for (const x of r.attacks)
+      console.log(
+        `  attack ${x.capture}: met ${x.met}, ${JSON.stringify(x.alertsByLabel)}, ${JSON.stringify(x.detections)}`,
+      );
   }
   console.log(`results: ${out}`);
   if (report.missing.length > 0) process.exitCode = 2;

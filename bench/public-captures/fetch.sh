@@ -47,6 +47,12 @@ prepare_apt() {
   return "$apt_ready"
 }
 
+if [ -n "$only" ]; then
+  known="$(node -e 'console.log(Object.keys(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).sources).join(","))' "$manifest")"
+  for name in ${only//,/ }; do
+    [[ ",$known," == *",$name,"* ]] || { echo "fetch.sh: --only $name: no such source in $manifest (sources: $known)" >&2; exit 64; }
+  done
+fi
 missing=0
 while IFS=$'\t' read -r name package version archive sha256 members; do
   if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
