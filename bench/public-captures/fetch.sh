@@ -71,7 +71,9 @@ while IFS=$'\t' read -r name package version archive sha256 members; do
     fi
   fi
   if ! [ -f "$file" ]; then
-    echo "fetch.sh: SKIPPED: $name: $archive ($package $version) could not be fetched; see $cache/archives/$name.log" >&2
+    why="$cache/archives/$name.log"
+    [ -f "$why" ] || why="$cache/apt/update.log"
+    echo "fetch.sh: SKIPPED: $name: $archive ($package $version) could not be fetched; see $why" >&2
     missing=1
     continue
   fi
