@@ -144,6 +144,49 @@ def _bars(c: dict) -> list[str]:
     return lines
 
 
+def public_captures_section(c: dict, detail: bool) -> list[str]:
+    """The public captures outside ../shared (model/public_captures.py puts them in the card): per source, never pooled."""
+    pc = c.get("publicCaptures")
+    if not pc:
+        return []
+
+    def r(x: dict) -> str:
+        return f"{x['events']} ({_pct(x['share'])}, 95% upper bound {_pct(x['upper95Share'])})"
+
+    lines = [
+        "",
+        "## Public captures outside the training corpora" if not detail else "## Public captures outside ../shared",
+        "",
+        "Captures no model, threshold or policy choice ever saw, fetched at pinned versions from Debian's source packages "
+        "(`bench/public-captures/`, its README says what each source is). Each file is a capture of its own, counted per "
+        "source; a benign file's every session is benign (alerts on them are false alarms at the source's own base rate). "
+        f"Model `{pc['modelVersion']}`; command: `{pc['command']}`.",
+        "",
+        "| source | benign files (with sessions) | sessions | model alerts | alerts as served | files with an alert | detections (per 10,000 sessions) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in pc["sources"].items():
+        for label, b in (("", s["benign"]), (" without malformed", s["benignWithoutMalformed"])):
+            d = b["detections"]
+            lines.append(
+                f"| {name}{label} | {b['files']} ({b['filesWithSessions']}) | {b['sessions']} | {r(b['modelAlerts'])} | {r(b['alertsAsServed'])} "
+                f"| {b['filesAlerted']['events']} / {b['filesAlerted']['trials']} | {d['events']} ({d['perTenThousand']}, upper {d['upper95PerTenThousand']}) |"
+            )
+    lines += ["", "Attack captures (what the manifest expects; `met`: every expected detection and at least one alert of the expected class):", "",
+              "| capture | kind | sessions | expected | met | alerts by class | detections |", "|---|---|---:|---|---|---|---|"]
+    for a in pc["attacks"]:
+        exp = ", ".join(a["expect"]["detections"] + ([f"alerts {a['expect']['alertClass']}"] if a["expect"]["alertClass"] else [])) or "(measured only)"
+        alerts = ", ".join(f"{k} {v}" for k, v in a["alertsByLabel"].items()) or "none"
+        lines.append(f"| {a['source']}/{a['capture']} | {a['kind']} | {a['sessions']} | {exp} | {'yes' if a['met'] else '**no**'} | {alerts} | {', '.join(a['detectors']) or 'none'} |")
+    if detail:
+        lines += ["", "What the false alarms on benign captures are (detections by detector and transport, and the model's own alerts):", ""]
+        for name, s in pc["sources"].items():
+            pats = "; ".join(f"{k}: {v['detections']} in {v['files']} files" for k, v in s["detectionPatterns"].items()) or "none"
+            model = "; ".join(f"{m['capture']} {m['alerts']} ({', '.join(m['as'])})" for m in s["modelAlertsOnBenign"]) or "none"
+            lines.append(f"- {name}: detections {pats}. Model alerts: {model}. Unreadable files: {s['unreadable']}.")
+    return lines
+
+
 def served_section(c: dict) -> list[str]:
     """EVALUATION.md: the alerts as served (model/system_eval.py), if measured."""
     s = c.get("servedAlerts")
@@ -276,7 +319,8 @@ def write_card_md(card: dict, path: str) -> None:
     lines += ["", "Real benign sessions of the test capture files, alerted: " + _rate(ev["realBenign"]) + "."]
     for s, r in ev["realBenignBySource"].items():
         lines.append(f"- {s}: {_rate(r)}")
-    lines += ["", "More (cross-source, cut short, calibration, the real attack files): `EVALUATION.md`.", ""]
+    lines += ["", "More (cross-source, cut short, calibration, the real attack files): `EVALUATION.md`."]
+    lines += public_captures_section(c, detail=False) + [""]
     lines += ["## Limits", ""] + [f"- {x}" for x in c["limits"]]
     lines += ["", "## Rebuild", "", "```bash"] + c["rebuild"] + ["```", ""]
     with open(path, "w") as f:
@@ -356,6 +400,7 @@ def write_evaluation_md(card: dict, path: str) -> None:
     lines += ["", "Counted with alerts (rows: true class; a session not alerted counts as benign):", ""] + _confusion(c["heldOutWithAlerts"])
     lines += ["", "Share of each class's test sessions that the policy calls unknown: " + ", ".join(f"{k} {_pct(v)}" for k, v in ev["labUnknownShare"].items()) + "."]
     lines += served_section(c)
+    lines += public_captures_section(c, detail=True)
     lines += ["", "## Real attack captures", "", "The real capture files labelled with an attack class (`model/capture-labels.json`). Every one of them is held out: `model/train.py` puts them in the test split whatever their path hash says, so nothing of them is trained or validated on, and the policy never saw them.", ""]
     lines += _attack_files(ev["attackFiles"])
     b = ev.get("baseline")
