@@ -10,7 +10,13 @@ test('soak, short form: memory flat, Redis tracks the active sessions, queues dr
   timeout: 290_000,
 }, async (t) => {
   assertStackUp();
-  const report = await runSoak({ durationMs: 120_000, sampleMs: 10_000, log: (l) => t.diagnostic(l) });
+  // The drain: up to 120 s (the test's timeout leaves room for the start and the stop).
+  const report = await runSoak({
+    durationMs: 120_000,
+    sampleMs: 10_000,
+    drainDeadlineMs: 120_000,
+    log: (l) => t.diagnostic(l),
+  });
   const text = formatSoak(report);
   for (const line of text.split('\n')) t.diagnostic(line);
   assert.deepEqual(report.failed, [], text);
