@@ -1,6 +1,6 @@
 // The soak's long form (docs/OPERATIONS.md, "Soak"):
 //   node --import tsx --conditions=fleetcap-source test/faults/soak-run.ts [--minutes 30] [--sample-s 30]
-//     [--sessions-per-s 20] [--drain-minutes 10] [--json FILE]
+//     [--sessions-per-s 12] [--batch-ms 400] [--drain-minutes 10] [--json FILE]
 // Exit 0 when memory stayed flat, Redis tracked the active sessions and the queues drained; 1 otherwise.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +10,8 @@ const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '30' },
     'sample-s': { type: 'string', default: '30' },
-    'sessions-per-s': { type: 'string', default: '20' },
+    'sessions-per-s': { type: 'string', default: '12' },
+    'batch-ms': { type: 'string', default: '400' },
     'drain-minutes': { type: 'string', default: '10' },
     json: { type: 'string' },
   },
@@ -19,6 +20,7 @@ const report = await runSoak({
   durationMs: Number(values.minutes) * 60_000,
   sampleMs: Number(values['sample-s']) * 1000,
   sessionsPerSecond: Number(values['sessions-per-s']),
+  batchMs: Number(values['batch-ms']),
   drainDeadlineMs: Number(values['drain-minutes']) * 60_000,
   log: (line) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`),
 });

@@ -23,10 +23,14 @@ export interface SoakOptions {
   durationMs: number;
   sampleMs: number;
   /**
-   * New sessions per second, over both agents (default 20: what this 2-core machine, shared with other work, keeps
-   * up with; stop 14's 40/s left the spools behind at load 25-42). Each agent makes a batch every 150 ms.
+   * New sessions per second, over both agents (default 12), and how often each agent makes a batch (default 400 ms).
+   * The defaults fit this 2-core machine shared with five other sessions (load 25-30): at 20 sessions/s in a batch
+   * every 150 ms (13 uploads/s) splitcap took about 9.5 uploads/s and the spools grew by 4 batches/s, as stop 14's
+   * 40/s did; the cost is mostly per upload, so fewer, larger batches fit. A session's packets spread over up to four
+   * batches (1.6 s), well within the pipeline's 6 s idle timeout.
    */
   sessionsPerSecond?: number;
+  batchMs?: number;
   /** How long the drain after the traffic may take (default 10 minutes); it fails earlier when nothing moves for 90 s. */
   drainDeadlineMs?: number;
   log?: (line: string) => void;
@@ -47,6 +51,7 @@ export interface SoakSample {
 
 export interface SoakReport {
   durationS: number;
+  batchMs: number;
   packetsAccepted: number;
   sessionsPerSecond: number;
   samples: SoakSample[];
@@ -64,8 +69,6 @@ export interface SoakReport {
   drainDeadlineS: number;
   failed: string[];
 }
-
-const BATCH_MS = 150;
 
 function rssMiB(pid: number | undefined): number {
   if (pid === undefined) return 0;
@@ -102,7 +105,8 @@ const SPOOL_LIMIT = 40;
 
 export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<SoakReport> {
   const log = o.log ?? (() => {});
-  const sessionsPerSecond = o.sessionsPerSecond ?? 20;
+  const sessionsPerSecond = o.sessionsPerSecond ?? 12;
+  const batchMs = o.batchMs ?? 400;
   const drainDeadlineMs = o.drainDeadlineMs ?? 10 * 60_000;
   const prefix = uniqueId('soak').replace(/[^A-Za-z0-9]/g, '');
   const token = 'soak-run-token-0123456789';
@@ -140,9 +144,9 @@ export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<So
     agentOpenSessions: agents.reduce((a, x) => a + x.source.openSessions, 0),
   });
 
-  // A steady rate: each agent starts sessionsPerSecond / agents / (1000 / BATCH_MS) sessions per batch on average
+  // A steady rate: each agent starts sessionsPerSecond / agents / (1000 / batchMs) sessions per batch on average
   // (the fraction carried over), and the batches follow a clock, not the previous batch's end.
-  const perBatch = (sessionsPerSecond * BATCH_MS) / 1000 / agents.length;
+  const perBatch = (sessionsPerSecond * batchMs) / 1000 / agents.length;
   let producing = true;
   const producer = (async () => {
     let carried = 0;
@@ -152,12 +156,12 @@ export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<So
       const n = Math.floor(carried);
       carried -= n;
       for (const a of agents) a.produce(n);
-      next += BATCH_MS;
+      next += batchMs;
       await sleep(Math.max(0, next - Date.now()));
     }
     for (let i = 0; i < 5; i++) {
       for (const a of agents) a.produce(0);
-      await sleep(BATCH_MS);
+      await sleep(batchMs);
     }
   })();
   const samples: SoakSample[] = [];
@@ -214,7 +218,7 @@ export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<So
   for (const b of ledger.values()) if (b.state === 'accepted') accepted += b.packets;
   // A session lives in Redis from its first packet to its verdict (delay + batch); its record until the idle
   // timeout and a sweep after its last packet (a session spans up to four batches). Twice that, for the load.
-  const redisSessionBound = Math.ceil(2 * sessionsPerSecond * (DELAY_MS / 1000 + 4 * (BATCH_MS / 1000) + 1));
+  const redisSessionBound = Math.ceil(2 * sessionsPerSecond * (DELAY_MS / 1000 + 4 * (batchMs / 1000) + 1));
   const failed: string[] = [];
   const rss: SoakReport['rss'] = {};
   const third = Math.floor(samples.length / 3);
@@ -248,6 +252,7 @@ export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<So
   rmSync(spoolRoot, { recursive: true, force: true });
   return {
     durationS: Math.round(trafficS),
+    batchMs,
     packetsAccepted: accepted,
     sessionsPerSecond,
     samples,
@@ -273,7 +278,7 @@ export async function runSoak(o: SoakOptions, rssGrowthLimit = 0.25): Promise<So
 
 export function formatSoak(r: SoakReport): string {
   const lines = [
-    `soak: ${r.durationS} s at ${r.sessionsPerSecond} new sessions/s (two agents, a batch every ${BATCH_MS} ms each), ${r.packetsAccepted} packets stored`,
+    `soak: ${r.durationS} s at ${r.sessionsPerSecond} new sessions/s (two agents, a batch every ${r.batchMs} ms each), ${r.packetsAccepted} packets stored`,
   ];
   const first = r.samples[0];
   const lastSample = r.samples[r.samples.length - 1];
