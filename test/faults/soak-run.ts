@@ -1,6 +1,6 @@
 // The soak's long form (docs/OPERATIONS.md, "Soak"):
 //   node --import tsx --conditions=fleetcap-source test/faults/soak-run.ts [--minutes 30] [--sample-s 30]
-//     [--sessions-per-s 12] [--batch-ms 400] [--drain-minutes 10] [--json FILE]
+//     [--sessions-per-s 10] [--batch-ms 500] [--drain-minutes 10] [--json FILE]
 // Exit 0 when memory stayed flat, Redis tracked the active sessions and the queues drained; 1 otherwise.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,8 +10,8 @@ const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '30' },
     'sample-s': { type: 'string', default: '30' },
-    'sessions-per-s': { type: 'string', default: '12' },
-    'batch-ms': { type: 'string', default: '400' },
+    'sessions-per-s': { type: 'string', default: '10' },
+    'batch-ms': { type: 'string', default: '500' },
     'drain-minutes': { type: 'string', default: '10' },
     json: { type: 'string' },
   },
