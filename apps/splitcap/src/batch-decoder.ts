@@ -29,6 +29,14 @@ import { SessionLimitError } from './upload-limits.ts';
  */
 export const WIRE_BELOW_CAPTURED = 'wire-length-below-captured';
 
+/**
+ * A record whose original length is over MAX_WIRE_LENGTH: no link carries such a frame (a pcap's length field is 32
+ * bits), and forecast refuses a session with it (its wireLength bound), so stored it would dead-letter the session.
+ */
+export const WIRE_OVER_MAX = 'wire-length-over-max';
+/** The largest original length splitcap stores: forecast's bound on wireLength (apps/forecast/src/validate.ts). */
+export const MAX_WIRE_LENGTH = 0x7fffffff;
+
 /** Numbers per packet in BatchSession.connection (CONN_* offsets). */
 export const CONN_FIELDS = 8;
 export const CONN_TIME = 0;
@@ -57,6 +65,8 @@ export interface DecodedBatch {
   skipped: Record<SkipReason, number>;
   /** Records skipped before decoding, splitcap's own reason (the offline Sessionizer keeps them): WIRE_BELOW_CAPTURED. */
   wireBelowCaptured: number;
+  /** Records skipped before decoding: WIRE_OVER_MAX. */
+  wireOverMax: number;
   truncatedAtEnd: number;
   /** The earliest and latest capture time of the packets skipped as 'time-out-of-range', for the log line. */
   timeOutOfRange?: { minSec: number; maxSec: number };
@@ -107,6 +117,7 @@ export function decodeBatch(
   const sessions = new Map<string, BatchSession>();
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   let wireBelowCaptured = 0;
+  let wireOverMax = 0;
   let read = 0;
   let sessionized = 0;
   let timeOutOfRange: DecodedBatch['timeOutOfRange'];
@@ -124,6 +135,10 @@ export function decodeBatch(
       }
       if (p.origLen < p.data.length) {
         wireBelowCaptured++;
+        continue;
+      }
+      if (p.origLen > MAX_WIRE_LENGTH) {
+        wireOverMax++;
         continue;
       }
       const skip = decodePacket(p.linktype, p.data, decoded, p.origLen);
@@ -207,6 +222,7 @@ export function decodeBatch(
     packetsSessionized: sessionized,
     skipped,
     wireBelowCaptured,
+    wireOverMax,
     truncatedAtEnd: parser.counters.truncatedAtEnd,
     ...(timeOutOfRange ? { timeOutOfRange } : {}),
   };

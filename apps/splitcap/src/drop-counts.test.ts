@@ -7,7 +7,7 @@ import { buildPacket } from '@fleetcap/lib/packet/build';
 import { pcapFile } from '@fleetcap/lib/pcap/hand-built-captures';
 import { dropCountKey } from '@fleetcap/lib/session-store/layout';
 import type { AppendOutcome } from '@fleetcap/lib/session-store/writer';
-import { decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
+import { decodeBatch, MAX_WIRE_LENGTH, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
 import {
   BUCKET_GRACE_SECONDS,
   batchDrops,
@@ -114,5 +114,27 @@ describe('records whose original length is below their captured length', () => {
     assert.equal(batch.packetsSessionized, 2);
     assert.equal(batch.sessions.size, 2);
     for (const s of batch.sessions.values()) assert.equal(s.packets, 1);
+  });
+});
+
+describe('records whose original length is over 2^31-1 bytes', () => {
+  test('are skipped and counted with their reason, at the bound kept', () => {
+    const frame = (sport: number) => buildPacket({ proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport, dport: 53 });
+    const sec = Math.floor(Date.now() / 1000) - 60;
+    const body = pcapFile({
+      littleEndian: true,
+      nanosecond: false,
+      records: [
+        { sec, frac: 0, data: frame(5000), origLen: MAX_WIRE_LENGTH },
+        { sec, frac: 1, data: frame(5000), origLen: MAX_WIRE_LENGTH + 1 },
+        { sec, frac: 2, data: frame(5001), origLen: 0xffffffff },
+      ],
+    });
+    const batch = decodeBatch(body);
+    assert.equal(batch.packetsRead, 3);
+    assert.equal(batch.wireOverMax, 2);
+    assert.equal(batch.wireBelowCaptured, 0);
+    assert.equal(batch.packetsSessionized, 1);
+    assert.equal(batch.sessions.size, 1);
   });
 });

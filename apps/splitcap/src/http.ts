@@ -140,6 +140,12 @@ export function createHttpApp(deps: HttpDeps): express.Express {
             { code: 'splitcap.wire-length-below-captured', agent, batchId, packets: wireBelow },
             'skipped packet records whose original length is below their captured length (a broken capture writer); counted in packet_drop',
           );
+        const wireOver = accepted.skipped['wire-length-over-max'] ?? 0;
+        if (wireOver > 0)
+          deps.log.warn(
+            { code: 'splitcap.wire-length-over-max', agent, batchId, packets: wireOver },
+            'skipped packet records whose original length is over 2^31-1 bytes (a broken capture writer); counted in packet_drop',
+          );
         res.status(UploadStatus.accepted).json(accepted);
       } catch (err) {
         if (err instanceof BatchFormatError) {

@@ -6,7 +6,7 @@ import type { SessionMessage } from '@fleetcap/lib/queue/session-message';
 import type { RedisClient } from '@fleetcap/lib/redis/connect';
 import type { AppendOutcome, SessionWriter } from '@fleetcap/lib/session-store/writer';
 import type { BatchAccepted } from '@fleetcap/lib/upload/batch-upload';
-import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED } from './batch-decoder.ts';
+import { type DecodedBatch, decodeBatch, WIRE_BELOW_CAPTURED, WIRE_OVER_MAX } from './batch-decoder.ts';
 import type { ConnectionRecorder } from './connection-recorder.ts';
 import { batchDrops, dropsForReceipt } from './drop-counts.ts';
 import type { SplitcapMetrics } from './metrics.ts';
@@ -120,7 +120,7 @@ export class Ingest {
     }
     await this.scheduler.publish(messages);
     const drops = batchDrops(
-      { ...batch.skipped, [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured },
+      { ...batch.skipped, [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured, [WIRE_OVER_MAX]: batch.wireOverMax },
       outcomes,
       recordLeftOut,
       recordEnded,
@@ -144,6 +144,7 @@ export class Ingest {
       if (n) this.metrics.packets.inc({ fate: `skipped-${reason}` }, n);
     if (batch.wireBelowCaptured)
       this.metrics.packets.inc({ fate: `skipped-${WIRE_BELOW_CAPTURED}` }, batch.wireBelowCaptured);
+    if (batch.wireOverMax) this.metrics.packets.inc({ fate: `skipped-${WIRE_OVER_MAX}` }, batch.wireOverMax);
     for (const [reason, n] of Object.entries(result.scheduled)) this.metrics.scheduled.inc({ reason }, n);
     return result;
   }
@@ -158,6 +159,7 @@ export class Ingest {
       skipped: {
         ...batch.skipped,
         ...(batch.wireBelowCaptured ? { [WIRE_BELOW_CAPTURED]: batch.wireBelowCaptured } : {}),
+        ...(batch.wireOverMax ? { [WIRE_OVER_MAX]: batch.wireOverMax } : {}),
         overMax: 0,
         sessionDone: 0,
       },

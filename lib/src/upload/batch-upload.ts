@@ -86,7 +86,12 @@ export interface BatchAccepted {
    * 'wire-length-below-captured': records whose original (wire) length is below their captured length, which no
    * capture tool writes (splitcap refuses them before decoding).
    */
-  skipped: Record<SkipReason, number> & { overMax: number; sessionDone: number; 'wire-length-below-captured'?: number };
+  skipped: Record<SkipReason, number> & {
+    overMax: number;
+    sessionDone: number;
+    'wire-length-below-captured'?: number;
+    'wire-length-over-max'?: number;
+  };
   /**
    * With skipped['time-out-of-range'] > 0: the earliest and latest of those capture times, in seconds since the epoch
    * as read (the accepted window is 1990-01-01 to one day past splitcap's clock: lib/src/pcap/capture-time.ts).
