@@ -1,22 +1,23 @@
-// Benchmark: capture → verdict row (issue 20, part 5). Real TCP sessions from a generator in one network namespace
+// Benchmark: capture → verdict row (issue 20, part 5). TCP sessions from a generator (hping3) in one network namespace
 // of a veth pair to a server in the other, captured there by a real sniffer (tcpdump underneath) with the settings a
 // low-latency deployment would use, uploaded to splitcap, sessionized in Redis, scheduled through RabbitMQ, judged by
 // 2 session-workers with forecast, and committed to MariaDB. The latency of a session is from its last packet on the
-// wire to its committed row:
-//   - from the generator's clock: the moment the client sends its FIN (the packet that closes the session: splitcap
-//     schedules a session at its first FIN or RST), taken just before `socket.end()`;
-//   - cross-checked with the kernel's capture timestamp of the session's last packet (`last_packet_at`).
-// Both ends are `classified_at` (the row's commit time, the same host clock). p50 and p99 per run at --rate
-// sessions/s for --seconds, then the median of --runs runs.
+// wire to its committed row: the kernel's capture timestamp of that packet on the veth (`last_packet_at`, the RST
+// that closes the session and makes splitcap schedule it at once) to the row's commit time (`classified_at`), both
+// from this host's clock. The generator's own clock is not used: generators in user space (a Node client, nping's
+// connect mode) lagged by seconds on a loaded host, the kernel's timestamp does not. p50 and p99 per run at --rate
+// sessions/s for --seconds, then the median of --runs runs; with the workers' enqueue → commit and splitcap's
+// upload → 202 means over each run (their /metrics histograms), so that what is left is the sniffer's part.
 //   flock -o /tmp/fleetcap-integration.lock node --import tsx --conditions=fleetcap-source \
 //     bench/capture-to-verdict/run.ts [--runs 3] [--rate 1000] [--seconds 20] [--short] \
-//     [--batch-ms 50] [--immediate 1] [--worker-batch-ms 20]
+//     [--batch-ms 50] [--upload-concurrency 4] [--immediate 1] [--worker-batch-ms 20]
 // Low-latency capture settings (stated in the output): tcpdump --immediate-mode (FLEETCAP_IMMEDIATE_MODE=1: every
-// packet handed over at once instead of in TPACKET_V3 blocks that wait up to 1 s), batchMs 50 (a batch closes and
-// is uploaded at most 50 ms after its first packet), batchPackets 1000, uploadConcurrency 4. --immediate 0 and a
-// larger --batch-ms show what the defaults cost.
-// Needs root (namespaces, tcpdump) and the local stack (Redis, RabbitMQ, MariaDB). Traffic flows only between the two
-// ends of the pair the bench makes (test/helpers/netns.ts); they are removed at the end, also after a failure.
+// packet handed over at once instead of in TPACKET_V3 blocks that wait up to 1 s), batchMs 50 (a batch closes at most
+// 50 ms after its first packet), batchPackets 1000, uploadConcurrency 4. --immediate 0 and a larger --batch-ms show
+// what the defaults cost.
+// Needs root (namespaces, tcpdump), hping3 (apt-get install hping3) and the local stack (Redis, RabbitMQ, MariaDB).
+// Traffic flows only between the two ends of the pair the bench makes (test/helpers/netns.ts); they are removed at the
+// end, also after a failure.
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'batch-ms': { type: 'string', default: '50' },
     immediate: { type: 'string', default: '1' },
     'worker-batch-ms': { type: 'string', default: '20' },
+    'upload-concurrency': { type: 'string', default: '4' },
   },
 });
 const short = values.short === true;
@@ -56,6 +58,7 @@ const seconds = Number(values.seconds ?? (short ? 6 : 20));
 const batchMs = Number(values['batch-ms']);
 const immediate = values.immediate !== '0';
 const workerBatchMs = values['worker-batch-ms']!;
+const uploadConcurrency = Number(values['upload-concurrency']);
 const RELAY_PORT = 18091;
 const GENERATORS = 4;
 const SERVER_PORT_BASE = 8100;
@@ -70,12 +73,13 @@ if (process.getuid?.() !== 0) {
   console.error('bench/capture-to-verdict: needs root (network namespaces and packet capture)');
   process.exit(2);
 }
-try {
-  execFileSync('which', ['tcpdump'], { stdio: 'pipe' });
-} catch {
-  console.error('bench/capture-to-verdict: tcpdump is not installed (apt-get install tcpdump)');
-  process.exit(2);
-}
+for (const cmd of ['tcpdump', 'hping3'])
+  try {
+    execFileSync('which', [cmd], { stdio: 'pipe' });
+  } catch {
+    console.error(`bench/capture-to-verdict: ${cmd} is not installed (apt-get install ${cmd})`);
+    process.exit(2);
+  }
 
 /**
  * The server (namespace B, where the sniffer captures): answers each request line with a short reply; the client
@@ -279,7 +283,7 @@ try {
     splitcapUrl: `http://127.0.0.1:${RELAY_PORT}`,
     batchPackets: 1000,
     batchMs,
-    uploadConcurrency: 4,
+    uploadConcurrency,
     enabled: true,
     revision: 1,
   };
@@ -293,7 +297,7 @@ try {
   });
   await sniffer.waitFor('capturing', 120_000);
   console.log(
-    `capture → verdict row: ${runs} runs of ${seconds} s at ${rate} sessions/s; sniffer: immediate mode ${immediate ? 'on' : 'off'}, batchMs ${batchMs}, batchPackets 1000, uploadConcurrency 4; splitcap, forecast and 2 session-workers (FLEETCAP_WORKER_BATCH_MS ${workerBatchMs}) from sources`,
+    `capture → verdict row: ${runs} runs of ${seconds} s at ${rate} sessions/s; sniffer: immediate mode ${immediate ? 'on' : 'off'}, batchMs ${batchMs}, batchPackets 1000, uploadConcurrency ${uploadConcurrency}; splitcap, forecast and 2 session-workers (FLEETCAP_WORKER_BATCH_MS ${workerBatchMs}) from sources`,
   );
   const results: RunResult[] = [];
   for (let r = 0; r < runs; r++) results.push(await oneRun(r));
@@ -304,6 +308,7 @@ try {
     seconds,
     immediate,
     batchMs,
+    uploadConcurrency,
     workerBatchMs: Number(workerBatchMs),
     p50Ms: m((r) => r.p50),
     p99Ms: m((r) => r.p99),
