@@ -63,6 +63,27 @@ test('the agent-footprint rows hold RSS in MB and CPU against their goals', () =
   assert.match(start?.peer ?? '', /700 ms/);
 });
 
+test('the capture-to-verdict row holds p99 against 250 ms, and a rate short of 1,000 sessions/s is not met', () => {
+  const result = {
+    runs: 3,
+    achievedRate: 990,
+    p50Ms: 80,
+    p99Ms: 200,
+    enqueueToCommitMeanMs: 40,
+    ingestMeanMs: 12,
+    immediate: true,
+    batchMs: 50,
+  };
+  const [row] = bench('capture-to-verdict').read(`bench-result: ${JSON.stringify(result)}\n`, '/none');
+  assert.equal(row?.met, true);
+  assert.match(row?.fleetcap ?? '', /p99 200 ms \(p50 80 ms/);
+  const [slow] = bench('capture-to-verdict').read(
+    `bench-result: ${JSON.stringify({ ...result, achievedRate: 224 })}\n`,
+    '/none',
+  );
+  assert.equal(slow?.met, false, 'a p99 at 224 sessions/s says nothing of 1,000');
+});
+
 test('a bench whose output lacks its figures is an error naming what is missing', () => {
   assert.throws(() => bench('verdicts').read('nothing here', '/nonexistent'), /cannot find the p99/);
   assert.throws(() => bench('capture').read('no result', '/nonexistent'), /no bench-result line/);

@@ -18,6 +18,7 @@ APT_PACKAGES=(
   libndpi-bin  # ndpiReader: bench/sessionize's peer for offline sessionizing
   tcpreplay  # bench/capture --generator tcpreplay: the former generator
   netsniff-ng  # trafgen: bench/capture's generator (PACKET_MMAP, faster than the captures it measures)
+  hping3  # bench/capture-to-verdict's generator (one SYN per session, paced)
   prometheus-alertmanager  # the alerting test routes a detection through a real Alertmanager; no daemon started
   chromium  # the console's browser tests drive it through puppeteer-core (nothing downloads a browser)
   haproxy  # the cluster stack's balancer before two splitcaps (stack/splitcap-balancer.sh); no daemon started

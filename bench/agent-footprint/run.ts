@@ -1,6 +1,6 @@
 // Benchmark: the agent's footprint on a host (issue 20, part 7): RSS and CPU of the whole agent (the listener, its
 // running sniffer with its tcpdump, and its standby sniffer), idle and at --pps packets/s, on the compiled build
-// (`npm run build`: node <package>/dist/main.js, what the image runs). The peer, same run, same traffic:
+// (`npm run build`: node apps/listener/dist/main.js, which forks the sniffer's bundle apps/sniffer/dist/main.bundle.mjs; what the image runs). The peer, same run, same traffic:
 // `tcpdump -w /dev/null` (Packetbeat and wakizashi's probe are not packaged for this host). Then the start time of a
 // compiled sniffer against one started from sources with tsx (the reason the listener keeps a standby): from the
 // fork to its 'capturing' message, median of --starts.
@@ -73,7 +73,8 @@ if (!values['no-build']) {
   console.log(`npm run build: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 const listenerMain = join(root, 'apps/listener/dist/main.js');
-const snifferMain = join(root, 'apps/sniffer/dist/main.js');
+// What the compiled listener forks: the bundle `npm run build` makes (scripts/bundle-sniffer.mjs).
+const snifferMain = join(root, 'apps/sniffer/dist/main.bundle.mjs');
 for (const f of [listenerMain, snifferMain])
   if (!existsSync(f)) {
     console.error(`bench/agent-footprint: ${f} is missing: run 'npm run build' (or drop --no-build)`);
@@ -105,7 +106,7 @@ function role(pid: number): string {
   } catch {}
   const line = argv.join(' ');
   if (line.includes('listener/dist/main.js')) return 'listener';
-  if (line.includes('sniffer/dist/main.js')) return 'sniffer';
+  if (/sniffer\/dist\/main(\.bundle\.mjs|\.js)/.test(line)) return 'sniffer';
   if (/tcpdump/.test(line)) return 'tcpdump';
   return argv[0] ?? '?';
 }

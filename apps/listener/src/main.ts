@@ -17,13 +17,14 @@ import { type ConfigEvent, ConfigWatch } from './config-watch.ts';
 import { LiveNode } from './live-node.ts';
 import { createListenerMetrics } from './metrics.ts';
 import { loadListenerOptions, snifferEnvironment } from './options.ts';
+import { snifferEntry } from './sniffer-entry.ts';
 import { Supervisor } from './supervisor.ts';
 import { validateConfigText } from './validate.ts';
 
 const log = createLogger('listener');
 // Resolved like any import: the sniffer's sources when the listener runs from its sources (the fleetcap-source
-// condition), its compiled build when the listener is compiled.
-const snifferMain = fileURLToPath(import.meta.resolve('@fleetcap/sniffer/main'));
+// condition), its compiled build (its one-file bundle when the build made it) when the listener is compiled.
+const snifferMain = snifferEntry(fileURLToPath(import.meta.resolve('@fleetcap/sniffer/main')));
 
 async function main(): Promise<void> {
   const { options } = loadEnvOrExit(log, 'listener', { options: loadListenerOptions });

@@ -8,9 +8,11 @@
 // credential).
 // The sniffer is given only the upload token (it never sees the secret nor the ZooKeeper password).
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { digestId, withRefusalLog, type ZkAclEntry, ZkPermission } from '../zookeeper/acl.ts';
 import { sha256Hex } from './credential-hash.ts';
+
+// Kept importable from here; it lives apart so that reading a secret does not load ZooKeeper and argon2.
+export { readSecretFile } from './secret-file.ts';
 
 export const SECRET_PREFIX = 'fca1_';
 export const UPLOAD_TOKEN_PREFIX = 'fcu1_';
@@ -70,24 +72,4 @@ export function credentialVerifiers(agentId: string, secret: string): { tokenSha
     tokenSha256: tokenHash(uploadToken(secret)),
     zkDigest: digestId(zkUser(agentId), zkPassword(secret)),
   };
-}
-
-/**
- * Reads a secret from a file (FLEETCAP_AGENT_SECRET_FILE and the like): the first line, trimmed. A file that
- * others may read is refused, as ssh refuses a private key that is group- or world-readable.
- */
-export function readSecretFile(path: string, what: string): string {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (err) {
-    throw new Error(`${what}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if ((mode & 0o077) !== 0)
-    throw new Error(
-      `${what}: ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path} and start again`,
-    );
-  const text = readFileSync(path, 'utf8').split('\n')[0]?.trim() ?? '';
-  if (text === '') throw new Error(`${what}: ${path} is empty`);
-  return text;
 }

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readSecretFile } from '../auth/agent-credential.ts';
+import { readSecretFile } from '../auth/secret-file.ts';
 import { ConfigError, describeEnvProblem, type Env, type EnvIssue } from './connections.ts';
 
 /** lib/src/config (sources) and lib/dist/config (compiled) are both three levels below the repository. */
