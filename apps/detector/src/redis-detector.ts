@@ -172,6 +172,7 @@ function settingsJson(config: DetectorConfig, buckets: number): string {
         Math.max(1, Math.ceil(s.subjectCap / buckets)),
         generationMs(s),
         s.credentialThreshold,
+        s.udpThreshold,
       ];
     }),
   );
