@@ -235,7 +235,10 @@ describe('UDP scans', () => {
     const config = defaultDetectorConfig();
     config.vertical_scan.udpThreshold = 0;
     const off = new DetectorEngine(config);
-    feed(off, [67, 1194, 5353, 161].map((dport, i) => probe(dport, i)));
+    feed(
+      off,
+      [67, 1194, 5353, 161].map((dport, i) => probe(dport, i)),
+    );
     assert.equal(off.detections().length, 0, 'udp_threshold 0: off');
   });
 

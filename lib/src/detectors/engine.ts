@@ -8,14 +8,7 @@
 import { DETECTORS, type DetectorConfig, type DetectorName, type DetectorSettings } from './config.ts';
 import { CappedList, type Detection } from './detection.ts';
 import { type DetectorSession, endpointText } from './detector-session.ts';
-import {
-  countTriggers,
-  isCredentialMember,
-  isUdpMember,
-  type Observation,
-  observe,
-  regularPeriod,
-} from './rules.ts';
+import { countTriggers, isCredentialMember, isUdpMember, type Observation, observe, regularPeriod } from './rules.ts';
 
 interface MemberEntry {
   timeUs: number;

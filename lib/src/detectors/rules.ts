@@ -121,12 +121,7 @@ export function isUdpMember(member: string): boolean {
  * off). `members` counts every kind, `credentials` and `udpPorts` their own (UDP ports are also ports: they count
  * towards the threshold too).
  */
-export function countTriggers(
-  members: number,
-  credentials: number,
-  settings: DetectorSettings,
-  udpPorts = 0,
-): boolean {
+export function countTriggers(members: number, credentials: number, settings: DetectorSettings, udpPorts = 0): boolean {
   return (
     members - credentials >= settings.threshold ||
     (settings.credentialThreshold > 0 && credentials >= settings.credentialThreshold) ||
