@@ -68,3 +68,35 @@ export function distinctSources(n: number, run: number): DetectorSession[] {
   }
   return sessions;
 }
+
+/** Conversations of `n` distinct client-server pairs, each seen once: every session a new beaconing subject. */
+export function newPairs(n: number, run: number): DetectorSession[] {
+  return Array.from({ length: n }, (_, i) =>
+    syntheticSession('conversation', {
+      src: ip(i, 10),
+      dst: ip(i % 500, 172),
+      dport: 443,
+      agent: `agent-${i % 8}`,
+      communityId: `1:np${run}s${i}=`,
+      atSec: T0 + (i / n) * 600,
+    }),
+  );
+}
+
+/**
+ * Conversations of 50 client-server pairs polling every 1-5 s over `n` sessions: each pair's window fills to the
+ * member cap (64 starts) and is looked at for a period on every session, a period it can never hold.
+ */
+export function busyPairs(n: number, run: number): DetectorSession[] {
+  return Array.from({ length: n }, (_, i) =>
+    syntheticSession('conversation', {
+      src: ip(i % 50, 10),
+      dst: ip(i % 5, 172),
+      dport: 443,
+      agent: `agent-${i % 8}`,
+      communityId: `1:bp${run}s${i}=`,
+      // 50 sessions every 3 s: each pair one start per 3 s, give or take 1.5 s.
+      atSec: T0 + Math.floor(i / 50) * 3 + ((i * 7919) % 300) / 100,
+    }),
+  );
+}

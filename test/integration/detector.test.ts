@@ -353,6 +353,12 @@ describe('the Redis path and the in-memory engine', () => {
         { src: '10.9.1.51', dst: '10.9.9.12', dport: 6380, authAttempts: 1, credentials: ['0bbb'] },
         t0 + 50 + i,
       );
+    // A UDP scan of 4 ports (nmap -sU on "the usual services"), under the threshold of 10 ports, over the UDP one; a
+    // DNS server's answers to a resolver's ports (the queries not captured) are no probes.
+    for (const [i, dport] of [67, 1194, 161, 5353].entries())
+      add('udp-unanswered', { src: '203.0.113.6', dst: '10.9.9.13', dport }, t0 + 60 + i * 0.5);
+    for (let i = 0; i < 6; i++)
+      add('udp-unanswered', { src: '10.9.9.53', sport: 53, dst: '10.9.1.52', dport: 40000 + i }, t0 + 60 + i);
     for (let i = 0; i < 1500; i++)
       add('conversation', { src: `10.7.${i % 50}.${i % 7}`, dst: `10.6.0.${i % 40}`, dport: 443 }, t0 + i * 0.4);
     return out.sort((a, b) => a.firstUs - b.firstUs);
@@ -400,10 +406,12 @@ describe('the Redis path and the in-memory engine', () => {
         const fromRedis = new Map(newestPerIncident(seen).map((d) => [d.id, summary(d)]));
         const fromEngine = new Map(engine.detections().map((d) => [d.id, summary(d)]));
         assert.deepEqual([...fromRedis.keys()].sort(), [...fromEngine.keys()].sort());
-        assert.ok(fromEngine.size >= 7, `every kind of incident: ${[...fromEngine.keys()].join(' ')}`);
+        assert.ok(fromEngine.size >= 8, `every kind of incident: ${[...fromEngine.keys()].join(' ')}`);
         const ids = [...fromEngine.keys()];
         assert.equal(ids.filter((id) => id.startsWith('brute_force|203.0.113.5|')).length, 1, 'credentials guessed');
         assert.equal(ids.filter((id) => id.startsWith('brute_force|10.9.1.51|')).length, 0, 'one credential');
+        assert.equal(ids.filter((id) => id.startsWith('vertical_scan|203.0.113.6|')).length, 1, 'UDP scan');
+        assert.equal(ids.filter((id) => id.includes('10.9.9.53')).length, 0, "a DNS server's answers");
         for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
       } finally {
         await removePipelineNamespace(p).catch(() => {});

@@ -40,10 +40,12 @@
     ARGV[2]  JSON, one array per detector described:
              [name, window µs, threshold, member cap, evidence cap, mode (count | period), shortest period µs,
               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of a bucket,
-              generation ms, credential threshold (0: off)]
+              generation ms, credential threshold (0: off), UDP threshold (0: off; absent: off)]
              Brute force: members named 'k:<fingerprint>' are distinct credentials, counted apart from the attempts
              (the other members): an incident opens when the attempts reach the threshold or the credentials the
              credential threshold (countTriggers in rules.ts); the incident's counts are the attempts'.
+             Vertical scan: members named 'udp/<port>' are UDP ports probed without a reply; an incident also opens
+             when they reach the UDP threshold (they are ports too: the counts include them).
     ARGV[3]  key prefix "<prefix>:det:"
     ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, six tab-separated
              parts: bucket, detector (index into ARGV[2], from 1), field "<detector>|<subject>", observation count,
@@ -73,9 +75,9 @@ for i, d in ipairs(cjson.decode(ARGV[2])) do
   local gen = math.floor(nowMs / d[12])
   cfg[i] = {
     name = d[1], window = d[2], threshold = d[3], cap = d[4], ecap = d[5], period = d[6] == 'period',
-    minPeriod = d[7], jitter = d[8], merge = d[9], subjectCap = d[11], gen = gen, cred = d[13] or 0,
+    minPeriod = d[7], jitter = d[8], merge = d[9], subjectCap = d[11], gen = gen, cred = d[13] or 0, udp = d[14] or 0,
     -- Fewer observations than this cannot open an incident (each is one member at most).
-    least = (d[13] or 0) > 0 and math.min(d[3], d[13]) or d[3],
+    least = math.min(d[3], (d[13] or 0) > 0 and d[13] or d[3], (d[14] or 0) > 0 and d[14] or d[3]),
     -- Below it the mean interval cannot hold a period (period() says why); 1e-9 keeps rounding on the safe side.
     meanFloor = 0.8 * (1 - d[8]) * d[7] * (1 - 1e-9),
     -- Every field this call writes for the detector gets the same deadline.
@@ -204,6 +206,14 @@ local function apply(si, field, c, st, obs)
       if string.sub(mNames[j], 1, 2) == 'k:' then nk = nk + 1 end
     end
   end
+  -- Live UDP port members (vertical scan), counted apart too but also ports.
+  local udp = c.udp > 0
+  local nu = 0
+  if udp then
+    for j = 1, n do
+      if string.sub(mNames[j], 1, 4) == 'udp/' then nu = nu + 1 end
+    end
+  end
   local windowUs, cap, ecap = c.window, c.cap, c.ecap
   local tombstones = false
   local status, opened, evicted = 0, 0, 0
@@ -230,6 +240,7 @@ local function apply(si, field, c, st, obs)
       live[member] = t
       n = n + 1
       if old == nil and counting and string.sub(member, 1, 2) == 'k:' then nk = nk + 1 end
+      if old == nil and udp and string.sub(member, 1, 4) == 'udp/' then nu = nu + 1 end
     else
       for j = #mNames, h, -1 do
         if mNames[j] == member and mTimes[j] == old then
@@ -246,6 +257,7 @@ local function apply(si, field, c, st, obs)
         if mTimes[h] >= cutoff then evicted = evicted + 1 end
         n = n - 1
         if counting and string.sub(name, 1, 2) == 'k:' then nk = nk - 1 end
+        if udp and string.sub(name, 1, 4) == 'udp/' then nu = nu - 1 end
       end
       h = h + 1
     end
@@ -258,7 +270,7 @@ local function apply(si, field, c, st, obs)
         if n >= c.threshold then pr = period(c, mNames, mTimes, live, h) end
         triggered = pr ~= nil
       else
-        triggered = n - nk >= c.threshold or (counting and nk >= c.cred)
+        triggered = n - nk >= c.threshold or (counting and nk >= c.cred) or (udp and nu >= c.udp)
       end
       if triggered then
         local firstUs = nil

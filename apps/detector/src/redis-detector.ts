@@ -118,8 +118,14 @@ interface Group {
   subject: string;
   source: string | null;
   target: string;
-  /** 4 per observation: member, start µs, end µs, the session's evidence. */
-  observations: Array<string | number>;
+  /**
+   * The observations as the script's JSON list without its brackets, 4 values each: member, start µs, end µs, the
+   * session's evidence. Built as text: JSON.stringify of an array per subject was a fifth of this process's work for
+   * a fleet's new client-server pairs (`bench/detectors/profile.ts --workload new-pairs`), and the evidence is
+   * escaped once per session, not once per detector.
+   */
+  observations: string;
+  count: number;
   /**
    * The subject's incident as held when the call was made (what the script's tails are relative to): kept with the
    * group, as another subject's reply in the same batch may push it out of the held map first.
@@ -172,6 +178,7 @@ function settingsJson(config: DetectorConfig, buckets: number): string {
         Math.max(1, Math.ceil(s.subjectCap / buckets)),
         generationMs(s),
         s.credentialThreshold,
+        s.udpThreshold,
       ];
     }),
   );
@@ -229,14 +236,22 @@ export class RedisDetector {
             subject: o.subject.key,
             source: o.subject.source,
             target: o.subject.target,
-            observations: [],
+            observations: '',
+            count: 0,
           };
           groups.set(name, group);
         }
-        evidence ??= `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`;
-        const endUs = Math.max(session.lastUs, o.timeUs);
-        group.observations.push(o.member, o.timeUs, endUs, evidence);
-        for (const member of o.moreMembers ?? []) group.observations.push(member, o.timeUs, endUs, evidence);
+        evidence ??= JSON.stringify(
+          `${session.communityId}\t${session.agent}\t${endpointText(session.dst, session.dport)}\t${session.src}`,
+        );
+        // Integers below 2^53 print as JSON does.
+        const rest = `,${o.timeUs},${Math.max(session.lastUs, o.timeUs)},${evidence}`;
+        group.observations += `${group.count > 0 ? ',' : ''}${JSON.stringify(o.member)}${rest}`;
+        group.count++;
+        for (const member of o.moreMembers ?? []) {
+          group.observations += `,${JSON.stringify(member)}${rest}`;
+          group.count++;
+        }
       }
     }
     if (groups.size === 0) return outcome;
@@ -275,7 +290,7 @@ export class RedisDetector {
               ? `${h.id},${h.version},${h.lists[0].length},${h.lists[1].length},${h.lists[2].length},${h.lists[3].length}`
               : '';
             lines.push(
-              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.observations.length / 4}\t${held}\t${JSON.stringify(g.observations)}`,
+              `${c.bucket}\t${DETECTOR_INDEX[g.detector]}\t${g.field}\t${g.count}\t${held}\t[${g.observations}]`,
             );
           }
         }

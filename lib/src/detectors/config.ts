@@ -37,6 +37,12 @@ export interface DetectorSettings {
    * however often it reconnects.
    */
   credentialThreshold: number;
+  /**
+   * vertical_scan: distinct UDP ports probed without a reply (members `udp/<port>`) that open an incident whatever the
+   * count of all ports (0: off; 3 by default). A UDP scan probes a few ports (nmap's "usual services"), and a closed
+   * UDP port answers with ICMP, which no UDP session shows: the datagrams stay unanswered.
+   */
+  udpThreshold: number;
 }
 
 export type DetectorConfig = Record<DetectorName, DetectorSettings>;
@@ -55,6 +61,7 @@ const base = {
   maxJitter: 0,
   mergeSeconds: 0,
   credentialThreshold: 0,
+  udpThreshold: 0,
 };
 
 export function defaultDetectorConfig(): DetectorConfig {
@@ -62,7 +69,10 @@ export function defaultDetectorConfig(): DetectorConfig {
     // Zeek's scan policy uses 25 hosts / 15 ports in 5 min; the fleet sees probes that each host only sees once, so
     // fewer suffice (zeek/nmap-vsn.pcap probes 7 hosts on port 80).
     horizontal_scan: { ...base, threshold: 5, windowSeconds: 300 },
-    vertical_scan: { ...base, threshold: 10, windowSeconds: 300 },
+    // Slips opens a vertical scan at 5 ports of not-established TCP or UDP flows; UDP scans probe fewer (the lab's
+    // nmap -sU tries 4-11 "usual" ports, of which the open ones answer), and benign captures show at most 2
+    // unanswered UDP ports from one host to another (ARCHITECTURE).
+    vertical_scan: { ...base, threshold: 10, windowSeconds: 300, udpThreshold: 3 },
     syn_flood: { ...base, threshold: 100, windowSeconds: 10, memberCap: 4096 },
     // Attempts (auth-attempts.ts: several passwords in one connection count each), as Zeek's FTP policy counts 20
     // failed logins. 10 found more of the lab's short hydra runs but also zeek/mysql/auth.pcap and a redis-benchmark
@@ -133,6 +143,13 @@ export const detectorConfigRow = z.object({
             .max(4096)
             .refine((v) => v === 0 || v >= 2, 'must be 0 (off) or at least 2')
             .optional(),
+          udp_threshold: z
+            .number()
+            .int()
+            .min(0)
+            .max(4096)
+            .refine((v) => v === 0 || v >= 2, 'must be 0 (off) or at least 2')
+            .optional(),
         })
         .strict(),
     ),
@@ -185,6 +202,7 @@ export function settingsFromRow(row: Record<string, unknown>, defaults: Detector
     maxJitter: p.max_jitter ?? defaults.maxJitter,
     mergeSeconds: p.merge_seconds ?? defaults.mergeSeconds,
     credentialThreshold: p.credential_threshold ?? defaults.credentialThreshold,
+    udpThreshold: p.udp_threshold ?? defaults.udpThreshold,
   };
 }
 

@@ -202,6 +202,66 @@ describe('vertical scan, SYN flood, brute force', () => {
   });
 });
 
+describe('UDP scans', () => {
+  const probe = (dport: number, i: number, fields = {}) =>
+    session('udp-unanswered', { dport, atSec: T0 + i * 0.3, ...fields });
+
+  it('opens a vertical scan at 3 unanswered UDP ports, under the threshold of 10 ports', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    feed(engine, [probe(67, 0), probe(1194, 1)]);
+    assert.equal(engine.detections().length, 0, 'two ports are not yet a scan');
+    feed(engine, [probe(5353, 2), probe(161, 3)]);
+    assert.deepEqual(
+      engine.detections().map((d) => [d.detector, d.target, d.windowCount, d.sessions]),
+      [['vertical_scan', '10.0.1.1', 4, 4]],
+      'the counts are every port probed',
+    );
+  });
+
+  it('counts neither TCP ports nor a service answering a client against the UDP threshold', () => {
+    const tcp = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      tcp,
+      [22, 80, 443].map((dport, i) => session('rejected', { dport, atSec: T0 + i })),
+    );
+    assert.equal(tcp.detections().length, 0, 'three TCP ports stay under the threshold of 10');
+    // A DNS server's answers to a resolver whose queries the capture missed: from port 53 to its ephemeral ports.
+    const replies = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      replies,
+      [40001, 40002, 40003, 40004].map((dport, i) => probe(dport, i, { sport: 53 })),
+    );
+    assert.equal(replies.detections().length, 0);
+    const config = defaultDetectorConfig();
+    config.vertical_scan.udpThreshold = 0;
+    const off = new DetectorEngine(config);
+    feed(
+      off,
+      [67, 1194, 5353, 161].map((dport, i) => probe(dport, i)),
+    );
+    assert.equal(off.detections().length, 0, 'udp_threshold 0: off');
+  });
+
+  it('reads udp_threshold from the row params and refuses 1', () => {
+    const row = {
+      detector: 'vertical_scan',
+      enabled: 1,
+      threshold: 10,
+      window_seconds: 300,
+      member_cap: 1024,
+      subject_cap: 100000,
+      evidence_cap: 100,
+    };
+    const d = defaultDetectorConfig().vertical_scan;
+    assert.equal(settingsFromRow({ ...row, params: '{"udp_threshold": 5}' }, d).udpThreshold, 5);
+    assert.equal(settingsFromRow({ ...row, params: null }, d).udpThreshold, 3);
+    assert.throws(
+      () => settingsFromRow({ ...row, params: '{"udp_threshold": 1}' }, d),
+      /params\.udp_threshold = .*must be 0 \(off\) or at least 2/,
+    );
+  });
+});
+
 describe('beaconing', () => {
   const settings = defaultDetectorConfig().beaconing;
 

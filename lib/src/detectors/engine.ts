@@ -8,7 +8,7 @@
 import { DETECTORS, type DetectorConfig, type DetectorName, type DetectorSettings } from './config.ts';
 import { CappedList, type Detection } from './detection.ts';
 import { type DetectorSession, endpointText } from './detector-session.ts';
-import { countTriggers, isCredentialMember, type Observation, observe, regularPeriod } from './rules.ts';
+import { countTriggers, isCredentialMember, isUdpMember, type Observation, observe, regularPeriod } from './rules.ts';
 
 interface MemberEntry {
   timeUs: number;
@@ -51,6 +51,14 @@ function credentialCount(state: SubjectState, settings: DetectorSettings): numbe
   if (settings.credentialThreshold === 0) return 0;
   let n = 0;
   for (const member of state.members.keys()) if (isCredentialMember(member)) n++;
+  return n;
+}
+
+/** The UDP port members of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
+function udpPortCount(state: SubjectState, settings: DetectorSettings): number {
+  if (settings.udpThreshold === 0) return 0;
+  let n = 0;
+  for (const member of state.members.keys()) if (isUdpMember(member)) n++;
   return n;
 }
 
@@ -156,7 +164,9 @@ export class DetectorEngine {
       const period = detector === 'beaconing' ? this.period(state, settings) : null;
       const credentials = credentialCount(state, settings);
       const triggered =
-        detector === 'beaconing' ? period !== null : countTriggers(state.members.size, credentials, settings);
+        detector === 'beaconing'
+          ? period !== null
+          : countTriggers(state.members.size, credentials, settings, udpPortCount(state, settings));
       if (!triggered) return null;
       state.incident = this.open(detector, settings, o, state, period, state.members.size - credentials);
       return state.incident.detection;

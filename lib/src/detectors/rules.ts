@@ -37,6 +37,9 @@ function horizontalScan(s: DetectorSession): Observation | null {
 
 function verticalScan(s: DetectorSession): Observation | null {
   if (!isProbe(attemptOutcome(s)) || isGroupAddress(s.dst)) return null;
+  // A datagram from a service's port to a client's is a reply whose request the capture missed (Zeek turns such a
+  // connection around): a DNS server's answers to one resolver's ports are no probes of that resolver.
+  if (s.proto === 'udp' && isUdpServiceReply(s)) return null;
   return {
     subject: { key: `${s.src}|${s.dst}`, source: s.src, target: s.dst },
     member: `${s.proto}/${s.dport}`,
@@ -100,14 +103,29 @@ export function isCredentialMember(member: string): boolean {
   return member.startsWith(CREDENTIAL_MEMBER);
 }
 
+/** Source port of a well-known service, destination port not: the responder's side of a UDP exchange. */
+function isUdpServiceReply(s: DetectorSession): boolean {
+  return s.sport <= 1023 && s.dport >= 1024;
+}
+
+/** The prefix of a vertical scan's UDP port members (`udp/<port>`), counted apart against udpThreshold. */
+export const UDP_MEMBER = 'udp/';
+
+export function isUdpMember(member: string): boolean {
+  return member.startsWith(UDP_MEMBER);
+}
+
 /**
- * Whether a count-mode window opens an incident: its attempt members reach the threshold, or its credential members
- * reach credentialThreshold (brute force; 0: off). `members` counts both kinds, `credentials` the latter.
+ * Whether a count-mode window opens an incident: its attempt members reach the threshold, its credential members
+ * reach credentialThreshold (brute force; 0: off), or its UDP port members reach udpThreshold (vertical scan; 0:
+ * off). `members` counts every kind, `credentials` and `udpPorts` their own (UDP ports are also ports: they count
+ * towards the threshold too).
  */
-export function countTriggers(members: number, credentials: number, settings: DetectorSettings): boolean {
+export function countTriggers(members: number, credentials: number, settings: DetectorSettings, udpPorts = 0): boolean {
   return (
     members - credentials >= settings.threshold ||
-    (settings.credentialThreshold > 0 && credentials >= settings.credentialThreshold)
+    (settings.credentialThreshold > 0 && credentials >= settings.credentialThreshold) ||
+    (settings.udpThreshold > 0 && udpPorts >= settings.udpThreshold)
   );
 }
 

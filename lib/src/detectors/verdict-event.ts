@@ -142,56 +142,80 @@ const text =
   (x) =>
     typeof x === 'string' && x.length <= max && (pattern === undefined || pattern.test(x));
 
-/**
- * The schema's fields with the same checks, by hand: the schema costs about three times JSON.parse per message, and
- * the detector decodes every session of the fleet. In the session's field order; `optional` may be absent.
- */
-const FIELDS: ReadonlyArray<{ name: keyof DetectorSession; check: FieldCheck; optional?: true }> = [
-  { name: 'agent', check: (x) => typeof x === 'string' && agentIdPattern.test(x) },
-  { name: 'communityId', check: text(64, COMMUNITY_ID) },
-  { name: 'proto', check: (x) => x === 'tcp' || x === 'udp' },
-  { name: 'src', check: text(45, ADDRESS) },
-  { name: 'sport', check: whole(65535) },
-  { name: 'dst', check: text(45, ADDRESS) },
-  { name: 'dport', check: whole(65535) },
-  { name: 'firstUs', check: whole(MAX) },
-  { name: 'lastUs', check: whole(MAX) },
-  { name: 'packets', check: whole(MAX) },
-  { name: 'bytes', check: whole(MAX) },
-  { name: 'packetsFromSrc', check: whole(MAX) },
-  { name: 'srcFlags', check: whole(255) },
-  { name: 'dstFlags', check: whole(255) },
-  { name: 'srcPayloadBytes', check: whole(MAX) },
-  { name: 'dstPayloadBytes', check: whole(MAX) },
-  { name: 'connState', check: text(8), optional: true },
-  { name: 'authAttempts', check: whole(1000), optional: true },
-  {
-    name: 'credentials',
-    check: (x) =>
-      Array.isArray(x) &&
-      x.length <= MAX_CREDENTIALS_PER_SESSION &&
-      x.every((c) => typeof c === 'string' && CREDENTIAL.test(c)),
-    optional: true,
-  },
-  { name: 'label', check: text(64), optional: true },
-  { name: 'score', check: (x) => typeof x === 'number' && Number.isFinite(x), optional: true },
-];
+const isAgent: FieldCheck = (x) => typeof x === 'string' && agentIdPattern.test(x);
+const isCommunityId = text(64, COMMUNITY_ID);
+const isAddress = text(45, ADDRESS);
+const isPort = whole(65535);
+const isFlags = whole(255);
+const isCount = whole(MAX);
+const isConnState = text(8);
+const isAttempts = whole(1000);
+const isLabel = text(64);
+const isCredentials: FieldCheck = (x) =>
+  Array.isArray(x) &&
+  x.length <= MAX_CREDENTIALS_PER_SESSION &&
+  x.every((c) => typeof c === 'string' && CREDENTIAL.test(c));
 
 /**
- * The event's session when every field passes (the schema's fields only: zod drops unknown keys; so does this), else
- * null: what this refuses goes through the schema, which gives the precise error (or accepts, should the two ever
- * differ).
+ * The event's session when every field passes the schema's checks, by hand (the schema costs about three times
+ * JSON.parse per message, and the detector decodes every session of the fleet), else null: what this refuses goes
+ * through the schema, which gives the precise error (or accepts, should the two ever differ). The schema's fields
+ * only (zod drops unknown keys; so does this), read by name and built as one literal: a loop over the field names
+ * with keyed reads and writes cost this process a fifth of a new client-server pair's time.
  */
 function sessionOf(j: Record<string, unknown>): DetectorSession | null {
   if (j.v !== VERDICT_EVENT_VERSION) return null;
-  const s: Record<string, unknown> = {};
-  for (const { name, check, optional } of FIELDS) {
-    const x = j[name];
-    if (optional && x === undefined) continue;
-    if (!check(x)) return null;
-    s[name] = x;
-  }
-  return s as unknown as DetectorSession;
+  const { agent, communityId, proto, src, sport, dst, dport, firstUs, lastUs, packets, bytes, packetsFromSrc } = j;
+  const { srcFlags, dstFlags, srcPayloadBytes, dstPayloadBytes, connState, authAttempts, credentials, label, score } =
+    j;
+  if (
+    !isAgent(agent) ||
+    !isCommunityId(communityId) ||
+    (proto !== 'tcp' && proto !== 'udp') ||
+    !isAddress(src) ||
+    !isPort(sport) ||
+    !isAddress(dst) ||
+    !isPort(dport) ||
+    !isCount(firstUs) ||
+    !isCount(lastUs) ||
+    !isCount(packets) ||
+    !isCount(bytes) ||
+    !isCount(packetsFromSrc) ||
+    !isFlags(srcFlags) ||
+    !isFlags(dstFlags) ||
+    !isCount(srcPayloadBytes) ||
+    !isCount(dstPayloadBytes) ||
+    (connState !== undefined && !isConnState(connState)) ||
+    (authAttempts !== undefined && !isAttempts(authAttempts)) ||
+    (credentials !== undefined && !isCredentials(credentials)) ||
+    (label !== undefined && !isLabel(label)) ||
+    (score !== undefined && !(typeof score === 'number' && Number.isFinite(score)))
+  )
+    return null;
+  const s = {
+    agent,
+    communityId,
+    proto,
+    src,
+    sport,
+    dst,
+    dport,
+    firstUs,
+    lastUs,
+    packets,
+    bytes,
+    packetsFromSrc,
+    srcFlags,
+    dstFlags,
+    srcPayloadBytes,
+    dstPayloadBytes,
+  } as DetectorSession;
+  if (connState !== undefined) s.connState = connState as string;
+  if (authAttempts !== undefined) s.authAttempts = authAttempts as number;
+  if (credentials !== undefined) s.credentials = credentials as string[];
+  if (label !== undefined) s.label = label as string;
+  if (score !== undefined) s.score = score as number;
+  return s;
 }
 
 export class VerdictEventError extends Error {
