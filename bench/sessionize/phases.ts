@@ -7,6 +7,8 @@
 //   metadata  + application metadata on top of `kept` (SessionMetadataCollector, every session's JSON);
 //   all       reader, sessionizer, kept packets, records and metadata together (what `fleetcap sessions --json` does
 //             before it writes its lines).
+// Every phase runs through the command's own per-packet loop (sessionizeCapture, lib/src/session/sessionize-capture.ts)
+// with the phases it adds, so that what is measured is what the command runs.
 // Each phase runs --passes times in one process (default 3), the phases interleaved pass by pass. Pass 1 is what a
 // one-shot command pays: the code is cold (interpreted, then compiled as it warms up); the later passes show the
 // steady state. The difference between the two is the warm-up cost, which no steady-state profile shows.
@@ -22,11 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
-import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/session-max-packets';
-import { CaptureParser, forEachPacketRecord } from '@fleetcap/lib/pcap/reader';
-import { Sessionizer } from '@fleetcap/lib/session/sessionizer';
-import { SessionRecords } from '@fleetcap/lib/session-record/session-records';
+import { type SessionizePhases, sessionizeCapture } from '@fleetcap/lib/session/sessionize-capture';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -43,42 +41,24 @@ type Phase = (typeof PHASES)[number];
 
 const data = readFileSync(file);
 
+/** Each phase through the command's own loop (sessionizeCapture), with the phases it adds. */
+const PHASE_OPTIONS: Record<Phase, SessionizePhases> = {
+  read: { sessions: false },
+  sessions: { records: false },
+  kept: { records: false, keepPackets: true },
+  records: {},
+  metadata: { records: false, metadata: true },
+  all: { metadata: true },
+};
+
 async function runPhase(phase: Phase): Promise<number> {
   const started = process.cpuUsage();
-  const parser = new CaptureParser();
-  const keeps = phase === 'kept' || phase === 'metadata' || phase === 'all';
-  const sessionizer =
-    phase === 'read'
-      ? undefined
-      : keeps
-        ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT })
-        : new Sessionizer();
-  const records = phase === 'records' || phase === 'all' ? new SessionRecords() : undefined;
-  const metadata =
-    (phase === 'metadata' || phase === 'all') && sessionizer
-      ? new SessionMetadataCollector(SESSION_MAX_PACKETS, sessionizer)
-      : undefined;
-  await forEachPacketRecord(
-    [data],
-    (record) => {
-      if (!sessionizer) return;
-      const session = sessionizer.addRecord(record);
-      if (session === null) return;
-      records?.addCaptured(
-        session,
-        sessionizer.lastDecoded,
-        sessionizer.lastFromInitiator,
-        record.tsSec,
-        record.tsNsec,
-      );
-      metadata?.added(session);
-    },
-    parser,
-  );
-  if (sessionizer) {
-    for (const session of sessionizer.sessions.values()) {
-      metadata?.jsonOf(session);
-      const record = records?.get(session);
+  const run = await sessionizeCapture([data], PHASE_OPTIONS[phase]);
+  if (run.error) throw new Error(`${file}: ${run.error.message}`);
+  if (run.sessionizer) {
+    for (const session of run.sessionizer.sessions.values()) {
+      run.metadata?.jsonOf(session);
+      const record = run.records?.get(session);
       if (record) void record.first.connState;
     }
   }

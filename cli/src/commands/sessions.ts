@@ -1,8 +1,7 @@
 // `fleetcap sessions [--json] FILE...`: offline sessionizing of capture files with the same reader, decoder and
 // session key as splitcap, no servers needed. Each file is sessionized on its own.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { PAYLOAD_BYTES_KEPT, SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
-import { SESSION_MAX_PACKETS } from '@fleetcap/lib/features/session-max-packets';
+import type { SessionMetadataCollector } from '@fleetcap/lib/app-metadata/from-session';
 import type { DecodedPacket } from '@fleetcap/lib/packet/decode';
 import {
   ANY_CAPTURE_TIME,
@@ -11,10 +10,10 @@ import {
   describeCaptureTimeWindow,
   TIME_OUT_OF_RANGE,
 } from '@fleetcap/lib/pcap/capture-time';
-import { PcapFormatError } from '@fleetcap/lib/pcap/errors';
-import { CaptureParser, forEachPacketRecord, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
-import { type Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
-import { type SessionRecord, SessionRecords } from '@fleetcap/lib/session-record/session-records';
+import { CaptureParser, MAX_BLOCK_LENGTH, type ReaderCounters } from '@fleetcap/lib/pcap/reader';
+import { type SessionizePhases, sessionizeCapture } from '@fleetcap/lib/session/sessionize-capture';
+import type { Session, Sessionizer } from '@fleetcap/lib/session/sessionizer';
+import type { SessionRecord, SessionRecords } from '@fleetcap/lib/session-record/session-records';
 import type { Command } from 'commander';
 import { captureFiles, FileListError } from './file-list.ts';
 
@@ -97,46 +96,22 @@ export async function sessionizeFile(
   } = {},
 ): Promise<FileResult> {
   const parser = new CaptureParser();
-  const captureTimes = options.captureTimes ?? captureTimeWindow();
-  // Metadata reads the packets the pipeline stores, so the same number are kept, with their payloads.
-  const sessionizer = options.metadata
-    ? new Sessionizer({ maxPacketsKept: SESSION_MAX_PACKETS, payloadBytesKept: PAYLOAD_BYTES_KEPT, captureTimes })
-    : new Sessionizer({ captureTimes });
-  const records = new SessionRecords();
-  const metadata = options.metadata ? new SessionMetadataCollector(SESSION_MAX_PACKETS, sessionizer) : undefined;
-  let error: FileResult['error'];
-  try {
-    await forEachPacketRecord(
-      fileChunks(file, parser),
-      (record) => {
-        const session = sessionizer.addRecord(record);
-        if (session) {
-          records.addCaptured(
-            session,
-            sessionizer.lastDecoded,
-            sessionizer.lastFromInitiator,
-            record.tsSec,
-            record.tsNsec,
-          );
-          metadata?.added(session);
-          options.onPacket?.(session, sessionizer.lastDecoded, sessionizer.lastFromInitiator);
-        }
-      },
-      parser,
-    );
-  } catch (cause) {
-    if (cause instanceof PcapFormatError) error = { message: cause.message, offset: cause.offset };
-    else error = { message: cause instanceof Error ? cause.message : String(cause) };
-  }
+  const phases: SessionizePhases = {
+    metadata: options.metadata === true,
+    captureTimes: options.captureTimes ?? captureTimeWindow(),
+  };
+  if (options.onPacket) phases.onPacket = options.onPacket;
+  const run = await sessionizeCapture(fileChunks(file, parser), phases, parser);
+  const sessionizer = run.sessionizer!;
   const result: FileResult = {
     file,
     sessions: [...sessionizer.sessions.values()],
     sessionizer,
-    records,
+    records: run.records!,
     reader: parser.counters,
   };
-  if (error) result.error = error;
-  if (metadata) result.metadata = metadata;
+  if (run.error) result.error = run.error;
+  if (run.metadata) result.metadata = run.metadata;
   return result;
 }
 
