@@ -83,7 +83,11 @@ test(`with FLEETCAP_ZK_ROOT=${root} for config-sync and the listener, an SQL edi
   assert.equal(live.state, 'capturing');
   // (A config-sync of the default root elsewhere on the shared stack may mirror our row under /fleetcap too; only
   // the listener writes live nodes.)
-  assert.equal(await configSync!.zk.exists(defaultPaths.live(agentId)), null, 'no live node under the default /fleetcap');
+  assert.equal(
+    await configSync!.zk.exists(defaultPaths.live(agentId)),
+    null,
+    'no live node under the default /fleetcap',
+  );
 });
 
 test('stopping the listener makes the agent offline', { skip }, async () => {
