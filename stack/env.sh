@@ -51,6 +51,6 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
 CONF
   # How long the connectors and tasks of a worker that left the group wait for it to return before they are assigned
   # again (Kafka's default: 5 minutes). A worker whose poll timed out (a Kafka restart on a loaded machine) rejoins as
-  # a new member, and its own lost tasks waited out that delay: no change events for 5 minutes (seen in a fault run after stop 17).
+  # a new member, and its own lost tasks waited out that delay: no change events for 5 minutes (a fault run).
   if [[ -n $rebalance_delay_ms ]]; then echo "scheduled.rebalance.max.delay.ms=$rebalance_delay_ms"; fi
 }
