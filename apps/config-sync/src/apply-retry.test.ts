@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ZkCode, ZkTimeoutError } from '@fleetcap/lib/zookeeper/errors';
-import zookeeper from 'node-zookeeper-client';
 import { afterFailure, isPermanentApplyError } from './apply-retry.ts';
 
 const policy = { permanentAttempts: 3, releaseAfterMs: 30_000 };
-const zkError = (code: number) => zookeeper.Exception.create(code);
+// As node-zookeeper-client rejects: an error carrying the numeric ZooKeeper code.
+const zkError = (code: number) => Object.assign(new Error(`ZooKeeper error ${code}`), { code });
 
 test('ZooKeeper refusals and MariaDB data errors are permanent; lost connections and timeouts are not', () => {
   assert.equal(isPermanentApplyError(zkError(ZkCode.NO_AUTH)), true);
