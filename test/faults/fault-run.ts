@@ -466,7 +466,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
       } else if (b.state === 'spool-dropped' && b.firstTryAt !== undefined) {
         s.uncertain += n;
         // Its first try may have stored it (a row of its own): a batch of the session accepted long after that try
-        // may find that occurrence completed, as after an accepted batch. Left out, stop 18's trace showed a second
+        // may find that occurrence completed, as after an accepted batch. Left out, a trace after stop 17 showed a second
         // occurrence counted as unexpected: the session's only stored batch was dropped from the spool after its first
         // try, the next was accepted 13 s later (spool-full fault).
         s.lastFirstTry = b.firstTryAt;
