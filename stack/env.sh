@@ -27,7 +27,7 @@ export FLEETCAP_STACK_HOME FLEETCAP_REDIS_PORT FLEETCAP_REDIS_MAXMEMORY FLEETCAP
 # replication factor of Connect's three internal topics (1 on one broker, 3 on the cluster). What only the cluster's
 # workers need (advertised REST address, partitions, rebalance timing) its script adds after this text.
 connect_worker_properties() {
-  local brokers="$1" group="$2" port="$3" replication="$4"
+  local brokers="$1" group="$2" port="$3" replication="$4" rebalance_delay_ms="${5:-}"
   cat <<CONF
 bootstrap.servers=$brokers
 group.id=$group
@@ -49,4 +49,8 @@ rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicA
 config.providers=file
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 CONF
+  # How long the connectors and tasks of a worker that left the group wait for it to return before they are assigned
+  # again (Kafka's default: 5 minutes). A worker whose poll timed out (a Kafka restart on a loaded machine) rejoins as
+  # a new member, and its own lost tasks waited out that delay: no change events for 5 minutes (a fault run).
+  if [[ -n $rebalance_delay_ms ]]; then echo "scheduled.rebalance.max.delay.ms=$rebalance_delay_ms"; fi
 }

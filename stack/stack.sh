@@ -228,7 +228,8 @@ CONF
 start_connect() {
   local dir="$STATE/connect"
   mkdir -p "$dir"
-  connect_worker_properties "127.0.0.1:$FLEETCAP_KAFKA_PORT" fleetcap-connect "$FLEETCAP_CONNECT_PORT" 1 \
+  # The only worker: no other worker can return to take back its connector, so its lost tasks are assigned at once.
+  connect_worker_properties "127.0.0.1:$FLEETCAP_KAFKA_PORT" fleetcap-connect "$FLEETCAP_CONNECT_PORT" 1 0 \
     >"$dir/connect.properties"
   # Kafka Connect reads its REST users once, at start (PropertyFileLoginModule caches the file): up restarts it when
   # the password changed since (apply_secrets_to_running compares this stamp).

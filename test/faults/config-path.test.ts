@@ -10,10 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
-import { deleteAgentRows, deleteConsumerGroups, insertCaptureConfig } from '../helpers/config-sync.ts';
-import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, mariadbCli, removeZkTree, repoRoot, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { type ConfigSyncUnderTest, insertCaptureConfig, startConfigSync } from '../helpers/config-sync.ts';
+import { assertStackUp, mariadbCli, repoRoot, uniqueId } from '../helpers/stack.ts';
 
 const serverFaults = process.env.CI === 'true' || process.env.FLEETCAP_FAULTS_SERVERS === 'restart';
 const skip = serverFaults ? false : 'SKIPPED: restarts servers; set CI=true or FLEETCAP_FAULTS_SERVERS=restart';
@@ -26,15 +24,14 @@ const CONFIG_DEADLINE_MS = 45_000;
 const agent = uniqueId('cpath').slice(0, 50);
 const group = uniqueId('itest-cpath');
 const node = new AgentPaths().config(agent);
-let app: RunningApp | undefined;
-let zk: ZkClient;
+let configSync: ConfigSyncUnderTest | undefined;
 
 /** Waits until the agent's ZooKeeper config node holds `filter`; returns the ms it took, or throws saying what it saw. */
 async function delivered(filter: string, label: string): Promise<number> {
   const t0 = Date.now();
   let seen = 'no node';
   while (Date.now() - t0 < CONFIG_DEADLINE_MS) {
-    const data = await zk.getData(node).catch(() => null);
+    const data = await configSync!.zk.getData(node).catch(() => null);
     if (data) {
       seen = String(data.data);
       if (seen.includes(filter)) return Date.now() - t0;
@@ -42,7 +39,7 @@ async function delivered(filter: string, label: string): Promise<number> {
     await sleep(250);
   }
   throw new Error(
-    `${label}: the UPDATE to "${filter}" did not reach ${node} within ${CONFIG_DEADLINE_MS / 1000} s (it holds: ${seen.slice(0, 300)}); config-sync said: ${app?.output().slice(-1500)}`,
+    `${label}: the UPDATE to "${filter}" did not reach ${node} within ${CONFIG_DEADLINE_MS / 1000} s (it holds: ${seen.slice(0, 300)}); config-sync said: ${configSync?.app.output().slice(-1500)}`,
   );
 }
 
@@ -53,12 +50,9 @@ function restart(server: string): void {
 before(async () => {
   if (skip) return;
   assertStackUp();
-  zk = await zkConnect();
-  app = await startApp(
-    'config-sync',
+  configSync = await startConfigSync(
+    group,
     {
-      FLEETCAP_CONFIG_SYNC_PORT: '0',
-      FLEETCAP_CONFIG_SYNC_GROUP: group,
       FLEETCAP_CONFIG_SYNC_SESSION_TIMEOUT_MS: '10000',
       // The change stream alone: a reconcile after the rejoin would write the new row from the table and hide a
       // connector that reads no binlog.
@@ -72,11 +66,7 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  deleteAgentRows(agent);
-  await app?.stop();
-  await removeZkTree(zk, node.slice(0, node.lastIndexOf('/'))).catch(() => {});
-  await zk.close();
-  await deleteConsumerGroups([group]).catch(() => {});
+  await configSync?.close({ agents: [agent], zkTrees: [node.slice(0, node.lastIndexOf('/'))] });
 });
 
 for (const server of ['mariadb', 'kafka'] as const)

@@ -30,12 +30,16 @@ const seed = Number(process.env.FLEETCAP_FAULTS_SEED ?? 19);
 // marks the occurrence, and the append stores nothing more in it (test/integration/capture-gap.test.ts).
 // The two runs since lost 0 and doubled 0, but one had config-sync stuck after the Kafka and ZooKeeper restarts
 // (unhealthy, no config delivery in 120 s: its change-event retry loop never ended while the group dropped it) and
-// the other 1 unexpected second occurrence. Remove `todo` when the run passes repeatedly.
+// the other 1 unexpected second occurrence. After stop 17 (8 runs at load 19-54): config-sync's retries are bounded
+// (apply-retry.ts), the single Connect worker no longer waits 5 minutes for itself after a poll timeout (two runs had
+// no config delivery from it), and the unexpected occurrences were a miscount of this harness (a batch dropped from the
+// spool after its first try); one run still did not drain (11 connection records that never ended, nothing queued
+// for them, after the RabbitMQ and Redis restarts), not analysed. Remove `todo` when the run passes repeatedly.
 // The traffic is paced by the agents' spools (fault-run.ts, MAX_SPOOLED), so the backlog at the end is a few batches;
 // two minutes to drain it is many times what a loaded machine needs, and the run fails saying what is still pending.
 const DRAIN_DEADLINE_MS = 120_000;
 const KNOWN_FAILING =
-  'issue 19: stop 17 runs: 0 lost since the harness makes no capture gaps, but config-sync stuck after Kafka+ZooKeeper restarts (1 of 2) and an unexpected second occurrence (1 of 2)';
+  'issue 19: after stop 17, 0 lost and 0 doubled in 8 runs, but 1 run did not drain (11 connection records never ended after the RabbitMQ and Redis restarts)';
 
 test(`fault run, short form (seed ${seed}): no packet lost or doubled, nothing stuck, every app healthy`, {
   timeout: 480_000,

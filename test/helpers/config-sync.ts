@@ -1,11 +1,14 @@
 // What the config-sync integration tests share: the agent_status row as the dashboards read it, waiting for an
 // effect with the apps' output in the failure, removing the Kafka consumer groups their instances joined, and, for
-// the tests with a real listener, its sniffer_config row and the listener in a network namespace.
+// the tests with a real listener, its sniffer_config row and the listener in a network namespace; and one config-sync
+// with a ZooKeeper client of the test's own, started and cleaned up as every such test does (startConfigSync).
 import { join } from 'node:path';
+import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type AgentProcess, createVethPair, destroy, relayZooKeeper, startAgentApp, type VethPair } from './netns.ts';
-import { connections, mariadbCli, mysqlAs, repoRoot } from './stack.ts';
+import { type RunningApp, startApp } from './processes.ts';
+import { connections, mariadbCli, mysqlAs, removeZkTree, repoRoot, zkConnect } from './stack.ts';
 
 /** The agent_status row of an agent, read as fleetcap_report (the account that only reads it); undefined if none. */
 export async function agentStatusRow(agentId: string): Promise<RowDataPacket | undefined> {
@@ -191,4 +194,49 @@ export function agentsOnEveryPartition(run: string, perPartition = 2, partitions
     if (agents.filter((a) => snifferConfigPartition(a, partitions) === p).length < perPartition) agents.push(id);
   }
   return agents;
+}
+
+/** One config-sync of a test's own consumer group, with the test's ZooKeeper client (startConfigSync). */
+export interface ConfigSyncUnderTest {
+  app: RunningApp;
+  zk: ZkClient;
+  /**
+   * Stops config-sync, removes the agents' rows and the ZooKeeper trees given (with their nodes), closes the ZooKeeper
+   * client and deletes the consumer group. Safe to call from an `after` whose `before` failed half-way.
+   */
+  close(cleanup: { agents?: string[]; zkTrees?: string[] }): Promise<void>;
+}
+
+/**
+ * Connects a ZooKeeper client and starts config-sync in consumer group `group` (its port chosen by the system); `env`
+ * adds to or overrides that (FLEETCAP_ZK_ROOT, the session timeout, reconcile off...).
+ */
+export async function startConfigSync(
+  group: string,
+  env: Record<string, string> = {},
+  readyTimeoutMs = 30_000,
+): Promise<ConfigSyncUnderTest> {
+  const zk = await zkConnect();
+  let app: RunningApp;
+  try {
+    app = await startApp(
+      'config-sync',
+      { FLEETCAP_CONFIG_SYNC_PORT: '0', FLEETCAP_CONFIG_SYNC_GROUP: group, ...env },
+      readyTimeoutMs,
+    );
+  } catch (err) {
+    await zk.close();
+    throw err;
+  }
+  return {
+    app,
+    zk,
+    async close({ agents = [], zkTrees = [] }) {
+      await app.stop();
+      for (const agent of agents) deleteAgentRows(agent);
+      for (const tree of zkTrees) await removeZkTree(zk, tree).catch(() => {});
+      await zk.close();
+      await deleteConsumerGroups([group]).catch(() => {});
+    },
+  };
 }

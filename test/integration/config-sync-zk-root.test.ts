@@ -7,19 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { liveStatusSchema } from '@fleetcap/lib/agent/live-status';
 import { AgentPaths } from '@fleetcap/lib/agent/paths';
-import type { ZkClient } from '@fleetcap/lib/zookeeper/client';
 import {
   agentStatusRow,
+  type ConfigSyncUnderTest,
   capturingAt,
-  deleteAgentRows,
-  deleteConsumerGroups,
   insertCaptureConfig,
   ListenerHost,
+  startConfigSync,
   waiterFor,
 } from '../helpers/config-sync.ts';
 import { sendUdp } from '../helpers/netns.ts';
-import { type RunningApp, startApp } from '../helpers/processes.ts';
-import { assertStackUp, mariadbCli, removeZkTree, uniqueId, zkConnect } from '../helpers/stack.ts';
+import { assertStackUp, mariadbCli, uniqueId } from '../helpers/stack.ts';
 
 const skip = process.getuid?.() !== 0 ? 'SKIPPED: tcpdump needs root' : false;
 if (skip) console.log(`# config-sync ZooKeeper root ${skip}`);
@@ -31,38 +29,26 @@ const agentId = uniqueId('zkroot');
 const group = uniqueId('itest-zkroot');
 const portA = 32000 + Math.floor(Math.random() * 500);
 const portB = portA + 500;
-let app: RunningApp | undefined;
+let configSync: ConfigSyncUnderTest | undefined;
 let host: ListenerHost | undefined;
-let zk: ZkClient | undefined;
 
 const status = () => agentStatusRow(agentId);
 const waitFor = waiterFor(
-  () => `listener:\n${host?.output().slice(-3000)}\nconfig-sync:\n${app?.output().slice(-2000)}`,
+  () => `listener:\n${host?.output().slice(-3000)}\nconfig-sync:\n${configSync?.app.output().slice(-2000)}`,
   30000,
 );
 
 before(async () => {
   if (skip) return;
   assertStackUp();
-  zk = await zkConnect();
-  app = await startApp(
-    'config-sync',
-    { FLEETCAP_CONFIG_SYNC_PORT: '0', FLEETCAP_CONFIG_SYNC_GROUP: group, FLEETCAP_ZK_ROOT: root },
-    30000,
-  );
+  configSync = await startConfigSync(group, { FLEETCAP_ZK_ROOT: root });
   host = await ListenerHost.create();
 });
 
 after(async () => {
   if (skip) return;
   await host?.close();
-  await app?.stop();
-  deleteAgentRows(agentId);
-  if (zk) {
-    await removeZkTree(zk, root);
-    await zk.close();
-  }
-  await deleteConsumerGroups([group]);
+  await configSync?.close({ agents: [agentId], zkTrees: [root] });
 });
 
 test(`with FLEETCAP_ZK_ROOT=${root} for config-sync and the listener, an SQL edit reaches the agent and its status comes back`, {
@@ -86,10 +72,10 @@ test(`with FLEETCAP_ZK_ROOT=${root} for config-sync and the listener, an SQL edi
   await waitFor('captured packets counted', async () => Number((await status())?.captured) >= before + 20, 15000);
 
   // The nodes are under the root given: config-sync wrote the config there, the listener its live node.
-  const config = await zk!.getData(paths.config(agentId));
+  const config = await configSync!.zk.getData(paths.config(agentId));
   assert.equal(JSON.parse(String(config?.data)).revision, 2);
   assert.equal(JSON.parse(String(config?.data)).bpfFilter, `udp port ${portB}`);
-  const liveNode = await zk!.getData(paths.live(agentId));
+  const liveNode = await configSync!.zk.getData(paths.live(agentId));
   assert.ok(liveNode !== null, `the live node is at ${paths.live(agentId)}`);
   const live = liveStatusSchema.parse(JSON.parse(String(liveNode.data)));
   assert.equal(live.agentId, agentId);
@@ -97,11 +83,15 @@ test(`with FLEETCAP_ZK_ROOT=${root} for config-sync and the listener, an SQL edi
   assert.equal(live.state, 'capturing');
   // (A config-sync of the default root elsewhere on the shared stack may mirror our row under /fleetcap too; only
   // the listener writes live nodes.)
-  assert.equal(await zk!.exists(defaultPaths.live(agentId)), null, 'no live node under the default /fleetcap');
+  assert.equal(
+    await configSync!.zk.exists(defaultPaths.live(agentId)),
+    null,
+    'no live node under the default /fleetcap',
+  );
 });
 
 test('stopping the listener makes the agent offline', { skip }, async () => {
   await host?.listener?.stop();
   await waitFor('agent offline', async () => (await status())?.online === 0);
-  assert.equal(await zk!.exists(paths.live(agentId)), null, 'the live node went with the session');
+  assert.equal(await configSync!.zk.exists(paths.live(agentId)), null, 'the live node went with the session');
 });

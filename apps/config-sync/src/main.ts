@@ -42,6 +42,8 @@ const aclPolicy =
 const zk = new ZkClient({
   connect: connections.zookeeper,
   log,
+  // Twice the session: a client still without a connection then is stuck, not waiting out a server restart.
+  reopenAfterMs: 30_000,
   ...(aclSettings.password
     ? {
         // During a rotation the old password too: its nodes are still administered by it (zk-acl.ts sets the new).

@@ -5,7 +5,7 @@ export function createMetrics() {
   const registry = createRegistry('config-sync');
   const events = new Counter({
     name: 'fleetcap_config_sync_events_total',
-    help: 'Change events by outcome: created, updated, unchanged, stale (skipped), deleted, absent, invalid (config not pushed), malformed (unparseable message), ignored',
+    help: 'Change events by outcome: created, updated, unchanged, stale (skipped), deleted, absent, invalid (config not pushed), malformed (unparseable message), ignored, dead-lettered (refused by the server after retries; skipped)',
     labelNames: ['outcome', 'format'] as const,
     registers: [registry],
   });
@@ -57,6 +57,12 @@ export function createMetrics() {
     aclErrors: new Counter({
       name: 'fleetcap_config_sync_acl_errors_total',
       help: 'Failed passes setting the agents’ ZooKeeper ACLs (retried every poll)',
+      registers: [registry],
+    }),
+    partitionsReleased: new Counter({
+      name: 'fleetcap_config_sync_partitions_released_total',
+      help: 'Batches given back to Kafka while a change event was retried, by reason (retries-exhausted: retried for too long; membership-lost: a heartbeat was refused): the consumer fetches again or rejoins, and the event is replayed',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     statusErrors: new Counter({

@@ -1,11 +1,15 @@
 // The Kafka side: a consumer group on the sniffer_config change topic. Partitions are keyed by agent, so events of
 // one agent are applied in order; each event's offset is committed only after ZooKeeper (and agent_status) hold
 // its effect, so that a crash replays events rather than losing them. A malformed message is counted, logged and
-// skipped (it can never succeed); a failing server is retried, holding the partition, until it answers.
+// skipped (it can never succeed); a failing server is retried, holding the partition, for a bounded time
+// (apply-retry.ts): then the partition is given back and the consumer rejoins, or an event that can never be applied is
+// dead-lettered.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '@fleetcap/lib/runtime/backoff';
 import type { Check } from '@fleetcap/lib/runtime/health';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
+import { type ApplyRetryPolicy, afterFailure, defaultApplyRetryPolicy, PartitionReleasedError } from './apply-retry.ts';
 import { ChangeEventError, parseChangeMessage } from './change-event.ts';
 import type { ConfigSyncMetrics } from './metrics.ts';
 import type { ZkMirror } from './zk-mirror.ts';
@@ -28,9 +32,9 @@ export interface SyncConsumerOptions {
    * after a crash); also committed at the end of every batch.
    */
   commitEvery: number;
+  /** How long a failing event is retried (default: defaultApplyRetryPolicy). */
+  retry?: ApplyRetryPolicy;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class SyncConsumer {
   private stopping = false;
@@ -144,8 +148,19 @@ export class SyncConsumer {
       for (let start = 0; start < batch.messages.length; start += window) {
         if (this.stopping || !isRunning() || isStale()) break;
         const messages = batch.messages.slice(start, start + window);
-        const done = await Promise.all(messages.map((m) => this.handleWithRetry(m, batch.partition, heartbeat)));
-        if (done.includes(false)) break; // stopping: not committed, the next owner of the partition replays it
+        // The first event to give up (the partition released, the group gone) ends its siblings' retries too.
+        const giveUp = new AbortController();
+        const settled = await Promise.allSettled(
+          messages.map((m) =>
+            this.handleWithRetry(m, batch.partition, heartbeat, giveUp).catch((err: unknown) => {
+              giveUp.abort();
+              throw err;
+            }),
+          ),
+        );
+        const failure = settled.find((r) => r.status === 'rejected');
+        if (failure) throw failure.reason; // not committed: replayed after the rejoin
+        if (settled.some((r) => r.status === 'fulfilled' && !r.value)) break; // stopping: the next owner replays it
         const last = messages[messages.length - 1]!;
         resolveOffset(last.offset);
         uncommitted = (BigInt(last.offset) + 1n).toString();
@@ -158,25 +173,83 @@ export class SyncConsumer {
     }
   }
 
+  /**
+   * Applies one event, retrying failures (apply-retry.ts): true once applied or dead-lettered, false when stopping;
+   * throws to give the partition back (retried too long, or the group moved on: a heartbeat was refused).
+   */
   private async handleWithRetry(
     message: KafkaMessage,
     partition: number,
     heartbeat: () => Promise<void>,
+    giveUp: AbortController,
   ): Promise<boolean> {
+    const policy = this.options.retry ?? defaultApplyRetryPolicy;
+    const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         await this.handle(message, partition);
         return true;
       } catch (err) {
-        if (this.stopping) return false;
+        if (this.stopping || giveUp.signal.aborted) return false;
+        const reason = (err as Error).message;
+        const decision = afterFailure(err, attempt, startedAt, Date.now(), policy);
+        if (decision.action === 'dead-letter') {
+          this.metrics.events.inc({ outcome: 'dead-lettered', format: 'unknown' });
+          this.log.error(
+            {
+              code: 'config-sync.event-dead-lettered',
+              err: reason,
+              partition,
+              offset: message.offset,
+              key: message.key?.toString('utf8'),
+              attempts: attempt,
+            },
+            `change event not applied after ${attempt} attempts (the server refuses it: ${reason}); skipped, the next reconcile writes the row again`,
+          );
+          return true;
+        }
+        if (decision.action === 'release') {
+          this.metrics.partitionsReleased.inc({ reason: 'retries-exhausted' });
+          this.log.error(
+            {
+              code: 'config-sync.partition-released',
+              err: reason,
+              partition,
+              offset: message.offset,
+              attempts: attempt,
+              retriedMs: Date.now() - startedAt,
+            },
+            `could not apply a change event for ${Date.now() - startedAt} ms (${reason}); giving the partition back to fetch it again and rejoin`,
+          );
+          throw new PartitionReleasedError(`partition ${partition} offset ${message.offset}: ${reason}`);
+        }
         const delay = backoffDelay(attempt, { baseMs: 200, maxMs: 5000 });
         this.log.warn(
-          { err: (err as Error).message, partition, offset: message.offset, attempt, retryInMs: delay },
+          { err: reason, partition, offset: message.offset, attempt, retryInMs: delay },
           'could not apply a change event; retrying',
         );
-        await sleep(delay);
+        try {
+          await sleep(delay, undefined, { signal: giveUp.signal });
+        } catch {
+          return false; // a sibling gave the partition back
+        }
         if (this.stopping) return false;
-        await heartbeat().catch(() => undefined);
+        try {
+          await heartbeat();
+        } catch (hbErr) {
+          // The coordinator dropped this member or the group rebalances: kafkajs rejoins once eachBatch throws this.
+          this.metrics.partitionsReleased.inc({ reason: 'membership-lost' });
+          this.log.warn(
+            {
+              code: 'config-sync.group-membership-lost',
+              err: (hbErr as Error).message,
+              partition,
+              offset: message.offset,
+            },
+            'the consumer group moved on while a change event was retried; rejoining (the event is replayed)',
+          );
+          throw hbErr;
+        }
       }
     }
   }

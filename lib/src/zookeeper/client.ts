@@ -35,6 +35,13 @@ export interface ZkClientOptions {
   auth?: readonly ZkAuth[];
   /** Applied to every node this client creates (default: OPEN_ACL_UNSAFE). */
   acl?: readonly ZkAclEntry[];
+  /**
+   * A client without a connection for this long is closed and a new one opened (a new session). node-zookeeper-client
+   * can stay without a connection for good after a server restart: it waits for the answer to its connect request
+   * with no deadline (its connect timeout covers only the TCP connect), so every call timed out for minutes (stop 17,
+   * config-sync). The session is gone anyway once the server has been unreachable for its timeout. Default: never.
+   */
+  reopenAfterMs?: number;
   log?: ZkLogger;
 }
 
@@ -52,6 +59,7 @@ export interface ZkNode {
  */
 export class ZkClient extends EventEmitter {
   private client: zookeeper.Client | null = null;
+  private reopenTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private connectedNow = false;
   private readonly opTimeoutMs: number;
@@ -111,9 +119,31 @@ export class ZkClient extends EventEmitter {
       client.addAuthInfo(a.scheme, typeof a.credentials === 'string' ? Buffer.from(a.credentials) : a.credentials);
     this.client = client;
     const mine = () => client === this.client && !this.closed;
+    const armReopen = () => {
+      const after = this.options.reopenAfterMs;
+      if (after === undefined || this.reopenTimer) return;
+      const since = Date.now();
+      this.reopenTimer = setTimeout(() => {
+        this.reopenTimer = null;
+        if (!mine() || this.connectedNow) return;
+        this.options.log?.warn(
+          { code: 'zookeeper.client-reopened', connect: this.options.connect, withoutConnectionMs: Date.now() - since },
+          `no ZooKeeper connection for ${after} ms; closing this client and opening a new one (a new session)`,
+        );
+        client.close();
+        this.newClient();
+      }, after);
+      this.reopenTimer.unref();
+    };
+    const disarmReopen = () => {
+      if (this.reopenTimer) clearTimeout(this.reopenTimer);
+      this.reopenTimer = null;
+    };
+    armReopen();
     let newSession = true;
     client.on('connected', () => {
       if (!mine()) return;
+      disarmReopen();
       this.connectedNow = true;
       const first = newSession;
       newSession = false;
@@ -129,6 +159,7 @@ export class ZkClient extends EventEmitter {
     client.on('disconnected', () => {
       if (!mine()) return;
       this.connectedNow = false;
+      armReopen();
       this.emit('disconnected');
     });
     client.on('authenticationFailed', () => {
@@ -139,6 +170,7 @@ export class ZkClient extends EventEmitter {
       this.connectedNow = false;
       this.options.log?.warn({}, 'ZooKeeper session expired; opening a new one');
       this.emit('expired');
+      disarmReopen();
       client.close();
       this.newClient();
     });
@@ -160,6 +192,8 @@ export class ZkClient extends EventEmitter {
   close(): Promise<void> {
     const wasConnected = this.connectedNow;
     this.closed = true;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
     this.connectedNow = false;
     const client = this.client;
     if (client === null) return Promise.resolve();
