@@ -100,6 +100,11 @@ export interface ClusterRunReport {
   unhealthy: string[];
   /** Redeliveries while no node was down (a few seconds before the first loss): the noise floor of `redelivered`. */
   redeliveredCalm: number;
+  /**
+   * Messages the workers acked without a verdict, by why (fleetcap_worker_messages_total's skip outcomes): a session
+   * `gone` from Redis or of another occurrence is what a lost write, or a read from a stale master, looks like.
+   */
+  skipped: Record<string, number>;
   problems: string[];
   durationS: number;
 }
@@ -549,6 +554,13 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     for (const [name, app] of named) writeFileSync(join(logDir, `${name}.log`), app.output());
   }
 
+  const skipped: Record<string, number> = {};
+  for (const w of workers) {
+    const text = (await getText(`http://127.0.0.1:${w.port}/metrics`).catch(() => ({ body: '' }))).body;
+    for (const m of text.matchAll(/^fleetcap_worker_messages_total\{outcome="([^"]+)"\} (\S+)$/gm))
+      if (m[1] !== 'classified') skipped[m[1]!] = (skipped[m[1]!] ?? 0) + Number(m[2]);
+  }
+
   const unhealthy: string[] = [];
   const health = async (name: string, url: string) => {
     const r = await getText(url, ca).catch(() => ({ status: 0, body: '' }));
@@ -661,6 +673,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
     configDeliveryMs,
     unhealthy,
     redeliveredCalm,
+    skipped,
     problems,
     durationS: Math.round((Date.now() - started) / 1000),
   };
@@ -724,6 +737,12 @@ export function formatClusterReport(r: ClusterRunReport): string {
     );
   const row = (k: string, v: string | number) => lines.push(`${k.padEnd(58)} ${v}`);
   row('redelivered in 3 s without a loss (noise floor)', r.redeliveredCalm);
+  row(
+    'messages acked without a verdict (done, gone, other occurrence)',
+    Object.entries(r.skipped ?? {})
+      .map(([why, n]) => `${why} ${n}`)
+      .join(', ') || 'none',
+  );
   row('packets sent / acknowledged (202)', `${r.packets.sent} / ${r.packets.accepted}`);
   row('acknowledged packets in exactly one row', r.packets.inRows);
   row('counted drops (packet_drop)', r.packets.countedDrops);
