@@ -25,7 +25,7 @@ import { httpsAgentFor } from '@fleetcap/sniffer/http-post';
 import amqp from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { waitForDrain } from '../faults/checks.ts';
-import { Agent, DELAY_MS, DONE_TTL_S, type LedgerBatch, SWEEP_MS } from '../faults/pipeline.ts';
+import { Agent, DELAY_MS, type LedgerBatch, SWEEP_MS } from '../faults/pipeline.ts';
 import { rng } from '../faults/traffic.ts';
 import { deleteAgentRows, deleteConsumerGroups, insertCaptureConfig } from '../helpers/config-sync.ts';
 import { type RunningApp, startApp } from '../helpers/processes.ts';
@@ -118,6 +118,11 @@ const NEW_SESSIONS_PER_BATCH = 1;
 // RabbitMQ node's start minutes at this machine's load), and a session idle for longer than this is ended and its
 // later packets start a second occurrence, which is correct but not what this run measures.
 const IDLE_S = 20;
+// The session-workers' default (120 s), not the fault run's 3 s: a batch whose append a master applied while its WAIT
+// for the replica failed (a failover) is answered 503 and sent again up to 14 s later, by when its occurrence may be
+// classified and its record completed; only the done marker then tells the retried packets from a new occurrence's,
+// so with 3 s they became a second row (3 packets counted twice in a stop-18 run). The drain ignores done markers.
+const DONE_TTL_S = 120;
 const tlsDir = join(stackHome(), 'tls');
 const splitcapPorts = (clusterEnv.FLEETCAP_SPLITCAP_REPLICA_PORTS ?? '7411,7412').split(',').map(Number);
 const balancerUrl = clusterEnv.FLEETCAP_SPLITCAP_BALANCER_URL ?? 'https://127.0.0.1:7401';
