@@ -122,7 +122,8 @@ for (const [measure, f] of Object.entries(figures)) {
 }
 table.push(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} | | | |`);
 console.log(`\n${table.join('\n')}`);
-const command = `node --import tsx --conditions=fleetcap-source bench/cluster/run.ts ${process.argv.slice(2).join(' ')}`.trim();
+const command =
+  `node --import tsx --conditions=fleetcap-source bench/cluster/run.ts ${process.argv.slice(2).join(' ')}`.trim();
 mkdirSync(values.out, { recursive: true });
 writeFileSync(
   join(values.out, 'RESULTS.md'),
