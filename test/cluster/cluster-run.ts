@@ -562,7 +562,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<ClusterRunReport
   const skipped: Record<string, number> = {};
   for (const w of workers) {
     const text = (await getText(`http://127.0.0.1:${w.port}/metrics`).catch(() => ({ body: '' }))).body;
-    for (const m of text.matchAll(/^fleetcap_worker_messages_total\{outcome="([^"]+)"\} (\S+)$/gm))
+    for (const m of text.matchAll(/^fleetcap_worker_messages_total\{[^}]*\boutcome="([^"]+)"[^}]*\} (\S+)$/gm))
       if (m[1] !== 'classified') skipped[m[1]!] = (skipped[m[1]!] ?? 0) + Number(m[2]);
   }
 
