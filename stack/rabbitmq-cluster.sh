@@ -65,10 +65,20 @@ disk_free_limit.absolute = 200MB
 log.console = true
 log.file = false
 CONF
+  # The at-least-once dead-lettering of the TTL queues (the session delay, the record sweep) moves a message into its
+  # target queue and waits for that queue's confirm before settling it; a confirm lost with the target's leader (a
+  # node killed) is waited for dead_letter_worker_publisher_confirm_timeout before the move is tried again: 180 s by
+  # default, so every message in that move (the delays and looks of the last second) stayed in the source queue,
+  # neither ready nor delivered, for 3 minutes, and the cluster run's sessions and records went unfinished (stop 18).
+  # 5 s: a move sent again is a duplicate at worst, which the workers ignore (done markers, look versions).
+  cat >"$dir/advanced.config" <<'ADVANCED'
+[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 5000}]}].
+ADVANCED
   echo '[].' >"$dir/enabled_plugins"
   say "starting rabbitmq cluster node $n ($(node_name "$n"), amqp 127.0.0.1:$(port_of "$n"); log: $dir/rabbitmq.log)"
   setsid env HOME="$dir" RABBITMQ_NODENAME="$(node_name "$n")" \
-    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
     RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
     RABBITMQ_DIST_PORT=$((FLEETCAP_RABBITMQ_CLUSTER_DIST_PORT + n - 1)) ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_SERVER_ERL_ARGS="+S 1:1" \

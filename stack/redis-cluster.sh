@@ -9,7 +9,8 @@
 #   bash stack/redis-cluster.sh status     the cluster's state and its nodes, master or replica
 #   bash stack/redis-cluster.sh nodes      the seed list for FLEETCAP_REDIS_CLUSTER_NODES
 #   bash stack/redis-cluster.sh kill N     kill -9 node N (1-6): what a lost machine looks like
-#   bash stack/redis-cluster.sh start N    start node N again (it rejoins from its nodes.conf)
+#   bash stack/redis-cluster.sh start N    start node N again (it rejoins from its nodes.conf; a master once its
+#                                          replica took its slots over)
 #   bash stack/redis-cluster.sh reset      down, then delete the cluster's data
 #
 # Ports FLEETCAP_REDIS_CLUSTER_PORT .. +5 (default 7101-7106); memory 64 MB per node at most (maxmemory).
@@ -130,8 +131,36 @@ cluster_summary() {
   cli "$FLEETCAP_REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -E 'cluster_state|cluster_known_nodes|cluster_size'
 }
 
+# A master killed with kill -9 must not come back before its replica took its slots over: started in between (its
+# down time about as long as the failover, cluster-node-timeout plus the election), it serves its slots again as a
+# master with a new replication history, takes writes, and loses them a moment later when the replica's election
+# (begun before) makes it a replica that resyncs from scratch. Found by the cluster run (215 acknowledged packets lost,
+# stop 17). So a master waits, up to 60 s, until another node no longer gives it slots; a node that was a replica, a
+# cluster with no live node to ask, or a replica that never takes over (it is down too) starts at once or then.
+wait_taken_over() {
+  local n="$1" me other line
+  me="$(awk '$3 ~ /myself/ && $3 ~ /master/ && NF >= 9 { print $1 }' "$HOME_DIR/node-$n/nodes.conf" 2>/dev/null)"
+  [[ -n $me ]] || return 0
+  for _ in $(seq 1 300); do
+    line=''
+    for other in $(seq 1 "$NODES"); do
+      ((other == n)) && continue
+      alive "$other" || continue
+      line="$(cli "$(port_of "$other")" cluster nodes 2>/dev/null | tr -d '\r' | awk -v id="$me" '$1 == id')" && [[ -n $line ]] && break
+    done
+    [[ -n $line ]] || return 0
+    if [[ "$(awk '{ print NF }' <<<"$line")" -lt 9 ]]; then
+      say "node $n's slots are served by its replica now: starting it (it rejoins as a replica)"
+      return 0
+    fi
+    sleep 0.2
+  done
+  say "node $n's replica did not take its slots over within 60 s: starting it as their master"
+}
+
 node_start() {
   need_secrets
+  alive "$1" || wait_taken_over "$1"
   start_node "$1"
   wait_state_ok 30
 }

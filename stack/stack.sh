@@ -475,6 +475,9 @@ start_clusters() {
   {
     echo "# written by stack.sh up --cluster: the apps' settings for the cluster stack (source it before starting them)"
     echo "FLEETCAP_REDIS_CLUSTER_NODES=$(bash "$STACK_DIR/redis-cluster.sh" nodes)"
+    # A 202 means "on a master and its replica": Redis Cluster replicates asynchronously, and a master killed before
+    # its replica had an append loses it at the failover (docs/ARCHITECTURE.md, "What a 202 promises").
+    echo "FLEETCAP_REDIS_WAIT_REPLICAS=1"
     echo "FLEETCAP_AMQP_CLUSTER_NODES=$(bash "$STACK_DIR/rabbitmq-cluster.sh" urls)"
     echo "FLEETCAP_ZK_CONNECT=$(bash "$STACK_DIR/zookeeper-ensemble.sh" connect)"
     # FLEETCAP_KAFKA_BROKERS=… and FLEETCAP_CONNECT_URL=… (kafka-cluster.sh env).

@@ -4,9 +4,12 @@
 // falls on both), as the benches are, with only the apps' cluster variables differing (.stack/run/cluster.env);
 // medians of the rounds are compared.
 //   node --import tsx --conditions=fleetcap-source bench/cluster/run.ts [--rounds 3] [--short] [--only ingest,verdicts]
+//     [--out DIR]
+// The table and each round's figures go to stdout and to DIR/RESULTS.md and DIR/results.json (DIR: bench/cluster).
 // Needs both stacks of one FLEETCAP_STACK_HOME up: `bash stack/stack.sh up` (the single Redis and RabbitMQ) and
 // `bash stack/stack.sh up --cluster` (the clusters; MariaDB and Kafka are shared).
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     short: { type: 'boolean', default: false },
     only: { type: 'string', default: 'ingest,verdicts' },
+    out: { type: 'string', default: join(fileURLToPath(new URL('.', import.meta.url))) },
   },
 });
 const rounds = Number(values.rounds);
@@ -75,6 +79,8 @@ const allBenches: Bench[] = [
 const benches = allBenches.filter((b) => only.includes(b.name));
 
 const figures: Record<string, Record<Stack, number[]>> = {};
+const started = new Date();
+const roundLines: string[] = [];
 for (let round = 0; round < rounds; round++)
   for (const bench of benches) {
     const order: Stack[] = round % 2 === 0 ? ['single', 'cluster'] : ['cluster', 'single'];
@@ -95,22 +101,50 @@ for (let round = 0; round < rounds; round++)
         figures[measure] ??= { single: [], cluster: [] };
         figures[measure][stack].push(value);
       }
-      console.log(
-        `round ${round + 1}: ${bench.name} on the ${stack} stack: ${Object.entries(got)
-          .map(([m, v]) => `${m} ${v}`)
-          .join(', ')} (load ${loadavg()[0]!.toFixed(1)})`,
-      );
+      const line = `round ${round + 1}: ${bench.name} on the ${stack} stack: ${Object.entries(got)
+        .map(([m, v]) => `${m} ${v}`)
+        .join(', ')} (load ${loadavg()[0]!.toFixed(1)})`;
+      roundLines.push(line);
+      console.log(line);
     }
   }
 
 const result: Record<string, { single: number; cluster: number; ratio: number }> = {};
-console.log(`\n| measure | single-node stack | cluster stack | cluster / single | (medians of ${rounds} rounds) |`);
-console.log('|---|---|---|---|---|');
+const table = [
+  `| measure | single-node stack | cluster stack | cluster / single | (medians of ${rounds} rounds) |`,
+  '|---|---|---|---|---|',
+];
 for (const [measure, f] of Object.entries(figures)) {
   const single = median(f.single);
   const clustered = median(f.cluster);
   result[measure] = { single, cluster: clustered, ratio: clustered / single };
-  console.log(`| ${measure} | ${single} | ${clustered} | ${(clustered / single).toFixed(2)} × | |`);
+  table.push(`| ${measure} | ${single} | ${clustered} | ${(clustered / single).toFixed(2)} × | |`);
 }
-console.log(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} | | | |`);
+table.push(`| load average (1 min) at the end | ${loadavg()[0]!.toFixed(1)} | | | |`);
+console.log(`\n${table.join('\n')}`);
+const command =
+  `node --import tsx --conditions=fleetcap-source bench/cluster/run.ts ${process.argv.slice(2).join(' ')}`.trim();
+mkdirSync(values.out, { recursive: true });
+writeFileSync(
+  join(values.out, 'RESULTS.md'),
+  [
+    '# The ingest and verdict benches on the cluster stack, against the single-node stack in the same run',
+    '',
+    `Written by \`${command}\` (${started.toISOString()} to ${new Date().toISOString()}, ${values.short ? 'short mode' : 'full mode'}).`,
+    'Each round runs each bench once on each stack, the order alternating; the table gives the medians. The cluster',
+    "stack's splitcap waits for a replica of each append (FLEETCAP_REDIS_WAIT_REPLICAS=1 from cluster.env), as a 202",
+    'there promises; the single stack has no replica to wait for.',
+    '',
+    ...table,
+    '',
+    '## Each round',
+    '',
+    ...roundLines.map((l) => `- ${l}`),
+    '',
+  ].join('\n'),
+);
+writeFileSync(
+  join(values.out, 'results.json'),
+  `${JSON.stringify({ command, started: started.toISOString(), rounds, short: values.short, result, roundLines }, null, 2)}\n`,
+);
 console.log(`bench-result: ${JSON.stringify({ rounds, stackHome: join(clusterEnvFile, '../..'), result })}`);
