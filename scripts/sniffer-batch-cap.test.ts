@@ -1,10 +1,11 @@
 // The sniffer's batch byte cap against splitcap's body limit (issue 19, Build 1): a batch the sniffer closes at its
-// default cap is one a splitcap at its default limit takes, so that no batch is answered 413 and discarded.
+// default cap is one a splitcap at its default limit takes, so that no batch is answered 413 and discarded. Here, not
+// in either app, because the root package is the one that declares both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Batcher } from '@fleetcap/sniffer/batcher';
+import { loadSnifferOptions } from '@fleetcap/sniffer/options';
 import { loadSplitcapConfig } from '@fleetcap/splitcap/config';
-import { Batcher } from './batcher.ts';
-import { loadSnifferOptions } from './options.ts';
 
 const agentConfig = JSON.stringify({
   agentId: 'host-1',
