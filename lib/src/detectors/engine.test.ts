@@ -103,6 +103,67 @@ describe('horizontal scan', () => {
   });
 });
 
+describe('horizontal scan over UDP', () => {
+  // One datagram each, nobody answering: a P2P client probing supernodes, a QUIC client trying servers.
+  const datagrams = (n: number, dport = 443, from = 0) =>
+    Array.from({ length: n }, (_, i) =>
+      session('udp-unanswered', {
+        dst: `10.0.${Math.floor((from + i) / 250)}.${((from + i) % 250) + 1}`,
+        dport,
+        atSec: T0 + (from + i) * 0.5,
+      }),
+    );
+
+  it('needs udp_threshold (25) destinations, TCP still the threshold (5)', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    assert.equal(feed(engine, datagrams(10)).length, 0, 'ten hosts on 443/udp: no scan');
+    assert.equal(feed(engine, datagrams(14, 443, 10)).length, 0, '24 hosts: still none');
+    const changed = engine.process(datagrams(1, 443, 24)[0]!);
+    assert.deepEqual(
+      changed.map((d) => [d.detector, d.target, d.windowCount, d.sessions]),
+      [['horizontal_scan', '*:443/udp', 25, 25]],
+      'the 25th host opens it, with every probe as evidence',
+    );
+    feed(engine, datagrams(5, 443, 25));
+    assert.equal(engine.detections().length, 1, 'one incident, grown');
+    assert.equal(engine.detections()[0]!.distinctTargets, 30);
+    const tcp = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      tcp,
+      Array.from({ length: 5 }, (_, i) => session('rejected', { dst: `10.0.1.${i + 1}`, dport: 443, atSec: T0 + i })),
+    );
+    assert.deepEqual(
+      tcp.detections().map((d) => d.target),
+      ['*:443/tcp'],
+    );
+  });
+
+  it('reads udp_threshold from the row (0: the threshold) and refuses one over member_cap', () => {
+    const row = {
+      detector: 'horizontal_scan',
+      enabled: 1,
+      threshold: 5,
+      window_seconds: 300,
+      member_cap: 1024,
+      subject_cap: 100000,
+      evidence_cap: 100,
+    };
+    const d = defaultDetectorConfig().horizontal_scan;
+    assert.equal(settingsFromRow({ ...row, params: null }, d).udpThreshold, 25);
+    const { config } = configFromRows([{ ...row, params: '{"udp_threshold": 0}' }]);
+    assert.equal(config.horizontal_scan.udpThreshold, 0);
+    const off = new DetectorEngine(config);
+    assert.equal(feed(off, datagrams(5)).length, 1, 'udp_threshold 0: UDP at the threshold, as TCP');
+    const eight = new DetectorEngine(configFromRows([{ ...row, params: '{"udp_threshold": 8}' }]).config);
+    assert.equal(feed(eight, datagrams(7)).length, 0);
+    assert.equal(feed(eight, datagrams(1, 443, 7)).length, 1, 'the eighth host');
+    assert.throws(
+      () => settingsFromRow({ ...row, member_cap: 16, params: null }, d),
+      /member_cap = 16 is under params\.udp_threshold = 25: UDP probes could never open an incident/,
+    );
+  });
+});
+
 describe('vertical scan, SYN flood, brute force', () => {
   it('vertical scan: distinct ports of one destination', () => {
     const engine = new DetectorEngine(defaultDetectorConfig());

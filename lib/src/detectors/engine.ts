@@ -8,7 +8,15 @@
 import { DETECTORS, type DetectorConfig, type DetectorName, type DetectorSettings } from './config.ts';
 import { CappedList, type Detection } from './detection.ts';
 import { type DetectorSession, endpointText } from './detector-session.ts';
-import { countTriggers, isCredentialMember, isUdpMember, type Observation, observe, regularPeriod } from './rules.ts';
+import {
+  countTriggers,
+  isCredentialMember,
+  isUdpMember,
+  type Observation,
+  observe,
+  regularPeriod,
+  subjectThreshold,
+} from './rules.ts';
 
 interface MemberEntry {
   timeUs: number;
@@ -55,8 +63,8 @@ function credentialCount(state: SubjectState, settings: DetectorSettings): numbe
 }
 
 /** The UDP port members of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
-function udpPortCount(state: SubjectState, settings: DetectorSettings): number {
-  if (settings.udpThreshold === 0) return 0;
+function udpPortCount(detector: DetectorName, state: SubjectState, settings: DetectorSettings): number {
+  if (detector !== 'vertical_scan' || settings.udpThreshold === 0) return 0;
   let n = 0;
   for (const member of state.members.keys()) if (isUdpMember(member)) n++;
   return n;
@@ -166,7 +174,13 @@ export class DetectorEngine {
       const triggered =
         detector === 'beaconing'
           ? period !== null
-          : countTriggers(state.members.size, credentials, settings, udpPortCount(state, settings));
+          : countTriggers(
+              state.members.size,
+              credentials,
+              settings,
+              udpPortCount(detector, state, settings),
+              subjectThreshold(detector, o.subject.key, settings),
+            );
       if (!triggered) return null;
       state.incident = this.open(detector, settings, o, state, period, state.members.size - credentials);
       return state.incident.detection;
