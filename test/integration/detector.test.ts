@@ -361,6 +361,12 @@ describe('the Redis path and the in-memory engine', () => {
       add('udp-unanswered', { src: '203.0.113.6', dst: '10.9.9.13', dport }, t0 + 60 + i * 0.5);
     for (let i = 0; i < 6; i++)
       add('udp-unanswered', { src: '10.9.9.53', sport: 53, dst: '10.9.1.52', dport: 40000 + i }, t0 + 60 + i);
+    // A client trying one application's consecutive ports (a QUIC client 443, 4433-4434; Steam 27017-27019), none
+    // answering: two services and one, under the vertical scan's udp_threshold of 3.
+    for (const [i, dport] of [443, 4433, 4434].entries())
+      add('udp-unanswered', { src: '10.9.1.54', dst: '198.18.1.1', dport }, t0 + 65 + i * 0.05);
+    for (const [i, dport] of [27018, 27017, 27019].entries())
+      add('udp-unanswered', { src: '10.9.1.54', dst: '198.18.1.2', dport }, t0 + 66 + i * 0.05);
     // Unanswered UDP to a handful of hosts on one port is what UDP clients do (a QUIC client trying servers): no
     // horizontal scan under udp_threshold (25 hosts); UDP probes of 30 hosts are one.
     for (let i = 0; i < 10; i++)
@@ -420,6 +426,11 @@ describe('the Redis path and the in-memory engine', () => {
         assert.equal(ids.filter((id) => id.startsWith('brute_force|10.9.1.51|')).length, 0, 'one credential');
         assert.equal(ids.filter((id) => id.startsWith('vertical_scan|203.0.113.6|')).length, 1, 'UDP scan');
         assert.equal(ids.filter((id) => id.includes('10.9.9.53')).length, 0, "a DNS server's answers");
+        assert.equal(
+          ids.filter((id) => id.startsWith('vertical_scan|10.9.1.54|')).length,
+          0,
+          "one application's ports",
+        );
         assert.deepEqual(
           ids.filter(
             (id) => id.startsWith('horizontal_scan|10.9.1.53|') || id.startsWith('horizontal_scan|203.0.113.7|'),

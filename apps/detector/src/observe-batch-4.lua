@@ -46,7 +46,8 @@
              (the other members): an incident opens when the attempts reach the threshold or the credentials the
              credential threshold (countTriggers in rules.ts); the incident's counts are the attempts'.
              Vertical scan: members named 'udp/<port>' are UDP ports probed without a reply; an incident also opens
-             when they reach the UDP port threshold (they are ports too: the counts include them).
+             when their services (runs of consecutive ports, each counted once: udpServiceCount in rules.ts) reach
+             the UDP port threshold (they are ports too: the counts include every port).
              Horizontal scan: a subject whose field ends in '|udp/<port>' (one source's UDP probes of one port) opens
              at the UDP subject threshold in place of the threshold (subjectThreshold in rules.ts).
     ARGV[3]  key prefix "<prefix>:det:"
@@ -162,6 +163,23 @@ local function period(c, mNames, mTimes, live, h)
   end
   if regular >= math.ceil(0.8 * #intervals) then return median / 1e6 end
   return nil
+end
+
+-- Runs of consecutive ports among the live 'udp/' members from h on: the UDP services (udpServiceCount in rules.ts).
+local function udpServices(mNames, mTimes, live, h)
+  local ports = {}
+  for j = h, #mTimes do
+    local name = mNames[j]
+    if live[name] == mTimes[j] and string.sub(name, 1, 4) == 'udp/' then
+      ports[#ports + 1] = tonumber(string.sub(name, 5))
+    end
+  end
+  table.sort(ports)
+  local runs = 0
+  for j = 1, #ports do
+    if j == 1 or ports[j] ~= ports[j - 1] + 1 then runs = runs + 1 end
+  end
+  return runs
 end
 
 -- The subject's own threshold: a UDP subject's when the detector has one (subjectThreshold in rules.ts).
@@ -290,7 +308,9 @@ local function apply(si, field, c, st, obs)
         if n >= c.threshold then pr = period(c, mNames, mTimes, live, h) end
         triggered = pr ~= nil
       else
-        triggered = n - nk >= threshold or (counting and nk >= c.cred) or (udp and nu >= c.udp)
+        -- Services are never more than ports: the count of ports rules most windows out first.
+        triggered = n - nk >= threshold or (counting and nk >= c.cred)
+          or (udp and nu >= c.udp and udpServices(mNames, mTimes, live, h) >= c.udp)
       end
       if triggered then
         local firstUs = nil

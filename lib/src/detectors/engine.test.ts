@@ -4,7 +4,7 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../packet/decode.ts
 import { configFromRows, DetectorConfigError, defaultDetectorConfig, settingsFromRow } from './config.ts';
 import { attemptOutcome, isGroupAddress } from './detector-session.ts';
 import { DetectorEngine } from './engine.ts';
-import { regularPeriod } from './rules.ts';
+import { regularPeriod, udpServiceCount } from './rules.ts';
 import { syntheticSession as session } from './synthetic.ts';
 
 const T0 = 1_700_000_000;
@@ -301,6 +301,41 @@ describe('UDP scans', () => {
       [67, 1194, 5353, 161].map((dport, i) => probe(dport, i)),
     );
     assert.equal(off.detections().length, 0, 'udp_threshold 0: off');
+  });
+
+  it("counts a run of consecutive ports once: one application's port range is no scan", () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    // Steam's client trying 27017-27019 of a server, a QUIC interop client 443, 4433 and 4434 of another.
+    feed(
+      engine,
+      [27018, 27017, 27019].map((dport, i) => probe(dport, i)),
+    );
+    feed(
+      engine,
+      [443, 4433, 4434].map((dport, i) => probe(dport, i, { dst: '10.0.1.2' })),
+    );
+    assert.equal(engine.detections().length, 0, 'one service and two');
+    // nmap's usual services: SNMP's 161-162 are one, and with 1900 and 5353 three.
+    feed(
+      engine,
+      [161, 162, 1900].map((dport, i) => probe(dport, i, { dst: '10.0.1.3' })),
+    );
+    assert.equal(engine.detections().length, 0);
+    engine.process(probe(5353, 4, { dst: '10.0.1.3' }));
+    assert.deepEqual(
+      engine.detections().map((d) => [d.target, d.windowCount]),
+      [['10.0.1.3', 4]],
+      'the counts are every port',
+    );
+    assert.equal(udpServiceCount(['udp/27019', 'udp/27017', 'udp/27018', 'tcp/80', 'udp/443', 'udp/445']), 3);
+    // A sweep of a range is one service but reaches the threshold of all ports (10).
+    const sweep = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      sweep,
+      Array.from({ length: 9 }, (_, i) => probe(1000 + i, i)),
+    );
+    assert.equal(sweep.detections().length, 0);
+    assert.equal(feed(sweep, [probe(1009, 9)]).length, 1);
   });
 
   it('reads udp_threshold from the row params and refuses 1', () => {

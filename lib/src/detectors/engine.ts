@@ -11,11 +11,11 @@ import { type DetectorSession, endpointText } from './detector-session.ts';
 import {
   countTriggers,
   isCredentialMember,
-  isUdpMember,
   type Observation,
   observe,
   regularPeriod,
   subjectThreshold,
+  udpServiceCount,
 } from './rules.ts';
 
 interface MemberEntry {
@@ -62,12 +62,10 @@ function credentialCount(state: SubjectState, settings: DetectorSettings): numbe
   return n;
 }
 
-/** The UDP port members of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
+/** The UDP services of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
 function udpPortCount(detector: DetectorName, state: SubjectState, settings: DetectorSettings): number {
   if (detector !== 'vertical_scan' || settings.udpThreshold === 0) return 0;
-  let n = 0;
-  for (const member of state.members.keys()) if (isUdpMember(member)) n++;
-  return n;
+  return udpServiceCount(state.members.keys());
 }
 
 /** Idle subjects looked at per observation, so that expiry costs a constant share of the work. */

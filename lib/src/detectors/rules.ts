@@ -116,6 +116,21 @@ export function isUdpMember(member: string): boolean {
 }
 
 /**
+ * The UDP services among a vertical scan's UDP port members: a run of consecutive ports counts once, being one
+ * application's port range (Steam's servers 27017-27019, a QUIC server's 4433-4434, RTP/RTCP pairs), which its client
+ * tries in turn when none answers; a scanner's probes of "the usual services" are spread over the port space. A sweep
+ * of a range still meets the threshold of all ports. The Lua script (apps/detector) counts the same.
+ */
+export function udpServiceCount(members: Iterable<string>): number {
+  const ports: number[] = [];
+  for (const m of members) if (isUdpMember(m)) ports.push(Number(m.slice(UDP_MEMBER.length)));
+  ports.sort((a, b) => a - b);
+  let runs = 0;
+  for (let i = 0; i < ports.length; i++) if (i === 0 || ports[i]! !== ports[i - 1]! + 1) runs++;
+  return runs;
+}
+
+/**
  * The count of members that opens an incident for a subject. A horizontal scan over UDP (its subject key ends in
  * `|udp/<port>`) needs udpThreshold destinations (0: the threshold): unanswered datagrams to a handful of hosts on
  * one port are what UDP clients send by design (a P2P client probing its supernodes, a QUIC or DNS client trying
@@ -137,9 +152,9 @@ export function isUdpSubject(subjectKey: string): boolean {
 
 /**
  * Whether a count-mode window opens an incident: its attempt members reach `threshold` (the subject's:
- * subjectThreshold), its credential members reach credentialThreshold (brute force; 0: off), or its UDP port members
- * reach udpThreshold (vertical scan; 0: off). `members` counts every kind, `credentials` and `udpPorts` their own
- * (UDP ports are also ports: they count towards the threshold too).
+ * subjectThreshold), its credential members reach credentialThreshold (brute force; 0: off), or its UDP services
+ * reach udpThreshold (vertical scan: udpServiceCount; 0: off). `members` counts every kind, `credentials` and
+ * `udpPorts` their own (UDP ports are also ports: they count towards the threshold too).
  */
 export function countTriggers(
   members: number,
