@@ -63,8 +63,10 @@ function credentialCount(state: SubjectState, settings: DetectorSettings): numbe
 }
 
 /** The UDP services of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
-function udpPortCount(detector: DetectorName, state: SubjectState, settings: DetectorSettings): number {
+function udpServices(detector: DetectorName, state: SubjectState, settings: DetectorSettings): number {
   if (detector !== 'vertical_scan' || settings.udpThreshold === 0) return 0;
+  // Services are never more than members: fewer members cannot reach the threshold, and need no sort.
+  if (state.members.size < settings.udpThreshold) return 0;
   return udpServiceCount(state.members.keys());
 }
 
@@ -176,7 +178,7 @@ export class DetectorEngine {
               state.members.size,
               credentials,
               settings,
-              udpPortCount(detector, state, settings),
+              udpServices(detector, state, settings),
               subjectThreshold(detector, o.subject.key, settings),
             );
       if (!triggered) return null;
