@@ -314,9 +314,11 @@ describe('from upload to detection', () => {
 });
 
 describe('the Redis path and the in-memory engine', () => {
+  const t0 = 1_790_000_000;
+  const udpScan = `horizontal_scan|203.0.113.7|udp/27017|${(t0 + 80) * 1e6}`;
+
   /** Every kind of incident, spread over three agents, with conversations around them, in time order. */
   function mix(): DetectorSession[] {
-    const t0 = 1_790_000_000;
     const out: DetectorSession[] = [];
     let n = 0;
     const add = (shape: Parameters<typeof syntheticSession>[0], f: Partial<DetectorSession>, atSec: number) =>
@@ -359,6 +361,18 @@ describe('the Redis path and the in-memory engine', () => {
       add('udp-unanswered', { src: '203.0.113.6', dst: '10.9.9.13', dport }, t0 + 60 + i * 0.5);
     for (let i = 0; i < 6; i++)
       add('udp-unanswered', { src: '10.9.9.53', sport: 53, dst: '10.9.1.52', dport: 40000 + i }, t0 + 60 + i);
+    // A client trying one application's consecutive ports (a QUIC client 443, 4433-4434; Steam 27017-27019), none
+    // answering: two services and one, under the vertical scan's udp_threshold of 3.
+    for (const [i, dport] of [443, 4433, 4434].entries())
+      add('udp-unanswered', { src: '10.9.1.54', dst: '198.18.1.1', dport }, t0 + 65 + i * 0.05);
+    for (const [i, dport] of [27018, 27017, 27019].entries())
+      add('udp-unanswered', { src: '10.9.1.54', dst: '198.18.1.2', dport }, t0 + 66 + i * 0.05);
+    // Unanswered UDP to a handful of hosts on one port is what UDP clients do (a QUIC client trying servers): no
+    // horizontal scan under udp_threshold (25 hosts); UDP probes of 30 hosts are one.
+    for (let i = 0; i < 10; i++)
+      add('udp-unanswered', { src: '10.9.1.53', dst: `198.18.0.${i + 1}`, dport: 443 }, t0 + 70 + i * 0.3);
+    for (let i = 0; i < 30; i++)
+      add('udp-unanswered', { src: '203.0.113.7', dst: `10.9.7.${i + 1}`, dport: 27017 }, t0 + 80 + i * 0.3);
     for (let i = 0; i < 1500; i++)
       add('conversation', { src: `10.7.${i % 50}.${i % 7}`, dst: `10.6.0.${i % 40}`, dport: 443 }, t0 + i * 0.4);
     return out.sort((a, b) => a.firstUs - b.firstUs);
@@ -412,6 +426,19 @@ describe('the Redis path and the in-memory engine', () => {
         assert.equal(ids.filter((id) => id.startsWith('brute_force|10.9.1.51|')).length, 0, 'one credential');
         assert.equal(ids.filter((id) => id.startsWith('vertical_scan|203.0.113.6|')).length, 1, 'UDP scan');
         assert.equal(ids.filter((id) => id.includes('10.9.9.53')).length, 0, "a DNS server's answers");
+        assert.equal(
+          ids.filter((id) => id.startsWith('vertical_scan|10.9.1.54|')).length,
+          0,
+          "one application's ports",
+        );
+        assert.deepEqual(
+          ids.filter(
+            (id) => id.startsWith('horizontal_scan|10.9.1.53|') || id.startsWith('horizontal_scan|203.0.113.7|'),
+          ),
+          [udpScan],
+          'UDP to 10 hosts: no scan; to 30: one',
+        );
+        assert.equal(fromEngine.get(udpScan)?.targets, 30);
         for (const [id, d] of fromEngine) assert.deepEqual(fromRedis.get(id), d, id);
       } finally {
         await removePipelineNamespace(p).catch(() => {});

@@ -40,12 +40,16 @@
     ARGV[2]  JSON, one array per detector described:
              [name, window µs, threshold, member cap, evidence cap, mode (count | period), shortest period µs,
               max jitter (share of the median), merge µs (starts closer are one), TTL ms, subject cap of a bucket,
-              generation ms, credential threshold (0: off), UDP threshold (0: off; absent: off)]
+              generation ms, credential threshold (0: off), UDP port threshold (0: off; absent: off),
+              UDP subject threshold (0: off; absent: off)]
              Brute force: members named 'k:<fingerprint>' are distinct credentials, counted apart from the attempts
              (the other members): an incident opens when the attempts reach the threshold or the credentials the
              credential threshold (countTriggers in rules.ts); the incident's counts are the attempts'.
              Vertical scan: members named 'udp/<port>' are UDP ports probed without a reply; an incident also opens
-             when they reach the UDP threshold (they are ports too: the counts include them).
+             when their services (runs of consecutive ports, each counted once: udpServiceCount in rules.ts) reach
+             the UDP port threshold (they are ports too: the counts include every port).
+             Horizontal scan: a subject whose field ends in '|udp/<port>' (one source's UDP probes of one port) opens
+             at the UDP subject threshold in place of the threshold (subjectThreshold in rules.ts).
     ARGV[3]  key prefix "<prefix>:det:"
     ARGV[4]  the subjects, one line each ("\n"-separated), grouped by bucket and detector, six tab-separated
              parts: bucket, detector (index into ARGV[2], from 1), field "<detector>|<subject>", observation count,
@@ -76,7 +80,8 @@ for i, d in ipairs(cjson.decode(ARGV[2])) do
   cfg[i] = {
     name = d[1], window = d[2], threshold = d[3], cap = d[4], ecap = d[5], period = d[6] == 'period',
     minPeriod = d[7], jitter = d[8], merge = d[9], subjectCap = d[11], gen = gen, cred = d[13] or 0, udp = d[14] or 0,
-    -- Fewer observations than this cannot open an incident (each is one member at most).
+    udpSubject = d[15] or 0,
+    -- Fewer observations than this cannot open an incident (each is one member at most); leastOf() per subject.
     least = math.min(d[3], (d[13] or 0) > 0 and d[13] or d[3], (d[14] or 0) > 0 and d[14] or d[3]),
     -- Below it the mean interval cannot hold a period (period() says why); 1e-9 keeps rounding on the safe side.
     meanFloor = 0.8 * (1 - d[8]) * d[7] * (1 - 1e-9),
@@ -160,6 +165,38 @@ local function period(c, mNames, mTimes, live, h)
   return nil
 end
 
+-- Runs of consecutive ports among the live 'udp/' members from h on: the UDP services (udpServiceCount in rules.ts).
+local function udpServices(mNames, mTimes, live, h)
+  local ports = {}
+  for j = h, #mTimes do
+    local name = mNames[j]
+    if live[name] == mTimes[j] and string.sub(name, 1, 4) == 'udp/' then
+      ports[#ports + 1] = tonumber(string.sub(name, 5))
+    end
+  end
+  table.sort(ports)
+  local runs = 0
+  for j = 1, #ports do
+    if j == 1 or ports[j] ~= ports[j - 1] + 1 then runs = runs + 1 end
+  end
+  return runs
+end
+
+-- The subject's own threshold: a UDP subject's when the detector has one (subjectThreshold in rules.ts).
+local function thresholdOf(c, field)
+  if c.udpSubject > 0 and string.find(field, '|udp/%d+$') then return c.udpSubject end
+  return c.threshold
+end
+
+-- Fewer observations of the subject than this cannot open an incident.
+local function leastOf(c, field)
+  if c.udpSubject > 0 and string.find(field, '|udp/%d+$') then
+    local t = c.udpSubject
+    return math.min(t, c.cred > 0 and c.cred or t, c.udp > 0 and c.udp or t)
+  end
+  return c.least
+end
+
 local perSubject, changed = {}, {}
 
 local B, D, F, K, H, O = {}, {}, {}, {}, {}, {}
@@ -215,6 +252,7 @@ local function apply(si, field, c, st, obs)
     end
   end
   local windowUs, cap, ecap = c.window, c.cap, c.ecap
+  local threshold = thresholdOf(c, field)
   local tombstones = false
   local status, opened, evicted = 0, 0, 0
   local sets = inc and setsOf(inc) or nil
@@ -270,7 +308,9 @@ local function apply(si, field, c, st, obs)
         if n >= c.threshold then pr = period(c, mNames, mTimes, live, h) end
         triggered = pr ~= nil
       else
-        triggered = n - nk >= c.threshold or (counting and nk >= c.cred) or (udp and nu >= c.udp)
+        -- Services are never more than ports: the count of ports rules most windows out first.
+        triggered = n - nk >= threshold or (counting and nk >= c.cred)
+          or (udp and nu >= c.udp and udpServices(mNames, mTimes, live, h) >= c.udp)
       end
       if triggered then
         local firstUs = nil
@@ -368,6 +408,7 @@ local function group(from, to)
   for i = 1, count do
     local si = from + i - 1
     local field, k, obsJson = F[si], K[si], O[si]
+    local least = leastOf(c, field)
     local v, g = values[i], where[i]
     local refused = false
     if not v then
@@ -394,7 +435,7 @@ local function group(from, to)
         if string.sub(v, 14, 14) == 'j' then
           local colon = string.find(v, ':', 15, true)
           local stored = tonumber(string.sub(v, 15, colon - 1))
-          if stored + k < c.least then
+          if stored + k < least then
             value = c.deadline .. 'j' .. (stored + k) .. ':' .. string.sub(v, colon + 1, -2) .. ',' .. string.sub(obsJson, 2)
           else
             local obs = cjson.decode(string.sub(v, colon + 1))
@@ -404,7 +445,7 @@ local function group(from, to)
         else
           value = apply(si, field, c, cmsgpack.unpack(string.sub(v, 15)), cjson.decode(obsJson))
         end
-      elseif k < c.least then
+      elseif k < least then
         -- Members are counted once each: fewer observations than the threshold cannot open an incident, nor
         -- exceed the member cap (at least the threshold).
         value = c.deadline .. 'j' .. k .. ':' .. obsJson

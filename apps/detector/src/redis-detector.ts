@@ -178,7 +178,9 @@ function settingsJson(config: DetectorConfig, buckets: number): string {
         Math.max(1, Math.ceil(s.subjectCap / buckets)),
         generationMs(s),
         s.credentialThreshold,
-        s.udpThreshold,
+        // UDP's own thresholds (rules.ts): a vertical scan's UDP ports, a horizontal scan's UDP subjects.
+        d === 'vertical_scan' ? s.udpThreshold : 0,
+        d === 'horizontal_scan' ? s.udpThreshold : 0,
       ];
     }),
   );

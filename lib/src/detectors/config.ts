@@ -38,9 +38,13 @@ export interface DetectorSettings {
    */
   credentialThreshold: number;
   /**
+   * The UDP probes' own threshold (0: off), as a closed UDP port answers with ICMP, which no UDP session shows: a UDP
+   * probe and a benign datagram nobody answered look alike.
    * vertical_scan: distinct UDP ports probed without a reply (members `udp/<port>`) that open an incident whatever the
-   * count of all ports (0: off; 3 by default). A UDP scan probes a few ports (nmap's "usual services"), and a closed
-   * UDP port answers with ICMP, which no UDP session shows: the datagrams stay unanswered.
+   * count of all ports (3 by default): a UDP scan probes a few ports (nmap's "usual services").
+   * horizontal_scan: distinct destinations of one source's UDP probes of one port that open an incident, in place of
+   * the threshold (25 by default, Zeek's address scan; 0: the threshold): UDP clients send unanswered datagrams to a
+   * handful of servers by design (P2P supernodes, QUIC and DNS servers, game servers; rules.ts subjectThreshold).
    */
   udpThreshold: number;
 }
@@ -67,8 +71,9 @@ const base = {
 export function defaultDetectorConfig(): DetectorConfig {
   return {
     // Zeek's scan policy uses 25 hosts / 15 ports in 5 min; the fleet sees probes that each host only sees once, so
-    // fewer suffice (zeek/nmap-vsn.pcap probes 7 hosts on port 80).
-    horizontal_scan: { ...base, threshold: 5, windowSeconds: 300 },
+    // fewer suffice over TCP (zeek/nmap-vsn.pcap probes 7 hosts on port 80). Over UDP, Zeek's 25: nDPI's benign
+    // captures hold UDP clients that reach 5-11 hosts on one port without a reply (ARCHITECTURE).
+    horizontal_scan: { ...base, threshold: 5, windowSeconds: 300, udpThreshold: 25 },
     // Slips opens a vertical scan at 5 ports of not-established TCP or UDP flows; UDP scans probe fewer (the lab's
     // nmap -sU tries 4-11 "usual" ports, of which the open ones answer), and benign captures show at most 2
     // unanswered UDP ports from one host to another (ARCHITECTURE).
@@ -188,6 +193,12 @@ export function settingsFromRow(row: Record<string, unknown>, defaults: Detector
     );
   }
   const p = r.params;
+  const udpThreshold = p.udp_threshold ?? defaults.udpThreshold;
+  if (r.member_cap < udpThreshold && r.detector !== 'beaconing') {
+    throw new DetectorConfigError(
+      `detector_config row "${r.detector}": member_cap = ${r.member_cap} is under params.udp_threshold = ${udpThreshold}: UDP probes could never open an incident; raise member_cap or lower udp_threshold`,
+    );
+  }
   return {
     enabled: r.enabled,
     threshold: r.threshold,
@@ -202,7 +213,7 @@ export function settingsFromRow(row: Record<string, unknown>, defaults: Detector
     maxJitter: p.max_jitter ?? defaults.maxJitter,
     mergeSeconds: p.merge_seconds ?? defaults.mergeSeconds,
     credentialThreshold: p.credential_threshold ?? defaults.credentialThreshold,
-    udpThreshold: p.udp_threshold ?? defaults.udpThreshold,
+    udpThreshold,
   };
 }
 

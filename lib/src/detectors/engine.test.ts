@@ -4,7 +4,7 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../packet/decode.ts
 import { configFromRows, DetectorConfigError, defaultDetectorConfig, settingsFromRow } from './config.ts';
 import { attemptOutcome, isGroupAddress } from './detector-session.ts';
 import { DetectorEngine } from './engine.ts';
-import { regularPeriod } from './rules.ts';
+import { regularPeriod, udpServiceCount } from './rules.ts';
 import { syntheticSession as session } from './synthetic.ts';
 
 const T0 = 1_700_000_000;
@@ -100,6 +100,67 @@ describe('horizontal scan', () => {
     assert.deepEqual([...d!.agents].sort(), ['host-0', 'host-1', 'host-2', 'host-9']);
     assert.equal(d!.distinctTargets, 6);
     assert.equal(d!.evidence.length, 6);
+  });
+});
+
+describe('horizontal scan over UDP', () => {
+  // One datagram each, nobody answering: a P2P client probing supernodes, a QUIC client trying servers.
+  const datagrams = (n: number, dport = 443, from = 0) =>
+    Array.from({ length: n }, (_, i) =>
+      session('udp-unanswered', {
+        dst: `10.0.${Math.floor((from + i) / 250)}.${((from + i) % 250) + 1}`,
+        dport,
+        atSec: T0 + (from + i) * 0.5,
+      }),
+    );
+
+  it('needs udp_threshold (25) destinations, TCP still the threshold (5)', () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    assert.equal(feed(engine, datagrams(10)).length, 0, 'ten hosts on 443/udp: no scan');
+    assert.equal(feed(engine, datagrams(14, 443, 10)).length, 0, '24 hosts: still none');
+    const changed = engine.process(datagrams(1, 443, 24)[0]!);
+    assert.deepEqual(
+      changed.map((d) => [d.detector, d.target, d.windowCount, d.sessions]),
+      [['horizontal_scan', '*:443/udp', 25, 25]],
+      'the 25th host opens it, with every probe as evidence',
+    );
+    feed(engine, datagrams(5, 443, 25));
+    assert.equal(engine.detections().length, 1, 'one incident, grown');
+    assert.equal(engine.detections()[0]!.distinctTargets, 30);
+    const tcp = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      tcp,
+      Array.from({ length: 5 }, (_, i) => session('rejected', { dst: `10.0.1.${i + 1}`, dport: 443, atSec: T0 + i })),
+    );
+    assert.deepEqual(
+      tcp.detections().map((d) => d.target),
+      ['*:443/tcp'],
+    );
+  });
+
+  it('reads udp_threshold from the row (0: the threshold) and refuses one over member_cap', () => {
+    const row = {
+      detector: 'horizontal_scan',
+      enabled: 1,
+      threshold: 5,
+      window_seconds: 300,
+      member_cap: 1024,
+      subject_cap: 100000,
+      evidence_cap: 100,
+    };
+    const d = defaultDetectorConfig().horizontal_scan;
+    assert.equal(settingsFromRow({ ...row, params: null }, d).udpThreshold, 25);
+    const { config } = configFromRows([{ ...row, params: '{"udp_threshold": 0}' }]);
+    assert.equal(config.horizontal_scan.udpThreshold, 0);
+    const off = new DetectorEngine(config);
+    assert.equal(feed(off, datagrams(5)).length, 1, 'udp_threshold 0: UDP at the threshold, as TCP');
+    const eight = new DetectorEngine(configFromRows([{ ...row, params: '{"udp_threshold": 8}' }]).config);
+    assert.equal(feed(eight, datagrams(7)).length, 0);
+    assert.equal(feed(eight, datagrams(1, 443, 7)).length, 1, 'the eighth host');
+    assert.throws(
+      () => settingsFromRow({ ...row, member_cap: 16, params: null }, d),
+      /member_cap = 16 is under params\.udp_threshold = 25: UDP probes could never open an incident/,
+    );
   });
 });
 
@@ -240,6 +301,41 @@ describe('UDP scans', () => {
       [67, 1194, 5353, 161].map((dport, i) => probe(dport, i)),
     );
     assert.equal(off.detections().length, 0, 'udp_threshold 0: off');
+  });
+
+  it("counts a run of consecutive ports once: one application's port range is no scan", () => {
+    const engine = new DetectorEngine(defaultDetectorConfig());
+    // Steam's client trying 27017-27019 of a server, a QUIC interop client 443, 4433 and 4434 of another.
+    feed(
+      engine,
+      [27018, 27017, 27019].map((dport, i) => probe(dport, i)),
+    );
+    feed(
+      engine,
+      [443, 4433, 4434].map((dport, i) => probe(dport, i, { dst: '10.0.1.2' })),
+    );
+    assert.equal(engine.detections().length, 0, 'one service and two');
+    // nmap's usual services: SNMP's 161-162 are one, and with 1900 and 5353 three.
+    feed(
+      engine,
+      [161, 162, 1900].map((dport, i) => probe(dport, i, { dst: '10.0.1.3' })),
+    );
+    assert.equal(engine.detections().length, 0);
+    engine.process(probe(5353, 4, { dst: '10.0.1.3' }));
+    assert.deepEqual(
+      engine.detections().map((d) => [d.target, d.windowCount]),
+      [['10.0.1.3', 4]],
+      'the counts are every port',
+    );
+    assert.equal(udpServiceCount(['udp/27019', 'udp/27017', 'udp/27018', 'tcp/80', 'udp/443', 'udp/445']), 3);
+    // A sweep of a range is one service but reaches the threshold of all ports (10).
+    const sweep = new DetectorEngine(defaultDetectorConfig());
+    feed(
+      sweep,
+      Array.from({ length: 9 }, (_, i) => probe(1000 + i, i)),
+    );
+    assert.equal(sweep.detections().length, 0);
+    assert.equal(feed(sweep, [probe(1009, 9)]).length, 1);
   });
 
   it('reads udp_threshold from the row params and refuses 1', () => {

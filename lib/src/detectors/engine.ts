@@ -8,7 +8,15 @@
 import { DETECTORS, type DetectorConfig, type DetectorName, type DetectorSettings } from './config.ts';
 import { CappedList, type Detection } from './detection.ts';
 import { type DetectorSession, endpointText } from './detector-session.ts';
-import { countTriggers, isCredentialMember, isUdpMember, type Observation, observe, regularPeriod } from './rules.ts';
+import {
+  countTriggers,
+  isCredentialMember,
+  type Observation,
+  observe,
+  regularPeriod,
+  subjectThreshold,
+  udpServiceCount,
+} from './rules.ts';
 
 interface MemberEntry {
   timeUs: number;
@@ -54,12 +62,12 @@ function credentialCount(state: SubjectState, settings: DetectorSettings): numbe
   return n;
 }
 
-/** The UDP port members of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
-function udpPortCount(state: SubjectState, settings: DetectorSettings): number {
-  if (settings.udpThreshold === 0) return 0;
-  let n = 0;
-  for (const member of state.members.keys()) if (isUdpMember(member)) n++;
-  return n;
+/** The UDP services of a vertical scan's window (counted apart against udpThreshold; rules.ts). */
+function udpServices(detector: DetectorName, state: SubjectState, settings: DetectorSettings): number {
+  if (detector !== 'vertical_scan' || settings.udpThreshold === 0) return 0;
+  // Services are never more than members: fewer members cannot reach the threshold, and need no sort.
+  if (state.members.size < settings.udpThreshold) return 0;
+  return udpServiceCount(state.members.keys());
 }
 
 /** Idle subjects looked at per observation, so that expiry costs a constant share of the work. */
@@ -166,7 +174,13 @@ export class DetectorEngine {
       const triggered =
         detector === 'beaconing'
           ? period !== null
-          : countTriggers(state.members.size, credentials, settings, udpPortCount(state, settings));
+          : countTriggers(
+              state.members.size,
+              credentials,
+              settings,
+              udpServices(detector, state, settings),
+              subjectThreshold(detector, o.subject.key, settings),
+            );
       if (!triggered) return null;
       state.incident = this.open(detector, settings, o, state, period, state.members.size - credentials);
       return state.incident.detection;

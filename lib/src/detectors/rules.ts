@@ -116,14 +116,55 @@ export function isUdpMember(member: string): boolean {
 }
 
 /**
- * Whether a count-mode window opens an incident: its attempt members reach the threshold, its credential members
- * reach credentialThreshold (brute force; 0: off), or its UDP port members reach udpThreshold (vertical scan; 0:
- * off). `members` counts every kind, `credentials` and `udpPorts` their own (UDP ports are also ports: they count
- * towards the threshold too).
+ * The UDP services among a vertical scan's UDP port members: a run of consecutive ports counts once, being one
+ * application's port range (Steam's servers 27017-27019, a QUIC server's 4433-4434, RTP/RTCP pairs), which its client
+ * tries in turn when none answers; a scanner's probes of "the usual services" are spread over the port space. A sweep
+ * of a range still meets the threshold of all ports. The Lua script (apps/detector) counts the same.
  */
-export function countTriggers(members: number, credentials: number, settings: DetectorSettings, udpPorts = 0): boolean {
+export function udpServiceCount(members: Iterable<string>): number {
+  const ports: number[] = [];
+  for (const m of members) if (isUdpMember(m)) ports.push(Number(m.slice(UDP_MEMBER.length)));
+  ports.sort((a, b) => a - b);
+  let runs = 0;
+  for (let i = 0; i < ports.length; i++) if (i === 0 || ports[i]! !== ports[i - 1]! + 1) runs++;
+  return runs;
+}
+
+/**
+ * The count of members that opens an incident for a subject. A horizontal scan over UDP (its subject key ends in
+ * `|udp/<port>`) needs udpThreshold destinations (0: the threshold): unanswered datagrams to a handful of hosts on
+ * one port are what UDP clients send by design (a P2P client probing its supernodes, a QUIC or DNS client trying
+ * several servers, a game client its servers), and a closed UDP port's ICMP reply is in no session, so a UDP probe
+ * and a benign try look alike and only the count parts them (Zeek's address scan: 25 hosts in 5 min). TCP's
+ * unanswered or refused connections stay at the threshold. The Lua script (apps/detector) reads the key the same way.
+ */
+export function subjectThreshold(detector: DetectorName, subjectKey: string, settings: DetectorSettings): number {
+  if (detector === 'horizontal_scan' && settings.udpThreshold > 0 && isUdpSubject(subjectKey)) {
+    return settings.udpThreshold;
+  }
+  return settings.threshold;
+}
+
+/** A horizontal scan's subject over UDP: `<source>|udp/<port>` (horizontalScan's key). */
+export function isUdpSubject(subjectKey: string): boolean {
+  return /\|udp\/\d+$/.test(subjectKey);
+}
+
+/**
+ * Whether a count-mode window opens an incident: its attempt members reach `threshold` (the subject's:
+ * subjectThreshold), its credential members reach credentialThreshold (brute force; 0: off), or its UDP services
+ * reach udpThreshold (vertical scan: udpServiceCount; 0: off). `members` counts every kind, `credentials` and
+ * `udpPorts` their own (UDP ports are also ports: they count towards the threshold too).
+ */
+export function countTriggers(
+  members: number,
+  credentials: number,
+  settings: DetectorSettings,
+  udpPorts = 0,
+  threshold = settings.threshold,
+): boolean {
   return (
-    members - credentials >= settings.threshold ||
+    members - credentials >= threshold ||
     (settings.credentialThreshold > 0 && credentials >= settings.credentialThreshold) ||
     (settings.udpThreshold > 0 && udpPorts >= settings.udpThreshold)
   );
