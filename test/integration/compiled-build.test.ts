@@ -229,7 +229,9 @@ describe('the compiled build on plain node, against the local stack', { timeout:
       await sleep(100);
     }
     assert.equal(live?.state, 'capturing', `${JSON.stringify(live)}\n${listenerOutput.slice(-3000)}`);
-    assertPlainNode(live!.snifferPid!, join(repoRoot, 'apps/sniffer/dist/main.js'));
+    // `npm run build` bundles the sniffer into one file beside dist/main.js, and the compiled listener forks that
+    // (apps/listener/src/sniffer-entry.ts).
+    assertPlainNode(live!.snifferPid!, join(repoRoot, 'apps/sniffer/dist/main.bundle.mjs'));
 
     const socket = createSocket('udp4');
     const deadline = Date.now() + 20_000;
